@@ -1,0 +1,13 @@
+"""nplstm: torch's LSTM on plain NumPy/CuPy arrays, with every backward written by hand."""
+
+from . import functional
+from .gradcheck import GradcheckError, GradcheckReport, gradcheck
+from .grad_mode import is_grad_enabled, no_grad
+from .nn import LSTM, LSTMCell, Module, Parameter
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "functional", "LSTMCell", "LSTM", "Module", "Parameter", "no_grad", "is_grad_enabled",
+    "gradcheck", "GradcheckReport", "GradcheckError", "__version__",
+]

@@ -1,0 +1,93 @@
+"""Validation at the public boundary: one helper per kind of check, one wording for errors.
+
+Every public entry point (functional forwards/backwards, module calls) validates its inputs
+once with these helpers; inner loops and kernels trust their inputs.  Messages always name the
+argument, what was expected and what was given.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .backend import check_float_array, get_array_module
+
+__all__ = ["check_shape", "check_rank", "check_arrays", "check_lengths", "check_upstream",
+           "shape_str"]
+
+
+def shape_str(shape) -> str:
+    return "(" + ", ".join(str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def check_shape(name: str, a, expected: tuple, letters: str, hint: str = "") -> None:
+    """Raise ``ValueError`` unless ``a.shape == expected``.
+
+    ``letters`` spells the expected shape symbolically, e.g. ``"(B, H)"``; the message reads
+    ``h must have shape (B, H) = (3, 20), got (3, 21)``.
+    """
+    if tuple(a.shape) != tuple(expected):
+        extra = f"; {hint}" if hint else ""
+        raise ValueError(
+            f"{name} must have shape {letters} = {shape_str(expected)}, "
+            f"got {shape_str(a.shape)}{extra}"
+        )
+
+
+def check_rank(name: str, a, ranks: tuple, letters: str) -> None:
+    """Raise ``ValueError`` unless ``a.ndim`` is one of ``ranks`` (``letters`` names the forms)."""
+    if a.ndim not in ranks:
+        raise ValueError(f"{name} must have shape {letters}, got {shape_str(a.shape)} ({a.ndim}-D)")
+
+
+def check_arrays(named: dict, dtype=None):
+    """Validate float arrays given as ``{name: array or None}``; return their module ``xp``.
+
+    All non-None arrays must be float32/float64 NumPy or CuPy arrays, live on one backend and
+    share one dtype (``dtype`` if given, else the first one's).  Mismatches are ``TypeError``s
+    naming the arguments involved.
+    """
+    present = {k: v for k, v in named.items() if v is not None}
+    first_name = None
+    for name, a in present.items():
+        check_float_array(name, a)
+    xp = get_array_module(*present.values(), names=list(present))
+    for name, a in present.items():
+        if dtype is None:
+            dtype, first_name = a.dtype, name
+        elif a.dtype != dtype:
+            ref = f"{first_name} is {np.dtype(dtype).name}" if first_name else (
+                f"{np.dtype(dtype).name} is expected")
+            raise TypeError(
+                f"{name} has dtype {a.dtype.name} but {ref}; nplstm never casts silently "
+                "(convert explicitly with .astype, or build the module with that dtype)"
+            )
+    return xp
+
+
+def check_lengths(lengths, T: int, B: int) -> np.ndarray:
+    """Validate per-sequence ``lengths`` (B,) with 1 <= length <= T; return a host int64 array."""
+    from .backend import asnumpy
+
+    if isinstance(lengths, (list, tuple)):
+        if not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in lengths):
+            raise TypeError(f"lengths must hold integers, got {lengths!r}")
+        arr = np.asarray(lengths, dtype=np.int64).reshape(-1) if lengths else np.zeros(0, np.int64)
+    else:
+        arr = asnumpy(lengths)
+        if arr.dtype.kind not in "iu":
+            raise TypeError(f"lengths must be an integer array, got dtype {arr.dtype.name}")
+    if arr.shape != (B,):
+        raise ValueError(f"lengths must have shape (B,) = ({B},), got {shape_str(arr.shape)}")
+    if B and (arr.min() < 1 or arr.max() > T):
+        bad = int(arr[(arr < 1) | (arr > T)][0])
+        raise ValueError(f"lengths must lie in [1, T] = [1, {T}], got a length of {bad}")
+    return arr.astype(np.int64, copy=False)
+
+
+def check_upstream(name: str, d, expected: tuple, letters: str, dtype, xp, hint: str = ""):
+    """An upstream gradient: zeros of shape ``expected`` for None, else dtype- and shape-checked."""
+    if d is None:
+        return xp.zeros(expected, dtype=dtype)
+    check_arrays({name: d}, dtype=dtype)
+    check_shape(name, d, expected, letters, hint)
+    return d

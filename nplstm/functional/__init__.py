@@ -1,0 +1,13 @@
+"""Pure functions on arrays: ``out, cache = f_forward(...)``, ``grads = f_backward(d, cache)``.
+
+No state and no classes needed: the modules in ``nplstm.nn`` compose these.
+"""
+
+from .cell import CellCache, CellGrads, lstm_cell_backward, lstm_cell_forward
+from .sequence import (SequenceCache, SequenceGrads, cache_bytes_per_step, lstm_backward,
+                       lstm_forward)
+
+__all__ = [
+    "lstm_cell_forward", "lstm_cell_backward", "CellCache", "CellGrads",
+    "lstm_forward", "lstm_backward", "SequenceCache", "SequenceGrads", "cache_bytes_per_step",
+]

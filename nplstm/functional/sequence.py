@@ -1,0 +1,274 @@
+"""One LSTM layer in one direction over a whole sequence: forward and backward through time.
+
+The same step as ``cell.py`` (and the same gate kernels), arranged for speed:
+
+    forward   Z = X W_ihᵀ + (b_ih + b_hh)            one GEMM for all T steps   (T·B, 4H)
+              for t = 0 … T−1:
+                  z_t += h_{t−1} W_hhᵀ                one recurrent GEMM          (B, 4H)
+                  [i f g o], c_t, tanh c_t, r_t = gates_forward(z_t, c_{t−1})
+                  h_t = r_t  (or h_t = r_t W_hrᵀ with a projection)
+    backward  for t = T−1 … 0:
+                  dh_t = doutput_t + dz_{t+1} W_hh    (from the output and from step t+1)
+                  dz_t, dc_{t−1} = gates_backward(dh_t (or dh_t W_hr), dc_t, …)
+              dW_ih = dZᵀ X,  dX = dZ W_ih,  db = Σ dZ,  dW_hh = Σ_t dz_tᵀ h_{t−1}
+                                                      one GEMM (or sum) each after the loop
+
+Shapes: T time, B batch, I input size, H hidden size, P projection size (P = H without a
+projection).  Unbatched input (T, I) is accepted, with state (P,), (H,).  Variable lengths
+and the reverse direction are a re-indexing of the batch (``packing.py``): the loops below
+always walk forward over a prefix of the rows, ``batch_sizes[t]`` of them at step t, and
+allocate nothing: every buffer is made once per call.  Derivation: docs/derivation.md.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Optional
+
+from ..checks import check_arrays, check_lengths, check_rank, check_shape, check_upstream
+from ..kernels import kernels_for
+from .cell import unpack_state
+from .packing import SequencePlan, make_plan
+from .weights import check_lstm_weights
+
+__all__ = ["SequenceCache", "SequenceGrads", "lstm_forward", "lstm_backward",
+           "cache_bytes_per_step"]
+
+# Without a cache (inference), the input projection is computed in chunks of time steps of
+# at most this many elements, so memory stays that of a few steps whatever T is.
+_INFERENCE_CHUNK_ELEMENTS = 1 << 20
+
+
+class SequenceCache(NamedTuple):
+    """What ``lstm_backward`` reads, in work order (see ``packing.py``); nothing else is kept.
+
+    Bytes per time step: B·(4H + 2H + P [+ H with a projection]) · itemsize, plus the input
+    x (B·I · itemsize), which is the caller's own array unless lengths or reverse re-index it.
+    """
+
+    x: object             # (T, B, I)   the input
+    h0: object            # (B, P)      initial hidden state
+    c0: object            # (B, H)      initial cell state
+    gates: object         # (T, B, 4H)  post-activation gates [i | f | g | o]
+    c: object             # (T, B, H)   cell states c_t
+    tanh_c: object        # (T, B, H)   tanh(c_t)
+    hidden: object        # (T, B, H)   r_t = o ⊙ tanh c_t before the projection; None without
+    output: object        # (T, B, P)   h_t (zero at padded steps), the h_{t−1} of step t
+    weight_ih: object     # (4H, I)     references to the weights, not copies
+    weight_hh: object     # (4H, P)
+    weight_hr: object     # (P, H) or None
+    has_bias: bool
+    plan: SequencePlan
+    unbatched: bool
+
+
+class SequenceGrads(NamedTuple):
+    """Gradients of one layer and direction, named after the inputs of ``lstm_forward``."""
+
+    x: object                    # (T, B, I)  zero at padded steps
+    h0: object                   # (B, P)
+    c0: object                   # (B, H)
+    weight_ih: object            # (4H, I)
+    weight_hh: object            # (4H, P)
+    bias_ih: Optional[object]    # (4H,), None without bias
+    bias_hh: Optional[object]    # (4H,), None without bias
+    weight_hr: Optional[object]  # (P, H), None without projection
+
+
+def cache_bytes_per_step(B: int, I: int, H: int, P: int, itemsize: int,
+                         projection: bool) -> dict:
+    """Bytes the training cache holds per time step, by buffer (see ``SequenceCache``)."""
+    sizes = {"gates": 4 * H, "c": H, "tanh_c": H, "output": P, "x": I}
+    if projection:
+        sizes["hidden"] = H
+    return {name: B * n * itemsize for name, n in sizes.items()}
+
+
+def lstm_forward(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None, weight_hr=None,
+                 *, lengths=None, reverse=False, keep_cache=True):
+    """One layer, one direction: ``(output, (h_n, c_n)), cache = lstm_forward(x, state, ...)``.
+
+    x           (T, B, I) or unbatched (T, I)
+    state       (h0, c0) of shapes (B, P), (B, H) (unbatched: (P,), (H,)), or None for zeros
+    weight_ih   (4H, I);  weight_hh (4H, P);  bias_ih, bias_hh (4H,) or None
+    weight_hr   (P, H) projection or None
+    lengths     (B,) integers in [1, T], or None: sequence b is x[:lengths[b], b]; its outputs
+                beyond are 0 and h_n, c_n are those of its own last step (torch's packing)
+    reverse     walk each sequence from its own last step back to step 0
+    keep_cache  False for inference: no cache is kept (returns None) and memory stays that
+                of a few steps
+    returns     output (T, B, P), h_n (B, P), c_n (B, H) (unbatched: no B axis) and the
+                ``SequenceCache`` (or None).  Do not modify the returned arrays' inputs in
+                place before the backward: the cache refers to them.
+    """
+    xp, I, H, P = check_lstm_weights(weight_ih, weight_hh, bias_ih, bias_hh, weight_hr)
+    x, h0, c0, unbatched = _check_sequence_inputs(x, state, weight_ih, I, H, P, xp)
+    T, B = x.shape[:2]
+    lengths = None if lengths is None else check_lengths(lengths, T, B)
+    plan = make_plan(T, B, lengths, reverse, xp)
+    kernels = kernels_for(xp)
+
+    x_w = xp.ascontiguousarray(plan.to_work(x, zero_padding=True))   # (T, B, I)
+    h0_w, c0_w = plan.batch_to_work(h0), plan.batch_to_work(c0)      # (B, P), (B, H)
+    weight_hh_t = xp.ascontiguousarray(weight_hh.T)   # (P, 4H): the per-step GEMM reads rows
+    weight_hr_t = None if weight_hr is None else xp.ascontiguousarray(weight_hr.T)  # (H, P)
+    bias = None if bias_ih is None else bias_ih + bias_hh                          # (4H,)
+    alloc = xp.zeros if plan.padded else xp.empty     # padded positions must read as zeros
+    dtype = x.dtype
+
+    output = alloc((T, B, P), dtype=dtype)
+    if keep_cache:
+        chunk = T
+        gates = xp.empty((T, B, 4 * H), dtype=dtype)
+        c_all = xp.empty((T, B, H), dtype=dtype)
+        tanh_all = xp.empty((T, B, H), dtype=dtype)
+        hidden = None if weight_hr is None else alloc((T, B, H), dtype=dtype)
+    else:
+        chunk = max(1, min(T, _INFERENCE_CHUNK_ELEMENTS // max(1, B * 4 * H)))
+        gates = xp.empty((chunk, B, 4 * H), dtype=dtype)
+        c_state = c0_w.copy()                         # (B, H) updated in place, step by step
+        tanh_buf = xp.empty((B, H), dtype=dtype)
+        hidden_buf = None if weight_hr is None else xp.empty((B, H), dtype=dtype)
+    recurrent = xp.empty((B, 4 * H), dtype=dtype)     # h_{t−1} W_hhᵀ
+
+    for t0 in range(0, T, chunk):
+        t1 = min(T, t0 + chunk)
+        z_chunk = gates[:t1 - t0]
+        # Z = X W_ihᵀ + b_ih + b_hh for all the chunk's steps in one GEMM
+        xp.matmul(x_w[t0:t1].reshape(-1, I), weight_ih.T,
+                  out=z_chunk.reshape(-1, 4 * H))                         # (T·B, 4H)
+        if bias is not None:
+            xp.add(z_chunk, bias, out=z_chunk)                            # (T, B, 4H)
+        for t in range(t0, t1):
+            n = plan.batch_sizes[t]                                       # rows still running
+            z = z_chunk[t - t0, :n]                                       # (n, 4H)
+            h_prev = output[t - 1, :n] if t else h0_w[:n]                 # (n, P)
+            xp.matmul(h_prev, weight_hh_t, out=recurrent[:n])             # h_{t−1} W_hhᵀ
+            xp.add(z, recurrent[:n], out=z)                               # z_t   (n, 4H)
+            if keep_cache:
+                c_prev = c_all[t - 1, :n] if t else c0_w[:n]              # (n, H)
+                c_t, tanh_t = c_all[t, :n], tanh_all[t, :n]
+                r_t = output[t, :n] if hidden is None else hidden[t, :n]
+            else:
+                c_prev = c_t = c_state[:n]
+                tanh_t = tanh_buf[:n]
+                r_t = output[t, :n] if hidden_buf is None else hidden_buf[:n]
+            kernels.gates_forward(z, c_prev, c_t, tanh_t, r_t)   # r_t = o ⊙ tanh c_t
+            if weight_hr_t is not None:
+                xp.matmul(r_t, weight_hr_t, out=output[t, :n])            # h_t = r_t W_hrᵀ
+
+    rows = xp.arange(B)
+    last = xp.asarray(plan.last_step)
+    h_n = plan.batch_from_work(output[last, rows])                        # (B, P)
+    c_n = plan.batch_from_work(c_all[last, rows] if keep_cache else c_state)  # (B, H)
+    result = plan.from_work(output)
+    if keep_cache and result is output:
+        result = output.copy()   # the cache keeps its own h_{t−1}: callers may edit theirs
+    cache = SequenceCache(x_w, h0_w, c0_w, gates, c_all, tanh_all, hidden, output, weight_ih,
+                          weight_hh, weight_hr, bias is not None, plan,
+                          unbatched) if keep_cache else None
+    if unbatched:
+        result, h_n, c_n = result[:, 0], h_n[0], c_n[0]
+    return (result, (h_n, c_n)), cache
+
+
+def lstm_backward(doutput, dh_n, dc_n, cache: SequenceCache) -> SequenceGrads:
+    """Backpropagation through time: gradients of one layer and direction.
+
+    doutput  (T, B, P) (unbatched (T, P)): ∂L/∂output, or None for zeros; values at padded
+             steps are ignored
+    dh_n     (B, P), dc_n (B, H) (unbatched (P,), (H,)): ∂L/∂h_n, ∂L/∂c_n, or None for zeros
+    returns  ``SequenceGrads``, each shaped like the forward input it belongs to
+    """
+    if not isinstance(cache, SequenceCache):
+        raise TypeError("cache must be the SequenceCache returned by lstm_forward "
+                        f"(with keep_cache=True), got {type(cache).__name__}")
+    (x_w, h0_w, c0_w, gates, c_all, tanh_all, hidden, output, weight_ih, weight_hh, weight_hr,
+     has_bias, plan, unbatched) = cache
+    T, B, I = x_w.shape
+    H, P = c0_w.shape[1], h0_w.shape[1]
+    xp = check_arrays({"x (from the cache)": x_w, "doutput": doutput, "dh_n": dh_n,
+                       "dc_n": dc_n})
+    dtype = x_w.dtype
+    doutput, dh_n, dc_n = _check_upstream(doutput, dh_n, dc_n, T, B, H, P, unbatched, dtype,
+                                          xp)
+    kernels = kernels_for(xp)
+    dout_w = plan.to_work(doutput)                                   # (T, B, P)
+    dh_carry = plan.batch_to_work(dh_n).copy()   # ∂L/∂h of each row's latest unprocessed step
+    dc_carry = plan.batch_to_work(dc_n).copy()   # ∂L/∂c likewise                      (B, H)
+    alloc = xp.zeros if plan.padded else xp.empty    # padded rows must stay zero
+    dgates = alloc((T, B, 4 * H), dtype=dtype)                       # ∂L/∂z_t
+    projection = weight_hr is not None
+    dh_all = alloc((T, B, P), dtype=dtype) if projection else None   # kept for dW_hr
+    dh_buf = None if projection else xp.empty((B, P), dtype=dtype)
+    dr_buf = xp.empty((B, H), dtype=dtype) if projection else None
+    scratch = xp.empty((B, 4 * H), dtype=dtype)
+
+    for t in reversed(range(T)):
+        n = plan.batch_sizes[t]
+        dh = dh_all[t, :n] if projection else dh_buf[:n]                 # (n, P)
+        xp.add(dout_w[t, :n], dh_carry[:n], out=dh)   # ∂L/∂h_t = from output + from step t+1
+        if projection:
+            xp.matmul(dh, weight_hr, out=dr_buf[:n])  # h_t = r_t W_hrᵀ ⇒ ∂L/∂r_t = dh_t W_hr
+            dr = dr_buf[:n]                                               # (n, H)
+        else:
+            dr = dh
+        c_prev = c_all[t - 1, :n] if t else c0_w[:n]                      # (n, H)
+        kernels.gates_backward(dr, dc_carry[:n], gates[t, :n], c_prev, tanh_all[t, :n],
+                               dgates[t, :n], dc_carry[:n], scratch[:n])  # dc_carry ← dc_{t−1}
+        # z_t = … + h_{t−1} W_hhᵀ ⇒ ∂L/∂h_{t−1} (recurrent part) = dz_t W_hh
+        xp.matmul(dgates[t, :n], weight_hh, out=dh_carry[:n])             # (n, P)
+
+    dz = dgates.reshape(T * B, 4 * H)
+    dx_w = (dz @ weight_ih).reshape(T, B, I)                 # Z = X W_ihᵀ ⇒ dX = dZ W_ih
+    dweight_ih = dz.T @ x_w.reshape(T * B, I)                # dW_ih = dZᵀ X        (4H, I)
+    # dW_hh = Σ_t dz_tᵀ h_{t−1}, with h_{−1} = h0 and h_{t−1} = output_{t−1}
+    dweight_hh = dgates[0].T @ h0_w                                               # (4H, P)
+    if T > 1:
+        dweight_hh += dgates[1:].reshape(-1, 4 * H).T @ output[:-1].reshape(-1, P)
+    dbias = dz.sum(axis=0) if has_bias else None             # (4H,) = dbias_ih = dbias_hh
+    dweight_hr = None
+    if projection:                                           # dW_hr = Σ_t dh_tᵀ r_t  (P, H)
+        dweight_hr = dh_all.reshape(-1, P).T @ hidden.reshape(-1, H)
+    dx = plan.from_work(dx_w)
+    dh0, dc0 = plan.batch_from_work(dh_carry), plan.batch_from_work(dc_carry)
+    if unbatched:
+        dx, dh0, dc0 = dx[:, 0], dh0[0], dc0[0]
+    return SequenceGrads(dx, dh0, dc0, dweight_ih, dweight_hh, dbias,
+                         None if dbias is None else dbias.copy(), dweight_hr)
+
+
+def _check_sequence_inputs(x, state, weight_ih, I, H, P, xp):
+    """Validate x (T, B, I) / (T, I) and the state; return batched x, h0, c0, unbatched."""
+    h0, c0 = (None, None) if state is None else unpack_state(state, names=("h0", "c0"))
+    check_arrays({"weight_ih": weight_ih, "x": x, "h0": h0, "c0": c0})
+    check_rank("x", x, (2, 3), "(T, B, I) or unbatched (T, I)")
+    unbatched = x.ndim == 2
+    if unbatched:
+        x = x[:, None]
+    T, B = x.shape[:2]
+    check_shape("x", x[:, 0] if unbatched else x, (T, I) if unbatched else (T, B, I),
+                "(T, I)" if unbatched else "(T, B, I)", "I is weight_ih's second dimension")
+    if h0 is None:
+        h0 = xp.zeros((B, P), dtype=x.dtype)
+        return x, h0, xp.zeros((B, H), dtype=x.dtype), unbatched
+    for name, a, size, letter in (("h0", h0, P, "P" if P != H else "H"), ("c0", c0, H, "H")):
+        if unbatched:
+            check_shape(name, a, (size,), f"({letter},)", "unbatched x (T, I) takes (P,), (H,)")
+        else:
+            check_shape(name, a, (B, size), f"(B, {letter})", "B is x's batch size")
+    if unbatched:
+        h0, c0 = h0[None], c0[None]
+    return x, h0, c0, unbatched
+
+
+def _check_upstream(doutput, dh_n, dc_n, T, B, H, P, unbatched, dtype, xp):
+    """Upstream gradients in batched form (zeros for None), shape-checked against the forward."""
+    if unbatched:
+        doutput = check_upstream("doutput", doutput, (T, P), "(T, P)", dtype, xp)[:, None]
+        dh_n = check_upstream("dh_n", dh_n, (P,), "(P,)", dtype, xp)[None]
+        dc_n = check_upstream("dc_n", dc_n, (H,), "(H,)", dtype, xp)[None]
+    else:
+        doutput = check_upstream("doutput", doutput, (T, B, P), "(T, B, P)", dtype, xp)
+        dh_n = check_upstream("dh_n", dh_n, (B, P), "(B, P)", dtype, xp)
+        dc_n = check_upstream("dc_n", dc_n, (B, H), "(B, H)", dtype, xp)
+    return doutput, dh_n, dc_n

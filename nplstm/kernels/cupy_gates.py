@@ -1,0 +1,80 @@
+"""The elementwise math of one LSTM step on CuPy: one fused ElementwiseKernel per direction.
+
+Line for line the equations of ``numpy_gates.py`` (same arguments, same buffers, same
+in-place conventions), so the sequence driver calls either without knowing which.  Each
+kernel thread owns one (b, j) element of the (B, H) state and reads/writes the four gate
+columns j, H + j, 2H + j, 3H + j of row b of the contiguous (B, 4H) ``gates`` buffer.
+The kernels are compiled lazily on first use; importing this module needs no cupy.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+__all__ = ["gates_forward", "gates_backward"]
+
+_FORWARD_SOURCE = r"""
+    const ptrdiff_t row = (ptrdiff_t)(i / H) * 4 * H;
+    const ptrdiff_t j = i % H;
+    const T half = (T)0.5;
+    // i, f, o = sigma(z) = 1/2 tanh(z/2) + 1/2 ;  g = tanh(z)
+    const T ig = tanh(gates[row + j] * half) * half + half;
+    const T fg = tanh(gates[row + H + j] * half) * half + half;
+    const T gg = tanh(gates[row + 2 * H + j]);
+    const T og = tanh(gates[row + 3 * H + j] * half) * half + half;
+    gates[row + j] = ig;
+    gates[row + H + j] = fg;
+    gates[row + 2 * H + j] = gg;
+    gates[row + 3 * H + j] = og;
+    const T c_new = fg * c_prev + ig * gg;      // c' = f * c_prev + i * g
+    const T tc = tanh(c_new);
+    c = c_new;
+    tanh_c = tc;
+    h = og * tc;                                // h' = o * tanh(c')
+"""
+
+_BACKWARD_SOURCE = r"""
+    const ptrdiff_t row = (ptrdiff_t)(i / H) * 4 * H;
+    const ptrdiff_t j = i % H;
+    const T ig = gates[row + j], fg = gates[row + H + j];
+    const T gg = gates[row + 2 * H + j], og = gates[row + 3 * H + j];
+    const T tc = tanh_c;
+    const T dh_ = dh;
+    // h' = o * tanh(c')  =>  dc += dh * o * (1 - tanh^2 c')
+    const T dc_total = dc + dh_ * og * ((T)1 - tc * tc);
+    // through the gate outputs and their activations (derivatives from the outputs)
+    dgates[row + j] = dc_total * gg * ig * ((T)1 - ig);              // di * sigma'
+    dgates[row + H + j] = dc_total * c_prev * fg * ((T)1 - fg);      // df * sigma'
+    dgates[row + 2 * H + j] = dc_total * ig * ((T)1 - gg * gg);      // dg * tanh'
+    dgates[row + 3 * H + j] = dh_ * tc * og * ((T)1 - og);           // do * sigma'
+    dc_prev = dc_total * fg;                                         // c' = f * c_prev + ...
+"""
+
+
+@lru_cache(maxsize=None)
+def _kernels():
+    import cupy  # noqa: PLC0415
+
+    forward = cupy.ElementwiseKernel(
+        "T c_prev, int32 H", "raw T gates, T c, T tanh_c, T h",
+        _FORWARD_SOURCE, "nplstm_gates_forward")
+    backward = cupy.ElementwiseKernel(
+        "raw T gates, T dh, T dc, T c_prev, T tanh_c, int32 H", "raw T dgates, T dc_prev",
+        _BACKWARD_SOURCE, "nplstm_gates_backward")
+    return forward, backward
+
+
+def gates_forward(gates, c_prev, c, tanh_c, h):
+    """See ``numpy_gates.gates_forward``; ``gates`` must be C-contiguous (B, 4H)."""
+    forward, _ = _kernels()
+    forward(c_prev, c.shape[-1], gates, c, tanh_c, h)
+
+
+def gates_backward(dh, dc, gates, c_prev, tanh_c, dgates, dc_prev, scratch):
+    """See ``numpy_gates.gates_backward``; ``scratch`` is unused (the kernel is fused).
+
+    Unlike the NumPy version, ``dc`` is not overwritten with the total gradient; callers use
+    only ``dc_prev`` (which may alias ``dc``) and ``dgates``.
+    """
+    _, backward = _kernels()
+    backward(gates, dh, dc, c_prev, tanh_c, dc.shape[-1], dgates, dc_prev)

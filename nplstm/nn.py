@@ -1,0 +1,433 @@
+"""Modules: Parameters (value + grad), a tape of recorded forwards, torch's names and init.
+
+A module's ``forward`` (also ``module(...)``) computes with ``nplstm.functional`` and, unless
+inside ``nplstm.no_grad()``, pushes the cache on the module's tape; ``backward`` pops the
+most recent one (last in, first out), returns the input gradients and *adds* the parameter
+gradients into each ``Parameter.grad`` (``zero_grad()`` clears them), as torch accumulates.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import functional as F
+from .backend import DEVICES, device_of, get_array_module, resolve_dtype, to_device
+from .checks import check_arrays, check_rank, check_shape, shape_str
+from .grad_mode import is_grad_enabled
+
+__all__ = ["Parameter", "Module", "LSTMCell", "LSTM"]
+
+
+class Parameter:
+    """A trainable array: ``.data`` (the value) and ``.grad`` (same shape, accumulated)."""
+
+    __slots__ = ("data", "grad")
+
+    def __init__(self, data):
+        self.data = data
+        self.grad = get_array_module(data).zeros_like(data)
+
+    @property
+    def shape(self):
+        return self.data.shape
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    def __repr__(self):
+        return f"Parameter(shape={shape_str(self.data.shape)}, dtype={self.data.dtype.name}, " \
+               f"device={device_of(self.data)!r})"
+
+
+class Module:
+    """Base class: registers Parameters and sub-Modules assigned as attributes, in order."""
+
+    def __init__(self, *, dtype="float32", device="cpu"):
+        if device not in DEVICES:
+            raise ValueError(f"device must be one of {DEVICES}, got {device!r}")
+        object.__setattr__(self, "_parameters", {})
+        object.__setattr__(self, "_modules", {})
+        self._tape = []
+        self.training = True
+        self.dtype = resolve_dtype(dtype)
+        self.device = device
+
+    def __setattr__(self, name, value):
+        if isinstance(value, Parameter):
+            self._parameters[name] = value
+        elif isinstance(value, Module):
+            self._modules[name] = value
+        object.__setattr__(self, name, value)
+
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
+
+    # -- parameters -----------------------------------------------------------------------
+    def named_parameters(self, prefix=""):
+        """Yield (name, Parameter) in registration order; sub-module names are dotted."""
+        for name, p in self._parameters.items():
+            yield prefix + name, p
+        for name, m in self._modules.items():
+            yield from m.named_parameters(prefix + name + ".")
+
+    def parameters(self):
+        return [p for _, p in self.named_parameters()]
+
+    def zero_grad(self):
+        """Set every parameter's ``.grad`` to zeros (in place)."""
+        for p in self.parameters():
+            p.grad.fill(0)
+
+    def state_dict(self) -> dict:
+        """``{name: array}`` copies of the parameter values (torch's names, on this device)."""
+        return {name: p.data.copy() for name, p in self.named_parameters()}
+
+    def load_state_dict(self, state_dict) -> None:
+        """Copy values from ``state_dict`` (torch's state dict as arrays loads unchanged).
+
+        Keys must match exactly (missing and unexpected keys are named), shapes must match
+        (the key is named), and values must convert to this module's dtype without loss:
+        float32 into a float64 module is fine, float64 into float32 or integers are a
+        ``TypeError``.  Arrays may be NumPy, CuPy, or anything ``numpy.asarray`` accepts.
+        """
+        own = dict(self.named_parameters())
+        missing = [k for k in own if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in own]
+        if missing or unexpected:
+            parts = []
+            if missing:
+                parts.append(f"missing keys {missing}")
+            if unexpected:
+                parts.append(f"unexpected keys {unexpected}")
+            raise KeyError(f"load_state_dict: {' and '.join(parts)} "
+                           f"(this module has {list(own)})")
+        values = {}
+        for name, p in own.items():
+            value = state_dict[name]
+            if not hasattr(value, "dtype") or not hasattr(value, "shape"):
+                value = np.asarray(value)
+            if tuple(value.shape) != tuple(p.shape):
+                raise ValueError(f"load_state_dict: {name} must have shape "
+                                 f"{shape_str(p.shape)}, got {shape_str(value.shape)}")
+            src = np.dtype(str(value.dtype).replace("torch.", ""))
+            if src.kind != "f" or not np.can_cast(src, p.dtype, "safe"):
+                raise TypeError(f"load_state_dict: {name} has dtype {src.name}, which does not "
+                                f"convert to this module's {p.dtype.name} without loss")
+            values[name] = value
+        for name, p in own.items():   # all checked: now copy, so a refusal changes nothing
+            p.data[...] = to_device(_as_array(values[name]), self.device).astype(p.dtype)
+
+    # -- modes and devices ----------------------------------------------------------------
+    def train(self, mode: bool = True):
+        self.training = mode
+        for m in self._modules.values():
+            m.train(mode)
+        return self
+
+    def eval(self):
+        return self.train(False)
+
+    def to(self, device: str):
+        """Move parameters (values and grads) to "cpu" or "cuda"; clears the recorded tape."""
+        if device not in DEVICES:
+            raise ValueError(f"device must be one of {DEVICES}, got {device!r}")
+        for p in self.parameters():
+            p.data = to_device(p.data, device)
+            p.grad = to_device(p.grad, device)
+        for m in [self, *self._modules.values()]:
+            m.device = device
+            m._tape.clear()
+        return self
+
+    # -- the tape -------------------------------------------------------------------------
+    def _record(self, entry):
+        if is_grad_enabled():
+            self._tape.append(entry)
+
+    def _pop(self):
+        if not self._tape:
+            raise RuntimeError(
+                f"{type(self).__name__}.backward: no recorded forward to undo (call the module "
+                "outside nplstm.no_grad() first; each forward is undone by one backward)")
+        return self._tape.pop()
+
+    def clear_tape(self):
+        """Forget recorded forwards that will not be backpropagated (frees their caches)."""
+        self._tape.clear()
+
+    def _check_input(self, name, a):
+        """Inputs must be arrays of this module's dtype and device: never a silent cast."""
+        check_arrays({name: a}, dtype=self.dtype)
+        if device_of(a) != self.device:
+            raise TypeError(f"{name} is on {device_of(a)} but {type(self).__name__} is on "
+                            f"{self.device}; move one of them (module.to or backend.to_device)")
+
+    def _init_uniform(self, shapes: dict, bound: float, seed):
+        """torch's init: every parameter U(−bound, bound), drawn in float64 on the host from
+        ``numpy.random.default_rng(seed)`` in registration order, then cast and moved, so a
+        seed gives the same weights on every device."""
+        rng = np.random.default_rng(seed)
+        for name, shape in shapes.items():
+            value = rng.uniform(-bound, bound, size=shape).astype(self.dtype)
+            setattr(self, name, Parameter(to_device(value, self.device)))
+
+
+def _as_array(value):
+    """A NumPy/CuPy array from a state-dict value (a torch tensor converts through numpy)."""
+    if isinstance(value, np.ndarray) or device_of(value) == "cuda":
+        return value
+    if hasattr(value, "detach"):      # a torch tensor
+        return value.detach().cpu().numpy()
+    return np.asarray(value)
+
+
+class LSTMCell(Module):
+    """torch.nn.LSTMCell on arrays: ``h, c = cell(x, state)``; ``cell.backward(dh, dc)``.
+
+    Parameters weight_ih (4H, I), weight_hh (4H, H), bias_ih, bias_hh (4H,), initialised
+    U(−1/√H, 1/√H) like torch.  x is (B, I) or unbatched (I,); state (h, c) or None (zeros).
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, *,
+                 dtype="float32", device="cpu", seed=None):
+        super().__init__(dtype=dtype, device=device)
+        _check_sizes(input_size=input_size, hidden_size=hidden_size)
+        self.input_size, self.hidden_size, self.bias = input_size, hidden_size, bias
+        H, I = hidden_size, input_size
+        shapes = {"weight_ih": (4 * H, I), "weight_hh": (4 * H, H)}
+        if bias:
+            shapes.update(bias_ih=(4 * H,), bias_hh=(4 * H,))
+        self._init_uniform(shapes, 1.0 / math.sqrt(H), seed)
+
+    def forward(self, x, state=None):
+        """One step; records it for ``backward``. Returns (h, c), each (B, H) or (H,)."""
+        self._check_input("x", x)
+        bias = (self.bias_ih.data, self.bias_hh.data) if self.bias else (None, None)
+        (h, c), cache = F.lstm_cell_forward(x, state, self.weight_ih.data, self.weight_hh.data,
+                                            *bias)
+        self._record(cache)
+        return h, c
+
+    def backward(self, dh, dc=None):
+        """Undo the most recent recorded step: returns ``dx, (dh_prev, dc_prev)``.
+
+        dh, dc: ∂L/∂h and ∂L/∂c of that step's outputs (None = zeros).  Adds the parameter
+        gradients into ``.grad``.
+        """
+        cache = self._pop()
+        grads = F.lstm_cell_backward(dh, dc, cache)
+        for name in ("weight_ih", "weight_hh") + (("bias_ih", "bias_hh") if self.bias else ()):
+            getattr(self, name).grad += getattr(grads, name)
+        return grads.x, (grads.h_prev, grads.c_prev)
+
+    def __repr__(self):
+        return (f"LSTMCell({self.input_size}, {self.hidden_size}, bias={self.bias}, "
+                f"dtype={self.dtype.name}, device={self.device!r})")
+
+
+class LSTM(Module):
+    """torch.nn.LSTM on arrays: ``output, (h_n, c_n) = lstm(x, state, lengths)``.
+
+    Same arguments, defaults, parameter names (``weight_ih_l{k}[_reverse]``, …) and shapes
+    as torch.  x is (T, B, I), (B, T, I) with ``batch_first``, or unbatched (T, I); state
+    (h0, c0) of shapes (L·D, B, P or H), (L·D, B, H) or None; output (T, B, D·P).
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
+                 bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
+                 bidirectional: bool = False, proj_size: int = 0, *, dtype="float32",
+                 device="cpu", seed=None):
+        super().__init__(dtype=dtype, device=device)
+        _check_sizes(input_size=input_size, hidden_size=hidden_size, num_layers=num_layers)
+        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) \
+                or not 0 <= dropout < 1:
+            raise ValueError(f"dropout must be a number in [0, 1), got {dropout!r}")
+        if isinstance(proj_size, bool) or not isinstance(proj_size, int) or proj_size < 0:
+            raise ValueError(f"proj_size must be a non-negative int, got {proj_size!r}")
+        if proj_size >= hidden_size:
+            raise ValueError(f"proj_size must be smaller than hidden_size = {hidden_size}, "
+                             f"got {proj_size}")
+        self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
+        self.bias, self.batch_first, self.dropout = bias, batch_first, float(dropout)
+        self.bidirectional, self.proj_size = bidirectional, proj_size
+        self.num_directions = 2 if bidirectional else 1
+        H = hidden_size
+        P = proj_size or H
+        shapes = {}
+        for layer in range(num_layers):
+            layer_input = input_size if layer == 0 else P * self.num_directions
+            for suffix in self._suffixes(layer):
+                shapes[f"weight_ih{suffix}"] = (4 * H, layer_input)
+                shapes[f"weight_hh{suffix}"] = (4 * H, P)
+                if bias:
+                    shapes[f"bias_ih{suffix}"] = (4 * H,)
+                    shapes[f"bias_hh{suffix}"] = (4 * H,)
+                if proj_size:
+                    shapes[f"weight_hr{suffix}"] = (P, H)
+        self._init_uniform(shapes, 1.0 / math.sqrt(H), seed)
+        # dropout masks are drawn from this generator (on the host, then moved): reassign it
+        # (e.g. numpy.random.default_rng(0)) to make the masks of the next forwards repeat
+        self.dropout_generator = np.random.default_rng(seed)
+
+    def _suffixes(self, layer):
+        return [f"_l{layer}"] + ([f"_l{layer}_reverse"] if self.bidirectional else [])
+
+    def _layer_weights(self, suffix):
+        """(weight_ih, weight_hh, bias_ih, bias_hh, weight_hr) arrays of one layer/direction."""
+        get = lambda name: getattr(self, name + suffix).data  # noqa: E731
+        bias = (get("bias_ih"), get("bias_hh")) if self.bias else (None, None)
+        return (get("weight_ih"), get("weight_hh"), *bias,
+                get("weight_hr") if self.proj_size else None)
+
+    def forward(self, x, state=None, lengths=None):
+        """Run all layers and directions; records the pass for ``backward``.
+
+        x        (T, B, I), (B, T, I) if batch_first, or unbatched (T, I)
+        state    (h0, c0): (L·D, B, P), (L·D, B, H) (unbatched: no B axis), or None
+        lengths  (B,) valid lengths in [1, T], or None (see ``functional.lstm_forward``)
+        returns  output (T, B, D·P) (batch_first: (B, T, D·P)), (h_n, c_n) shaped like state
+        """
+        self._check_input("x", x)
+        check_rank("x", x, (2, 3), "(B, T, I) or (T, I)" if self.batch_first
+                   else "(T, B, I) or (T, I)")
+        unbatched = x.ndim == 2
+        xp = get_array_module(x)
+        x_tbi = x[:, None] if unbatched else (x.transpose(1, 0, 2) if self.batch_first else x)
+        T, B, I = x_tbi.shape
+        if I != self.input_size:
+            layout = "(T, I)" if unbatched else ("(B, T, I)" if self.batch_first else "(T, B, I)")
+            hint = " (is batch_first set right?)" if (self.batch_first and x.shape[1] ==
+                                                       self.input_size) or (
+                not self.batch_first and not unbatched and x.shape[0] == self.input_size) \
+                else ""
+            raise ValueError(f"x must have shape {layout} with I = input_size = "
+                             f"{self.input_size}, got {shape_str(x.shape)}{hint}")
+        h0, c0 = self._check_state(state, B, unbatched, xp)
+        if unbatched and lengths is not None:
+            lengths = [lengths] if isinstance(lengths, int) else lengths
+        record = is_grad_enabled()
+        dropout = self.dropout if self.training and self.num_layers > 1 else 0.0
+        P = self.proj_size or self.hidden_size
+        D = self.num_directions
+        h_n = xp.empty((self.num_layers * D, B, P), dtype=self.dtype)
+        c_n = xp.empty((self.num_layers * D, B, self.hidden_size), dtype=self.dtype)
+        layer_input, caches, masks = x_tbi, [], []
+        for layer in range(self.num_layers):
+            mask = None
+            if layer and dropout:
+                # inverted dropout on the layer's input: y = x ⊙ m / (1 − p), m ~ Bernoulli(1 − p)
+                keep = self.dropout_generator.random(layer_input.shape) >= dropout
+                mask = to_device((keep / (1.0 - dropout)).astype(self.dtype), self.device)
+                layer_input = layer_input * mask
+            outputs = []
+            for direction, suffix in enumerate(self._suffixes(layer)):
+                k = layer * D + direction
+                (out, (h_n[k], c_n[k])), cache = F.lstm_forward(
+                    layer_input, (h0[k], c0[k]), *self._layer_weights(suffix),
+                    lengths=lengths, reverse=direction == 1, keep_cache=record)
+                outputs.append(out)
+                caches.append(cache)
+            masks.append(mask)
+            layer_input = outputs[0] if D == 1 else xp.concatenate(outputs, axis=-1)
+        output = layer_input                                              # (T, B, D·P)
+        self._record((caches, masks, unbatched, T, B))
+        if unbatched:
+            return output[:, 0], (h_n[:, 0], c_n[:, 0])
+        if self.batch_first:
+            output = xp.ascontiguousarray(output.transpose(1, 0, 2))
+        return output, (h_n, c_n)
+
+    def backward(self, doutput, dstate=None):
+        """Undo the most recent recorded forward: returns ``dx, (dh0, dc0)``.
+
+        doutput  shaped like that forward's output (None = zeros); padded steps are ignored
+        dstate   (dh_n, dc_n) shaped like (h_n, c_n), either may be None, or None
+        Adds every parameter's gradient into its ``.grad``; dx is 0 at padded steps.
+        """
+        caches, masks, unbatched, T, B = self._pop()
+        xp = get_array_module(caches[0].x)
+        D, L = self.num_directions, self.num_layers
+        P = self.proj_size or self.hidden_size
+        H = self.hidden_size
+        dh_n, dc_n = (None, None) if dstate is None else F.cell.unpack_state(
+            dstate, names=("dh_n", "dc_n"))
+        doutput = self._batched("doutput", doutput, (T, B, D * P), unbatched, batch_axis=1,
+                                letters="(T, B, D·P)")
+        dh_n = self._batched("dh_n", dh_n, (L * D, B, P), unbatched, batch_axis=1,
+                             letters="(L·D, B, P)" if self.proj_size else "(L·D, B, H)")
+        dc_n = self._batched("dc_n", dc_n, (L * D, B, H), unbatched, batch_axis=1,
+                             letters="(L·D, B, H)")
+        dh0 = xp.empty((L * D, B, P), dtype=self.dtype)
+        dc0 = xp.empty((L * D, B, H), dtype=self.dtype)
+        d_layer_output = doutput
+        for layer in reversed(range(L)):
+            d_layer_input = None
+            for direction, suffix in enumerate(self._suffixes(layer)):
+                k = layer * D + direction
+                d_out = None if d_layer_output is None else \
+                    d_layer_output[..., direction * P:(direction + 1) * P]
+                grads = F.lstm_backward(d_out, None if dh_n is None else dh_n[k],
+                                        None if dc_n is None else dc_n[k], caches[k])
+                dh0[k], dc0[k] = grads.h0, grads.c0
+                for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr"):
+                    g = getattr(grads, name)
+                    if g is not None:
+                        getattr(self, name + suffix).grad += g
+                d_layer_input = grads.x if d_layer_input is None else d_layer_input + grads.x
+            if masks[layer] is not None:
+                d_layer_input *= masks[layer]      # y = x ⊙ mask ⇒ dx = dy ⊙ mask
+            d_layer_output = d_layer_input
+        dx = d_layer_output
+        if unbatched:
+            return dx[:, 0], (dh0[:, 0], dc0[:, 0])
+        if self.batch_first:
+            dx = xp.ascontiguousarray(dx.transpose(1, 0, 2))
+        return dx, (dh0, dc0)
+
+    def _check_state(self, state, B, unbatched, xp):
+        """(h0, c0) in batched (L·D, B, ·) form, zeros when None; shapes checked as torch's."""
+        D, L = self.num_directions, self.num_layers
+        P = self.proj_size or self.hidden_size
+        if state is None:
+            return (xp.zeros((L * D, B, P), dtype=self.dtype),
+                    xp.zeros((L * D, B, self.hidden_size), dtype=self.dtype))
+        h0, c0 = F.cell.unpack_state(state, names=("h0", "c0"))
+        p_letter = "P" if self.proj_size else "H"
+        return (self._batched("h0", h0, (L * D, B, P), unbatched, 1, f"(L·D, B, {p_letter})"),
+                self._batched("c0", c0, (L * D, B, self.hidden_size), unbatched, 1,
+                              "(L·D, B, H)"))
+
+    def _batched(self, name, a, shape, unbatched, batch_axis, letters):
+        """Check ``a`` against ``shape`` (without the batch axis when unbatched, and with the
+        batch_first layout for doutput); return it in (.., B, ..) time-major form or None."""
+        if a is None:
+            return None
+        self._check_input(name, a)
+        if unbatched:
+            short = shape[:batch_axis] + shape[batch_axis + 1:]
+            check_shape(name, a, short, letters.replace("B, ", ""), "the forward was unbatched")
+            return a[(slice(None),) * batch_axis + (None,)]
+        if name == "doutput" and self.batch_first:
+            check_shape(name, a, (shape[1], shape[0], shape[2]), "(B, T, D·P)",
+                        "batch_first: like the forward's output")
+            return a.transpose(1, 0, 2)
+        check_shape(name, a, shape, letters, f"L = {self.num_layers}, D = {self.num_directions}")
+        return a
+
+    def __repr__(self):
+        extra = "".join(f", {k}={v!r}" for k, v in (
+            ("num_layers", self.num_layers), ("bias", self.bias),
+            ("batch_first", self.batch_first), ("dropout", self.dropout),
+            ("bidirectional", self.bidirectional), ("proj_size", self.proj_size))
+            if v != {"num_layers": 1, "bias": True, "batch_first": False, "dropout": 0.0,
+                     "bidirectional": False, "proj_size": 0}[k])
+        return f"LSTM({self.input_size}, {self.hidden_size}{extra}, dtype={self.dtype.name})"
+
+
+def _check_sizes(**sizes):
+    for name, value in sizes.items():
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{name} must be a positive int, got {value!r}")
