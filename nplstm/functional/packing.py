@@ -49,8 +49,8 @@ class SequencePlan:
         """(T, B, ...) caller order → contiguous work order (padded positions zeroed on request)."""
         if self.order is not None:
             w = a[self.time_index, self.order[None, :]]
-            if zero_padding:
-                w *= self.valid
+            if zero_padding:   # where, not a product: padding may hold NaN, and NaN·0 = NaN
+                w = get_array_module(w).where(self.valid, w, 0)
             return w
         return a[::-1].copy() if self.reverse else a
 

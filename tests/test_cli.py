@@ -1,0 +1,52 @@
+"""The ``nplstm`` command."""
+
+import subprocess
+import sys
+
+import pytest
+
+from nplstm.bench import format_table, parse_cases, time_cases
+from nplstm.cli import main
+
+
+def test_gradcheck_command_passes_and_prints_tables(capsys):
+    assert main(["gradcheck", "--cases", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "lstm_cell" in out and "LSTM" in out and "4 passed, 0 failed" in out
+
+
+def test_gradcheck_command_exits_1_on_failure(monkeypatch, capsys):
+    from nplstm import functional
+
+    real = functional.cell.lstm_cell_backward
+
+    def broken(dh, dc, cache):
+        g = real(dh, dc, cache)
+        return g._replace(c_prev=g.c_prev * 1.01)
+
+    monkeypatch.setattr("nplstm.selfcheck.F.lstm_cell_backward", broken)
+    assert main(["gradcheck", "--what", "cell", "--cases", "1", "--quiet"]) == 1
+    assert "FAILED" in capsys.readouterr().out
+
+
+def test_python_dash_m_works():
+    result = subprocess.run([sys.executable, "-m", "nplstm", "gradcheck", "--what", "cell",
+                             "--cases", "1", "--quiet"], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "1 passed, 0 failed" in result.stdout
+
+
+def test_bench_cases_parse_and_a_tiny_run_formats():
+    assert parse_cases("3,2,4;5,1,2") == [(3, 2, 4), (5, 1, 2)]
+    with pytest.raises(ValueError, match="T,B,H"):
+        parse_cases("3,2")
+    rows = time_cases([(3, 2, 4)], repeats=2, warmup=1)     # nplstm alone; nothing timed
+    table = format_table(rows)
+    assert "fwd+bwd" in table and "forward" in table
+
+
+def test_bad_arguments_exit_2():
+    with pytest.raises(SystemExit) as info:
+        main(["gradcheck", "--cases", "0"])
+    assert info.value.code == 2

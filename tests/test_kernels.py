@@ -1,0 +1,76 @@
+"""The gate kernels: extreme pre-activations, agreement with the plain formulas, CuPy."""
+
+import numpy as np
+import pytest
+
+from nplstm import backend
+from nplstm.kernels import cupy_gates, numpy_gates
+
+from .helpers import rel_error
+
+
+def _run_forward(module, xp, gates, c_prev):
+    B, H = c_prev.shape
+    c, tanh_c, h = (xp.empty((B, H), dtype=gates.dtype) for _ in range(3))
+    module.gates_forward(gates, c_prev, c, tanh_c, h)
+    return gates, c, tanh_c, h
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sigmoid_saturates_without_overflow_like_torch(dtype):
+    z = np.array([[1e4, -1e4, 1e4, 1e4, -1e4, 1e4, -1e4, -1e4]], dtype=dtype)   # H = 2
+    with np.errstate(all="raise"):
+        gates, c, _, h = _run_forward(numpy_gates, np, z.copy(), np.ones((1, 2), dtype))
+    # torch.sigmoid(±1e4) is exactly 1 / 0, torch.tanh(±1e4) exactly ±1
+    np.testing.assert_array_equal(gates, [[1, 0, 1, 1, -1, 1, 0, 0]])   # [i | f | g | o]
+    assert gates.dtype == dtype
+    np.testing.assert_array_equal(c, [[1 * 1 + 1 * -1, 1 * 1 + 0 * 1]])  # f·c_prev + i·g
+    np.testing.assert_array_equal(h, [[0, 0]])
+    assert np.isfinite(h).all()
+
+
+def test_forward_and_backward_match_the_plain_formulas():
+    rng = np.random.default_rng(0)
+    B, H = 3, 4
+    z = rng.standard_normal((B, 4 * H)) * 3
+    c_prev = rng.standard_normal((B, H))
+    gates, c, tanh_c, h = _run_forward(numpy_gates, np, z.copy(), c_prev)
+    sig = lambda v: 1 / (1 + np.exp(-v))  # noqa: E731
+    i, f, g, o = sig(z[:, :H]), sig(z[:, H:2 * H]), np.tanh(z[:, 2 * H:3 * H]), sig(z[:, 3 * H:])
+    assert rel_error(gates, np.concatenate([i, f, g, o], 1)) < 1e-15
+    assert rel_error(c, f * c_prev + i * g) < 1e-15
+    assert rel_error(h, o * np.tanh(f * c_prev + i * g)) < 1e-14
+    dh, dc = rng.standard_normal((B, H)), rng.standard_normal((B, H))
+    dgates, dc_prev, scratch = np.empty((B, 4 * H)), np.empty((B, H)), np.empty((B, 4 * H))
+    numpy_gates.gates_backward(dh, dc.copy(), gates, c_prev, tanh_c, dgates, dc_prev, scratch)
+    dc_total = dc + dh * o * (1 - np.tanh(c) ** 2)
+    want = np.concatenate([dc_total * g * i * (1 - i), dc_total * c_prev * f * (1 - f),
+                           dc_total * i * (1 - g * g), dh * np.tanh(c) * o * (1 - o)], 1)
+    assert rel_error(dgates, want) < 1e-14
+    assert rel_error(dc_prev, dc_total * f) < 1e-14
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not backend.cupy_available(), reason="needs CuPy and a CUDA device")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cupy_kernels_compile_and_match_numpy(dtype):
+    import cupy as cp
+
+    rng = np.random.default_rng(1)
+    B, H = 5, 7
+    z = (rng.standard_normal((B, 4 * H)) * 3).astype(dtype)
+    c_prev = rng.standard_normal((B, H)).astype(dtype)
+    want = _run_forward(numpy_gates, np, z.copy(), c_prev)
+    got = _run_forward(cupy_gates, cp, cp.asarray(z), cp.asarray(c_prev))
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(cp.asnumpy(a), b, rtol=tol, atol=tol)
+    dh, dc = (rng.standard_normal((B, H)).astype(dtype) for _ in range(2))
+    outs_np = [np.empty((B, 4 * H), dtype), np.empty((B, H), dtype)]
+    numpy_gates.gates_backward(dh, dc.copy(), want[0], c_prev, want[2], outs_np[0],
+                               outs_np[1], np.empty((B, 4 * H), dtype))
+    outs_cp = [cp.empty((B, 4 * H), dtype), cp.empty((B, H), dtype)]
+    cupy_gates.gates_backward(cp.asarray(dh), cp.asarray(dc), got[0], cp.asarray(c_prev),
+                              got[2], outs_cp[0], outs_cp[1], None)
+    for a, b in zip(outs_cp, outs_np):
+        np.testing.assert_allclose(cp.asnumpy(a), b, rtol=tol, atol=tol)

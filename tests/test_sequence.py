@@ -1,0 +1,284 @@
+"""The sequence LSTM: functional and module backward by finite differences, the cell and the
+sequence agreeing, variable lengths, inference without caches, and bad input."""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import nplstm
+from nplstm import functional as F
+from nplstm.selfcheck import SEQUENCE_NAMES, module_pair, random_lstm_case, sequence_pair
+
+from .helpers import rel_error
+from .strategies import lengths_or_none, seed, small_size
+
+
+@st.composite
+def sequence_case(draw):
+    T, B, I, H = (draw(small_size) for _ in range(4))
+    return dict(T=T, B=B, I=I, H=H, lengths=draw(lengths_or_none(T, B)),
+                reverse=draw(st.booleans()), bias=draw(st.booleans()),
+                state=draw(st.booleans()),
+                proj=draw(st.integers(0, H - 1)), seed=draw(seed))
+
+
+def _sequence_inputs(rng, T, B, I, H, P, bias, state, dtype=np.float64):
+    bound = 1 / np.sqrt(H)
+    u = lambda *s: rng.uniform(-bound, bound, s).astype(dtype)  # noqa: E731
+    n = lambda *s: rng.standard_normal(s).astype(dtype)  # noqa: E731
+    Pe = P or H
+    return [n(T, B, I), n(B, Pe) if state else None, n(B, H) if state else None,
+            u(4 * H, I), u(4 * H, Pe), u(4 * H) if bias else None, u(4 * H) if bias else None,
+            u(P, H) if P else None]
+
+
+@given(case=sequence_case())
+def test_lstm_backward_matches_finite_differences(case):
+    rng = np.random.default_rng(case["seed"])
+    inputs = _sequence_inputs(rng, case["T"], case["B"], case["I"], case["H"], case["proj"],
+                              case["bias"], case["state"])
+    forward, backward = sequence_pair(case["lengths"], case["reverse"])
+    report = nplstm.gradcheck(forward, backward, inputs, names=SEQUENCE_NAMES,
+                              seed=case["seed"])
+    assert report.passed
+
+
+@st.composite
+def module_case(draw):
+    T, B, I, H = (draw(small_size) for _ in range(4))
+    layers = draw(st.integers(1, 3))
+    return dict(T=T, B=B, I=I, H=H, layers=layers, bidirectional=draw(st.booleans()),
+                proj=draw(st.integers(0, H - 1)), bias=draw(st.booleans()),
+                state=draw(st.booleans()), lengths=draw(lengths_or_none(T, B)),
+                batch_first=draw(st.booleans()),
+                dropout=draw(st.sampled_from([0.0, 0.4])) if layers > 1 else 0.0,
+                seed=draw(seed))
+
+
+@given(case=module_case())
+def test_module_backward_matches_finite_differences(case):
+    rng = np.random.default_rng(case["seed"])
+    module, inputs = random_lstm_case(rng, case["T"], case["B"], case["I"], case["H"],
+                                      case["layers"], case["bidirectional"], case["proj"],
+                                      case["bias"], case["state"])
+    module.batch_first = case["batch_first"]
+    module.dropout = case["dropout"]
+    if case["batch_first"]:
+        inputs[0] = np.ascontiguousarray(inputs[0].transpose(1, 0, 2))
+    forward, backward, names = module_pair(module, case["lengths"], dropout_seed=case["seed"])
+    report = nplstm.gradcheck(forward, backward, inputs, names=names, seed=case["seed"])
+    assert report.passed
+
+
+def test_dropout_masks_are_used_and_reused_by_backward():
+    rng = np.random.default_rng(0)
+    module, inputs = random_lstm_case(rng, 4, 3, 2, 5, layers=2)
+    module.dropout = 0.5
+    x = inputs[0]
+    out_train, _ = module(x)
+    module.eval()
+    out_eval, _ = module(x)
+    assert not np.allclose(out_train, out_eval)   # masks changed the output in training
+    out_eval2, _ = module(x)
+    np.testing.assert_array_equal(out_eval, out_eval2)   # no dropout in eval mode
+    # the finite-difference check above (dropout=0.4) covers that backward reuses the mask
+
+
+@given(T=small_size, B=small_size, I=small_size, H=small_size, seed=seed,
+       bias=st.booleans())
+def test_cell_loop_and_sequence_give_the_same_numbers(T, B, I, H, seed, bias):
+    rng = np.random.default_rng(seed)
+    x, h0, c0, wi, wh, bi, bh, _ = _sequence_inputs(rng, T, B, I, H, 0, bias, True)
+    (output, (h_n, c_n)), cache = F.lstm_forward(x, (h0, c0), wi, wh, bi, bh)
+    h, c = h0, c0
+    cell_caches, hs = [], []
+    for t in range(T):
+        (h, c), cell_cache = F.lstm_cell_forward(x[t], (h, c), wi, wh, bi, bh)
+        cell_caches.append(cell_cache)
+        hs.append(h)
+    assert rel_error(output, np.stack(hs)) < 1e-14
+    assert rel_error(h_n, h) < 1e-14 and rel_error(c_n, c) < 1e-14
+    dout = rng.standard_normal(output.shape)
+    dh_n, dc_n = rng.standard_normal(h_n.shape), rng.standard_normal(c_n.shape)
+    seq = F.lstm_backward(dout, dh_n, dc_n, cache)
+    dh, dc = dh_n, dc_n
+    dx, dwi, dwh = np.empty_like(x), np.zeros_like(wi), np.zeros_like(wh)
+    for t in reversed(range(T)):
+        g = F.lstm_cell_backward(dout[t] + dh, dc, cell_caches[t])
+        dx[t], dh, dc = g.x, g.h_prev, g.c_prev
+        dwi += g.weight_ih
+        dwh += g.weight_hh
+    for got, want in ((seq.x, dx), (seq.h0, dh), (seq.c0, dc), (seq.weight_ih, dwi),
+                      (seq.weight_hh, dwh)):
+        assert rel_error(got, want) < 1e-13
+
+
+def test_lengths_pad_with_zeros_and_ignore_padded_gradients():
+    rng = np.random.default_rng(1)
+    T, B, I, H = 5, 3, 2, 4
+    x, h0, c0, wi, wh, bi, bh, _ = _sequence_inputs(rng, T, B, I, H, 0, True, True)
+    lengths = [5, 2, 3]
+    for reverse in (False, True):
+        (out, (h_n, c_n)), cache = F.lstm_forward(x, (h0, c0), wi, wh, bi, bh,
+                                                  lengths=lengths, reverse=reverse)
+        for b, n in enumerate(lengths):
+            assert not out[n:, b].any()
+            # each sequence alone, as a batch of one, gives the same numbers
+            (alone, (hb, cb)), _ = F.lstm_forward(x[:n, b:b + 1], (h0[b:b + 1], c0[b:b + 1]),
+                                                  wi, wh, bi, bh, reverse=reverse)
+            assert rel_error(out[:n, b], alone[:, 0]) < 1e-14
+            assert rel_error(h_n[b], hb[0]) < 1e-14 and rel_error(c_n[b], cb[0]) < 1e-14
+        dout = rng.standard_normal(out.shape)
+        garbage = dout.copy()
+        for b, n in enumerate(lengths):
+            garbage[n:, b] = np.nan               # padded gradients must be ignored
+        g = F.lstm_backward(dout, None, None, cache)
+        g_nan = F.lstm_backward(garbage, None, None, cache)
+        for a, b_ in zip(g[:5], g_nan[:5]):
+            np.testing.assert_array_equal(a, b_)
+        for b, n in enumerate(lengths):
+            assert not g.x[n:, b].any()
+
+
+def test_padded_input_values_do_not_matter():
+    rng = np.random.default_rng(2)
+    x, h0, c0, wi, wh, bi, bh, _ = _sequence_inputs(rng, 4, 2, 3, 3, 0, True, True)
+    x2 = x.copy()
+    x2[2:, 1] = np.nan
+    (o1, _), c1 = F.lstm_forward(x, (h0, c0), wi, wh, bi, bh, lengths=[4, 2])
+    (o2, _), c2 = F.lstm_forward(x2, (h0, c0), wi, wh, bi, bh, lengths=[4, 2])
+    np.testing.assert_array_equal(o1, o2)
+    d = rng.standard_normal(o1.shape)
+    for a, b in zip(F.lstm_backward(d, None, None, c1)[3:5],
+                    F.lstm_backward(d, None, None, c2)[3:5]):
+        np.testing.assert_array_equal(a, b)
+
+
+@given(T=small_size, B=small_size, layers=st.integers(1, 3), bidirectional=st.booleans(),
+       proj=st.integers(0, 2), seed=seed)
+def test_inference_without_cache_gives_the_same_numbers(T, B, layers, bidirectional, proj,
+                                                        seed):
+    rng = np.random.default_rng(seed)
+    module, inputs = random_lstm_case(rng, T, B, 3, 3, layers, bidirectional, proj)
+    lengths = rng.integers(1, T + 1, size=B)
+    out, (h_n, c_n) = module(inputs[0], (inputs[1], inputs[2]), lengths=lengths)
+    with nplstm.no_grad():
+        out2, (h2, c2) = module(inputs[0], (inputs[1], inputs[2]), lengths=lengths)
+    np.testing.assert_array_equal(out, out2)
+    np.testing.assert_array_equal(h_n, h2)
+    np.testing.assert_array_equal(c_n, c2)
+    assert len(module._tape) == 1
+
+
+def test_inference_chunks_the_input_projection(monkeypatch):
+    from nplstm.functional import sequence
+    monkeypatch.setattr(sequence, "_INFERENCE_CHUNK_ELEMENTS", 8)   # one step per chunk
+    rng = np.random.default_rng(3)
+    x, h0, c0, wi, wh, bi, bh, _ = _sequence_inputs(rng, 5, 2, 3, 2, 0, True, True)
+    (o1, s1), _ = F.lstm_forward(x, (h0, c0), wi, wh, bi, bh, keep_cache=False)
+    (o2, s2), _ = F.lstm_forward(x, (h0, c0), wi, wh, bi, bh)
+    assert rel_error(o1, o2) < 1e-15 and rel_error(s1[1], s2[1]) < 1e-15
+
+
+def test_batch_first_and_unbatched_layouts():
+    rng = np.random.default_rng(4)
+    module, inputs = random_lstm_case(rng, 4, 3, 2, 3, layers=2, bidirectional=True)
+    x, h0, c0 = inputs[:3]
+    out, (h_n, c_n) = module(x, (h0, c0))
+    module.batch_first = True
+    out_bf, (h_bf, _) = module(np.ascontiguousarray(x.transpose(1, 0, 2)), (h0, c0))
+    np.testing.assert_array_equal(out_bf, out.transpose(1, 0, 2))
+    np.testing.assert_array_equal(h_bf, h_n)
+    dx_bf, _ = module.backward(np.ones_like(out_bf) * 0.5)
+    assert dx_bf.shape == (3, 4, 2)
+    module.batch_first = False
+    out_u, (h_u, c_u) = module(x[:, 1], (h0[:, 1], c0[:, 1]))
+    assert out_u.shape == (4, 6) and h_u.shape == (4, 3)
+    np.testing.assert_allclose(out_u, out[:, 1], rtol=1e-14, atol=1e-15)
+    dx_u, (dh0_u, _) = module.backward(rng.standard_normal(out_u.shape))
+    assert dx_u.shape == (4, 2) and dh0_u.shape == (4, 3)
+
+
+def test_module_refuses_backward_without_forward_and_mismatched_doutput():
+    module = nplstm.LSTM(3, 4, num_layers=2, bidirectional=True, seed=0)
+    with pytest.raises(RuntimeError, match="no recorded forward"):
+        module.backward(np.zeros((2, 1, 8), np.float32))
+    out, _ = module(np.zeros((2, 1, 3), np.float32))
+    with pytest.raises(ValueError, match=r"doutput must have shape \(T, B, D·P\) = \(2, 1, 8\)"):
+        module.backward(np.zeros((2, 1, 4), np.float32))
+
+
+@pytest.mark.parametrize("kwargs, call, error, words", [
+    ({}, dict(x=np.zeros((2, 3, 5, 1))), ValueError, ["x", "(T, B, I) or (T, I)"]),
+    ({}, dict(x=np.zeros((2, 3, 4))), ValueError, ["x", "input_size = 3", "(2, 3, 4)"]),
+    ({"batch_first": True}, dict(x=np.zeros((3, 2, 5))), ValueError,
+     ["(B, T, I)", "input_size = 3"]),
+    ({}, dict(x=np.zeros((3, 2, 3)), lengths=[2]), ValueError, ["lengths", "(B,) = (2,)"]),
+    ({}, dict(x=np.zeros((3, 2, 3)), lengths=[2, 4]), ValueError, ["lengths", "[1, 3]", "4"]),
+    ({}, dict(x=np.zeros((3, 2, 3)), lengths=[0, 1]), ValueError, ["lengths", "0"]),
+    ({}, dict(x=np.zeros((3, 2, 3)), lengths=[1.5, 2]), TypeError, ["lengths", "integers"]),
+    ({}, dict(x=np.zeros((3, 2, 3)), lengths=np.array([1.0, 2.0])), TypeError,
+     ["lengths", "float64"]),
+    ({}, dict(x=np.zeros((3, 2, 3)), state=(np.zeros((1, 2, 4)), np.zeros((1, 2, 5)))),
+     ValueError, ["c0", "(L·D, B, H) = (1, 2, 4)", "(1, 2, 5)"]),
+    ({"num_layers": 2}, dict(x=np.zeros((3, 2, 3)),
+                             state=(np.zeros((1, 2, 4)), np.zeros((2, 2, 4)))),
+     ValueError, ["h0", "(L·D, B, H) = (2, 2, 4)", "(1, 2, 4)"]),
+    ({"proj_size": 2}, dict(x=np.zeros((3, 2, 3)),
+                            state=(np.zeros((1, 2, 4)), np.zeros((1, 2, 4)))),
+     ValueError, ["h0", "(L·D, B, P) = (1, 2, 2)"]),
+    ({}, dict(x=np.zeros((3, 2, 3)), state=(np.zeros((1, 2, 4)), None)), ValueError,
+     ["c0 is missing"]),
+    ({}, dict(x=np.zeros((3, 2, 3), np.float32)), TypeError, ["float32", "float64"]),
+    ({}, dict(x=np.zeros((3, 2, 3), np.int32)), TypeError, ["x", "int32"]),
+])
+def test_module_bad_input_is_a_clear_error(kwargs, call, error, words):
+    module = nplstm.LSTM(3, 4, dtype="float64", seed=0, **kwargs)
+    with pytest.raises(error) as info:
+        module(call["x"], call.get("state"), lengths=call.get("lengths"))
+    for word in words:
+        assert word in str(info.value), (word, str(info.value))
+
+
+@pytest.mark.parametrize("kwargs, words", [
+    (dict(dropout=1.0), ["dropout", "[0, 1)"]),
+    (dict(dropout=-0.1), ["dropout"]),
+    (dict(proj_size=4), ["proj_size", "smaller than hidden_size = 4"]),
+    (dict(proj_size=-1), ["proj_size", "non-negative"]),
+    (dict(num_layers=0), ["num_layers", "positive"]),
+])
+def test_module_bad_arguments(kwargs, words):
+    with pytest.raises(ValueError) as info:
+        nplstm.LSTM(3, 4, **kwargs)
+    for word in words:
+        assert word in str(info.value)
+
+
+def test_functional_bad_weights_and_upstream():
+    rng = np.random.default_rng(5)
+    x, h0, c0, wi, wh, bi, bh, whr = _sequence_inputs(rng, 3, 2, 3, 4, 2, True, True)
+    with pytest.raises(ValueError, match=r"weight_hh must have shape \(4H, P\)"):
+        F.lstm_forward(x, (h0, c0), wi, wh[:, :1], bi, bh, whr)
+    with pytest.raises(ValueError, match=r"weight_hr must have shape \(P, H\) = \(P, 4\)"):
+        F.lstm_forward(x, (h0, c0), wi, wh, bi, bh, whr[:, :3])
+    (out, _), cache = F.lstm_forward(x, (h0, c0), wi, wh, bi, bh, whr)
+    with pytest.raises(ValueError, match=r"doutput must have shape \(T, B, P\) = \(3, 2, 2\)"):
+        F.lstm_backward(out[:2], None, None, cache)
+    with pytest.raises(ValueError, match=r"dc_n must have shape \(B, H\) = \(2, 4\)"):
+        F.lstm_backward(None, None, np.zeros((2, 2)), cache)
+
+
+def test_parameter_names_and_shapes_are_torchs():
+    m = nplstm.LSTM(3, 5, num_layers=2, bidirectional=True, proj_size=2, seed=0)
+    expected = {}
+    for layer in range(2):
+        for sfx in ("", "_reverse"):
+            k = f"_l{layer}{sfx}"
+            expected[f"weight_ih{k}"] = (20, 3 if layer == 0 else 4)
+            expected[f"weight_hh{k}"] = (20, 2)
+            expected[f"bias_ih{k}"] = (20,)
+            expected[f"bias_hh{k}"] = (20,)
+            expected[f"weight_hr{k}"] = (2, 5)
+    got = {name: p.shape for name, p in m.named_parameters()}
+    assert list(got) == list(expected) and got == expected
