@@ -352,8 +352,7 @@ class LSTM(Module):
         D, L = self.num_directions, self.num_layers
         P = self.proj_size or self.hidden_size
         H = self.hidden_size
-        dh_n, dc_n = (None, None) if dstate is None else F.cell.unpack_state(
-            dstate, names=("dh_n", "dc_n"))
+        dh_n, dc_n = _upstream_state(dstate)
         doutput = self._batched("doutput", doutput, (T, B, D * P), unbatched, batch_axis=1,
                                 letters="(T, B, D·P)")
         dh_n = self._batched("dh_n", dh_n, (L * D, B, P), unbatched, batch_axis=1,
@@ -425,6 +424,16 @@ class LSTM(Module):
             if v != {"num_layers": 1, "bias": True, "batch_first": False, "dropout": 0.0,
                      "bidirectional": False, "proj_size": 0}[k])
         return f"LSTM({self.input_size}, {self.hidden_size}{extra}, dtype={self.dtype.name})"
+
+
+def _upstream_state(dstate):
+    """(dh_n, dc_n) from ``dstate``: None, or a pair whose entries may each be None."""
+    if dstate is None:
+        return None, None
+    if not isinstance(dstate, (tuple, list)) or len(dstate) != 2:
+        raise ValueError("dstate must be a pair (dh_n, dc_n), either of which may be None, "
+                         f"or None; got {type(dstate).__name__}")
+    return tuple(dstate)
 
 
 def _check_sizes(**sizes):

@@ -282,3 +282,17 @@ def test_parameter_names_and_shapes_are_torchs():
             expected[f"weight_hr{k}"] = (2, 5)
     got = {name: p.shape for name, p in m.named_parameters()}
     assert list(got) == list(expected) and got == expected
+
+
+def test_dstate_entries_may_each_be_none():
+    rng = np.random.default_rng(6)
+    module, inputs = random_lstm_case(rng, 3, 2, 2, 3, layers=2)
+    out, (h_n, c_n) = module(inputs[0])
+    dout, dh_n = rng.standard_normal(out.shape), rng.standard_normal(h_n.shape)
+    got = module.backward(dout, (dh_n, None))
+    module(inputs[0])
+    want = module.backward(dout, (dh_n, np.zeros_like(c_n)))
+    np.testing.assert_array_equal(got[0], want[0])
+    module(inputs[0])
+    with pytest.raises(ValueError, match=r"dstate must be a pair \(dh_n, dc_n\)"):
+        module.backward(dout, dh_n)
