@@ -299,10 +299,9 @@ class LSTM(Module):
         T, B, I = x_tbi.shape
         if I != self.input_size:
             layout = "(T, I)" if unbatched else ("(B, T, I)" if self.batch_first else "(T, B, I)")
-            hint = " (is batch_first set right?)" if (self.batch_first and x.shape[1] ==
-                                                       self.input_size) or (
-                not self.batch_first and not unbatched and x.shape[0] == self.input_size) \
-                else ""
+            # the feature size sits on another axis: most likely a layout mix-up
+            hint = " (are the axes in the wrong order? check batch_first)" \
+                if self.input_size in x.shape[:-1] else ""
             raise ValueError(f"x must have shape {layout} with I = input_size = "
                              f"{self.input_size}, got {shape_str(x.shape)}{hint}")
         h0, c0 = self._check_state(state, B, unbatched, xp)

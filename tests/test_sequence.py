@@ -296,3 +296,9 @@ def test_dstate_entries_may_each_be_none():
     module(inputs[0])
     with pytest.raises(ValueError, match=r"dstate must be a pair \(dh_n, dc_n\)"):
         module.backward(dout, dh_n)
+
+
+def test_layout_mix_up_gets_a_hint():
+    module = nplstm.LSTM(3, 4, batch_first=True, dtype="float64", seed=0)
+    with pytest.raises(ValueError, match=r"\(B, T, I\).*got \(2, 3, 5\).*check batch_first"):
+        module(np.zeros((2, 3, 5)))
