@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .backend import check_float_array, get_array_module
+from .backend import asnumpy, check_float_array, get_array_module
 
 __all__ = ["check_shape", "check_rank", "check_arrays", "check_lengths", "check_upstream",
            "shape_str"]
@@ -66,7 +66,6 @@ def check_arrays(named: dict, dtype=None):
 
 def check_lengths(lengths, T: int, B: int) -> np.ndarray:
     """Validate per-sequence ``lengths`` (B,) with 1 <= length <= T; return a host int64 array."""
-    from .backend import asnumpy
 
     if isinstance(lengths, (list, tuple)):
         if not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in lengths):
