@@ -17,6 +17,7 @@ __all__ = [
     "cupy_available",
     "resolve_dtype",
     "check_float_array",
+    "scatter_add",
     "SUPPORTED_DTYPES",
 ]
 
@@ -143,3 +144,17 @@ def check_float_array(name: str, a, dtype=None):
             "(nplstm never casts inputs silently; convert explicitly with .astype)"
         )
     return a
+
+
+def scatter_add(target, indices, values) -> None:
+    """``target[indices[n]] += values[n]`` for every n, repeated indices summed (in place).
+
+    target (V, ...), indices (N,) integers, values (N, ...): ``numpy.add.at`` on the CPU,
+    ``cupyx.scatter_add`` on the GPU.
+    """
+    if _is_cupy_array(target):
+        import cupyx  # noqa: PLC0415  (present whenever cupy is)
+
+        cupyx.scatter_add(target, indices, values)
+    else:
+        np.add.at(target, indices, values)

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .backend import asnumpy, check_float_array, get_array_module
+from .backend import asnumpy, check_float_array, device_of, get_array_module
 
 __all__ = ["check_shape", "check_rank", "check_arrays", "check_lengths", "check_upstream",
-           "shape_str"]
+           "check_indices", "shape_str"]
 
 
 def shape_str(shape) -> str:
@@ -90,3 +90,17 @@ def check_upstream(name: str, d, expected: tuple, letters: str, dtype, xp, hint:
     check_arrays({name: d}, dtype=dtype)
     check_shape(name, d, expected, letters, hint)
     return d
+
+
+def check_indices(name: str, a, size: int, xp) -> None:
+    """Integer class/token indices: an integer array on ``xp``'s backend with values in
+    [0, size); ``TypeError`` for the kind or device, ``ValueError`` for a value out of range."""
+    if not (isinstance(a, np.ndarray) or device_of(a) == "cuda"):
+        raise TypeError(f"{name} must be an integer NumPy or CuPy array, got "
+                        f"{type(a).__module__}.{type(a).__name__}")
+    if a.dtype.kind not in "iu":
+        raise TypeError(f"{name} must have an integer dtype, got {a.dtype.name}")
+    get_array_module(a, xp.empty(0), names=[name, "the weights"])
+    if a.size and (int(a.min()) < 0 or int(a.max()) >= size):
+        bad = int(a[(a < 0) | (a >= size)].reshape(-1)[0])
+        raise ValueError(f"{name} must lie in [0, {size}), got {bad}")

@@ -17,7 +17,7 @@ from .backend import DEVICES, device_of, get_array_module, resolve_dtype, to_dev
 from .checks import check_arrays, check_rank, check_shape, shape_str
 from .grad_mode import is_grad_enabled
 
-__all__ = ["Parameter", "Module", "LSTMCell", "LSTM"]
+__all__ = ["Parameter", "Module", "LSTMCell", "LSTM", "Linear", "Embedding"]
 
 
 class Parameter:
@@ -439,3 +439,84 @@ def _check_sizes(**sizes):
     for name, value in sizes.items():
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise ValueError(f"{name} must be a positive int, got {value!r}")
+
+
+class Linear(Module):
+    """torch.nn.Linear on arrays: ``y = linear(x)`` with y = x Wᵀ + b; ``linear.backward(dy)``.
+
+    weight (O, I) and bias (O,) initialised U(−1/√I, 1/√I) as torch's default init.
+    x is (..., I) with any leading axes; y is (..., O).
+    """
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, *,
+                 dtype="float32", device="cpu", seed=None):
+        super().__init__(dtype=dtype, device=device)
+        _check_sizes(in_features=in_features, out_features=out_features)
+        self.in_features, self.out_features = in_features, out_features
+        shapes = {"weight": (out_features, in_features)}
+        if bias:
+            shapes["bias"] = (out_features,)
+        else:
+            self.bias = None      # as torch: the attribute exists and is None
+        self._init_uniform(shapes, 1.0 / math.sqrt(in_features), seed)
+
+    def forward(self, x):
+        """y = x Wᵀ + b: x (..., I) → y (..., O); records the call for ``backward``."""
+        self._check_input("x", x)
+        y, cache = F.linear_forward(x, self.weight.data,
+                                    None if self.bias is None else self.bias.data)
+        self._record(cache)
+        return y
+
+    def backward(self, dy):
+        """Undo the most recent recorded forward: returns dx; adds into weight/bias ``.grad``."""
+        grads = F.linear_backward(dy, self._pop())
+        self.weight.grad += grads.weight
+        if self.bias is not None:
+            self.bias.grad += grads.bias
+        return grads.x
+
+    def __repr__(self):
+        return (f"Linear({self.in_features}, {self.out_features}, bias={self.bias is not None}, "
+                f"dtype={self.dtype.name})")
+
+
+class Embedding(Module):
+    """torch.nn.Embedding on arrays: ``y = emb(indices)``, y[...] = weight[indices[...]].
+
+    weight (V, E) initialised N(0, 1) as torch (the ``padding_idx`` row zeroed, and it never
+    gets a gradient).  indices: an integer array (...) on the module's device; y (..., E).
+    ``backward(dy)`` adds into weight.grad and returns None (indices have no gradient).
+    """
+
+    def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx=None, *,
+                 dtype="float32", device="cpu", seed=None):
+        super().__init__(dtype=dtype, device=device)
+        _check_sizes(num_embeddings=num_embeddings, embedding_dim=embedding_dim)
+        if padding_idx is not None:
+            if not -num_embeddings <= padding_idx < num_embeddings:
+                raise ValueError(f"padding_idx must lie in [-{num_embeddings}, "
+                                 f"{num_embeddings}), got {padding_idx}")
+            padding_idx %= num_embeddings
+        self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
+        self.padding_idx = padding_idx
+        value = np.random.default_rng(seed).standard_normal((num_embeddings, embedding_dim))
+        if padding_idx is not None:
+            value[padding_idx] = 0.0
+        self.weight = Parameter(to_device(value.astype(self.dtype), self.device))
+
+    def forward(self, indices):
+        """y[...] = weight[indices[...]]: indices (...) → y (..., E); records the call."""
+        y, cache = F.embedding_forward(indices, self.weight.data, self.padding_idx)
+        self._record(cache)
+        return y
+
+    def backward(self, dy):
+        """Undo the most recent recorded forward: adds into weight.grad; returns None."""
+        self.weight.grad += F.embedding_backward(dy, self._pop()).weight
+        return None
+
+    def __repr__(self):
+        pad = "" if self.padding_idx is None else f", padding_idx={self.padding_idx}"
+        return (f"Embedding({self.num_embeddings}, {self.embedding_dim}{pad}, "
+                f"dtype={self.dtype.name})")

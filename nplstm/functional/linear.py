@@ -1,0 +1,126 @@
+"""The affine layer and the embedding lookup, forward and hand-written backward.
+
+    linear:     y = x Wᵀ + b          x (..., I), weight (O, I), bias (O,) → y (..., O)
+    embedding:  y[n] = weight[idx[n]]   idx (...) integers in [0, V), weight (V, E) → y (..., E)
+
+Leading axes ("...") are any batch shape, flattened to N rows for the products.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Optional
+
+from ..backend import get_array_module, scatter_add
+from ..checks import check_arrays, check_indices, check_rank, check_shape, check_upstream
+
+__all__ = ["LinearCache", "LinearGrads", "linear_forward", "linear_backward",
+           "EmbeddingCache", "EmbeddingGrads", "embedding_forward", "embedding_backward"]
+
+
+class LinearCache(NamedTuple):
+    x: object          # (N, I)  the input, leading axes flattened
+    weight: object     # (O, I)  a reference, not a copy
+    has_bias: bool
+    lead_shape: tuple  # the input's leading axes "..."
+
+
+class LinearGrads(NamedTuple):
+    x: object                # (..., I)
+    weight: object           # (O, I)
+    bias: Optional[object]   # (O,), None without bias
+
+
+def linear_forward(x, weight, bias=None):
+    """``y, cache = linear_forward(x, weight, bias)`` with y = x Wᵀ + b (torch.nn.Linear).
+
+    x       (..., I)  any number of leading axes, at least one dimension
+    weight  (O, I);  bias (O,) or None
+    returns y (..., O) and a ``LinearCache``
+    """
+    check_arrays({"weight": weight, "bias": bias, "x": x})
+    check_rank("weight", weight, (2,), "(O, I)")
+    O, I = weight.shape
+    if bias is not None:
+        check_shape("bias", bias, (O,), "(O,)", "O is weight's first dimension")
+    if x.ndim == 0 or x.shape[-1] != I:
+        raise ValueError(f"x must have shape (..., I) with I = {I} (weight's second dimension), "
+                         f"got {tuple(x.shape)}")
+    lead_shape = tuple(x.shape[:-1])
+    x2 = x.reshape(-1, I)                                    # (N, I)
+    y = x2 @ weight.T                                        # (N, O)   y = x Wᵀ
+    if bias is not None:
+        y += bias                                            # (N, O)   + b
+    return y.reshape(lead_shape + (O,)), LinearCache(x2, weight, bias is not None, lead_shape)
+
+
+def linear_backward(dy, cache: LinearCache) -> LinearGrads:
+    """Gradients of ``linear_forward`` from ``dy`` = ∂L/∂y (..., O).
+
+    returns ``LinearGrads``: x (..., I), weight (O, I), bias (O,) or None
+    """
+    if not isinstance(cache, LinearCache):
+        raise TypeError(f"cache must be the LinearCache returned by linear_forward, "
+                        f"got {type(cache).__name__}")
+    x2, weight, has_bias, lead_shape = cache
+    O, I = weight.shape
+    xp = check_arrays({"x (from the cache)": x2, "dy": dy})
+    dy = check_upstream("dy", dy, lead_shape + (O,), "(..., O)", x2.dtype, xp)
+    dy2 = dy.reshape(-1, O)                                  # (N, O)
+    dx = (dy2 @ weight).reshape(lead_shape + (I,))           # (..., I)  y = x Wᵀ ⇒ dx = dy W
+    dweight = dy2.T @ x2                                     # (O, I)    dW = dyᵀ x
+    dbias = dy2.sum(axis=0) if has_bias else None            # (O,)      db = Σ_n dy
+    return LinearGrads(dx, dweight, dbias)
+
+
+class EmbeddingCache(NamedTuple):
+    indices: object    # (N,)   flattened integer indices (on the weight's device)
+    keep: object       # (N, 1) 0/1 of the weight's dtype: 0 at padding_idx, or None
+    weight_shape: tuple  # (V, E)
+    dtype: object        # the weight's dtype
+    lead_shape: tuple    # the indices' shape "..."
+
+
+class EmbeddingGrads(NamedTuple):
+    weight: object     # (V, E)
+
+
+def embedding_forward(indices, weight, padding_idx=None):
+    """``y, cache = embedding_forward(indices, weight)``: y[...] = weight[indices[...]].
+
+    indices      integer array (...) with values in [0, V), on the weight's device
+    weight       (V, E)
+    padding_idx  an index whose row gets no gradient (torch.nn.Embedding's), or None
+    returns      y (..., E) and an ``EmbeddingCache``
+    """
+    xp = check_arrays({"weight": weight})
+    check_rank("weight", weight, (2,), "(V, E)")
+    V, E = weight.shape
+    check_indices("indices", indices, V, xp)
+    flat = indices.reshape(-1)                               # (N,)
+    y = weight[flat]                                         # (N, E)  a gathered copy
+    keep = None
+    if padding_idx is not None:
+        keep = (flat != padding_idx).astype(weight.dtype)[:, None]   # (N, 1)
+    cache = EmbeddingCache(flat, keep, (V, E), weight.dtype, tuple(indices.shape))
+    return y.reshape(tuple(indices.shape) + (E,)), cache
+
+
+def embedding_backward(dy, cache: EmbeddingCache) -> EmbeddingGrads:
+    """Gradient of ``embedding_forward``: dweight[v] = Σ over positions n with idx[n] = v of dy[n].
+
+    dy       (..., E) like the forward's output
+    returns  ``EmbeddingGrads(weight)`` (V, E); the padding row is 0
+    """
+    if not isinstance(cache, EmbeddingCache):
+        raise TypeError(f"cache must be the EmbeddingCache returned by embedding_forward, "
+                        f"got {type(cache).__name__}")
+    flat, keep, (V, E), dtype, lead_shape = cache
+    xp = get_array_module(flat)
+    dy = check_upstream("dy", dy, lead_shape + (E,), "(..., E)", dtype, xp,
+                        "like the forward's output")
+    dy2 = dy.reshape(-1, E)                                  # (N, E)
+    if keep is not None:
+        dy2 = dy2 * keep                                     # (N, E)  no gradient to padding
+    dweight = xp.zeros((V, E), dtype=dy.dtype)               # (V, E)
+    scatter_add(dweight, flat, dy2)                          # dW[idx[n]] += dy[n]
+    return EmbeddingGrads(dweight)

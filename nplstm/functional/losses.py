@@ -1,0 +1,139 @@
+"""Losses, forward and hand-written backward: softmax cross-entropy and mean squared error.
+
+    cross-entropy:  L = −(1/M) Σ_{n valid} log softmax(z_n)[t_n]      z (N, C), t (N,)
+                    M = the number of valid targets (t_n ≠ ignore_index)
+    MSE:            L = (1/K) Σ_k (p_k − y_k)²                           K = p.size
+
+Both return the loss as a 0-d array of the input's dtype (``float(loss)`` for a number), and
+agree with torch.nn.functional.cross_entropy / mse_loss (reduction "mean").
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from ..backend import get_array_module
+from ..checks import check_arrays, check_indices, check_rank, check_shape
+
+__all__ = ["CrossEntropyCache", "CrossEntropyGrads", "cross_entropy_forward",
+           "cross_entropy_backward", "MSECache", "MSEGrads", "mse_forward", "mse_backward"]
+
+
+class CrossEntropyCache(NamedTuple):
+    probs: object      # (N, C)  softmax(z)
+    targets: object    # (N,)    class indices, 0 where ignored
+    valid: object      # (N, 1)  1 where the target counts, 0 where it is ignore_index
+    count: int         # M, the number of valid targets
+
+
+class CrossEntropyGrads(NamedTuple):
+    logits: object     # (N, C)
+
+
+def cross_entropy_forward(logits, targets, ignore_index=-100):
+    """``loss, cache = cross_entropy_forward(logits, targets)``: mean of −log softmax(z)[t].
+
+    logits        (N, C) unnormalised scores
+    targets       (N,) integers in [0, C), or ``ignore_index`` (those rows add nothing)
+    returns       the loss (0-d array; NaN when every target is ignored, as torch) and a
+                  ``CrossEntropyCache``
+    """
+    xp = check_arrays({"logits": logits})
+    check_rank("logits", logits, (2,), "(N, C) (reshape (B, T, C) to (B·T, C))")
+    N, C = logits.shape
+    _check_targets(targets, N, C, ignore_index, xp)
+    valid = targets != ignore_index                          # (N,)
+    safe_targets = xp.where(valid, targets, 0)               # (N,)  any index where ignored
+    # log softmax(z)[t] = z_t − m − log Σ_c exp(z_c − m),  m = max_c z_c  (no overflow)
+    shifted = logits - logits.max(axis=1, keepdims=True)     # (N, C)  z − m
+    exp = xp.exp(shifted)                                    # (N, C)
+    sum_exp = exp.sum(axis=1, keepdims=True)                 # (N, 1)
+    log_p = shifted[xp.arange(N), safe_targets] - xp.log(sum_exp[:, 0])   # (N,)
+    count = int(valid.sum())
+    valid_col = valid[:, None].astype(logits.dtype)          # (N, 1)
+    if count:
+        loss = -(log_p * valid_col[:, 0]).sum() / logits.dtype.type(count)   # ()
+    else:   # 0/0, as torch: the mean over no targets is NaN
+        loss = xp.asarray(float("nan"), dtype=logits.dtype)
+    probs = exp / sum_exp                                    # (N, C)  softmax(z)
+    return loss, CrossEntropyCache(probs, safe_targets, valid_col, count)
+
+
+def cross_entropy_backward(dloss, cache: CrossEntropyCache) -> CrossEntropyGrads:
+    """∂L/∂z = dloss · (softmax(z) − onehot(t)) / M on valid rows, 0 on ignored rows.
+
+    dloss    ∂(final)/∂L, a scalar or 0-d array (1.0 when L is the final loss)
+    returns  ``CrossEntropyGrads(logits)`` (N, C)
+    """
+    if not isinstance(cache, CrossEntropyCache):
+        raise TypeError(f"cache must be the CrossEntropyCache returned by "
+                        f"cross_entropy_forward, got {type(cache).__name__}")
+    probs, targets, valid, count = cache
+    xp = get_array_module(probs)
+    scale = _upstream_scalar(dloss, probs) / max(count, 1)   # ()  dloss / M
+    dlogits = probs.copy()                                   # (N, C)  softmax(z)
+    dlogits[xp.arange(probs.shape[0]), targets] -= 1         # (N, C)  − onehot(t)
+    dlogits *= valid * scale                                 # (N, C)  rows ignored → 0
+    return CrossEntropyGrads(dlogits)
+
+
+class MSECache(NamedTuple):
+    diff: object       # p − y, shaped like the inputs
+
+
+class MSEGrads(NamedTuple):
+    pred: object       # like pred
+    target: object     # like target
+
+
+def mse_forward(pred, target):
+    """``loss, cache = mse_forward(pred, target)``: the mean of (p − y)² over all elements.
+
+    pred, target  the same shape and dtype (any shape with at least one element)
+    returns       the loss (0-d array) and an ``MSECache``
+    """
+    check_arrays({"pred": pred, "target": target})
+    check_shape("target", target, tuple(pred.shape), "like pred")
+    if pred.size == 0:
+        raise ValueError("pred must have at least one element, got shape "
+                         f"{tuple(pred.shape)}")
+    diff = pred - target                                     # p − y
+    loss = (diff * diff).sum() / pred.dtype.type(pred.size)  # ()  (1/K) Σ (p − y)²
+    return loss, MSECache(diff)
+
+
+def mse_backward(dloss, cache: MSECache) -> MSEGrads:
+    """∂L/∂p = dloss · 2 (p − y) / K and ∂L/∂y = −∂L/∂p."""
+    if not isinstance(cache, MSECache):
+        raise TypeError(f"cache must be the MSECache returned by mse_forward, "
+                        f"got {type(cache).__name__}")
+    diff = cache.diff
+    scale = _upstream_scalar(dloss, diff) * (2.0 / diff.size)   # ()  2 dloss / K
+    dpred = diff * scale
+    return MSEGrads(dpred, -dpred)
+
+
+def _check_targets(targets, N, C, ignore_index, xp):
+    """targets: (N,) integers, each in [0, C) or equal to ignore_index."""
+    if not hasattr(targets, "dtype") or targets.dtype.kind not in "iu":
+        got = getattr(targets, "dtype", type(targets).__name__)
+        raise TypeError(f"targets must be an integer array of class indices, got {got}")
+    check_shape("targets", targets, (N,), "(N,)", "one class index per row of logits")
+    counted = targets[targets != ignore_index]
+    check_indices("targets", counted, C, xp)
+
+
+def _upstream_scalar(dloss, like):
+    """The upstream gradient of a scalar loss: a Python number, or a 0-d array of the loss's
+    dtype and device; returned as a scalar that keeps ``like``'s dtype."""
+    if isinstance(dloss, (int, float, np.integer, np.floating)) and not isinstance(dloss, bool) \
+            and not hasattr(dloss, "shape"):
+        return like.dtype.type(dloss)
+    if isinstance(dloss, np.floating):
+        dloss = np.asarray(dloss)
+    check_arrays({"the loss": like, "dloss": dloss})
+    if dloss.shape != ():
+        raise ValueError(f"dloss must be a scalar (shape ()), got shape {tuple(dloss.shape)}")
+    return dloss
