@@ -1,18 +1,21 @@
-"""The ``nplstm`` command (also ``python -m nplstm``): gradcheck and bench."""
+"""The ``nplstm`` command (also ``python -m nplstm``): train, sample, gradcheck and bench."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
+from . import cli_train
+
 __all__ = ["main"]
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = cli_train.OneLineParser(
         prog="nplstm", description="torch's LSTM on plain NumPy/CuPy arrays, "
         "with every backward written by hand")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    cli_train.add_parsers(sub)
 
     check = sub.add_parser("gradcheck", help="check the library's backward passes against "
                            "finite differences (float64) and print a table per check")
@@ -33,6 +36,9 @@ def main(argv=None) -> int:
     bench.add_argument("--dtype", choices=["float32", "float64"], default="float32")
 
     args = parser.parse_args(argv)
+    if args.command in ("train", "sample"):
+        run = cli_train.run_train if args.command == "train" else cli_train.run_sample
+        return run(args, sub.choices[args.command].error)
     if args.command == "gradcheck":
         from .selfcheck import run_selfcheck  # noqa: PLC0415
 
