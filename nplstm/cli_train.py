@@ -84,6 +84,9 @@ def run_train(args, error) -> int:
         error(str(err))
     config = trainer.config
     baseline = trainer.baseline
+    for key, (old, new) in trainer.changed_on_resume.items():
+        _say(f"note: --{key.replace('_', '-')} changed on resume from {old} to {new}: the run "
+             "leaves the path an uninterrupted run would have taken")
     _say(f"training {config.task} for {config.steps} steps (from step {trainer.step}) into "
          f"{config.out}" + (f"; bigram baseline {baseline:.3f} nats/char" if baseline else ""))
     try:

@@ -24,6 +24,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from .data import CharCorpus, DataError, bigram_baseline, default_corpus_text
 from .io import CheckpointError, atomic_write_bytes, load_checkpoint, save_checkpoint
 from .optim import SGD, clip_grad_norm, grad_norm, make_schedule
@@ -55,8 +57,13 @@ TASK_DEFAULTS = {
                    checkpoint_every=100),
 }
 
-# Settings a resumed run may change; every other setting must match the checkpoint's.
-RESUMABLE_CHANGES = ("steps", "out", "checkpoint_every", "eval_every", "device", "text")
+# Settings a resumed run may change (the optimizer's and the schedule's, e.g. a lower lr after
+# a divergence: the run then leaves the uninterrupted run's path, and says so); every other
+# setting defines the model or its data and must match the checkpoint's.
+RESUMABLE_CHANGES = ("steps", "out", "checkpoint_every", "eval_every", "device", "text",
+                     "lr", "momentum", "nesterov", "weight_decay", "clip", "schedule",
+                     "warmup_steps", "lr_decay_steps", "min_lr", "dropout")
+EXACT_RESUME_CHANGES = ("steps", "out", "checkpoint_every", "eval_every", "text")
 
 
 @dataclass
@@ -167,13 +174,14 @@ class Trainer:
     ``resume=True``; returns a summary dict (steps, final train/eval loss, time, …).
     """
 
-    def __init__(self, config: TrainConfig, *, resume: bool = False, log=None):
+    def __init__(self, config: TrainConfig, *, resume: bool = False, progress: bool = True):
         self.out = Path(config.out)
-        self.log = log or (lambda line: print(line, file=sys.stderr))
+        self.show_progress = progress
         checkpoint = None
+        self.changed_on_resume = {}
         if resume:
             checkpoint = self._read_checkpoint()
-            config = _merge_resumed(config, checkpoint["config"])
+            config, self.changed_on_resume = _merge_resumed(config, checkpoint["config"])
         self.config = config = config.resolved()
         text = load_text(config.text) if config.task == "charlm" else None
         self.task = build_task(config, text)
@@ -237,7 +245,7 @@ class Trainer:
                            (json.dumps(dataclasses.asdict(config), indent=2) + "\n").encode())
         metrics = _MetricsLog(self.out / "metrics.jsonl", keep_up_to=self.step)
         stop = _StopRequest()
-        progress = _Progress(self.step, config.steps)
+        progress = _Progress(self.step, config.steps, self.show_progress)
         last_train = last_eval = None
         started = time.perf_counter()
         try:
@@ -268,7 +276,9 @@ class Trainer:
         lr = self.optimizer.lr = self.schedule(step)
         self.optimizer.zero_grad()
         t0 = time.perf_counter()
-        loss, tokens = self.task.train_step(step)
+        # overflow on the way to a divergence is reported by the guard below, not as warnings
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            loss, tokens = self.task.train_step(step)
         clip = self.config.clip
         norm = clip_grad_norm(self.params, clip) if clip else grad_norm(self.params)
         if not (math.isfinite(loss) and math.isfinite(norm)):
@@ -284,10 +294,11 @@ class Trainer:
                 "tokens_per_s": tokens / seconds}
 
 
-def _merge_resumed(config: TrainConfig, saved: dict) -> TrainConfig:
-    """The checkpoint's settings, with this run's explicit changes where they are allowed."""
-    saved = dict(saved)
+def _merge_resumed(config: TrainConfig, saved: dict):
+    """The checkpoint's settings with this run's explicit changes where they are allowed;
+    returns (config, {setting: (old, new)} of the changes that leave the exact path)."""
     merged = dict(saved)
+    changed = {}
     defaults = TrainConfig()
     for key, value in dataclasses.asdict(config).items():
         if key == "text_sha256" or key not in saved:
@@ -296,14 +307,16 @@ def _merge_resumed(config: TrainConfig, saved: dict) -> TrainConfig:
         if key in RESUMABLE_CHANGES:
             if explicit or key == "out":
                 merged[key] = value
+                if key not in EXACT_RESUME_CHANGES and value != saved[key]:
+                    changed[key] = (saved[key], value)
         elif explicit and value != saved[key]:
             raise TrainingError(
                 f"--resume: the checkpoint was trained with --{key.replace('_', '-')} "
                 f"{saved[key]}, this run asks for {value}; the settings must match "
                 f"(only {', '.join('--' + k.replace('_', '-') for k in RESUMABLE_CHANGES)} "
                 f"may change)")
-    return TrainConfig(**{k: v for k, v in merged.items()
-                          if k in {f.name for f in dataclasses.fields(TrainConfig)}})
+    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    return TrainConfig(**{k: v for k, v in merged.items() if k in names}), changed
 
 
 class _MetricsLog:
@@ -361,12 +374,11 @@ class _StopRequest:
 class _Progress:
     """A tqdm bar on a terminal; plain lines at each eval otherwise."""
 
-    def __init__(self, start: int, total: int):
-        self.total = total
-        self.tty = sys.stderr.isatty()
+    def __init__(self, start: int, total: int, enabled: bool = True):
+        self.total, self.enabled = total, enabled
         self.bar = None
         self.last = {}
-        if self.tty:
+        if enabled and sys.stderr.isatty():
             from tqdm import tqdm  # noqa: PLC0415
 
             self.bar = tqdm(total=total, initial=start, unit="step", dynamic_ncols=True)
@@ -385,7 +397,7 @@ class _Progress:
                 f"{self.last.get('tokens_per_s', 0):,.0f} tok/s")
         if self.bar is not None:
             self.bar.write(line, file=sys.stderr)
-        else:
+        elif self.enabled:
             print(line, file=sys.stderr, flush=True)
 
     def close(self):
