@@ -36,8 +36,8 @@ def read_metrics(path) -> dict:
 
 
 def plot_run(out_dir, title: str = "", baseline: float | None = None) -> list:
-    """Write OUT/loss.png (train and eval loss) and OUT/grad_norm.png; return their paths,
-    or an empty list when matplotlib is missing."""
+    """Write OUT/loss.png (train and eval loss), OUT/grad_norm.png and, when recorded,
+    OUT/grad_through_time.png; return their paths (an empty list without matplotlib)."""
     plt = matplotlib_pyplot()
     if plt is None:
         return []
@@ -68,7 +68,30 @@ def plot_run(out_dir, title: str = "", baseline: float | None = None) -> list:
     paths.append(out_dir / "grad_norm.png")
     fig.savefig(paths[-1], dpi=110)
     plt.close(fig)
+
+    through_time = runs.get("through_time", [])
+    if through_time:
+        paths.append(out_dir / "grad_through_time.png")
+        _plot_through_time(plt, through_time, paths[-1])
     return paths
+
+
+def _plot_through_time(plt, records, path):
+    """‖∂L/∂h_t‖ and ‖∂L/∂c_t‖ against t for the first and the last recorded batch (the top
+    layer, forward direction): how far back the loss reaches, and how that changes."""
+    key = max(k for k in records[0] if k.startswith("l") and k.endswith("d0"))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharex=True)
+    for record, style in ((records[0], "--"), (records[-1], "-")):
+        for ax, name, symbol in ((axes[0], "dh", "h"), (axes[1], "dc", "c")):
+            norms = record[key][name]
+            ax.semilogy(range(len(norms)), norms, style, label=f"step {record['step']}")
+            ax.set(xlabel="time step t", ylabel=f"‖∂L/∂{symbol}_t‖",
+                   title=f"gradient reaching {symbol}_t ({key[:2]})")
+    for ax in axes:
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def _moving_average(values, window: int = 25):

@@ -42,9 +42,10 @@ class CharLM(Module):
         output, state = self.lstm(x, state)                 # (T, B, H)
         return self.head(output), state                     # (T, B, V)
 
-    def backward(self, dlogits):
+    def backward(self, dlogits, record=None):
+        """record: None, or a dict for the LSTM's per-step gradient norms (LSTM.backward)."""
         doutput = self.head.backward(dlogits)               # (T, B, H)
-        dx, _ = self.lstm.backward(doutput)                 # (T, B, E)
+        dx, _ = self.lstm.backward(doutput, record=record)  # (T, B, E)
         self.embedding.backward(dx)
 
 
@@ -63,8 +64,9 @@ class CharLMTask:
                             dtype=dtype, device=device, seed=seed)
         self.state = None                                   # (h, c) carried between batches
 
-    def train_step(self, step: int):
-        """Forward and backward of batch ``step``; returns (loss, tokens in the batch)."""
+    def train_step(self, step: int, record=None):
+        """Forward and backward of batch ``step``; returns (loss, tokens in the batch).
+        ``record``: None, or a dict that receives the LSTM's per-step gradient norms."""
         model = self.model
         model.train()
         inputs, targets = (to_device(a, self.device) for a in self.train_batches.batch(step))
@@ -75,7 +77,7 @@ class CharLMTask:
         V = logits.shape[-1]
         loss, cache = F.cross_entropy_forward(logits.reshape(-1, V), targets.reshape(-1))
         dlogits = F.cross_entropy_backward(1.0, cache).logits
-        model.backward(dlogits.reshape(logits.shape))
+        model.backward(dlogits.reshape(logits.shape), record)
         self.state = state                                  # carried, not backpropagated into
         return float(loss), inputs.size
 
@@ -137,13 +139,13 @@ class AddingModel(Module):
         _, (h_n, _) = self.lstm(x)                          # h_n (L, B, H)
         return self.head(h_n[-1])                           # (B, 1)
 
-    def backward(self, dpred):
+    def backward(self, dpred, record=None):
         dh_last = self.head.backward(dpred)                 # (B, H)
         xp = get_array_module(dh_last)
         L = self.lstm.num_layers
         dh_n = xp.zeros((L,) + dh_last.shape, dtype=dh_last.dtype)   # (L, B, H)
         dh_n[-1] = dh_last                                  # only the top layer's h_T is read
-        self.lstm.backward(None, (dh_n, None))
+        self.lstm.backward(None, (dh_n, None), record=record)
 
 
 class AddingTask:
@@ -161,7 +163,7 @@ class AddingTask:
         self.eval_set = adding_problem(np.random.default_rng([seed, 2**32 - 1]),
                                        self.EVAL_SIZE, seq_len, dtype)
 
-    def train_step(self, step: int):
+    def train_step(self, step: int, record=None):
         x, y = adding_problem(np.random.default_rng([self.seed, step]), self.batch_size,
                               self.seq_len, self.dtype)
         model = self.model
@@ -169,7 +171,7 @@ class AddingTask:
         model.lstm.dropout_generator = np.random.default_rng([self.seed, step, 1])
         pred = model(to_device(x, self.device))             # (B, 1)
         loss, cache = F.mse_forward(pred, to_device(y, self.device))
-        model.backward(F.mse_backward(1.0, cache).pred)
+        model.backward(F.mse_backward(1.0, cache).pred, record)
         return float(loss), x.shape[0] * x.shape[1]
 
     def evaluate(self) -> float:

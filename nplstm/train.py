@@ -8,7 +8,9 @@ ends bit-for-bit where an uninterrupted run ends, also after a SIGKILL at any mo
 
 Files in OUT:
     config.json      the run's settings
-    metrics.jsonl    one JSON object per line: {"step", "split": "train"|"eval", "loss", ...}
+    metrics.jsonl    one JSON object per line: {"step", "split": "train"|"eval", "loss", ...},
+                     and before each eval the norms ‖∂L/∂h_t‖, ‖∂L/∂c_t‖ through time of that
+                     step's batch: {"step", "split": "through_time", "l0d0": {"dh", "dc"}, ...}
     checkpoint.npz   written atomically every ``checkpoint_every`` steps, at the end and on
                      Ctrl-C / SIGTERM (see nplstm.io)
 """
@@ -255,11 +257,15 @@ class Trainer:
                         self.save()
                         raise Interrupted(f"interrupted at step {self.step}: checkpoint saved "
                                           f"in {self.checkpoint_path}; continue with --resume")
-                    record = self._train_step()
+                    evaluating = (self.step + 1) % config.eval_every == 0 \
+                        or self.step + 1 == config.steps
+                    through_time = {} if evaluating else None
+                    record = self._train_step(through_time)
                     last_train = record["loss"]
                     metrics.write(record)
                     progress.update(record)
-                    if self.step % config.eval_every == 0 or self.step == config.steps:
+                    if evaluating:
+                        metrics.write(_through_time_record(self.step, through_time))
                         last_eval = self.task.evaluate()
                         metrics.write({"step": self.step, "split": "eval", "loss": last_eval})
                         progress.eval(self.step, last_eval)
@@ -271,14 +277,15 @@ class Trainer:
                 "seconds": time.perf_counter() - started, "bigram_baseline": self.baseline,
                 "checkpoint": str(self.checkpoint_path)}
 
-    def _train_step(self) -> dict:
+    def _train_step(self, through_time=None) -> dict:
+        """One step; ``through_time``: None, or a dict for the per-step gradient norms."""
         step = self.step
         lr = self.optimizer.lr = self.schedule(step)
         self.optimizer.zero_grad()
         t0 = time.perf_counter()
         # overflow on the way to a divergence is reported by the guard below, not as warnings
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            loss, tokens = self.task.train_step(step)
+            loss, tokens = self.task.train_step(step, through_time)
         clip = self.config.clip
         norm = clip_grad_norm(self.params, clip) if clip else grad_norm(self.params)
         if not (math.isfinite(loss) and math.isfinite(norm)):
@@ -292,6 +299,14 @@ class Trainer:
         seconds = time.perf_counter() - t0
         return {"step": self.step, "split": "train", "loss": loss, "grad_norm": norm, "lr": lr,
                 "tokens_per_s": tokens / seconds}
+
+
+def _through_time_record(step: int, record: dict) -> dict:
+    """The per-step gradient norms of one batch as a metrics line: {"l0d0": {"dh": [...], …}}."""
+    line = {"step": step, "split": "through_time"}
+    for (layer, direction), norms in sorted(record.items()):
+        line[f"l{layer}d{direction}"] = {k: [float(v) for v in norms[k]] for k in ("dh", "dc")}
+    return line
 
 
 def _merge_resumed(config: TrainConfig, saved: dict):
