@@ -21,11 +21,13 @@ inputs and outputs), each term carrying relative errors of a few u₃₂ = 2⁻�
 errors add up like a random walk, so the error of an element is ≲ C·u₃₂·√m · S, S the size
 of the gradient (max |numeric| over the input).  Hence, per input,
 
-    rtol = C·u₃₂·√m,    atol = rtol · S,    C = 64
+    rtol = C·u₃₂·√m,    atol = rtol · S,    C = 32
 
-C was set with a margin of ≳ 10 over the worst ratio measured on random LSTM cells and
-sequences (tests/test_gradcheck.py keeps it honest), so a right float32 backward does not
-flake, while a relative error of 1e-3 (or a wrong term) is still caught for m ≲ 10⁴.
+C was set with a margin of ≥ 15 over the worst error/tolerance measured (0.032 at C = 64,
+over 65 random float32 cells and 1–2-layer, uni/bidirectional sequences with and without
+lengths, up to T = 60), so a right float32 backward does not flake
+(tests/test_gradcheck.py checks random cases), while a relative error of 1e-3, or a wrong
+term, is caught: for m = 10⁴, rtol ≈ 2e-4.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ import numpy as np
 
 __all__ = ["default_tolerances", "FLOAT32_SAFETY"]
 
-FLOAT32_SAFETY = 64.0
+FLOAT32_SAFETY = 32.0
 _U64 = float(np.finfo(np.float64).eps) / 2
 _U32 = float(np.finfo(np.float32).eps) / 2
 
