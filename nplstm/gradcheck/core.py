@@ -166,7 +166,9 @@ def _compare_elements(name, analytic, numeric, atol, rtol, layout) -> InputRepor
     r.n_failed = int((np.nan_to_num(ratio) > 1).sum())
     r.passed = r.n_failed == 0
     if r.n_checked:
-        unravel = lambda flat: tuple(int(v) for v in np.unravel_index(flat, analytic.shape))  # noqa: E731
+        def unravel(flat):
+            return tuple(int(v) for v in np.unravel_index(flat, analytic.shape))
+
         r.max_abs_index = unravel(int(np.nanargmax(abs_err)))
         r.max_abs_error = float(abs_err[r.max_abs_index])
         r.max_rel_index = unravel(int(np.nanargmax(rel_err)))

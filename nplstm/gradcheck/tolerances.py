@@ -21,13 +21,14 @@ inputs and outputs), each term carrying relative errors of a few u₃₂ = 2⁻�
 errors add up like a random walk, so the error of an element is ≲ C·u₃₂·√m · S, S the size
 of the gradient (max |numeric| over the input).  Hence, per input,
 
-    rtol = C·u₃₂·√m,    atol = rtol · S,    C = 32
+    rtol = C·u₃₂·√m,    atol = rtol · S,    C = 48
 
-C was set with a margin of ≥ 15 over the worst error/tolerance measured (0.032 at C = 64,
-over 65 random float32 cells and 1–2-layer, uni/bidirectional sequences with and without
-lengths, up to T = 60), so a right float32 backward does not flake
-(tests/test_gradcheck.py checks random cases), while a relative error of 1e-3, or a wrong
-term, is caught: for m = 10⁴, rtol ≈ 2e-4.
+C was set from measurements: over 425 random float32 checks (cells, 1–2-layer uni- and
+bidirectional sequences with and without lengths and projections up to T = 60, linear,
+embedding, losses; sizes down to 1) the worst error/tolerance was 0.15 at C = 32, i.e. 0.10
+at C = 48: a margin of 10, so a right float32 backward does not flake (the worst cases are
+tiny problems where a gradient element is a cancelling sum of larger terms).  A relative
+error of 1e-3, or a wrong term, is still caught up to m ≈ 5·10⁴ (rtol = 6.4e-4 there).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ import numpy as np
 
 __all__ = ["default_tolerances", "FLOAT32_SAFETY"]
 
-FLOAT32_SAFETY = 32.0
+FLOAT32_SAFETY = 48.0
 _U64 = float(np.finfo(np.float64).eps) / 2
 _U32 = float(np.finfo(np.float32).eps) / 2
 
