@@ -10,7 +10,8 @@ Which mode sees which planted bug (the cell, float64; ✓ = caught, every time):
     transposed weight gradient (same shape)  ✓      ✓          ✓           ✓
     whole gradient off by relative 1e-8      -      -          -           ✓
 
-A transposed gradient of another shape is a ValueError naming the input, in every mode.
+A transposed gradient of another shape is a ValueError naming the input, in every mode
+(the adjoint check included).
 """
 
 import json
@@ -248,9 +249,9 @@ def test_the_breakdown_names_the_time_step_and_the_direction():
 
 def test_a_transposed_gradient_of_another_shape_is_a_clear_error_in_every_mode():
     forward, backward = _planted(lambda g, c: [g[0]] + [g[1], g[2], g[3].T] + g[4:])
-    for mode in FD_MODES:
+    for mode in FD_MODES + ("adjoint",):
         with pytest.raises(ValueError, match="gradient for weight_ih has shape"):
-            nplstm.gradcheck(forward, backward, _case(), names=CELL_NAMES, mode=mode)
+            _check(mode, forward, backward, _case())
 
 
 # ---- options, inputs, reports ----------------------------------------------------------------

@@ -91,6 +91,9 @@ def adjoint_check(jvp, vjp, inputs, *, trials=3, rtol=None, seed=0, names=None,
             jv, _ = flatten(out_tangent)
             lhs = _dot(jv, us)                                         # ⟨J v, u⟩
             g = grads[k]
+            if g is not None and tuple(g.shape) != tuple(a.shape):
+                raise ValueError(f"vjp's gradient for {names[k]} has shape {tuple(g.shape)}, "
+                                 f"but the input has shape {tuple(a.shape)}")
             rhs = 0.0 if g is None else float(np.dot(to_host64(v).ravel(),
                                                      to_host64(g).ravel()))   # ⟨v, Jᵀu⟩
             scale = _norm(jv) * _norm(us)
