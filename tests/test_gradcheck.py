@@ -348,3 +348,13 @@ def test_wrong_gradient_counts_are_clear_errors():
         nplstm.gradcheck(forward, backward, _case(), names=CELL_NAMES)
     with pytest.raises(TypeError, match="forward and backward must be callables"):
         nplstm.gradcheck(None, backward, _case())
+
+
+def test_progress_bar_and_parameter_names():
+    from nplstm.selfcheck import parse_parameter_name
+
+    report = nplstm.gradcheck(*cell_pair(), _case(), names=CELL_NAMES, progress=True)
+    assert report.passed
+    assert parse_parameter_name("weight_ih_l1_reverse") == ("weight_ih", 1, "reverse")
+    assert parse_parameter_name("bias_hh_l0") == ("bias_hh", 0, "forward")
+    assert parse_parameter_name("weight") is None

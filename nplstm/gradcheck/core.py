@@ -324,5 +324,6 @@ def _progress_bar(progress, mode, inputs, selected, layouts, directions, samples
         else:
             groups = sum(len(g) for _, g in layout.partitions(a.shape)) if layout else 1
             total += per * directions * max(groups, 1)
+    # disable=None: only on a terminal; delay: only for checks that take more than a moment
     return tqdm(total=total, desc=f"gradcheck ({mode})", unit="fwd", leave=False,
-                disable=None)
+                disable=None, delay=1.0)
