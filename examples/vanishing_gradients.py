@@ -22,17 +22,15 @@ import argparse
 import numpy as np
 
 import nplstm
+from nplstm.plots import matplotlib_pyplot
 
 
 def _pyplot():
     """matplotlib's pyplot (headless), or exit with a clear message when it is missing."""
-    try:
-        import matplotlib  # noqa: PLC0415
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt  # noqa: PLC0415
-    except ImportError:
+    plt = matplotlib_pyplot()
+    if plt is None:
         raise SystemExit("this example draws its plot with matplotlib, which is not "
-                         "installed: pip install 'nplstm[plot]'") from None
+                         "installed: pip install 'nplstm[plot]'")
     return plt
 
 

@@ -1,18 +1,21 @@
-"""The ``nplstm`` command (also ``python -m nplstm``): gradcheck and bench."""
+"""The ``nplstm`` command (also ``python -m nplstm``): train, sample, gradcheck and bench."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
+from . import cli_train
+
 __all__ = ["main"]
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = cli_train.OneLineParser(
         prog="nplstm", description="torch's LSTM on plain NumPy/CuPy arrays, "
         "with every backward written by hand")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    cli_train.add_parsers(sub)
 
     check = sub.add_parser("gradcheck", help="check the library's backward passes against "
                            "finite differences (or JVPs) and print a table per check")
@@ -50,17 +53,20 @@ def main(argv=None) -> int:
     bench.add_argument("--dtype", choices=["float32", "float64"], default="float32")
 
     args = parser.parse_args(argv)
+    if args.command in ("train", "sample"):
+        run = cli_train.run_train if args.command == "train" else cli_train.run_sample
+        return run(args, sub.choices[args.command].error)
     if args.command == "gradcheck":
         from .selfcheck import run_selfcheck  # noqa: PLC0415
 
-        try:
-            return run_selfcheck(args.what, seed=args.seed, cases=args.cases, quiet=args.quiet,
-                                 mode=args.mode, dtype=args.dtype, layers=args.layers,
-                                 bidirectional=args.bidirectional, proj_size=args.proj_size,
-                                 lengths=args.lengths, as_json=args.json,
-                                 progress=sys.stderr.isatty())
-        except ValueError as err:      # an impossible combination of options
-            parser.error(str(err))
+        if args.mode == "adjoint" and args.what in ("linear", "embedding", "loss"):
+            parser.error(f"--mode adjoint needs a JVP, which only cell and lstm have; "
+                         f"got --what {args.what}")
+        return run_selfcheck(args.what, seed=args.seed, cases=args.cases, quiet=args.quiet,
+                             mode=args.mode, dtype=args.dtype, layers=args.layers,
+                             bidirectional=args.bidirectional, proj_size=args.proj_size,
+                             lengths=args.lengths, as_json=args.json,
+                             progress=sys.stderr.isatty())
     from .bench import parse_cases, run_bench  # noqa: PLC0415
 
     try:

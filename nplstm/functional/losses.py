@@ -54,7 +54,7 @@ def cross_entropy_forward(logits, targets, ignore_index=-100):
     count = int(valid.sum())
     valid_col = valid[:, None].astype(logits.dtype)          # (N, 1)
     if count:
-        loss = -(log_p * valid_col[:, 0]).sum() / logits.dtype.type(count)   # ()
+        loss = xp.asarray(-(log_p * valid_col[:, 0]).sum() / logits.dtype.type(count))  # ()
     else:   # 0/0, as torch: the mean over no targets is NaN
         loss = xp.asarray(float("nan"), dtype=logits.dtype)
     probs = exp / sum_exp                                    # (N, C)  softmax(z)
@@ -94,13 +94,13 @@ def mse_forward(pred, target):
     pred, target  the same shape and dtype (any shape with at least one element)
     returns       the loss (0-d array) and an ``MSECache``
     """
-    check_arrays({"pred": pred, "target": target})
+    xp = check_arrays({"pred": pred, "target": target})
     check_shape("target", target, tuple(pred.shape), "like pred")
     if pred.size == 0:
         raise ValueError("pred must have at least one element, got shape "
                          f"{tuple(pred.shape)}")
-    diff = pred - target                                     # p − y
-    loss = (diff * diff).sum() / pred.dtype.type(pred.size)  # ()  (1/K) Σ (p − y)²
+    diff = xp.asarray(pred - target)                         # p − y  (0-d stays an array)
+    loss = xp.asarray((diff * diff).sum() / pred.dtype.type(pred.size))  # ()  (1/K) Σ (p − y)²
     return loss, MSECache(diff)
 
 
@@ -111,7 +111,7 @@ def mse_backward(dloss, cache: MSECache) -> MSEGrads:
                         f"got {type(cache).__name__}")
     diff = cache.diff
     scale = _upstream_scalar(dloss, diff) * (2.0 / diff.size)   # ()  2 dloss / K
-    dpred = diff * scale
+    dpred = get_array_module(diff).asarray(diff * scale)     # like pred
     return MSEGrads(dpred, -dpred)
 
 

@@ -1,0 +1,171 @@
+"""Stochastic gradient descent as torch.optim.SGD, global-norm clipping, learning-rate schedules.
+
+SGD's update of one parameter p with gradient g (torch's rule, dampening 0):
+
+    g ← g + λ p                          weight decay λ
+    b ← g                   (first step) momentum buffer
+    b ← μ b + g             (later)
+    g ← g + μ b  (nesterov)   or   g ← b
+    p ← p − lr g
+
+Schedules are functions of the step alone, never of a run's total length, so a run extended
+with ``--resume`` follows exactly the curve an uninterrupted run would.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .backend import asnumpy, get_array_module, to_device
+from .nn import Parameter
+
+__all__ = ["SGD", "clip_grad_norm", "grad_norm", "ConstantLR", "CosineLR", "make_schedule"]
+
+
+class SGD:
+    """``SGD(params, lr, momentum=0, nesterov=False, weight_decay=0)``; ``step()`` updates in place.
+
+    params  a list of ``Parameter`` (e.g. ``model.parameters()``)
+    The momentum buffers are the optimizer's state: ``state_dict()`` / ``load_state_dict()``
+    save and restore them exactly (with the learning rate), for checkpoints.
+    """
+
+    def __init__(self, params, lr, momentum=0.0, nesterov=False, weight_decay=0.0):
+        self.params = list(params)
+        if not self.params or not all(isinstance(p, Parameter) for p in self.params):
+            raise TypeError("params must be a non-empty list of nplstm Parameters "
+                            "(model.parameters())")
+        _check_number("lr", lr, positive=True)
+        _check_number("momentum", momentum)
+        _check_number("weight_decay", weight_decay)
+        if nesterov and momentum == 0:
+            raise ValueError("nesterov momentum needs momentum > 0")
+        self.lr, self.momentum = float(lr), float(momentum)
+        self.nesterov, self.weight_decay = bool(nesterov), float(weight_decay)
+        self.buffers = [None] * len(self.params)     # momentum buffers b, created on first step
+
+    def zero_grad(self):
+        for p in self.params:
+            p.grad.fill(0)
+
+    def step(self):
+        """One update of every parameter from its ``.grad`` (torch's rule, module docstring)."""
+        for k, p in enumerate(self.params):
+            dtype = p.data.dtype.type
+            g = p.grad
+            if self.weight_decay:
+                g = g + dtype(self.weight_decay) * p.data            # g + λ p
+            if self.momentum:
+                b = self.buffers[k]
+                if b is None:
+                    b = self.buffers[k] = g.copy()                   # b = g
+                else:
+                    b *= dtype(self.momentum)                        # b = μ b + g
+                    b += g
+                g = g + dtype(self.momentum) * b if self.nesterov else b
+            p.data -= dtype(self.lr) * g                             # p − lr g
+
+    def state_dict(self) -> dict:
+        """``{"lr": float, "buffers": [array or None]}`` (host copies)."""
+        return {"lr": self.lr,
+                "buffers": [None if b is None else asnumpy(b).copy() for b in self.buffers]}
+
+    def load_state_dict(self, state: dict) -> None:
+        buffers = list(state["buffers"])
+        if len(buffers) != len(self.params):
+            raise ValueError(f"optimizer state has {len(buffers)} buffers, "
+                             f"this optimizer has {len(self.params)} parameters")
+        for k, (p, b) in enumerate(zip(self.params, buffers)):
+            if b is not None and (tuple(b.shape) != tuple(p.shape) or b.dtype != p.dtype):
+                raise ValueError(f"optimizer buffer {k} has shape {tuple(b.shape)} and dtype "
+                                 f"{b.dtype}, its parameter {tuple(p.shape)} and {p.dtype}")
+        device = "cuda" if get_array_module(self.params[0].data) is not np else "cpu"
+        self.buffers = [None if b is None else to_device(np.array(b), device) for b in buffers]
+        self.lr = float(state["lr"])
+
+
+def grad_norm(params) -> float:
+    """The global L2 norm of all gradients, ‖(g_1, …, g_n)‖ = √(Σ_k ‖g_k‖²), as a float."""
+    norms = [float(get_array_module(p.grad).linalg.norm(p.grad.reshape(-1))) for p in params]
+    return math.sqrt(sum(n * n for n in norms))
+
+
+def clip_grad_norm(params, max_norm) -> float:
+    """Scale all gradients by min(1, max_norm / (‖g‖ + 1e-6)) in place; return ‖g‖ before.
+
+    torch.nn.utils.clip_grad_norm_'s rule on the global norm.  A non-finite norm is returned
+    unchanged and nothing is scaled (the trainer stops on it).
+    """
+    _check_number("max_norm", max_norm, positive=True)
+    params = list(params)
+    total = grad_norm(params)
+    coef = max_norm / (total + 1e-6)
+    if math.isfinite(total) and coef < 1.0:
+        for p in params:
+            p.grad *= p.grad.dtype.type(coef)
+    return total
+
+
+class ConstantLR:
+    """lr(step) = base_lr."""
+
+    def __init__(self, base_lr):
+        _check_number("base_lr", base_lr, positive=True)
+        self.base_lr = float(base_lr)
+
+    def __call__(self, step: int) -> float:
+        return self.base_lr
+
+    def describe(self) -> dict:
+        return {"schedule": "constant", "lr": self.base_lr}
+
+
+class CosineLR:
+    """Linear warm-up, then a cosine from base_lr down to min_lr over ``decay_steps``:
+
+        lr(s) = base · (s + 1) / W                                   s < W
+        lr(s) = min + ½ (base − min) (1 + cos(π · min(1, (s − W) / D)))   s ≥ W
+
+    W = warmup_steps, D = decay_steps (its own horizon: after W + D steps lr stays at min).
+    """
+
+    def __init__(self, base_lr, decay_steps, warmup_steps=0, min_lr=0.0):
+        _check_number("base_lr", base_lr, positive=True)
+        _check_number("min_lr", min_lr)
+        if isinstance(decay_steps, bool) or not isinstance(decay_steps, int) or decay_steps < 1:
+            raise ValueError(f"decay_steps must be a positive int, got {decay_steps!r}")
+        if isinstance(warmup_steps, bool) or not isinstance(warmup_steps, int) \
+                or warmup_steps < 0:
+            raise ValueError(f"warmup_steps must be a non-negative int, got {warmup_steps!r}")
+        self.base_lr, self.min_lr = float(base_lr), float(min_lr)
+        self.decay_steps, self.warmup_steps = decay_steps, warmup_steps
+
+    def __call__(self, step: int) -> float:
+        if step < self.warmup_steps:
+            return self.base_lr * (step + 1) / self.warmup_steps
+        progress = min(1.0, (step - self.warmup_steps) / self.decay_steps)
+        return self.min_lr + 0.5 * (self.base_lr - self.min_lr) * (1 + math.cos(math.pi * progress))
+
+    def describe(self) -> dict:
+        return {"schedule": "cosine", "lr": self.base_lr, "min_lr": self.min_lr,
+                "decay_steps": self.decay_steps, "warmup_steps": self.warmup_steps}
+
+
+def make_schedule(name: str, lr: float, *, decay_steps=None, warmup_steps=0, min_lr=0.0):
+    """"constant" or "cosine" (which needs its own ``decay_steps``)."""
+    if name == "constant":
+        return ConstantLR(lr)
+    if name == "cosine":
+        if decay_steps is None:
+            raise ValueError("the cosine schedule needs decay_steps (--lr-decay-steps)")
+        return CosineLR(lr, decay_steps, warmup_steps, min_lr)
+    raise ValueError(f"schedule must be 'constant' or 'cosine', got {name!r}")
+
+
+def _check_number(name, value, positive=False):
+    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+    if not ok or not math.isfinite(value) or value < 0 or (positive and value == 0):
+        want = "a positive" if positive else "a non-negative"
+        raise ValueError(f"{name} must be {want} finite number, got {value!r}")

@@ -1,0 +1,186 @@
+"""The two training tasks: a character-level language model and the adding problem.
+
+A task owns its model and its data and does one thing per call: ``train_step(step)`` runs
+the forward and the hand-written backward of one batch (parameter ``.grad``s filled) and
+returns the loss; ``evaluate()`` returns the eval loss.  Every random draw is a function of
+(seed, step), and the only state carried from one step to the next is in ``carried()``, so a
+run restored from a checkpoint continues exactly.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import functional as F
+from .backend import asnumpy, get_array_module, to_device
+from .data import CharCorpus, StreamBatches, adding_problem
+from .grad_mode import no_grad
+from .nn import LSTM, Embedding, Linear, Module
+
+__all__ = ["CharLM", "CharLMTask", "AddingModel", "AddingTask"]
+
+
+class CharLM(Module):
+    """Embedding (V, E) → LSTM (E → H, L layers) → Linear (H → V): logits of the next character.
+
+    ``forward(tokens (T, B), state)`` returns logits (T, B, V) and the LSTM's (h_n, c_n);
+    ``backward(dlogits)`` fills every parameter's ``.grad``.
+    """
+
+    def __init__(self, vocab_size, embedding_dim, hidden_size, num_layers=1, dropout=0.0, *,
+                 dtype="float32", device="cpu", seed=None):
+        super().__init__(dtype=dtype, device=device)
+        seeds = np.random.SeedSequence(seed).spawn(3)
+        kw = dict(dtype=dtype, device=device)
+        self.embedding = Embedding(vocab_size, embedding_dim, seed=seeds[0], **kw)
+        self.lstm = LSTM(embedding_dim, hidden_size, num_layers, dropout=dropout,
+                         seed=seeds[1], **kw)
+        self.head = Linear(hidden_size, vocab_size, seed=seeds[2], **kw)
+
+    def forward(self, tokens, state=None):
+        x = self.embedding(tokens)                          # (T, B, E)
+        output, state = self.lstm(x, state)                 # (T, B, H)
+        return self.head(output), state                     # (T, B, V)
+
+    def backward(self, dlogits):
+        doutput = self.head.backward(dlogits)               # (T, B, H)
+        dx, _ = self.lstm.backward(doutput)                 # (T, B, E)
+        self.embedding.backward(dx)
+
+
+class CharLMTask:
+    """Next-character prediction with truncated BPTT over B parallel streams of the text."""
+
+    def __init__(self, corpus: CharCorpus, *, batch_size, seq_len, embedding_dim, hidden_size,
+                 num_layers, dropout, seed, dtype="float32", device="cpu"):
+        self.corpus = corpus
+        self.train_batches = StreamBatches(corpus.train, batch_size, seq_len, "train")
+        # eval: up to 16 streams of the eval split (one stream would be a slow B = 1 loop)
+        eval_streams = max(1, min(16, (len(corpus.eval) - 1) // seq_len))
+        self.eval_batches = StreamBatches(corpus.eval, eval_streams, seq_len, "eval")
+        self.seed, self.device = seed, device
+        self.model = CharLM(corpus.vocab_size, embedding_dim, hidden_size, num_layers, dropout,
+                            dtype=dtype, device=device, seed=seed)
+        self.state = None                                   # (h, c) carried between batches
+
+    def train_step(self, step: int):
+        """Forward and backward of batch ``step``; returns (loss, tokens in the batch)."""
+        model = self.model
+        model.train()
+        inputs, targets = (to_device(a, self.device) for a in self.train_batches.batch(step))
+        if step % len(self.train_batches) == 0:
+            self.state = None                               # the streams start over
+        model.lstm.dropout_generator = np.random.default_rng([self.seed, step])
+        logits, state = model(inputs, self.state)           # (T, B, V)
+        V = logits.shape[-1]
+        loss, cache = F.cross_entropy_forward(logits.reshape(-1, V), targets.reshape(-1))
+        dlogits = F.cross_entropy_backward(1.0, cache).logits
+        model.backward(dlogits.reshape(logits.shape))
+        self.state = state                                  # carried, not backpropagated into
+        return float(loss), inputs.size
+
+    def evaluate(self) -> float:
+        """Mean cross-entropy (nats per character) over the eval split, read as up to 16
+        streams with the hidden state carried (a remainder shorter than seq_len per stream
+        is left out)."""
+        model = self.model.eval()
+        total, count, state = 0.0, 0, None
+        with no_grad():
+            for k in range(len(self.eval_batches)):
+                inputs, targets = (to_device(a, self.device) for a in self.eval_batches.batch(k))
+                logits, state = model(inputs, state)
+                loss, _ = F.cross_entropy_forward(logits.reshape(-1, logits.shape[-1]),
+                                                  targets.reshape(-1))
+                total += float(loss) * targets.size
+                count += targets.size
+        return total / count
+
+    def carried(self) -> dict:
+        """Arrays carried from one step to the next (for checkpoints)."""
+        if self.state is None:
+            return {}
+        return {"h": asnumpy(self.state[0]), "c": asnumpy(self.state[1])}
+
+    def restore(self, arrays: dict) -> None:
+        self.state = None if not arrays else (to_device(arrays["h"], self.device),
+                                              to_device(arrays["c"], self.device))
+
+    def sample(self, prime: str, length: int, temperature: float, seed: int) -> str:
+        """``prime`` followed by ``length`` characters drawn from the model."""
+        rng = np.random.default_rng(seed)
+        model = self.model.eval()
+        tokens = self.corpus.encode(prime) if prime else np.array([0], dtype=np.int64)
+        out = []
+        with no_grad():
+            logits, state = model(to_device(tokens[:, None], self.device))   # (T, 1, V)
+            for _ in range(length):
+                z = asnumpy(logits[-1, 0]).astype(np.float64) / temperature  # (V,)
+                p = np.exp(z - z.max())
+                k = int(rng.choice(len(p), p=p / p.sum()))
+                out.append(k)
+                logits, state = model(to_device(np.array([[k]]), self.device), state)
+        return prime + self.corpus.decode(out)
+
+
+class AddingModel(Module):
+    """LSTM (2 → H, L layers) → Linear (H → 1) on the last step: the predicted sum (B, 1)."""
+
+    def __init__(self, hidden_size, num_layers=1, dropout=0.0, *, dtype="float32",
+                 device="cpu", seed=None):
+        super().__init__(dtype=dtype, device=device)
+        seeds = np.random.SeedSequence(seed).spawn(2)
+        kw = dict(dtype=dtype, device=device)
+        self.lstm = LSTM(2, hidden_size, num_layers, dropout=dropout, seed=seeds[0], **kw)
+        self.head = Linear(hidden_size, 1, seed=seeds[1], **kw)
+
+    def forward(self, x):
+        _, (h_n, _) = self.lstm(x)                          # h_n (L, B, H)
+        return self.head(h_n[-1])                           # (B, 1)
+
+    def backward(self, dpred):
+        dh_last = self.head.backward(dpred)                 # (B, H)
+        xp = get_array_module(dh_last)
+        L = self.lstm.num_layers
+        dh_n = xp.zeros((L,) + dh_last.shape, dtype=dh_last.dtype)   # (L, B, H)
+        dh_n[-1] = dh_last                                  # only the top layer's h_T is read
+        self.lstm.backward(None, (dh_n, None))
+
+
+class AddingTask:
+    """The adding problem: batch ``step`` is drawn from default_rng([seed, step])."""
+
+    EVAL_SIZE = 1000
+
+    def __init__(self, *, batch_size, seq_len, hidden_size, num_layers, dropout, seed,
+                 dtype="float32", device="cpu"):
+        self.batch_size, self.seq_len, self.seed = batch_size, seq_len, seed
+        self.dtype, self.device = dtype, device
+        self.model = AddingModel(hidden_size, num_layers, dropout, dtype=dtype, device=device,
+                                 seed=seed)
+        # a fixed eval set, from its own stream of the seed
+        self.eval_set = adding_problem(np.random.default_rng([seed, 2**32 - 1]),
+                                       self.EVAL_SIZE, seq_len, dtype)
+
+    def train_step(self, step: int):
+        x, y = adding_problem(np.random.default_rng([self.seed, step]), self.batch_size,
+                              self.seq_len, self.dtype)
+        model = self.model
+        model.train()
+        model.lstm.dropout_generator = np.random.default_rng([self.seed, step, 1])
+        pred = model(to_device(x, self.device))             # (B, 1)
+        loss, cache = F.mse_forward(pred, to_device(y, self.device))
+        model.backward(F.mse_backward(1.0, cache).pred)
+        return float(loss), x.shape[0] * x.shape[1]
+
+    def evaluate(self) -> float:
+        """Mean squared error on the fixed eval set (always predicting 1 scores ≈ 0.167)."""
+        x, y = (to_device(a, self.device) for a in self.eval_set)
+        with no_grad():
+            loss, _ = F.mse_forward(self.model.eval()(x), y)
+        return float(loss)
+
+    def carried(self) -> dict:
+        return {}
+
+    def restore(self, arrays: dict) -> None:
+        pass

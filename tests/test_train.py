@@ -1,0 +1,282 @@
+"""The trainer: learning, exact resume (also after SIGKILL), atomic checkpoints, divergence
+guard, Ctrl-C, metrics, and the errors of ``nplstm train`` / ``nplstm sample``."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import nplstm
+from nplstm import cli
+from nplstm.io import CheckpointError, load_checkpoint, save_checkpoint
+from nplstm.train import Diverged, TrainConfig, Trainer, TrainingError
+
+TEXT = "the quick brown fox jumps over the lazy dog; a lazy dog sleeps. " * 60
+TINY = ["--hidden", "16", "--seq-len", "8", "--batch-size", "4", "--embedding-dim", "8",
+        "--eval-every", "10", "--checkpoint-every", "5", "--sample-length", "0"]
+
+
+@pytest.fixture
+def text_file(tmp_path):
+    path = tmp_path / "text.txt"
+    path.write_text(TEXT, encoding="utf-8")
+    return path
+
+
+def _config(out, text_file, steps, **overrides):
+    values = dict(task="charlm", text=str(text_file), out=str(out), steps=steps, seq_len=8,
+                  hidden=16, batch_size=4, embedding_dim=8, eval_every=10, checkpoint_every=5)
+    values.update(overrides)
+    return TrainConfig(**values)
+
+
+def _run(out, text_file, steps, resume=False, **overrides):
+    return Trainer(_config(out, text_file, steps, **overrides), resume=resume,
+                   progress=False).run()
+
+
+def _assert_same_checkpoint(a, b):
+    a, b = load_checkpoint(a), load_checkpoint(b)
+    assert a["step"] == b["step"]
+    for section in ("model", "state"):
+        assert a[section].keys() == b[section].keys()
+        for k in a[section]:
+            assert np.array_equal(a[section][k], b[section][k]), (section, k)
+    for x, y in zip(a["optimizer"]["buffers"], b["optimizer"]["buffers"]):
+        assert np.array_equal(x, y)
+
+
+def test_char_lm_learns(tmp_path, text_file):
+    summary = _run(tmp_path / "run", text_file, 60, lr=2.0)
+    vocab = len(set(TEXT))
+    assert summary["eval_loss"] < np.log(vocab) - 1.0      # far below a uniform guess
+    assert summary["eval_loss"] < summary["bigram_baseline"] + 0.3
+    lines = [json.loads(s) for s in (tmp_path / "run/metrics.jsonl").read_text().splitlines()]
+    train = [r for r in lines if r["split"] == "train"]
+    assert [r["step"] for r in train] == list(range(1, 61))
+    assert {"loss", "grad_norm", "lr", "tokens_per_s"} <= train[0].keys()
+    assert [r["step"] for r in lines if r["split"] == "eval"] == [10, 20, 30, 40, 50, 60]
+    assert json.loads((tmp_path / "run/config.json").read_text())["hidden"] == 16
+
+
+def test_adding_problem_learns(tmp_path):
+    config = TrainConfig(task="adding", out=str(tmp_path), steps=300, seq_len=6, hidden=16,
+                         batch_size=32, lr=0.3, eval_every=300, checkpoint_every=300)
+    summary = Trainer(config, progress=False).run()
+    assert summary["eval_loss"] < 0.02            # predicting the mean scores 1/6 ≈ 0.167
+
+
+def test_resume_is_bit_for_bit(tmp_path, text_file):
+    _run(tmp_path / "straight", text_file, 23)
+    _run(tmp_path / "split", text_file, 11)            # checkpoints at 5, 10 and 11
+    _run(tmp_path / "split", text_file, 23, resume=True)
+    _assert_same_checkpoint(tmp_path / "straight/checkpoint.npz",
+                            tmp_path / "split/checkpoint.npz")
+    steps = [json.loads(s)["step"] for s in (tmp_path / "split/metrics.jsonl").read_text()
+             .splitlines() if json.loads(s)["split"] == "train"]
+    assert steps == list(range(1, 24))
+
+
+def test_resume_with_momentum_dropout_and_cosine_schedule(tmp_path, text_file):
+    extra = dict(layers=2, dropout=0.3, schedule="cosine", lr_decay_steps=15, warmup_steps=3,
+                 nesterov=True)
+    _run(tmp_path / "a", text_file, 17, **extra)
+    _run(tmp_path / "b", text_file, 7, **extra)
+    _run(tmp_path / "b", text_file, 17, resume=True)
+    _assert_same_checkpoint(tmp_path / "a/checkpoint.npz", tmp_path / "b/checkpoint.npz")
+
+
+def test_a_crash_between_write_and_rename_keeps_the_old_checkpoint(tmp_path, text_file,
+                                                                  monkeypatch):
+    out = tmp_path / "run"
+    _run(out, text_file, 5)
+    before = (out / "checkpoint.npz").read_bytes()
+
+    def crash(src, dst):
+        raise OSError("simulated power cut before the rename")
+
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(OSError, match="simulated"):
+        _run(out, text_file, 10, resume=True)
+    monkeypatch.undo()
+    assert (out / "checkpoint.npz").read_bytes() == before
+    assert load_checkpoint(out / "checkpoint.npz")["step"] == 5
+    # a torn temporary file left by a real crash changes nothing either
+    (out / ".checkpoint.npz.tmp999").write_bytes(before[:100])
+    _run(out, text_file, 12, resume=True)
+    _run(tmp_path / "straight", text_file, 12)
+    _assert_same_checkpoint(out / "checkpoint.npz", tmp_path / "straight/checkpoint.npz")
+
+
+def _train_process(args, **kwargs):
+    return subprocess.Popen([sys.executable, "-m", "nplstm", "train", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
+
+
+def _wait_for_checkpoint(path, process, timeout=60):
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, "no checkpoint appeared"
+        time.sleep(0.02)
+
+
+def test_resume_after_sigkill_is_bit_for_bit(tmp_path, text_file):
+    args = ["--text", str(text_file), *TINY, "--checkpoint-every", "3"]
+    out = tmp_path / "killed"
+    process = _train_process([*args, "--out", str(out), "--steps", "400"])
+    _wait_for_checkpoint(out / "checkpoint.npz", process)
+    time.sleep(0.3)                        # somewhere in the middle: between or inside steps
+    process.kill()                         # SIGKILL: no handler runs
+    process.wait()
+    step = load_checkpoint(out / "checkpoint.npz")["step"]
+    assert 0 < step < 400
+    total = step + 7
+    assert cli.main(["train", "--out", str(out), "--resume", "--steps", str(total),
+                     "--sample-length", "0"]) == 0
+    assert cli.main(["train", *args, "--out", str(tmp_path / "straight"),
+                     "--steps", str(total)]) == 0
+    _assert_same_checkpoint(out / "checkpoint.npz", tmp_path / "straight/checkpoint.npz")
+
+
+def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tmp_path, text_file):
+    out = tmp_path / "run"
+    process = _train_process(["--text", str(text_file), *TINY, "--out", str(out),
+                              "--steps", "100000"])
+    _wait_for_checkpoint(out / "checkpoint.npz", process)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert "interrupted at step" in stderr and "Traceback" not in stderr
+    assert load_checkpoint(out / "checkpoint.npz")["step"] > 0
+
+
+def test_divergence_stops_and_keeps_the_last_good_checkpoint(tmp_path, text_file):
+    out = tmp_path / "run"
+    _run(out, text_file, 5)
+    good = (out / "checkpoint.npz").read_bytes()
+    with pytest.raises(Diverged, match=r"diverged at step \d+: loss .*last good checkpoint "
+                                       r"\(step 5\) is kept"):
+        _run(out, text_file, 9, resume=True, lr=1e30, clip=0.0)   # lr may change on resume
+    assert (out / "checkpoint.npz").read_bytes() == good
+
+
+def test_load_checkpoint_returns_model_and_step_and_never_unpickles(tmp_path):
+    lin = nplstm.Linear(2, 3, seed=0)
+    path = tmp_path / "c.npz"
+    save_checkpoint(path, step=7, model=lin.state_dict(), config={"a": 1})
+    ckpt = nplstm.load_checkpoint(path)
+    assert ckpt["step"] == 7 and ckpt["config"] == {"a": 1}
+    assert np.array_equal(ckpt["model"]["weight"], lin.weight.data)
+    np.savez(path, meta=np.array([{"evil": 1}], dtype=object))
+    with pytest.raises(CheckpointError, match="not a readable checkpoint"):
+        nplstm.load_checkpoint(path)
+
+
+# -- the command line --------------------------------------------------------------------------
+
+def _cli_error(capsys, argv):
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as info:
+        cli.main(argv)
+    err = capsys.readouterr().err
+    assert info.value.code == 2
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    return err
+
+
+@pytest.mark.parametrize("text, message", [
+    (None, "no such file"),
+    ("", "at least 2 characters, got 0"),
+    ("a", "at least 2 characters, got 1"),
+    ("aaaaaaaaaa", "at least 2 distinct characters"),
+    ("abcdefghij" * 3, "the train split holds 27 characters, fewer than one batch needs (33"),
+])
+def test_train_refuses_unusable_text(tmp_path, capsys, text, message):
+    path = tmp_path / "t.txt"
+    if text is not None:
+        path.write_text(text)
+    err = _cli_error(capsys, ["train", "--text", str(path), "--out", str(tmp_path / "o"),
+                              *TINY])
+    assert message in err
+
+
+def test_train_refuses_a_binary_text(tmp_path, capsys):
+    path = tmp_path / "t.bin"
+    path.write_bytes(b"\xff\xfe\x00abc" * 100)
+    assert "cannot be read as UTF-8" in _cli_error(capsys, ["train", "--text", str(path)])
+
+
+@pytest.mark.parametrize("flag, value, message", [
+    ("--steps", "0", "--steps must be a positive integer, got 0"),
+    ("--hidden", "-3", "--hidden must be a positive integer, got -3"),
+    ("--batch-size", "0", "--batch-size must be a positive integer, got 0"),
+    ("--lr", "0", "--lr must be a positive number, got 0.0"),
+    ("--lr", "-1", "--lr must be a positive number, got -1.0"),
+    ("--lr", "nan", "--lr must be a positive number, got nan"),
+    ("--steps", "ten", "argument --steps: invalid int value: 'ten'"),
+])
+def test_train_refuses_bad_numbers(tmp_path, capsys, text_file, flag, value, message):
+    err = _cli_error(capsys, ["train", "--text", str(text_file), "--out", str(tmp_path),
+                              *TINY, flag, value])
+    assert message in err
+
+
+def test_resume_errors_touch_no_checkpoint(tmp_path, capsys, text_file):
+    out = tmp_path / "run"
+    assert "no checkpoint in" in _cli_error(capsys, ["train", "--out", str(out), "--resume"])
+    _run(out, text_file, 5)
+    path = out / "checkpoint.npz"
+    good = path.read_bytes()
+    err = _cli_error(capsys, ["train", "--out", str(out), "--resume", "--hidden", "32"])
+    assert "the checkpoint was trained with --hidden 16, this run asks for 32" in err
+    other = tmp_path / "other.txt"
+    other.write_text(TEXT.upper())
+    assert "the text differs from the checkpoint's" in _cli_error(
+        capsys, ["train", "--out", str(out), "--resume", "--text", str(other)])
+    assert "already holds a checkpoint" in _cli_error(
+        capsys, ["train", "--out", str(out), "--text", str(text_file), *TINY])
+    assert path.read_bytes() == good
+    path.write_bytes(good[: len(good) // 2])                 # corrupt
+    assert "not a readable checkpoint" in _cli_error(capsys, ["train", "--out", str(out),
+                                                              "--resume"])
+    assert path.read_bytes() == good[: len(good) // 2]
+
+
+def test_train_and_sample_from_the_command_line(tmp_path, capsys, text_file):
+    out = tmp_path / "run"
+    assert cli.main(["train", "--text", str(text_file), "--out", str(out), *TINY,
+                     "--steps", "10", "--sample-length", "20"]) == 0
+    printed = capsys.readouterr().out
+    assert "done: 10 steps" in printed and "bigram baseline" in printed
+    assert "sample:" in printed and "checkpoint:" in printed
+    assert cli.main(["sample", "--out", str(out), "--prime", "the ", "--length", "15"]) == 0
+    text = capsys.readouterr().out.rstrip("\n")
+    assert text.startswith("the ") and len(text) == 19
+    assert "characters not in the training text: 'Z'" in _cli_error(
+        capsys, ["sample", "--out", str(out), "--prime", "Z"])
+    assert "no checkpoint at" in _cli_error(capsys, ["sample", "--out", str(tmp_path / "none")])
+
+
+def test_cosine_schedule_needs_its_own_horizon(tmp_path, capsys, text_file):
+    err = _cli_error(capsys, ["train", "--text", str(text_file), "--out", str(tmp_path),
+                              "--schedule", "cosine"])
+    assert "--schedule cosine needs --lr-decay-steps" in err
+
+
+def test_config_rejects_unknown_task():
+    with pytest.raises(TrainingError, match="--task must be one of"):
+        TrainConfig(task="translate").resolved()
+
+
+def test_checkpoint_path_is_reported_even_with_no_checkpoint_yet(tmp_path):
+    with pytest.raises(CheckpointError, match="no checkpoint at"):
+        load_checkpoint(Path(tmp_path) / "missing.npz")
