@@ -1,7 +1,7 @@
 """nplstm: torch's LSTM on plain NumPy/CuPy arrays, with every backward written by hand."""
 
 from . import functional
-from .gradcheck import GradcheckError, GradcheckReport, gradcheck
+from .gradcheck import GradcheckError, GradcheckReport, adjoint_check, gradcheck
 from .grad_mode import is_grad_enabled, no_grad
 from .io import load_checkpoint
 from .nn import LSTM, Embedding, Linear, LSTMCell, Module, Parameter
@@ -10,5 +10,6 @@ __version__ = "0.1.0"
 
 __all__ = [
     "functional", "LSTMCell", "LSTM", "Linear", "Embedding", "Module", "Parameter", "no_grad", "is_grad_enabled",
-    "gradcheck", "GradcheckReport", "GradcheckError", "load_checkpoint", "__version__",
+    "gradcheck", "adjoint_check", "GradcheckReport", "GradcheckError", "load_checkpoint",
+    "__version__",
 ]

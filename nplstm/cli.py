@@ -18,12 +18,29 @@ def main(argv=None) -> int:
     cli_train.add_parsers(sub)
 
     check = sub.add_parser("gradcheck", help="check the library's backward passes against "
-                           "finite differences (float64) and print a table per check")
-    check.add_argument("--what", choices=["cell", "lstm", "all"], default="all",
-                       help="which part to check (default: all)")
+                           "finite differences (or JVPs) and print a table per check")
+    check.add_argument("--what", choices=["cell", "lstm", "linear", "embedding", "loss", "all"],
+                       default="all", help="which part to check (default: all)")
+    check.add_argument("--mode", choices=["full", "directional", "sampled", "adjoint"],
+                       default="full", help="every element (full), random directions, random "
+                       "elements, or the adjoint test of the JVP against the backward "
+                       "(cell and lstm) (default: full)")
+    check.add_argument("--dtype", choices=["float64", "float32"], default="float64",
+                       help="dtype of the checked backward; float32 is compared with float64 "
+                       "differences at float32 tolerances (default: float64)")
+    check.add_argument("--layers", type=_positive_int, default=None,
+                       help="LSTM layers (default: varied)")
+    check.add_argument("--bidirectional", action=argparse.BooleanOptionalAction, default=None,
+                       help="LSTM bidirectional or not (default: varied)")
+    check.add_argument("--proj-size", type=_non_negative_int, default=None,
+                       help="LSTM projection size (default: varied)")
+    check.add_argument("--lengths", type=_lengths, default=None,
+                       help="LSTM per-sequence lengths, e.g. 4,2,3 (sets B and T = max)")
     check.add_argument("--seed", type=int, default=0, help="seed of the random cases")
     check.add_argument("--cases", type=_positive_int, default=4,
                        help="random configurations per part (default: 4)")
+    check.add_argument("--json", action="store_true",
+                       help="print one JSON document (every report) instead of tables")
     check.add_argument("--quiet", action="store_true", help="print only the summary")
 
     bench = sub.add_parser("bench", help="time nplstm.LSTM against torch.nn.LSTM on the CPU")
@@ -42,7 +59,14 @@ def main(argv=None) -> int:
     if args.command == "gradcheck":
         from .selfcheck import run_selfcheck  # noqa: PLC0415
 
-        return run_selfcheck(args.what, seed=args.seed, cases=args.cases, quiet=args.quiet)
+        if args.mode == "adjoint" and args.what in ("linear", "embedding", "loss"):
+            parser.error(f"--mode adjoint needs a JVP, which only cell and lstm have; "
+                         f"got --what {args.what}")
+        return run_selfcheck(args.what, seed=args.seed, cases=args.cases, quiet=args.quiet,
+                             mode=args.mode, dtype=args.dtype, layers=args.layers,
+                             bidirectional=args.bidirectional, proj_size=args.proj_size,
+                             lengths=args.lengths, as_json=args.json,
+                             progress=sys.stderr.isatty())
     from .bench import parse_cases, run_bench  # noqa: PLC0415
 
     try:
@@ -60,6 +84,26 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
     return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
+    return value
+
+
+def _lengths(text: str) -> list:
+    try:
+        values = [int(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected lengths like 4,2,3, got {text!r}") from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"lengths must be positive integers, got {text!r}")
+    return values
 
 
 if __name__ == "__main__":

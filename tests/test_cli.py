@@ -1,5 +1,6 @@
 """The ``nplstm`` command."""
 
+import json
 import subprocess
 import sys
 
@@ -12,7 +13,34 @@ from nplstm.cli import main
 def test_gradcheck_command_passes_and_prints_tables(capsys):
     assert main(["gradcheck", "--cases", "2"]) == 0
     out = capsys.readouterr().out
-    assert "lstm_cell" in out and "LSTM" in out and "4 passed, 0 failed" in out
+    for part in ("cell", "lstm", "linear", "embedding", "loss"):
+        assert f"== {part}" in out
+    assert "10 passed, 0 failed" in out and "worst err/tol by group" in out
+
+
+@pytest.mark.parametrize("argv", [
+    ["--what", "lstm", "--layers", "2", "--bidirectional", "--proj-size", "1",
+     "--lengths", "3,1", "--mode", "directional"],
+    ["--what", "lstm", "--no-bidirectional", "--mode", "sampled", "--dtype", "float32"],
+    ["--what", "all", "--mode", "adjoint"],
+    ["--what", "linear", "--dtype", "float32"],
+])
+def test_gradcheck_command_options(argv, capsys):
+    assert main(["gradcheck", "--cases", "1", "--quiet"] + argv) == 0
+    assert "0 failed" in capsys.readouterr().out
+
+
+def test_gradcheck_command_json(capsys):
+    assert main(["gradcheck", "--what", "loss", "--cases", "2", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["passed"] is True and len(doc["checks"]) == 2
+    assert doc["checks"][0]["report"]["inputs"][0]["name"] == "logits"
+
+
+def test_gradcheck_command_refuses_adjoint_without_a_jvp():
+    with pytest.raises(SystemExit) as info:
+        main(["gradcheck", "--what", "linear", "--mode", "adjoint"])
+    assert info.value.code == 2
 
 
 def test_gradcheck_command_exits_1_on_failure(monkeypatch, capsys):

@@ -4,6 +4,7 @@ No state and no classes needed: the modules in ``nplstm.nn`` compose these.
 """
 
 from .cell import CellCache, CellGrads, lstm_cell_backward, lstm_cell_forward
+from .jvp import CellTangents, SequenceTangents, lstm_cell_jvp, lstm_jvp
 from .linear import (EmbeddingCache, EmbeddingGrads, LinearCache, LinearGrads,
                      embedding_backward, embedding_forward, linear_backward, linear_forward)
 from .losses import (CrossEntropyCache, CrossEntropyGrads, MSECache, MSEGrads,
@@ -14,6 +15,7 @@ from .sequence import (SequenceCache, SequenceGrads, cache_bytes_per_step, lstm_
 __all__ = [
     "lstm_cell_forward", "lstm_cell_backward", "CellCache", "CellGrads",
     "lstm_forward", "lstm_backward", "SequenceCache", "SequenceGrads", "cache_bytes_per_step",
+    "lstm_cell_jvp", "lstm_jvp", "CellTangents", "SequenceTangents",
     "linear_forward", "linear_backward", "LinearCache", "LinearGrads",
     "embedding_forward", "embedding_backward", "EmbeddingCache", "EmbeddingGrads",
     "cross_entropy_forward", "cross_entropy_backward", "CrossEntropyCache", "CrossEntropyGrads",

@@ -1,0 +1,206 @@
+"""Forward-mode derivatives (JVPs) of the LSTM cell and sequence, written by hand.
+
+Where a backward maps ∂L/∂outputs to ∂L/∂inputs (a vector-Jacobian product, Jᵀu), a JVP
+pushes a *tangent* of the inputs forward to the tangent of the outputs (J v): for inputs
+moving as x + s·x_dot, the outputs move as h + s·h_dot + O(s²).  Tangents are named with the
+suffix ``_dot``; the NamedTuples of tangents have the fields of the matching gradients:
+
+    (h1, c1), (h1_dot, c1_dot) = lstm_cell_jvp(x, (h, c), weight_ih, weight_hh, bias_ih,
+                                               bias_hh, tangents=CellTangents(x=..., ...))
+    (output, (h_n, c_n)), (output_dot, (h_n_dot, c_n_dot)) = lstm_jvp(x, (h0, c0), ...,
+                                               weight_hr, lengths=..., reverse=...,
+                                               tangents=SequenceTangents(...))
+
+A tangent left None is zero.  The step, with the code's names (docs/derivation.md §6):
+
+    z_dot  = x_dot W_ihᵀ + x W_ih_dotᵀ + h_dot W_hhᵀ + h W_hh_dotᵀ + b_ih_dot + b_hh_dot
+    a_dot  = a′(z) ⊙ z_dot         a′ = a(1 − a) on i, f, o;  1 − a² on g
+    c_dot  = f_dot ⊙ c_prev + f ⊙ c_prev_dot + i_dot ⊙ g + i ⊙ g_dot
+    r_dot  = o_dot ⊙ tanh_c + o ⊙ (1 − tanh_c²) ⊙ c_dot          (r = o ⊙ tanh c)
+    h_dot  = r_dot  (or r_dot W_hrᵀ + r W_hr_dotᵀ with a projection)
+
+These exist to check the backward passes without finite differences:
+``nplstm.adjoint_check`` verifies ⟨J v, u⟩ = ⟨v, Jᵀ u⟩ to round-off.  They favour clarity
+over speed (one allocation per step).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Optional
+
+from ..checks import check_arrays, check_lengths, check_shape
+from ..kernels import kernels_for, split_gates
+from .cell import _check_step_inputs
+from .packing import make_plan
+from .sequence import _check_sequence_inputs
+from .weights import check_lstm_weights
+
+__all__ = ["CellTangents", "SequenceTangents", "lstm_cell_jvp", "lstm_jvp"]
+
+
+class CellTangents(NamedTuple):
+    """Tangents of ``lstm_cell_forward``'s inputs (fields as ``CellGrads``); None = zero."""
+
+    x: Optional[object] = None          # (B, I) or (I,)
+    h_prev: Optional[object] = None     # (B, H) or (H,)
+    c_prev: Optional[object] = None     # (B, H) or (H,)
+    weight_ih: Optional[object] = None  # (4H, I)
+    weight_hh: Optional[object] = None  # (4H, H)
+    bias_ih: Optional[object] = None    # (4H,)
+    bias_hh: Optional[object] = None    # (4H,)
+
+
+class SequenceTangents(NamedTuple):
+    """Tangents of ``lstm_forward``'s inputs (fields as ``SequenceGrads``); None = zero."""
+
+    x: Optional[object] = None          # (T, B, I) or (T, I)
+    h0: Optional[object] = None         # (B, P) or (P,)
+    c0: Optional[object] = None         # (B, H) or (H,)
+    weight_ih: Optional[object] = None  # (4H, I)
+    weight_hh: Optional[object] = None  # (4H, P)
+    bias_ih: Optional[object] = None    # (4H,)
+    bias_hh: Optional[object] = None    # (4H,)
+    weight_hr: Optional[object] = None  # (P, H)
+
+
+def lstm_cell_jvp(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None, *,
+                  tangents=None):
+    """One step and its tangent: ``(h1, c1), (h1_dot, c1_dot)``.
+
+    Arguments as ``lstm_cell_forward``; ``tangents`` a ``CellTangents`` (or a dict of its
+    fields, or None), each tangent shaped like its input.  Returns (h1, c1) and their
+    tangents, each (B, H) (unbatched (H,)).
+    """
+    xp, I, H, _ = check_lstm_weights(weight_ih, weight_hh, bias_ih, bias_hh)
+    x, h_prev, c_prev, unbatched = _check_step_inputs(x, state, weight_ih, I, H, xp)
+    t = _tangents(tangents, CellTangents, xp, unbatched, batch_axis=0, primals={
+        "x": x, "h_prev": h_prev, "c_prev": c_prev, "weight_ih": weight_ih,
+        "weight_hh": weight_hh, "bias_ih": bias_ih, "bias_hh": bias_hh})
+    # z = x W_ihᵀ + h W_hhᵀ + b_ih + b_hh, and its tangent by the product rule
+    z = x @ weight_ih.T + h_prev @ weight_hh.T                               # (B, 4H)
+    z_dot = (t.x @ weight_ih.T + x @ t.weight_ih.T
+             + t.h_prev @ weight_hh.T + h_prev @ t.weight_hh.T)              # (B, 4H)
+    if bias_ih is not None:
+        z = z + bias_ih + bias_hh
+        z_dot = z_dot + t.bias_ih + t.bias_hh
+    c, h, c_dot, h_dot = _gates_jvp(z, z_dot, c_prev, t.c_prev, xp)
+    if unbatched:
+        h, c, h_dot, c_dot = h[0], c[0], h_dot[0], c_dot[0]
+    return (h, c), (h_dot, c_dot)
+
+
+def lstm_jvp(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None, weight_hr=None, *,
+             lengths=None, reverse=False, tangents=None):
+    """One layer and direction, and its tangent.
+
+    Arguments as ``lstm_forward`` (lengths and reverse included); ``tangents`` a
+    ``SequenceTangents`` (or a dict, or None).  Returns ``(output, (h_n, c_n)),
+    (output_dot, (h_n_dot, c_n_dot))``, shaped (T, B, P), (B, P), (B, H) (unbatched: no B).
+    Tangents of x at padded steps are ignored, as the forward ignores x there.
+    """
+    xp, I, H, P = check_lstm_weights(weight_ih, weight_hh, bias_ih, bias_hh, weight_hr)
+    x, h0, c0, unbatched = _check_sequence_inputs(x, state, weight_ih, I, H, P, xp)
+    T, B = x.shape[:2]
+    t = _tangents(tangents, SequenceTangents, xp, unbatched, batch_axis=None, primals={
+        "x": x, "h0": h0, "c0": c0, "weight_ih": weight_ih, "weight_hh": weight_hh,
+        "bias_ih": bias_ih, "bias_hh": bias_hh, "weight_hr": weight_hr})
+    lengths = None if lengths is None else check_lengths(lengths, T, B)
+    plan = make_plan(T, B, lengths, reverse, xp)
+
+    x_w = plan.to_work(x, zero_padding=True)                                 # (T, B, I)
+    x_dot_w = plan.to_work(t.x, zero_padding=True)                           # (T, B, I)
+    # Z = X W_ihᵀ + b_ih + b_hh for every step; Z_dot by the product rule
+    Z = x_w @ weight_ih.T                                                    # (T, B, 4H)
+    Z_dot = x_dot_w @ weight_ih.T + x_w @ t.weight_ih.T                      # (T, B, 4H)
+    if bias_ih is not None:
+        Z = Z + bias_ih + bias_hh
+        Z_dot = Z_dot + t.bias_ih + t.bias_hh
+    output = xp.zeros((T, B, P), dtype=x.dtype)        # zero at padded steps, as the forward
+    output_dot = xp.zeros_like(output)                                       # (T, B, P)
+    c_w, c_dot_w = plan.batch_to_work(c0).copy(), plan.batch_to_work(t.c0).copy()  # (B, H)
+    h0_w, h0_dot_w = plan.batch_to_work(h0), plan.batch_to_work(t.h0)        # (B, P)
+    for s in range(T):
+        n = plan.batch_sizes[s]                                              # rows running
+        h_prev = output[s - 1, :n] if s else h0_w[:n]                        # (n, P)
+        h_prev_dot = output_dot[s - 1, :n] if s else h0_dot_w[:n]           # (n, P)
+        z = Z[s, :n] + h_prev @ weight_hh.T                                  # (n, 4H)
+        z_dot = Z_dot[s, :n] + h_prev_dot @ weight_hh.T + h_prev @ t.weight_hh.T
+        c, r, c_dot, r_dot = _gates_jvp(z, z_dot, c_w[:n], c_dot_w[:n], xp)
+        c_w[:n], c_dot_w[:n] = c, c_dot          # rows past their end keep their last state
+        if weight_hr is None:
+            output[s, :n], output_dot[s, :n] = r, r_dot                      # h = r
+        else:                                    # h = r W_hrᵀ ⇒ h_dot = r_dot W_hrᵀ + r W_hr_dotᵀ
+            output[s, :n] = r @ weight_hr.T                                  # (n, P)
+            output_dot[s, :n] = r_dot @ weight_hr.T + r @ t.weight_hr.T
+
+    rows, last = xp.arange(B), xp.asarray(plan.last_step)
+    h_n = plan.batch_from_work(output[last, rows])                           # (B, P)
+    h_n_dot = plan.batch_from_work(output_dot[last, rows])                   # (B, P)
+    c_n, c_n_dot = plan.batch_from_work(c_w), plan.batch_from_work(c_dot_w)  # (B, H)
+    output, output_dot = plan.from_work(output), plan.from_work(output_dot)  # (T, B, P)
+    if unbatched:
+        output, h_n, c_n = output[:, 0], h_n[0], c_n[0]
+        output_dot, h_n_dot, c_n_dot = output_dot[:, 0], h_n_dot[0], c_n_dot[0]
+    return (output, (h_n, c_n)), (output_dot, (h_n_dot, c_n_dot))
+
+
+def _gates_jvp(z, z_dot, c_prev, c_prev_dot, xp):
+    """The elementwise step and its tangent: (c, r, c_dot, r_dot), each (B, H).
+
+    z, z_dot (B, 4H) pre-activations and their tangent; r = o ⊙ tanh(c) (the cell's h before
+    any projection).  The primal values come from the same gate kernel as the forward.
+    """
+    B, H = c_prev.shape
+    gates = z.copy()                                                         # (B, 4H)
+    c, tanh_c, r = (xp.empty((B, H), dtype=z.dtype) for _ in range(3))
+    kernels_for(xp).gates_forward(gates, c_prev, c, tanh_c, r)   # gates now [i | f | g | o]
+    i, f, g, o = split_gates(gates)
+    zi_dot, zf_dot, zg_dot, zo_dot = split_gates(z_dot)
+    i_dot = i * (1 - i) * zi_dot                     # i = σ(z_i) ⇒ i_dot = i(1 − i) z_i_dot
+    f_dot = f * (1 - f) * zf_dot                     # f = σ(z_f)
+    g_dot = (1 - g * g) * zg_dot                     # g = tanh(z_g) ⇒ g_dot = (1 − g²) z_g_dot
+    o_dot = o * (1 - o) * zo_dot                     # o = σ(z_o)
+    c_dot = f_dot * c_prev + f * c_prev_dot + i_dot * g + i * g_dot   # c = f c_prev + i g
+    r_dot = o_dot * tanh_c + o * (1 - tanh_c * tanh_c) * c_dot        # r = o tanh(c)
+    return c, r, c_dot, r_dot
+
+
+def _tangents(tangents, kind, xp, unbatched, batch_axis, primals):
+    """A ``kind`` of batched tangents: zeros for None, each checked against its primal.
+
+    ``primals`` holds the batched primal of every field (None where the input is absent);
+    with ``unbatched`` the caller's tangents of x and the state lack the batch axis
+    (axis 0 for the cell, axis 1 of x and axis 0 of the state for the sequence).
+    """
+    if tangents is None:
+        tangents = kind()
+    elif isinstance(tangents, dict):
+        unknown = set(tangents) - set(kind._fields)
+        if unknown:
+            raise ValueError(f"tangents has unknown fields {sorted(unknown)}; "
+                             f"expected {kind._fields}")
+        tangents = kind(**tangents)
+    elif not isinstance(tangents, kind):
+        raise TypeError(f"tangents must be a {kind.__name__}, a dict of its fields or None, "
+                        f"got {type(tangents).__name__}")
+    out = {}
+    for name in kind._fields:
+        primal, tangent = primals[name], getattr(tangents, name)
+        label = f"tangents.{name}"
+        if primal is None:
+            if tangent is not None:
+                raise ValueError(f"{label} was given, but the forward has no {name}")
+            out[name] = None
+            continue
+        if tangent is None:
+            out[name] = xp.zeros_like(primal)
+            continue
+        check_arrays({name: primal, label: tangent})
+        axis = None
+        if unbatched and not name.startswith(("weight", "bias")):
+            axis = 1 if (batch_axis is None and name == "x") else 0
+        expected = primal.shape if axis is None else \
+            primal.shape[:axis] + primal.shape[axis + 1:]
+        check_shape(label, tangent, expected, f"{name}'s shape")
+        out[name] = tangent if axis is None else xp.expand_dims(tangent, axis)
+    return kind(**out)

@@ -1,0 +1,18 @@
+"""The gradient-check toolkit: finite differences in three modes, and the adjoint test.
+
+    nplstm.gradcheck(forward, backward, inputs, mode="full" | "directional" | "sampled")
+    nplstm.adjoint_check(jvp, vjp, inputs)
+    Layout(axes=..., tags=...)      labels for the report's breakdown (gate, layer, time, …)
+
+Modules, one job each: ``core`` (gradcheck), ``differences`` (the projected loss and its
+difference quotients), ``tolerances`` (defaults, derived), ``layout`` (groups of elements),
+``report`` (rows, breakdown, text, JSON), ``adjoint`` (the dot-product test).
+"""
+
+from .adjoint import adjoint_check
+from .core import MODES, gradcheck
+from .layout import GroupStats, Layout, blocks
+from .report import GradcheckError, GradcheckReport, InputReport
+
+__all__ = ["gradcheck", "adjoint_check", "GradcheckReport", "InputReport", "GradcheckError",
+           "Layout", "GroupStats", "blocks", "MODES"]

@@ -1,0 +1,51 @@
+"""Small helpers of the checker: nested outputs, float arrays, host/device copies."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..backend import asnumpy, get_array_module
+
+__all__ = ["flatten", "is_float_array", "like", "to_host64", "why_skipped"]
+
+
+def is_float_array(a) -> bool:
+    """True for a NumPy/CuPy array of a floating dtype (the inputs a checker can perturb)."""
+    return hasattr(a, "dtype") and hasattr(a, "shape") and np.dtype(a.dtype).kind == "f"
+
+
+def why_skipped(a) -> str:
+    """A short note saying why an input is not checked."""
+    if a is None:
+        return "None"
+    if hasattr(a, "dtype"):
+        return f"{np.dtype(a.dtype).name}: not differentiable"
+    return f"{type(a).__name__}: not an array"
+
+
+def to_host64(a) -> np.ndarray:
+    """A float64 NumPy copy of ``a`` (never a view: the caller's array is never touched)."""
+    return np.array(asnumpy(a), dtype=np.float64, copy=True)
+
+
+def like(host_array, reference):
+    """``host_array`` on ``reference``'s backend (a no-op for NumPy)."""
+    return get_array_module(reference).asarray(host_array)
+
+
+def flatten(output):
+    """Flatten nested tuples/lists of arrays; return (list, function rebuilding the nesting)."""
+    if isinstance(output, (tuple, list)):
+        parts = [flatten(o) for o in output]
+        sizes = [len(p[0]) for p in parts]
+        flat = [a for p in parts for a in p[0]]
+
+        def rebuild(values):
+            out, start = [], 0
+            for (_, sub), n in zip(parts, sizes):
+                out.append(sub(values[start:start + n]))
+                start += n
+            return tuple(out)
+
+        return flat, rebuild
+    return [output], lambda values: values[0]

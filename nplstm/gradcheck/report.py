@@ -1,0 +1,183 @@
+"""What a gradient check found: one row per input, a breakdown by group, text and JSON.
+
+    report.passed                 every checked input within tolerance
+    report["weight_hh"]           an ``InputReport``: worst errors, where, analytic vs numeric
+    report.breakdown()            {key: {label: GroupStats}}: the worst error per gate block,
+                                  layer, direction, time step (from the callers' ``Layout``s)
+    str(report)                   a table, then the breakdown
+    report.to_dict(), to_json()   plain data for experiments
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+
+from .layout import GroupStats, merge_groups
+
+__all__ = ["InputReport", "GradcheckReport", "GradcheckError", "format_table"]
+
+
+class GradcheckError(AssertionError):
+    """Raised by ``gradcheck`` / ``adjoint_check`` on failure; ``.report`` holds the details."""
+
+    def __init__(self, report):
+        super().__init__(f"{report.title} failed\n{report}")
+        self.report = report
+
+
+@dataclass
+class InputReport:
+    """How one input's analytic gradient compares with the numeric one.
+
+    In ``mode="directional"`` the "elements" are random directions: n_checked counts
+    directions, ``worst_index`` is () and ``where`` names the direction.
+    """
+
+    name: str
+    shape: tuple
+    checked: bool                     # False for inputs that are not checked (see note)
+    passed: bool = True
+    n_checked: int = 0                # elements (or directions) compared
+    n_failed: int = 0                 # over tolerance
+    n_elements: int = 0               # elements of the input
+    max_abs_error: float = 0.0
+    max_abs_index: tuple = ()
+    max_rel_error: float = 0.0        # |a − n| / max(|a|, |n|), 0 where both are 0
+    max_rel_index: tuple = ()
+    worst_ratio: float = 0.0          # max |a − n| / (atol + rtol·|n|); > 1 fails
+    worst_index: tuple = ()           # the element furthest over (or closest to) tolerance
+    worst_analytic: float = 0.0
+    worst_numeric: float = 0.0
+    where: str = ""                   # the worst element or direction, in words
+    atol: float = 0.0
+    rtol: float = 0.0
+    groups: dict = field(default_factory=dict)   # {key: {label: GroupStats}}
+    note: str = ""
+
+    def row(self) -> list:
+        if not self.checked:
+            return [self.name, _fmt_shape(self.shape), "-", "-", "-", "-", "-", "-", "-",
+                    self.note or "not checked"]
+        where = _fmt_index(self.worst_index) if self.worst_index else self.where
+        return [self.name, _fmt_shape(self.shape), f"{self.max_abs_error:.2e}",
+                f"{self.max_rel_error:.2e}", f"{self.worst_ratio:.2e}", where,
+                f"{self.worst_analytic:.6e}", f"{self.worst_numeric:.6e}",
+                f"{self.n_failed}/{self.n_checked}", "ok" if self.passed else "FAIL"]
+
+
+@dataclass
+class GradcheckReport:
+    """The outcome of ``gradcheck``: ``.passed``, one ``InputReport`` per input."""
+
+    passed: bool
+    inputs: list = field(default_factory=list)
+    mode: str = "full"
+    eps: float = 0.0
+    atol: float = 0.0                 # the tolerances of the first checked input (see rows)
+    rtol: float = 0.0
+    richardson: bool = False
+    seed: int = 0
+    n_evaluations: int = 0            # forward calls spent on differences
+    title: str = "gradient check"
+
+    _HEADER = ["input", "shape", "max abs err", "max rel err", "err/tol", "worst at",
+               "analytic", "numeric", "failed", "result"]
+
+    def __getitem__(self, name) -> InputReport:
+        for r in self.inputs:
+            if r.name == name:
+                return r
+        raise KeyError(name)
+
+    @property
+    def failed(self) -> list:
+        """Names of the inputs that failed."""
+        return [r.name for r in self.inputs if r.checked and not r.passed]
+
+    def breakdown(self) -> dict:
+        """{key: {label: GroupStats}} merged over every input that carries the key."""
+        return merge_groups([r.groups for r in self.inputs if r.checked])
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["breakdown"] = {key: {str(label): asdict(s) for label, s in by.items()}
+                          for key, by in self.breakdown().items()}
+        for r in d["inputs"]:
+            r["groups"] = {key: {str(label): s for label, s in by.items()}
+                           for key, by in r["groups"].items()}
+        return _finite(d)
+
+    def to_json(self, **kwargs) -> str:
+        return json.dumps(self.to_dict(), **kwargs)
+
+    def __str__(self) -> str:
+        header = list(self._HEADER)
+        if self.mode == "adjoint":
+            header[6:8] = ["<v, J^T u>", "<J v, u>"]
+        lines = format_table([header] + [r.row() for r in self.inputs])
+        lines += format_breakdown(self.breakdown())
+        verdict = "PASSED" if self.passed else "FAILED: " + ", ".join(self.failed)
+        how = f"mode={self.mode}"
+        if self.mode != "adjoint":
+            how += f", eps={self.eps:g}" + (" with Richardson extrapolation"
+                                            if self.richardson else "")
+        lines.append(f"{verdict}  (|analytic - numeric| <= atol + rtol*|numeric|, "
+                     f"atol={self.atol:.3g}, rtol={self.rtol:.3g}; {how})")
+        return "\n".join(lines)
+
+
+def format_table(rows) -> list:
+    """Rows of strings as aligned lines, with a rule under the header."""
+    widths = [max(len(str(row[k])) for row in rows) for k in range(len(rows[0]))]
+    lines = ["  ".join(str(v).ljust(w) for v, w in zip(row, widths)).rstrip() for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return lines
+
+
+def format_breakdown(breakdown: dict, max_labels: int = 12) -> list:
+    """One line per key: each label's worst err/tol (FAIL and a count when over)."""
+    if not breakdown:
+        return []
+    lines = ["worst err/tol by group (> 1 fails):"]
+    width = max(len(str(k)) for k in breakdown)
+    for key, by_label in breakdown.items():
+        items = list(by_label.items())
+        shown = items
+        if len(items) > max_labels:          # long time axes: the worst ones, in order
+            keep = sorted(range(len(items)), key=lambda k: -items[k][1].worst_ratio)
+            shown = [items[k] for k in sorted(keep[:max_labels])]
+        cells = [_fmt_group(label, s) for label, s in shown]
+        more = f"  (+{len(items) - len(shown)} more)" if len(shown) < len(items) else ""
+        lines.append(f"  {str(key).ljust(width)}  " + "  ".join(cells) + more)
+        worst = max((s for _, s in items), key=lambda s: s.worst_ratio)
+        if worst.n_failed:
+            lines[-1] += f"   worst at {worst.where}"
+    return lines
+
+
+def _fmt_group(label, s: GroupStats) -> str:
+    if not s.n_checked:
+        return f"{label}: -"
+    text = f"{label}: {s.worst_ratio:.1e}"
+    return text + (f" FAIL({s.n_failed})" if s.n_failed else "")
+
+
+def _finite(value):
+    """Replace inf/nan by strings so that the dict is valid JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _fmt_shape(shape) -> str:
+    return "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
+
+
+def _fmt_index(index) -> str:
+    return "[" + ", ".join(map(str, index)) + "]"

@@ -1,0 +1,26 @@
+"""The examples run (small settings) and write their plots."""
+
+import importlib.util
+import pathlib
+
+import pytest
+
+EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
+
+
+def _load(name):
+    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("name, argv", [("fd_epsilon", ["--elements", "2"]),
+                                        ("vanishing_gradients", ["--steps", "12",
+                                                                 "--hidden", "4"])])
+def test_example_writes_its_plot(name, argv, tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    out = tmp_path / f"{name}.png"
+    _load(name).main(argv + ["--out", str(out)])
+    assert out.stat().st_size > 1000
+    assert "wrote" in capsys.readouterr().out
