@@ -17,7 +17,9 @@ def _load(name):
 
 @pytest.mark.parametrize("name, argv", [("fd_epsilon", ["--elements", "2"]),
                                         ("vanishing_gradients", ["--steps", "12",
-                                                                 "--hidden", "4"])])
+                                                                 "--hidden", "4"]),
+                                        ("char_lm", ["--steps", "3", "--hidden", "8"]),
+                                        ("adding_problem", ["--steps", "3", "--seq-len", "5"])])
 def test_example_writes_its_plot(name, argv, tmp_path, capsys):
     pytest.importorskip("matplotlib")
     out = tmp_path / f"{name}.png"
