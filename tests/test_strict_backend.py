@@ -14,13 +14,14 @@ import pytest
 
 import nplstm
 from nplstm import functional as F
-from nplstm.backend import asnumpy, device_of, devices, get_array_module, register_backend, \
-    to_device
+from nplstm.backend import (asnumpy, device_of, devices, get_array_module, kernels_of,
+                            register_backend, scatter_add, to_device)
 from nplstm.io import load_checkpoint
 from nplstm.optim import SGD, clip_grad_norm
 from nplstm.tasks import AddingTask
 from nplstm.train import Trainer, TrainConfig
 
+from . import strict_backend
 from .strict_backend import StrictArray, strict
 
 F64 = "float64"
@@ -222,22 +223,46 @@ def test_mixing_devices_is_a_type_error_naming_both(device_backend):
         nplstm.Linear(3, 2)(to_device(np.zeros((1, 3), dtype=np.float32), device))
 
 
-# -- the strict backend itself -------------------------------------------------------------------
+# -- the gradient checker -----------------------------------------------------------------------
 
-def test_strict_arrays_refuse_numpy(request):
-    from .conftest import use_backend
+def test_gradcheck_passes_on_the_device(device_backend):
+    B, I, H = 2, 3, 4
+    inputs = _inputs(device_backend.device, 6, (B, I), (B, H), (B, H), (4 * H, I), (4 * H, H))
 
-    use_backend("strict", request)
-    a = strict.asarray(np.arange(6.0).reshape(2, 3))
-    for implicit in (lambda: np.asarray(a), lambda: np.tanh(a), lambda: np.concatenate([a]),
-                     lambda: a + np.ones(3), lambda: np.ones(3) * a,
-                     lambda: strict.add(a, np.ones(3))):
-        with pytest.raises(TypeError):
-            implicit()
-    assert get_array_module(a) is strict and device_of(a) == "strict" and "strict" in devices()
-    host = asnumpy(a)
-    host[0, 0] = 7.0                                       # a copy, as from a GPU
-    assert isinstance(host, np.ndarray) and float(a[0, 0]) == 0.0
-    assert isinstance(a.sum(), StrictArray) and a.sum().shape == ()   # no host scalars
-    with pytest.raises(ValueError, match="built in"):
-        register_backend("cuda", StrictArray, strict, to_host=asnumpy, from_host=strict.asarray)
+    def forward(x, h, c, weight_ih, weight_hh):
+        return F.lstm_cell_forward(x, (h, c), weight_ih, weight_hh)
+
+    def backward(doutput, cache):
+        grads = F.lstm_cell_backward(*doutput, cache)
+        return grads.x, grads.h_prev, grads.c_prev, grads.weight_ih, grads.weight_hh
+
+    assert nplstm.gradcheck(forward, backward, inputs).passed
+
+
+# -- the strict backend and the registration hook ------------------------------------------------
+
+def test_strict_arrays_refuse_numpy_and_the_hook_registers_them():
+    strict_backend.register()
+    try:
+        a = to_device(np.arange(6.0).reshape(2, 3), "strict")
+        for implicit in (lambda: np.asarray(a), lambda: np.tanh(a), lambda: np.concatenate([a]),
+                         lambda: a + np.ones(3), lambda: np.ones(3) * a,
+                         lambda: strict.add(a, np.ones(3))):
+            with pytest.raises(TypeError):
+                implicit()
+        assert get_array_module(a) is strict and device_of(a) == "strict"
+        assert "strict" in devices() and kernels_of(strict) is strict_backend.kernels
+        assert isinstance(a.sum(), StrictArray) and a.sum().shape == ()   # no host scalars
+        host = asnumpy(a)
+        host[0, 0] = 7.0                                   # a copy, as from a GPU
+        assert isinstance(host, np.ndarray) and float(a[0, 0]) == 0.0
+        scatter_add(a, to_device(np.array([1, 1]), "strict"), to_device(np.ones((2, 3)), "strict"))
+        np.testing.assert_array_equal(asnumpy(a), [[0, 1, 2], [5, 6, 7]])
+        with pytest.raises(ValueError, match="built in"):
+            register_backend("cuda", StrictArray, strict, to_host=asnumpy,
+                             from_host=strict.asarray)
+    finally:
+        strict_backend.unregister()
+    assert "strict" not in devices() and device_of(a) == "cpu"
+    with pytest.raises(ValueError, match="device must be one of"):
+        nplstm.Linear(2, 2, device="strict")
