@@ -108,13 +108,12 @@ def _strict(func):
 for _name in ("shape", "dtype", "ndim", "size", "itemsize", "nbytes"):
     setattr(StrictArray, _name, property(lambda self, n=_name: getattr(self._a, n)))
 
-for _name in ("reshape", "transpose", "sum", "max", "min", "mean", "copy", "astype", "fill",
-              "ravel", "any", "all"):
+for _name in ("reshape", "transpose", "sum", "max", "min", "copy", "astype", "fill", "ravel"):
     setattr(StrictArray, _name,
             (lambda n: lambda self, *a, **k: _strict(getattr(self._a, n))(*a, **k))(_name))
 
-for _name in ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "matmul",
-              "lt", "le", "gt", "ge", "eq", "ne", "and", "or", "xor"):
+for _name in ("add", "sub", "mul", "truediv", "pow", "matmul", "lt", "le", "gt", "ge", "eq",
+              "ne", "and", "or"):
     _op = getattr(operator, _name + "_" if _name in ("and", "or") else _name)
     setattr(StrictArray, f"__{_name}__",
             (lambda op: lambda self, other: _strict(op)(self, other))(_op))
@@ -128,7 +127,7 @@ for _name in ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "matmul"
             return self
         setattr(StrictArray, f"__i{_name}__", _inplace)
 
-for _name in ("neg", "pos", "abs", "invert"):
+for _name in ("neg", "invert"):
     setattr(StrictArray, f"__{_name}__",
             (lambda op: lambda self: _strict(op)(self))(getattr(operator, _name)))
 
@@ -157,13 +156,11 @@ def asarray(a, dtype=None):
 strict = types.ModuleType("strict", "The namespace of StrictArrays (the 'cupy' of this backend).")
 strict.ndarray = StrictArray
 strict.asarray = asarray
-for _name in ("empty", "zeros", "ones", "full", "arange"):                 # from host values
-    setattr(strict, _name, _strict(getattr(np, _name)))
-for _name in ("empty_like", "zeros_like", "ones_like", "ascontiguousarray", "where",
-              "concatenate", "stack", "argsort", "broadcast_to"):
+for _name in ("empty", "zeros", "ones", "full", "arange", "empty_like", "zeros_like",
+              "ascontiguousarray", "where", "concatenate", "stack"):
     setattr(strict, _name, _strict(getattr(np, _name)))
 for _name in ("add", "subtract", "multiply", "divide", "negative", "matmul", "exp", "log",
-              "tanh", "sqrt", "maximum", "minimum", "abs", "isfinite"):
+              "tanh", "sqrt", "maximum"):
     setattr(strict, _name, _Ufunc(getattr(np, _name)))
 strict.linalg = types.SimpleNamespace(norm=_strict(np.linalg.norm))
 

@@ -88,8 +88,8 @@ def _sequence(device, reverse, lengths, projection):
 @pytest.mark.parametrize("reverse", [False, True])
 @pytest.mark.parametrize("lengths", [None, [5, 2, 4, 1]])
 def test_sequence(backend, reverse, lengths):
-    _compare(backend, _sequence, reverse=reverse, lengths=lengths, projection=lengths is None)
-    _compare(backend, _sequence, reverse=reverse, lengths=lengths, projection=lengths is not None)
+    for projection in (False, True):
+        _compare(backend, _sequence, reverse=reverse, lengths=lengths, projection=projection)
 
 
 # -- the LSTM module -----------------------------------------------------------------------------
