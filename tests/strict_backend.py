@@ -162,18 +162,13 @@ for _name in ("empty", "zeros", "ones", "full", "arange", "empty_like", "zeros_l
 for _name in ("add", "subtract", "multiply", "divide", "negative", "matmul", "exp", "log",
               "tanh", "sqrt", "maximum"):
     setattr(strict, _name, _Ufunc(getattr(np, _name)))
+strict.dot = _strict(np.dot)
 strict.linalg = types.SimpleNamespace(norm=_strict(np.linalg.norm))
+strict.float32, strict.float64 = np.float32, np.float64
 
-
-def _strict_kernel(kernel):
-    """A NumPy gate kernel called on unwrapped StrictArrays (it writes into their buffers)."""
-    def call(*args):
-        kernel(*_unwrap(args))
-    return call
-
-
-kernels = types.SimpleNamespace(gates_forward=_strict_kernel(numpy_gates.gates_forward),
-                                gates_backward=_strict_kernel(numpy_gates.gates_backward))
+# the gate kernels: the NumPy ones on unwrapped arrays (they write into the arrays' buffers)
+kernels = types.SimpleNamespace(**{name: _strict(getattr(numpy_gates, name))
+                                   for name in numpy_gates.__all__})
 
 
 def register() -> None:
