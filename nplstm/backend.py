@@ -3,9 +3,16 @@
 The bottom layer of nplstm: everything above asks this module for ``xp`` (numpy or cupy)
 and for validated dtypes.  Importing it never imports cupy unless cupy is installed, and a
 missing or broken cupy simply means "no GPU backend".
+
+Every non-NumPy backend is an ``ArrayBackend`` record: CuPy's is built in (device "cuda"),
+and ``register_backend`` adds others the same way, a hook for tests (the strict backend of
+tests/strict_backend.py, which refuses implicit NumPy calls) and extensions.
 """
 
 from __future__ import annotations
+
+from functools import lru_cache
+from typing import Callable, NamedTuple
 
 import numpy as np
 
@@ -19,6 +26,13 @@ __all__ = [
     "check_float_array",
     "scatter_add",
     "SUPPORTED_DTYPES",
+    "ArrayBackend",
+    "register_backend",
+    "unregister_backend",
+    "kernels_of",
+    "is_array",
+    "devices",
+    "check_device",
 ]
 
 SUPPORTED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -53,9 +67,90 @@ def cupy_available() -> bool:
         return False
 
 
-def _is_cupy_array(a) -> bool:
+class ArrayBackend(NamedTuple):
+    """A non-NumPy array backend: how nplstm recognises its arrays and moves them."""
+
+    device: str                   # the device name of modules and to_device ("cuda")
+    label: str                    # how error messages name its arrays ("CuPy")
+    array_type: type              # its array class (cupy.ndarray)
+    xp: object                    # its NumPy-like namespace (cupy)
+    to_host: Callable             # array -> numpy.ndarray, a copy
+    from_host: Callable           # numpy.ndarray -> array on the device, a copy
+    kernels: object = None        # gate kernels (see nplstm.kernels); None: nplstm's own
+    scatter_add: Callable = None  # (target, indices, values); None: xp.add.at
+
+
+_REGISTERED: dict = {}            # device -> ArrayBackend, added by register_backend
+
+
+def register_backend(device: str, array_type: type, xp, *, to_host: Callable,
+                     from_host: Callable, kernels=None, label: str | None = None) -> None:
+    """Testing and extension hook: treat arrays of ``array_type`` as nplstm treats CuPy's.
+
+    ``get_array_module`` then returns ``xp`` for them, ``device_of`` gives ``device``,
+    ``asnumpy`` / ``to_device`` move them with ``to_host`` / ``from_host``, ``scatter_add``
+    uses ``xp.add.at``, modules accept ``device=device`` and ``kernels_for(xp)`` returns
+    ``kernels`` (a module-like object with ``gates_forward`` / ``gates_backward``).
+    """
+    if device in DEVICES:
+        raise ValueError(f"device {device!r} is built in; register another name")
+    _REGISTERED[device] = ArrayBackend(device, label or array_type.__name__, array_type, xp,
+                                       to_host, from_host, kernels)
+
+
+def unregister_backend(device: str) -> None:
+    """Forget a backend added by ``register_backend`` (no error when there is none)."""
+    _REGISTERED.pop(device, None)
+
+
+def _cupy_scatter_add(target, indices, values):
+    import cupyx  # noqa: PLC0415  (present whenever cupy is)
+
+    cupyx.scatter_add(target, indices, values)
+
+
+@lru_cache(maxsize=None)
+def _cupy_backend(cp) -> ArrayBackend:
+    return ArrayBackend("cuda", "CuPy", cp.ndarray, cp, to_host=lambda a: a.get(),
+                        from_host=lambda a: cp.asarray(a), scatter_add=_cupy_scatter_add)
+
+
+def _backends() -> tuple:
+    """Every non-NumPy backend: CuPy's (when cupy imports), then the registered ones."""
     cp = _get_cupy()
-    return cp is not None and isinstance(a, cp.ndarray)
+    return ((_cupy_backend(cp),) if cp is not None else ()) + tuple(_REGISTERED.values())
+
+
+def _backend_of(a):
+    """The ``ArrayBackend`` whose array type ``a`` is, or None (NumPy and anything else)."""
+    for b in _backends():
+        if isinstance(a, b.array_type):
+            return b
+    return None
+
+
+def is_array(a) -> bool:
+    """True for a NumPy array or an array of CuPy or a registered backend."""
+    return isinstance(a, np.ndarray) or _backend_of(a) is not None
+
+
+def kernels_of(xp):
+    """The gate kernels a registered backend gave for namespace ``xp``, or None."""
+    for b in _backends():
+        if b.xp is xp:
+            return b.kernels
+    return None
+
+
+def devices() -> tuple:
+    """The device names modules and ``to_device`` accept: cpu, cuda and registered ones."""
+    return DEVICES + tuple(_REGISTERED)
+
+
+def check_device(device) -> None:
+    """``ValueError`` unless ``device`` is one of ``devices()``."""
+    if device not in devices():
+        raise ValueError(f"device must be one of {devices()}, got {device!r}")
 
 
 def _describe(a) -> str:
@@ -63,52 +158,56 @@ def _describe(a) -> str:
 
 
 def get_array_module(*arrays, names=None):
-    """Return ``numpy`` or ``cupy``: the module all the given arrays belong to.
+    """Return ``numpy`` or ``cupy`` (or a registered ``xp``): the module of all given arrays.
 
-    ``None`` entries and Python scalars are ignored.  Mixing NumPy and CuPy arrays is a
-    ``TypeError`` naming both; ``names`` (one per array) makes the message name arguments.
+    ``None`` entries and Python scalars are ignored.  Mixing arrays of two devices (NumPy and
+    CuPy, say) is a ``TypeError`` naming both; ``names`` (one per array) makes the message
+    name arguments.
     """
     names = names or [f"argument {k}" for k in range(len(arrays))]
-    first_numpy = first_cupy = None
+    first = {}                                      # device -> (name, backend or None)
     for name, a in zip(names, arrays):
-        if a is None:
-            continue
-        if _is_cupy_array(a):
-            first_cupy = first_cupy or name
-        elif isinstance(a, np.ndarray):
-            first_numpy = first_numpy or name
-    if first_numpy and first_cupy:
+        b = _backend_of(a)
+        if b is not None or isinstance(a, np.ndarray):
+            first.setdefault(b.device if b else "cpu", (name, b))
+    if len(first) > 1:
+        cpu_first = sorted(first.items(), key=lambda entry: entry[0] != "cpu")
+        (dev1, (n1, b1)), (dev2, (n2, b2)) = cpu_first[:2]
         raise TypeError(
-            f"{first_numpy} is a NumPy array (cpu) but {first_cupy} is a CuPy array (cuda); "
-            "all arrays of one call must live on the same device (use nplstm.backend.to_device)"
+            f"{n1} is a {b1.label if b1 else 'NumPy'} array ({dev1}) but {n2} is a "
+            f"{b2.label} array ({dev2}); all arrays of one call must live on the same device "
+            "(use nplstm.backend.to_device)"
         )
-    return _get_cupy() if first_cupy else np
+    _, b = next(iter(first.values()), (None, None))
+    return b.xp if b else np
 
 
 def device_of(a) -> str:
-    """'cuda' for a CuPy array, 'cpu' otherwise."""
-    return "cuda" if _is_cupy_array(a) else "cpu"
+    """'cuda' for a CuPy array (a registered backend's device for its arrays), else 'cpu'."""
+    b = _backend_of(a)
+    return b.device if b else "cpu"
 
 
 def asnumpy(a):
     """A NumPy array with the values of ``a`` (a copy from the GPU, ``a`` itself on the CPU)."""
-    if _is_cupy_array(a):
-        return a.get()
-    return np.asarray(a)
+    b = _backend_of(a)
+    return b.to_host(a) if b else np.asarray(a)
 
 
 def to_device(a, device: str):
-    """Return ``a`` on ``device`` ("cpu" or "cuda"); no copy when it is already there."""
-    if device not in DEVICES:
-        raise ValueError(f"device must be one of {DEVICES}, got {device!r}")
+    """Return ``a`` on ``device`` ("cpu", "cuda" or a registered one); no copy when it is
+    already there."""
+    check_device(device)
     if device == "cpu":
         return asnumpy(a)
-    cp = _get_cupy()
-    if cp is None:
+    if device_of(a) == device:
+        return a
+    b = next((b for b in _backends() if b.device == device), None)
+    if b is None:
         raise RuntimeError(
             "device='cuda' needs CuPy, which is not installed (pip install 'nplstm[gpu]')"
         )
-    return cp.asarray(a)
+    return b.from_host(asnumpy(a))
 
 
 def resolve_dtype(dtype) -> np.dtype:
@@ -126,12 +225,13 @@ def resolve_dtype(dtype) -> np.dtype:
 
 
 def check_float_array(name: str, a, dtype=None):
-    """Validate that ``a`` is a float32/float64 NumPy or CuPy array (of ``dtype`` if given).
+    """Validate that ``a`` is a float32/float64 NumPy or CuPy (or registered backend's) array
+    (of ``dtype`` if given).
 
     Integer, bool, float16 or non-array inputs raise a ``TypeError`` naming ``name``; nothing is
     ever cast.  Returns ``a`` unchanged.
     """
-    if not (isinstance(a, np.ndarray) or _is_cupy_array(a)):
+    if not is_array(a):
         raise TypeError(f"{name} must be a NumPy or CuPy array, got {_describe(a)}")
     if a.dtype not in SUPPORTED_DTYPES:
         raise TypeError(
@@ -150,11 +250,12 @@ def scatter_add(target, indices, values) -> None:
     """``target[indices[n]] += values[n]`` for every n, repeated indices summed (in place).
 
     target (V, ...), indices (N,) integers, values (N, ...): ``numpy.add.at`` on the CPU,
-    ``cupyx.scatter_add`` on the GPU.
+    ``cupyx.scatter_add`` on the GPU, ``xp.add.at`` on a registered backend.
     """
-    if _is_cupy_array(target):
-        import cupyx  # noqa: PLC0415  (present whenever cupy is)
-
-        cupyx.scatter_add(target, indices, values)
-    else:
+    b = _backend_of(target)
+    if b is None:
         np.add.at(target, indices, values)
+    elif b.scatter_add is not None:
+        b.scatter_add(target, indices, values)
+    else:
+        b.xp.add.at(target, indices, values)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .backend import asnumpy, check_float_array, device_of, get_array_module
+from .backend import asnumpy, check_float_array, get_array_module, is_array
 
 __all__ = ["check_shape", "check_rank", "check_arrays", "check_lengths", "check_upstream",
            "check_indices", "shape_str"]
@@ -95,7 +95,7 @@ def check_upstream(name: str, d, expected: tuple, letters: str, dtype, xp, hint:
 def check_indices(name: str, a, size: int, xp) -> None:
     """Integer class/token indices: an integer array on ``xp``'s backend with values in
     [0, size); ``TypeError`` for the kind or device, ``ValueError`` for a value out of range."""
-    if not (isinstance(a, np.ndarray) or device_of(a) == "cuda"):
+    if not is_array(a):
         raise TypeError(f"{name} must be an integer NumPy or CuPy array, got "
                         f"{type(a).__module__}.{type(a).__name__}")
     if a.dtype.kind not in "iu":

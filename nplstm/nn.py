@@ -13,7 +13,8 @@ import math
 import numpy as np
 
 from . import functional as F
-from .backend import DEVICES, device_of, get_array_module, resolve_dtype, to_device
+from .backend import (check_device, device_of, get_array_module, is_array, resolve_dtype,
+                      to_device)
 from .checks import check_arrays, check_rank, check_shape, shape_str
 from .grad_mode import is_grad_enabled
 
@@ -46,8 +47,7 @@ class Module:
     """Base class: registers Parameters and sub-Modules assigned as attributes, in order."""
 
     def __init__(self, *, dtype="float32", device="cpu"):
-        if device not in DEVICES:
-            raise ValueError(f"device must be one of {DEVICES}, got {device!r}")
+        check_device(device)
         object.__setattr__(self, "_parameters", {})
         object.__setattr__(self, "_modules", {})
         self._tape = []
@@ -132,8 +132,7 @@ class Module:
 
     def to(self, device: str):
         """Move parameters (values and grads) to "cpu" or "cuda"; clears the recorded tape."""
-        if device not in DEVICES:
-            raise ValueError(f"device must be one of {DEVICES}, got {device!r}")
+        check_device(device)
         for p in self.parameters():
             p.data = to_device(p.data, device)
             p.grad = to_device(p.grad, device)
@@ -177,7 +176,7 @@ class Module:
 
 def _as_array(value):
     """A NumPy/CuPy array from a state-dict value (a torch tensor converts through numpy)."""
-    if isinstance(value, np.ndarray) or device_of(value) == "cuda":
+    if is_array(value):
         return value
     if hasattr(value, "detach"):      # a torch tensor
         return value.detach().cpu().numpy()

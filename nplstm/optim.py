@@ -18,7 +18,7 @@ import math
 
 import numpy as np
 
-from .backend import asnumpy, get_array_module, to_device
+from .backend import asnumpy, device_of, get_array_module, to_device
 from .nn import Parameter
 
 __all__ = ["SGD", "clip_grad_norm", "grad_norm", "ConstantLR", "CosineLR", "make_schedule"]
@@ -81,7 +81,7 @@ class SGD:
             if b is not None and (tuple(b.shape) != tuple(p.shape) or b.dtype != p.dtype):
                 raise ValueError(f"optimizer buffer {k} has shape {tuple(b.shape)} and dtype "
                                  f"{b.dtype}, its parameter {tuple(p.shape)} and {p.dtype}")
-        device = "cuda" if get_array_module(self.params[0].data) is not np else "cpu"
+        device = device_of(self.params[0].data)
         self.buffers = [None if b is None else to_device(np.array(b), device) for b in buffers]
         self.lr = float(state["lr"])
 

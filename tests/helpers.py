@@ -1,6 +1,10 @@
-"""Small helpers for the tests: random arrays and the relative error used everywhere."""
+"""Small helpers for the tests: the relative error used everywhere, backend cases."""
+
+from typing import NamedTuple
 
 import numpy as np
+
+from nplstm.backend import asnumpy, device_of, to_device
 
 
 def rel_error(a, b) -> float:
@@ -10,3 +14,51 @@ def rel_error(a, b) -> float:
     scale = np.abs(b).max(initial=0.0)
     diff = np.abs(a - b).max(initial=0.0)
     return diff / scale if scale else diff
+
+
+class BackendCase(NamedTuple):
+    """One array backend a test runs on (the ``backend`` fixtures of conftest.py)."""
+
+    name: str     # "numpy", "strict" or "cupy"
+    device: str   # "cpu", "strict" or "cuda": modules' ``device=`` and ``to_device``'s
+    exact: bool   # results equal NumPy's bit for bit (CuPy's fused kernels: to round-off)
+
+    def put(self, a):
+        """A host array on this backend."""
+        return to_device(a, self.device)
+
+    def assert_close(self, got, want):
+        """Host ``got`` equals NumPy's ``want``: bit for bit if ``exact``, else to round-off
+        (relative 1e-12 in float64, 1e-5 in float32)."""
+        got, want = np.asarray(got), np.asarray(want)
+        assert got.dtype == want.dtype and got.shape == want.shape, \
+            (got.dtype, got.shape, want.dtype, want.shape)
+        if self.exact:
+            np.testing.assert_array_equal(got, want)
+            assert got.tobytes() == want.tobytes()          # -0.0 and 0.0 too
+        elif want.dtype.kind == "f":
+            tol = 1e-12 if want.dtype == np.float64 else 1e-5
+            assert rel_error(got, want) <= tol
+        else:
+            np.testing.assert_array_equal(got, want)
+
+    def assert_same(self, got, want, device=None):
+        """Nested results (tuples, NamedTuples, lists, dicts of arrays, numbers, strings, None)
+        agree with NumPy's ``want``; their arrays live on ``device`` (this backend's)."""
+        device = device or self.device
+        if isinstance(want, dict):
+            assert list(got) == list(want)
+            for key in want:
+                self.assert_same(got[key], want[key], device)
+        elif isinstance(want, (tuple, list)):
+            assert type(got) is type(want) and len(got) == len(want)
+            for g, w in zip(got, want):
+                self.assert_same(g, w, device)
+        elif isinstance(want, np.ndarray):
+            assert device_of(got) == device, f"a result is on {device_of(got)}, not {device}"
+            self.assert_close(asnumpy(got), want)
+        elif isinstance(want, float):
+            assert isinstance(got, float)
+            self.assert_close(got, want)
+        else:
+            assert got == want

@@ -1,10 +1,14 @@
 """Gate kernels: the elementwise math of one LSTM step, one implementation per backend.
 
-``kernels_for(xp)`` returns the module (``numpy_gates`` or ``cupy_gates``) whose
-``gates_forward`` / ``gates_backward`` operate on arrays of ``xp``; callers look it up once
-per public call and use it inside their loops.
+``kernels_for(xp)`` returns the module (``numpy_gates`` or ``cupy_gates``, or the kernels a
+backend gave to ``nplstm.backend.register_backend``) whose ``gates_forward`` /
+``gates_backward`` operate on arrays of ``xp``; callers look it up once per public call and
+use it inside their loops.
 """
 
+import numpy as np
+
+from ..backend import kernels_of
 from . import cupy_gates, numpy_gates
 from .layout import GATE_NAMES, split_gates
 
@@ -12,5 +16,8 @@ __all__ = ["kernels_for", "split_gates", "GATE_NAMES"]
 
 
 def kernels_for(xp):
-    """The gate-kernel module for array module ``xp`` (numpy or cupy)."""
-    return numpy_gates if xp.__name__ == "numpy" else cupy_gates
+    """The gate-kernel module for array module ``xp`` (numpy, cupy or a registered one)."""
+    if xp is np:
+        return numpy_gates
+    registered = kernels_of(xp)
+    return cupy_gates if registered is None else registered
