@@ -24,7 +24,7 @@ import math
 
 import numpy as np
 
-from .arrays import flatten, is_float_array, like, to_host64, why_skipped
+from .arrays import flatten, is_float_array, like, shape_of, to_host64, why_skipped
 from .report import GradcheckError, GradcheckReport, InputReport
 
 __all__ = ["adjoint_check"]
@@ -65,13 +65,13 @@ def adjoint_check(jvp, vjp, inputs, *, trials=3, rtol=None, seed=0, names=None,
                      for a, ok in zip(inputs, float_inputs)]
     output, _ = jvp(inputs, zero_tangents)
     outputs, rebuild = flatten(output)
-    m = sum(int(np.size(a)) for a, ok in zip(inputs, float_inputs) if ok) + \
-        sum(int(np.size(o)) for o in outputs if is_float_array(o))
+    m = sum(a.size for a, ok in zip(inputs, float_inputs) if ok) + \
+        sum(o.size for o in outputs if is_float_array(o))
     if rtol is None:
         rtol = 1e3 * _U.get(np.dtype(dtype), _U[np.dtype(np.float32)]) * math.sqrt(m)
 
     rng = np.random.default_rng(seed)
-    rows = [InputReport(n, tuple(np.shape(a)) if a is not None else (), checked=ok,
+    rows = [InputReport(n, shape_of(a), checked=ok,
                         note="" if ok else why_skipped(a), rtol=rtol)
             for n, a, ok in zip(names, inputs, float_inputs)]
     for trial in range(trials):

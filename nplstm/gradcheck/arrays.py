@@ -9,6 +9,13 @@ from ..backend import asnumpy, get_array_module
 __all__ = ["flatten", "is_float_array", "like", "to_host64", "why_skipped"]
 
 
+def shape_of(a) -> tuple:
+    """The shape of an input (an array of any backend, a Python number, a list, or None)."""
+    if a is None:
+        return ()
+    return tuple(a.shape) if hasattr(a, "shape") else tuple(np.shape(a))
+
+
 def is_float_array(a) -> bool:
     """True for a NumPy/CuPy array of a floating dtype (the inputs a checker can perturb)."""
     return hasattr(a, "dtype") and hasattr(a, "shape") and np.dtype(a.dtype).kind == "f"

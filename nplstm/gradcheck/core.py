@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .arrays import flatten, is_float_array, like, to_host64, why_skipped
+from .arrays import flatten, is_float_array, like, shape_of, to_host64, why_skipped
 from .differences import ProjectedLoss
 from .layout import GroupStats, Layout, group_stats
 from .report import GradcheckError, GradcheckReport, InputReport
@@ -88,8 +88,8 @@ def gradcheck(forward, backward, inputs, *, mode="full", eps=None, atol=None, rt
 
     loss_terms = sum(float(np.abs(u * to_host64(o)).sum())
                      for u, o in zip(us, outputs) if u is not None)
-    problem_size = sum(int(np.size(a)) for a in inputs if is_float_array(a)) + \
-        sum(int(np.size(o)) for o in outputs if is_float_array(o))
+    problem_size = sum(a.size for a in inputs if is_float_array(a)) + \
+        sum(o.size for o in outputs if is_float_array(o))
     differentiable = [is_float_array(a) for a in inputs]
     loss = ProjectedLoss(forward, [to_host64(a) if ok else a
                                    for a, ok in zip(inputs, differentiable)],
@@ -108,10 +108,10 @@ def gradcheck(forward, backward, inputs, *, mode="full", eps=None, atol=None, rt
     try:
         for k, (name, a) in enumerate(zip(names, inputs)):
             if not differentiable[k]:
-                rows.append(InputReport(name, _shape(a), checked=False, note=why_skipped(a)))
+                rows.append(InputReport(name, shape_of(a), checked=False, note=why_skipped(a)))
                 continue
             if not selected[k]:
-                rows.append(InputReport(name, _shape(a), checked=False, note="not in wrt"))
+                rows.append(InputReport(name, shape_of(a), checked=False, note="not in wrt"))
                 continue
             g, note = grads[k], ""
             if g is None:
@@ -298,10 +298,6 @@ def _layouts(layouts, names, inputs):
         if is_float_array(a):
             layout.check(name, a.shape)
     return layouts
-
-
-def _shape(a):
-    return tuple(np.shape(a)) if a is not None else ()
 
 
 def _progress_bar(progress, mode, inputs, selected, layouts, directions, samples, richardson):
