@@ -51,12 +51,12 @@ class Interrupted(Exception):
 
 # Settings left as None take the task's default (below).
 TASK_DEFAULTS = {
-    "charlm": dict(steps=1500, seq_len=64, hidden=256, layers=1, batch_size=32,
+    "charlm": dict(steps=1000, seq_len=64, hidden=256, layers=1, batch_size=32,
                    embedding_dim=32, lr=1.0, momentum=0.9, clip=1.0, eval_every=100,
                    checkpoint_every=100),
-    "adding": dict(steps=1500, seq_len=50, hidden=64, layers=1, batch_size=64,
-                   embedding_dim=0, lr=0.1, momentum=0.9, clip=1.0, eval_every=100,
-                   checkpoint_every=100),
+    "adding": dict(steps=4000, seq_len=50, hidden=64, layers=1, batch_size=64,
+                   embedding_dim=0, lr=0.5, momentum=0.9, clip=1.0, eval_every=250,
+                   checkpoint_every=250),
 }
 
 # Settings a resumed run may change (the optimizer's and the schedule's, e.g. a lower lr after
