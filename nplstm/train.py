@@ -129,6 +129,8 @@ class TrainConfig:
                                     f"got {value!r}")
         if self.dropout >= 1:
             raise TrainingError(f"--dropout must be in [0, 1), got {self.dropout!r}")
+        if self.task != "charlm" and self.text is not None:
+            raise TrainingError("--text is for --task charlm only")
         if self.schedule == "cosine" and not self.lr_decay_steps:
             raise TrainingError("--schedule cosine needs --lr-decay-steps (its own horizon, "
                                 "independent of --steps so that --resume stays exact)")
@@ -243,6 +245,8 @@ class Trainer:
     def run(self) -> dict:
         config = self.config
         self.out.mkdir(parents=True, exist_ok=True)
+        for stale in self.out.glob(f".{self.checkpoint_path.name}.tmp*"):
+            stale.unlink()            # left by a run killed while writing a checkpoint
         atomic_write_bytes(self.out / "config.json",
                            (json.dumps(dataclasses.asdict(config), indent=2) + "\n").encode())
         metrics = _MetricsLog(self.out / "metrics.jsonl", keep_up_to=self.step)
@@ -379,6 +383,8 @@ class _StopRequest:
         return self
 
     def _handle(self, signum, frame):
+        if self.requested:            # a second Ctrl-C: stop now, without a checkpoint
+            raise KeyboardInterrupt
         self.requested = True
 
     def __exit__(self, *exc):

@@ -112,6 +112,7 @@ def test_a_crash_between_write_and_rename_keeps_the_old_checkpoint(tmp_path, tex
     # a torn temporary file left by a real crash changes nothing either
     (out / ".checkpoint.npz.tmp999").write_bytes(before[:100])
     _run(out, text_file, 12, resume=True)
+    assert not list(out.glob(".checkpoint.npz.tmp*"))          # cleaned up
     _run(tmp_path / "straight", text_file, 12)
     _assert_same_checkpoint(out / "checkpoint.npz", tmp_path / "straight/checkpoint.npz")
 
@@ -272,9 +273,11 @@ def test_cosine_schedule_needs_its_own_horizon(tmp_path, capsys, text_file):
     assert "--schedule cosine needs --lr-decay-steps" in err
 
 
-def test_config_rejects_unknown_task():
+def test_config_rejects_unknown_task_and_text_for_adding():
     with pytest.raises(TrainingError, match="--task must be one of"):
         TrainConfig(task="translate").resolved()
+    with pytest.raises(TrainingError, match="--text is for --task charlm only"):
+        TrainConfig(task="adding", text="book.txt").resolved()
 
 
 def test_checkpoint_path_is_reported_even_with_no_checkpoint_yet(tmp_path):
