@@ -180,7 +180,8 @@ def _trainer(device, task, tmp_path):
     """Two steps, then a resumed third: every step is zero_grad, train_step, clip, SGD."""
     text = tmp_path / "text.txt"
     text.write_text(TEXT)
-    config = dict(task=task, text=str(text) if task == "charlm" else None, out=str(tmp_path / device), seq_len=6, hidden=5,
+    config = dict(task=task, text=str(text) if task == "charlm" else None,
+                  out=str(tmp_path / device), seq_len=6, hidden=5,
                   layers=2, batch_size=4, embedding_dim=4, dropout=0.2, nesterov=True,
                   weight_decay=0.01, clip=0.5, eval_every=2, checkpoint_every=2, device=device)
     first = Trainer(TrainConfig(steps=2, **config), progress=False).run()
