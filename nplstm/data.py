@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import inspect
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -64,12 +65,14 @@ DEFAULT_CORPUS_MODULES = (
 def default_corpus_text() -> str:
     """The standard library's docstrings (``DEFAULT_CORPUS_MODULES``), ASCII only, joined."""
     parts = []
-    for name in DEFAULT_CORPUS_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ImportError:           # a trimmed-down Python: skip what is missing
-            continue
-        parts.extend(_docstrings(module))
+    with warnings.catch_warnings():   # touching deprecated members (typing.io) warns
+        warnings.simplefilter("ignore")
+        for name in DEFAULT_CORPUS_MODULES:
+            try:
+                module = importlib.import_module(name)
+            except ImportError:       # a trimmed-down Python: skip what is missing
+                continue
+            parts.extend(_docstrings(module))
     text = "\n\n".join(parts)
     return text.encode("ascii", "ignore").decode("ascii")
 
