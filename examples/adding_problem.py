@@ -19,7 +19,7 @@ import nplstm
 from nplstm import functional as F
 from nplstm.data import adding_problem
 from nplstm.optim import SGD, clip_grad_norm
-from nplstm.plots import matplotlib_pyplot
+from nplstm.plots import saved_figure
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -56,20 +56,15 @@ def main(argv=None):
     print(f"{args.steps} steps in {time.perf_counter() - started:.0f} s; eval MSE "
           f"{history[-1][2]:.4f} (always predicting 1: 0.167)")
 
-    plt = matplotlib_pyplot()
-    if plt is None:
-        print("matplotlib is not installed (pip install 'nplstm[plot]'): no plot")
-    else:
+    with saved_figure(args.out, figsize=(6, 3.5)) as ax:
+        if ax is None:
+            return
         steps, train, evals = zip(*history)
-        fig, ax = plt.subplots(figsize=(6, 3.5))
         ax.semilogy(steps, train, label="train MSE")
         ax.semilogy(steps, evals, "o-", label="eval MSE")
         ax.axhline(1 / 6, color="gray", ls="--", label="predict the mean (1/6)")
         ax.set(xlabel="step", ylabel="MSE", title=f"adding problem, T = {T}")
         ax.legend()
-        fig.tight_layout()
-        fig.savefig(args.out, dpi=110)
-        print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ import nplstm
 from nplstm import functional as F
 from nplstm.data import CharCorpus, StreamBatches, bigram_baseline, default_corpus_text
 from nplstm.optim import SGD, clip_grad_norm
-from nplstm.plots import matplotlib_pyplot
+from nplstm.plots import saved_figure
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -77,18 +77,13 @@ def main(argv=None):
             out.append(int(token[0, 0]))
     print("The" + corpus.decode(out))
 
-    plt = matplotlib_pyplot()
-    if plt is None:
-        print("matplotlib is not installed (pip install 'nplstm[plot]'): no plot")
-    else:
-        fig, ax = plt.subplots(figsize=(6, 3.5))
+    with saved_figure(args.out, figsize=(6, 3.5)) as ax:
+        if ax is None:
+            return
         ax.plot(losses, lw=0.8, label="train (per batch)")
         ax.axhline(eval_loss, color="C1", ls="--", label=f"eval {eval_loss:.3f}")
         ax.set(xlabel="step", ylabel="cross-entropy (nats/char)", title="char-level LSTM")
         ax.legend()
-        fig.tight_layout()
-        fig.savefig(args.out, dpi=110)
-        print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":

@@ -24,17 +24,9 @@ import argparse
 import numpy as np
 
 from nplstm import functional as F
-from nplstm.plots import matplotlib_pyplot
+from nplstm.plots import saved_figure
 from nplstm.selfcheck import random_cell_case
 
-
-def _pyplot():
-    """matplotlib's pyplot (headless), or exit with a clear message when it is missing."""
-    plt = matplotlib_pyplot()
-    if plt is None:
-        raise SystemExit("this example draws its plot with matplotlib, which is not "
-                         "installed: pip install 'nplstm[plot]'")
-    return plt
 
 
 def projected_loss(inputs, u_h, u_c, dtype):
@@ -84,27 +76,23 @@ def main(argv=None):
         "float32": [error(e, np.float32) for e in epsilons],
         "float64, Richardson": [error(e, np.float64, True) for e in epsilons],
     }
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for (name, errs), color in zip(curves.items(), ("C0", "C1", "C2")):
-        errs = np.maximum(np.array(errs), 1e-18)
-        best = int(np.argmin(errs))
-        ax.loglog(epsilons, errs, "o-", ms=3, color=color, label=name)
-        ax.loglog(epsilons[best], errs[best], "*", ms=14, color=color,
-                  label=f"  best ε = {epsilons[best]:.0e}, error {errs[best]:.1e}")
-        print(f"{name:20s} best ε = {epsilons[best]:.1e}  relative error {errs[best]:.2e}")
-    for dtype, color in ((np.float64, "C0"), (np.float32, "C1")):
-        u = np.finfo(dtype).eps / 2
-        ax.axvline((3 * u) ** (1 / 3), color=color, ls=":", lw=1)
-    ax.set_xlabel("step ε")
-    ax.set_ylabel("max |difference − exact| / max |exact|")
-    ax.set_title("Central differences of an LSTM cell: truncation (right) vs round-off (left)\n"
-                 "dotted: ε* = (3u)^(1/3)", fontsize=10)
-    ax.grid(True, which="major", alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(args.out, dpi=120)
-    print(f"wrote {args.out}")
+    with saved_figure(args.out, dpi=120, required=True) as ax:
+        for (name, errs), color in zip(curves.items(), ("C0", "C1", "C2")):
+            errs = np.maximum(np.array(errs), 1e-18)
+            best = int(np.argmin(errs))
+            ax.loglog(epsilons, errs, "o-", ms=3, color=color, label=name)
+            ax.loglog(epsilons[best], errs[best], "*", ms=14, color=color,
+                      label=f"  best ε = {epsilons[best]:.0e}, error {errs[best]:.1e}")
+            print(f"{name:20s} best ε = {epsilons[best]:.1e}  relative error {errs[best]:.2e}")
+        for dtype, color in ((np.float64, "C0"), (np.float32, "C1")):
+            u = np.finfo(dtype).eps / 2
+            ax.axvline((3 * u) ** (1 / 3), color=color, ls=":", lw=1)
+        ax.set_xlabel("step ε")
+        ax.set_ylabel("max |difference − exact| / max |exact|")
+        ax.set_title("Central differences of an LSTM cell: truncation (right) vs round-off (left)\n"
+                     "dotted: ε* = (3u)^(1/3)", fontsize=10)
+        ax.grid(True, which="major", alpha=0.3)
+        ax.legend(fontsize=8)
 
 
 if __name__ == "__main__":

@@ -22,16 +22,8 @@ import argparse
 import numpy as np
 
 import nplstm
-from nplstm.plots import matplotlib_pyplot
+from nplstm.plots import saved_figure
 
-
-def _pyplot():
-    """matplotlib's pyplot (headless), or exit with a clear message when it is missing."""
-    plt = matplotlib_pyplot()
-    if plt is None:
-        raise SystemExit("this example draws its plot with matplotlib, which is not "
-                         "installed: pip install 'nplstm[plot]'")
-    return plt
 
 
 def rnn_gradient_norms(x, u, H, rng):
@@ -86,21 +78,17 @@ def main(argv=None):
         ratio = norms[max(0, T - 51)] / norms[-1]
         print(f"{name:32s} after 50 steps back: ×{ratio:.1e}")
 
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    styles = ["k-", "C0-", "C0--", "C1-", "C1--"]
-    for (name, norms), style in zip(curves.items(), styles):
-        ax.semilogy(steps_back, np.maximum(norms, 1e-300), style, label=name)
-    ax.set_xlabel("steps back from the loss (T − 1 − t)")
-    ax.set_ylabel("gradient norm over the batch")
-    ax.set_title(f"Backpropagation through time, T = {T}, H = {H}: "
-                 "loss on the last step only", fontsize=10)
-    ax.set_ylim(bottom=max(1e-30, min(float(c.min()) for c in curves.values()) / 10))
-    ax.grid(True, which="major", alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(args.out, dpi=120)
-    print(f"wrote {args.out}")
+    with saved_figure(args.out, dpi=120, required=True) as ax:
+        styles = ["k-", "C0-", "C0--", "C1-", "C1--"]
+        for (name, norms), style in zip(curves.items(), styles):
+            ax.semilogy(steps_back, np.maximum(norms, 1e-300), style, label=name)
+        ax.set_xlabel("steps back from the loss (T − 1 − t)")
+        ax.set_ylabel("gradient norm over the batch")
+        ax.set_title(f"Backpropagation through time, T = {T}, H = {H}: "
+                     "loss on the last step only", fontsize=10)
+        ax.set_ylim(bottom=max(1e-30, min(float(c.min()) for c in curves.values()) / 10))
+        ax.grid(True, which="major", alpha=0.3)
+        ax.legend(fontsize=8)
 
 
 if __name__ == "__main__":

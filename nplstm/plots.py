@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["read_metrics", "plot_run", "matplotlib_pyplot", "PLOT_EXTRA_NOTE"]
+__all__ = ["read_metrics", "plot_run", "matplotlib_pyplot", "saved_figure", "PLOT_EXTRA_NOTE"]
 
 PLOT_EXTRA_NOTE = ("plots skipped: matplotlib is not installed "
                    "(pip install 'nplstm[plot]'); the numbers are in metrics.jsonl")
@@ -21,6 +22,27 @@ def matplotlib_pyplot():
     except ImportError:
         return None
     return plt
+
+
+@contextmanager
+def saved_figure(path, figsize=(7, 4.5), dpi=110, required=False):
+    """``with saved_figure("out.png") as ax:`` draw on ``ax``; on exit the figure is laid out,
+    written to ``path`` and "wrote path" printed.  Without matplotlib: ``required`` exits
+    with a clear message, otherwise the note is printed and ``ax`` is None."""
+    plt = matplotlib_pyplot()
+    if plt is None:
+        message = "matplotlib is not installed (pip install 'nplstm[plot]')"
+        if required:
+            raise SystemExit(f"this example draws its plot with matplotlib: {message}")
+        print(f"{message}: no plot")
+        yield None
+        return
+    fig, ax = plt.subplots(figsize=figsize)
+    yield ax
+    fig.tight_layout()
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+    print(f"wrote {path}")
 
 
 def read_metrics(path) -> dict:
