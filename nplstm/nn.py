@@ -339,13 +339,18 @@ class LSTM(Module):
             output = xp.ascontiguousarray(output.transpose(1, 0, 2))
         return output, (h_n, c_n)
 
-    def backward(self, doutput, dstate=None):
+    def backward(self, doutput, dstate=None, *, record=None):
         """Undo the most recent recorded forward: returns ``dx, (dh0, dc0)``.
 
         doutput  shaped like that forward's output (None = zeros); padded steps are ignored
         dstate   (dh_n, dc_n) shaped like (h_n, c_n), either may be None, or None
+        record   None, or a dict that receives the per-step gradient norms of every layer
+                 and direction: record[(layer, direction)] = {"dh": (T,), "dc": (T,)}
+                 (direction 0 forward, 1 reverse; see ``functional.lstm_backward``)
         Adds every parameter's gradient into its ``.grad``; dx is 0 at padded steps.
         """
+        if record is not None and not isinstance(record, dict):
+            raise TypeError(f"record must be a dict or None, got {type(record).__name__}")
         caches, masks, unbatched, T, B = self._pop()
         xp = get_array_module(caches[0].x)
         D, L = self.num_directions, self.num_layers
@@ -367,8 +372,12 @@ class LSTM(Module):
                 k = layer * D + direction
                 d_out = None if d_layer_output is None else \
                     d_layer_output[..., direction * P:(direction + 1) * P]
+                norms = None
+                if record is not None:
+                    norms = record[(layer, direction)] = {}
                 grads = F.lstm_backward(d_out, None if dh_n is None else dh_n[k],
-                                        None if dc_n is None else dc_n[k], caches[k])
+                                        None if dc_n is None else dc_n[k], caches[k],
+                                        record=norms)
                 dh0[k], dc0[k] = grads.h0, grads.c0
                 for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr"):
                     g = getattr(grads, name)

@@ -74,3 +74,28 @@ def test_cupy_kernels_compile_and_match_numpy(dtype):
                               got[2], outs_cp[0], outs_cp[1], None)
     for a, b in zip(outs_cp, outs_np):
         np.testing.assert_allclose(cp.asnumpy(a), b, rtol=tol, atol=tol)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not backend.cupy_available(), reason="needs CuPy and a CUDA device")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cupy_backward_factors_and_step_match_numpy(dtype):
+    import cupy as cp
+
+    rng = np.random.default_rng(2)
+    S, B, H = 3, 4, 5
+    gates = rng.uniform(-1, 1, (S, B, 4 * H)).astype(dtype)
+    c_prev, tanh_c, dh, dc = (rng.standard_normal((S, B, H)).astype(dtype) for _ in range(4))
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    outs = []
+    for module, xp in ((numpy_gates, np), (cupy_gates, cp)):
+        a = [xp.asarray(v) for v in (gates, c_prev, tanh_c, dh, dc)]
+        factors, gain = xp.empty((S, B, 4 * H), dtype), xp.empty((S, B, H), dtype)
+        module.backward_factors(a[0], a[1], a[2], factors, gain)
+        dgates, dc_total, dc_prev = xp.empty((B, 4 * H), dtype), *(xp.empty((B, H), dtype)
+                                                                     for _ in range(2))
+        module.backward_step(a[3][1], a[4][1], factors[1], gain[1], a[0][1, :, H:2 * H],
+                             dgates, dc_total, dc_prev)
+        outs.append([backend.asnumpy(v) for v in (factors, gain, dgates, dc_total, dc_prev)])
+    for got, want in zip(outs[1], outs[0]):
+        np.testing.assert_allclose(got, want, rtol=tol, atol=tol)

@@ -302,3 +302,82 @@ def test_layout_mix_up_gets_a_hint():
     module = nplstm.LSTM(3, 4, batch_first=True, dtype="float64", seed=0)
     with pytest.raises(ValueError, match=r"\(B, T, I\).*got \(2, 3, 5\).*check batch_first"):
         module(np.zeros((2, 3, 5)))
+
+
+def _cell_loop_norms(x, h0, c0, wi, wh, bi, bh, dout, dh_n, dc_n, lengths, reverse):
+    """Reference for ``record``: each sequence alone, unrolled with the cell functions; the
+    squared norms of the dh and dc flowing into each of its steps, summed over the batch."""
+    T, B = x.shape[:2]
+    sq_h, sq_c = np.zeros(T), np.zeros(T)
+    for b in range(B):
+        n = T if lengths is None else lengths[b]
+        times = list(range(n))[::-1] if reverse else list(range(n))
+        h, c, caches = h0[b:b + 1], c0[b:b + 1], []
+        for t in times:
+            (h, c), cache = F.lstm_cell_forward(x[t, b:b + 1], (h, c), wi, wh, bi, bh)
+            caches.append(cache)
+        dh, dc = dh_n[b:b + 1], dc_n[b:b + 1]
+        for t, cache in reversed(list(zip(times, caches))):
+            dh = dout[t, b:b + 1] + dh                      # total ∂L/∂h_t
+            o, tanh_c = cache.gates[:, 3 * wh.shape[1]:], cache.tanh_c
+            dc_total = dc + dh * o * (1 - tanh_c ** 2)      # h_t = o ⊙ tanh c_t
+            sq_h[t] += (dh ** 2).sum()
+            sq_c[t] += (dc_total ** 2).sum()
+            g = F.lstm_cell_backward(dh, dc, cache)
+            dh, dc = g.h_prev, g.c_prev
+    return np.sqrt(sq_h), np.sqrt(sq_c)
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize("lengths", [None, [3, 5, 1, 5]])
+def test_record_gives_per_step_gradient_norms_of_the_cell_loop(lengths, reverse):
+    rng = np.random.default_rng(5)
+    T, B, I, H = 5, 4, 3, 4
+    x, h0, c0, wi, wh, bi, bh, _ = _sequence_inputs(rng, T, B, I, H, 0, True, True)
+    (out, (h_n, c_n)), cache = F.lstm_forward(x, (h0, c0), wi, wh, bi, bh, lengths=lengths,
+                                              reverse=reverse)
+    dout, dh_n, dc_n = (rng.standard_normal(a.shape) for a in (out, h_n, c_n))
+    record = {}
+    grads = F.lstm_backward(dout, dh_n, dc_n, cache, record=record)
+    want_h, want_c = _cell_loop_norms(x, h0, c0, wi, wh, bi, bh, dout, dh_n, dc_n, lengths,
+                                      reverse)
+    assert set(record) == {"dh", "dc"}
+    assert record["dh"].shape == (T,) and record["dh"].dtype == np.float64
+    assert rel_error(record["dh"], want_h) < 1e-13
+    assert rel_error(record["dc"], want_c) < 1e-13
+    for a, b in zip(grads, F.lstm_backward(dout, dh_n, dc_n, cache)):   # off: same numbers
+        if a is not None:
+            np.testing.assert_array_equal(a, b)
+
+
+def test_module_record_fills_every_layer_and_direction():
+    rng = np.random.default_rng(6)
+    module, inputs = random_lstm_case(rng, 4, 3, 2, 3, layers=2, bidirectional=True)
+    x, h0, c0 = inputs[:3]
+    out, _ = module(x, (h0, c0))
+    dout = rng.standard_normal(out.shape)
+    record = {}
+    module.backward(dout, record=record)
+    assert set(record) == {(0, 0), (0, 1), (1, 0), (1, 1)}
+    assert all(v["dh"].shape == (4,) and v["dc"].shape == (4,) for v in record.values())
+    # the top layer's directions against the cell loop (its input is the layer-0 output)
+    layer_in, _ = F.lstm_forward(x, (h0[0], c0[0]), module.weight_ih_l0.data,
+                                 module.weight_hh_l0.data, module.bias_ih_l0.data,
+                                 module.bias_hh_l0.data)
+    (back, _), _ = F.lstm_forward(x, (h0[1], c0[1]), module.weight_ih_l0_reverse.data,
+                                  module.weight_hh_l0_reverse.data,
+                                  module.bias_ih_l0_reverse.data,
+                                  module.bias_hh_l0_reverse.data, reverse=True)
+    top_in = np.concatenate([layer_in[0], back], axis=-1)
+    zeros = np.zeros((3, 3))
+    for direction, suffix in enumerate(("_l1", "_l1_reverse")):
+        w = [getattr(module, name + suffix).data
+             for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+        want_h, want_c = _cell_loop_norms(top_in, h0[2 + direction], c0[2 + direction], *w,
+                                          dout[..., 3 * direction:3 * direction + 3], zeros,
+                                          zeros, None, direction == 1)
+        assert rel_error(record[(1, direction)]["dh"], want_h) < 1e-13
+        assert rel_error(record[(1, direction)]["dc"], want_c) < 1e-13
+    with pytest.raises(TypeError, match="record"):
+        module(x)
+        module.backward(dout, record=[])

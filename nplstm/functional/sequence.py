@@ -9,7 +9,10 @@ The same step as ``cell.py`` (and the same gate kernels), arranged for speed:
                   h_t = r_t  (or h_t = r_t W_hrᵀ with a projection)
     backward  for t = T−1 … 0:
                   dh_t = doutput_t + dz_{t+1} W_hh    (from the output and from step t+1)
-                  dz_t, dc_{t−1} = gates_backward(dh_t (or dh_t W_hr), dc_t, …)
+                  dz_t, dc_{t−1} = backward_step(dh_t (or dh_t W_hr), dc_t, factors_t)
+              where factors_t (σ', tanh' and their products with the saved activations) do
+              not depend on the recurrence: backward_factors computes them for a chunk of
+              steps at once, so the serial loop is a few ufuncs and one GEMM per step
               dW_ih = dZᵀ X,  dX = dZ W_ih,  db = Σ dZ,  dW_hh = Σ_t dz_tᵀ h_{t−1}
                                                       one GEMM (or sum) each after the loop
 
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 from typing import NamedTuple, Optional
 
+from ..backend import asnumpy
 from ..checks import check_arrays, check_lengths, check_rank, check_shape, check_upstream
 from ..kernels import kernels_for
 from .cell import unpack_state
@@ -36,6 +40,9 @@ __all__ = ["SequenceCache", "SequenceGrads", "lstm_forward", "lstm_backward",
 # Without a cache (inference), the input projection is computed in chunks of time steps of
 # at most this many elements, so memory stays that of a few steps whatever T is.
 _INFERENCE_CHUNK_ELEMENTS = 1 << 20
+# The backward computes the factors that do not depend on the recurrence (σ', tanh' and
+# their products) for chunks of time steps of at most this many (B, 5H) elements.
+_BACKWARD_CHUNK_ELEMENTS = 1 << 17
 
 
 class SequenceCache(NamedTuple):
@@ -119,8 +126,10 @@ def lstm_forward(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None, wei
     if keep_cache:
         chunk = T
         gates = xp.empty((T, B, 4 * H), dtype=dtype)
-        c_all = xp.empty((T, B, H), dtype=dtype)
-        tanh_all = xp.empty((T, B, H), dtype=dtype)
+        # zeros at padded positions too: the backward's factors are computed over whole
+        # chunks of steps (finished rows included) and must stay finite there
+        c_all = alloc((T, B, H), dtype=dtype)
+        tanh_all = alloc((T, B, H), dtype=dtype)
         hidden = None if weight_hr is None else alloc((T, B, H), dtype=dtype)
     else:
         chunk = max(1, min(T, _INFERENCE_CHUNK_ELEMENTS // max(1, B * 4 * H)))
@@ -171,17 +180,26 @@ def lstm_forward(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None, wei
     return (result, (h_n, c_n)), cache
 
 
-def lstm_backward(doutput, dh_n, dc_n, cache: SequenceCache) -> SequenceGrads:
+def lstm_backward(doutput, dh_n, dc_n, cache: SequenceCache, *, record=None) -> SequenceGrads:
     """Backpropagation through time: gradients of one layer and direction.
 
     doutput  (T, B, P) (unbatched (T, P)): ∂L/∂output, or None for zeros; values at padded
              steps are ignored
     dh_n     (B, P), dc_n (B, H) (unbatched (P,), (H,)): ∂L/∂h_n, ∂L/∂c_n, or None for zeros
+    record   None (the default: nothing recorded, nothing computed), or a dict that receives
+             the per-step gradient norms, host float64 arrays of shape (T,) indexed by the
+             input's time steps (also for ``reverse``):
+               record["dh"][t] = ‖∂L/∂h_t‖ over the batch, the total gradient reaching h_t
+                                 (from the output and from step t+1)
+               record["dc"][t] = ‖∂L/∂c_t‖ likewise, after adding the path through h_t
+             (Frobenius norms over the valid rows: padded steps of short sequences add 0)
     returns  ``SequenceGrads``, each shaped like the forward input it belongs to
     """
     if not isinstance(cache, SequenceCache):
         raise TypeError("cache must be the SequenceCache returned by lstm_forward "
                         f"(with keep_cache=True), got {type(cache).__name__}")
+    if record is not None and not isinstance(record, dict):
+        raise TypeError(f"record must be a dict or None, got {type(record).__name__}")
     (x_w, h0_w, c0_w, gates, c_all, tanh_all, hidden, output, weight_ih, weight_hh, weight_hr,
      has_bias, plan, unbatched) = cache
     T, B, I = x_w.shape
@@ -201,22 +219,32 @@ def lstm_backward(doutput, dh_n, dc_n, cache: SequenceCache) -> SequenceGrads:
     dh_all = alloc((T, B, P), dtype=dtype) if projection else None   # kept for dW_hr
     dh_buf = None if projection else xp.empty((B, P), dtype=dtype)
     dr_buf = xp.empty((B, H), dtype=dtype) if projection else None
-    scratch = xp.empty((B, 4 * H), dtype=dtype)
+    dc_total = xp.empty((B, H), dtype=dtype)                         # total ∂L/∂c_t
+    chunk = _backward_chunk(T, B, H)
+    factors = xp.empty((chunk, B, 4 * H), dtype=dtype)
+    dc_gain = xp.empty((chunk, B, H), dtype=dtype)
+    norms = None if record is None else _StepNorms(T, B, xp)
 
-    for t in reversed(range(T)):
-        n = plan.batch_sizes[t]
-        dh = dh_all[t, :n] if projection else dh_buf[:n]                 # (n, P)
-        xp.add(dout_w[t, :n], dh_carry[:n], out=dh)   # ∂L/∂h_t = from output + from step t+1
-        if projection:
-            xp.matmul(dh, weight_hr, out=dr_buf[:n])  # h_t = r_t W_hrᵀ ⇒ ∂L/∂r_t = dh_t W_hr
-            dr = dr_buf[:n]                                               # (n, H)
-        else:
-            dr = dh
-        c_prev = c_all[t - 1, :n] if t else c0_w[:n]                      # (n, H)
-        kernels.gates_backward(dr, dc_carry[:n], gates[t, :n], c_prev, tanh_all[t, :n],
-                               dgates[t, :n], dc_carry[:n], scratch[:n])  # dc_carry ← dc_{t−1}
-        # z_t = … + h_{t−1} W_hhᵀ ⇒ ∂L/∂h_{t−1} (recurrent part) = dz_t W_hh
-        xp.matmul(dgates[t, :n], weight_hh, out=dh_carry[:n])             # (n, P)
+    for t0 in reversed(range(0, T, chunk)):
+        t1 = min(T, t0 + chunk)
+        # what does not depend on the recurrence, for the chunk's steps at once
+        _chunk_factors(kernels, gates, c_all, c0_w, tanh_all, t0, t1, factors, dc_gain)
+        for t in reversed(range(t0, t1)):
+            n = plan.batch_sizes[t]
+            dh = dh_all[t, :n] if projection else dh_buf[:n]             # (n, P)
+            xp.add(dout_w[t, :n], dh_carry[:n], out=dh)   # ∂L/∂h_t = from output + from t+1
+            if projection:
+                xp.matmul(dh, weight_hr, out=dr_buf[:n])  # h_t = r_t W_hrᵀ ⇒ ∂L/∂r_t = dh_t W_hr
+                dr = dr_buf[:n]                                           # (n, H)
+            else:
+                dr = dh
+            kernels.backward_step(dr, dc_carry[:n], factors[t - t0, :n], dc_gain[t - t0, :n],
+                                  gates[t, :n, H:2 * H], dgates[t, :n], dc_total[:n],
+                                  dc_carry[:n])                           # dc_carry ← dc_{t−1}
+            if norms is not None:
+                norms.add(t, dh, dc_total[:n])
+            # z_t = … + h_{t−1} W_hhᵀ ⇒ ∂L/∂h_{t−1} (recurrent part) = dz_t W_hh
+            xp.matmul(dgates[t, :n], weight_hh, out=dh_carry[:n])         # (n, P)
 
     dz = dgates.reshape(T * B, 4 * H)
     dx_w = (dz @ weight_ih).reshape(T, B, I)                 # Z = X W_ihᵀ ⇒ dX = dZ W_ih
@@ -229,12 +257,51 @@ def lstm_backward(doutput, dh_n, dc_n, cache: SequenceCache) -> SequenceGrads:
     dweight_hr = None
     if projection:                                           # dW_hr = Σ_t dh_tᵀ r_t  (P, H)
         dweight_hr = dh_all.reshape(-1, P).T @ hidden.reshape(-1, H)
+    if norms is not None:
+        record.update(norms.result(plan))
     dx = plan.from_work(dx_w)
     dh0, dc0 = plan.batch_from_work(dh_carry), plan.batch_from_work(dc_carry)
     if unbatched:
         dx, dh0, dc0 = dx[:, 0], dh0[0], dc0[0]
     return SequenceGrads(dx, dh0, dc0, dweight_ih, dweight_hh, dbias,
                          None if dbias is None else dbias.copy(), dweight_hr)
+
+
+def _backward_chunk(T, B, H):
+    """Time steps whose backward factors are computed together: (S, B, 5H) fits in L2."""
+    return max(1, min(T, _BACKWARD_CHUNK_ELEMENTS // max(1, B * 5 * H)))
+
+
+def _chunk_factors(kernels, gates, c_all, c0_w, tanh_all, t0, t1, factors, dc_gain):
+    """``backward_factors`` of steps t0 … t1−1 into factors[:t1−t0], dc_gain[:t1−t0].
+
+    Step t reads c_{t−1}: c_all[t0−1 : t1−1], except that step 0 reads c0 (a second call).
+    """
+    s = 1 if t0 == 0 else 0
+    if s:
+        kernels.backward_factors(gates[0], c0_w, tanh_all[0], factors[0], dc_gain[0])
+    if t0 + s < t1:
+        kernels.backward_factors(gates[t0 + s:t1], c_all[t0 + s - 1:t1 - 1],
+                                 tanh_all[t0 + s:t1], factors[s:t1 - t0], dc_gain[s:t1 - t0])
+
+
+class _StepNorms:
+    """Squared norms of ∂L/∂h_t and ∂L/∂c_t per (work step, row), for ``record``."""
+
+    def __init__(self, T, B, xp):
+        self.dh = xp.zeros((T, B), dtype=xp.float64)     # rows past a sequence's end stay 0
+        self.dc = xp.zeros((T, B), dtype=xp.float64)
+
+    def add(self, t, dh, dc):
+        n = dh.shape[0]
+        self.dh[t, :n] = (dh * dh).sum(axis=-1)                                  # (n,)
+        self.dc[t, :n] = (dc * dc).sum(axis=-1)                                  # (n,)
+
+    def result(self, plan):
+        """{"dh": (T,), "dc": (T,)} host float64 norms, indexed by the input's time steps."""
+        # work (s, r) → caller (t, b) moves each row's squares to its own input time step
+        return {name: asnumpy(plan.from_work(sq).sum(axis=1) ** 0.5)
+                for name, sq in (("dh", self.dh), ("dc", self.dc))}
 
 
 def _check_sequence_inputs(x, state, weight_ih, I, H, P, xp):

@@ -1,4 +1,4 @@
-"""The elementwise math of one LSTM step on CuPy: one fused ElementwiseKernel per direction.
+"""The elementwise math of one LSTM step on CuPy: one fused ElementwiseKernel per function.
 
 Line for line the equations of ``numpy_gates.py`` (same arguments, same buffers, same
 in-place conventions), so the sequence driver calls either without knowing which.  Each
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-__all__ = ["gates_forward", "gates_backward"]
+__all__ = ["gates_forward", "gates_backward", "backward_factors", "backward_step"]
 
 _FORWARD_SOURCE = r"""
     const ptrdiff_t row = (ptrdiff_t)(i / H) * 4 * H;
@@ -50,6 +50,34 @@ _BACKWARD_SOURCE = r"""
     dc_prev = dc_total * fg;                                         // c' = f * c_prev + ...
 """
 
+_FACTORS_SOURCE = r"""
+    const ptrdiff_t row = (ptrdiff_t)(i / H) * 4 * H;
+    const ptrdiff_t j = i % H;
+    const T ig = gates[row + j], fg = gates[row + H + j];
+    const T gg = gates[row + 2 * H + j], og = gates[row + 3 * H + j];
+    const T tc = tanh_c;
+    factors[row + j] = gg * ig * ((T)1 - ig);                        // g * sigma'(i)
+    factors[row + H + j] = c_prev * fg * ((T)1 - fg);                // c_prev * sigma'(f)
+    factors[row + 2 * H + j] = ig * ((T)1 - gg * gg);                // i * tanh'(g)
+    factors[row + 3 * H + j] = tc * og * ((T)1 - og);                // tanh(c') * sigma'(o)
+    dc_gain = og * ((T)1 - tc * tc);                                 // o * (1 - tanh^2 c')
+"""
+
+_STEP_SOURCE = r"""
+    const ptrdiff_t row = (ptrdiff_t)(i / H) * 4 * H;
+    const ptrdiff_t j = i % H;
+    const T dh_ = dh;
+    const T fi = factors[row + j], ff = factors[row + H + j];
+    const T fg = factors[row + 2 * H + j], fo = factors[row + 3 * H + j];
+    const T dct = dc + dh_ * dc_gain;        // total dL/dc' = dc + dh * o * (1 - tanh^2 c')
+    dgates[row + j] = dct * fi;
+    dgates[row + H + j] = dct * ff;
+    dgates[row + 2 * H + j] = dct * fg;
+    dgates[row + 3 * H + j] = dh_ * fo;
+    dc_total = dct;
+    dc_prev = dct * f;                       // c' = f * c_prev + ...
+"""
+
 
 @lru_cache(maxsize=None)
 def _kernels():
@@ -61,12 +89,18 @@ def _kernels():
     backward = cupy.ElementwiseKernel(
         "raw T gates, T dh, T dc, T c_prev, T tanh_c, int32 H", "raw T dgates, T dc_prev",
         _BACKWARD_SOURCE, "nplstm_gates_backward")
-    return forward, backward
+    factors = cupy.ElementwiseKernel(
+        "raw T gates, T c_prev, T tanh_c, int32 H", "raw T factors, T dc_gain",
+        _FACTORS_SOURCE, "nplstm_backward_factors")
+    step = cupy.ElementwiseKernel(
+        "T dh, T dc, raw T factors, T dc_gain, T f, int32 H",
+        "raw T dgates, T dc_total, T dc_prev", _STEP_SOURCE, "nplstm_backward_step")
+    return forward, backward, factors, step
 
 
 def gates_forward(gates, c_prev, c, tanh_c, h):
     """See ``numpy_gates.gates_forward``; ``gates`` must be C-contiguous (B, 4H)."""
-    forward, _ = _kernels()
+    forward = _kernels()[0]
     forward(c_prev, c.shape[-1], gates, c, tanh_c, h)
 
 
@@ -76,5 +110,16 @@ def gates_backward(dh, dc, gates, c_prev, tanh_c, dgates, dc_prev, scratch):
     Unlike the NumPy version, ``dc`` is not overwritten with the total gradient; callers use
     only ``dc_prev`` (which may alias ``dc``) and ``dgates``.
     """
-    _, backward = _kernels()
+    backward = _kernels()[1]
     backward(gates, dh, dc, c_prev, tanh_c, dc.shape[-1], dgates, dc_prev)
+
+
+def backward_factors(gates, c_prev, tanh_c, factors, dc_gain):
+    """See ``numpy_gates.backward_factors``; ``gates`` and ``factors`` C-contiguous (..., 4H)."""
+    _kernels()[2](gates, c_prev, tanh_c, c_prev.shape[-1], factors, dc_gain)
+
+
+def backward_step(dh, dc, factors, dc_gain, f, dgates, dc_total, dc_prev):
+    """See ``numpy_gates.backward_step``; ``factors`` and ``dgates`` C-contiguous (B, 4H)
+    (they may be the same buffer: each thread reads its four factors before writing)."""
+    _kernels()[3](dh, dc, factors, dc_gain, f, dh.shape[-1], dgates, dc_total, dc_prev)

@@ -15,7 +15,7 @@ import numpy as np
 
 from .layout import split_gates
 
-__all__ = ["gates_forward", "gates_backward"]
+__all__ = ["gates_forward", "gates_backward", "backward_factors", "backward_step"]
 
 
 @lru_cache(maxsize=64)
@@ -34,6 +34,12 @@ def _row_constants(H: int, dtype: np.dtype):
         return r
 
     return row(0.5, 1.0), row(0.5, 0.0), row(1.0, 0.0), row(0.0, 1.0)
+
+
+@lru_cache(maxsize=8)
+def _one(dtype: np.dtype):
+    """1 as a 0-d array of ``dtype``: a Python scalar costs a conversion on every ufunc call."""
+    return np.ones((), dtype=dtype)
 
 
 def gates_forward(gates, c_prev, c, tanh_c, h):
@@ -60,13 +66,63 @@ def gates_forward(gates, c_prev, c, tanh_c, h):
     np.multiply(o, tanh_c, out=h)                           # h' = o ⊙ tanh(c')        (B, H)
 
 
+def backward_factors(gates, c_prev, tanh_c, factors, dc_gain):
+    """The parts of the step backward that do not depend on the incoming gradients.
+
+    Any number of leading axes (a chunk of time steps at once: (S, B, ·)), so that the serial
+    backward loop keeps only the products with dh and dc (``backward_step``).
+
+    gates   (..., 4H)  in: the activations [i | f | g | o] saved by the forward
+    c_prev  (..., H)   in: the previous cell states
+    tanh_c  (..., H)   in: tanh(c') saved by the forward
+    factors (..., 4H)  out: [g σ'(i) | c_prev σ'(f) | i tanh'(g) | tanh(c') σ'(o)], so that
+                       dz = [dc' dc' dc' dh] ⊙ factors  (dc' the total ∂L/∂c')
+    dc_gain (..., H)   out: o ⊙ (1 − tanh²(c')), so that dc' = dc + dh ⊙ dc_gain
+    """
+    _, _, k1, k0 = _row_constants(gates.shape[-1] // 4, gates.dtype)
+    one = _one(gates.dtype)
+    i, f, g, o = split_gates(gates)
+    fi, ff, fg, fo = split_gates(factors)
+    # da/dz from the outputs: σ' = a(1 − a), tanh' = 1 − a², as one row (k1 − a) ⊙ a + k0
+    np.subtract(k1, gates, out=factors)                     # (..., 4H)
+    np.multiply(factors, gates, out=factors)                # (..., 4H)
+    np.add(factors, k0, out=factors)                        # da/dz              (..., 4H)
+    np.multiply(fi, g, out=fi)                # c' = f ⊙ c_prev + i ⊙ g ⇒ ∂c'/∂z_i = g σ'(i)
+    np.multiply(ff, c_prev, out=ff)           #                         ∂c'/∂z_f = c_prev σ'(f)
+    np.multiply(fg, i, out=fg)                #                         ∂c'/∂z_g = i tanh'(g)
+    np.multiply(fo, tanh_c, out=fo)           # h' = o ⊙ tanh c' ⇒     ∂h'/∂z_o = tanh c' σ'(o)
+    np.multiply(tanh_c, tanh_c, out=dc_gain)                # tanh²(c')           (..., H)
+    np.subtract(one, dc_gain, out=dc_gain)                  # 1 − tanh²(c')
+    np.multiply(dc_gain, o, out=dc_gain)      # h' = o ⊙ tanh c' ⇒ ∂h'/∂c' = o (1 − tanh² c')
+
+
+def backward_step(dh, dc, factors, dc_gain, f, dgates, dc_total, dc_prev):
+    """The serial part of one step's backward, from the factors of ``backward_factors``.
+
+    dh       (B, H)   in: ∂L/∂h' (all of it: from the output and from the next step)
+    dc       (B, H)   in: ∂L/∂c' from the next step (or dc_n)
+    factors  (B, 4H)  in: this step's factors (may be the same buffer as ``dgates``)
+    dc_gain  (B, H)   in: this step's o ⊙ (1 − tanh²(c'))
+    f        (B, H)   in: the forget gate of this step
+    dgates   (B, 4H)  out: ∂L/∂z
+    dc_total (B, H)   out: the total ∂L/∂c' = dc + dh ⊙ o ⊙ (1 − tanh²(c'))
+    dc_prev  (B, H)   out: ∂L/∂c_prev = dc_total ⊙ f (may be the same buffer as ``dc``)
+    """
+    B, H = dh.shape
+    np.multiply(dh, dc_gain, out=dc_total)                  # dh ⊙ o ⊙ (1 − tanh²(c'))
+    np.add(dc_total, dc, out=dc_total)                      # total ∂L/∂c'         (B, H)
+    # [dz_i dz_f dz_g] = dc' ⊙ [g σ'(i), c_prev σ'(f), i tanh'(g)]: one broadcast product
+    np.multiply(factors.reshape(B, 4, H)[:, :3], dc_total[:, None],
+                out=dgates.reshape(B, 4, H)[:, :3])         # (B, 3, H)
+    np.multiply(factors[:, 3 * H:], dh, out=dgates[:, 3 * H:])   # dz_o = dh ⊙ tanh c' σ'(o)
+    np.multiply(dc_total, f, out=dc_prev)                   # c' = f ⊙ c_prev ⇒ dc_prev = dc' ⊙ f
+
+
 def gates_backward(dh, dc, gates, c_prev, tanh_c, dgates, dc_prev, scratch):
     """Backward of ``gates_forward``: from ∂L/∂h', ∂L/∂c' to ∂L/∂z and ∂L/∂c_prev.
 
     dh      (B, H)   in: ∂L/∂h' (all of it: from the output and from the next step)
-    dc      (B, H)   in: ∂L/∂c' from outside this step (the next step, or dc_n); used as
-                     workspace (holds the total ∂L/∂c' after the NumPy version; callers
-                     must not rely on that and read only dc_prev, which may alias dc)
+    dc      (B, H)   in: ∂L/∂c' from outside this step (the next step, or dc_n)
     gates   (B, 4H)  in: the activations [i | f | g | o] saved by the forward
     c_prev  (B, H)   in: the previous cell state
     tanh_c  (B, H)   in: tanh(c') saved by the forward
@@ -74,25 +130,7 @@ def gates_backward(dh, dc, gates, c_prev, tanh_c, dgates, dc_prev, scratch):
     dc_prev (B, H)   out: ∂L/∂c_prev = dc ⊙ f (written last: may be the same buffer as dc)
     scratch (B, 4H)  workspace
     """
-    _, _, k1, k0 = _row_constants(gates.shape[-1] // 4, gates.dtype)
-    i, f, g, o = split_gates(gates)
-    di, df, dg, do = split_gates(dgates)
-    tmp = scratch[:, :dc.shape[-1]]                         # (B, H) workspace
-    # h' = o ⊙ tanh(c')  ⇒  dc += dh ⊙ o ⊙ (1 − tanh²(c'))
-    np.multiply(tanh_c, tanh_c, out=tmp)                    # tanh²(c')               (B, H)
-    np.subtract(1, tmp, out=tmp)                            # 1 − tanh²(c')           (B, H)
-    np.multiply(tmp, o, out=tmp)                            # o ⊙ (1 − tanh²(c'))
-    np.multiply(tmp, dh, out=tmp)                           # dh ⊙ o ⊙ (1 − tanh²(c'))
-    np.add(dc, tmp, out=dc)                                 # total ∂L/∂c'            (B, H)
-    # gradients w.r.t. the gate outputs a = [i | f | g | o]
-    np.multiply(dh, tanh_c, out=do)                         # h' = o ⊙ tanh c'  ⇒ do = dh ⊙ tanh c'
-    np.multiply(dc, g, out=di)                              # c' = f ⊙ c_prev + i ⊙ g ⇒ di = dc ⊙ g
-    np.multiply(dc, c_prev, out=df)                         #                      df = dc ⊙ c_prev
-    np.multiply(dc, i, out=dg)                              #                      dg = dc ⊙ i
-    # through the activations, da/dz from the outputs: σ' = a(1 − a), tanh' = 1 − a²,
-    # as one row (k1 − a) ⊙ a + k0 (see _row_constants)
-    np.subtract(k1, gates, out=scratch)                     # (B, 4H)
-    np.multiply(scratch, gates, out=scratch)                # (B, 4H)
-    np.add(scratch, k0, out=scratch)                        # da/dz                   (B, 4H)
-    np.multiply(dgates, scratch, out=dgates)                # dz = da ⊙ da/dz         (B, 4H)
-    np.multiply(dc, f, out=dc_prev)                         # c' = f ⊙ c_prev ⇒ dc_prev = dc ⊙ f
+    H = dh.shape[-1]
+    dc_gain, dc_total = scratch[:, :H], scratch[:, H:2 * H]
+    backward_factors(gates, c_prev, tanh_c, dgates, dc_gain)   # factors written into dgates
+    backward_step(dh, dc, dgates, dc_gain, gates[:, H:2 * H], dgates, dc_total, dc_prev)
