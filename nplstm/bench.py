@@ -39,7 +39,7 @@ __all__ = ["DEFAULT_CASES", "parse_cases", "parse_threads", "run_bench", "time_c
 DEFAULT_CASES = [(50, 32, 128), (100, 64, 256), (25, 16, 512), (100, 128, 1024),
                  (200, 1, 64), (500, 8, 128)]
 DISTURBED = 1.5          # a round slower than this × a runner's median is discarded
-CASE_BUDGET_S = 12.0     # default: rounds per case and mode that fit in this many seconds
+CASE_BUDGET_S = 4.0      # default: rounds per case and mode that fit in this many seconds
 MIN_ROUNDS, MAX_ROUNDS = 3, 15
 
 
