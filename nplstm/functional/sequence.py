@@ -6,6 +6,7 @@ The same step as ``cell.py`` (and the same gate kernels), arranged for speed:
               for t = 0 … T−1:
                   z_t += h_{t−1} W_hhᵀ                one recurrent GEMM          (B, 4H)
                   [i f g o], c_t, tanh c_t, r_t = gates_forward(z_t, c_{t−1})
+              (with the ½ of σ(z) = ½·tanh(½z) + ½ folded into the weight and bias rows)
                   h_t = r_t  (or h_t = r_t W_hrᵀ with a projection)
     backward  for t = T−1 … 0:
                   dh_t = doutput_t + dz_{t+1} W_hh    (from the output and from step t+1)
