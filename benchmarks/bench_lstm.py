@@ -1,6 +1,6 @@
 """Benchmark nplstm.LSTM against torch.nn.LSTM on the CPU (same as ``nplstm bench``).
 
-    python benchmarks/bench_lstm.py [--threads N] [--repeats R] [--cases "T,B,H;..."]
+    python benchmarks/bench_lstm.py [--threads 2,1] [--repeats R] [--cases "T,B,H;..."]
 
 Needs torch for the comparison (pip install 'nplstm[torch]'); without it, nplstm alone is
 timed.  Results are recorded in docs/benchmarks.md.

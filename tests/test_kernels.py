@@ -99,3 +99,24 @@ def test_cupy_backward_factors_and_step_match_numpy(dtype):
         outs.append([backend.asnumpy(v) for v in (factors, gain, dgates, dc_total, dc_prev)])
     for got, want in zip(outs[1], outs[0]):
         np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+
+
+def test_large_steps_split_across_threads_give_the_same_numbers(monkeypatch):
+    rng = np.random.default_rng(3)
+    S, B, H = 2, 5, 3
+    z = rng.standard_normal((B, 4 * H)) * 3
+    c_prev, dh, dc = (rng.standard_normal((B, H)) for _ in range(3))
+    tanh_c = np.tanh(rng.standard_normal((S, B, H)))
+    gates_s = rng.uniform(0, 1, (S, B, 4 * H))
+
+    def run():
+        outs = list(_run_forward(numpy_gates, np, z.copy(), c_prev))
+        factors, gain = np.empty((S, B, 4 * H)), np.empty((S, B, H))
+        numpy_gates.backward_factors(gates_s, np.stack([c_prev] * S), tanh_c, factors, gain)
+        return outs + [factors, gain]
+
+    whole = run()
+    monkeypatch.setattr(numpy_gates, "SPLIT_MIN_ELEMENTS", 1)
+    monkeypatch.setattr(numpy_gates, "_threads", lambda: 2)
+    for a, b in zip(run(), whole):
+        np.testing.assert_array_equal(a, b)

@@ -6,6 +6,7 @@ The same step as ``cell.py`` (and the same gate kernels), arranged for speed:
               for t = 0 … T−1:
                   z_t += h_{t−1} W_hhᵀ                one recurrent GEMM          (B, 4H)
                   [i f g o], c_t, tanh c_t, r_t = gates_forward(z_t, c_{t−1})
+              (with the ½ of σ(z) = ½·tanh(½z) + ½ folded into the weight and bias rows)
                   h_t = r_t  (or h_t = r_t W_hrᵀ with a projection)
     backward  for t = T−1 … 0:
                   dh_t = doutput_t + dz_{t+1} W_hh    (from the output and from step t+1)
@@ -30,6 +31,7 @@ from typing import NamedTuple, Optional
 from ..backend import asnumpy
 from ..checks import check_arrays, check_lengths, check_rank, check_shape, check_upstream
 from ..kernels import kernels_for
+from ..kernels.layout import sigmoid_prescale
 from .cell import unpack_state
 from .packing import SequencePlan, make_plan
 from .weights import check_lstm_weights
@@ -114,13 +116,19 @@ def lstm_forward(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None, wei
     plan = make_plan(T, B, lengths, reverse, xp)
     kernels = kernels_for(xp)
 
+    dtype = x.dtype
     x_w = xp.ascontiguousarray(plan.to_work(x, zero_padding=True))   # (T, B, I)
     h0_w, c0_w = plan.batch_to_work(h0), plan.batch_to_work(c0)      # (B, P), (B, H)
-    weight_hh_t = xp.ascontiguousarray(weight_hh.T)   # (P, 4H): the per-step GEMM reads rows
+    # σ(z) = ½·tanh(½z) + ½: the ½ inside folded into the rows of the i, f, o blocks of the
+    # weights and the bias, once per call (exact, a power of two), so that each step takes
+    # one tanh of the row z' = [½z_i ½z_f z_g ½z_o] = x W'_ihᵀ + h W'_hhᵀ + b'
+    prescale = xp.asarray(sigmoid_prescale(H, dtype))[:, None]            # (4H, 1)
+    weight_ih_s = weight_ih * prescale                                     # (4H, I)
+    # the per-step GEMM reads W'_hhᵀ row by row: stored contiguous in that orientation
+    weight_hh_t = xp.ascontiguousarray((weight_hh * prescale).T)          # (P, 4H)
     weight_hr_t = None if weight_hr is None else xp.ascontiguousarray(weight_hr.T)  # (H, P)
-    bias = None if bias_ih is None else bias_ih + bias_hh                          # (4H,)
+    bias = None if bias_ih is None else (bias_ih + bias_hh) * prescale[:, 0]      # (4H,)
     alloc = xp.zeros if plan.padded else xp.empty     # padded positions must read as zeros
-    dtype = x.dtype
 
     output = alloc((T, B, P), dtype=dtype)
     if keep_cache:
@@ -142,8 +150,8 @@ def lstm_forward(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None, wei
     for t0 in range(0, T, chunk):
         t1 = min(T, t0 + chunk)
         z_chunk = gates[:t1 - t0]
-        # Z = X W_ihᵀ + b_ih + b_hh for all the chunk's steps in one GEMM
-        xp.matmul(x_w[t0:t1].reshape(-1, I), weight_ih.T,
+        # Z' = X W'_ihᵀ + b' for all the chunk's steps in one GEMM
+        xp.matmul(x_w[t0:t1].reshape(-1, I), weight_ih_s.T,
                   out=z_chunk.reshape(-1, 4 * H))                         # (T·B, 4H)
         if bias is not None:
             xp.add(z_chunk, bias, out=z_chunk)                            # (T, B, 4H)
@@ -151,8 +159,8 @@ def lstm_forward(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None, wei
             n = plan.batch_sizes[t]                                       # rows still running
             z = z_chunk[t - t0, :n]                                       # (n, 4H)
             h_prev = output[t - 1, :n] if t else h0_w[:n]                 # (n, P)
-            xp.matmul(h_prev, weight_hh_t, out=recurrent[:n])             # h_{t−1} W_hhᵀ
-            xp.add(z, recurrent[:n], out=z)                               # z_t   (n, 4H)
+            xp.dot(h_prev, weight_hh_t, out=recurrent[:n])                # h_{t−1} W'_hhᵀ
+            xp.add(z, recurrent[:n], out=z)                               # z'_t  (n, 4H)
             if keep_cache:
                 c_prev = c_all[t - 1, :n] if t else c0_w[:n]              # (n, H)
                 c_t, tanh_t = c_all[t, :n], tanh_all[t, :n]
@@ -161,7 +169,7 @@ def lstm_forward(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None, wei
                 c_prev = c_t = c_state[:n]
                 tanh_t = tanh_buf[:n]
                 r_t = output[t, :n] if hidden_buf is None else hidden_buf[:n]
-            kernels.gates_forward(z, c_prev, c_t, tanh_t, r_t)   # r_t = o ⊙ tanh c_t
+            kernels.gates_forward(z, c_prev, c_t, tanh_t, r_t, prescaled=True)  # r_t = o ⊙ tanh c_t
             if weight_hr_t is not None:
                 xp.matmul(r_t, weight_hr_t, out=output[t, :n])            # h_t = r_t W_hrᵀ
 
@@ -244,7 +252,7 @@ def lstm_backward(doutput, dh_n, dc_n, cache: SequenceCache, *, record=None) -> 
             if norms is not None:
                 norms.add(t, dh, dc_total[:n])
             # z_t = … + h_{t−1} W_hhᵀ ⇒ ∂L/∂h_{t−1} (recurrent part) = dz_t W_hh
-            xp.matmul(dgates[t, :n], weight_hh, out=dh_carry[:n])         # (n, P)
+            xp.dot(dgates[t, :n], weight_hh, out=dh_carry[:n])            # (n, P)
 
     dz = dgates.reshape(T * B, 4 * H)
     dx_w = (dz @ weight_ih).reshape(T, B, I)                 # Z = X W_ihᵀ ⇒ dX = dZ W_ih

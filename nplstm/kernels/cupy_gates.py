@@ -17,11 +17,12 @@ _FORWARD_SOURCE = r"""
     const ptrdiff_t row = (ptrdiff_t)(i / H) * 4 * H;
     const ptrdiff_t j = i % H;
     const T half = (T)0.5;
-    // i, f, o = sigma(z) = 1/2 tanh(z/2) + 1/2 ;  g = tanh(z)
-    const T ig = tanh(gates[row + j] * half) * half + half;
-    const T fg = tanh(gates[row + H + j] * half) * half + half;
+    // i, f, o = sigma(z) = 1/2 tanh(z/2) + 1/2 ;  g = tanh(z);  zs = 1/2, or 1 when the
+    // 1/2 inside is already applied (prescaled)
+    const T ig = tanh(gates[row + j] * zs) * half + half;
+    const T fg = tanh(gates[row + H + j] * zs) * half + half;
     const T gg = tanh(gates[row + 2 * H + j]);
-    const T og = tanh(gates[row + 3 * H + j] * half) * half + half;
+    const T og = tanh(gates[row + 3 * H + j] * zs) * half + half;
     gates[row + j] = ig;
     gates[row + H + j] = fg;
     gates[row + 2 * H + j] = gg;
@@ -84,7 +85,7 @@ def _kernels():
     import cupy  # noqa: PLC0415
 
     forward = cupy.ElementwiseKernel(
-        "T c_prev, int32 H", "raw T gates, T c, T tanh_c, T h",
+        "T c_prev, int32 H, T zs", "raw T gates, T c, T tanh_c, T h",
         _FORWARD_SOURCE, "nplstm_gates_forward")
     backward = cupy.ElementwiseKernel(
         "raw T gates, T dh, T dc, T c_prev, T tanh_c, int32 H", "raw T dgates, T dc_prev",
@@ -98,10 +99,11 @@ def _kernels():
     return forward, backward, factors, step
 
 
-def gates_forward(gates, c_prev, c, tanh_c, h):
+def gates_forward(gates, c_prev, c, tanh_c, h, prescaled=False):
     """See ``numpy_gates.gates_forward``; ``gates`` must be C-contiguous (B, 4H)."""
     forward = _kernels()[0]
-    forward(c_prev, c.shape[-1], gates, c, tanh_c, h)
+    zs = gates.dtype.type(1.0 if prescaled else 0.5)
+    forward(c_prev, c.shape[-1], zs, gates, c, tanh_c, h)
 
 
 def gates_backward(dh, dc, gates, c_prev, tanh_c, dgates, dc_prev, scratch):

@@ -9,13 +9,23 @@ Notation (shapes): B batch, H hidden size; ``gates`` is (B, 4H) stacked as [i | 
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 
 import numpy as np
 
-from .layout import split_gates
+from .layout import sigmoid_prescale, split_gates
 
 __all__ = ["gates_forward", "gates_backward", "backward_factors", "backward_step"]
+
+# Steps of at least this many (rows · H) elements may be split by rows across threads
+# (NumPy's ufuncs release the GIL; rows are independent, so each block computes the same
+# numbers as the whole).  Off by default (never reached): on the shared 2-core machine it
+# was measured slower (a thread hand-off costs 20–50 µs and the second core was busy);
+# 1 << 14 is the size from which it may pay on a quiet machine (docs/benchmarks.md).
+SPLIT_MIN_ELEMENTS = 1 << 62
+_MAX_THREADS = 2
 
 
 @lru_cache(maxsize=64)
@@ -33,7 +43,7 @@ def _row_constants(H: int, dtype: np.dtype):
         r.setflags(write=False)
         return r
 
-    return row(0.5, 1.0), row(0.5, 0.0), row(1.0, 0.0), row(0.0, 1.0)
+    return sigmoid_prescale(H, dtype), row(0.5, 0.0), row(1.0, 0.0), row(0.0, 1.0)
 
 
 @lru_cache(maxsize=8)
@@ -42,10 +52,57 @@ def _one(dtype: np.dtype):
     return np.ones((), dtype=dtype)
 
 
-def gates_forward(gates, c_prev, c, tanh_c, h):
+@lru_cache(maxsize=1)
+def _blas_controllers():
+    try:
+        from threadpoolctl import ThreadpoolController  # noqa: PLC0415
+    except ImportError:
+        return None
+    return ThreadpoolController().select(user_api="blas").lib_controllers
+
+
+def _threads() -> int:
+    """Threads for large elementwise steps: as many as NumPy's BLAS may use now (at most
+    2), so that limiting the BLAS (threadpoolctl) limits nplstm; all cores (at most 2)
+    without threadpoolctl."""
+    libs = _blas_controllers()
+    n = min((lib.num_threads for lib in libs), default=1) if libs else os.cpu_count() or 1
+    return max(1, min(_MAX_THREADS, n))
+
+
+@lru_cache(maxsize=1)
+def _pool():
+    return ThreadPoolExecutor(_MAX_THREADS - 1, thread_name_prefix="nplstm")
+
+
+def _by_rows(kernel, *arrays, **kwargs):
+    """``kernel(*arrays)``, split along the row axis (−2) across threads when large."""
+    rows = arrays[-1].shape[-2]
+    size = arrays[-1].size                              # (…, rows, H): all leading axes
+    threads = _threads() if size >= SPLIT_MIN_ELEMENTS and rows > 1 else 1
+    if threads == 1:
+        return kernel(*arrays, **kwargs)
+    cut = rows // 2
+    head = tuple(a[..., :cut, :] for a in arrays)
+    tail = tuple(a[..., cut:, :] for a in arrays)
+    job = _pool().submit(kernel, *tail, **kwargs)
+    kernel(*head, **kwargs)
+    job.result()
+
+
+def gates_forward(gates, c_prev, c, tanh_c, h, prescaled=False):
+    """``_gates_forward``, split by rows across threads for large steps (same numbers)."""
+    if h.size < SPLIT_MIN_ELEMENTS:                     # small: no thread, no overhead
+        return _gates_forward(gates, c_prev, c, tanh_c, h, prescaled)
+    _by_rows(_gates_forward, gates, c_prev, c, tanh_c, h, prescaled=prescaled)
+
+
+def _gates_forward(gates, c_prev, c, tanh_c, h, prescaled=False):
     """Activate the gates in place and advance the cell state: one step's elementwise math.
 
-    gates  (B, 4H)  in: pre-activations z;  out: activations [i | f | g | o]
+    gates  (B, 4H)  in: pre-activations z (with ``prescaled``: [½z_i ½z_f z_g ½z_o], the
+                    ``sigmoid_prescale`` row already applied, e.g. folded into the weights);
+                    out: activations [i | f | g | o]
     c_prev (B, H)   in: previous cell state (may be the same buffer as ``c``)
     c      (B, H)   out: c' = f ⊙ c_prev + i ⊙ g
     tanh_c (B, H)   out: tanh(c')
@@ -54,7 +111,8 @@ def gates_forward(gates, c_prev, c, tanh_c, h):
     scale, shift, _, _ = _row_constants(gates.shape[-1] // 4, gates.dtype)
     # i, f, o = σ(z) = ½·tanh(½z) + ½ and g = tanh(z): one tanh over the whole row, which
     # never overflows (σ(±1e4) is exactly 0 or 1, as torch gives) and keeps the dtype.
-    np.multiply(gates, scale, out=gates)                    # (B, 4H)
+    if not prescaled:
+        np.multiply(gates, scale, out=gates)                # (B, 4H)
     np.tanh(gates, out=gates)                               # (B, 4H)
     np.multiply(gates, scale, out=gates)                    # (B, 4H)
     np.add(gates, shift, out=gates)                         # (B, 4H)  [i | f | g | o]
@@ -67,6 +125,13 @@ def gates_forward(gates, c_prev, c, tanh_c, h):
 
 
 def backward_factors(gates, c_prev, tanh_c, factors, dc_gain):
+    """``_backward_factors``, split by rows across threads for large chunks (same numbers)."""
+    if dc_gain.size < SPLIT_MIN_ELEMENTS:
+        return _backward_factors(gates, c_prev, tanh_c, factors, dc_gain)
+    _by_rows(_backward_factors, gates, c_prev, tanh_c, factors, dc_gain)
+
+
+def _backward_factors(gates, c_prev, tanh_c, factors, dc_gain):
     """The parts of the step backward that do not depend on the incoming gradients.
 
     Any number of leading axes (a chunk of time steps at once: (S, B, ·)), so that the serial
