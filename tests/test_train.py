@@ -213,7 +213,8 @@ def test_train_refuses_unusable_text(tmp_path, capsys, text, message):
 def test_train_refuses_a_binary_text(tmp_path, capsys):
     path = tmp_path / "t.bin"
     path.write_bytes(b"\xff\xfe\x00abc" * 100)
-    assert "cannot be read as UTF-8" in _cli_error(capsys, ["train", "--text", str(path)])
+    assert "cannot be read as UTF-8" in _cli_error(capsys, ["train", "--text", str(path),
+                                                            "--out", str(tmp_path / "o")])
 
 
 @pytest.mark.parametrize("flag, value, message", [
