@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -16,14 +17,16 @@ def add_parsers(sub) -> None:
         "OUT/config.json, OUT/checkpoint.npz and PNG plots (with nplstm[plot]). Settings "
         "not given take the task's defaults; with --resume, the checkpoint's.")
     arg = train.add_argument
-    arg("--task", choices=["charlm", "adding"], default="charlm")
+    # defaults are None: a setting not given is the task's default, or with --resume the
+    # checkpoint's (TrainConfig fills them in); only settings given may differ from it
+    arg("--task", choices=["charlm", "adding"])
     arg("--text", default=None, help="a UTF-8 text file (charlm; default: the docstrings of "
         "the Python standard library)")
     arg("--out", default=None, help="output directory (default: runs/TASK)")
     arg("--resume", action="store_true", help="continue OUT's checkpoint up to --steps in total")
     arg("--overwrite", action="store_true", help="start afresh even if OUT holds a checkpoint")
     arg("--steps", type=int, help="total number of training steps")
-    arg("--seed", type=int, default=0)
+    arg("--seed", type=int)
     arg("--checkpoint-every", type=int, help="steps between checkpoints")
     arg("--eval-every", type=int, help="steps between evaluations")
     arg("--seq-len", type=int, help="time steps per batch (truncated BPTT length)")
@@ -31,19 +34,19 @@ def add_parsers(sub) -> None:
     arg("--layers", type=int, help="LSTM layers")
     arg("--batch-size", type=int)
     arg("--embedding-dim", type=int, help="character embedding size (charlm)")
-    arg("--dropout", type=float, default=0.0, help="dropout between LSTM layers")
+    arg("--dropout", type=float, help="dropout between LSTM layers")
     arg("--lr", type=float, help="learning rate (the schedule's peak)")
     arg("--momentum", type=float)
-    arg("--nesterov", action="store_true")
-    arg("--weight-decay", type=float, default=0.0)
+    arg("--nesterov", action="store_true", default=None)
+    arg("--weight-decay", type=float)
     arg("--clip", type=float, help="clip the global gradient norm to this (0: no clipping)")
-    arg("--schedule", choices=["constant", "cosine"], default="constant")
-    arg("--warmup-steps", type=int, default=0)
-    arg("--lr-decay-steps", type=int, default=None,
+    arg("--schedule", choices=["constant", "cosine"])
+    arg("--warmup-steps", type=int)
+    arg("--lr-decay-steps", type=int,
         help="the cosine schedule's own horizon (never derived from --steps)")
-    arg("--min-lr", type=float, default=0.0)
-    arg("--dtype", choices=["float32", "float64"], default="float32")
-    arg("--device", choices=["cpu", "cuda"], default="cpu")
+    arg("--min-lr", type=float)
+    arg("--dtype", choices=["float32", "float64"])
+    arg("--device", choices=["cpu", "cuda"])
     arg("--sample-length", type=int, default=300,
         help="characters of text printed at the end (charlm; 0: none)")
 
@@ -60,7 +63,7 @@ def run_train(args, error) -> int:
     from .plots import PLOT_EXTRA_NOTE, plot_run  # noqa: PLC0415
     from .train import Diverged, Interrupted, TrainConfig, Trainer, TrainingError  # noqa
 
-    out = args.out or f"runs/{args.task}"
+    out = args.out or f"runs/{args.task or 'charlm'}"
     if args.sample_length < 0:
         error(f"--sample-length must be >= 0, got {args.sample_length}")
     if args.resume and args.overwrite:
@@ -69,19 +72,15 @@ def run_train(args, error) -> int:
     if checkpoint.exists() and not (args.resume or args.overwrite):
         error(f"{out} already holds a checkpoint: pass --resume to continue it, --overwrite "
               "to start afresh, or choose another --out")
-    config = TrainConfig(
-        task=args.task, text=args.text, out=out, seed=args.seed, steps=args.steps,
-        seq_len=args.seq_len, hidden=args.hidden, layers=args.layers,
-        batch_size=args.batch_size, embedding_dim=args.embedding_dim, lr=args.lr,
-        momentum=args.momentum, nesterov=args.nesterov, weight_decay=args.weight_decay,
-        clip=args.clip, schedule=args.schedule, warmup_steps=args.warmup_steps,
-        lr_decay_steps=args.lr_decay_steps, min_lr=args.min_lr, dropout=args.dropout,
-        eval_every=args.eval_every, checkpoint_every=args.checkpoint_every, dtype=args.dtype,
-        device=args.device)
+    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
+             if getattr(args, f.name, None) is not None}
+    given["out"] = out
     try:
-        trainer = Trainer(config, resume=args.resume)
+        trainer = Trainer(TrainConfig(**given), resume=args.resume, explicit=set(given))
     except (TrainingError, RuntimeError) as err:
         error(str(err))
+    if args.overwrite:
+        checkpoint.unlink(missing_ok=True)      # asked for: the old run's checkpoint goes
     config = trainer.config
     baseline = trainer.baseline
     for key, (old, new) in trainer.changed_on_resume.items():
@@ -125,6 +124,9 @@ def run_sample(args, error) -> int:
         if config.task != "charlm":
             error(f"{args.out} holds a {config.task!r} run; only charlm runs produce text")
         task = build_task(config, load_text(config.text))
+        if config.text_sha256 not in (None, task.corpus.sha256):
+            error(f"the text {config.text or '(the default corpus)'} is not the one "
+                  f"{args.out} was trained on (its SHA-256 differs)")
         task.model.load_state_dict(checkpoint["model"])
         print(task.sample(args.prime, args.length, args.temperature, args.seed))
     except (CheckpointError, TrainingError, ValueError, TypeError) as err:

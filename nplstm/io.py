@@ -103,15 +103,18 @@ def load_checkpoint(path) -> dict:
     if not path.is_file():
         raise CheckpointError(f"no checkpoint at {path}")
     try:
-        with np.load(path, allow_pickle=False) as z:
+        loaded = np.load(path, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):      # a bare .npy array
+            raise ValueError("a single array, not an archive of arrays")
+        with loaded as z:
             arrays = {k: z[k] for k in z.files}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as err:
         raise CheckpointError(f"{path} is not a readable checkpoint (corrupt or truncated: "
                               f"{err})") from None
     try:
         document = json.loads(str(arrays.pop("meta")[()]))
-        if document.get("format") != FORMAT:
-            raise ValueError(f"format {document.get('format')!r}, expected {FORMAT!r}")
+        if not isinstance(document, dict) or document.get("format") != FORMAT:
+            raise ValueError(f"its meta document is not an {FORMAT!r} header")
         result = dict(document)
         result["step"] = int(document["step"])
         result["model"] = _section(arrays, "model/")

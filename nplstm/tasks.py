@@ -13,7 +13,7 @@ import numpy as np
 
 from . import functional as F
 from .backend import asnumpy, get_array_module, to_device
-from .data import CharCorpus, StreamBatches, adding_problem
+from .data import CharCorpus, DataError, StreamBatches, adding_problem
 from .grad_mode import no_grad
 from .nn import LSTM, Embedding, Linear, Module
 
@@ -56,6 +56,10 @@ class CharLMTask:
                  num_layers, dropout, seed, dtype="float32", device="cpu"):
         self.corpus = corpus
         self.train_batches = StreamBatches(corpus.train, batch_size, seq_len, "train")
+        if len(corpus.eval) <= seq_len:
+            raise DataError(f"the eval split (the text's last 10%) holds {len(corpus.eval)} "
+                            f"characters, fewer than --seq-len {seq_len} + 1; use a longer "
+                            "text or a smaller --seq-len")
         # eval: up to 16 streams of the eval split (one stream would be a slow B = 1 loop)
         eval_streams = max(1, min(16, (len(corpus.eval) - 1) // seq_len))
         self.eval_batches = StreamBatches(corpus.eval, eval_streams, seq_len, "eval")
@@ -152,6 +156,7 @@ class AddingTask:
     """The adding problem: batch ``step`` is drawn from default_rng([seed, step])."""
 
     EVAL_SIZE = 1000
+    state = None                                            # nothing is carried between steps
 
     def __init__(self, *, batch_size, seq_len, hidden_size, num_layers, dropout, seed,
                  dtype="float32", device="cpu"):

@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 import signal
 import sys
 import time
@@ -178,14 +179,21 @@ class Trainer:
     ``resume=True``; returns a summary dict (steps, final train/eval loss, time, …).
     """
 
-    def __init__(self, config: TrainConfig, *, resume: bool = False, progress: bool = True):
+    def __init__(self, config: TrainConfig, *, resume: bool = False, progress: bool = True,
+                 explicit=None):
+        """explicit: the names of the settings the user gave (the CLI's flags); on resume
+        only these override the checkpoint's.  None: those that differ from TrainConfig()."""
         self.out = Path(config.out)
         self.show_progress = progress
         checkpoint = None
         self.changed_on_resume = {}
         if resume:
             checkpoint = self._read_checkpoint()
-            config, self.changed_on_resume = _merge_resumed(config, checkpoint["config"])
+            if not isinstance(checkpoint.get("config"), dict):
+                raise TrainingError(f"--resume: {self.checkpoint_path} holds no training "
+                                    "settings (not written by nplstm train)")
+            config, self.changed_on_resume = _merge_resumed(config, checkpoint["config"],
+                                                            explicit)
         self.config = config = config.resolved()
         text = load_text(config.text) if config.task == "charlm" else None
         self.task = build_task(config, text)
@@ -229,11 +237,14 @@ class Trainer:
         try:
             self.model.load_state_dict(checkpoint["model"])
             self.optimizer.load_state_dict(checkpoint["optimizer"])
+            self.task.restore(checkpoint["state"])
         except (KeyError, ValueError, TypeError) as err:
             raise TrainingError(f"--resume: the checkpoint does not fit this model ({err})") \
                 from None
-        self.task.restore(checkpoint["state"])
         self.step = self.last_checkpoint_step = checkpoint["step"]
+        if self.step >= self.config.steps:
+            raise TrainingError(f"--resume: the checkpoint is at step {self.step} already; "
+                                f"pass --steps above {self.step} to train further")
 
     def save(self):
         save_checkpoint(self.checkpoint_path, step=self.step, model=self.model.state_dict(),
@@ -245,8 +256,7 @@ class Trainer:
     def run(self) -> dict:
         config = self.config
         self.out.mkdir(parents=True, exist_ok=True)
-        for stale in self.out.glob(f".{self.checkpoint_path.name}.tmp*"):
-            stale.unlink()            # left by a run killed while writing a checkpoint
+        _remove_stale_temporaries(self.out, self.checkpoint_path.name)
         atomic_write_bytes(self.out / "config.json",
                            (json.dumps(dataclasses.asdict(config), indent=2) + "\n").encode())
         metrics = _MetricsLog(self.out / "metrics.jsonl", keep_up_to=self.step)
@@ -261,8 +271,7 @@ class Trainer:
                         self.save()
                         raise Interrupted(f"interrupted at step {self.step}: checkpoint saved "
                                           f"in {self.checkpoint_path}; continue with --resume")
-                    evaluating = (self.step + 1) % config.eval_every == 0 \
-                        or self.step + 1 == config.steps
+                    evaluating = (self.step + 1) % config.eval_every == 0
                     through_time = {} if evaluating else None
                     record = self._train_step(through_time)
                     last_train = record["loss"]
@@ -273,8 +282,14 @@ class Trainer:
                         last_eval = self.task.evaluate()
                         metrics.write({"step": self.step, "split": "eval", "loss": last_eval})
                         progress.eval(self.step, last_eval)
-                    if self.step % config.checkpoint_every == 0 or self.step == config.steps:
+                    if self.step % config.checkpoint_every == 0:
                         self.save()
+                if self.step % config.eval_every:      # the end, if no eval fell on it
+                    last_eval = self.task.evaluate()
+                    metrics.write({"step": self.step, "split": "eval", "loss": last_eval})
+                    progress.eval(self.step, last_eval)
+                if self.last_checkpoint_step != self.step:
+                    self.save()
         finally:
             progress.close()
         return {"steps": self.step, "train_loss": last_train, "eval_loss": last_eval,
@@ -287,6 +302,7 @@ class Trainer:
         lr = self.optimizer.lr = self.schedule(step)
         self.optimizer.zero_grad()
         t0 = time.perf_counter()
+        carried = self.task.state              # replaced, never changed in place, by a step
         # overflow on the way to a divergence is reported by the guard below, not as warnings
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             loss, tokens = self.task.train_step(step, through_time)
@@ -296,6 +312,7 @@ class Trainer:
             kept = ("no checkpoint was written yet" if self.last_checkpoint_step is None else
                     f"the last good checkpoint (step {self.last_checkpoint_step}) is kept in "
                     f"{self.checkpoint_path}")
+            self.task.state = carried           # as before this step: nothing of it is kept
             raise Diverged(f"training diverged at step {step}: loss {loss}, gradient norm "
                            f"{norm}; {kept}. Lower --lr (now {lr:g}) or clip harder (--clip)")
         self.optimizer.step()
@@ -313,22 +330,43 @@ def _through_time_record(step: int, record: dict) -> dict:
     return line
 
 
-def _merge_resumed(config: TrainConfig, saved: dict):
+def _remove_stale_temporaries(out: Path, name: str) -> None:
+    """Delete ``.NAME.tmpPID`` files left by processes killed while writing (never those of
+    a process that is still alive)."""
+    for path in out.glob(f".{name}.tmp*"):
+        pid = path.name.rpartition(".tmp")[2]
+        if pid.isdigit() and _alive(int(pid)):
+            continue
+        path.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:             # exists, but not ours to signal
+        return True
+    return True
+
+
+def _merge_resumed(config: TrainConfig, saved: dict, explicit=None):
     """The checkpoint's settings with this run's explicit changes where they are allowed;
-    returns (config, {setting: (old, new)} of the changes that leave the exact path)."""
+    returns (config, {setting: (old, new)} of the changes that leave the exact path).
+    ``explicit``: the names the user set; None means those that differ from TrainConfig()."""
     merged = dict(saved)
     changed = {}
     defaults = TrainConfig()
     for key, value in dataclasses.asdict(config).items():
         if key == "text_sha256" or key not in saved:
             continue
-        explicit = value != getattr(defaults, key)
+        given = key in explicit if explicit is not None else value != getattr(defaults, key)
         if key in RESUMABLE_CHANGES:
-            if explicit or key == "out":
+            if given or key == "out":
                 merged[key] = value
                 if key not in EXACT_RESUME_CHANGES and value != saved[key]:
                     changed[key] = (saved[key], value)
-        elif explicit and value != saved[key]:
+        elif given and value != saved[key]:
             raise TrainingError(
                 f"--resume: the checkpoint was trained with --{key.replace('_', '-')} "
                 f"{saved[key]}, this run asks for {value}; the settings must match "

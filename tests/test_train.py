@@ -100,14 +100,20 @@ def test_a_crash_between_write_and_rename_keeps_the_old_checkpoint(tmp_path, tex
     _run(out, text_file, 5)
     before = (out / "checkpoint.npz").read_bytes()
 
+    real_replace = os.replace
+
     def crash(src, dst):
-        raise OSError("simulated power cut before the rename")
+        if Path(dst).name == "checkpoint.npz":       # the checkpoint's rename, nothing else
+            assert Path(src).exists()               # the new file was written in full
+            raise OSError("simulated power cut before the rename")
+        real_replace(src, dst)
 
     monkeypatch.setattr(os, "replace", crash)
     with pytest.raises(OSError, match="simulated"):
         _run(out, text_file, 10, resume=True)
     monkeypatch.undo()
     assert (out / "checkpoint.npz").read_bytes() == before
+    assert not list(out.glob(".checkpoint.npz.tmp*"))          # the failed write cleaned up
     assert load_checkpoint(out / "checkpoint.npz")["step"] == 5
     # a torn temporary file left by a real crash changes nothing either
     (out / ".checkpoint.npz.tmp999").write_bytes(before[:100])
@@ -246,7 +252,15 @@ def test_resume_errors_touch_no_checkpoint(tmp_path, capsys, text_file):
         capsys, ["train", "--out", str(out), "--resume", "--text", str(other)])
     assert "already holds a checkpoint" in _cli_error(
         capsys, ["train", "--out", str(out), "--text", str(text_file), *TINY])
+    assert "the checkpoint was trained with --seed 0, this run asks for 3" in _cli_error(
+        capsys, ["train", "--out", str(out), "--resume", "--seed", "3"])
+    assert "the checkpoint is at step 5 already; pass --steps above 5" in _cli_error(
+        capsys, ["train", "--out", str(out), "--resume"])
     assert path.read_bytes() == good
+    np.save(tmp_path / "array.npy", np.zeros(3))
+    (tmp_path / "array.npy").replace(path)                     # not an archive at all
+    assert "not a readable checkpoint" in _cli_error(capsys, ["train", "--out", str(out),
+                                                              "--resume"])
     path.write_bytes(good[: len(good) // 2])                 # corrupt
     assert "not a readable checkpoint" in _cli_error(capsys, ["train", "--out", str(out),
                                                               "--resume"])
@@ -266,6 +280,8 @@ def test_train_and_sample_from_the_command_line(tmp_path, capsys, text_file):
     assert "characters not in the training text: 'Z'" in _cli_error(
         capsys, ["sample", "--out", str(out), "--prime", "Z"])
     assert "no checkpoint at" in _cli_error(capsys, ["sample", "--out", str(tmp_path / "none")])
+    text_file.write_text(TEXT.replace("dog", "cat"))          # same characters, other text
+    assert "is not the one" in _cli_error(capsys, ["sample", "--out", str(out)])
 
 
 def test_cosine_schedule_needs_its_own_horizon(tmp_path, capsys, text_file):

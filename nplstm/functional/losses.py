@@ -126,13 +126,11 @@ def _check_targets(targets, N, C, ignore_index, xp):
 
 
 def _upstream_scalar(dloss, like):
-    """The upstream gradient of a scalar loss: a Python number, or a 0-d array of the loss's
-    dtype and device; returned as a scalar that keeps ``like``'s dtype."""
-    if isinstance(dloss, (int, float, np.integer, np.floating)) and not isinstance(dloss, bool) \
-            and not hasattr(dloss, "shape"):
+    """The upstream gradient of a scalar loss: a number (Python or NumPy scalar, like 1.0 or
+    ``loss.item()``), or a 0-d array of the loss's dtype and device; returned as a scalar
+    that keeps ``like``'s dtype (a number is a value, not an array with a dtype)."""
+    if isinstance(dloss, (int, float, np.integer, np.floating)) and not isinstance(dloss, bool):
         return like.dtype.type(dloss)
-    if isinstance(dloss, np.floating):
-        dloss = np.asarray(dloss)
     check_arrays({"the loss": like, "dloss": dloss})
     if dloss.shape != ():
         raise ValueError(f"dloss must be a scalar (shape ()), got shape {tuple(dloss.shape)}")
