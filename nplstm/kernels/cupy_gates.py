@@ -34,12 +34,17 @@ _FORWARD_SOURCE = r"""
     h = og * tc;                                // h' = o * tanh(c')
 """
 
-_BACKWARD_SOURCE = r"""
+# Element i of a (rows, H) step: the row's offset in the (rows, 4H) gates, the unit j, the
+# four gate activations of that unit and tanh(c'), shared by the backward kernels below.
+_LOAD_GATES = r"""
     const ptrdiff_t row = (ptrdiff_t)(i / H) * 4 * H;
     const ptrdiff_t j = i % H;
     const T ig = gates[row + j], fg = gates[row + H + j];
     const T gg = gates[row + 2 * H + j], og = gates[row + 3 * H + j];
     const T tc = tanh_c;
+"""
+
+_BACKWARD_SOURCE = _LOAD_GATES + r"""
     const T dh_ = dh;
     // h' = o * tanh(c')  =>  dc += dh * o * (1 - tanh^2 c')
     const T dc_total = dc + dh_ * og * ((T)1 - tc * tc);
@@ -51,12 +56,7 @@ _BACKWARD_SOURCE = r"""
     dc_prev = dc_total * fg;                                         // c' = f * c_prev + ...
 """
 
-_FACTORS_SOURCE = r"""
-    const ptrdiff_t row = (ptrdiff_t)(i / H) * 4 * H;
-    const ptrdiff_t j = i % H;
-    const T ig = gates[row + j], fg = gates[row + H + j];
-    const T gg = gates[row + 2 * H + j], og = gates[row + 3 * H + j];
-    const T tc = tanh_c;
+_FACTORS_SOURCE = _LOAD_GATES + r"""
     factors[row + j] = gg * ig * ((T)1 - ig);                        // g * sigma'(i)
     factors[row + H + j] = c_prev * fg * ((T)1 - fg);                // c_prev * sigma'(f)
     factors[row + 2 * H + j] = ig * ((T)1 - gg * gg);                // i * tanh'(g)
