@@ -19,7 +19,9 @@ def _run_forward(module, xp, gates, c_prev):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_sigmoid_saturates_without_overflow_like_torch(dtype):
     z = np.array([[1e4, -1e4, 1e4, 1e4, -1e4, 1e4, -1e4, -1e4]], dtype=dtype)   # H = 2
-    with np.errstate(all="raise"):
+    # e^{−z} = inf is expected (and silenced by quiet_exp); nothing else may go wrong:
+    # no inf/inf, no 0·inf, no NaN
+    with np.errstate(all="raise"), numpy_gates.quiet_exp():
         gates, c, _, h = _run_forward(numpy_gates, np, z.copy(), np.ones((1, 2), dtype))
     # torch.sigmoid(±1e4) is exactly 1 / 0, torch.tanh(±1e4) exactly ±1
     np.testing.assert_array_equal(gates, [[1, 0, 1, 1, -1, 1, 0, 0]])   # [i | f | g | o]
@@ -27,6 +29,32 @@ def test_sigmoid_saturates_without_overflow_like_torch(dtype):
     np.testing.assert_array_equal(c, [[1 * 1 + 1 * -1, 1 * 1 + 0 * 1]])  # f·c_prev + i·g
     np.testing.assert_array_equal(h, [[0, 0]])
     assert np.isfinite(h).all()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_public_forwards_saturate_under_raising_float_errors(dtype):
+    """The drivers enter quiet_exp themselves: huge weights saturate every gate, and a
+    user's np.seterr(all="raise") sees nothing (the sequence path folds −1/−2 into the
+    weights, the cell path scales z: both must give σ = 0/1 and tanh = ±1 exactly)."""
+    from nplstm import functional as F
+
+    H, I = 2, 1
+    #                  i: 1, 0     f: 1, 1     g: −1, 1     o: 1, 0
+    w_ih = np.array([[1e4], [-1e4], [1e4], [1e4], [-1e4], [1e4], [1e4], [-1e4]], dtype)
+    w_hh = np.zeros((4 * H, H), dtype)
+    x = np.ones((3, 1, I), dtype)
+    with np.errstate(all="raise"):
+        (out, (h_n, c_n)), _ = F.lstm_forward(x, None, w_ih, w_hh)
+        (h1, c1), _ = F.lstm_cell_forward(x[0], None, w_ih, w_hh)
+    i, f, g, o = np.array([1, 0]), np.array([1, 1]), np.array([-1, 1]), np.array([1, 0])
+    c = np.zeros(H)
+    for t in range(3):
+        c = f * c + i * g                                   # [−1, 0], [−2, 0], [−3, 0]
+        np.testing.assert_array_equal(out[t, 0], (o * np.tanh(c)).astype(dtype))
+    assert out.dtype == h_n.dtype == c_n.dtype == dtype
+    np.testing.assert_array_equal(c_n[0], c)
+    np.testing.assert_array_equal(c1[0], i * g)
+    np.testing.assert_array_equal(h1[0], (o * np.tanh(i * g)).astype(dtype))
 
 
 def test_forward_and_backward_match_the_plain_formulas():

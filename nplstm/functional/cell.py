@@ -67,7 +67,9 @@ def lstm_cell_forward(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None
     c = xp.empty((B, H), dtype=x.dtype)
     tanh_c = xp.empty_like(c)
     h = xp.empty_like(c)
-    kernels_for(xp).gates_forward(gates, c_prev, c, tanh_c, h)   # gates now hold [i|f|g|o]
+    kernels = kernels_for(xp)
+    with kernels.quiet_exp():                           # σ(−∞) = 1/(1 + inf) = 0
+        kernels.gates_forward(gates, c_prev, c, tanh_c, h)   # gates now hold [i|f|g|o]
     cache = CellCache(x, h_prev, c_prev, gates, tanh_c, weight_ih, weight_hh,
                       bias_ih is not None, unbatched)
     if unbatched:

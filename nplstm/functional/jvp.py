@@ -153,7 +153,9 @@ def _gates_jvp(z, z_dot, c_prev, c_prev_dot, xp):
     B, H = c_prev.shape
     gates = z.copy()                                                         # (B, 4H)
     c, tanh_c, r = (xp.empty((B, H), dtype=z.dtype) for _ in range(3))
-    kernels_for(xp).gates_forward(gates, c_prev, c, tanh_c, r)   # gates now [i | f | g | o]
+    kernels = kernels_for(xp)
+    with kernels.quiet_exp():                                # σ(−∞) = 1/(1 + inf) = 0
+        kernels.gates_forward(gates, c_prev, c, tanh_c, r)        # gates now [i | f | g | o]
     i, f, g, o = split_gates(gates)
     zi_dot, zf_dot, zg_dot, zo_dot = split_gates(z_dot)
     i_dot = i * (1 - i) * zi_dot                     # i = σ(z_i) ⇒ i_dot = i(1 − i) z_i_dot

@@ -9,20 +9,22 @@ The kernels are compiled lazily on first use; importing this module needs no cup
 
 from __future__ import annotations
 
+import contextlib
 from functools import lru_cache
 
-__all__ = ["gates_forward", "gates_backward", "backward_factors", "backward_step"]
+__all__ = ["gates_forward", "gates_backward", "backward_factors", "backward_step",
+           "quiet_exp"]
 
 _FORWARD_SOURCE = r"""
     const ptrdiff_t row = (ptrdiff_t)(i / H) * 4 * H;
     const ptrdiff_t j = i % H;
-    const T half = (T)0.5;
-    // i, f, o = sigma(z) = 1/2 tanh(z/2) + 1/2 ;  g = tanh(z);  zs = 1/2, or 1 when the
-    // 1/2 inside is already applied (prescaled)
-    const T ig = tanh(gates[row + j] * zs) * half + half;
-    const T fg = tanh(gates[row + H + j] * zs) * half + half;
-    const T gg = tanh(gates[row + 2 * H + j]);
-    const T og = tanh(gates[row + 3 * H + j] * zs) * half + half;
+    const T one = (T)1;
+    // p = s z with s = [-1 -1 -2 -1] (activation_prescale): ps = 1 when the driver already
+    // applied it (prescaled), else -1 on i, f, o and -2 on g (ps_g)
+    const T ig = one / (one + exp(gates[row + j] * ps));           // i = sigma(z) = 1/(1 + e^-z)
+    const T fg = one / (one + exp(gates[row + H + j] * ps));
+    const T gg = tanh(gates[row + 2 * H + j] * ps_g * (T)-0.5);     // g = tanh(z), z = -p/2
+    const T og = one / (one + exp(gates[row + 3 * H + j] * ps));
     gates[row + j] = ig;
     gates[row + H + j] = fg;
     gates[row + 2 * H + j] = gg;
@@ -85,7 +87,7 @@ def _kernels():
     import cupy  # noqa: PLC0415
 
     forward = cupy.ElementwiseKernel(
-        "T c_prev, int32 H, T zs", "raw T gates, T c, T tanh_c, T h",
+        "T c_prev, int32 H, T ps, T ps_g", "raw T gates, T c, T tanh_c, T h",
         _FORWARD_SOURCE, "nplstm_gates_forward")
     backward = cupy.ElementwiseKernel(
         "raw T gates, T dh, T dc, T c_prev, T tanh_c, int32 H", "raw T dgates, T dc_prev",
@@ -99,11 +101,20 @@ def _kernels():
     return forward, backward, factors, step
 
 
+def quiet_exp():
+    """See ``numpy_gates.quiet_exp``: CUDA's exp overflows to inf without a warning."""
+    return contextlib.nullcontext()
+
+
 def gates_forward(gates, c_prev, c, tanh_c, h, prescaled=False):
-    """See ``numpy_gates.gates_forward``; ``gates`` must be C-contiguous (B, 4H)."""
+    """See ``numpy_gates.gates_forward``; ``gates`` must be C-contiguous (B, 4H).
+
+    Same activations, from the same prescaled row p; g is computed as tanh(−p/2) (exact
+    halving) rather than 2/(1 + e^p) − 1, as torch's CUDA kernel takes tanh of z_g."""
     forward = _kernels()[0]
-    zs = gates.dtype.type(1.0 if prescaled else 0.5)
-    forward(c_prev, c.shape[-1], zs, gates, c, tanh_c, h)
+    scalar = gates.dtype.type
+    ps, ps_g = (scalar(1.0), scalar(1.0)) if prescaled else (scalar(-1.0), scalar(-2.0))
+    forward(c_prev, c.shape[-1], ps, ps_g, gates, c, tanh_c, h)
 
 
 def gates_backward(dh, dc, gates, c_prev, tanh_c, dgates, dc_prev, scratch):

@@ -4,7 +4,7 @@ from functools import lru_cache
 
 import numpy as np
 
-__all__ = ["GATE_NAMES", "split_gates", "sigmoid_prescale"]
+__all__ = ["GATE_NAMES", "split_gates", "activation_prescale"]
 
 GATE_NAMES = ("i", "f", "g", "o")
 
@@ -16,14 +16,16 @@ def split_gates(gates):
 
 
 @lru_cache(maxsize=64)
-def sigmoid_prescale(H: int, dtype) -> np.ndarray:
-    """The (4H,) host row [½ ½ 1 ½] (blocks i, f, g, o), read-only.
+def activation_prescale(H: int, dtype) -> np.ndarray:
+    """The (4H,) host row s = [−1 −1 −2 −1] (blocks i, f, g, o), read-only.
 
-    σ(z) = ½·tanh(½z) + ½ on i, f, o and tanh(z) on g: the kernels take tanh of
-    ``sigmoid_prescale · z`` over the whole row.  Multiplying by ½ is exact, so a driver may
-    fold the row into the weights and biases instead (``gates_forward(..., prescaled=True)``).
+    The kernels activate a gate row through one exp of p = s ⊙ z:
+        σ(z)    = 1 / (1 + e^{−z})          on i, f, o  (p = −z)
+        tanh(z) = 2 / (1 + e^{−2z}) − 1      on g        (p = −2z)
+    Multiplying by −1 or −2 is exact, so a driver may fold the row into the weights and
+    biases instead (``gates_forward(..., prescaled=True)``) and get the same numbers.
     """
-    row = np.full(4 * H, 0.5, dtype=dtype)
-    row[2 * H:3 * H] = 1.0
+    row = np.full(4 * H, -1.0, dtype=dtype)
+    row[2 * H:3 * H] = -2.0
     row.setflags(write=False)
     return row

@@ -15,9 +15,10 @@ from functools import lru_cache
 
 import numpy as np
 
-from .layout import sigmoid_prescale, split_gates
+from .layout import activation_prescale, split_gates
 
-__all__ = ["gates_forward", "gates_backward", "backward_factors", "backward_step"]
+__all__ = ["gates_forward", "gates_backward", "backward_factors", "backward_step",
+           "quiet_exp"]
 
 # Steps of at least this many (rows · H) elements may be split by rows across threads
 # (NumPy's ufuncs release the GIL; rows are independent, so each block computes the same
@@ -32,8 +33,8 @@ _MAX_THREADS = 2
 def _row_constants(H: int, dtype: np.dtype):
     """Per-column constants of a (4H,) gate row, blocks [i | f | g | o].
 
-    scale = [½ ½ 1 ½], shift = [½ ½ 0 ½]:  a = scale·tanh(scale·z) + shift is σ(z) on the
-        i, f, o blocks (σ(z) = ½·tanh(z/2) + ½) and tanh(z) on the g block.
+    scale = [−1 −1 −2 −1] and numer = [1 1 2 1]:  numer / (1 + exp(scale·z)) is σ(z) on the
+        i, f, o blocks and 2σ(2z) = tanh(z) + 1 on the g block (``activation_prescale``).
     k1 = [1 1 0 1], k0 = [0 0 1 0]:  (k1 − a)·a + k0 is the derivative da/dz expressed
         through the output a: σ' = a(1 − a) on i, f, o and tanh' = 1 − a² on g.
     """
@@ -43,7 +44,7 @@ def _row_constants(H: int, dtype: np.dtype):
         r.setflags(write=False)
         return r
 
-    return sigmoid_prescale(H, dtype), row(0.5, 0.0), row(1.0, 0.0), row(0.0, 1.0)
+    return activation_prescale(H, dtype), row(1.0, 2.0), row(1.0, 0.0), row(0.0, 1.0)
 
 
 @lru_cache(maxsize=8)
@@ -97,26 +98,39 @@ def gates_forward(gates, c_prev, c, tanh_c, h, prescaled=False):
     _by_rows(_gates_forward, gates, c_prev, c, tanh_c, h, prescaled=prescaled)
 
 
+def quiet_exp():
+    """Context for calls of ``gates_forward``: e^p overflows to inf for p ≫ 0 (p > 88 in
+    float32) and underflows to 0 for p ≪ 0, both harmless (σ = 1/(1 + inf) = 0 and
+    1/(1 + 0) = 1 exactly, as σ(∓∞)), so NumPy's warnings (or errors, under ``np.seterr``)
+    for them are switched off.  A driver enters it once around its time loop: entering
+    costs ~3 µs, a whole step's kernel at B = 1 about 10 µs."""
+    return np.errstate(over="ignore", under="ignore")
+
+
 def _gates_forward(gates, c_prev, c, tanh_c, h, prescaled=False):
     """Activate the gates in place and advance the cell state: one step's elementwise math.
 
-    gates  (B, 4H)  in: pre-activations z (with ``prescaled``: [½z_i ½z_f z_g ½z_o], the
-                    ``sigmoid_prescale`` row already applied, e.g. folded into the weights);
-                    out: activations [i | f | g | o]
+    Call it inside ``quiet_exp()``.
+
+    gates  (B, 4H)  in: pre-activations z (with ``prescaled``: p = [−z_i −z_f −2z_g −z_o],
+                    the ``activation_prescale`` row already applied, e.g. folded into the
+                    weights); out: activations [i | f | g | o]
     c_prev (B, H)   in: previous cell state (may be the same buffer as ``c``)
     c      (B, H)   out: c' = f ⊙ c_prev + i ⊙ g
     tanh_c (B, H)   out: tanh(c')
     h      (B, H)   out: h' = o ⊙ tanh(c')   (before any projection)
     """
-    scale, shift, _, _ = _row_constants(gates.shape[-1] // 4, gates.dtype)
-    # i, f, o = σ(z) = ½·tanh(½z) + ½ and g = tanh(z): one tanh over the whole row, which
-    # never overflows (σ(±1e4) is exactly 0 or 1, as torch gives) and keeps the dtype.
+    scale, numer, _, _ = _row_constants(gates.shape[-1] // 4, gates.dtype)
+    one = _one(gates.dtype)
+    # i, f, o = σ(z) = 1/(1 + e^{−z}) and g = tanh(z) = 2/(1 + e^{−2z}) − 1: one exp over
+    # the whole row (NumPy's float32 exp costs half its tanh); e^{−z} = inf gives σ = 0 exactly
     if not prescaled:
-        np.multiply(gates, scale, out=gates)                # (B, 4H)
-    np.tanh(gates, out=gates)                               # (B, 4H)
-    np.multiply(gates, scale, out=gates)                    # (B, 4H)
-    np.add(gates, shift, out=gates)                         # (B, 4H)  [i | f | g | o]
+        np.multiply(gates, scale, out=gates)                # p = [−z_i −z_f −2z_g −z_o]
+    np.exp(gates, out=gates)                                # e^p                 (B, 4H)
+    np.add(gates, one, out=gates)                           # 1 + e^p
+    np.divide(numer, gates, out=gates)                      # [σ σ tanh+1 σ]
     i, f, g, o = split_gates(gates)
+    np.subtract(g, one, out=g)                              # g = tanh(z_g)        (B, H)
     np.multiply(f, c_prev, out=c)                           # c' = f ⊙ c_prev         (B, H)
     np.multiply(i, g, out=tanh_c)                           #      i ⊙ g (tanh_c as scratch)
     np.add(c, tanh_c, out=c)                                # c' = f ⊙ c_prev + i ⊙ g  (B, H)
