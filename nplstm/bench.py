@@ -11,8 +11,16 @@ Method (the machine may be shared):
   median over all rounds (at most half of the rounds are discarded: the slowest first);
 - the table gives medians over the kept rounds, the median of the per-round ratios and
   their interquartile range (the spread);
-- torch runs on N threads (``torch.set_num_threads``), NumPy's BLAS on the same N
-  (threadpoolctl), for each N of ``--threads``;
+- each runner (nplstm, torch, torch without oneDNN) lives in its own worker process, started
+  with its thread variables (OMP/OPENBLAS/MKL_NUM_THREADS = N) set before numpy or torch
+  loads, plus ``torch.set_num_threads(N)``, for each N of ``--threads``; the time of a call is
+  taken inside the worker.  In one process the libraries' thread pools fight over the cores:
+  OpenBLAS's worker spins ~0.1 s after each GEMM, and at N = 2 on 2 cores that slowed both
+  sides (torch's forward at (50, 32, 128) 6.6 → 10.6 ms, nplstm's 10.6 → 16 ms);
+- at N > 1 each call starts ``SETTLE_S`` after the previous runner's call ended, so that
+  its spinning threads have gone to sleep, and a call shorter than ``WARM_CALL_MAX_S`` is
+  preceded by an untimed call of the same runner (warm caches and threads): each runner is
+  timed as it runs in a loop of its own, undisturbed by the others;
 - the GEMM roofline: this machine's sustained float32 GEMM rate is measured in the same run
   (a square 2048 GEMM, best of 5, at N threads) and the fwd+bwd column gives
   48·T·B·H² / (time · rate), the fraction of the time the LSTM's own GEMM FLOPs need.
@@ -23,6 +31,7 @@ quick look in under 2 minutes; the documented table uses ``--repeats 15``.
 from __future__ import annotations
 
 import contextlib
+import multiprocessing
 import os
 import platform
 import statistics
@@ -42,6 +51,10 @@ DEFAULT_CASES = [(50, 32, 128), (100, 64, 256), (25, 16, 512), (100, 128, 1024),
 DISTURBED = 1.5          # a round slower than this × a runner's median is discarded
 CASE_BUDGET_S = 3.0      # default: rounds per case and mode until this many seconds are spent
 MIN_ROUNDS, MAX_ROUNDS = 2, 15   # default run: a quick look; the docs' table uses --repeats 15
+SETTLE_S = 0.15          # pause between runners at N > 1: OpenBLAS's workers spin ~0.11 s
+WARM_CALL_MAX_S = 0.5    # calls shorter than this are preceded by an untimed call
+RUNNERS = ("nplstm", "torch", "torch-noDNN")
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def parse_cases(text):
@@ -126,22 +139,131 @@ def gemm_rate(dtype="float32", n=2048, repeats=5) -> float:
     return 2.0 * n ** 3 / best
 
 
-def _interleave(fns, repeats, warmup, budget_s):
-    """Per-runner lists of times over interleaved rounds (the warm-up rounds dropped).
+def _serve(kind, threads, dtype, conn):
+    """A worker process's loop: build one runner per case, time single calls on request.
+
+    Messages: ("ready",) → None once the imports are done; ("case", T, B, H) → None;
+    ("run", mode, warm) → seconds of one call of that mode (timed here, so the pipe is not
+    counted), after one untimed call if ``warm``; ("gemm_rate",) → FLOP/s; ("stop",).
+    Any exception is sent back (and re-raised by the parent)."""
+    torch = None
+    if kind != "nplstm":
+        import torch  # noqa: PLC0415
+        torch.set_num_threads(threads)
+        # torch warns about TF32 on Intel GPUs whenever the oneDNN flags are set
+        warnings.filterwarnings("ignore", message="TF32 acceleration")
+    runners = {}
+    while True:
+        message = conn.recv()
+        try:
+            if message[0] == "stop":
+                return
+            if message[0] == "ready":
+                reply = None
+            elif message[0] == "case":
+                T, B, H = message[1:]
+                lstm, train, infer = _nplstm_runner(T, B, H, dtype)
+                if torch is not None:
+                    train, infer = _torch_runner(torch, lstm, T, B, H, dtype,
+                                                 onednn=kind == "torch")
+                runners = {"fwd+bwd": train, "forward": infer}
+                reply = None
+            elif message[0] == "run":
+                _, mode, warm = message
+                if warm:
+                    runners[mode]()
+                reply = _time(runners[mode])
+            elif message[0] == "gemm_rate":
+                reply = gemm_rate(dtype)
+            else:
+                raise ValueError(f"unknown message {message!r}")
+        except Exception as error:  # noqa: BLE001 - sent to the parent, which raises it
+            reply = error
+        conn.send(reply)
+
+
+class _Worker:
+    """One runner in its own process, started with its thread variables set to ``threads``
+    (they must be set before numpy and torch load: the spawned child reads them then)."""
+
+    def __init__(self, kind, threads, dtype):
+        context = multiprocessing.get_context("spawn")
+        self.kind = kind
+        self.conn, child = context.Pipe()
+        saved = {name: os.environ.get(name) for name in THREAD_VARIABLES}
+        os.environ.update({name: str(threads) for name in THREAD_VARIABLES})
+        try:
+            self.process = context.Process(target=_serve, args=(kind, threads, dtype, child),
+                                           daemon=True, name=f"nplstm-bench-{kind}")
+            self.process.start()
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+        child.close()
+
+    def call(self, *message):
+        try:
+            self.conn.send(message)
+            reply = self.conn.recv()
+        except (EOFError, OSError) as error:
+            raise RuntimeError(
+                f"the benchmark's {self.kind} worker process died (exit code "
+                f"{self.process.exitcode}); a script that calls nplstm.bench must run it under "
+                "`if __name__ == '__main__':` (worker processes are spawned, which re-imports "
+                "the main module)") from error
+        if isinstance(reply, Exception):
+            raise reply
+        return reply
+
+    def close(self):
+        with contextlib.suppress(OSError, EOFError):
+            self.conn.send(("stop",))
+        self.process.join(timeout=10)
+        if self.process.is_alive():
+            self.process.kill()
+
+
+@contextlib.contextmanager
+def _workers(kinds, threads, dtype):
+    workers = [_Worker(kind, threads, dtype) for kind in kinds]
+    try:
+        for worker in workers:                 # all started and imported before any timing
+            worker.call("ready")
+        yield workers
+    finally:
+        for worker in workers:
+            worker.close()
+
+
+def _interleave(workers, mode, repeats, warmup, budget_s, settle_s):
+    """Per-worker lists of call times over interleaved rounds (the warm-up rounds dropped).
 
     repeats None: rounds until ``budget_s`` is spent, at least MIN_ROUNDS, at most MAX_ROUNDS.
+    Each call starts ``settle_s`` after the previous one ended, and a call shorter than
+    WARM_CALL_MAX_S is preceded by an untimed one of the same runner (after an idle pause
+    or another process's work a short call runs from cold caches: 20–50% slower here).
     """
+    last = [0.0] * len(workers)
+
+    def call(k):
+        time.sleep(settle_s)
+        last[k] = workers[k].call("run", mode, last[k] < WARM_CALL_MAX_S)
+        return last[k]
+
     for _ in range(warmup):
-        for fn in fns:
-            fn()
-    times = [[] for _ in fns]
+        for k in range(len(workers)):
+            call(k)
+    times = [[] for _ in workers]
     start = time.perf_counter()
     while len(times[0]) < (repeats or MAX_ROUNDS):
         if repeats is None and len(times[0]) >= MIN_ROUNDS and \
                 time.perf_counter() - start > budget_s:
             break
-        for k, fn in enumerate(fns):
-            times[k].append(_time(fn))
+        for k in range(len(workers)):
+            times[k].append(call(k))
     return times
 
 
@@ -163,52 +285,47 @@ def _ratio_stats(a, b):
     return statistics.median(ratios), q[0], q[-1]
 
 
-def time_cases(cases, repeats=None, dtype="float32", torch=None, warmup=1, rate=None,
-               budget_s=CASE_BUDGET_S):
-    """Rows of medians, ratios and spreads per case and mode; torch=None times nplstm alone.
+def time_cases(cases, repeats=None, dtype="float32", with_torch=False, threads=1, warmup=1,
+               roofline=False, budget_s=CASE_BUDGET_S, settle_s=None):
+    """Rows of medians, ratios and spreads per case and mode (nplstm alone without torch).
 
-    repeats None: rounds until ``budget_s`` is spent (2 to 15); rate: the GEMM rate in
-    FLOP/s for the roofline column (None: no column).
+    repeats None: rounds until ``budget_s`` is spent (2 to 15); roofline: measure the GEMM
+    rate (in the nplstm worker) for the roofline column; settle_s None: SETTLE_S at
+    threads > 1, else 0.
     """
+    kinds = RUNNERS if with_torch else RUNNERS[:1]
+    settle_s = (SETTLE_S if threads > 1 else 0.0) if settle_s is None else settle_s
     rows = []
-    for T, B, H in cases:
-        lstm, np_train, np_infer = _nplstm_runner(T, B, H, dtype)
-        runners = {"fwd+bwd": [np_train], "forward": [np_infer]}
-        if torch is not None:
-            for onednn in (True, False):
-                t_train, t_infer = _torch_runner(torch, lstm, T, B, H, dtype, onednn)
-                runners["fwd+bwd"].append(t_train)
-                runners["forward"].append(t_infer)
-        for mode, fns in runners.items():
-            times = _interleave(fns, repeats, warmup, budget_s)
-            kept = _undisturbed(times)
-            row = {"T": T, "B": B, "H": H, "mode": mode,
-                   "rounds": f"{len(kept)}/{len(times[0])}"}
-            times = [[t[r] for r in kept] for t in times]
-            row["nplstm_ms"] = 1e3 * statistics.median(times[0])
-            if rate is not None and mode == "fwd+bwd":
-                flops = 48.0 * T * B * H * H             # the LSTM's GEMMs, fwd+bwd, I = H
-                row["roofline"] = flops / (statistics.median(times[0]) * rate)
-                if torch is not None:
-                    row["torch_roofline"] = flops / (statistics.median(times[1]) * rate)
-            if torch is not None:
-                ratio, q1, q3 = _ratio_stats(times[0], times[1])
-                floor, _, _ = _ratio_stats(times[0], times[2])
-                row.update(torch_ms=1e3 * statistics.median(times[1]), ratio=ratio,
-                           ratio_q1=q1, ratio_q3=q3,
-                           floor_ms=1e3 * statistics.median(times[2]), floor_ratio=floor)
-            rows.append(row)
-    return rows
+    with _workers(kinds, threads, dtype) as workers:
+        rate = workers[0].call("gemm_rate") if roofline else None
+        for T, B, H in cases:
+            for worker in workers:
+                worker.call("case", T, B, H)
+            for mode in ("fwd+bwd", "forward"):
+                times = _interleave(workers, mode, repeats, warmup, budget_s, settle_s)
+                rows.append(_row(T, B, H, mode, times, rate))
+    return rows, rate
 
 
-def _limit_threads(threads):
-    """Limit NumPy's BLAS to ``threads``; returns (limiter or None, a description)."""
-    try:
-        from threadpoolctl import threadpool_limits  # noqa: PLC0415
-    except ImportError:
-        return None, "BLAS threads not limited (pip install threadpoolctl)"
-    limiter = threadpool_limits(limits=threads, user_api="blas")
-    return limiter, f"NumPy's BLAS limited to {threads} by threadpoolctl"
+def _row(T, B, H, mode, times, rate):
+    """One table row from the per-runner times (nplstm, then torch, torch without oneDNN)."""
+    kept = _undisturbed(times)
+    row = {"T": T, "B": B, "H": H, "mode": mode, "rounds": f"{len(kept)}/{len(times[0])}"}
+    times = [[t[r] for r in kept] for t in times]
+    row["nplstm_ms"] = 1e3 * statistics.median(times[0])
+    with_torch = len(times) > 1
+    if rate is not None and mode == "fwd+bwd":
+        flops = 48.0 * T * B * H * H                     # the LSTM's GEMMs, fwd+bwd, I = H
+        row["roofline"] = flops / (statistics.median(times[0]) * rate)
+        if with_torch:
+            row["torch_roofline"] = flops / (statistics.median(times[1]) * rate)
+    if with_torch:
+        ratio, q1, q3 = _ratio_stats(times[0], times[1])
+        floor, _, _ = _ratio_stats(times[0], times[2])
+        row.update(torch_ms=1e3 * statistics.median(times[1]), ratio=ratio,
+                   ratio_q1=q1, ratio_q3=q3,
+                   floor_ms=1e3 * statistics.median(times[2]), floor_ratio=floor)
+    return row
 
 
 def _blas_name():
@@ -221,37 +338,40 @@ def _blas_name():
                      f"({i.get('architecture')})" for i in info) or "BLAS unknown"
 
 
+def _torch_version():
+    """torch's version without importing it here (the workers do), or None."""
+    from importlib import metadata  # noqa: PLC0415
+    try:
+        return metadata.version("torch")
+    except metadata.PackageNotFoundError:
+        return None
+
+
 def run_bench(cases, threads=None, repeats=None, dtype="float32") -> int:
     """Print one table per thread count; returns 0."""
     thread_counts = threads if isinstance(threads, list) else parse_threads(threads)
-    try:
-        import torch  # noqa: PLC0415
-    except ImportError:
-        torch = None
+    torch_version = _torch_version()
+    if torch_version is None:
         print("nplstm bench: torch is not installed, so nplstm is timed alone (no ratios); "
               "pip install 'nplstm[torch]' for the comparison with torch.nn.LSTM")
     print(f"nplstm bench: {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} cores; numpy {np.__version__} ({_blas_name()}); "
-          f"torch {torch.__version__ if torch else 'not installed'}; dtype {dtype}")
+          f"torch {torch_version or 'not installed'}; dtype {dtype}")
     rounds = f"{repeats} rounds" if repeats else (
         f"{MIN_ROUNDS}-{MAX_ROUNDS} rounds (~{CASE_BUDGET_S:.0f} s per case and mode; "
         "--repeats 15 for a table to quote)")
-    print(f"interleaved {rounds} after one warm-up round; rounds with a runner above "
-          f"{DISTURBED}x its median discarded; spread = IQR of the per-round ratios")
-    # torch warns about TF32 on Intel GPUs whenever the oneDNN flags are set: not ours to show
-    warnings.filterwarnings("ignore", message="TF32 acceleration")
+    print(f"each runner in its own process; interleaved {rounds} after one warm-up round, "
+          f"{SETTLE_S} s apart at N > 1; rounds with a runner above {DISTURBED}x its median "
+          "discarded; spread = IQR of the per-round ratios")
     for n in thread_counts:
-        limiter, blas_note = _limit_threads(n)
-        if torch is not None:
-            torch.set_num_threads(n)
-        rate = gemm_rate(dtype)
-        print(f"\n## N = {n} thread(s): torch.set_num_threads({n}); {blas_note}; "
-              f"sustained {dtype} GEMM {rate / 1e9:.1f} GFLOP/s (2048³, best of 5)\n")
-        rows = time_cases(cases, repeats=repeats, dtype=dtype, torch=torch, rate=rate)
+        rows, rate = time_cases(cases, repeats=repeats, dtype=dtype,
+                                with_torch=torch_version is not None, threads=n,
+                                roofline=True)
+        print(f"\n## N = {n} thread(s): {', '.join(THREAD_VARIABLES)} = {n} in every worker"
+              f"{f', torch.set_num_threads({n})' if torch_version else ''}; sustained "
+              f"{dtype} GEMM {rate / 1e9:.1f} GFLOP/s (2048³, best of 5)\n")
         print(format_table(rows), flush=True)
-        if limiter is not None:
-            limiter.restore_original_limits()
-    if torch is not None:
+    if torch_version is not None:
         print("\nnplstm/torch: ratio to torch with oneDNN; vs no-oneDNN: ratio to torch with "
               "oneDNN disabled (the floor, < 1 required); roofline: 48·T·B·H² GEMM FLOPs / "
               "(time · GEMM rate), fwd+bwd only")

@@ -69,9 +69,20 @@ def test_bench_cases_parse_and_a_tiny_run_formats():
     assert parse_cases("3,2,4;5,1,2") == [(3, 2, 4), (5, 1, 2)]
     with pytest.raises(ValueError, match="T,B,H"):
         parse_cases("3,2")
-    rows = time_cases([(3, 2, 4)], repeats=2, warmup=1)     # nplstm alone; nothing timed
+    # nplstm alone, in its worker process; nothing is asserted about the times
+    rows, rate = time_cases([(3, 2, 4)], repeats=2, warmup=1, threads=1)
+    assert rate is None and [r["mode"] for r in rows] == ["fwd+bwd", "forward"]
+    assert all(r["nplstm_ms"] > 0 and r["rounds"] == "2/2" for r in rows)
     table = format_table(rows)
     assert "fwd+bwd" in table and "forward" in table
+
+
+def test_bench_worker_errors_reach_the_parent():
+    from nplstm.bench import _workers
+
+    with _workers(["nplstm"], 1, "float32") as (worker,):
+        with pytest.raises(KeyError):
+            worker.call("run", "forward", False)            # no case set up yet
 
 
 def test_bad_arguments_exit_2():
