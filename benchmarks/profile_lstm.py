@@ -1,4 +1,4 @@
-"""Where nplstm's fwd+bwd time goes: GEMM, elementwise kernels, and the rest (Python).
+"""Where nplstm's time goes (fwd+bwd and forward-only): GEMM, elementwise, the rest (Python).
 
     python benchmarks/profile_lstm.py [--threads N] [--cases "T,B,H;..."] [--repeats R]
 
@@ -6,8 +6,10 @@ For each case the full fwd+bwd of ``functional.lstm_forward`` / ``lstm_backward`
 then its parts are replayed alone on buffers of the same shapes: every GEMM it runs (the
 input projection, T recurrent GEMMs forward and T backward, dX, dW_ih, dW_hh) and every
 elementwise kernel call (T ``gates_forward``, the chunked ``backward_factors``, T
-``backward_step``).  The rest (total − GEMM − elementwise) is the drivers' Python: loop,
-views, bookkeeping.  Best of R runs each (the minimum is the least disturbed on a shared
+``backward_step``); likewise for the forward alone (``nplstm.no_grad()``'s path: the input
+projection, T recurrent GEMMs, T ``gates_forward``).  The rest (total − GEMM − elementwise)
+is the drivers' Python (loop, views, bookkeeping) and whatever the parts cost more in place
+than alone (caches).  Best of R runs each (the minimum is the least disturbed on a shared
 machine).  Results are recorded in docs/benchmarks.md.
 """
 
@@ -18,7 +20,7 @@ import numpy as np
 
 from nplstm import functional as F
 from nplstm.bench import DEFAULT_CASES, parse_cases
-from nplstm.functional.sequence import _backward_chunk
+from nplstm.functional.sequence import _TRANSPOSE_MIN_STEPS, _backward_chunk
 from nplstm.kernels import numpy_gates as K
 
 
@@ -32,6 +34,7 @@ def best(fn, repeats):
 
 
 def profile_case(T, B, H, repeats):
+    """{mode: {"total", "gemm", "elementwise", "python"}} in seconds, for fwd+bwd and forward."""
     rng = np.random.default_rng(0)
     u = lambda *s: rng.uniform(-0.1, 0.1, s).astype(np.float32)  # noqa: E731
     x, R = (rng.standard_normal((T, B, H)).astype(np.float32) for _ in range(2))
@@ -41,28 +44,42 @@ def profile_case(T, B, H, repeats):
         _, cache = F.lstm_forward(x, None, wi, wh, bi, bh)
         F.lstm_backward(R, None, None, cache)
 
+    def total_forward():
+        F.lstm_forward(x, None, wi, wh, bi, bh, keep_cache=False)
+
     h, dh = u(B, H), u(B, H)
     z, rec, dz = u(T * B, 4 * H), u(B, 4 * H), u(T * B, 4 * H)
-    wht = np.ascontiguousarray(wh.T)
+    # the orientation lstm_forward uses: a contiguous copy of W_hhᵀ from T = 40 steps on
+    wht = np.ascontiguousarray(wh.T) if T >= _TRANSPOSE_MIN_STEPS else wh.T
     xs = x.reshape(T * B, H)
 
-    def gemms():
+    def gemms_forward():
         np.matmul(xs, wi.T, out=z)                                  # input projection
         for _ in range(T):
             np.dot(h, wht, out=rec)                                 # forward recurrent
+
+    def gemms():
+        gemms_forward()
+        for _ in range(T):
             np.dot(rec, wh, out=dh)                                 # backward recurrent
         dz @ wi, dz.T @ xs, dz.T @ xs                               # dX, dW_ih, dW_hh
 
+    # prescaled pre-activations p (any moderate values: the kernels' cost does not depend
+    # on them, short of overflow)
     gates = rng.uniform(0.05, 0.95, (T, B, 4 * H)).astype(np.float32)
     c, tc = u(T, B, H), np.tanh(u(T, B, H))
     chunk = _backward_chunk(T, B, H)
     factors, gain = u(chunk, B, 4 * H), u(chunk, B, H)
     work, dct, dc = u(B, 4 * H), u(B, H), u(B, H)
 
+    def elementwise_forward():
+        with K.quiet_exp():
+            for t in range(T):
+                np.copyto(work, gates[t])
+                K.gates_forward(work, c[t], c[t], tc[t], h, prescaled=True)
+
     def elementwise():
-        for t in range(T):
-            np.copyto(work, gates[t])
-            K.gates_forward(work, c[t], c[t], tc[t], h, prescaled=True)
+        elementwise_forward()
         for t0 in range(0, T, chunk):
             t1 = min(T, t0 + chunk)
             K.backward_factors(gates[t0:t1], c[t0:t1], tc[t0:t1], factors[:t1 - t0],
@@ -72,10 +89,14 @@ def profile_case(T, B, H, repeats):
                             gates[t, :, H:2 * H], work, dct, dc)
 
     copies = best(lambda: [np.copyto(work, gates[t]) for t in range(T)], repeats)
-    parts = {"total": best(total, repeats), "gemm": best(gemms, repeats),
-             "elementwise": best(elementwise, repeats) - copies}
-    parts["python"] = max(0.0, parts["total"] - parts["gemm"] - parts["elementwise"])
-    return parts
+    result = {}
+    for mode, parts in (("fwd+bwd", (total, gemms, elementwise)),
+                        ("forward", (total_forward, gemms_forward, elementwise_forward))):
+        times = {"total": best(parts[0], repeats), "gemm": best(parts[1], repeats),
+                 "elementwise": best(parts[2], repeats) - copies}
+        times["python"] = max(0.0, times["total"] - times["gemm"] - times["elementwise"])
+        result[mode] = times
+    return result
 
 
 def main():
@@ -90,14 +111,15 @@ def main():
         limiter = threadpool_limits(args.threads, user_api="blas")
     except ImportError:
         limiter = None
-    print(f"fwd+bwd, float32, {args.threads} thread(s), best of {args.repeats}\n")
-    print("| T | B | H=I | total ms | GEMM | elementwise | Python (rest) |")
-    print("|---|---|---|---|---|---|---|")
+    print(f"float32, {args.threads} thread(s), best of {args.repeats}\n")
+    print("| T | B | H=I | mode | total ms | GEMM | elementwise | Python (rest) |")
+    print("|---|---|---|---|---|---|---|---|")
     for T, B, H in cases:
-        p = profile_case(T, B, H, args.repeats)
-        share = {k: 100 * p[k] / p["total"] for k in ("gemm", "elementwise", "python")}
-        print(f"| {T} | {B} | {H} | {1e3 * p['total']:.1f} | {share['gemm']:.0f}% | "
-              f"{share['elementwise']:.0f}% | {share['python']:.0f}% |", flush=True)
+        for mode, p in profile_case(T, B, H, args.repeats).items():
+            share = {k: 100 * p[k] / p["total"] for k in ("gemm", "elementwise", "python")}
+            print(f"| {T} | {B} | {H} | {mode} | {1e3 * p['total']:.1f} | "
+                  f"{share['gemm']:.0f}% | {share['elementwise']:.0f}% | "
+                  f"{share['python']:.0f}% |", flush=True)
     if limiter is not None:
         limiter.restore_original_limits()
 

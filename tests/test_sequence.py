@@ -174,6 +174,7 @@ def test_inference_without_cache_gives_the_same_numbers(T, B, layers, bidirectio
 def test_inference_chunks_the_input_projection(monkeypatch):
     from nplstm.functional import sequence
     monkeypatch.setattr(sequence, "_INFERENCE_CHUNK_ELEMENTS", 8)   # one step per chunk
+    monkeypatch.setattr(sequence, "_INFERENCE_CHUNK_MIN_ROWS", 1)
     rng = np.random.default_rng(3)
     x, h0, c0, wi, wh, bi, bh, _ = _sequence_inputs(rng, 5, 2, 3, 2, 0, True, True)
     (o1, s1), _ = F.lstm_forward(x, (h0, c0), wi, wh, bi, bh, keep_cache=False)

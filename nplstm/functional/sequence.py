@@ -41,8 +41,10 @@ __all__ = ["SequenceCache", "SequenceGrads", "lstm_forward", "lstm_backward",
            "cache_bytes_per_step"]
 
 # Without a cache (inference), the input projection is computed in chunks of time steps of
-# at most this many elements, so memory stays that of a few steps whatever T is.
+# at most this many elements, so memory stays that of a few steps whatever T is, but of at
+# least this many rows (T·B): a GEMM of 256 rows ran 20% slower than one of 1024 (N = 2).
 _INFERENCE_CHUNK_ELEMENTS = 1 << 20
+_INFERENCE_CHUNK_MIN_ROWS = 1024
 # The backward computes the factors that do not depend on the recurrence (σ', tanh' and
 # their products) for chunks of time steps of at most this many (B, 5H) elements.
 _BACKWARD_CHUNK_ELEMENTS = 1 << 17
@@ -151,7 +153,8 @@ def lstm_forward(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None, wei
         tanh_all = alloc((T, B, H), dtype=dtype)
         hidden = None if weight_hr is None else alloc((T, B, H), dtype=dtype)
     else:
-        chunk = max(1, min(T, _INFERENCE_CHUNK_ELEMENTS // max(1, B * 4 * H)))
+        chunk = max(1, min(T, max(_INFERENCE_CHUNK_ELEMENTS // max(1, B * 4 * H),
+                                  -(-_INFERENCE_CHUNK_MIN_ROWS // max(1, B)))))
         gates = xp.empty((chunk, B, 4 * H), dtype=dtype)
         c_state = c0_w.copy()                         # (B, H) updated in place, step by step
         tanh_buf = xp.empty((B, H), dtype=dtype)
