@@ -18,13 +18,13 @@ Method (the machine may be shared):
   OpenBLAS's worker spins ~0.1 s after each GEMM, and at N = 2 on 2 cores that slowed both
   sides (torch's forward at (50, 32, 128) 6.6 → 10.6 ms, nplstm's 10.6 → 16 ms);
 - at N > 1 each call starts ``SETTLE_S`` after the previous runner's call ended, so that
-  its spinning threads have gone to sleep, and a call shorter than ``WARM_CALL_MAX_S`` is
-  preceded by an untimed call of the same runner (warm caches and threads): each runner is
-  timed as it runs in a loop of its own, undisturbed by the others;
+  its spinning threads have gone to sleep; at every N a call shorter than
+  ``WARM_CALL_MAX_S`` is preceded by an untimed call of the same runner (warm caches and
+  threads): each runner is timed as it runs in a loop of its own, undisturbed by the others;
 - the GEMM roofline: this machine's sustained float32 GEMM rate is measured in the same run
   (a square 2048 GEMM, best of 5, at N threads) and the fwd+bwd column gives
   48·T·B·H² / (time · rate), the fraction of the time the LSTM's own GEMM FLOPs need.
-Without ``--repeats`` each case gets rounds until a time budget is spent (2 to 15): a
+Without ``--repeats`` each case gets rounds until a time budget is spent (1 to 15): a
 quick look in under 2 minutes; the documented table uses ``--repeats 15``.
 """
 
@@ -49,8 +49,8 @@ __all__ = ["DEFAULT_CASES", "parse_cases", "parse_threads", "run_bench", "time_c
 DEFAULT_CASES = [(50, 32, 128), (100, 64, 256), (25, 16, 512), (100, 128, 1024),
                  (200, 1, 64), (500, 8, 128)]
 DISTURBED = 1.5          # a round slower than this × a runner's median is discarded
-CASE_BUDGET_S = 3.0      # default: rounds per case and mode until this many seconds are spent
-MIN_ROUNDS, MAX_ROUNDS = 2, 15   # default run: a quick look; the docs' table uses --repeats 15
+CASE_BUDGET_S = 1.5      # default: rounds per case and mode until this many seconds are spent
+MIN_ROUNDS, MAX_ROUNDS = 1, 15   # default run: a quick look; the docs' table uses --repeats 15
 SETTLE_S = 0.15          # pause between runners at N > 1: OpenBLAS's workers spin ~0.11 s
 WARM_CALL_MAX_S = 0.5    # calls shorter than this are preceded by an untimed call
 RUNNERS = ("nplstm", "torch", "torch-noDNN")
@@ -289,7 +289,7 @@ def time_cases(cases, repeats=None, dtype="float32", with_torch=False, threads=1
                roofline=False, budget_s=CASE_BUDGET_S, settle_s=None):
     """Rows of medians, ratios and spreads per case and mode (nplstm alone without torch).
 
-    repeats None: rounds until ``budget_s`` is spent (2 to 15); roofline: measure the GEMM
+    repeats None: rounds until ``budget_s`` is spent (1 to 15); roofline: measure the GEMM
     rate (in the nplstm worker) for the roofline column; settle_s None: SETTLE_S at
     threads > 1, else 0.
     """
@@ -301,8 +301,11 @@ def time_cases(cases, repeats=None, dtype="float32", with_torch=False, threads=1
         for T, B, H in cases:
             for worker in workers:
                 worker.call("case", T, B, H)
-            for mode in ("fwd+bwd", "forward"):
-                times = _interleave(workers, mode, repeats, warmup, budget_s, settle_s)
+            for k, mode in enumerate(("fwd+bwd", "forward")):
+                # the warm-up rounds (first touches of the case's memory, caches) before the
+                # case's first mode only: the forward reuses what fwd+bwd just warmed
+                times = _interleave(workers, mode, repeats, warmup if k == 0 else 0,
+                                    budget_s, settle_s)
                 rows.append(_row(T, B, H, mode, times, rate))
     return rows, rate
 
@@ -360,7 +363,8 @@ def run_bench(cases, threads=None, repeats=None, dtype="float32") -> int:
     rounds = f"{repeats} rounds" if repeats else (
         f"{MIN_ROUNDS}-{MAX_ROUNDS} rounds (~{CASE_BUDGET_S:.0f} s per case and mode; "
         "--repeats 15 for a table to quote)")
-    print(f"each runner in its own process; interleaved {rounds} after one warm-up round, "
+    print(f"each runner in its own process; interleaved {rounds} after one warm-up round "
+          "per case, "
           f"{SETTLE_S} s apart at N > 1; rounds with a runner above {DISTURBED}x its median "
           "discarded; spread = IQR of the per-round ratios")
     for n in thread_counts:

@@ -49,7 +49,7 @@ def main(argv=None) -> int:
                        "e.g. 2,1 (default: all cores)")
     bench.add_argument("--repeats", type=_positive_int, default=None,
                        help="interleaved timed rounds per case and mode; the median is "
-                       "reported (default: 2 to 15, until ~3 s are spent; use 15 to quote)")
+                       "reported (default: 1 to 15, until ~1.5 s are spent; use 15 to quote)")
     bench.add_argument("--cases", default=None,
                        help="cases as T,B,H;T,B,H;... (default: the standard set)")
     bench.add_argument("--dtype", choices=["float32", "float64"], default="float32")
