@@ -361,12 +361,11 @@ def run_bench(cases, threads=None, repeats=None, dtype="float32") -> int:
           f"{os.cpu_count()} cores; numpy {np.__version__} ({_blas_name()}); "
           f"torch {torch_version or 'not installed'}; dtype {dtype}")
     rounds = f"{repeats} rounds" if repeats else (
-        f"{MIN_ROUNDS}-{MAX_ROUNDS} rounds (~{CASE_BUDGET_S:.0f} s per case and mode; "
+        f"{MIN_ROUNDS}-{MAX_ROUNDS} rounds (~{CASE_BUDGET_S:g} s per case and mode; "
         "--repeats 15 for a table to quote)")
     print(f"each runner in its own process; interleaved {rounds} after one warm-up round "
-          "per case, "
-          f"{SETTLE_S} s apart at N > 1; rounds with a runner above {DISTURBED}x its median "
-          "discarded; spread = IQR of the per-round ratios")
+          f"per case, {SETTLE_S} s apart at N > 1; rounds with a runner above {DISTURBED}x "
+          "its median discarded; spread = IQR of the per-round ratios")
     for n in thread_counts:
         rows, rate = time_cases(cases, repeats=repeats, dtype=dtype,
                                 with_torch=torch_version is not None, threads=n,
