@@ -1,6 +1,6 @@
 """nplstm: torch's LSTM on plain NumPy/CuPy arrays, with every backward written by hand."""
 
-from . import functional
+from . import functional, workspace
 from .gradcheck import GradcheckError, GradcheckReport, adjoint_check, gradcheck
 from .grad_mode import is_grad_enabled, no_grad
 from .io import load_checkpoint
@@ -9,7 +9,7 @@ from .nn import LSTM, Embedding, Linear, LSTMCell, Module, Parameter
 __version__ = "0.1.0"
 
 __all__ = [
-    "functional", "LSTMCell", "LSTM", "Linear", "Embedding", "Module", "Parameter", "no_grad", "is_grad_enabled",
+    "functional", "workspace", "LSTMCell", "LSTM", "Linear", "Embedding", "Module", "Parameter", "no_grad", "is_grad_enabled",
     "gradcheck", "adjoint_check", "GradcheckReport", "GradcheckError", "load_checkpoint",
     "__version__",
 ]

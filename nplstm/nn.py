@@ -13,6 +13,7 @@ import math
 import numpy as np
 
 from . import functional as F
+from . import workspace
 from .backend import (check_device, device_of, get_array_module, is_array, resolve_dtype,
                       to_device)
 from .checks import check_arrays, check_rank, check_shape, shape_str
@@ -329,7 +330,8 @@ class LSTM(Module):
                 outputs.append(out)
                 caches.append(cache)
             masks.append(mask)
-            layer_input = outputs[0] if D == 1 else xp.concatenate(outputs, axis=-1)
+            layer_input = outputs[0] if D == 1 else xp.concatenate(
+                outputs, axis=-1, out=workspace.empty((T, B, D * P), self.dtype, xp))
         output = layer_input                                              # (T, B, D·P)
         self._record((caches, masks, unbatched, T, B))
         if unbatched:
@@ -382,7 +384,10 @@ class LSTM(Module):
                     g = getattr(grads, name)
                     if g is not None:
                         getattr(self, name + suffix).grad += g
-                d_layer_input = grads.x if d_layer_input is None else d_layer_input + grads.x
+                if d_layer_input is None:
+                    d_layer_input = grads.x              # ours: the backward made it
+                else:
+                    d_layer_input += grads.x
             if masks[layer] is not None:
                 d_layer_input *= masks[layer]      # y = x ⊙ mask ⇒ dx = dy ⊙ mask
             d_layer_output = d_layer_input

@@ -8,6 +8,11 @@ Backends: the ``backend`` fixture runs a test on NumPy, on the strict CPU backen
 honest without a GPU) and on CuPy; ``device_backend`` on the non-NumPy ones only.  Tests
 marked ``gpu`` (the CuPy cases among them) skip with a reason when CuPy or a CUDA device is
 missing.
+
+Workspace: every test runs with ``nplstm.workspace`` reusing arrays of any size (not only
+≥ MIN_BYTES) and every block it hands out filled with 0xFF bytes (NaN in float32 and
+float64), so a driver that reads a buffer before writing it gives NaN, not the zeros of
+fresh memory.
 """
 
 import os
@@ -15,6 +20,7 @@ import os
 import pytest
 from hypothesis import HealthCheck, settings
 
+from nplstm import workspace
 from nplstm.backend import cupy_available
 
 from . import strict_backend
@@ -25,6 +31,20 @@ settings.register_profile("ci", max_examples=30, deadline=None, derandomize=True
 settings.register_profile("thorough", max_examples=300, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("NPLSTM_HYPOTHESIS_PROFILE", "ci"))
+
+@pytest.fixture(autouse=True)
+def poisoned_workspace(monkeypatch):
+    """Reuse arrays of every size; each block handed out is NaN-filled (0xFF bytes)."""
+    take = workspace._Pool.take
+
+    def poisoned_take(pool, nbytes):
+        block = take(pool, nbytes)
+        block.fill(0xFF)
+        return block
+
+    monkeypatch.setattr(workspace, "MIN_BYTES", 0)
+    monkeypatch.setattr(workspace._Pool, "take", poisoned_take)
+
 
 GPU_SKIP_REASON = "needs CuPy and a CUDA device"
 

@@ -22,13 +22,15 @@ Shapes: T time, B batch, I input size, H hidden size, P projection size (P = H w
 projection).  Unbatched input (T, I) is accepted, with state (P,), (H,).  Variable lengths
 and the reverse direction are a re-indexing of the batch (``packing.py``): the loops below
 always walk forward over a prefix of the rows, ``batch_sizes[t]`` of them at step t, and
-allocate nothing: every buffer is made once per call.  Derivation: docs/derivation.md.
+allocate nothing: every buffer is made once per call, the large ones from the workspace
+(memory reused between calls, ``nplstm/workspace.py``).  Derivation: docs/derivation.md.
 """
 
 from __future__ import annotations
 
 from typing import NamedTuple, Optional
 
+from .. import workspace
 from ..backend import asnumpy
 from ..checks import check_arrays, check_lengths, check_rank, check_shape, check_upstream
 from ..kernels import kernels_for
@@ -133,29 +135,32 @@ def lstm_forward(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None, wei
     # = x W'_ihᵀ + h W'_hhᵀ + b'
     prescale_row = xp.asarray(activation_prescale(H, dtype))              # (4H,)
     prescale = prescale_row[:, None]                                       # (4H, 1)
-    weight_ih_s = weight_ih * prescale                                     # (4H, I)
+    # the large arrays come from the workspace: reused memory, see workspace.py
+    empty, zeros = workspace.empty, workspace.zeros
+    weight_ih_s = xp.multiply(weight_ih, prescale, out=empty((4 * H, I), dtype, xp))
     if T >= _TRANSPOSE_MIN_STEPS:   # W'_hhᵀ stored in the orientation the step GEMM reads
-        weight_hh_t = xp.empty((P, 4 * H), dtype=dtype)
-        xp.multiply(weight_hh.T, prescale_row, out=weight_hh_t)           # (P, 4H)
+        weight_hh_t = xp.multiply(weight_hh.T, prescale_row,
+                                  out=empty((P, 4 * H), dtype, xp))      # (P, 4H)
     else:
-        weight_hh_t = (weight_hh * prescale).T                            # (P, 4H) view
+        weight_hh_t = xp.multiply(weight_hh, prescale,
+                                  out=empty((4 * H, P), dtype, xp)).T    # (P, 4H) view
     weight_hr_t = None if weight_hr is None else xp.ascontiguousarray(weight_hr.T)  # (H, P)
     bias = None if bias_ih is None else (bias_ih + bias_hh) * prescale[:, 0]      # (4H,)
-    alloc = xp.zeros if plan.padded else xp.empty     # padded positions must read as zeros
+    alloc = zeros if plan.padded else empty           # padded positions must read as zeros
 
-    output = alloc((T, B, P), dtype=dtype)
+    output = alloc((T, B, P), dtype, xp)
     if keep_cache:
         chunk = T
-        gates = xp.empty((T, B, 4 * H), dtype=dtype)
+        gates = empty((T, B, 4 * H), dtype, xp)
         # zeros at padded positions too: the backward's factors are computed over whole
         # chunks of steps (finished rows included) and must stay finite there
-        c_all = alloc((T, B, H), dtype=dtype)
-        tanh_all = alloc((T, B, H), dtype=dtype)
-        hidden = None if weight_hr is None else alloc((T, B, H), dtype=dtype)
+        c_all = alloc((T, B, H), dtype, xp)
+        tanh_all = alloc((T, B, H), dtype, xp)
+        hidden = None if weight_hr is None else alloc((T, B, H), dtype, xp)
     else:
         chunk = max(1, min(T, max(_INFERENCE_CHUNK_ELEMENTS // max(1, B * 4 * H),
                                   -(-_INFERENCE_CHUNK_MIN_ROWS // max(1, B)))))
-        gates = xp.empty((chunk, B, 4 * H), dtype=dtype)
+        gates = empty((chunk, B, 4 * H), dtype, xp)
         c_state = c0_w.copy()                         # (B, H) updated in place, step by step
         tanh_buf = xp.empty((B, H), dtype=dtype)
         hidden_buf = None if weight_hr is None else xp.empty((B, H), dtype=dtype)
@@ -195,7 +200,8 @@ def lstm_forward(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None, wei
     c_n = plan.batch_from_work(c_all[last, rows] if keep_cache else c_state)  # (B, H)
     result = plan.from_work(output)
     if keep_cache and result is output:
-        result = output.copy()   # the cache keeps its own h_{t−1}: callers may edit theirs
+        result = empty(output.shape, dtype, xp)   # the cache keeps its own h_{t−1}: callers
+        result[...] = output                      # may edit theirs
     cache = SequenceCache(x_w, h0_w, c0_w, gates, c_all, tanh_all, hidden, output, weight_ih,
                           weight_hh, weight_hr, bias is not None, plan,
                           unbatched) if keep_cache else None
@@ -237,10 +243,10 @@ def lstm_backward(doutput, dh_n, dc_n, cache: SequenceCache, *, record=None) -> 
     dout_w = plan.to_work(doutput)                                   # (T, B, P)
     dh_carry = plan.batch_to_work(dh_n).copy()   # ∂L/∂h of each row's latest unprocessed step
     dc_carry = plan.batch_to_work(dc_n).copy()   # ∂L/∂c likewise                      (B, H)
-    alloc = xp.zeros if plan.padded else xp.empty    # padded rows must stay zero
-    dgates = alloc((T, B, 4 * H), dtype=dtype)                       # ∂L/∂z_t
+    alloc = workspace.zeros if plan.padded else workspace.empty    # padded rows stay zero
+    dgates = alloc((T, B, 4 * H), dtype, xp)                         # ∂L/∂z_t
     projection = weight_hr is not None
-    dh_all = alloc((T, B, P), dtype=dtype) if projection else None   # kept for dW_hr
+    dh_all = alloc((T, B, P), dtype, xp) if projection else None     # kept for dW_hr
     dh_buf = None if projection else xp.empty((B, P), dtype=dtype)
     dr_buf = xp.empty((B, H), dtype=dtype) if projection else None
     dc_total = xp.empty((B, H), dtype=dtype)                         # total ∂L/∂c_t
@@ -271,12 +277,15 @@ def lstm_backward(doutput, dh_n, dc_n, cache: SequenceCache, *, record=None) -> 
             xp.dot(dgates[t, :n], weight_hh, out=dh_carry[:n])            # (n, P)
 
     dz = dgates.reshape(T * B, 4 * H)
-    dx_w = (dz @ weight_ih).reshape(T, B, I)                 # Z = X W_ihᵀ ⇒ dX = dZ W_ih
-    dweight_ih = dz.T @ x_w.reshape(T * B, I)                # dW_ih = dZᵀ X        (4H, I)
-    # dW_hh = Σ_t dz_tᵀ h_{t−1}, with h_{−1} = h0 and h_{t−1} = output_{t−1}
-    dweight_hh = dgates[0].T @ h0_w                                               # (4H, P)
+    dx_w = xp.matmul(dz, weight_ih, out=workspace.empty((T * B, I), dtype, xp)
+                     ).reshape(T, B, I)                      # Z = X W_ihᵀ ⇒ dX = dZ W_ih
+    dweight_ih = xp.matmul(dz.T, x_w.reshape(T * B, I),
+                           out=workspace.empty((4 * H, I), dtype, xp))  # dW_ih = dZᵀ X
+    # dW_hh = Σ_t dz_tᵀ h_{t−1}, with h_{−1} = h0 and h_{t−1} = output_{t−1}     (4H, P)
+    dweight_hh = xp.matmul(dgates[0].T, h0_w, out=workspace.empty((4 * H, P), dtype, xp))
     if T > 1:
-        dweight_hh += dgates[1:].reshape(-1, 4 * H).T @ output[:-1].reshape(-1, P)
+        dweight_hh += xp.matmul(dgates[1:].reshape(-1, 4 * H).T, output[:-1].reshape(-1, P),
+                                out=workspace.empty((4 * H, P), dtype, xp))
     dbias = dz.sum(axis=0) if has_bias else None             # (4H,) = dbias_ih = dbias_hh
     dweight_hr = None
     if projection:                                           # dW_hr = Σ_t dh_tᵀ r_t  (P, H)
