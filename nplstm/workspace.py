@@ -31,6 +31,7 @@ once, so it never holds more memory than the drivers' own peak, or more than
 from __future__ import annotations
 
 import math
+import os
 import sys
 import threading
 
@@ -126,6 +127,9 @@ def _calibrate():
 
 _IDLE_REFS = _calibrate()
 _POOL = _Pool()
+if hasattr(os, "register_at_fork"):    # a forked child gets a free lock (another thread
+    os.register_at_fork(                 # may have held the parent's at the fork)
+        after_in_child=lambda: setattr(_POOL, "lock", threading.Lock()))
 
 
 def _nbytes(shape, dtype):

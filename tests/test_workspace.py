@@ -6,6 +6,8 @@ handed out is filled with 0xFF bytes, so an array that wrongly shared a live blo
 overwritten with NaN and the checks below would see it.
 """
 
+import multiprocessing
+import os
 import threading
 
 import numpy as np
@@ -164,6 +166,21 @@ def test_threads_never_get_the_same_live_block():
     for thread in threads:
         thread.join()
     assert errors == []
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_can_allocate_while_the_parent_holds_the_lock():
+    def child():
+        workspace.empty((64,), np.float64)
+    with workspace._POOL.lock:                         # as if another thread were allocating
+        process = multiprocessing.get_context("fork").Process(target=child)
+        process.start()
+        process.join(timeout=30)
+        hung = process.is_alive()
+        if hung:
+            process.kill()
+            process.join()
+    assert not hung and process.exitcode == 0
 
 
 def _sequence(rng, T, B, I, H, P):
