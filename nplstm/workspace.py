@@ -102,6 +102,11 @@ class _Pool:
             self._release(idle, sum(self.sizes))
             self.peak_busy = sum(self.sizes)
 
+    def forget(self):
+        """Drop every block: busy ones live on in their arrays and are freed with them."""
+        with self.lock:
+            self.blocks, self.sizes, self.peak_busy = [], [], 0
+
     def stats(self):
         with self.lock:
             counts = _refcounts(self.blocks)
@@ -127,9 +132,11 @@ def _calibrate():
 
 _IDLE_REFS = _calibrate()
 _POOL = _Pool()
-if hasattr(os, "register_at_fork"):    # a forked child gets a free lock (another thread
-    os.register_at_fork(                 # may have held the parent's at the fork)
-        after_in_child=lambda: setattr(_POOL, "lock", threading.Lock()))
+if hasattr(os, "register_at_fork"):
+    # a fork waits until no thread is inside the pool (so the child's lists are in step),
+    # and the child starts with a free lock
+    os.register_at_fork(before=_POOL.lock.acquire, after_in_parent=_POOL.lock.release,
+                        after_in_child=lambda: setattr(_POOL, "lock", threading.Lock()))
 
 
 def _nbytes(shape, dtype):
@@ -170,9 +177,10 @@ def stats():
 
 
 def set_enabled(enabled: bool):
-    """Switch reuse on (the default) or off; off also releases the idle blocks."""
+    """Switch reuse on (the default) or off; off lets go of every block (the idle ones are
+    freed now, the busy ones with their arrays)."""
     if not isinstance(enabled, bool):
         raise TypeError(f"enabled must be a bool, got {type(enabled).__name__}")
     _POOL.enabled = enabled
     if not enabled:
-        clear()
+        _POOL.forget()

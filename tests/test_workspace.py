@@ -9,6 +9,7 @@ overwritten with NaN and the checks below would see it.
 import multiprocessing
 import os
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -168,19 +169,41 @@ def test_threads_never_get_the_same_live_block():
     assert errors == []
 
 
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
-def test_a_forked_child_can_allocate_while_the_parent_holds_the_lock():
+@pytest.mark.skipif(not hasattr(os, "register_at_fork"), reason="needs os.fork")
+def test_a_fork_waits_for_a_thread_inside_the_pool_and_the_child_can_allocate():
+    inside, leave = threading.Event(), threading.Event()
+
+    def thread_in_the_pool():               # as if another thread were half-way in take()
+        with workspace._POOL.lock:
+            inside.set()
+            leave.wait(timeout=30)
+
     def child():
         workspace.empty((64,), np.float64)
-    with workspace._POOL.lock:                         # as if another thread were allocating
-        process = multiprocessing.get_context("fork").Process(target=child)
-        process.start()
-        process.join(timeout=30)
-        hung = process.is_alive()
-        if hung:
-            process.kill()
-            process.join()
-    assert not hung and process.exitcode == 0
+
+    holder = threading.Thread(target=thread_in_the_pool)
+    holder.start()
+    inside.wait(timeout=30)
+    threading.Timer(0.3, leave.set).start()  # the fork below must wait for this
+    start = time.perf_counter()
+    process = multiprocessing.get_context("fork").Process(target=child)
+    process.start()
+    waited = time.perf_counter() - start
+    process.join(timeout=30)
+    hung = process.is_alive()
+    if hung:
+        process.kill()
+        process.join()
+    holder.join()
+    assert waited >= 0.2 and not hung and process.exitcode == 0
+
+
+def test_disabling_lets_go_of_busy_blocks_too():
+    busy = workspace.empty((1000,), np.uint8)
+    workspace.set_enabled(False)
+    assert workspace.stats()["blocks"] == 0          # busy's block lives on in busy alone
+    busy[:] = 7
+    np.testing.assert_array_equal(busy, 7)
 
 
 def _sequence(rng, T, B, I, H, P):
