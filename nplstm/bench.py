@@ -21,9 +21,16 @@ Method (the machine may be shared):
   its spinning threads have gone to sleep; at every N a call shorter than
   ``WARM_CALL_MAX_S`` is preceded by an untimed call of the same runner (warm caches and
   threads): each runner is timed as it runs in a loop of its own, undisturbed by the others;
-- the GEMM roofline: this machine's sustained float32 GEMM rate is measured in the same run
-  (a square 2048 GEMM, best of 5, at N threads) and the fwd+bwd column gives
-  48·T·B·H² / (time · rate), the fraction of the time the LSTM's own GEMM FLOPs need.
+- the GEMM roofline: this machine's sustained GEMM rate is measured in the same run, at N
+  threads in the nplstm worker, best of ``GEMM_REPEATS`` square 2048 products before the
+  first case and again beside every case; the table uses the best rate of the whole run
+  (a rate measured while something else ran is too low and would inflate the fractions),
+  and the fwd+bwd column gives 48·T·B·H² / (time · rate), the fraction of the time the
+  LSTM's own GEMM FLOPs need.  A fraction above 100% cannot be right (the rate was still
+  measured low): it is marked with "!" and a warning is printed under the table.
+- the header names the machine's SIMD extensions as NumPy found them at run time, the BLAS
+  and its kernel (OpenBLAS's core type), and the per-element cost of float32 exp and tanh,
+  which differ several-fold between machines (0.54 against 3.2 ns for tanh here).
 Without ``--repeats`` each case gets rounds until a time budget is spent (1 to 15): a
 quick look in under 2 minutes; the documented table uses ``--repeats 15``.
 """
@@ -44,7 +51,8 @@ from .grad_mode import no_grad
 from .nn import LSTM
 
 __all__ = ["DEFAULT_CASES", "parse_cases", "parse_threads", "run_bench", "time_cases",
-           "gemm_rate", "format_table"]
+           "gemm_rate", "format_table", "simd_extensions", "elementwise_ns",
+           "roofline_warnings"]
 
 DEFAULT_CASES = [(50, 32, 128), (100, 64, 256), (25, 16, 512), (100, 128, 1024),
                  (200, 1, 64), (500, 8, 128)]
@@ -55,6 +63,7 @@ SETTLE_S = 0.15          # pause between runners at N > 1: OpenBLAS's workers sp
 WARM_CALL_MAX_S = 0.5    # calls shorter than this are preceded by an untimed call
 RUNNERS = ("nplstm", "torch", "torch-noDNN")
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+GEMM_REPEATS = 3         # square 2048 GEMMs per rate measurement (before and beside each case)
 
 
 def parse_cases(text):
@@ -129,7 +138,7 @@ def _time(fn) -> float:
     return time.perf_counter() - start
 
 
-def gemm_rate(dtype="float32", n=2048, repeats=5) -> float:
+def gemm_rate(dtype="float32", n=2048, repeats=GEMM_REPEATS) -> float:
     """Sustained GEMM rate of NumPy's BLAS in FLOP/s: best of ``repeats`` n×n×n products."""
     rng = np.random.default_rng(0)
     a, b = (rng.standard_normal((n, n)).astype(dtype) for _ in range(2))
@@ -296,9 +305,12 @@ def time_cases(cases, repeats=None, dtype="float32", with_torch=False, threads=1
     kinds = RUNNERS if with_torch else RUNNERS[:1]
     settle_s = (SETTLE_S if threads > 1 else 0.0) if settle_s is None else settle_s
     rows = []
+    rates = []                       # GEMM rate measurements: before the first case, then
+    timed = []                       # beside every case; the rows use the best of them all
     with _workers(kinds, threads, dtype) as workers:
-        rate = workers[0].call("gemm_rate") if roofline else None
         for T, B, H in cases:
+            if roofline:
+                rates.append(workers[0].call("gemm_rate"))
             for worker in workers:
                 worker.call("case", T, B, H)
             for k, mode in enumerate(("fwd+bwd", "forward")):
@@ -306,8 +318,11 @@ def time_cases(cases, repeats=None, dtype="float32", with_torch=False, threads=1
                 # case's first mode only: the forward reuses what fwd+bwd just warmed
                 times = _interleave(workers, mode, repeats, warmup if k == 0 else 0,
                                     budget_s, settle_s)
-                rows.append(_row(T, B, H, mode, times, rate))
-    return rows, rate
+                timed.append((T, B, H, mode, times))
+        if roofline:
+            rates.append(workers[0].call("gemm_rate"))
+    rate = max(rates) if rates else None
+    return [_row(*entry, rate) for entry in timed], rate
 
 
 def _row(T, B, H, mode, times, rate):
@@ -332,13 +347,22 @@ def _row(T, B, H, mode, times, rate):
 
 
 def _blas_name():
+    """NumPy's BLAS, its version and the kernel it runs (OpenBLAS's core type)."""
     try:
         from threadpoolctl import threadpool_info  # noqa: PLC0415
     except ImportError:
-        return "BLAS unknown"
-    info = [i for i in threadpool_info() if i.get("user_api") == "blas"]
-    return ", ".join(f"{i.get('internal_api')} {i.get('version')} "
-                     f"({i.get('architecture')})" for i in info) or "BLAS unknown"
+        threadpool_info = None
+    if threadpool_info is not None:
+        info = [i for i in threadpool_info() if i.get("user_api") == "blas"]
+        if info:
+            return ", ".join(f"{i.get('internal_api')} {i.get('version')}, kernel "
+                             f"{i.get('architecture')}" for i in info)
+    try:        # the build's record names the library, not the kernel chosen at run time
+        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+        name = f"{blas.get('name')} {blas.get('version')}"
+    except Exception:  # noqa: BLE001 - an older NumPy: no machine-readable config
+        name = "BLAS"
+    return f"{name}, kernel unknown (pip install threadpoolctl to see it)"
 
 
 def _torch_version():
@@ -348,6 +372,50 @@ def _torch_version():
         return metadata.version("torch")
     except metadata.PackageNotFoundError:
         return None
+
+
+def simd_extensions() -> str:
+    """The SIMD extensions NumPy found on this CPU at run time, as ``np.show_runtime()``
+    lists them: its compiled-in baseline, and the dispatch targets found and not found."""
+    try:
+        from numpy._core import _multiarray_umath as umath  # noqa: PLC0415  (NumPy 2)
+    except ImportError:
+        try:
+            from numpy.core import _multiarray_umath as umath  # noqa: PLC0415  (NumPy 1)
+        except ImportError:
+            return "unknown"
+    found = getattr(umath, "__cpu_features__", {})
+    baseline = getattr(umath, "__cpu_baseline__", [])
+    dispatch = getattr(umath, "__cpu_dispatch__", [])
+    present = [name for name in dispatch if found.get(name)]
+    missing = [name for name in dispatch if not found.get(name)]
+    return (f"baseline {' '.join(baseline) or 'none'}; found {' '.join(present) or 'none'}"
+            + (f"; not found {' '.join(missing)}" if missing else ""))
+
+
+def elementwise_ns(dtype="float32", n=1 << 20, repeats=5) -> dict:
+    """Nanoseconds per element of NumPy's exp and tanh on ``n`` values, best of ``repeats``."""
+    x = np.random.default_rng(0).uniform(-4, 4, n).astype(dtype)
+    out = np.empty_like(x)
+    costs = {}
+    for name, ufunc in (("exp", np.exp), ("tanh", np.tanh)):
+        ufunc(x, out=out)                                            # warm-up
+        costs[name] = 1e9 * min(_time(lambda: ufunc(x, out=out)) for _ in range(repeats)) / n
+    return costs
+
+
+def roofline_warnings(rows) -> list:
+    """A warning line for every roofline fraction above 100% (impossible: the GEMM rate was
+    measured too low, e.g. while another program used the cores)."""
+    lines = []
+    for r in rows:
+        for key, who in (("roofline", "nplstm"), ("torch_roofline", "torch")):
+            if r.get(key) is not None and r[key] > 1.0:
+                lines.append(f"warning: roofline {100 * r[key]:.0f}% for {who} at "
+                             f"(T, B, H) = ({r['T']}, {r['B']}, {r['H']}) is above 100%, which "
+                             "is impossible: the GEMM rate was measured while the machine was "
+                             "busy; rerun on a quiet machine")
+    return lines
 
 
 def run_bench(cases, threads=None, repeats=None, dtype="float32") -> int:
@@ -360,6 +428,9 @@ def run_bench(cases, threads=None, repeats=None, dtype="float32") -> int:
     print(f"nplstm bench: {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} cores; numpy {np.__version__} ({_blas_name()}); "
           f"torch {torch_version or 'not installed'}; dtype {dtype}")
+    costs = elementwise_ns(dtype)
+    print(f"SIMD found by NumPy: {simd_extensions()}; {dtype} exp {costs['exp']:.2f} ns, "
+          f"tanh {costs['tanh']:.2f} ns per element (one thread)")
     rounds = f"{repeats} rounds" if repeats else (
         f"{MIN_ROUNDS}-{MAX_ROUNDS} rounds (~{CASE_BUDGET_S:g} s per case and mode; "
         "--repeats 15 for a table to quote)")
@@ -372,8 +443,11 @@ def run_bench(cases, threads=None, repeats=None, dtype="float32") -> int:
                                 roofline=True)
         print(f"\n## N = {n} thread(s): {', '.join(THREAD_VARIABLES)} = {n} in every worker"
               f"{f', torch.set_num_threads({n})' if torch_version else ''}; sustained "
-              f"{dtype} GEMM {rate / 1e9:.1f} GFLOP/s (2048³, best of 5)\n")
+              f"{dtype} GEMM {rate / 1e9:.1f} GFLOP/s (2048³, the best of {GEMM_REPEATS} "
+              f"before and beside every case)\n")
         print(format_table(rows), flush=True)
+        for line in roofline_warnings(rows):
+            print(line, flush=True)
     if torch_version is not None:
         print("\nnplstm/torch: ratio to torch with oneDNN; vs no-oneDNN: ratio to torch with "
               "oneDNN disabled (the floor, < 1 required); roofline: 48·T·B·H² GEMM FLOPs / "
@@ -400,7 +474,9 @@ def format_table(rows) -> str:
                      f"{r['floor_ratio']:.2f}x"]
         if has_roof:
             roof = [r.get("roofline")] + ([r.get("torch_roofline")] if has_torch else [])
-            line += ["" if v is None else f"{100 * v:.0f}%" for v in roof]
+            # above 100% is impossible (a GEMM rate measured too low): marked, and warned of
+            line += ["" if v is None else f"{100 * v:.0f}%" + ("!" if v > 1.0 else "")
+                     for v in roof]
         line.append(r["rounds"])
         lines.append(line)
     widths = [max(len(row[k]) for row in lines) for k in range(len(header))]
