@@ -41,8 +41,8 @@ SECTIONS = ("model/", "optim/", "state/")
 # the dtypes save_checkpoint writes (little-endian float32/64, int32/64); nothing else is read
 STORED_DTYPES = frozenset(np.dtype(t).newbyteorder("<").str for t in ("f4", "f8", "i4", "i8"))
 
-# meta document keys that save_checkpoint sets itself; a caller's extra may not use them
-RESERVED_KEYS = frozenset({"format", "step", "arrays", "optimizer", "model", "state"})
+# meta document keys that save_checkpoint writes itself; a caller's extra may not use them
+RESERVED_KEYS = frozenset({"format", "step", "arrays", "optimizer"})
 
 
 class CheckpointError(ValueError):

@@ -61,21 +61,23 @@ def _describe(err: Exception, limit: int = 300) -> str:
 
 def _read(path: Path) -> dict:
     with zipfile.ZipFile(path) as archive:
-        members = _read_members(archive, path.stat().st_size)
-    if META not in members:
-        raise _Fault(f"it has no {member_name(META)} member")
-    document = _parse_document(members.pop(META))
-    recorded = _recorded_arrays(document, set(members))
-    arrays = {key: _parse_array(key, data, recorded.get(key)) for key, data in members.items()}
+        entries = _entries(archive, path.stat().st_size)
+        if META not in entries:
+            raise _Fault(f"it has no {member_name(META)} member")
+        document = _parse_document(_read_member(archive, entries.pop(META)))
+        recorded = _recorded_arrays(document, set(entries))
+        arrays = {key: _parse_array(key, _read_member(archive, info), recorded.get(key))
+                  for key, info in entries.items()}
     return _assemble(document, arrays)
 
 
-def _read_members(archive: zipfile.ZipFile, file_size: int) -> dict:
-    """``{key: bytes}`` of every ``<key>.npy`` member, each read whole (CRC-32 checked)."""
-    members = {}
+def _entries(archive: zipfile.ZipFile, file_size: int) -> dict:
+    """``{key: ZipInfo}`` of the ``<key>.npy`` members, each stored uncompressed, once, and
+    claiming no more bytes than the file has."""
+    entries = {}
     for info in archive.infolist():
         name = info.filename
-        if not name.endswith(".npy") or name[:-4] in members:
+        if not name.endswith(".npy") or name[:-4] in entries:
             raise _Fault(f"member {name!r} is not a .npy array or appears twice")
         if info.compress_type != zipfile.ZIP_STORED:
             raise _Fault(f"member {name!r} is compressed (method {info.compress_type}); "
@@ -84,12 +86,17 @@ def _read_members(archive: zipfile.ZipFile, file_size: int) -> dict:
         if claimed > file_size:
             raise _Fault(f"member {name!r} claims {claimed} bytes, more than the file's "
                          f"{file_size}")
-        data = archive.read(info)               # read to the end: zipfile checks the CRC-32
-        if len(data) != info.file_size:
-            raise _Fault(f"member {name!r} has {len(data)} bytes, its entry says "
-                         f"{info.file_size}")
-        members[name[:-4]] = data
-    return members
+        entries[name[:-4]] = info
+    return entries
+
+
+def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
+    """A member's bytes, read to the end: zipfile checks them against their CRC-32 then."""
+    data = archive.read(info)
+    if len(data) != info.file_size:
+        raise _Fault(f"member {info.filename!r} has {len(data)} bytes, its entry says "
+                     f"{info.file_size}")
+    return data
 
 
 def _parse_npy(key: str, data: bytes, check_header) -> np.ndarray:
@@ -146,7 +153,7 @@ def _check_optimizer(optimizer) -> None:
 
 
 def _check_manifest(manifest) -> None:
-    """Format 2's ``arrays``: ``{key: {"shape": [int ≥ 0, …], "dtype": one of STORED_DTYPES}}``."""
+    """Format 2's ``arrays``: ``{key: {"shape": [int ≥ 0, …], "dtype": a STORED_DTYPES}}``."""
     if not isinstance(manifest, dict):
         raise _Fault("its meta document has no 'arrays' manifest")
     for key, entry in manifest.items():

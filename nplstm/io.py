@@ -35,10 +35,13 @@ def save_checkpoint(path, *, step: int, model: dict, optimizer: dict | None = No
     state      ``{name: array}`` of carried arrays, or None
     meta       JSON-able extras (config, metrics, …) stored in the meta document
 
-    Arrays may be NumPy or CuPy, float32/float64/int32/int64; anything else is a
-    ``TypeError`` (a ``ValueError`` for bad values), raised before anything is written.
+    Arrays may be NumPy or CuPy, float32/float64/int32/int64 (stored little-endian).  A wrong
+    type is a ``TypeError``, a wrong value (a negative step) a ``ValueError``, either raised
+    before anything is written.
     """
-    if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 0:
+    if isinstance(step, bool) or not isinstance(step, numbers.Integral):
+        raise TypeError(f"save_checkpoint: step must be an int >= 0, got {step!r}")
+    if step < 0:
         raise ValueError(f"save_checkpoint: step must be an int >= 0, got {step!r}")
     clashing = sorted(RESERVED_KEYS & meta.keys())
     if clashing:
@@ -98,8 +101,10 @@ def _optimizer_parts(optimizer) -> tuple[float, list]:
         raise TypeError("save_checkpoint: optimizer must be {'lr': float, 'buffers': [...]} "
                         "(SGD.state_dict()) or None")
     lr, buffers = optimizer["lr"], optimizer["buffers"]
-    if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not (
-            math.isfinite(lr) and lr >= 0):        # a schedule may reach 0
+    if isinstance(lr, bool) or not isinstance(lr, numbers.Real):
+        raise TypeError(f"save_checkpoint: optimizer lr must be a finite number >= 0, "
+                        f"got {lr!r}")
+    if not (math.isfinite(lr) and lr >= 0):        # 0 is fine: a schedule may reach it
         raise ValueError(f"save_checkpoint: optimizer lr must be a finite number >= 0, "
                          f"got {lr!r}")
     if not isinstance(buffers, (list, tuple)):

@@ -5,10 +5,13 @@ the file, and a file that loads holds exactly the arrays that were written (issu
 from __future__ import annotations
 
 import collections
+import io
 import json
 import os
 import pickle
 import re
+import warnings
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -335,6 +338,7 @@ META_DOCUMENTS = {
     "a JSON list": (np.array("[1, 2]"), "not an 'nplstm-checkpoint-2' header"),
     "1-d": (np.array(["{}"]), "meta document is a <U2 array of shape \\(1,\\)"),
     "bytes": (np.array(b"{}"), "meta document is a \\|S2 array"),
+    "nested 10^5 deep": (np.array("[" * 10**5 + "]" * 10**5), "RecursionError"),
 }
 
 
@@ -343,6 +347,50 @@ def test_a_meta_document_that_is_no_json_object_is_refused(tmp_path, name):
     path = tmp_path / "checkpoint.npz"
     meta, match = META_DOCUMENTS[name]
     np.savez(path, meta=meta)
+    _assert_refused(path, match)
+
+
+def _npy(array, shape=None) -> bytes:
+    """``array`` as .npy bytes; with ``shape``, a header that claims this shape instead."""
+    buffer = io.BytesIO()
+    header = np.lib.format.header_data_from_array_1_0(array)
+    np.lib.format.write_array_header_1_0(buffer, dict(header, shape=shape or array.shape))
+    buffer.write(array.tobytes())
+    return buffer.getvalue()
+
+
+def _write_zip(path, members: dict, manifest: dict) -> None:
+    """A zip of ``members`` ({name: bytes}) and a format-2 meta document with ``manifest``."""
+    document = {"format": FORMAT, "step": 1, "arrays": manifest}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")                   # zipfile warns of duplicate names
+        with zipfile.ZipFile(path, "w") as archive:
+            for name, data in list(members.items()) + [("meta.npy", _npy(np.array(
+                    json.dumps(document))))]:
+                archive.writestr(name.rstrip("+"), data)
+
+
+_W = np.arange(6, dtype=np.float32)
+_W_ENTRY = {"model/w": {"shape": [6], "dtype": "<f4"}}
+RAW_ZIPS = {
+    "a header claiming 8 GB": ({"model/w.npy": _npy(_W, (10**9,))},
+                               {"model/w": {"shape": [10**9], "dtype": "<f4"}},
+                               r"has 24 bytes of data, its header \(1000000000,\) <f4 needs"),
+    "data after the array": ({"model/w.npy": _npy(_W, (5,))},
+                             {"model/w": {"shape": [5], "dtype": "<f4"}},
+                             r"has 24 bytes of data, its header \(5,\) <f4 needs 20"),
+    "a member that is no .npy": ({"model/w.npy": _npy(_W), "notes.txt": b"hello"}, _W_ENTRY,
+                                 "'notes.txt' is not a .npy array or appears twice"),
+    "a member twice": ({"model/w.npy": _npy(_W), "model/w.npy+": _npy(_W)}, _W_ENTRY,
+                       "'model/w.npy' is not a .npy array or appears twice"),
+}
+
+
+@pytest.mark.parametrize("name", RAW_ZIPS)
+def test_a_zip_whose_members_are_not_as_written_is_refused(tmp_path, name):
+    path = tmp_path / "checkpoint.npz"
+    members, manifest, match = RAW_ZIPS[name]
+    _write_zip(path, members, manifest)
     _assert_refused(path, match)
 
 
@@ -373,8 +421,9 @@ def test_a_failing_write_keeps_the_old_checkpoint_and_leaves_no_temporary(tmp_pa
 
 BAD_ARGUMENTS = {
     "step -1": (dict(step=-1), ValueError, "step must be an int >= 0, got -1"),
-    "step 1.5": (dict(step=1.5), ValueError, "step must be an int >= 0, got 1.5"),
-    "step True": (dict(step=True), ValueError, "step must be an int >= 0, got True"),
+    "step 1.5": (dict(step=1.5), TypeError, "step must be an int >= 0, got 1.5"),
+    "step '3'": (dict(step="3"), TypeError, "step must be an int >= 0, got '3'"),
+    "step True": (dict(step=True), TypeError, "step must be an int >= 0, got True"),
     "model a list": (dict(model=[np.zeros(2)]), TypeError, "model must be a dict of arrays"),
     "a model key not a string": (dict(model={1: np.zeros(2)}), TypeError,
                                  "model keys must be non-empty strings, got 1"),
@@ -387,9 +436,16 @@ BAD_ARGUMENTS = {
                        TypeError, "optimizer buffer 0 has dtype complex128"),
     "lr negative": (dict(optimizer={"lr": -0.5, "buffers": []}), ValueError,
                     "optimizer lr must be a finite number >= 0, got -0.5"),
+    "lr inf": (dict(optimizer={"lr": float("inf"), "buffers": []}), ValueError,
+               "optimizer lr must be a finite number >= 0, got inf"),
+    "lr a string": (dict(optimizer={"lr": "0.5", "buffers": []}), TypeError,
+                    "optimizer lr must be a finite number >= 0, got '0.5'"),
+    "buffers not a list": (dict(optimizer={"lr": 0.5, "buffers": np.zeros(2)}), TypeError,
+                           "optimizer buffers must be a list of arrays or None, got ndarray"),
     "optimizer without buffers": (dict(optimizer={"lr": 0.5}), TypeError,
                                   "optimizer must be {'lr': float, 'buffers'"),
-    "a reserved extra": (dict(format="mine"), TypeError, "meta keys ['format'] are reserved"),
+    "a reserved extra": (dict(format="mine", arrays={}), TypeError,
+                         "meta keys ['arrays', 'format'] are reserved"),
     "an extra not JSON": (dict(config={"f": np.float32(1)}), TypeError,
                           "meta extras must be JSON values"),
 }
