@@ -394,6 +394,30 @@ def test_a_zip_whose_members_are_not_as_written_is_refused(tmp_path, name):
     _assert_refused(path, match)
 
 
+@pytest.mark.parametrize("failure", [MemoryError(), RecursionError("deep"), OSError(5, "EIO")])
+def test_any_exception_while_reading_becomes_a_checkpoint_error(tmp_path, monkeypatch, failure):
+    path = tmp_path / "checkpoint.npz"
+    _save(path, format_1_contents())
+
+    def read_failing(*args, **kwargs):
+        raise failure
+
+    monkeypatch.setattr(zipfile.ZipFile, "read", read_failing)
+    _assert_refused(path, type(failure).__name__)
+
+
+def test_ctrl_c_while_reading_is_not_swallowed(tmp_path, monkeypatch):
+    path = tmp_path / "checkpoint.npz"
+    _save(path, format_1_contents())
+
+    def read_interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(zipfile.ZipFile, "read", read_interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        load_checkpoint(path)
+
+
 def test_a_missing_checkpoint_is_named(tmp_path):
     _assert_refused(tmp_path / "missing.npz", "no checkpoint at")
 
