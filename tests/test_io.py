@@ -153,10 +153,10 @@ def _bits_to_flip(data: bytes) -> list[int]:
 
 def _load_with_bit_flipped(path, data: bytes, bit: int):
     """load_checkpoint(path) with one bit of the file flipped (put back afterwards)."""
-    offset, mask = divmod(bit, 8)
+    offset, bit_in_byte = divmod(bit, 8)
     fd = os.open(path, os.O_WRONLY)
     try:
-        os.pwrite(fd, bytes([data[offset] ^ (1 << mask)]), offset)
+        os.pwrite(fd, bytes([data[offset] ^ (1 << bit_in_byte)]), offset)
         try:
             return load_checkpoint(path)
         finally:
@@ -165,10 +165,10 @@ def _load_with_bit_flipped(path, data: bytes, bit: int):
         os.close(fd)
 
 
-def test_every_bit_flip_is_refused_or_harmless(tmp_path):
-    """Each flip raises CheckpointError naming the file, or (a flip in a zip field nothing
-    reads, such as a timestamp) loads exactly what was written; never altered arrays, never
-    another exception."""
+def test_a_flipped_bit_is_refused_or_harmless(tmp_path):
+    """Each of ~4000 single-bit flips (_bits_to_flip) raises CheckpointError naming the file,
+    or (a flip in a zip field nothing reads, such as a timestamp) loads exactly what was
+    written; never altered arrays, never another exception."""
     path = tmp_path / "checkpoint.npz"
     contents = _issue_14_contents()
     _save(path, contents)
