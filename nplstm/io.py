@@ -1,60 +1,116 @@
-"""Checkpoints: written atomically, read without unpickling.
+"""Files written atomically, and checkpoints (their layout: checkpoint_format.py; reading
+them: checkpoint_read.py; the public names are all here).
 
-A checkpoint is one ``.npz`` file (NumPy's zip of arrays) holding
-
-    meta             a JSON document in a 0-d unicode array: step, config, format, …
-    model/<name>     the model's state dict (torch's parameter names)
-    optim/<k>        the optimizer's momentum buffers (absent ones are listed in meta)
-    state/<name>     other arrays the run carries, e.g. the hidden state between batches
-
-It is written to a temporary file in the same directory, flushed and fsync'ed, then renamed
-over the old one (``os.replace`` is atomic), and the directory is fsync'ed: a crash at any
-moment leaves either the old checkpoint or the new one, never a torn file.
+A file is written to a temporary file in the same directory, flushed and fsync'ed, then
+renamed over the old one (``os.replace`` is atomic), and the directory is fsync'ed: a crash
+at any moment leaves either the old file or the new one, never a torn file.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import numbers
 import os
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from .backend import asnumpy
+from .checkpoint_format import (FORMAT, META, RESERVED_KEYS, STORED_DTYPES, CheckpointError,
+                                optimizer_key)
+from .checkpoint_read import load_checkpoint
 
-__all__ = ["save_checkpoint", "load_checkpoint", "CheckpointError", "atomic_write_bytes"]
-
-FORMAT = "nplstm-checkpoint-1"
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that is missing, unreadable, corrupt or not an nplstm checkpoint."""
+__all__ = ["save_checkpoint", "load_checkpoint", "CheckpointError", "atomic_write",
+           "atomic_write_bytes", "FORMAT"]
 
 
 def save_checkpoint(path, *, step: int, model: dict, optimizer: dict | None = None,
                     state: dict | None = None, **meta) -> None:
-    """Write a checkpoint atomically (see the module docstring).
+    """Write a checkpoint atomically (layout: checkpoint_format.py).
 
+    step       the number of steps done, an int ≥ 0
     model      ``{name: array}``, e.g. ``module.state_dict()``
-    optimizer  ``{"lr": float, "buffers": [array or None]}`` (``SGD.state_dict()``) or None
+    optimizer  ``{"lr": float ≥ 0, "buffers": [array or None]}`` (``SGD.state_dict()``) or None
     state      ``{name: array}`` of carried arrays, or None
-    meta       JSON-able extras (config, metrics, …) stored in the ``meta`` document
+    meta       JSON-able extras (config, metrics, …) stored in the meta document
+
+    Arrays may be NumPy or CuPy, float32/float64/int32/int64 (stored little-endian).  A wrong
+    type is a ``TypeError``, a wrong value (a negative step) a ``ValueError``, either raised
+    before anything is written.
     """
-    arrays = {f"model/{k}": asnumpy(v) for k, v in model.items()}
+    if isinstance(step, bool) or not isinstance(step, numbers.Integral):
+        raise TypeError(f"save_checkpoint: step must be an int >= 0, got {step!r}")
+    if step < 0:
+        raise ValueError(f"save_checkpoint: step must be an int >= 0, got {step!r}")
+    clashing = sorted(RESERVED_KEYS & meta.keys())
+    if clashing:
+        raise TypeError(f"save_checkpoint: meta keys {clashing} are reserved for the "
+                        f"checkpoint itself")
+    arrays = _section_arrays("model", model)
+    arrays.update(_section_arrays("state", state or {}))
     document = dict(meta, format=FORMAT, step=int(step))
     if optimizer is not None:
-        buffers = optimizer["buffers"]
-        document["optimizer"] = {"lr": optimizer["lr"],
-                                 "buffers_present": [b is not None for b in buffers]}
-        arrays.update({f"optim/{k}": asnumpy(b) for k, b in enumerate(buffers) if b is not None})
-    arrays.update({f"state/{k}": asnumpy(v) for k, v in (state or {}).items()})
-    arrays["meta"] = np.array(json.dumps(document, sort_keys=True))
+        lr, buffers = _optimizer_parts(optimizer)
+        document["optimizer"] = {"lr": lr, "buffers_present": [b is not None for b in buffers]}
+        arrays.update({optimizer_key(k): _stored_array(f"optimizer buffer {k}", b)
+                       for k, b in enumerate(buffers) if b is not None})
+    document["arrays"] = {key: {"shape": list(a.shape), "dtype": a.dtype.str}
+                          for key, a in arrays.items()}
+    try:
+        text = json.dumps(document, sort_keys=True)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"save_checkpoint: the meta extras must be JSON values ({err})") \
+            from None
+    arrays[META] = np.array(text)
 
     def write(f):
         np.savez(f, **arrays)
 
     atomic_write(path, write)
+
+
+def _section_arrays(section: str, arrays) -> dict:
+    """``{"<section>/<name>": host array}`` for one of save_checkpoint's dicts, checked."""
+    if not isinstance(arrays, dict):
+        raise TypeError(f"save_checkpoint: {section} must be a dict of arrays, "
+                        f"got {type(arrays).__name__}")
+    for name in arrays:
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"save_checkpoint: {section} keys must be non-empty strings, "
+                            f"got {name!r}")
+    return {f"{section}/{name}": _stored_array(f"{section} array {name!r}", a)
+            for name, a in arrays.items()}
+
+
+def _stored_array(what: str, a) -> np.ndarray:
+    """``a`` on the host, little-endian; a dtype outside STORED_DTYPES is a TypeError."""
+    if not hasattr(a, "dtype") or not hasattr(a, "shape"):
+        raise TypeError(f"save_checkpoint: {what} must be an array, got {type(a).__name__}")
+    host = asnumpy(a)
+    little = host.dtype.newbyteorder("<")
+    if little.str not in STORED_DTYPES:
+        raise TypeError(f"save_checkpoint: {what} has dtype {host.dtype}; checkpoints hold "
+                        f"float32, float64, int32 or int64 arrays")
+    return host.astype(little, copy=False)          # the same values; only the byte order
+
+
+def _optimizer_parts(optimizer) -> tuple[float, list]:
+    """(lr, buffers) of an ``SGD.state_dict()``, checked."""
+    if not isinstance(optimizer, dict) or set(optimizer) != {"lr", "buffers"}:
+        raise TypeError("save_checkpoint: optimizer must be {'lr': float, 'buffers': [...]} "
+                        "(SGD.state_dict()) or None")
+    lr, buffers = optimizer["lr"], optimizer["buffers"]
+    if isinstance(lr, bool) or not isinstance(lr, numbers.Real):
+        raise TypeError(f"save_checkpoint: optimizer lr must be a finite number >= 0, "
+                        f"got {lr!r}")
+    if not (math.isfinite(lr) and lr >= 0):        # 0 is fine: a schedule may reach it
+        raise ValueError(f"save_checkpoint: optimizer lr must be a finite number >= 0, "
+                         f"got {lr!r}")
+    if not isinstance(buffers, (list, tuple)):
+        raise TypeError(f"save_checkpoint: optimizer buffers must be a list of arrays or "
+                        f"None, got {type(buffers).__name__}")
+    return float(lr), list(buffers)
 
 
 def atomic_write(path, write) -> None:
@@ -90,44 +146,3 @@ def _fsync_directory(directory: Path) -> None:
         pass
     finally:
         os.close(fd)
-
-
-def load_checkpoint(path) -> dict:
-    """Read a checkpoint: ``{"model": state_dict, "step": int, "optimizer": {...} or None,
-    "state": {...}, "config": {...}, ...}`` (the meta document's keys at the top level).
-
-    Never unpickles (``allow_pickle=False``).  A missing, truncated or foreign file is a
-    ``CheckpointError`` that names the path and what is wrong.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"no checkpoint at {path}")
-    try:
-        loaded = np.load(path, allow_pickle=False)
-        if not isinstance(loaded, np.lib.npyio.NpzFile):      # a bare .npy array
-            raise ValueError("a single array, not an archive of arrays")
-        with loaded as z:
-            arrays = {k: z[k] for k in z.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as err:
-        raise CheckpointError(f"{path} is not a readable checkpoint (corrupt or truncated: "
-                              f"{err})") from None
-    try:
-        document = json.loads(str(arrays.pop("meta")[()]))
-        if not isinstance(document, dict) or document.get("format") != FORMAT:
-            raise ValueError(f"its meta document is not an {FORMAT!r} header")
-        result = dict(document)
-        result["step"] = int(document["step"])
-        result["model"] = _section(arrays, "model/")
-        result["state"] = _section(arrays, "state/")
-        result["optimizer"] = None
-        if "optimizer" in document:
-            present = document["optimizer"]["buffers_present"]
-            buffers = [arrays[f"optim/{k}"] if ok else None for k, ok in enumerate(present)]
-            result["optimizer"] = {"lr": document["optimizer"]["lr"], "buffers": buffers}
-    except (KeyError, ValueError, TypeError) as err:
-        raise CheckpointError(f"{path} is not an nplstm checkpoint ({err})") from None
-    return result
-
-
-def _section(arrays: dict, prefix: str) -> dict:
-    return {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
