@@ -13,8 +13,11 @@ One step, as torch.nn.LSTMCell:
     c' = f ⊙ c + i ⊙ g
     h' = o ⊙ tanh(c')            (with a projection: h' = (o ⊙ tanh(c')) W_hrᵀ, of size P)
 
-This is the layer to read and the oracle the fast layer (cell.py, sequence.py) is tested
-against: same signatures, same results, none of the speed.  Derivation: docs/derivation.md.
+``lstm_step_forward`` / ``lstm_step_backward`` are that step on batched arrays (h may be of
+size P); ``lstm_cell_forward`` / ``lstm_cell_backward`` check their input as the fast layer
+does, then call them; ``lstm_forward`` / ``lstm_backward`` loop over them.  This is the layer
+to read, and the oracle the fast layer (cell.py, sequence.py) is tested against: the same
+signatures and results, none of the speed.  Derivation: docs/derivation.md.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from .sequence import SequenceGrads, _check_sequence_inputs, _check_upstream
 from .weights import check_lstm_weights
 
 __all__ = ["lstm_cell_forward", "lstm_cell_backward", "lstm_forward", "lstm_backward",
-           "step_forward", "step_backward", "sigmoid", "reverse_within_lengths",
+           "lstm_step_forward", "lstm_step_backward", "sigmoid", "reverse_within_lengths",
            "StepCache", "LoopCache"]
 
 
@@ -40,25 +43,25 @@ def sigmoid(z):
     return get_array_module(z).tanh(z / 2) / 2 + 1 / 2
 
 
-def step_forward(x, h, c, weight_ih, weight_hh, bias_ih, bias_hh):
+def lstm_step_forward(x, h, c, weight_ih, weight_hh, bias_ih, bias_hh):
     """One step on batched, already validated arrays: ``(h', c'), StepCache``."""
     xp = get_array_module(x)
-    b_ih, b_hh = (0, 0) if bias_ih is None else (bias_ih, bias_hh)     # bias=False: none
-    z = x @ weight_ih.T + b_ih + h @ weight_hh.T + b_hh                # (B, 4H)
-    z_i, z_f, z_g, z_o = split_gates(z)                                # (B, H) each
-    i = sigmoid(z_i)                                                   # (B, H) input gate
-    f = sigmoid(z_f)                                                   # (B, H) forget gate
-    g = xp.tanh(z_g)                                                   # (B, H) candidate cell
-    o = sigmoid(z_o)                                                   # (B, H) output gate
-    c_next = f * c + i * g                                             # (B, H) c' = f ⊙ c + i ⊙ g
-    tanh_c = xp.tanh(c_next)                                           # (B, H)
-    h_next = o * tanh_c                                                # (B, H) h' = o ⊙ tanh(c')
+    b_ih, b_hh = (0, 0) if bias_ih is None else (bias_ih, bias_hh)  # bias=False: none
+    z = x @ weight_ih.T + b_ih + h @ weight_hh.T + b_hh    # (B, 4H)  pre-activations
+    z_i, z_f, z_g, z_o = split_gates(z)                    # (B, H) each, the four blocks of z
+    i = sigmoid(z_i)                                       # (B, H)  i = σ(z_i)     input gate
+    f = sigmoid(z_f)                                       # (B, H)  f = σ(z_f)     forget gate
+    g = xp.tanh(z_g)                                       # (B, H)  g = tanh(z_g)  candidate cell
+    o = sigmoid(z_o)                                       # (B, H)  o = σ(z_o)     output gate
+    c_next = f * c + i * g                                 # (B, H)  c' = f ⊙ c + i ⊙ g
+    tanh_c = xp.tanh(c_next)                               # (B, H)  tanh(c')
+    h_next = o * tanh_c                                    # (B, H)  h' = o ⊙ tanh(c')
     cache = StepCache(x, h, c, i, f, g, o, tanh_c, weight_ih, weight_hh,
                       has_bias=bias_ih is not None, unbatched=False)
     return (h_next, c_next), cache
 
 
-def step_backward(dh, dc, cache):
+def lstm_step_backward(dh, dc, cache):
     """The step undone line by line, from dh = ∂L/∂h' and dc = ∂L/∂c' (batched arrays).
 
     Derivatives through the outputs: σ' = s(1 − s), tanh' = 1 − t².  Returns the
@@ -66,27 +69,23 @@ def step_backward(dh, dc, cache):
     """
     x, h, c, i, f, g, o, tanh_c, weight_ih, weight_hh, has_bias, _ = cache
     xp = get_array_module(x)
-    # h' = o ⊙ tanh(c')
-    do = dh * tanh_c                                                   # (B, H)
-    dc = dc + dh * o * (1 - tanh_c * tanh_c)                           # (B, H) total ∂L/∂c'
-    # c' = f ⊙ c + i ⊙ g
-    df = dc * c                                                        # (B, H)
-    dc_prev = dc * f                                                   # (B, H)
-    di = dc * g                                                        # (B, H)
-    dg = dc * i                                                        # (B, H)
-    # o = σ(z_o), g = tanh(z_g), f = σ(z_f), i = σ(z_i)
-    dz_o = do * o * (1 - o)                                            # (B, H) σ' = s(1 − s)
-    dz_g = dg * (1 - g * g)                                            # (B, H) tanh' = 1 − t²
-    dz_f = df * f * (1 - f)                                            # (B, H)
-    dz_i = di * i * (1 - i)                                            # (B, H)
-    dz = xp.concatenate([dz_i, dz_f, dz_g, dz_o], axis=-1)            # (B, 4H)
-    # z = x W_ihᵀ + b_ih + h W_hhᵀ + b_hh
-    dx = dz @ weight_ih                                                # (B, I)
-    dweight_ih = dz.T @ x                                              # (4H, I)
-    dbias_ih = dz.sum(axis=0) if has_bias else None                    # (4H,) summed over B
-    dh_prev = dz @ weight_hh                                           # (B, P)
-    dweight_hh = dz.T @ h                                              # (4H, P)
-    dbias_hh = dz.sum(axis=0) if has_bias else None                    # (4H,)
+    do = dh * tanh_c                                       # (B, H)  h' = o ⊙ tanh(c')
+    dc = dc + dh * o * (1 - tanh_c * tanh_c)               # (B, H)  h' = o ⊙ tanh(c'): total ∂L/∂c'
+    df = dc * c                                            # (B, H)  c' = f ⊙ c + i ⊙ g
+    dc_prev = dc * f                                       # (B, H)  c' = f ⊙ c + …
+    di = dc * g                                            # (B, H)  c' = … + i ⊙ g
+    dg = dc * i                                            # (B, H)  c' = … + i ⊙ g
+    dz_o = do * o * (1 - o)                                # (B, H)  o = σ(z_o): σ' = s(1 − s)
+    dz_g = dg * (1 - g * g)                                # (B, H)  g = tanh(z_g): tanh' = 1 − t²
+    dz_f = df * f * (1 - f)                                # (B, H)  f = σ(z_f)
+    dz_i = di * i * (1 - i)                                # (B, H)  i = σ(z_i)
+    dz = xp.concatenate([dz_i, dz_f, dz_g, dz_o], axis=-1)  # (B, 4H) the four blocks of z
+    dbias_hh = dz.sum(axis=0) if has_bias else None        # (4H,)   z = … + b_hh  (Σ over B)
+    dh_prev = dz @ weight_hh                               # (B, P)  z = … + h W_hhᵀ + …
+    dweight_hh = dz.T @ h                                  # (4H, P) z = … + h W_hhᵀ + …
+    dbias_ih = dz.sum(axis=0) if has_bias else None        # (4H,)   z = … + b_ih + …
+    dx = dz @ weight_ih                                    # (B, I)  z = x W_ihᵀ + …
+    dweight_ih = dz.T @ x                                  # (4H, I) z = x W_ihᵀ + …
     grads = CellGrads(dx, dh_prev, dc_prev, dweight_ih, dweight_hh, dbias_ih, dbias_hh)
     return grads, dc
 
@@ -100,7 +99,7 @@ def lstm_cell_forward(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None
     """
     xp, I, H, _ = check_lstm_weights(weight_ih, weight_hh, bias_ih, bias_hh)
     x, h, c, unbatched = _check_step_inputs(x, state, weight_ih, I, H, xp)  # (B, I), (B, H)
-    (h1, c1), cache = step_forward(x, h, c, weight_ih, weight_hh, bias_ih, bias_hh)
+    (h1, c1), cache = lstm_step_forward(x, h, c, weight_ih, weight_hh, bias_ih, bias_hh)
     if unbatched:                                      # (I,) in, (H,) out, as torch
         h1, c1, cache = h1[0], c1[0], cache._replace(unbatched=True)
     return (h1, c1), cache
@@ -118,7 +117,7 @@ def lstm_cell_backward(dh, dc, cache) -> CellGrads:
     xp = check_arrays({"x (from the cache)": cache.x, "dh": dh, "dc": dc})
     dh = _upstream("dh", dh, B, H, cache.unbatched, cache.x.dtype, xp)    # (B, H)
     dc = _upstream("dc", dc, B, H, cache.unbatched, cache.x.dtype, xp)    # (B, H)
-    grads, _ = step_backward(dh, dc, cache)
+    grads, _ = lstm_step_backward(dh, dc, cache)
     if cache.unbatched:
         grads = grads._replace(x=grads.x[0], h_prev=grads.h_prev[0], c_prev=grads.c_prev[0])
     return grads
@@ -138,7 +137,7 @@ def reverse_within_lengths(a, lengths):
 
 def lstm_forward(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None, weight_hr=None,
                  *, lengths=None, reverse=False, keep_cache=True):
-    """One layer, one direction: ``(output, (h_n, c_n)), cache``; a loop of ``step_forward``.
+    """One layer, one direction: ``(output, (h_n, c_n)), cache``; a loop of ``lstm_step_forward``.
 
     x (T, B, I) or unbatched (T, I);  state (h0, c0) of shapes (B, P), (B, H), or None
     weight_hr (P, H) or None;  lengths (B,) ints in [1, T] or None (all T): sequence b is
@@ -157,7 +156,7 @@ def lstm_forward(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None, wei
     for t in range(T):
         running = (t < lengths)[:, None]                               # (B, 1) not yet ended
         x_t = xp.where(running, x[t], 0)               # (B, I) padding (even NaN) reads as 0
-        (r, c_next), step = step_forward(x_t, h, c, weight_ih, weight_hh, bias_ih, bias_hh)
+        (r, c_next), step = lstm_step_forward(x_t, h, c, weight_ih, weight_hh, bias_ih, bias_hh)
         h_next = r if weight_hr is None else r @ weight_hr.T           # (B, P) h = r W_hrᵀ
         h = xp.where(running, h_next, h)               # (B, P) ended rows keep their state
         c = xp.where(running, c_next, c)               # (B, H)
@@ -176,7 +175,7 @@ def lstm_forward(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None, wei
 
 
 def lstm_backward(doutput, dh_n, dc_n, cache, *, record=None) -> SequenceGrads:
-    """Backpropagation through time: ``step_backward`` for t = T−1 … 0, carrying dh and dc.
+    """Backpropagation through time: ``lstm_step_backward`` for t = T−1 … 0, carrying dh and dc.
 
     doutput (T, B, P), dh_n (B, P), dc_n (B, H) (unbatched: no B axis), each None for zeros;
     doutput at padded steps is ignored.  record: None or a dict that receives
@@ -206,7 +205,7 @@ def lstm_backward(doutput, dh_n, dc_n, cache, *, record=None) -> SequenceGrads:
         if weight_hr is not None:                      # h_t = r_t W_hrᵀ
             dweight_hr = dweight_hr + dh_t.T @ hidden[t]               # (P, H)
         dr = dh_t if weight_hr is None else dh_t @ weight_hr           # (B, H) ∂L/∂r_t
-        grads, dc_total = step_backward(dr, dc_t, steps[t])
+        grads, dc_total = lstm_step_backward(dr, dc_t, steps[t])
         dh = xp.where(running, grads.h_prev, dh)       # (B, P) ended rows pass dh_n back
         dc = xp.where(running, grads.c_prev, dc)       # (B, H)
         step_grads.insert(0, grads)                    # kept in time order t = 0 … T−1
@@ -233,7 +232,7 @@ def lstm_backward(doutput, dh_n, dc_n, cache, *, record=None) -> SequenceGrads:
 
 
 class StepCache(NamedTuple):
-    """What ``step_backward`` reads, saved by ``step_forward`` (batched shapes)."""
+    """What ``lstm_step_backward`` reads, saved by ``lstm_step_forward`` (batched shapes)."""
 
     x: object          # (B, I)
     h: object          # (B, P)   the previous hidden state
