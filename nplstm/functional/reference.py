@@ -137,7 +137,7 @@ def reverse_within_lengths(a, lengths):
 
 def lstm_forward(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None, weight_hr=None,
                  *, lengths=None, reverse=False, keep_cache=True):
-    """One layer, one direction: ``(output, (h_n, c_n)), cache``; a loop of ``lstm_step_forward``.
+    """One layer, one direction, a loop of ``lstm_step_forward``: ``(output, (h_n, c_n)), cache``.
 
     x (T, B, I) or unbatched (T, I);  state (h0, c0) of shapes (B, P), (B, H), or None
     weight_hr (P, H) or None;  lengths (B,) ints in [1, T] or None (all T): sequence b is
@@ -156,7 +156,8 @@ def lstm_forward(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None, wei
     for t in range(T):
         running = (t < lengths)[:, None]                               # (B, 1) not yet ended
         x_t = xp.where(running, x[t], 0)               # (B, I) padding (even NaN) reads as 0
-        (r, c_next), step = lstm_step_forward(x_t, h, c, weight_ih, weight_hh, bias_ih, bias_hh)
+        (r, c_next), step = lstm_step_forward(x_t, h, c, weight_ih, weight_hh, bias_ih,
+                                              bias_hh)                 # r = o ⊙ tanh(c')
         h_next = r if weight_hr is None else r @ weight_hr.T           # (B, P) h = r W_hrᵀ
         h = xp.where(running, h_next, h)               # (B, P) ended rows keep their state
         c = xp.where(running, c_next, c)               # (B, H)
@@ -175,7 +176,7 @@ def lstm_forward(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None, wei
 
 
 def lstm_backward(doutput, dh_n, dc_n, cache, *, record=None) -> SequenceGrads:
-    """Backpropagation through time: ``lstm_step_backward`` for t = T−1 … 0, carrying dh and dc.
+    """Backpropagation through time: ``lstm_step_backward`` for t = T−1 … 0, carrying dh, dc.
 
     doutput (T, B, P), dh_n (B, P), dc_n (B, H) (unbatched: no B axis), each None for zeros;
     doutput at padded steps is ignored.  record: None or a dict that receives
