@@ -11,6 +11,7 @@ from .losses import (CrossEntropyCache, CrossEntropyGrads, MSECache, MSEGrads,
                      cross_entropy_backward, cross_entropy_forward, mse_backward, mse_forward)
 from .sequence import (SequenceCache, SequenceGrads, cache_bytes_per_step, lstm_backward,
                        lstm_forward)
+from . import reference  # the textbook layer: the equations as code, the oracle of the above
 
 __all__ = [
     "lstm_cell_forward", "lstm_cell_backward", "CellCache", "CellGrads",
@@ -20,4 +21,5 @@ __all__ = [
     "embedding_forward", "embedding_backward", "EmbeddingCache", "EmbeddingGrads",
     "cross_entropy_forward", "cross_entropy_backward", "CrossEntropyCache", "CrossEntropyGrads",
     "mse_forward", "mse_backward", "MSECache", "MSEGrads",
+    "reference",
 ]

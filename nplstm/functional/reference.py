@@ -1,0 +1,260 @@
+"""The textbook LSTM: the equations as the code, and backpropagation through time as a loop.
+
+Notation (shapes in every comment use these letters)
+    T time steps, B batch, I input size, H hidden size, P projection size (P = H without)
+    x (B, I) input;  h (B, P) hidden state;  c (B, H) cell state;  h', c' the next ones
+    z (B, 4H) pre-activations, four blocks [z_i | z_f | z_g | z_o]
+    i input gate, f forget gate, g candidate cell, o output gate: each (B, H)
+    σ the logistic sigmoid, ⊙ the elementwise product, dX = ∂L/∂X (shaped like X)
+
+One step, as torch.nn.LSTMCell:
+    z  = x W_ihᵀ + b_ih + h W_hhᵀ + b_hh
+    i = σ(z_i),  f = σ(z_f),  g = tanh(z_g),  o = σ(z_o)
+    c' = f ⊙ c + i ⊙ g
+    h' = o ⊙ tanh(c')            (with a projection: h' = (o ⊙ tanh(c')) W_hrᵀ, of size P)
+
+``lstm_step_forward`` / ``lstm_step_backward`` are that step on batched arrays (h may be of
+size P); ``lstm_cell_forward`` / ``lstm_cell_backward`` check their input as the fast layer
+does, then call them; ``lstm_forward`` / ``lstm_backward`` loop over them.  This is the layer
+to read, and the oracle the fast layer (cell.py, sequence.py) is tested against: the same
+signatures and results, none of the speed.  Derivation: docs/derivation.md.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from ..backend import asnumpy, get_array_module
+from ..checks import check_arrays, check_lengths
+from ..kernels.layout import split_gates
+from .cell import CellGrads, _check_step_inputs, _upstream
+from .sequence import SequenceGrads, _check_sequence_inputs, _check_upstream
+from .weights import check_lstm_weights
+
+__all__ = ["lstm_cell_forward", "lstm_cell_backward", "lstm_forward", "lstm_backward",
+           "lstm_step_forward", "lstm_step_backward", "sigmoid", "reverse_within_lengths",
+           "StepCache", "LoopCache"]
+
+
+def sigmoid(z):
+    # σ(z) = 1/(1 + e^(−z)) = (tanh(z/2) + 1)/2: tanh never overflows and keeps z's dtype
+    return get_array_module(z).tanh(z / 2) / 2 + 1 / 2
+
+
+def lstm_step_forward(x, h, c, weight_ih, weight_hh, bias_ih, bias_hh):
+    """One step on batched, already validated arrays: ``(h', c'), StepCache``."""
+    xp = get_array_module(x)
+    b_ih, b_hh = (0, 0) if bias_ih is None else (bias_ih, bias_hh)  # bias=False: none
+    z = x @ weight_ih.T + b_ih + h @ weight_hh.T + b_hh    # (B, 4H)  pre-activations
+    z_i, z_f, z_g, z_o = split_gates(z)                    # (B, H) each, the four blocks of z
+    i = sigmoid(z_i)                                       # (B, H)  i = σ(z_i)     input gate
+    f = sigmoid(z_f)                                       # (B, H)  f = σ(z_f)     forget gate
+    g = xp.tanh(z_g)                                       # (B, H)  g = tanh(z_g)  candidate cell
+    o = sigmoid(z_o)                                       # (B, H)  o = σ(z_o)     output gate
+    c_next = f * c + i * g                                 # (B, H)  c' = f ⊙ c + i ⊙ g
+    tanh_c = xp.tanh(c_next)                               # (B, H)  tanh(c')
+    h_next = o * tanh_c                                    # (B, H)  h' = o ⊙ tanh(c')
+    cache = StepCache(x, h, c, i, f, g, o, tanh_c, weight_ih, weight_hh,
+                      has_bias=bias_ih is not None, unbatched=False)
+    return (h_next, c_next), cache
+
+
+def lstm_step_backward(dh, dc, cache):
+    """The step undone line by line, from dh = ∂L/∂h' and dc = ∂L/∂c' (batched arrays).
+
+    Derivatives through the outputs: σ' = s(1 − s), tanh' = 1 − t².  Returns the
+    ``CellGrads`` and the total ∂L/∂c' (dc plus the path through h'), for ``record``.
+    """
+    x, h, c, i, f, g, o, tanh_c, weight_ih, weight_hh, has_bias, _ = cache
+    xp = get_array_module(x)
+    do = dh * tanh_c                                       # (B, H)  h' = o ⊙ tanh(c')
+    dc = dc + dh * o * (1 - tanh_c * tanh_c)               # (B, H)  h' = o ⊙ tanh(c'): total ∂L/∂c'
+    df = dc * c                                            # (B, H)  c' = f ⊙ c + i ⊙ g
+    dc_prev = dc * f                                       # (B, H)  c' = f ⊙ c + …
+    di = dc * g                                            # (B, H)  c' = … + i ⊙ g
+    dg = dc * i                                            # (B, H)  c' = … + i ⊙ g
+    dz_o = do * o * (1 - o)                                # (B, H)  o = σ(z_o): σ' = s(1 − s)
+    dz_g = dg * (1 - g * g)                                # (B, H)  g = tanh(z_g): tanh' = 1 − t²
+    dz_f = df * f * (1 - f)                                # (B, H)  f = σ(z_f)
+    dz_i = di * i * (1 - i)                                # (B, H)  i = σ(z_i)
+    dz = xp.concatenate([dz_i, dz_f, dz_g, dz_o], axis=-1)  # (B, 4H) the four blocks of z
+    dbias_hh = dz.sum(axis=0) if has_bias else None        # (4H,)   z = … + b_hh  (Σ over B)
+    dh_prev = dz @ weight_hh                               # (B, P)  z = … + h W_hhᵀ + …
+    dweight_hh = dz.T @ h                                  # (4H, P) z = … + h W_hhᵀ + …
+    dbias_ih = dz.sum(axis=0) if has_bias else None        # (4H,)   z = … + b_ih + …
+    dx = dz @ weight_ih                                    # (B, I)  z = x W_ihᵀ + …
+    dweight_ih = dz.T @ x                                  # (4H, I) z = x W_ihᵀ + …
+    grads = CellGrads(dx, dh_prev, dc_prev, dweight_ih, dweight_hh, dbias_ih, dbias_hh)
+    return grads, dc
+
+
+def lstm_cell_forward(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
+    """One LSTM step: ``(h1, c1), cache = lstm_cell_forward(x, (h, c), weight_ih, ...)``.
+
+    x (B, I) or unbatched (I,);  state (h, c), each (B, H) or (H,), or None for zeros
+    weight_ih (4H, I), weight_hh (4H, H), bias_ih, bias_hh (4H,) or None
+    returns (h1, c1) shaped like the state, and a ``StepCache``
+    """
+    xp, I, H, _ = check_lstm_weights(weight_ih, weight_hh, bias_ih, bias_hh)
+    x, h, c, unbatched = _check_step_inputs(x, state, weight_ih, I, H, xp)  # (B, I), (B, H)
+    (h1, c1), cache = lstm_step_forward(x, h, c, weight_ih, weight_hh, bias_ih, bias_hh)
+    if unbatched:                                      # (I,) in, (H,) out, as torch
+        h1, c1, cache = h1[0], c1[0], cache._replace(unbatched=True)
+    return (h1, c1), cache
+
+
+def lstm_cell_backward(dh, dc, cache) -> CellGrads:
+    """Gradients of one step from dh = ∂L/∂h1, dc = ∂L/∂c1 (each may be None: zeros).
+
+    returns ``CellGrads``, each field shaped like the forward input it belongs to
+    """
+    if not isinstance(cache, StepCache):
+        raise TypeError("cache must be the StepCache returned by reference.lstm_cell_forward,"
+                        f" got {type(cache).__name__}")
+    B, H = cache.c.shape
+    xp = check_arrays({"x (from the cache)": cache.x, "dh": dh, "dc": dc})
+    dh = _upstream("dh", dh, B, H, cache.unbatched, cache.x.dtype, xp)    # (B, H)
+    dc = _upstream("dc", dc, B, H, cache.unbatched, cache.x.dtype, xp)    # (B, H)
+    grads, _ = lstm_step_backward(dh, dc, cache)
+    if cache.unbatched:
+        grads = grads._replace(x=grads.x[0], h_prev=grads.h_prev[0], c_prev=grads.c_prev[0])
+    return grads
+
+
+def reverse_within_lengths(a, lengths):
+    """(T, B, ...) → the same with each a[:lengths[b], b] reversed in time; padding stays.
+
+    The reverse direction reads each sequence from its own last step; applying this twice
+    gives ``a`` back, so it also maps the reversed walk's results back to input time.
+    """
+    xp = get_array_module(a)
+    t = xp.arange(a.shape[0])[:, None]                                 # (T, 1)
+    source = xp.where(t < lengths, lengths - 1 - t, t)                 # (T, B) time to read
+    return a[source, xp.arange(a.shape[1])]                            # (T, B, ...)
+
+
+def lstm_forward(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None, weight_hr=None,
+                 *, lengths=None, reverse=False, keep_cache=True):
+    """One layer, one direction, a loop of ``lstm_step_forward``: ``(output, (h_n, c_n)), cache``.
+
+    x (T, B, I) or unbatched (T, I);  state (h0, c0) of shapes (B, P), (B, H), or None
+    weight_hr (P, H) or None;  lengths (B,) ints in [1, T] or None (all T): sequence b is
+    x[:lengths[b], b], its outputs beyond are 0 and h_n, c_n are its own last step's
+    reverse: each sequence is read from its own last step back to step 0
+    returns output (T, B, P), h_n (B, P), c_n (B, H) (unbatched: no B axis) and a
+    ``LoopCache``, or None with keep_cache=False
+    """
+    xp, I, H, P = check_lstm_weights(weight_ih, weight_hh, bias_ih, bias_hh, weight_hr)
+    x, h, c, unbatched = _check_sequence_inputs(x, state, weight_ih, I, H, P, xp)  # (T, B, I)
+    T, B = x.shape[:2]
+    lengths = xp.asarray(np.full(B, T) if lengths is None else check_lengths(lengths, T, B))
+    if reverse:
+        x = reverse_within_lengths(x, lengths)         # the walk below is then forward
+    steps, hidden, outputs = [], [], []
+    for t in range(T):
+        running = (t < lengths)[:, None]                               # (B, 1) not yet ended
+        x_t = xp.where(running, x[t], 0)               # (B, I) padding (even NaN) reads as 0
+        (r, c_next), step = lstm_step_forward(x_t, h, c, weight_ih, weight_hh, bias_ih,
+                                              bias_hh)                 # r = o ⊙ tanh(c')
+        h_next = r if weight_hr is None else r @ weight_hr.T           # (B, P) h = r W_hrᵀ
+        h = xp.where(running, h_next, h)               # (B, P) ended rows keep their state
+        c = xp.where(running, c_next, c)               # (B, H)
+        outputs.append(xp.where(running, h_next, 0))   # (B, P) and output 0
+        if keep_cache:
+            steps.append(step)
+            hidden.append(r)
+    output = xp.stack(outputs)                                         # (T, B, P)
+    if reverse:
+        output = reverse_within_lengths(output, lengths)   # back to the input's time order
+    cache = LoopCache(steps, hidden, weight_hr, lengths, reverse, unbatched) \
+        if keep_cache else None
+    if unbatched:
+        output, h, c = output[:, 0], h[0], c[0]
+    return (output, (h, c)), cache
+
+
+def lstm_backward(doutput, dh_n, dc_n, cache, *, record=None) -> SequenceGrads:
+    """Backpropagation through time: ``lstm_step_backward`` for t = T−1 … 0, carrying dh, dc.
+
+    doutput (T, B, P), dh_n (B, P), dc_n (B, H) (unbatched: no B axis), each None for zeros;
+    doutput at padded steps is ignored.  record: None or a dict that receives
+    record["dh"][t] = ‖∂L/∂h_t‖ and record["dc"][t] = ‖∂L/∂c_t‖ (the total, through h_t
+    too), over the batch, host float64 (T,) indexed by input time (``sequence.lstm_backward``)
+    returns ``SequenceGrads``; weight gradients are sums over the steps
+    """
+    if not isinstance(cache, LoopCache):
+        raise TypeError("cache must be the LoopCache returned by reference.lstm_forward "
+                        f"(with keep_cache=True), got {type(cache).__name__}")
+    if record is not None and not isinstance(record, dict):
+        raise TypeError(f"record must be a dict or None, got {type(record).__name__}")
+    steps, hidden, weight_hr, lengths, reverse, unbatched = cache
+    x, h0, c0 = steps[0].x, steps[0].h, steps[0].c                     # (B, I), (B, P), (B, H)
+    T, (B, P), H = len(steps), h0.shape, c0.shape[1]
+    xp = check_arrays({"x (from the cache)": x, "doutput": doutput, "dh_n": dh_n,
+                       "dc_n": dc_n})
+    doutput, dh, dc = _check_upstream(doutput, dh_n, dc_n, T, B, H, P, unbatched, x.dtype, xp)
+    if reverse:
+        doutput = reverse_within_lengths(doutput, lengths)   # into the walk's order
+    step_grads, dh_squares, dc_squares = [], [], []
+    dweight_hr = 0
+    for t in reversed(range(T)):
+        running = (t < lengths)[:, None]                               # (B, 1)
+        dh_t = xp.where(running, doutput[t] + dh, 0)   # (B, P) ∂L/∂h_t: output + step t+1
+        dc_t = xp.where(running, dc, 0)                # (B, H) ∂L/∂c_t from step t+1
+        if weight_hr is not None:                      # h_t = r_t W_hrᵀ
+            dweight_hr = dweight_hr + dh_t.T @ hidden[t]               # (P, H)
+        dr = dh_t if weight_hr is None else dh_t @ weight_hr           # (B, H) ∂L/∂r_t
+        grads, dc_total = lstm_step_backward(dr, dc_t, steps[t])
+        dh = xp.where(running, grads.h_prev, dh)       # (B, P) ended rows pass dh_n back
+        dc = xp.where(running, grads.c_prev, dc)       # (B, H)
+        step_grads.insert(0, grads)                    # kept in time order t = 0 … T−1
+        dh_squares.insert(0, (dh_t * dh_t).sum(axis=-1))               # (B,)
+        dc_squares.insert(0, (dc_total * dc_total).sum(axis=-1))       # (B,)
+    dx = xp.stack([g.x for g in step_grads])                           # (T, B, I)
+    if reverse:
+        dx = reverse_within_lengths(dx, lengths)
+    if record is not None:
+        for name, squares in (("dh", dh_squares), ("dc", dc_squares)):
+            squares = xp.stack(squares)                                # (T, B)
+            if reverse:
+                squares = reverse_within_lengths(squares, lengths)
+            record[name] = asnumpy(squares).astype(np.float64).sum(axis=1) ** 0.5   # (T,)
+    has_bias = steps[0].has_bias
+    dweight_ih = sum(g.weight_ih for g in step_grads)                 # (4H, I) Σ over t
+    dweight_hh = sum(g.weight_hh for g in step_grads)                 # (4H, P)
+    dbias_ih = sum(g.bias_ih for g in step_grads) if has_bias else None   # (4H,)
+    dbias_hh = sum(g.bias_hh for g in step_grads) if has_bias else None   # (4H,)
+    if unbatched:
+        dx, dh, dc = dx[:, 0], dh[0], dc[0]
+    return SequenceGrads(dx, dh, dc, dweight_ih, dweight_hh, dbias_ih, dbias_hh,
+                         None if weight_hr is None else dweight_hr)
+
+
+class StepCache(NamedTuple):
+    """What ``lstm_step_backward`` reads, saved by ``lstm_step_forward`` (batched shapes)."""
+
+    x: object          # (B, I)
+    h: object          # (B, P)   the previous hidden state
+    c: object          # (B, H)   the previous cell state
+    i: object          # (B, H)   input gate
+    f: object          # (B, H)   forget gate
+    g: object          # (B, H)   candidate cell
+    o: object          # (B, H)   output gate
+    tanh_c: object     # (B, H)   tanh(c')
+    weight_ih: object  # (4H, I)  references, not copies
+    weight_hh: object  # (4H, P)
+    has_bias: bool
+    unbatched: bool    # lstm_cell_forward was given (I,) and returned (H,)
+
+
+class LoopCache(NamedTuple):
+    """What ``lstm_backward`` reads, saved by ``lstm_forward`` (in the walk's order)."""
+
+    steps: list        # T StepCaches
+    hidden: list       # T arrays (B, H): r_t = o ⊙ tanh(c_t), before the projection
+    weight_hr: object  # (P, H) or None
+    lengths: object    # (B,) ints
+    reverse: bool
+    unbatched: bool
