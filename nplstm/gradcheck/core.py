@@ -254,8 +254,9 @@ def _check_directions(name, k, analytic, loss, layout, count, eps, richardson, r
                 if norm == 0:
                     continue
                 v /= norm                                            # a unit direction
-                records.append((key, label, j, float(np.sum(analytic * v)),   # ⟨∇L, v⟩
-                                loss.along(k, v, eps, richardson)))
+                with np.errstate(invalid="ignore", over="ignore"):   # NaN/inf: fails below
+                    projected = float(np.sum(analytic * v))                # ⟨∇L, v⟩
+                records.append((key, label, j, projected, loss.along(k, v, eps, richardson)))
     a = np.array([rec[3] for rec in records])
     n = np.array([rec[4] for rec in records])
     atol, rtol = tolerances(finite_max_abs(n))

@@ -211,8 +211,8 @@ def finite_inputs(names, inputs, is_float) -> list:
     """float64 host copies of the float inputs (the others as they are); ValueError naming
     the first float input holding NaN or inf: no derivative is checked at such a point."""
     copies = [to_host64(a) if ok else a for a, ok in zip(inputs, is_float)]
-    for name, a, ok in zip(names, copies, is_float):
+    for k, (name, a, ok) in enumerate(zip(names, copies, is_float)):
         if ok and not np.isfinite(a).all():
-            raise ValueError(f"input {name} must be finite, got NaN or inf at "
+            raise ValueError(f"inputs[{k}] ({name}) must be finite, got NaN or inf at "
                              f"{int((~np.isfinite(a)).sum())} of {a.size} elements")
     return copies
