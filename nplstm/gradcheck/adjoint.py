@@ -25,7 +25,7 @@ import math
 import numpy as np
 
 from .arrays import flatten, is_float_array, like, shape_of, to_host64, why_skipped
-from .outputs import OutputLeaves, forward_pair, gradient_sequence
+from .outputs import OutputLeaves, forward_pair, gradient_copy, gradient_sequence
 from .report import GradcheckError, GradcheckReport, InputReport
 from .settings import (bool_setting, callable_setting, describe, finite_inputs, inputs_setting,
                        int_setting, names_setting, real_setting)
@@ -95,7 +95,7 @@ def adjoint_check(jvp, vjp, inputs, *, trials=3, rtol=None, seed=0, names=None,
                                           "(output, output_tangent)")
             jv, _ = flatten(out_tangent)
             lhs = _dot(jv, us)                                         # ⟨J v, u⟩
-            g = _gradient(names[k], grads[k], a)
+            g = gradient_copy(grads[k], a, names[k], "vjp")
             with np.errstate(invalid="ignore", over="ignore"):   # NaN/inf: fails below
                 rhs = 0.0 if g is None else float(np.dot(to_host64(v).ravel(),
                                                          g.ravel()))    # ⟨v, Jᵀu⟩
@@ -110,19 +110,6 @@ def adjoint_check(jvp, vjp, inputs, *, trials=3, rtol=None, seed=0, names=None,
     if not report.passed and raise_exception:
         raise GradcheckError(report)
     return report
-
-
-def _gradient(name, g, a):
-    """vjp's gradient for input ``name`` as a float64 host array (None stays None)."""
-    if g is None:
-        return None
-    if not hasattr(g, "shape") or not (is_float_array(g) or isinstance(g, float)):
-        raise TypeError(f"vjp's gradient for {name} must be a float array (or None), "
-                        f"got {describe(g)}")
-    if tuple(np.shape(g)) != tuple(a.shape):
-        raise ValueError(f"vjp's gradient for {name} has shape {tuple(g.shape)}, "
-                         f"but the input has shape {tuple(a.shape)}")
-    return to_host64(g)
 
 
 def _record(row, trial, lhs, rhs, err, mean, tol):

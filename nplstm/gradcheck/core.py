@@ -33,14 +33,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from .arrays import is_float_array, shape_of, to_host64, why_skipped
+from .arrays import is_float_array, shape_of, why_skipped
 from .determinism import check_deterministic
 from .differences import ProjectedLoss
 from .layout import GroupStats, group_stats
-from .outputs import OutputLeaves, forward_pair, gradient_sequence
+from .outputs import OutputLeaves, forward_pair, gradient_copy, gradient_sequence
 from .report import GradcheckError, GradcheckReport, InputReport
 from .settings import (EPS_MAX, EPS_MIN, bool_setting, callable_setting, choice_setting,
-                       describe, finite_inputs, inputs_setting, int_setting, layouts_setting,
+                       finite_inputs, inputs_setting, int_setting, layouts_setting,
                        names_setting, real_setting, wrt_setting)
 from .tolerances import default_tolerances, error_ratios, finite_max_abs
 
@@ -113,7 +113,7 @@ def gradcheck(forward, backward, inputs, *, mode="full", eps=None, atol=None, rt
     # u in the output's own dtype, so that the backward and the float64 loss see the same u
     us = leaves.draw_directions(rng)
     grads = gradient_sequence(backward(leaves.doutput(us), cache), len(inputs))
-    analytic = [_gradient(name, g, a) if ok else None     # float64 copies, taken at once
+    analytic = [gradient_copy(g, a, name) if ok else None   # float64 copies, taken at once
                 for name, g, a, ok in zip(names, grads, inputs, checked)]
 
     loss = ProjectedLoss(forward, inputs64,
@@ -123,7 +123,7 @@ def gradcheck(forward, backward, inputs, *, mode="full", eps=None, atol=None, rt
     loss_terms = sum(float(np.abs(u * v).sum())
                      for u, v in zip(us, leaves.host) if u is not None)
     problem_size = sum(a.size for a in inputs if is_float_array(a)) + \
-        sum(int(np.prod(u.shape)) for u in us if u is not None)
+        sum(u.size for u in us if u is not None)
     bar = _progress_bar(progress, mode, inputs, selected, layouts, directions, samples,
                         richardson)
     loss.progress = bar
@@ -143,7 +143,8 @@ def gradcheck(forward, backward, inputs, *, mode="full", eps=None, atol=None, rt
             if not selected[k]:
                 rows.append(InputReport(name, shape_of(a), checked=False, note="not in wrt"))
                 continue
-            g, dtype = analytic[k]
+            g = np.zeros(a.shape) if grads[k] is None else analytic[k]   # None: zero
+            dtype = _precision(grads[k], a)
             sub_rng = np.random.default_rng([seed, 1 + k])    # per input: wrt changes nothing
             if mode == "directional":
                 row = _check_directions(name, k, g, loss, layouts[k], directions, eps,
@@ -192,20 +193,10 @@ def _contiguous(a) -> bool:
     return flags is not None and (flags.c_contiguous or flags.f_contiguous)
 
 
-def _gradient(name, g, a):
-    """backward's gradient for input ``name`` (array ``a``) as (float64 host copy, dtype);
-    None is a zero gradient (of ``a``'s dtype)."""
-    if g is None:
-        return np.zeros(a.shape), np.dtype(a.dtype)
-    if isinstance(g, (float, np.floating)) and not hasattr(g, "shape"):
-        g = np.asarray(g)                         # a Python float for a 0-d input
-    if not is_float_array(g):
-        raise TypeError(f"backward's gradient for {name} must be a float array (or None), "
-                        f"got {describe(g)}")
-    if tuple(g.shape) != tuple(a.shape):
-        raise ValueError(f"backward's gradient for {name} has shape {tuple(g.shape)}, "
-                         f"but the input has shape {tuple(a.shape)}")
-    return to_host64(g), np.dtype(g.dtype)
+def _precision(g, a):
+    """The dtype whose round-off the analytic gradient carries (sets default tolerances):
+    the gradient's (float64 for a Python float), the input's when the gradient is None."""
+    return np.dtype(getattr(a if g is None else g, "dtype", np.float64))
 
 
 def _compare_elements(name, analytic, numeric, drawn, atol, rtol, layout) -> InputReport:

@@ -6,6 +6,8 @@
                                                  or ignored (None, integers); anything else
                                                  is a TypeError naming the leaf
     grads = gradient_sequence(result, n)         backward's result: a sequence of ≥ n
+    g64 = gradient_copy(g, a, name)              one gradient: a float array (or float
+                                                 scalar for a 0-d input) of a's shape
 
 Scalar outputs.  A forward may return a Python float, a NumPy float scalar or a 0-d array
 (a loss).  It is projected like a 0-d float64 array, and backward's ``doutput`` for it has
@@ -23,7 +25,8 @@ import numpy as np
 from .arrays import flatten, is_float_array, like, shape_of, to_host64
 from .settings import describe
 
-__all__ = ["forward_pair", "OutputLeaves", "gradient_sequence", "OUTPUT_KINDS"]
+__all__ = ["forward_pair", "OutputLeaves", "gradient_sequence", "gradient_copy",
+           "OUTPUT_KINDS"]
 
 OUTPUT_KINDS = ("a float array, a float scalar (Python float, NumPy floating), None, an "
                 "integer array, or a nested tuple/list of those")
@@ -129,3 +132,20 @@ def gradient_sequence(result, n_inputs, who="backward") -> list:
     if len(grads) < n_inputs:
         raise ValueError(f"{who} returned {len(grads)} gradients for {n_inputs} inputs")
     return grads
+
+
+def gradient_copy(g, a, name, who="backward"):
+    """A float64 host copy of ``who``'s gradient ``g`` for input ``name`` (array ``a``); None
+    stays None.  TypeError unless a float array (a float scalar for a 0-d input), ValueError
+    unless it has ``a``'s shape.  Copied at once: later forward calls may reuse its memory."""
+    if g is None:
+        return None
+    if _is_float_scalar(g) and not hasattr(g, "shape"):
+        g = np.asarray(g)                           # a Python float for a 0-d input
+    if not is_float_array(g):
+        raise TypeError(f"{who}'s gradient for {name} must be a float array (or None), "
+                        f"got {describe(g)}")
+    if tuple(g.shape) != tuple(a.shape):
+        raise ValueError(f"{who}'s gradient for {name} has shape {tuple(g.shape)}, "
+                         f"but the input has shape {tuple(a.shape)}")
+    return to_host64(g)

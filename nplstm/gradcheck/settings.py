@@ -68,7 +68,10 @@ def real_setting(name, value, *, minimum=None, maximum=None, strict=False, allow
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer,
                                                                      np.floating)):
         raise TypeError(f"{name} must be {wanted}, got {describe(value)}")
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:                   # an int beyond float64's range
+        number = math.inf
     below = minimum is not None and (number <= minimum if strict else number < minimum)
     above = maximum is not None and number > maximum
     if not math.isfinite(number) or below or above:
