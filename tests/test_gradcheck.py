@@ -567,7 +567,8 @@ def test_a_scalar_beside_an_array_in_a_nested_output_is_projected_too():
     ("text", "forward's output"), ({"y": _ARRAY}, "forward's output"),
     (_ARRAY.astype(np.complex128), "forward's output"), (np.array(["a"]), "forward's output"),
     ((_ARRAY, "text"), r"forward's output\[1\]"), (((_ARRAY,), [1j]), r"output\[1\]\[0\]"),
-    (3, "holds no float array"), ((None, np.arange(3)), "holds no float array")])
+    (3, "holds no float array"), ((None, np.arange(3)), "holds no float array"),
+    (type("Tensor", (), {"dtype": "torch.float32", "shape": (3,)})(), "is Tensor of shape")])
 def test_an_output_that_is_not_float_arrays_or_scalars_is_a_type_error_naming_it(output, where):
     backward = Counted(lambda d, c: (np.zeros(3),))
     with pytest.raises(TypeError, match=where):

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .arrays import flatten, is_float_array, like, shape_of, to_host64
+from .arrays import dtype_kind, flatten, is_float_array, like, shape_of, to_host64
 from .settings import describe
 
 __all__ = ["forward_pair", "OutputLeaves", "gradient_sequence", "gradient_copy",
@@ -51,8 +51,7 @@ def _is_ignored(value) -> bool:
     """Leaves that are passed over: None, Python/NumPy integers and bools, integer arrays."""
     if value is None or isinstance(value, (bool, int, np.integer, np.bool_)):
         return True
-    return hasattr(value, "dtype") and hasattr(value, "shape") and \
-        np.dtype(value.dtype).kind in "biu"
+    return dtype_kind(value) in ("b", "i", "u")
 
 
 def _paths(output, prefix):

@@ -46,8 +46,7 @@ EPS_MAX = 1e-1
 def describe(value) -> str:
     """A short description of a value for an error message: its type and, if small, repr."""
     if hasattr(value, "shape") and hasattr(value, "dtype") and not isinstance(value, np.generic):
-        return (f"{type(value).__name__} of shape {tuple(value.shape)} and dtype "
-                f"{np.dtype(value.dtype).name}")
+        return f"{type(value).__name__} of shape {tuple(value.shape)} and dtype {value.dtype}"
     text = repr(value)
     if len(text) > 60:
         text = text[:57] + "..."
