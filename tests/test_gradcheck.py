@@ -15,6 +15,7 @@ A transposed gradient of another shape is a ValueError naming the input, in ever
 """
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -22,7 +23,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import nplstm
-from nplstm.gradcheck import Layout, blocks
+from nplstm.gradcheck import MODES, Layout, NondeterministicForwardError, blocks
+from nplstm.gradcheck.settings import EPS_MAX, EPS_MIN
 from nplstm.selfcheck import (CELL_NAMES, SEQUENCE_NAMES, cell_jvp, cell_layouts, cell_pair,
                               cross_entropy_pair, embedding_pair, linear_pair, module_layouts,
                               module_pair, mse_pair, random_cell_case, random_lstm_case,
@@ -330,15 +332,16 @@ def test_layouts_are_validated():
         blocks("ifgo", 6)
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"mode": "fast"}, "mode must be one of"), ({"eps": 0}, "eps must be a positive"),
-    ({"directions": 0}, "directions must be a positive int"),
-    ({"samples": 1.5}, "samples must be a positive int"),
-    ({"names": ["x"]}, "names must have one entry per input"),
+@pytest.mark.parametrize("kwargs, error, message", [
+    ({"mode": "fast"}, ValueError, "mode must be one of"),
+    ({"eps": 0}, ValueError, r"eps must be a finite real number in \[1e-10, 0.1\]"),
+    ({"directions": 0}, ValueError, "directions must be a positive int"),
+    ({"samples": 1.5}, TypeError, "samples must be a positive int"),
+    ({"names": ["x"]}, ValueError, "names must have one entry per input"),
 ])
-def test_bad_options_are_value_errors_naming_the_argument(kwargs, message):
+def test_bad_options_are_clear_errors_naming_the_argument(kwargs, error, message):
     kwargs.setdefault("names", CELL_NAMES)
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(error, match=message):
         nplstm.gradcheck(*cell_pair(), _case(), **kwargs)
 
 
@@ -346,7 +349,7 @@ def test_wrong_gradient_counts_are_clear_errors():
     forward, backward = _planted(lambda g, c: g[:3])
     with pytest.raises(ValueError, match="returned 3 gradients for 7 inputs"):
         nplstm.gradcheck(forward, backward, _case(), names=CELL_NAMES)
-    with pytest.raises(TypeError, match="forward and backward must be callables"):
+    with pytest.raises(TypeError, match="forward must be a callable"):
         nplstm.gradcheck(None, backward, _case())
 
 
@@ -358,3 +361,424 @@ def test_progress_bar_and_parameter_names():
     assert parse_parameter_name("weight_ih_l1_reverse") == ("weight_ih", 1, "reverse")
     assert parse_parameter_name("bias_hh_l0") == ("bias_hh", 0, "forward")
     assert parse_parameter_name("weight") is None
+
+
+# ---- the unhappy path: bad settings, odd outputs, a changing forward, NaN (issue 14) --------
+
+def _tanh_layer():
+    """y = tanh(x Wᵀ + b) with x (2, 3), W (3, 3) (square: a transposed gradient keeps its
+    shape), b (3,), and an integer input ``index`` that forward ignores."""
+    def forward(x, w, b, index):
+        y = np.tanh(x @ w.T + b)                       # (2, 3)
+        return y, (x, w, y)
+
+    def backward(dy, cache):
+        x, w, y = cache
+        da = dy * (1 - y * y)                          # ∂L/∂a = dy ⊙ tanh'(a)
+        return [da @ w, da.T @ x, da.sum(axis=0), None]
+
+    rng = np.random.default_rng(7)
+    inputs = [rng.standard_normal((2, 3)), rng.uniform(-1, 1, (3, 3)), rng.uniform(-1, 1, 3),
+              np.arange(2)]
+    return forward, backward, inputs
+
+
+TANH_NAMES = ["x", "w", "b", "index"]
+
+
+class Counted:
+    """A function that counts its calls."""
+
+    def __init__(self, f):
+        self.f, self.calls = f, 0
+
+    def __call__(self, *args):
+        self.calls += 1
+        return self.f(*args)
+
+
+def _tanh_jvp(inputs, tangents):
+    x, w, b, _ = inputs
+    x_dot, w_dot, b_dot, _ = tangents
+    y = np.tanh(x @ w.T + b)
+    return y, (1 - y * y) * (x_dot @ w.T + x @ w_dot.T + b_dot)    # J v
+
+
+_NAN_INF = st.sampled_from([math.nan, math.inf, -math.inf, np.float64("nan"),
+                            np.float32("-inf")])
+_NOT_NUMBERS = st.sampled_from([True, False, np.True_, "1e-6", b"1", [1e-6], (1,), {"a": 1},
+                                1j, np.complex128(1), object()])
+_NEGATIVE = st.floats(max_value=-1e-300, allow_infinity=False) | st.integers(max_value=-1)
+_NOT_BOOLS = st.integers(-2, 2) | st.floats(allow_nan=True) | st.text(max_size=3) | \
+    st.none() | st.just([True])
+_NOT_INTS = st.floats(allow_nan=True) | st.booleans() | st.text(max_size=3) | st.none() | \
+    st.just([1])
+_BAD_TOLERANCE = _NAN_INF | _NOT_NUMBERS | _NEGATIVE
+_ARRAY = np.ones((2, 3))
+
+BAD_GRADCHECK_SETTINGS = {
+    "eps": _BAD_TOLERANCE | st.none().map(lambda _: 0.0)
+    | st.floats(0.0, EPS_MIN, exclude_max=True) | st.floats(EPS_MAX, 1e300, exclude_min=True)
+    | st.integers(min_value=1),
+    "atol": _BAD_TOLERANCE,
+    "rtol": _BAD_TOLERANCE,
+    "nondet_tol": _BAD_TOLERANCE | st.none(),
+    "seed": _NOT_INTS | st.integers(max_value=-1),
+    "directions": _NOT_INTS | st.integers(max_value=0),
+    "samples": _NOT_INTS | st.integers(max_value=0),
+    "mode": st.text(max_size=12).filter(lambda m: m not in MODES) | st.none()
+    | st.integers() | st.booleans(),
+    "names": st.lists(st.text(min_size=1, max_size=3), unique=True, max_size=6)
+    .filter(lambda n: len(n) != 4) | st.text(max_size=4)
+    | st.sampled_from([["x", "w", "b", 3], ["x", "w", "x", "i"], ["x", "", "b", "i"],
+                       ("x", "w", "b", None), 4]),
+    "wrt": st.text(max_size=4).filter(lambda w: w not in TANH_NAMES)
+    | st.integers(4, 100) | st.integers(-100, -5) | st.booleans() | st.floats()
+    | st.sampled_from([[], ["x", 1.0], {"x": 1}, "index", 3, -1, [0, "index"], [True]]),
+    "layouts": st.text(max_size=3) | st.integers()
+    | st.lists(st.none(), max_size=6).filter(lambda v: len(v) != 4)
+    | st.sampled_from([{"z": Layout()}, {"w": "rows"}, [None, 1, None, None],
+                       {"w": Layout(axes={0: {"row": [0, 1]}})},
+                       {"w": Layout(axes={2: {"row": [0, 1, 2]}})},
+                       {"w": Layout(axes={"0": {"row": [0, 1, 2]}})},
+                       {"w": Layout(axes={0: ["r", "s", "t"]})}]),
+    "raise_exception": _NOT_BOOLS,
+    "progress": _NOT_BOOLS,
+    "richardson": _NOT_BOOLS,
+    "inputs": st.sampled_from([_ARRAY, "xwb", None, 3.0, {"x": _ARRAY}]),
+    "forward": st.sampled_from([None, 3, "forward", _ARRAY]),
+    "backward": st.sampled_from([None, 3, "backward", _ARRAY]),
+}
+
+BAD_ADJOINT_SETTINGS = {
+    "trials": BAD_GRADCHECK_SETTINGS["samples"],
+    "rtol": _BAD_TOLERANCE,
+    "seed": BAD_GRADCHECK_SETTINGS["seed"],
+    "names": BAD_GRADCHECK_SETTINGS["names"],
+    "raise_exception": _NOT_BOOLS,
+    "inputs": BAD_GRADCHECK_SETTINGS["inputs"],
+    "jvp": st.sampled_from([None, 3, "jvp", _ARRAY]),
+    "vjp": st.sampled_from([None, 3, "vjp", _ARRAY, (None, None), (len,)]),
+}
+
+
+@settings(max_examples=25)
+@pytest.mark.parametrize("setting", list(BAD_GRADCHECK_SETTINGS))
+@given(data=st.data())
+def test_every_bad_gradcheck_setting_is_refused_before_forward_is_called(setting, data):
+    forward, backward, inputs = _tanh_layer()
+    forward, backward = Counted(forward), Counted(backward)
+    call = {"forward": forward, "backward": backward, "inputs": inputs, "names": TANH_NAMES}
+    call[setting] = data.draw(BAD_GRADCHECK_SETTINGS[setting], label=setting)
+    with pytest.raises((ValueError, TypeError)) as info:
+        nplstm.gradcheck(call.pop("forward"), call.pop("backward"), call.pop("inputs"), **call)
+    assert setting in str(info.value)
+    assert forward.calls == backward.calls == 0
+
+
+@settings(max_examples=25)
+@pytest.mark.parametrize("setting", list(BAD_ADJOINT_SETTINGS))
+@given(data=st.data())
+def test_every_bad_adjoint_check_setting_is_refused_before_anything_is_called(setting, data):
+    forward, backward, inputs = _tanh_layer()
+    jvp, vjp = Counted(_tanh_jvp), (Counted(forward), Counted(backward))
+    call = {"jvp": jvp, "vjp": vjp, "inputs": inputs, "names": TANH_NAMES}
+    call[setting] = data.draw(BAD_ADJOINT_SETTINGS[setting], label=setting)
+    with pytest.raises((ValueError, TypeError)) as info:
+        nplstm.adjoint_check(call.pop("jvp"), call.pop("vjp"), call.pop("inputs"), **call)
+    assert setting in str(info.value)
+    assert jvp.calls == vjp[0].calls == vjp[1].calls == 0
+
+
+@pytest.mark.parametrize("check, name", [("gradcheck", "x"), ("gradcheck", "b"),
+                                         ("adjoint", "w")])
+def test_an_input_holding_nan_or_inf_is_refused_naming_it(check, name):
+    forward, backward, inputs = _tanh_layer()
+    k = TANH_NAMES.index(name)
+    inputs[k] = inputs[k].copy()
+    inputs[k].flat[1] = np.inf if name == "b" else np.nan       # poisoned on purpose
+    forward = Counted(forward)
+    with pytest.raises(ValueError, match=rf"inputs\[{k}\] \({name}\) must be finite"):
+        if check == "gradcheck":
+            nplstm.gradcheck(forward, backward, inputs, names=TANH_NAMES)
+        else:
+            nplstm.adjoint_check(_tanh_jvp, (forward, backward), inputs, names=TANH_NAMES)
+    assert forward.calls == 0
+
+
+@pytest.mark.parametrize("setting, value", [
+    ("eps", math.nan), ("atol", -1.0), ("atol", math.inf), ("atol", math.nan),
+    ("rtol", math.nan), ("rtol", -1e-3), ("eps", 1e-300)])
+def test_the_reported_bad_settings_are_refused_not_passed(setting, value):
+    """The defects of issue 14: these passed a wrong backward or failed inside NumPy."""
+    forward, backward, inputs = _tanh_layer()
+    wrong = lambda dy, cache: [-g if g is not None else None  # noqa: E731
+                               for g in backward(dy, cache)]
+    with pytest.raises(ValueError, match=f"{setting} must be a finite real number"):
+        nplstm.gradcheck(forward, wrong, inputs, names=TANH_NAMES, raise_exception=False,
+                         **{setting: value})
+
+
+# -- scalar and odd outputs
+
+@pytest.mark.parametrize("kind, dtype", [(float, np.float64), (np.float64, np.float64),
+                                         (np.float32, np.float32), (np.asarray, np.float64)])
+def test_a_scalar_output_is_checked_and_backward_gets_a_scalar_of_its_type(kind, dtype):
+    seen = []
+
+    def forward(x):                                    # L = Σ x ⊙ sin x, a scalar
+        total = np.sum(x * np.sin(x))                  # a NumPy scalar of x's dtype
+        return (float(total) if kind is float else np.asarray(total) if kind is np.asarray
+                else total), x
+
+    def backward(d, x):
+        seen.append(d)
+        return (d * (np.sin(x) + x * np.cos(x)),)       # dL/dx = sin x + x cos x
+
+    x = np.random.default_rng(1).standard_normal((2, 3)).astype(dtype)
+    report = nplstm.gradcheck(forward, backward, [x])
+    assert report.passed and report["input0"].n_checked == 6
+    expected = {float: float, np.float64: np.float64, np.float32: np.float32,
+                np.asarray: np.ndarray}[kind]
+    assert type(seen[0]) is expected and np.ndim(seen[0]) == 0      # the type forward gave
+    if kind is not float:
+        assert seen[0].dtype == dtype
+    wrong = nplstm.gradcheck(forward, lambda d, x: (1.01 * backward(d, x)[0],), [x],
+                             raise_exception=False)
+    assert wrong.failed == ["input0"]
+
+
+def test_a_scalar_beside_an_array_in_a_nested_output_is_projected_too():
+    def forward(x):
+        return (np.tanh(x), (float(np.sum(x * x)), None)), x
+
+    def backward(d, x):
+        dy, (dloss, none) = d
+        assert isinstance(dloss, float) and none is None
+        return (dy * (1 - np.tanh(x) ** 2) + 2 * dloss * x,)
+
+    x = np.random.default_rng(2).standard_normal(4)
+    assert nplstm.gradcheck(forward, backward, [x]).passed
+    forgot = lambda d, x: (d[0] * (1 - np.tanh(x) ** 2),)   # noqa: E731  (drops the scalar)
+    assert not nplstm.gradcheck(forward, forgot, [x], raise_exception=False).passed
+
+
+@pytest.mark.parametrize("output, where", [
+    ("text", "forward's output"), ({"y": _ARRAY}, "forward's output"),
+    (_ARRAY.astype(np.complex128), "forward's output"), (np.array(["a"]), "forward's output"),
+    ((_ARRAY, "text"), r"forward's output\[1\]"), (((_ARRAY,), [1j]), r"output\[1\]\[0\]"),
+    (3, "holds no float array"), ((None, np.arange(3)), "holds no float array"),
+    (type("Tensor", (), {"dtype": "torch.float32", "shape": (3,)})(), "is Tensor of shape")])
+def test_an_output_that_is_not_float_arrays_or_scalars_is_a_type_error_naming_it(output, where):
+    backward = Counted(lambda d, c: (np.zeros(3),))
+    with pytest.raises(TypeError, match=where):
+        nplstm.gradcheck(lambda x: (output, None), backward, [np.ones(3)])
+    assert backward.calls == 0
+
+
+@pytest.mark.parametrize("result", [_ARRAY, (_ARRAY, None, None), [_ARRAY, None], 1.5])
+def test_forward_must_return_a_pair(result):
+    with pytest.raises(TypeError, match=r"forward must return a pair \(output, cache\)"):
+        nplstm.gradcheck(lambda x: result, lambda d, c: (d,), [np.ones((2, 3))])
+
+
+@pytest.mark.parametrize("grads, error, message", [
+    (lambda d: 2 * d, TypeError, r"backward must return a sequence.*\(dx,\) for one input"),
+    (lambda d: (g for g in [2 * d]), TypeError, "backward must return a sequence"),
+    (lambda d: {"x": 2 * d}, TypeError, "backward must return a sequence"),
+    (lambda d: ([[1.0, 2.0]],), TypeError, "gradient for input0 must be a float array"),
+    (lambda d: (np.ones((2, 3), dtype=int),), TypeError, "must be a float array"),
+    (lambda d: (),  ValueError, "returned 0 gradients for 1 inputs")])
+def test_backward_must_return_a_sequence_of_float_arrays(grads, error, message):
+    with pytest.raises(error, match=message):
+        nplstm.gradcheck(lambda x: (x * 2.0, None), lambda d, c: grads(d), [np.ones((2, 3))])
+
+
+# -- a forward that changes between calls
+
+def test_a_fresh_dropout_mask_per_call_is_refused_as_nondeterministic():
+    rng = np.random.default_rng(0)
+
+    def forward(x):                                    # a new mask on every call
+        mask = rng.random(x.shape) > 0.5
+        return x * mask * 2.0, mask
+
+    x = np.random.default_rng(1).standard_normal((3, 4))
+    with pytest.raises(NondeterministicForwardError) as info:
+        nplstm.gradcheck(forward, lambda d, mask: (d * mask * 2.0,), [x])
+    text = str(info.value)
+    assert isinstance(info.value, ValueError)
+    assert "not deterministic" in text and "nondet_tol=0" in text and "seed" in text
+    # with the mask drawn once, outside forward, the same function checks and passes
+    mask = np.random.default_rng(2).random(x.shape) > 0.5
+    assert nplstm.gradcheck(lambda x: (x * mask * 2.0, None), lambda d, c: (d * mask * 2.0,),
+                            [x]).passed
+
+
+def test_an_lstm_with_dropout_needs_its_dropout_seed():
+    rng = np.random.default_rng(3)
+    module, inputs = random_lstm_case(rng, 3, 2, 2, 3, layers=2)
+    module.dropout = 0.5
+    forward, backward, names = module_pair(module)
+    with pytest.raises(NondeterministicForwardError, match="differ by up to"):
+        nplstm.gradcheck(forward, backward, inputs, names=names, mode="directional")
+    forward, backward, names = module_pair(module, dropout_seed=4)
+    assert nplstm.gradcheck(forward, backward, inputs, names=names, mode="directional").passed
+
+
+@pytest.mark.parametrize("dtype, extra", [(np.float64, 1), (np.float32, 2)])
+def test_the_determinism_check_costs_one_or_two_forwards_not_one_per_element(dtype, extra):
+    forward, backward = cell_pair()
+    forward = Counted(forward)
+    report = nplstm.gradcheck(forward, backward, _case(dtype=dtype), names=CELL_NAMES)
+    # the first call (for backward's cache), the check, then the differences
+    assert forward.calls == 1 + extra + report.n_evaluations
+
+
+def test_nondet_tol_accepts_round_off_sized_noise_and_structure_changes_are_caught():
+    rng = np.random.default_rng(0)
+    x = np.random.default_rng(1).standard_normal(5)
+    noisy = lambda x: (np.sin(x) + 1e-15 * rng.random(x.shape), None)   # noqa: E731
+    backward = lambda d, c: (d * np.cos(x),)                            # noqa: E731
+    with pytest.raises(NondeterministicForwardError):
+        nplstm.gradcheck(noisy, backward, [x])
+    assert nplstm.gradcheck(noisy, backward, [x], nondet_tol=1e-14).passed
+    calls = iter(range(10**6))
+    growing = lambda x: ((np.sin(x),) * (1 + (next(calls) > 0)), None)  # noqa: E731
+    with pytest.raises(NondeterministicForwardError, match="entries in one call"):
+        nplstm.gradcheck(growing, lambda d, c: (d[0] * np.cos(x),), [x])
+
+
+# -- NaN and inf never pass
+
+@pytest.mark.parametrize("mode", FD_MODES + ("adjoint",))
+@pytest.mark.parametrize("where", ["one element", "everywhere"])
+@pytest.mark.parametrize("value", [np.nan, np.inf])
+def test_a_backward_returning_nan_or_inf_fails_in_every_mode(mode, where, value):
+    def poison(g, cache):
+        g[4] = g[4].copy()
+        if where == "one element":
+            g[4][7, 2] = value
+        else:
+            g[4][...] = value
+        return g
+
+    report = _check(mode, *_planted(poison), _case(), **({} if mode == "adjoint" else
+                                                         {"samples": 100}))
+    assert not report.passed and report.failed == ["weight_hh"]
+    assert report["weight_hh"].worst_ratio == math.inf
+    json.loads(report.to_json())                        # still valid JSON
+
+
+def test_a_difference_that_is_nan_fails_the_element_instead_of_skipping_it():
+    x = np.array([4.0, 1e-7, 2.0])                      # √(1e-7 − 1e-6) is NaN
+    with np.errstate(invalid="ignore"):
+        report = nplstm.gradcheck(lambda x: (np.sqrt(x), None),
+                                  lambda d, c: (d / (2 * np.sqrt(x)),), [x],
+                                  raise_exception=False)
+    assert not report.passed
+    assert report["input0"].n_checked == 3 and report["input0"].n_failed == 1
+    assert report["input0"].worst_index == (1,)
+
+
+def test_an_output_that_is_not_finite_at_the_inputs_is_refused():
+    backward = Counted(lambda d, c: (d,))
+    with pytest.raises(ValueError, match=r"forward's output\[1\] is not finite"):
+        nplstm.gradcheck(lambda x: ((x, x * np.inf), None), backward, [np.ones(3)])
+    assert backward.calls == 0
+
+
+# -- wrong backwards never pass
+
+def _wrong_backwards():
+    """name: (change of the tanh layer's [dx, dW, db, None], the input it breaks, sparse);
+    every error is large: relative 1e-2 of the gradient or more.  ``sparse``: the error
+    sits in a few elements (a sampled check sees it only if it draws them)."""
+    def scaled(g):
+        return [g[0] * 1.01] + g[1:]                    # dx off by a relative 1e-2
+
+    def transposed(g):
+        return [g[0], g[1].T.copy()] + g[2:]            # dW read the wrong way round
+
+    def sign_flipped(g):
+        return g[:2] + [-g[2], None]                    # db with the wrong sign
+
+    def one_element(g):
+        dw = g[1].copy()
+        dw[1, 2] += 1e-2 * np.abs(dw).max()             # one element of dW off
+        return [g[0], dw] + g[2:]
+
+    return {"scaled": (scaled, "x", False), "transposed": (transposed, "w", True),
+            "sign flip": (sign_flipped, "b", False), "one element": (one_element, "w", True)}
+
+
+WRONG = _wrong_backwards()
+
+
+def _wrong(change):
+    forward, backward, inputs = _tanh_layer()
+    return forward, lambda d, c: change(list(backward(d, c))), inputs
+
+
+@pytest.mark.parametrize("mode", FD_MODES)
+@pytest.mark.parametrize("bug", list(WRONG))
+def test_a_wrong_backward_fails_with_the_default_settings_in_every_mode(bug, mode):
+    change, broken, _ = WRONG[bug]
+    forward, backward, inputs = _wrong(change)
+    with pytest.raises(nplstm.GradcheckError) as info:
+        nplstm.gradcheck(forward, backward, inputs, names=TANH_NAMES, mode=mode)
+    assert info.value.report.failed == [broken]
+
+
+@st.composite
+def valid_settings(draw, broken, sparse):
+    """Valid, non-default settings within sensible ranges: eps ∈ [1e-10, 1e-3] (1e-2 with
+    Richardson), atol ≤ 1e-7, rtol ≤ 1e-5, at least 3 directions, and in sampled mode at
+    least 3 samples (every element of the broken input for a ``sparse`` error)."""
+    richardson = draw(st.booleans())
+    names = draw(st.lists(st.text(min_size=1, max_size=4), min_size=4, max_size=4,
+                          unique=True) | st.none())
+    shown = names or [f"input{k}" for k in range(4)]      # the names the report uses
+    label = shown[TANH_NAMES.index(broken)]
+    kw = {"mode": draw(st.sampled_from(MODES)), "richardson": richardson, "names": names,
+          "seed": draw(seed), "directions": draw(st.integers(3, 8)),
+          "samples": draw(st.integers(9 if sparse else 3, 32)),
+          "raise_exception": draw(st.booleans()), "progress": draw(st.booleans()),
+          "nondet_tol": draw(st.sampled_from([0.0, 1e-12, 1e-6]))}
+    if draw(st.booleans()):
+        kw["eps"] = 10.0 ** draw(st.floats(-10, -2 if richardson else -3))
+    if draw(st.booleans()):
+        kw["atol"] = draw(st.just(0.0) | st.floats(-14, -7).map(lambda e: 10.0 ** e))
+    if draw(st.booleans()):
+        kw["rtol"] = draw(st.just(0.0) | st.floats(-12, -5).map(lambda e: 10.0 ** e))
+    if draw(st.booleans()):
+        others = draw(st.lists(st.sampled_from([0, 1, 2]), max_size=2))
+        kw["wrt"] = [label] + [shown[k] if draw(st.booleans()) else k for k in others]
+    if draw(st.booleans()):
+        rows = draw(st.sampled_from([[0, 1, 2], ["a", "a", "b"], [0, 0, 0]]))
+        kw["layouts"] = {shown[1]: Layout(axes={0: {"row": rows}}, tags={"part": "weight"})}
+    return kw, label
+
+
+@settings(max_examples=30)
+@pytest.mark.parametrize("bug", list(WRONG))
+@given(data=st.data())
+def test_no_valid_setting_lets_a_wrong_backward_pass(bug, data):
+    change, broken, sparse = WRONG[bug]
+    kw, label = data.draw(valid_settings(broken, sparse), label="settings")
+    forward, backward, inputs = _wrong(change)
+    if kw["raise_exception"]:
+        with pytest.raises(nplstm.GradcheckError) as info:
+            nplstm.gradcheck(forward, backward, inputs, **kw)
+        report = info.value.report
+    else:
+        report = nplstm.gradcheck(forward, backward, inputs, **kw)
+    assert not report.passed and label in report.failed
+
+
+def test_the_tanh_layer_passes_when_right():
+    """The premise of the wrong-backward tests: the right backward passes, so their
+    failures are the bugs'."""
+    forward, backward, inputs = _tanh_layer()
+    report = nplstm.gradcheck(forward, backward, inputs, names=TANH_NAMES)
+    assert report.passed and [r.checked for r in report.inputs] == [True] * 3 + [False]

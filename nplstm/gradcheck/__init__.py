@@ -5,14 +5,17 @@
     Layout(axes=..., tags=...)      labels for the report's breakdown (gate, layer, time, …)
 
 Modules, one job each: ``core`` (gradcheck), ``differences`` (the projected loss and its
-difference quotients), ``tolerances`` (defaults, derived), ``layout`` (groups of elements),
-``report`` (rows, breakdown, text, JSON), ``adjoint`` (the dot-product test).
+difference quotients), ``tolerances`` (defaults, derived; the pass rule), ``layout`` (groups
+of elements), ``report`` (rows, breakdown, text, JSON), ``adjoint`` (the dot-product test),
+``settings`` (every setting validated up front), ``outputs`` (what forward and backward
+return, checked; scalar outputs), ``determinism`` (forward called twice must agree).
 """
 
 from .adjoint import adjoint_check
 from .core import MODES, gradcheck
+from .determinism import NondeterministicForwardError
 from .layout import GroupStats, Layout, blocks
 from .report import GradcheckError, GradcheckReport, InputReport
 
 __all__ = ["gradcheck", "adjoint_check", "GradcheckReport", "InputReport", "GradcheckError",
-           "Layout", "GroupStats", "blocks", "MODES"]
+           "NondeterministicForwardError", "Layout", "GroupStats", "blocks", "MODES"]

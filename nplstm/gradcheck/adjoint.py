@@ -25,7 +25,10 @@ import math
 import numpy as np
 
 from .arrays import flatten, is_float_array, like, shape_of, to_host64, why_skipped
+from .outputs import OutputLeaves, forward_pair, gradient_copy, gradient_sequence
 from .report import GradcheckError, GradcheckReport, InputReport
+from .settings import (bool_setting, callable_setting, describe, finite_inputs, inputs_setting,
+                       int_setting, names_setting, real_setting)
 
 __all__ = ["adjoint_check"]
 
@@ -38,35 +41,40 @@ def adjoint_check(jvp, vjp, inputs, *, trials=3, rtol=None, seed=0, names=None,
     """Check ⟨J v, u⟩ = ⟨v, Jᵀ u⟩ per input for ``trials`` seeded random u, v.
 
     jvp, vjp         see the module docstring
-    inputs           the point x: a sequence of arguments; float arrays are checked
-    trials           random (u, v) pairs per input
+    inputs           the point x: a list or tuple of arguments; float arrays are checked
+                     (each must be finite)
+    trials           random (u, v) pairs per input, an int >= 1
     rtol             pass when |⟨Jv,u⟩ − ⟨v,Jᵀu⟩| ≤ rtol·(|⟨Jv,u⟩| + |⟨v,Jᵀu⟩|)/2 + atol,
-                     + rtol·10⁻²·‖Jv‖‖u‖ (guards sums that cancel by chance); default
-                     1e3·u·√m (u the unit round-off of the dtype, m the problem size):
-                     ≈ 1e-11 for a small float64 problem, so a relative 1e-8 bug is caught
-    seed             seeds u and v
-    names            a name per input for the report
+                     + rtol·10⁻²·‖Jv‖‖u‖ (guards sums that cancel by chance); finite, >= 0;
+                     default 1e3·u·√m (u the unit round-off of the dtype, m the problem
+                     size): ≈ 1e-11 for a small float64 problem, so a relative 1e-8 bug is
+                     caught
+    seed             an int >= 0; seeds u and v
+    names            distinct strings, a name per input for the report
     raise_exception  raise ``GradcheckError`` on failure; else return the report
+
+    Every setting is validated before jvp or vjp is called (TypeError for a wrong type,
+    ValueError for a wrong value, naming the setting).  A NaN or inf on either side fails.
     """
-    if not callable(jvp):
-        raise TypeError(f"jvp must be a callable jvp(inputs, tangents), got {type(jvp).__name__}")
+    callable_setting("jvp", jvp, "jvp(inputs, tangents) -> (output, output_tangent)")
     vjp = _as_vjp(vjp)
-    inputs = list(inputs)
-    names = list(names) if names is not None else [f"input{k}" for k in range(len(inputs))]
-    if len(names) != len(inputs):
-        raise ValueError(f"names must have one entry per input ({len(inputs)}), got {len(names)}")
-    if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
-        raise ValueError(f"trials must be a positive int, got {trials!r}")
+    inputs = inputs_setting("inputs", inputs)
+    names = names_setting(names, len(inputs))
+    trials = int_setting("trials", trials, minimum=1)
+    rtol = real_setting("rtol", rtol, minimum=0.0, allow_none=True)
+    seed = int_setting("seed", seed, minimum=0)
+    raise_exception = bool_setting("raise_exception", raise_exception)
     float_inputs = [is_float_array(a) for a in inputs]
     if not any(float_inputs):
         raise ValueError("adjoint_check needs at least one float array among the inputs")
+    finite_inputs(names, inputs, float_inputs)
     dtype = next(a.dtype for a, ok in zip(inputs, float_inputs) if ok)
     zero_tangents = [None if not ok else like(np.zeros(a.shape, a.dtype), a)
                      for a, ok in zip(inputs, float_inputs)]
-    output, _ = jvp(inputs, zero_tangents)
-    outputs, rebuild = flatten(output)
+    output, _ = forward_pair(jvp(inputs, zero_tangents), "jvp", "(output, output_tangent)")
+    leaves = OutputLeaves(output, "jvp's output")
     m = sum(a.size for a, ok in zip(inputs, float_inputs) if ok) + \
-        sum(o.size for o in outputs if is_float_array(o))
+        sum(int(np.prod(shape_of(o))) for o, p in zip(leaves.values, leaves.projected) if p)
     if rtol is None:
         rtol = 1e3 * _U.get(np.dtype(dtype), _U[np.dtype(np.float32)]) * math.sqrt(m)
 
@@ -75,27 +83,22 @@ def adjoint_check(jvp, vjp, inputs, *, trials=3, rtol=None, seed=0, names=None,
                         note="" if ok else why_skipped(a), rtol=rtol)
             for n, a, ok in zip(names, inputs, float_inputs)]
     for trial in range(trials):
-        us = [rng.standard_normal(o.shape).astype(o.dtype) if is_float_array(o) else None
-              for o in outputs]
-        cotangent = rebuild([None if u is None else like(u, o) for u, o in zip(us, outputs)])
-        grads = list(vjp(inputs, cotangent))                           # Jᵀ u, per input
-        if len(grads) < len(inputs):
-            raise ValueError(f"vjp returned {len(grads)} gradients for {len(inputs)} inputs")
+        us = leaves.draw_directions(rng)
+        grads = gradient_sequence(vjp(inputs, leaves.doutput(us)), len(inputs), "vjp")  # Jᵀu
         for k, (a, ok) in enumerate(zip(inputs, float_inputs)):
             if not ok:
                 continue
             v = rng.standard_normal(a.shape).astype(a.dtype)            # nonzero in input k
             tangents = list(zero_tangents)
             tangents[k] = like(v, a)
-            _, out_tangent = jvp(inputs, tangents)                     # J v
+            _, out_tangent = forward_pair(jvp(inputs, tangents), "jvp",
+                                          "(output, output_tangent)")
             jv, _ = flatten(out_tangent)
             lhs = _dot(jv, us)                                         # ⟨J v, u⟩
-            g = grads[k]
-            if g is not None and tuple(g.shape) != tuple(a.shape):
-                raise ValueError(f"vjp's gradient for {names[k]} has shape {tuple(g.shape)}, "
-                                 f"but the input has shape {tuple(a.shape)}")
-            rhs = 0.0 if g is None else float(np.dot(to_host64(v).ravel(),
-                                                     to_host64(g).ravel()))   # ⟨v, Jᵀu⟩
+            g = gradient_copy(grads[k], a, names[k], "vjp")
+            with np.errstate(invalid="ignore", over="ignore"):   # NaN/inf: fails below
+                rhs = 0.0 if g is None else float(np.dot(to_host64(v).ravel(),
+                                                         g.ravel()))    # ⟨v, Jᵀu⟩
             scale = _norm(jv) * _norm(us)
             err = abs(lhs - rhs)
             mean = (abs(lhs) + abs(rhs)) / 2
@@ -110,8 +113,12 @@ def adjoint_check(jvp, vjp, inputs, *, trials=3, rtol=None, seed=0, names=None,
 
 
 def _record(row, trial, lhs, rhs, err, mean, tol):
-    """Fold one trial into an input's row (analytic: ⟨v, Jᵀu⟩, numeric: ⟨Jv, u⟩)."""
-    ratio = err / tol if tol > 0 else (0.0 if err == 0 else math.inf)
+    """Fold one trial into an input's row (analytic: ⟨v, Jᵀu⟩, numeric: ⟨Jv, u⟩); a NaN
+    or inf on either side fails."""
+    if not (math.isfinite(lhs) and math.isfinite(rhs)):
+        err = ratio = math.inf
+    else:
+        ratio = err / tol if tol > 0 else (0.0 if err == 0 else math.inf)
     rel = err / mean if mean > 0 else 0.0
     row.n_checked += 1
     row.n_failed += int(ratio > 1)
@@ -138,11 +145,11 @@ def _as_vjp(vjp):
         forward, backward = vjp
 
         def from_pair(inputs, cotangent):
-            _, cache = forward(*inputs)
+            _, cache = forward_pair(forward(*inputs))
             return backward(cotangent, cache)
 
         return from_pair
     if not callable(vjp):
         raise TypeError("vjp must be a callable vjp(inputs, cotangent) or a pair "
-                        f"(forward, backward), got {type(vjp).__name__}")
+                        f"(forward, backward), got {describe(vjp)}")
     return vjp

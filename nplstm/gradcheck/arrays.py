@@ -6,7 +6,8 @@ import numpy as np
 
 from ..backend import asnumpy, get_array_module
 
-__all__ = ["flatten", "is_float_array", "like", "to_host64", "why_skipped"]
+__all__ = ["flatten", "dtype_kind", "is_float_array", "like", "shape_of", "to_host64",
+           "why_skipped"]
 
 
 def shape_of(a) -> tuple:
@@ -16,18 +17,29 @@ def shape_of(a) -> tuple:
     return tuple(a.shape) if hasattr(a, "shape") else tuple(np.shape(a))
 
 
+def dtype_kind(a) -> str:
+    """NumPy's kind letter of ``a``'s dtype ("f" float, "i" int, …); "" for values without a
+    NumPy dtype (a Python object, a torch tensor)."""
+    if not (hasattr(a, "dtype") and hasattr(a, "shape")):
+        return ""
+    try:
+        return np.dtype(a.dtype).kind
+    except TypeError:                       # a dtype NumPy does not know (torch.float32)
+        return ""
+
+
 def is_float_array(a) -> bool:
     """True for a NumPy/CuPy array of a floating dtype (the inputs a checker can perturb)."""
-    return hasattr(a, "dtype") and hasattr(a, "shape") and np.dtype(a.dtype).kind == "f"
+    return dtype_kind(a) == "f"
 
 
 def why_skipped(a) -> str:
     """A short note saying why an input is not checked."""
     if a is None:
         return "None"
-    if hasattr(a, "dtype"):
+    if dtype_kind(a):
         return f"{np.dtype(a.dtype).name}: not differentiable"
-    return f"{type(a).__name__}: not an array"
+    return f"{type(a).__name__}: not a NumPy or CuPy array"
 
 
 def to_host64(a) -> np.ndarray:

@@ -4,7 +4,7 @@
 
 ``forward(*inputs) -> (output, cache)``; ``backward(doutput, cache) -> grads``, one gradient
 per input in order (None for an input with no gradient: checked as zero).  ``output`` may be
-an array or a nested tuple/list of arrays (``doutput`` then has the same structure).
+an array, a float scalar or a nested tuple/list of them (``doutput`` has the same structure).
 
 The outputs are projected onto fixed random directions u (seeded), L = Σ_k ⟨u_k, out_k⟩, so
 the backward is called once, with doutput = u, and must return ∇L.  Then, on float64 copies
@@ -21,17 +21,28 @@ the backward is called once, with doutput = u, and must return ∇L.  Then, on f
 
 ``richardson=True`` doubles the cost for O(ε⁴) differences.  Inputs that are not float arrays
 (None, integer lengths, Python numbers) are passed through unchanged and not checked.
+
+Before any difference is taken: every setting is validated (``settings``, before forward is
+called); forward must return a pair whose output is made of float arrays or float scalars
+(``outputs``; a scalar output gets a scalar doutput); forward is called a second time at the
+inputs and must give the same outputs (``determinism``); the outputs there must be finite.
+A NaN or inf in a gradient or a difference fails its element, never passes it.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .arrays import flatten, is_float_array, like, shape_of, to_host64, why_skipped
+from .arrays import is_float_array, shape_of, why_skipped
+from .determinism import check_deterministic
 from .differences import ProjectedLoss
-from .layout import GroupStats, Layout, group_stats
+from .layout import GroupStats, group_stats
+from .outputs import OutputLeaves, forward_pair, gradient_copy, gradient_sequence
 from .report import GradcheckError, GradcheckReport, InputReport
-from .tolerances import default_tolerances
+from .settings import (EPS_MAX, EPS_MIN, bool_setting, callable_setting, choice_setting,
+                       finite_inputs, inputs_setting, int_setting, layouts_setting,
+                       names_setting, real_setting, wrt_setting)
+from .tolerances import default_tolerances, error_ratios, finite_max_abs
 
 __all__ = ["gradcheck", "MODES"]
 
@@ -40,60 +51,79 @@ MODES = ("full", "directional", "sampled")
 
 def gradcheck(forward, backward, inputs, *, mode="full", eps=None, atol=None, rtol=None,
               seed=0, names=None, wrt=None, directions=4, samples=16, richardson=False,
-              layouts=None, raise_exception=True, progress=False) -> GradcheckReport:
+              layouts=None, raise_exception=True, progress=False,
+              nondet_tol=0.0) -> GradcheckReport:
     """Compare ``backward`` with finite differences of ``forward``; see the module docstring.
 
-    inputs           a sequence of arguments for ``forward``; float arrays can be checked
+    inputs           a list or tuple of arguments for ``forward``; float arrays can be checked
+                     (each must be finite)
     mode             "full" (every element), "directional" (random directions, cost
                      independent of size) or "sampled" (random elements)
-    eps              the difference step (default 1e-6; 1e-3 with ``richardson``)
-    atol, rtol       per-element tolerance; default derived per input from the dtype of its
-                     gradient, ε, the loss and the problem size (``gradcheck.tolerances``)
-    seed             seeds u, the sampled elements and the directions
-    names            a name per input for the report (default: input0, input1, …)
+    eps              the difference step, finite, in [1e-10, 0.1] (``settings.EPS_MIN``,
+                     ``EPS_MAX``); default 1e-6, 1e-3 with ``richardson``
+    atol, rtol       per-element tolerance, finite and >= 0; default derived per input from
+                     the dtype of its gradient, ε, the loss and the problem size
+                     (``gradcheck.tolerances``)
+    seed             an int >= 0; seeds u, the sampled elements and the directions
+    names            distinct strings, a name per input for the report (default: input0, …)
     wrt              names or positions of the inputs to check (default: every float input)
-    directions       directions per input (per group) in mode="directional"
-    samples          elements per input in mode="sampled"
+    directions       directions per input (per group) in mode="directional", an int >= 1
+    samples          elements per input in mode="sampled", an int >= 1
     richardson       Richardson-extrapolated central differences: O(ε⁴), twice the cost
     layouts          {name: Layout} (or a list, one per input, None allowed): the report
                      breaks errors down by the layouts' groups (gate block, time step, …)
     raise_exception  raise ``GradcheckError`` (with the report) on failure; else return it
     progress         True: a tqdm bar on stderr when it is a terminal (if tqdm is installed)
-    """
-    if not callable(forward) or not callable(backward):
-        raise TypeError("forward and backward must be callables: forward(*inputs) -> "
-                        "(output, cache), backward(doutput, cache) -> grads")
-    inputs = list(inputs)
-    names = _names(names, len(inputs))
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-    eps = (1e-3 if richardson else 1e-6) if eps is None else eps
-    _positive("eps", eps, float)
-    _positive("directions", directions, int)
-    _positive("samples", samples, int)
-    selected = _select(wrt, names, inputs)
-    layouts = _layouts(layouts, names, inputs)
+    nondet_tol       forward is evaluated twice at the inputs; outputs differing by more than
+                     this (absolute, finite, >= 0) raise ``NondeterministicForwardError``
 
-    output, cache = forward(*inputs)
-    outputs, rebuild = flatten(output)
+    Every setting is validated before forward is called: a wrong type is a ``TypeError``,
+    a wrong value (NaN, ±inf, negative, out of range) a ``ValueError``, naming the setting.
+    Booleans are refused where numbers belong, numbers where booleans belong.
+    """
+    callable_setting("forward", forward, "forward(*inputs) -> (output, cache)")
+    callable_setting("backward", backward, "backward(doutput, cache) -> grads")
+    inputs = inputs_setting("inputs", inputs)
+    names = names_setting(names, len(inputs))
+    mode = choice_setting("mode", mode, MODES)
+    richardson = bool_setting("richardson", richardson)
+    raise_exception = bool_setting("raise_exception", raise_exception)
+    progress = bool_setting("progress", progress)
+    eps = (1e-3 if richardson else 1e-6) if eps is None else \
+        real_setting("eps", eps, minimum=EPS_MIN, maximum=EPS_MAX)
+    atol = real_setting("atol", atol, minimum=0.0, allow_none=True)
+    rtol = real_setting("rtol", rtol, minimum=0.0, allow_none=True)
+    nondet_tol = real_setting("nondet_tol", nondet_tol, minimum=0.0)
+    seed = int_setting("seed", seed, minimum=0)
+    directions = int_setting("directions", directions, minimum=1)
+    samples = int_setting("samples", samples, minimum=1)
+    differentiable = [is_float_array(a) for a in inputs]
+    selected = wrt_setting(wrt, names, inputs)
+    layouts = layouts_setting(layouts, names, inputs)
+    checked = [ok and chosen for ok, chosen in zip(differentiable, selected)]
+    if not any(checked):
+        raise ValueError("gradcheck needs at least one float array input to check "
+                         f"(inputs: {', '.join(names) or 'none'}; wrt={wrt!r})")
+    inputs64 = finite_inputs(names, inputs, differentiable)
+
+    output, cache = forward_pair(forward(*inputs))
+    leaves = OutputLeaves(output)
+    leaves.check_finite()
     rng = np.random.default_rng(seed)
     # u in the output's own dtype, so that the backward and the float64 loss see the same u
-    us = [rng.standard_normal(o.shape).astype(o.dtype).astype(np.float64)
-          if is_float_array(o) else None for o in outputs]
-    doutput = rebuild([None if u is None else like(u.astype(o.dtype), o)
-                       for o, u in zip(outputs, us)])
-    grads = list(backward(doutput, cache))
-    if len(grads) < len(inputs):
-        raise ValueError(f"backward returned {len(grads)} gradients for {len(inputs)} inputs")
+    us = leaves.draw_directions(rng)
+    grads = gradient_sequence(backward(leaves.doutput(us), cache), len(inputs))
+    analytic = [gradient_copy(g, a, name) if ok else None   # float64 copies, taken at once
+                for name, g, a, ok in zip(names, grads, inputs, checked)]
 
-    loss_terms = sum(float(np.abs(u * to_host64(o)).sum())
-                     for u, o in zip(us, outputs) if u is not None)
-    problem_size = sum(a.size for a in inputs if is_float_array(a)) + \
-        sum(o.size for o in outputs if is_float_array(o))
-    differentiable = [is_float_array(a) for a in inputs]
-    loss = ProjectedLoss(forward, [to_host64(a) if ok else a
-                                   for a, ok in zip(inputs, differentiable)],
+    loss = ProjectedLoss(forward, inputs64,
                          [a if ok else None for a, ok in zip(inputs, differentiable)], us)
+    _check_deterministic(loss, leaves, inputs, nondet_tol)
+
+    loss_terms = sum(float(np.abs(u * v).sum())
+                     for u, v in zip(us, leaves.host) if u is not None)
+    problem_size = sum(a.size for a in inputs if is_float_array(a)) + \
+        sum(u.size for u in us if u is not None)
     bar = _progress_bar(progress, mode, inputs, selected, layouts, directions, samples,
                         richardson)
     loss.progress = bar
@@ -113,37 +143,32 @@ def gradcheck(forward, backward, inputs, *, mode="full", eps=None, atol=None, rt
             if not selected[k]:
                 rows.append(InputReport(name, shape_of(a), checked=False, note="not in wrt"))
                 continue
-            g, note = grads[k], ""
-            if g is None:
-                g, note = np.zeros(a.shape, dtype=a.dtype), "backward gave None: checked as 0"
-            elif tuple(g.shape) != tuple(a.shape):
-                raise ValueError(f"backward's gradient for {name} has shape {tuple(g.shape)}, "
-                                 f"but the input has shape {tuple(a.shape)}")
-            analytic = to_host64(g)
+            g = np.zeros(a.shape) if grads[k] is None else analytic[k]   # None: zero
+            dtype = _precision(grads[k], a)
             sub_rng = np.random.default_rng([seed, 1 + k])    # per input: wrt changes nothing
             if mode == "directional":
-                row = _check_directions(name, k, analytic, loss, layouts[k], directions, eps,
-                                        richardson, sub_rng, lambda s: tolerances(g.dtype, s))
+                row = _check_directions(name, k, g, loss, layouts[k], directions, eps,
+                                        richardson, sub_rng, lambda s: tolerances(dtype, s))
             else:
                 flat = np.arange(a.size)
                 if mode == "sampled" and a.size > samples:
                     flat = np.sort(sub_rng.choice(a.size, samples, replace=False))
                 numeric = np.full(a.size, np.nan)
+                drawn = np.zeros(a.size, dtype=bool)
+                drawn[flat] = True
                 for j in flat:
                     numeric[j] = loss.element(k, int(j), eps, richardson)
-                numeric = numeric.reshape(a.shape)
-                scale = float(np.nanmax(np.abs(numeric))) if flat.size else 0.0
-                row = _compare_elements(name, analytic, numeric, *tolerances(g.dtype, scale),
+                numeric, drawn = numeric.reshape(a.shape), drawn.reshape(a.shape)
+                row = _compare_elements(name, g, numeric, drawn,
+                                        *tolerances(dtype, finite_max_abs(numeric[drawn])),
                                         layouts[k])
-            row.note = note
+            if grads[k] is None:
+                row.note = "backward gave None: checked as 0"
             rows.append(row)
     finally:
         if bar is not None:
             bar.close()
 
-    if not any(r.checked for r in rows):
-        raise ValueError("gradcheck needs at least one float array input to check "
-                         f"(inputs: {', '.join(names) or 'none'}; wrt={wrt!r})")
     first = next(r for r in rows if r.checked)
     report = GradcheckReport(all(r.passed for r in rows if r.checked), rows, mode, eps,
                              first.atol, first.rtol, richardson, seed, loss.evaluations)
@@ -152,18 +177,37 @@ def gradcheck(forward, backward, inputs, *, mode="full", eps=None, atol=None, rt
     return report
 
 
-def _compare_elements(name, analytic, numeric, atol, rtol, layout) -> InputReport:
-    """Element-by-element comparison of one input; NaN in ``numeric`` marks unchecked ones."""
-    checked = ~np.isnan(numeric)
-    abs_err = np.where(checked, np.abs(analytic - np.nan_to_num(numeric)), np.nan)
-    scale = np.maximum(np.abs(analytic), np.abs(np.nan_to_num(numeric)))
-    rel_err = np.where(checked & (scale > 0), abs_err / np.where(scale > 0, scale, 1), 0.0)
-    rel_err = np.where(checked, rel_err, np.nan)
-    ratio = abs_err / (atol + rtol * np.abs(np.nan_to_num(numeric)))    # > 1: over tolerance
+def _check_deterministic(loss, leaves, inputs, nondet_tol):
+    """forward twice at the inputs, compared output by output; one extra forward when the
+    first call's inputs were already float64 (the values of the copies), two otherwise."""
+    exact = all(np.dtype(a.dtype) == np.float64 and _contiguous(a)
+                for a in inputs if is_float_array(a))
+    reference = leaves if exact else OutputLeaves(loss.output(loss.inputs64))
+    again = OutputLeaves(loss.output(loss.inputs64))
+    check_deterministic(reference.host, again.host, leaves.paths, nondet_tol)
+    again.check_finite("at the given inputs (evaluated in float64)")
+
+
+def _contiguous(a) -> bool:
+    flags = getattr(a, "flags", None)
+    return flags is not None and (flags.c_contiguous or flags.f_contiguous)
+
+
+def _precision(g, a):
+    """The dtype whose round-off the analytic gradient carries (sets default tolerances):
+    the gradient's (float64 for a Python float), the input's when the gradient is None."""
+    return np.dtype(getattr(a if g is None else g, "dtype", np.float64))
+
+
+def _compare_elements(name, analytic, numeric, drawn, atol, rtol, layout) -> InputReport:
+    """Element-by-element comparison of one input at the ``drawn`` elements (a bool mask);
+    a NaN or inf on either side fails the element."""
+    abs_err, rel_err, ratio = (np.where(drawn, e, np.nan)     # NaN: not checked
+                               for e in error_ratios(analytic, numeric, atol, rtol))
     r = InputReport(name, analytic.shape, checked=True, atol=atol, rtol=rtol)
     r.n_elements = int(analytic.size)
-    r.n_checked = int(checked.sum())
-    r.n_failed = int((np.nan_to_num(ratio) > 1).sum())
+    r.n_checked = int(drawn.sum())
+    r.n_failed = int((ratio[drawn] > 1).sum())
     r.passed = r.n_failed == 0
     if r.n_checked:
         def unravel(flat):
@@ -201,18 +245,15 @@ def _check_directions(name, k, analytic, loss, layout, count, eps, richardson, r
                 if norm == 0:
                     continue
                 v /= norm                                            # a unit direction
-                records.append((key, label, j, float(np.sum(analytic * v)),   # ⟨∇L, v⟩
-                                loss.along(k, v, eps, richardson)))
+                with np.errstate(invalid="ignore", over="ignore"):   # NaN/inf: fails below
+                    projected = float(np.sum(analytic * v))                # ⟨∇L, v⟩
+                records.append((key, label, j, projected, loss.along(k, v, eps, richardson)))
     a = np.array([rec[3] for rec in records])
     n = np.array([rec[4] for rec in records])
-    scale = float(np.abs(n).max()) if n.size else 0.0
-    atol, rtol = tolerances(scale)
-    abs_err = np.abs(a - n)
-    big = np.maximum(np.abs(a), np.abs(n))
-    rel_err = np.divide(abs_err, big, out=np.zeros_like(abs_err), where=big > 0)
-    ratio = abs_err / (atol + rtol * np.abs(n))
+    atol, rtol = tolerances(finite_max_abs(n))
+    abs_err, rel_err, ratio = error_ratios(a, n, atol, rtol)
 
-    def describe(rec):
+    def direction_name(rec):
         key, label, j, _, _ = rec
         return f"direction {j}" + ("" if key is None else f" in {key}={label}")
 
@@ -223,13 +264,13 @@ def _check_directions(name, k, analytic, loss, layout, count, eps, richardson, r
     if records:
         w = int(np.argmax(ratio))
         r.max_abs_error, r.max_rel_error = float(abs_err.max()), float(rel_err.max())
-        r.worst_ratio, r.worst_analytic, r.worst_numeric = float(ratio[w]), a[w], n[w]
-        r.where = describe(records[w])
+        r.worst_ratio, r.worst_analytic, r.worst_numeric = float(ratio[w]), float(a[w]), float(n[w])
+        r.where = direction_name(records[w])
     groups = {}
     for (key, label, _, _, _), rec, q, e in zip(records, records, ratio, abs_err):
         if key is None:
             continue
-        stats = GroupStats(float(q), float(e), 1, int(q > 1), f"{name}, {describe(rec)}")
+        stats = GroupStats(float(q), float(e), 1, int(q > 1), f"{name}, {direction_name(rec)}")
         groups.setdefault(key, {}).setdefault(label, GroupStats()).add(stats)
     if layout is not None:
         whole = GroupStats(r.worst_ratio, r.max_abs_error, r.n_checked, r.n_failed,
@@ -238,66 +279,6 @@ def _check_directions(name, k, analytic, loss, layout, count, eps, richardson, r
             groups.setdefault(key, {})[label] = whole
     r.groups = groups
     return r
-
-
-def _names(names, n):
-    names = list(names) if names is not None else [f"input{k}" for k in range(n)]
-    if len(names) != n:
-        raise ValueError(f"names must have one entry per input ({n}), got {len(names)}")
-    return [str(v) for v in names]
-
-
-def _positive(name, value, kind):
-    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-    if kind is int:
-        ok = ok and float(value) == int(value)
-    if not ok or value <= 0:
-        raise ValueError(f"{name} must be a positive {kind.__name__}, got {value!r}")
-
-
-def _select(wrt, names, inputs):
-    """Which inputs to check: a bool per input."""
-    if wrt is None:
-        return [True] * len(inputs)
-    if isinstance(wrt, (str, int)):
-        wrt = [wrt]
-    chosen = [False] * len(inputs)
-    for w in wrt:
-        if isinstance(w, (int, np.integer)) and not isinstance(w, bool):
-            if not -len(inputs) <= w < len(inputs):
-                raise ValueError(f"wrt: position {w} is out of range for {len(inputs)} inputs")
-            k = int(w) % len(inputs)
-        elif w in names:
-            k = names.index(w)
-        else:
-            raise ValueError(f"wrt: no input named {w!r} (inputs: {', '.join(names)})")
-        if not is_float_array(inputs[k]):
-            raise ValueError(f"wrt: {names[k]} cannot be checked ({why_skipped(inputs[k])})")
-        chosen[k] = True
-    return chosen
-
-
-def _layouts(layouts, names, inputs):
-    """One ``Layout`` (or None) per input, validated against the input's shape."""
-    if layouts is None:
-        return [None] * len(inputs)
-    if isinstance(layouts, dict):
-        unknown = set(layouts) - set(names)
-        if unknown:
-            raise ValueError(f"layouts names unknown inputs: {sorted(unknown)}")
-        layouts = [layouts.get(n) for n in names]
-    layouts = list(layouts)
-    if len(layouts) != len(inputs):
-        raise ValueError(f"layouts must have one entry per input ({len(inputs)}), "
-                         f"got {len(layouts)}")
-    for name, layout, a in zip(names, layouts, inputs):
-        if layout is None:
-            continue
-        if not isinstance(layout, Layout):
-            raise TypeError(f"layouts[{name!r}] must be a Layout, got {type(layout).__name__}")
-        if is_float_array(a):
-            layout.check(name, a.shape)
-    return layouts
 
 
 def _progress_bar(progress, mode, inputs, selected, layouts, directions, samples, richardson):

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..backend import asnumpy
-from .arrays import flatten, like
+from .arrays import flatten, like, to_host64
+from .outputs import forward_pair
 
 __all__ = ["ProjectedLoss"]
 
@@ -36,15 +36,40 @@ class ProjectedLoss:
         self.progress = progress
         self.evaluations = 0
 
+    def output(self, args):
+        """forward's output at ``args`` (float64 host arrays, moved to the inputs' backends);
+        not counted as an evaluation."""
+        output, _ = forward_pair(self.forward(*[like(a, dev) if dev is not None else a
+                                                for a, dev in zip(args, self.devices)]))
+        return output
+
+    def outputs(self, args) -> list:
+        """float64 host copies of forward's projected outputs at ``args`` (None for the
+        others); not counted as an evaluation.  ValueError if the output's structure or a
+        shape differs from the one at the inputs (the directions')."""
+        flat, _ = flatten(self.output(args))
+        if len(flat) != len(self.directions):
+            raise ValueError(f"forward's output has {len(flat)} entries at a perturbed point "
+                             f"but {len(self.directions)} at the inputs: forward must return "
+                             "the same structure on every call")
+        values = []
+        for k, (u, o) in enumerate(zip(self.directions, flat)):
+            value = None if u is None else to_host64(o)
+            if value is not None and value.shape != u.shape:
+                raise ValueError(f"forward's output entry {k} has shape {value.shape} at a "
+                                 f"perturbed point but {u.shape} at the inputs: forward must "
+                                 "return the same shapes on every call")
+            values.append(value)
+        return values
+
     def __call__(self, args) -> float:
-        out, _ = self.forward(*[like(a, dev) if dev is not None else a
-                                for a, dev in zip(args, self.devices)])
+        """L(args) = Σ_k ⟨u_k, out_k⟩; counted in ``evaluations`` (and the progress bar)."""
+        values = self.outputs(args)
         self.evaluations += 1
         if self.progress is not None:
             self.progress.update(1)
-        flat, _ = flatten(out)
-        return sum(float(np.dot(u.ravel(), asnumpy(o).astype(np.float64).ravel()))
-                   for u, o in zip(self.directions, flat) if u is not None)
+        return sum(float(np.dot(u.ravel(), v.ravel()))
+                   for u, v in zip(self.directions, values) if u is not None)
 
     def along(self, k, v, eps, richardson=False) -> float:
         """The difference quotient of L along ``v`` (shaped like input k), ≈ ⟨∂L/∂x_k, v⟩."""

@@ -42,8 +42,19 @@ class Layout:
     tags: dict = field(default_factory=dict)
 
     def check(self, name: str, shape: tuple) -> None:
-        """ValueError unless every axis exists and every label list fits its axis."""
+        """ValueError unless every axis exists and every label list fits its axis
+        (TypeError for an axis that is not an int, keys not in a dict, labels not a list)."""
+        if not isinstance(self.axes, dict) or not isinstance(self.tags, dict):
+            raise TypeError(f"layouts[{name!r}]: axes and tags must be dicts, got "
+                            f"{type(self.axes).__name__} and {type(self.tags).__name__}")
         for axis, keyed in self.axes.items():
+            if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+                raise TypeError(f"layouts[{name!r}] labels axis {axis!r}: an axis must be "
+                                "an int")
+            if not isinstance(keyed, dict) or not all(
+                    isinstance(labels, (list, tuple, np.ndarray)) for labels in keyed.values()):
+                raise TypeError(f"layouts[{name!r}]: axis {axis} must map to "
+                                f"{{key: list of labels}}, got {keyed!r}")
             if not -len(shape) <= axis < len(shape):
                 raise ValueError(f"layouts[{name!r}] labels axis {axis}, but {name} has shape "
                                  f"{tuple(shape)}")

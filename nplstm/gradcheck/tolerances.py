@@ -1,6 +1,8 @@
 """Default tolerances: from the precision of the differences and of the backward.
 
-An element passes when |analytic − numeric| ≤ atol + rtol·|numeric|.  Two error sources:
+An element passes when |analytic − numeric| ≤ atol + rtol·|numeric| (``error_ratios``: the
+ratio of the two sides, > 1 fails; NaN or inf on either side always fails).  Two error
+sources:
 
 float64 backward (checked against float64 differences).  The analytic value is exact to
 round-off; the error is the difference's own.  Central differences:
@@ -38,7 +40,7 @@ import math
 
 import numpy as np
 
-__all__ = ["default_tolerances", "FLOAT32_SAFETY"]
+__all__ = ["default_tolerances", "error_ratios", "finite_max_abs", "FLOAT32_SAFETY"]
 
 FLOAT32_SAFETY = 48.0
 _U64 = float(np.finfo(np.float64).eps) / 2
@@ -62,3 +64,29 @@ def default_tolerances(dtype, *, eps, loss_terms, problem_size, gradient_scale,
         return atol64, rtol64
     rtol = FLOAT32_SAFETY * _U32 * math.sqrt(max(problem_size, 1))
     return max(atol64, rtol * gradient_scale), max(rtol64, rtol)
+
+
+def error_ratios(analytic, numeric, atol, rtol):
+    """(abs_err, rel_err, ratio) elementwise for float64 arrays of one shape.
+
+    abs_err = |a − n|,  rel_err = |a − n| / max(|a|, |n|) (0 where both are 0),
+    ratio = |a − n| / (atol + rtol·|n|): > 1 fails (inf when the tolerance is 0 and a ≠ n).
+    Where a or n is NaN or ±inf all three are inf: a non-finite value never passes.
+    """
+    analytic, numeric = np.asarray(analytic, np.float64), np.asarray(numeric, np.float64)
+    bad = ~(np.isfinite(analytic) & np.isfinite(numeric))
+    a, n = np.where(bad, 0.0, analytic), np.where(bad, 0.0, numeric)
+    abs_err = np.abs(a - n)
+    big = np.maximum(np.abs(a), np.abs(n))
+    rel_err = np.divide(abs_err, big, out=np.zeros_like(abs_err), where=big > 0)
+    tol = atol + rtol * np.abs(n)
+    ratio = np.divide(abs_err, tol, out=np.where(abs_err > 0, np.inf, 0.0), where=tol > 0)
+    return tuple(np.where(bad, np.inf, err) for err in (abs_err, rel_err, ratio))
+
+
+def finite_max_abs(values) -> float:
+    """max |v| over the finite entries of ``values`` (0 when there are none): the gradient
+    scale S, which a NaN or inf must not inflate into an infinite tolerance."""
+    values = np.asarray(values, np.float64)
+    finite = values[np.isfinite(values)]
+    return float(np.abs(finite).max()) if finite.size else 0.0

@@ -1,0 +1,61 @@
+"""Is forward a function?  Two evaluations at the same point must agree.
+
+Finite differences compare L(x + εv) with L(x − εv) and divide by 2ε ≈ 1e-6: a forward that
+draws something fresh on every call (a dropout mask, noise, a random initial state) moves L
+by O(1) between the two calls, and the "derivative" is that change times 10⁶ — a report of
+nonsense.  So the checker evaluates forward twice at the base point and compares every
+float output, element by element:
+
+    max |out₁ − out₂| ≤ nondet_tol          (default 0: a deterministic forward is exact)
+
+and otherwise raises ``NondeterministicForwardError`` (a ``ValueError``) saying by how much
+and where.  The cost is one extra forward per check, not one per element.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["NondeterministicForwardError", "check_deterministic"]
+
+
+class NondeterministicForwardError(ValueError):
+    """forward returned different outputs for the same inputs; no gradient check is possible."""
+
+
+def check_deterministic(first, second, paths, nondet_tol, who="forward"):
+    """Compare two evaluations' float64 outputs (lists, None for unprojected leaves).
+
+    first, second  float64 host arrays per leaf of forward's output (None: not compared)
+    paths          a name per leaf ("forward's output[0]")
+    nondet_tol     the largest absolute difference accepted
+    """
+    fix = ("fix the randomness inside forward (draw the dropout mask or noise once, outside "
+           "forward, or reseed it with a fixed seed on every call) and make sure forward "
+           "does not modify its inputs or keep state between calls")
+    if len(first) != len(second):
+        raise NondeterministicForwardError(
+            f"{who} is not deterministic: its output has {len(first)} entries in one call "
+            f"and {len(second)} in another at the same inputs; {fix}")
+    worst, where = 0.0, ""
+    for a, b, path in zip(first, second, paths):
+        if a is None or b is None:
+            continue
+        if a.shape != b.shape:
+            raise NondeterministicForwardError(
+                f"{who} is not deterministic: {path} has shape {a.shape} in one call and "
+                f"{b.shape} in another at the same inputs; {fix}")
+        if a.size == 0:
+            continue
+        same = (a == b) | (np.isnan(a) & np.isnan(b))     # equal infs and NaNs agree
+        diff = np.where(same, 0.0, np.nan_to_num(np.abs(a - b), nan=np.inf))
+        k = np.unravel_index(int(np.argmax(diff)), diff.shape)
+        if diff[k] > worst:
+            index = f"[{', '.join(str(int(i)) for i in k)}]" if k else ""
+            worst, where = float(diff[k]), f"{path}{index}: {float(a[k])!r} then {float(b[k])!r}"
+    if worst > nondet_tol:
+        raise NondeterministicForwardError(
+            f"{who} is not deterministic: two calls at the same inputs differ by up to "
+            f"{worst:.3g} (at {where}), more than nondet_tol={nondet_tol:g}. Finite "
+            f"differences of such a function are meaningless: {fix}; or pass a larger "
+            "nondet_tol if the difference is harmless round-off")
