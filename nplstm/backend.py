@@ -91,8 +91,8 @@ def register_backend(device: str, array_type: type, xp, *, to_host: Callable,
     ``asnumpy`` / ``to_device`` move them with ``to_host`` / ``from_host``, ``scatter_add``
     uses ``xp.add.at``, modules accept ``device=device`` and ``kernels_for(xp)`` returns
     ``kernels``: a module-like object with the functions of ``kernels.numpy_gates.__all__``
-    (``gates_forward``, ``gates_backward``, ``backward_factors``, ``backward_step``,
-    ``quiet_exp``), same arguments and in-place conventions.
+    (``gates_forward``, ``backward_factors``, ``backward_step``, ``gate_derivatives``, …),
+    same arguments and in-place conventions.
     """
     if device in DEVICES:
         raise ValueError(f"device {device!r} is built in; register another name")

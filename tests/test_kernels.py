@@ -16,26 +16,40 @@ def _run_forward(module, xp, gates, c_prev):
     return gates, c, tanh_c, h
 
 
+def _run_backward(module, xp, dh, dc, gates, c_prev, tanh_c):
+    """factors, then the step: (dgates, dc_total, dc_prev, factors, dc_gain)."""
+    B, H = dh.shape
+    factors, dgates = (xp.empty((B, 4 * H), dtype=dh.dtype) for _ in range(2))
+    dc_gain, dc_total, dc_prev = (xp.empty((B, H), dtype=dh.dtype) for _ in range(3))
+    module.backward_factors(gates, c_prev, tanh_c, factors, dc_gain)
+    module.backward_step(dh, dc, factors, dc_gain, gates[:, H:2 * H], dgates, dc_total,
+                         dc_prev)
+    return dgates, dc_total, dc_prev, factors, dc_gain
+
+
+def test_every_backend_has_the_same_kernel_functions():
+    assert cupy_gates.__all__ == numpy_gates.__all__
+    for name in numpy_gates.__all__:
+        assert callable(getattr(cupy_gates, name)), name
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_sigmoid_saturates_without_overflow_like_torch(dtype):
+def test_sigmoid_saturates_without_any_floating_point_error_like_torch(dtype):
     z = np.array([[1e4, -1e4, 1e4, 1e4, -1e4, 1e4, -1e4, -1e4]], dtype=dtype)   # H = 2
-    # e^{−z} = inf is expected (and silenced by quiet_exp); nothing else may go wrong:
-    # no inf/inf, no 0·inf, no NaN
-    with np.errstate(all="raise"), numpy_gates.quiet_exp():
+    # σ(z) = ½ tanh(z/2) + ½ never overflows: no warning, no inf/inf, no 0·inf, no NaN
+    with np.errstate(all="raise"):
         gates, c, _, h = _run_forward(numpy_gates, np, z.copy(), np.ones((1, 2), dtype))
     # torch.sigmoid(±1e4) is exactly 1 / 0, torch.tanh(±1e4) exactly ±1
     np.testing.assert_array_equal(gates, [[1, 0, 1, 1, -1, 1, 0, 0]])   # [i | f | g | o]
     assert gates.dtype == dtype
     np.testing.assert_array_equal(c, [[1 * 1 + 1 * -1, 1 * 1 + 0 * 1]])  # f·c_prev + i·g
     np.testing.assert_array_equal(h, [[0, 0]])
-    assert np.isfinite(h).all()
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_public_forwards_saturate_under_raising_float_errors(dtype):
-    """The drivers enter quiet_exp themselves: huge weights saturate every gate, and a
-    user's np.seterr(all="raise") sees nothing (the sequence path folds −1/−2 into the
-    weights, the cell path scales z: both must give σ = 0/1 and tanh = ±1 exactly)."""
+    """Huge weights saturate every gate, and a user's np.seterr(all="raise") sees nothing:
+    σ = 0/1 and tanh = ±1 exactly, in the cell and in the sequence."""
     from nplstm import functional as F
 
     H, I = 2, 1
@@ -69,13 +83,54 @@ def test_forward_and_backward_match_the_plain_formulas():
     assert rel_error(c, f * c_prev + i * g) < 1e-15
     assert rel_error(h, o * np.tanh(f * c_prev + i * g)) < 1e-14
     dh, dc = rng.standard_normal((B, H)), rng.standard_normal((B, H))
-    dgates, dc_prev, scratch = np.empty((B, 4 * H)), np.empty((B, H)), np.empty((B, 4 * H))
-    numpy_gates.gates_backward(dh, dc.copy(), gates, c_prev, tanh_c, dgates, dc_prev, scratch)
-    dc_total = dc + dh * o * (1 - np.tanh(c) ** 2)
-    want = np.concatenate([dc_total * g * i * (1 - i), dc_total * c_prev * f * (1 - f),
-                           dc_total * i * (1 - g * g), dh * np.tanh(c) * o * (1 - o)], 1)
+    dgates, dc_total, dc_prev, _, _ = _run_backward(numpy_gates, np, dh, dc, gates, c_prev,
+                                                    tanh_c)
+    want_total = dc + dh * o * (1 - np.tanh(c) ** 2)
+    want = np.concatenate([want_total * g * i * (1 - i), want_total * c_prev * f * (1 - f),
+                           want_total * i * (1 - g * g), dh * np.tanh(c) * o * (1 - o)], 1)
     assert rel_error(dgates, want) < 1e-14
-    assert rel_error(dc_prev, dc_total * f) < 1e-14
+    assert rel_error(dc_total, want_total) < 1e-14
+    assert rel_error(dc_prev, want_total * f) < 1e-14
+
+
+def test_derivatives_through_the_outputs():
+    rng = np.random.default_rng(4)
+    B, H = 2, 3
+    gates = rng.uniform(-1, 1, (B, 4 * H))
+    out = np.empty_like(gates)
+    numpy_gates.gate_derivatives(gates, out)
+    a = gates
+    want = np.concatenate([a[:, :2 * H] * (1 - a[:, :2 * H]), 1 - a[:, 2 * H:3 * H] ** 2,
+                           a[:, 3 * H:] * (1 - a[:, 3 * H:])], 1)
+    np.testing.assert_array_equal(out, want)
+    s, t = np.empty_like(gates), np.empty_like(gates)
+    numpy_gates.sigmoid_derivative(gates, s)
+    numpy_gates.tanh_derivative(gates, t)
+    np.testing.assert_array_equal(s, a * (1 - a))
+    np.testing.assert_array_equal(t, 1 - a * a)
+    # activate_gates is gates_forward's first half: the same activations in place
+    z = rng.standard_normal((B, 4 * H)) * 3
+    activated = z.copy()
+    numpy_gates.activate_gates(activated)
+    np.testing.assert_array_equal(activated, _run_forward(numpy_gates, np, z.copy(),
+                                                          np.zeros((B, H)))[0])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_backward_factors_of_a_chunk_equal_those_of_each_step(dtype):
+    """The sequence driver computes the factors of S steps in one call: the same numbers as
+    S calls of one step each."""
+    rng = np.random.default_rng(5)
+    S, B, H = 3, 2, 4
+    gates = rng.uniform(0, 1, (S, B, 4 * H)).astype(dtype)
+    c_prev, tanh_c = (rng.standard_normal((S, B, H)).astype(dtype) for _ in range(2))
+    factors, gain = np.empty((S, B, 4 * H), dtype), np.empty((S, B, H), dtype)
+    numpy_gates.backward_factors(gates, c_prev, tanh_c, factors, gain)
+    for s in range(S):
+        one, one_gain = np.empty((B, 4 * H), dtype), np.empty((B, H), dtype)
+        numpy_gates.backward_factors(gates[s], c_prev[s], tanh_c[s], one, one_gain)
+        np.testing.assert_array_equal(factors[s], one)
+        np.testing.assert_array_equal(gain[s], one_gain)
 
 
 @pytest.mark.gpu
@@ -86,65 +141,26 @@ def test_cupy_kernels_compile_and_match_numpy(dtype):
 
     rng = np.random.default_rng(1)
     B, H = 5, 7
+    tol = 1e-12 if dtype == np.float64 else 1e-5
     z = (rng.standard_normal((B, 4 * H)) * 3).astype(dtype)
     c_prev = rng.standard_normal((B, H)).astype(dtype)
     want = _run_forward(numpy_gates, np, z.copy(), c_prev)
     got = _run_forward(cupy_gates, cp, cp.asarray(z), cp.asarray(c_prev))
-    tol = 1e-12 if dtype == np.float64 else 1e-5
     for a, b in zip(got, want):
         np.testing.assert_allclose(cp.asnumpy(a), b, rtol=tol, atol=tol)
     dh, dc = (rng.standard_normal((B, H)).astype(dtype) for _ in range(2))
-    outs_np = [np.empty((B, 4 * H), dtype), np.empty((B, H), dtype)]
-    numpy_gates.gates_backward(dh, dc.copy(), want[0], c_prev, want[2], outs_np[0],
-                               outs_np[1], np.empty((B, 4 * H), dtype))
-    outs_cp = [cp.empty((B, 4 * H), dtype), cp.empty((B, H), dtype)]
-    cupy_gates.gates_backward(cp.asarray(dh), cp.asarray(dc), got[0], cp.asarray(c_prev),
-                              got[2], outs_cp[0], outs_cp[1], None)
-    for a, b in zip(outs_cp, outs_np):
+    want_b = _run_backward(numpy_gates, np, dh, dc, want[0], c_prev, want[2])
+    got_b = _run_backward(cupy_gates, cp, cp.asarray(dh), cp.asarray(dc), got[0],
+                          cp.asarray(c_prev), got[2])
+    for a, b in zip(got_b, want_b):
         np.testing.assert_allclose(cp.asnumpy(a), b, rtol=tol, atol=tol)
-
-
-@pytest.mark.gpu
-@pytest.mark.skipif(not backend.cupy_available(), reason="needs CuPy and a CUDA device")
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_cupy_backward_factors_and_step_match_numpy(dtype):
-    import cupy as cp
-
-    rng = np.random.default_rng(2)
-    S, B, H = 3, 4, 5
-    gates = rng.uniform(-1, 1, (S, B, 4 * H)).astype(dtype)
-    c_prev, tanh_c, dh, dc = (rng.standard_normal((S, B, H)).astype(dtype) for _ in range(4))
-    tol = 1e-12 if dtype == np.float64 else 1e-5
-    outs = []
-    for module, xp in ((numpy_gates, np), (cupy_gates, cp)):
-        a = [xp.asarray(v) for v in (gates, c_prev, tanh_c, dh, dc)]
-        factors, gain = xp.empty((S, B, 4 * H), dtype), xp.empty((S, B, H), dtype)
-        module.backward_factors(a[0], a[1], a[2], factors, gain)
-        dgates, dc_total, dc_prev = xp.empty((B, 4 * H), dtype), *(xp.empty((B, H), dtype)
-                                                                     for _ in range(2))
-        module.backward_step(a[3][1], a[4][1], factors[1], gain[1], a[0][1, :, H:2 * H],
-                             dgates, dc_total, dc_prev)
-        outs.append([backend.asnumpy(v) for v in (factors, gain, dgates, dc_total, dc_prev)])
-    for got, want in zip(outs[1], outs[0]):
-        np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
-
-
-def test_large_steps_split_across_threads_give_the_same_numbers(monkeypatch):
-    rng = np.random.default_rng(3)
-    S, B, H = 2, 5, 3
-    z = rng.standard_normal((B, 4 * H)) * 3
-    c_prev, dh, dc = (rng.standard_normal((B, H)) for _ in range(3))
-    tanh_c = np.tanh(rng.standard_normal((S, B, H)))
-    gates_s = rng.uniform(0, 1, (S, B, 4 * H))
-
-    def run():
-        outs = list(_run_forward(numpy_gates, np, z.copy(), c_prev))
-        factors, gain = np.empty((S, B, 4 * H)), np.empty((S, B, H))
-        numpy_gates.backward_factors(gates_s, np.stack([c_prev] * S), tanh_c, factors, gain)
-        return outs + [factors, gain]
-
-    whole = run()
-    monkeypatch.setattr(numpy_gates, "SPLIT_MIN_ELEMENTS", 1)
-    monkeypatch.setattr(numpy_gates, "_threads", lambda: 2)
-    for a, b in zip(run(), whole):
-        np.testing.assert_array_equal(a, b)
+    for name in ("activate_gates",):
+        a_np, a_cp = z.copy(), cp.asarray(z)
+        getattr(numpy_gates, name)(a_np)
+        getattr(cupy_gates, name)(a_cp)
+        np.testing.assert_allclose(cp.asnumpy(a_cp), a_np, rtol=tol, atol=tol)
+    for name in ("gate_derivatives", "sigmoid_derivative", "tanh_derivative"):
+        o_np, o_cp = np.empty_like(want[0]), cp.empty_like(got[0])
+        getattr(numpy_gates, name)(want[0], o_np)
+        getattr(cupy_gates, name)(got[0], o_cp)
+        np.testing.assert_allclose(cp.asnumpy(o_cp), o_np, rtol=tol, atol=tol)

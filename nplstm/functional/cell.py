@@ -67,9 +67,7 @@ def lstm_cell_forward(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None
     c = xp.empty((B, H), dtype=x.dtype)
     tanh_c = xp.empty_like(c)
     h = xp.empty_like(c)
-    kernels = kernels_for(xp)
-    with kernels.quiet_exp():                           # σ(−∞) = 1/(1 + inf) = 0
-        kernels.gates_forward(gates, c_prev, c, tanh_c, h)   # gates now hold [i|f|g|o]
+    kernels_for(xp).gates_forward(gates, c_prev, c, tanh_c, h)   # gates now hold [i|f|g|o]
     cache = CellCache(x, h_prev, c_prev, gates, tanh_c, weight_ih, weight_hh,
                       bias_ih is not None, unbatched)
     if unbatched:
@@ -92,10 +90,14 @@ def lstm_cell_backward(dh, dc, cache: CellCache) -> CellGrads:
     xp = check_arrays({"x (from the cache)": x, "dh": dh, "dc": dc})
     dh = _upstream("dh", dh, B, H, unbatched, x.dtype, xp)
     dc = _upstream("dc", dc, B, H, unbatched, x.dtype, xp)
-    dgates = xp.empty_like(gates)                            # (B, 4H)
-    dc_prev = dc.copy()                                      # (B, H) the kernel works in place
-    scratch = xp.empty_like(gates)                           # (B, 4H)
-    kernels_for(xp).gates_backward(dh, dc_prev, gates, c_prev, tanh_c, dgates, dc_prev, scratch)
+    kernels = kernels_for(xp)
+    dgates = xp.empty_like(gates)                            # (B, 4H) first the factors
+    dc_gain, dc_total, dc_prev = (xp.empty_like(c_prev) for _ in range(3))   # (B, H) each
+    # h' = o ⊙ tanh c', c' = f ⊙ c + i ⊙ g: dc' = dc + dh ⊙ o ⊙ (1 − tanh² c'), then
+    # dz = [dc' g σ'(i) | dc' c σ'(f) | dc' i tanh'(g) | dh tanh c' σ'(o)], dc_prev = dc' ⊙ f
+    kernels.backward_factors(gates, c_prev, tanh_c, dgates, dc_gain)
+    kernels.backward_step(dh, dc, dgates, dc_gain, gates[:, H:2 * H], dgates, dc_total,
+                          dc_prev)
     # z = x W_ihᵀ + h W_hhᵀ + b_ih + b_hh
     dx = dgates @ weight_ih                                  # (B, I)
     dh_prev = dgates @ weight_hh                             # (B, H)

@@ -148,22 +148,23 @@ def _gates_jvp(z, z_dot, c_prev, c_prev_dot, xp):
     """The elementwise step and its tangent: (c, r, c_dot, r_dot), each (B, H).
 
     z, z_dot (B, 4H) pre-activations and their tangent; r = o ⊙ tanh(c) (the cell's h before
-    any projection).  The primal values come from the same gate kernel as the forward.
+    any projection).  The primal values and the gates' derivatives come from the same gate
+    kernels as the forward and the backward.
     """
     B, H = c_prev.shape
+    kernels = kernels_for(xp)
     gates = z.copy()                                                         # (B, 4H)
     c, tanh_c, r = (xp.empty((B, H), dtype=z.dtype) for _ in range(3))
-    kernels = kernels_for(xp)
-    with kernels.quiet_exp():                                # σ(−∞) = 1/(1 + inf) = 0
-        kernels.gates_forward(gates, c_prev, c, tanh_c, r)        # gates now [i | f | g | o]
+    kernels.gates_forward(gates, c_prev, c, tanh_c, r)            # gates now [i | f | g | o]
+    a_dot = xp.empty_like(gates)
+    kernels.gate_derivatives(gates, a_dot)                        # da/dz        (B, 4H)
+    a_dot *= z_dot                                   # a = act(z) ⇒ a_dot = act'(z) ⊙ z_dot
     i, f, g, o = split_gates(gates)
-    zi_dot, zf_dot, zg_dot, zo_dot = split_gates(z_dot)
-    i_dot = i * (1 - i) * zi_dot                     # i = σ(z_i) ⇒ i_dot = i(1 − i) z_i_dot
-    f_dot = f * (1 - f) * zf_dot                     # f = σ(z_f)
-    g_dot = (1 - g * g) * zg_dot                     # g = tanh(z_g) ⇒ g_dot = (1 − g²) z_g_dot
-    o_dot = o * (1 - o) * zo_dot                     # o = σ(z_o)
+    i_dot, f_dot, g_dot, o_dot = split_gates(a_dot)
+    dtanh_c = xp.empty_like(tanh_c)
+    kernels.tanh_derivative(tanh_c, dtanh_c)                      # 1 − tanh²(c)  (B, H)
     c_dot = f_dot * c_prev + f * c_prev_dot + i_dot * g + i * g_dot   # c = f c_prev + i g
-    r_dot = o_dot * tanh_c + o * (1 - tanh_c * tanh_c) * c_dot        # r = o tanh(c)
+    r_dot = o_dot * tanh_c + o * dtanh_c * c_dot                      # r = o tanh(c)
     return c, r, c_dot, r_dot
 
 

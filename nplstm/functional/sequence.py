@@ -6,8 +6,6 @@ The same step as ``cell.py`` (and the same gate kernels), arranged for speed:
               for t = 0 … T−1:
                   z_t += h_{t−1} W_hhᵀ                one recurrent GEMM          (B, 4H)
                   [i f g o], c_t, tanh c_t, r_t = gates_forward(z_t, c_{t−1})
-              (with the −1, −2 of σ(z) = 1/(1 + e^{−z}), tanh(z) = 2/(1 + e^{−2z}) − 1
-               folded into the weight and bias rows)
                   h_t = r_t  (or h_t = r_t W_hrᵀ with a projection)
     backward  for t = T−1 … 0:
                   dh_t = doutput_t + dz_{t+1} W_hh    (from the output and from step t+1)
@@ -34,7 +32,6 @@ from .. import workspace
 from ..backend import asnumpy
 from ..checks import check_arrays, check_lengths, check_rank, check_shape, check_upstream
 from ..kernels import kernels_for
-from ..kernels.layout import activation_prescale
 from .cell import unpack_state
 from .packing import SequencePlan, make_plan
 from .weights import check_lstm_weights
@@ -129,23 +126,11 @@ def lstm_forward(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None, wei
     dtype = x.dtype
     x_w = xp.ascontiguousarray(plan.to_work(x, zero_padding=True))   # (T, B, I)
     h0_w, c0_w = plan.batch_to_work(h0), plan.batch_to_work(c0)      # (B, P), (B, H)
-    # σ(z) = 1/(1 + e^{−z}), tanh(z) = 2/(1 + e^{−2z}) − 1: the −1 (i, f, o) and −2 (g)
-    # folded into the rows of the weights and the bias, once per call (exact: powers of
-    # two), so that each step takes one exp of the row p = [−z_i −z_f −2z_g −z_o]
-    # = x W'_ihᵀ + h W'_hhᵀ + b'
-    prescale_row = xp.asarray(activation_prescale(H, dtype))              # (4H,)
-    prescale = prescale_row[:, None]                                       # (4H, 1)
     # the large arrays come from the workspace: reused memory, see workspace.py
     empty, zeros = workspace.empty, workspace.zeros
-    weight_ih_s = xp.multiply(weight_ih, prescale, out=empty((4 * H, I), dtype, xp))
-    if T >= _TRANSPOSE_MIN_STEPS:   # W'_hhᵀ stored in the orientation the step GEMM reads
-        weight_hh_t = xp.multiply(weight_hh.T, prescale_row,
-                                  out=empty((P, 4 * H), dtype, xp))      # (P, 4H)
-    else:
-        weight_hh_t = xp.multiply(weight_hh, prescale,
-                                  out=empty((4 * H, P), dtype, xp)).T    # (P, 4H) view
+    weight_hh_t = _recurrent_weight(weight_hh, T, xp)                        # (P, 4H)
     weight_hr_t = None if weight_hr is None else xp.ascontiguousarray(weight_hr.T)  # (H, P)
-    bias = None if bias_ih is None else (bias_ih + bias_hh) * prescale[:, 0]      # (4H,)
+    bias = None if bias_ih is None else bias_ih + bias_hh                    # (4H,)
     alloc = zeros if plan.padded else empty           # padded positions must read as zeros
 
     output = alloc((T, B, P), dtype, xp)
@@ -166,33 +151,32 @@ def lstm_forward(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None, wei
         hidden_buf = None if weight_hr is None else xp.empty((B, H), dtype=dtype)
     recurrent = xp.empty((B, 4 * H), dtype=dtype)     # h_{t−1} W_hhᵀ
 
-    with kernels.quiet_exp():      # e^p = inf for p ≫ 0 gives σ = 0 exactly, as it should
-        for t0 in range(0, T, chunk):
-            t1 = min(T, t0 + chunk)
-            z_chunk = gates[:t1 - t0]
-            # Z' = X W'_ihᵀ + b' for all the chunk's steps in one GEMM
-            xp.matmul(x_w[t0:t1].reshape(-1, I), weight_ih_s.T,
-                      out=z_chunk.reshape(-1, 4 * H))                         # (T·B, 4H)
-            if bias is not None:
-                xp.add(z_chunk, bias, out=z_chunk)                            # (T, B, 4H)
-            for t in range(t0, t1):
-                n = plan.batch_sizes[t]                                       # rows still running
-                z = z_chunk[t - t0, :n]                                       # (n, 4H)
-                h_prev = output[t - 1, :n] if t else h0_w[:n]                 # (n, P)
-                xp.dot(h_prev, weight_hh_t, out=recurrent[:n])                # h_{t−1} W'_hhᵀ
-                xp.add(z, recurrent[:n], out=z)                               # z'_t  (n, 4H)
-                if keep_cache:
-                    c_prev = c_all[t - 1, :n] if t else c0_w[:n]              # (n, H)
-                    c_t, tanh_t = c_all[t, :n], tanh_all[t, :n]
-                    r_t = output[t, :n] if hidden is None else hidden[t, :n]
-                else:
-                    c_prev = c_t = c_state[:n]
-                    tanh_t = tanh_buf[:n]
-                    r_t = output[t, :n] if hidden_buf is None else hidden_buf[:n]
-                # r_t = o ⊙ tanh c_t
-                kernels.gates_forward(z, c_prev, c_t, tanh_t, r_t, prescaled=True)
-                if weight_hr_t is not None:
-                    xp.matmul(r_t, weight_hr_t, out=output[t, :n])            # h_t = r_t W_hrᵀ
+    for t0 in range(0, T, chunk):
+        t1 = min(T, t0 + chunk)
+        z_chunk = gates[:t1 - t0]
+        # Z = X W_ihᵀ + (b_ih + b_hh) for all the chunk's steps in one GEMM
+        xp.matmul(x_w[t0:t1].reshape(-1, I), weight_ih.T,
+                  out=z_chunk.reshape(-1, 4 * H))                         # (T·B, 4H)
+        if bias is not None:
+            xp.add(z_chunk, bias, out=z_chunk)                            # (T, B, 4H)
+        for t in range(t0, t1):
+            n = plan.batch_sizes[t]                                       # rows still running
+            z = z_chunk[t - t0, :n]                                       # (n, 4H)
+            h_prev = output[t - 1, :n] if t else h0_w[:n]                 # (n, P)
+            xp.dot(h_prev, weight_hh_t, out=recurrent[:n])                # h_{t−1} W_hhᵀ
+            xp.add(z, recurrent[:n], out=z)                               # z_t   (n, 4H)
+            if keep_cache:
+                c_prev = c_all[t - 1, :n] if t else c0_w[:n]              # (n, H)
+                c_t, tanh_t = c_all[t, :n], tanh_all[t, :n]
+                r_t = output[t, :n] if hidden is None else hidden[t, :n]
+            else:
+                c_prev = c_t = c_state[:n]
+                tanh_t = tanh_buf[:n]
+                r_t = output[t, :n] if hidden_buf is None else hidden_buf[:n]
+            # r_t = o ⊙ tanh c_t
+            kernels.gates_forward(z, c_prev, c_t, tanh_t, r_t)
+            if weight_hr_t is not None:
+                xp.matmul(r_t, weight_hr_t, out=output[t, :n])            # h_t = r_t W_hrᵀ
 
     rows = xp.arange(B)
     last = xp.asarray(plan.last_step)
@@ -298,6 +282,17 @@ def lstm_backward(doutput, dh_n, dc_n, cache: SequenceCache, *, record=None) -> 
         dx, dh0, dc0 = dx[:, 0], dh0[0], dc0[0]
     return SequenceGrads(dx, dh0, dc0, dweight_ih, dweight_hh, dbias,
                          None if dbias is None else dbias.copy(), dweight_hr)
+
+
+def _recurrent_weight(weight_hh, T, xp):
+    """W_hhᵀ (P, 4H) for the step GEMM h_{t−1} W_hhᵀ: a contiguous copy for T ≥
+    ``_TRANSPOSE_MIN_STEPS`` (OpenBLAS then reads it without packing it every step), else
+    the transposed view (the copy costs more than it saves on short sequences)."""
+    if T < _TRANSPOSE_MIN_STEPS:
+        return weight_hh.T                                                   # (P, 4H) view
+    copy = workspace.empty(weight_hh.shape[::-1], weight_hh.dtype, xp)       # (P, 4H)
+    copy[...] = weight_hh.T
+    return copy
 
 
 def _backward_chunk(T, B, H):

@@ -1,9 +1,10 @@
 """Gate kernels: the elementwise math of one LSTM step, one implementation per backend.
 
 ``kernels_for(xp)`` returns the module (``numpy_gates`` or ``cupy_gates``, or the kernels a
-backend gave to ``nplstm.backend.register_backend``) whose ``gates_forward`` /
-``gates_backward`` operate on arrays of ``xp``; callers look it up once per public call and
-use it inside their loops.
+backend gave to ``nplstm.backend.register_backend``) whose functions (``gates_forward``,
+``backward_factors``, ``backward_step``, ``gate_derivatives``, …: ``numpy_gates.__all__``)
+operate on arrays of ``xp``; callers look it up once per public call and use it inside
+their loops.
 """
 
 import numpy as np
