@@ -64,8 +64,8 @@ def _load_model(onnx, path: Path):
         onnx.checker.check_model(model)
     except (DecodeError, onnx.checker.ValidationError, ValueError, RuntimeError) as err:
         reason = (str(err).strip() or type(err).__name__).splitlines()[0]
-        raise WeightFileError(f"{path} is not a readable ONNX model (corrupt or truncated: "
-                              f"{reason})") from None
+        raise WeightFileError(f"{path} is not a readable ONNX model (damaged, truncated or "
+                              f"invalid: {reason})") from None
     if not model.graph.node:
         raise WeightFileError(f"{path} is not a readable ONNX model (an empty graph: "
                               "truncated, or not an ONNX file)")
