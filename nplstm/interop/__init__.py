@@ -11,8 +11,9 @@ from .describe import ModuleFit, describe, infer_lstm_config
 from .errors import UnsafeFileError, UnsupportedModelError, WeightFileError
 from .files import load_weights, save_weights
 from .notes import WeightFileWarning
+from .reverse_lstm import ReverseLSTM
 from .select import prefixes, select
 
 __all__ = ["load_weights", "save_weights", "select", "prefixes", "describe", "ModuleFit",
            "infer_lstm_config", "WeightFileError", "UnsafeFileError", "UnsupportedModelError",
-           "WeightFileWarning"]
+           "WeightFileWarning", "ReverseLSTM"]
