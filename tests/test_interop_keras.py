@@ -8,6 +8,7 @@ Keras would need to be installed for are written with h5py in Keras's documented
 """
 
 import json
+import sys
 import zipfile
 from pathlib import Path
 
@@ -59,6 +60,14 @@ def test_stacked_bidirectional_layers_are_one_lstm_in_float64():
     assert "weight_ih_l1_reverse" in state and state["weight_ih_l1"].shape == (16, 8)
     assert y.dtype == np.float64 and state["weight_ih_l0"].dtype == np.float64
     assert rel_error(_run(state, x, bidirectional=True), y) <= TOLERANCE[y.dtype]
+
+
+def test_stacked_functional_layers_are_one_lstm():
+    x, y = _reference("stacked_plain")
+    state = read_keras_weights(FIXTURES / "stacked_plain.keras")
+    assert sorted(state) == sorted(f"{kind}_l{k}" for k in (0, 1) for kind in
+                                   ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
+    assert rel_error(_run(state, x), y) <= TOLERANCE[y.dtype]
 
 
 def test_a_bare_weights_file_has_one_prefix_per_layer():
@@ -202,6 +211,12 @@ def test_a_keras2_file_is_refused_with_advice(tmp_path):
         f.create_group("lstm")
     with pytest.raises(WeightFileError, match="Keras 2 .*save it as .keras"):
         read_keras_weights(path)
+
+
+def test_a_missing_h5py_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "h5py", None)          # import h5py → ImportError
+    with pytest.raises(ImportError, match="pip install 'nplstm\\[keras\\]'"):
+        read_keras_weights(FIXTURES / "single.keras")
 
 
 # -- damaged files -------------------------------------------------------------------------------

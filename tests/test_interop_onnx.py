@@ -7,6 +7,8 @@ are checked against it sequence by sequence (each run alone on its valid steps) 
 onnxruntime, which implements them.
 """
 
+import sys
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -67,6 +69,26 @@ def test_export_matches_onnxruntime_for_two_shapes_of_one_file(
             for g, w in zip(got, (output, h_n, c_n)):
                 assert g.shape == w.shape and g.dtype == np.float32
                 assert rel_error(g, w) <= F32
+
+
+@given(layers=st.integers(1, 3), bidirectional=st.booleans(), batch_first=st.booleans(),
+       bias=st.booleans(), with_state=st.booleans(), T=small_size, B=small_size, seed=seed)
+def test_export_in_float64_matches_the_reference_evaluator(
+        tmp_path_factory, layers, bidirectional, batch_first, bias, with_state, T, B, seed):
+    """The whole exported graph (state defaults, Split, Transposes, Reshapes) run by ONNX's
+    reference evaluator; onnxruntime's LSTM runs float32 only."""
+    lstm = nplstm.LSTM(2, 3, layers, bias=bias, batch_first=batch_first,
+                       bidirectional=bidirectional, dtype="float64", seed=seed)
+    path = tmp_path_factory.mktemp("export") / "lstm.onnx"
+    export_onnx(lstm, path)
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((B, T, 2) if batch_first else (T, B, 2))
+    state = rng.standard_normal((2, layers * lstm.num_directions, B, 3)) if with_state else None
+    feeds = {"input": x} if state is None else {"input": x, "h0": state[0], "c0": state[1]}
+    got = ReferenceEvaluator(str(path)).run(["output", "h_n", "c_n"], feeds)
+    output, (h_n, c_n) = lstm(x, None if state is None else (state[0], state[1]))
+    for g, w in zip(got, (output, h_n, c_n)):
+        assert g.dtype == np.float64 and rel_error(g, w) <= F64
 
 
 def test_export_then_import_gives_back_every_layer_exactly(tmp_path):
@@ -296,6 +318,15 @@ def test_damaged_files_are_refused_naming_the_file(tmp_path):
             import_onnx(bad)
     with pytest.raises(WeightFileError, match="no ONNX file at .*missing.onnx"):
         import_onnx(tmp_path / "missing.onnx")
+
+
+def test_a_missing_onnx_package_names_the_extra(monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "onnx", None)          # import onnx → ImportError
+    with pytest.raises(ImportError, match="pip install 'nplstm\\[onnx\\]'"):
+        export_onnx(nplstm.LSTM(2, 3, seed=0), tmp_path / "m.onnx")
+    with pytest.raises(ImportError, match="pip install 'nplstm\\[onnx\\]'"):
+        import_onnx(tmp_path / "m.onnx")
+    assert list(tmp_path.iterdir()) == []
 
 
 # -- ReverseLSTM against the reverse half of a bidirectional LSTM ------------------------------
