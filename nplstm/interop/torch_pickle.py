@@ -54,6 +54,8 @@ TORCH_DTYPES = {
 }
 WRITABLE_DTYPES = {np.dtype(v): k for k, v in STORAGE_TYPES.items() if v != "bfloat16"}
 
+_PYTHON2_MODULES = {"__builtin__": "builtins", "copy_reg": "copyreg"}
+
 # Rebuilt tensors may total at most this many times the bytes of the storages they view,
 # plus the slack below: a few bytes of pickle cannot make the reader allocate gigabytes
 # (a zero-stride view over one element, the same storage referenced a million times).
@@ -173,6 +175,7 @@ class _RestrictedUnpickler(pickle.Unpickler):
             return allowed
         if self._scripted and (module == "__torch__" or module.startswith("__torch__.")):
             return _script_class(f"{module}.{name}")
+        module = _PYTHON2_MODULES.get(module, module)     # protocol 2 writes Python 2's names
         raise UnsafeFileError(
             f"{self._source}: refused the global {module}.{name}: nplstm reads state dicts "
             "(tensors in dicts) and allows only the globals they need; nothing was executed. "
