@@ -84,8 +84,8 @@ def save_weights(state_dict, path) -> None:
     reads), ``.safetensors`` or ``.npz``.  Written atomically: on any error the old file
     is untouched.
 
-    Arrays may be NumPy, CuPy, nplstm Parameters or torch tensors, of dtype float16/32/64,
-    (u)int8, int16/32/64 or bool.  A wrong type is a TypeError naming the entry; an
+    Values may be NumPy arrays or scalars, CuPy arrays, nplstm Parameters or torch tensors,
+    of dtype float16/32/64, (u)int8, int16/32/64 or bool.  A wrong type is a TypeError naming the entry; an
     unknown suffix a ValueError.
     """
     path = Path(path)
@@ -295,8 +295,8 @@ def _checked_for_saving(state_dict) -> dict:
 def _host_array(value):
     if isinstance(value, Parameter):
         value = value.data
-    if isinstance(value, np.ndarray):
-        return value
+    if isinstance(value, (np.ndarray, np.generic)):     # an array, or a NumPy scalar
+        return np.asarray(value)
     if is_array(value):                                 # CuPy
         return asnumpy(value)
     if hasattr(value, "detach") and hasattr(value, "numpy"):   # a torch tensor
