@@ -22,7 +22,9 @@ of its first layer and a dot (``encoder.weight_ih_l0``).
 
 A bare ``.weights.h5`` has no config: every LSTM layer found in it is its own chain (named
 after the layer when there are several), its activations are assumed to be Keras's
-defaults (tanh, sigmoid) and go_backwards False.  Save the ``.keras`` file to have those checked.
+defaults (tanh, sigmoid) and go_backwards False; so is a ``.keras`` file of a subclassed
+model, whose config lists no layers.  Save a Sequential or functional ``.keras`` file to
+have those checked.
 
 Refused (``UnsupportedModelError``, naming the layer): an activation other than tanh, a
 recurrent activation other than sigmoid, go_backwards outside a Bidirectional, a
@@ -69,7 +71,9 @@ def read_keras_weights(path) -> dict:
             if "model_weights" in f or "layer_names" in f.attrs:
                 raise WeightFileError(f"{path} is a Keras 2 (legacy HDF5) file; load it in "
                                       "Keras 3 and save it as .keras")
-            layers = layers_from_config(config, f) if config is not None else layers_from_h5(f)
+            # a subclassed model's config lists no layers: read it as a bare weights file
+            listed = isinstance(config, dict) and "layers" in config.get("config", {})
+            layers = layers_from_config(config, f) if listed else layers_from_h5(f)
             chains = _chains(layers)
             return _state_dict(chains, path)
     except WeightFileError:
