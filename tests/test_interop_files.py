@@ -171,6 +171,29 @@ def test_a_flipped_byte_in_an_npz_is_refused_or_changes_nothing(tmp_path_factory
     assert_bit_exact(got, weights)
 
 
+@given(position=st.integers(0, 10_000), flip=st.integers(1, 255))
+def test_a_flipped_byte_in_safetensors_is_refused_or_reads_as_arrays(tmp_path_factory,
+                                                                     position, flip):
+    """safetensors has no checksum: a flip may give other values, but never another error."""
+    pytest.importorskip("safetensors", reason="needs the safetensors extra")
+    folder = tmp_path_factory.mktemp("flip")
+    nplstm.save_weights({"a": np.arange(20.0), "b": np.ones((3, 4), np.float32)},
+                        folder / "w.safetensors")
+    raw = bytearray((folder / "w.safetensors").read_bytes())
+    raw[position % len(raw)] ^= flip
+    (folder / "w.safetensors").write_bytes(bytes(raw))
+    try:
+        got = load_quietly(folder / "w.safetensors")
+    except WeightFileError:
+        return
+    assert all(isinstance(v, np.ndarray) for v in got.values())
+
+
+def test_a_directory_is_not_a_weight_file(tmp_path):
+    with pytest.raises(WeightFileError, match="a directory, not a weight file"):
+        nplstm.load_weights(tmp_path)
+
+
 @pytest.mark.parametrize("state_dict,path,error,message", [
     ([np.ones(2)], "w.pt", TypeError, "state_dict must be a mapping.*got list"),
     ({1: np.ones(2)}, "w.pt", TypeError, "keys must be str, got 1"),

@@ -64,7 +64,8 @@ def load_weights(path, *, key=None) -> dict:
     if key is not None and not isinstance(key, str):
         raise TypeError(f"key must be a str or None, got {type(key).__name__}")
     if not path.is_file():
-        raise WeightFileError(f"{source}: no such file")
+        raise WeightFileError(f"{source}: " + ("a directory, not a weight file"
+                                               if path.is_dir() else "no such file"))
     kind = detect_format(path)
     if kind != "torch" and key is not None:
         raise WeightFileError(f"{source}: key={key!r} picks an entry of a torch checkpoint "
