@@ -7,7 +7,8 @@ Each LSTM node of the main graph (in graph order) becomes one module with num_la
               "reverse"        nplstm.interop.ReverseLSTM (an nplstm.LSTM that walks each
                                sequence from its end; see reverse_lstm.py)
     W (D, 4H, I), R (D, 4H, H)  →  weight_ih, weight_hh: ONNX's gates i, o, f, c reordered to
-                                    torch's i, f, g, o;  direction 1 gets the ``_reverse`` names
+                                    torch's i, f, g, o;  direction 1, and the one direction
+                                    of a "reverse" node, get the ``_reverse`` names
     B (D, 8H) = [Wb, Rb]        →  bias_ih = Wb, bias_hh = Rb (reordered);  no B: bias=False
     layout = 1                  →  batch_first=True
     dtype                       →  the initializers' (float32 or float64)

@@ -8,8 +8,10 @@ node with direction "reverse" is exactly that half alone:
 
 which is the forward LSTM run on the sequence reversed within its own length, with the
 output reversed back (``reverse-by-lengths``: padded steps stay where they are).  So
-``ReverseLSTM`` is an ``nplstm.LSTM`` (same parameters, state dict, ``to``, ``backward``)
-whose ``forward`` and ``backward`` flip time around the parent's.
+``ReverseLSTM`` is an ``nplstm.LSTM`` (Parameters, state dict, ``to``, ``backward``) whose
+``forward`` and ``backward`` flip time around the parent's.  Its parameters carry the names
+of torch's reverse direction (``weight_ih_l0_reverse``, …): its state dict is what it is,
+the reverse half of a bidirectional layer, and never loads into a forward LSTM by mistake.
 """
 
 from __future__ import annotations
@@ -37,6 +39,9 @@ class ReverseLSTM(LSTM):
                  batch_first: bool = False, *, dtype="float32", device="cpu", seed=None):
         super().__init__(input_size, hidden_size, 1, bias, batch_first, dtype=dtype,
                          device=device, seed=seed)
+
+    def _suffixes(self, layer):
+        return [f"_l{layer}_reverse"]     # the parameter names of torch's reverse direction
 
     def forward(self, x, state=None, lengths=None):
         """As ``LSTM.forward``; output[t] has seen the steps from the sequence's end down to t."""
