@@ -327,6 +327,10 @@ def test_docs_interop_python_blocks_run(index, tmp_path, monkeypatch):
         pytest.importorskip("torch")
     if "safetensors" in block:
         pytest.importorskip("safetensors", reason="needs the safetensors extra")
+    for module in ("onnx", "onnxruntime", "h5py"):          # the onnx and keras extras
+        if re.search(rf"^(import|from) {module}\b", block, flags=re.M):
+            pytest.importorskip(module, reason=f"needs {module} (pip install 'nplstm[onnx]' "
+                                               "or 'nplstm[keras]')")
     monkeypatch.chdir(tmp_path)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", WeightFileWarning)
