@@ -329,38 +329,3 @@ def test_a_missing_onnx_package_names_the_extra(monkeypatch, tmp_path):
     with pytest.raises(ImportError, match="pip install 'nplstm\\[onnx\\]'"):
         import_onnx(tmp_path / "m.onnx")
     assert list(tmp_path.iterdir()) == []
-
-
-# -- ReverseLSTM against the reverse half of a bidirectional LSTM ------------------------------
-
-@given(batch_first=st.booleans(), unbatched=st.booleans(), with_lengths=st.booleans(),
-       T=small_size, B=small_size, seed=seed)
-def test_reverse_lstm_is_the_reverse_half_of_a_bidirectional_lstm(batch_first, unbatched,
-                                                                 with_lengths, T, B, seed):
-    I, H = 3, 2
-    bi = nplstm.LSTM(I, H, bidirectional=True, batch_first=batch_first, dtype="float64",
-                     seed=seed)
-    rev = ReverseLSTM(I, H, batch_first=batch_first, dtype="float64")
-    rev.load_state_dict({k: v for k, v in bi.state_dict().items() if k.endswith("_reverse")})
-    rng = np.random.default_rng(seed)
-    B = 1 if unbatched else B
-    lengths = rng.integers(1, T + 1, B) if with_lengths else None
-    x_shape = (T, I) if unbatched else ((B, T, I) if batch_first else (T, B, I))
-    x = rng.standard_normal(x_shape)
-    state = rng.standard_normal((2, 2, H) if unbatched else (2, 2, B, H))
-    if unbatched and with_lengths:
-        lengths = int(lengths[0])
-    output, (h_n, c_n) = rev(x, (state[0][1:], state[1][1:]), lengths=lengths)
-    bi_output, (bi_h, bi_c) = bi(x, (state[0], state[1]), lengths=lengths)
-    assert rel_error(output, bi_output[..., H:]) <= F64
-    assert rel_error(h_n, bi_h[1:]) <= F64 and rel_error(c_n, bi_c[1:]) <= F64
-
-    doutput = rng.standard_normal(output.shape)
-    dh_n = rng.standard_normal(h_n.shape)
-    dx, (dh0, dc0) = rev.backward(doutput, (dh_n, None))
-    bi_doutput = np.concatenate([np.zeros_like(doutput), doutput], axis=-1)
-    bi_dx, (bi_dh0, bi_dc0) = bi.backward(bi_doutput, (np.concatenate([0 * dh_n, dh_n]), None))
-    assert rel_error(dx, bi_dx) <= F64
-    assert rel_error(dh0, bi_dh0[1:]) <= F64 and rel_error(dc0, bi_dc0[1:]) <= F64
-    for name, p in rev.named_parameters():
-        assert rel_error(p.grad, getattr(bi, name).grad) <= F64
