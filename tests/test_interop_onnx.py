@@ -329,3 +329,10 @@ def test_a_missing_onnx_package_names_the_extra(monkeypatch, tmp_path):
     with pytest.raises(ImportError, match="pip install 'nplstm\\[onnx\\]'"):
         import_onnx(tmp_path / "m.onnx")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_export_from_any_backend_writes_the_same_file(backend, tmp_path):
+    lstm = nplstm.LSTM(3, 4, 2, bidirectional=True, seed=9)
+    export_onnx(lstm, tmp_path / "cpu.onnx")
+    export_onnx(lstm.to(backend.device), tmp_path / "device.onnx")
+    assert (tmp_path / "device.onnx").read_bytes() == (tmp_path / "cpu.onnx").read_bytes()
