@@ -311,6 +311,39 @@ def test_random_pickle_streams_are_refused_as_weight_file_errors(tmp_path_factor
     assert isinstance(got, dict) and all(isinstance(v, np.ndarray) for v in got.values())
 
 
+_STATE_DICT_PICKLE = zipfile.ZipFile(FIXTURES / "prefixed.pt").read("prefixed/data.pkl")
+
+
+@given(edits=st.lists(st.tuples(st.integers(0, len(_STATE_DICT_PICKLE) - 1),
+                                st.binary(max_size=6), st.integers(0, 6)),
+                      min_size=1, max_size=4))
+def test_mutated_state_dict_pickles_are_weight_file_errors_or_arrays(tmp_path_factory, edits):
+    """A real data.pkl with bytes replaced, inserted, deleted: refused, never another error."""
+    pkl = bytearray(_STATE_DICT_PICKLE)
+    for position, inserted, deleted in edits:
+        pkl[position:position + deleted] = inserted
+    path = write_archive(tmp_path_factory.mktemp("m") / "a.pt", bytes(pkl),
+                         {str(k): bytes(256) for k in range(7)})
+    try:
+        got = load_quietly(path)
+    except WeightFileError:
+        return
+    assert all(isinstance(v, np.ndarray) for v in got.values())
+
+
+@pytest.mark.parametrize("pkl,error,message", [
+    (b"\x80\x02r\xff\xff\xff\xff.", WeightFileError, "memo index 4294967295"),   # LONG_BINPUT
+    (b"\x80\x02j\xff\xff\xff\x7f.", WeightFileError, "memo index"),               # LONG_BINGET
+    (b"\x80\x02\x82\x01.", UnsafeFileError, "opcode EXT1"),
+    (b"(ios\nsystem\nS'touch x'\n.", UnsafeFileError, "opcode INST"),
+    (b"\x80\x05\x96\x03\x00\x00\x00\x00\x00\x00\x00abc.", UnsafeFileError, "opcode BYTEARRAY8"),
+])
+def test_opcodes_and_memo_indices_no_state_dict_uses_are_refused_before_unpickling(
+        tmp_path, pkl, error, message):
+    with pytest.raises(error, match=message):
+        nplstm.load_weights(write_archive(tmp_path / "a.pt", pkl))
+
+
 # -- damaged files: truncation, byte flips ---------------------------------------------------------
 
 def test_every_truncation_of_a_torch_file_is_a_weight_file_error(tmp_path):

@@ -9,7 +9,8 @@ plain tensors: ``collections.OrderedDict``, the tensor-rebuild functions, storag
 dtypes -- to stand-ins written here, which build NumPy arrays.  Every other global is an
 ``UnsafeFileError`` naming it.  Since ``find_class`` is the only way a pickle can reach a
 callable, REDUCE, NEWOBJ and BUILD can only ever call these stand-ins: nothing from the file
-is executed.
+is executed.  Before unpickling, the opcodes are walked (``pickletools.genops``, which parses
+and never executes): opcodes a state dict never uses, and forged memo indices, are refused.
 
 Tensor rebuild: a tensor is ``storage[offset + Σ index_k · stride_k]`` over its ``size``
 (strides and offset in elements).  The extent it touches, ``offset + 1 + Σ (size_k − 1) ·
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import io
 import pickle
+import pickletools
 import struct
 from collections import OrderedDict
 
@@ -130,6 +132,7 @@ def unpickle(data: bytes, read_record, *, source: str, scripted: bool = False,
                                 come back as ``ScriptObject`` instances with ``attributes``
     byteorder                   "little" or "big": the byte order of the storages' elements
     """
+    _check_opcodes(data, source)
     unpickler = _RestrictedUnpickler(data, read_record, source=source, scripted=scripted,
                                      byteorder=byteorder)
     try:
@@ -143,6 +146,42 @@ def unpickle(data: bytes, read_record, *, source: str, scripted: bool = False,
         raise WeightFileError(f"{source}: data.pkl is not a readable pickle (corrupt or "
                               f"truncated: {type(err).__name__}: {err})") from None
     return UnpickledFile(obj, unpickler.converted)
+
+
+# The opcodes a state dict's pickle is made of (torch.save and torch.jit.save write protocol 2;
+# later protocols' framing, memoizing and strings are allowed too).  Left out: INST and OBJ
+# (protocol 0/1 instantiation), EXT1/2/4 (the copyreg registry), NEWOBJ_EX, and protocol 5's
+# out-of-band buffers.
+_ALLOWED_OPCODES = frozenset("""
+    PROTO FRAME STOP MARK POP POP_MARK DUP
+    NONE NEWTRUE NEWFALSE INT BININT BININT1 BININT2 LONG LONG1 LONG4 FLOAT BINFLOAT
+    STRING BINSTRING SHORT_BINSTRING BINBYTES SHORT_BINBYTES BINBYTES8
+    UNICODE BINUNICODE SHORT_BINUNICODE BINUNICODE8
+    EMPTY_LIST APPEND APPENDS LIST EMPTY_TUPLE TUPLE TUPLE1 TUPLE2 TUPLE3
+    EMPTY_DICT DICT SETITEM SETITEMS EMPTY_SET ADDITEMS FROZENSET
+    PUT BINPUT LONG_BINPUT GET BINGET LONG_BINGET MEMOIZE
+    GLOBAL STACK_GLOBAL REDUCE BUILD NEWOBJ PERSID BINPERSID
+""".split())
+
+
+def _check_opcodes(data: bytes, source: str) -> None:
+    """Walk the opcodes (pickletools parses, never executes) before unpickling: only those
+    of _ALLOWED_OPCODES, and memo indices below the number of opcodes -- a legitimate
+    pickler numbers its memo from 0, while the C unpickler would grow its memo table to a
+    forged index (32 GB for LONG_BINPUT 2**32 - 1) before noticing anything."""
+    try:
+        opcodes = list(pickletools.genops(data))
+    except Exception as err:    # genops' own errors on a damaged stream (ValueError, …)
+        raise WeightFileError(f"{source}: data.pkl is not a readable pickle (corrupt or "
+                              f"truncated: {type(err).__name__}: {err})") from None
+    for opcode, argument, position in opcodes:
+        if opcode.name not in _ALLOWED_OPCODES:
+            raise UnsafeFileError(f"{source}: data.pkl uses the pickle opcode {opcode.name} "
+                                  f"(at byte {position}), which no state dict needs; refused")
+        if opcode.name in ("PUT", "BINPUT", "LONG_BINPUT", "GET", "BINGET", "LONG_BINGET") \
+                and not 0 <= int(argument) <= len(opcodes):
+            raise WeightFileError(f"{source}: data.pkl has memo index {argument} in a pickle "
+                                  f"of {len(opcodes)} opcodes (at byte {position}): corrupt")
 
 
 class _RestrictedUnpickler(pickle.Unpickler):
