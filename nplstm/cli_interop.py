@@ -123,7 +123,7 @@ def _write_onnx(state_dict: dict, output: Path) -> None:
     from .io import atomic_write  # noqa: PLC0415
 
     fits = describe(state_dict)
-    lstms = [fit for fit in fits if fit.kind == "LSTM"]
+    lstms = [fit for fit in fits if fit.kind in ("LSTM", "ReverseLSTM")]
     if len(lstms) != 1 or len(fits) != 1:
         found = "; ".join(str(fit) for fit in fits)
         raise ValueError(f"an .onnx OUT needs the weights of exactly one nplstm.LSTM (pick one "

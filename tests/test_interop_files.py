@@ -276,7 +276,8 @@ def test_describe_names_the_module_each_group_fits():
                            ("decoder.", nplstm.Linear(20, 7)),
                            ("emb.", nplstm.Embedding(100, 32)),
                            ("cell.", nplstm.LSTMCell(3, 4, bias=False)),
-                           ("head.", nplstm.Linear(4, 2, bias=False))]:
+                           ("head.", nplstm.Linear(4, 2, bias=False)),
+                           ("back.", nplstm.interop.ReverseLSTM(3, 2, bias=False))]:
         model.update({prefix + k: v for k, v in module.state_dict().items()})
     model["scale"] = np.ones(3)
     assert [str(fit) for fit in describe(model)] == [
@@ -286,6 +287,7 @@ def test_describe_names_the_module_each_group_fits():
         "emb.: nplstm.Embedding(100, 32)",
         "cell.: nplstm.LSTMCell(3, 4, bias=False)",
         "head.: nplstm.Linear(4, 2, bias=False)",
+        "back.: nplstm.interop.ReverseLSTM(3, 2, bias=False)",
         "(top level): no nplstm module fits (scale)"]
 
 

@@ -17,17 +17,22 @@ import re
 from typing import NamedTuple
 
 from .. import nn
+from .reverse_lstm import ReverseLSTM
 from .select import select
 
 __all__ = ["describe", "ModuleFit", "infer_lstm_config"]
 
 _LSTM_NAME = re.compile(r"(weight_ih|weight_hh|bias_ih|bias_hh|weight_hr)_l(\d+)(_reverse)?")
 _LSTM_DEFAULTS = {"num_layers": 1, "bias": True, "bidirectional": False, "proj_size": 0}
+_MODULES = {"LSTM": nn.LSTM, "LSTMCell": nn.LSTMCell, "Linear": nn.Linear,
+            "Embedding": nn.Embedding, "ReverseLSTM": ReverseLSTM}
+_QUALIFIED = {"ReverseLSTM": "nplstm.interop.ReverseLSTM"}     # the others: nplstm.<kind>
 
 
 class ModuleFit(NamedTuple):
     """One group of a state dict and the nplstm module its weights fit (``kind``: "LSTM",
-    "LSTMCell", "Linear", "Embedding"; None when none fits)."""
+    "LSTMCell", "Linear", "Embedding", "ReverseLSTM" (an ONNX reverse-only LSTM's names,
+    ``*_l0_reverse`` alone); None when none fits)."""
 
     prefix: str          # "encoder.rnn." ("" for top-level names)
     kind: str | None
@@ -40,14 +45,15 @@ class ModuleFit(NamedTuple):
         load the weights with ``module.load_state_dict(select(state_dict, fit.prefix))``."""
         if self.kind is None:
             raise ValueError(f"no nplstm module fits the weights {list(self.names)[:4]}")
-        return getattr(nn, self.kind)(*self.args, **self.kwargs, **options)
+        return _MODULES[self.kind](*self.args, **self.kwargs, **options)
 
     def __str__(self) -> str:
         where = self.prefix or "(top level)"
         if self.kind is None:
             return f"{where}: no nplstm module fits ({', '.join(self.names)})"
         arguments = [repr(a) for a in self.args] + [f"{k}={v!r}" for k, v in self.kwargs.items()]
-        return f"{where}: nplstm.{self.kind}({', '.join(arguments)})"
+        name = _QUALIFIED.get(self.kind, f"nplstm.{self.kind}")
+        return f"{where}: {name}({', '.join(arguments)})"
 
 
 def describe(state_dict) -> list:
@@ -87,7 +93,7 @@ def _fit(shapes: dict, prefix: str):
     config = _lstm_config(shapes)
     if config is not None:
         return "LSTM", (), config
-    for guess in (_cell_guess, _linear_guess):
+    for guess in (_cell_guess, _linear_guess, _reverse_guess):
         found = guess(shapes, prefix)
         if found is not None and _matches(found, shapes):
             return found
@@ -118,6 +124,17 @@ def _cell_guess(shapes: dict, prefix: str):
     return "LSTMCell", (input_size, four_h // 4), kwargs
 
 
+def _reverse_guess(shapes: dict, prefix: str):
+    """One direction of names ``*_l0_reverse`` alone: a ReverseLSTM (ONNX's reverse node)."""
+    if set(shapes) not in ({"weight_ih_l0_reverse", "weight_hh_l0_reverse"},
+                           {"weight_ih_l0_reverse", "weight_hh_l0_reverse", "bias_ih_l0_reverse",
+                            "bias_hh_l0_reverse"}):
+        return None
+    four_h, input_size = _pair(shapes["weight_ih_l0_reverse"])
+    kwargs = {} if "bias_ih_l0_reverse" in shapes else {"bias": False}
+    return "ReverseLSTM", (input_size, four_h // 4), kwargs
+
+
 def _linear_guess(shapes: dict, prefix: str):
     """Linear (weight, optional bias); a lone weight under a name with "emb" an Embedding."""
     if set(shapes) not in ({"weight"}, {"weight", "bias"}):
@@ -132,7 +149,7 @@ def _matches(found, shapes: dict) -> bool:
     """Whether the module (kind, args, kwargs) has exactly these parameter names and shapes."""
     kind, args, kwargs = found
     try:
-        module = getattr(nn, kind)(*args, **kwargs)
+        module = _MODULES[kind](*args, **kwargs)
     except (ValueError, TypeError):       # sizes the module refuses (0, proj ≥ hidden, …)
         return False
     return {name: tuple(p.shape) for name, p in module.named_parameters()} == shapes
