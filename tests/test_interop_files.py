@@ -76,6 +76,14 @@ def test_save_weights_takes_parameters_and_module_state(tmp_path):
     assert_bit_exact(nplstm.load_weights(tmp_path / "p.pt"), lstm.state_dict())
 
 
+@pytest.mark.parametrize("suffix", [".pt", ".npz"])
+def test_save_weights_takes_arrays_of_every_backend(tmp_path, device_backend, suffix):
+    lstm = nplstm.LSTM(3, 4, bidirectional=True, seed=2, device=device_backend.device)
+    nplstm.save_weights(lstm.state_dict(), tmp_path / f"w{suffix}")
+    assert_bit_exact(nplstm.load_weights(tmp_path / f"w{suffix}"),
+                     nplstm.LSTM(3, 4, bidirectional=True, seed=2).state_dict())
+
+
 def test_an_nplstm_checkpoint_gives_its_model(tmp_path):
     model = nplstm.LSTM(2, 3, seed=0).state_dict()
     save_checkpoint(tmp_path / "c.npz", step=7, model=model, state={"h": np.ones(3)})

@@ -1,7 +1,7 @@
 """Which nplstm module each group of a state dict's weights fits, from names and shapes.
 
     >>> for fit in describe(state_dict): print(fit)
-    encoder.rnn.: nplstm.LSTM(input_size=10, hidden_size=20, num_layers=2, bidirectional=True, proj_size=5)
+    encoder.rnn.: nplstm.LSTM(input_size=10, hidden_size=20, num_layers=2, proj_size=5)
     decoder.: nplstm.Linear(20, 7)
     emb.: nplstm.Embedding(100, 32)
 

@@ -86,8 +86,8 @@ def save_weights(state_dict, path) -> None:
     is untouched.
 
     Values may be NumPy arrays or scalars, CuPy arrays, nplstm Parameters or torch tensors,
-    of dtype float16/32/64, (u)int8, int16/32/64 or bool.  A wrong type is a TypeError naming the entry; an
-    unknown suffix a ValueError.
+    of dtype float16/32/64, (u)int8, int16/32/64 or bool.  A wrong type is a TypeError
+    naming the entry; an unknown suffix a ValueError.
     """
     path = Path(path)
     kind = _SAVE_SUFFIXES.get(path.suffix.lower())
