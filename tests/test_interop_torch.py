@@ -252,6 +252,20 @@ def test_a_big_endian_file_is_read_in_native_order(tmp_path):
     np.testing.assert_array_equal(got, values)
 
 
+@pytest.mark.parametrize("pkl,message", [
+    (b"\x80\x02ccollections\nOrderedDict\n)RK\x01b.",
+     "an OrderedDict is given a state of type int"),
+    (b"\x80\x02ctorch._utils\n_rebuild_parameter\nK\x01\x89N\x87R.",
+     "a Parameter is rebuilt from int, not a tensor"),
+    (b"\x80\x02ctorch._utils\n_rebuild_tensor_v2\n(K\x01K\x00)))\x89NtR.",
+     "a tensor is rebuilt from int, not a storage record"),
+])
+def test_stand_ins_called_with_the_wrong_things_refuse_naming_the_file(tmp_path, pkl,
+                                                                       message):
+    with pytest.raises(WeightFileError, match=f"a.pt: {message}"):
+        nplstm.load_weights(write_archive(tmp_path / "a.pt", pkl))
+
+
 def test_a_missing_storage_record_is_refused(tmp_path):
     pkl = torch_pickle({"w": _Tensor(_Storage("7", 4), 0, (4,), (1,))})
     with pytest.raises(WeightFileError, match="storage data/7, which the archive lacks"):

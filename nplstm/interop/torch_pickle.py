@@ -137,8 +137,10 @@ def unpickle(data: bytes, read_record, *, source: str, scripted: bool = False,
                                      byteorder=byteorder)
     try:
         obj = unpickler.load()
-    except WeightFileError:
-        raise
+    except WeightFileError as err:     # the stand-ins' refusals: each names the file
+        if str(err).startswith(source):
+            raise
+        raise type(err)(f"{source}: {err}") from None
     except RecursionError:
         raise WeightFileError(f"{source}: data.pkl nests too deeply to be a state dict") \
             from None
