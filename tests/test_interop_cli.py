@@ -5,6 +5,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import nplstm
 from nplstm.cli import main
@@ -111,6 +113,23 @@ def test_errors_exit_2_in_one_line_and_leave_out_untouched(tmp_path, capsys, mon
     assert all((tmp_path / name).read_bytes() == b"old"
                for name in ("OUT.txt", "OUT.npz", "OUT.onnx"))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["OUT.npz", "OUT.onnx", "OUT.txt"]
+
+
+_SIGNATURES = [b"", b"PK\x03\x04", b"PK\x05\x06", b"\x89HDF\r\n\x1a\n", b"\x80\x02",
+               b"\x10\x00\x00\x00\x00\x00\x00\x00{"]
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])  # capsys: read each time
+@given(head=st.sampled_from(_SIGNATURES), body=st.binary(max_size=200),
+       suffix=st.sampled_from([".pt", ".npz", ".safetensors", ".weights.h5", ".bin"]))
+def test_garbage_in_is_one_line_and_out_untouched(tmp_path_factory, capsys, head, body,
+                                                  suffix):
+    folder = tmp_path_factory.mktemp("garbage")
+    (folder / f"in{suffix}").write_bytes(head + body)
+    (folder / "out.npz").write_bytes(b"old")
+    code, _, err = run_cli(["convert", folder / f"in{suffix}", folder / "out.npz"], capsys)
+    assert_one_line_error(code, err, f"in{suffix}")
+    assert (folder / "out.npz").read_bytes() == b"old"
 
 
 def test_a_damaged_input_is_one_line(tmp_path, capsys):
