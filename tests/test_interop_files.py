@@ -125,6 +125,12 @@ def test_foreign_files_are_refused_naming_the_file(tmp_path, content, message):
         nplstm.load_weights(path)
 
 
+def test_an_onnx_file_is_refused_saying_how_to_read_it(tmp_path):
+    (tmp_path / "m.onnx").write_bytes(b"\x08\x07\x12\x04onnx")
+    with pytest.raises(WeightFileError, match="m.onnx: .*import_onnx, or `nplstm convert`"):
+        nplstm.load_weights(tmp_path / "m.onnx")
+
+
 def test_a_zip_of_something_else_is_refused(tmp_path):
     with zipfile.ZipFile(tmp_path / "a.zip", "w") as archive:
         archive.writestr("readme.txt", "hi")

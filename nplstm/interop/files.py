@@ -109,8 +109,9 @@ def save_weights(state_dict, path) -> None:
 # -- what a file is ---------------------------------------------------------------------------
 
 def detect_format(path) -> str:
-    """"torch", "safetensors", "npz" or "keras", from the content of ``path``; anything
-    else (including torch's legacy format and plain pickles) is a WeightFileError."""
+    """The kind of weight file ``path`` holds, from its content: "torch", "safetensors",
+    "npz" or "keras".  Anything else (torch's legacy format, a plain pickle, …) is a
+    WeightFileError."""
     path = Path(path)
     source = str(path)
     with open(path, "rb") as f:
@@ -153,6 +154,9 @@ def detect_format(path) -> str:
 
 def _expected_from_suffix(path: Path) -> str:
     name = path.name.lower()
+    if name.endswith(".onnx"):
+        return (" (an ONNX graph: read its LSTMs with nplstm.interop.onnx_import.import_onnx, "
+                "or `nplstm convert` it)")
     for kind, suffixes in FORMATS.items():
         if any(name.endswith(s) for s in suffixes.split("/")):
             return f" (named like a {kind} file, but its content is not one)"
