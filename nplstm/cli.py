@@ -1,11 +1,12 @@
-"""The ``nplstm`` command (also ``python -m nplstm``): train, sample, gradcheck and bench."""
+"""The ``nplstm`` command (also ``python -m nplstm``): train, sample, gradcheck, bench,
+convert and inspect."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from . import cli_train
+from . import cli_interop, cli_train
 
 __all__ = ["main"]
 
@@ -16,6 +17,7 @@ def main(argv=None) -> int:
         "with every backward written by hand")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     cli_train.add_parsers(sub)
+    cli_interop.add_parsers(sub)
 
     check = sub.add_parser("gradcheck", help="check the library's backward passes against "
                            "finite differences (or JVPs) and print a table per check")
@@ -58,6 +60,8 @@ def main(argv=None) -> int:
     if args.command in ("train", "sample"):
         run = cli_train.run_train if args.command == "train" else cli_train.run_sample
         return run(args, sub.choices[args.command].error)
+    if args.command in ("convert", "inspect"):
+        return cli_interop.run(args, sub.choices[args.command].error)
     if args.command == "gradcheck":
         from .selfcheck import run_selfcheck  # noqa: PLC0415
 

@@ -1,0 +1,143 @@
+"""``nplstm convert IN OUT`` and ``nplstm inspect FILE``: weight files from the command line.
+
+    nplstm convert model.pt model.safetensors            any of .pt/.pth, .safetensors, .npz,
+    nplstm convert model.pt encoder.onnx --prefix encoder.rnn.   .onnx out; also .keras,
+    nplstm inspect model.pt                               .weights.h5, .onnx in
+
+Errors (a damaged or unsafe file, an unknown suffix, weights no LSTM fits for .onnx) exit
+with status 2 and one line; OUT is written atomically, so a failed convert leaves it as it
+was.  Notes about a file that loads (float16 converted, NaN, a state dict picked from a
+checkpoint) go to stderr as ``note: …``.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["add_parsers", "run"]
+
+_READ = ".pt, .pth, .safetensors, .npz, .keras, .weights.h5, .onnx"
+_WRITE = (".pt", ".pth", ".safetensors", ".npz", ".onnx")
+
+
+def add_parsers(sub) -> None:
+    convert = sub.add_parser(
+        "convert", help="convert weights between .pt, .safetensors, .npz and .onnx "
+        "(also reads .keras, .weights.h5)",
+        description=f"Read IN ({_READ}) and write its weights to OUT, whose suffix picks the "
+        f"format ({', '.join(_WRITE)}). For .onnx, the weights must be one nplstm.LSTM's "
+        "(pick it with --prefix). torch is never needed.")
+    convert.add_argument("input", metavar="IN", help="the weight file to read")
+    convert.add_argument("output", metavar="OUT", help="the file to write (atomically)")
+    convert.add_argument("--key", default=None, help="the entry of a torch checkpoint dict "
+                         "that holds the state dict (e.g. model)")
+    convert.add_argument("--prefix", default=None, help="keep only the weights under this "
+                         "prefix, with it stripped (e.g. encoder.rnn.)")
+    inspect = sub.add_parser(
+        "inspect", help="list a weight file's names, shapes and dtypes, and the nplstm "
+        "modules its weights fit")
+    inspect.add_argument("file", metavar="FILE", help=f"a weight file ({_READ})")
+    inspect.add_argument("--key", default=None, help="the entry of a torch checkpoint dict "
+                         "that holds the state dict")
+
+
+def run(args, error) -> int:
+    """Run ``convert`` or ``inspect``; ``error(message)`` exits with status 2."""
+    from .interop import WeightFileError  # noqa: PLC0415
+
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            code = _convert(args) if args.command == "convert" else _inspect(args)
+        for warning in caught:
+            print(f"note: {warning.message}", file=sys.stderr)
+        return code
+    except (WeightFileError, ValueError, TypeError, KeyError, ImportError, OSError) as err:
+        message = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
+        error(" ".join(str(message).split()))      # one line
+    return 2
+
+
+def _convert(args) -> int:
+    from .interop import select  # noqa: PLC0415
+
+    output = Path(args.output)
+    if not any(output.name.lower().endswith(s) for s in _WRITE):
+        raise ValueError(f"OUT must end in {', '.join(_WRITE)}, got {args.output!r}")
+    state_dict = _read(Path(args.input), key=args.key)
+    if args.prefix:
+        state_dict = select(state_dict, args.prefix)
+    if output.suffix.lower() == ".onnx":
+        _write_onnx(state_dict, output)
+    else:
+        from .interop import save_weights  # noqa: PLC0415
+
+        save_weights(state_dict, output)
+    print(f"wrote {len(state_dict)} tensors to {output}")
+    return 0
+
+
+def _inspect(args) -> int:
+    from .interop import describe  # noqa: PLC0415
+
+    path = Path(args.file)
+    state_dict = _read(path, key=args.key)
+    total = sum(a.nbytes for a in state_dict.values())
+    print(f"{path}: {len(state_dict)} tensors, {_count(state_dict)} numbers, {total} bytes")
+    width = max((len(name) for name in state_dict), default=4)
+    for name, array in state_dict.items():
+        print(f"  {name:{width}s}  {str(array.shape):16s} {array.dtype}")
+    print("fits:")
+    for fit in describe(state_dict):
+        print(f"  {fit}")
+    return 0
+
+
+def _read(path: Path, *, key) -> dict:
+    """The state dict of any readable file: load_weights, or for .onnx its LSTM nodes
+    (one: its names; several: prefixed 0., 1., … in graph order)."""
+    if path.suffix.lower() != ".onnx":
+        from .interop import load_weights  # noqa: PLC0415
+
+        return load_weights(path, key=key)
+    if key is not None:
+        raise ValueError("--key picks an entry of a torch checkpoint dict; an .onnx file has none")
+    from .interop.onnx_import import import_onnx  # noqa: PLC0415  (extra: onnx)
+
+    modules = import_onnx(path)
+    if len(modules) == 1:
+        return modules[0].state_dict()
+    return {f"{k}.{name}": value for k, module in enumerate(modules)
+            for name, value in module.state_dict().items()}
+
+
+def _write_onnx(state_dict: dict, output: Path) -> None:
+    """Build the one nplstm.LSTM the weights fit and export it, atomically."""
+    from .interop import describe  # noqa: PLC0415
+    from .interop.onnx_export import export_onnx  # noqa: PLC0415  (extra: onnx)
+    from .io import atomic_write  # noqa: PLC0415
+
+    fits = describe(state_dict)
+    lstms = [fit for fit in fits if fit.kind in ("LSTM", "ReverseLSTM")]
+    if len(lstms) != 1 or len(fits) != 1:
+        found = "; ".join(str(fit) for fit in fits)
+        raise ValueError(f"an .onnx OUT needs the weights of exactly one nplstm.LSTM (pick one "
+                         f"with --prefix); found {found}")
+    floats = [a.dtype for a in state_dict.values()]
+    dtype = np.float64 if np.dtype(np.float64) in floats else np.float32
+    lstm = lstms[0].build(dtype=dtype)
+    lstm.load_state_dict(state_dict)
+    with tempfile.TemporaryDirectory() as scratch:
+        written = Path(scratch) / output.name
+        export_onnx(lstm, written)
+        data = written.read_bytes()
+    atomic_write(output, lambda f: f.write(data))
+
+
+def _count(state_dict: dict) -> int:
+    return sum(int(a.size) for a in state_dict.values())

@@ -1,0 +1,19 @@
+"""Weight files in and out: torch .pt (without torch), safetensors, .npz, Keras, ONNX.
+
+    sd = nplstm.interop.load_weights("model.pt")          # {name: numpy array}
+    lstm.load_state_dict(nplstm.interop.select(sd, "encoder.rnn."))
+    nplstm.interop.save_weights(lstm.state_dict(), "lstm.safetensors")
+
+See docs/interop.md.
+"""
+
+from .describe import ModuleFit, describe, infer_lstm_config
+from .errors import UnsafeFileError, UnsupportedModelError, WeightFileError
+from .files import load_weights, save_weights
+from .notes import WeightFileWarning
+from .reverse_lstm import ReverseLSTM
+from .select import prefixes, select
+
+__all__ = ["load_weights", "save_weights", "select", "prefixes", "describe", "ModuleFit",
+           "infer_lstm_config", "WeightFileError", "UnsafeFileError", "UnsupportedModelError",
+           "WeightFileWarning", "ReverseLSTM"]

@@ -1,0 +1,164 @@
+"""Which nplstm module each group of a state dict's weights fits, from names and shapes.
+
+    >>> for fit in describe(state_dict): print(fit)
+    encoder.rnn.: nplstm.LSTM(input_size=10, hidden_size=20, num_layers=2, proj_size=5)
+    decoder.: nplstm.Linear(20, 7)
+    emb.: nplstm.Embedding(100, 32)
+
+A group is the names sharing everything up to their last dot.  Its configuration is read off
+the shapes (an LSTM's weight_hh_l0 is (4H, P or H), weight_ih_l0 (4H, I), weight_hr_l0
+(P, H); the layers are counted, ``_reverse`` means bidirectional), then checked by building
+that module and comparing every name and shape: a group fits only if it matches exactly.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import NamedTuple
+
+from .. import nn
+from .reverse_lstm import ReverseLSTM
+from .select import select
+
+__all__ = ["describe", "ModuleFit", "infer_lstm_config"]
+
+_LSTM_NAME = re.compile(r"(weight_ih|weight_hh|bias_ih|bias_hh|weight_hr)_l(\d+)(_reverse)?")
+_LSTM_DEFAULTS = {"num_layers": 1, "bias": True, "bidirectional": False, "proj_size": 0}
+_MODULES = {"LSTM": nn.LSTM, "LSTMCell": nn.LSTMCell, "Linear": nn.Linear,
+            "Embedding": nn.Embedding, "ReverseLSTM": ReverseLSTM}
+_QUALIFIED = {"ReverseLSTM": "nplstm.interop.ReverseLSTM"}     # the others: nplstm.<kind>
+
+
+class ModuleFit(NamedTuple):
+    """One group of a state dict and the nplstm module its weights fit (``kind``: "LSTM",
+    "LSTMCell", "Linear", "Embedding", "ReverseLSTM" (an ONNX reverse-only LSTM's names,
+    ``*_l0_reverse`` alone); None when none fits)."""
+
+    prefix: str          # "encoder.rnn." ("" for top-level names)
+    kind: str | None
+    args: tuple          # the constructor's positional arguments
+    kwargs: dict         # its keyword arguments (defaults left out)
+    names: tuple         # the group's full names, in the state dict's order
+
+    def build(self, **options) -> nn.Module:
+        """A fresh module of this configuration (``options``: dtype, device, seed, …);
+        load the weights with ``module.load_state_dict(select(state_dict, fit.prefix))``."""
+        if self.kind is None:
+            raise ValueError(f"no nplstm module fits the weights {list(self.names)[:4]}")
+        return _MODULES[self.kind](*self.args, **self.kwargs, **options)
+
+    def __str__(self) -> str:
+        where = self.prefix or "(top level)"
+        if self.kind is None:
+            return f"{where}: no nplstm module fits ({', '.join(self.names)})"
+        arguments = [repr(a) for a in self.args] + [f"{k}={v!r}" for k, v in self.kwargs.items()]
+        name = _QUALIFIED.get(self.kind, f"nplstm.{self.kind}")
+        return f"{where}: {name}({', '.join(arguments)})"
+
+
+def describe(state_dict) -> list:
+    """A ``ModuleFit`` per group of ``state_dict`` (``{name: array}``), in order of first
+    appearance."""
+    groups = {}
+    for name, value in state_dict.items():
+        prefix, _, leaf = name.rpartition(".")
+        groups.setdefault(prefix + "." if prefix else "", {})[leaf] = tuple(value.shape)
+    fits = []
+    for prefix, shapes in groups.items():
+        names = tuple(prefix + leaf for leaf in shapes)
+        kind, args, kwargs = _fit(shapes, prefix)
+        fits.append(ModuleFit(prefix, kind, args, kwargs, names))
+    return fits
+
+
+def infer_lstm_config(state_dict, prefix: str = "") -> dict:
+    """The keyword arguments of the ``nplstm.LSTM`` whose state dict is ``state_dict``
+    (under ``prefix``, e.g. "encoder.rnn."): input_size, hidden_size and those of
+    num_layers, bias, bidirectional, proj_size that differ from the defaults.
+
+    ``nplstm.LSTM(**infer_lstm_config(sd))`` then loads ``sd``.  Raises ValueError when the
+    names and shapes are not exactly one LSTM's.
+    """
+    part = select(state_dict, prefix) if prefix else state_dict
+    shapes = {name: tuple(value.shape) for name, value in part.items()}
+    config = _lstm_config(shapes)
+    if config is None:
+        raise ValueError(f"the weights under {prefix or 'the top level'!r} are not one "
+                         f"nplstm.LSTM's: {_shape_list(shapes)}")
+    return config
+
+
+def _fit(shapes: dict, prefix: str):
+    """(kind, args, kwargs) of the module whose parameters are exactly ``shapes``."""
+    config = _lstm_config(shapes)
+    if config is not None:
+        return "LSTM", (), config
+    for guess in (_cell_guess, _linear_guess, _reverse_guess):
+        found = guess(shapes, prefix)
+        if found is not None and _matches(found, shapes):
+            return found
+    return None, (), {}
+
+
+def _lstm_config(shapes: dict):
+    """LSTM keyword arguments read off the shapes, if building them gives these shapes."""
+    if not all(_LSTM_NAME.fullmatch(name) for name in shapes) \
+            or not {"weight_ih_l0", "weight_hh_l0"} <= set(shapes):
+        return None
+    four_h, input_size = _pair(shapes["weight_ih_l0"])
+    layers = 1 + max(int(_LSTM_NAME.fullmatch(name).group(2)) for name in shapes)
+    config = {"input_size": input_size, "hidden_size": four_h // 4, "num_layers": layers,
+              "bias": "bias_ih_l0" in shapes,
+              "bidirectional": any(name.endswith("_reverse") for name in shapes),
+              "proj_size": _pair(shapes["weight_hr_l0"])[0] if "weight_hr_l0" in shapes else 0}
+    config = {k: v for k, v in config.items() if _LSTM_DEFAULTS.get(k, object()) != v}
+    return config if _matches(("LSTM", (), config), shapes) else None
+
+
+def _cell_guess(shapes: dict, prefix: str):
+    if set(shapes) not in ({"weight_ih", "weight_hh"},
+                           {"weight_ih", "weight_hh", "bias_ih", "bias_hh"}):
+        return None
+    four_h, input_size = _pair(shapes["weight_ih"])
+    kwargs = {} if "bias_ih" in shapes else {"bias": False}
+    return "LSTMCell", (input_size, four_h // 4), kwargs
+
+
+def _reverse_guess(shapes: dict, prefix: str):
+    """One direction of names ``*_l0_reverse`` alone: a ReverseLSTM (ONNX's reverse node)."""
+    if set(shapes) not in ({"weight_ih_l0_reverse", "weight_hh_l0_reverse"},
+                           {"weight_ih_l0_reverse", "weight_hh_l0_reverse", "bias_ih_l0_reverse",
+                            "bias_hh_l0_reverse"}):
+        return None
+    four_h, input_size = _pair(shapes["weight_ih_l0_reverse"])
+    kwargs = {} if "bias_ih_l0_reverse" in shapes else {"bias": False}
+    return "ReverseLSTM", (input_size, four_h // 4), kwargs
+
+
+def _linear_guess(shapes: dict, prefix: str):
+    """Linear (weight, optional bias); a lone weight under a name with "emb" an Embedding."""
+    if set(shapes) not in ({"weight"}, {"weight", "bias"}):
+        return None
+    rows, columns = _pair(shapes["weight"])
+    if "bias" not in shapes and "emb" in prefix.lower():
+        return "Embedding", (rows, columns), {}
+    return "Linear", (columns, rows), {} if "bias" in shapes else {"bias": False}
+
+
+def _matches(found, shapes: dict) -> bool:
+    """Whether the module (kind, args, kwargs) has exactly these parameter names and shapes."""
+    kind, args, kwargs = found
+    try:
+        module = _MODULES[kind](*args, **kwargs)
+    except (ValueError, TypeError):       # sizes the module refuses (0, proj ≥ hidden, …)
+        return False
+    return {name: tuple(p.shape) for name, p in module.named_parameters()} == shapes
+
+
+def _pair(shape) -> tuple:
+    """The two sizes of a 2-D shape; (0, 0) for any other shape (which then fits nothing)."""
+    return tuple(shape) if len(shape) == 2 else (0, 0)
+
+
+def _shape_list(shapes: dict) -> str:
+    return ", ".join(f"{name} {shape}" for name, shape in list(shapes.items())[:8])

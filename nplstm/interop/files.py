@@ -1,0 +1,335 @@
+"""``load_weights`` / ``save_weights``: state dicts in and out of weight files, by type.
+
+    load_weights(path, key=None) -> {name: numpy array}
+        torch .pt/.pth (zip format, TorchScript too)   read without torch (torch_zip)
+        .safetensors                                   safetensors.numpy (extra: safetensors)
+        .npz (an nplstm checkpoint, or plain arrays)   numpy, allow_pickle=False
+        .keras, .weights.h5                            nplstm.interop.keras (extra: keras)
+    save_weights(state_dict, path)                     .pt, .safetensors or .npz, atomically
+
+The type comes from the content (a zip holding data.pkl, a safetensors header, a zip of
+.npy files, the HDF5 signature), not the name, so a torch file called ``model.bin`` loads.
+Refusals are WeightFileError (damaged, foreign) or UnsafeFileError (a pickle naming
+a global a state dict never needs); things worth knowing about a file that loads (float16
+converted, NaN values, a state dict picked from a checkpoint dict) are WeightFileWarning.
+"""
+
+from __future__ import annotations
+
+import pickle
+import struct
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+from ..backend import asnumpy, is_array
+from ..io import CheckpointError, atomic_write, load_checkpoint
+from ..nn import Parameter
+from .errors import WeightFileError
+from .notes import note
+from .torch_pickle import WRITABLE_DTYPES
+from .torch_zip import is_torch_zip, read_torch_zip, write_torch_zip, zip_errors
+
+__all__ = ["load_weights", "save_weights", "detect_format", "FORMATS"]
+
+FORMATS = {"torch": ".pt/.pth", "safetensors": ".safetensors", "npz": ".npz",
+           "keras": ".keras/.weights.h5"}
+_SAVE_SUFFIXES = {".pt": "torch", ".pth": "torch", ".safetensors": "safetensors",
+                  ".npz": "npz"}
+_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+_ZIP_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06")
+# torch.save(..., _use_new_zipfile_serialization=False): a pickle (protocol 2) of this number
+_LEGACY_TORCH_MAGIC = b"\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19"
+_INSTALL_SAFETENSORS = "pip install 'nplstm[safetensors]'"
+
+
+def load_weights(path, *, key=None) -> dict:
+    """The state dict in the weight file ``path``: ``{name: numpy array}``.
+
+    key   for a torch checkpoint dict (``{"model": state_dict, "epoch": 3, …}``), the entry
+          holding the state dict.  Without it, a checkpoint dict with exactly one dict of
+          tensors gives that one (with a WeightFileWarning naming the key); with several,
+          it is refused with their keys listed.
+
+    Arrays come back in native byte order with their own memory; float16 and bfloat16
+    become float32 (exactly) with a WeightFileWarning, as does a tensor holding NaN or inf
+    (loaded as it is).  Raises WeightFileError naming the file and what is wrong, or
+    UnsafeFileError for a pickle that names a global a state dict does not need (nothing
+    from it is executed).
+    """
+    path = Path(path)
+    source = str(path)
+    if key is not None and not isinstance(key, str):
+        raise TypeError(f"key must be a str or None, got {type(key).__name__}")
+    if not path.is_file():
+        raise WeightFileError(f"{source}: " + ("a directory, not a weight file"
+                                               if path.is_dir() else "no such file"))
+    kind = detect_format(path)
+    if kind != "torch" and key is not None:
+        raise WeightFileError(f"{source}: key={key!r} picks an entry of a torch checkpoint "
+                              f"dict, but this is a {kind} file of flat names (use "
+                              "nplstm.interop.select(state_dict, prefix) to pick a part)")
+    notes = []
+    state_dict = _READERS[kind](path, source=source, key=key, notes=notes)
+    state_dict = _checked_loaded(state_dict, source=source, notes=notes)
+    for message in notes:
+        note(message, stacklevel=2)
+    return state_dict
+
+
+def save_weights(state_dict, path) -> None:
+    """Write ``state_dict`` (``{name: array}``) to ``path``; its suffix picks the format:
+    ``.pt``/``.pth`` (torch's zip format, which ``torch.load(path, weights_only=True)``
+    reads), ``.safetensors`` or ``.npz``.  Written atomically: on any error the old file
+    is untouched.
+
+    Values may be NumPy arrays or scalars, CuPy arrays, nplstm Parameters or torch tensors,
+    of dtype float16/32/64, (u)int8, int16/32/64 or bool.  A wrong type is a TypeError
+    naming the entry; an unknown suffix a ValueError.
+    """
+    path = Path(path)
+    kind = _SAVE_SUFFIXES.get(path.suffix.lower())
+    if kind is None:
+        raise ValueError(f"path must end in {', '.join(_SAVE_SUFFIXES)} (the format to write), "
+                         f"got {str(path)!r}; ONNX is written by `nplstm convert` or "
+                         "nplstm.interop.onnx_export.export_onnx")
+    arrays = _checked_for_saving(state_dict)
+    if kind == "safetensors":
+        safetensors_numpy = _import_safetensors(f"writing {path}")
+        data = safetensors_numpy.save(arrays)
+        atomic_write(path, lambda f: f.write(data))
+    elif kind == "npz":
+        atomic_write(path, lambda f: _write_npz(f, arrays))
+    else:
+        atomic_write(path, lambda f: write_torch_zip(f, arrays))
+
+
+# -- what a file is ---------------------------------------------------------------------------
+
+def detect_format(path) -> str:
+    """The kind of weight file ``path`` holds, from its content: "torch", "safetensors",
+    "npz" or "keras".  Anything else (torch's legacy format, a plain pickle, …) is a
+    WeightFileError."""
+    path = Path(path)
+    source = str(path)
+    with open(path, "rb") as f:
+        head = f.read(16)
+    size = path.stat().st_size
+    if head.startswith(_ZIP_SIGNATURES):
+        with zip_errors(source), zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+        if is_torch_zip(names):
+            return "torch"
+        if names and all(n.endswith(".npy") for n in names):
+            return "npz"
+        if "model.weights.h5" in names or "config.json" in names:
+            return "keras"
+        raise WeightFileError(f"{source}: a zip archive that is not a torch file, an .npz or "
+                              f"a .keras file (it holds {sorted(names)[:5]})")
+    if head.startswith(_HDF5_SIGNATURE):
+        return "keras"
+    if head.startswith(_LEGACY_TORCH_MAGIC):
+        raise WeightFileError(
+            f"{source}: torch's legacy (pre-1.6, non-zip) format, which nplstm does not read; "
+            "resave it with a current torch: torch.save(torch.load(path, weights_only=True), "
+            "new_path)")
+    if len(head) > 1 and head[0] == pickle.PROTO[0] and 2 <= head[1] <= pickle.HIGHEST_PROTOCOL:
+        raise WeightFileError(f"{source}: a plain pickle, which nplstm never reads (a pickle "
+                              "can run code); save a state dict with torch.save, "
+                              "safetensors or numpy.savez")
+    if len(head) >= 9 and head[8:9] == b"{":
+        header_length = struct.unpack("<Q", head[:8])[0]
+        if 8 + header_length > size:
+            raise WeightFileError(f"{source}: a truncated safetensors file (its header says "
+                                  f"{header_length} bytes, the file has {size - 8} after "
+                                  "the length)")
+        return "safetensors"
+    expected = _expected_from_suffix(path)
+    raise WeightFileError(f"{source}: not a weight file nplstm reads{expected} (empty, "
+                          "truncated or of another kind); nplstm reads " +
+                          ", ".join(FORMATS.values()))
+
+
+def _expected_from_suffix(path: Path) -> str:
+    name = path.name.lower()
+    if name.endswith(".onnx"):
+        return (" (an ONNX graph: read its LSTMs with nplstm.interop.onnx_import.import_onnx, "
+                "or `nplstm convert` it)")
+    for kind, suffixes in FORMATS.items():
+        if any(name.endswith(s) for s in suffixes.split("/")):
+            return f" (named like a {kind} file, but its content is not one)"
+    return ""
+
+
+# -- readers: (path, source, key, notes) -> {name: array} -------------------------------------
+
+def _read_torch(path, *, source, key, notes) -> dict:
+    loaded = read_torch_zip(path, source=source)
+    if loaded.scripted:
+        if key is not None:
+            raise WeightFileError(f"{source}: a TorchScript archive holds one module, not a "
+                                  f"checkpoint dict: key={key!r} does not apply (use "
+                                  "nplstm.interop.select(state_dict, prefix) for a part)")
+        state_dict = loaded.obj
+    else:
+        state_dict = _state_dict_of(loaded.obj, key=key, source=source, notes=notes)
+    converted = {}
+    for name, array in state_dict.items():
+        if id(array) in loaded.converted:
+            converted.setdefault(loaded.converted[id(array)], []).append(name)
+    for dtype, names in converted.items():
+        notes.append(f"{source}: {_names(names)} converted from {dtype} to float32 (exactly; "
+                     "nplstm computes in float32 or float64)")
+    return state_dict
+
+
+def _state_dict_of(obj, *, key, source, notes) -> dict:
+    """The state dict in an unpickled torch object: itself, or an entry of a checkpoint."""
+    if key is not None:
+        if not isinstance(obj, dict) or key not in obj:
+            keys = list(obj) if isinstance(obj, dict) else []
+            raise WeightFileError(f"{source}: has no entry {key!r} (its top-level keys: "
+                                  f"{_names(keys) if keys else 'none, not a dict'})")
+        if not _is_state_dict(obj[key]):
+            raise WeightFileError(f"{source}: entry {key!r} holds {_kind(obj[key])}, not a "
+                                  "state dict (a dict of tensors)")
+        return dict(obj[key])
+    if _is_state_dict(obj) or (isinstance(obj, dict) and not obj):
+        return dict(obj)
+    if not isinstance(obj, dict):
+        raise WeightFileError(f"{source}: holds {_kind(obj)}, not a state dict (a dict of "
+                              "tensors); save model.state_dict()")
+    nested = [k for k, v in obj.items() if _is_state_dict(v)]
+    if len(nested) == 1:
+        notes.append(f"{source}: a checkpoint dict (keys {_names(list(obj))}); returned its "
+                     f"state dict {nested[0]!r}: say load_weights(path, key={nested[0]!r}) "
+                     "to pick it explicitly")
+        return dict(obj[nested[0]])
+    if nested:
+        raise WeightFileError(f"{source}: a checkpoint dict holding several state dicts "
+                              f"({_names(nested)}); pick one with load_weights(path, "
+                              f"key={nested[0]!r})")
+    raise WeightFileError(f"{source}: a dict that is not a state dict and holds none (its "
+                          f"keys {_names(list(obj))} are not all tensors, and no entry is "
+                          "a dict of tensors)")
+
+
+def _is_state_dict(obj) -> bool:
+    return (isinstance(obj, dict) and bool(obj)
+            and all(isinstance(k, str) and isinstance(v, np.ndarray) for k, v in obj.items()))
+
+
+def _read_safetensors(path, *, source, key, notes) -> dict:
+    safetensors_numpy = _import_safetensors(f"reading {source}")
+    try:
+        return safetensors_numpy.load_file(str(path))
+    except Exception as err:   # the safetensors parser's errors, whatever their type
+        raise WeightFileError(f"{source}: a damaged or unsupported safetensors file "
+                              f"({type(err).__name__}: {err})") from None
+
+
+def _read_npz(path, *, source, key, notes) -> dict:
+    with zip_errors(source), np.load(path, allow_pickle=False) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    if "meta" in arrays and any(name.startswith("model/") for name in arrays):
+        try:
+            return load_checkpoint(path)["model"]
+        except CheckpointError as err:
+            raise WeightFileError(str(err)) from None
+    return arrays
+
+
+def _read_keras(path, *, source, key, notes) -> dict:
+    from .keras import read_keras_weights  # noqa: PLC0415  (its own extra: h5py)
+
+    return read_keras_weights(path)
+
+
+_READERS = {"torch": _read_torch, "safetensors": _read_safetensors, "npz": _read_npz,
+            "keras": _read_keras}
+
+
+# -- checks -----------------------------------------------------------------------------------
+
+def _checked_loaded(state_dict: dict, *, source: str, notes: list) -> dict:
+    """Numbers only, native byte order, float16 as float32; NaN/inf noted."""
+    checked, half, not_finite = {}, [], []
+    for name, array in state_dict.items():
+        array = np.asarray(array)
+        if array.dtype.kind not in "fiub" or array.dtype.itemsize > 8:
+            raise WeightFileError(f"{source}: {name!r} has dtype {array.dtype}, not numbers "
+                                  "nplstm loads (floats, integers, bool)")
+        if array.dtype == np.float16:
+            half.append(name)
+            array = array.astype(np.float32)
+        array = array.astype(array.dtype.newbyteorder("="), copy=False)
+        if array.dtype.kind == "f" and not np.isfinite(array).all():
+            not_finite.append(name)
+        checked[name] = array
+    if half:
+        notes.append(f"{source}: {_names(half)} converted from float16 to float32 (exactly)")
+    if not_finite:
+        notes.append(f"{source}: {_names(not_finite)} hold NaN or inf values (loaded as "
+                     "they are)")
+    return checked
+
+
+def _checked_for_saving(state_dict) -> dict:
+    """``{name: C-contiguous numpy array}`` from the user's dict, or a TypeError."""
+    if not isinstance(state_dict, Mapping):
+        raise TypeError(f"state_dict must be a mapping of names to arrays, got "
+                        f"{type(state_dict).__name__}")
+    arrays = {}
+    for name, value in state_dict.items():
+        if not isinstance(name, str):
+            raise TypeError(f"state_dict keys must be str, got {name!r} "
+                            f"({type(name).__name__})")
+        array = _host_array(value)
+        if array is None:
+            raise TypeError(f"state_dict[{name!r}] must be an array (NumPy, CuPy, a "
+                            f"Parameter or a torch tensor), got {type(value).__name__}")
+        if array.dtype.newbyteorder("<") not in WRITABLE_DTYPES:
+            raise TypeError(f"state_dict[{name!r}] has dtype {array.dtype}; weight files hold "
+                            "float16/32/64, int8/16/32/64, uint8 or bool")
+        arrays[name] = np.require(array, requirements="C")   # (ascontiguousarray: 0-d → 1-d)
+    return arrays
+
+
+def _host_array(value):
+    if isinstance(value, Parameter):
+        value = value.data
+    if isinstance(value, (np.ndarray, np.generic)):     # an array, or a NumPy scalar
+        return np.asarray(value)
+    if is_array(value):                                 # CuPy
+        return asnumpy(value)
+    if hasattr(value, "detach") and hasattr(value, "numpy"):   # a torch tensor
+        return value.detach().cpu().numpy()
+    return None
+
+
+def _write_npz(file, arrays: dict) -> None:
+    """numpy.savez's layout (one ``<name>.npy`` record per array), any names allowed."""
+    with zipfile.ZipFile(file, "w", zipfile.ZIP_STORED) as archive:
+        for name, array in arrays.items():
+            with archive.open(f"{name}.npy", "w", force_zip64=True) as record:
+                np.lib.format.write_array(record, array, allow_pickle=False)
+
+
+def _import_safetensors(doing: str):
+    try:
+        import safetensors.numpy  # noqa: PLC0415  (an optional extra)
+    except ImportError:
+        raise ImportError(f"{doing} needs the safetensors package: "
+                          f"{_INSTALL_SAFETENSORS}") from None
+    return safetensors.numpy
+
+
+def _names(names, limit: int = 6) -> str:
+    shown = ", ".join(repr(n) for n in names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def _kind(obj) -> str:
+    return "a tensor" if isinstance(obj, np.ndarray) else f"a {type(obj).__name__}"

@@ -1,0 +1,101 @@
+"""``ReverseLSTM``: one layer that reads each sequence backwards (ONNX ``direction="reverse"``).
+
+torch has no reverse-only LSTM; its bidirectional LSTM's second half is one.  An ONNX LSTM
+node with direction "reverse" is exactly that half alone:
+
+    output[t] = h after the steps len−1, len−2, …, t of the sequence (its own length len)
+    h_n, c_n  = the state after step 0
+
+which is the forward LSTM run on the sequence reversed within its own length, with the
+output reversed back (``reverse-by-lengths``: padded steps stay where they are).  So
+``ReverseLSTM`` is an ``nplstm.LSTM`` (Parameters, state dict, ``to``, ``backward``) whose
+``forward`` and ``backward`` flip time around the parent's.  Its parameters carry the names
+of torch's reverse direction (``weight_ih_l0_reverse``, …): its state dict is what it is,
+the reverse half of a bidirectional layer, and never loads into a forward LSTM by mistake.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..backend import get_array_module
+from ..checks import check_lengths, check_rank
+from ..grad_mode import is_grad_enabled
+from ..nn import LSTM
+
+__all__ = ["ReverseLSTM"]
+
+
+class ReverseLSTM(LSTM):
+    """A one-layer, one-direction LSTM that walks each sequence from its last step to step 0.
+
+    Arguments as ``nplstm.LSTM`` without num_layers, dropout, bidirectional, proj_size.
+    Calls take and return the same shapes as ``nplstm.LSTM``.
+    """
+
+    reverse = True
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True,
+                 batch_first: bool = False, *, dtype="float32", device="cpu", seed=None):
+        super().__init__(input_size, hidden_size, 1, bias, batch_first, dtype=dtype,
+                         device=device, seed=seed)
+
+    def _suffixes(self, layer):
+        return [f"_l{layer}_reverse"]     # the parameter names of torch's reverse direction
+
+    def forward(self, x, state=None, lengths=None):
+        """As ``LSTM.forward``; output[t] has seen the steps from the sequence's end down to t."""
+        self._check_input("x", x)
+        check_rank("x", x, (2, 3), "(B, T, I) or (T, I)" if self.batch_first
+                   else "(T, B, I) or (T, I)")
+        flip = _TimeFlip(x, lengths, self.batch_first)
+        output, state_n = super().forward(flip(x), state, lengths)
+        if is_grad_enabled():   # the parent's tape entry travels with its flip
+            self._tape.append((self._tape.pop(), flip))
+        return flip(output), state_n
+
+    def backward(self, doutput, dstate=None, *, record=None):
+        """As ``LSTM.backward`` (``record``'s steps are in the order they were walked)."""
+        entry, flip = self._pop()
+        self._tape.append(entry)
+        output_shape = flip.shape[:-1] + (self.hidden_size,)
+        if doutput is not None and tuple(getattr(doutput, "shape", ())) == output_shape:
+            doutput = flip(doutput)     # a wrongly shaped one is refused by the parent
+        dx, dstate0 = super().backward(doutput, dstate, record=record)
+        return flip(dx), dstate0
+
+    def __repr__(self):
+        return "Reverse" + super().__repr__()
+
+
+class _TimeFlip:
+    """Reverse every sequence of a batch within its own length (padding stays in place)."""
+
+    def __init__(self, x, lengths, batch_first: bool):
+        unbatched = x.ndim == 2
+        self.time_axis = 1 if batch_first and not unbatched else 0
+        self.shape = tuple(x.shape)
+        T = x.shape[self.time_axis]
+        B = 1 if unbatched else x.shape[1 - self.time_axis]
+        if lengths is None:
+            self.index = None
+            return
+        if unbatched and isinstance(lengths, (int, np.integer)):
+            lengths = [lengths]
+        lengths = check_lengths(lengths, T, B)                             # (B,) host int64
+        steps = np.arange(T)[:, None]                                      # (T, 1)
+        # index[t, b] = len_b − 1 − t inside the sequence, t in the padding
+        index = np.where(steps < lengths, lengths - 1 - steps, steps)      # (T, B)
+        xp = get_array_module(x)
+        self.index = xp.asarray(index if not unbatched else index[:, 0])
+        self.batch = None if unbatched else xp.arange(B)
+
+    def __call__(self, a):
+        xp = get_array_module(a)
+        if self.index is None:
+            return xp.ascontiguousarray(xp.flip(a, axis=self.time_axis))
+        if self.batch is None:                                     # unbatched (T, F)
+            return a[self.index]
+        if self.time_axis == 0:                                    # (T, B, F)
+            return a[self.index, self.batch[None, :]]
+        return a[self.batch[:, None], self.index.T]                # (B, T, F)

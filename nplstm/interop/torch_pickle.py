@@ -1,0 +1,405 @@
+"""torch's ``data.pkl`` without torch: a restricted unpickler (read) and a pickle writer.
+
+Reading.  A torch file's ``data.pkl`` is a pickle that names a few globals of torch
+(``torch._utils._rebuild_tensor_v2``, storage types such as ``torch.FloatStorage``) and refers
+to the tensors' bytes, stored as separate records ``data/<key>`` of the zip, by *persistent
+ids* ``('storage', storage_type, key, location, numel)``.  ``unpickle`` resolves exactly the
+globals a state dict needs -- the ones torch's own ``weights_only=True`` loader allows for
+plain tensors: ``collections.OrderedDict``, the tensor-rebuild functions, storage types and
+dtypes -- to stand-ins written here, which build NumPy arrays.  Every other global is an
+``UnsafeFileError`` naming it.  Since ``find_class`` is the only way a pickle can reach a
+callable, REDUCE, NEWOBJ and BUILD can only ever call these stand-ins: nothing from the file
+is executed.  Before unpickling, the opcodes are walked (``pickletools.genops``, which parses
+and never executes): opcodes a state dict never uses, and forged memo indices, are refused.
+
+Tensor rebuild: a tensor is ``storage[offset + Σ index_k · stride_k]`` over its ``size``
+(strides and offset in elements).  The extent it touches, ``offset + 1 + Σ (size_k − 1) ·
+stride_k``, must fit the storage's element count, and the storage's record must hold
+``numel · itemsize`` bytes: a file that claims more is refused, never read past its end.
+Views (two tensors sharing a storage, a transposed or sliced tensor) come out as independent
+contiguous copies.  float16 and bfloat16 become float32 (exactly: every value is a float32),
+noted in ``converted`` (``{id(array): original dtype}``) for the caller's note.
+
+Writing.  ``pickle_state_dict`` emits the same opcodes ``torch.save`` does (protocol 2), by
+hand: the standard ``pickle.Pickler`` would have to import torch to write its globals.
+"""
+
+from __future__ import annotations
+
+import io
+import pickle
+import pickletools
+import struct
+from collections import OrderedDict
+
+import numpy as np
+
+from .errors import UnsafeFileError, WeightFileError
+
+__all__ = ["unpickle", "UnpickledFile", "ScriptObject", "pickle_state_dict",
+           "STORAGE_TYPES", "WRITABLE_DTYPES"]
+
+# storage type (a global of module ``torch``) -> NumPy dtype name of its elements
+STORAGE_TYPES = {
+    "DoubleStorage": "float64", "FloatStorage": "float32", "HalfStorage": "float16",
+    "BFloat16Storage": "bfloat16", "LongStorage": "int64", "IntStorage": "int32",
+    "ShortStorage": "int16", "CharStorage": "int8", "ByteStorage": "uint8",
+    "BoolStorage": "bool",
+}
+# dtype globals (``torch.float32`` …), which _rebuild_tensor_v3 names beside an untyped storage
+TORCH_DTYPES = {
+    "float64": "float64", "double": "float64", "float32": "float32", "float": "float32",
+    "float16": "float16", "half": "float16", "bfloat16": "bfloat16", "int64": "int64",
+    "long": "int64", "int32": "int32", "int": "int32", "int16": "int16", "short": "int16",
+    "int8": "int8", "uint8": "uint8", "bool": "bool", "uint16": "uint16", "uint32": "uint32",
+    "uint64": "uint64",
+}
+WRITABLE_DTYPES = {np.dtype(v): k for k, v in STORAGE_TYPES.items() if v != "bfloat16"}
+
+_PYTHON2_MODULES = {"__builtin__": "builtins", "copy_reg": "copyreg"}
+
+# Rebuilt tensors may total at most this many times the bytes of the storages they view,
+# plus the slack below: a few bytes of pickle cannot make the reader allocate gigabytes
+# (a zero-stride view over one element, the same storage referenced a million times).
+_BUILT_BYTES_FACTOR = 8
+_BUILT_BYTES_SLACK = 1 << 26
+
+
+class _StorageType:
+    """Stand-in for ``torch.FloatStorage`` & co (and the untyped storage: dtype None)."""
+
+    def __init__(self, name: str, dtype: str | None):
+        self.name, self.dtype = name, dtype
+
+
+class _DType:
+    """Stand-in for a dtype global such as ``torch.float32``."""
+
+    def __init__(self, name: str, dtype: str):
+        self.name, self.dtype = name, dtype
+
+
+class _Storage:
+    """One ``data/<key>`` record: its bytes as a flat array of ``dtype`` (``numel`` of them)."""
+
+    def __init__(self, key: str, storage_type: _StorageType, numel: int, data: bytes):
+        self.key, self.storage_type, self.numel, self.data = key, storage_type, numel, data
+
+
+class _StateDictType(OrderedDict):
+    """Stand-in for ``collections.OrderedDict``; takes torch's ``_metadata`` (a BUILD)."""
+
+    def __setstate__(self, state):
+        if not isinstance(state, dict):
+            raise UnsafeFileError(f"an OrderedDict is given a state of type "
+                                  f"{type(state).__name__}, not a dict of attributes")
+        self.metadata = state      # torch's {"_metadata": {...}}: versions, unused here
+
+
+class ScriptObject:
+    """A TorchScript object (``__torch__.<class>``): its attributes, set by BUILD."""
+
+    qualified_name = "__torch__"
+
+    def __setstate__(self, state):
+        if not isinstance(state, dict):
+            raise WeightFileError(f"TorchScript object {self.qualified_name} has a custom "
+                                  f"state ({type(state).__name__}); nplstm reads plain "
+                                  "modules' attributes only")
+        self.attributes = state
+
+
+def _script_class(qualified_name: str) -> type:
+    return type("ScriptObject", (ScriptObject,), {"qualified_name": qualified_name})
+
+
+class UnpickledFile:
+    """What ``unpickle`` returns: the object, and ``converted``: ``{id(array): dtype}`` of
+    the arrays that were float16 or bfloat16 and are now float32."""
+
+    def __init__(self, obj, converted):
+        self.obj, self.converted = obj, converted
+
+
+def unpickle(data: bytes, read_record, *, source: str, scripted: bool = False,
+             byteorder: str = "little") -> UnpickledFile:
+    """The object pickled in ``data`` (a torch ``data.pkl``), tensors as NumPy arrays.
+
+    read_record(key) -> bytes   the bytes of record ``data/<key>`` (raises WeightFileError
+                                when there is none)
+    source                      how messages name the file
+    scripted                    a TorchScript archive: ``__torch__.*`` classes are allowed and
+                                come back as ``ScriptObject`` instances with ``attributes``
+    byteorder                   "little" or "big": the byte order of the storages' elements
+    """
+    _check_opcodes(data, source)
+    unpickler = _RestrictedUnpickler(data, read_record, source=source, scripted=scripted,
+                                     byteorder=byteorder)
+    try:
+        obj = unpickler.load()
+    except WeightFileError as err:     # the stand-ins' refusals: each names the file
+        if str(err).startswith(source):
+            raise
+        raise type(err)(f"{source}: {err}") from None
+    except RecursionError:
+        raise WeightFileError(f"{source}: data.pkl nests too deeply to be a state dict") \
+            from None
+    except Exception as err:   # the C unpickler's own errors on a damaged stream, of any type
+        raise WeightFileError(f"{source}: data.pkl is not a readable pickle (corrupt or "
+                              f"truncated: {type(err).__name__}: {err})") from None
+    return UnpickledFile(obj, unpickler.converted)
+
+
+# The opcodes a state dict's pickle is made of (torch.save and torch.jit.save write protocol 2;
+# later protocols' framing, memoizing and strings are allowed too).  Left out: INST and OBJ
+# (protocol 0/1 instantiation), EXT1/2/4 (the copyreg registry), NEWOBJ_EX, and protocol 5's
+# out-of-band buffers.
+_ALLOWED_OPCODES = frozenset("""
+    PROTO FRAME STOP MARK POP POP_MARK DUP
+    NONE NEWTRUE NEWFALSE INT BININT BININT1 BININT2 LONG LONG1 LONG4 FLOAT BINFLOAT
+    STRING BINSTRING SHORT_BINSTRING BINBYTES SHORT_BINBYTES BINBYTES8
+    UNICODE BINUNICODE SHORT_BINUNICODE BINUNICODE8
+    EMPTY_LIST APPEND APPENDS LIST EMPTY_TUPLE TUPLE TUPLE1 TUPLE2 TUPLE3
+    EMPTY_DICT DICT SETITEM SETITEMS EMPTY_SET ADDITEMS FROZENSET
+    PUT BINPUT LONG_BINPUT GET BINGET LONG_BINGET MEMOIZE
+    GLOBAL STACK_GLOBAL REDUCE BUILD NEWOBJ PERSID BINPERSID
+""".split())
+
+
+def _check_opcodes(data: bytes, source: str) -> None:
+    """Walk the opcodes (pickletools parses, never executes) before unpickling: only those
+    of _ALLOWED_OPCODES, and memo indices below the number of opcodes -- a legitimate
+    pickler numbers its memo from 0, while the C unpickler would grow its memo table to a
+    forged index (32 GB for LONG_BINPUT 2**32 - 1) before noticing anything."""
+    try:
+        opcodes = list(pickletools.genops(data))
+    except Exception as err:    # genops' own errors on a damaged stream (ValueError, …)
+        raise WeightFileError(f"{source}: data.pkl is not a readable pickle (corrupt or "
+                              f"truncated: {type(err).__name__}: {err})") from None
+    for opcode, argument, position in opcodes:
+        if opcode.name not in _ALLOWED_OPCODES:
+            raise UnsafeFileError(f"{source}: data.pkl uses the pickle opcode {opcode.name} "
+                                  f"(at byte {position}), which no state dict needs; refused")
+        if opcode.name in ("PUT", "BINPUT", "LONG_BINPUT", "GET", "BINGET", "LONG_BINGET") \
+                and not 0 <= int(argument) <= len(opcodes):
+            raise WeightFileError(f"{source}: data.pkl has memo index {argument} in a pickle "
+                                  f"of {len(opcodes)} opcodes (at byte {position}): corrupt")
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    def __init__(self, data, read_record, *, source, scripted, byteorder):
+        super().__init__(io.BytesIO(data))
+        self._order = "<" if byteorder == "little" else ">"
+        self._read_record, self._source, self._scripted = read_record, source, scripted
+        self._storages = {}
+        self._built_bytes = 0
+        self._storage_bytes = 0
+        self.converted = {}
+        self._globals = {
+            ("collections", "OrderedDict"): _StateDictType,
+            ("torch._utils", "_rebuild_tensor"): self._rebuild_tensor,
+            ("torch._utils", "_rebuild_tensor_v2"): self._rebuild_tensor_v2,
+            ("torch._utils", "_rebuild_tensor_v3"): self._rebuild_tensor_v3,
+            ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
+            ("torch._utils", "_rebuild_parameter_with_state"): _rebuild_parameter,
+            ("torch.storage", "UntypedStorage"): _StorageType("UntypedStorage", None),
+        }
+        for name, dtype in STORAGE_TYPES.items():
+            self._globals["torch", name] = _StorageType(name, dtype)
+        for name, dtype in TORCH_DTYPES.items():
+            self._globals["torch", name] = _DType(name, dtype)
+
+    # -- the only ways a pickle reaches objects that are not plain data ----------------------
+    def find_class(self, module, name):
+        allowed = self._globals.get((module, name))
+        if allowed is not None:
+            return allowed
+        if self._scripted and (module == "__torch__" or module.startswith("__torch__.")):
+            return _script_class(f"{module}.{name}")
+        module = _PYTHON2_MODULES.get(module, module)     # protocol 2 writes Python 2's names
+        raise UnsafeFileError(
+            f"{self._source}: refused the global {module}.{name}: nplstm reads state dicts "
+            "(tensors in dicts) and allows only the globals they need; nothing was executed. "
+            "If this is a whole model saved with torch.save(model), save "
+            "model.state_dict() instead")
+
+    def persistent_load(self, pid):
+        if not (isinstance(pid, tuple) and len(pid) == 5 and pid[0] == "storage"
+                and isinstance(pid[1], _StorageType) and isinstance(pid[2], str)
+                and isinstance(pid[3], str) and _is_int(pid[4]) and pid[4] >= 0):
+            raise UnsafeFileError(f"{self._source}: refused the persistent id {pid!r:.200}: "
+                                  "nplstm understands only ('storage', <storage type>, key, "
+                                  "location, numel)")
+        _, storage_type, key, _location, numel = pid
+        if key in self._storages:
+            return self._storages[key]
+        data = self._read_record(key)
+        itemsize = 1 if storage_type.dtype is None else _itemsize(storage_type.dtype)
+        if len(data) < numel * itemsize:
+            raise WeightFileError(f"{self._source}: storage data/{key} holds {len(data)} bytes "
+                                  f"but its header says {numel} elements of {itemsize} bytes")
+        storage = _Storage(key, storage_type, numel, data)
+        self._storages[key] = storage
+        self._storage_bytes += numel * itemsize
+        return storage
+
+    # -- the rebuild functions ---------------------------------------------------------------
+    def _rebuild_tensor(self, storage, storage_offset, size, stride):
+        return self._build(storage, storage_offset, size, stride, dtype=None)
+
+    def _rebuild_tensor_v2(self, storage, storage_offset, size, stride, requires_grad=False,
+                           backward_hooks=None, metadata=None):
+        return self._build(storage, storage_offset, size, stride, dtype=None)
+
+    def _rebuild_tensor_v3(self, storage, storage_offset, size, stride, requires_grad,
+                           backward_hooks, dtype, metadata=None):
+        if not isinstance(dtype, _DType):
+            raise WeightFileError(f"{self._source}: _rebuild_tensor_v3 names dtype "
+                                  f"{dtype!r:.80}, not a torch dtype")
+        return self._build(storage, storage_offset, size, stride, dtype=dtype.dtype)
+
+    def _build(self, storage, offset, size, stride, *, dtype):
+        """The array ``storage[offset + Σ i_k·stride_k]`` of shape ``size``, a copy."""
+        if not isinstance(storage, _Storage):
+            raise WeightFileError(f"{self._source}: a tensor is rebuilt from "
+                                  f"{type(storage).__name__}, not a storage record")
+        if not (_is_int(offset) and offset >= 0 and _is_int_tuple(size)
+                and _is_int_tuple(stride) and len(size) == len(stride)):
+            raise WeightFileError(f"{self._source}: tensor on data/{storage.key} has offset "
+                                  f"{offset!r:.40}, size {size!r:.80}, stride {stride!r:.80}: "
+                                  "expected a non-negative offset and as many non-negative "
+                                  "sizes as strides")
+        dtype = dtype or storage.storage_type.dtype
+        if dtype is None:
+            raise WeightFileError(f"{self._source}: a tensor on the untyped storage "
+                                  f"data/{storage.key} names no dtype")
+        itemsize = _itemsize(dtype)
+        numel = storage.numel if storage.storage_type.dtype else storage.numel // itemsize
+        count = int(np.prod(size, dtype=object))
+        extent = 0 if count == 0 else 1 + sum((n - 1) * s for n, s in zip(size, stride))
+        if offset + extent > numel:   # elements past the storage's end
+            raise WeightFileError(
+                f"{self._source}: a tensor of size {tuple(size)}, stride {tuple(stride)} at "
+                f"offset {offset} reaches element {offset + extent} of storage "
+                f"data/{storage.key}, which holds {numel}: the storage is too short")
+        self._built_bytes += count * itemsize
+        if self._built_bytes > _BUILT_BYTES_FACTOR * self._storage_bytes + _BUILT_BYTES_SLACK:
+            raise WeightFileError(f"{self._source}: the pickle builds {self._built_bytes} "
+                                  f"bytes of tensors from {self._storage_bytes} bytes of "
+                                  "storage: refused (not a state dict)")
+        raw_dtype = np.dtype("u2" if dtype == "bfloat16" else dtype).newbyteorder(self._order)
+        flat = np.frombuffer(storage.data, dtype=raw_dtype, count=numel)
+        if count == 0:
+            array = np.empty(size, dtype=flat.dtype)
+        else:
+            array = np.lib.stride_tricks.as_strided(
+                flat[offset:], shape=tuple(size),
+                strides=tuple(s * itemsize for s in stride)).copy()
+        return self._to_native(array, dtype)
+
+    def _to_native(self, array, dtype):
+        """Native byte order; float16 and bfloat16 as float32 (exact), noted."""
+        if dtype == "bfloat16":   # the top 16 bits of a float32: shift them back into place
+            array = (array.astype(np.uint32) << 16).view(np.float32)
+        elif dtype == "float16":
+            array = array.astype(np.float32)
+        else:
+            return array.astype(array.dtype.newbyteorder("="), copy=False)
+        self.converted[id(array)] = dtype
+        return array
+
+
+def _rebuild_parameter(data, requires_grad, backward_hooks, state=None):
+    """A Parameter is its data here (requires_grad and hooks mean nothing to arrays)."""
+    if not isinstance(data, np.ndarray):
+        raise WeightFileError(f"a Parameter is rebuilt from {type(data).__name__}, "
+                              "not a tensor")
+    return data
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_int_tuple(value) -> bool:
+    return isinstance(value, tuple) and all(_is_int(v) and v >= 0 for v in value)
+
+
+def _itemsize(dtype: str) -> int:
+    return 2 if dtype == "bfloat16" else np.dtype(dtype).itemsize
+
+
+# -- writing --------------------------------------------------------------------------------
+
+def pickle_state_dict(names_and_shapes) -> bytes:
+    """``data.pkl`` for an OrderedDict of tensors, each on its own storage ``data/<i>``.
+
+    names_and_shapes   [(name, shape, numpy dtype)] in order; tensor i is contiguous on
+                       storage key str(i), offset 0, with C-order strides in elements
+
+    The opcodes are torch.save's (protocol 2):
+        OrderedDict()  then for each tensor  name -> _rebuild_tensor_v2(
+            PERSID ('storage', torch.<Type>Storage, key, 'cpu', numel),
+            0, shape, stride, False, OrderedDict())
+    """
+    out = io.BytesIO()
+    emit = out.write
+    emit(pickle.PROTO + b"\x02")
+    _emit_global(emit, "collections", "OrderedDict")
+    emit(pickle.EMPTY_TUPLE + pickle.REDUCE + pickle.MARK)
+    for key, (name, shape, dtype) in enumerate(names_and_shapes):
+        numel = int(np.prod(shape, dtype=np.int64))
+        stride = _contiguous_strides(shape)
+        _emit_str(emit, name)
+        _emit_global(emit, "torch._utils", "_rebuild_tensor_v2")
+        emit(pickle.MARK)                       # the arguments of _rebuild_tensor_v2
+        emit(pickle.MARK)                       # the persistent id
+        _emit_str(emit, "storage")
+        _emit_global(emit, "torch", WRITABLE_DTYPES[np.dtype(dtype)])
+        _emit_str(emit, str(key))
+        _emit_str(emit, "cpu")
+        _emit_int(emit, numel)
+        emit(pickle.TUPLE + pickle.BINPERSID)
+        _emit_int(emit, 0)                      # storage offset
+        _emit_int_tuple(emit, shape)
+        _emit_int_tuple(emit, stride)
+        emit(pickle.NEWFALSE)                   # requires_grad
+        _emit_global(emit, "collections", "OrderedDict")
+        emit(pickle.EMPTY_TUPLE + pickle.REDUCE)  # backward_hooks: OrderedDict()
+        emit(pickle.TUPLE + pickle.REDUCE)
+    emit(pickle.SETITEMS + pickle.STOP)
+    return out.getvalue()
+
+
+def _contiguous_strides(shape) -> tuple:
+    """C-order strides in elements: stride_k = Π_{j>k} shape_j."""
+    strides, step = [], 1
+    for n in reversed(shape):
+        strides.append(step)
+        step *= max(int(n), 1)
+    return tuple(reversed(strides))
+
+
+def _emit_global(emit, module: str, name: str) -> None:
+    emit(pickle.GLOBAL + f"{module}\n{name}\n".encode("ascii"))
+
+
+def _emit_str(emit, text: str) -> None:
+    data = text.encode("utf-8")
+    emit(pickle.BINUNICODE + struct.pack("<I", len(data)) + data)
+
+
+def _emit_int(emit, value: int) -> None:
+    value = int(value)
+    if 0 <= value < 1 << 31:
+        emit(pickle.BININT + struct.pack("<i", value))
+    else:                                       # LONG1: little-endian two's complement
+        data = value.to_bytes((value.bit_length() + 8) // 8, "little", signed=True)
+        emit(pickle.LONG1 + bytes([len(data)]) + data)
+
+
+def _emit_int_tuple(emit, values) -> None:
+    emit(pickle.MARK)
+    for v in values:
+        _emit_int(emit, v)
+    emit(pickle.TUPLE)

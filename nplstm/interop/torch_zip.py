@@ -1,0 +1,154 @@
+"""torch's zip format (``torch.save`` since torch 1.6, ``torch.jit.save``), without torch.
+
+An archive is a zip of uncompressed records under one folder (``<name>/``):
+
+    <name>/data.pkl                the pickled object (see torch_pickle), protocol 2
+    <name>/data/<key>              the bytes of storage <key>, each aligned to 64 bytes
+    <name>/byteorder               "little" or "big" (absent in old files: little)
+    <name>/version, .format_version, .storage_alignment, .data/serialization_id
+    <name>/code/…, constants.pkl   TorchScript archives only: the module's code (never run)
+
+``read_torch_zip`` returns the unpickled object (for TorchScript, the module's attributes
+as a flat ``{dotted.name: array}``); ``write_torch_zip`` writes a state dict the way
+``torch.save`` does, so ``torch.load(path, weights_only=True)`` reads it back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+import zipfile
+import zlib
+from contextlib import contextmanager
+
+import numpy as np
+
+from .errors import WeightFileError
+from .torch_pickle import ScriptObject, pickle_state_dict, unpickle
+
+__all__ = ["read_torch_zip", "write_torch_zip", "TorchFile", "is_torch_zip", "zip_errors"]
+
+ALIGNMENT = 64                      # storage records start at multiples of this offset
+_EPOCH = (1980, 1, 1, 0, 0, 0)      # a fixed date: the same weights give the same bytes
+_PADDING_ID = b"FB"                 # the extra field torch pads local headers with
+
+
+class TorchFile:
+    """A read torch archive: ``obj`` (the unpickled object, or for TorchScript the
+    attributes ``{dotted.name: array}``), ``scripted``, and ``converted``:
+    ``{id(array): "float16" or "bfloat16"}`` for the arrays now float32."""
+
+    def __init__(self, obj, scripted: bool, converted: list):
+        self.obj, self.scripted, self.converted = obj, scripted, converted
+
+
+@contextmanager
+def zip_errors(source: str):
+    """Any failure of the zip layer (bad CRC, a truncated record, an encrypted-flag bit
+    flipped in a header, …) is a WeightFileError naming the file."""
+    try:
+        yield
+    except WeightFileError:
+        raise
+    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, RuntimeError,
+            NotImplementedError, ValueError, KeyError, struct.error, UnicodeError,
+            OverflowError) as err:
+        raise WeightFileError(f"{source}: a damaged zip archive ({type(err).__name__}: "
+                              f"{err})") from None
+
+
+def _archive_folder(names, source: str) -> str:
+    """The one top folder holding ``data.pkl`` (torch names it after the file)."""
+    folders = {n.split("/", 1)[0] for n in names if n.count("/") == 1
+               and n.endswith("/data.pkl")}
+    if len(folders) != 1:
+        raise WeightFileError(f"{source}: not a torch archive (a zip whose folder holds "
+                              f"data.pkl; found {sorted(folders) or 'none'})")
+    return folders.pop()
+
+
+def is_torch_zip(names) -> bool:
+    """Whether a zip's record names look like a torch archive."""
+    return any(n.count("/") == 1 and n.endswith("/data.pkl") for n in names)
+
+
+def read_torch_zip(path, *, source: str) -> TorchFile:
+    """Read ``path`` (a torch zip archive): see the module docstring.  Raises
+    WeightFileError (damaged or foreign), UnsafeFileError (a refused global)."""
+    with zip_errors(source), zipfile.ZipFile(path) as archive:
+        names = set(archive.namelist())
+        folder = _archive_folder(names, source)
+        scripted = any(n.startswith(f"{folder}/code/") for n in names)
+        byteorder = "little"
+        if f"{folder}/byteorder" in names:
+            byteorder = archive.read(f"{folder}/byteorder").decode("ascii", "replace")
+            if byteorder not in ("little", "big"):
+                raise WeightFileError(f"{source}: byteorder record says {byteorder!r:.40}, "
+                                      "not 'little' or 'big'")
+
+        def read_record(key: str) -> bytes:
+            name = f"{folder}/data/{key}"
+            if name not in names:
+                raise WeightFileError(f"{source}: data.pkl refers to storage data/{key}, "
+                                      "which the archive lacks")
+            return archive.read(name)
+
+        loaded = unpickle(archive.read(f"{folder}/data.pkl"), read_record, source=source,
+                          scripted=scripted, byteorder=byteorder)
+    obj = loaded.obj
+    if scripted:
+        if not isinstance(obj, ScriptObject):
+            raise WeightFileError(f"{source}: a TorchScript archive whose data.pkl holds "
+                                  f"{type(obj).__name__}, not a module")
+        obj = script_attributes(obj, source=source)
+    return TorchFile(obj, scripted, loaded.converted)
+
+
+def script_attributes(module: ScriptObject, *, source: str, prefix: str = "",
+                      depth: int = 0) -> dict:
+    """``{dotted.name: array}`` of a TorchScript module's tensor attributes, sub-modules
+    included (their parameters and buffers: what ``state_dict()`` holds)."""
+    if depth > 100:
+        raise WeightFileError(f"{source}: TorchScript modules nest over 100 deep")
+    found = {}
+    for name, value in getattr(module, "attributes", {}).items():
+        if isinstance(value, np.ndarray):
+            found[prefix + name] = value
+        elif isinstance(value, ScriptObject):
+            found.update(script_attributes(value, source=source, prefix=f"{prefix}{name}.",
+                                           depth=depth + 1))
+    return found
+
+
+def write_torch_zip(file, arrays: dict) -> None:
+    """Write ``{name: numpy array}`` to the open binary ``file`` as torch.save would.
+
+    Records, in torch's order: data.pkl, .format_version, .storage_alignment, byteorder,
+    data/0 … data/N-1 (one per array, C-contiguous little-endian bytes), version,
+    .data/serialization_id.  Every record's bytes start at a multiple of 64 in the file
+    (padding in its local header's extra field, as torch does).
+    """
+    arrays = {name: np.require(a, a.dtype.newbyteorder("<"), "C") for name, a in arrays.items()}
+    pkl = pickle_state_dict([(name, a.shape, a.dtype) for name, a in arrays.items()])
+    storages = [a.tobytes() for a in arrays.values()]
+    digest = hashlib.sha256(pkl + b"".join(storages)).digest()
+    serialization_id = str(int.from_bytes(digest, "big"))[:40].zfill(40).encode("ascii")
+    records = [("data.pkl", pkl), (".format_version", b"1"), (".storage_alignment", b"64"),
+               ("byteorder", b"little"),
+               *((f"data/{key}", data) for key, data in enumerate(storages)),
+               ("version", b"3\n"), (".data/serialization_id", serialization_id)]
+    start = file.tell()
+    with zipfile.ZipFile(file, "w", zipfile.ZIP_STORED) as archive:
+        for name, data in records:
+            info = zipfile.ZipInfo(f"archive/{name}", date_time=_EPOCH)
+            info.compress_type = zipfile.ZIP_STORED
+            info.extra = _alignment_padding(file.tell() - start, info.filename)
+            archive.writestr(info, data)
+
+
+def _alignment_padding(header_offset: int, filename: str) -> bytes:
+    """The extra field that makes the record's data start at a multiple of ALIGNMENT:
+    data start = header offset + 30 (fixed header) + len(filename) + len(extra)."""
+    unpadded = header_offset + 30 + len(filename.encode("utf-8")) + 4
+    padding = -unpadded % ALIGNMENT
+    return _PADDING_ID + struct.pack("<H", padding) + b"Z" * padding
