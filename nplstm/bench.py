@@ -304,7 +304,6 @@ def time_cases(cases, repeats=None, dtype="float32", with_torch=False, threads=1
     """
     kinds = RUNNERS if with_torch else RUNNERS[:1]
     settle_s = (SETTLE_S if threads > 1 else 0.0) if settle_s is None else settle_s
-    rows = []
     rates = []                       # GEMM rate measurements: before the first case, then
     timed = []                       # beside every case; the rows use the best of them all
     with _workers(kinds, threads, dtype) as workers:

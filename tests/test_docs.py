@@ -3,7 +3,8 @@
 Each block runs on its own, in a fresh namespace and an empty working directory, as a reader
 who pastes that one block into a fresh interpreter would run it: a block must import what it
 uses and define its inputs.  A block that imports an optional package which is not installed
-(torch, matplotlib, onnx, …) is skipped, naming the package.  What is not meant to run (a
+(torch, matplotlib, onnx, …), or names one of the optional file formats' packages
+(``OPTIONAL``: a ``.safetensors`` file needs safetensors), is skipped, naming the package.  What is not meant to run (a
 shell command, an error message, a synopsis) is fenced as ```text, ```console or ```bash.
 """
 
@@ -40,6 +41,17 @@ def imported_modules(source: str) -> set:
     return names
 
 
+# packages of the optional extras, and the words that show a block needs one
+OPTIONAL = {"safetensors": "safetensors", "onnx": "onnx", "onnxruntime": "onnxruntime",
+            "h5py": "h5py", ".keras": "h5py", ".h5": "h5py"}
+
+
+def needed_modules(source: str) -> set:
+    """The modules a block imports, and the optional ones its file formats need."""
+    return imported_modules(source) | {module for word, module in OPTIONAL.items()
+                                       if word in source}
+
+
 BLOCKS = [pytest.param(page, line, source, id=f"{page.name}:{line}")
           for page in PAGES for line, source in python_blocks(page)]
 
@@ -50,7 +62,7 @@ def test_the_pages_have_blocks():
 
 @pytest.mark.parametrize("page, line, source", BLOCKS)
 def test_block_runs(page, line, source, tmp_path, monkeypatch):
-    missing = sorted(name for name in imported_modules(source)
+    missing = sorted(name for name in needed_modules(source)
                      if importlib.util.find_spec(name) is None)
     if missing:
         pytest.skip(f"{page.name}:{line} needs {', '.join(missing)}, not installed")

@@ -1,7 +1,6 @@
 """load_weights / save_weights by file type, select, describe, and the docs' examples."""
 
 import hashlib
-import re
 import sys
 import types
 import warnings
@@ -327,27 +326,3 @@ def test_infer_lstm_config_refuses_what_is_not_one_lstm():
     del sd["weight_hh_l1"]
     with pytest.raises(ValueError, match="not one nplstm.LSTM's"):
         infer_lstm_config(sd)
-
-
-# -- the docs ------------------------------------------------------------------------------------
-
-def _python_blocks(text: str) -> list:
-    return re.findall(r"```python\n(.*?)```", text, flags=re.S)
-
-
-@pytest.mark.parametrize("index", range(len(_python_blocks(DOCS.read_text()))
-                                        if DOCS.exists() else 0))
-def test_docs_interop_python_blocks_run(index, tmp_path, monkeypatch):
-    block = _python_blocks(DOCS.read_text())[index]
-    if re.search(r"^import torch|^from torch", block, flags=re.M):
-        pytest.importorskip("torch")
-    if "safetensors" in block:
-        pytest.importorskip("safetensors", reason="needs the safetensors extra")
-    for module in ("onnx", "onnxruntime", "h5py"):          # the onnx and keras extras
-        if re.search(rf"^(import|from) {module}\b", block, flags=re.M):
-            pytest.importorskip(module, reason=f"needs {module} (pip install 'nplstm[onnx]' "
-                                               "or 'nplstm[keras]')")
-    monkeypatch.chdir(tmp_path)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", WeightFileWarning)
-        exec(compile(block, f"{DOCS.name} block {index}", "exec"), {"__name__": "__doc__"})

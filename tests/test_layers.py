@@ -15,7 +15,6 @@ from nplstm import functional as F
 
 from . import layers_reference as lref
 from . import torch_reference as ref
-from .helpers import rel_error
 from .strategies import seed as seeds
 from .strategies import size
 
