@@ -3,6 +3,7 @@
     sd = nplstm.interop.load_weights("model.pt")          # {name: numpy array}
     lstm.load_state_dict(nplstm.interop.select(sd, "encoder.rnn."))
     nplstm.interop.save_weights(lstm.state_dict(), "lstm.safetensors")
+    nplstm.interop.export_onnx(lstm, "lstm.onnx");  nplstm.interop.import_onnx("lstm.onnx")
 
 See docs/interop.md.
 """
@@ -11,9 +12,11 @@ from .describe import ModuleFit, describe, infer_lstm_config
 from .errors import UnsafeFileError, UnsupportedModelError, WeightFileError
 from .files import load_weights, save_weights
 from .notes import WeightFileWarning
+from .onnx_export import export_onnx
+from .onnx_import import import_onnx
 from .reverse_lstm import ReverseLSTM
 from .select import prefixes, select
 
 __all__ = ["load_weights", "save_weights", "select", "prefixes", "describe", "ModuleFit",
            "infer_lstm_config", "WeightFileError", "UnsafeFileError", "UnsupportedModelError",
-           "WeightFileWarning", "ReverseLSTM"]
+           "WeightFileWarning", "ReverseLSTM", "export_onnx", "import_onnx"]
