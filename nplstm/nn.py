@@ -4,22 +4,46 @@ A module's ``forward`` (also ``module(...)``) computes with ``nplstm.functional`
 inside ``nplstm.no_grad()``, pushes the cache on the module's tape; ``backward`` pops the
 most recent one (last in, first out), returns the input gradients and *adds* the parameter
 gradients into each ``Parameter.grad`` (``zero_grad()`` clears them), as torch accumulates.
+
+A refused call changes nothing: ``backward`` validates and computes everything before it
+pops its entry and adds into ``.grad``; ``load_state_dict`` checks every value before it
+copies one.  A tape that keeps growing (forwards that no backward consumes) is announced
+once per module with a ``TapeWarning``.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
+from collections.abc import Mapping
 
 import numpy as np
 
 from . import functional as F
 from . import workspace
-from .backend import (check_device, device_of, get_array_module, is_array, resolve_dtype,
-                      to_device)
-from .checks import check_arrays, check_rank, check_shape, shape_str
+from .backend import (check_device, device_of, dtype_name, get_array_module, is_array,
+                      resolve_dtype, to_device)
+from .checks import check_arrays, check_not_empty, check_rank, check_shape, shape_str
+from .functional.linear import check_padding_idx
 from .grad_mode import is_grad_enabled
 
-__all__ = ["Parameter", "Module", "LSTMCell", "LSTM", "Linear", "Embedding"]
+__all__ = ["Parameter", "Module", "LSTMCell", "LSTM", "Linear", "Embedding", "TapeWarning",
+           "StateDictKeyError"]
+
+
+class TapeWarning(UserWarning):
+    """A module holds more recorded forwards than any backward pass plausibly needs
+    (``Module.tape_warning_limit``): forwards outside ``nplstm.no_grad()`` that no backward
+    consumes keep their caches, and memory grows without bound.  (A ``UserWarning``, not a
+    ``ResourceWarning``: Python shows those only in development mode.)"""
+
+
+class StateDictKeyError(KeyError):
+    """``load_state_dict`` found missing or unexpected keys.  A ``KeyError`` (as before) whose
+    message prints as written: ``str(KeyError(...))`` would show its repr, newlines escaped."""
+
+    def __str__(self):
+        return str(self.args[0]) if self.args else ""
 
 
 class Parameter:
@@ -45,13 +69,27 @@ class Parameter:
 
 
 class Module:
-    """Base class: registers Parameters and sub-Modules assigned as attributes, in order."""
+    """Base class: registers Parameters and sub-Modules assigned as attributes, in order.
+
+    dtype   "float32" (the default; ``None`` means it too, as torch's ``dtype=None``) or
+            "float64"; any other dtype is a ``TypeError`` naming ``dtype``
+    device  "cpu", "cuda" or a registered backend's name
+    """
+
+    # More unconsumed recorded forwards than this and the module warns once (TapeWarning):
+    # each forward of an LSTM, Linear or Embedding is undone by one backward, so a training
+    # step holds one entry, or a few when a module is applied several times before the
+    # backward; 32 is beyond any such use, and an LSTM entry holds a whole sequence's cache
+    # (T·B·(7H + I) numbers per layer and direction).  LSTMCell records one entry per time
+    # step and sets 1000.  Raise it on an instance for a longer legitimate tape.
+    tape_warning_limit = 32
 
     def __init__(self, *, dtype="float32", device="cpu"):
         check_device(device)
         object.__setattr__(self, "_parameters", {})
         object.__setattr__(self, "_modules", {})
         self._tape = []
+        self._tape_warned = False
         self.training = True
         self.dtype = resolve_dtype(dtype)
         self.device = device
@@ -89,37 +127,54 @@ class Module:
     def load_state_dict(self, state_dict) -> None:
         """Copy values from ``state_dict`` (torch's state dict as arrays loads unchanged).
 
-        Keys must match exactly (missing and unexpected keys are named), shapes must match
-        (the key is named), and values must convert to this module's dtype without loss:
-        float32 into a float64 module is fine, float64 into float32 or integers are a
-        ``TypeError``.  Arrays may be NumPy, CuPy, or anything ``numpy.asarray`` accepts.
+        state_dict  a mapping ``{name: array}`` (a dict, torch's OrderedDict); anything else
+                    is a ``TypeError``
+        Keys must match exactly: missing and unexpected keys are a ``StateDictKeyError`` (a
+        ``KeyError``) listing them as torch does, with the fix when a prefix explains them
+        (``nplstm.interop.select(state_dict, "encoder.rnn.")`` for a bigger model's dict).
+        Shapes must match (the key is named), and values must convert to this module's dtype
+        without loss: float32 into a float64 module is fine, float64 into float32 or integers
+        are a ``TypeError``.  Arrays may be NumPy, CuPy, torch tensors or anything
+        ``numpy.asarray`` accepts.  A refused load changes nothing.
         """
+        if not isinstance(state_dict, Mapping):
+            hint = " (a list of (name, array) pairs converts with dict(pairs))" \
+                if isinstance(state_dict, (list, tuple)) else ""
+            raise TypeError(f"load_state_dict: state_dict must be a mapping {{name: array}} "
+                            f"such as module.state_dict(), got {type(state_dict).__name__}"
+                            f"{hint}")
         own = dict(self.named_parameters())
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
         if missing or unexpected:
-            parts = []
-            if missing:
-                parts.append(f"missing keys {missing}")
-            if unexpected:
-                parts.append(f"unexpected keys {unexpected}")
-            raise KeyError(f"load_state_dict: {' and '.join(parts)} "
-                           f"(this module has {list(own)})")
+            raise StateDictKeyError(_key_mismatch_message(type(self).__name__, list(own),
+                                                          list(state_dict), missing,
+                                                          unexpected))
         values = {}
+        for name, p in own.items():        # everything checked and converted before a copy
+            values[name] = self._state_value(name, state_dict[name], p)
         for name, p in own.items():
-            value = state_dict[name]
-            if not hasattr(value, "dtype") or not hasattr(value, "shape"):
-                value = np.asarray(value)
-            if tuple(value.shape) != tuple(p.shape):
-                raise ValueError(f"load_state_dict: {name} must have shape "
-                                 f"{shape_str(p.shape)}, got {shape_str(value.shape)}")
-            src = np.dtype(str(value.dtype).replace("torch.", ""))
-            if src.kind != "f" or not np.can_cast(src, p.dtype, "safe"):
-                raise TypeError(f"load_state_dict: {name} has dtype {src.name}, which does not "
-                                f"convert to this module's {p.dtype.name} without loss")
-            values[name] = value
-        for name, p in own.items():   # all checked: now copy, so a refusal changes nothing
-            p.data[...] = to_device(_as_array(values[name]), self.device).astype(p.dtype)
+            p.data[...] = values[name]
+
+    def _state_value(self, name, value, p):
+        """``value`` as an array of ``p``'s shape, dtype and device, or a clear error."""
+        try:
+            array = _as_array(value)
+        except (TypeError, ValueError, RuntimeError) as err:
+            raise TypeError(f"load_state_dict: {name} must be an array of shape "
+                            f"{shape_str(p.shape)}, got {type(value).__name__} ({err})") from None
+        if array.dtype.kind != "f":
+            what = "None" if value is None else dtype_name(array.dtype)
+            raise TypeError(f"load_state_dict: {name} must be a float array (this module's "
+                            f"{p.dtype.name} or narrower), got {what}")
+        if tuple(array.shape) != tuple(p.shape):
+            raise ValueError(f"load_state_dict: {name} must have shape "
+                             f"{shape_str(p.shape)}, got {shape_str(array.shape)}")
+        if not np.can_cast(array.dtype, p.dtype, "safe"):
+            raise TypeError(f"load_state_dict: {name} has dtype {dtype_name(array.dtype)}, "
+                            f"which does not convert to this module's {p.dtype.name} "
+                            "without loss")
+        return to_device(array, self.device).astype(p.dtype)
 
     # -- modes and devices ----------------------------------------------------------------
     def train(self, mode: bool = True):
@@ -137,22 +192,51 @@ class Module:
         for p in self.parameters():
             p.data = to_device(p.data, device)
             p.grad = to_device(p.grad, device)
-        for m in [self, *self._modules.values()]:
+        for m in self.modules():
             m.device = device
             m._tape.clear()
         return self
 
+    def modules(self):
+        """Yield this module and every sub-module (depth first, in registration order)."""
+        yield self
+        for m in self._modules.values():
+            yield from m.modules()
+
     # -- the tape -------------------------------------------------------------------------
     def _record(self, entry):
-        if is_grad_enabled():
-            self._tape.append(entry)
+        """Push a forward's cache (outside ``no_grad``); warn once when the tape grows past
+        ``tape_warning_limit`` (forwards that no backward consumes)."""
+        if not is_grad_enabled():
+            return
+        self._tape.append(entry)
+        if len(self._tape) > self.tape_warning_limit and not self._tape_warned:
+            self._tape_warned = True
+            name = type(self).__name__
+            warnings.warn(TapeWarning(
+                f"{name} holds {len(self._tape)} recorded forwards that no backward has "
+                f"consumed (more than its tape_warning_limit = {self.tape_warning_limit}); "
+                "each keeps its cache in memory until a backward undoes it. Run forwards "
+                "that will not be backpropagated (evaluation, sampling) inside "
+                f"`with nplstm.no_grad():`, or call {name}.clear_tape() to drop them. "
+                "(Warned once per module; raise module.tape_warning_limit for a longer "
+                "legitimate tape.)"), stacklevel=3)
 
-    def _pop(self):
+    def _peek(self):
+        """The most recent recorded forward, left on the tape: a backward pops it (``_consume``)
+        only once it has succeeded, so a refused backward changes nothing."""
         if not self._tape:
             raise RuntimeError(
                 f"{type(self).__name__}.backward: no recorded forward to undo (call the module "
                 "outside nplstm.no_grad() first; each forward is undone by one backward)")
-        return self._tape.pop()
+        return self._tape[-1]
+
+    def _consume(self, param_grads: dict):
+        """A backward succeeded: pop its forward and add ``{name: gradient}`` into ``.grad``
+        (shapes and dtypes are those of the parameters: nothing here can fail half-way)."""
+        self._tape.pop()
+        for name, g in param_grads.items():
+            self._parameters[name].grad += g
 
     def clear_tape(self):
         """Forget recorded forwards that will not be backpropagated (frees their caches)."""
@@ -160,7 +244,7 @@ class Module:
 
     def _check_input(self, name, a):
         """Inputs must be arrays of this module's dtype and device: never a silent cast."""
-        check_arrays({name: a}, dtype=self.dtype)
+        check_arrays({name: a}, dtype=self.dtype, required=(name,))
         if device_of(a) != self.device:
             raise TypeError(f"{name} is on {device_of(a)} but {type(self).__name__} is on "
                             f"{self.device}; move one of them (module.to or backend.to_device)")
@@ -169,10 +253,66 @@ class Module:
         """torch's init: every parameter U(−bound, bound), drawn in float64 on the host from
         ``numpy.random.default_rng(seed)`` in registration order, then cast and moved, so a
         seed gives the same weights on every device."""
-        rng = np.random.default_rng(seed)
+        rng = _generator(seed)
         for name, shape in shapes.items():
             value = rng.uniform(-bound, bound, size=shape).astype(self.dtype)
             setattr(self, name, Parameter(to_device(value, self.device)))
+
+
+def _generator(seed) -> np.random.Generator:
+    """``numpy.random.default_rng(seed)`` for a module's ``seed=``, which may be None (fresh
+    entropy), an int ≥ 0 (NumPy integers too) or a ``numpy.random.SeedSequence`` (tasks.py
+    passes the children of ``SeedSequence(seed).spawn(...)``); anything else is refused
+    naming ``seed`` (NumPy's own errors do not)."""
+    if isinstance(seed, (bool, np.bool_)) or not (
+            seed is None or isinstance(seed, (int, np.integer, np.random.SeedSequence))):
+        raise TypeError("seed must be None, a non-negative int or a numpy.random.SeedSequence, "
+                        f"got {seed!r} ({type(seed).__name__})")
+    if isinstance(seed, (int, np.integer)) and seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed}")
+    return np.random.default_rng(seed)
+
+
+_KEYS_SHOWN = 12      # a key-mismatch message lists at most this many keys of each kind
+
+
+def _key_list(keys) -> str:
+    shown = ", ".join(f'"{k}"' for k in keys[:_KEYS_SHOWN])
+    more = len(keys) - _KEYS_SHOWN
+    return shown + (f", … ({more} more)" if more > 0 else "")
+
+
+def _key_mismatch_message(module_name, own, given, missing, unexpected) -> str:
+    """torch's wording for missing/unexpected keys, plus the fix when a prefix explains them."""
+    lines = [f"Error(s) in loading state_dict for {module_name}:"]
+    if missing:
+        lines.append(f"\tMissing key(s) in state_dict: {_key_list(missing)}.")
+    if unexpected:
+        lines.append(f"\tUnexpected key(s) in state_dict: {_key_list(unexpected)}.")
+    given = [k for k in given if isinstance(k, str)]
+    # the dict's keys are prefix + this module's names: a bigger model's (or wrapper's) dict
+    extra = _prefixes(outer=given, inner=own)
+    if extra:
+        calls = " or ".join(f'nplstm.interop.select(state_dict, "{p}")' for p in extra)
+        lines.append(f'\tThe state dict\'s keys carry the prefix "{extra[0]}" that this '
+                     f"module's names lack: load {calls} instead.")
+    # this module's names are prefix + the dict's keys: the dict is one sub-module's
+    inner = _prefixes(outer=own, inner=given)
+    if inner:
+        p = inner[0]
+        lines.append(f'\tThis module\'s names carry the prefix "{p}" that the state dict\'s '
+                     f"keys lack (it holds the sub-module {p[:-1]}): load it with "
+                     f"module.{p[:-1]}.load_state_dict(state_dict), or add the prefix: "
+                     f'{{"{p}" + k: v for k, v in state_dict.items()}}.')
+    return "\n".join(lines)
+
+
+def _prefixes(outer, inner, most=3) -> list:
+    """Prefixes p ending in "." with p + k in ``outer`` for every key k of ``inner``."""
+    outer_set = set(outer)
+    found = {o[:-len(k)] for o in outer for k in inner
+             if len(o) > len(k) and o.endswith(k) and o[-len(k) - 1] == "."}
+    return sorted(p for p in found if inner and all(p + k in outer_set for k in inner))[:most]
 
 
 def _as_array(value):
@@ -189,7 +329,11 @@ class LSTMCell(Module):
 
     Parameters weight_ih (4H, I), weight_hh (4H, H), bias_ih, bias_hh (4H,), initialised
     U(−1/√H, 1/√H) like torch.  x is (B, I) or unbatched (I,); state (h, c) or None (zeros).
+    dtype "float32" (also for None) or "float64"; seed None, an int ≥ 0 or a
+    ``numpy.random.SeedSequence``.
     """
+
+    tape_warning_limit = 1000     # one entry per time step: BPTT loops of up to 1000 steps
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True, *,
                  dtype="float32", device="cpu", seed=None):
@@ -217,10 +361,9 @@ class LSTMCell(Module):
         dh, dc: ∂L/∂h and ∂L/∂c of that step's outputs (None = zeros).  Adds the parameter
         gradients into ``.grad``.
         """
-        cache = self._pop()
-        grads = F.lstm_cell_backward(dh, dc, cache)
-        for name in ("weight_ih", "weight_hh") + (("bias_ih", "bias_hh") if self.bias else ()):
-            getattr(self, name).grad += getattr(grads, name)
+        grads = F.lstm_cell_backward(dh, dc, self._peek())     # validates dh, dc first
+        names = ("weight_ih", "weight_hh") + (("bias_ih", "bias_hh") if self.bias else ())
+        self._consume({name: getattr(grads, name) for name in names})
         return grads.x, (grads.h_prev, grads.c_prev)
 
     def __repr__(self):
@@ -234,6 +377,8 @@ class LSTM(Module):
     Same arguments, defaults, parameter names (``weight_ih_l{k}[_reverse]``, …) and shapes
     as torch.  x is (T, B, I), (B, T, I) with ``batch_first``, or unbatched (T, I); state
     (h0, c0) of shapes (L·D, B, P or H), (L·D, B, H) or None; output (T, B, D·P).
+    T, B ≥ 1: empty axes are refused.  dtype "float32" (also for None) or "float64"; seed
+    None, an int ≥ 0 or a ``numpy.random.SeedSequence``.
     """
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
@@ -270,7 +415,7 @@ class LSTM(Module):
         self._init_uniform(shapes, 1.0 / math.sqrt(H), seed)
         # dropout masks are drawn from this generator (on the host, then moved): reassign it
         # (e.g. numpy.random.default_rng(0)) to make the masks of the next forwards repeat
-        self.dropout_generator = np.random.default_rng(seed)
+        self.dropout_generator = _generator(seed)
 
     def _suffixes(self, layer):
         return [f"_l{layer}"] + ([f"_l{layer}_reverse"] if self.bidirectional else [])
@@ -294,6 +439,8 @@ class LSTM(Module):
         check_rank("x", x, (2, 3), "(B, T, I) or (T, I)" if self.batch_first
                    else "(T, B, I) or (T, I)")
         unbatched = x.ndim == 2
+        check_not_empty("x", x, ("T", "I") if unbatched else
+                        ("B", "T", "I") if self.batch_first else ("T", "B", "I"))
         xp = get_array_module(x)
         x_tbi = x[:, None] if unbatched else (x.transpose(1, 0, 2) if self.batch_first else x)
         T, B, I = x_tbi.shape
@@ -306,7 +453,7 @@ class LSTM(Module):
                              f"{self.input_size}, got {shape_str(x.shape)}{hint}")
         h0, c0 = self._check_state(state, B, unbatched, xp)
         if unbatched and lengths is not None:
-            lengths = [lengths] if isinstance(lengths, int) else lengths
+            lengths = [lengths] if isinstance(lengths, (int, np.integer)) else lengths
         record = is_grad_enabled()
         dropout = self.dropout if self.training and self.num_layers > 1 else 0.0
         P = self.proj_size or self.hidden_size
@@ -348,11 +495,13 @@ class LSTM(Module):
         record   None, or a dict that receives the per-step gradient norms of every layer
                  and direction: record[(layer, direction)] = {"dh": (T,), "dc": (T,)}
                  (direction 0 forward, 1 reverse; see ``functional.lstm_backward``)
-        Adds every parameter's gradient into its ``.grad``; dx is 0 at padded steps.
+        Adds every parameter's gradient into its ``.grad``; dx is 0 at padded steps.  All
+        gradients are computed before the forward is popped and ``.grad`` changes, so a
+        refused call (a wrong shape, say) leaves the module as it was.
         """
         if record is not None and not isinstance(record, dict):
             raise TypeError(f"record must be a dict or None, got {type(record).__name__}")
-        caches, masks, unbatched, T, B = self._pop()
+        caches, masks, unbatched, T, B = self._peek()
         xp = get_array_module(caches[0].x)
         D, L = self.num_directions, self.num_layers
         P = self.proj_size or self.hidden_size
@@ -366,6 +515,7 @@ class LSTM(Module):
                              letters="(L·D, B, H)")
         dh0 = xp.empty((L * D, B, P), dtype=self.dtype)
         dc0 = xp.empty((L * D, B, H), dtype=self.dtype)
+        param_grads = {}            # added into .grad once every layer's backward succeeded
         d_layer_output = doutput
         for layer in reversed(range(L)):
             d_layer_input = None
@@ -383,7 +533,7 @@ class LSTM(Module):
                 for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr"):
                     g = getattr(grads, name)
                     if g is not None:
-                        getattr(self, name + suffix).grad += g
+                        param_grads[name + suffix] = g
                 if d_layer_input is None:
                     d_layer_input = grads.x              # ours: the backward made it
                 else:
@@ -392,6 +542,7 @@ class LSTM(Module):
                 d_layer_input *= masks[layer]      # y = x ⊙ mask ⇒ dx = dy ⊙ mask
             d_layer_output = d_layer_input
         dx = d_layer_output
+        self._consume(param_grads)
         if unbatched:
             return dx[:, 0], (dh0[:, 0], dc0[:, 0])
         if self.batch_first:
@@ -458,7 +609,8 @@ class Linear(Module):
     """torch.nn.Linear on arrays: ``y = linear(x)`` with y = x Wᵀ + b; ``linear.backward(dy)``.
 
     weight (O, I) and bias (O,) initialised U(−1/√I, 1/√I) as torch's default init.
-    x is (..., I) with any leading axes; y is (..., O).
+    x is (..., I) with any leading axes (none of them empty); y is (..., O).  dtype
+    "float32" (also for None) or "float64"; seed None, an int ≥ 0 or a SeedSequence.
     """
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, *,
@@ -483,10 +635,9 @@ class Linear(Module):
 
     def backward(self, dy):
         """Undo the most recent recorded forward: returns dx; adds into weight/bias ``.grad``."""
-        grads = F.linear_backward(dy, self._pop())
-        self.weight.grad += grads.weight
-        if self.bias is not None:
-            self.bias.grad += grads.bias
+        grads = F.linear_backward(dy, self._peek())           # validates dy first
+        self._consume({"weight": grads.weight} if self.bias is None else
+                      {"weight": grads.weight, "bias": grads.bias})
         return grads.x
 
     def __repr__(self):
@@ -500,20 +651,18 @@ class Embedding(Module):
     weight (V, E) initialised N(0, 1) as torch (the ``padding_idx`` row zeroed, and it never
     gets a gradient).  indices: an integer array (...) on the module's device; y (..., E).
     ``backward(dy)`` adds into weight.grad and returns None (indices have no gradient).
+    padding_idx: None or an int (not a bool) in [−V, V).  dtype "float32" (also for None) or
+    "float64"; seed None, an int ≥ 0 or a ``numpy.random.SeedSequence``.
     """
 
     def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx=None, *,
                  dtype="float32", device="cpu", seed=None):
         super().__init__(dtype=dtype, device=device)
         _check_sizes(num_embeddings=num_embeddings, embedding_dim=embedding_dim)
-        if padding_idx is not None:
-            if not -num_embeddings <= padding_idx < num_embeddings:
-                raise ValueError(f"padding_idx must lie in [-{num_embeddings}, "
-                                 f"{num_embeddings}), got {padding_idx}")
-            padding_idx %= num_embeddings
+        padding_idx = check_padding_idx(padding_idx, num_embeddings)      # now in [0, V)
         self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
         self.padding_idx = padding_idx
-        value = np.random.default_rng(seed).standard_normal((num_embeddings, embedding_dim))
+        value = _generator(seed).standard_normal((num_embeddings, embedding_dim))
         if padding_idx is not None:
             value[padding_idx] = 0.0
         self.weight = Parameter(to_device(value.astype(self.dtype), self.device))
@@ -526,7 +675,8 @@ class Embedding(Module):
 
     def backward(self, dy):
         """Undo the most recent recorded forward: adds into weight.grad; returns None."""
-        self.weight.grad += F.embedding_backward(dy, self._pop()).weight
+        grads = F.embedding_backward(dy, self._peek())        # validates dy first
+        self._consume({"weight": grads.weight})
         return None
 
     def __repr__(self):
