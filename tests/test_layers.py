@@ -267,3 +267,18 @@ def test_linear_and_embedding_refused_backwards_change_nothing():
     np.testing.assert_array_equal(lin.weight.grad, dy.T @ x2)
     emb.backward(de)
     np.testing.assert_array_equal(emb.weight.grad[4], de[0] + de[1])
+
+
+def test_nan_stays_out_of_what_torch_leaves_out():
+    # an ignored row's NaN logits reached the loss (NaN · 0) and a NaN upstream gradient at
+    # padding_idx reached the padding row; torch leaves both out
+    logits = np.array([[0.5, -1.0, 2.0], [np.nan, 0.0, 1.0], [1.0, 1.5, -0.5]])
+    targets = np.array([2, -100, 0])
+    loss, _ = F.cross_entropy_forward(logits, targets)
+    clean, _ = F.cross_entropy_forward(logits[[0, 2]], targets[[0, 2]])
+    np.testing.assert_array_equal(loss, clean)
+    assert np.isfinite(loss)
+    dy = np.array([[np.nan, 1.0], [2.0, 3.0], [4.0, 5.0]])
+    _, cache = F.embedding_forward(np.array([1, 0, 1]), np.ones((3, 2)), padding_idx=1)
+    np.testing.assert_array_equal(F.embedding_backward(dy, cache).weight,
+                                  [[2.0, 3.0], [0.0, 0.0], [0.0, 0.0]])

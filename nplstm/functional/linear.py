@@ -144,8 +144,8 @@ def embedding_backward(dy, cache: EmbeddingCache) -> EmbeddingGrads:
     dy = check_upstream("dy", dy, lead_shape + (E,), "(..., E)", dtype, xp,
                         "like the forward's output")
     dy2 = dy.reshape(-1, E)                                  # (N, E)
-    if keep is not None:
-        dy2 = dy2 * keep                                     # (N, E)  no gradient to padding
+    if keep is not None:   # where, not a product: NaN · 0 would reach the padding row (torch: 0)
+        dy2 = xp.where(keep != 0, dy2, dy2.dtype.type(0))   # (N, E)  no gradient to padding
     dweight = xp.zeros((V, E), dtype=dy.dtype)               # (V, E)
     scatter_add(dweight, flat, dy2)                          # dW[idx[n]] += dy[n]
     return EmbeddingGrads(dweight)

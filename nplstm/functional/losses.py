@@ -58,8 +58,9 @@ def cross_entropy_forward(logits, targets, ignore_index=-100):
     log_p = shifted[xp.arange(N), safe_targets] - xp.log(sum_exp[:, 0])   # (N,)
     count = int(valid.sum())
     valid_col = valid[:, None].astype(logits.dtype)          # (N, 1)
-    if count:
-        loss = xp.asarray(-(log_p * valid_col[:, 0]).sum() / logits.dtype.type(count))  # ()
+    if count:   # where, not a product: an ignored row's NaN must not reach the loss (torch)
+        log_p = xp.where(valid, log_p, logits.dtype.type(0))                           # (N,)
+        loss = xp.asarray(-log_p.sum() / logits.dtype.type(count))                     # ()
     else:   # 0/0, as torch: the mean over no targets is NaN
         loss = xp.asarray(float("nan"), dtype=logits.dtype)
     probs = exp / sum_exp                                    # (N, C)  softmax(z)
