@@ -33,17 +33,24 @@ def _nested_arrays(value, path="inputs"):
     return []
 
 
+def _all_modules(module: Module):
+    """The module and its sub-modules, depth first (walked here, not by the code under test)."""
+    yield module
+    for m in module._modules.values():
+        yield from _all_modules(m)
+
+
 def _module_state(module: Module):
     state = []
     for name, p in module.named_parameters():
         state.append((f"{name}.data", _array_state(p.data)))
         state.append((f"{name}.grad", _array_state(p.grad)))
-    for k, m in enumerate(module.modules()):
+    for k, m in enumerate(_all_modules(module)):
         state.append((f"module {k} tape", tuple(map(id, m._tape))))
         gen = getattr(m, "dropout_generator", None)
         if gen is not None:
             state.append((f"module {k} dropout_generator", repr(gen.bit_generator.state)))
-    return state, [list(m._tape) for m in module.modules()]   # keeps the entries alive
+    return state, [list(m._tape) for m in _all_modules(module)]   # keeps the entries alive
 
 
 def _optimizer_state(opt: SGD):
