@@ -154,7 +154,10 @@ def devices() -> tuple:
 
 
 def check_device(device) -> None:
-    """``ValueError`` unless ``device`` is one of ``devices()``."""
+    """``ValueError`` unless ``device`` is one of ``devices()`` (``TypeError`` for a non-str)."""
+    if not isinstance(device, str):
+        raise TypeError(f"device must be one of {devices()}, got {device!r} "
+                        f"({type(device).__name__})")
     if device not in devices():
         raise ValueError(f"device must be one of {devices()}, got {device!r}")
 
@@ -253,6 +256,9 @@ def resolve_dtype(dtype) -> np.dtype:
     """
     if dtype is None:
         return DEFAULT_DTYPE
+    if not isinstance(dtype, (str, type, np.dtype)):   # np.dtype(np.float64(0.5)) is float64
+        raise TypeError(f"dtype must be float32 or float64 (a name, a type or a numpy dtype), "
+                        f"got {dtype!r} ({type(dtype).__name__})")
     try:
         dt = np.dtype(dtype)
     except (TypeError, ValueError) as err:
