@@ -344,7 +344,7 @@ def _check_sequence_inputs(x, state, weight_ih, I, H, P, xp):
     check_arrays({"weight_ih": weight_ih, "x": x, "h0": h0, "c0": c0}, required=("x",))
     check_rank("x", x, (2, 3), "(T, B, I) or unbatched (T, I)")
     unbatched = x.ndim == 2
-    # T = 0 has no last step to return (torch refuses it too): every empty axis is refused
+    # T = 0 has no last step to return: every empty axis is refused (docs/guide.md#errors)
     check_not_empty("x", x, ("T", "I") if unbatched else ("T", "B", "I"))
     if unbatched:
         x = x[:, None]
