@@ -326,8 +326,10 @@ def lstm_module_forward(rng, T, B, I, H):
     n = _rng_arrays(rng)
     lstm = _lstm(rng, I, H, bidirectional=bool(rng.integers(2)))
     D = lstm.num_directions
-    args = dict(x=n(T, B, I), state=None, lengths=None)
-    spoil = dict(x=Arg())
+    lengths = list(rng.integers(1, T + 1, size=B))
+    lengths[0] = T
+    args = dict(x=n(T, B, I), state=None, lengths=lengths)
+    spoil = dict(x=Arg(), lengths=Arg(kind="lengths"))   # refused before any dropout draw
     start = lstm.dropout_generator.bit_generator.state
 
     def run(a):     # every call from the same generator state: the same dropout masks
@@ -702,3 +704,10 @@ def test_sgd_refuses_bad_state_and_settings_and_changes_nothing(seed):
                          (model.weight, "params"), (iter([]), "non-empty")):
         with pytest.raises(TypeError, match=re.escape(word)):
             SGD(params, 0.1)
+
+
+def test_to_device_writes_native_byte_order_on_a_device(device_backend):
+    host = np.arange(6.0).reshape(2, 3).astype(">f8")
+    moved = to_device(host, device_backend.device)
+    assert moved.dtype == np.float64 and moved.dtype.isnative
+    np.testing.assert_array_equal(to_device(moved, "cpu"), host)
