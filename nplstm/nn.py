@@ -21,8 +21,8 @@ import numpy as np
 
 from . import functional as F
 from . import workspace
-from .backend import (check_device, device_of, dtype_name, get_array_module, is_array,
-                      resolve_dtype, to_device)
+from .backend import (check_device, check_float_array, device_of, dtype_name,
+                      get_array_module, is_array, resolve_dtype, to_device)
 from .checks import check_arrays, check_not_empty, check_rank, check_shape, shape_str
 from .functional.linear import check_padding_idx
 from .grad_mode import is_grad_enabled
@@ -47,11 +47,15 @@ class StateDictKeyError(KeyError):
 
 
 class Parameter:
-    """A trainable array: ``.data`` (the value) and ``.grad`` (same shape, accumulated)."""
+    """A trainable array: ``.data`` (the value) and ``.grad`` (same shape, accumulated).
+
+    data  a float32 or float64 NumPy or CuPy array (anything else is a ``TypeError``)
+    """
 
     __slots__ = ("data", "grad")
 
     def __init__(self, data):
+        check_float_array("data", data)
         self.data = data
         self.grad = get_array_module(data).zeros_like(data)
 
@@ -178,6 +182,10 @@ class Module:
 
     # -- modes and devices ----------------------------------------------------------------
     def train(self, mode: bool = True):
+        """Training mode (dropout on) for this module and its sub-modules; returns self."""
+        if not isinstance(mode, (bool, np.bool_)):
+            raise TypeError(f"train: mode must be a bool, got {mode!r} ({type(mode).__name__})")
+        mode = bool(mode)
         self.training = mode
         for m in self._modules.values():
             m.train(mode)

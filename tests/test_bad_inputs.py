@@ -563,6 +563,12 @@ RULES = {   # (build with the value, the argument's name, accepted?)
         np.ones((2, 3)), np.array([0, 2]), ignore_index=v), "ignore_index", _is_int),
     "to_device device": (lambda v: to_device(np.ones(2), v), "device",
                          lambda v: isinstance(v, str) and v == "cpu"),
+    "Parameter data": (lambda v: nplstm.Parameter(v), "data",
+                       lambda v: isinstance(v, np.ndarray) and v.dtype == np.float64),
+    "Module.train mode": (lambda v: nplstm.Linear(2, 2).train(v), "mode",
+                          lambda v: isinstance(v, (bool, np.bool_))),
+    "cache_bytes_per_step H": (lambda v: F.cache_bytes_per_step(2, 3, v, 4, 8, False), "H",
+                               lambda v: _is_int(v) and v >= 1),
 }
 SIZES = ("input_size", "hidden_size", "num_layers", "out_features")
 DTYPE_VALUES = ["float32", "float64", np.float32, np.float64, "float16", ">f4", "<f8" if

@@ -30,6 +30,8 @@ from __future__ import annotations
 
 from typing import NamedTuple, Optional
 
+import numpy as np
+
 from .. import workspace
 from ..backend import asnumpy
 from ..checks import (check_arrays, check_lengths, check_not_empty, check_rank, check_shape,
@@ -96,7 +98,13 @@ class SequenceGrads(NamedTuple):
 
 def cache_bytes_per_step(B: int, I: int, H: int, P: int, itemsize: int,
                          projection: bool) -> dict:
-    """Bytes the training cache holds per time step, by buffer (see ``SequenceCache``)."""
+    """Bytes the training cache holds per time step, by buffer (see ``SequenceCache``).
+
+    B, I, H, P, itemsize: positive ints (``ValueError`` naming the first that is not).
+    """
+    for name, n in (("B", B), ("I", I), ("H", H), ("P", P), ("itemsize", itemsize)):
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise ValueError(f"cache_bytes_per_step: {name} must be a positive int, got {n!r}")
     sizes = {"gates": 4 * H, "c": H, "tanh_c": H, "output": P, "x": I}
     if projection:
         sizes["hidden"] = H
