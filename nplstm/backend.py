@@ -232,7 +232,8 @@ def to_device(a, device: str):
     if not is_array(a):
         raise TypeError(f"to_device: a must be a NumPy or CuPy array, got {describe_value(a)}")
     if a.dtype.kind not in "biufc":
-        raise TypeError(f"to_device: a must have a numeric or bool dtype, got {dtype_name(a.dtype)}")
+        raise TypeError("to_device: a must have a numeric or bool dtype, got "
+                        f"{dtype_name(a.dtype)}")
     if device == "cpu":
         return asnumpy(a)
     if device_of(a) == device:
