@@ -206,7 +206,7 @@ class Module:
                 "that will not be backpropagated (evaluation, sampling) inside "
                 f"`with nplstm.no_grad():`, or call {name}.clear_tape() to drop them. "
                 "(Warned once per module; raise module.tape_warning_limit for a longer "
-                "legitimate tape.)"), stacklevel=3)
+                "legitimate tape.)"), stacklevel=4)   # the caller of module(...)
 
     def _peek(self):
         """The most recent recorded forward, left on the tape: a backward pops it (``_consume``)
