@@ -24,6 +24,9 @@ __all__ = [
     "cupy_available",
     "resolve_dtype",
     "check_float_array",
+    "dtype_name",
+    "describe_value",
+    "DEFAULT_DTYPE",
     "scatter_add",
     "SUPPORTED_DTYPES",
     "ArrayBackend",
@@ -36,6 +39,7 @@ __all__ = [
 ]
 
 SUPPORTED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+DEFAULT_DTYPE = np.dtype(np.float32)     # what ``dtype=None`` means, as torch's default dtype
 DEVICES = ("cpu", "cuda")
 
 _cupy = None
@@ -150,13 +154,33 @@ def devices() -> tuple:
 
 
 def check_device(device) -> None:
-    """``ValueError`` unless ``device`` is one of ``devices()``."""
+    """``ValueError`` unless ``device`` is one of ``devices()`` (``TypeError`` for a non-str)."""
+    if not isinstance(device, str):
+        raise TypeError(f"device must be one of {devices()}, got {device!r} "
+                        f"({type(device).__name__})")
     if device not in devices():
         raise ValueError(f"device must be one of {devices()}, got {device!r}")
 
 
-def _describe(a) -> str:
+def describe_value(a) -> str:
+    """How an error message names a value that is not an array: ``None``, ``a Python list``
+    (with the conversion to use), else its qualified type name (``builtins.str``)."""
+    if a is None:
+        return "None"
+    if isinstance(a, (list, tuple)):
+        return (f"a Python {type(a).__name__} (convert it with numpy.asarray(value, "
+                "dtype=numpy.float32), or the dtype the call needs)")
     return f"{type(a).__module__}.{type(a).__name__}"
+
+
+def dtype_name(dtype) -> str:
+    """``float32``, or ``big-endian float32 (>f4)`` when the byte order is not this machine's
+    (NumPy's ``dtype.name`` does not say, so "got float32" would read as a contradiction)."""
+    dt = np.dtype(dtype)
+    if dt.isnative:
+        return dt.name
+    order = {">": "big", "<": "little"}.get(dt.byteorder, "non-native")
+    return f"{order}-endian {dt.name} ({dt.str})"
 
 
 def get_array_module(*arrays, names=None):
@@ -197,9 +221,19 @@ def asnumpy(a):
 
 
 def to_device(a, device: str):
-    """Return ``a`` on ``device`` ("cpu", "cuda" or a registered one); no copy when it is
-    already there."""
+    """Return the array ``a`` on ``device`` ("cpu", "cuda" or a registered one); no copy when
+    it is already there.
+
+    ``a`` must be a NumPy, CuPy or registered backend's array of a numeric or bool dtype
+    (anything else is a ``TypeError``).  Arrays moved onto a device are written in native byte
+    order (a big-endian NumPy array arrives with the same values, little-endian).
+    """
     check_device(device)
+    if not is_array(a):
+        raise TypeError(f"to_device: a must be a NumPy or CuPy array, got {describe_value(a)}")
+    if a.dtype.kind not in "biufc":
+        raise TypeError("to_device: a must have a numeric or bool dtype, got "
+                        f"{dtype_name(a.dtype)}")
     if device == "cpu":
         return asnumpy(a)
     if device_of(a) == device:
@@ -209,19 +243,33 @@ def to_device(a, device: str):
         raise RuntimeError(
             "device='cuda' needs CuPy, which is not installed (pip install 'nplstm[gpu]')"
         )
-    return b.from_host(asnumpy(a))
+    host = asnumpy(a)
+    if not host.dtype.isnative:                # device arrays hold native byte order only
+        host = host.astype(host.dtype.newbyteorder("="))
+    return b.from_host(host)
 
 
 def resolve_dtype(dtype) -> np.dtype:
-    """The numpy dtype for a module's ``dtype=`` argument: float32 or float64, else TypeError."""
+    """The numpy dtype for a module's ``dtype=`` argument: float32 or float64, else TypeError.
+
+    ``None`` means the default, float32 (as torch's ``dtype=None`` means its default dtype;
+    ``numpy.dtype(None)`` would be float64).  Non-native byte order (``">f4"``) is refused.
+    """
+    if dtype is None:
+        return DEFAULT_DTYPE
+    if not isinstance(dtype, (str, type, np.dtype)):   # np.dtype(np.float64(0.5)) is float64
+        raise TypeError(f"dtype must be float32 or float64 (a name, a type or a numpy dtype), "
+                        f"got {dtype!r} ({type(dtype).__name__})")
     try:
         dt = np.dtype(dtype)
-    except TypeError as err:
+    except (TypeError, ValueError) as err:
         raise TypeError(f"dtype must be float32 or float64, got {dtype!r}") from err
     if dt not in SUPPORTED_DTYPES:
+        native = "" if dt.isnative or dt.newbyteorder("=") not in SUPPORTED_DTYPES else \
+            " in this machine's byte order"
         raise TypeError(
-            f"dtype must be float32 or float64, got {dt.name} "
-            "(float16/bfloat16 and integer types are not supported)"
+            f"dtype must be float32 or float64{native}, got {dtype_name(dt)} "
+            "(float16/bfloat16, complex and integer types are not supported)"
         )
     return dt
 
@@ -234,15 +282,21 @@ def check_float_array(name: str, a, dtype=None):
     ever cast.  Returns ``a`` unchanged.
     """
     if not is_array(a):
-        raise TypeError(f"{name} must be a NumPy or CuPy array, got {_describe(a)}")
+        raise TypeError(f"{name} must be a NumPy or CuPy array, got {describe_value(a)}")
     if a.dtype not in SUPPORTED_DTYPES:
+        native = a.dtype.newbyteorder("=")
+        if native in SUPPORTED_DTYPES:   # ">f4": the right precision, the wrong byte order
+            raise TypeError(
+                f"{name} must have dtype float32 or float64 in this machine's byte order, "
+                f"got {dtype_name(a.dtype)}; convert with {name}.astype(numpy.{native.name})"
+            )
         raise TypeError(
-            f"{name} must have dtype float32 or float64, got {a.dtype.name} "
+            f"{name} must have dtype float32 or float64, got {dtype_name(a.dtype)} "
             "(nplstm never casts inputs silently; convert explicitly with .astype)"
         )
     if dtype is not None and a.dtype != dtype:
         raise TypeError(
-            f"{name} has dtype {a.dtype.name} but {np.dtype(dtype).name} is expected here "
+            f"{name} has dtype {a.dtype.name} but {dtype_name(dtype)} is expected here "
             "(nplstm never casts inputs silently; convert explicitly with .astype)"
         )
     return a

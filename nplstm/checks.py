@@ -9,10 +9,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from .backend import asnumpy, check_float_array, get_array_module, is_array
+from .backend import (asnumpy, check_float_array, describe_value, dtype_name, get_array_module,
+                      is_array)
 
 __all__ = ["check_shape", "check_rank", "check_arrays", "check_lengths", "check_upstream",
-           "check_indices", "shape_str"]
+           "check_indices", "check_not_empty", "shape_str"]
+
+# what one entry along an axis is, for "x must have at least one time step (T ≥ 1)"
+_AXIS_ENTRIES = {"T": "time step", "B": "sequence in the batch", "I": "input feature",
+                 "H": "hidden unit", "4H": "gate row", "N": "row", "C": "class", "O": "output",
+                 "V": "embedding row", "E": "embedding feature"}
 
 
 def shape_str(shape) -> str:
@@ -39,14 +45,15 @@ def check_rank(name: str, a, ranks: tuple, letters: str) -> None:
         raise ValueError(f"{name} must have shape {letters}, got {shape_str(a.shape)} ({a.ndim}-D)")
 
 
-def check_arrays(named: dict, dtype=None):
+def check_arrays(named: dict, dtype=None, required=()):
     """Validate float arrays given as ``{name: array or None}``; return their module ``xp``.
 
     All non-None arrays must be float32/float64 NumPy or CuPy arrays, live on one backend and
-    share one dtype (``dtype`` if given, else the first one's).  Mismatches are ``TypeError``s
-    naming the arguments involved.
+    share one dtype (``dtype`` if given, else the first one's).  The names in ``required``
+    may not be None (the others are optional).  Mismatches are ``TypeError``s naming the
+    arguments involved.
     """
-    present = {k: v for k, v in named.items() if v is not None}
+    present = {k: v for k, v in named.items() if v is not None or k in required}
     first_name = None
     for name, a in present.items():
         check_float_array(name, a)
@@ -58,10 +65,26 @@ def check_arrays(named: dict, dtype=None):
             ref = f"{first_name} is {np.dtype(dtype).name}" if first_name else (
                 f"{np.dtype(dtype).name} is expected")
             raise TypeError(
-                f"{name} has dtype {a.dtype.name} but {ref}; nplstm never casts silently "
+                f"{name} has dtype {dtype_name(a.dtype)} but {ref}; nplstm never casts silently "
                 "(convert explicitly with .astype, or build the module with that dtype)"
             )
     return xp
+
+
+def check_not_empty(name: str, a, axes: tuple) -> None:
+    """``ValueError`` when an axis of ``a`` has length 0: nplstm refuses empty arrays.
+
+    ``axes`` names ``a``'s axes by letter, e.g. ``("T", "B", "I")``; the message reads
+    ``x must have at least one time step (T ≥ 1), got shape (0, 2, 3) = (T, B, I)``.
+    """
+    if a.size:
+        return
+    k = list(a.shape).index(0)
+    letter = axes[k] if len(axes) == a.ndim else f"axis {k}"
+    entry = _AXIS_ENTRIES.get(letter, "entry")
+    layout = f" = ({', '.join(axes)})" if len(axes) == a.ndim else ""
+    raise ValueError(f"{name} must have at least one {entry} ({letter} ≥ 1), got shape "
+                     f"{shape_str(a.shape)}{layout}; nplstm refuses empty arrays")
 
 
 def check_lengths(lengths, T: int, B: int) -> np.ndarray:
@@ -97,9 +120,9 @@ def check_indices(name: str, a, size: int, xp) -> None:
     [0, size); ``TypeError`` for the kind or device, ``ValueError`` for a value out of range."""
     if not is_array(a):
         raise TypeError(f"{name} must be an integer NumPy or CuPy array, got "
-                        f"{type(a).__module__}.{type(a).__name__}")
+                        f"{describe_value(a)}")
     if a.dtype.kind not in "iu":
-        raise TypeError(f"{name} must have an integer dtype, got {a.dtype.name}")
+        raise TypeError(f"{name} must have an integer dtype, got {dtype_name(a.dtype)}")
     get_array_module(a, xp.empty(0), names=[name, "the weights"])
     if a.size and (int(a.min()) < 0 or int(a.max()) >= size):
         bad = int(a[(a < 0) | (a >= size)].reshape(-1)[0])

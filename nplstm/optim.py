@@ -15,11 +15,14 @@ with ``--resume`` follows exactly the curve an uninterrupted run would.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import numpy as np
 
-from .backend import asnumpy, device_of, get_array_module, to_device
-from .nn import Parameter
+from .backend import asnumpy, describe_value, device_of, dtype_name, get_array_module, \
+    is_array, to_device
+from .checks import shape_str
+from .nn import Module, Parameter, StateDictKeyError
 
 __all__ = ["SGD", "clip_grad_norm", "grad_norm", "ConstantLR", "CosineLR", "make_schedule"]
 
@@ -27,31 +30,49 @@ __all__ = ["SGD", "clip_grad_norm", "grad_norm", "ConstantLR", "CosineLR", "make
 class SGD:
     """``SGD(params, lr, momentum=0, nesterov=False, weight_decay=0)``; ``step()`` updates in place.
 
-    params  a list of ``Parameter`` (e.g. ``model.parameters()``)
+    params  ``model.parameters()`` (any iterable of ``Parameter``, a generator too)
+    lr      a positive finite number; ``opt.lr = value`` is checked the same way (a NaN or
+            negative learning rate would silently ruin the weights at the next step)
     The momentum buffers are the optimizer's state: ``state_dict()`` / ``load_state_dict()``
     save and restore them exactly (with the learning rate), for checkpoints.
     """
 
     def __init__(self, params, lr, momentum=0.0, nesterov=False, weight_decay=0.0):
-        self.params = list(params)
-        if not self.params or not all(isinstance(p, Parameter) for p in self.params):
+        self.params = _parameter_list(params, "SGD")
+        if not self.params:
             raise TypeError("params must be a non-empty list of nplstm Parameters "
                             "(model.parameters())")
-        _check_number("lr", lr, positive=True)
+        self.lr = lr                                     # checked by the property
         _check_number("momentum", momentum)
         _check_number("weight_decay", weight_decay)
         if nesterov and momentum == 0:
             raise ValueError("nesterov momentum needs momentum > 0")
-        self.lr, self.momentum = float(lr), float(momentum)
+        self.momentum = float(momentum)
         self.nesterov, self.weight_decay = bool(nesterov), float(weight_decay)
         self.buffers = [None] * len(self.params)     # momentum buffers b, created on first step
+
+    @property
+    def lr(self) -> float:
+        """The learning rate: a positive finite float (assignments are checked)."""
+        return self._lr
+
+    @lr.setter
+    def lr(self, value):
+        _check_number("lr", value, positive=True)
+        self._lr = float(value)
 
     def zero_grad(self):
         for p in self.params:
             p.grad.fill(0)
 
     def step(self):
-        """One update of every parameter from its ``.grad`` (torch's rule, module docstring)."""
+        """One update of every parameter from its ``.grad`` (torch's rule, module docstring).
+
+        The settings are checked first (cheap): momentum or weight_decay assigned a NaN or a
+        negative value since the constructor is refused before any parameter changes.
+        """
+        _check_number("momentum", self.momentum)
+        _check_number("weight_decay", self.weight_decay)
         for k, p in enumerate(self.params):
             dtype = p.data.dtype.type
             g = p.grad
@@ -72,22 +93,74 @@ class SGD:
         return {"lr": self.lr,
                 "buffers": [None if b is None else asnumpy(b).copy() for b in self.buffers]}
 
-    def load_state_dict(self, state: dict) -> None:
-        buffers = list(state["buffers"])
+    def load_state_dict(self, state) -> None:
+        """Restore ``state_dict()``'s ``{"lr": float, "buffers": [array or None]}``.
+
+        Everything is checked before anything changes: state must be a mapping with exactly
+        those keys (``StateDictKeyError``, a ``KeyError``, otherwise), lr a positive finite
+        number, buffers a list with one entry per parameter, each None or an array (NumPy,
+        CuPy) of its parameter's shape and dtype holding finite values.
+        """
+        if not isinstance(state, Mapping):
+            raise TypeError("SGD.load_state_dict: state must be a mapping "
+                            '{"lr": float, "buffers": [array or None]} such as '
+                            f"opt.state_dict(), got {type(state).__name__}")
+        missing = [k for k in ("lr", "buffers") if k not in state]
+        unexpected = [k for k in state if k not in ("lr", "buffers")]
+        if missing or unexpected:
+            raise StateDictKeyError(f"SGD.load_state_dict: missing key(s) {missing}, "
+                                    f"unexpected key(s) {unexpected}; the state holds "
+                                    '"lr" and "buffers" (opt.state_dict())')
+        _check_number("lr", state["lr"], positive=True)
+        buffers = state["buffers"]
+        if not isinstance(buffers, (list, tuple)):
+            raise TypeError("SGD.load_state_dict: buffers must be a list of arrays or None, "
+                            f"got {type(buffers).__name__}")
         if len(buffers) != len(self.params):
             raise ValueError(f"optimizer state has {len(buffers)} buffers, "
                              f"this optimizer has {len(self.params)} parameters")
-        for k, (p, b) in enumerate(zip(self.params, buffers)):
-            if b is not None and (tuple(b.shape) != tuple(p.shape) or b.dtype != p.dtype):
-                raise ValueError(f"optimizer buffer {k} has shape {tuple(b.shape)} and dtype "
-                                 f"{b.dtype}, its parameter {tuple(p.shape)} and {p.dtype}")
         device = device_of(self.params[0].data)
-        self.buffers = [None if b is None else to_device(np.array(b), device) for b in buffers]
-        self.lr = float(state["lr"])
+        restored = [None if b is None else _checked_buffer(k, b, p, device)
+                    for k, (p, b) in enumerate(zip(self.params, buffers))]
+        self.buffers = restored
+        self.lr = state["lr"]
+
+
+def _checked_buffer(k, b, p, device):
+    """Momentum buffer ``k`` as a copy on ``device``: an array of p's shape and dtype, finite."""
+    if not is_array(b):
+        raise TypeError(f"SGD.load_state_dict: buffers[{k}] must be an array (NumPy or CuPy) "
+                        f"or None, got {describe_value(b)}")
+    if tuple(b.shape) != tuple(p.shape) or b.dtype != p.dtype:
+        raise ValueError(f"optimizer buffer {k} has shape {shape_str(b.shape)} and dtype "
+                         f"{dtype_name(b.dtype)}, its parameter {shape_str(p.shape)} and "
+                         f"{p.dtype.name}")
+    if not bool(get_array_module(b).isfinite(b).all()):
+        raise ValueError(f"optimizer buffer {k} holds non-finite values (NaN or inf): a "
+                         "momentum buffer from a diverged run would carry them into the weights")
+    return to_device(np.array(asnumpy(b)), device)
+
+
+def _parameter_list(params, where) -> list:
+    """``params`` (``model.parameters()``, any iterable of Parameters) as a list; a Module,
+    a non-iterable or a non-Parameter element is a ``TypeError`` saying what to pass."""
+    if isinstance(params, Module):
+        raise TypeError(f"{where}: params must be the module's parameters, not the "
+                        f"{type(params).__name__} itself: pass model.parameters()")
+    if isinstance(params, Parameter) or is_array(params) or not hasattr(params, "__iter__"):
+        raise TypeError(f"{where}: params must be an iterable of nplstm Parameters "
+                        f"(model.parameters()), got {type(params).__name__}")
+    params = list(params)
+    for k, p in enumerate(params):
+        if not isinstance(p, Parameter):
+            raise TypeError(f"{where}: params must hold nplstm Parameters (model.parameters()), "
+                            f"but element {k} is {describe_value(p)}")
+    return params
 
 
 def grad_norm(params) -> float:
     """The global L2 norm of all gradients, ‖(g_1, …, g_n)‖ = √(Σ_k ‖g_k‖²), as a float."""
+    params = _parameter_list(params, "grad_norm")
     norms = [float(get_array_module(p.grad).linalg.norm(p.grad.reshape(-1))) for p in params]
     return math.sqrt(sum(n * n for n in norms))
 
@@ -99,7 +172,7 @@ def clip_grad_norm(params, max_norm) -> float:
     unchanged and nothing is scaled (the trainer stops on it).
     """
     _check_number("max_norm", max_norm, positive=True)
-    params = list(params)
+    params = _parameter_list(params, "clip_grad_norm")
     total = grad_norm(params)
     coef = max_norm / (total + 1e-6)
     if math.isfinite(total) and coef < 1.0:
@@ -165,7 +238,12 @@ def make_schedule(name: str, lr: float, *, decay_steps=None, warmup_steps=0, min
 
 
 def _check_number(name, value, positive=False):
-    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-    if not ok or not math.isfinite(value) or value < 0 or (positive and value == 0):
-        want = "a positive" if positive else "a non-negative"
+    """A finite real number ≥ 0 (> 0 with ``positive``): ``TypeError`` for a non-number,
+    ``ValueError`` for NaN, inf or a value out of range."""
+    want = "a positive" if positive else "a non-negative"
+    if isinstance(value, (bool, np.bool_)) or not isinstance(
+            value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be {want} finite number, got {value!r} "
+                        f"({type(value).__name__})")
+    if not math.isfinite(value) or value < 0 or (positive and value == 0):
         raise ValueError(f"{name} must be {want} finite number, got {value!r}")

@@ -1,5 +1,7 @@
 """The functional cell and the LSTMCell module: gradients by finite differences, bad input."""
 
+import warnings
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -9,7 +11,10 @@ import nplstm
 from nplstm import functional as F
 from nplstm.selfcheck import CELL_NAMES, cell_pair, random_cell_case
 
+from nplstm.nn import TapeWarning
+
 from .helpers import rel_error
+from .snapshots import assert_unchanged, snapshot
 from .strategies import seed, size
 
 
@@ -210,3 +215,45 @@ def test_module_refuses_other_dtype_naming_both():
         nplstm.LSTMCell(4, 5, dtype="float16")
     with pytest.raises(ValueError, match="hidden_size must be a positive int"):
         nplstm.LSTMCell(4, 0)
+
+
+def test_a_refused_backward_changes_nothing_and_the_retry_undoes_the_right_step():
+    # issue 14: the refused call popped the x2 step, so the retry returned the x1 step's dx
+    rng = np.random.default_rng(14)
+    cell = nplstm.LSTMCell(3, 4, seed=1)
+    x1, x2 = (rng.standard_normal((2, 3)).astype(np.float32) for _ in range(2))
+    dh = rng.standard_normal((2, 4)).astype(np.float32)
+    s1 = cell(x1)
+    cell(x2, s1)
+    before = snapshot(cell)
+    for name, bad in [("dh", (rng.standard_normal((2, 5)).astype(np.float32), None)),
+                      ("dh", (dh.astype(np.float64), None)), ("dc", (dh, dh[:1])),
+                      ("dc", (dh, dh.tolist()))]:
+        with pytest.raises((ValueError, TypeError), match=name):
+            cell.backward(*bad)
+        assert_unchanged(before, snapshot(cell))
+    dx, (dh_prev, dc_prev) = cell.backward(dh)
+    # the reference: the functional backward of the x2 step alone, from its own cache
+    _, cache = F.lstm_cell_forward(x2, s1, cell.weight_ih.data, cell.weight_hh.data,
+                                   cell.bias_ih.data, cell.bias_hh.data)
+    want = F.lstm_cell_backward(dh, None, cache)
+    np.testing.assert_array_equal(dx, want.x)
+    np.testing.assert_array_equal(cell.weight_ih.grad, want.weight_ih)
+    assert len(cell._tape) == 1
+
+
+def test_a_cell_warns_once_when_its_tape_outgrows_a_bptt_loop():
+    cell = nplstm.LSTMCell(2, 3, seed=0)
+    x = np.zeros((1, 2), np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")              # 1000 steps of BPTT are legitimate
+        for _ in range(cell.tape_warning_limit):
+            cell(x)
+    with pytest.warns(TapeWarning, match=r"LSTMCell holds 1001 recorded forwards.*"
+                                         r"nplstm\.no_grad\(\).*clear_tape\(\)"):
+        cell(x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")              # once per module
+        cell(x)
+    cell.clear_tape()
+    assert cell._tape == []

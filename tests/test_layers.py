@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -15,6 +16,8 @@ from nplstm import functional as F
 
 from . import layers_reference as lref
 from . import torch_reference as ref
+from .helpers import rel_error
+from .snapshots import assert_unchanged, snapshot
 from .strategies import seed as seeds
 from .strategies import size
 
@@ -200,3 +203,82 @@ def test_bad_input_is_named(call, error, message):
     with pytest.raises(error) as info:
         call()
     assert message in str(info.value)
+
+
+@pytest.mark.parametrize("padding_idx, error", [(2.5, TypeError), ("1", TypeError),
+                                                (True, TypeError), (np.bool_(False), TypeError),
+                                                (3, ValueError),
+                                                (-4, ValueError)])
+def test_padding_idx_must_be_an_int_in_range(padding_idx, error):
+    # issue 14: 2.5 gave an IndexError, "1" a bare TypeError, True silently row 1
+    with pytest.raises(error, match=r"padding_idx must (be an int|lie) in \[-3, 3\)"):
+        nplstm.Embedding(3, 2, padding_idx=padding_idx)
+    with pytest.raises(error, match="padding_idx"):
+        F.embedding_forward(np.array([0, 1]), np.ones((3, 2)), padding_idx)
+    assert nplstm.Embedding(3, 2, padding_idx=np.int64(-1)).padding_idx == 2
+
+
+def test_functional_negative_padding_idx_counts_from_the_end():
+    # a negative padding_idx was compared with the raw indices: no row was masked
+    rng = np.random.default_rng(3)
+    weight, dy = rng.standard_normal((4, 2)), rng.standard_normal((5, 2))
+    indices = np.array([3, 0, 3, 1, 2])
+    _, cache = F.embedding_forward(indices, weight, padding_idx=-1)
+    got = F.embedding_backward(dy, cache).weight
+    want = np.zeros((4, 2))
+    for n, v in enumerate(indices):            # dW[v] = Σ dy[n] over idx[n] = v, v ≠ 3
+        if v != 3:
+            want[v] += dy[n]
+    np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("shape, axis", [((0, 0), "row (N ≥ 1)"), ((0, 3), "row (N ≥ 1)"),
+                                         ((3, 0), "class (C ≥ 1)")])
+def test_cross_entropy_refuses_empty_logits(shape, axis):
+    with pytest.raises(ValueError, match=r"logits must have at least one " + re.escape(axis)):
+        F.cross_entropy_forward(np.zeros(shape), np.zeros(shape[0], np.int64))
+
+
+@pytest.mark.parametrize("dloss", [None, [1.0], "1", True, np.ones(1)])
+def test_loss_backwards_refuse_a_dloss_that_is_not_a_scalar(dloss):
+    _, ce_cache = F.cross_entropy_forward(np.ones((2, 3)), np.array([0, 2]))
+    _, mse_cache = F.mse_forward(np.ones(2), np.zeros(2))
+    for backward, cache in ((F.cross_entropy_backward, ce_cache), (F.mse_backward, mse_cache)):
+        with pytest.raises((TypeError, ValueError), match="dloss"):
+            backward(dloss, cache)
+
+
+def test_linear_and_embedding_refused_backwards_change_nothing():
+    rng = np.random.default_rng(4)
+    lin, emb = nplstm.Linear(3, 2, dtype="float64", seed=0), nplstm.Embedding(5, 3, seed=0)
+    x1, x2 = rng.standard_normal((2, 4, 3))
+    lin(x1)
+    lin(x2)
+    emb(np.array([1, 2]))
+    emb(np.array([4, 4, 0]))
+    dy, de = rng.standard_normal((4, 2)), rng.standard_normal((3, 3)).astype(np.float32)
+    before = snapshot(lin, emb)
+    for call in (lambda: lin.backward(dy[:, :1]), lambda: lin.backward([1.0]),
+                 lambda: emb.backward(de[:2]), lambda: emb.backward(de.astype(np.float64))):
+        with pytest.raises((ValueError, TypeError), match="dy"):
+            call()
+        assert_unchanged(before, snapshot(lin, emb))
+    np.testing.assert_array_equal(lin.backward(dy), dy @ lin.weight.data)     # x2's step
+    np.testing.assert_array_equal(lin.weight.grad, dy.T @ x2)
+    emb.backward(de)
+    np.testing.assert_array_equal(emb.weight.grad[4], de[0] + de[1])
+
+
+def test_nan_stays_out_of_what_torch_leaves_out():
+    # an ignored row's NaN logits reached the loss (NaN · 0) and a NaN upstream gradient at
+    # padding_idx reached the padding row; torch leaves both out
+    logits = np.array([[0.5, -1.0, 2.0], [np.nan, 0.0, 1.0], [1.0, 1.5, -0.5]])
+    targets = np.array([2, -100, 0])
+    loss, _ = F.cross_entropy_forward(logits, targets)
+    clean, _ = F.cross_entropy_forward(logits[[0, 2]], targets[[0, 2]])
+    np.testing.assert_array_equal(loss, clean)
+    assert np.isfinite(loss)
+    dy = np.array([[np.nan, 1.0], [2.0, 3.0], [4.0, 5.0]])
+    _, cache = F.embedding_forward(np.array([1, 0, 1]), np.ones((3, 2)), padding_idx=1)
+    np.testing.assert_array_equal(F.embedding_backward(dy, cache).weight,
+                                  [[2.0, 3.0], [0.0, 0.0], [0.0, 0.0]])

@@ -5,6 +5,8 @@ import pytest
 
 import nplstm
 
+from .snapshots import assert_unchanged, snapshot
+
 
 def test_state_dict_round_trip_and_copies():
     a = nplstm.LSTM(3, 4, num_layers=2, bidirectional=True, proj_size=2, seed=1)
@@ -23,9 +25,9 @@ def test_load_state_dict_refuses_mismatches_naming_the_key():
     sd = m.state_dict()
     before = {k: v.copy() for k, v in sd.items()}
     missing = {k: v for k, v in sd.items() if k != "bias_hh"}
-    with pytest.raises(KeyError, match=r"missing keys \['bias_hh'\]"):
+    with pytest.raises(KeyError, match=r'Missing key\(s\) in state_dict: "bias_hh"\.'):
         m.load_state_dict(missing)
-    with pytest.raises(KeyError, match=r"unexpected keys \['extra'\]"):
+    with pytest.raises(KeyError, match=r'Unexpected key\(s\) in state_dict: "extra"\.'):
         m.load_state_dict({**sd, "extra": np.zeros(1)})
     bad_shape = {**sd, "weight_hh": np.zeros((16, 3), np.float32)}
     with pytest.raises(ValueError, match=r"weight_hh must have shape \(16, 4\), got \(16, 3\)"):
@@ -80,3 +82,123 @@ def test_repr_and_parameter_lists():
     assert "bidirectional=True" in repr(m)
     assert len(m.parameters()) == 8
     assert "Parameter(shape=(12, 2)" in repr(m.weight_ih_l0)
+
+
+MODULES = {"LSTMCell": lambda **kw: nplstm.LSTMCell(3, 4, **kw),
+           "LSTM": lambda **kw: nplstm.LSTM(3, 4, num_layers=2, **kw),
+           "Linear": lambda **kw: nplstm.Linear(3, 4, **kw),
+           "Embedding": lambda **kw: nplstm.Embedding(3, 4, **kw)}
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_dtype_none_means_the_default_float32(name):
+    # issue 14: numpy.dtype(None) is float64, so dtype=None silently built float64 modules
+    module = MODULES[name](dtype=None, seed=0)
+    assert module.dtype == np.float32
+    assert all(p.dtype == np.float32 for p in module.parameters())
+    for bad, words in (("float16", "float16"), (">f4", "big-endian float32 (>f4)"),
+                       ("complex64", "complex64"), ("int32", "int32"), ("nonsense", "nonsense")):
+        with pytest.raises(TypeError, match=r"dtype must be float32 or float64") as info:
+            MODULES[name](dtype=bad)
+        assert words in str(info.value)
+
+
+@pytest.mark.parametrize("name", MODULES)
+@pytest.mark.parametrize("seed, error", [("abc", TypeError), (-1, ValueError),
+                                         (1.5, TypeError), (True, TypeError),
+                                         ([1, 2], TypeError), (np.int64(-3), ValueError)])
+def test_bad_seeds_are_refused_naming_seed(name, seed, error):
+    with pytest.raises(error, match=r"seed must be .*non-negative int"):
+        MODULES[name](seed=seed)
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_numpy_integer_and_seed_sequence_seeds_work(name):
+    by_int = MODULES[name](seed=7).state_dict()
+    by_numpy_int = MODULES[name](seed=np.uint32(7)).state_dict()
+    by_sequence = MODULES[name](seed=np.random.SeedSequence(7)).state_dict()
+    for key in by_int:
+        np.testing.assert_array_equal(by_int[key], by_numpy_int[key])
+        # default_rng(SeedSequence(7)) is default_rng(7): the same stream
+        np.testing.assert_array_equal(by_int[key], by_sequence[key])
+
+
+@pytest.mark.parametrize("state_dict", [None, "weights", 3])
+def test_load_state_dict_needs_a_mapping(state_dict):
+    m = nplstm.Linear(2, 3, seed=0)
+    with pytest.raises(TypeError, match="state_dict must be a mapping"):
+        m.load_state_dict(state_dict)
+
+
+def test_load_state_dict_of_pairs_says_how_to_convert_and_changes_nothing():
+    m = nplstm.Linear(2, 3, seed=0)
+    pairs = list(nplstm.Linear(2, 3, seed=1).state_dict().items())
+    before = snapshot(m)
+    with pytest.raises(TypeError, match=r"got list \(a list of \(name, array\) pairs converts "
+                                        r"with dict\(pairs\)\)"):
+        m.load_state_dict(pairs)
+    assert_unchanged(before, snapshot(m))
+
+
+def test_key_mismatch_lists_keys_as_torch_and_suggests_the_prefix():
+    m = nplstm.LSTM(3, 4, seed=0)
+    sd = {"encoder.rnn." + k: v for k, v in m.state_dict().items()}
+    sd["decoder.weight"] = np.zeros((2, 2), np.float32)
+    with pytest.raises(KeyError) as info:
+        m.load_state_dict(sd)
+    message = str(info.value)
+    assert message.startswith("Error(s) in loading state_dict for LSTM:\n\tMissing key(s) in "
+                              'state_dict: "weight_ih_l0", "weight_hh_l0", "bias_ih_l0", '
+                              '"bias_hh_l0".\n\tUnexpected key(s) in state_dict: '
+                              '"encoder.rnn.weight_ih_l0", ')
+    assert 'nplstm.interop.select(state_dict, "encoder.rnn.")' in message
+    assert "\\n" not in message                     # printed as written, not as a repr
+
+
+def test_key_mismatch_suggests_the_sub_module_when_the_dict_lacks_its_prefix():
+    class Wrapper(nplstm.Module):
+        def __init__(self):
+            super().__init__()
+            self.rnn = nplstm.LSTM(3, 4, seed=0)
+
+    wrapper = Wrapper()
+    bare = nplstm.LSTM(3, 4, seed=1).state_dict()
+    before = snapshot(wrapper)
+    with pytest.raises(KeyError, match=r'names carry the prefix "rnn\." .*'
+                                       r"module\.rnn\.load_state_dict\(state_dict\)"):
+        wrapper.load_state_dict(bare)
+    assert_unchanged(before, snapshot(wrapper))
+    wrapper.rnn.load_state_dict(bare)                   # the suggested fix works
+    np.testing.assert_array_equal(wrapper.rnn.weight_ih_l0.data, bare["weight_ih_l0"])
+
+
+@pytest.mark.parametrize("value, error, words", [
+    (None, TypeError, "weight must be a float array (this module's float32 or narrower), got None"),
+    ([[1.0, 2.0]] * 2, ValueError, "weight must have shape (3, 2), got (2, 2)"),
+    (np.zeros((3, 2)), TypeError, "weight has dtype float64, which does not convert to this "
+                                  "module's float32 without loss"),
+    ("abc", TypeError, "weight must be a float array"),
+    (np.zeros((3, 2), ">f8"), TypeError, "big-endian float64 (>f8)"),
+])
+def test_load_state_dict_values_are_checked_before_any_copy(value, error, words):
+    m = nplstm.Linear(2, 3, seed=0)
+    sd = nplstm.Linear(2, 3, seed=1).state_dict()
+    sd["weight"] = value
+    before = snapshot(m)
+    with pytest.raises(error) as info:
+        m.load_state_dict(sd)
+    assert words in str(info.value)
+    assert_unchanged(before, snapshot(m))
+
+
+def test_to_moves_nested_sub_modules_and_clears_their_tapes():
+    class Outer(nplstm.Module):
+        def __init__(self):
+            super().__init__()
+            self.inner = nplstm.Module()
+            self.inner.linear = nplstm.Linear(2, 2, seed=0)
+
+    outer = Outer()
+    outer.inner.linear(np.zeros((1, 2), np.float32))
+    outer.to("cpu")
+    assert outer.inner.linear._tape == [] and outer.inner.linear.device == "cpu"

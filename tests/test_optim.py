@@ -8,6 +8,8 @@ import pytest
 import nplstm
 from nplstm.optim import SGD, CosineLR, clip_grad_norm, grad_norm, make_schedule
 
+from .snapshots import assert_unchanged, snapshot
+
 
 def _params(seed=0, dtype=np.float64):
     rng = np.random.default_rng(seed)
@@ -83,3 +85,91 @@ def test_bad_settings_are_named(call, message):
     with pytest.raises((ValueError, TypeError)) as info:
         call()
     assert message in str(info.value)
+
+
+def _stepped(momentum=0.9):
+    params = _params(2)
+    opt = SGD(params, 0.1, momentum=momentum)
+    opt.step()
+    return params, opt
+
+
+def test_sgd_of_a_module_says_to_pass_its_parameters():
+    model = nplstm.Linear(2, 3, seed=0)
+    with pytest.raises(TypeError, match=r"not the Linear itself: pass model\.parameters\(\)"):
+        SGD(model, 0.1)
+    with pytest.raises(TypeError, match="pass model.parameters()"):
+        clip_grad_norm(model, 1.0)
+    for bad in (None, 3, model.weight.data, [model.weight, model.weight.data]):
+        with pytest.raises(TypeError, match="params must"):
+            SGD(bad, 0.1)
+
+
+def test_sgd_takes_a_generator_of_parameters():
+    a, b = _params(4), _params(4)
+    SGD((p for p in a), 0.1, momentum=0.5).step()
+    SGD(b, 0.1, momentum=0.5).step()
+    assert all(np.array_equal(p.data, q.data) for p, q in zip(a, b))
+
+
+@pytest.mark.parametrize("state, error, words", [
+    (None, TypeError, "state must be a mapping"),
+    ([("lr", 0.1)], TypeError, "state must be a mapping"),
+    ({"buffers": [None, None]}, KeyError, "missing key(s) ['lr']"),
+    ({"lr": 0.1, "buffers": [None, None], "extra": 1}, KeyError, "unexpected key(s) ['extra']"),
+    ({"lr": 0.1, "buffers": [[[0.0] * 2] * 3, None]}, TypeError, "buffers[0] must be an array"),
+    ({"lr": 0.1, "buffers": None}, TypeError, "buffers must be a list"),
+    ({"lr": 0.1, "buffers": [None]}, ValueError, "1 buffers, this optimizer has 2"),
+    ({"lr": 0.1, "buffers": [np.zeros((2, 3)), None]}, ValueError, "buffer 0 has shape (2, 3)"),
+    ({"lr": 0.1, "buffers": [np.zeros((3, 2), ">f8"), None]}, ValueError, "big-endian float64"),
+    ({"lr": 0.1, "buffers": [np.full((3, 2), np.nan), None]}, ValueError, "non-finite"),
+    ({"lr": float("nan"), "buffers": [None, None]}, ValueError, "lr must be a positive finite"),
+    ({"lr": -1.0, "buffers": [None, None]}, ValueError, "lr must be a positive finite"),
+    ({"lr": "0.1", "buffers": [None, None]}, TypeError, "lr must be a positive finite"),
+])
+def test_sgd_load_state_dict_refuses_bad_state_and_changes_nothing(state, error, words):
+    # issue 14: the buffers were replaced before a missing lr failed; a NaN lr was accepted
+    params, opt = _stepped()
+    before = snapshot(opt)
+    with pytest.raises(error) as info:
+        opt.load_state_dict(state)
+    assert words in str(info.value)
+    assert_unchanged(before, snapshot(opt))
+
+
+@pytest.mark.parametrize("lr", [float("nan"), float("inf"), -1.0, 0.0, "0.1", None])
+def test_a_bad_lr_is_refused_wherever_it_is_set(lr):
+    with pytest.raises((ValueError, TypeError), match="lr must be a positive finite number"):
+        SGD(_params(), lr)
+    params, opt = _stepped()
+    weights = [p.data.copy() for p in params]
+    with pytest.raises((ValueError, TypeError), match="lr must be a positive finite number"):
+        opt.lr = lr
+    assert opt.lr == 0.1
+    opt.step()                                    # still lr 0.1: finite weights
+    assert all(np.isfinite(p.data).all() for p in params)
+    assert not any(np.array_equal(p.data, w) for p, w in zip(params, weights))
+
+
+@pytest.mark.parametrize("setting", ["momentum", "weight_decay"])
+def test_a_bad_setting_assigned_later_is_refused_before_the_step_changes_anything(setting):
+    params, opt = _stepped()
+    setattr(opt, setting, float("nan"))
+    before = snapshot(opt)
+    weights = [p.data.copy() for p in params]
+    with pytest.raises(ValueError, match=f"{setting} must be a non-negative finite number"):
+        opt.step()
+    assert_unchanged(before, snapshot(opt))
+    assert all(np.array_equal(p.data, w) for p, w in zip(params, weights))
+
+
+def test_clip_grad_norm_refuses_bad_max_norm_and_params():
+    params = _params()
+    grads = [p.grad.copy() for p in params]
+    for bad, error in ((float("nan"), ValueError), (-1.0, ValueError), ("1", TypeError),
+                       (None, TypeError), (float("inf"), ValueError)):
+        with pytest.raises(error, match="max_norm must be a positive finite number"):
+            clip_grad_norm(params, bad)
+    with pytest.raises(TypeError, match="element 1 is numpy.ndarray"):
+        clip_grad_norm([params[0], params[1].grad], 1.0)
+    assert all(np.array_equal(p.grad, g) for p, g in zip(params, grads))

@@ -1,6 +1,9 @@
 """The sequence LSTM: functional and module backward by finite differences, the cell and the
 sequence agreeing, variable lengths, inference without caches, and bad input."""
 
+import contextlib
+import warnings
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -10,7 +13,10 @@ import nplstm
 from nplstm import functional as F
 from nplstm.selfcheck import SEQUENCE_NAMES, module_pair, random_lstm_case, sequence_pair
 
+from nplstm.nn import TapeWarning
+
 from .helpers import rel_error
+from .snapshots import assert_unchanged, snapshot
 from .strategies import lengths_or_none, seed, small_size
 
 
@@ -382,3 +388,81 @@ def test_module_record_fills_every_layer_and_direction():
     with pytest.raises(TypeError, match="record"):
         module(x)
         module.backward(dout, record=[])
+
+
+@pytest.mark.parametrize("bad_call", [
+    lambda m, d: m.backward(d[:, :, :3]),                                    # doutput shape
+    lambda m, d: m.backward(d.astype(np.float32)),                           # doutput dtype
+    lambda m, d: m.backward(d, (np.zeros((4, 2, 5)), None)),                 # dh_n shape
+    lambda m, d: m.backward(d, (None, np.zeros((4, 2, 4)).tolist())),        # dc_n a list
+    lambda m, d: m.backward(d, np.zeros((4, 2, 4))),                         # dstate not a pair
+])
+def test_a_refused_module_backward_changes_nothing_and_the_retry_is_right(bad_call):
+    # issue 14: the refused call popped the recorded forward, so the corrected retry
+    # silently returned the gradient of the forward before it
+    rng = np.random.default_rng(14)
+    module = nplstm.LSTM(3, 4, num_layers=2, bidirectional=True, dtype="float64", seed=2)
+    x1, x2 = rng.standard_normal((2, 3, 2, 3))
+    module(x1)
+    out, _ = module(x2)
+    dout = rng.standard_normal(out.shape)
+    before = snapshot(module)
+    with pytest.raises((ValueError, TypeError)) as info:
+        bad_call(module, dout)
+    assert any(name in str(info.value) for name in ("doutput", "dh_n", "dc_n", "dstate"))
+    assert_unchanged(before, snapshot(module))
+    dx, _ = module.backward(dout)
+    # the reference: a fresh module with the same weights and only the x2 forward
+    ref = nplstm.LSTM(3, 4, num_layers=2, bidirectional=True, dtype="float64", seed=2)
+    ref(x2)
+    dx_ref, _ = ref.backward(dout)
+    np.testing.assert_array_equal(dx, dx_ref)
+    for (name, p), (_, q) in zip(module.named_parameters(), ref.named_parameters()):
+        np.testing.assert_array_equal(p.grad, q.grad, err_msg=name)
+
+
+@pytest.mark.parametrize("keep_cache", [True, False])
+@pytest.mark.parametrize("shape, words", [
+    ((0, 2, 3), ["x must have at least one time step (T ≥ 1)", "(0, 2, 3) = (T, B, I)"]),
+    ((0, 3), ["x must have at least one time step (T ≥ 1)", "(0, 3) = (T, I)"]),
+    ((2, 0, 3), ["x must have at least one sequence in the batch (B ≥ 1)"]),
+    ((2, 2, 0), ["x must have at least one input feature (I ≥ 1)"]),
+])
+def test_empty_axes_are_refused_naming_the_axis(keep_cache, shape, words):
+    rng = np.random.default_rng(0)
+    wi, wh = rng.standard_normal((16, 3)), rng.standard_normal((16, 4))
+    with pytest.raises(ValueError) as info:
+        F.lstm_forward(np.zeros(shape), None, wi, wh, keep_cache=keep_cache)
+    for word in words:
+        assert word in str(info.value), str(info.value)
+    module = nplstm.LSTM(3, 4, dtype="float64", seed=0)
+    context = nplstm.no_grad() if not keep_cache else contextlib.nullcontext()
+    with context, pytest.raises(ValueError, match=words[0].replace("(", r"\(").replace(")", r"\)")):
+        module(np.zeros(shape))
+    assert module._tape == []
+    with pytest.raises(ValueError, match=r"weight_ih must have at least one input feature"):
+        F.lstm_forward(np.zeros((2, 2, 0)), None, wi[:, :0], wh)
+
+
+def test_batch_first_empty_time_axis_names_its_layout():
+    module = nplstm.LSTM(3, 4, batch_first=True, dtype="float64", seed=0)
+    with pytest.raises(ValueError, match=r"at least one time step \(T ≥ 1\), got shape "
+                                         r"\(2, 0, 3\) = \(B, T, I\)"):
+        module(np.zeros((2, 0, 3)))
+
+
+def test_an_lstm_warns_once_when_forwards_pile_up_on_its_tape():
+    module = nplstm.LSTM(2, 3, seed=0)
+    x = np.zeros((2, 1, 2), np.float32)
+    with nplstm.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for _ in range(2 * module.tape_warning_limit):     # nothing recorded, no warning
+            module(x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for _ in range(module.tape_warning_limit):
+            module(x)
+    with pytest.warns(TapeWarning, match=r"LSTM holds 33 recorded forwards.*no_grad.*"
+                                         r"LSTM\.clear_tape\(\)"):
+        module(x)
+    assert len(module._tape) == 33

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import NamedTuple, Optional
 
-from ..checks import check_arrays, check_rank, check_shape, check_upstream
+from ..checks import check_arrays, check_not_empty, check_rank, check_shape, check_upstream
 from ..kernels import kernels_for
 from .weights import check_lstm_weights
 
@@ -115,9 +115,10 @@ def _check_step_inputs(x, state, weight_ih, I, H, xp):
     h, c = (None, None) if state is None else unpack_state(state)
     # the weight first, so that dtype and device mismatches name it: "x has dtype float64
     # but weight_ih is float32"
-    check_arrays({"weight_ih": weight_ih, "x": x, "h": h, "c": c})
+    check_arrays({"weight_ih": weight_ih, "x": x, "h": h, "c": c}, required=("x",))
     check_rank("x", x, (1, 2), "(B, I) or unbatched (I,)")
     unbatched = x.ndim == 1
+    check_not_empty("x", x, ("I",) if unbatched else ("B", "I"))
     if unbatched:
         x = x[None]
     check_shape("x", x[0] if unbatched else x, (I,) if unbatched else (x.shape[0], I),

@@ -10,11 +10,15 @@ from __future__ import annotations
 
 from typing import NamedTuple, Optional
 
+import numpy as np
+
 from ..backend import get_array_module, scatter_add
-from ..checks import check_arrays, check_indices, check_rank, check_shape, check_upstream
+from ..checks import (check_arrays, check_indices, check_not_empty, check_rank, check_shape,
+                      check_upstream)
 
 __all__ = ["LinearCache", "LinearGrads", "linear_forward", "linear_backward",
-           "EmbeddingCache", "EmbeddingGrads", "embedding_forward", "embedding_backward"]
+           "EmbeddingCache", "EmbeddingGrads", "embedding_forward", "embedding_backward",
+           "check_padding_idx"]
 
 
 class LinearCache(NamedTuple):
@@ -33,18 +37,20 @@ class LinearGrads(NamedTuple):
 def linear_forward(x, weight, bias=None):
     """``y, cache = linear_forward(x, weight, bias)`` with y = x Wᵀ + b (torch.nn.Linear).
 
-    x       (..., I)  any number of leading axes, at least one dimension
+    x       (..., I)  any number of leading axes, at least one dimension; no empty axis
     weight  (O, I);  bias (O,) or None
     returns y (..., O) and a ``LinearCache``
     """
-    check_arrays({"weight": weight, "bias": bias, "x": x})
+    check_arrays({"weight": weight, "bias": bias, "x": x}, required=("weight", "x"))
     check_rank("weight", weight, (2,), "(O, I)")
+    check_not_empty("weight", weight, ("O", "I"))
     O, I = weight.shape
     if bias is not None:
         check_shape("bias", bias, (O,), "(O,)", "O is weight's first dimension")
     if x.ndim == 0 or x.shape[-1] != I:
         raise ValueError(f"x must have shape (..., I) with I = {I} (weight's second dimension), "
                          f"got {tuple(x.shape)}")
+    check_not_empty("x", x, ())
     lead_shape = tuple(x.shape[:-1])
     x2 = x.reshape(-1, I)                                    # (N, I)
     y = x2 @ weight.T                                        # (N, O)   y = x Wᵀ
@@ -87,15 +93,20 @@ class EmbeddingGrads(NamedTuple):
 def embedding_forward(indices, weight, padding_idx=None):
     """``y, cache = embedding_forward(indices, weight)``: y[...] = weight[indices[...]].
 
-    indices      integer array (...) with values in [0, V), on the weight's device
+    indices      integer array (...) with values in [0, V), on the weight's device; 0-d
+                 gives y (E,); no empty axis
     weight       (V, E)
-    padding_idx  an index whose row gets no gradient (torch.nn.Embedding's), or None
+    padding_idx  an int in [−V, V) whose row gets no gradient (torch.nn.Embedding's; a
+                 negative one counts from the end), or None
     returns      y (..., E) and an ``EmbeddingCache``
     """
-    xp = check_arrays({"weight": weight})
+    xp = check_arrays({"weight": weight}, required=("weight",))
     check_rank("weight", weight, (2,), "(V, E)")
+    check_not_empty("weight", weight, ("V", "E"))
     V, E = weight.shape
+    padding_idx = check_padding_idx(padding_idx, V)
     check_indices("indices", indices, V, xp)
+    check_not_empty("indices", indices, ())
     flat = indices.reshape(-1)                               # (N,)
     y = weight[flat]                                         # (N, E)  a gathered copy
     keep = None
@@ -103,6 +114,20 @@ def embedding_forward(indices, weight, padding_idx=None):
         keep = (flat != padding_idx).astype(weight.dtype)[:, None]   # (N, 1)
     cache = EmbeddingCache(flat, keep, (V, E), weight.dtype, tuple(indices.shape))
     return y.reshape(tuple(indices.shape) + (E,)), cache
+
+
+def check_padding_idx(padding_idx, V: int):
+    """``padding_idx`` as a row index in [0, V), or None: an int (not a bool) in [−V, V);
+    ``TypeError`` for another type, ``ValueError`` outside the range (torch's rule)."""
+    if padding_idx is None:
+        return None
+    if isinstance(padding_idx, (bool, np.bool_)) or not isinstance(padding_idx,
+                                                                   (int, np.integer)):
+        raise TypeError(f"padding_idx must be an int in [-{V}, {V}) or None, got "
+                        f"{padding_idx!r} ({type(padding_idx).__name__})")
+    if not -V <= padding_idx < V:
+        raise ValueError(f"padding_idx must lie in [-{V}, {V}), got {padding_idx}")
+    return int(padding_idx) % V
 
 
 def embedding_backward(dy, cache: EmbeddingCache) -> EmbeddingGrads:
@@ -119,8 +144,8 @@ def embedding_backward(dy, cache: EmbeddingCache) -> EmbeddingGrads:
     dy = check_upstream("dy", dy, lead_shape + (E,), "(..., E)", dtype, xp,
                         "like the forward's output")
     dy2 = dy.reshape(-1, E)                                  # (N, E)
-    if keep is not None:
-        dy2 = dy2 * keep                                     # (N, E)  no gradient to padding
+    if keep is not None:   # where, not a product: NaN · 0 would reach the padding row (torch: 0)
+        dy2 = xp.where(keep != 0, dy2, dy2.dtype.type(0))   # (N, E)  no gradient to padding
     dweight = xp.zeros((V, E), dtype=dy.dtype)               # (V, E)
     scatter_add(dweight, flat, dy2)                          # dW[idx[n]] += dy[n]
     return EmbeddingGrads(dweight)

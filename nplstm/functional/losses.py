@@ -14,8 +14,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..backend import get_array_module
-from ..checks import check_arrays, check_indices, check_rank, check_shape
+from ..backend import describe_value, dtype_name, get_array_module, is_array
+from ..checks import check_arrays, check_indices, check_not_empty, check_rank, check_shape
 
 __all__ = ["CrossEntropyCache", "CrossEntropyGrads", "cross_entropy_forward",
            "cross_entropy_backward", "MSECache", "MSEGrads", "mse_forward", "mse_backward"]
@@ -35,13 +35,18 @@ class CrossEntropyGrads(NamedTuple):
 def cross_entropy_forward(logits, targets, ignore_index=-100):
     """``loss, cache = cross_entropy_forward(logits, targets)``: mean of −log softmax(z)[t].
 
-    logits        (N, C) unnormalised scores
+    logits        (N, C) unnormalised scores, N, C ≥ 1 (empty axes are refused)
     targets       (N,) integers in [0, C), or ``ignore_index`` (those rows add nothing)
+    ignore_index  an int (default −100, torch's)
     returns       the loss (0-d array; NaN when every target is ignored, as torch) and a
                   ``CrossEntropyCache``
     """
-    xp = check_arrays({"logits": logits})
+    xp = check_arrays({"logits": logits}, required=("logits",))
     check_rank("logits", logits, (2,), "(N, C) (reshape (B, T, C) to (B·T, C))")
+    check_not_empty("logits", logits, ("N", "C"))
+    if isinstance(ignore_index, (bool, np.bool_)) or not isinstance(ignore_index,
+                                                                    (int, np.integer)):
+        raise TypeError(f"ignore_index must be an int, got {ignore_index!r}")
     N, C = logits.shape
     _check_targets(targets, N, C, ignore_index, xp)
     valid = targets != ignore_index                          # (N,)
@@ -53,8 +58,9 @@ def cross_entropy_forward(logits, targets, ignore_index=-100):
     log_p = shifted[xp.arange(N), safe_targets] - xp.log(sum_exp[:, 0])   # (N,)
     count = int(valid.sum())
     valid_col = valid[:, None].astype(logits.dtype)          # (N, 1)
-    if count:
-        loss = xp.asarray(-(log_p * valid_col[:, 0]).sum() / logits.dtype.type(count))  # ()
+    if count:   # where, not a product: an ignored row's NaN must not reach the loss (torch)
+        log_p = xp.where(valid, log_p, logits.dtype.type(0))                           # (N,)
+        loss = xp.asarray(-log_p.sum() / logits.dtype.type(count))                     # ()
     else:   # 0/0, as torch: the mean over no targets is NaN
         loss = xp.asarray(float("nan"), dtype=logits.dtype)
     probs = exp / sum_exp                                    # (N, C)  softmax(z)
@@ -91,14 +97,12 @@ class MSEGrads(NamedTuple):
 def mse_forward(pred, target):
     """``loss, cache = mse_forward(pred, target)``: the mean of (p − y)² over all elements.
 
-    pred, target  the same shape and dtype (any shape with at least one element)
+    pred, target  the same shape and dtype (any shape, 0-d included; no empty axis)
     returns       the loss (0-d array) and an ``MSECache``
     """
-    xp = check_arrays({"pred": pred, "target": target})
+    xp = check_arrays({"pred": pred, "target": target}, required=("pred", "target"))
     check_shape("target", target, tuple(pred.shape), "like pred")
-    if pred.size == 0:
-        raise ValueError("pred must have at least one element, got shape "
-                         f"{tuple(pred.shape)}")
+    check_not_empty("pred", pred, ())
     diff = xp.asarray(pred - target)                         # p − y  (0-d stays an array)
     loss = xp.asarray((diff * diff).sum() / pred.dtype.type(pred.size))  # ()  (1/K) Σ (p − y)²
     return loss, MSECache(diff)
@@ -117,9 +121,12 @@ def mse_backward(dloss, cache: MSECache) -> MSEGrads:
 
 def _check_targets(targets, N, C, ignore_index, xp):
     """targets: (N,) integers, each in [0, C) or equal to ignore_index."""
-    if not hasattr(targets, "dtype") or targets.dtype.kind not in "iu":
-        got = getattr(targets, "dtype", type(targets).__name__)
-        raise TypeError(f"targets must be an integer array of class indices, got {got}")
+    if not is_array(targets):
+        raise TypeError("targets must be an integer array of class indices, got "
+                        f"{describe_value(targets)}")
+    if targets.dtype.kind not in "iu":
+        raise TypeError("targets must be an integer array of class indices, got "
+                        f"{dtype_name(targets.dtype)}")
     check_shape("targets", targets, (N,), "(N,)", "one class index per row of logits")
     counted = targets[targets != ignore_index]
     check_indices("targets", counted, C, xp)
@@ -131,6 +138,9 @@ def _upstream_scalar(dloss, like):
     that keeps ``like``'s dtype (a number is a value, not an array with a dtype)."""
     if isinstance(dloss, (int, float, np.integer, np.floating)) and not isinstance(dloss, bool):
         return like.dtype.type(dloss)
+    if not is_array(dloss):     # None is not "zeros" here: the final loss's gradient is 1.0
+        raise TypeError("dloss must be a real number or a 0-d array of the loss's dtype "
+                        f"(1.0 when L is the final loss), got {describe_value(dloss)}")
     check_arrays({"the loss": like, "dloss": dloss})
     if dloss.shape != ():
         raise ValueError(f"dloss must be a scalar (shape ()), got shape {tuple(dloss.shape)}")

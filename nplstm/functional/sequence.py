@@ -28,9 +28,12 @@ from __future__ import annotations
 
 from typing import NamedTuple, Optional
 
+import numpy as np
+
 from .. import workspace
 from ..backend import asnumpy
-from ..checks import check_arrays, check_lengths, check_rank, check_shape, check_upstream
+from ..checks import (check_arrays, check_lengths, check_not_empty, check_rank, check_shape,
+                      check_upstream)
 from ..kernels import kernels_for
 from .cell import unpack_state
 from .packing import SequencePlan, make_plan
@@ -92,7 +95,13 @@ class SequenceGrads(NamedTuple):
 
 def cache_bytes_per_step(B: int, I: int, H: int, P: int, itemsize: int,
                          projection: bool) -> dict:
-    """Bytes the training cache holds per time step, by buffer (see ``SequenceCache``)."""
+    """Bytes the training cache holds per time step, by buffer (see ``SequenceCache``).
+
+    B, I, H, P, itemsize: positive ints (``ValueError`` naming the first that is not).
+    """
+    for name, n in (("B", B), ("I", I), ("H", H), ("P", P), ("itemsize", itemsize)):
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise ValueError(f"cache_bytes_per_step: {name} must be a positive int, got {n!r}")
     sizes = {"gates": 4 * H, "c": H, "tanh_c": H, "output": P, "x": I}
     if projection:
         sizes["hidden"] = H
@@ -103,7 +112,7 @@ def lstm_forward(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None, wei
                  *, lengths=None, reverse=False, keep_cache=True):
     """One layer, one direction: ``(output, (h_n, c_n)), cache = lstm_forward(x, state, ...)``.
 
-    x           (T, B, I) or unbatched (T, I)
+    x           (T, B, I) or unbatched (T, I); T, B ≥ 1 (empty axes are refused)
     state       (h0, c0) of shapes (B, P), (B, H) (unbatched: (P,), (H,)), or None for zeros
     weight_ih   (4H, I);  weight_hh (4H, P);  bias_ih, bias_hh (4H,) or None
     weight_hr   (P, H) projection or None
@@ -335,9 +344,11 @@ class _StepNorms:
 def _check_sequence_inputs(x, state, weight_ih, I, H, P, xp):
     """Validate x (T, B, I) / (T, I) and the state; return batched x, h0, c0, unbatched."""
     h0, c0 = (None, None) if state is None else unpack_state(state, names=("h0", "c0"))
-    check_arrays({"weight_ih": weight_ih, "x": x, "h0": h0, "c0": c0})
+    check_arrays({"weight_ih": weight_ih, "x": x, "h0": h0, "c0": c0}, required=("x",))
     check_rank("x", x, (2, 3), "(T, B, I) or unbatched (T, I)")
     unbatched = x.ndim == 2
+    # T = 0 has no last step to return: every empty axis is refused (docs/guide.md#errors)
+    check_not_empty("x", x, ("T", "I") if unbatched else ("T", "B", "I"))
     if unbatched:
         x = x[:, None]
     T, B = x.shape[:2]

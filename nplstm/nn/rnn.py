@@ -1,10 +1,4 @@
-"""Modules: Parameters (value + grad), a tape of recorded forwards, torch's names and init.
-
-A module's ``forward`` (also ``module(...)``) computes with ``nplstm.functional`` and, unless
-inside ``nplstm.no_grad()``, pushes the cache on the module's tape; ``backward`` pops the
-most recent one (last in, first out), returns the input gradients and *adds* the parameter
-gradients into each ``Parameter.grad`` (``zero_grad()`` clears them), as torch accumulates.
-"""
+"""``LSTMCell`` and ``LSTM``: torch's modules on arrays, composed from ``nplstm.functional``."""
 
 from __future__ import annotations
 
@@ -12,176 +6,14 @@ import math
 
 import numpy as np
 
-from . import functional as F
-from . import workspace
-from .backend import (check_device, device_of, get_array_module, is_array, resolve_dtype,
-                      to_device)
-from .checks import check_arrays, check_rank, check_shape, shape_str
-from .grad_mode import is_grad_enabled
+from .. import functional as F
+from .. import workspace
+from ..backend import get_array_module, to_device
+from ..checks import check_not_empty, check_rank, check_shape, shape_str
+from ..grad_mode import is_grad_enabled
+from .module import Module, check_sizes, generator
 
-__all__ = ["Parameter", "Module", "LSTMCell", "LSTM", "Linear", "Embedding"]
-
-
-class Parameter:
-    """A trainable array: ``.data`` (the value) and ``.grad`` (same shape, accumulated)."""
-
-    __slots__ = ("data", "grad")
-
-    def __init__(self, data):
-        self.data = data
-        self.grad = get_array_module(data).zeros_like(data)
-
-    @property
-    def shape(self):
-        return self.data.shape
-
-    @property
-    def dtype(self):
-        return self.data.dtype
-
-    def __repr__(self):
-        return f"Parameter(shape={shape_str(self.data.shape)}, dtype={self.data.dtype.name}, " \
-               f"device={device_of(self.data)!r})"
-
-
-class Module:
-    """Base class: registers Parameters and sub-Modules assigned as attributes, in order."""
-
-    def __init__(self, *, dtype="float32", device="cpu"):
-        check_device(device)
-        object.__setattr__(self, "_parameters", {})
-        object.__setattr__(self, "_modules", {})
-        self._tape = []
-        self.training = True
-        self.dtype = resolve_dtype(dtype)
-        self.device = device
-
-    def __setattr__(self, name, value):
-        if isinstance(value, Parameter):
-            self._parameters[name] = value
-        elif isinstance(value, Module):
-            self._modules[name] = value
-        object.__setattr__(self, name, value)
-
-    def __call__(self, *args, **kwargs):
-        return self.forward(*args, **kwargs)
-
-    # -- parameters -----------------------------------------------------------------------
-    def named_parameters(self, prefix=""):
-        """Yield (name, Parameter) in registration order; sub-module names are dotted."""
-        for name, p in self._parameters.items():
-            yield prefix + name, p
-        for name, m in self._modules.items():
-            yield from m.named_parameters(prefix + name + ".")
-
-    def parameters(self):
-        return [p for _, p in self.named_parameters()]
-
-    def zero_grad(self):
-        """Set every parameter's ``.grad`` to zeros (in place)."""
-        for p in self.parameters():
-            p.grad.fill(0)
-
-    def state_dict(self) -> dict:
-        """``{name: array}`` copies of the parameter values (torch's names, on this device)."""
-        return {name: p.data.copy() for name, p in self.named_parameters()}
-
-    def load_state_dict(self, state_dict) -> None:
-        """Copy values from ``state_dict`` (torch's state dict as arrays loads unchanged).
-
-        Keys must match exactly (missing and unexpected keys are named), shapes must match
-        (the key is named), and values must convert to this module's dtype without loss:
-        float32 into a float64 module is fine, float64 into float32 or integers are a
-        ``TypeError``.  Arrays may be NumPy, CuPy, or anything ``numpy.asarray`` accepts.
-        """
-        own = dict(self.named_parameters())
-        missing = [k for k in own if k not in state_dict]
-        unexpected = [k for k in state_dict if k not in own]
-        if missing or unexpected:
-            parts = []
-            if missing:
-                parts.append(f"missing keys {missing}")
-            if unexpected:
-                parts.append(f"unexpected keys {unexpected}")
-            raise KeyError(f"load_state_dict: {' and '.join(parts)} "
-                           f"(this module has {list(own)})")
-        values = {}
-        for name, p in own.items():
-            value = state_dict[name]
-            if not hasattr(value, "dtype") or not hasattr(value, "shape"):
-                value = np.asarray(value)
-            if tuple(value.shape) != tuple(p.shape):
-                raise ValueError(f"load_state_dict: {name} must have shape "
-                                 f"{shape_str(p.shape)}, got {shape_str(value.shape)}")
-            src = np.dtype(str(value.dtype).replace("torch.", ""))
-            if src.kind != "f" or not np.can_cast(src, p.dtype, "safe"):
-                raise TypeError(f"load_state_dict: {name} has dtype {src.name}, which does not "
-                                f"convert to this module's {p.dtype.name} without loss")
-            values[name] = value
-        for name, p in own.items():   # all checked: now copy, so a refusal changes nothing
-            p.data[...] = to_device(_as_array(values[name]), self.device).astype(p.dtype)
-
-    # -- modes and devices ----------------------------------------------------------------
-    def train(self, mode: bool = True):
-        self.training = mode
-        for m in self._modules.values():
-            m.train(mode)
-        return self
-
-    def eval(self):
-        return self.train(False)
-
-    def to(self, device: str):
-        """Move parameters (values and grads) to "cpu" or "cuda"; clears the recorded tape."""
-        check_device(device)
-        for p in self.parameters():
-            p.data = to_device(p.data, device)
-            p.grad = to_device(p.grad, device)
-        for m in [self, *self._modules.values()]:
-            m.device = device
-            m._tape.clear()
-        return self
-
-    # -- the tape -------------------------------------------------------------------------
-    def _record(self, entry):
-        if is_grad_enabled():
-            self._tape.append(entry)
-
-    def _pop(self):
-        if not self._tape:
-            raise RuntimeError(
-                f"{type(self).__name__}.backward: no recorded forward to undo (call the module "
-                "outside nplstm.no_grad() first; each forward is undone by one backward)")
-        return self._tape.pop()
-
-    def clear_tape(self):
-        """Forget recorded forwards that will not be backpropagated (frees their caches)."""
-        self._tape.clear()
-
-    def _check_input(self, name, a):
-        """Inputs must be arrays of this module's dtype and device: never a silent cast."""
-        check_arrays({name: a}, dtype=self.dtype)
-        if device_of(a) != self.device:
-            raise TypeError(f"{name} is on {device_of(a)} but {type(self).__name__} is on "
-                            f"{self.device}; move one of them (module.to or backend.to_device)")
-
-    def _init_uniform(self, shapes: dict, bound: float, seed):
-        """torch's init: every parameter U(−bound, bound), drawn in float64 on the host from
-        ``numpy.random.default_rng(seed)`` in registration order, then cast and moved, so a
-        seed gives the same weights on every device."""
-        rng = np.random.default_rng(seed)
-        for name, shape in shapes.items():
-            value = rng.uniform(-bound, bound, size=shape).astype(self.dtype)
-            setattr(self, name, Parameter(to_device(value, self.device)))
-
-
-def _as_array(value):
-    """A NumPy/CuPy array from a state-dict value (a torch tensor converts through numpy)."""
-    if is_array(value):
-        return value
-    if hasattr(value, "detach"):      # a torch tensor
-        return value.detach().cpu().numpy()
-    return np.asarray(value)
+__all__ = ["LSTMCell", "LSTM"]
 
 
 class LSTMCell(Module):
@@ -189,12 +21,16 @@ class LSTMCell(Module):
 
     Parameters weight_ih (4H, I), weight_hh (4H, H), bias_ih, bias_hh (4H,), initialised
     U(−1/√H, 1/√H) like torch.  x is (B, I) or unbatched (I,); state (h, c) or None (zeros).
+    dtype "float32" (also for None) or "float64"; seed None, an int ≥ 0 or a
+    ``numpy.random.SeedSequence``.
     """
+
+    tape_warning_limit = 1000     # one entry per time step: BPTT loops of up to 1000 steps
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True, *,
                  dtype="float32", device="cpu", seed=None):
         super().__init__(dtype=dtype, device=device)
-        _check_sizes(input_size=input_size, hidden_size=hidden_size)
+        check_sizes(input_size=input_size, hidden_size=hidden_size)
         self.input_size, self.hidden_size, self.bias = input_size, hidden_size, bias
         H, I = hidden_size, input_size
         shapes = {"weight_ih": (4 * H, I), "weight_hh": (4 * H, H)}
@@ -217,10 +53,9 @@ class LSTMCell(Module):
         dh, dc: ∂L/∂h and ∂L/∂c of that step's outputs (None = zeros).  Adds the parameter
         gradients into ``.grad``.
         """
-        cache = self._pop()
-        grads = F.lstm_cell_backward(dh, dc, cache)
-        for name in ("weight_ih", "weight_hh") + (("bias_ih", "bias_hh") if self.bias else ()):
-            getattr(self, name).grad += getattr(grads, name)
+        grads = F.lstm_cell_backward(dh, dc, self._peek())     # validates dh, dc first
+        names = ("weight_ih", "weight_hh") + (("bias_ih", "bias_hh") if self.bias else ())
+        self._consume({name: getattr(grads, name) for name in names})
         return grads.x, (grads.h_prev, grads.c_prev)
 
     def __repr__(self):
@@ -234,6 +69,8 @@ class LSTM(Module):
     Same arguments, defaults, parameter names (``weight_ih_l{k}[_reverse]``, …) and shapes
     as torch.  x is (T, B, I), (B, T, I) with ``batch_first``, or unbatched (T, I); state
     (h0, c0) of shapes (L·D, B, P or H), (L·D, B, H) or None; output (T, B, D·P).
+    T, B ≥ 1: empty axes are refused.  dtype "float32" (also for None) or "float64"; seed
+    None, an int ≥ 0 or a ``numpy.random.SeedSequence``.
     """
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
@@ -241,7 +78,7 @@ class LSTM(Module):
                  bidirectional: bool = False, proj_size: int = 0, *, dtype="float32",
                  device="cpu", seed=None):
         super().__init__(dtype=dtype, device=device)
-        _check_sizes(input_size=input_size, hidden_size=hidden_size, num_layers=num_layers)
+        check_sizes(input_size=input_size, hidden_size=hidden_size, num_layers=num_layers)
         if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) \
                 or not 0 <= dropout < 1:
             raise ValueError(f"dropout must be a number in [0, 1), got {dropout!r}")
@@ -270,7 +107,7 @@ class LSTM(Module):
         self._init_uniform(shapes, 1.0 / math.sqrt(H), seed)
         # dropout masks are drawn from this generator (on the host, then moved): reassign it
         # (e.g. numpy.random.default_rng(0)) to make the masks of the next forwards repeat
-        self.dropout_generator = np.random.default_rng(seed)
+        self.dropout_generator = generator(seed)
 
     def _suffixes(self, layer):
         return [f"_l{layer}"] + ([f"_l{layer}_reverse"] if self.bidirectional else [])
@@ -294,6 +131,8 @@ class LSTM(Module):
         check_rank("x", x, (2, 3), "(B, T, I) or (T, I)" if self.batch_first
                    else "(T, B, I) or (T, I)")
         unbatched = x.ndim == 2
+        check_not_empty("x", x, ("T", "I") if unbatched else
+                        ("B", "T", "I") if self.batch_first else ("T", "B", "I"))
         xp = get_array_module(x)
         x_tbi = x[:, None] if unbatched else (x.transpose(1, 0, 2) if self.batch_first else x)
         T, B, I = x_tbi.shape
@@ -306,7 +145,7 @@ class LSTM(Module):
                              f"{self.input_size}, got {shape_str(x.shape)}{hint}")
         h0, c0 = self._check_state(state, B, unbatched, xp)
         if unbatched and lengths is not None:
-            lengths = [lengths] if isinstance(lengths, int) else lengths
+            lengths = [lengths] if isinstance(lengths, (int, np.integer)) else lengths
         record = is_grad_enabled()
         dropout = self.dropout if self.training and self.num_layers > 1 else 0.0
         P = self.proj_size or self.hidden_size
@@ -348,11 +187,13 @@ class LSTM(Module):
         record   None, or a dict that receives the per-step gradient norms of every layer
                  and direction: record[(layer, direction)] = {"dh": (T,), "dc": (T,)}
                  (direction 0 forward, 1 reverse; see ``functional.lstm_backward``)
-        Adds every parameter's gradient into its ``.grad``; dx is 0 at padded steps.
+        Adds every parameter's gradient into its ``.grad``; dx is 0 at padded steps.  All
+        gradients are computed before the forward is popped and ``.grad`` changes, so a
+        refused call (a wrong shape, say) leaves the module as it was.
         """
         if record is not None and not isinstance(record, dict):
             raise TypeError(f"record must be a dict or None, got {type(record).__name__}")
-        caches, masks, unbatched, T, B = self._pop()
+        caches, masks, unbatched, T, B = self._peek()
         xp = get_array_module(caches[0].x)
         D, L = self.num_directions, self.num_layers
         P = self.proj_size or self.hidden_size
@@ -366,6 +207,7 @@ class LSTM(Module):
                              letters="(L·D, B, H)")
         dh0 = xp.empty((L * D, B, P), dtype=self.dtype)
         dc0 = xp.empty((L * D, B, H), dtype=self.dtype)
+        param_grads = {}            # added into .grad once every layer's backward succeeded
         d_layer_output = doutput
         for layer in reversed(range(L)):
             d_layer_input = None
@@ -383,7 +225,7 @@ class LSTM(Module):
                 for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr"):
                     g = getattr(grads, name)
                     if g is not None:
-                        getattr(self, name + suffix).grad += g
+                        param_grads[name + suffix] = g
                 if d_layer_input is None:
                     d_layer_input = grads.x              # ours: the backward made it
                 else:
@@ -392,6 +234,7 @@ class LSTM(Module):
                 d_layer_input *= masks[layer]      # y = x ⊙ mask ⇒ dx = dy ⊙ mask
             d_layer_output = d_layer_input
         dx = d_layer_output
+        self._consume(param_grads)
         if unbatched:
             return dx[:, 0], (dh0[:, 0], dc0[:, 0])
         if self.batch_first:
@@ -446,90 +289,3 @@ def _upstream_state(dstate):
         raise ValueError("dstate must be a pair (dh_n, dc_n), either of which may be None, "
                          f"or None; got {type(dstate).__name__}")
     return tuple(dstate)
-
-
-def _check_sizes(**sizes):
-    for name, value in sizes.items():
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
-
-
-class Linear(Module):
-    """torch.nn.Linear on arrays: ``y = linear(x)`` with y = x Wᵀ + b; ``linear.backward(dy)``.
-
-    weight (O, I) and bias (O,) initialised U(−1/√I, 1/√I) as torch's default init.
-    x is (..., I) with any leading axes; y is (..., O).
-    """
-
-    def __init__(self, in_features: int, out_features: int, bias: bool = True, *,
-                 dtype="float32", device="cpu", seed=None):
-        super().__init__(dtype=dtype, device=device)
-        _check_sizes(in_features=in_features, out_features=out_features)
-        self.in_features, self.out_features = in_features, out_features
-        shapes = {"weight": (out_features, in_features)}
-        if bias:
-            shapes["bias"] = (out_features,)
-        else:
-            self.bias = None      # as torch: the attribute exists and is None
-        self._init_uniform(shapes, 1.0 / math.sqrt(in_features), seed)
-
-    def forward(self, x):
-        """y = x Wᵀ + b: x (..., I) → y (..., O); records the call for ``backward``."""
-        self._check_input("x", x)
-        y, cache = F.linear_forward(x, self.weight.data,
-                                    None if self.bias is None else self.bias.data)
-        self._record(cache)
-        return y
-
-    def backward(self, dy):
-        """Undo the most recent recorded forward: returns dx; adds into weight/bias ``.grad``."""
-        grads = F.linear_backward(dy, self._pop())
-        self.weight.grad += grads.weight
-        if self.bias is not None:
-            self.bias.grad += grads.bias
-        return grads.x
-
-    def __repr__(self):
-        return (f"Linear({self.in_features}, {self.out_features}, bias={self.bias is not None}, "
-                f"dtype={self.dtype.name})")
-
-
-class Embedding(Module):
-    """torch.nn.Embedding on arrays: ``y = emb(indices)``, y[...] = weight[indices[...]].
-
-    weight (V, E) initialised N(0, 1) as torch (the ``padding_idx`` row zeroed, and it never
-    gets a gradient).  indices: an integer array (...) on the module's device; y (..., E).
-    ``backward(dy)`` adds into weight.grad and returns None (indices have no gradient).
-    """
-
-    def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx=None, *,
-                 dtype="float32", device="cpu", seed=None):
-        super().__init__(dtype=dtype, device=device)
-        _check_sizes(num_embeddings=num_embeddings, embedding_dim=embedding_dim)
-        if padding_idx is not None:
-            if not -num_embeddings <= padding_idx < num_embeddings:
-                raise ValueError(f"padding_idx must lie in [-{num_embeddings}, "
-                                 f"{num_embeddings}), got {padding_idx}")
-            padding_idx %= num_embeddings
-        self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
-        self.padding_idx = padding_idx
-        value = np.random.default_rng(seed).standard_normal((num_embeddings, embedding_dim))
-        if padding_idx is not None:
-            value[padding_idx] = 0.0
-        self.weight = Parameter(to_device(value.astype(self.dtype), self.device))
-
-    def forward(self, indices):
-        """y[...] = weight[indices[...]]: indices (...) → y (..., E); records the call."""
-        y, cache = F.embedding_forward(indices, self.weight.data, self.padding_idx)
-        self._record(cache)
-        return y
-
-    def backward(self, dy):
-        """Undo the most recent recorded forward: adds into weight.grad; returns None."""
-        self.weight.grad += F.embedding_backward(dy, self._pop()).weight
-        return None
-
-    def __repr__(self):
-        pad = "" if self.padding_idx is None else f", padding_idx={self.padding_idx}"
-        return (f"Embedding({self.num_embeddings}, {self.embedding_dim}{pad}, "
-                f"dtype={self.dtype.name})")
