@@ -16,7 +16,6 @@ from nplstm import functional as F
 
 from . import layers_reference as lref
 from . import torch_reference as ref
-from .helpers import rel_error
 from .snapshots import assert_unchanged, snapshot
 from .strategies import seed as seeds
 from .strategies import size
