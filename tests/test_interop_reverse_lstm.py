@@ -64,3 +64,29 @@ def _reverse_run(device):
 
 def test_reverse_lstm_on_every_backend(backend):
     backend.assert_same(_reverse_run(backend.device), _reverse_run("cpu"))
+
+
+def test_a_refused_backward_leaves_the_recorded_forward_and_its_flip():
+    """A wrongly shaped dstate is refused; the corrected retry gives the gradients a run
+    without the refusal gives (the tape entry keeps its time flip)."""
+    rng = np.random.default_rng(3)
+    T, B, I, H = 4, 3, 2, 3
+    x = rng.standard_normal((T, B, I))
+    lengths = [4, 2, 3]
+    doutput = rng.standard_normal((T, B, H))
+    grads = []
+    for refuse_first in (False, True):
+        rev = ReverseLSTM(I, H, dtype="float64", seed=1)
+        rev(x, lengths=lengths)
+        if refuse_first:
+            try:
+                rev.backward(doutput, (rng.standard_normal((1, B, H + 1)), None))
+            except ValueError as err:
+                assert "dh_n" in str(err)
+            else:
+                raise AssertionError("a wrongly shaped dh_n was accepted")
+            assert len(rev._tape) == 1
+        dx, (dh0, dc0) = rev.backward(doutput)
+        grads.append([dx, dh0, dc0] + [p.grad.copy() for p in rev.parameters()])
+    for a, b in zip(*grads):
+        np.testing.assert_array_equal(a, b)

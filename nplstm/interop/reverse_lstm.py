@@ -56,12 +56,16 @@ class ReverseLSTM(LSTM):
 
     def backward(self, doutput, dstate=None, *, record=None):
         """As ``LSTM.backward`` (``record``'s steps are in the order they were walked)."""
-        entry, flip = self._pop()
-        self._tape.append(entry)
+        entry, flip = self._peek()
         output_shape = flip.shape[:-1] + (self.hidden_size,)
         if doutput is not None and tuple(getattr(doutput, "shape", ())) == output_shape:
             doutput = flip(doutput)     # a wrongly shaped one is refused by the parent
-        dx, dstate0 = super().backward(doutput, dstate, record=record)
+        self._tape[-1] = entry          # the parent's own entry, which its backward consumes
+        try:
+            dx, dstate0 = super().backward(doutput, dstate, record=record)
+        except BaseException:
+            self._tape[-1] = (entry, flip)      # refused: the tape as it was
+            raise
         return flip(dx), dstate0
 
     def __repr__(self):
