@@ -20,14 +20,18 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-FENCE = re.compile(r"^```python[ \t]*\n(.*?)^```[ \t]*$", re.DOTALL | re.MULTILINE)
+# a fence may be indented (inside a list item): its lines are dedented by the same amount
+FENCE = re.compile(r"^([ \t]*)```python[ \t]*\n(.*?)^\1```[ \t]*$", re.DOTALL | re.MULTILINE)
 
 
 def python_blocks(path: Path):
     """(line number, source) of every ```python block of a Markdown page."""
     text = path.read_text(encoding="utf-8")
     for match in FENCE.finditer(text):
-        yield text.count("\n", 0, match.start()) + 2, match.group(1)
+        indent, body = match.group(1), match.group(2)
+        source = "".join(line[len(indent):] if line.startswith(indent) else line
+                         for line in body.splitlines(keepends=True))
+        yield text.count("\n", 0, match.start()) + 2, source
 
 
 def imported_modules(source: str) -> set:
