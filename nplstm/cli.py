@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import cli_train
+from . import __version__, cli_train
 
 __all__ = ["main"]
 
@@ -14,6 +14,7 @@ def main(argv=None) -> int:
     parser = cli_train.OneLineParser(
         prog="nplstm", description="torch's LSTM on plain NumPy/CuPy arrays, "
         "with every backward written by hand")
+    parser.add_argument("--version", action="version", version=f"nplstm {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     cli_train.add_parsers(sub)
 
@@ -36,7 +37,7 @@ def main(argv=None) -> int:
                        help="LSTM projection size (default: varied)")
     check.add_argument("--lengths", type=_lengths, default=None,
                        help="LSTM per-sequence lengths, e.g. 4,2,3 (sets B and T = max)")
-    check.add_argument("--seed", type=int, default=0, help="seed of the random cases")
+    check.add_argument("--seed", type=int, default=0, help="seed of the random cases (default: 0)")
     check.add_argument("--cases", type=_positive_int, default=4,
                        help="random configurations per part (default: 4)")
     check.add_argument("--json", action="store_true",
@@ -52,7 +53,8 @@ def main(argv=None) -> int:
                        "reported (default: 1 to 15, until ~1.5 s are spent; use 15 to quote)")
     bench.add_argument("--cases", default=None,
                        help="cases as T,B,H;T,B,H;... (default: the standard set)")
-    bench.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    bench.add_argument("--dtype", choices=["float32", "float64"], default="float32",
+                       help="dtype of the timed LSTMs (default: float32)")
 
     args = parser.parse_args(argv)
     if args.command in ("train", "sample"):

@@ -17,7 +17,7 @@ import pytest
 import nplstm
 from nplstm import cli
 from nplstm.io import CheckpointError, load_checkpoint, save_checkpoint
-from nplstm.train import Diverged, TrainConfig, Trainer, TrainingError
+from nplstm.train import Diverged, StorageError, TrainConfig, Trainer, TrainingError
 
 TEXT = "the quick brown fox jumps over the lazy dog; a lazy dog sleeps. " * 60
 TINY = ["--hidden", "16", "--seq-len", "8", "--batch-size", "4", "--embedding-dim", "8",
@@ -109,7 +109,8 @@ def test_a_crash_between_write_and_rename_keeps_the_old_checkpoint(tmp_path, tex
         real_replace(src, dst)
 
     monkeypatch.setattr(os, "replace", crash)
-    with pytest.raises(OSError, match="simulated"):
+    with pytest.raises(StorageError, match="cannot write .*checkpoint.npz: simulated power "
+                                           r"cut.*last good checkpoint \(step 5\) is kept"):
         _run(out, text_file, 10, resume=True)
     monkeypatch.undo()
     assert (out / "checkpoint.npz").read_bytes() == before
@@ -166,14 +167,72 @@ def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tmp_path, text_file):
     assert load_checkpoint(out / "checkpoint.npz")["step"] > 0
 
 
-def test_divergence_stops_and_keeps_the_last_good_checkpoint(tmp_path, text_file):
+def _resumed_trainer(out, text_file, steps, **overrides):
+    return Trainer(_config(out, text_file, steps, **overrides), resume=True, progress=False)
+
+
+def test_a_nan_weight_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, text_file):
     out = tmp_path / "run"
     _run(out, text_file, 5)
     good = (out / "checkpoint.npz").read_bytes()
-    with pytest.raises(Diverged, match=r"diverged at step \d+: loss .*last good checkpoint "
-                                       r"\(step 5\) is kept"):
-        _run(out, text_file, 9, resume=True, lr=1e30, clip=0.0)   # lr may change on resume
+    trainer = _resumed_trainer(out, text_file, 9)
+    trainer.model.head.weight.data[0, 0] = np.nan            # poisoned on purpose
+    with pytest.raises(Diverged, match=r"diverged at step 5: loss nan, .*\(not finite\); "
+                                       r"the last good checkpoint \(step 5\) is kept"):
+        trainer.run()
     assert (out / "checkpoint.npz").read_bytes() == good
+    train_steps = [json.loads(s)["step"] for s in (out / "metrics.jsonl").read_text()
+                   .splitlines() if json.loads(s)["split"] == "train"]
+    assert train_steps == [1, 2, 3, 4, 5]                      # nothing of the bad step
+
+
+@pytest.mark.parametrize("factor, diverges", [(9.9, False), (10.1, True)])
+def test_an_exploded_but_finite_loss_stops_the_run(tmp_path, text_file, factor, diverges):
+    """The rule: stop when loss > 10 · max(first loss of the run, ln V), the first loss being
+    the original run's (kept in the checkpoint), whichever step the run resumed from."""
+    out = tmp_path / "run"
+    _run(out, text_file, 5)
+    good = (out / "checkpoint.npz").read_bytes()
+    first = json.loads((out / "metrics.jsonl").read_text().splitlines()[0])["loss"]
+    assert load_checkpoint(out / "checkpoint.npz")["run"]["first_loss"] == first
+    trainer = _resumed_trainer(out, text_file, 8)
+    limit = 10 * max(first, np.log(len(set(TEXT))))
+    real_step = trainer.task.train_step
+
+    def exploding_step(step, record=None):                     # a deterministic loss
+        loss, tokens = real_step(step, record)
+        return (factor * limit / 10 if step == 6 else loss), tokens
+
+    trainer.task.train_step = exploding_step
+    if diverges:
+        with pytest.raises(Diverged, match=r"diverged at step 6: loss .* exploded \(above "
+                                           r"10 × max\(first loss"):
+            trainer.run()
+        assert (out / "checkpoint.npz").read_bytes() == good
+    else:
+        assert trainer.run()["steps"] == 8
+
+
+def test_a_nan_eval_loss_stops_before_the_checkpoint(tmp_path, text_file):
+    out = tmp_path / "run"
+    _run(out, text_file, 5)
+    good = (out / "checkpoint.npz").read_bytes()
+    trainer = _resumed_trainer(out, text_file, 12)
+    trainer.task.evaluate = lambda: float("nan")
+    with pytest.raises(Diverged, match="diverged at step 10: eval loss nan"):
+        trainer.run()
+    assert (out / "checkpoint.npz").read_bytes() == good
+    assert not (out / "best.npz").exists() or load_checkpoint(out / "best.npz")["step"] != 10
+
+
+def test_sampling_refuses_a_nan_model(tmp_path, text_file):
+    trainer = Trainer(_config(tmp_path / "run", text_file, 1), progress=False)
+    trainer.model.head.bias.data[:] = np.nan
+    with pytest.raises(ValueError, match="cannot sample: the model's output is not finite"):
+        trainer.task.sample("the", 5, 0.8, seed=0)
+    for temperature in (0.0, -1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="temperature must be a positive finite number"):
+            trainer.task.sample("the", 5, temperature, seed=0)
 
 
 def test_load_checkpoint_returns_model_and_step_and_never_unpickles(tmp_path):
@@ -291,9 +350,9 @@ def test_cosine_schedule_needs_its_own_horizon(tmp_path, capsys, text_file):
 
 
 def test_config_rejects_unknown_task_and_text_for_adding():
-    with pytest.raises(TrainingError, match="--task must be one of"):
+    with pytest.raises(TrainingError, match="task must be one of"):
         TrainConfig(task="translate").resolved()
-    with pytest.raises(TrainingError, match="--text is for --task charlm only"):
+    with pytest.raises(TrainingError, match="text is for task charlm only"):
         TrainConfig(task="adding", text="book.txt").resolved()
 
 
