@@ -359,3 +359,107 @@ def test_config_rejects_unknown_task_and_text_for_adding():
 def test_checkpoint_path_is_reported_even_with_no_checkpoint_yet(tmp_path):
     with pytest.raises(CheckpointError, match="no checkpoint at"):
         load_checkpoint(Path(tmp_path) / "missing.npz")
+
+
+# -- the best model, the whole run's time, the log, temporaries --------------------------------
+
+def test_best_npz_keeps_the_best_model_and_the_summary_says_when_eval_rises(
+        tmp_path, capsys, text_file, monkeypatch):
+    """Eval losses 2.0, 1.5, 1.6, 1.7, 1.8 (injected): best.npz is the model of step 20 (the
+    same as a run stopped there), and the summary names the best and the overfitting."""
+    from nplstm.tasks import CharLMTask
+
+    losses = iter([2.0, 1.5, 1.6, 1.7, 1.8])
+    monkeypatch.setattr(CharLMTask, "evaluate", lambda self: next(losses))
+    out = tmp_path / "run"
+    assert cli.main(["train", "--text", str(text_file), "--out", str(out), *TINY,
+                     "--steps", "50"]) == 0
+    printed = capsys.readouterr().out
+    assert "eval loss 1.8000 nats/char (best 1.5000 at step 20)" in printed
+    assert ("eval loss has risen for the last 3 evaluations (best 1.5000 at step 20): the "
+            "model overfits; best.npz keeps the best") in printed
+    best = load_checkpoint(out / "best.npz")
+    assert best["step"] == 20 and best["eval_loss"] == 1.5
+    monkeypatch.undo()
+    _run(tmp_path / "stopped", text_file, 20, checkpoint_every=20)
+    reference = load_checkpoint(tmp_path / "stopped/checkpoint.npz")["model"]
+    assert best["model"].keys() == reference.keys()
+    for name in reference:
+        assert np.array_equal(best["model"][name], reference[name]), name
+    # sample reads best.npz by default, checkpoint.npz with --checkpoint last
+    argv = ["sample", "--out", str(out), "--length", "40"]
+    assert cli.main(argv) == 0
+    from_best = capsys.readouterr().out
+    (tmp_path / "stopped/best.npz").unlink()              # only its checkpoint is left there
+    assert cli.main(["sample", "--out", str(tmp_path / "stopped"), "--length", "40"]) == 0
+    assert capsys.readouterr().out == from_best
+    assert cli.main(argv + ["--checkpoint", "last"]) == 0
+    assert capsys.readouterr().out != from_best
+
+
+def test_the_summary_time_counts_the_whole_run_across_resumes(tmp_path, text_file):
+    out = tmp_path / "run"
+    first = _run(out, text_file, 5)
+    stored = load_checkpoint(out / "checkpoint.npz")["run"]["seconds"]
+    assert 0 < stored <= first["seconds"]
+    resumed = _run(out, text_file, 7, resume=True)
+    assert resumed["seconds"] > stored
+    assert load_checkpoint(out / "checkpoint.npz")["run"]["seconds"] > stored
+
+
+def test_resume_and_plots_skip_damaged_log_lines_with_one_warning(tmp_path, capsys,
+                                                                   text_file):
+    out = tmp_path / "run"
+    _run(out, text_file, 5)
+    lines = (out / "metrics.jsonl").read_bytes().splitlines(keepends=True)
+    lines[1] = lines[1].replace(b"loss", b"lo\xffss")           # not UTF-8
+    lines[2] = lines[2].replace(b'"loss"', b'"lsos"')          # a flipped key
+    (out / "metrics.jsonl").write_bytes(b"".join(lines))
+    assert cli.main(["train", "--out", str(out), "--resume", "--steps", "10",
+                     "--sample-length", "0"]) == 0
+    err = capsys.readouterr().err
+    warnings = [line for line in err.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "skipped 2 damaged lines (line 2: not UTF-8; line 3: " \
+        "no number 'loss' in a train record)" in warnings[0], err
+    steps = [json.loads(s)["step"] for s in (out / "metrics.jsonl").read_text().splitlines()
+             if json.loads(s)["split"] == "train"]
+    assert steps == [1, 4, 5, 6, 7, 8, 9, 10]                 # damaged lines dropped
+    from nplstm.plots import read_metrics
+
+    log = (out / "metrics.jsonl").read_bytes()
+    (out / "metrics.jsonl").write_bytes(log + b'{"step": 11, "split": "train", "lsos": 1}\n')
+    notes = []
+    runs = read_metrics(out / "metrics.jsonl", on_damaged=notes.append)
+    appended = len(log.splitlines()) + 1
+    assert len(notes) == 1 and f"line {appended}: no number 'loss'" in notes[0]
+    assert [r["step"] for r in runs["train"]] == steps
+
+
+def test_stale_temporaries_are_removed_only_when_the_writer_made_them(tmp_path, text_file):
+    out = tmp_path / "run"
+    _run(out, text_file, 5)
+    dead = 2 ** 22 + 12345                        # above Linux's default pid_max: no process
+    stale = [f".{name}.tmp{dead}" for name in ("checkpoint.npz", "best.npz", "config.json",
+                                               "metrics.jsonl", "loss.png")]
+    kept = [".checkpoint.npz.tmp", ".checkpoint.npz.tmpfoo", ".checkpoint.npz.tmp12x",
+            f".best.npz.tmp{os.getppid()}",        # a live process's
+            f".notes.txt.tmp{dead}"]               # not a file the trainer writes
+    for name in stale + kept:
+        (out / name).write_bytes(b"partial")
+    _run(out, text_file, 6, resume=True)
+    assert sorted(p.name for p in out.glob(".*.tmp*")) == sorted(kept)
+
+
+def test_errors_name_settings_and_the_cli_shows_flags():
+    from nplstm.cli_train import flag, flag_message
+
+    with pytest.raises(TrainingError) as info:
+        TrainConfig(seq_len=0).resolved()
+    assert str(info.value) == "seq_len must be a positive integer, got 0"
+    assert info.value.settings == ("seq_len",)
+    assert flag_message(info.value) == "--seq-len must be a positive integer, got 0"
+    assert flag("lr_decay_steps") == "--lr-decay-steps"
+    with pytest.raises(TrainingError) as info:
+        TrainConfig(schedule="cosine", min_lr=0.1).resolved()
+    assert flag_message(info.value).startswith("--schedule cosine needs --lr-decay-steps")
+    assert "min_lr" not in flag_message(info.value)
