@@ -323,8 +323,8 @@ class Trainer:
 
     def _diverged(self, problem: str):
         raise Diverged(f"training diverged at step {self.step}: {problem}; {self._kept()}. "
-                       f"Lower lr (now {self.optimizer.lr:g}) or clip the gradient norm "
-                       f"(clip, now {self.config.clip:g}; 0 = off)", ("lr", "clip"))
+                       f"Lower lr (now {self.optimizer.lr:g}) or the gradient-norm limit "
+                       f"clip (now {self.config.clip:g}; 0 = off)", ("lr", "clip"))
 
     def _train_step(self, through_time=None) -> dict:
         """One step; ``through_time``: None, or a dict for the per-step gradient norms."""
