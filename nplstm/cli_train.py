@@ -119,6 +119,8 @@ def run_train(args, error) -> int:
     out = args.out or f"runs/{args.task or 'charlm'}"
     if args.sample_length < 0:
         error(f"--sample-length must be >= 0, got {args.sample_length}")
+    if args.resume and args.overwrite:
+        error("--resume and --overwrite exclude each other")
     given = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
              if getattr(args, f.name, None) is not None}
     given["out"] = out

@@ -78,10 +78,14 @@ def build_task(config: TrainConfig, text: str | None = None):
 class Trainer:
     """Runs a task's steps with SGD, logging, checkpoints and the guards described above.
 
-    ``Trainer(config).run()`` trains from scratch (refused if OUT holds a checkpoint, unless
-    ``overwrite=True``), or from OUT's checkpoint with ``resume=True``; returns a summary dict
-    (steps, final and best eval loss, time, …).  Every check happens here, in the
-    constructor, before anything in OUT is written (``TrainingError``).
+    ``Trainer(config).run()`` trains from scratch, or from OUT's checkpoint with
+    ``resume=True``; returns a summary dict (steps, final and best eval loss, time, …).
+    Every check happens here, in the constructor, before anything in OUT is written
+    (``TrainingError``).
+
+    overwrite   for a fresh run: replace the run OUT holds (its checkpoint and best.npz go
+                when the run starts); False refuses an OUT that holds a checkpoint (the
+                command line passes False unless given --overwrite).  Ignored with resume.
 
     explicit    the names of the settings the user gave (the CLI's flags); on resume only
                 these override the checkpoint's.  None: those that differ from TrainConfig().
@@ -89,15 +93,12 @@ class Trainer:
                 line in the log); default: ``warnings.warn``.
     """
 
-    def __init__(self, config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
+    def __init__(self, config: TrainConfig, *, resume: bool = False, overwrite: bool = True,
                  progress: bool = True, explicit=None, on_warning=None):
-        if resume and overwrite:
-            raise TrainingError("resume and overwrite exclude each other",
-                                ("resume", "overwrite"))
         self.run_dir = RunDir(config.out)
         self.out = self.run_dir.path
         self.show_progress = progress
-        self.overwrite = overwrite
+        self.overwrite = overwrite and not resume
         self.warn = on_warning or (lambda line: warnings.warn(line, RuntimeWarning,
                                                               stacklevel=3))
         self.run_dir.check_writable()

@@ -463,3 +463,14 @@ def test_errors_name_settings_and_the_cli_shows_flags():
         TrainConfig(schedule="cosine", min_lr=0.1).resolved()
     assert flag_message(info.value).startswith("--schedule cosine needs --lr-decay-steps")
     assert "min_lr" not in flag_message(info.value)
+
+
+def test_a_fresh_trainer_refuses_an_out_with_a_run_only_when_asked(tmp_path, text_file):
+    out = tmp_path / "run"
+    _run(out, text_file, 5)
+    good = (out / "checkpoint.npz").read_bytes()
+    with pytest.raises(TrainingError, match="already holds a checkpoint: pass resume"):
+        Trainer(_config(out, text_file, 5), overwrite=False, progress=False)
+    assert (out / "checkpoint.npz").read_bytes() == good
+    _run(out, text_file, 3)                                   # the default replaces the run
+    assert load_checkpoint(out / "checkpoint.npz")["step"] == 3
