@@ -30,7 +30,8 @@ def flag_message(err) -> str:
     """``str(err)`` with each setting it names (``err.settings``) written as its flag."""
     message = str(err)
     for setting in getattr(err, "settings", ()):
-        message = re.sub(rf"(?<![\w-]){re.escape(setting)}\b", flag(setting), message)
+        # the setting as a word of its own (not inside another, not a keyword "device=")
+        message = re.sub(rf"(?<![\w-]){re.escape(setting)}\b(?!=)", flag(setting), message)
     return message
 
 

@@ -62,17 +62,24 @@ def build_task(config: TrainConfig, text: str | None = None):
                   hidden_size=config.hidden, num_layers=config.layers, dropout=config.dropout,
                   seed=config.seed, dtype=config.dtype, device=config.device)
     sizes = ("seq_len", "batch_size")
-    if config.task == "adding":
-        try:
-            return AddingTask(**common)
-        except DataError as err:
-            raise TrainingError(str(err), sizes) from None
     try:
-        corpus = CharCorpus.from_text(text)
-        return CharLMTask(corpus, embedding_dim=config.embedding_dim, **common)
-    except DataError as err:
-        source = config.text or "the default corpus"
-        raise TrainingError(f"text {source}: {err}", ("text",) + sizes) from None
+        if config.task == "adding":
+            try:
+                return AddingTask(**common)
+            except DataError as err:
+                raise TrainingError(str(err), sizes) from None
+        try:
+            corpus = CharCorpus.from_text(text)
+            return CharLMTask(corpus, embedding_dim=config.embedding_dim, **common)
+        except DataError as err:
+            source = config.text or "the default corpus"
+            raise TrainingError(f"text {source}: {err}", ("text",) + sizes) from None
+    except RuntimeError as err:                # the device's library is missing
+        raise TrainingError(f"device {config.device}: {err}", ("device",)) from None
+    except MemoryError:
+        raise TrainingError(f"the model does not fit in memory (hidden {config.hidden}, "
+                            f"layers {config.layers}, embedding_dim {config.embedding_dim})",
+                            ("hidden", "layers", "embedding_dim")) from None
 
 
 class Trainer:

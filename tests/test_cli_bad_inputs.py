@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 from nplstm import cli
+from nplstm.backend import cupy_available
 from nplstm.io import load_checkpoint, save_checkpoint
 
 TEXT = "the quick brown fox jumps over the lazy dog; a lazy dog sleeps. " * 60
@@ -134,6 +135,11 @@ def no_setup(root):
     pass
 
 
+def without_cupy(root):
+    if cupy_available():
+        pytest.skip("CuPy and a device are here: --device cuda is valid")
+
+
 T = ["train", "--text", "{text}", *TINY]           # a valid fresh run, without --out
 R = ["train", "--out", "{run}", "--resume", "--steps", "20", "--sample-length", "0"]
 
@@ -161,6 +167,10 @@ CASES = [
      "--lr-decay-steps must be a positive integer"),
     ("sample-length negative", T + ["--out", "new", "--sample-length", "-1"], no_setup,
      "--sample-length must be >= 0"),
+    ("device without CuPy", T + ["--out", "new", "--device", "cuda"], without_cupy,
+     "--device cuda: device='cuda' needs CuPy"),
+    ("model too big for memory", T + ["--out", "new", "--hidden", "1000000000"], no_setup,
+     "the model does not fit in memory (--hidden 1000000000"),
     ("unknown task", ["train", "--task", "translate"], no_setup, "invalid choice"),
     ("missing text", ["train", "--text", "missing.txt", "--out", "new"], no_setup,
      "--text missing.txt: no such file"),
