@@ -33,7 +33,7 @@ from .run_record import RunRecord
 from .run_dir import RunDir
 from .stop_request import StopRequest
 from .tasks import AddingTask, CharLMTask
-from .train_config import TASK_DEFAULTS, TrainConfig, merge_resumed
+from .train_config import TASK_DEFAULTS, TrainConfig, check_out, merge_resumed
 from .training_errors import Diverged, Interrupted, RunLocked, StorageError, TrainingError
 
 __all__ = ["TrainConfig", "Trainer", "TrainingError", "Diverged", "Interrupted",
@@ -102,6 +102,7 @@ class Trainer:
 
     def __init__(self, config: TrainConfig, *, resume: bool = False, overwrite: bool = True,
                  progress: bool = True, explicit=None, on_warning=None):
+        check_out(config.out)
         self.run_dir = RunDir(config.out)
         self.out = self.run_dir.path
         self.show_progress = progress

@@ -15,7 +15,7 @@ from .backend import check_device
 from .training_errors import TrainingError
 
 __all__ = ["TrainConfig", "TASK_DEFAULTS", "RESUMABLE_CHANGES", "EXACT_RESUME_CHANGES",
-           "merge_resumed"]
+           "merge_resumed", "check_out"]
 
 # Settings left as None take the task's default (below).
 TASK_DEFAULTS = {
@@ -117,10 +117,15 @@ class TrainConfig:
             if value is not None and not (isinstance(value, str) and value):
                 raise TrainingError(f"{name} must be a non-empty string or None, got "
                                     f"{value!r}", (name,))
-        if not (isinstance(self.out, str) and self.out):
-            raise TrainingError(f"out must be a directory name, got {self.out!r}", ("out",))
+        check_out(self.out)
         if self.task != "charlm" and self.text is not None:
             raise TrainingError("text is for task charlm only", ("text", "task"))
+
+
+def check_out(out) -> None:
+    """``TrainingError`` unless ``out`` is a directory name (a non-empty string)."""
+    if not (isinstance(out, str) and out):
+        raise TrainingError(f"out must be a directory name, got {out!r}", ("out",))
 
 
 def _check_int(name, value, minimum):

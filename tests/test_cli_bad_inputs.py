@@ -12,17 +12,22 @@ from __future__ import annotations
 
 import fcntl
 import json
+import math
 import os
+import re
 import shutil
 import subprocess
 import sys
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from nplstm import cli
 from nplstm.backend import cupy_available
 from nplstm.io import load_checkpoint, save_checkpoint
+from nplstm.train import TrainConfig, Trainer, TrainingError
 
 TEXT = "the quick brown fox jumps over the lazy dog; a lazy dog sleeps. " * 60
 TINY = ["--hidden", "16", "--seq-len", "8", "--batch-size", "4", "--embedding-dim", "8",
@@ -315,3 +320,49 @@ def test_the_table_covers_every_command():
     assert {"train", "sample", "gradcheck", "bench"} <= commands
     assert json.dumps([c[0] for c in CASES])            # names are unique and printable
     assert len({c[0] for c in CASES}) == len(CASES)
+
+
+# -- generated: any wrong value of any setting is refused, naming it, touching nothing -------
+
+_NOT_INT = st.one_of(st.floats(allow_nan=True), st.text(max_size=3), st.booleans())
+_NOT_NUMBER = st.one_of(st.text(max_size=3), st.booleans(), st.just([1.0]))
+_BAD_VALUES = {
+    **{name: st.one_of(st.integers(max_value=0), _NOT_INT)
+       for name in ("steps", "seq_len", "hidden", "layers", "batch_size", "eval_every",
+                    "checkpoint_every", "lr_decay_steps")},
+    **{name: st.one_of(st.integers(max_value=-1), _NOT_INT, st.none())
+       for name in ("seed", "warmup_steps")},
+    "lr": st.one_of(st.floats(max_value=0.0), st.sampled_from([math.inf, math.nan]),
+                    _NOT_NUMBER),
+    **{name: st.one_of(st.floats(max_value=-1e-300), st.sampled_from([math.inf, math.nan]),
+                       _NOT_NUMBER)
+       for name in ("momentum", "clip")},
+    **{name: st.one_of(st.floats(max_value=-1e-300), st.sampled_from([math.inf, math.nan]),
+                       _NOT_NUMBER, st.none())
+       for name in ("weight_decay", "min_lr")},
+    "dropout": st.one_of(st.floats(min_value=1.0), st.floats(max_value=-1e-300),
+                         _NOT_NUMBER, st.none()),
+    "nesterov": st.one_of(st.integers(), st.text(max_size=3), st.none()),
+    **{name: st.one_of(st.text(max_size=8).filter(lambda s: s not in choices),
+                       st.integers(), st.none())
+       for name, choices in (("task", ("charlm", "adding")),
+                             ("schedule", ("constant", "cosine")),
+                             ("dtype", ("float32", "float64")),
+                             ("device", ("cpu", "cuda")))},
+    "text": st.one_of(st.just(""), st.integers()),
+    "text_sha256": st.one_of(st.just(""), st.integers()),
+    "out": st.one_of(st.just(""), st.integers(), st.none()),
+}
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data(), name=st.sampled_from(sorted(_BAD_VALUES)))
+def test_any_wrong_setting_is_refused_by_name_before_out_exists(tmp_path, data, name):
+    value = data.draw(_BAD_VALUES[name], label=name)
+    out = tmp_path / "never"
+    values = dict(dict(out=str(out), steps=3), **{name: value})
+    with pytest.raises(TrainingError) as info:
+        Trainer(TrainConfig(**values), progress=False)
+    assert name in info.value.settings, (str(info.value), info.value.settings)
+    assert re.search(rf"(?<![\w-]){name}\b", str(info.value)), str(info.value)
+    assert not out.exists()
