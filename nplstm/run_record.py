@@ -5,14 +5,17 @@ from __future__ import annotations
 import dataclasses
 import math
 
-__all__ = ["RunRecord"]
+__all__ = ["RunRecord", "RECENT_EVALS"]
+
+RECENT_EVALS = 10      # evaluations kept besides the best (the checkpoint's size stays fixed)
 
 
 @dataclasses.dataclass
 class RunRecord:
     """What a run knows about itself beyond the model (stored in each checkpoint's meta as
     ``run``): its first loss (the divergence guard's reference), the seconds trained so far
-    (across resumes) and every evaluation ``[step, eval loss]`` (for the best model)."""
+    (across resumes) and its evaluations ``[step, eval loss]``: the best and the last
+    ``RECENT_EVALS`` (for best.npz and the overfitting note)."""
 
     first_loss: float | None = None
     seconds: float = 0.0
@@ -38,6 +41,15 @@ class RunRecord:
             raise ValueError("run.evals must be a list of [step, eval loss] up to the "
                              f"checkpoint's step {step}")
         return cls(first, float(seconds), [list(e) for e in evals])
+
+    def add_eval(self, step: int, loss: float) -> bool:
+        """Record an evaluation; True if it is the best so far (strictly lower)."""
+        best = self.best()
+        self.evals.append([step, loss])
+        recent = self.evals[-RECENT_EVALS:]
+        keep = self.best()
+        self.evals = recent if keep in recent else [keep] + recent
+        return best is None or loss < best[1]
 
     def best(self):
         """(step, eval loss) of the lowest eval loss so far (the first of equals), or None."""

@@ -93,27 +93,31 @@ def keep_up_to(path, step: int) -> list:
     """Rewrite the log (atomically) with only its valid lines of steps <= ``step``: on
     resume, what the interrupted run wrote after its last checkpoint goes, so each step is
     logged once.  Returns the damaged lines that were dropped (see ``read_log``)."""
-    lines, damaged = read_log(path)
+    lines, damaged = read_log(path) if step > 0 else ([], [])    # a fresh run: empty
     kept = b"".join(raw + b"\n" for record, raw in lines if record["step"] <= step)
     atomic_write_bytes(path, kept)
     return damaged
 
 
 class MetricsLog:
-    """``with MetricsLog(path) as log: log.write(record)``: appends one line per record,
-    flushed at once (a crash loses at most the line being written)."""
+    """Appends one line per record to the log, flushed at once (a crash loses at most the
+    line being written); the file is opened at the first ``write`` and closed by
+    ``close()``."""
 
     def __init__(self, path):
         self.path = Path(path)
         self.file = None
 
-    def __enter__(self):
-        self.file = open(self.path, "a", encoding="utf-8")
-        return self
-
-    def __exit__(self, *exc):
-        self.file.close()
-
     def write(self, record: dict) -> None:
+        if self.file is None:
+            self.file = open(self.path, "a", encoding="utf-8")
         self.file.write(json.dumps(record) + "\n")
         self.file.flush()
+
+    def close(self) -> None:
+        if self.file is not None:
+            file, self.file = self.file, None
+            try:
+                file.close()
+            except OSError:          # every line was flushed; nothing is left to lose
+                pass

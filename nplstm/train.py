@@ -270,9 +270,9 @@ class Trainer:
                                .encode())
         with self._storage(self.run_dir.metrics):
             damaged = runlog.keep_up_to(self.run_dir.metrics, self.step)
-            if damaged:
-                self.warn(runlog.damage_note(self.run_dir.metrics, damaged))
-            metrics = runlog.MetricsLog(self.run_dir.metrics).__enter__()
+        if damaged:
+            self.warn(runlog.damage_note(self.run_dir.metrics, damaged))
+        metrics = runlog.MetricsLog(self.run_dir.metrics)
         stop = StopRequest()
         progress = Progress(self.step, config.steps, self.show_progress)
         last_train = last_eval = None
@@ -301,8 +301,7 @@ class Trainer:
                     self.save()
         finally:
             progress.close()
-            with self._storage(self.run_dir.metrics):
-                metrics.__exit__(None, None, None)
+            metrics.close()
         best = self.record.best()
         return {"steps": self.step, "train_loss": last_train, "eval_loss": last_eval,
                 "best_eval_loss": best[1] if best else None,
@@ -324,9 +323,7 @@ class Trainer:
             self._diverged(f"eval {problem}")
         self._log(metrics, {"step": self.step, "split": "eval", "loss": loss})
         progress.eval(self.step, loss)
-        best = self.record.best()
-        self.record.evals.append([self.step, loss])
-        if best is None or loss < best[1]:
+        if self.record.add_eval(self.step, loss):
             self._save_best(loss)
         return loss
 

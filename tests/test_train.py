@@ -474,3 +474,20 @@ def test_a_fresh_trainer_refuses_an_out_with_a_run_only_when_asked(tmp_path, tex
     assert (out / "checkpoint.npz").read_bytes() == good
     _run(out, text_file, 3)                                   # the default replaces the run
     assert load_checkpoint(out / "checkpoint.npz")["step"] == 3
+
+
+def test_the_run_record_keeps_the_best_and_the_recent_evaluations():
+    from nplstm.run_record import RECENT_EVALS, RunRecord
+
+    record = RunRecord()
+    losses = [3.0, 1.0] + [2.0 + 0.01 * k for k in range(30)]          # best early, then up
+    news = [record.add_eval(10 * (k + 1), loss) for k, loss in enumerate(losses)]
+    assert news[:2] == [True, True] and not any(news[2:])
+    assert record.best() == [20, 1.0]
+    assert len(record.evals) == RECENT_EVALS + 1
+    assert record.rising() == RECENT_EVALS            # each recent one rose (from the best)
+    again = RunRecord.from_meta({"first_loss": 3.0, "seconds": 1.5, "evals": record.evals},
+                                step=320)
+    assert again == RunRecord(3.0, 1.5, record.evals)
+    with pytest.raises(ValueError, match="up to the checkpoint's step 300"):
+        RunRecord.from_meta({"evals": record.evals}, step=300)
