@@ -71,8 +71,8 @@ def main(argv=None) -> int:
         from .selfcheck import run_selfcheck  # noqa: PLC0415
 
         if args.mode == "adjoint" and args.what in ("linear", "embedding", "loss"):
-            sub.choices["gradcheck"].error(f"--mode adjoint needs a JVP, which only cell and lstm have; "
-                         f"got --what {args.what}")
+            sub.choices["gradcheck"].error(f"--mode adjoint needs a JVP, which only cell and "
+                                           f"lstm have; got --what {args.what}")
         return run_selfcheck(args.what, seed=args.seed, cases=args.cases, quiet=args.quiet,
                              mode=args.mode, dtype=args.dtype, layers=args.layers,
                              bidirectional=args.bidirectional, proj_size=args.proj_size,
