@@ -87,8 +87,13 @@ class RunDir:
                                     f"out", ("out",)) from None
                 raise TrainingError(f"out {self.path}: cannot lock {self.lock_file}: "
                                     f"{err.strerror}", ("out",)) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+        except OSError as err:
+            os.close(fd)
+            raise TrainingError(f"out {self.path}: cannot write {self.lock_file}: "
+                                f"{err.strerror}", ("out",)) from None
         self._lock_fd = fd
 
     def release(self) -> None:
