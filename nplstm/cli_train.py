@@ -170,9 +170,8 @@ def run_train(args, error) -> int:
 
 def _summary_line(summary: dict, task: str) -> str:
     """done: steps, time (the whole run, across resumes), final and best eval loss, the
-    bigram baseline, and a note when the eval loss has been rising (overfitting)."""
-    from .train import OVERFIT_EVALS  # noqa: PLC0415
-
+    bigram baseline, and a note when the best eval loss is several evaluations old
+    (nplstm.run_record: overfitting)."""
     unit = "nats/char" if task == "charlm" else "MSE"
     final, best = summary["eval_loss"], summary["best_eval_loss"]
     line = (f"done: {summary['steps']} steps in {summary['seconds']:.1f} s; eval loss "
@@ -180,10 +179,11 @@ def _summary_line(summary: dict, task: str) -> str:
     baseline = summary["bigram_baseline"]
     if baseline is not None:
         line += f"; add-k bigram baseline {baseline:.4f} ({baseline - final:+.3f})"
-    if summary["eval_rising"] >= OVERFIT_EVALS:
-        line += (f"; eval loss has risen for the last {summary['eval_rising']} evaluations "
-                 f"(best {best:.4f} at step {summary['best_step']}): the model overfits; "
-                 f"best.npz keeps the best")
+    if summary["overfitting"]:
+        line += (f"; eval loss has not improved for the last {summary['overfitting']} "
+                 f"evaluations and is {100 * (final / best - 1):.0f}% above its best "
+                 f"({best:.4f} at step {summary['best_step']}): the model overfits (or "
+                 f"the learning rate is too high); best.npz keeps the best")
     return line
 
 

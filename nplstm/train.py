@@ -37,10 +37,7 @@ from .train_config import TASK_DEFAULTS, TrainConfig, check_out, merge_resumed
 from .training_errors import Diverged, Interrupted, RunLocked, StorageError, TrainingError
 
 __all__ = ["TrainConfig", "Trainer", "TrainingError", "Diverged", "Interrupted",
-           "StorageError", "RunLocked", "build_task", "load_text", "TASK_DEFAULTS",
-           "OVERFIT_EVALS"]
-
-OVERFIT_EVALS = 3      # eval loss rising this many evaluations in a row: the summary says so
+           "StorageError", "RunLocked", "build_task", "load_text", "TASK_DEFAULTS"]
 
 
 class Trainer:
@@ -263,11 +260,11 @@ class Trainer:
         finally:
             progress.close()
             metrics.close()
-        best = self.record.best()
+        best = self.record.best
         return {"steps": self.step, "train_loss": last_train, "eval_loss": last_eval,
                 "best_eval_loss": best[1] if best else None,
                 "best_step": best[0] if best else None,
-                "eval_rising": self.record.rising(),
+                "overfitting": self.record.overfitting(),
                 "seconds": self._record_now().seconds, "bigram_baseline": self.baseline,
                 "checkpoint": str(self.checkpoint_path), "best": str(self.best_path)}
 

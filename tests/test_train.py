@@ -366,7 +366,8 @@ def test_checkpoint_path_is_reported_even_with_no_checkpoint_yet(tmp_path):
 def test_best_npz_keeps_the_best_model_and_the_summary_says_when_eval_rises(
         tmp_path, capsys, text_file, monkeypatch):
     """Eval losses 2.0, 1.5, 1.6, 1.7, 1.8 (injected): best.npz is the model of step 20 (the
-    same as a run stopped there), and the summary names the best and the overfitting."""
+    same as a run stopped there), and the summary names the best and the overfitting; the
+    record survives a resume."""
     from nplstm.tasks import CharLMTask
 
     losses = iter([2.0, 1.5, 1.6, 1.7, 1.8])
@@ -376,8 +377,9 @@ def test_best_npz_keeps_the_best_model_and_the_summary_says_when_eval_rises(
                      "--steps", "50"]) == 0
     printed = capsys.readouterr().out
     assert "eval loss 1.8000 nats/char (best 1.5000 at step 20)" in printed
-    assert ("eval loss has risen for the last 3 evaluations (best 1.5000 at step 20): the "
-            "model overfits; best.npz keeps the best") in printed
+    assert ("eval loss has not improved for the last 3 evaluations and is 20% above its best "
+            "(1.5000 at step 20): the model overfits (or the learning rate is too high); "
+            "best.npz keeps the best") in printed
     best = load_checkpoint(out / "best.npz")
     assert best["step"] == 20 and best["eval_loss"] == 1.5
     monkeypatch.undo()
@@ -476,18 +478,22 @@ def test_a_fresh_trainer_refuses_an_out_with_a_run_only_when_asked(tmp_path, tex
     assert load_checkpoint(out / "checkpoint.npz")["step"] == 3
 
 
-def test_the_run_record_keeps_the_best_and_the_recent_evaluations():
-    from nplstm.run_record import RECENT_EVALS, RunRecord
+def test_the_run_record_keeps_the_best_and_counts_the_evaluations_since():
+    from nplstm.run_record import OVERFIT_EVALS, OVERFIT_MARGIN, RunRecord
 
     record = RunRecord()
-    losses = [3.0, 1.0] + [2.0 + 0.01 * k for k in range(30)]          # best early, then up
-    news = [record.add_eval(10 * (k + 1), loss) for k, loss in enumerate(losses)]
-    assert news[:2] == [True, True] and not any(news[2:])
-    assert record.best() == [20, 1.0]
-    assert len(record.evals) == RECENT_EVALS + 1
-    assert record.rising() == RECENT_EVALS            # each recent one rose (from the best)
-    again = RunRecord.from_meta({"first_loss": 3.0, "seconds": 1.5, "evals": record.evals},
-                                step=320)
-    assert again == RunRecord(3.0, 1.5, record.evals)
-    with pytest.raises(ValueError, match="up to the checkpoint's step 300"):
-        RunRecord.from_meta({"evals": record.evals}, step=300)
+    assert [record.add_eval(10, 3.0), record.add_eval(20, 1.0)] == [True, True]
+    assert record.best == [20, 1.0] and record.overfitting() == 0
+    above = 1.0 * (1 + OVERFIT_MARGIN)
+    for k in range(OVERFIT_EVALS):                  # noisy but above the best: 1.0 + margin…
+        assert not record.add_eval(30 + 10 * k, above * (1.001 + 0.01 * (k % 2)))
+    assert record.since_best == OVERFIT_EVALS and record.overfitting() == OVERFIT_EVALS
+    record.add_eval(60, above)                      # back within the margin: no note
+    assert record.overfitting() == 0
+    again = RunRecord.from_meta({"first_loss": 3.0, "seconds": 1.5, "best": [20, 1.0],
+                                 "last": [60, above], "since_best": 4}, step=60)
+    assert again == RunRecord(3.0, 1.5, [20, 1.0], [60, above], 4)
+    with pytest.raises(ValueError, match="run.last must be .* up to the checkpoint's 50"):
+        RunRecord.from_meta({"last": [60, above]}, step=50)
+    with pytest.raises(ValueError, match="run.since_best must be an integer >= 0"):
+        RunRecord.from_meta({"since_best": -1}, step=50)
