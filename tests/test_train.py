@@ -363,7 +363,7 @@ def test_checkpoint_path_is_reported_even_with_no_checkpoint_yet(tmp_path):
 
 # -- the best model, the whole run's time, the log, temporaries --------------------------------
 
-def test_best_npz_keeps_the_best_model_and_the_summary_says_when_eval_rises(
+def test_best_npz_keeps_the_best_model_and_the_summary_notes_overfitting(
         tmp_path, capsys, text_file, monkeypatch):
     """Eval losses 2.0, 1.5, 1.6, 1.7, 1.8 (injected): best.npz is the model of step 20 (the
     same as a run stopped there), and the summary names the best and the overfitting; the
