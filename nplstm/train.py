@@ -79,8 +79,9 @@ class Trainer:
                                     "settings (not written by nplstm train)", ("resume",))
             config, self.changed_on_resume = merge_resumed(config, checkpoint["config"],
                                                            explicit)
-        elif self._checkpoint_seen is not None and not overwrite:
-            raise TrainingError(f"out {self.out} already holds a checkpoint: pass resume to "
+        elif not overwrite and (self._checkpoint_seen is not None or self.best_path.exists()):
+            held = "a checkpoint" if self._checkpoint_seen is not None else "a best.npz"
+            raise TrainingError(f"out {self.out} already holds {held}: pass resume to "
                                 "continue it, overwrite to start afresh, or choose another "
                                 "out", ("out", "resume", "overwrite"))
         self.config = config = config.resolved()
