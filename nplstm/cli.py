@@ -6,15 +6,17 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import cli_interop, cli_train
+from . import __version__, cli_interop, cli_train
 
-__all__ = ["main"]
+__all__ = ["main", "build_parser"]
 
 
-def main(argv=None) -> int:
+def build_parser():
+    """The ``nplstm`` parser and its subcommands' parsers (``sub.choices[name]``)."""
     parser = cli_train.OneLineParser(
         prog="nplstm", description="torch's LSTM on plain NumPy/CuPy arrays, "
         "with every backward written by hand")
+    parser.add_argument("--version", action="version", version=f"nplstm {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     cli_train.add_parsers(sub)
     cli_interop.add_parsers(sub)
@@ -38,7 +40,8 @@ def main(argv=None) -> int:
                        help="LSTM projection size (default: varied)")
     check.add_argument("--lengths", type=_lengths, default=None,
                        help="LSTM per-sequence lengths, e.g. 4,2,3 (sets B and T = max)")
-    check.add_argument("--seed", type=int, default=0, help="seed of the random cases")
+    check.add_argument("--seed", type=_non_negative_int, default=0,
+                       help="seed of the random cases (default: 0)")
     check.add_argument("--cases", type=_positive_int, default=4,
                        help="random configurations per part (default: 4)")
     check.add_argument("--json", action="store_true",
@@ -54,8 +57,14 @@ def main(argv=None) -> int:
                        "reported (default: 1 to 15, until ~1.5 s are spent; use 15 to quote)")
     bench.add_argument("--cases", default=None,
                        help="cases as T,B,H;T,B,H;... (default: the standard set)")
-    bench.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    bench.add_argument("--dtype", choices=["float32", "float64"], default="float32",
+                       help="dtype of the timed LSTMs (default: float32)")
 
+    return parser, sub
+
+
+def main(argv=None) -> int:
+    parser, sub = build_parser()
     args = parser.parse_args(argv)
     if args.command in ("train", "sample"):
         run = cli_train.run_train if args.command == "train" else cli_train.run_sample
@@ -66,8 +75,8 @@ def main(argv=None) -> int:
         from .selfcheck import run_selfcheck  # noqa: PLC0415
 
         if args.mode == "adjoint" and args.what in ("linear", "embedding", "loss"):
-            parser.error(f"--mode adjoint needs a JVP, which only cell and lstm have; "
-                         f"got --what {args.what}")
+            sub.choices["gradcheck"].error(f"--mode adjoint needs a JVP, which only cell and "
+                                           f"lstm have; got --what {args.what}")
         return run_selfcheck(args.what, seed=args.seed, cases=args.cases, quiet=args.quiet,
                              mode=args.mode, dtype=args.dtype, layers=args.layers,
                              bidirectional=args.bidirectional, proj_size=args.proj_size,
@@ -79,7 +88,7 @@ def main(argv=None) -> int:
         cases = parse_cases(args.cases)
         threads = parse_threads(args.threads)
     except ValueError as err:
-        parser.error(str(err))
+        sub.choices["bench"].error(str(err))
     return run_bench(cases, threads=threads, repeats=args.repeats, dtype=args.dtype)
 
 

@@ -1,136 +1,229 @@
-"""``nplstm train`` and ``nplstm sample``: the command-line face of nplstm.train."""
+"""``nplstm train`` and ``nplstm sample``: the command-line face of nplstm.train.
+
+The trainer names settings (``lr``, ``seq_len``); this module shows them as flags (``--lr``,
+``--seq-len``): ``flag()`` maps one, ``flag_message()`` a whole error message.  Every refusal
+is one line on stderr and exit status 2, before anything in OUT is written.
+"""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
+import re
 import sys
 from pathlib import Path
 
-__all__ = ["add_parsers", "run_train", "run_sample"]
+from .train_config import TASK_DEFAULTS, TrainConfig
+
+__all__ = ["add_parsers", "run_train", "run_sample", "flag", "flag_message", "OneLineParser"]
+
+SAMPLE_TEMPERATURE = 0.8
+
+
+def flag(setting: str) -> str:
+    """The command-line flag of a ``TrainConfig`` setting: "seq_len" → "--seq-len"."""
+    return "--" + setting.replace("_", "-")
+
+
+def flag_message(err) -> str:
+    """``str(err)`` with each setting it names (``err.settings``) written as its flag."""
+    message = str(err)
+    for setting in getattr(err, "settings", ()):
+        # the setting as a word of its own (not inside another, not a keyword "device=")
+        message = re.sub(rf"(?<![\w-]){re.escape(setting)}\b(?!=)", flag(setting), message)
+    return message
+
+
+def _defaults(setting: str) -> str:
+    """"default: 1000 (charlm), 4000 (adding)": the tasks' defaults of ``setting``."""
+    values = {task: d[setting] for task, d in TASK_DEFAULTS.items()
+              if not (setting == "embedding_dim" and task == "adding")}
+    if len(set(values.values())) == 1 and len(values) == len(TASK_DEFAULTS):
+        return f"default: {next(iter(values.values()))}"
+    return "default: " + ", ".join(f"{v} ({task})" for task, v in values.items())
 
 
 def add_parsers(sub) -> None:
     train = sub.add_parser(
         "train", help="train a character-level LSTM language model (or the adding problem)",
         description="Train with SGD and truncated BPTT; writes OUT/metrics.jsonl, "
-        "OUT/config.json, OUT/checkpoint.npz and PNG plots (with nplstm[plot]). Settings "
-        "not given take the task's defaults; with --resume, the checkpoint's.")
+        "OUT/config.json, OUT/checkpoint.npz, OUT/best.npz and PNG plots (with "
+        "nplstm[plot]). Settings not given take the task's defaults; with --resume, the "
+        "checkpoint's.")
     arg = train.add_argument
     # defaults are None: a setting not given is the task's default, or with --resume the
     # checkpoint's (TrainConfig fills them in); only settings given may differ from it
-    arg("--task", choices=["charlm", "adding"])
+    arg("--task", choices=list(TASK_DEFAULTS), help="what to learn (default: charlm)")
     arg("--text", default=None, help="a UTF-8 text file (charlm; default: the docstrings of "
         "the Python standard library)")
     arg("--out", default=None, help="output directory (default: runs/TASK)")
     arg("--resume", action="store_true", help="continue OUT's checkpoint up to --steps in total")
     arg("--overwrite", action="store_true", help="start afresh even if OUT holds a checkpoint")
-    arg("--steps", type=int, help="total number of training steps")
-    arg("--seed", type=int)
-    arg("--checkpoint-every", type=int, help="steps between checkpoints")
-    arg("--eval-every", type=int, help="steps between evaluations")
-    arg("--seq-len", type=int, help="time steps per batch (truncated BPTT length)")
-    arg("--hidden", type=int, help="LSTM hidden size")
-    arg("--layers", type=int, help="LSTM layers")
-    arg("--batch-size", type=int)
-    arg("--embedding-dim", type=int, help="character embedding size (charlm)")
-    arg("--dropout", type=float, help="dropout between LSTM layers")
-    arg("--lr", type=float, help="learning rate (the schedule's peak)")
-    arg("--momentum", type=float)
-    arg("--nesterov", action="store_true", default=None)
-    arg("--weight-decay", type=float)
-    arg("--clip", type=float, help="clip the global gradient norm to this (0: no clipping)")
-    arg("--schedule", choices=["constant", "cosine"])
-    arg("--warmup-steps", type=int)
+    arg("--steps", type=int, help="total number of training steps (" + _defaults("steps") + ")")
+    arg("--seed", type=int, help="seed of the weights, batches and dropout (default: 0)")
+    arg("--checkpoint-every", type=int,
+        help="steps between checkpoints (" + _defaults("checkpoint_every") + ")")
+    arg("--eval-every", type=int,
+        help="steps between evaluations (" + _defaults("eval_every") + ")")
+    arg("--seq-len", type=int,
+        help="time steps per batch (truncated BPTT length; " + _defaults("seq_len") + ")")
+    arg("--hidden", type=int, help="LSTM hidden size (" + _defaults("hidden") + ")")
+    arg("--layers", type=int, help="LSTM layers (" + _defaults("layers") + ")")
+    arg("--batch-size", type=int,
+        help="sequences per batch (" + _defaults("batch_size") + ")")
+    arg("--embedding-dim", type=int,
+        help="character embedding size (charlm; " + _defaults("embedding_dim") + ")")
+    arg("--dropout", type=float, help="dropout between LSTM layers (default: 0)")
+    arg("--lr", type=float,
+        help="learning rate (the schedule's peak; " + _defaults("lr") + ")")
+    arg("--momentum", type=float, help="SGD momentum (" + _defaults("momentum") + ")")
+    arg("--nesterov", action="store_true", default=None,
+        help="Nesterov momentum (needs --momentum > 0; default: off)")
+    arg("--weight-decay", type=float, help="L2 weight decay (default: 0)")
+    arg("--clip", type=float, help="clip the global gradient norm to this (0: no clipping; "
+        + _defaults("clip") + ")")
+    arg("--schedule", choices=["constant", "cosine"],
+        help="learning-rate schedule (default: constant)")
+    arg("--warmup-steps", type=int, help="linear warm-up steps of the schedule (default: 0)")
     arg("--lr-decay-steps", type=int,
-        help="the cosine schedule's own horizon (never derived from --steps)")
-    arg("--min-lr", type=float)
-    arg("--dtype", choices=["float32", "float64"])
-    arg("--device", choices=["cpu", "cuda"])
+        help="the cosine schedule's own horizon (never derived from --steps; needed by "
+        "--schedule cosine)")
+    arg("--min-lr", type=float, help="the cosine schedule's final learning rate (default: 0)")
+    arg("--dtype", choices=["float32", "float64"], help="parameter dtype (default: float32)")
+    arg("--device", choices=["cpu", "cuda"], help="where to train (default: cpu)")
     arg("--sample-length", type=int, default=300,
-        help="characters of text printed at the end (charlm; 0: none)")
+        help="characters of text printed at the end (charlm; 0: none; default: 300)")
 
-    sample = sub.add_parser("sample", help="print text from a char-LM checkpoint")
-    sample.add_argument("--out", required=True, help="the training run's directory")
-    sample.add_argument("--prime", default="", help="text to start from")
-    sample.add_argument("--temperature", type=float, default=0.8)
-    sample.add_argument("--length", type=int, default=500)
-    sample.add_argument("--seed", type=int, default=0)
+    sample = sub.add_parser("sample", help="print text from a char-LM run's model")
+    sample.add_argument("--out", default="runs/charlm",
+                        help="the training run's directory (default: runs/charlm)")
+    sample.add_argument("--checkpoint", choices=["best", "last"], default="best",
+                        help="best.npz (the lowest eval loss; checkpoint.npz if the run has "
+                        "none) or the last checkpoint (default: best)")
+    sample.add_argument("--prime", default="", help="text to start from (default: none)")
+    sample.add_argument("--temperature", type=float, default=SAMPLE_TEMPERATURE,
+                        help="divides the logits: lower is more conservative "
+                        f"(default: {SAMPLE_TEMPERATURE})")
+    sample.add_argument("--length", type=int, default=500,
+                        help="characters to draw (default: 500)")
+    sample.add_argument("--seed", type=int, default=0,
+                        help="seed of the draws (default: 0)")
 
 
 def run_train(args, error) -> int:
     """Run ``nplstm train``; ``error(message)`` exits with status 2 (bad input)."""
     from .plots import PLOT_EXTRA_NOTE, plot_run  # noqa: PLC0415
-    from .train import Diverged, Interrupted, TrainConfig, Trainer, TrainingError  # noqa
+    from .train import (Diverged, Interrupted, StorageError, Trainer,  # noqa: PLC0415
+                        TrainingError)
 
     out = args.out or f"runs/{args.task or 'charlm'}"
     if args.sample_length < 0:
         error(f"--sample-length must be >= 0, got {args.sample_length}")
     if args.resume and args.overwrite:
         error("--resume and --overwrite exclude each other")
-    checkpoint = Path(out) / "checkpoint.npz"
-    if checkpoint.exists() and not (args.resume or args.overwrite):
-        error(f"{out} already holds a checkpoint: pass --resume to continue it, --overwrite "
-              "to start afresh, or choose another --out")
     given = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
              if getattr(args, f.name, None) is not None}
     given["out"] = out
     try:
-        trainer = Trainer(TrainConfig(**given), resume=args.resume, explicit=set(given))
-    except (TrainingError, RuntimeError) as err:
-        error(str(err))
-    if args.overwrite:
-        checkpoint.unlink(missing_ok=True)      # asked for: the old run's checkpoint goes
+        trainer = Trainer(TrainConfig(**given), resume=args.resume, overwrite=args.overwrite,
+                          explicit=set(given), on_warning=_say)
+        trainer.start()                  # OUT's lock: a second run on OUT is refused here
+    except TrainingError as err:
+        error(flag_message(err))
     config = trainer.config
     baseline = trainer.baseline
     for key, (old, new) in trainer.changed_on_resume.items():
-        _say(f"note: --{key.replace('_', '-')} changed on resume from {old} to {new}: the run "
-             "leaves the path an uninterrupted run would have taken")
+        _say(f"note: {flag(key)} changed on resume from {old} to {new}: the run leaves the "
+             "path an uninterrupted run would have taken")
     _say(f"training {config.task} for {config.steps} steps (from step {trainer.step}) into "
          f"{config.out}" + (f"; bigram baseline {baseline:.3f} nats/char" if baseline else ""))
     try:
         summary = trainer.run()
-    except Diverged as err:
-        _say(f"nplstm train: {err}")
+    except (Diverged, StorageError) as err:
+        _say(f"nplstm train: {flag_message(err)}")
         return 1
     except Interrupted as err:
-        _say(f"nplstm train: {err}")
+        _say(f"nplstm train: {flag_message(err)}")
         return 130
-    unit = "nats/char" if config.task == "charlm" else "MSE"
-    line = (f"done: {summary['steps']} steps in {summary['seconds']:.1f} s; eval loss "
-            f"{summary['eval_loss']:.4f} {unit}")
-    if baseline is not None:
-        line += f" (add-k bigram baseline {baseline:.4f}, {baseline - summary['eval_loss']:+.3f})"
-    print(line)
+    print(_summary_line(summary, config.task))
+    status = 0
     if config.task == "charlm" and args.sample_length:
-        print("sample:\n" + trainer.task.sample("", args.sample_length, 0.8, config.seed))
-    plots = plot_run(config.out, title=f"nplstm train --task {config.task}", baseline=baseline)
+        try:
+            print("sample:\n" + trainer.task.sample("", args.sample_length,
+                                                    SAMPLE_TEMPERATURE, config.seed))
+        except ValueError as err:
+            _say(f"nplstm train: {err}")
+            status = 1
+    try:
+        plots = plot_run(config.out, title=f"nplstm train --task {config.task}",
+                         baseline=baseline, on_damaged=_say)
+    except OSError as err:
+        _say(f"nplstm train: cannot write the plots in {config.out}: {err.strerror or err}; "
+             f"the checkpoints are complete")
+        return 1
     print("plots: " + ", ".join(str(p) for p in plots) if plots else PLOT_EXTRA_NOTE)
-    print(f"checkpoint: {summary['checkpoint']}  (nplstm sample --out {config.out})")
-    return 0
+    print(f"checkpoint: {summary['checkpoint']}, best: {summary['best']}  "
+          f"(nplstm sample --out {config.out})")
+    return status
+
+
+def _summary_line(summary: dict, task: str) -> str:
+    """done: steps, time (the whole run, across resumes), final and best eval loss, the
+    bigram baseline, and a note when the best eval loss is several evaluations old
+    (nplstm.run_record: overfitting)."""
+    unit = "nats/char" if task == "charlm" else "MSE"
+    final, best = summary["eval_loss"], summary["best_eval_loss"]
+    line = (f"done: {summary['steps']} steps in {summary['seconds']:.1f} s; eval loss "
+            f"{final:.4f} {unit} (best {best:.4f} at step {summary['best_step']})")
+    baseline = summary["bigram_baseline"]
+    if baseline is not None:
+        line += f"; add-k bigram baseline {baseline:.4f} ({baseline - final:+.3f})"
+    if summary["overfitting"]:
+        line += (f"; eval loss has not improved for the last {summary['overfitting']} "
+                 f"evaluations and is {100 * (final / best - 1):.0f}% above its best "
+                 f"({best:.4f} at step {summary['best_step']}): the model overfits (or "
+                 f"the learning rate is too high); best.npz keeps the best")
+    return line
 
 
 def run_sample(args, error) -> int:
+    """Run ``nplstm sample``: text from OUT's best (or last) model; nothing is written."""
     from .io import CheckpointError, load_checkpoint  # noqa: PLC0415
-    from .train import TrainConfig, TrainingError, build_task, load_text  # noqa: PLC0415
+    from .train import TrainingError, build_task, load_text  # noqa: PLC0415
 
-    if args.temperature <= 0:
-        error(f"--temperature must be positive, got {args.temperature}")
+    if not (math.isfinite(args.temperature) and args.temperature > 0):
+        error(f"--temperature must be a positive finite number, got {args.temperature}")
     if args.length < 0:
         error(f"--length must be >= 0, got {args.length}")
+    if args.seed < 0:
+        error(f"--seed must be >= 0, got {args.seed}")
+    path = Path(args.out) / "best.npz"
+    if args.checkpoint == "last" or not path.exists():
+        path = Path(args.out) / "checkpoint.npz"
     try:
-        checkpoint = load_checkpoint(Path(args.out) / "checkpoint.npz")
-        config = TrainConfig(**checkpoint["config"])
+        checkpoint = load_checkpoint(path)
+        if not isinstance(checkpoint.get("config"), dict):
+            raise TrainingError(f"{path} holds no training settings (not written by nplstm "
+                                "train)")
+        config = TrainConfig(**{f.name: checkpoint["config"][f.name]
+                                for f in dataclasses.fields(TrainConfig)
+                                if f.name in checkpoint["config"]})
+        config.validate()
         if config.task != "charlm":
-            error(f"{args.out} holds a {config.task!r} run; only charlm runs produce text")
+            raise TrainingError(f"{args.out} holds a {config.task!r} run; only charlm runs "
+                                "produce text")
         task = build_task(config, load_text(config.text))
         if config.text_sha256 not in (None, task.corpus.sha256):
-            error(f"the text {config.text or '(the default corpus)'} is not the one "
-                  f"{args.out} was trained on (its SHA-256 differs)")
+            raise TrainingError(f"the text {config.text or '(the default corpus)'} is not "
+                                f"the one {args.out} was trained on (its SHA-256 differs)")
         task.model.load_state_dict(checkpoint["model"])
-        print(task.sample(args.prime, args.length, args.temperature, args.seed))
-    except (CheckpointError, TrainingError, ValueError, TypeError) as err:
+        text = task.sample(args.prime, args.length, args.temperature, args.seed)
+    except TrainingError as err:              # the stored settings: named as stored
+        error(f"{path}: {err}")
+    except (CheckpointError, ValueError, TypeError, KeyError) as err:
         error(str(err))
+    print(text)
     return 0
 
 

@@ -158,7 +158,7 @@ class StreamBatches:
         if stream_len < seq_len:
             need = batch_size * seq_len + 1
             raise DataError(f"the {split} split holds {len(tokens)} characters, fewer than one "
-                            f"batch needs ({need} = batch-size {batch_size} × seq-len "
+                            f"batch needs ({need} = batch_size {batch_size} × seq_len "
                             f"{seq_len} + 1); use a longer text or smaller sizes")
         n = batch_size * stream_len
         self.inputs = tokens[:n].reshape(batch_size, stream_len).T             # (S, B)

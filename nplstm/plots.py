@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-import json
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
+
+from .io import atomic_write
+from .runlog import damage_note, read_log
 
 __all__ = ["read_metrics", "plot_run", "matplotlib_pyplot", "saved_figure", "PLOT_EXTRA_NOTE"]
 
@@ -45,26 +48,33 @@ def saved_figure(path, figsize=(7, 4.5), dpi=110, required=False):
     print(f"wrote {path}")
 
 
-def read_metrics(path) -> dict:
-    """``{"train": [records], "eval": [records]}`` from a metrics.jsonl file."""
-    runs = {"train": [], "eval": []}
-    for line in Path(path).read_text(encoding="utf-8").splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        runs.setdefault(record.get("split"), []).append(record)
+def read_metrics(path, on_damaged=None) -> dict:
+    """``{"train": [records], "eval": [records], "through_time": [records]}`` from a
+    metrics.jsonl file (nplstm.runlog).  Damaged lines are skipped and reported in one line
+    to ``on_damaged(line)`` (default: ``warnings.warn``)."""
+    lines, damaged = read_log(path)
+    if damaged:
+        note = damage_note(path, damaged)
+        if on_damaged is None:
+            warnings.warn(note, RuntimeWarning, stacklevel=2)
+        else:
+            on_damaged(note)
+    runs = {"train": [], "eval": [], "through_time": []}
+    for record, _ in lines:
+        runs[record["split"]].append(record)
     return runs
 
 
-def plot_run(out_dir, title: str = "", baseline: float | None = None) -> list:
+def plot_run(out_dir, title: str = "", baseline: float | None = None,
+             on_damaged=None) -> list:
     """Write OUT/loss.png (train and eval loss), OUT/grad_norm.png and, when recorded,
-    OUT/grad_through_time.png; return their paths (an empty list without matplotlib)."""
+    OUT/grad_through_time.png; return their paths (an empty list without matplotlib).
+    Damaged lines of the log are skipped (``read_metrics``)."""
     plt = matplotlib_pyplot()
     if plt is None:
         return []
     out_dir = Path(out_dir)
-    runs = read_metrics(out_dir / "metrics.jsonl")
+    runs = read_metrics(out_dir / "metrics.jsonl", on_damaged)
     train, evals = runs["train"], runs["eval"]
     paths = []
 
@@ -78,18 +88,14 @@ def plot_run(out_dir, title: str = "", baseline: float | None = None) -> list:
         ax.axhline(baseline, ls="--", color="gray", label=f"bigram baseline {baseline:.3f}")
     ax.set(xlabel="step", ylabel="loss", title=title or "loss")
     ax.legend()
-    fig.tight_layout()
     paths.append(out_dir / "loss.png")
-    fig.savefig(paths[-1], dpi=110)
-    plt.close(fig)
+    _save(plt, fig, paths[-1])
 
     fig, ax = plt.subplots(figsize=(7, 4))
     ax.semilogy(steps, [r["grad_norm"] for r in train], lw=0.8)
     ax.set(xlabel="step", ylabel="‖∇L‖ (before clipping)", title="gradient norm")
-    fig.tight_layout()
     paths.append(out_dir / "grad_norm.png")
-    fig.savefig(paths[-1], dpi=110)
-    plt.close(fig)
+    _save(plt, fig, paths[-1])
 
     through_time = runs.get("through_time", [])
     if through_time:
@@ -102,6 +108,7 @@ def _plot_through_time(plt, records, path):
     """‖∂L/∂h_t‖ and ‖∂L/∂c_t‖ against t for the first and the last recorded batch (the top
     layer, forward direction): how far back the loss reaches, and how that changes."""
     key = max(k for k in records[0] if k.startswith("l") and k.endswith("d0"))
+    records = [r for r in records if key in r]
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharex=True)
     for record, style in ((records[0], "--"), (records[-1], "-")):
         for ax, name, symbol in ((axes[0], "dh", "h"), (axes[1], "dc", "c")):
@@ -111,9 +118,16 @@ def _plot_through_time(plt, records, path):
                    title=f"gradient reaching {symbol}_t ({key[:2]})")
     for ax in axes:
         ax.legend()
+    _save(plt, fig, path)
+
+
+def _save(plt, fig, path):
+    """Lay out ``fig``, write it to ``path`` as a PNG atomically (nplstm.io) and close it."""
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    try:
+        atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=110))
+    finally:
+        plt.close(fig)
 
 
 def _moving_average(values, window: int = 25):

@@ -58,8 +58,8 @@ class CharLMTask:
         self.train_batches = StreamBatches(corpus.train, batch_size, seq_len, "train")
         if len(corpus.eval) <= seq_len:
             raise DataError(f"the eval split (the text's last 10%) holds {len(corpus.eval)} "
-                            f"characters, fewer than --seq-len {seq_len} + 1; use a longer "
-                            "text or a smaller --seq-len")
+                            f"characters, fewer than seq_len {seq_len} + 1; use a longer "
+                            "text or a smaller seq_len")
         # eval: up to 16 streams of the eval split (one stream would be a slow B = 1 loop)
         eval_streams = max(1, min(16, (len(corpus.eval) - 1) // seq_len))
         self.eval_batches = StreamBatches(corpus.eval, eval_streams, seq_len, "eval")
@@ -67,6 +67,12 @@ class CharLMTask:
         self.model = CharLM(corpus.vocab_size, embedding_dim, hidden_size, num_layers, dropout,
                             dtype=dtype, device=device, seed=seed)
         self.state = None                                   # (h, c) carried between batches
+        self.carried_shape = (num_layers, batch_size, hidden_size)      # (L, B, H)
+
+    @property
+    def trivial_loss(self) -> float:
+        """ln V: the cross-entropy of the uniform guess, where an untrained model starts."""
+        return float(np.log(self.corpus.vocab_size))
 
     def train_step(self, step: int, record=None):
         """Forward and backward of batch ``step``; returns (loss, tokens in the batch).
@@ -108,11 +114,20 @@ class CharLMTask:
         return {"h": asnumpy(self.state[0]), "c": asnumpy(self.state[1])}
 
     def restore(self, arrays: dict) -> None:
+        """Set the carried state from ``carried()``'s arrays: none, or "h" and "c" of shape
+        (L, B, H) and the model's dtype (``ValueError`` / ``TypeError`` naming the array
+        otherwise; nothing is changed then)."""
+        check_carried(arrays, {"h": self.carried_shape, "c": self.carried_shape} if arrays
+                      else {}, self.model.dtype)
         self.state = None if not arrays else (to_device(arrays["h"], self.device),
                                               to_device(arrays["c"], self.device))
 
     def sample(self, prime: str, length: int, temperature: float, seed: int) -> str:
         """``prime`` followed by ``length`` characters drawn from the model."""
+        if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) \
+                or not np.isfinite(temperature) or temperature <= 0:
+            raise ValueError(f"temperature must be a positive finite number, "
+                             f"got {temperature!r}")
         rng = np.random.default_rng(seed)
         model = self.model.eval()
         tokens = self.corpus.encode(prime) if prime else np.array([0], dtype=np.int64)
@@ -120,12 +135,43 @@ class CharLMTask:
         with no_grad():
             logits, state = model(to_device(tokens[:, None], self.device))   # (T, 1, V)
             for _ in range(length):
-                z = asnumpy(logits[-1, 0]).astype(np.float64) / temperature  # (V,)
-                p = np.exp(z - z.max())
-                k = int(rng.choice(len(p), p=p / p.sum()))
+                k = int(rng.choice(self.corpus.vocab_size,
+                                   p=_next_char_probabilities(logits[-1, 0], temperature)))
                 out.append(k)
                 logits, state = model(to_device(np.array([[k]]), self.device), state)
         return prime + self.corpus.decode(out)
+
+
+def _next_char_probabilities(logits, temperature: float):
+    """softmax(logits / temperature) in float64, (V,); ``ValueError`` when the logits are not
+    finite (a model whose weights are NaN or inf) or the temperature makes them overflow."""
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        z = asnumpy(logits).astype(np.float64) / temperature               # (V,)
+        p = np.exp(z - z.max())                                            # (V,)
+        p /= p.sum()
+    if not np.isfinite(p).all():
+        what = ("the model's output is not finite (its weights hold NaN or inf)"
+                if not np.isfinite(asnumpy(logits)).all() else
+                f"temperature {temperature!r} is too small for the model's logits")
+        raise ValueError(f"cannot sample: {what}")
+    return p
+
+
+def check_carried(arrays: dict, shapes: dict, dtype) -> None:
+    """``arrays`` must hold exactly the names of ``shapes``, each a NumPy array of that shape
+    and ``dtype`` (a checkpoint's state/<name> arrays, before a task takes them)."""
+    if set(arrays) != set(shapes):
+        raise ValueError(f"carried state must hold {sorted(shapes) or 'nothing'}, "
+                         f"got {sorted(arrays)}")
+    for name, shape in shapes.items():
+        a = arrays[name]
+        if not isinstance(a, np.ndarray) or a.dtype != np.dtype(dtype):
+            got = a.dtype if isinstance(a, np.ndarray) else type(a).__name__
+            raise TypeError(f"carried state/{name} must be a {np.dtype(dtype).name} array, "
+                            f"got {got}")
+        if a.shape != tuple(shape):
+            raise ValueError(f"carried state/{name} must have shape {tuple(shape)}, "
+                             f"got {a.shape}")
 
 
 class AddingModel(Module):
@@ -179,6 +225,11 @@ class AddingTask:
         model.backward(F.mse_backward(1.0, cache).pred, record)
         return float(loss), x.shape[0] * x.shape[1]
 
+    @property
+    def trivial_loss(self) -> float:
+        """1/6: the MSE of always predicting 1, the mean of the sum (Var(U1 + U2) = 2/12)."""
+        return 1.0 / 6.0
+
     def evaluate(self) -> float:
         """Mean squared error on the fixed eval set (always predicting 1 scores ≈ 0.167)."""
         x, y = (to_device(a, self.device) for a in self.eval_set)
@@ -190,4 +241,4 @@ class AddingTask:
         return {}
 
     def restore(self, arrays: dict) -> None:
-        pass
+        check_carried(arrays, {}, self.model.dtype)

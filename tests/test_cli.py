@@ -89,3 +89,40 @@ def test_bad_arguments_exit_2():
     with pytest.raises(SystemExit) as info:
         main(["gradcheck", "--cases", "0"])
     assert info.value.code == 2
+
+
+def test_version(capsys):
+    import nplstm
+
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"nplstm {nplstm.__version__}"
+
+
+def test_every_flag_of_every_command_has_help_showing_its_default():
+    import argparse
+
+    from nplstm.cli import build_parser
+    from nplstm.train_config import TASK_DEFAULTS
+
+    _, sub = build_parser()
+    for command, parser in sub.choices.items():
+        for action in parser._actions:
+            if isinstance(action, argparse._HelpAction):
+                continue
+            name = f"{command} {action.option_strings}"
+            assert action.help, f"{name} has no help"
+            if action.default not in (None, False):
+                assert f"default: {action.default}" in action.help, name
+    train_help = {a.dest: a.help for a in sub.choices["train"]._actions}
+    steps = ", ".join(f"{d['steps']} ({task})" for task, d in TASK_DEFAULTS.items())
+    assert f"default: {steps}" in train_help["steps"]
+    assert "default: 1000 (charlm), 4000 (adding)" in train_help["steps"]
+
+
+def test_sample_reads_runs_charlm_by_default_like_train():
+    from nplstm.cli import build_parser
+
+    parser, _ = build_parser()
+    assert parser.parse_args(["sample"]).out == "runs/charlm"

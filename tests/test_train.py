@@ -17,7 +17,7 @@ import pytest
 import nplstm
 from nplstm import cli
 from nplstm.io import CheckpointError, load_checkpoint, save_checkpoint
-from nplstm.train import Diverged, TrainConfig, Trainer, TrainingError
+from nplstm.train import Diverged, StorageError, TrainConfig, Trainer, TrainingError
 
 TEXT = "the quick brown fox jumps over the lazy dog; a lazy dog sleeps. " * 60
 TINY = ["--hidden", "16", "--seq-len", "8", "--batch-size", "4", "--embedding-dim", "8",
@@ -109,7 +109,8 @@ def test_a_crash_between_write_and_rename_keeps_the_old_checkpoint(tmp_path, tex
         real_replace(src, dst)
 
     monkeypatch.setattr(os, "replace", crash)
-    with pytest.raises(OSError, match="simulated"):
+    with pytest.raises(StorageError, match="cannot write .*checkpoint.npz: simulated power "
+                                           r"cut.*last good checkpoint \(step 5\) is kept"):
         _run(out, text_file, 10, resume=True)
     monkeypatch.undo()
     assert (out / "checkpoint.npz").read_bytes() == before
@@ -166,14 +167,72 @@ def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tmp_path, text_file):
     assert load_checkpoint(out / "checkpoint.npz")["step"] > 0
 
 
-def test_divergence_stops_and_keeps_the_last_good_checkpoint(tmp_path, text_file):
+def _resumed_trainer(out, text_file, steps, **overrides):
+    return Trainer(_config(out, text_file, steps, **overrides), resume=True, progress=False)
+
+
+def test_a_nan_weight_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, text_file):
     out = tmp_path / "run"
     _run(out, text_file, 5)
     good = (out / "checkpoint.npz").read_bytes()
-    with pytest.raises(Diverged, match=r"diverged at step \d+: loss .*last good checkpoint "
-                                       r"\(step 5\) is kept"):
-        _run(out, text_file, 9, resume=True, lr=1e30, clip=0.0)   # lr may change on resume
+    trainer = _resumed_trainer(out, text_file, 9)
+    trainer.model.head.weight.data[0, 0] = np.nan            # poisoned on purpose
+    with pytest.raises(Diverged, match=r"diverged at step 5: loss nan, .*\(not finite\); "
+                                       r"the last good checkpoint \(step 5\) is kept"):
+        trainer.run()
     assert (out / "checkpoint.npz").read_bytes() == good
+    train_steps = [json.loads(s)["step"] for s in (out / "metrics.jsonl").read_text()
+                   .splitlines() if json.loads(s)["split"] == "train"]
+    assert train_steps == [1, 2, 3, 4, 5]                      # nothing of the bad step
+
+
+@pytest.mark.parametrize("factor, diverges", [(9.9, False), (10.1, True)])
+def test_an_exploded_but_finite_loss_stops_the_run(tmp_path, text_file, factor, diverges):
+    """The rule: stop when loss > 10 · max(first loss of the run, ln V), the first loss being
+    the original run's (kept in the checkpoint), whichever step the run resumed from."""
+    out = tmp_path / "run"
+    _run(out, text_file, 5)
+    good = (out / "checkpoint.npz").read_bytes()
+    first = json.loads((out / "metrics.jsonl").read_text().splitlines()[0])["loss"]
+    assert load_checkpoint(out / "checkpoint.npz")["run"]["first_loss"] == first
+    trainer = _resumed_trainer(out, text_file, 8)
+    limit = 10 * max(first, np.log(len(set(TEXT))))
+    real_step = trainer.task.train_step
+
+    def exploding_step(step, record=None):                     # a deterministic loss
+        loss, tokens = real_step(step, record)
+        return (factor * limit / 10 if step == 6 else loss), tokens
+
+    trainer.task.train_step = exploding_step
+    if diverges:
+        with pytest.raises(Diverged, match=r"diverged at step 6: loss .* exploded \(above "
+                                           r"10 × max\(first loss"):
+            trainer.run()
+        assert (out / "checkpoint.npz").read_bytes() == good
+    else:
+        assert trainer.run()["steps"] == 8
+
+
+def test_a_nan_eval_loss_stops_before_the_checkpoint(tmp_path, text_file):
+    out = tmp_path / "run"
+    _run(out, text_file, 5)
+    good = (out / "checkpoint.npz").read_bytes()
+    trainer = _resumed_trainer(out, text_file, 12)
+    trainer.task.evaluate = lambda: float("nan")
+    with pytest.raises(Diverged, match="diverged at step 10: eval loss nan"):
+        trainer.run()
+    assert (out / "checkpoint.npz").read_bytes() == good
+    assert not (out / "best.npz").exists() or load_checkpoint(out / "best.npz")["step"] != 10
+
+
+def test_sampling_refuses_a_nan_model(tmp_path, text_file):
+    trainer = Trainer(_config(tmp_path / "run", text_file, 1), progress=False)
+    trainer.model.head.bias.data[:] = np.nan
+    with pytest.raises(ValueError, match="cannot sample: the model's output is not finite"):
+        trainer.task.sample("the", 5, 0.8, seed=0)
+    for temperature in (0.0, -1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="temperature must be a positive finite number"):
+            trainer.task.sample("the", 5, temperature, seed=0)
 
 
 def test_load_checkpoint_returns_model_and_step_and_never_unpickles(tmp_path):
@@ -291,12 +350,150 @@ def test_cosine_schedule_needs_its_own_horizon(tmp_path, capsys, text_file):
 
 
 def test_config_rejects_unknown_task_and_text_for_adding():
-    with pytest.raises(TrainingError, match="--task must be one of"):
+    with pytest.raises(TrainingError, match="task must be one of"):
         TrainConfig(task="translate").resolved()
-    with pytest.raises(TrainingError, match="--text is for --task charlm only"):
+    with pytest.raises(TrainingError, match="text is for task charlm only"):
         TrainConfig(task="adding", text="book.txt").resolved()
 
 
 def test_checkpoint_path_is_reported_even_with_no_checkpoint_yet(tmp_path):
     with pytest.raises(CheckpointError, match="no checkpoint at"):
         load_checkpoint(Path(tmp_path) / "missing.npz")
+
+
+# -- the best model, the whole run's time, the log, temporaries --------------------------------
+
+def test_best_npz_keeps_the_best_model_and_the_summary_notes_overfitting(
+        tmp_path, capsys, text_file, monkeypatch):
+    """Eval losses 2.0, 1.5, 1.6, 1.7, 1.8 (injected): best.npz is the model of step 20 (the
+    same as a run stopped there), and the summary names the best and the overfitting; the
+    record survives a resume."""
+    from nplstm.tasks import CharLMTask
+
+    losses = iter([2.0, 1.5, 1.6, 1.7, 1.8])
+    monkeypatch.setattr(CharLMTask, "evaluate", lambda self: next(losses))
+    out = tmp_path / "run"
+    assert cli.main(["train", "--text", str(text_file), "--out", str(out), *TINY,
+                     "--steps", "50"]) == 0
+    printed = capsys.readouterr().out
+    assert "eval loss 1.8000 nats/char (best 1.5000 at step 20)" in printed
+    assert ("eval loss has not improved for the last 3 evaluations and is 20% above its best "
+            "(1.5000 at step 20): the model overfits (or the learning rate is too high); "
+            "best.npz keeps the best") in printed
+    best = load_checkpoint(out / "best.npz")
+    assert best["step"] == 20 and best["eval_loss"] == 1.5
+    monkeypatch.undo()
+    _run(tmp_path / "stopped", text_file, 20, checkpoint_every=20)
+    reference = load_checkpoint(tmp_path / "stopped/checkpoint.npz")["model"]
+    assert best["model"].keys() == reference.keys()
+    for name in reference:
+        assert np.array_equal(best["model"][name], reference[name]), name
+    # sample reads best.npz by default, checkpoint.npz with --checkpoint last
+    argv = ["sample", "--out", str(out), "--length", "40"]
+    assert cli.main(argv) == 0
+    from_best = capsys.readouterr().out
+    (tmp_path / "stopped/best.npz").unlink()              # only its checkpoint is left there
+    assert cli.main(["sample", "--out", str(tmp_path / "stopped"), "--length", "40"]) == 0
+    assert capsys.readouterr().out == from_best
+    assert cli.main(argv + ["--checkpoint", "last"]) == 0
+    assert capsys.readouterr().out != from_best
+
+
+def test_the_summary_time_counts_the_whole_run_across_resumes(tmp_path, text_file):
+    out = tmp_path / "run"
+    first = _run(out, text_file, 5)
+    stored = load_checkpoint(out / "checkpoint.npz")["run"]["seconds"]
+    assert 0 < stored <= first["seconds"]
+    resumed = _run(out, text_file, 7, resume=True)
+    assert resumed["seconds"] > stored
+    assert load_checkpoint(out / "checkpoint.npz")["run"]["seconds"] > stored
+
+
+def test_resume_and_plots_skip_damaged_log_lines_with_one_warning(tmp_path, capsys,
+                                                                   text_file):
+    out = tmp_path / "run"
+    _run(out, text_file, 5)
+    lines = (out / "metrics.jsonl").read_bytes().splitlines(keepends=True)
+    lines[1] = lines[1].replace(b"loss", b"lo\xffss")           # not UTF-8
+    lines[2] = lines[2].replace(b'"loss"', b'"lsos"')          # a flipped key
+    (out / "metrics.jsonl").write_bytes(b"".join(lines))
+    assert cli.main(["train", "--out", str(out), "--resume", "--steps", "10",
+                     "--sample-length", "0"]) == 0
+    err = capsys.readouterr().err
+    warnings = [line for line in err.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "skipped 2 damaged lines (line 2: not UTF-8; line 3: " \
+        "no number 'loss' in a train record)" in warnings[0], err
+    steps = [json.loads(s)["step"] for s in (out / "metrics.jsonl").read_text().splitlines()
+             if json.loads(s)["split"] == "train"]
+    assert steps == [1, 4, 5, 6, 7, 8, 9, 10]                 # damaged lines dropped
+    from nplstm.plots import read_metrics
+
+    log = (out / "metrics.jsonl").read_bytes()
+    (out / "metrics.jsonl").write_bytes(log + b'{"step": 11, "split": "train", "lsos": 1}\n')
+    notes = []
+    runs = read_metrics(out / "metrics.jsonl", on_damaged=notes.append)
+    appended = len(log.splitlines()) + 1
+    assert len(notes) == 1 and f"line {appended}: no number 'loss'" in notes[0]
+    assert [r["step"] for r in runs["train"]] == steps
+
+
+def test_stale_temporaries_are_removed_only_when_the_writer_made_them(tmp_path, text_file):
+    out = tmp_path / "run"
+    _run(out, text_file, 5)
+    dead = 2 ** 22 + 12345                        # above Linux's default pid_max: no process
+    stale = [f".{name}.tmp{dead}" for name in ("checkpoint.npz", "best.npz", "config.json",
+                                               "metrics.jsonl", "loss.png")]
+    kept = [".checkpoint.npz.tmp", ".checkpoint.npz.tmpfoo", ".checkpoint.npz.tmp12x",
+            f".best.npz.tmp{os.getppid()}",        # a live process's
+            f".notes.txt.tmp{dead}"]               # not a file the trainer writes
+    for name in stale + kept:
+        (out / name).write_bytes(b"partial")
+    _run(out, text_file, 6, resume=True)
+    assert sorted(p.name for p in out.glob(".*.tmp*")) == sorted(kept)
+
+
+def test_errors_name_settings_and_the_cli_shows_flags():
+    from nplstm.cli_train import flag, flag_message
+
+    with pytest.raises(TrainingError) as info:
+        TrainConfig(seq_len=0).resolved()
+    assert str(info.value) == "seq_len must be a positive integer, got 0"
+    assert info.value.settings == ("seq_len",)
+    assert flag_message(info.value) == "--seq-len must be a positive integer, got 0"
+    assert flag("lr_decay_steps") == "--lr-decay-steps"
+    with pytest.raises(TrainingError) as info:
+        TrainConfig(schedule="cosine", min_lr=0.1).resolved()
+    assert flag_message(info.value).startswith("--schedule cosine needs --lr-decay-steps")
+    assert "min_lr" not in flag_message(info.value)
+
+
+def test_a_fresh_trainer_refuses_an_out_with_a_run_only_when_asked(tmp_path, text_file):
+    out = tmp_path / "run"
+    _run(out, text_file, 5)
+    good = (out / "checkpoint.npz").read_bytes()
+    with pytest.raises(TrainingError, match="already holds a checkpoint: pass resume"):
+        Trainer(_config(out, text_file, 5), overwrite=False, progress=False)
+    assert (out / "checkpoint.npz").read_bytes() == good
+    _run(out, text_file, 3)                                   # the default replaces the run
+    assert load_checkpoint(out / "checkpoint.npz")["step"] == 3
+
+
+def test_the_run_record_keeps_the_best_and_counts_the_evaluations_since():
+    from nplstm.run_record import OVERFIT_EVALS, OVERFIT_MARGIN, RunRecord
+
+    record = RunRecord()
+    assert [record.add_eval(10, 3.0), record.add_eval(20, 1.0)] == [True, True]
+    assert record.best == [20, 1.0] and record.overfitting() == 0
+    above = 1.0 * (1 + OVERFIT_MARGIN)
+    for k in range(OVERFIT_EVALS):                  # noisy but above the best: 1.0 + margin…
+        assert not record.add_eval(30 + 10 * k, above * (1.001 + 0.01 * (k % 2)))
+    assert record.since_best == OVERFIT_EVALS and record.overfitting() == OVERFIT_EVALS
+    record.add_eval(60, above)                      # back within the margin: no note
+    assert record.overfitting() == 0
+    again = RunRecord.from_meta({"first_loss": 3.0, "seconds": 1.5, "best": [20, 1.0],
+                                 "last": [60, above], "since_best": 4}, step=60)
+    assert again == RunRecord(3.0, 1.5, [20, 1.0], [60, above], 4)
+    with pytest.raises(ValueError, match="run.last must be .* up to the checkpoint's 50"):
+        RunRecord.from_meta({"last": [60, above]}, step=50)
+    with pytest.raises(ValueError, match="run.since_best must be an integer >= 0"):
+        RunRecord.from_meta({"since_best": -1}, step=50)

@@ -1,0 +1,176 @@
+"""The settings of a training run (``TrainConfig``), the tasks' defaults, their validation,
+and how a resumed run's settings merge with its checkpoint's.
+
+Errors name settings by their field names (``lr``, ``seq_len``); the command line shows them
+as flags (``--lr``, ``--seq-len``).  Nothing here touches the file system.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+
+from .backend import check_device
+from .training_errors import TrainingError
+
+__all__ = ["TrainConfig", "TASK_DEFAULTS", "RESUMABLE_CHANGES", "EXACT_RESUME_CHANGES",
+           "merge_resumed", "check_out"]
+
+# Settings left as None take the task's default (below).
+TASK_DEFAULTS = {
+    "charlm": dict(steps=1000, seq_len=64, hidden=256, layers=1, batch_size=32,
+                   embedding_dim=32, lr=1.0, momentum=0.9, clip=1.0, eval_every=100,
+                   checkpoint_every=100),
+    "adding": dict(steps=4000, seq_len=50, hidden=64, layers=1, batch_size=64,
+                   embedding_dim=0, lr=0.5, momentum=0.9, clip=1.0, eval_every=250,
+                   checkpoint_every=250),
+}
+SCHEDULES = ("constant", "cosine")
+DTYPES = ("float32", "float64")
+
+# Settings a resumed run may change (the optimizer's and the schedule's, e.g. a lower lr after
+# a divergence: the run then leaves the uninterrupted run's path, and says so); every other
+# setting defines the model or its data and must match the checkpoint's.
+RESUMABLE_CHANGES = ("steps", "out", "checkpoint_every", "eval_every", "device", "text",
+                     "lr", "momentum", "nesterov", "weight_decay", "clip", "schedule",
+                     "warmup_steps", "lr_decay_steps", "min_lr", "dropout")
+EXACT_RESUME_CHANGES = ("steps", "out", "checkpoint_every", "eval_every", "text")
+
+
+@dataclass
+class TrainConfig:
+    task: str = "charlm"
+    text: str | None = None          # a UTF-8 file for charlm; None = the stdlib's docstrings
+    out: str = "runs/charlm"
+    seed: int = 0
+    steps: int | None = None
+    seq_len: int | None = None
+    hidden: int | None = None
+    layers: int | None = None
+    batch_size: int | None = None
+    embedding_dim: int | None = None
+    lr: float | None = None
+    momentum: float | None = None
+    nesterov: bool = False
+    weight_decay: float = 0.0
+    clip: float | None = None        # 0 = no clipping
+    schedule: str = "constant"
+    warmup_steps: int = 0
+    lr_decay_steps: int | None = None
+    min_lr: float = 0.0
+    dropout: float = 0.0
+    eval_every: int | None = None
+    checkpoint_every: int | None = None
+    dtype: str = "float32"
+    device: str = "cpu"
+    text_sha256: str | None = field(default=None)   # filled in from the data
+
+    def resolved(self) -> "TrainConfig":
+        """A copy with the task's defaults in place of None, validated."""
+        _check_choice("task", self.task, tuple(TASK_DEFAULTS))
+        values = dataclasses.asdict(self)
+        for key, default in TASK_DEFAULTS[self.task].items():
+            if values[key] is None:
+                values[key] = default
+        config = TrainConfig(**values)
+        config.validate()
+        return config
+
+    def validate(self) -> None:
+        """``TrainingError`` naming the first setting that is not valid (every setting is
+        checked, also those read back from a checkpoint's config)."""
+        _check_choice("task", self.task, tuple(TASK_DEFAULTS))
+        for name in ("steps", "seq_len", "hidden", "layers", "batch_size", "eval_every",
+                     "checkpoint_every"):
+            _check_int(name, getattr(self, name), minimum=1)
+        _check_int("seed", self.seed, minimum=0)
+        _check_int("warmup_steps", self.warmup_steps, minimum=0)
+        _check_int("embedding_dim", self.embedding_dim,
+                   minimum=1 if self.task == "charlm" else 0)
+        if self.lr_decay_steps is not None:
+            _check_int("lr_decay_steps", self.lr_decay_steps, minimum=1)
+        for name, positive in (("lr", True), ("momentum", False), ("weight_decay", False),
+                               ("clip", False), ("min_lr", False), ("dropout", False)):
+            _check_number(name, getattr(self, name), positive)
+        if self.dropout >= 1:
+            raise TrainingError(f"dropout must be in [0, 1), got {self.dropout!r}",
+                                ("dropout",))
+        if not isinstance(self.nesterov, bool):
+            raise TrainingError(f"nesterov must be true or false, got {self.nesterov!r}",
+                                ("nesterov",))
+        if self.nesterov and self.momentum == 0:
+            raise TrainingError("nesterov needs momentum > 0, got momentum 0",
+                                ("nesterov", "momentum"))
+        _check_choice("schedule", self.schedule, SCHEDULES)
+        if self.schedule == "cosine" and self.lr_decay_steps is None:
+            raise TrainingError("schedule cosine needs lr_decay_steps (its own horizon, "
+                                "independent of steps so that resume stays exact)",
+                                ("schedule", "lr_decay_steps", "steps", "resume"))
+        _check_choice("dtype", self.dtype, DTYPES)
+        try:
+            check_device(self.device)
+        except ValueError as err:
+            raise TrainingError(f"device: {err}", ("device",)) from None
+        for name in ("text", "text_sha256"):
+            value = getattr(self, name)
+            if value is not None and not (isinstance(value, str) and value):
+                raise TrainingError(f"{name} must be a non-empty string or None, got "
+                                    f"{value!r}", (name,))
+        check_out(self.out)
+        if self.task != "charlm" and self.text is not None:
+            raise TrainingError("text is for task charlm only", ("text", "task"))
+
+
+def check_out(out) -> None:
+    """``TrainingError`` unless ``out`` is a directory name (a non-empty string)."""
+    if not (isinstance(out, str) and out):
+        raise TrainingError(f"out must be a directory name, got {out!r}", ("out",))
+
+
+def _check_int(name, value, minimum):
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        kind = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+        raise TrainingError(f"{name} must be {kind}, got {value!r}", (name,))
+
+
+def _check_number(name, value, positive):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) \
+            or not math.isfinite(value) or value < 0 or (positive and value == 0):
+        kind = "positive" if positive else "non-negative"
+        raise TrainingError(f"{name} must be a {kind} number, got {value!r}", (name,))
+
+
+def _check_choice(name, value, choices):
+    if not isinstance(value, str) or value not in choices:
+        raise TrainingError(f"{name} must be one of {', '.join(choices)}; got {value!r}",
+                            (name,))
+
+
+def merge_resumed(config: TrainConfig, saved: dict, explicit=None):
+    """The checkpoint's settings with this run's explicit changes where they are allowed;
+    returns (config, {setting: (old, new)} of the changes that leave the exact path).
+    ``explicit``: the names the user set; None means those that differ from TrainConfig().
+    Settings the checkpoint lacks take this run's value; unknown saved keys are ignored."""
+    merged = dict(saved)
+    changed = {}
+    defaults = TrainConfig()
+    for key, value in dataclasses.asdict(config).items():
+        if key == "text_sha256" or key not in saved:
+            continue
+        given = key in explicit if explicit is not None else value != getattr(defaults, key)
+        if key in RESUMABLE_CHANGES:
+            if given or key == "out":
+                merged[key] = value
+                if key not in EXACT_RESUME_CHANGES and value != saved[key]:
+                    changed[key] = (saved[key], value)
+        elif given and value != saved[key]:
+            raise TrainingError(
+                f"resume: the checkpoint was trained with {key} {saved[key]}, this run asks "
+                f"for {value}; the settings must match (only "
+                f"{', '.join(RESUMABLE_CHANGES)} may change)",
+                (key, "resume") + RESUMABLE_CHANGES)
+    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    values = dataclasses.asdict(config)
+    values.update({k: v for k, v in merged.items() if k in names})
+    return TrainConfig(**values), changed
