@@ -110,7 +110,7 @@ class TrainConfig:
         _check_choice("dtype", self.dtype, DTYPES)
         try:
             check_device(self.device)
-        except ValueError as err:
+        except (ValueError, TypeError) as err:
             raise TrainingError(f"device: {err}", ("device",)) from None
         for name in ("text", "text_sha256"):
             value = getattr(self, name)

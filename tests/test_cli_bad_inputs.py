@@ -78,6 +78,25 @@ def snapshot(root):
 
 # -- ways to spoil a run directory ---------------------------------------------------------
 
+def rewrite_step(step):
+    """A setup that rewrites the step in run/checkpoint.npz's meta document by hand (the
+    public save_checkpoint refuses a negative step), as a damaged or hostile file would."""
+
+    def setup(root):
+        path = root / "run/checkpoint.npz"
+        stat = path.stat()
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+        meta = json.loads(str(arrays["meta"][()]))
+        meta["step"] = step
+        arrays["meta"] = np.array(json.dumps(meta, sort_keys=True))
+        with open(path, "wb") as f:
+            np.savez(f, **arrays)
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+
+    return setup
+
+
 def tamper(**changes):
     """A setup that rewrites run/checkpoint.npz through the public save_checkpoint with
     ``changes``: ``step``, ``config`` (dict of settings to change), ``state`` (dict of
@@ -205,7 +224,7 @@ CASES = [
     ("resume with a bad lr", R + ["--lr", "nan"], no_setup,
      "--lr must be a positive number, got nan"),
     # -- train --resume: a checkpoint whose contents are wrong
-    ("checkpoint step -5", R, tamper(step=-5), "its step must be >= 0, got -5"),
+    ("checkpoint step -5", R, rewrite_step(-5), "step must be an int >= 0, the meta document has -5"),
     ("carried state of the wrong shape", R, tamper(state={"h": _hidden_state((1, 3, 16))}),
      "carried state/h must have shape (1, 4, 16), got (1, 3, 16)"),
     ("carried state in float64", R, tamper(state={"h": _hidden_state(dtype=np.float64)}),
