@@ -24,7 +24,7 @@ from nplstm import workspace
 from nplstm.backend import cupy_available
 
 from . import strict_backend
-from .helpers import BackendCase
+from .helpers import TRAIN_TEXT, BackendCase
 
 settings.register_profile("ci", max_examples=30, deadline=None, derandomize=True,
                           suppress_health_check=[HealthCheck.too_slow])
@@ -81,3 +81,11 @@ def backend(request) -> BackendCase:
 def device_backend(request) -> BackendCase:
     """The backends other than NumPy: strict, CuPy (skipped without CuPy and a device)."""
     return use_backend(request.param, request)
+
+
+@pytest.fixture
+def text_file(tmp_path):
+    """A UTF-8 file holding ``helpers.TRAIN_TEXT``, for ``nplstm train --text``."""
+    path = tmp_path / "text.txt"
+    path.write_text(TRAIN_TEXT, encoding="utf-8")
+    return path

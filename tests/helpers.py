@@ -16,6 +16,10 @@ def rel_error(a, b) -> float:
     return diff / scale if scale else diff
 
 
+# a small training text: 34 distinct characters, long enough for a few tiny batches
+TRAIN_TEXT = "the quick brown fox jumps over the lazy dog; a lazy dog sleeps. " * 60
+
+
 class BackendCase(NamedTuple):
     """One array backend a test runs on (the ``backend`` fixtures of conftest.py)."""
 

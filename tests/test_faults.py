@@ -16,16 +16,9 @@ import pytest
 from nplstm import cli
 from nplstm.io import load_checkpoint
 
-TEXT = "the quick brown fox jumps over the lazy dog; a lazy dog sleeps. " * 60
 TINY = ["--hidden", "16", "--seq-len", "8", "--batch-size", "4", "--embedding-dim", "8",
         "--eval-every", "5", "--checkpoint-every", "5", "--sample-length", "0"]
 
-
-@pytest.fixture
-def text_file(tmp_path):
-    path = tmp_path / "text.txt"
-    path.write_text(TEXT, encoding="utf-8")
-    return path
 
 
 def _train_process(args):

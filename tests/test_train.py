@@ -19,16 +19,11 @@ from nplstm import cli
 from nplstm.io import CheckpointError, load_checkpoint, save_checkpoint
 from nplstm.train import Diverged, StorageError, TrainConfig, Trainer, TrainingError
 
-TEXT = "the quick brown fox jumps over the lazy dog; a lazy dog sleeps. " * 60
+from .helpers import TRAIN_TEXT
+
 TINY = ["--hidden", "16", "--seq-len", "8", "--batch-size", "4", "--embedding-dim", "8",
         "--eval-every", "10", "--checkpoint-every", "5", "--sample-length", "0"]
 
-
-@pytest.fixture
-def text_file(tmp_path):
-    path = tmp_path / "text.txt"
-    path.write_text(TEXT, encoding="utf-8")
-    return path
 
 
 def _config(out, text_file, steps, **overrides):
@@ -56,7 +51,7 @@ def _assert_same_checkpoint(a, b):
 
 def test_char_lm_learns(tmp_path, text_file):
     summary = _run(tmp_path / "run", text_file, 60, lr=2.0)
-    vocab = len(set(TEXT))
+    vocab = len(set(TRAIN_TEXT))
     assert summary["eval_loss"] < np.log(vocab) - 1.0      # far below a uniform guess
     assert summary["eval_loss"] < summary["bigram_baseline"] + 0.3
     lines = [json.loads(s) for s in (tmp_path / "run/metrics.jsonl").read_text().splitlines()]
@@ -196,7 +191,7 @@ def test_an_exploded_but_finite_loss_stops_the_run(tmp_path, text_file, factor, 
     first = json.loads((out / "metrics.jsonl").read_text().splitlines()[0])["loss"]
     assert load_checkpoint(out / "checkpoint.npz")["run"]["first_loss"] == first
     trainer = _resumed_trainer(out, text_file, 8)
-    limit = 10 * max(first, np.log(len(set(TEXT))))
+    limit = 10 * max(first, np.log(len(set(TRAIN_TEXT))))
     real_step = trainer.task.train_step
 
     def exploding_step(step, record=None):                     # a deterministic loss
@@ -306,7 +301,7 @@ def test_resume_errors_touch_no_checkpoint(tmp_path, capsys, text_file):
     err = _cli_error(capsys, ["train", "--out", str(out), "--resume", "--hidden", "32"])
     assert "the checkpoint was trained with --hidden 16, this run asks for 32" in err
     other = tmp_path / "other.txt"
-    other.write_text(TEXT.upper())
+    other.write_text(TRAIN_TEXT.upper())
     assert "the text differs from the checkpoint's" in _cli_error(
         capsys, ["train", "--out", str(out), "--resume", "--text", str(other)])
     assert "already holds a checkpoint" in _cli_error(
@@ -339,7 +334,7 @@ def test_train_and_sample_from_the_command_line(tmp_path, capsys, text_file):
     assert "characters not in the training text: 'Z'" in _cli_error(
         capsys, ["sample", "--out", str(out), "--prime", "Z"])
     assert "no checkpoint at" in _cli_error(capsys, ["sample", "--out", str(tmp_path / "none")])
-    text_file.write_text(TEXT.replace("dog", "cat"))          # same characters, other text
+    text_file.write_text(TRAIN_TEXT.replace("dog", "cat"))          # same characters, other text
     assert "is not the one" in _cli_error(capsys, ["sample", "--out", str(out)])
 
 
