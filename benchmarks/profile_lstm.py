@@ -19,7 +19,8 @@ import time
 import numpy as np
 
 from nplstm import functional as F
-from nplstm.bench import DEFAULT_CASES, parse_cases
+from nplstm.benchmark import DEFAULT_CASES
+from nplstm.cli.bench import parse_cases
 from nplstm.functional.sequence import _TRANSPOSE_MIN_STEPS, _backward_chunk
 from nplstm.kernels import numpy_gates as K
 

@@ -17,9 +17,9 @@ import numpy as np
 
 import nplstm
 from nplstm import functional as F
-from nplstm.data import adding_problem
+from nplstm.training.data import adding_problem
 from nplstm.optim import SGD, clip_grad_norm
-from nplstm.plots import saved_figure
+from nplstm.training.plots import MATPLOTLIB_MISSING, saved_figure
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -58,6 +58,7 @@ def main(argv=None):
 
     with saved_figure(args.out, figsize=(6, 3.5)) as ax:
         if ax is None:
+            print(f"{MATPLOTLIB_MISSING}: no plot")
             return
         steps, train, evals = zip(*history)
         ax.semilogy(steps, train, label="train MSE")
@@ -65,6 +66,7 @@ def main(argv=None):
         ax.axhline(1 / 6, color="gray", ls="--", label="predict the mean (1/6)")
         ax.set(xlabel="step", ylabel="MSE", title=f"adding problem, T = {T}")
         ax.legend()
+    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":

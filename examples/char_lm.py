@@ -14,9 +14,9 @@ import numpy as np
 
 import nplstm
 from nplstm import functional as F
-from nplstm.data import CharCorpus, StreamBatches, bigram_baseline, default_corpus_text
+from nplstm.training.data import CharCorpus, StreamBatches, bigram_baseline, default_corpus_text
 from nplstm.optim import SGD, clip_grad_norm
-from nplstm.plots import saved_figure
+from nplstm.training.plots import MATPLOTLIB_MISSING, saved_figure
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -79,11 +79,13 @@ def main(argv=None):
 
     with saved_figure(args.out, figsize=(6, 3.5)) as ax:
         if ax is None:
+            print(f"{MATPLOTLIB_MISSING}: no plot")
             return
         ax.plot(losses, lw=0.8, label="train (per batch)")
         ax.axhline(eval_loss, color="C1", ls="--", label=f"eval {eval_loss:.3f}")
         ax.set(xlabel="step", ylabel="cross-entropy (nats/char)", title="char-level LSTM")
         ax.legend()
+    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":

@@ -4,13 +4,13 @@ anything against a threshold (speed is measured in benchmarks, never asserted)."
 
 import numpy as np
 
-from nplstm import bench
+from nplstm import benchmark as bench
 
 
 def _rows(rate):
     """Rows from fixed call times: T·B·H² = 10·4·64² → 48·163,840 FLOPs of GEMMs per call."""
     times = [[0.010, 0.011, 0.012], [0.020, 0.020, 0.021], [0.030, 0.031, 0.030]]
-    return [bench._row(10, 4, 64, "fwd+bwd", times, rate)]
+    return [bench.make_row(10, 4, 64, "fwd+bwd", times, rate)]
 
 
 def test_roofline_is_the_gemm_flops_over_time_and_rate():
@@ -44,4 +44,4 @@ def test_the_header_facts_are_measured():
     assert simd.startswith("baseline ") and "found" in simd
     costs = bench.elementwise_ns("float32", n=1 << 12, repeats=2)
     assert set(costs) == {"exp", "tanh"} and all(c > 0 for c in costs.values())
-    assert "kernel" in bench._blas_name()
+    assert "kernel" in bench.blas_name()

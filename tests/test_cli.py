@@ -6,7 +6,8 @@ import sys
 
 import pytest
 
-from nplstm.bench import format_table, parse_cases, time_cases
+from nplstm.benchmark import format_table, time_cases
+from nplstm.cli.bench import parse_cases
 from nplstm.cli import main
 
 
@@ -52,7 +53,7 @@ def test_gradcheck_command_exits_1_on_failure(monkeypatch, capsys):
         g = real(dh, dc, cache)
         return g._replace(c_prev=g.c_prev * 1.01)
 
-    monkeypatch.setattr("nplstm.selfcheck.F.lstm_cell_backward", broken)
+    monkeypatch.setattr("nplstm.selfcheck.pairs.F.lstm_cell_backward", broken)
     assert main(["gradcheck", "--what", "cell", "--cases", "1", "--quiet"]) == 1
     assert "FAILED" in capsys.readouterr().out
 
@@ -78,7 +79,7 @@ def test_bench_cases_parse_and_a_tiny_run_formats():
 
 
 def test_bench_worker_errors_reach_the_parent():
-    from nplstm.bench import _workers
+    from nplstm.benchmark.harness import _workers
 
     with _workers(["nplstm"], 1, "float32") as (worker,):
         with pytest.raises(KeyError):
@@ -104,7 +105,7 @@ def test_every_flag_of_every_command_has_help_showing_its_default():
     import argparse
 
     from nplstm.cli import build_parser
-    from nplstm.train_config import TASK_DEFAULTS
+    from nplstm.training.config import TASK_DEFAULTS
 
     _, sub = build_parser()
     for command, parser in sub.choices.items():

@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 from nplstm import cli
 from nplstm.backend import cupy_available
 from nplstm.io import load_checkpoint, save_checkpoint
-from nplstm.train import TrainConfig, Trainer, TrainingError
+from nplstm.training import TrainConfig, Trainer, TrainingError
 
 from .helpers import TRAIN_TEXT
 

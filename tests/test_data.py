@@ -6,7 +6,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from nplstm.data import (CharCorpus, DataError, StreamBatches, adding_problem, bigram_baseline,
+from nplstm.training.data import (CharCorpus, DataError, StreamBatches, adding_problem, bigram_baseline,
                          default_corpus_text)
 
 

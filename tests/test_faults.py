@@ -127,7 +127,7 @@ def test_a_full_disk_keeps_the_old_checkpoint_and_says_so_in_one_line(
 
 def test_a_failed_checkpoint_write_is_one_line_on_any_machine(tmp_path, capsys, text_file,
                                                               monkeypatch):
-    import nplstm.train
+    import nplstm.training.trainer
 
     out = tmp_path / "run"
     assert cli.main(["train", "--text", str(text_file), *TINY, "--out", str(out),
@@ -137,7 +137,7 @@ def test_a_failed_checkpoint_write_is_one_line_on_any_machine(tmp_path, capsys, 
     def full(path, **kwargs):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(nplstm.train, "save_checkpoint", full)
+    monkeypatch.setattr(nplstm.training.trainer, "save_checkpoint", full)
     lines = _one_error_line(capsys, ["train", "--out", str(out), "--resume", "--steps", "10"],
                             code=1)
     assert len(lines) == 1 and "cannot write" in lines[0] and "best.npz" in lines[0]
@@ -146,12 +146,12 @@ def test_a_failed_checkpoint_write_is_one_line_on_any_machine(tmp_path, capsys, 
 
 
 def test_a_failed_plot_write_is_one_line(tmp_path, capsys, text_file, monkeypatch):
-    import nplstm.plots
+    import nplstm.training.plots
 
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(nplstm.plots, "plot_run", full)
+    monkeypatch.setattr(nplstm.training.plots, "plot_run", full)
     out = tmp_path / "run"
     lines = _one_error_line(capsys, ["train", "--text", str(text_file), *TINY, "--out",
                                      str(out), "--steps", "5"], code=1)

@@ -18,8 +18,8 @@ from nplstm.backend import (asnumpy, device_of, devices, get_array_module, kerne
                             register_backend, scatter_add, to_device)
 from nplstm.io import load_checkpoint
 from nplstm.optim import SGD, clip_grad_norm
-from nplstm.tasks import AddingTask
-from nplstm.train import Trainer, TrainConfig
+from nplstm.training.tasks import AddingTask
+from nplstm.training import Trainer, TrainConfig
 
 from . import strict_backend
 from .strict_backend import StrictArray, strict

@@ -17,7 +17,7 @@ import pytest
 import nplstm
 from nplstm import cli
 from nplstm.io import CheckpointError, load_checkpoint, save_checkpoint
-from nplstm.train import Diverged, StorageError, TrainConfig, Trainer, TrainingError
+from nplstm.training import Diverged, StorageError, TrainConfig, Trainer, TrainingError
 
 from .helpers import TRAIN_TEXT
 
@@ -363,7 +363,7 @@ def test_best_npz_keeps_the_best_model_and_the_summary_notes_overfitting(
     """Eval losses 2.0, 1.5, 1.6, 1.7, 1.8 (injected): best.npz is the model of step 20 (the
     same as a run stopped there), and the summary names the best and the overfitting; the
     record survives a resume."""
-    from nplstm.tasks import CharLMTask
+    from nplstm.training.tasks import CharLMTask
 
     losses = iter([2.0, 1.5, 1.6, 1.7, 1.8])
     monkeypatch.setattr(CharLMTask, "evaluate", lambda self: next(losses))
@@ -421,7 +421,7 @@ def test_resume_and_plots_skip_damaged_log_lines_with_one_warning(tmp_path, caps
     steps = [json.loads(s)["step"] for s in (out / "metrics.jsonl").read_text().splitlines()
              if json.loads(s)["split"] == "train"]
     assert steps == [1, 4, 5, 6, 7, 8, 9, 10]                 # damaged lines dropped
-    from nplstm.plots import read_metrics
+    from nplstm.training.plots import read_metrics
 
     log = (out / "metrics.jsonl").read_bytes()
     (out / "metrics.jsonl").write_bytes(log + b'{"step": 11, "split": "train", "lsos": 1}\n')
@@ -448,7 +448,7 @@ def test_stale_temporaries_are_removed_only_when_the_writer_made_them(tmp_path, 
 
 
 def test_errors_name_settings_and_the_cli_shows_flags():
-    from nplstm.cli_train import flag, flag_message
+    from nplstm.cli.train import flag, flag_message
 
     with pytest.raises(TrainingError) as info:
         TrainConfig(seq_len=0).resolved()
@@ -474,7 +474,7 @@ def test_a_fresh_trainer_refuses_an_out_with_a_run_only_when_asked(tmp_path, tex
 
 
 def test_the_run_record_keeps_the_best_and_counts_the_evaluations_since():
-    from nplstm.run_record import OVERFIT_EVALS, OVERFIT_MARGIN, RunRecord
+    from nplstm.training.run_record import OVERFIT_EVALS, OVERFIT_MARGIN, RunRecord
 
     record = RunRecord()
     assert [record.add_eval(10, 3.0), record.add_eval(20, 1.0)] == [True, True]

@@ -1,6 +1,10 @@
 """Pure functions on arrays: ``out, cache = f_forward(...)``, ``grads = f_backward(d, cache)``.
 
-No state and no classes needed: the modules in ``nplstm.nn`` compose these.
+No state and no classes needed: the modules in ``nplstm.nn`` compose these.  Two layers of
+the same math: ``reference`` (the textbook equations, what to read first) and the fast
+functions below (``cell``, ``sequence``), tested against it.  Modules: ``inputs`` (the
+boundary checks), ``packing`` (lengths and reverse as a re-indexing), ``jvp``
+(forward-mode derivatives), ``linear`` and ``losses``.
 """
 
 from .cell import CellCache, CellGrads, lstm_cell_backward, lstm_cell_forward
@@ -9,13 +13,14 @@ from .linear import (EmbeddingCache, EmbeddingGrads, LinearCache, LinearGrads,
                      embedding_backward, embedding_forward, linear_backward, linear_forward)
 from .losses import (CrossEntropyCache, CrossEntropyGrads, MSECache, MSEGrads,
                      cross_entropy_backward, cross_entropy_forward, mse_backward, mse_forward)
-from .sequence import (SequenceCache, SequenceGrads, cache_bytes_per_step, lstm_backward,
-                       lstm_forward)
+from .sequence import (SequenceCache, SequenceGrads, cache_bytes_per_step, join_directions,
+                       lstm_backward, lstm_forward)
 from . import reference  # the textbook layer: the equations as code, the oracle of the above
 
 __all__ = [
     "lstm_cell_forward", "lstm_cell_backward", "CellCache", "CellGrads",
     "lstm_forward", "lstm_backward", "SequenceCache", "SequenceGrads", "cache_bytes_per_step",
+    "join_directions",
     "lstm_cell_jvp", "lstm_jvp", "CellTangents", "SequenceTangents",
     "linear_forward", "linear_backward", "LinearCache", "LinearGrads",
     "embedding_forward", "embedding_backward", "EmbeddingCache", "EmbeddingGrads",

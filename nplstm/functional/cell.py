@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from typing import NamedTuple, Optional
 
-from ..checks import check_arrays, check_not_empty, check_rank, check_shape, check_upstream
+from ..checks import check_arrays
 from ..kernels import kernels_for
-from .weights import check_lstm_weights
+from .inputs import check_lstm_weights, check_step_inputs, check_step_upstream
 
 __all__ = ["CellCache", "CellGrads", "lstm_cell_forward", "lstm_cell_backward"]
 
@@ -56,7 +56,7 @@ def lstm_cell_forward(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None
     returns    (h1, c1), each (B, H) or (H,), and a ``CellCache``
     """
     xp, I, H, _ = check_lstm_weights(weight_ih, weight_hh, bias_ih, bias_hh)
-    x, h_prev, c_prev, unbatched = _check_step_inputs(x, state, weight_ih, I, H, xp)
+    x, h_prev, c_prev, unbatched = check_step_inputs(x, state, weight_ih, I, H, xp)
     B = x.shape[0]
     # z = x W_ihᵀ + h W_hhᵀ (+ b_ih + b_hh)
     gates = x @ weight_ih.T                                  # (B, 4H)
@@ -88,8 +88,8 @@ def lstm_cell_backward(dh, dc, cache: CellCache) -> CellGrads:
     x, h_prev, c_prev, gates, tanh_c, weight_ih, weight_hh, has_bias, unbatched = cache
     B, H = c_prev.shape
     xp = check_arrays({"x (from the cache)": x, "dh": dh, "dc": dc})
-    dh = _upstream("dh", dh, B, H, unbatched, x.dtype, xp)
-    dc = _upstream("dc", dc, B, H, unbatched, x.dtype, xp)
+    dh = check_step_upstream("dh", dh, B, H, unbatched, x.dtype, xp)
+    dc = check_step_upstream("dc", dc, B, H, unbatched, x.dtype, xp)
     kernels = kernels_for(xp)
     dgates = xp.empty_like(gates)                            # (B, 4H) first the factors
     dc_gain, dc_total, dc_prev = (xp.empty_like(c_prev) for _ in range(3))   # (B, H) each
@@ -110,53 +110,3 @@ def lstm_cell_backward(dh, dc, cache: CellCache) -> CellGrads:
                      dbias, None if dbias is None else dbias.copy())
 
 
-def _check_step_inputs(x, state, weight_ih, I, H, xp):
-    """Validate x and (h, c) of one step; return batched x, h, c and whether x was unbatched."""
-    h, c = (None, None) if state is None else unpack_state(state)
-    # the weight first, so that dtype and device mismatches name it: "x has dtype float64
-    # but weight_ih is float32"
-    check_arrays({"weight_ih": weight_ih, "x": x, "h": h, "c": c}, required=("x",))
-    check_rank("x", x, (1, 2), "(B, I) or unbatched (I,)")
-    unbatched = x.ndim == 1
-    check_not_empty("x", x, ("I",) if unbatched else ("B", "I"))
-    if unbatched:
-        x = x[None]
-    check_shape("x", x[0] if unbatched else x, (I,) if unbatched else (x.shape[0], I),
-                "(I,)" if unbatched else "(B, I)", "I is weight_ih's second dimension")
-    B = x.shape[0]
-    if h is None:
-        h = xp.zeros((B, H), dtype=x.dtype)
-        return x, h, xp.zeros_like(h), unbatched
-    letters = "(H,)" if unbatched else "(B, H)"
-    expected = (H,) if unbatched else (B, H)
-    hint = "unbatched x (I,) takes an unbatched state" if unbatched else \
-        "B is x's batch size, H is weight_hh's second dimension"
-    check_shape("h", h, expected, letters, hint)
-    check_shape("c", c, expected, letters, hint)
-    if unbatched:
-        h, c = h[None], c[None]
-    return x, h, c, unbatched
-
-
-def unpack_state(state, names=("h", "c")):
-    """Unpack an (h, c) state pair; refuse anything else (h without c, say) with a clear message."""
-    h_name, c_name = names
-    if not isinstance(state, (tuple, list)) or len(state) != 2:
-        got = type(state).__name__
-        if isinstance(state, (tuple, list)):
-            got += f" of length {len(state)}"
-        raise ValueError(f"state must be a pair ({h_name}, {c_name}) or None, got {got} "
-                         f"(an LSTM state needs both {h_name} and {c_name})")
-    h, c = state
-    if (h is None) != (c is None):
-        missing = c_name if c is None else h_name
-        raise ValueError(f"state must give both {h_name} and {c_name}, or be None: "
-                         f"{missing} is missing")
-    return h, c
-
-
-def _upstream(name, d, B, H, unbatched, dtype, xp):
-    """An upstream gradient as a batched (B, H) array: zeros for None, else checked."""
-    if unbatched:
-        return check_upstream(name, d, (H,), "(H,)", dtype, xp, "the forward was unbatched")[None]
-    return check_upstream(name, d, (B, H), "(B, H)", dtype, xp)

@@ -30,10 +30,8 @@ from typing import NamedTuple, Optional
 
 from ..checks import check_arrays, check_lengths, check_shape
 from ..kernels import kernels_for, split_gates
-from .cell import _check_step_inputs
 from .packing import make_plan
-from .sequence import _check_sequence_inputs
-from .weights import check_lstm_weights
+from .inputs import check_lstm_weights, check_sequence_inputs, check_step_inputs
 
 __all__ = ["CellTangents", "SequenceTangents", "lstm_cell_jvp", "lstm_jvp"]
 
@@ -72,7 +70,7 @@ def lstm_cell_jvp(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None, *,
     tangents, each (B, H) (unbatched (H,)).
     """
     xp, I, H, _ = check_lstm_weights(weight_ih, weight_hh, bias_ih, bias_hh)
-    x, h_prev, c_prev, unbatched = _check_step_inputs(x, state, weight_ih, I, H, xp)
+    x, h_prev, c_prev, unbatched = check_step_inputs(x, state, weight_ih, I, H, xp)
     t = _tangents(tangents, CellTangents, xp, unbatched, batch_axis=0, primals={
         "x": x, "h_prev": h_prev, "c_prev": c_prev, "weight_ih": weight_ih,
         "weight_hh": weight_hh, "bias_ih": bias_ih, "bias_hh": bias_hh})
@@ -99,7 +97,7 @@ def lstm_jvp(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None, weight_
     Tangents of x at padded steps are ignored, as the forward ignores x there.
     """
     xp, I, H, P = check_lstm_weights(weight_ih, weight_hh, bias_ih, bias_hh, weight_hr)
-    x, h0, c0, unbatched = _check_sequence_inputs(x, state, weight_ih, I, H, P, xp)
+    x, h0, c0, unbatched = check_sequence_inputs(x, state, weight_ih, I, H, P, xp)
     T, B = x.shape[:2]
     t = _tangents(tangents, SequenceTangents, xp, unbatched, batch_axis=None, primals={
         "x": x, "h0": h0, "c0": c0, "weight_ih": weight_ih, "weight_hh": weight_hh,

@@ -29,9 +29,10 @@ import numpy as np
 from ..backend import asnumpy, get_array_module
 from ..checks import check_arrays, check_lengths
 from ..kernels.layout import split_gates
-from .cell import CellGrads, _check_step_inputs, _upstream
-from .sequence import SequenceGrads, _check_sequence_inputs, _check_upstream
-from .weights import check_lstm_weights
+from .cell import CellGrads
+from .inputs import (check_lstm_weights, check_sequence_inputs, check_sequence_upstream,
+                     check_step_inputs, check_step_upstream)
+from .sequence import SequenceGrads
 
 __all__ = ["lstm_cell_forward", "lstm_cell_backward", "lstm_forward", "lstm_backward",
            "lstm_step_forward", "lstm_step_backward", "sigmoid", "reverse_within_lengths",
@@ -98,7 +99,7 @@ def lstm_cell_forward(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None
     returns (h1, c1) shaped like the state, and a ``StepCache``
     """
     xp, I, H, _ = check_lstm_weights(weight_ih, weight_hh, bias_ih, bias_hh)
-    x, h, c, unbatched = _check_step_inputs(x, state, weight_ih, I, H, xp)  # (B, I), (B, H)
+    x, h, c, unbatched = check_step_inputs(x, state, weight_ih, I, H, xp)  # (B, I), (B, H)
     (h1, c1), cache = lstm_step_forward(x, h, c, weight_ih, weight_hh, bias_ih, bias_hh)
     if unbatched:                                      # (I,) in, (H,) out, as torch
         h1, c1, cache = h1[0], c1[0], cache._replace(unbatched=True)
@@ -115,8 +116,8 @@ def lstm_cell_backward(dh, dc, cache) -> CellGrads:
                         f" got {type(cache).__name__}")
     B, H = cache.c.shape
     xp = check_arrays({"x (from the cache)": cache.x, "dh": dh, "dc": dc})
-    dh = _upstream("dh", dh, B, H, cache.unbatched, cache.x.dtype, xp)    # (B, H)
-    dc = _upstream("dc", dc, B, H, cache.unbatched, cache.x.dtype, xp)    # (B, H)
+    dh = check_step_upstream("dh", dh, B, H, cache.unbatched, cache.x.dtype, xp)    # (B, H)
+    dc = check_step_upstream("dc", dc, B, H, cache.unbatched, cache.x.dtype, xp)    # (B, H)
     grads, _ = lstm_step_backward(dh, dc, cache)
     if cache.unbatched:
         grads = grads._replace(x=grads.x[0], h_prev=grads.h_prev[0], c_prev=grads.c_prev[0])
@@ -147,7 +148,7 @@ def lstm_forward(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None, wei
     ``LoopCache``, or None with keep_cache=False
     """
     xp, I, H, P = check_lstm_weights(weight_ih, weight_hh, bias_ih, bias_hh, weight_hr)
-    x, h, c, unbatched = _check_sequence_inputs(x, state, weight_ih, I, H, P, xp)  # (T, B, I)
+    x, h, c, unbatched = check_sequence_inputs(x, state, weight_ih, I, H, P, xp)  # (T, B, I)
     T, B = x.shape[:2]
     lengths = xp.asarray(np.full(B, T) if lengths is None else check_lengths(lengths, T, B))
     if reverse:
@@ -194,7 +195,7 @@ def lstm_backward(doutput, dh_n, dc_n, cache, *, record=None) -> SequenceGrads:
     T, (B, P), H = len(steps), h0.shape, c0.shape[1]
     xp = check_arrays({"x (from the cache)": x, "doutput": doutput, "dh_n": dh_n,
                        "dc_n": dc_n})
-    doutput, dh, dc = _check_upstream(doutput, dh_n, dc_n, T, B, H, P, unbatched, x.dtype, xp)
+    doutput, dh, dc = check_sequence_upstream(doutput, dh_n, dc_n, T, B, H, P, unbatched, x.dtype, xp)
     if reverse:
         doutput = reverse_within_lengths(doutput, lengths)   # into the walk's order
     step_grads, dh_squares, dc_squares = [], [], []

@@ -31,15 +31,13 @@ from typing import NamedTuple, Optional
 import numpy as np
 
 from .. import workspace
-from ..backend import asnumpy
-from ..checks import (check_arrays, check_lengths, check_not_empty, check_rank, check_shape,
-                      check_upstream)
+from ..backend import asnumpy, get_array_module
+from ..checks import (check_arrays, check_lengths)
 from ..kernels import kernels_for
-from .cell import unpack_state
 from .packing import SequencePlan, make_plan
-from .weights import check_lstm_weights
+from .inputs import check_lstm_weights, check_sequence_inputs, check_sequence_upstream
 
-__all__ = ["SequenceCache", "SequenceGrads", "lstm_forward", "lstm_backward",
+__all__ = ["SequenceCache", "SequenceGrads", "lstm_forward", "lstm_backward", "join_directions",
            "cache_bytes_per_step"]
 
 # Without a cache (inference), the input projection is computed in chunks of time steps of
@@ -126,7 +124,7 @@ def lstm_forward(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None, wei
                 place before the backward: the cache refers to them.
     """
     xp, I, H, P = check_lstm_weights(weight_ih, weight_hh, bias_ih, bias_hh, weight_hr)
-    x, h0, c0, unbatched = _check_sequence_inputs(x, state, weight_ih, I, H, P, xp)
+    x, h0, c0, unbatched = check_sequence_inputs(x, state, weight_ih, I, H, P, xp)
     T, B = x.shape[:2]
     lengths = None if lengths is None else check_lengths(lengths, T, B)
     plan = make_plan(T, B, lengths, reverse, xp)
@@ -230,7 +228,7 @@ def lstm_backward(doutput, dh_n, dc_n, cache: SequenceCache, *, record=None) -> 
     xp = check_arrays({"x (from the cache)": x_w, "doutput": doutput, "dh_n": dh_n,
                        "dc_n": dc_n})
     dtype = x_w.dtype
-    doutput, dh_n, dc_n = _check_upstream(doutput, dh_n, dc_n, T, B, H, P, unbatched, dtype,
+    doutput, dh_n, dc_n = check_sequence_upstream(doutput, dh_n, dc_n, T, B, H, P, unbatched, dtype,
                                           xp)
     kernels = kernels_for(xp)
     dout_w = plan.to_work(doutput)                                   # (T, B, P)
@@ -293,6 +291,15 @@ def lstm_backward(doutput, dh_n, dc_n, cache: SequenceCache, *, record=None) -> 
                          None if dbias is None else dbias.copy(), dweight_hr)
 
 
+def join_directions(outputs):
+    """The outputs of a layer's directions side by side: D arrays (T, B, P) → (T, B, D·P),
+    in workspace memory (``nplstm/workspace.py``), as the next layer's input."""
+    xp = get_array_module(*outputs)
+    T, B, P = outputs[0].shape
+    out = workspace.empty((T, B, len(outputs) * P), outputs[0].dtype, xp)    # (T, B, D·P)
+    return xp.concatenate(outputs, axis=-1, out=out)
+
+
 def _recurrent_weight(weight_hh, T, xp):
     """W_hhᵀ (P, 4H) for the step GEMM h_{t−1} W_hhᵀ: a contiguous copy for T ≥
     ``_TRANSPOSE_MIN_STEPS`` (OpenBLAS then reads it without packing it every step), else
@@ -341,40 +348,3 @@ class _StepNorms:
                 for name, sq in (("dh", self.dh), ("dc", self.dc))}
 
 
-def _check_sequence_inputs(x, state, weight_ih, I, H, P, xp):
-    """Validate x (T, B, I) / (T, I) and the state; return batched x, h0, c0, unbatched."""
-    h0, c0 = (None, None) if state is None else unpack_state(state, names=("h0", "c0"))
-    check_arrays({"weight_ih": weight_ih, "x": x, "h0": h0, "c0": c0}, required=("x",))
-    check_rank("x", x, (2, 3), "(T, B, I) or unbatched (T, I)")
-    unbatched = x.ndim == 2
-    # T = 0 has no last step to return: every empty axis is refused (docs/guide.md#errors)
-    check_not_empty("x", x, ("T", "I") if unbatched else ("T", "B", "I"))
-    if unbatched:
-        x = x[:, None]
-    T, B = x.shape[:2]
-    check_shape("x", x[:, 0] if unbatched else x, (T, I) if unbatched else (T, B, I),
-                "(T, I)" if unbatched else "(T, B, I)", "I is weight_ih's second dimension")
-    if h0 is None:
-        h0 = xp.zeros((B, P), dtype=x.dtype)
-        return x, h0, xp.zeros((B, H), dtype=x.dtype), unbatched
-    for name, a, size, letter in (("h0", h0, P, "P" if P != H else "H"), ("c0", c0, H, "H")):
-        if unbatched:
-            check_shape(name, a, (size,), f"({letter},)", "unbatched x (T, I) takes (P,), (H,)")
-        else:
-            check_shape(name, a, (B, size), f"(B, {letter})", "B is x's batch size")
-    if unbatched:
-        h0, c0 = h0[None], c0[None]
-    return x, h0, c0, unbatched
-
-
-def _check_upstream(doutput, dh_n, dc_n, T, B, H, P, unbatched, dtype, xp):
-    """Upstream gradients in batched form (zeros for None), shape-checked against the forward."""
-    if unbatched:
-        doutput = check_upstream("doutput", doutput, (T, P), "(T, P)", dtype, xp)[:, None]
-        dh_n = check_upstream("dh_n", dh_n, (P,), "(P,)", dtype, xp)[None]
-        dc_n = check_upstream("dc_n", dc_n, (H,), "(H,)", dtype, xp)[None]
-    else:
-        doutput = check_upstream("doutput", doutput, (T, B, P), "(T, B, P)", dtype, xp)
-        dh_n = check_upstream("dh_n", dh_n, (B, P), "(B, P)", dtype, xp)
-        dc_n = check_upstream("dc_n", dc_n, (B, H), "(B, H)", dtype, xp)
-    return doutput, dh_n, dc_n

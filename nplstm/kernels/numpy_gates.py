@@ -30,26 +30,39 @@ __all__ = ["sigmoid_derivative", "tanh_derivative", "activate_gates", "gate_deri
 
 
 @lru_cache(maxsize=64)
-def _activation_rows(H: int, dtype: np.dtype):
-    """The (4H,) rows s = [½ ½ 1 ½] and b = [½ ½ 0 ½] (blocks i, f, g, o), read-only:
-    see ``activate_gates``."""
+def _activation_rows(H: int, dtype: np.dtype, rows: int):
+    """The rows s = [½ ½ 1 ½] and b = [½ ½ 0 ½] (blocks i, f, g, o), each repeated ``rows``
+    times as a (rows, 4H) array, read-only: see ``activate_gates``.
+
+    Why whole (rows, 4H) arrays and not one (4H,) row broadcast: NumPy multiplies two arrays
+    of one shape in place faster than it broadcasts a row over them in place (here 0.36
+    against 0.83 µs at (1, 256), 4.0 against 10.6 µs at (64, 1024)).  ``rows`` is a power
+    of two (``_stacked_rows`` slices it), so a few sizes serve every batch.
+    """
     def row(sigmoid_value, tanh_value):
-        r = np.full(4 * H, sigmoid_value, dtype=dtype)
-        r[2 * H:3 * H] = tanh_value
+        r = np.full((rows, 4 * H), sigmoid_value, dtype=dtype)
+        r[:, 2 * H:3 * H] = tanh_value
         r.setflags(write=False)
         return r
 
     return row(0.5, 1.0), row(0.5, 0.0)
 
 
+def _stacked_rows(gates):
+    """(s, b) shaped like ``gates`` (n, 4H): views of ``_activation_rows``."""
+    n, four_h = gates.shape
+    s, b = _activation_rows(four_h // 4, gates.dtype, 1 << max(0, n - 1).bit_length())
+    return s[:n], b[:n]
+
+
 def activate_gates(gates) -> None:
-    """i, f, o = σ(z), g = tanh(z), in place on the pre-activations ``gates`` (..., 4H).
+    """i, f, o = σ(z), g = tanh(z), in place on the pre-activations ``gates`` (B, 4H).
 
     With s = [½ ½ 1 ½] and b = [½ ½ 0 ½] (blocks i, f, g, o), the row s ⊙ tanh(s ⊙ z) + b
     is ½ tanh(z/2) + ½ = σ(z) on i, f, o and tanh(z) on g: one tanh over the whole row
     (four NumPy calls for the four gates: at B = 1 each call costs as much as its math).
     """
-    s, b = _activation_rows(gates.shape[-1] // 4, gates.dtype)          # (4H,) each
+    s, b = _stacked_rows(gates)                             # (B, 4H) each
     np.multiply(gates, s, out=gates)                        # [z/2 z/2 z z/2]
     np.tanh(gates, out=gates)
     np.multiply(gates, s, out=gates)                        # [t/2 t/2 t t/2]

@@ -18,7 +18,7 @@ once per module with a ``TapeWarning``.
 
 from .layers import Embedding, Linear
 from .module import Module, Parameter, TapeWarning
-from .rnn import LSTM, LSTMCell
+from .lstm import LSTM, LSTMCell
 from .state_dict import StateDictKeyError
 
 __all__ = ["Parameter", "Module", "LSTMCell", "LSTM", "Linear", "Embedding", "TapeWarning",

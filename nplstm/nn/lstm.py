@@ -7,9 +7,9 @@ import math
 import numpy as np
 
 from .. import functional as F
-from .. import workspace
 from ..backend import get_array_module, to_device
 from ..checks import check_not_empty, check_rank, check_shape, shape_str
+from ..functional.inputs import unpack_state
 from ..grad_mode import is_grad_enabled
 from .module import Module, check_sizes, generator
 
@@ -169,8 +169,7 @@ class LSTM(Module):
                 outputs.append(out)
                 caches.append(cache)
             masks.append(mask)
-            layer_input = outputs[0] if D == 1 else xp.concatenate(
-                outputs, axis=-1, out=workspace.empty((T, B, D * P), self.dtype, xp))
+            layer_input = outputs[0] if D == 1 else F.join_directions(outputs)   # (T, B, D·P)
         output = layer_input                                              # (T, B, D·P)
         self._record((caches, masks, unbatched, T, B))
         if unbatched:
@@ -248,7 +247,7 @@ class LSTM(Module):
         if state is None:
             return (xp.zeros((L * D, B, P), dtype=self.dtype),
                     xp.zeros((L * D, B, self.hidden_size), dtype=self.dtype))
-        h0, c0 = F.cell.unpack_state(state, names=("h0", "c0"))
+        h0, c0 = unpack_state(state, names=("h0", "c0"))
         p_letter = "P" if self.proj_size else "H"
         return (self._batched("h0", h0, (L * D, B, P), unbatched, 1, f"(L·D, B, {p_letter})"),
                 self._batched("c0", c0, (L * D, B, self.hidden_size), unbatched, 1,

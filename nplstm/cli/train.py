@@ -14,7 +14,8 @@ import re
 import sys
 from pathlib import Path
 
-from .train_config import TASK_DEFAULTS, TrainConfig
+from ..training.config import TASK_DEFAULTS, TrainConfig
+from .progress import Progress
 
 __all__ = ["add_parsers", "run_train", "run_sample", "flag", "flag_message", "OneLineParser"]
 
@@ -113,8 +114,8 @@ def add_parsers(sub) -> None:
 
 def run_train(args, error) -> int:
     """Run ``nplstm train``; ``error(message)`` exits with status 2 (bad input)."""
-    from .plots import PLOT_EXTRA_NOTE, plot_run  # noqa: PLC0415
-    from .train import (Diverged, Interrupted, StorageError, Trainer,  # noqa: PLC0415
+    from ..training.plots import PLOT_EXTRA_NOTE, plot_run  # noqa: PLC0415
+    from ..training.trainer import (Diverged, Interrupted, StorageError, Trainer,  # noqa: PLC0415
                         TrainingError)
 
     out = args.out or f"runs/{args.task or 'charlm'}"
@@ -127,7 +128,7 @@ def run_train(args, error) -> int:
     given["out"] = out
     try:
         trainer = Trainer(TrainConfig(**given), resume=args.resume, overwrite=args.overwrite,
-                          explicit=set(given), on_warning=_say)
+                          progress=Progress, explicit=set(given), on_warning=_say)
         trainer.start()                  # OUT's lock: a second run on OUT is refused here
     except TrainingError as err:
         error(flag_message(err))
@@ -189,8 +190,8 @@ def _summary_line(summary: dict, task: str) -> str:
 
 def run_sample(args, error) -> int:
     """Run ``nplstm sample``: text from OUT's best (or last) model; nothing is written."""
-    from .io import CheckpointError, load_checkpoint  # noqa: PLC0415
-    from .train import TrainingError, build_task, load_text  # noqa: PLC0415
+    from ..io import CheckpointError, load_checkpoint  # noqa: PLC0415
+    from ..training.trainer import TrainingError, build_task, load_text  # noqa: PLC0415
 
     if not (math.isfinite(args.temperature) and args.temperature > 0):
         error(f"--temperature must be a positive finite number, got {args.temperature}")

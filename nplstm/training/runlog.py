@@ -16,7 +16,7 @@ import json
 import re
 from pathlib import Path
 
-from .io import atomic_write_bytes
+from ..io import atomic_write_bytes
 
 __all__ = ["MetricsLog", "read_log", "keep_up_to", "damage_note"]
 

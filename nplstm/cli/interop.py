@@ -48,7 +48,7 @@ def add_parsers(sub) -> None:
 
 def run(args, error) -> int:
     """Run ``convert`` or ``inspect``; ``error(message)`` exits with status 2."""
-    from .interop import WeightFileError  # noqa: PLC0415
+    from ..interop import WeightFileError  # noqa: PLC0415
 
     try:
         with warnings.catch_warnings(record=True) as caught:
@@ -64,7 +64,7 @@ def run(args, error) -> int:
 
 
 def _convert(args) -> int:
-    from .interop import select  # noqa: PLC0415
+    from ..interop import select  # noqa: PLC0415
 
     output = Path(args.output)
     if not any(output.name.lower().endswith(s) for s in _WRITE):
@@ -75,7 +75,7 @@ def _convert(args) -> int:
     if output.suffix.lower() == ".onnx":
         _write_onnx(state_dict, output)
     else:
-        from .interop import save_weights  # noqa: PLC0415
+        from ..interop import save_weights  # noqa: PLC0415
 
         save_weights(state_dict, output)
     print(f"wrote {len(state_dict)} tensors to {output}")
@@ -83,7 +83,7 @@ def _convert(args) -> int:
 
 
 def _inspect(args) -> int:
-    from .interop import describe  # noqa: PLC0415
+    from ..interop import describe  # noqa: PLC0415
 
     path = Path(args.file)
     state_dict = _read(path, key=args.key)
@@ -102,12 +102,12 @@ def _read(path: Path, *, key) -> dict:
     """The state dict of any readable file: load_weights, or for .onnx its LSTM nodes
     (one: its names; several: prefixed 0., 1., … in graph order)."""
     if path.suffix.lower() != ".onnx":
-        from .interop import load_weights  # noqa: PLC0415
+        from ..interop import load_weights  # noqa: PLC0415
 
         return load_weights(path, key=key)
     if key is not None:
         raise ValueError("--key picks an entry of a torch checkpoint dict; an .onnx file has none")
-    from .interop.onnx_import import import_onnx  # noqa: PLC0415  (extra: onnx)
+    from ..interop.onnx_import import import_onnx  # noqa: PLC0415  (extra: onnx)
 
     modules = import_onnx(path)
     if len(modules) == 1:
@@ -118,9 +118,9 @@ def _read(path: Path, *, key) -> dict:
 
 def _write_onnx(state_dict: dict, output: Path) -> None:
     """Build the one nplstm.LSTM the weights fit and export it, atomically."""
-    from .interop import describe  # noqa: PLC0415
-    from .interop.onnx_export import export_onnx  # noqa: PLC0415  (extra: onnx)
-    from .io import atomic_write  # noqa: PLC0415
+    from ..interop import describe  # noqa: PLC0415
+    from ..interop.onnx_export import export_onnx  # noqa: PLC0415  (extra: onnx)
+    from ..io import atomic_write  # noqa: PLC0415
 
     fits = describe(state_dict)
     lstms = [fit for fit in fits if fit.kind in ("LSTM", "ReverseLSTM")]

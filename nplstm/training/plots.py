@@ -6,11 +6,13 @@ import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
-from .io import atomic_write
+from ..io import atomic_write
 from .runlog import damage_note, read_log
 
-__all__ = ["read_metrics", "plot_run", "matplotlib_pyplot", "saved_figure", "PLOT_EXTRA_NOTE"]
+__all__ = ["read_metrics", "plot_run", "matplotlib_pyplot", "saved_figure", "PLOT_EXTRA_NOTE",
+           "MATPLOTLIB_MISSING"]
 
+MATPLOTLIB_MISSING = "matplotlib is not installed (pip install 'nplstm[plot]')"
 PLOT_EXTRA_NOTE = ("plots skipped: matplotlib is not installed "
                    "(pip install 'nplstm[plot]'); the numbers are in metrics.jsonl")
 
@@ -28,16 +30,12 @@ def matplotlib_pyplot():
 
 
 @contextmanager
-def saved_figure(path, figsize=(7, 4.5), dpi=110, required=False):
-    """``with saved_figure("out.png") as ax:`` draw on ``ax``; on exit the figure is laid out,
-    written to ``path`` and "wrote path" printed.  Without matplotlib: ``required`` exits
-    with a clear message, otherwise the note is printed and ``ax`` is None."""
+def saved_figure(path, figsize=(7, 4.5), dpi=110):
+    """``with saved_figure("out.png") as ax:`` draw on ``ax``; on exit the figure is laid out
+    and written to ``path``.  Without matplotlib ``ax`` is None and nothing is written
+    (``MATPLOTLIB_MISSING`` says why)."""
     plt = matplotlib_pyplot()
     if plt is None:
-        message = "matplotlib is not installed (pip install 'nplstm[plot]')"
-        if required:
-            raise SystemExit(f"this example draws its plot with matplotlib: {message}")
-        print(f"{message}: no plot")
         yield None
         return
     fig, ax = plt.subplots(figsize=figsize)
@@ -45,7 +43,6 @@ def saved_figure(path, figsize=(7, 4.5), dpi=110, required=False):
     fig.tight_layout()
     fig.savefig(path, dpi=dpi)
     plt.close(fig)
-    print(f"wrote {path}")
 
 
 def read_metrics(path, on_damaged=None) -> dict:

@@ -19,7 +19,7 @@ import os
 import re
 from pathlib import Path
 
-from .training_errors import RunLocked, TrainingError
+from .errors import RunLocked, TrainingError
 
 try:
     import fcntl

@@ -28,7 +28,7 @@ Method (the machine may be shared):
   and the fwd+bwd column gives 48·T·B·H² / (time · rate), the fraction of the time the
   LSTM's own GEMM FLOPs need.  A fraction above 100% cannot be right (the rate was still
   measured low): it is marked with "!" and a warning is printed under the table.
-- the header names the machine's SIMD extensions as NumPy found them at run time, the BLAS
+- the header (``nplstm bench``, nplstm/cli/bench.py) names the machine's SIMD extensions as NumPy found them at run time, the BLAS
   and its kernel (OpenBLAS's core type), and the per-element cost of float32 exp and tanh,
   which differ several-fold between machines (0.54 against 3.2 ns for tanh here).
 Without ``--repeats`` each case gets rounds until a time budget is spent (1 to 15): a
@@ -40,54 +40,27 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
-import platform
-import statistics
 import time
 import warnings
 
 import numpy as np
 
-from .grad_mode import no_grad
-from .nn import LSTM
+from ..grad_mode import no_grad
+from ..nn import LSTM
+from .machine import _time, gemm_rate
+from .table import make_row
 
-__all__ = ["DEFAULT_CASES", "parse_cases", "parse_threads", "run_bench", "time_cases",
-           "gemm_rate", "format_table", "simd_extensions", "elementwise_ns",
-           "roofline_warnings"]
+__all__ = ["DEFAULT_CASES", "time_cases", "RUNNERS", "THREAD_VARIABLES", "CASE_BUDGET_S",
+           "MIN_ROUNDS", "MAX_ROUNDS", "SETTLE_S", "WARM_CALL_MAX_S"]
 
 DEFAULT_CASES = [(50, 32, 128), (100, 64, 256), (25, 16, 512), (100, 128, 1024),
                  (200, 1, 64), (500, 8, 128)]
-DISTURBED = 1.5          # a round slower than this × a runner's median is discarded
 CASE_BUDGET_S = 1.5      # default: rounds per case and mode until this many seconds are spent
 MIN_ROUNDS, MAX_ROUNDS = 1, 15   # default run: a quick look; the docs' table uses --repeats 15
 SETTLE_S = 0.15          # pause between runners at N > 1: OpenBLAS's workers spin ~0.11 s
 WARM_CALL_MAX_S = 0.5    # calls shorter than this are preceded by an untimed call
 RUNNERS = ("nplstm", "torch", "torch-noDNN")
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-GEMM_REPEATS = 3         # square 2048 GEMMs per rate measurement (before and beside each case)
-
-
-def parse_cases(text):
-    """'T,B,H;T,B,H' → [(T, B, H), ...]; None → the default cases."""
-    if not text:
-        return list(DEFAULT_CASES)
-    cases = []
-    for part in text.split(";"):
-        values = part.split(",")
-        if len(values) != 3 or not all(v.strip().isdigit() and int(v) > 0 for v in values):
-            raise ValueError(f"--cases wants T,B,H triples of positive ints separated by ';', "
-                             f"got {part!r}")
-        cases.append(tuple(int(v) for v in values))
-    return cases
-
-
-def parse_threads(text):
-    """'2,1' → [2, 1]; None → [all cores]."""
-    if not text:
-        return [os.cpu_count() or 1]
-    values = [v.strip() for v in str(text).split(",")]
-    if not all(v.isdigit() and int(v) > 0 for v in values):
-        raise ValueError(f"--threads wants positive ints separated by ',', got {text!r}")
-    return [int(v) for v in values]
 
 
 def _nplstm_runner(T, B, H, dtype, seed=0):
@@ -130,22 +103,6 @@ def _torch_runner(torch, lstm, T, B, H, dtype, onednn=True):
             m(x)
 
     return train_step, infer_step
-
-
-def _time(fn) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
-
-
-def gemm_rate(dtype="float32", n=2048, repeats=GEMM_REPEATS) -> float:
-    """Sustained GEMM rate of NumPy's BLAS in FLOP/s: best of ``repeats`` n×n×n products."""
-    rng = np.random.default_rng(0)
-    a, b = (rng.standard_normal((n, n)).astype(dtype) for _ in range(2))
-    out = np.empty((n, n), dtype=dtype)
-    np.matmul(a, b, out=out)                                         # warm-up
-    best = min(_time(lambda: np.matmul(a, b, out=out)) for _ in range(repeats))
-    return 2.0 * n ** 3 / best
 
 
 def _serve(kind, threads, dtype, conn):
@@ -276,24 +233,6 @@ def _interleave(workers, mode, repeats, warmup, budget_s, settle_s):
     return times
 
 
-def _undisturbed(times):
-    """Indices of the rounds kept: no runner above DISTURBED × its median (≥ half kept)."""
-    rounds = len(times[0])
-    medians = [statistics.median(t) for t in times]
-    worst = [max(t[r] / m for t, m in zip(times, medians)) for r in range(rounds)]
-    kept = [r for r in range(rounds) if worst[r] <= DISTURBED]
-    if len(kept) < (rounds + 1) // 2:                        # keep the calmest half
-        kept = sorted(sorted(range(rounds), key=worst.__getitem__)[:(rounds + 1) // 2])
-    return kept
-
-
-def _ratio_stats(a, b):
-    """Median and interquartile range of the per-round ratios a / b."""
-    ratios = sorted(x / y for x, y in zip(a, b))
-    q = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else ratios * 3
-    return statistics.median(ratios), q[0], q[-1]
-
-
 def time_cases(cases, repeats=None, dtype="float32", with_torch=False, threads=1, warmup=1,
                roofline=False, budget_s=CASE_BUDGET_S, settle_s=None):
     """Rows of medians, ratios and spreads per case and mode (nplstm alone without torch).
@@ -321,164 +260,4 @@ def time_cases(cases, repeats=None, dtype="float32", with_torch=False, threads=1
         if roofline:
             rates.append(workers[0].call("gemm_rate"))
     rate = max(rates) if rates else None
-    return [_row(*entry, rate) for entry in timed], rate
-
-
-def _row(T, B, H, mode, times, rate):
-    """One table row from the per-runner times (nplstm, then torch, torch without oneDNN)."""
-    kept = _undisturbed(times)
-    row = {"T": T, "B": B, "H": H, "mode": mode, "rounds": f"{len(kept)}/{len(times[0])}"}
-    times = [[t[r] for r in kept] for t in times]
-    row["nplstm_ms"] = 1e3 * statistics.median(times[0])
-    with_torch = len(times) > 1
-    if rate is not None and mode == "fwd+bwd":
-        flops = 48.0 * T * B * H * H                     # the LSTM's GEMMs, fwd+bwd, I = H
-        row["roofline"] = flops / (statistics.median(times[0]) * rate)
-        if with_torch:
-            row["torch_roofline"] = flops / (statistics.median(times[1]) * rate)
-    if with_torch:
-        ratio, q1, q3 = _ratio_stats(times[0], times[1])
-        floor, _, _ = _ratio_stats(times[0], times[2])
-        row.update(torch_ms=1e3 * statistics.median(times[1]), ratio=ratio,
-                   ratio_q1=q1, ratio_q3=q3,
-                   floor_ms=1e3 * statistics.median(times[2]), floor_ratio=floor)
-    return row
-
-
-def _blas_name():
-    """NumPy's BLAS, its version and the kernel it runs (OpenBLAS's core type)."""
-    try:
-        from threadpoolctl import threadpool_info  # noqa: PLC0415
-    except ImportError:
-        threadpool_info = None
-    if threadpool_info is not None:
-        info = [i for i in threadpool_info() if i.get("user_api") == "blas"]
-        if info:
-            return ", ".join(f"{i.get('internal_api')} {i.get('version')}, kernel "
-                             f"{i.get('architecture')}" for i in info)
-    try:        # the build's record names the library, not the kernel chosen at run time
-        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
-        name = f"{blas.get('name')} {blas.get('version')}"
-    except Exception:  # noqa: BLE001 - an older NumPy: no machine-readable config
-        name = "BLAS"
-    return f"{name}, kernel unknown (pip install threadpoolctl to see it)"
-
-
-def _torch_version():
-    """torch's version without importing it here (the workers do), or None."""
-    from importlib import metadata  # noqa: PLC0415
-    try:
-        return metadata.version("torch")
-    except metadata.PackageNotFoundError:
-        return None
-
-
-def simd_extensions() -> str:
-    """The SIMD extensions NumPy found on this CPU at run time, as ``np.show_runtime()``
-    lists them: its compiled-in baseline, and the dispatch targets found and not found."""
-    try:
-        from numpy._core import _multiarray_umath as umath  # noqa: PLC0415  (NumPy 2)
-    except ImportError:
-        try:
-            from numpy.core import _multiarray_umath as umath  # noqa: PLC0415  (NumPy 1)
-        except ImportError:
-            return "unknown"
-    found = getattr(umath, "__cpu_features__", {})
-    baseline = getattr(umath, "__cpu_baseline__", [])
-    dispatch = getattr(umath, "__cpu_dispatch__", [])
-    present = [name for name in dispatch if found.get(name)]
-    missing = [name for name in dispatch if not found.get(name)]
-    return (f"baseline {' '.join(baseline) or 'none'}; found {' '.join(present) or 'none'}"
-            + (f"; not found {' '.join(missing)}" if missing else ""))
-
-
-def elementwise_ns(dtype="float32", n=1 << 20, repeats=5) -> dict:
-    """Nanoseconds per element of NumPy's exp and tanh on ``n`` values, best of ``repeats``."""
-    x = np.random.default_rng(0).uniform(-4, 4, n).astype(dtype)
-    out = np.empty_like(x)
-    costs = {}
-    for name, ufunc in (("exp", np.exp), ("tanh", np.tanh)):
-        ufunc(x, out=out)                                            # warm-up
-        costs[name] = 1e9 * min(_time(lambda: ufunc(x, out=out)) for _ in range(repeats)) / n
-    return costs
-
-
-def roofline_warnings(rows) -> list:
-    """A warning line for every roofline fraction above 100% (impossible: the GEMM rate was
-    measured too low, e.g. while another program used the cores)."""
-    lines = []
-    for r in rows:
-        for key, who in (("roofline", "nplstm"), ("torch_roofline", "torch")):
-            if r.get(key) is not None and r[key] > 1.0:
-                lines.append(f"warning: roofline {100 * r[key]:.0f}% for {who} at "
-                             f"(T, B, H) = ({r['T']}, {r['B']}, {r['H']}) is above 100%, which "
-                             "is impossible: the GEMM rate was measured while the machine was "
-                             "busy; rerun on a quiet machine")
-    return lines
-
-
-def run_bench(cases, threads=None, repeats=None, dtype="float32") -> int:
-    """Print one table per thread count; returns 0."""
-    thread_counts = threads if isinstance(threads, list) else parse_threads(threads)
-    torch_version = _torch_version()
-    if torch_version is None:
-        print("nplstm bench: torch is not installed, so nplstm is timed alone (no ratios); "
-              "pip install 'nplstm[torch]' for the comparison with torch.nn.LSTM")
-    print(f"nplstm bench: {platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} cores; numpy {np.__version__} ({_blas_name()}); "
-          f"torch {torch_version or 'not installed'}; dtype {dtype}")
-    costs = elementwise_ns(dtype)
-    print(f"SIMD found by NumPy: {simd_extensions()}; {dtype} exp {costs['exp']:.2f} ns, "
-          f"tanh {costs['tanh']:.2f} ns per element (one thread)")
-    rounds = f"{repeats} rounds" if repeats else (
-        f"{MIN_ROUNDS}-{MAX_ROUNDS} rounds (~{CASE_BUDGET_S:g} s per case and mode; "
-        "--repeats 15 for a table to quote)")
-    print(f"each runner in its own process; interleaved {rounds} after one warm-up round "
-          f"per case, {SETTLE_S} s apart at N > 1; rounds with a runner above {DISTURBED}x "
-          "its median discarded; spread = IQR of the per-round ratios")
-    for n in thread_counts:
-        rows, rate = time_cases(cases, repeats=repeats, dtype=dtype,
-                                with_torch=torch_version is not None, threads=n,
-                                roofline=True)
-        print(f"\n## N = {n} thread(s): {', '.join(THREAD_VARIABLES)} = {n} in every worker"
-              f"{f', torch.set_num_threads({n})' if torch_version else ''}; sustained "
-              f"{dtype} GEMM {rate / 1e9:.1f} GFLOP/s (2048³, the best of {GEMM_REPEATS} "
-              f"before and beside every case)\n")
-        print(format_table(rows), flush=True)
-        for line in roofline_warnings(rows):
-            print(line, flush=True)
-    if torch_version is not None:
-        print("\nnplstm/torch: ratio to torch with oneDNN; vs no-oneDNN: ratio to torch with "
-              "oneDNN disabled (the floor, < 1 required); roofline: 48·T·B·H² GEMM FLOPs / "
-              "(time · GEMM rate), fwd+bwd only")
-    return 0
-
-
-def format_table(rows) -> str:
-    """A Markdown table of ``time_cases`` rows."""
-    has_torch = bool(rows) and "torch_ms" in rows[0]
-    has_roof = any("roofline" in r for r in rows)
-    header = ["T", "B", "H=I", "mode", "nplstm ms"]
-    if has_torch:
-        header += ["torch ms", "nplstm/torch", "spread (IQR)", "no-oneDNN ms", "vs no-oneDNN"]
-    if has_roof:
-        header += ["roofline nplstm"] + (["roofline torch"] if has_torch else [])
-    header.append("rounds kept")
-    lines = [header]
-    for r in rows:
-        line = [str(r["T"]), str(r["B"]), str(r["H"]), r["mode"], f"{r['nplstm_ms']:.2f}"]
-        if has_torch:
-            line += [f"{r['torch_ms']:.2f}", f"{r['ratio']:.2f}x",
-                     f"{r['ratio_q1']:.2f}-{r['ratio_q3']:.2f}", f"{r['floor_ms']:.2f}",
-                     f"{r['floor_ratio']:.2f}x"]
-        if has_roof:
-            roof = [r.get("roofline")] + ([r.get("torch_roofline")] if has_torch else [])
-            # above 100% is impossible (a GEMM rate measured too low): marked, and warned of
-            line += ["" if v is None else f"{100 * v:.0f}%" + ("!" if v > 1.0 else "")
-                     for v in roof]
-        line.append(r["rounds"])
-        lines.append(line)
-    widths = [max(len(row[k]) for row in lines) for k in range(len(header))]
-    out = ["| " + " | ".join(v.ljust(w) for v, w in zip(row, widths)) + " |" for row in lines]
-    out.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
-    return "\n".join(out)
+    return [make_row(*entry, rate) for entry in timed], rate

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from .gradcheck import adjoint_check, gradcheck
-from .selfcheck import (CELL_NAMES, SEQUENCE_NAMES, WHAT, cell_jvp, cell_layouts, cell_pair,
-                        cross_entropy_pair, embedding_pair, linear_pair, module_layouts,
-                        module_pair, mse_pair, random_cell_case, random_lstm_case,
-                        random_sequence_case, sequence_jvp, sequence_pair)
+from ..gradcheck import adjoint_check, gradcheck
+from .layouts import cell_layouts, module_layouts
+from .pairs import (CELL_NAMES, SEQUENCE_NAMES, cell_jvp, cell_pair, cross_entropy_pair,
+                    embedding_pair, linear_pair, module_pair, mse_pair, sequence_jvp,
+                    sequence_pair)
+from .random_cases import random_cell_case, random_lstm_case, random_sequence_case
 
-__all__ = ["build_cases"]
+__all__ = ["build_cases", "WHAT"]
+
+WHAT = ("cell", "lstm", "linear", "embedding", "loss")     # the parts nplstm gradcheck checks
 
 _FD_ONLY = ("linear", "embedding", "loss")
 

@@ -1,28 +1,19 @@
-"""Files written atomically, and checkpoints (their layout: checkpoint_format.py; reading
-them: checkpoint_read.py; the public names are all here).
-
-A file is written to a temporary file in the same directory, flushed and fsync'ed, then
-renamed over the old one (``os.replace`` is atomic), and the directory is fsync'ed: a crash
-at any moment leaves either the old file or the new one, never a torn file.
-"""
+"""Writing checkpoints, atomically (their layout: checkpoint_format.py; reading them:
+checkpoint_read.py)."""
 
 from __future__ import annotations
 
 import json
 import math
 import numbers
-import os
-from pathlib import Path
 
 import numpy as np
 
-from .backend import asnumpy
-from .checkpoint_format import (FORMAT, META, RESERVED_KEYS, STORED_DTYPES, CheckpointError,
-                                optimizer_key)
-from .checkpoint_read import load_checkpoint
+from ..backend import asnumpy
+from .checkpoint_format import (FORMAT, META, RESERVED_KEYS, STORED_DTYPES, optimizer_key)
+from .atomic import atomic_write
 
-__all__ = ["save_checkpoint", "load_checkpoint", "CheckpointError", "atomic_write",
-           "atomic_write_bytes", "FORMAT"]
+__all__ = ["save_checkpoint"]
 
 
 def save_checkpoint(path, *, step: int, model: dict, optimizer: dict | None = None,
@@ -111,38 +102,3 @@ def _optimizer_parts(optimizer) -> tuple[float, list]:
         raise TypeError(f"save_checkpoint: optimizer buffers must be a list of arrays or "
                         f"None, got {type(buffers).__name__}")
     return float(lr), list(buffers)
-
-
-def atomic_write(path, write) -> None:
-    """Call ``write(file)`` on a temporary file beside ``path``, fsync it, rename it over
-    ``path`` and fsync the directory.  On any error the temporary file is removed and the
-    old ``path`` is untouched."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_directory(path.parent)
-
-
-def atomic_write_bytes(path, data: bytes) -> None:
-    atomic_write(path, lambda f: f.write(data))
-
-
-def _fsync_directory(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:          # some platforms cannot open directories; the rename still holds
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

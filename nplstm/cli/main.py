@@ -6,7 +6,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import __version__, cli_interop, cli_train
+from .. import __version__
+
+from . import interop as cli_interop, train as cli_train
 
 __all__ = ["main", "build_parser"]
 
@@ -72,7 +74,7 @@ def main(argv=None) -> int:
     if args.command in ("convert", "inspect"):
         return cli_interop.run(args, sub.choices[args.command].error)
     if args.command == "gradcheck":
-        from .selfcheck import run_selfcheck  # noqa: PLC0415
+        from .gradcheck import run_selfcheck  # noqa: PLC0415
 
         if args.mode == "adjoint" and args.what in ("linear", "embedding", "loss"):
             sub.choices["gradcheck"].error(f"--mode adjoint needs a JVP, which only cell and "

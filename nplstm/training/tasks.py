@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import functional as F
-from .backend import asnumpy, get_array_module, to_device
+from .. import functional as F
+from ..backend import asnumpy, get_array_module, to_device
 from .data import CharCorpus, DataError, StreamBatches, adding_problem
-from .grad_mode import no_grad
-from .nn import LSTM, Embedding, Linear, Module
+from ..grad_mode import no_grad
+from ..nn import LSTM, Embedding, Linear, Module
 
 __all__ = ["CharLM", "CharLMTask", "AddingModel", "AddingTask"]
 

@@ -11,6 +11,7 @@ class Progress:
     """A tqdm bar on a terminal; plain lines at each eval otherwise."""
 
     def __init__(self, start: int, total: int, enabled: bool = True):
+        """start, total: the steps done and to do (``Trainer(progress=Progress)`` calls it)."""
         self.total, self.enabled = total, enabled
         self.bar = None
         self.last = {}

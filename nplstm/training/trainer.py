@@ -26,15 +26,14 @@ import numpy as np
 from . import runlog
 from .data import bigram_baseline
 from .divergence import DivergenceGuard
-from .io import CheckpointError, atomic_write_bytes, load_checkpoint, save_checkpoint
-from .optim import SGD, clip_grad_norm, grad_norm, make_schedule
-from .progress import Progress
+from ..io import CheckpointError, atomic_write_bytes, load_checkpoint, save_checkpoint
+from ..optim import SGD, clip_grad_norm, grad_norm, make_schedule
 from .run_dir import RunDir
 from .run_record import RunRecord
 from .stop_request import StopRequest
 from .task_builder import build_task, load_text
-from .train_config import TASK_DEFAULTS, TrainConfig, check_out, merge_resumed
-from .training_errors import Diverged, Interrupted, RunLocked, StorageError, TrainingError
+from .config import TASK_DEFAULTS, TrainConfig, check_out, merge_resumed
+from .errors import Diverged, Interrupted, RunLocked, StorageError, TrainingError
 
 __all__ = ["TrainConfig", "Trainer", "TrainingError", "Diverged", "Interrupted",
            "StorageError", "RunLocked", "build_task", "load_text", "TASK_DEFAULTS"]
@@ -52,6 +51,10 @@ class Trainer:
                 when the run starts); False refuses an OUT that holds a checkpoint (the
                 command line passes False unless given --overwrite).  Ignored with resume.
 
+    progress    None or False: quiet; else a factory ``progress(start, total)`` of an object
+                with ``update(record)``, ``eval(step, loss)`` and ``close()``, told of every
+                step and evaluation (the command line passes ``nplstm.cli.progress.Progress``:
+                a tqdm bar on a terminal)
     explicit    the names of the settings the user gave (the CLI's flags); on resume only
                 these override the checkpoint's.  None: those that differ from TrainConfig().
     on_warning  called with one line for things worth saying that stop nothing (a damaged
@@ -59,11 +62,14 @@ class Trainer:
     """
 
     def __init__(self, config: TrainConfig, *, resume: bool = False, overwrite: bool = True,
-                 progress: bool = True, explicit=None, on_warning=None):
+                 progress=None, explicit=None, on_warning=None):
         check_out(config.out)
         self.run_dir = RunDir(config.out)
         self.out = self.run_dir.path
-        self.show_progress = progress
+        if progress is not None and progress is not False and not callable(progress):
+            raise TypeError(f"progress must be None, False or a factory progress(start, total), "
+                            f"got {progress!r}")
+        self.progress_factory = progress or _QuietProgress
         self.overwrite = overwrite and not resume
         self.warn = on_warning or (lambda line: warnings.warn(line, RuntimeWarning,
                                                               stacklevel=3))
@@ -233,7 +239,7 @@ class Trainer:
             self.warn(runlog.damage_note(self.run_dir.metrics, damaged))
         metrics = runlog.MetricsLog(self.run_dir.metrics)
         stop = StopRequest()
-        progress = Progress(self.step, config.steps, self.show_progress)
+        progress = self.progress_factory(self.step, config.steps)
         last_train = last_eval = None
         try:
             with stop:
@@ -320,3 +326,19 @@ def _through_time_record(step: int, record: dict) -> dict:
     for (layer, direction), norms in sorted(record.items()):
         line[f"l{layer}d{direction}"] = {k: [float(v) for v in norms[k]] for k in ("dh", "dc")}
     return line
+
+
+class _QuietProgress:
+    """The progress reporter of a quiet run: told everything, says nothing."""
+
+    def __init__(self, start: int, total: int):
+        pass
+
+    def update(self, record: dict) -> None:
+        pass
+
+    def eval(self, step: int, loss: float) -> None:
+        pass
+
+    def close(self) -> None:
+        pass

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from .data import CharCorpus, DataError, default_corpus_text
 from .tasks import AddingTask, CharLMTask
-from .train_config import TrainConfig
-from .training_errors import TrainingError
+from .config import TrainConfig
+from .errors import TrainingError
 
 __all__ = ["load_text", "build_task"]
 

@@ -11,8 +11,8 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 
-from .backend import check_device
-from .training_errors import TrainingError
+from ..backend import check_device
+from .errors import TrainingError
 
 __all__ = ["TrainConfig", "TASK_DEFAULTS", "RESUMABLE_CHANGES", "EXACT_RESUME_CHANGES",
            "merge_resumed", "check_out"]

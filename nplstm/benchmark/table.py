@@ -1,0 +1,92 @@
+"""The benchmark's table: medians, ratios and spreads per case, the roofline, Markdown."""
+
+from __future__ import annotations
+
+import statistics
+
+__all__ = ["DISTURBED", "make_row", "format_table", "roofline_warnings"]
+
+DISTURBED = 1.5          # a round slower than this × a runner's median is discarded
+
+
+def _undisturbed(times):
+    """Indices of the rounds kept: no runner above DISTURBED × its median (≥ half kept)."""
+    rounds = len(times[0])
+    medians = [statistics.median(t) for t in times]
+    worst = [max(t[r] / m for t, m in zip(times, medians)) for r in range(rounds)]
+    kept = [r for r in range(rounds) if worst[r] <= DISTURBED]
+    if len(kept) < (rounds + 1) // 2:                        # keep the calmest half
+        kept = sorted(sorted(range(rounds), key=worst.__getitem__)[:(rounds + 1) // 2])
+    return kept
+
+
+def _ratio_stats(a, b):
+    """Median and interquartile range of the per-round ratios a / b."""
+    ratios = sorted(x / y for x, y in zip(a, b))
+    q = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else ratios * 3
+    return statistics.median(ratios), q[0], q[-1]
+
+
+def make_row(T, B, H, mode, times, rate):
+    """One table row from the per-runner times (nplstm, then torch, torch without oneDNN)."""
+    kept = _undisturbed(times)
+    row = {"T": T, "B": B, "H": H, "mode": mode, "rounds": f"{len(kept)}/{len(times[0])}"}
+    times = [[t[r] for r in kept] for t in times]
+    row["nplstm_ms"] = 1e3 * statistics.median(times[0])
+    with_torch = len(times) > 1
+    if rate is not None and mode == "fwd+bwd":
+        flops = 48.0 * T * B * H * H                     # the LSTM's GEMMs, fwd+bwd, I = H
+        row["roofline"] = flops / (statistics.median(times[0]) * rate)
+        if with_torch:
+            row["torch_roofline"] = flops / (statistics.median(times[1]) * rate)
+    if with_torch:
+        ratio, q1, q3 = _ratio_stats(times[0], times[1])
+        floor, _, _ = _ratio_stats(times[0], times[2])
+        row.update(torch_ms=1e3 * statistics.median(times[1]), ratio=ratio,
+                   ratio_q1=q1, ratio_q3=q3,
+                   floor_ms=1e3 * statistics.median(times[2]), floor_ratio=floor)
+    return row
+
+
+def format_table(rows) -> str:
+    """A Markdown table of ``time_cases`` rows."""
+    has_torch = bool(rows) and "torch_ms" in rows[0]
+    has_roof = any("roofline" in r for r in rows)
+    header = ["T", "B", "H=I", "mode", "nplstm ms"]
+    if has_torch:
+        header += ["torch ms", "nplstm/torch", "spread (IQR)", "no-oneDNN ms", "vs no-oneDNN"]
+    if has_roof:
+        header += ["roofline nplstm"] + (["roofline torch"] if has_torch else [])
+    header.append("rounds kept")
+    lines = [header]
+    for r in rows:
+        line = [str(r["T"]), str(r["B"]), str(r["H"]), r["mode"], f"{r['nplstm_ms']:.2f}"]
+        if has_torch:
+            line += [f"{r['torch_ms']:.2f}", f"{r['ratio']:.2f}x",
+                     f"{r['ratio_q1']:.2f}-{r['ratio_q3']:.2f}", f"{r['floor_ms']:.2f}",
+                     f"{r['floor_ratio']:.2f}x"]
+        if has_roof:
+            roof = [r.get("roofline")] + ([r.get("torch_roofline")] if has_torch else [])
+            # above 100% is impossible (a GEMM rate measured too low): marked, and warned of
+            line += ["" if v is None else f"{100 * v:.0f}%" + ("!" if v > 1.0 else "")
+                     for v in roof]
+        line.append(r["rounds"])
+        lines.append(line)
+    widths = [max(len(row[k]) for row in lines) for k in range(len(header))]
+    out = ["| " + " | ".join(v.ljust(w) for v, w in zip(row, widths)) + " |" for row in lines]
+    out.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    return "\n".join(out)
+
+
+def roofline_warnings(rows) -> list:
+    """A warning line for every roofline fraction above 100% (impossible: the GEMM rate was
+    measured too low, e.g. while another program used the cores)."""
+    lines = []
+    for r in rows:
+        for key, who in (("roofline", "nplstm"), ("torch_roofline", "torch")):
+            if r.get(key) is not None and r[key] > 1.0:
+                lines.append(f"warning: roofline {100 * r[key]:.0f}% for {who} at "
+                             f"(T, B, H) = ({r['T']}, {r['B']}, {r['H']}) is above 100%, which "
+                             "is impossible: the GEMM rate was measured while the machine was "
+                             "busy; rerun on a quiet machine")
+    return lines

@@ -1,0 +1,10 @@
+"""The ``nplstm`` command (also ``python -m nplstm``): the only code that parses flags, prints
+or exits.
+
+Modules: ``main`` (the parser and the dispatch), ``train`` (train, sample), ``gradcheck``,
+``bench``, ``interop`` (convert, inspect), ``progress`` (the training progress bar).
+"""
+
+from .main import build_parser, main
+
+__all__ = ["main", "build_parser"]

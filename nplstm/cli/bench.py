@@ -1,0 +1,78 @@
+"""``nplstm bench``: time nplstm.LSTM against torch.nn.LSTM and print the tables
+(the harness: nplstm/benchmark)."""
+
+from __future__ import annotations
+
+import os
+import platform
+
+import numpy as np
+
+from ..benchmark.harness import (CASE_BUDGET_S, DEFAULT_CASES, MAX_ROUNDS, MIN_ROUNDS,
+                                 SETTLE_S, THREAD_VARIABLES, time_cases)
+from ..benchmark.machine import (GEMM_REPEATS, blas_name, elementwise_ns, simd_extensions,
+                                 torch_version)
+from ..benchmark.table import DISTURBED, format_table, roofline_warnings
+
+__all__ = ["parse_cases", "parse_threads", "run_bench"]
+
+
+def parse_cases(text):
+    """'T,B,H;T,B,H' → [(T, B, H), ...]; None → the default cases."""
+    if not text:
+        return list(DEFAULT_CASES)
+    cases = []
+    for part in text.split(";"):
+        values = part.split(",")
+        if len(values) != 3 or not all(v.strip().isdigit() and int(v) > 0 for v in values):
+            raise ValueError(f"--cases wants T,B,H triples of positive ints separated by ';', "
+                             f"got {part!r}")
+        cases.append(tuple(int(v) for v in values))
+    return cases
+
+
+def parse_threads(text):
+    """'2,1' → [2, 1]; None → [all cores]."""
+    if not text:
+        return [os.cpu_count() or 1]
+    values = [v.strip() for v in str(text).split(",")]
+    if not all(v.isdigit() and int(v) > 0 for v in values):
+        raise ValueError(f"--threads wants positive ints separated by ',', got {text!r}")
+    return [int(v) for v in values]
+
+
+def run_bench(cases, threads=None, repeats=None, dtype="float32") -> int:
+    """Print one table per thread count; returns 0."""
+    thread_counts = threads if isinstance(threads, list) else parse_threads(threads)
+    installed_torch = torch_version()
+    if installed_torch is None:
+        print("nplstm bench: torch is not installed, so nplstm is timed alone (no ratios); "
+              "pip install 'nplstm[torch]' for the comparison with torch.nn.LSTM")
+    print(f"nplstm bench: {platform.processor() or platform.machine()}, "
+          f"{os.cpu_count()} cores; numpy {np.__version__} ({blas_name()}); "
+          f"torch {installed_torch or 'not installed'}; dtype {dtype}")
+    costs = elementwise_ns(dtype)
+    print(f"SIMD found by NumPy: {simd_extensions()}; {dtype} exp {costs['exp']:.2f} ns, "
+          f"tanh {costs['tanh']:.2f} ns per element (one thread)")
+    rounds = f"{repeats} rounds" if repeats else (
+        f"{MIN_ROUNDS}-{MAX_ROUNDS} rounds (~{CASE_BUDGET_S:g} s per case and mode; "
+        "--repeats 15 for a table to quote)")
+    print(f"each runner in its own process; interleaved {rounds} after one warm-up round "
+          f"per case, {SETTLE_S} s apart at N > 1; rounds with a runner above {DISTURBED}x "
+          "its median discarded; spread = IQR of the per-round ratios")
+    for n in thread_counts:
+        rows, rate = time_cases(cases, repeats=repeats, dtype=dtype,
+                                with_torch=installed_torch is not None, threads=n,
+                                roofline=True)
+        print(f"\n## N = {n} thread(s): {', '.join(THREAD_VARIABLES)} = {n} in every worker"
+              f"{f', torch.set_num_threads({n})' if installed_torch else ''}; sustained "
+              f"{dtype} GEMM {rate / 1e9:.1f} GFLOP/s (2048³, the best of {GEMM_REPEATS} "
+              f"before and beside every case)\n")
+        print(format_table(rows), flush=True)
+        for line in roofline_warnings(rows):
+            print(line, flush=True)
+    if installed_torch is not None:
+        print("\nnplstm/torch: ratio to torch with oneDNN; vs no-oneDNN: ratio to torch with "
+              "oneDNN disabled (the floor, < 1 required); roofline: 48·T·B·H² GEMM FLOPs / "
+              "(time · GEMM rate), fwd+bwd only")
+    return 0

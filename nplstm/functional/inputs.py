@@ -1,0 +1,142 @@
+"""The LSTM functions' boundary: validation of the weights, the inputs and the upstream
+gradients, shared by the fast cell and sequence, the reference and the JVPs.
+
+Each returns its arrays in *batched* form: an unbatched step input (I,) or state (H,)
+comes back as (1, I) / (1, H), an unbatched sequence (T, I) as (T, 1, I), with a flag
+``unbatched`` the caller uses to drop the batch axis of its results.
+"""
+
+from __future__ import annotations
+
+from ..checks import check_arrays, check_not_empty, check_rank, check_shape, check_upstream
+
+__all__ = ["check_lstm_weights", "check_step_inputs", "check_step_upstream",
+           "check_sequence_inputs", "check_sequence_upstream", "unpack_state"]
+
+
+def check_lstm_weights(weight_ih, weight_hh, bias_ih, bias_hh, weight_hr=None):
+    """Check that the weights of one LSTM layer fit each other; return (xp, I, H, P).
+
+    weight_ih (4H, I), weight_hh (4H, P), bias_ih and bias_hh (4H,) (both or neither),
+    weight_hr (P, H) or None (then P = H).  Shapes are ``ValueError``s, dtypes and backends
+    ``TypeError``s, each naming the weight.
+    """
+    if (bias_ih is None) != (bias_hh is None):
+        given, missing = ("bias_ih", "bias_hh") if bias_hh is None else ("bias_hh", "bias_ih")
+        raise ValueError(f"{given} was given without {missing}: pass both biases or neither")
+    xp = check_arrays({"weight_ih": weight_ih, "weight_hh": weight_hh, "bias_ih": bias_ih,
+                       "bias_hh": bias_hh, "weight_hr": weight_hr},
+                      required=("weight_ih", "weight_hh"))
+    if weight_ih.ndim != 2 or weight_ih.shape[0] % 4 or weight_ih.shape[0] == 0:
+        raise ValueError(f"weight_ih must have shape (4H, I) with 4H a positive multiple of 4, "
+                         f"got {tuple(weight_ih.shape)}")
+    check_not_empty("weight_ih", weight_ih, ("4H", "I"))
+    four_h, I = weight_ih.shape
+    H = four_h // 4
+    if weight_hr is not None:
+        if weight_hr.ndim != 2 or weight_hr.shape[1] != H:
+            raise ValueError(f"weight_hr must have shape (P, H) = (P, {H}), "
+                             f"got {tuple(weight_hr.shape)}")
+        check_not_empty("weight_hr", weight_hr, ("P", "H"))
+        P = weight_hr.shape[0]
+        check_shape("weight_hh", weight_hh, (four_h, P), "(4H, P)",
+                    "with a projection weight_hh multiplies the projected h of size P")
+    else:
+        P = H
+        check_shape("weight_hh", weight_hh, (four_h, H), "(4H, H)",
+                    f"H = {H} from weight_ih's {four_h} rows")
+    for name, b in (("bias_ih", bias_ih), ("bias_hh", bias_hh)):
+        if b is not None:
+            check_shape(name, b, (four_h,), "(4H,)")
+    return xp, I, H, P
+
+
+def check_step_inputs(x, state, weight_ih, I, H, xp):
+    """Validate x and (h, c) of one step; return batched x, h, c and whether x was unbatched."""
+    h, c = (None, None) if state is None else unpack_state(state)
+    # the weight first, so that dtype and device mismatches name it: "x has dtype float64
+    # but weight_ih is float32"
+    check_arrays({"weight_ih": weight_ih, "x": x, "h": h, "c": c}, required=("x",))
+    check_rank("x", x, (1, 2), "(B, I) or unbatched (I,)")
+    unbatched = x.ndim == 1
+    check_not_empty("x", x, ("I",) if unbatched else ("B", "I"))
+    if unbatched:
+        x = x[None]
+    check_shape("x", x[0] if unbatched else x, (I,) if unbatched else (x.shape[0], I),
+                "(I,)" if unbatched else "(B, I)", "I is weight_ih's second dimension")
+    B = x.shape[0]
+    if h is None:
+        h = xp.zeros((B, H), dtype=x.dtype)
+        return x, h, xp.zeros_like(h), unbatched
+    letters = "(H,)" if unbatched else "(B, H)"
+    expected = (H,) if unbatched else (B, H)
+    hint = "unbatched x (I,) takes an unbatched state" if unbatched else \
+        "B is x's batch size, H is weight_hh's second dimension"
+    check_shape("h", h, expected, letters, hint)
+    check_shape("c", c, expected, letters, hint)
+    if unbatched:
+        h, c = h[None], c[None]
+    return x, h, c, unbatched
+
+
+def unpack_state(state, names=("h", "c")):
+    """Unpack an (h, c) state pair; refuse anything else (h without c, say) with a clear message."""
+    h_name, c_name = names
+    if not isinstance(state, (tuple, list)) or len(state) != 2:
+        got = type(state).__name__
+        if isinstance(state, (tuple, list)):
+            got += f" of length {len(state)}"
+        raise ValueError(f"state must be a pair ({h_name}, {c_name}) or None, got {got} "
+                         f"(an LSTM state needs both {h_name} and {c_name})")
+    h, c = state
+    if (h is None) != (c is None):
+        missing = c_name if c is None else h_name
+        raise ValueError(f"state must give both {h_name} and {c_name}, or be None: "
+                         f"{missing} is missing")
+    return h, c
+
+
+def check_step_upstream(name, d, B, H, unbatched, dtype, xp):
+    """An upstream gradient as a batched (B, H) array: zeros for None, else checked."""
+    if unbatched:
+        return check_upstream(name, d, (H,), "(H,)", dtype, xp, "the forward was unbatched")[None]
+    return check_upstream(name, d, (B, H), "(B, H)", dtype, xp)
+
+
+def check_sequence_inputs(x, state, weight_ih, I, H, P, xp):
+    """Validate x (T, B, I) / (T, I) and the state; return batched x, h0, c0, unbatched."""
+    h0, c0 = (None, None) if state is None else unpack_state(state, names=("h0", "c0"))
+    check_arrays({"weight_ih": weight_ih, "x": x, "h0": h0, "c0": c0}, required=("x",))
+    check_rank("x", x, (2, 3), "(T, B, I) or unbatched (T, I)")
+    unbatched = x.ndim == 2
+    # T = 0 has no last step to return: every empty axis is refused (docs/guide.md#errors)
+    check_not_empty("x", x, ("T", "I") if unbatched else ("T", "B", "I"))
+    if unbatched:
+        x = x[:, None]
+    T, B = x.shape[:2]
+    check_shape("x", x[:, 0] if unbatched else x, (T, I) if unbatched else (T, B, I),
+                "(T, I)" if unbatched else "(T, B, I)", "I is weight_ih's second dimension")
+    if h0 is None:
+        h0 = xp.zeros((B, P), dtype=x.dtype)
+        return x, h0, xp.zeros((B, H), dtype=x.dtype), unbatched
+    for name, a, size, letter in (("h0", h0, P, "P" if P != H else "H"), ("c0", c0, H, "H")):
+        if unbatched:
+            check_shape(name, a, (size,), f"({letter},)", "unbatched x (T, I) takes (P,), (H,)")
+        else:
+            check_shape(name, a, (B, size), f"(B, {letter})", "B is x's batch size")
+    if unbatched:
+        h0, c0 = h0[None], c0[None]
+    return x, h0, c0, unbatched
+
+
+def check_sequence_upstream(doutput, dh_n, dc_n, T, B, H, P, unbatched, dtype, xp):
+    """Upstream gradients in batched form (zeros for None), shape-checked against the forward."""
+    if unbatched:
+        doutput = check_upstream("doutput", doutput, (T, P), "(T, P)", dtype, xp)[:, None]
+        dh_n = check_upstream("dh_n", dh_n, (P,), "(P,)", dtype, xp)[None]
+        dc_n = check_upstream("dc_n", dc_n, (H,), "(H,)", dtype, xp)[None]
+    else:
+        doutput = check_upstream("doutput", doutput, (T, B, P), "(T, B, P)", dtype, xp)
+        dh_n = check_upstream("dh_n", dh_n, (B, P), "(B, P)", dtype, xp)
+        dc_n = check_upstream("dc_n", dc_n, (B, H), "(B, H)", dtype, xp)
+    return doutput, dh_n, dc_n

@@ -1,0 +1,17 @@
+"""Files in and out at the bottom of the library: atomic writes and nplstm checkpoints.
+
+    atomic_write(path, write)            write(file) on a temporary file, then a rename
+    save_checkpoint(path, step=..., model=..., optimizer=..., state=..., **meta)
+    load_checkpoint(path) -> {"model": ..., "step": ..., ...}   (also ``nplstm.load_checkpoint``)
+
+Modules: ``atomic`` (atomic writes), ``checkpoint`` (writing), ``checkpoint_read``
+(reading, every member and array verified), ``checkpoint_format`` (the layout both share).
+"""
+
+from .atomic import atomic_write, atomic_write_bytes
+from .checkpoint import save_checkpoint
+from .checkpoint_format import FORMAT, CheckpointError
+from .checkpoint_read import load_checkpoint
+
+__all__ = ["save_checkpoint", "load_checkpoint", "CheckpointError", "atomic_write",
+           "atomic_write_bytes", "FORMAT"]
