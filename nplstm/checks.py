@@ -13,7 +13,7 @@ from .backend import (asnumpy, check_float_array, describe_value, dtype_name, ge
                       is_array)
 
 __all__ = ["check_shape", "check_rank", "check_arrays", "check_lengths", "check_upstream",
-           "check_indices", "check_not_empty", "shape_str"]
+           "check_indices", "check_not_empty", "shape_str", "add_batch_axis", "drop_batch_axis"]
 
 # what one entry along an axis is, for "x must have at least one time step (T ≥ 1)"
 _AXIS_ENTRIES = {"T": "time step", "B": "sequence in the batch", "I": "input feature",
@@ -127,3 +127,21 @@ def check_indices(name: str, a, size: int, xp) -> None:
     if a.size and (int(a.min()) < 0 or int(a.max()) >= size):
         bad = int(a[(a < 0) | (a >= size)].reshape(-1)[0])
         raise ValueError(f"{name} must lie in [0, {size}), got {bad}")
+
+
+def add_batch_axis(unbatched: bool, axis: int, *arrays):
+    """Unbatched inputs in batched form: each array with a batch axis of size 1 inserted at
+    ``axis`` when ``unbatched`` (torch accepts (I,) for (B, I), (T, I) for (T, B, I)), else
+    unchanged; None stays None.  One array in, one out; several, a tuple."""
+    out = tuple(a if a is None or not unbatched else a[(slice(None),) * axis + (None,)]
+                for a in arrays)
+    return out if len(out) > 1 else out[0]
+
+
+def drop_batch_axis(unbatched: bool, axis: int, *arrays):
+    """The results of a call whose inputs were unbatched: each array without its batch axis
+    ``axis`` (of size 1) when ``unbatched``, as torch returns them, else unchanged; None stays
+    None.  One array in, one out; several, a tuple."""
+    out = tuple(a if a is None or not unbatched else a[(slice(None),) * axis + (0,)]
+                for a in arrays)
+    return out if len(out) > 1 else out[0]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import NamedTuple, Optional
 
-from ..checks import check_arrays
+from ..checks import check_arrays, drop_batch_axis
 from ..kernels import kernels_for
 from .inputs import check_lstm_weights, check_step_inputs, check_step_upstream
 
@@ -70,8 +70,7 @@ def lstm_cell_forward(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None
     kernels_for(xp).gates_forward(gates, c_prev, c, tanh_c, h)   # gates now hold [i|f|g|o]
     cache = CellCache(x, h_prev, c_prev, gates, tanh_c, weight_ih, weight_hh,
                       bias_ih is not None, unbatched)
-    if unbatched:
-        h, c = h[0], c[0]
+    h, c = drop_batch_axis(unbatched, 0, h, c)              # (H,) each for an (I,) input
     return (h, c), cache
 
 
@@ -104,8 +103,7 @@ def lstm_cell_backward(dh, dc, cache: CellCache) -> CellGrads:
     dweight_ih = dgates.T @ x                                # (4H, I)
     dweight_hh = dgates.T @ h_prev                           # (4H, H)
     dbias = dgates.sum(axis=0) if has_bias else None         # (4H,) = dbias_ih = dbias_hh
-    if unbatched:
-        dx, dh_prev, dc_prev = dx[0], dh_prev[0], dc_prev[0]
+    dx, dh_prev, dc_prev = drop_batch_axis(unbatched, 0, dx, dh_prev, dc_prev)
     return CellGrads(dx, dh_prev, dc_prev, dweight_ih, dweight_hh,
                      dbias, None if dbias is None else dbias.copy())
 

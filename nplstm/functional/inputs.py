@@ -8,7 +8,8 @@ comes back as (1, I) / (1, H), an unbatched sequence (T, I) as (T, 1, I), with a
 
 from __future__ import annotations
 
-from ..checks import check_arrays, check_not_empty, check_rank, check_shape, check_upstream
+from ..checks import (add_batch_axis, check_arrays, check_not_empty, check_rank, check_shape,
+                      check_upstream)
 
 __all__ = ["check_lstm_weights", "check_step_inputs", "check_step_upstream",
            "check_sequence_inputs", "check_sequence_upstream", "unpack_state"]
@@ -60,8 +61,7 @@ def check_step_inputs(x, state, weight_ih, I, H, xp):
     check_rank("x", x, (1, 2), "(B, I) or unbatched (I,)")
     unbatched = x.ndim == 1
     check_not_empty("x", x, ("I",) if unbatched else ("B", "I"))
-    if unbatched:
-        x = x[None]
+    x = add_batch_axis(unbatched, 0, x)                                     # (B, I)
     check_shape("x", x[0] if unbatched else x, (I,) if unbatched else (x.shape[0], I),
                 "(I,)" if unbatched else "(B, I)", "I is weight_ih's second dimension")
     B = x.shape[0]
@@ -74,8 +74,7 @@ def check_step_inputs(x, state, weight_ih, I, H, xp):
         "B is x's batch size, H is weight_hh's second dimension"
     check_shape("h", h, expected, letters, hint)
     check_shape("c", c, expected, letters, hint)
-    if unbatched:
-        h, c = h[None], c[None]
+    h, c = add_batch_axis(unbatched, 0, h, c)                               # (B, H) each
     return x, h, c, unbatched
 
 
@@ -99,7 +98,8 @@ def unpack_state(state, names=("h", "c")):
 def check_step_upstream(name, d, B, H, unbatched, dtype, xp):
     """An upstream gradient as a batched (B, H) array: zeros for None, else checked."""
     if unbatched:
-        return check_upstream(name, d, (H,), "(H,)", dtype, xp, "the forward was unbatched")[None]
+        d = check_upstream(name, d, (H,), "(H,)", dtype, xp, "the forward was unbatched")
+        return add_batch_axis(True, 0, d)                                   # (1, H)
     return check_upstream(name, d, (B, H), "(B, H)", dtype, xp)
 
 
@@ -111,8 +111,7 @@ def check_sequence_inputs(x, state, weight_ih, I, H, P, xp):
     unbatched = x.ndim == 2
     # T = 0 has no last step to return: every empty axis is refused (docs/guide.md#errors)
     check_not_empty("x", x, ("T", "I") if unbatched else ("T", "B", "I"))
-    if unbatched:
-        x = x[:, None]
+    x = add_batch_axis(unbatched, 1, x)                                     # (T, B, I)
     T, B = x.shape[:2]
     check_shape("x", x[:, 0] if unbatched else x, (T, I) if unbatched else (T, B, I),
                 "(T, I)" if unbatched else "(T, B, I)", "I is weight_ih's second dimension")
@@ -124,17 +123,17 @@ def check_sequence_inputs(x, state, weight_ih, I, H, P, xp):
             check_shape(name, a, (size,), f"({letter},)", "unbatched x (T, I) takes (P,), (H,)")
         else:
             check_shape(name, a, (B, size), f"(B, {letter})", "B is x's batch size")
-    if unbatched:
-        h0, c0 = h0[None], c0[None]
+    h0, c0 = add_batch_axis(unbatched, 0, h0, c0)                           # (B, P), (B, H)
     return x, h0, c0, unbatched
 
 
 def check_sequence_upstream(doutput, dh_n, dc_n, T, B, H, P, unbatched, dtype, xp):
     """Upstream gradients in batched form (zeros for None), shape-checked against the forward."""
     if unbatched:
-        doutput = check_upstream("doutput", doutput, (T, P), "(T, P)", dtype, xp)[:, None]
-        dh_n = check_upstream("dh_n", dh_n, (P,), "(P,)", dtype, xp)[None]
-        dc_n = check_upstream("dc_n", dc_n, (H,), "(H,)", dtype, xp)[None]
+        doutput = check_upstream("doutput", doutput, (T, P), "(T, P)", dtype, xp)
+        dh_n = check_upstream("dh_n", dh_n, (P,), "(P,)", dtype, xp)
+        dc_n = check_upstream("dc_n", dc_n, (H,), "(H,)", dtype, xp)
+        return add_batch_axis(True, 1, doutput), *add_batch_axis(True, 0, dh_n, dc_n)
     else:
         doutput = check_upstream("doutput", doutput, (T, B, P), "(T, B, P)", dtype, xp)
         dh_n = check_upstream("dh_n", dh_n, (B, P), "(B, P)", dtype, xp)

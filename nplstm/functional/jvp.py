@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from typing import NamedTuple, Optional
 
-from ..checks import check_arrays, check_lengths, check_shape
+from ..checks import check_arrays, check_lengths, check_shape, drop_batch_axis
 from ..kernels import kernels_for, split_gates
 from .packing import make_plan
 from .inputs import check_lstm_weights, check_sequence_inputs, check_step_inputs
@@ -82,8 +82,7 @@ def lstm_cell_jvp(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None, *,
         z = z + bias_ih + bias_hh
         z_dot = z_dot + t.bias_ih + t.bias_hh
     c, h, c_dot, h_dot = _gates_jvp(z, z_dot, c_prev, t.c_prev, xp)
-    if unbatched:
-        h, c, h_dot, c_dot = h[0], c[0], h_dot[0], c_dot[0]
+    h, c, h_dot, c_dot = drop_batch_axis(unbatched, 0, h, c, h_dot, c_dot)
     return (h, c), (h_dot, c_dot)
 
 
@@ -136,9 +135,8 @@ def lstm_jvp(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None, weight_
     h_n_dot = plan.batch_from_work(output_dot[last, rows])                   # (B, P)
     c_n, c_n_dot = plan.batch_from_work(c_w), plan.batch_from_work(c_dot_w)  # (B, H)
     output, output_dot = plan.from_work(output), plan.from_work(output_dot)  # (T, B, P)
-    if unbatched:
-        output, h_n, c_n = output[:, 0], h_n[0], c_n[0]
-        output_dot, h_n_dot, c_n_dot = output_dot[:, 0], h_n_dot[0], c_n_dot[0]
+    output, output_dot = drop_batch_axis(unbatched, 1, output, output_dot)
+    h_n, c_n, h_n_dot, c_n_dot = drop_batch_axis(unbatched, 0, h_n, c_n, h_n_dot, c_n_dot)
     return (output, (h_n, c_n)), (output_dot, (h_n_dot, c_n_dot))
 
 

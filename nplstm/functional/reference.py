@@ -27,7 +27,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..backend import asnumpy, get_array_module
-from ..checks import check_arrays, check_lengths
+from ..checks import check_arrays, check_lengths, drop_batch_axis
 from ..kernels.layout import split_gates
 from .cell import CellGrads
 from .inputs import (check_lstm_weights, check_sequence_inputs, check_sequence_upstream,
@@ -101,9 +101,8 @@ def lstm_cell_forward(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None
     xp, I, H, _ = check_lstm_weights(weight_ih, weight_hh, bias_ih, bias_hh)
     x, h, c, unbatched = check_step_inputs(x, state, weight_ih, I, H, xp)  # (B, I), (B, H)
     (h1, c1), cache = lstm_step_forward(x, h, c, weight_ih, weight_hh, bias_ih, bias_hh)
-    if unbatched:                                      # (I,) in, (H,) out, as torch
-        h1, c1, cache = h1[0], c1[0], cache._replace(unbatched=True)
-    return (h1, c1), cache
+    h1, c1 = drop_batch_axis(unbatched, 0, h1, c1)     # (I,) in, (H,) out, as torch
+    return (h1, c1), cache._replace(unbatched=unbatched)
 
 
 def lstm_cell_backward(dh, dc, cache) -> CellGrads:
@@ -119,9 +118,8 @@ def lstm_cell_backward(dh, dc, cache) -> CellGrads:
     dh = check_step_upstream("dh", dh, B, H, cache.unbatched, cache.x.dtype, xp)    # (B, H)
     dc = check_step_upstream("dc", dc, B, H, cache.unbatched, cache.x.dtype, xp)    # (B, H)
     grads, _ = lstm_step_backward(dh, dc, cache)
-    if cache.unbatched:
-        grads = grads._replace(x=grads.x[0], h_prev=grads.h_prev[0], c_prev=grads.c_prev[0])
-    return grads
+    x, h_prev, c_prev = drop_batch_axis(cache.unbatched, 0, grads.x, grads.h_prev, grads.c_prev)
+    return grads._replace(x=x, h_prev=h_prev, c_prev=c_prev)
 
 
 def reverse_within_lengths(a, lengths):
@@ -171,8 +169,8 @@ def lstm_forward(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None, wei
         output = reverse_within_lengths(output, lengths)   # back to the input's time order
     cache = LoopCache(steps, hidden, weight_hr, lengths, reverse, unbatched) \
         if keep_cache else None
-    if unbatched:
-        output, h, c = output[:, 0], h[0], c[0]
+    output = drop_batch_axis(unbatched, 1, output)        # (T, P) for a (T, I) input
+    h, c = drop_batch_axis(unbatched, 0, h, c)
     return (output, (h, c)), cache
 
 
@@ -195,7 +193,8 @@ def lstm_backward(doutput, dh_n, dc_n, cache, *, record=None) -> SequenceGrads:
     T, (B, P), H = len(steps), h0.shape, c0.shape[1]
     xp = check_arrays({"x (from the cache)": x, "doutput": doutput, "dh_n": dh_n,
                        "dc_n": dc_n})
-    doutput, dh, dc = check_sequence_upstream(doutput, dh_n, dc_n, T, B, H, P, unbatched, x.dtype, xp)
+    doutput, dh, dc = check_sequence_upstream(doutput, dh_n, dc_n, T, B, H, P, unbatched,
+                                              x.dtype, xp)                  # batched
     if reverse:
         doutput = reverse_within_lengths(doutput, lengths)   # into the walk's order
     step_grads, dh_squares, dc_squares = [], [], []
@@ -227,8 +226,8 @@ def lstm_backward(doutput, dh_n, dc_n, cache, *, record=None) -> SequenceGrads:
     dweight_hh = sum(g.weight_hh for g in step_grads)                 # (4H, P)
     dbias_ih = sum(g.bias_ih for g in step_grads) if has_bias else None   # (4H,)
     dbias_hh = sum(g.bias_hh for g in step_grads) if has_bias else None   # (4H,)
-    if unbatched:
-        dx, dh, dc = dx[:, 0], dh[0], dc[0]
+    dx = drop_batch_axis(unbatched, 1, dx)
+    dh, dc = drop_batch_axis(unbatched, 0, dh, dc)
     return SequenceGrads(dx, dh, dc, dweight_ih, dweight_hh, dbias_ih, dbias_hh,
                          None if weight_hr is None else dweight_hr)
 

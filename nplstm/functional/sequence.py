@@ -32,7 +32,7 @@ import numpy as np
 
 from .. import workspace
 from ..backend import asnumpy, get_array_module
-from ..checks import (check_arrays, check_lengths)
+from ..checks import check_arrays, check_lengths, drop_batch_axis
 from ..kernels import kernels_for
 from .packing import SequencePlan, make_plan
 from .inputs import check_lstm_weights, check_sequence_inputs, check_sequence_upstream
@@ -196,8 +196,8 @@ def lstm_forward(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None, wei
     cache = SequenceCache(x_w, h0_w, c0_w, gates, c_all, tanh_all, hidden, output, weight_ih,
                           weight_hh, weight_hr, bias is not None, plan,
                           unbatched) if keep_cache else None
-    if unbatched:
-        result, h_n, c_n = result[:, 0], h_n[0], c_n[0]
+    result = drop_batch_axis(unbatched, 1, result)                        # (T, P)
+    h_n, c_n = drop_batch_axis(unbatched, 0, h_n, c_n)                   # (P,), (H,)
     return (result, (h_n, c_n)), cache
 
 
@@ -285,8 +285,8 @@ def lstm_backward(doutput, dh_n, dc_n, cache: SequenceCache, *, record=None) -> 
         record.update(norms.result(plan))
     dx = plan.from_work(dx_w)
     dh0, dc0 = plan.batch_from_work(dh_carry), plan.batch_from_work(dc_carry)
-    if unbatched:
-        dx, dh0, dc0 = dx[:, 0], dh0[0], dc0[0]
+    dx = drop_batch_axis(unbatched, 1, dx)                                # (T, I)
+    dh0, dc0 = drop_batch_axis(unbatched, 0, dh0, dc0)                    # (P,), (H,)
     return SequenceGrads(dx, dh0, dc0, dweight_ih, dweight_hh, dbias,
                          None if dbias is None else dbias.copy(), dweight_hr)
 

@@ -8,7 +8,8 @@ import numpy as np
 
 from .. import functional as F
 from ..backend import get_array_module, to_device
-from ..checks import check_not_empty, check_rank, check_shape, shape_str
+from ..checks import (add_batch_axis, check_not_empty, check_rank, check_shape,
+                      drop_batch_axis, shape_str)
 from ..functional.inputs import unpack_state
 from ..grad_mode import is_grad_enabled
 from .module import Module, check_sizes, generator
@@ -134,7 +135,8 @@ class LSTM(Module):
         check_not_empty("x", x, ("T", "I") if unbatched else
                         ("B", "T", "I") if self.batch_first else ("T", "B", "I"))
         xp = get_array_module(x)
-        x_tbi = x[:, None] if unbatched else (x.transpose(1, 0, 2) if self.batch_first else x)
+        x_tbi = add_batch_axis(True, 1, x) if unbatched else \
+            (x.transpose(1, 0, 2) if self.batch_first else x)                     # (T, B, I)
         T, B, I = x_tbi.shape
         if I != self.input_size:
             layout = "(T, I)" if unbatched else ("(B, T, I)" if self.batch_first else "(T, B, I)")
@@ -172,9 +174,8 @@ class LSTM(Module):
             layer_input = outputs[0] if D == 1 else F.join_directions(outputs)   # (T, B, D·P)
         output = layer_input                                              # (T, B, D·P)
         self._record((caches, masks, unbatched, T, B))
-        if unbatched:
-            return output[:, 0], (h_n[:, 0], c_n[:, 0])
-        if self.batch_first:
+        output, h_n, c_n = drop_batch_axis(unbatched, 1, output, h_n, c_n)
+        if self.batch_first and not unbatched:
             output = xp.ascontiguousarray(output.transpose(1, 0, 2))
         return output, (h_n, c_n)
 
@@ -234,9 +235,8 @@ class LSTM(Module):
             d_layer_output = d_layer_input
         dx = d_layer_output
         self._consume(param_grads)
-        if unbatched:
-            return dx[:, 0], (dh0[:, 0], dc0[:, 0])
-        if self.batch_first:
+        dx, dh0, dc0 = drop_batch_axis(unbatched, 1, dx, dh0, dc0)
+        if self.batch_first and not unbatched:
             dx = xp.ascontiguousarray(dx.transpose(1, 0, 2))
         return dx, (dh0, dc0)
 
@@ -262,7 +262,7 @@ class LSTM(Module):
         if unbatched:
             short = shape[:batch_axis] + shape[batch_axis + 1:]
             check_shape(name, a, short, letters.replace("B, ", ""), "the forward was unbatched")
-            return a[(slice(None),) * batch_axis + (None,)]
+            return add_batch_axis(True, batch_axis, a)
         if name == "doutput" and self.batch_first:
             check_shape(name, a, (shape[1], shape[0], shape[2]), "(B, T, D·P)",
                         "batch_first: like the forward's output")
