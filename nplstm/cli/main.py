@@ -1,5 +1,5 @@
 """The ``nplstm`` command (also ``python -m nplstm``): train, sample, gradcheck, bench,
-convert and inspect."""
+convert, inspect and visualize."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 
 from .. import __version__
 
-from . import interop as cli_interop, train as cli_train
+from . import interop as cli_interop, train as cli_train, visualize as cli_visualize
 
 __all__ = ["main", "build_parser"]
 
@@ -22,6 +22,7 @@ def build_parser():
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     cli_train.add_parsers(sub)
     cli_interop.add_parsers(sub)
+    cli_visualize.add_parser(sub, _positive_int)
 
     check = sub.add_parser("gradcheck", help="check the library's backward passes against "
                            "finite differences (or JVPs) and print a table per check")
@@ -71,6 +72,8 @@ def main(argv=None) -> int:
     if args.command in ("train", "sample"):
         run = cli_train.run_train if args.command == "train" else cli_train.run_sample
         return run(args, sub.choices[args.command].error)
+    if args.command == "visualize":
+        return cli_visualize.run_visualize(args, sub.choices["visualize"].error)
     if args.command in ("convert", "inspect"):
         return cli_interop.run(args, sub.choices[args.command].error)
     if args.command == "gradcheck":
