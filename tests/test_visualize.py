@@ -12,7 +12,7 @@ from hypothesis.extra.numpy import arrays
 
 from nplstm.cli.main import main
 from nplstm.grad_mode import no_grad
-from nplstm.visualize import (FEATURES, correlations, load_charlm_run, rank_cells,
+from nplstm.visualize import (FEATURES, choose_text, correlations, load_charlm_run, rank_cells,
                               record_traces, saturation_fractions, text_features)
 
 # code-like text: quotes, brackets, indentation, line breaks and characters to escape
@@ -80,7 +80,9 @@ def test_the_page_shows_k_cells_per_layer_each_character_with_its_value(run, cap
     page, parser = _parse(run / "cells.html")
     assert [(c["layer"]) for c in parser.cells] == [1, 1, 1, 2, 2, 2]
     loaded = load_charlm_run(run)
-    shown = loaded.task.corpus.decode(loaded.task.corpus.eval[:300])
+    shown, _ = choose_text(loaded.task.corpus, None, 300)
+    eval_text = loaded.task.corpus.decode(loaded.task.corpus.eval)
+    assert eval_text.index("\n") + 1 == eval_text.index(shown) and len(shown) == 300
     traces = record_traces(loaded.task.model, loaded.task.corpus.encode(shown))
     for cell in parser.cells:
         assert len(cell["values"]) == 300
@@ -101,7 +103,7 @@ def test_each_cell_is_named_by_its_best_feature_and_correlation(run, capsys):
     assert main(["visualize", "--out", str(run), "--chars", "400", "--cells", "2"]) == 0
     page, parser = _parse(run / "cells.html")
     loaded = load_charlm_run(run)
-    shown = loaded.task.corpus.decode(loaded.task.corpus.eval[:400])
+    shown, _ = choose_text(loaded.task.corpus, None, 400)
     traces = record_traces(loaded.task.model, loaded.task.corpus.encode(shown))
     features = text_features(shown)
     headings = re.findall(r"<h3>cell (\d+) · (\w+) <span class=\"r\">\(r = ([-+]\d\.\d\d)\)",

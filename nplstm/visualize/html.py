@@ -51,7 +51,7 @@ def _style() -> str:
         ".text{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:0.85rem;"
         "white-space:pre-wrap;overflow-wrap:anywhere;word-break:break-all;margin:0;"
         "padding:0.5rem;border:1px solid #ddd;border-radius:4px;line-height:1.6}"
-        ".scale{display:flex;max-width:24rem;margin:0.3rem 0}.scale span{flex:1;height:1.2rem}"
+        ".scale{display:flex;max-width:24rem;margin:0.3rem 0;border:1px solid #ccc}.scale span{flex:1;height:1.2rem}"
         ".ticks{display:flex;justify-content:space-between;max-width:24rem;font-size:0.8rem}"
         "dt{font-family:ui-monospace,Menlo,Consolas,monospace;font-weight:600}"
         "dd{margin:0 0 0.4rem 1.2rem}.meta{color:#555;font-size:0.9rem}"

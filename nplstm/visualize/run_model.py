@@ -14,6 +14,8 @@ from .errors import VisualizeError
 
 __all__ = ["LoadedRun", "load_charlm_run", "choose_text"]
 
+_LINE_START_WITHIN = 200        # the eval split is shown from its first line within this
+
 
 class LoadedRun(NamedTuple):
     """The rebuilt task (``training.tasks.CharLMTask``, weights loaded), the checkpoint file
@@ -70,10 +72,13 @@ def load_charlm_run(out) -> LoadedRun:
 def choose_text(corpus, text_path=None, chars: int = 2000) -> tuple:
     """(text, skipped): the first ``chars`` characters of the file ``text_path`` that are in
     the run's vocabulary (others are skipped; ``skipped`` counts them per character), or of
-    the run's eval split (``corpus.eval``) without a file.  ``VisualizeError`` for a file
+    the run's eval split (``corpus.eval``, from its first line start within the first
+    200 characters) without a file.  ``VisualizeError`` for a file
     that cannot be read as UTF-8 or leaves fewer than 2 characters."""
-    if text_path is None:
-        return corpus.decode(corpus.eval[:chars]), Counter()
+    if text_path is None:                      # from the split's first line start, if near
+        head = corpus.decode(corpus.eval[:_LINE_START_WITHIN])
+        start = head.find("\n") + 1 if "\n" in head[:-1] else 0
+        return corpus.decode(corpus.eval[start:start + chars]), Counter()
     try:
         raw = Path(text_path).read_text(encoding="utf-8")
     except FileNotFoundError:
