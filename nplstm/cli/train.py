@@ -190,8 +190,9 @@ def _summary_line(summary: dict, task: str) -> str:
 
 def run_sample(args, error) -> int:
     """Run ``nplstm sample``: text from OUT's best (or last) model; nothing is written."""
-    from ..io import CheckpointError, load_checkpoint  # noqa: PLC0415
-    from ..training.trainer import TrainingError, build_task, load_text  # noqa: PLC0415
+    from ..io import CheckpointError  # noqa: PLC0415
+    from ..training.errors import TrainingError  # noqa: PLC0415
+    from ..training.task_builder import charlm_from_checkpoint  # noqa: PLC0415
 
     if not (math.isfinite(args.temperature) and args.temperature > 0):
         error(f"--temperature must be a positive finite number, got {args.temperature}")
@@ -203,25 +204,10 @@ def run_sample(args, error) -> int:
     if args.checkpoint == "last" or not path.exists():
         path = Path(args.out) / "checkpoint.npz"
     try:
-        checkpoint = load_checkpoint(path)
-        if not isinstance(checkpoint.get("config"), dict):
-            raise TrainingError(f"{path} holds no training settings (not written by nplstm "
-                                "train)")
-        config = TrainConfig(**{f.name: checkpoint["config"][f.name]
-                                for f in dataclasses.fields(TrainConfig)
-                                if f.name in checkpoint["config"]})
-        config.validate()
-        if config.task != "charlm":
-            raise TrainingError(f"{args.out} holds a {config.task!r} run; only charlm runs "
-                                "produce text")
-        task = build_task(config, load_text(config.text))
-        if config.text_sha256 not in (None, task.corpus.sha256):
-            raise TrainingError(f"the text {config.text or '(the default corpus)'} is not "
-                                f"the one {args.out} was trained on (its SHA-256 differs)")
-        task.model.load_state_dict(checkpoint["model"])
+        task, _ = charlm_from_checkpoint(path)
         text = task.sample(args.prime, args.length, args.temperature, args.seed)
     except TrainingError as err:              # the stored settings: named as stored
-        error(f"{path}: {err}")
+        error(str(err) if str(err).startswith(str(path)) else f"{path}: {err}")
     except (CheckpointError, ValueError, TypeError, KeyError) as err:
         error(str(err))
     print(text)

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
+from ..io import load_checkpoint
 from .data import CharCorpus, DataError, default_corpus_text
 from .tasks import AddingTask, CharLMTask
 from .config import TrainConfig
 from .errors import TrainingError
 
-__all__ = ["load_text", "build_task"]
+__all__ = ["load_text", "build_task", "charlm_from_checkpoint"]
 
 
 def load_text(path) -> str:
@@ -49,3 +51,28 @@ def build_task(config: TrainConfig, text: str | None = None):
         raise TrainingError(f"the model does not fit in memory (hidden {config.hidden}, "
                             f"layers {config.layers}, embedding_dim {config.embedding_dim})",
                             ("hidden", "layers", "embedding_dim")) from None
+
+
+def charlm_from_checkpoint(path):
+    """The char-LM task of a checkpoint written by ``nplstm train``, rebuilt from the settings
+    stored in it and with its weights loaded (eval mode): ``(task, checkpoint)``.
+
+    ``CheckpointError`` for a damaged file; ``TrainingError`` naming the file when it holds no
+    training settings, another task's run, or its training text is missing or changed."""
+    checkpoint = load_checkpoint(path)
+    stored = checkpoint.get("config")
+    if not isinstance(stored, dict):
+        raise TrainingError(f"{path} holds no training settings (not written by nplstm train)")
+    config = TrainConfig(**{f.name: stored[f.name] for f in dataclasses.fields(TrainConfig)
+                            if f.name in stored})
+    config.validate()
+    if config.task != "charlm":
+        raise TrainingError(f"{path} holds a {config.task!r} run; only charlm runs (character "
+                            "language models) produce text")
+    task = build_task(config, load_text(config.text))
+    if config.text_sha256 not in (None, task.corpus.sha256):
+        raise TrainingError(f"{path}: the text {config.text or '(the default corpus)'} is not "
+                            "the one the run was trained on (its SHA-256 differs)")
+    task.model.load_state_dict(checkpoint["model"])
+    task.model.eval()
+    return task, checkpoint

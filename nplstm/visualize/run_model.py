@@ -3,13 +3,13 @@ to show it: read from a file, or the run's own eval split (the text it was not t
 
 from __future__ import annotations
 
-import dataclasses
 from collections import Counter
 from pathlib import Path
 from typing import NamedTuple
 
-from ..io import CheckpointError, load_checkpoint
-from ..training import TrainConfig, TrainingError, build_task, load_text
+from ..io import CheckpointError
+from ..training import TrainingError
+from ..training.task_builder import charlm_from_checkpoint
 from .errors import VisualizeError
 
 __all__ = ["LoadedRun", "load_charlm_run", "choose_text"]
@@ -41,31 +41,12 @@ def load_charlm_run(out) -> LoadedRun:
         raise VisualizeError(f"run {out}: no best.npz or checkpoint.npz (not a run of "
                              "nplstm train, or one that has not saved yet)")
     try:
-        checkpoint = load_checkpoint(path)
-    except CheckpointError as err:
-        raise VisualizeError(str(err)) from None
-    stored = checkpoint.get("config")
-    if not isinstance(stored, dict):
-        raise VisualizeError(f"{path} holds no training settings (not written by nplstm train)")
-    try:
-        config = TrainConfig(**{f.name: stored[f.name] for f in dataclasses.fields(TrainConfig)
-                                if f.name in stored})
-        config.validate()
-        if config.task != "charlm":
-            raise VisualizeError(f"{path}: a {config.task!r} run; visualize needs a charlm run "
-                                 "(a character language model)")
-        task = build_task(config, load_text(config.text))
-        if config.text_sha256 not in (None, task.corpus.sha256):
-            raise VisualizeError(f"{path}: the text {config.text or '(the default corpus)'} "
-                                 "is not the one the run was trained on (its SHA-256 differs)")
-        task.model.load_state_dict(checkpoint["model"])
-    except TrainingError as err:
-        raise VisualizeError(f"{path}: {err}") from None
+        task, checkpoint = charlm_from_checkpoint(path)
+    except (CheckpointError, TrainingError) as err:
+        raise VisualizeError(str(err) if str(err).startswith(str(path))
+                             else f"{path}: {err}") from None
     except (ValueError, TypeError, KeyError) as err:
-        if isinstance(err, VisualizeError):
-            raise
         raise VisualizeError(f"{path}: {err}") from None
-    task.model.eval()
     return LoadedRun(task, path, int(checkpoint["step"]))
 
 
