@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -30,36 +29,19 @@ from . import torch_reference as ref
 from .helpers import rel_error
 from .snapshots import assert_unchanged, snapshot
 from .strategies import lengths_or_none, seed as seeds, small_size
+# the fixture files' reading, shared with the LSTM's parity tests
+from .test_parity import _assert_close, _case_names as case_names, _load_case as load_case
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
-RNN_FILE = FIXTURES / "rnn.npz"
 EXAMPLES = max(3, settings.default.max_examples // 3)   # ci: 10 draws per property
+RNN_FILE = "rnn.npz"
 
 
 def _case_names():
-    if not RNN_FILE.exists():
-        return ["<missing fixture file>"]
-    with np.load(RNN_FILE, allow_pickle=False) as z:
-        return sorted({k.split("/")[0] for k in z.files})
+    return case_names(RNN_FILE)
 
 
 def _load_case(name):
-    if not RNN_FILE.exists():
-        pytest.fail(f"{RNN_FILE} is missing: run `python tests/fixtures/make_fixtures.py "
-                    "rnn.npz` (needs torch)")
-    prefix = name + "/"
-    with np.load(RNN_FILE, allow_pickle=False) as z:
-        config = ref.config_from_array(z[prefix + "config"])
-        data = {k[len(prefix):]: z[k] for k in z.files
-                if k.startswith(prefix) and k != prefix + "config"}
-    return config, data
-
-
-def _assert_close(got, expected, tol):
-    errors = ref.compare(got, expected)
-    bad = {k: e for k, e in errors.items() if not e <= tol}
-    assert not bad, f"relative error above {tol:g}: " + ", ".join(
-        f"{k} {e:.3g}" for k, e in sorted(bad.items(), key=lambda kv: -kv[1]))
+    return load_case(RNN_FILE, name)
 
 
 # -- golden fixtures (torch.nn.RNN's results; torch not imported) -------------------------------
@@ -89,7 +71,7 @@ def test_golden_rnn(name, monkeypatch):
             pad = pad.T                                                          # (B, T)
         assert not got["out/output"][pad].any()
         assert not got["grad/x"][pad].any()
-    for key, value in ref.run_nplstm_rnn_inference(config, data).items():
+    for key, value in ref.run_nplstm_inference(config, data).items():
         assert rel_error(value, data[key]) <= ref.RNN_TOL, key
 
 

@@ -30,7 +30,7 @@ import numpy as np
 from .helpers import rel_error
 
 __all__ = ["cell_param_shapes", "lstm_param_shapes", "make_inputs", "params_of", "run_torch",
-           "run_nplstm", "run_nplstm_inference", "run_nplstm_rnn_inference", "compare",
+           "run_nplstm", "run_nplstm_inference", "compare",
            "config_to_array", "config_from_array", "CELL_TOL", "LSTM_TOL", "RNN_TOL"]
 
 CELL_TOL = 1e-12   # max|a − b| / max|b| for LSTMCell results
@@ -217,26 +217,26 @@ def _run_torch_cell(torch, config, data):
 
 
 def _run_torch_lstm(torch, config, data):
-    lstm = torch.nn.LSTM(config["input_size"], config["hidden_size"],
-                         num_layers=config["num_layers"], bias=config["bias"],
-                         batch_first=config["batch_first"], dropout=config["dropout"],
-                         bidirectional=config["bidirectional"], proj_size=config["proj_size"],
-                         dtype=torch.float64)
-    _load_torch_params(torch, lstm, data)
-    out, (h_n, c_n), leaves = _torch_sequence(torch, lstm, config, data)
-    loss = (out * torch.from_numpy(data["in/dout"])).sum()
-    if config["dstate"]:
-        loss = loss + (h_n * torch.from_numpy(data["in/dh_n"])).sum() \
-            + (c_n * torch.from_numpy(data["in/dc_n"])).sum()
-    loss.backward()
-    return _torch_results(lstm, {"output": out, "h_n": h_n, "c_n": c_n}, leaves)
+    return _run_torch_sequence(torch, torch.nn.LSTM, config, data,
+                               proj_size=config["proj_size"])
 
 
-def _torch_sequence(torch, module, config, data):
-    """torch's module (LSTM or RNN) in eval mode on the case's input, packed when the case
-    has lengths: (output padded to T, the final state, the leaves)."""
+def _run_torch_rnn(torch, config, data):
+    return _run_torch_sequence(torch, torch.nn.RNN, config, data,
+                               nonlinearity=config["nonlinearity"])
+
+
+def _run_torch_sequence(torch, module_class, config, data, **extra):
+    """torch.nn.LSTM or torch.nn.RNN (``module_class``, with its own ``extra`` arguments) in
+    eval mode on the case's input, packed when the case has lengths; then the backward of
+    Σ⟨out, dout⟩ (+ Σ⟨h_n, dh_n⟩ (+ Σ⟨c_n, dc_n⟩) with dstate)."""
     from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+    module = module_class(config["input_size"], config["hidden_size"],
+                          num_layers=config["num_layers"], bias=config["bias"],
+                          batch_first=config["batch_first"], dropout=config["dropout"],
+                          bidirectional=config["bidirectional"], dtype=torch.float64, **extra)
+    _load_torch_params(torch, module, data)
     module.eval()                   # dropout masks cannot match: compare without them
     x, leaves, state = _torch_inputs(torch, config, data)
     if config["lengths"] is None:
@@ -247,22 +247,14 @@ def _torch_sequence(torch, module, config, data):
         out_packed, final = module(packed, state)
         out, _ = pad_packed_sequence(out_packed, batch_first=config["batch_first"],
                                      total_length=config["T"])
-    return out, final, leaves
-
-
-def _run_torch_rnn(torch, config, data):
-    rnn = torch.nn.RNN(config["input_size"], config["hidden_size"],
-                       num_layers=config["num_layers"], nonlinearity=config["nonlinearity"],
-                       bias=config["bias"], batch_first=config["batch_first"],
-                       dropout=config["dropout"], bidirectional=config["bidirectional"],
-                       dtype=torch.float64)
-    _load_torch_params(torch, rnn, data)
-    out, h_n, leaves = _torch_sequence(torch, rnn, config, data)
+    outputs = {"output": out, "h_n": final} if config["kind"] == "rnn" else \
+        {"output": out, "h_n": final[0], "c_n": final[1]}
     loss = (out * torch.from_numpy(data["in/dout"])).sum()
     if config["dstate"]:
-        loss = loss + (h_n * torch.from_numpy(data["in/dh_n"])).sum()
+        for name in list(outputs)[1:]:
+            loss = loss + (outputs[name] * torch.from_numpy(data[f"in/d{name}"])).sum()
     loss.backward()
-    return _torch_results(rnn, {"output": out, "h_n": h_n}, leaves)
+    return _torch_results(module, outputs, leaves)
 
 
 # -- nplstm --------------------------------------------------------------------------------------
@@ -314,32 +306,43 @@ def _run_nplstm_cell(config, data):
     return res
 
 
-def _build_nplstm_lstm(config, data):
+def _build_nplstm_module(config, data):
+    """nplstm.LSTM (or, for kind "rnn", nplstm.RNN) with the case's parameters, in eval mode,
+    and its initial state: (h0, c0), h0 alone for an RNN, or None."""
     import nplstm
 
-    lstm = nplstm.LSTM(config["input_size"], config["hidden_size"],
-                       num_layers=config["num_layers"], bias=config["bias"],
-                       batch_first=config["batch_first"], dropout=config["dropout"],
-                       bidirectional=config["bidirectional"], proj_size=config["proj_size"],
-                       dtype="float64", seed=0)
-    lstm.load_state_dict(params_of(data))
-    lstm.eval()
-    state = (data["in/h0"], data["in/c0"]) if config["state"] else None
-    return lstm, state
+    common = dict(num_layers=config["num_layers"], bias=config["bias"],
+                  batch_first=config["batch_first"], dropout=config["dropout"],
+                  bidirectional=config["bidirectional"], dtype="float64", seed=0)
+    rnn = config["kind"] == "rnn"
+    if rnn:
+        module = nplstm.RNN(config["input_size"], config["hidden_size"],
+                            nonlinearity=config["nonlinearity"], **common)
+    else:
+        module = nplstm.LSTM(config["input_size"], config["hidden_size"],
+                             proj_size=config["proj_size"], **common)
+    module.load_state_dict(params_of(data))
+    module.eval()
+    state = None
+    if config["state"]:
+        state = data["in/h0"] if rnn else (data["in/h0"], data["in/c0"])
+    return module, state
 
 
 def run_nplstm_inference(config, data) -> dict:
-    """nplstm.LSTM's forward alone under ``nplstm.no_grad()`` (the cache-free path): ``out/*``."""
+    """The module's forward alone under ``nplstm.no_grad()`` (the cache-free path): ``out/*``."""
     import nplstm
 
-    lstm, state = _build_nplstm_lstm(config, data)
+    module, state = _build_nplstm_module(config, data)
     with nplstm.no_grad():
-        output, (h_n, c_n) = lstm(data["in/x"], state, lengths=config["lengths"])
-    return {"out/output": output, "out/h_n": h_n, "out/c_n": c_n}
+        output, final = module(data["in/x"], state, lengths=config["lengths"])
+    if config["kind"] == "rnn":
+        return {"out/output": output, "out/h_n": final}
+    return {"out/output": output, "out/h_n": final[0], "out/c_n": final[1]}
 
 
 def _run_nplstm_lstm(config, data):
-    lstm, state = _build_nplstm_lstm(config, data)
+    lstm, state = _build_nplstm_module(config, data)
     output, (h_n, c_n) = lstm(data["in/x"], state, lengths=config["lengths"])
     dstate = (data["in/dh_n"], data["in/dc_n"]) if config["dstate"] else None
     dx, (dh0, dc0) = lstm.backward(data["in/dout"], dstate)
@@ -350,21 +353,8 @@ def _run_nplstm_lstm(config, data):
     return res
 
 
-def _build_nplstm_rnn(config, data):
-    import nplstm
-
-    rnn = nplstm.RNN(config["input_size"], config["hidden_size"],
-                     num_layers=config["num_layers"], nonlinearity=config["nonlinearity"],
-                     bias=config["bias"], batch_first=config["batch_first"],
-                     dropout=config["dropout"], bidirectional=config["bidirectional"],
-                     dtype="float64", seed=0)
-    rnn.load_state_dict(params_of(data))
-    rnn.eval()
-    return rnn, data["in/h0"] if config["state"] else None
-
-
 def _run_nplstm_rnn(config, data):
-    rnn, h0 = _build_nplstm_rnn(config, data)
+    rnn, h0 = _build_nplstm_module(config, data)
     output, h_n = rnn(data["in/x"], h0, lengths=config["lengths"])
     dx, dh0 = rnn.backward(data["in/dout"], data["in/dh_n"] if config["dstate"] else None)
     res = {"out/output": output, "out/h_n": h_n, "grad/x": dx}
@@ -373,12 +363,3 @@ def _run_nplstm_rnn(config, data):
     res.update(_nplstm_param_grads(rnn))
     return res
 
-
-def run_nplstm_rnn_inference(config, data) -> dict:
-    """nplstm.RNN's forward alone under ``nplstm.no_grad()``: ``out/*``."""
-    import nplstm
-
-    rnn, h0 = _build_nplstm_rnn(config, data)
-    with nplstm.no_grad():
-        output, h_n = rnn(data["in/x"], h0, lengths=config["lengths"])
-    return {"out/output": output, "out/h_n": h_n}
