@@ -225,7 +225,7 @@ def test_tape_is_last_in_first_out_and_unbatched_matches_batch_of_one():
 
 @pytest.mark.parametrize("reverse", [False, True])
 def test_record_gives_the_norm_of_each_steps_total_gradient(reverse):
-    """‖∂L/∂h_t‖ = ‖doutput_t + (the dh0 of the rest of the sequence started at h_t)‖."""
+    """‖∂L/∂h_t‖ = ‖doutput_t + (dh0 of the rest of the sequence, started at h_t)‖."""
     rng = np.random.default_rng(3)
     T, B, I, H = 6, 3, 2, 4
     rnn = nplstm.RNN(I, H, bidirectional=reverse, dtype="float64", seed=2)

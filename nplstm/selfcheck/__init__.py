@@ -1,9 +1,10 @@
 """The library's pieces as checkable pairs, for ``nplstm.gradcheck`` and the tests.
 
 The checker (``nplstm.gradcheck``) is generic; everything it needs to know about LSTMs (and
-the plain RNN) is here.  Modules, one job each: ``pairs`` (forward/backward pairs and JVPs), ``layouts`` (the
-groups of each input's elements for the report's breakdown), ``random_cases`` (random
-inputs), ``cases`` (the random configurations ``nplstm gradcheck`` runs).
+the plain RNN) is here.  Modules, one job each: ``pairs`` (forward/backward pairs and JVPs),
+``layouts`` (the groups of each input's elements for the report's breakdown),
+``random_cases`` (random inputs), ``cases`` (the random configurations ``nplstm gradcheck``
+runs).
 """
 
 from .cases import WHAT, build_cases
