@@ -5,12 +5,12 @@ from .gradcheck import GradcheckError, GradcheckReport, adjoint_check, gradcheck
 from .grad_mode import is_grad_enabled, no_grad
 from .interop import load_weights, save_weights
 from .io import load_checkpoint
-from .nn import LSTM, Embedding, Linear, LSTMCell, Module, Parameter
+from .nn import LSTM, RNN, Embedding, Linear, LSTMCell, Module, Parameter
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "functional", "workspace", "LSTMCell", "LSTM", "Linear", "Embedding", "Module", "Parameter", "no_grad", "is_grad_enabled",
+    "functional", "workspace", "LSTMCell", "LSTM", "RNN", "Linear", "Embedding", "Module", "Parameter", "no_grad", "is_grad_enabled",
     "gradcheck", "adjoint_check", "GradcheckReport", "GradcheckError", "load_checkpoint",
     "load_weights", "save_weights",
     "__version__",

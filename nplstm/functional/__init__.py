@@ -4,7 +4,8 @@ No state and no classes needed: the modules in ``nplstm.nn`` compose these.  Two
 the same math: ``reference`` (the textbook equations, what to read first) and the fast
 functions below (``cell``, ``sequence``), tested against it.  Modules: ``inputs`` (the
 boundary checks), ``packing`` (lengths and reverse as a re-indexing), ``jvp``
-(forward-mode derivatives), ``linear`` and ``losses``.
+(forward-mode derivatives), ``linear`` and ``losses``; ``rnn`` (the
+plain tanh/ReLU RNN layer, for comparison).
 """
 
 from .cell import CellCache, CellGrads, lstm_cell_backward, lstm_cell_forward
@@ -13,6 +14,7 @@ from .linear import (EmbeddingCache, EmbeddingGrads, LinearCache, LinearGrads,
                      embedding_backward, embedding_forward, linear_backward, linear_forward)
 from .losses import (CrossEntropyCache, CrossEntropyGrads, MSECache, MSEGrads,
                      cross_entropy_backward, cross_entropy_forward, mse_backward, mse_forward)
+from .rnn import RNNCache, RNNGrads, rnn_backward, rnn_forward
 from .sequence import (SequenceCache, SequenceGrads, cache_bytes_per_step, join_directions,
                        lstm_backward, lstm_forward)
 from . import reference  # the textbook layer: the equations as code, the oracle of the above
@@ -21,6 +23,7 @@ __all__ = [
     "lstm_cell_forward", "lstm_cell_backward", "CellCache", "CellGrads",
     "lstm_forward", "lstm_backward", "SequenceCache", "SequenceGrads", "cache_bytes_per_step",
     "join_directions",
+    "rnn_forward", "rnn_backward", "RNNCache", "RNNGrads",
     "lstm_cell_jvp", "lstm_jvp", "CellTangents", "SequenceTangents",
     "linear_forward", "linear_backward", "LinearCache", "LinearGrads",
     "embedding_forward", "embedding_backward", "EmbeddingCache", "EmbeddingGrads",

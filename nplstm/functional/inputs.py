@@ -12,7 +12,7 @@ from ..checks import (add_batch_axis, check_arrays, check_not_empty, check_rank,
                       check_upstream)
 
 __all__ = ["check_lstm_weights", "check_step_inputs", "check_step_upstream",
-           "check_sequence_inputs", "check_sequence_upstream", "unpack_state"]
+           "check_sequence_x", "check_sequence_inputs", "check_sequence_upstream", "unpack_state"]
 
 
 def check_lstm_weights(weight_ih, weight_hh, bias_ih, bias_hh, weight_hr=None):
@@ -103,10 +103,11 @@ def check_step_upstream(name, d, B, H, unbatched, dtype, xp):
     return check_upstream(name, d, (B, H), "(B, H)", dtype, xp)
 
 
-def check_sequence_inputs(x, state, weight_ih, I, H, P, xp):
-    """Validate x (T, B, I) / (T, I) and the state; return batched x, h0, c0, unbatched."""
-    h0, c0 = (None, None) if state is None else unpack_state(state, names=("h0", "c0"))
-    check_arrays({"weight_ih": weight_ih, "x": x, "h0": h0, "c0": c0}, required=("x",))
+def check_sequence_x(x, weight_ih, I, **states):
+    """Validate x (T, B, I) / (T, I) (and that ``states``, {name: array or None}, share its
+    dtype and backend); return batched x (T, B, I) and whether x was unbatched.  Shared by
+    the LSTM and the RNN functions."""
+    check_arrays({"weight_ih": weight_ih, "x": x, **states}, required=("x",))
     check_rank("x", x, (2, 3), "(T, B, I) or unbatched (T, I)")
     unbatched = x.ndim == 2
     # T = 0 has no last step to return: every empty axis is refused (docs/guide.md#errors)
@@ -115,6 +116,14 @@ def check_sequence_inputs(x, state, weight_ih, I, H, P, xp):
     T, B = x.shape[:2]
     check_shape("x", x[:, 0] if unbatched else x, (T, I) if unbatched else (T, B, I),
                 "(T, I)" if unbatched else "(T, B, I)", "I is weight_ih's second dimension")
+    return x, unbatched
+
+
+def check_sequence_inputs(x, state, weight_ih, I, H, P, xp):
+    """Validate x (T, B, I) / (T, I) and the state; return batched x, h0, c0, unbatched."""
+    h0, c0 = (None, None) if state is None else unpack_state(state, names=("h0", "c0"))
+    x, unbatched = check_sequence_x(x, weight_ih, I, h0=h0, c0=c0)
+    B = x.shape[1]
     if h0 is None:
         h0 = xp.zeros((B, P), dtype=x.dtype)
         return x, h0, xp.zeros((B, H), dtype=x.dtype), unbatched
@@ -127,15 +136,21 @@ def check_sequence_inputs(x, state, weight_ih, I, H, P, xp):
     return x, h0, c0, unbatched
 
 
-def check_sequence_upstream(doutput, dh_n, dc_n, T, B, H, P, unbatched, dtype, xp):
-    """Upstream gradients in batched form (zeros for None), shape-checked against the forward."""
+def check_sequence_upstream(doutput, dh_n, dc_n, T, B, H, P, unbatched, dtype, xp, *,
+                            cell=True, p_letter="P"):
+    """Upstream gradients in batched form (zeros for None), shape-checked against the forward.
+
+    cell=False (the RNN: no cell state): dc_n is not checked and comes back None; p_letter
+    names the output size in messages ("H" for the RNN).
+    """
+    Q = p_letter
     if unbatched:
-        doutput = check_upstream("doutput", doutput, (T, P), "(T, P)", dtype, xp)
-        dh_n = check_upstream("dh_n", dh_n, (P,), "(P,)", dtype, xp)
-        dc_n = check_upstream("dc_n", dc_n, (H,), "(H,)", dtype, xp)
+        doutput = check_upstream("doutput", doutput, (T, P), f"(T, {Q})", dtype, xp)
+        dh_n = check_upstream("dh_n", dh_n, (P,), f"({Q},)", dtype, xp)
+        dc_n = check_upstream("dc_n", dc_n, (H,), "(H,)", dtype, xp) if cell else None
         return add_batch_axis(True, 1, doutput), *add_batch_axis(True, 0, dh_n, dc_n)
     else:
-        doutput = check_upstream("doutput", doutput, (T, B, P), "(T, B, P)", dtype, xp)
-        dh_n = check_upstream("dh_n", dh_n, (B, P), "(B, P)", dtype, xp)
-        dc_n = check_upstream("dc_n", dc_n, (B, H), "(B, H)", dtype, xp)
+        doutput = check_upstream("doutput", doutput, (T, B, P), f"(T, B, {Q})", dtype, xp)
+        dh_n = check_upstream("dh_n", dh_n, (B, P), f"(B, {Q})", dtype, xp)
+        dc_n = check_upstream("dc_n", dc_n, (B, H), "(B, H)", dtype, xp) if cell else None
     return doutput, dh_n, dc_n

@@ -244,7 +244,7 @@ def lstm_backward(doutput, dh_n, dc_n, cache: SequenceCache, *, record=None) -> 
     chunk = _backward_chunk(T, B, H)
     factors = xp.empty((chunk, B, 4 * H), dtype=dtype)
     dc_gain = xp.empty((chunk, B, H), dtype=dtype)
-    norms = None if record is None else _StepNorms(T, B, xp)
+    norms = None if record is None else StepNorms(T, B, xp)
 
     for t0 in reversed(range(0, T, chunk)):
         t1 = min(T, t0 + chunk)
@@ -329,22 +329,21 @@ def _chunk_factors(kernels, gates, c_all, c0_w, tanh_all, t0, t1, factors, dc_ga
                                  tanh_all[t0 + s:t1], factors[s:t1 - t0], dc_gain[s:t1 - t0])
 
 
-class _StepNorms:
-    """Squared norms of ∂L/∂h_t and ∂L/∂c_t per (work step, row), for ``record``."""
+class StepNorms:
+    """Squared norms of the named gradients (∂L/∂h_t, ∂L/∂c_t) per (work step, row), for
+    ``record``; shared with the RNN (``rnn.py``), which records "dh" only."""
 
-    def __init__(self, T, B, xp):
-        self.dh = xp.zeros((T, B), dtype=xp.float64)     # rows past a sequence's end stay 0
-        self.dc = xp.zeros((T, B), dtype=xp.float64)
+    def __init__(self, T, B, xp, names=("dh", "dc")):
+        # rows past a sequence's end stay 0
+        self.squares = {name: xp.zeros((T, B), dtype=xp.float64) for name in names}
 
-    def add(self, t, dh, dc):
-        n = dh.shape[0]
-        self.dh[t, :n] = (dh * dh).sum(axis=-1)                                  # (n,)
-        self.dc[t, :n] = (dc * dc).sum(axis=-1)                                  # (n,)
+    def add(self, t, *grads):
+        """The gradients of step t, in the order of ``names``, each (n, ·)."""
+        for sq, g in zip(self.squares.values(), grads):
+            sq[t, :g.shape[0]] = (g * g).sum(axis=-1)                            # (n,)
 
     def result(self, plan):
-        """{"dh": (T,), "dc": (T,)} host float64 norms, indexed by the input's time steps."""
+        """{name: (T,)} host float64 norms, indexed by the input's time steps."""
         # work (s, r) → caller (t, b) moves each row's squares to its own input time step
         return {name: asnumpy(plan.from_work(sq).sum(axis=1) ** 0.5)
-                for name, sq in (("dh", self.dh), ("dc", self.dc))}
-
-
+                for name, sq in self.squares.items()}

@@ -12,14 +12,17 @@ once per module with a ``TapeWarning``.
 
     module.py      Parameter, Module (parameters, tape, state dicts, devices), TapeWarning
     state_dict.py  torch's wording for missing/unexpected keys, with the prefix that fixes them
-    rnn.py         LSTMCell, LSTM
+    lstm.py        LSTMCell, LSTM
+    rnn.py         RNN (tanh or ReLU)
+    recurrent.py   what LSTM and RNN share: the layers × directions × dropout loop
     layers.py      Linear, Embedding
 """
 
 from .layers import Embedding, Linear
 from .module import Module, Parameter, TapeWarning
 from .lstm import LSTM, LSTMCell
+from .rnn import RNN
 from .state_dict import StateDictKeyError
 
-__all__ = ["Parameter", "Module", "LSTMCell", "LSTM", "Linear", "Embedding", "TapeWarning",
+__all__ = ["Parameter", "Module", "LSTMCell", "LSTM", "RNN", "Linear", "Embedding", "TapeWarning",
            "StateDictKeyError"]

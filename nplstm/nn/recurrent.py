@@ -1,0 +1,227 @@
+"""What ``LSTM`` and ``RNN`` share: layers × directions of one functional layer, inverted
+dropout between layers, the input layouts (batch_first, unbatched) and the tape.
+
+A subclass gives the per-layer functions (``functional.lstm_forward``, ``rnn_forward``) as
+two callables and the sizes of its states; this base runs them over every layer and
+direction, forward (``_run_layers``) and backward (``_backprop_layers``):
+
+    layer 0 reads x;  layer k > 0 reads dropout(layer k−1's output)   (training only)
+    each layer's output joins its directions side by side:   (T, B, D·P)
+    state rows k = layer · D + direction, as torch orders them:  (L·D, B, ·)
+"""
+
+from __future__ import annotations
+
+import math
+
+from .. import functional as F
+from ..backend import get_array_module, to_device
+from ..checks import (add_batch_axis, check_not_empty, check_rank, check_shape,
+                      drop_batch_axis, shape_str)
+from ..grad_mode import is_grad_enabled
+from .module import Module, check_sizes, generator
+
+__all__ = ["StackedRecurrent"]
+
+
+class StackedRecurrent(Module):
+    """Base of ``LSTM`` and ``RNN``: torch's common arguments, parameters named
+    ``weight_ih_l{k}[_reverse]`` …, and the multi-layer, bidirectional, dropout loop.
+
+    ``output_size`` (P: the LSTM's proj_size or H) is what each direction outputs; the
+    subclass sets it before calling ``_init_layers``.
+    """
+
+    def __init__(self, input_size, hidden_size, num_layers, bias, batch_first, dropout,
+                 bidirectional, *, dtype, device):
+        super().__init__(dtype=dtype, device=device)
+        check_sizes(input_size=input_size, hidden_size=hidden_size, num_layers=num_layers)
+        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) \
+                or not 0 <= dropout < 1:
+            raise ValueError(f"dropout must be a number in [0, 1), got {dropout!r}")
+        self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
+        self.bias, self.batch_first, self.dropout = bias, batch_first, float(dropout)
+        self.bidirectional = bidirectional
+        self.num_directions = 2 if bidirectional else 1
+        self.output_size = hidden_size
+
+    def _suffixes(self, layer):
+        return [f"_l{layer}"] + ([f"_l{layer}_reverse"] if self.bidirectional else [])
+
+    def _init_layers(self, gate_rows: int, seed, projection=False):
+        """Register every layer's parameters in torch's order, U(−1/√H, 1/√H) from ``seed``:
+        weight_ih (G·H, layer input), weight_hh (G·H, P), bias_ih, bias_hh (G·H,) and, with
+        ``projection``, weight_hr (P, H); G = ``gate_rows`` (4 for the LSTM, 1 for the RNN)."""
+        H, P = self.hidden_size, self.output_size
+        shapes = {}
+        for layer in range(self.num_layers):
+            layer_input = self.input_size if layer == 0 else P * self.num_directions
+            for suffix in self._suffixes(layer):
+                shapes[f"weight_ih{suffix}"] = (gate_rows * H, layer_input)
+                shapes[f"weight_hh{suffix}"] = (gate_rows * H, P)
+                if self.bias:
+                    shapes[f"bias_ih{suffix}"] = (gate_rows * H,)
+                    shapes[f"bias_hh{suffix}"] = (gate_rows * H,)
+                if projection:
+                    shapes[f"weight_hr{suffix}"] = (P, H)
+        self._init_uniform(shapes, 1.0 / math.sqrt(H), seed)
+        # dropout masks are drawn from this generator (on the host, then moved): reassign it
+        # (e.g. numpy.random.default_rng(0)) to make the masks of the next forwards repeat
+        self.dropout_generator = generator(seed)
+
+    def _weights_of(self, suffix, names):
+        """The arrays of one layer/direction's parameters ``names`` (None for absent ones)."""
+        return [getattr(self, name + suffix).data if name + suffix in self._parameters
+                else None for name in names]
+
+    # -- forward -------------------------------------------------------------------------
+    def _time_major(self, x):
+        """Check x; return it as (T, B, I), whether it was unbatched, and its ``xp``."""
+        self._check_input("x", x)
+        check_rank("x", x, (2, 3), "(B, T, I) or (T, I)" if self.batch_first
+                   else "(T, B, I) or (T, I)")
+        unbatched = x.ndim == 2
+        check_not_empty("x", x, ("T", "I") if unbatched else
+                        ("B", "T", "I") if self.batch_first else ("T", "B", "I"))
+        x_tbi = add_batch_axis(True, 1, x) if unbatched else \
+            (x.transpose(1, 0, 2) if self.batch_first else x)                     # (T, B, I)
+        if x_tbi.shape[2] != self.input_size:
+            layout = "(T, I)" if unbatched else ("(B, T, I)" if self.batch_first else "(T, B, I)")
+            # the feature size sits on another axis: most likely a layout mix-up
+            hint = " (are the axes in the wrong order? check batch_first)" \
+                if self.input_size in x.shape[:-1] else ""
+            raise ValueError(f"x must have shape {layout} with I = input_size = "
+                             f"{self.input_size}, got {shape_str(x.shape)}{hint}")
+        return x_tbi, unbatched, get_array_module(x)
+
+    def _run_layers(self, x_tbi, initial, unbatched, forward_one):
+        """Every layer and direction; records the pass for ``_backprop_layers``.
+
+        initial      the initial states, each (L·D, B, ·) (the LSTM's h0, c0; the RNN's h0)
+        forward_one  (layer_input (T, B, ·), states of row k, suffix, reverse, keep_cache)
+                     → (output (T, B, P), final states of row k, cache)
+        returns      output (T, B, D·P) and the final states, each shaped like its initial
+        """
+        xp = get_array_module(x_tbi)
+        T, B = x_tbi.shape[:2]
+        keep_cache = is_grad_enabled()
+        dropout = self.dropout if self.training and self.num_layers > 1 else 0.0
+        D = self.num_directions
+        finals = [xp.empty(s.shape, dtype=self.dtype) for s in initial]
+        layer_input, caches, masks = x_tbi, [], []
+        for layer in range(self.num_layers):
+            mask = None
+            if layer and dropout:
+                # inverted dropout on the layer's input:
+                # y = x ⊙ m / (1 − p),  m ~ Bernoulli(1 − p)
+                keep = self.dropout_generator.random(layer_input.shape) >= dropout
+                mask = to_device((keep / (1.0 - dropout)).astype(self.dtype), self.device)
+                layer_input = layer_input * mask
+            outputs = []
+            for direction, suffix in enumerate(self._suffixes(layer)):
+                k = layer * D + direction
+                out, row_finals, cache = forward_one(layer_input, [s[k] for s in initial],
+                                                     suffix, direction == 1, keep_cache)
+                for final, value in zip(finals, row_finals):
+                    final[k] = value
+                outputs.append(out)
+                caches.append(cache)
+            masks.append(mask)
+            layer_input = outputs[0] if D == 1 else F.join_directions(outputs)   # (T, B, D·P)
+        self._record((caches, masks, unbatched, T, B))
+        return layer_input, finals
+
+    def _caller_layout(self, unbatched, sequence, *states):
+        """Results in the caller's layout: no batch axis when unbatched, (B, T, ·) for
+        batch_first sequences; returns (sequence, *states)."""
+        sequence, *states = drop_batch_axis(unbatched, 1, sequence, *states)
+        if self.batch_first and not unbatched:
+            sequence = get_array_module(sequence).ascontiguousarray(sequence.transpose(1, 0, 2))
+        return (sequence, *states)
+
+    # -- backward ------------------------------------------------------------------------
+    def _backprop_layers(self, doutput, doutput_letters, upstream, record, backward_one):
+        """Undo the most recent recorded forward, layer by layer, last first.
+
+        doutput       ∂L/∂output as given (checked here against ``doutput_letters``), or None
+        upstream      a function returning [(name, array or None)] for the final states
+                      (dh_n, …) in the order of ``_state_sizes``, called once a recorded
+                      forward is known to exist (its errors come after that one)
+        record        None or a dict: record[(layer, direction)] receives backward_one's norms
+        backward_one  (d_out (T, B, P) or None, upstream of row k, cache, norms dict or None)
+                      → (dx (T, B, ·), initial-state gradients of row k, {name: gradient})
+        returns       dx and the initial states' gradients (L·D, B, ·) in the caller's
+                      layout; the parameters' ``.grad`` updated.  All gradients are computed
+                      before the forward is popped and ``.grad`` changes, so a refused call
+                      leaves the module as it was.
+        """
+        if record is not None and not isinstance(record, dict):
+            raise TypeError(f"record must be a dict or None, got {type(record).__name__}")
+        caches, masks, unbatched, T, B = self._peek()
+        xp = get_array_module(caches[0].x)
+        D, L, P = self.num_directions, self.num_layers, self.output_size
+        d_layer_output = self._batched("doutput", doutput, (T, B, D * P), unbatched,
+                                       doutput_letters)
+        sizes, letters = self._state_sizes(), self._state_letters()
+        upstream = [self._batched(name, a, (L * D, B, size), unbatched, spelled)
+                    for (name, a), size, spelled in zip(upstream(), sizes, letters)]
+        d_initial = [xp.empty((L * D, B, size), dtype=self.dtype) for size in sizes]
+        param_grads = {}            # added into .grad once every layer's backward succeeded
+        for layer in reversed(range(L)):
+            d_layer_input = None
+            for direction, suffix in enumerate(self._suffixes(layer)):
+                k = layer * D + direction
+                d_out = None if d_layer_output is None else \
+                    d_layer_output[..., direction * P:(direction + 1) * P]
+                norms = None
+                if record is not None:
+                    norms = record[(layer, direction)] = {}
+                dx, row_initial, grads = backward_one(
+                    d_out, [None if u is None else u[k] for u in upstream], caches[k], norms)
+                for d, value in zip(d_initial, row_initial):
+                    d[k] = value
+                param_grads.update({name + suffix: g for name, g in grads.items()
+                                    if g is not None})
+                if d_layer_input is None:
+                    d_layer_input = dx                   # ours: the backward made it
+                else:
+                    d_layer_input += dx
+            if masks[layer] is not None:
+                d_layer_input *= masks[layer]      # y = x ⊙ mask ⇒ dx = dy ⊙ mask
+            d_layer_output = d_layer_input
+        self._consume(param_grads)
+        return self._caller_layout(unbatched, d_layer_output, *d_initial)
+
+    def _state_sizes(self):
+        """Last-axis sizes of the states (the LSTM: (P, H); the RNN: (H,))."""
+        raise NotImplementedError
+
+    def _state_letters(self):
+        """The states' shapes spelled for messages, e.g. ("(L·D, B, H)",)."""
+        raise NotImplementedError
+
+    def _batched(self, name, a, shape, unbatched, letters):
+        """Check ``a`` against ``shape`` (without the batch axis when unbatched, and with the
+        batch_first layout for doutput); return it in (.., B, ..) time-major form or None."""
+        if a is None:
+            return None
+        self._check_input(name, a)
+        if unbatched:
+            short = shape[:1] + shape[2:]
+            check_shape(name, a, short, letters.replace("B, ", ""), "the forward was unbatched")
+            return add_batch_axis(True, 1, a)
+        if name == "doutput" and self.batch_first:
+            check_shape(name, a, (shape[1], shape[0], shape[2]), "(B, T, " + letters[7:],
+                        "batch_first: like the forward's output")
+            return a.transpose(1, 0, 2)
+        check_shape(name, a, shape, letters, f"L = {self.num_layers}, D = {self.num_directions}")
+        return a
+
+    def _initial_states(self, given, names, B, unbatched, xp):
+        """The initial states in batched (L·D, B, ·) form: zeros where ``given`` (arrays or
+        None, in the order of ``_state_sizes``) holds None, else shape-checked as torch's."""
+        L, D = self.num_layers, self.num_directions
+        return [xp.zeros((L * D, B, size), dtype=self.dtype) if a is None else
+                self._batched(name, a, (L * D, B, size), unbatched, letters)
+                for a, name, size, letters in zip(given, names, self._state_sizes(),
+                                                  self._state_letters())]
