@@ -8,7 +8,7 @@ import sys
 
 from .. import __version__
 
-from . import interop as cli_interop, train as cli_train
+from . import exercise as cli_exercise, interop as cli_interop, train as cli_train
 
 __all__ = ["main", "build_parser"]
 
@@ -22,6 +22,7 @@ def build_parser():
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     cli_train.add_parsers(sub)
     cli_interop.add_parsers(sub)
+    cli_exercise.add_parser(sub)
 
     check = sub.add_parser("gradcheck", help="check the library's backward passes against "
                            "finite differences (or JVPs) and print a table per check")
@@ -73,6 +74,8 @@ def main(argv=None) -> int:
         return run(args, sub.choices[args.command].error)
     if args.command in ("convert", "inspect"):
         return cli_interop.run(args, sub.choices[args.command].error)
+    if args.command == "exercise":
+        return cli_exercise.run(args)
     if args.command == "gradcheck":
         from .gradcheck import run_selfcheck  # noqa: PLC0415
 
