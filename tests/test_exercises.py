@@ -43,7 +43,7 @@ def _report(result: GradeResult, function: str):
 
 
 def _cli(*argv):
-    """``nplstm`` in this process: (exit status, stdout, stderr) via capsys-free capture."""
+    """``nplstm`` in this process; its exit status (capsys reads what it printed)."""
     return main(list(argv))
 
 
@@ -91,7 +91,8 @@ def test_the_exercise_files_are_packaged():
 
 # --- planted mistakes ---------------------------------------------------------------------
 
-CELL_SWAP_OLD = ("dz = np.concatenate([di * i * (1 - i),           # (B, 4H) i = σ(z_i): σ' = s(1 − s)\n"
+CELL_SWAP_OLD = ("dz = np.concatenate([di * i * (1 - i),           "
+                 "# (B, 4H) i = σ(z_i): σ' = s(1 − s)\n"
                  "                         df * f * (1 - f),")
 CELL_SWAP_NEW = ("dz = np.concatenate([df * f * (1 - f),\n"
                  "                         di * i * (1 - i),")
@@ -134,7 +135,8 @@ MISTAKES = [
      ["dc_prev"], "missing the forget gate"),
     ("lstm_cell_backward", CELL_SWAP_OLD, CELL_SWAP_NEW, "lstm_cell_backward",
      ["dW_ih", "dW_hh", "db_ih", "db_hh"], "gate blocks i and f swapped"),
-    ("lstm_cell_backward", "db_hh = dz.sum(axis=0) ", "db_hh = dz[:, :1].sum(axis=0).repeat(dz.shape[1]) ",
+    ("lstm_cell_backward", "db_hh = dz.sum(axis=0) ",
+     "db_hh = dz[:, :1].sum(axis=0).repeat(dz.shape[1]) ",
      "lstm_cell_backward", ["db_hh"], "wrong in gate blocks f (rows H:2H), g (rows 2H:3H), "
      "o (rows 3H:4H); i right"),
     ("lstm_bptt", "dW_hh, db_ih, db_hh   # dh0", "dW_hh.T, db_ih, db_hh   # dh0",
@@ -209,7 +211,8 @@ def test_a_crash_is_one_line_naming_the_exception_and_the_line(tmp_path):
                                        "y = … + b, b on every row") + 1
     path = _planted(tmp_path, "linear", "    db = dy.sum(axis=0)", "    db = [][3]")
     problem = _report(grade_here(path, "linear"), "linear_backward").problem
-    assert problem == f"linear_backward crashed: IndexError: list index out of range (line {lineno})"
+    assert problem == ("linear_backward crashed: IndexError: list index out of range "
+                       f"(line {lineno})")
 
 
 def test_a_syntax_error_is_one_line_naming_the_file_and_line(tmp_path):
@@ -230,7 +233,8 @@ def test_a_crash_on_import_is_one_line(tmp_path):
 
 
 def test_an_endless_loop_is_stopped_by_the_time_limit(tmp_path):
-    path = _planted(tmp_path, "linear", "    dx = dy @ W ", "    while True:\n        pass\n    dx = dy @ W ")
+    path = _planted(tmp_path, "linear", "    dx = dy @ W ",
+                    "    while True:\n        pass\n    dx = dy @ W ")
     result = grade(path, "linear", timeout=1.5)
     assert not result.passed
     assert result.problem == ("stopped after 1.5 s: does linear.py loop forever? (raise the "

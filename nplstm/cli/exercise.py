@@ -30,7 +30,8 @@ def add_parser(sub) -> None:
         "and be told where they are wrong",
         description=f"Learn the LSTM by writing it: start an exercise, fill in its functions, "
         f"check them. Exercises, in teaching order: {names}.")
-    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION",
+                                    help="list, start, check or solution")
     actions.add_parser("list", help="the exercises and what each teaches")
     start = actions.add_parser("start", help="write DIR/NAME.py to fill in (never overwrites)")
     check = actions.add_parser("check", help="grade DIR/NAME.py: exit 0 pass, 1 wrong, "
@@ -42,10 +43,10 @@ def add_parser(sub) -> None:
         action.add_argument("name", metavar="NAME", help=f"one of: {names}")
     for action in (start, check):
         action.add_argument("--dir", default=DEFAULT_DIR,
-                            help=f"the folder of the exercise files (default: ./{DEFAULT_DIR})")
+                            help=f"the folder of the exercise files (default: {DEFAULT_DIR})")
     check.add_argument("--timeout", type=_seconds, default=DEFAULT_TIMEOUT,
                        help=f"stop grading after this many seconds (default: "
-                       f"{DEFAULT_TIMEOUT:g})")
+                       f"{DEFAULT_TIMEOUT})")
 
 
 def _seconds(text: str) -> float:

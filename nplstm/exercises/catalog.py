@@ -73,7 +73,8 @@ def start(name: str, directory) -> Path:
     path = Path(directory) / f"{name}.py"
     if path.exists():
         raise FileExistsError(f"{path} exists already (your work may be in it): "
-                              f"check it with `nplstm exercise check {name} --dir {path.parent}`, or move it away "
+                              f"check it with `nplstm exercise check {name} --dir "
+                              f"{path.parent}`, or move it away "
                               f"to start over")
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path, source.encode("utf-8"))
