@@ -334,3 +334,29 @@ def test_diagnoses_name_the_time_step(seed, T, t):
     got[:t + 1] *= 1.5                        # BPTT: a mistake at t reaches the steps before
     spec = OutputSpec("dx", ("T", "B", "I"), time_axis=0)
     assert diagnose(spec, got, want).endswith(f"so look at step t = {t} first")
+
+
+def test_grade_refuses_bad_arguments_with_a_clear_error(tmp_path):
+    path = _write(tmp_path, "linear", solution_source("linear"))
+    with pytest.raises(ValueError, match="unknown exercise 'lstm'; the exercises are: "):
+        grade(path, "lstm")
+    with pytest.raises(TypeError, match="name must be the name of an exercise"):
+        grade(path, ["linear"])
+    with pytest.raises(TypeError, match="path must be a str or a path"):
+        grade(3, "linear")
+    with pytest.raises(TypeError, match="timeout must be a number of seconds, got str"):
+        grade(path, "linear", timeout="60")
+    for bad in (0, -1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="timeout must be a positive, finite number"):
+            grade(path, "linear", timeout=bad)
+    with pytest.raises(FileNotFoundError, match="nplstm exercise start lstm_bptt"):
+        grade(tmp_path / "lstm_bptt.py", "lstm_bptt")
+
+
+def test_a_forward_changed_to_another_shape_is_a_sentence(tmp_path):
+    """lstm_cell_backward's differences run the learner's forward: a broken one is named."""
+    path = _planted(tmp_path, "lstm_cell_backward", "return h, c, CellCache",
+                    "return h[:, :1], c, CellCache")
+    problem = _report(grade_here(path, "lstm_cell_backward"), "lstm_cell_backward").problem
+    assert problem == ("your forward's h has shape (1, 1), expected shape (1, 2): the "
+                       "central differences need a forward that runs")

@@ -42,6 +42,9 @@ EXERCISES = {e.name: e for e in [
 
 def exercise(name) -> Exercise:
     """The exercise called ``name``; ValueError naming every exercise otherwise."""
+    if not isinstance(name, str):
+        raise TypeError(f"name must be the name of an exercise (a str), got "
+                        f"{type(name).__name__}")
     if name not in EXERCISES:
         raise ValueError(f"unknown exercise {name!r}; the exercises are: "
                          f"{', '.join(EXERCISES)}")

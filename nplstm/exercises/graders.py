@@ -26,9 +26,19 @@ def _normal(rng, shape, scale=1.0):
     return scale * rng.standard_normal(shape)
 
 
-def _projection(outputs, directions) -> float:
-    """L = Σ_k ⟨u_k, out_k⟩: the scalar whose gradient a backward with upstream u_k returns."""
-    return float(sum(np.sum(u * np.asarray(out)) for u, out in zip(directions, outputs)))
+def _projection(outputs, directions, names=("y",)) -> float:
+    """L = Σ_k ⟨u_k, out_k⟩: the scalar whose gradient a backward with upstream u_k returns.
+
+    A learner's forward output of another shape is a ``LearnerError``, not a broadcast."""
+    total = 0.0
+    for out, u, name in zip(outputs, directions, names):
+        if not isinstance(out, np.ndarray) or out.shape != u.shape:
+            got = (f"has shape {out.shape}" if isinstance(out, np.ndarray)
+                   else f"is a {type(out).__name__}")
+            raise LearnerError(f"your forward's {name} {got}, expected shape {u.shape}: the "
+                               f"central differences need a forward that runs")
+        total += float(np.sum(u * out))
+    return total
 
 
 # --- sigmoid_tanh -------------------------------------------------------------------------
@@ -181,7 +191,7 @@ def _grade_lstm_cell_backward(module, rng):
         _, ref_cache = reference.lstm_step_forward(*inputs)
         want, _ = reference.lstm_step_backward(dh, dc, ref_cache)
         numeric = central_differences(
-            lambda *a: _projection(learner_forward(*a)[:2], [dh, dc]), inputs)
+            lambda *a: _projection(learner_forward(*a)[:2], [dh, dc], ("h", "c")), inputs)
         mistakes = cell_mistakes(*inputs, dh, dc)
         for k, spec in enumerate(specs):
             yield Compared(spec, got[k], want[k], numeric[k],
@@ -233,7 +243,7 @@ def _grade_lstm_bptt(module, rng):
         _, ref_cache = reference.lstm_forward(inputs[0], tuple(inputs[1:3]), *inputs[3:])
         want = reference.lstm_backward(dhs, None, None, ref_cache)[:7]
         numeric = central_differences(
-            lambda *a: _projection([learner_forward(*a)[0]], [dhs]), inputs)
+            lambda *a: _projection([learner_forward(*a)[0]], [dhs], ("hs",)), inputs)
         mistakes = bptt_mistakes(*inputs, dhs)
         T, B = dhs.shape[:2]
         for k, spec in enumerate(specs):

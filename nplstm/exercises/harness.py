@@ -9,6 +9,7 @@ result as JSON to a temporary file, and a child that runs past ``timeout`` secon
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -29,6 +30,9 @@ DEFAULT_TIMEOUT = 60.0
 
 
 def _checked_path(path) -> Path:
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a str or a path to the exercise file, got "
+                        f"{type(path).__name__}")
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no exercise file {path}: write it with "
@@ -40,25 +44,38 @@ def grade(path, name: str, *, timeout: float = DEFAULT_TIMEOUT, isolate: bool = 
           ) -> GradeResult:
     """Grade the learner's file ``path`` as exercise ``name``.
 
-    ValueError for an unknown name or a timeout that is not a positive number,
+    path     the learner's file;  name  one of ``EXERCISES``
+    timeout  seconds the child process may run (isolate=True);  isolate=False grades here
+    TypeError / ValueError for a bad argument (an unknown name lists the names),
     FileNotFoundError when there is no file; everything wrong *in* the file is in the result.
     """
     exercise(name)
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
-        raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise TypeError(f"timeout must be a number of seconds, got {type(timeout).__name__}")
+    if not (math.isfinite(timeout) and timeout > 0):
+        raise ValueError(f"timeout must be a positive, finite number of seconds, got {timeout!r}")
     path = _checked_path(path)
     if not isolate:
         return grade_here(path, name)
+    return _grade_in_a_child(path, name, timeout)
+
+
+def _grade_in_a_child(path: Path, name: str, timeout: float) -> GradeResult:
     with tempfile.TemporaryDirectory(prefix="nplstm-exercise-") as tmp:
         out = Path(tmp) / "result.json"
         command = [sys.executable, "-c", "from nplstm.exercises.harness import run_child; "
                    "run_child()", name, str(path.resolve()), str(out)]
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-            [str(Path(__file__).resolve().parents[2])] + os.environ.get("PYTHONPATH", "").split(
-                os.pathsep)).rstrip(os.pathsep))
+        # the child imports this very nplstm (the folder that holds it first on its path) and
+        # runs in the empty temporary folder, so no nplstm/ in the caller's folder shadows it
+        package_root = str(Path(__file__).resolve().parents[2])
+        paths = [package_root] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep)
+                                  if p]
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(paths))
         try:
-            finished = subprocess.run(command, capture_output=True, timeout=timeout, env=env,
-                                      stdin=subprocess.DEVNULL, check=False)
+            # what the learner's file prints is dropped: a print in a loop must not fill memory
+            finished = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                      stdin=subprocess.DEVNULL, timeout=timeout, env=env,
+                                      cwd=tmp, check=False)
         except subprocess.TimeoutExpired:
             return GradeResult(name, str(path), 0, problem=(
                 f"stopped after {timeout:g} s: does {path.name} loop forever? (raise the "
