@@ -1,5 +1,5 @@
 """The ``nplstm`` command (also ``python -m nplstm``): train, sample, gradcheck, bench,
-convert and inspect."""
+convert, inspect and exercise."""
 
 from __future__ import annotations
 
