@@ -20,7 +20,7 @@ LAYERS = [
     {"gradcheck"},
     {"nn"},
     {"optim"},
-    {"interop", "selfcheck", "benchmark"},
+    {"interop", "selfcheck", "benchmark", "exercises"},
     {"training"},
     {"visualize"},
     {"cli"},

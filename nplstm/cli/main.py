@@ -1,5 +1,5 @@
 """The ``nplstm`` command (also ``python -m nplstm``): train, sample, gradcheck, bench,
-convert, inspect and visualize."""
+convert, inspect, visualize and exercise."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import sys
 
 from .. import __version__
 
-from . import interop as cli_interop, train as cli_train, visualize as cli_visualize
+from . import exercise as cli_exercise, interop as cli_interop, train as cli_train
+from . import visualize as cli_visualize
 
 __all__ = ["main", "build_parser"]
 
@@ -23,6 +24,7 @@ def build_parser():
     cli_train.add_parsers(sub)
     cli_interop.add_parsers(sub)
     cli_visualize.add_parser(sub, _positive_int)
+    cli_exercise.add_parser(sub)
 
     check = sub.add_parser("gradcheck", help="check the library's backward passes against "
                            "finite differences (or JVPs) and print a table per check")
@@ -78,6 +80,8 @@ def main(argv=None) -> int:
         return cli_visualize.run_visualize(args, sub.choices["visualize"].error)
     if args.command in ("convert", "inspect"):
         return cli_interop.run(args, sub.choices[args.command].error)
+    if args.command == "exercise":
+        return cli_exercise.run(args)
     if args.command == "gradcheck":
         from .gradcheck import run_selfcheck  # noqa: PLC0415
 

@@ -1,0 +1,84 @@
+"""The exercises, in teaching order: what each teaches, and its two files (package data).
+
+    stubs/NAME.py      what ``nplstm exercise start NAME`` copies: the functions to write,
+                       their equations and shapes in the docstring, bodies that raise
+                       NotImplementedError
+    solutions/NAME.py  what ``nplstm exercise solution NAME`` shows a teacher
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from ..io import atomic_write_bytes
+
+__all__ = ["Exercise", "EXERCISES", "exercise", "stub_source", "solution_source", "start"]
+
+
+@dataclass(frozen=True)
+class Exercise:
+    name: str
+    teaches: str
+    functions: tuple       # the functions the learner writes, in the order they are graded
+
+
+EXERCISES = {e.name: e for e in [
+    Exercise("sigmoid_tanh", "derivatives through outputs: σ' = s(1 − s), tanh' = 1 − t²",
+             ("sigmoid_backward", "tanh_backward")),
+    Exercise("linear", "the gradients of y = x Wᵀ + b: shapes write the matrix products",
+             ("linear_backward",)),
+    Exercise("softmax_cross_entropy", "the classifier's loss and its gradient p − onehot, "
+             "mean over rows", ("softmax_cross_entropy",)),
+    Exercise("lstm_cell_forward", "one LSTM step: the six equations, torch's gate order "
+             "i, f, g, o", ("lstm_cell_forward",)),
+    Exercise("lstm_cell_backward", "backpropagation through one step: the two paths into c",
+             ("lstm_cell_backward",)),
+    Exercise("lstm_bptt", "a sequence and backpropagation through time: carrying dh and dc "
+             "back", ("lstm_forward", "lstm_backward")),
+]}
+
+
+def exercise(name) -> Exercise:
+    """The exercise called ``name``; ValueError naming every exercise otherwise."""
+    if not isinstance(name, str):
+        raise TypeError(f"name must be the name of an exercise (a str), got "
+                        f"{type(name).__name__}")
+    if name not in EXERCISES:
+        raise ValueError(f"unknown exercise {name!r}; the exercises are: "
+                         f"{', '.join(EXERCISES)}")
+    return EXERCISES[name]
+
+
+def _package_file(folder: str, name: str) -> str:
+    exercise(name)
+    return resources.files(__package__).joinpath(folder, f"{name}.py").read_text(
+        encoding="utf-8")
+
+
+def stub_source(name: str) -> str:
+    """The text of the exercise file a learner starts from."""
+    return _package_file("stubs", name)
+
+
+def solution_source(name: str) -> str:
+    """The text of the solution (for teachers)."""
+    return _package_file("solutions", name)
+
+
+def start(name: str, directory) -> Path:
+    """Write DIRECTORY/NAME.py (creating DIRECTORY) from the stub and return its path.
+
+    Never overwrites: FileExistsError when the file is there (a learner's work is in it).
+    """
+    source = stub_source(name)
+    path = Path(directory) / f"{name}.py"
+    if path.exists():
+        raise FileExistsError(f"{path} exists already (your work may be in it): "
+                              f"check it with `nplstm exercise check {name} --dir "
+                              f"{path.parent}`, or move it away "
+                              f"to start over")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, source.encode("utf-8"))
+    return path

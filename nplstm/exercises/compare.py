@@ -1,0 +1,154 @@
+"""Comparing one returned array with the right one, and saying where and how it is wrong.
+
+    relative error = max|got − want| / max(max|got|, max|want|)     (0 when both are 0)
+
+A wrong array is tested against the shapes that common mistakes leave (the sign flipped, a
+transpose, a named alternative such as "missing the path through c" that the caller computed
+with the reference, a constant factor), then located (the gate blocks i, f, g, o along 4H; the
+time steps).  Only errors and places are ever reported, never the expected values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import combinations
+
+import numpy as np
+
+from ..kernels.layout import GATE_NAMES
+from .learner import LearnerError
+from .result import REFERENCE_TOLERANCE
+
+__all__ = ["OutputSpec", "relative_error", "checked_output", "diagnose"]
+
+_BLOCK_ROWS = ("0:H", "H:2H", "2H:3H", "3H:4H")
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    """One output of a learner's function: its name and shape in letters (``("4H", "I")``;
+    ``()`` for a scalar), the axis of its four gate blocks and of its time steps (or None),
+    and whether the time steps were computed forward (t = 0 up) or backward (t = T−1 down)."""
+
+    name: str
+    shape: tuple
+    gate_axis: int | None = None
+    time_axis: int | None = None
+    backward_in_time: bool = True
+
+    def letters(self) -> str:
+        return f"({self.shape[0]},)" if len(self.shape) == 1 else f"({', '.join(self.shape)})"
+
+
+def relative_error(got: np.ndarray, want: np.ndarray) -> float:
+    """max|got − want| / max(max|got|, max|want|); inf when got has NaN or inf."""
+    if got.size == 0:
+        return 0.0
+    if not np.all(np.isfinite(got)):
+        return float("inf")
+    scale = max(np.abs(got).max(), np.abs(want).max())
+    return float(np.abs(got - want).max() / scale) if scale > 0 else 0.0
+
+
+def checked_output(spec: OutputSpec, got, want: np.ndarray) -> np.ndarray:
+    """``got`` as an array, or a ``LearnerError`` sentence when its type, dtype or shape is
+    wrong ("dW_ih has shape (3, 8), expected (8, 3) = (4H, I): did you transpose it?")."""
+    if spec.shape == ():
+        if isinstance(got, (float, np.floating)) or (isinstance(got, np.ndarray)
+                                                     and got.shape == ()):
+            got = np.asarray(got)
+        else:
+            shape = f" of shape {got.shape}" if isinstance(got, np.ndarray) else ""
+            raise LearnerError(f"{spec.name} is a {type(got).__name__}{shape}, expected a "
+                               f"single float (e.g. the .mean() of an array)")
+    if not isinstance(got, np.ndarray):
+        raise LearnerError(f"{spec.name} is a {type(got).__name__}, expected a NumPy array of "
+                           f"shape {want.shape} = {spec.letters()}")
+    if got.dtype != want.dtype:
+        raise LearnerError(f"{spec.name} has dtype {got.dtype}, expected {want.dtype} (the "
+                           f"inputs' dtype): keep the dtype of the arrays you are given")
+    if got.shape != want.shape:
+        hint = ": did you transpose it?" if got.shape == want.shape[::-1] else ""
+        raise LearnerError(f"{spec.name} has shape {got.shape}, expected {want.shape} = "
+                           f"{spec.letters()}{hint}")
+    return got
+
+
+def diagnose(spec: OutputSpec, got, want, alternatives=(), sizes=None) -> str:
+    """A sentence saying how or where ``got`` is wrong, or "" when nothing is recognised.
+
+    alternatives  (sentence, array): what a named mistake would give, computed by the caller
+    sizes         {"N": 4, …}: sizes a constant factor is named after ("off by a factor of N")
+    """
+    tol = REFERENCE_TOLERANCE
+    if not np.all(np.isfinite(got)):
+        return "has NaN or inf entries"
+    if not np.any(got):
+        return "all zeros: no gradient reaches it"
+    if relative_error(got, -want) < tol:
+        return "sign flipped"
+    if want.ndim == 2 and relative_error(got, want.T.reshape(want.shape)) < tol:
+        return "off by a transpose"
+    for sentence, alternative in alternatives:
+        if relative_error(got, alternative) < tol:
+            return sentence
+    factor = _factor(got, want, sizes or {})
+    if factor:
+        return factor
+    if spec.gate_axis is not None:
+        return _gate_blocks(got, want, spec.gate_axis, tol)
+    if spec.time_axis is not None:
+        return _time_steps(got, want, spec, tol)
+    return ""
+
+
+def _factor(got, want, sizes: dict) -> str:
+    """"off by a factor of N" when got ≈ k·want for a constant k ≠ 1."""
+    k = float(np.vdot(got, want) / np.vdot(want, want)) if np.any(want) else 0.0
+    if k == 0 or abs(k - 1) < 1e-6 or relative_error(got, k * want) >= REFERENCE_TOLERANCE:
+        return ""
+    for letter, n in sizes.items():
+        if n > 1 and abs(k - n) < 1e-6 * n:
+            return f"off by a factor of {letter} = {n}"
+        if n > 1 and abs(k * n - 1) < 1e-6:
+            return f"off by a factor of 1/{letter} = 1/{n}"
+    return f"off by a factor of {k:.4g}"
+
+
+def _gate_blocks(got, want, axis: int, tol: float) -> str:
+    """Which of the four gate blocks (i, f, g, o) along ``axis`` are wrong, or swapped."""
+    scale = max(np.abs(got).max(), np.abs(want).max())
+    got_blocks, want_blocks = np.split(got, 4, axis=axis), np.split(want, 4, axis=axis)
+
+    def close(a, b):
+        return np.abs(a - b).max() < tol * scale
+
+    for a, b in combinations(range(4), 2):
+        order = [a if k == b else b if k == a else k for k in range(4)]
+        if all(close(got_blocks[k], want_blocks[order[k]]) for k in range(4)):
+            return (f"gate blocks {GATE_NAMES[a]} and {GATE_NAMES[b]} swapped (torch's order "
+                    f"along 4H is i, f, g, o)")
+    wrong = [k for k in range(4) if not close(got_blocks[k], want_blocks[k])]
+    if len(wrong) == 4:
+        return ""                                  # nothing to locate
+    names = ", ".join(f"{GATE_NAMES[k]} (rows {_BLOCK_ROWS[k]})" for k in wrong)
+    right = ", ".join(GATE_NAMES[k] for k in range(4) if k not in wrong)
+    return f"wrong in gate block{'s' if len(wrong) > 1 else ''} {names}; {right} right"
+
+
+def _time_steps(got, want, spec: OutputSpec, tol: float) -> str:
+    """The time steps that are wrong, and the one where the mistake enters."""
+    scale = max(np.abs(got).max(), np.abs(want).max())
+    T = want.shape[spec.time_axis]
+    wrong = [t for t in range(T)
+             if np.abs(np.take(got, t, spec.time_axis) - np.take(want, t, spec.time_axis)).max()
+             >= tol * scale]
+    if not wrong:
+        return ""
+    steps = ", ".join(str(t) for t in wrong)
+    plural = "s" if len(wrong) > 1 else ""
+    if spec.backward_in_time:
+        return (f"wrong at time step{plural} t = {steps} of 0 … {T - 1}: BPTT runs from "
+                f"t = {T - 1} down, so look at step t = {max(wrong)} first")
+    return (f"wrong at time step{plural} t = {steps} of 0 … {T - 1}: the forward runs from "
+            f"t = 0 up, so look at step t = {min(wrong)} first")

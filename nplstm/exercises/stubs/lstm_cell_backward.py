@@ -1,0 +1,77 @@
+"""Exercise lstm_cell_backward: backpropagation through one LSTM step.
+
+The forward (written in exercise lstm_cell_forward) is given below:
+    z = x W_ihᵀ + b_ih + h_prev W_hhᵀ + b_hh     (B, 4H): four blocks [z_i | z_f | z_g | z_o]
+    i = σ(z_i),  f = σ(z_f),  g = tanh(z_g),  o = σ(z_o)
+    c = f ⊙ c_prev + i ⊙ g
+    h = o ⊙ tanh(c)
+
+The backward undoes these lines in reverse order, one line each, from dh = ∂L/∂h and
+dc = ∂L/∂c (the gradients arriving at the step's two outputs).  Two things to watch:
+  - c reaches L twice: directly (dc) and through h = o ⊙ tanh(c).  Add both before going on.
+  - σ' = s(1 − s) and tanh' = 1 − t², written with the gates the forward kept (exercise
+    sigmoid_tanh).
+The gradient of z keeps torch's block order i, f, g, o; the weight and bias gradients follow
+from it as in exercise linear.  Compare: lstm_step_backward in nplstm/functional/reference.py.
+"""
+
+from typing import NamedTuple
+
+import numpy as np
+
+
+def sigmoid(z):
+    """σ(z) = 1 / (1 + e^(−z)) = (1 + tanh(z/2)) / 2: the second form never overflows."""
+    return 0.5 * (1 + np.tanh(0.5 * z))
+
+
+class CellCache(NamedTuple):
+    """What the backward of the step needs: its inputs and the gates it computed."""
+
+    x: np.ndarray        # (B, I)
+    h_prev: np.ndarray   # (B, H)
+    c_prev: np.ndarray   # (B, H)
+    i: np.ndarray        # (B, H) input gate
+    f: np.ndarray        # (B, H) forget gate
+    g: np.ndarray        # (B, H) candidate cell
+    o: np.ndarray        # (B, H) output gate
+    tanh_c: np.ndarray   # (B, H) tanh(c)
+    W_ih: np.ndarray     # (4H, I)
+    W_hh: np.ndarray     # (4H, H)
+
+
+def lstm_cell_forward(x, h_prev, c_prev, W_ih, W_hh, b_ih, b_hh):
+    """One LSTM step, as torch.nn.LSTMCell (gates in the order i, f, g, o).
+
+    x (B, I), h_prev (B, H), c_prev (B, H), W_ih (4H, I), W_hh (4H, H), b_ih (4H,),
+    b_hh (4H,), float64
+    returns h (B, H), c (B, H) and a cache for the backward (a CellCache)
+    """
+    H = h_prev.shape[1]
+    z = x @ W_ih.T + b_ih + h_prev @ W_hh.T + b_hh   # (B, 4H) z = x W_ihᵀ + b_ih + h W_hhᵀ + b_hh
+    i = sigmoid(z[:, 0 * H:1 * H])                   # (B, H)  i = σ(z_i)
+    f = sigmoid(z[:, 1 * H:2 * H])                   # (B, H)  f = σ(z_f)
+    g = np.tanh(z[:, 2 * H:3 * H])                   # (B, H)  g = tanh(z_g)
+    o = sigmoid(z[:, 3 * H:4 * H])                   # (B, H)  o = σ(z_o)
+    c = f * c_prev + i * g                           # (B, H)  c = f ⊙ c_prev + i ⊙ g
+    tanh_c = np.tanh(c)                              # (B, H)
+    h = o * tanh_c                                   # (B, H)  h = o ⊙ tanh(c)
+    return h, c, CellCache(x, h_prev, c_prev, i, f, g, o, tanh_c, W_ih, W_hh)
+
+
+def lstm_cell_backward(dh, dc, cache):
+    """Gradients of one LSTM step from dh = ∂L/∂h and dc = ∂L/∂c.
+
+        do = dh ⊙ tanh(c)                        h = o ⊙ tanh(c)
+        dc_total = dc + dh ⊙ o ⊙ (1 − tanh²(c))  c reaches L directly and through h
+        df = dc_total ⊙ c_prev,  di = dc_total ⊙ g,  dg = dc_total ⊙ i
+        dc_prev = dc_total ⊙ f                   c = f ⊙ c_prev + i ⊙ g
+        dz = [di ⊙ i(1 − i) | df ⊙ f(1 − f) | dg ⊙ (1 − g²) | do ⊙ o(1 − o)]   (B, 4H)
+        dx = dz W_ih,  dh_prev = dz W_hh,  dW_ih = dzᵀ x,  dW_hh = dzᵀ h_prev,
+        db_ih = db_hh = Σ_B dz
+
+    dh (B, H), dc (B, H), cache from lstm_cell_forward
+    returns dx (B, I), dh_prev (B, H), dc_prev (B, H), dW_ih (4H, I), dW_hh (4H, H),
+    db_ih (4H,), db_hh (4H,)
+    """
+    raise NotImplementedError("lstm_cell_backward: write me")

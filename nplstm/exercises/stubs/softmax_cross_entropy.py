@@ -1,0 +1,22 @@
+"""Exercise softmax_cross_entropy: the loss of a classifier and its gradient, in one function.
+
+    logits z (N, C): one row of scores per example;  targets t (N,): the right class of each
+    p[n] = softmax(z[n]),  p[n, k] = e^(z[n, k]) / Σ_j e^(z[n, j])
+    L = −(1/N) Σ_n log p[n, t[n]]                 the mean over the rows
+    ∂L/∂z[n, k] = (p[n, k] − [k = t[n]]) / N       softmax and log cancel to "p − onehot"
+
+Subtracting each row's maximum first changes no p (softmax(z) = softmax(z − m)) and keeps
+e^z from overflowing.
+"""
+
+import numpy as np
+
+
+def softmax_cross_entropy(logits, targets):
+    """The mean cross-entropy of softmax(logits) against targets, and ∂L/∂logits.
+
+    logits (N, C) float64;  targets (N,) integers in [0, C)
+    returns loss (a float) and dlogits (N, C)
+    """
+    raise NotImplementedError("softmax_cross_entropy: write me")
+

@@ -1,0 +1,362 @@
+"""nplstm exercise: the stubs fail, the solutions pass, planted mistakes are named, and a
+learner's file cannot take the checker down (a crash, a syntax error, an endless loop).
+
+Grading runs in this process (``grade_here``) wherever the subprocess is not what is tested;
+three tests run the real ``nplstm exercise check`` in a fresh process.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+
+from nplstm.cli.main import main
+from nplstm.exercises import (EXERCISES, GradeResult, grade, grade_here, solution_source,
+                              stub_source)
+from nplstm.exercises.compare import OutputSpec, diagnose, relative_error
+
+NAMES = list(EXERCISES)
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _write(tmp_path, name, source) -> Path:
+    path = tmp_path / f"{name}.py"
+    path.write_text(source, encoding="utf-8")
+    return path
+
+
+def _planted(tmp_path, name, old, new) -> Path:
+    """The solution of ``name`` with one line changed (``old`` must occur exactly once)."""
+    source = solution_source(name)
+    assert source.count(old) == 1, f"{old!r} is not one line of the {name} solution"
+    return _write(tmp_path, name, source.replace(old, new))
+
+
+def _report(result: GradeResult, function: str):
+    return next(r for r in result.reports if r.function == function)
+
+
+def _cli(*argv):
+    """``nplstm`` in this process; its exit status (capsys reads what it printed)."""
+    return main(list(argv))
+
+
+# --- the exercise files -------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_solution_passes(name, tmp_path):
+    result = grade_here(_write(tmp_path, name, solution_source(name)), name)
+    assert result.passed, [(r.function, r.problem, r.rows) for r in result.reports]
+    assert result.cases >= 4
+    assert {r.function for r in result.reports} == set(EXERCISES[name].functions)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_stub_is_not_written_yet(name, tmp_path):
+    result = grade_here(_write(tmp_path, name, stub_source(name)), name)
+    assert not result.passed
+    for function in EXERCISES[name].functions:
+        assert _report(result, function).problem == \
+            f"not written yet: {function} raises NotImplementedError"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_stub_and_solution_have_the_same_functions_and_docstrings(name):
+    """The stub is the solution with the learner's bodies taken out, nothing else."""
+    def functions(source):
+        return {node.name: (ast.unparse(node.args), ast.get_docstring(node))
+                for node in ast.parse(source).body if isinstance(node, ast.FunctionDef)}
+
+    stub, solution = functions(stub_source(name)), functions(solution_source(name))
+    assert stub == solution
+    assert set(EXERCISES[name].functions) <= set(stub)
+    for function in EXERCISES[name].functions:
+        assert stub[function][1] and "(" in stub[function][1]     # equations and shapes
+    assert ast.get_docstring(ast.parse(stub_source(name))) == \
+        ast.get_docstring(ast.parse(solution_source(name)))
+
+
+def test_the_exercise_files_are_packaged():
+    """They live in packages that setuptools' find (pyproject's include nplstm*) picks up."""
+    setuptools = pytest.importorskip("setuptools")
+    packages = setuptools.find_packages(str(ROOT), include=["nplstm*"])
+    assert {"nplstm.exercises.stubs", "nplstm.exercises.solutions"} <= set(packages)
+
+
+# --- planted mistakes ---------------------------------------------------------------------
+
+CELL_SWAP_OLD = ("dz = np.concatenate([di * i * (1 - i),           "
+                 "# (B, 4H) i = σ(z_i): σ' = s(1 − s)\n"
+                 "                         df * f * (1 - f),")
+CELL_SWAP_NEW = ("dz = np.concatenate([df * f * (1 - f),\n"
+                 "                         di * i * (1 - i),")
+BPTT_CALL = "dhs[t] + dh_next, dc_next, caches[t])"
+
+# (exercise, line, planted line, function, outputs, the words that name the mistake)
+MISTAKES = [
+    ("sigmoid_tanh", "return ds * s * (1 - s)", "return (ds * s * (1 - s)).T",
+     "sigmoid_backward", None, "did you transpose it?"),
+    ("sigmoid_tanh", "return dt * (1 - t * t)", "return -dt * (1 - t * t)",
+     "tanh_backward", ["dz"], "sign flipped"),
+    ("sigmoid_tanh", "return ds * s * (1 - s)", "return ds * s * (1 - s) / len(s)",
+     "sigmoid_backward", ["dz"], "off by a factor of 0.3333"),
+    ("linear", "dW = dy.T @ x", "dW = x.T @ dy", "linear_backward", None,
+     "dW has shape (3, 2), expected (2, 3) = (O, I): did you transpose it?"),
+    ("linear", "dx = dy @ W ", "dx = -dy @ W ", "linear_backward", ["dx"], "sign flipped"),
+    ("linear", "db = dy.sum(axis=0)", "db = dy.mean(axis=0)", "linear_backward", ["db"],
+     "off by a factor of 1/N = 1/4"),
+    ("softmax_cross_entropy", "return loss, dlogits", "return loss, dlogits.T",
+     "softmax_cross_entropy", None, "did you transpose it?"),
+    ("softmax_cross_entropy", "return loss, dlogits", "return loss, -dlogits",
+     "softmax_cross_entropy", ["dlogits"], "sign flipped"),
+    ("softmax_cross_entropy", "    dlogits /= N ", "    dlogits /= 1 ",
+     "softmax_cross_entropy", ["dlogits"], "off by a factor of N = 4"),
+    ("lstm_cell_forward", "return h, c, CellCache", "return h.T, c, CellCache",
+     "lstm_cell_forward", None, "h has shape (2, 1), expected (1, 2) = (B, H)"),
+    ("lstm_cell_forward", "h = o * tanh_c ", "h = -o * tanh_c ", "lstm_cell_forward", ["h"],
+     "sign flipped"),
+    ("lstm_cell_forward", "i = sigmoid(z[:, 0 * H:1 * H])                   # (B, H)  i = σ(z_i)\n"
+     "    f = sigmoid(z[:, 1 * H:2 * H])",
+     "i = sigmoid(z[:, 1 * H:2 * H])\n    f = sigmoid(z[:, 0 * H:1 * H])",
+     "lstm_cell_forward", ["h", "c"], "i from z's f block, f from z's i block"),
+    ("lstm_cell_backward", "dW_ih = dz.T @ x", "dW_ih = x.T @ dz", "lstm_cell_backward", None,
+     "dW_ih has shape (3, 8), expected (8, 3) = (4H, I): did you transpose it?"),
+    ("lstm_cell_backward", "dx = dz @ W_ih ", "dx = -(dz @ W_ih) ", "lstm_cell_backward",
+     ["dx"], "sign flipped"),
+    ("lstm_cell_backward", "dc = dc + dh * o", "dc = dh * o", "lstm_cell_backward",
+     ["dc_prev", "dh_prev", "dW_ih"], "missing the path through c"),
+    ("lstm_cell_backward", "dc_prev = dc * f ", "dc_prev = dc ", "lstm_cell_backward",
+     ["dc_prev"], "missing the forget gate"),
+    ("lstm_cell_backward", CELL_SWAP_OLD, CELL_SWAP_NEW, "lstm_cell_backward",
+     ["dW_ih", "dW_hh", "db_ih", "db_hh"], "gate blocks i and f swapped"),
+    ("lstm_cell_backward", "db_hh = dz.sum(axis=0) ",
+     "db_hh = dz[:, :1].sum(axis=0).repeat(dz.shape[1]) ",
+     "lstm_cell_backward", ["db_hh"], "wrong in gate blocks f (rows H:2H), g (rows 2H:3H), "
+     "o (rows 3H:4H); i right"),
+    ("lstm_bptt", "dW_hh, db_ih, db_hh   # dh0", "dW_hh.T, db_ih, db_hh   # dh0",
+     "lstm_backward", None, "dW_hh has shape (2, 8), expected (8, 2) = (4H, H)"),
+    ("lstm_bptt", "return np.stack(dx), ", "return -np.stack(dx), ", "lstm_backward", ["dx"],
+     "sign flipped"),
+    ("lstm_bptt", BPTT_CALL, "dhs[t] + dh_next, 0 * dc_next, caches[t])", "lstm_backward",
+     ["dh0", "dc0", "dx", "dW_ih"], "missing the path through c"),
+    ("lstm_bptt", BPTT_CALL, "dhs[t], dc_next, caches[t])", "lstm_backward",
+     ["dh0", "dx"], "missing the path through h"),
+    ("lstm_bptt", BPTT_CALL, "(0 * dhs[t] if t == 1 else dhs[t]) + dh_next, dc_next, caches[t])",
+     "lstm_backward", ["dx"], "wrong at time steps t = 0, 1 of 0 … 2: BPTT runs from t = 2 "
+     "down, so look at step t = 1 first"),
+    ("lstm_bptt", "        hs.append(h)\n", "        hs.append(h if len(hs) != 2 else 0 * h)\n",
+     "lstm_forward", ["hs"], "so look at step t = 2 first"),
+    ("lstm_bptt", CELL_SWAP_OLD, CELL_SWAP_NEW, "lstm_backward", ["dW_ih", "db_hh"],
+     "gate blocks i and f swapped"),
+]
+
+
+@pytest.mark.parametrize("name, old, new, function, outputs, words", MISTAKES,
+                         ids=[f"{m[0]}-{m[5][:30]}" for m in MISTAKES])
+def test_a_planted_mistake_is_named(name, old, new, function, outputs, words, tmp_path):
+    result = grade_here(_planted(tmp_path, name, old, new), name)
+    assert not result.passed
+    report = _report(result, function)
+    if outputs is None:                         # a shape: one sentence instead of a table
+        assert words in report.problem, report.problem
+        return
+    rows = {row.name: row for row in report.rows}
+    for output in outputs:
+        assert not rows[output].passed
+        assert words in rows[output].where, (output, rows[output].where)
+    right = [row for row in report.rows if row.passed]
+    assert all(not row.where for row in right)
+
+
+def test_a_wrong_result_carries_errors_and_places_never_values(tmp_path):
+    """What grading hands over (JSON to the CLI) holds sentences and error sizes only."""
+    path = _planted(tmp_path, "lstm_cell_backward", "dc_prev = dc * f ", "dc_prev = dc ")
+    data = grade_here(path, "lstm_cell_backward").to_dict()
+
+    def leaves(value):
+        if isinstance(value, dict):
+            for v in value.values():
+                yield from leaves(v)
+        elif isinstance(value, list):
+            for v in value:
+                yield from leaves(v)
+        else:
+            yield value
+
+    assert all(isinstance(v, (str, int, float, type(None))) for v in leaves(data))
+    assert GradeResult.from_dict(data).to_dict() == data
+
+
+def test_a_wrong_dtype_and_a_wrong_number_of_values_are_sentences(tmp_path):
+    path = _planted(tmp_path, "linear", "return dx, dW, db", "return dx.astype(np.float32), dW, db")
+    assert _report(grade_here(path, "linear"), "linear_backward").problem == (
+        "dx has dtype float32, expected float64 (the inputs' dtype): keep the dtype of the "
+        "arrays you are given")
+    path = _planted(tmp_path, "linear", "return dx, dW, db", "return dx, dW")
+    assert _report(grade_here(path, "linear"), "linear_backward").problem == \
+        "linear_backward returned 2 values, expected 3: dx, dW, db"
+
+
+# --- a learner's file cannot take the checker down ----------------------------------------
+
+def test_a_crash_is_one_line_naming_the_exception_and_the_line(tmp_path):
+    source = solution_source("linear")
+    lineno = source.splitlines().index("    db = dy.sum(axis=0)                      # (O,)    "
+                                       "y = … + b, b on every row") + 1
+    path = _planted(tmp_path, "linear", "    db = dy.sum(axis=0)", "    db = [][3]")
+    problem = _report(grade_here(path, "linear"), "linear_backward").problem
+    assert problem == ("linear_backward crashed: IndexError: list index out of range "
+                       f"(line {lineno})")
+
+
+def test_a_syntax_error_is_one_line_naming_the_file_and_line(tmp_path):
+    path = _planted(tmp_path, "linear", "    dW = dy.T @ x", "    dW = dy.T @@ x")
+    lineno = next(n for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+                  if "@@" in line)
+    result = grade_here(path, "linear")
+    assert not result.passed and not result.reports
+    assert result.problem == f"{path}, line {lineno}: syntax error: invalid syntax"
+    assert "\n" not in result.problem
+
+
+def test_a_crash_on_import_is_one_line(tmp_path):
+    path = _write(tmp_path, "linear", "import numpy as np\nnp.zeros(3) + np.zeros(4)\n")
+    problem = grade_here(path, "linear").problem
+    assert problem.startswith(f"{path} crashed on import: ValueError: operands could not be")
+    assert problem.endswith("(line 2)")
+
+
+def test_an_endless_loop_is_stopped_by_the_time_limit(tmp_path):
+    path = _planted(tmp_path, "linear", "    dx = dy @ W ",
+                    "    while True:\n        pass\n    dx = dy @ W ")
+    result = grade(path, "linear", timeout=1.5)
+    assert not result.passed
+    assert result.problem == ("stopped after 1.5 s: does linear.py loop forever? (raise the "
+                              "limit with --timeout)")
+
+
+def test_check_runs_in_a_fresh_process(tmp_path, capsys):
+    """The real command: a solution passes (exit 0), a stub fails (exit 1), one process each;
+    a learner's os._exit ends the child, not the checker."""
+    env_dir = str(tmp_path)
+    _write(tmp_path, "linear", solution_source("linear"))
+    run = subprocess.run([sys.executable, "-m", "nplstm", "exercise", "check", "linear",
+                          "--dir", env_dir], capture_output=True, text=True, check=False)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert run.stdout.splitlines()[-1] == "PASS: linear is right"
+    assert _cli("exercise", "start", "sigmoid_tanh", "--dir", env_dir) == 0
+    assert _cli("exercise", "check", "sigmoid_tanh", "--dir", env_dir) == 1
+    out = capsys.readouterr().out
+    assert "not written yet: sigmoid_backward raises NotImplementedError" in out
+    assert out.splitlines()[-1] == "FAIL: sigmoid_backward, tanh_backward not right yet"
+    _write(tmp_path, "softmax_cross_entropy", "import os\nos._exit(3)\n")
+    result = grade(tmp_path / "softmax_cross_entropy.py", "softmax_cross_entropy")
+    assert result.problem == ("grading softmax_cross_entropy.py ended without a result "
+                              "(exit status 3)")
+
+
+# --- the other commands -------------------------------------------------------------------
+
+def test_start_writes_the_stub_and_never_overwrites(tmp_path, capsys):
+    folder = tmp_path / "new"
+    assert _cli("exercise", "start", "lstm_cell_backward", "--dir", str(folder)) == 0
+    path = folder / "lstm_cell_backward.py"
+    assert path.read_text(encoding="utf-8") == stub_source("lstm_cell_backward")
+    path.write_text("my work", encoding="utf-8")
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_:
+        _cli("exercise", "start", "lstm_cell_backward", "--dir", str(folder))
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and "exists already" in err
+    assert path.read_text(encoding="utf-8") == "my work"
+
+
+@pytest.mark.parametrize("action", ["start", "check", "solution"])
+def test_an_unknown_name_is_one_line_listing_the_names(action, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        _cli("exercise", action, "lstm_cel_backward", *(["--dir", str(tmp_path)]
+                                                        if action != "solution" else []))
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert err == (f"nplstm exercise {action}: error: unknown exercise 'lstm_cel_backward'; "
+                   f"the exercises are: {', '.join(NAMES)}\n")
+    assert not any(tmp_path.iterdir())
+
+
+def test_check_without_the_file_and_a_bad_timeout_are_usage_errors(tmp_path, capsys):
+    for argv in (["check", "linear", "--dir", str(tmp_path)],
+                 ["check", "linear", "--timeout", "0"]):
+        with pytest.raises(SystemExit) as exit_:
+            _cli("exercise", *argv)
+        assert exit_.value.code == 2
+        assert len(capsys.readouterr().err.splitlines()) == 1
+
+
+def test_list_and_solution(capsys):
+    assert _cli("exercise", "list") == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines] == NAMES
+    assert _cli("exercise", "solution", "lstm_bptt") == 0
+    assert capsys.readouterr().out == solution_source("lstm_bptt")
+
+
+# --- the diagnoses, on generated arrays ---------------------------------------------------
+
+@given(seed=st.integers(0, 2**32 - 1), H=st.integers(1, 4), I=st.integers(1, 5),
+       swap=st.sampled_from([(0, 1), (0, 3), (2, 3), (1, 2)]))
+def test_diagnoses_name_sign_factor_and_swapped_blocks(seed, H, I, swap):
+    rng = np.random.default_rng(seed)
+    want = rng.standard_normal((4 * H, I)) + 0.1
+    spec = OutputSpec("dW_ih", ("4H", "I"), gate_axis=0)
+    assert relative_error(want, want) == 0
+    assert diagnose(spec, -want, want) == "sign flipped"
+    assert diagnose(spec, 3 * want, want, sizes={"N": 3}) == "off by a factor of N = 3"
+    blocks = np.split(want, 4)
+    a, b = swap
+    blocks[a], blocks[b] = blocks[b], blocks[a]
+    assert diagnose(spec, np.concatenate(blocks), want) == (
+        f"gate blocks {'ifgo'[a]} and {'ifgo'[b]} swapped (torch's order along 4H is i, f, g, o)")
+
+
+@given(seed=st.integers(0, 2**32 - 1), T=st.integers(2, 5), t=st.integers(0, 4))
+def test_diagnoses_name_the_time_step(seed, T, t):
+    t = t % (T - 1)                           # at least the last step is right
+    rng = np.random.default_rng(seed)
+    want = rng.standard_normal((T, 2, 3)) + 0.1
+    got = want.copy()
+    got[:t + 1] *= 1.5                        # BPTT: a mistake at t reaches the steps before
+    spec = OutputSpec("dx", ("T", "B", "I"), time_axis=0)
+    assert diagnose(spec, got, want).endswith(f"so look at step t = {t} first")
+
+
+def test_grade_refuses_bad_arguments_with_a_clear_error(tmp_path):
+    path = _write(tmp_path, "linear", solution_source("linear"))
+    with pytest.raises(ValueError, match="unknown exercise 'lstm'; the exercises are: "):
+        grade(path, "lstm")
+    with pytest.raises(TypeError, match="name must be the name of an exercise"):
+        grade(path, ["linear"])
+    with pytest.raises(TypeError, match="path must be a str or a path"):
+        grade(3, "linear")
+    with pytest.raises(TypeError, match="timeout must be a number of seconds, got str"):
+        grade(path, "linear", timeout="60")
+    for bad in (0, -1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="timeout must be a positive, finite number"):
+            grade(path, "linear", timeout=bad)
+    with pytest.raises(FileNotFoundError, match="nplstm exercise start lstm_bptt"):
+        grade(tmp_path / "lstm_bptt.py", "lstm_bptt")
+
+
+def test_a_forward_changed_to_another_shape_is_a_sentence(tmp_path):
+    """lstm_cell_backward's differences run the learner's forward: a broken one is named."""
+    path = _planted(tmp_path, "lstm_cell_backward", "return h, c, CellCache",
+                    "return h[:, :1], c, CellCache")
+    problem = _report(grade_here(path, "lstm_cell_backward"), "lstm_cell_backward").problem
+    assert problem == ("your forward's h has shape (1, 1), expected shape (1, 2): the "
+                       "central differences need a forward that runs")
