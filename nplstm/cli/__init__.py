@@ -2,7 +2,8 @@
 or exits.
 
 Modules: ``main`` (the parser and the dispatch), ``train`` (train, sample), ``gradcheck``,
-``bench``, ``interop`` (convert, inspect), ``progress`` (the training progress bar).
+``bench``, ``interop`` (convert, inspect), ``visualize``, ``exercise``, ``progress`` (the
+training progress bar).
 """
 
 from .main import build_parser, main
