@@ -4,15 +4,17 @@
                                                      (needs: pip install 'nplstm[plot]')
 
 The loss reads only the last step, L = ⟨u, h_T⟩, so ∂L/∂h_t for earlier t is what
-backpropagation through time carries back.  A plain RNN, h_t = tanh(x_t W_xhᵀ + h_{t−1} W_hhᵀ
-+ b), multiplies it by diag(1 − h_t²) W_hh at every step: with weights of the usual scale
-U(−1/√H, 1/√H) (spectral radius < 1) it decays geometrically.  The LSTM's cell state carries
+backpropagation through time carries back.  A plain RNN (``nplstm.RNN``, torch.nn.RNN's
+h_t = tanh(x_t W_ihᵀ + b_ih + h_{t−1} W_hhᵀ + b_hh)) multiplies it by diag(1 − h_t²) W_hh
+at every step: with weights of the usual scale U(−1/√H, 1/√H) (spectral radius < 1) it
+decays geometrically.  The LSTM's cell state carries
 it back through c_{t−1} = … ∂c_t ⊙ f_t: the forget gate, not a matrix product, so the decay
 is set by how open f is (σ(b_f + …) ≈ ½ at init; torch-style init with the forget bias
 raised, as many practitioners do, keeps it open and the gradient alive much longer).
 
-The LSTM's norms come from the record that ``LSTM.backward(..., record=dict)`` keeps (off by
-default, no cost when off); the RNN is written out below.  Runs in a few seconds.
+Both curves come from the record that ``LSTM.backward(..., record=dict)`` and
+``RNN.backward(..., record=dict)`` keep (off by default, no cost when off).  Runs in a few
+seconds.
 """
 
 from __future__ import annotations
@@ -26,24 +28,17 @@ import nplstm
 from nplstm.training.plots import MATPLOTLIB_MISSING, matplotlib_pyplot, saved_figure
 
 
-
-def rnn_gradient_norms(x, u, H, rng):
-    """‖∂L/∂h_t‖ for t = 0 … T−1 of a tanh RNN with L = ⟨u, h_{T−1}⟩.  x (T, B, I), u (B, H)."""
+def rnn_gradient_norms(x, u, H, seed):
+    """record["dh"] of a one-layer tanh nplstm.RNN with L = ⟨u, h_{T−1}⟩.
+    x (T, B, I), u (B, H)."""
     T, B, I = x.shape
-    bound = 1 / np.sqrt(H)
-    w_xh = rng.uniform(-bound, bound, (H, I))                 # (H, I)
-    w_hh = rng.uniform(-bound, bound, (H, H))                 # (H, H)
-    b = rng.uniform(-bound, bound, H)                         # (H,)
-    h = np.zeros((T + 1, B, H))                               # h[t + 1] = h_t, h[0] = h_{−1}
-    for t in range(T):
-        h[t + 1] = np.tanh(x[t] @ w_xh.T + h[t] @ w_hh.T + b)   # h_t = tanh(a_t)  (B, H)
-    norms = np.empty(T)
-    dh = u.copy()                                              # ∂L/∂h_{T−1}      (B, H)
-    for t in reversed(range(T)):
-        norms[t] = np.linalg.norm(dh)
-        da = dh * (1 - h[t + 1] ** 2)                          # tanh' = 1 − h_t²  (B, H)
-        dh = da @ w_hh                                         # a_t = … + h_{t−1} W_hhᵀ
-    return norms
+    rnn = nplstm.RNN(I, H, nonlinearity="tanh", dtype="float64", seed=seed)
+    output, _ = rnn(x)
+    doutput = np.zeros_like(output)
+    doutput[-1] = u                                            # only the last step is read
+    record = {}
+    rnn.backward(doutput, record=record)
+    return record[(0, 0)]["dh"]
 
 
 def lstm_gradient_norms(x, u, H, seed, forget_bias=0.0):
@@ -72,7 +67,7 @@ def main(argv=None):
     x = rng.standard_normal((T, B, I))
     u = rng.standard_normal((B, H))
 
-    curves = {"tanh RNN ‖∂L/∂h_t‖": rnn_gradient_norms(x, u, H, rng)}
+    curves = {"tanh RNN ‖∂L/∂h_t‖": rnn_gradient_norms(x, u, H, seed=1)}
     for bias, tag in ((0.0, "LSTM"), (1.0, "LSTM, forget bias +1")):
         dh, dc = lstm_gradient_norms(x, u, H, seed=1, forget_bias=bias)
         curves[f"{tag} ‖∂L/∂h_t‖"], curves[f"{tag} ‖∂L/∂c_t‖"] = dh, dc

@@ -14,9 +14,9 @@ from nplstm.cli import main
 def test_gradcheck_command_passes_and_prints_tables(capsys):
     assert main(["gradcheck", "--cases", "2"]) == 0
     out = capsys.readouterr().out
-    for part in ("cell", "lstm", "linear", "embedding", "loss"):
+    for part in ("cell", "lstm", "rnn", "linear", "embedding", "loss"):
         assert f"== {part}" in out
-    assert "10 passed, 0 failed" in out and "worst err/tol by group" in out
+    assert "12 passed, 0 failed" in out and "worst err/tol by group" in out
 
 
 @pytest.mark.parametrize("argv", [

@@ -22,6 +22,7 @@ LAYERS = [
     {"optim"},
     {"interop", "selfcheck", "benchmark"},
     {"training"},
+    {"visualize"},
     {"cli"},
     {"__init__", "__main__"},
 ]

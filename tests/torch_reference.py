@@ -9,6 +9,8 @@ A *config* is a JSON-able dict describing a case:
             "batch_first": bool, "bidirectional": bool, "proj_size": P, "dropout": p,
             "T": T, "batch": B or None (unbatched (T, I)), "state": bool,
             "lengths": [B ints] or None (packed), "dstate": bool (upstream dh_n, dc_n)}
+    rnn:   the lstm keys without proj_size, plus "nonlinearity": "tanh" or "relu" (torch.nn.RNN:
+           no cell state, so no c0, c_n, dc_n)
 
 ``make_inputs(config, seed)`` draws every input from ``numpy.random.default_rng(seed)``
 (weights and nonzero biases U(−1, 1), states, inputs and upstream gradients standard normal)
@@ -28,11 +30,12 @@ import numpy as np
 from .helpers import rel_error
 
 __all__ = ["cell_param_shapes", "lstm_param_shapes", "make_inputs", "params_of", "run_torch",
-           "run_nplstm", "run_nplstm_inference", "compare", "config_to_array",
-           "config_from_array", "CELL_TOL", "LSTM_TOL"]
+           "run_nplstm", "run_nplstm_inference", "compare",
+           "config_to_array", "config_from_array", "CELL_TOL", "LSTM_TOL", "RNN_TOL"]
 
 CELL_TOL = 1e-12   # max|a − b| / max|b| for LSTMCell results
 LSTM_TOL = 1e-10   # and for LSTM results
+RNN_TOL = 1e-12    # and for RNN results
 
 
 # -- configs and inputs (NumPy only) ---------------------------------------------------------
@@ -47,19 +50,21 @@ def cell_param_shapes(config) -> dict:
 
 
 def lstm_param_shapes(config) -> dict:
-    """torch.nn.LSTM's parameter names and shapes, in its order."""
-    I, H, P = config["input_size"], config["hidden_size"], config["proj_size"]
+    """torch.nn.LSTM's (or, for kind "rnn", torch.nn.RNN's) parameter names and shapes, in
+    its order."""
+    I, H, P = config["input_size"], config["hidden_size"], config.get("proj_size", 0)
+    G = 1 if config["kind"] == "rnn" else 4          # gate blocks stacked on axis 0
     D = 2 if config["bidirectional"] else 1
     real_P = P or H
     shapes = {}
     for layer in range(config["num_layers"]):
         layer_input = I if layer == 0 else real_P * D
         for suffix in [f"_l{layer}"] + ([f"_l{layer}_reverse"] if D == 2 else []):
-            shapes[f"weight_ih{suffix}"] = (4 * H, layer_input)
-            shapes[f"weight_hh{suffix}"] = (4 * H, real_P)
+            shapes[f"weight_ih{suffix}"] = (G * H, layer_input)
+            shapes[f"weight_hh{suffix}"] = (G * H, real_P)
             if config["bias"]:
-                shapes[f"bias_ih{suffix}"] = (4 * H,)
-                shapes[f"bias_hh{suffix}"] = (4 * H,)
+                shapes[f"bias_ih{suffix}"] = (G * H,)
+                shapes[f"bias_hh{suffix}"] = (G * H,)
             if P:
                 shapes[f"weight_hr{suffix}"] = (real_P, H)
     return shapes
@@ -92,10 +97,11 @@ def make_inputs(config, seed) -> dict:
         if config["dc"]:
             data["in/dc"] = normal(S, *b, H)
         return data
-    if kind != "lstm":
+    if kind not in ("lstm", "rnn"):
         raise ValueError(f"unknown kind {kind!r}")
+    cell_state = kind == "lstm"
     T, I = config["T"], config["input_size"]
-    P = config["proj_size"] or H
+    P = config.get("proj_size", 0) or H
     LD = config["num_layers"] * (2 if config["bidirectional"] else 1)
     D = 2 if config["bidirectional"] else 1
     if B is None:
@@ -107,11 +113,13 @@ def make_inputs(config, seed) -> dict:
     data["in/x"] = normal(*x_shape)
     if config["state"]:
         data["in/h0"] = normal(LD, *b, P)
-        data["in/c0"] = normal(LD, *b, H)
+        if cell_state:
+            data["in/c0"] = normal(LD, *b, H)
     data["in/dout"] = normal(*out_shape)
     if config["dstate"]:
         data["in/dh_n"] = normal(LD, *b, P)
-        data["in/dc_n"] = normal(LD, *b, H)
+        if cell_state:
+            data["in/dc_n"] = normal(LD, *b, H)
     return data
 
 
@@ -152,6 +160,8 @@ def run_torch(config, data) -> dict:
     with torch.random.fork_rng():   # torch's own init is overwritten; leave its RNG alone
         if config["kind"] == "cell":
             return _run_torch_cell(torch, config, data)
+        if config["kind"] == "rnn":
+            return _run_torch_rnn(torch, config, data)
         return _run_torch_lstm(torch, config, data)
 
 
@@ -174,12 +184,15 @@ def _torch_results(module, outputs, leaves):
 
 
 def _torch_inputs(torch, config, data):
-    """x, the leaves whose gradients are compared, and the initial state (or None)."""
+    """x, the leaves whose gradients are compared, and the initial state (or None): (h0, c0),
+    or h0 alone for an RNN."""
     x = _leaf(torch, data["in/x"])
     leaves = {"x": x}
     state = None
     if config["state"]:
         leaves["h0"] = _leaf(torch, data["in/h0"])
+        if config["kind"] == "rnn":
+            return x, leaves, leaves["h0"]
         leaves["c0"] = _leaf(torch, data["in/c0"])
         state = (leaves["h0"], leaves["c0"])
     return x, leaves, state
@@ -204,30 +217,44 @@ def _run_torch_cell(torch, config, data):
 
 
 def _run_torch_lstm(torch, config, data):
+    return _run_torch_sequence(torch, torch.nn.LSTM, config, data,
+                               proj_size=config["proj_size"])
+
+
+def _run_torch_rnn(torch, config, data):
+    return _run_torch_sequence(torch, torch.nn.RNN, config, data,
+                               nonlinearity=config["nonlinearity"])
+
+
+def _run_torch_sequence(torch, module_class, config, data, **extra):
+    """torch.nn.LSTM or torch.nn.RNN (``module_class``, with its own ``extra`` arguments) in
+    eval mode on the case's input, packed when the case has lengths; then the backward of
+    Σ⟨out, dout⟩ (+ Σ⟨h_n, dh_n⟩ (+ Σ⟨c_n, dc_n⟩) with dstate)."""
     from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-    lstm = torch.nn.LSTM(config["input_size"], config["hidden_size"],
-                         num_layers=config["num_layers"], bias=config["bias"],
-                         batch_first=config["batch_first"], dropout=config["dropout"],
-                         bidirectional=config["bidirectional"], proj_size=config["proj_size"],
-                         dtype=torch.float64)
-    _load_torch_params(torch, lstm, data)
-    lstm.eval()                     # dropout masks cannot match: compare without them
+    module = module_class(config["input_size"], config["hidden_size"],
+                          num_layers=config["num_layers"], bias=config["bias"],
+                          batch_first=config["batch_first"], dropout=config["dropout"],
+                          bidirectional=config["bidirectional"], dtype=torch.float64, **extra)
+    _load_torch_params(torch, module, data)
+    module.eval()                   # dropout masks cannot match: compare without them
     x, leaves, state = _torch_inputs(torch, config, data)
     if config["lengths"] is None:
-        out, (h_n, c_n) = lstm(x, state)
+        out, final = module(x, state)
     else:
         packed = pack_padded_sequence(x, torch.tensor(config["lengths"], dtype=torch.int64),
                                       batch_first=config["batch_first"], enforce_sorted=False)
-        out_packed, (h_n, c_n) = lstm(packed, state)
+        out_packed, final = module(packed, state)
         out, _ = pad_packed_sequence(out_packed, batch_first=config["batch_first"],
                                      total_length=config["T"])
+    outputs = {"output": out, "h_n": final} if config["kind"] == "rnn" else \
+        {"output": out, "h_n": final[0], "c_n": final[1]}
     loss = (out * torch.from_numpy(data["in/dout"])).sum()
     if config["dstate"]:
-        loss = loss + (h_n * torch.from_numpy(data["in/dh_n"])).sum() \
-            + (c_n * torch.from_numpy(data["in/dc_n"])).sum()
+        for name in list(outputs)[1:]:
+            loss = loss + (outputs[name] * torch.from_numpy(data[f"in/d{name}"])).sum()
     loss.backward()
-    return _torch_results(lstm, {"output": out, "h_n": h_n, "c_n": c_n}, leaves)
+    return _torch_results(module, outputs, leaves)
 
 
 # -- nplstm --------------------------------------------------------------------------------------
@@ -236,6 +263,8 @@ def run_nplstm(config, data) -> dict:
     """nplstm's results, same keys as ``run_torch``: module forward, then module backward."""
     if config["kind"] == "cell":
         return _run_nplstm_cell(config, data)
+    if config["kind"] == "rnn":
+        return _run_nplstm_rnn(config, data)
     return _run_nplstm_lstm(config, data)
 
 
@@ -277,32 +306,43 @@ def _run_nplstm_cell(config, data):
     return res
 
 
-def _build_nplstm_lstm(config, data):
+def _build_nplstm_module(config, data):
+    """nplstm.LSTM (or, for kind "rnn", nplstm.RNN) with the case's parameters, in eval mode,
+    and its initial state: (h0, c0), h0 alone for an RNN, or None."""
     import nplstm
 
-    lstm = nplstm.LSTM(config["input_size"], config["hidden_size"],
-                       num_layers=config["num_layers"], bias=config["bias"],
-                       batch_first=config["batch_first"], dropout=config["dropout"],
-                       bidirectional=config["bidirectional"], proj_size=config["proj_size"],
-                       dtype="float64", seed=0)
-    lstm.load_state_dict(params_of(data))
-    lstm.eval()
-    state = (data["in/h0"], data["in/c0"]) if config["state"] else None
-    return lstm, state
+    common = dict(num_layers=config["num_layers"], bias=config["bias"],
+                  batch_first=config["batch_first"], dropout=config["dropout"],
+                  bidirectional=config["bidirectional"], dtype="float64", seed=0)
+    rnn = config["kind"] == "rnn"
+    if rnn:
+        module = nplstm.RNN(config["input_size"], config["hidden_size"],
+                            nonlinearity=config["nonlinearity"], **common)
+    else:
+        module = nplstm.LSTM(config["input_size"], config["hidden_size"],
+                             proj_size=config["proj_size"], **common)
+    module.load_state_dict(params_of(data))
+    module.eval()
+    state = None
+    if config["state"]:
+        state = data["in/h0"] if rnn else (data["in/h0"], data["in/c0"])
+    return module, state
 
 
 def run_nplstm_inference(config, data) -> dict:
-    """nplstm.LSTM's forward alone under ``nplstm.no_grad()`` (the cache-free path): ``out/*``."""
+    """The module's forward alone under ``nplstm.no_grad()`` (the cache-free path): ``out/*``."""
     import nplstm
 
-    lstm, state = _build_nplstm_lstm(config, data)
+    module, state = _build_nplstm_module(config, data)
     with nplstm.no_grad():
-        output, (h_n, c_n) = lstm(data["in/x"], state, lengths=config["lengths"])
-    return {"out/output": output, "out/h_n": h_n, "out/c_n": c_n}
+        output, final = module(data["in/x"], state, lengths=config["lengths"])
+    if config["kind"] == "rnn":
+        return {"out/output": output, "out/h_n": final}
+    return {"out/output": output, "out/h_n": final[0], "out/c_n": final[1]}
 
 
 def _run_nplstm_lstm(config, data):
-    lstm, state = _build_nplstm_lstm(config, data)
+    lstm, state = _build_nplstm_module(config, data)
     output, (h_n, c_n) = lstm(data["in/x"], state, lengths=config["lengths"])
     dstate = (data["in/dh_n"], data["in/dc_n"]) if config["dstate"] else None
     dx, (dh0, dc0) = lstm.backward(data["in/dout"], dstate)
@@ -311,3 +351,15 @@ def _run_nplstm_lstm(config, data):
         res["grad/h0"], res["grad/c0"] = dh0, dc0
     res.update(_nplstm_param_grads(lstm))
     return res
+
+
+def _run_nplstm_rnn(config, data):
+    rnn, h0 = _build_nplstm_module(config, data)
+    output, h_n = rnn(data["in/x"], h0, lengths=config["lengths"])
+    dx, dh0 = rnn.backward(data["in/dout"], data["in/dh_n"] if config["dstate"] else None)
+    res = {"out/output": output, "out/h_n": h_n, "grad/x": dx}
+    if config["state"]:
+        res["grad/h0"] = dh0
+    res.update(_nplstm_param_grads(rnn))
+    return res
+

@@ -1,5 +1,5 @@
 """The ``nplstm`` command (also ``python -m nplstm``): train, sample, gradcheck, bench,
-convert and inspect."""
+convert, inspect and visualize."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 
 from .. import __version__
 
-from . import interop as cli_interop, train as cli_train
+from . import interop as cli_interop, train as cli_train, visualize as cli_visualize
 
 __all__ = ["main", "build_parser"]
 
@@ -22,10 +22,12 @@ def build_parser():
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     cli_train.add_parsers(sub)
     cli_interop.add_parsers(sub)
+    cli_visualize.add_parser(sub, _positive_int)
 
     check = sub.add_parser("gradcheck", help="check the library's backward passes against "
                            "finite differences (or JVPs) and print a table per check")
-    check.add_argument("--what", choices=["cell", "lstm", "linear", "embedding", "loss", "all"],
+    check.add_argument("--what", choices=["cell", "lstm", "rnn", "linear", "embedding", "loss",
+                                          "all"],
                        default="all", help="which part to check (default: all)")
     check.add_argument("--mode", choices=["full", "directional", "sampled", "adjoint"],
                        default="full", help="every element (full), random directions, random "
@@ -35,13 +37,14 @@ def build_parser():
                        help="dtype of the checked backward; float32 is compared with float64 "
                        "differences at float32 tolerances (default: float64)")
     check.add_argument("--layers", type=_positive_int, default=None,
-                       help="LSTM layers (default: varied)")
+                       help="LSTM (and RNN) layers (default: varied)")
     check.add_argument("--bidirectional", action=argparse.BooleanOptionalAction, default=None,
-                       help="LSTM bidirectional or not (default: varied)")
+                       help="LSTM (and RNN) bidirectional or not (default: varied)")
     check.add_argument("--proj-size", type=_non_negative_int, default=None,
                        help="LSTM projection size (default: varied)")
     check.add_argument("--lengths", type=_lengths, default=None,
-                       help="LSTM per-sequence lengths, e.g. 4,2,3 (sets B and T = max)")
+                       help="LSTM (and RNN) per-sequence lengths, e.g. 4,2,3 "
+                       "(sets B and T = max)")
     check.add_argument("--seed", type=_non_negative_int, default=0,
                        help="seed of the random cases (default: 0)")
     check.add_argument("--cases", type=_positive_int, default=4,
@@ -71,12 +74,14 @@ def main(argv=None) -> int:
     if args.command in ("train", "sample"):
         run = cli_train.run_train if args.command == "train" else cli_train.run_sample
         return run(args, sub.choices[args.command].error)
+    if args.command == "visualize":
+        return cli_visualize.run_visualize(args, sub.choices["visualize"].error)
     if args.command in ("convert", "inspect"):
         return cli_interop.run(args, sub.choices[args.command].error)
     if args.command == "gradcheck":
         from .gradcheck import run_selfcheck  # noqa: PLC0415
 
-        if args.mode == "adjoint" and args.what in ("linear", "embedding", "loss"):
+        if args.mode == "adjoint" and args.what in ("rnn", "linear", "embedding", "loss"):
             sub.choices["gradcheck"].error(f"--mode adjoint needs a JVP, which only cell and "
                                            f"lstm have; got --what {args.what}")
         return run_selfcheck(args.what, seed=args.seed, cases=args.cases, quiet=args.quiet,

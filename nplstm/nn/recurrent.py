@@ -112,7 +112,8 @@ class StackedRecurrent(Module):
         for layer in range(self.num_layers):
             mask = None
             if layer and dropout:
-                # inverted dropout on the layer's input: y = x ⊙ m / (1 − p), m ~ Bernoulli(1 − p)
+                # inverted dropout on the layer's input:
+                # y = x ⊙ m / (1 − p),  m ~ Bernoulli(1 − p)
                 keep = self.dropout_generator.random(layer_input.shape) >= dropout
                 mask = to_device((keep / (1.0 - dropout)).astype(self.dtype), self.device)
                 layer_input = layer_input * mask

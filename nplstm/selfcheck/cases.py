@@ -13,13 +13,15 @@ from .layouts import cell_layouts, module_layouts
 from .pairs import (CELL_NAMES, SEQUENCE_NAMES, cell_jvp, cell_pair, cross_entropy_pair,
                     embedding_pair, linear_pair, module_pair, mse_pair, sequence_jvp,
                     sequence_pair)
-from .random_cases import random_cell_case, random_lstm_case, random_sequence_case
+from .random_cases import (random_cell_case, random_lstm_case, random_rnn_case,
+                           random_sequence_case)
 
 __all__ = ["build_cases", "WHAT"]
 
-WHAT = ("cell", "lstm", "linear", "embedding", "loss")     # the parts nplstm gradcheck checks
+# the parts nplstm gradcheck checks
+WHAT = ("cell", "lstm", "rnn", "linear", "embedding", "loss")
 
-_FD_ONLY = ("linear", "embedding", "loss")
+_FD_ONLY = ("rnn", "linear", "embedding", "loss")          # no JVP: no adjoint mode
 
 
 def build_cases(what, seed, cases, mode, dtype, layers, bidirectional, proj_size, lengths):
@@ -59,6 +61,17 @@ def build_cases(what, seed, cases, mode, dtype, layers, bidirectional, proj_size
                 module, inputs = random_lstm_case(rng, c["T"], c["B"], c["I"], c["H"],
                                                   c["layers"], c["bidirectional"],
                                                   c["proj_size"], dtype=dt.name)
+                forward, backward, names = module_pair(module, lengths=c["lengths"])
+                run = fd(forward, backward, inputs, names, module_layouts(module, c["T"]))
+            elif part == "rnn":
+                # the LSTM's sizes and options, without a projection; tanh and relu alternate
+                c = _lstm_config(rng, k, layers, bidirectional, 0, lengths)
+                del c["proj_size"]
+                c["nonlinearity"] = ("tanh", "relu")[k // 2 % 2]
+                config.update(c)
+                module, inputs = random_rnn_case(rng, c["T"], c["B"], c["I"], c["H"],
+                                                 c["layers"], c["bidirectional"],
+                                                 c["nonlinearity"], dtype=dt.name)
                 forward, backward, names = module_pair(module, lengths=c["lengths"])
                 run = fd(forward, backward, inputs, names, module_layouts(module, c["T"]))
             elif part == "linear":

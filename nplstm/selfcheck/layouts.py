@@ -7,7 +7,7 @@ import re
 
 from ..gradcheck import Layout, blocks
 from ..kernels import GATE_NAMES
-from ..nn import LSTM
+from ..nn import RNN
 
 __all__ = ["cell_layouts", "sequence_layouts", "module_layouts", "parse_parameter_name"]
 
@@ -41,16 +41,18 @@ def parse_parameter_name(name):
     return m.group(1), int(m.group(2)), "reverse" if m.group(3) else "forward"
 
 
-def module_layouts(module: LSTM, T) -> dict:
-    """Layouts of ``module_pair``'s inputs: gates, layer and direction of every parameter
-    (parsed from its name), the time steps of x, the layer and direction of h0/c0 rows."""
+def module_layouts(module, T) -> dict:
+    """Layouts of ``module_pair``'s inputs: gates (an LSTM's), layer and direction of every
+    parameter (parsed from its name), the time steps of x, the layer and direction of the
+    h0 (and c0) rows.  module: an ``LSTM`` or an ``RNN``."""
+    gates = not isinstance(module, RNN)
     layouts = {}
     for name, p in module.named_parameters():
         parsed = parse_parameter_name(name)
         if parsed is None:
             continue
         kind, layer, direction = parsed
-        if kind == "weight_hr":
+        if kind == "weight_hr" or not gates:
             layouts[name] = Layout(tags={"layer": layer, "direction": direction})
         else:
             layouts[name] = _gate_layout(p.data.shape[0], layer=layer, direction=direction)
@@ -58,6 +60,7 @@ def module_layouts(module: LSTM, T) -> dict:
     rows = range(module.num_layers * D)
     by_row = {"layer": [k // D for k in rows],
               "direction": ["reverse" if k % D else "forward" for k in rows]}
-    layouts["h0"] = layouts["c0"] = Layout(axes={0: by_row})
+    for state in ("h0", "c0") if gates else ("h0",):
+        layouts[state] = Layout(axes={0: by_row})
     layouts["x"] = Layout(axes={1 if module.batch_first else 0: {"time": list(range(T))}})
     return layouts

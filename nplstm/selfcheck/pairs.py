@@ -8,14 +8,15 @@ from __future__ import annotations
 import numpy as np
 
 from .. import functional as F
-from ..nn import LSTM
+from ..nn import LSTM, RNN
 
-__all__ = ["cell_pair", "sequence_pair", "module_pair", "cell_jvp", "sequence_jvp",
-           "linear_pair", "embedding_pair", "cross_entropy_pair", "mse_pair",
-           "CELL_NAMES", "SEQUENCE_NAMES"]
+__all__ = ["cell_pair", "sequence_pair", "rnn_sequence_pair", "module_pair", "cell_jvp",
+           "sequence_jvp", "linear_pair", "embedding_pair", "cross_entropy_pair", "mse_pair",
+           "CELL_NAMES", "SEQUENCE_NAMES", "RNN_SEQUENCE_NAMES"]
 
 CELL_NAMES = ("x", "h", "c", "weight_ih", "weight_hh", "bias_ih", "bias_hh")
 SEQUENCE_NAMES = ("x", "h0", "c0", "weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")
+RNN_SEQUENCE_NAMES = ("x", "h0", "weight_ih", "weight_hh", "bias_ih", "bias_hh")
 
 
 def cell_pair():
@@ -45,39 +46,64 @@ def sequence_pair(lengths=None, reverse=False):
     return forward, backward
 
 
-def module_pair(module: LSTM, lengths=None, dropout_seed=None):
-    """(forward, backward, names) checking ``module``'s forward/backward as a function of
-    (x, h0, c0, *parameters).  With ``dropout_seed`` the dropout masks repeat every call.
+def rnn_sequence_pair(lengths=None, reverse=False, nonlinearity="tanh"):
+    """(forward, backward) of ``rnn_forward`` (one layer, one direction), ``RNN_SEQUENCE_NAMES``."""
+    def forward(x, h0, weight_ih, weight_hh, bias_ih, bias_hh):
+        return F.rnn_forward(x, h0, weight_ih, weight_hh, bias_ih, bias_hh,
+                             nonlinearity=nonlinearity, lengths=lengths, reverse=reverse)
+
+    def backward(doutput, cache):
+        output_grad, dh_n = doutput
+        return F.rnn_backward(output_grad, dh_n, cache)
+
+    return forward, backward
+
+
+def module_pair(module, lengths=None, dropout_seed=None):
+    """(forward, backward, names) checking an ``LSTM``'s (or ``RNN``'s) forward/backward as a
+    function of (x, h0, c0, *parameters) (an RNN: (x, h0, *parameters)).  With
+    ``dropout_seed`` the dropout masks repeat every call.
 
     Inputs of another dtype than the module's (the float64 differences of a float32 module)
     run through a twin module of that dtype with the same configuration.
     """
-    names = ["x", "h0", "c0"] + [name for name, _ in module.named_parameters()]
+    rnn = isinstance(module, RNN)
+    state_names = ["h0"] if rnn else ["h0", "c0"]
+    names = ["x", *state_names] + [name for name, _ in module.named_parameters()]
     twins = {module.dtype: module}
 
-    def forward(x, h0, c0, *values):
+    def forward(x, *rest):
+        states, values = rest[:len(state_names)], rest[len(state_names):]
         m = twins.get(x.dtype) or twins.setdefault(x.dtype, _twin(module, x.dtype))
         for p, v in zip(m.parameters(), values):
             p.data = v
         if dropout_seed is not None:
             m.dropout_generator = np.random.default_rng(dropout_seed)
         m.clear_tape()
-        state = None if h0 is None else (h0, c0)
+        state = None if states[0] is None else (states[0] if rnn else tuple(states))
         return m(x, state, lengths=lengths), m
 
     def backward(doutput, m):
         output_grad, dstate = doutput
         m.zero_grad()
-        dx, (dh0, dc0) = m.backward(output_grad, dstate)
-        return [dx, dh0, dc0] + [p.grad.copy() for p in m.parameters()]
+        dx, dinitial = m.backward(output_grad, dstate)
+        return [dx, *([dinitial] if rnn else dinitial)] + [p.grad.copy()
+                                                          for p in m.parameters()]
 
     return forward, backward, names
 
 
-def _twin(module: LSTM, dtype) -> LSTM:
-    twin = LSTM(module.input_size, module.hidden_size, module.num_layers, module.bias,
-                module.batch_first, module.dropout, module.bidirectional, module.proj_size,
-                dtype=dtype, device=module.device)
+def _twin(module, dtype):
+    """A module configured like ``module`` (an LSTM or an RNN), of another dtype."""
+    common = dict(num_layers=module.num_layers, bias=module.bias,
+                  batch_first=module.batch_first, dropout=module.dropout,
+                  bidirectional=module.bidirectional, dtype=dtype, device=module.device)
+    if isinstance(module, RNN):
+        twin = RNN(module.input_size, module.hidden_size, nonlinearity=module.nonlinearity,
+                   **common)
+    else:
+        twin = LSTM(module.input_size, module.hidden_size, proj_size=module.proj_size,
+                    **common)
     return twin.train(module.training) or twin
 
 

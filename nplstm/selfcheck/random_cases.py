@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..nn import LSTM
+from ..nn import LSTM, RNN
 
-__all__ = ["random_cell_case", "random_sequence_case", "random_lstm_case"]
+__all__ = ["random_cell_case", "random_sequence_case", "random_lstm_case",
+           "random_rnn_sequence_case", "random_rnn_case"]
 
 
 def random_cell_case(rng, B, I, H, bias=True, state=True, unbatched=False, dtype=np.float64):
@@ -43,3 +44,23 @@ def random_lstm_case(rng, T, B, I, H, layers=1, bidirectional=False, proj_size=0
     h0 = rng.standard_normal((layers * D, B, P)).astype(dtype) if state else None
     c0 = rng.standard_normal((layers * D, B, H)).astype(dtype) if state else None
     return module, [x, h0, c0] + [p.data for p in module.parameters()]
+
+
+def random_rnn_sequence_case(rng, T, B, I, H, bias=True, dtype=np.float64):
+    """Random inputs for ``rnn_sequence_pair`` (``RNN_SEQUENCE_NAMES``)."""
+    bound = 1.0 / np.sqrt(H)
+    uniform = lambda *shape: rng.uniform(-bound, bound, shape).astype(dtype)  # noqa: E731
+    biases = (uniform(H), uniform(H)) if bias else (None, None)
+    return [rng.standard_normal((T, B, I)).astype(dtype),
+            rng.standard_normal((B, H)).astype(dtype), uniform(H, I), uniform(H, H), *biases]
+
+
+def random_rnn_case(rng, T, B, I, H, layers=1, bidirectional=False, nonlinearity="tanh",
+                    bias=True, state=True, dtype="float64"):
+    """A random ``RNN`` module and inputs (x, h0, *parameters) for ``module_pair``."""
+    module = RNN(I, H, layers, nonlinearity=nonlinearity, bias=bias,
+                 bidirectional=bidirectional, dtype=dtype, seed=int(rng.integers(2**31)))
+    D = 2 if bidirectional else 1
+    x = rng.standard_normal((T, B, I)).astype(dtype)
+    h0 = rng.standard_normal((layers * D, B, H)).astype(dtype) if state else None
+    return module, [x, h0] + [p.data for p in module.parameters()]

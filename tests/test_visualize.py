@@ -1,0 +1,250 @@
+"""``nplstm visualize`` and nplstm.visualize: the traces, features, ranking, page and figure."""
+
+from __future__ import annotations
+
+import html.parser
+import re
+
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+from hypothesis.extra.numpy import arrays
+
+from nplstm.cli.main import main
+from nplstm.grad_mode import no_grad
+from nplstm.visualize import (FEATURES, choose_text, correlations, load_charlm_run, rank_cells,
+                              record_traces, saturation_fractions, text_features)
+
+# code-like text: quotes, brackets, indentation, line breaks and characters to escape
+TEXT = ('def f(x, y):\n    """Say "hi" <b> & [x]."""\n    return {"a": (x + y) * 2}\n'
+        'if a < b and c > d:\n        print("done")\n') * 30
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """A two-layer float64 char-LM run of a few steps (untrained is enough here)."""
+    root = tmp_path_factory.mktemp("visualize")
+    text = root / "text.txt"
+    text.write_text(TEXT, encoding="utf-8")
+    out = root / "run"
+    assert main(["train", "--text", str(text), "--out", str(out), "--steps", "2",
+                 "--hidden", "12", "--layers", "2", "--seq-len", "16", "--batch-size", "4",
+                 "--embedding-dim", "6", "--eval-every", "2", "--checkpoint-every", "2",
+                 "--dtype", "float64"]) == 0
+    return out
+
+
+class PageParser(html.parser.HTMLParser):
+    """Collects the cell sections, their spans' values and text, the legend and URLs."""
+
+    def __init__(self):
+        super().__init__()
+        self.cells, self.ids, self.urls, self.metas, self.tags = [], set(), [], [], set()
+        self._in_text = False
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        self.tags.add(tag)
+        self.ids.add(attrs.get("id"))
+        self.urls += [v for k, v in attrs.items() if k in ("src", "href") and v]
+        if tag == "meta":
+            self.metas.append(attrs)
+        if tag == "section" and attrs.get("class") == "cell":
+            self.cells.append({"layer": int(attrs["data-layer"]), "unit": int(attrs["data-unit"]),
+                               "values": [], "text": ""})
+        if tag == "pre":
+            self._in_text = True
+        if tag == "span" and self._in_text:
+            self.cells[-1]["values"].append(float(attrs["data-v"]))
+
+    def handle_endtag(self, tag):
+        if tag == "pre":
+            self._in_text = False
+
+    def handle_data(self, data):
+        if self._in_text:
+            self.cells[-1]["text"] += data
+
+
+def _parse(path) -> tuple:
+    page = path.read_text(encoding="utf-8")
+    parser = PageParser()
+    parser.feed(page)
+    return page, parser
+
+
+def test_the_page_shows_k_cells_per_layer_each_character_with_its_value(run, capsys):
+    assert main(["visualize", "--out", str(run), "--chars", "300", "--cells", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "cells.html" in out and "gates.png" in out
+    page, parser = _parse(run / "cells.html")
+    assert [(c["layer"]) for c in parser.cells] == [1, 1, 1, 2, 2, 2]
+    loaded = load_charlm_run(run)
+    shown, _ = choose_text(loaded.task.corpus, None, 300)
+    eval_text = loaded.task.corpus.decode(loaded.task.corpus.eval)
+    assert eval_text.index("\n") + 1 == eval_text.index(shown) and len(shown) == 300
+    traces = record_traces(loaded.task.model, loaded.task.corpus.encode(shown))
+    for cell in parser.cells:
+        assert len(cell["values"]) == 300
+        expected = np.tanh(traces[cell["layer"] - 1].c[:, cell["unit"]])
+        np.testing.assert_allclose(cell["values"], expected, atol=0.005 + 1e-12)  # 2 decimals
+        assert cell["text"].replace("↵\n", "\n") == shown
+    assert len({(c["layer"], c["unit"]) for c in parser.cells}) == 6
+    assert "legend" in parser.ids
+    for name in FEATURES:
+        assert f"<dt>{name}</dt>" in page
+    assert {"name": "viewport", "content": "width=device-width, initial-scale=1"} in parser.metas
+    assert "script" not in parser.tags and "link" not in parser.tags and "img" not in parser.tags
+    assert not parser.urls
+    assert not re.search(r"https?:|src\s*=|url\(|@import|//[a-z]", page, re.IGNORECASE)
+
+
+def test_each_cell_is_named_by_its_best_feature_and_correlation(run, capsys):
+    assert main(["visualize", "--out", str(run), "--chars", "400", "--cells", "2"]) == 0
+    page, parser = _parse(run / "cells.html")
+    loaded = load_charlm_run(run)
+    shown, _ = choose_text(loaded.task.corpus, None, 400)
+    traces = record_traces(loaded.task.model, loaded.task.corpus.encode(shown))
+    features = text_features(shown)
+    headings = re.findall(r"<h3>cell (\d+) · (\w+) <span class=\"r\">\(r = ([-+]\d\.\d\d)\)",
+                          page)
+    assert len(headings) == 4
+    for cell, (unit, feature, r) in zip(parser.cells, headings):
+        table = correlations(np.tanh(traces[cell["layer"] - 1].c), features)   # (H, F)
+        scores = np.abs(table).max(axis=1)
+        assert int(unit) == cell["unit"]
+        assert scores[int(unit)] >= np.sort(scores)[-2] - 1e-12     # among the two best
+        k = list(FEATURES).index(feature)
+        assert abs(table[int(unit), k]) == pytest.approx(scores[int(unit)])
+        assert float(r) == pytest.approx(table[int(unit), k], abs=0.005 + 1e-12)
+
+
+def test_the_traces_are_the_models_own_forward(run):
+    """The step-by-step traces (reference.py's step) give the module's fast forward's h."""
+    loaded = load_charlm_run(run)
+    model = loaded.task.model
+    tokens = loaded.task.corpus.eval[:50]
+    traces = record_traces(model, tokens)
+    with no_grad():
+        output, (h_n, c_n) = model.lstm(model.embedding(np.asarray(tokens)[:, None]))
+    eps = np.finfo(np.float64).eps
+    np.testing.assert_allclose(traces[-1].h, output[:, 0], rtol=0, atol=1e3 * eps)
+    for layer, trace in enumerate(traces):
+        np.testing.assert_allclose(trace.c[-1], c_n[layer, 0], rtol=0, atol=1e3 * eps)
+        # the gates are the step's: c_t = f ⊙ c_{t−1} + i ⊙ g,  h_t = o ⊙ tanh(c_t)
+        c_prev = np.vstack([np.zeros((1, trace.c.shape[1])), trace.c[:-1]])
+        np.testing.assert_allclose(trace.c, trace.f * c_prev + trace.i * trace.g, atol=1e3 * eps)
+        np.testing.assert_allclose(trace.h, trace.o * np.tanh(trace.c), atol=1e3 * eps)
+
+
+def test_a_text_with_characters_outside_the_vocabulary_skips_them_and_says_which(
+        run, tmp_path, capsys):
+    text = tmp_path / "other.txt"
+    text.write_text('é def f(x):\n    return "no" ✓ é\n', encoding="utf-8")
+    assert main(["visualize", "--out", str(run), "--text", str(text), "--cells", "1"]) == 0
+    err = capsys.readouterr().err
+    assert "skipped 3 character(s)" in err and "'é' ×2" in err and "'✓' ×1" in err
+    page, parser = _parse(run / "cells.html")
+    assert parser.cells[0]["text"].replace("↵\n", "\n") == ' def f(x):\n    return "no"  \n'
+    assert '">&quot;</span>' in page and '">"</span>' not in page      # escaped
+
+
+def test_the_text_is_html_escaped(run, tmp_path):
+    text = tmp_path / "tags.txt"
+    text.write_text('<b> & "x" <b>\n', encoding="utf-8")
+    assert main(["visualize", "--out", str(run), "--text", str(text), "--cells", "1"]) == 0
+    page, parser = _parse(run / "cells.html")
+    assert "b" not in parser.tags
+    for escaped in ("&lt;", "&gt;", "&amp;", "&quot;"):
+        assert f'">{escaped}</span>' in page
+    assert parser.cells[0]["text"] == '<b> & "x" <b>↵\n'
+
+
+def _refused(argv, capsys) -> str:
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("nplstm visualize: error: "), err
+    return err
+
+
+def test_refusals_are_one_line_and_exit_2(run, tmp_path, capsys):
+    assert "not a directory" in _refused(["visualize", "--out", str(tmp_path / "none")],
+                                         capsys)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert "no best.npz or checkpoint.npz" in _refused(["visualize", "--out", str(empty)],
+                                                        capsys)
+    damaged = tmp_path / "damaged"
+    damaged.mkdir()
+    (damaged / "best.npz").write_bytes(b"PK\x03\x04 not a zip file")
+    assert "best.npz" in _refused(["visualize", "--out", str(damaged)], capsys)
+    foreign = tmp_path / "foreign.txt"
+    foreign.write_text("ÄÖÜ€", encoding="utf-8")
+    assert "vocabulary" in _refused(["visualize", "--out", str(run), "--text", str(foreign)],
+                                    capsys)
+    assert "no such file" in _refused(["visualize", "--out", str(run), "--text",
+                                       str(tmp_path / "missing.txt")], capsys)
+    assert "only 12 cells" in _refused(["visualize", "--out", str(run), "--cells", "13"],
+                                       capsys)
+    assert "--chars" in _refused(["visualize", "--out", str(run), "--chars", "0"], capsys)
+    assert not (empty / "cells.html").exists() and not (damaged / "cells.html").exists()
+
+
+def test_an_adding_run_is_refused(tmp_path, capsys):
+    out = tmp_path / "adding"
+    assert main(["train", "--task", "adding", "--out", str(out), "--steps", "1", "--hidden",
+                 "4", "--seq-len", "5", "--batch-size", "2", "--eval-every", "1"]) == 0
+    capsys.readouterr()
+    assert "charlm" in _refused(["visualize", "--out", str(out)], capsys)
+
+
+def test_text_features_of_a_small_text():
+    text = 'a "b(c)"\n  d_e f'
+    got = text_features(text)
+    #            a     "  b  (  c  )  "  ↵  _  _  d  _  e  _  f
+    assert list(got["in_quotes"]) == [0, 0, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0]
+    assert list(got["in_brackets"]) == [0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
+    assert list(got["line_position"]) == [0, 1, 2, 3, 4, 5, 6, 7, 8, 0, 1, 2, 3, 4, 5, 6]
+    assert list(got["indentation"]) == [0] * 9 + [2] * 7
+    assert list(got["word_start"]) == [1, 0, 0, 1, 0, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1]
+
+
+@given(st.integers(0, 2**32 - 1))
+def test_rank_cells_finds_a_planted_cell(seed):
+    rng = np.random.default_rng(seed)
+    features = text_features('x = [a, "b"]\n    y = (c)\n' * 3)
+    T = len(features["in_brackets"])
+    values = rng.uniform(-0.3, 0.3, (T, 6))                             # (T, H) noise
+    values[:, 4] = -np.tanh(features["in_brackets"] - 0.5)              # follows the brackets
+    values[:, 1] = 0.25                                                 # constant: r = 0
+    ranked = rank_cells(values, features, 3)
+    assert ranked[0].unit == 4 and ranked[0].feature == "in_brackets" and ranked[0].r < -0.99
+    assert 1 not in [cell.unit for cell in ranked[:3]] or all(abs(c.r) == 0 for c in ranked)
+    r = correlations(values, features)
+    assert np.all(r[1] == 0)
+    centred = values[:, 3] - values[:, 3].mean()
+    word = features["word_start"] - features["word_start"].mean()
+    k = list(FEATURES).index("word_start")
+    assert r[3, k] == pytest.approx(centred @ word / np.linalg.norm(centred)
+                                    / np.linalg.norm(word))
+
+
+@given(arrays(np.float64, st.tuples(st.integers(1, 30), st.integers(1, 5)),
+              elements=st.floats(0, 1)))
+def test_saturation_fractions_count_the_steps(gate):
+    left, right = saturation_fractions(gate)
+    T, H = gate.shape
+    for j in range(H):
+        assert left[j] == sum(v < 0.1 for v in gate[:, j]) / T
+        assert right[j] == sum(v > 0.9 for v in gate[:, j]) / T
+
+
+def test_the_gates_figure_is_written(run, capsys):
+    pytest.importorskip("matplotlib")
+    figure = run / "gates.png"
+    figure.unlink(missing_ok=True)
+    assert main(["visualize", "--out", str(run), "--chars", "100", "--cells", "1"]) == 0
+    assert figure.stat().st_size > 10_000
+    assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
