@@ -18,6 +18,7 @@
 # train longer (`--steps 2000 --hidden 256`) and the cells get cleaner.
 
 # %%
+import html
 from pathlib import Path
 
 from IPython.display import HTML, Image, display
@@ -56,19 +57,30 @@ print("exit status:", status)
 status = main(["visualize", "--out", str(RUN), "--chars", "400", "--cells", "3"])
 print("exit status:", status)
 
+# %% [markdown]
+# `cells.html` is a page of its own, with its own styles; shown in a frame, they stay inside it.
+
 # %%
-display(HTML((RUN / "cells.html").read_text(encoding="utf-8")))
+page = (RUN / "cells.html").read_text(encoding="utf-8")
+display(HTML(f'<iframe srcdoc="{html.escape(page, quote=True)}" '
+             'style="width: 100%; height: 720px; border: 1px solid #ccc"></iframe>'))
 
 # %% [markdown]
 # ### Reading `cells.html`
 #
-# Each row is one cell: every character is coloured by that cell's value $\tanh(c_t)$ (or
-# $h_t$) *after* reading the character, one colour for positive, another for negative, pale
-# for near 0. Look for a cell whose colour changes at the same kind of place every time: at
-# spaces (a word boundary), after a newline, inside quotes or brackets. A cell that is
-# switched on by an opening character and stays on until the closing one is *remembering*:
-# its forget gate is near 1 and its input gate near 0 in between, the behaviour notebook 2
-# showed keeps gradients alive.
+# Each block is one cell: every character is coloured by that cell's $\tanh(c_t)$ just after
+# the model has read it, blue for negative, red for positive, white near 0. The heading names
+# the simple feature of the text the cell follows most closely (`in_quotes`, `in_brackets`,
+# `line_position`, `indentation`, `word_start`) and the correlation $r$ between the two over
+# the characters shown; $r < 0$ means the cell goes down where the feature goes up.
+#
+# After 150 steps the cells that stand out follow `word_start`, with $|r|$ around 0.4: the
+# model has learned where words begin, the cheapest structure there is, and what it needs to
+# guess the first letter after a space. Features that need a long memory, such as being inside
+# quotes or the position in a line, take longer training (try `--steps 2000`). A cell that
+# switches on at an opening character and stays on until the closing one is *remembering*:
+# its forget gate near 1 and its input gate near 0 in between, the path notebook 2 showed
+# keeps gradients alive.
 
 # %%
 display(Image(filename=str(RUN / "gates.png")))
@@ -76,12 +88,16 @@ display(Image(filename=str(RUN / "gates.png")))
 # %% [markdown]
 # ### Reading `gates.png`
 #
-# A gate unit is *saturated* when it is almost always near 0 or near 1: it acts as a switch
-# rather than a dial. Right after initialisation every gate sits near $\sigma(0) = \tfrac12$;
-# training moves many of them out to the edges. Forget-gate units saturated near 1 are the
-# long memories; input-gate units near 0 keep a cell from being overwritten; a unit stuck
-# at one edge for every character does nothing useful and is a sign of too large a learning
-# rate or too small a model. With more training the fraction of saturated units grows.
+# One point per gate unit: across the characters read, the fraction of steps the gate was
+# nearly closed ($< 0.1$, to the right) and nearly open ($> 0.9$, up). A unit near the origin
+# is a *dial*, rarely at either edge; a unit near the dashed diagonal is a *switch*, almost
+# always at one edge or the other; top left: mostly open, bottom right: mostly closed.
+#
+# Right after initialisation every gate sits near $\sigma(0) = \tfrac12$, at the origin.
+# After 150 steps most units have moved only part of the way: they are still mostly dials.
+# With longer training more units saturate; Karpathy et al. found forget-gate units that stay
+# open (top left) for long stretches, the cells that carry information far, and few gates
+# that are never saturated. A unit stuck at one edge for every character does nothing useful.
 #
 # Try it yourself on your own text:
 #
