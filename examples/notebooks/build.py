@@ -34,6 +34,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from nplstm.io import atomic_write_bytes
+
 HERE = Path(__file__).resolve().parent
 SOURCES = HERE / "src"
 NOTEBOOKS = ("01_cell_by_hand", "02_bptt_vanishing_gradients", "03_gradient_checking",
@@ -121,7 +123,7 @@ def execute(nb, workdir: Path, timeout: int = TIMEOUT_PER_CELL):
 
     with kernel_of_this_python() as kernel_name:
         client = NotebookClient(nb, timeout=timeout, kernel_name=kernel_name,
-                                record_timing=False,
+                                record_timing=False, coalesce_streams=True,
                                 resources={"metadata": {"path": str(workdir)}})
         client.execute()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
@@ -139,9 +141,8 @@ def build(name: str, run: bool = True) -> Path:
         with tempfile.TemporaryDirectory(prefix=f"nplstm-{name}-") as workdir:
             execute(nb, Path(workdir))
     path = HERE / f"{name}.ipynb"
-    temporary = path.with_suffix(".ipynb.tmp")
-    nbformat.write(nb, str(temporary))
-    os.replace(temporary, path)                 # atomic: a failed build leaves the old one
+    text = nbformat.writes(nb) + "\n"                 # nbformat.write's text, validated
+    atomic_write_bytes(path, text.encode("utf-8"))    # a failed build leaves the old file
     return path
 
 

@@ -62,8 +62,8 @@ print("exit status:", status)
 
 # %%
 page = (RUN / "cells.html").read_text(encoding="utf-8")
-display(HTML(f'<iframe srcdoc="{html.escape(page, quote=True)}" '
-             'style="width: 100%; height: 720px; border: 1px solid #ccc"></iframe>'))
+display(HTML(f'<div><iframe srcdoc="{html.escape(page, quote=True)}" '
+             'style="width: 100%; height: 720px; border: 1px solid #ccc"></iframe></div>'))
 
 # %% [markdown]
 # ### Reading `cells.html`
