@@ -9,7 +9,9 @@ Each notebook runs in its own temporary directory with the kernel of this Python
 
 import importlib.util
 import json
+import os
 import pathlib
+import sys
 
 import pytest
 
@@ -109,14 +111,38 @@ def test_read_cells_refuses_a_malformed_source(tmp_path, text, message):
         build.read_cells(source)
 
 
+def _notebook_runner():
+    """nbformat, after skipping when a package that runs notebooks is missing."""
+    for package in ("nbformat", "nbclient", "ipykernel"):
+        pytest.importorskip(package, reason=f"running the notebooks needs {package} "
+                            "(pip install 'nplstm[test]')")
+    import nbformat  # noqa: PLC0415
+
+    return nbformat
+
+
+def test_the_kernel_is_this_python(tmp_path, monkeypatch):
+    """Not whichever "python3" kernel Jupyter finds first: a user's own "python3" spec
+    pointing at another interpreter is on JUPYTER_PATH here, and is not used."""
+    nbformat = _notebook_runner()
+    decoy = tmp_path / "decoy" / "kernels" / "python3"
+    decoy.mkdir(parents=True)
+    (decoy / "kernel.json").write_text(json.dumps({
+        "argv": ["/nonexistent/python", "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "another Python", "language": "python"}), encoding="utf-8")
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "decoy"))
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "import os, sys; print(sys.executable); print(os.getcwd())")])
+    build.execute(nb, tmp_path, timeout=60)
+    executable, cwd = nb.cells[0].outputs[0]["text"].split()
+    assert pathlib.Path(executable) == pathlib.Path(sys.executable)
+    assert pathlib.Path(cwd).resolve() == tmp_path.resolve()
+    assert os.environ["JUPYTER_PATH"] == str(tmp_path / "decoy")      # restored
+
+
 @pytest.mark.parametrize("name", build.NOTEBOOKS)
 def test_notebook_runs_top_to_bottom(name, tmp_path):
-    nbformat = pytest.importorskip("nbformat", reason="running the notebooks needs nbformat "
-                                   "(pip install 'nplstm[test]')")
-    pytest.importorskip("nbclient", reason="running the notebooks needs nbclient "
-                        "(pip install 'nplstm[test]')")
-    pytest.importorskip("ipykernel", reason="running the notebooks needs ipykernel "
-                        "(pip install 'nplstm[test]')")
+    nbformat = _notebook_runner()
     packages, cell_timeout = NEEDS[name]
     for package in packages:
         pytest.importorskip(package, reason=f"{name} needs {package} "
