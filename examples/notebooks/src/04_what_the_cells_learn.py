@@ -11,9 +11,9 @@
 # something readable in the text anyway (Karpathy, Johnson & Fei-Fei 2015, "Visualizing and
 # understanding recurrent networks": cells that track quotes, line length, indentation).
 #
-# Here we train a small model for a few seconds with `nplstm train`, then look inside it with
-# `nplstm visualize`, both called from Python through `nplstm.cli.main`, exactly as on the
-# command line. The text is nplstm's default: the docstrings of Python's standard library.
+# Here we train a small model in well under a minute with `nplstm train`, then look inside
+# it with `nplstm visualize`, both called from Python through `nplstm.cli.main`, exactly as
+# on the command line. The text is nplstm's default: the docstrings of Python's standard library.
 # A model this small and this briefly trained is a sketch of the effect, not the full picture;
 # train longer (`--steps 2000 --hidden 256`) and the cells get cleaner.
 
@@ -31,7 +31,7 @@ RUN = Path("runs") / "notebook04"     # relative to the notebook; runs/ is git-i
 # ## Train
 #
 # 150 steps of SGD with momentum and truncated BPTT (32 characters per sequence, 16
-# sequences per batch), a 64-unit LSTM, seeded: the same numbers on every run. `--overwrite`
+# sequences per batch), a 64-unit LSTM, seeded: the same losses on every run. `--overwrite`
 # starts afresh if the run exists. Watch the evaluation loss fall below the bigram baseline
 # (a model that only knows the previous character).
 
