@@ -116,7 +116,8 @@ dz = np.concatenate([di * i * (1 - i), df * f * (1 - f), dg * (1 - g**2), do * o
 by_hand = {"x": dz @ weight_ih, "h_prev": dz @ weight_hh, "c_prev": dc_total * f,
            "weight_ih": dz.T @ x, "weight_hh": dz.T @ h, "bias_ih": dz.sum(axis=0)}
 for name, value in by_hand.items():
-    print(f"{name:10s} max |by hand - reference| = {np.abs(value - getattr(grads, name)).max():.1e}")
+    difference = np.abs(value - getattr(grads, name)).max()
+    print(f"{name:10s} max |by hand - reference| = {difference:.1e}")
 
 # %% [markdown]
 # ## Is the backward right? `nplstm.gradcheck`

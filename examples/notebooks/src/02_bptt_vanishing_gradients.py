@@ -104,8 +104,9 @@ steps_back = T - 1 - np.arange(T)
 fig, ax = plt.subplots(figsize=(7.5, 4.5))
 ax.semilogy(steps_back, rnn_dh, "k-", label="tanh RNN  ‖∂L/∂h_t‖")
 for (bias, (_, dh, dc)), color in zip(runs.items(), ("C0", "C1", "C2")):
-    ax.semilogy(steps_back, dh, "-", color=color, label=f"LSTM, forget bias +{bias:.0f}  ‖∂L/∂h_t‖")
-    ax.semilogy(steps_back, dc, "--", color=color, label=f"LSTM, forget bias +{bias:.0f}  ‖∂L/∂c_t‖")
+    tag = f"LSTM, forget bias +{bias:.0f}"
+    ax.semilogy(steps_back, dh, "-", color=color, label=f"{tag}  ‖∂L/∂h_t‖")
+    ax.semilogy(steps_back, dc, "--", color=color, label=f"{tag}  ‖∂L/∂c_t‖")
 ax.set_xlabel("steps back from the loss (T − 1 − t)")
 ax.set_ylabel("gradient norm over the batch")
 ax.set_title(f"BPTT through T = {T} steps, H = {H}: the loss reads the last step only",
