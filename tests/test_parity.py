@@ -75,10 +75,16 @@ def test_golden_cell(name):
 @pytest.mark.usefixtures("no_torch")
 @pytest.mark.parametrize("name", _case_names("lstm.npz"))
 def test_golden_lstm(name):
-    config, data = _load_case("lstm.npz", name)
-    assert config["kind"] == "lstm"
+    check_golden_sequence("lstm.npz", name, "lstm", ref.LSTM_TOL)
+
+
+def check_golden_sequence(filename, name, kind, tol):
+    """One stored LSTM (or RNN: tests/test_rnn.py) case rerun: every result within ``tol``,
+    padded positions exactly 0, the inference forward the same."""
+    config, data = _load_case(filename, name)
+    assert config["kind"] == kind
     got = ref.run_nplstm(config, data)
-    _assert_close(got, data, ref.LSTM_TOL)
+    _assert_close(got, data, tol)
     if config["lengths"] is not None:   # padded positions: exactly zero output and dx
         pad = np.arange(config["T"])[:, None] >= np.asarray(config["lengths"])  # (T, B)
         if config["batch_first"]:
@@ -88,7 +94,7 @@ def test_golden_lstm(name):
     # the inference forward (no cache, chunked input projection) gives the same outputs
     inference = ref.run_nplstm_inference(config, data)
     for key, value in inference.items():
-        assert rel_error(value, data[key]) <= ref.LSTM_TOL, key
+        assert rel_error(value, data[key]) <= tol, key
 
 
 # -- (d) the torch-docs LSTMCell loop, backpropagated by hand through the module --------------

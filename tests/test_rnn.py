@@ -30,7 +30,8 @@ from .helpers import rel_error
 from .snapshots import assert_unchanged, snapshot
 from .strategies import lengths_or_none, seed as seeds, small_size
 # the fixture files' reading, shared with the LSTM's parity tests
-from .test_parity import _assert_close, _case_names as case_names, _load_case as load_case
+from .test_parity import (_assert_close, _case_names as case_names, _load_case as load_case,
+                          check_golden_sequence)
 
 EXAMPLES = max(3, settings.default.max_examples // 3)   # ci: 10 draws per property
 RNN_FILE = "rnn.npz"
@@ -61,18 +62,7 @@ def test_fixtures_cover_what_the_rnn_promises():
 @pytest.mark.parametrize("name", _case_names())
 def test_golden_rnn(name, monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)      # any `import torch` fails
-    config, data = _load_case(name)
-    assert config["kind"] == "rnn"
-    got = ref.run_nplstm(config, data)
-    _assert_close(got, data, ref.RNN_TOL)
-    if config["lengths"] is not None:   # padded positions: exactly zero output and dx
-        pad = np.arange(config["T"])[:, None] >= np.asarray(config["lengths"])  # (T, B)
-        if config["batch_first"]:
-            pad = pad.T                                                          # (B, T)
-        assert not got["out/output"][pad].any()
-        assert not got["grad/x"][pad].any()
-    for key, value in ref.run_nplstm_inference(config, data).items():
-        assert rel_error(value, data[key]) <= ref.RNN_TOL, key
+    check_golden_sequence(RNN_FILE, name, "rnn", ref.RNN_TOL)
 
 
 # -- live against torch ----------------------------------------------------------------------------

@@ -13,7 +13,8 @@ from hypothesis.extra.numpy import arrays
 from nplstm.cli.main import main
 from nplstm.grad_mode import no_grad
 from nplstm.visualize import (FEATURES, choose_text, correlations, load_charlm_run, rank_cells,
-                              record_traces, saturation_fractions, text_features)
+                              record_traces, saturation_fractions, text_features,
+                              visualize_run)
 
 # code-like text: quotes, brackets, indentation, line breaks and characters to escape
 TEXT = ('def f(x, y):\n    """Say "hi" <b> & [x]."""\n    return {"a": (x + y) * 2}\n'
@@ -32,6 +33,15 @@ def run(tmp_path_factory):
                  "--embedding-dim", "6", "--eval-every", "2", "--checkpoint-every", "2",
                  "--dtype", "float64"]) == 0
     return out
+
+
+@pytest.fixture
+def no_figure(monkeypatch):
+    """The page alone: gates.png (a second of matplotlib per call) is left out; the figure
+    has its own test."""
+    import nplstm.visualize.report as report  # noqa: PLC0415
+
+    monkeypatch.setattr(report, "plot_saturation", lambda traces, path: False)
 
 
 class PageParser(html.parser.HTMLParser):
@@ -73,10 +83,11 @@ def _parse(path) -> tuple:
     return page, parser
 
 
-def test_the_page_shows_k_cells_per_layer_each_character_with_its_value(run, capsys):
+def test_the_page_shows_k_cells_per_layer_each_character_with_its_value(run, no_figure,
+                                                                         capsys):
     assert main(["visualize", "--out", str(run), "--chars", "300", "--cells", "3"]) == 0
     out = capsys.readouterr().out
-    assert "cells.html" in out and "gates.png" in out
+    assert "wrote" in out and "cells.html (300 characters)" in out
     page, parser = _parse(run / "cells.html")
     assert [(c["layer"]) for c in parser.cells] == [1, 1, 1, 2, 2, 2]
     loaded = load_charlm_run(run)
@@ -99,7 +110,7 @@ def test_the_page_shows_k_cells_per_layer_each_character_with_its_value(run, cap
     assert not re.search(r"https?:|src\s*=|url\(|@import|//[a-z]", page, re.IGNORECASE)
 
 
-def test_each_cell_is_named_by_its_best_feature_and_correlation(run, capsys):
+def test_each_cell_is_named_by_its_best_feature_and_correlation(run, no_figure, capsys):
     assert main(["visualize", "--out", str(run), "--chars", "400", "--cells", "2"]) == 0
     page, parser = _parse(run / "cells.html")
     loaded = load_charlm_run(run)
@@ -138,7 +149,7 @@ def test_the_traces_are_the_models_own_forward(run):
 
 
 def test_a_text_with_characters_outside_the_vocabulary_skips_them_and_says_which(
-        run, tmp_path, capsys):
+        run, no_figure, tmp_path, capsys):
     text = tmp_path / "other.txt"
     text.write_text('é def f(x):\n    return "no" ✓ é\n', encoding="utf-8")
     assert main(["visualize", "--out", str(run), "--text", str(text), "--cells", "1"]) == 0
@@ -149,7 +160,7 @@ def test_a_text_with_characters_outside_the_vocabulary_skips_them_and_says_which
     assert '">&quot;</span>' in page and '">"</span>' not in page      # escaped
 
 
-def test_the_text_is_html_escaped(run, tmp_path):
+def test_the_text_is_html_escaped(run, no_figure, tmp_path):
     text = tmp_path / "tags.txt"
     text.write_text('<b> & "x" <b>\n', encoding="utf-8")
     assert main(["visualize", "--out", str(run), "--text", str(text), "--cells", "1"]) == 0
@@ -169,7 +180,7 @@ def _refused(argv, capsys) -> str:
     return err
 
 
-def test_refusals_are_one_line_and_exit_2(run, tmp_path, capsys):
+def test_refusals_are_one_line_and_exit_2(run, no_figure, tmp_path, capsys):
     assert "not a directory" in _refused(["visualize", "--out", str(tmp_path / "none")],
                                          capsys)
     empty = tmp_path / "empty"
@@ -190,6 +201,13 @@ def test_refusals_are_one_line_and_exit_2(run, tmp_path, capsys):
                                        capsys)
     assert "--chars" in _refused(["visualize", "--out", str(run), "--chars", "0"], capsys)
     assert not (empty / "cells.html").exists() and not (damaged / "cells.html").exists()
+
+
+def test_visualize_run_checks_its_counts_before_reading_anything(tmp_path):
+    for name, value, error in (("chars", 0, ValueError), ("cells", -1, ValueError),
+                               ("chars", True, TypeError), ("cells", 2.0, TypeError)):
+        with pytest.raises(error, match=name):
+            visualize_run(tmp_path / "no run", **{name: value})
 
 
 def test_an_adding_run_is_refused(tmp_path, capsys):
@@ -221,7 +239,7 @@ def test_rank_cells_finds_a_planted_cell(seed):
     values[:, 1] = 0.25                                                 # constant: r = 0
     ranked = rank_cells(values, features, 3)
     assert ranked[0].unit == 4 and ranked[0].feature == "in_brackets" and ranked[0].r < -0.99
-    assert 1 not in [cell.unit for cell in ranked[:3]] or all(abs(c.r) == 0 for c in ranked)
+    assert 1 not in [cell.unit for cell in ranked]          # the constant unit scores 0
     r = correlations(values, features)
     assert np.all(r[1] == 0)
     centred = values[:, 3] - values[:, 3].mean()

@@ -133,15 +133,16 @@ class LSTM(StackedRecurrent):
         gradients are computed before the forward is popped and ``.grad`` changes, so a
         refused call (a wrong shape, say) leaves the module as it was.
         """
-        dh_n, dc_n = _upstream_state(dstate)
+        def upstream():
+            dh_n, dc_n = _upstream_state(dstate)
+            return [("dh_n", dh_n), ("dc_n", dc_n)]
 
         def backward_one(d_out, row_upstream, cache, norms):
             grads = F.lstm_backward(d_out, *row_upstream, cache, record=norms)
             return grads.x, (grads.h0, grads.c0), \
                 {name: getattr(grads, name) for name in _WEIGHT_NAMES}
 
-        dx, dh0, dc0 = self._backprop_layers(doutput, "(T, B, D·P)",
-                                             [("dh_n", dh_n), ("dc_n", dc_n)], record,
+        dx, dh0, dc0 = self._backprop_layers(doutput, "(T, B, D·P)", upstream, record,
                                              backward_one)
         return dx, (dh0, dc0)
 

@@ -144,8 +144,9 @@ class StackedRecurrent(Module):
         """Undo the most recent recorded forward, layer by layer, last first.
 
         doutput       ∂L/∂output as given (checked here against ``doutput_letters``), or None
-        upstream      [(name, array or None)] for the final states (dh_n, …), in the order of
-                      ``_state_sizes``
+        upstream      a function returning [(name, array or None)] for the final states
+                      (dh_n, …) in the order of ``_state_sizes``, called once a recorded
+                      forward is known to exist (its errors come after that one)
         record        None or a dict: record[(layer, direction)] receives backward_one's norms
         backward_one  (d_out (T, B, P) or None, upstream of row k, cache, norms dict or None)
                       → (dx (T, B, ·), initial-state gradients of row k, {name: gradient})
@@ -163,7 +164,7 @@ class StackedRecurrent(Module):
                                        doutput_letters)
         sizes, letters = self._state_sizes(), self._state_letters()
         upstream = [self._batched(name, a, (L * D, B, size), unbatched, spelled)
-                    for (name, a), size, spelled in zip(upstream, sizes, letters)]
+                    for (name, a), size, spelled in zip(upstream(), sizes, letters)]
         d_initial = [xp.empty((L * D, B, size), dtype=self.dtype) for size in sizes]
         param_grads = {}            # added into .grad once every layer's backward succeeded
         for layer in reversed(range(L)):

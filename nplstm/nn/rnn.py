@@ -80,8 +80,8 @@ class RNN(StackedRecurrent):
             grads = rnn_backward(d_out, row_upstream[0], cache, record=norms)
             return grads.x, (grads.h0,), {name: getattr(grads, name) for name in _WEIGHT_NAMES}
 
-        return self._backprop_layers(doutput, "(T, B, D·H)", [("dh_n", dh_n)], record,
-                                     backward_one)
+        return self._backprop_layers(doutput, "(T, B, D·H)", lambda: [("dh_n", dh_n)],
+                                     record, backward_one)
 
     def __repr__(self):
         defaults = {"num_layers": 1, "nonlinearity": "tanh", "bias": True,

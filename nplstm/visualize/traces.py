@@ -44,6 +44,10 @@ def record_traces(model, tokens) -> list:
     as ``training.tasks.CharLM`` builds) for the token ids ``tokens`` (T,), from zero
     state."""
     lstm = model.lstm
+    if lstm.bidirectional or lstm.proj_size:
+        raise ValueError("model.lstm must be one-directional without a projection (as "
+                         f"CharLM builds it), got bidirectional={lstm.bidirectional}, "
+                         f"proj_size={lstm.proj_size}")
     tokens = np.asarray(tokens, dtype=np.int64)
     with no_grad():
         x = model.embedding(tokens[:, None])                        # (T, 1, E)
