@@ -70,8 +70,9 @@ def lstm_step_backward(dh, dc, cache):
     """
     x, h, c, i, f, g, o, tanh_c, weight_ih, weight_hh, has_bias, _ = cache
     xp = get_array_module(x)
-    do = dh * tanh_c                                       # (B, H)  h' = o ⊙ tanh(c')
-    dc = dc + dh * o * (1 - tanh_c * tanh_c)               # (B, H)  h' = o ⊙ tanh(c'): total ∂L/∂c'
+    do = dh * tanh_c                                       # (B, H)  h' = o ⊙ tanh_c
+    dtanh_c = dh * o                                       # (B, H)  h' = o ⊙ tanh_c
+    dc = dc + dtanh_c * (1 - tanh_c * tanh_c)              # (B, H)  tanh_c = tanh(c'): tanh' = 1 − t²
     df = dc * c                                            # (B, H)  c' = f ⊙ c + i ⊙ g
     dc_prev = dc * f                                       # (B, H)  c' = f ⊙ c + …
     di = dc * g                                            # (B, H)  c' = … + i ⊙ g
