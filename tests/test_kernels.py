@@ -164,3 +164,18 @@ def test_cupy_kernels_compile_and_match_numpy(dtype):
         getattr(numpy_gates, name)(want[0], o_np)
         getattr(cupy_gates, name)(got[0], o_cp)
         np.testing.assert_allclose(cp.asnumpy(o_cp), o_np, rtol=tol, atol=tol)
+
+
+def test_large_batches_are_activated_in_blocks_with_the_same_numbers():
+    """activate_gates works in blocks of 64 rows: 150 rows give each row's own activations."""
+    rng = np.random.default_rng(6)
+    z = rng.standard_normal((150, 4 * 3)) * 3
+    whole = z.copy()
+    numpy_gates.activate_gates(whole)
+    for r in (0, 63, 64, 127, 128, 149):
+        one = z[r:r + 1].copy()
+        numpy_gates.activate_gates(one)
+        np.testing.assert_array_equal(whole[r], one[0])
+    sig = 1 / (1 + np.exp(-z))
+    np.testing.assert_allclose(whole[:, 6:9], np.tanh(z[:, 6:9]), rtol=1e-15, atol=1e-15)
+    np.testing.assert_allclose(whole[:, :6], sig[:, :6], rtol=1e-14, atol=1e-15)

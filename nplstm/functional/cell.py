@@ -12,10 +12,11 @@ docs/derivation.md, whose symbols are this file's variable names.
 
 from __future__ import annotations
 
-from typing import NamedTuple, Optional
+from typing import NamedTuple
 
 from ..checks import check_arrays, drop_batch_axis
 from ..kernels import kernels_for
+from .grads import CellGrads
 from .inputs import check_lstm_weights, check_step_inputs, check_step_upstream
 
 __all__ = ["CellCache", "CellGrads", "lstm_cell_forward", "lstm_cell_backward"]
@@ -33,18 +34,6 @@ class CellCache(NamedTuple):
     weight_hh: object  # (4H, H)  a reference, not a copy
     has_bias: bool
     unbatched: bool    # the forward was given (I,) and returned (H,) results
-
-
-class CellGrads(NamedTuple):
-    """Gradients of one step, named after the inputs of ``lstm_cell_forward``."""
-
-    x: object                  # (B, I)
-    h_prev: object             # (B, H)
-    c_prev: object             # (B, H)
-    weight_ih: object          # (4H, I)
-    weight_hh: object          # (4H, H)
-    bias_ih: Optional[object]  # (4H,), None without bias
-    bias_hh: Optional[object]  # (4H,), None without bias
 
 
 def lstm_cell_forward(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None):

@@ -29,10 +29,9 @@ import numpy as np
 from ..backend import asnumpy, get_array_module
 from ..checks import check_arrays, check_lengths, drop_batch_axis
 from ..kernels.layout import split_gates
-from .cell import CellGrads
+from .grads import CellGrads, SequenceGrads
 from .inputs import (check_lstm_weights, check_sequence_inputs, check_sequence_upstream,
                      check_step_inputs, check_step_upstream)
-from .sequence import SequenceGrads
 
 __all__ = ["lstm_cell_forward", "lstm_cell_backward", "lstm_forward", "lstm_backward",
            "lstm_step_forward", "lstm_step_backward", "sigmoid", "reverse_within_lengths",

@@ -26,7 +26,7 @@ allocate nothing: every buffer is made once per call, the large ones from the wo
 
 from __future__ import annotations
 
-from typing import NamedTuple, Optional
+from typing import NamedTuple
 
 import numpy as np
 
@@ -35,6 +35,7 @@ from ..backend import asnumpy, get_array_module
 from ..checks import check_arrays, check_lengths, drop_batch_axis
 from ..kernels import kernels_for
 from .packing import SequencePlan, make_plan
+from .grads import SequenceGrads
 from .inputs import check_lstm_weights, check_sequence_inputs, check_sequence_upstream
 
 __all__ = ["SequenceCache", "SequenceGrads", "lstm_forward", "lstm_backward", "join_directions",
@@ -76,19 +77,6 @@ class SequenceCache(NamedTuple):
     has_bias: bool
     plan: SequencePlan
     unbatched: bool
-
-
-class SequenceGrads(NamedTuple):
-    """Gradients of one layer and direction, named after the inputs of ``lstm_forward``."""
-
-    x: object                    # (T, B, I)  zero at padded steps
-    h0: object                   # (B, P)
-    c0: object                   # (B, H)
-    weight_ih: object            # (4H, I)
-    weight_hh: object            # (4H, P)
-    bias_ih: Optional[object]    # (4H,), None without bias
-    bias_hh: Optional[object]    # (4H,), None without bias
-    weight_hr: Optional[object]  # (P, H), None without projection
 
 
 def cache_bytes_per_step(B: int, I: int, H: int, P: int, itemsize: int,

@@ -7,18 +7,7 @@ operate on arrays of ``xp``; callers look it up once per public call and use it 
 their loops.
 """
 
-import numpy as np
-
-from ..backend import kernels_of
-from . import cupy_gates, numpy_gates
 from .layout import GATE_NAMES, split_gates
+from .select import kernels_for
 
 __all__ = ["kernels_for", "split_gates", "GATE_NAMES"]
-
-
-def kernels_for(xp):
-    """The gate-kernel module for array module ``xp`` (numpy, cupy or a registered one)."""
-    if xp is np:
-        return numpy_gates
-    registered = kernels_of(xp)
-    return cupy_gates if registered is None else registered

@@ -106,10 +106,9 @@ def _kernels():
         "step": kernel("T dh, T dc, raw T factors, T dc_gain, T f, int32 H",
                        "raw T dgates, T dc_total, T dc_prev", _STEP_SOURCE,
                        "nplstm_backward_step"),
-        "dsigmoid": cupy.ElementwiseKernel("T s", "T out", "out = s * ((T)1 - s)",
-                                           "nplstm_sigmoid_derivative"),
-        "dtanh": cupy.ElementwiseKernel("T t", "T out", "out = (T)1 - t * t",
-                                        "nplstm_tanh_derivative"),
+        "dsigmoid": kernel("T s", "T out", "out = sigmoid_derivative(s);",
+                           "nplstm_sigmoid_derivative"),
+        "dtanh": kernel("T t", "T out", "out = tanh_derivative(t);", "nplstm_tanh_derivative"),
     }
 
 

@@ -29,30 +29,26 @@ __all__ = ["sigmoid_derivative", "tanh_derivative", "activate_gates", "gate_deri
            "gates_forward", "backward_factors", "backward_step"]
 
 
-@lru_cache(maxsize=64)
-def _activation_rows(H: int, dtype: np.dtype, rows: int):
-    """The rows s = [½ ½ 1 ½] and b = [½ ½ 0 ½] (blocks i, f, g, o), each repeated ``rows``
-    times as a (rows, 4H) array, read-only: see ``activate_gates``.
+_ROW_BLOCK = 64       # rows of the stacked constants; larger batches go in blocks of 64 rows
 
-    Why whole (rows, 4H) arrays and not one (4H,) row broadcast: NumPy multiplies two arrays
-    of one shape in place faster than it broadcasts a row over them in place (here 0.36
-    against 0.83 µs at (1, 256), 4.0 against 10.6 µs at (64, 1024)).  ``rows`` is a power
-    of two (``_stacked_rows`` slices it), so a few sizes serve every batch.
+
+@lru_cache(maxsize=64)
+def _activation_rows(H: int, dtype: np.dtype):
+    """The rows s = [½ ½ 1 ½] and b = [½ ½ 0 ½] (blocks i, f, g, o), each repeated
+    ``_ROW_BLOCK`` times as a (64, 4H) array, read-only: see ``activate_gates``.
+
+    Why stacked arrays and not one (4H,) row broadcast: NumPy multiplies two arrays of one
+    shape in place faster than it broadcasts a row over an array in place (here 0.36 against
+    0.83 µs at (1, 256), 4.0 against 10.6 µs at (64, 1024)).  At most 2 · 64 · 4H numbers per
+    (H, dtype): 4 MiB at H = 1024 in float64.
     """
-    def row(sigmoid_value, tanh_value):
-        r = np.full((rows, 4 * H), sigmoid_value, dtype=dtype)
+    def rows(sigmoid_value, tanh_value):
+        r = np.full((_ROW_BLOCK, 4 * H), sigmoid_value, dtype=dtype)
         r[:, 2 * H:3 * H] = tanh_value
         r.setflags(write=False)
         return r
 
-    return row(0.5, 1.0), row(0.5, 0.0)
-
-
-def _stacked_rows(gates):
-    """(s, b) shaped like ``gates`` (n, 4H): views of ``_activation_rows``."""
-    n, four_h = gates.shape
-    s, b = _activation_rows(four_h // 4, gates.dtype, 1 << max(0, n - 1).bit_length())
-    return s[:n], b[:n]
+    return rows(0.5, 1.0), rows(0.5, 0.0)
 
 
 def activate_gates(gates) -> None:
@@ -62,7 +58,13 @@ def activate_gates(gates) -> None:
     is ½ tanh(z/2) + ½ = σ(z) on i, f, o and tanh(z) on g: one tanh over the whole row
     (four NumPy calls for the four gates: at B = 1 each call costs as much as its math).
     """
-    s, b = _stacked_rows(gates)                             # (B, 4H) each
+    n = gates.shape[0]
+    if n > _ROW_BLOCK:                                      # in blocks of 64 rows
+        for start in range(0, n, _ROW_BLOCK):
+            activate_gates(gates[start:start + _ROW_BLOCK])
+        return
+    s_rows, b_rows = _activation_rows(gates.shape[-1] // 4, gates.dtype)  # (64, 4H) each
+    s, b = s_rows[:n], b_rows[:n]                           # (B, 4H) each
     np.multiply(gates, s, out=gates)                        # [z/2 z/2 z z/2]
     np.tanh(gates, out=gates)
     np.multiply(gates, s, out=gates)                        # [t/2 t/2 t t/2]
