@@ -15,7 +15,6 @@ import sys
 
 import pytest
 
-import nplstm
 
 NOTEBOOK_DIR = pathlib.Path(__file__).resolve().parent.parent / "examples" / "notebooks"
 
@@ -37,23 +36,6 @@ NEEDS = {
     "03_gradient_checking": (("matplotlib",), 60),
     "04_what_the_cells_learn": (("matplotlib",), 120),   # training + gates.png
 }
-
-
-def _has_visualize_command() -> bool:
-    from nplstm.cli.main import build_parser  # noqa: PLC0415
-
-    _, sub = build_parser()
-    return "visualize" in sub.choices
-
-
-def _missing_library_piece(name: str):
-    """What of nplstm a notebook needs that this checkout lacks (the pieces other branches
-    add), or None."""
-    if name.startswith("02") and not hasattr(nplstm, "RNN"):
-        return "nplstm.RNN (the tanh RNN the notebook compares with)"
-    if name.startswith("04") and not _has_visualize_command():
-        return "the `nplstm visualize` command"
-    return None
 
 
 def _stored(name: str) -> dict:
@@ -81,9 +63,6 @@ def test_stored_notebook_is_its_source(name):
 @pytest.mark.parametrize("name", build.NOTEBOOKS)
 def test_stored_notebook_holds_the_outputs_of_a_clean_run(name):
     """Every code cell was run, once, in order, and none of them stored an error."""
-    if _missing_library_piece(name):
-        pytest.skip(f"{name} is stored unexecuted: this checkout lacks "
-                    f"{_missing_library_piece(name)}")
     code = [cell for cell in _stored(name)["cells"] if cell["cell_type"] == "code"]
     assert [cell["execution_count"] for cell in code] == list(range(1, len(code) + 1))
     outputs = [out for cell in code for out in cell["outputs"]]
@@ -147,9 +126,6 @@ def test_notebook_runs_top_to_bottom(name, tmp_path):
     for package in packages:
         pytest.importorskip(package, reason=f"{name} needs {package} "
                             "(pip install 'nplstm[notebooks]')")
-    missing = _missing_library_piece(name)
-    if missing:
-        pytest.skip(f"{name} needs {missing}, which this checkout lacks")
     nb = nbformat.read(str(NOTEBOOK_DIR / f"{name}.ipynb"), as_version=4)
     for cell in nb.cells:
         if cell.cell_type == "code":

@@ -197,8 +197,15 @@ def test_batch_first_and_unbatched_layouts():
     out_bf, (h_bf, _) = module(np.ascontiguousarray(x.transpose(1, 0, 2)), (h0, c0))
     np.testing.assert_array_equal(out_bf, out.transpose(1, 0, 2))
     np.testing.assert_array_equal(h_bf, h_n)
-    dx_bf, _ = module.backward(np.ones_like(out_bf) * 0.5)
+    dout = rng.standard_normal(out.shape)                           # (T, B, D·P)
+    dx_bf, (dh0_bf, dc0_bf) = module.backward(np.ascontiguousarray(dout.transpose(1, 0, 2)))
+    module.batch_first = False
+    module(x, (h0, c0))
+    dx, (dh0, dc0) = module.backward(dout)                          # the time-major twin
     assert dx_bf.shape == (3, 4, 2)
+    np.testing.assert_allclose(dx_bf, dx.transpose(1, 0, 2), rtol=1e-14, atol=1e-15)
+    np.testing.assert_allclose(dh0_bf, dh0, rtol=1e-14, atol=1e-15)
+    np.testing.assert_allclose(dc0_bf, dc0, rtol=1e-14, atol=1e-15)
     module.batch_first = False
     out_u, (h_u, c_u) = module(x[:, 1], (h0[:, 1], c0[:, 1]))
     assert out_u.shape == (4, 6) and h_u.shape == (4, 3)

@@ -164,8 +164,9 @@ def run_train(args, error) -> int:
              f"the checkpoints are complete")
         return 1
     print("plots: " + ", ".join(str(p) for p in plots) if plots else PLOT_EXTRA_NOTE)
-    print(f"checkpoint: {summary['checkpoint']}, best: {summary['best']}  "
-          f"(nplstm sample --out {config.out})")
+    hint = (f"  (nplstm sample --out {config.out}; nplstm visualize --out {config.out})"
+            if config.task == "charlm" else "")
+    print(f"checkpoint: {summary['checkpoint']}, best: {summary['best']}{hint}")
     return status
 
 

@@ -22,6 +22,7 @@ from typing import NamedTuple, Optional
 
 from ..checks import (add_batch_axis, check_arrays, check_lengths, check_not_empty,
                       check_shape, drop_batch_axis)
+from ..kernels import kernels_for
 from .inputs import check_sequence_upstream, check_sequence_x
 from .packing import SequencePlan, make_plan
 from .sequence import StepNorms
@@ -166,6 +167,7 @@ def rnn_backward(doutput, dh_n, cache: RNNCache, *, record=None) -> RNNGrads:
     dh_carry = plan.batch_to_work(dh_n).copy()  # ∂L/∂h of each row's latest unprocessed step
     dz_all = xp.zeros((T, B, H), dtype=x_w.dtype)                # ∂L/∂z_t, 0 at padded rows
     norms = None if record is None else StepNorms(T, B, xp, names=("dh",))
+    kernels = kernels_for(xp)
 
     for t in reversed(range(T)):
         n = plan.batch_sizes[t]
@@ -176,7 +178,8 @@ def rnn_backward(doutput, dh_n, cache: RNNCache, *, record=None) -> RNNGrads:
         # dz_t = dh_t ⊙ act'(z_t), read from h_t: tanh' = 1 − h², relu' = [h > 0]
         dz = dz_all[t, :n]
         if nonlinearity == "tanh":
-            xp.multiply(dh, 1 - h * h, out=dz)
+            kernels.tanh_derivative(h, dz)                                      # 1 − h²
+            xp.multiply(dh, dz, out=dz)
         else:
             xp.multiply(dh, h > 0, out=dz)
         # z_t = … + h_{t−1} W_hhᵀ ⇒ ∂L/∂h_{t−1} (recurrent part) = dz_t W_hh

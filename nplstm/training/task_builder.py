@@ -67,7 +67,7 @@ def charlm_from_checkpoint(path):
                             if f.name in stored})
     config.validate()
     if config.task != "charlm":
-        raise TrainingError(f"{path} holds a {config.task!r} run; only charlm runs (character "
+        raise TrainingError(f"{path} holds a run of task {config.task!r}; only charlm runs (character "
                             "language models) produce text")
     task = build_task(config, load_text(config.text))
     if config.text_sha256 not in (None, task.corpus.sha256):
