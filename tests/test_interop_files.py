@@ -1,6 +1,7 @@
 """load_weights / save_weights by file type, select, describe, and the docs' examples."""
 
 import hashlib
+import io
 import sys
 import types
 import warnings
@@ -326,3 +327,24 @@ def test_infer_lstm_config_refuses_what_is_not_one_lstm():
     del sd["weight_hh_l1"]
     with pytest.raises(ValueError, match="not one nplstm.LSTM's"):
         infer_lstm_config(sd)
+
+
+def test_npz_members_are_read_by_their_exact_names(tmp_path):
+    """numpy's NpzFile finds member a.npy for the key "a.npy" even where that key's member
+    is a.npy.npy: a silent wrong array.  load_weights reads every member by its own name."""
+    path = tmp_path / "ab.npz"
+    nplstm.save_weights({"a": np.zeros(2, np.float32), "a.npy": np.ones(2, np.float32)}, path)
+    loaded = nplstm.load_weights(path)
+    np.testing.assert_array_equal(loaded["a"], np.zeros(2, np.float32))
+    np.testing.assert_array_equal(loaded["a.npy"], np.ones(2, np.float32))
+
+
+def test_an_npz_member_declaring_more_bytes_than_it_holds_is_refused(tmp_path):
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False,
+                                                  "shape": (10**12,)})
+    path = tmp_path / "liar.npz"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("a.npy", header.getvalue() + b"\0" * 16)
+    with pytest.raises(WeightFileError, match="declares shape"):
+        nplstm.load_weights(path)

@@ -231,14 +231,44 @@ def _read_safetensors(path, *, source, key, notes) -> dict:
 
 
 def _read_npz(path, *, source, key, notes) -> dict:
-    with zip_errors(source), np.load(path, allow_pickle=False) as archive:
-        arrays = {name: archive[name] for name in archive.files}
+    with zip_errors(source), zipfile.ZipFile(path) as archive:
+        arrays = {}
+        for info in archive.infolist():
+            name = info.filename[:-len(".npy")]
+            if not info.filename.endswith(".npy") or name in arrays:
+                raise WeightFileError(f"{source}: member {info.filename!r} is not one more "
+                                      ".npy array (an .npz holds NAME.npy members, once each)")
+            arrays[name] = _read_npy_member(archive, info, source)
     if "meta" in arrays and any(name.startswith("model/") for name in arrays):
         try:
             return load_checkpoint(path)["model"]
         except CheckpointError as err:
             raise WeightFileError(str(err)) from None
     return arrays
+
+
+def _read_npy_member(archive, info, source) -> np.ndarray:
+    """One .npy member, read by its exact name (``NpzFile`` would find ``a.npy`` for the key
+    ``a.npy`` even where the member is ``a.npy.npy``), never unpickled, and refused when its
+    header declares another number of bytes than the member holds (before reading them)."""
+    with archive.open(info) as f:
+        version = np.lib.format.read_magic(f)
+        read_header = {(1, 0): np.lib.format.read_array_header_1_0,
+                       (2, 0): np.lib.format.read_array_header_2_0}.get(version)
+        if read_header is None:
+            raise WeightFileError(f"{source}: {info.filename!r} is an .npy of format {version}")
+        shape, fortran_order, dtype = read_header(f)
+        if dtype.hasobject:
+            raise WeightFileError(f"{source}: {info.filename!r} holds Python objects (a "
+                                  "pickle), which nplstm never loads")
+        size = dtype.itemsize * int(np.prod(shape, dtype=np.int64))
+        if info.file_size != f.tell() + size:
+            raise WeightFileError(f"{source}: {info.filename!r} declares shape {shape} of "
+                                  f"{dtype} ({size} bytes) but holds "
+                                  f"{info.file_size - f.tell()} bytes")
+        data = f.read(size)
+    array = np.frombuffer(data, dtype=dtype, count=size // max(dtype.itemsize, 1))
+    return array.reshape(shape, order="F" if fortran_order else "C").copy()
 
 
 def _read_keras(path, *, source, key, notes) -> dict:

@@ -52,7 +52,7 @@ def zip_errors(source: str):
         raise
     except (zipfile.BadZipFile, zlib.error, OSError, EOFError, RuntimeError,
             NotImplementedError, ValueError, KeyError, struct.error, UnicodeError,
-            OverflowError) as err:
+            OverflowError, MemoryError) as err:
         raise WeightFileError(f"{source}: a damaged zip archive ({type(err).__name__}: "
                               f"{err})") from None
 
@@ -91,6 +91,11 @@ def read_torch_zip(path, *, source: str) -> TorchFile:
             if name not in names:
                 raise WeightFileError(f"{source}: data.pkl refers to storage data/{key}, "
                                       "which the archive lacks")
+            info = archive.getinfo(name)
+            if info.compress_type != zipfile.ZIP_STORED:   # torch stores records as they are
+                raise WeightFileError(f"{source}: storage data/{key} is compressed "
+                                      f"({info.file_size} bytes declared); torch stores "
+                                      "tensors uncompressed, so this is not a torch file")
             return archive.read(name)
 
         loaded = unpickle(archive.read(f"{folder}/data.pkl"), read_record, source=source,
