@@ -13,7 +13,7 @@ from .backend import (asnumpy, check_float_array, describe_value, dtype_name, ge
                       is_array)
 
 __all__ = ["check_shape", "check_rank", "check_arrays", "check_lengths", "check_upstream",
-           "check_indices", "check_not_empty", "shape_str", "add_batch_axis", "drop_batch_axis"]
+           "check_indices", "check_not_empty", "shape_str", "add_batch_axis", "drop_batch_axis", "check_flags"]
 
 # what one entry along an axis is, for "x must have at least one time step (T ≥ 1)"
 _AXIS_ENTRIES = {"T": "time step", "B": "sequence in the batch", "I": "input feature",
@@ -145,3 +145,12 @@ def drop_batch_axis(unbatched: bool, axis: int, *arrays):
     out = tuple(a if a is None or not unbatched else a[(slice(None),) * axis + (0,)]
                 for a in arrays)
     return out if len(out) > 1 else out[0]
+
+
+def check_flags(**flags) -> None:
+    """``TypeError`` unless every flag is a bool (NumPy's too): a string such as "False" is
+    truthy and would silently mean True (``batch_first="False"`` read (T, B) as (B, T))."""
+    for name, value in flags.items():
+        if not isinstance(value, (bool, np.bool_)):
+            raise TypeError(f"{name} must be True or False, got {value!r} "
+                            f"({type(value).__name__})")

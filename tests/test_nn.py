@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import nplstm
+from nplstm import functional as F
 
 from .snapshots import assert_unchanged, snapshot
 
@@ -202,3 +203,26 @@ def test_to_moves_nested_sub_modules_and_clears_their_tapes():
     outer.inner.linear(np.zeros((1, 2), np.float32))
     outer.to("cpu")
     assert outer.inner.linear._tape == [] and outer.inner.linear.device == "cpu"
+
+
+@pytest.mark.parametrize("make", [
+    lambda v: nplstm.LSTM(3, 4, batch_first=v), lambda v: nplstm.LSTM(3, 4, bidirectional=v),
+    lambda v: nplstm.LSTM(3, 4, bias=v), lambda v: nplstm.RNN(3, 4, batch_first=v),
+    lambda v: nplstm.LSTMCell(3, 4, bias=v), lambda v: nplstm.Linear(3, 4, bias=v)])
+@pytest.mark.parametrize("value", ["False", "no", 0, 1, None])
+def test_flags_must_be_booleans(make, value):
+    """A truthy string would silently mean True: batch_first="False" read (T, B) as (B, T)."""
+    with pytest.raises(TypeError, match="must be True or False"):
+        make(value)
+
+
+@pytest.mark.parametrize("flag", ["reverse", "keep_cache"])
+def test_functional_flags_must_be_booleans(flag):
+    rng = np.random.default_rng(0)
+    x, w_ih, w_hh = rng.standard_normal((3, 2, 4)), rng.standard_normal((8, 4)), \
+        rng.standard_normal((8, 2))
+    with pytest.raises(TypeError, match=f"{flag} must be True or False"):
+        F.lstm_forward(x, None, w_ih, w_hh, **{flag: "no"})
+    with pytest.raises(TypeError, match=f"{flag} must be True or False"):
+        F.rnn_forward(x, None, rng.standard_normal((2, 4)), rng.standard_normal((2, 2)),
+                      **{flag: "no"})

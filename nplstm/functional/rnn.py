@@ -20,8 +20,8 @@ from __future__ import annotations
 
 from typing import NamedTuple, Optional
 
-from ..checks import (add_batch_axis, check_arrays, check_lengths, check_not_empty,
-                      check_shape, drop_batch_axis)
+from ..checks import (add_batch_axis, check_arrays, check_flags, check_lengths, check_not_empty,
+                     check_shape, drop_batch_axis)
 from ..kernels import kernels_for
 from .inputs import check_sequence_upstream, check_sequence_x
 from .packing import SequencePlan, make_plan
@@ -109,6 +109,7 @@ def rnn_forward(x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, *,
         check_shape("h0", h0, (H,) if unbatched else (B, H), "(H,)" if unbatched else "(B, H)",
                     "unbatched x (T, I) takes h0 (H,)" if unbatched else "B is x's batch size")
         h0 = add_batch_axis(unbatched, 0, h0)                                   # (B, H)
+    check_flags(reverse=reverse, keep_cache=keep_cache)
     lengths = None if lengths is None else check_lengths(lengths, T, B)
     plan = make_plan(T, B, lengths, reverse, xp)
 

@@ -32,7 +32,7 @@ import numpy as np
 
 from .. import workspace
 from ..backend import asnumpy, get_array_module
-from ..checks import check_arrays, check_lengths, drop_batch_axis
+from ..checks import check_arrays, check_flags, check_lengths, drop_batch_axis
 from ..kernels import kernels_for
 from .packing import SequencePlan, make_plan
 from .grads import SequenceGrads
@@ -114,6 +114,7 @@ def lstm_forward(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None, wei
     xp, I, H, P = check_lstm_weights(weight_ih, weight_hh, bias_ih, bias_hh, weight_hr)
     x, h0, c0, unbatched = check_sequence_inputs(x, state, weight_ih, I, H, P, xp)
     T, B = x.shape[:2]
+    check_flags(reverse=reverse, keep_cache=keep_cache)
     lengths = None if lengths is None else check_lengths(lengths, T, B)
     plan = make_plan(T, B, lengths, reverse, xp)
     kernels = kernels_for(xp)

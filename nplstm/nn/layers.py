@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from ..checks import check_flags
 from .. import functional as F
 from ..backend import to_device
 from ..functional.linear import check_padding_idx
@@ -24,6 +25,7 @@ class Linear(Module):
                  dtype="float32", device="cpu", seed=None):
         super().__init__(dtype=dtype, device=device)
         check_sizes(in_features=in_features, out_features=out_features)
+        check_flags(bias=bias)
         self.in_features, self.out_features = in_features, out_features
         shapes = {"weight": (out_features, in_features)}
         if bias:

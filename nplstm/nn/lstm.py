@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 
+from ..checks import check_flags
 from .. import functional as F
 from ..functional.inputs import unpack_state
 from .module import Module, check_sizes
@@ -29,6 +30,7 @@ class LSTMCell(Module):
                  dtype="float32", device="cpu", seed=None):
         super().__init__(dtype=dtype, device=device)
         check_sizes(input_size=input_size, hidden_size=hidden_size)
+        check_flags(bias=bias)
         self.input_size, self.hidden_size, self.bias = input_size, hidden_size, bias
         H, I = hidden_size, input_size
         shapes = {"weight_ih": (4 * H, I), "weight_hh": (4 * H, H)}

@@ -16,8 +16,8 @@ import math
 
 from .. import functional as F
 from ..backend import get_array_module, to_device
-from ..checks import (add_batch_axis, check_not_empty, check_rank, check_shape,
-                      drop_batch_axis, shape_str)
+from ..checks import (add_batch_axis, check_flags, check_not_empty, check_rank, check_shape,
+                     drop_batch_axis, shape_str)
 from ..grad_mode import is_grad_enabled
 from .module import Module, check_sizes, generator
 
@@ -36,6 +36,7 @@ class StackedRecurrent(Module):
                  bidirectional, *, dtype, device):
         super().__init__(dtype=dtype, device=device)
         check_sizes(input_size=input_size, hidden_size=hidden_size, num_layers=num_layers)
+        check_flags(bias=bias, batch_first=batch_first, bidirectional=bidirectional)
         if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) \
                 or not 0 <= dropout < 1:
             raise ValueError(f"dropout must be a number in [0, 1), got {dropout!r}")
