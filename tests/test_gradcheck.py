@@ -782,3 +782,22 @@ def test_the_tanh_layer_passes_when_right():
     forward, backward, inputs = _tanh_layer()
     report = nplstm.gradcheck(forward, backward, inputs, names=TANH_NAMES)
     assert report.passed and [r.checked for r in report.inputs] == [True] * 3 + [False]
+
+
+def test_the_callers_inputs_are_never_modified_even_by_a_forward_that_edits_its_own():
+    rng = np.random.default_rng(11)
+    x, w = rng.standard_normal((2, 3)), rng.standard_normal((4, 3))
+    x_before, w_before = x.copy(), w.copy()
+
+    def forward(x, w):
+        out = x @ w.T
+        x += 1.0                                   # a careless forward: edits its argument
+        return out, (x - 1.0, w)
+
+    def backward(dout, cache):
+        x, w = cache
+        return dout @ w, dout.T @ x
+
+    nplstm.gradcheck(forward, backward, [x, w], raise_exception=False)
+    np.testing.assert_array_equal(x, x_before)
+    np.testing.assert_array_equal(w, w_before)

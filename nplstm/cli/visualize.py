@@ -51,6 +51,8 @@ def run_visualize(args, error) -> int:
         result = visualize_run(args.out, text=args.text, chars=args.chars, cells=args.cells)
     except VisualizeError as err:
         error(str(err))
+    except OSError as err:                    # a full disk, a read-only RUN: one line
+        error(f"cannot write in {args.out}: {err.strerror or err}")
     if result.skipped:
         print(_skipped_note(result.skipped), file=sys.stderr)
     print(f"wrote {result.page} ({result.chars} characters)")

@@ -59,10 +59,12 @@ def visualize_run(out, *, text=None, chars: int = 2000, cells: int = 5) -> Visua
     source = "the run's eval split" if text is None else str(text)
     meta = (f"{run.checkpoint} (step {run.step}); {len(shown)} characters of {source}; "
             f"{len(traces)} layer(s) of {hidden} cells, {cells} shown per layer")
-    page = Path(out) / "cells.html"
+    page, figure = Path(out) / "cells.html", Path(out) / "gates.png"
+    for target in (page, figure):         # both checked before either is written
+        if target.is_dir():
+            raise VisualizeError(f"{target} is a directory; visualize writes a file there")
     atomic_write_bytes(page, render_page(shown, views, title="Inside a trained LSTM: cells",
                                          meta=meta).encode("utf-8"))
-    figure = Path(out) / "gates.png"
     wrote = plot_saturation(traces, figure)
     return VisualizeResult(page, figure if wrote else None, run.checkpoint, len(shown),
                            dict(skipped))
