@@ -71,26 +71,41 @@ def _grade_in_a_child(path: Path, name: str, timeout: float) -> GradeResult:
         paths = [package_root] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep)
                                   if p]
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(paths))
-        try:
-            # what the learner's file prints is dropped: a print in a loop must not fill memory
-            finished = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                      stdin=subprocess.DEVNULL, timeout=timeout, env=env,
-                                      cwd=tmp, check=False)
-        except subprocess.TimeoutExpired:
-            return GradeResult(name, str(path), 0, problem=(
-                f"stopped after {timeout:g} s: does {path.name} loop forever? (raise the "
-                f"limit with --timeout)"))
-        if not out.exists():
-            return GradeResult(name, str(path), 0, problem=_died(path, finished))
+        # what the learner's file prints is dropped, and its stderr goes to a file of which
+        # only the end is read: a print in a loop must not fill memory
+        with open(Path(tmp) / "stderr.txt", "w+b") as stderr:
+            try:
+                finished = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=stderr,
+                                          stdin=subprocess.DEVNULL, timeout=timeout, env=env,
+                                          cwd=tmp, check=False, start_new_session=True)
+            except subprocess.TimeoutExpired:
+                if out.exists():                 # finished; a process it started lingers
+                    return GradeResult.from_dict(json.loads(out.read_text(encoding="utf-8")))
+                return GradeResult(name, str(path), 0, problem=(
+                    f"stopped after {timeout:g} s: does {path.name} loop forever? (raise the "
+                    f"limit with --timeout)"))
+            if not out.exists():
+                return GradeResult(name, str(path), 0,
+                                   problem=_died(path, finished.returncode, _tail(stderr)))
         return GradeResult.from_dict(json.loads(out.read_text(encoding="utf-8")))
 
 
-def _died(path: Path, finished) -> str:
+_TAIL_BYTES = 4096          # of the child's stderr, for the one sentence of a crash
+
+
+def _tail(stream) -> str:
+    """The end of a file written by the child: at most ``_TAIL_BYTES``."""
+    stream.seek(0, os.SEEK_END)
+    stream.seek(max(0, stream.tell() - _TAIL_BYTES))
+    return stream.read().decode("utf-8", "replace")
+
+
+def _died(path: Path, returncode: int, stderr_tail: str) -> str:
     """One sentence for a child that ended without a result (os._exit, a signal)."""
-    lines = finished.stderr.decode("utf-8", "replace").strip().splitlines()
-    last = f": {lines[-1].strip()}" if lines else ""
-    return (f"grading {path.name} ended without a result (exit status "
-            f"{finished.returncode}){last}")
+    lines = stderr_tail.strip().splitlines()
+    last = lines[-1].strip() if lines else ""
+    last = f": {last[:300]}{'…' if len(last) > 300 else ''}" if last else ""
+    return (f"grading {path.name} ended without a result (exit status {returncode}){last}")
 
 
 def grade_here(path, name: str) -> GradeResult:
