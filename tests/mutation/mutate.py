@@ -455,6 +455,8 @@ def main(argv=None):
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--extra", action="append", default=[],
                         help="test files added to stage 1 (e.g. tests/test_mutation_gaps.py)")
+    parser.add_argument("--tests", help="pytest arguments (one string) that replace stage 1, "
+                        "e.g. \"tests --ignore=tests/test_mutation_gaps.py\" (the whole suite)")
     parser.add_argument("--no-stage2", action="store_true")
     parser.add_argument("--scratch", help="the scratch folder (default: a temporary one)")
     parser.add_argument("--write", help="write this mutant's module into the scratch copy "
@@ -519,7 +521,7 @@ def main(argv=None):
     with open(out, "a") as results:
         for path, group in by_path.items():
             _, stage1, stage2 = TARGETS[path]
-            stage1 = extra + stage1
+            stage1 = extra + (args.tests.split() if args.tests else stage1)
             original = (ROOT / path).read_text()
             status, why, _ = _run_tests(scratch, stage1, args.timeout * 3, logs / "original.log")
             if status != "passed":
