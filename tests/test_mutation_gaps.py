@@ -31,16 +31,13 @@ def _rng(seed):
 def test_backward_chunk_is_the_most_steps_whose_factors_fit(T, B, H):
     """S = min(T, ⌊E / (B·5H)⌋) steps (at least 1), E = _BACKWARD_CHUNK_ELEMENTS: the chunk's
     (S, B, 5H) factors fit in E elements, one more step would not (unless S = T).  Written
-    for _backward_chunk(B, T, H) (sequence.lstm_backward#32): the same gradients, but chunks
-    sized by the wrong axis (at T = 500, B = 3: 3 steps a chunk instead of 500); and for
-    max(1, …) → max(0, …) (sequence._backward_chunk#3): 0 steps, a crash, once one step's
-    factors alone exceed E (B·5H = 163840 at B = 64, H = 512)."""
+    for max(1, …) → max(0, …) (sequence._backward_chunk#3): 0 steps, a crash, once one
+    step's factors alone exceed E (B·5H = 163840 at B = 64, H = 512)."""
     E = sequence._BACKWARD_CHUNK_ELEMENTS
     S = sequence._backward_chunk(T, B, H)
     assert 1 <= S <= T
     assert S == 1 or S * B * 5 * H <= E
     assert S == T or (S + 1) * B * 5 * H > E
-
 
 
 def test_lstm_backward_walks_chunks_of_backward_chunk_steps(monkeypatch):
