@@ -1,13 +1,15 @@
-"""The exercises, in teaching order: what each teaches, and its two files (package data).
+"""The exercises, in teaching order: what each teaches, and its file (package data).
 
-    stubs/NAME.py      what ``nplstm exercise start NAME`` copies: the functions to write,
-                       their equations and shapes in the docstring, bodies that raise
-                       NotImplementedError
     solutions/NAME.py  what ``nplstm exercise solution NAME`` shows a teacher
+    stub_source(NAME)  what ``nplstm exercise start NAME`` writes: the same file with the
+                       bodies of the functions to write replaced by ``raise
+                       NotImplementedError`` (their equations and shapes stay in the
+                       docstrings), so stub and solution cannot drift apart
 """
 
 from __future__ import annotations
 
+import ast
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -58,8 +60,21 @@ def _package_file(folder: str, name: str) -> str:
 
 
 def stub_source(name: str) -> str:
-    """The text of the exercise file a learner starts from."""
-    return _package_file("stubs", name)
+    """The text of the exercise file a learner starts from: the solution, with the body of
+    each function the learner writes (``Exercise.functions``) replaced by one line that
+    raises ``NotImplementedError``; docstrings, given code and comments outside stay."""
+    source = _package_file("solutions", name)
+    lines = source.splitlines(keepends=True)
+    to_write = set(exercise(name).functions)
+    bodies = []
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.FunctionDef) and node.name in to_write:
+            first = node.body[1] if ast.get_docstring(node) is not None else node.body[0]
+            bodies.append((node.name, first.lineno - 1, node.end_lineno, first.col_offset))
+    for function, start, end, indent in sorted(bodies, key=lambda b: -b[1]):
+        lines[start:end] = [" " * indent + f'raise NotImplementedError("{function}: write '
+                            'me")\n']
+    return "".join(lines)
 
 
 def solution_source(name: str) -> str:
