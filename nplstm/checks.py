@@ -13,7 +13,8 @@ from .backend import (asnumpy, check_float_array, describe_value, dtype_name, ge
                       is_array)
 
 __all__ = ["check_shape", "check_rank", "check_arrays", "check_lengths", "check_upstream",
-           "check_indices", "check_not_empty", "shape_str", "add_batch_axis", "drop_batch_axis", "check_flags"]
+           "check_indices", "check_not_empty", "shape_str", "add_batch_axis", "drop_batch_axis",
+           "check_flags", "check_cache", "check_record"]
 
 # what one entry along an axis is, for "x must have at least one time step (T ≥ 1)"
 _AXIS_ENTRIES = {"T": "time step", "B": "sequence in the batch", "I": "input feature",
@@ -154,3 +155,18 @@ def check_flags(**flags) -> None:
         if not isinstance(value, (bool, np.bool_)):
             raise TypeError(f"{name} must be True or False, got {value!r} "
                             f"({type(value).__name__})")
+
+
+def check_cache(cache, kind, forward: str) -> None:
+    """``TypeError`` unless ``cache`` is a ``kind``: the NamedTuple the forward ``forward``
+    returns, and the only thing its backward can undo."""
+    if not isinstance(cache, kind):
+        raise TypeError(f"cache must be the {kind.__name__} returned by {forward}, "
+                        f"got {type(cache).__name__}")
+
+
+def check_record(record) -> None:
+    """``TypeError`` unless ``record`` (where a backward puts its per-step norms) is a dict
+    or None."""
+    if record is not None and not isinstance(record, dict):
+        raise TypeError(f"record must be a dict or None, got {type(record).__name__}")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from ..checks import check_arrays, drop_batch_axis
+from ..checks import check_arrays, check_cache, drop_batch_axis
 from ..kernels import kernels_for
 from .grads import CellGrads
 from .inputs import check_lstm_weights, check_step_inputs, check_step_upstream
@@ -70,9 +70,7 @@ def lstm_cell_backward(dh, dc, cache: CellCache) -> CellGrads:
     returns  ``CellGrads`` (x, h_prev, c_prev, weight_ih, weight_hh, bias_ih, bias_hh), each
              shaped like the corresponding forward input (bias fields None without bias)
     """
-    if not isinstance(cache, CellCache):
-        raise TypeError(f"cache must be the CellCache returned by lstm_cell_forward, "
-                        f"got {type(cache).__name__}")
+    check_cache(cache, CellCache, "lstm_cell_forward")
     x, h_prev, c_prev, gates, tanh_c, weight_ih, weight_hh, has_bias, unbatched = cache
     B, H = c_prev.shape
     xp = check_arrays({"x (from the cache)": x, "dh": dh, "dc": dc})

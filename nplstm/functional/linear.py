@@ -13,8 +13,8 @@ from typing import NamedTuple, Optional
 import numpy as np
 
 from ..backend import get_array_module, scatter_add
-from ..checks import (check_arrays, check_indices, check_not_empty, check_rank, check_shape,
-                      check_upstream)
+from ..checks import (check_arrays, check_cache, check_indices, check_not_empty, check_rank,
+                     check_shape, check_upstream)
 
 __all__ = ["LinearCache", "LinearGrads", "linear_forward", "linear_backward",
            "EmbeddingCache", "EmbeddingGrads", "embedding_forward", "embedding_backward",
@@ -64,9 +64,7 @@ def linear_backward(dy, cache: LinearCache) -> LinearGrads:
 
     returns ``LinearGrads``: x (..., I), weight (O, I), bias (O,) or None
     """
-    if not isinstance(cache, LinearCache):
-        raise TypeError(f"cache must be the LinearCache returned by linear_forward, "
-                        f"got {type(cache).__name__}")
+    check_cache(cache, LinearCache, "linear_forward")
     x2, weight, has_bias, lead_shape = cache
     O, I = weight.shape
     xp = check_arrays({"x (from the cache)": x2, "dy": dy})
@@ -136,9 +134,7 @@ def embedding_backward(dy, cache: EmbeddingCache) -> EmbeddingGrads:
     dy       (..., E) like the forward's output
     returns  ``EmbeddingGrads(weight)`` (V, E); the padding row is 0
     """
-    if not isinstance(cache, EmbeddingCache):
-        raise TypeError(f"cache must be the EmbeddingCache returned by embedding_forward, "
-                        f"got {type(cache).__name__}")
+    check_cache(cache, EmbeddingCache, "embedding_forward")
     flat, keep, (V, E), dtype, lead_shape = cache
     xp = get_array_module(flat)
     dy = check_upstream("dy", dy, lead_shape + (E,), "(..., E)", dtype, xp,

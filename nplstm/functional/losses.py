@@ -15,7 +15,8 @@ from typing import NamedTuple
 import numpy as np
 
 from ..backend import describe_value, dtype_name, get_array_module, is_array
-from ..checks import check_arrays, check_indices, check_not_empty, check_rank, check_shape
+from ..checks import (check_arrays, check_cache, check_indices, check_not_empty, check_rank,
+                     check_shape)
 
 __all__ = ["CrossEntropyCache", "CrossEntropyGrads", "cross_entropy_forward",
            "cross_entropy_backward", "MSECache", "MSEGrads", "mse_forward", "mse_backward"]
@@ -73,9 +74,7 @@ def cross_entropy_backward(dloss, cache: CrossEntropyCache) -> CrossEntropyGrads
     dloss    ∂(final)/∂L, a scalar or 0-d array (1.0 when L is the final loss)
     returns  ``CrossEntropyGrads(logits)`` (N, C)
     """
-    if not isinstance(cache, CrossEntropyCache):
-        raise TypeError(f"cache must be the CrossEntropyCache returned by "
-                        f"cross_entropy_forward, got {type(cache).__name__}")
+    check_cache(cache, CrossEntropyCache, "cross_entropy_forward")
     probs, targets, valid, count = cache
     xp = get_array_module(probs)
     scale = _upstream_scalar(dloss, probs) / max(count, 1)   # ()  dloss / M
@@ -110,9 +109,7 @@ def mse_forward(pred, target):
 
 def mse_backward(dloss, cache: MSECache) -> MSEGrads:
     """∂L/∂p = dloss · 2 (p − y) / K and ∂L/∂y = −∂L/∂p."""
-    if not isinstance(cache, MSECache):
-        raise TypeError(f"cache must be the MSECache returned by mse_forward, "
-                        f"got {type(cache).__name__}")
+    check_cache(cache, MSECache, "mse_forward")
     diff = cache.diff
     scale = _upstream_scalar(dloss, diff) * (2.0 / diff.size)   # ()  2 dloss / K
     dpred = get_array_module(diff).asarray(diff * scale)     # like pred

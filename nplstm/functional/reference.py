@@ -27,7 +27,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..backend import asnumpy, get_array_module
-from ..checks import check_arrays, check_lengths, drop_batch_axis
+from ..checks import check_arrays, check_cache, check_lengths, check_record, drop_batch_axis
 from ..kernels.layout import split_gates
 from .grads import CellGrads, SequenceGrads
 from .inputs import (check_lstm_weights, check_sequence_inputs, check_sequence_upstream,
@@ -71,7 +71,7 @@ def lstm_step_backward(dh, dc, cache):
     xp = get_array_module(x)
     do = dh * tanh_c                                       # (B, H)  h' = o ⊙ tanh_c
     dtanh_c = dh * o                                       # (B, H)  h' = o ⊙ tanh_c
-    dc = dc + dtanh_c * (1 - tanh_c * tanh_c)              # (B, H)  tanh_c = tanh(c'): tanh' = 1 − t²
+    dc = dc + dtanh_c * (1 - tanh_c * tanh_c)              # (B, H)  tanh_c = tanh(c'): 1 − t²
     df = dc * c                                            # (B, H)  c' = f ⊙ c + i ⊙ g
     dc_prev = dc * f                                       # (B, H)  c' = f ⊙ c + …
     di = dc * g                                            # (B, H)  c' = … + i ⊙ g
@@ -110,9 +110,7 @@ def lstm_cell_backward(dh, dc, cache) -> CellGrads:
 
     returns ``CellGrads``, each field shaped like the forward input it belongs to
     """
-    if not isinstance(cache, StepCache):
-        raise TypeError("cache must be the StepCache returned by reference.lstm_cell_forward,"
-                        f" got {type(cache).__name__}")
+    check_cache(cache, StepCache, "reference.lstm_cell_forward")
     B, H = cache.c.shape
     xp = check_arrays({"x (from the cache)": cache.x, "dh": dh, "dc": dc})
     dh = check_step_upstream("dh", dh, B, H, cache.unbatched, cache.x.dtype, xp)    # (B, H)
@@ -183,11 +181,8 @@ def lstm_backward(doutput, dh_n, dc_n, cache, *, record=None) -> SequenceGrads:
     too), over the batch, host float64 (T,) indexed by input time (``sequence.lstm_backward``)
     returns ``SequenceGrads``; weight gradients are sums over the steps
     """
-    if not isinstance(cache, LoopCache):
-        raise TypeError("cache must be the LoopCache returned by reference.lstm_forward "
-                        f"(with keep_cache=True), got {type(cache).__name__}")
-    if record is not None and not isinstance(record, dict):
-        raise TypeError(f"record must be a dict or None, got {type(record).__name__}")
+    check_cache(cache, LoopCache, "reference.lstm_forward (with keep_cache=True)")
+    check_record(record)
     steps, hidden, weight_hr, lengths, reverse, unbatched = cache
     x, h0, c0 = steps[0].x, steps[0].h, steps[0].c                     # (B, I), (B, P), (B, H)
     T, (B, P), H = len(steps), h0.shape, c0.shape[1]

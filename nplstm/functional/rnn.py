@@ -20,8 +20,8 @@ from __future__ import annotations
 
 from typing import NamedTuple, Optional
 
-from ..checks import (add_batch_axis, check_arrays, check_flags, check_lengths, check_not_empty,
-                     check_shape, drop_batch_axis)
+from ..checks import (add_batch_axis, check_arrays, check_cache, check_flags, check_lengths,
+                     check_not_empty, check_record, check_shape, drop_batch_axis)
 from ..kernels import kernels_for
 from .inputs import check_sequence_upstream, check_sequence_x
 from .packing import SequencePlan, make_plan
@@ -153,11 +153,8 @@ def rnn_backward(doutput, dh_n, cache: RNNCache, *, record=None) -> RNNGrads:
              h_t (from the output and from step t+1); padded steps add 0
     returns  ``RNNGrads``, each shaped like the forward input it belongs to
     """
-    if not isinstance(cache, RNNCache):
-        raise TypeError("cache must be the RNNCache returned by rnn_forward "
-                        f"(with keep_cache=True), got {type(cache).__name__}")
-    if record is not None and not isinstance(record, dict):
-        raise TypeError(f"record must be a dict or None, got {type(record).__name__}")
+    check_cache(cache, RNNCache, "rnn_forward (with keep_cache=True)")
+    check_record(record)
     x_w, h0_w, output, weight_ih, weight_hh, has_bias, nonlinearity, plan, unbatched = cache
     T, B, I = x_w.shape
     H = h0_w.shape[1]

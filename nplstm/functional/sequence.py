@@ -32,7 +32,8 @@ import numpy as np
 
 from .. import workspace
 from ..backend import asnumpy, get_array_module
-from ..checks import check_arrays, check_flags, check_lengths, drop_batch_axis
+from ..checks import (check_arrays, check_cache, check_flags, check_lengths, check_record,
+                     drop_batch_axis)
 from ..kernels import kernels_for
 from .packing import SequencePlan, make_plan
 from .grads import SequenceGrads
@@ -205,11 +206,8 @@ def lstm_backward(doutput, dh_n, dc_n, cache: SequenceCache, *, record=None) -> 
              (Frobenius norms over the valid rows: padded steps of short sequences add 0)
     returns  ``SequenceGrads``, each shaped like the forward input it belongs to
     """
-    if not isinstance(cache, SequenceCache):
-        raise TypeError("cache must be the SequenceCache returned by lstm_forward "
-                        f"(with keep_cache=True), got {type(cache).__name__}")
-    if record is not None and not isinstance(record, dict):
-        raise TypeError(f"record must be a dict or None, got {type(record).__name__}")
+    check_cache(cache, SequenceCache, "lstm_forward (with keep_cache=True)")
+    check_record(record)
     (x_w, h0_w, c0_w, gates, c_all, tanh_all, hidden, output, weight_ih, weight_hh, weight_hr,
      has_bias, plan, unbatched) = cache
     T, B, I = x_w.shape

@@ -16,8 +16,8 @@ import math
 
 from .. import functional as F
 from ..backend import get_array_module, to_device
-from ..checks import (add_batch_axis, check_flags, check_not_empty, check_rank, check_shape,
-                     drop_batch_axis, shape_str)
+from ..checks import (add_batch_axis, check_flags, check_not_empty, check_rank, check_record,
+                     check_shape, drop_batch_axis, shape_str)
 from ..grad_mode import is_grad_enabled
 from .module import Module, check_sizes, generator
 
@@ -156,8 +156,7 @@ class StackedRecurrent(Module):
                       before the forward is popped and ``.grad`` changes, so a refused call
                       leaves the module as it was.
         """
-        if record is not None and not isinstance(record, dict):
-            raise TypeError(f"record must be a dict or None, got {type(record).__name__}")
+        check_record(record)
         caches, masks, unbatched, T, B = self._peek()
         xp = get_array_module(caches[0].x)
         D, L, P = self.num_directions, self.num_layers, self.output_size
