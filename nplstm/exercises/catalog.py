@@ -53,10 +53,28 @@ def exercise(name) -> Exercise:
     return EXERCISES[name]
 
 
+_GIVEN = "# given, from exercise "
+
+
 def _package_file(folder: str, name: str) -> str:
+    """The text of solutions/NAME.py with its ``# given, from exercise OTHER: a, b`` lines
+    replaced by those definitions of OTHER's file: a later exercise hands the learner the
+    code of an earlier one (each file stands alone), written once in the package."""
     exercise(name)
-    return resources.files(__package__).joinpath(folder, f"{name}.py").read_text(
+    text = resources.files(__package__).joinpath(folder, f"{name}.py").read_text(
         encoding="utf-8")
+    lines = text.splitlines(keepends=True)
+    for k, line in enumerate(lines):
+        if line.startswith(_GIVEN):
+            other, _, names = line[len(_GIVEN):].partition(":")
+            given = _package_file(folder, other.strip())
+            tree, given_lines = ast.parse(given), given.splitlines(keepends=True)
+            nodes = {node.name: node for node in tree.body
+                     if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
+            segments = ["".join(given_lines[nodes[n].lineno - 1:nodes[n].end_lineno])
+                        for n in (n.strip() for n in names.split(","))]
+            lines[k] = "\n\n".join(segments)
+    return "".join(lines)
 
 
 def stub_source(name: str) -> str:

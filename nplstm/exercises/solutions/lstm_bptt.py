@@ -21,78 +21,7 @@ from typing import NamedTuple
 import numpy as np
 
 
-def sigmoid(z):
-    """σ(z) = 1 / (1 + e^(−z)) = (1 + tanh(z/2)) / 2: the second form never overflows."""
-    return 0.5 * (1 + np.tanh(0.5 * z))
-
-
-class CellCache(NamedTuple):
-    """What the backward of the step needs: its inputs and the gates it computed."""
-
-    x: np.ndarray        # (B, I)
-    h_prev: np.ndarray   # (B, H)
-    c_prev: np.ndarray   # (B, H)
-    i: np.ndarray        # (B, H) input gate
-    f: np.ndarray        # (B, H) forget gate
-    g: np.ndarray        # (B, H) candidate cell
-    o: np.ndarray        # (B, H) output gate
-    tanh_c: np.ndarray   # (B, H) tanh(c)
-    W_ih: np.ndarray     # (4H, I)
-    W_hh: np.ndarray     # (4H, H)
-
-
-def lstm_cell_forward(x, h_prev, c_prev, W_ih, W_hh, b_ih, b_hh):
-    """One LSTM step, as torch.nn.LSTMCell (gates in the order i, f, g, o).
-
-    x (B, I), h_prev (B, H), c_prev (B, H), W_ih (4H, I), W_hh (4H, H), b_ih (4H,),
-    b_hh (4H,), float64
-    returns h (B, H), c (B, H) and a cache for the backward (a CellCache)
-    """
-    H = h_prev.shape[1]
-    z = x @ W_ih.T + b_ih + h_prev @ W_hh.T + b_hh   # (B, 4H) z = x W_ihᵀ + b_ih + h W_hhᵀ + b_hh
-    i = sigmoid(z[:, 0 * H:1 * H])                   # (B, H)  i = σ(z_i)
-    f = sigmoid(z[:, 1 * H:2 * H])                   # (B, H)  f = σ(z_f)
-    g = np.tanh(z[:, 2 * H:3 * H])                   # (B, H)  g = tanh(z_g)
-    o = sigmoid(z[:, 3 * H:4 * H])                   # (B, H)  o = σ(z_o)
-    c = f * c_prev + i * g                           # (B, H)  c = f ⊙ c_prev + i ⊙ g
-    tanh_c = np.tanh(c)                              # (B, H)
-    h = o * tanh_c                                   # (B, H)  h = o ⊙ tanh(c)
-    return h, c, CellCache(x, h_prev, c_prev, i, f, g, o, tanh_c, W_ih, W_hh)
-
-
-def lstm_cell_backward(dh, dc, cache):
-    """Gradients of one LSTM step from dh = ∂L/∂h and dc = ∂L/∂c.
-
-        do = dh ⊙ tanh(c)                        h = o ⊙ tanh(c)
-        dc_total = dc + dh ⊙ o ⊙ (1 − tanh²(c))  c reaches L directly and through h
-        df = dc_total ⊙ c_prev,  di = dc_total ⊙ g,  dg = dc_total ⊙ i
-        dc_prev = dc_total ⊙ f                   c = f ⊙ c_prev + i ⊙ g
-        dz = [di ⊙ i(1 − i) | df ⊙ f(1 − f) | dg ⊙ (1 − g²) | do ⊙ o(1 − o)]   (B, 4H)
-        dx = dz W_ih,  dh_prev = dz W_hh,  dW_ih = dzᵀ x,  dW_hh = dzᵀ h_prev,
-        db_ih = db_hh = Σ_B dz
-
-    dh (B, H), dc (B, H), cache from lstm_cell_forward
-    returns dx (B, I), dh_prev (B, H), dc_prev (B, H), dW_ih (4H, I), dW_hh (4H, H),
-    db_ih (4H,), db_hh (4H,)
-    """
-    x, h_prev, c_prev, i, f, g, o, tanh_c, W_ih, W_hh = cache
-    do = dh * tanh_c                                 # (B, H)  h = o ⊙ tanh(c)
-    dc = dc + dh * o * (1 - tanh_c * tanh_c)         # (B, H)  h = o ⊙ tanh(c): all of ∂L/∂c
-    df = dc * c_prev                                 # (B, H)  c = f ⊙ c_prev + i ⊙ g
-    dc_prev = dc * f                                 # (B, H)  c = f ⊙ c_prev + …
-    di = dc * g                                      # (B, H)  c = … + i ⊙ g
-    dg = dc * i                                      # (B, H)  c = … + i ⊙ g
-    dz = np.concatenate([di * i * (1 - i),           # (B, 4H) i = σ(z_i): σ' = s(1 − s)
-                         df * f * (1 - f),           #         f = σ(z_f)
-                         dg * (1 - g * g),           #         g = tanh(z_g): tanh' = 1 − t²
-                         do * o * (1 - o)], axis=1)  #         o = σ(z_o)
-    dx = dz @ W_ih                                   # (B, I)  z = x W_ihᵀ + …
-    dh_prev = dz @ W_hh                              # (B, H)  z = … + h_prev W_hhᵀ + …
-    dW_ih = dz.T @ x                                 # (4H, I)
-    dW_hh = dz.T @ h_prev                            # (4H, H)
-    db_ih = dz.sum(axis=0)                           # (4H,)   z = … + b_ih, on every row
-    db_hh = dz.sum(axis=0)                           # (4H,)   z = … + b_hh, on every row
-    return dx, dh_prev, dc_prev, dW_ih, dW_hh, db_ih, db_hh
+# given, from exercise lstm_cell_backward: sigmoid, CellCache, lstm_cell_forward, lstm_cell_backward
 
 
 def lstm_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh):
