@@ -256,9 +256,12 @@ def test_keras_files_go_to_the_keras_reader(tmp_path, monkeypatch):
     path.write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(100))
     seen = []
     fake = types.ModuleType("nplstm.interop.keras")
-    fake.read_keras_weights = lambda p: seen.append(p) or {"weight_ih_l0": np.ones((8, 2))}
+    fake.read_keras_weights = (lambda p, *, max_ratio: seen.append((p, max_ratio))
+                               or {"weight_ih_l0": np.ones((8, 2))})
     monkeypatch.setitem(sys.modules, "nplstm.interop.keras", fake)
-    assert list(nplstm.load_weights(path)) == ["weight_ih_l0"] and seen == [path]
+    assert list(nplstm.load_weights(path)) == ["weight_ih_l0"] and seen == [(path, 100)]
+    nplstm.load_weights(path, max_ratio=None)
+    assert seen[-1] == (path, None)
 
 
 # -- select --------------------------------------------------------------------------------------

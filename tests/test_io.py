@@ -382,7 +382,7 @@ RAW_ZIPS = {
     "a member that is no .npy": ({"model/w.npy": _npy(_W), "notes.txt": b"hello"}, _W_ENTRY,
                                  "'notes.txt' is not a .npy array or appears twice"),
     "a member twice": ({"model/w.npy": _npy(_W), "model/w.npy+": _npy(_W)}, _W_ENTRY,
-                       "'model/w.npy' is not a .npy array or appears twice"),
+                       r"names a record more than once \('model/w.npy'\)"),
 }
 
 

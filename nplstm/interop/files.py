@@ -1,6 +1,6 @@
 """``load_weights`` / ``save_weights``: state dicts in and out of weight files, by type.
 
-    load_weights(path, key=None) -> {name: numpy array}
+    load_weights(path, key=None, max_ratio=100) -> {name: numpy array}
         torch .pt/.pth (zip format, TorchScript too)   read without torch (torch_zip)
         .safetensors                                   safetensors.numpy (extra: safetensors)
         .npz (an nplstm checkpoint, or plain arrays)   numpy, allow_pickle=False
@@ -12,10 +12,19 @@ The type comes from the content (a zip holding data.pkl, a safetensors header, a
 Refusals are WeightFileError (damaged, foreign) or UnsafeFileError (a pickle naming
 a global a state dict never needs); things worth knowing about a file that loads (float16
 converted, NaN values, a state dict picked from a checkpoint dict) are WeightFileWarning.
+
+Memory and time per file: reading a file of S bytes allocates about the arrays it really
+holds plus a small constant (each array is made once, from the file's bytes), in time about
+linear in S.  Every zip (torch, .npz, .keras) follows nplstm.io.zip_limits: no record named
+twice, and compressed records unpack to at most ``max_ratio`` (default 100) times their
+size (+ 1 MiB) unless ``max_ratio=None``; a .npy header is checked against the bytes its
+record holds before anything is allocated; a torch pickle is walked as a stream, its nesting
+bounded, before it is unpickled.
 """
 
 from __future__ import annotations
 
+import json
 import pickle
 import struct
 import zipfile
@@ -26,10 +35,11 @@ import numpy as np
 
 from ..backend import asnumpy, is_array
 from ..io import CheckpointError, atomic_write, load_checkpoint
+from ..io.zip_limits import DEFAULT_MAX_RATIO, checked_max_ratio, open_zip, quoted_name
 from ..nn import Parameter
 from .errors import WeightFileError
 from .notes import note
-from .torch_pickle import WRITABLE_DTYPES
+from .torch_pickle import WRITABLE_DTYPES, bfloat16_bits_to_float32
 from .torch_zip import is_torch_zip, read_torch_zip, write_torch_zip, zip_errors
 
 __all__ = ["load_weights", "save_weights", "detect_format", "FORMATS"]
@@ -45,13 +55,17 @@ _LEGACY_TORCH_MAGIC = b"\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19"
 _INSTALL_SAFETENSORS = "pip install 'nplstm[safetensors]'"
 
 
-def load_weights(path, *, key=None) -> dict:
+def load_weights(path, *, key=None, max_ratio=DEFAULT_MAX_RATIO) -> dict:
     """The state dict in the weight file ``path``: ``{name: numpy array}``.
 
     key   for a torch checkpoint dict (``{"model": state_dict, "epoch": 3, …}``), the entry
           holding the state dict.  Without it, a checkpoint dict with exactly one dict of
           tensors gives that one (with a WeightFileWarning naming the key); with several,
           it is refused with their keys listed.
+    max_ratio  a compressed zip record (an .npz from numpy.savez_compressed, a .keras
+          file) may unpack to at most this many times its compressed size (+ 1 MiB), so a
+          small file cannot make the reader allocate gigabytes; ``None`` lifts the limit
+          for a file you trust.  A number >= 1 or None.
 
     Arrays come back in native byte order with their own memory; float16 and bfloat16
     become float32 (exactly) with a WeightFileWarning, as does a tensor holding NaN or inf
@@ -63,6 +77,7 @@ def load_weights(path, *, key=None) -> dict:
     source = str(path)
     if key is not None and not isinstance(key, str):
         raise TypeError(f"key must be a str or None, got {type(key).__name__}")
+    max_ratio = checked_max_ratio(max_ratio)
     if not path.is_file():
         raise WeightFileError(f"{source}: " + ("a directory, not a weight file"
                                                if path.is_dir() else "no such file"))
@@ -72,7 +87,8 @@ def load_weights(path, *, key=None) -> dict:
                               f"dict, but this is a {kind} file of flat names (use "
                               "nplstm.interop.select(state_dict, prefix) to pick a part)")
     notes = []
-    state_dict = _READERS[kind](path, source=source, key=key, notes=notes)
+    state_dict = _READERS[kind](path, source=source, key=key, notes=notes,
+                                max_ratio=max_ratio)
     state_dict = _checked_loaded(state_dict, source=source, notes=notes)
     for message in notes:
         note(message, stacklevel=2)
@@ -165,8 +181,8 @@ def _expected_from_suffix(path: Path) -> str:
 
 # -- readers: (path, source, key, notes) -> {name: array} -------------------------------------
 
-def _read_torch(path, *, source, key, notes) -> dict:
-    loaded = read_torch_zip(path, source=source)
+def _read_torch(path, *, source, key, notes, max_ratio) -> dict:
+    loaded = read_torch_zip(path, source=source, max_ratio=max_ratio)
     if loaded.scripted:
         if key is not None:
             raise WeightFileError(f"{source}: a TorchScript archive holds one module, not a "
@@ -180,9 +196,13 @@ def _read_torch(path, *, source, key, notes) -> dict:
         if id(array) in loaded.converted:
             converted.setdefault(loaded.converted[id(array)], []).append(name)
     for dtype, names in converted.items():
-        notes.append(f"{source}: {_names(names)} converted from {dtype} to float32 (exactly; "
-                     "nplstm computes in float32 or float64)")
+        notes.append(_converted_note(source, names, dtype))
     return state_dict
+
+
+def _converted_note(source, names, dtype: str) -> str:
+    return (f"{source}: {_names(names)} converted from {dtype} to float32 (exactly; nplstm "
+            "computes in float32 or float64)")
 
 
 def _state_dict_of(obj, *, key, source, notes) -> dict:
@@ -221,23 +241,67 @@ def _is_state_dict(obj) -> bool:
             and all(isinstance(k, str) and isinstance(v, np.ndarray) for k, v in obj.items()))
 
 
-def _read_safetensors(path, *, source, key, notes) -> dict:
-    safetensors_numpy = _import_safetensors(f"reading {source}")
+# safetensors dtype names NumPy reads exactly (BF16 is converted here); others are refused
+_SAFETENSORS_DTYPES = {"F64", "F32", "F16", "BF16", "I64", "I32", "I16", "I8", "U64", "U32",
+                       "U16", "U8", "BOOL", "C64"}
+
+
+def _read_safetensors(path, *, source, key, notes, max_ratio) -> dict:
+    """Through the safetensors package (which checks the header and every offset); bfloat16
+    tensors, which NumPy lacks, are read from their checked offsets and converted to
+    float32 exactly, as in a .pt file."""
+    _import_safetensors(f"reading {source}")
+    from safetensors import safe_open  # noqa: PLC0415  (an optional extra)
+
     try:
-        return safetensors_numpy.load_file(str(path))
+        with safe_open(str(path), framework="numpy") as f:
+            dtypes = {name: f.get_slice(name).get_dtype() for name in f.keys()}
+            for name, dtype in dtypes.items():
+                if dtype not in _SAFETENSORS_DTYPES:
+                    raise WeightFileError(f"{source}: {quoted_name(name)} has dtype {dtype}: "
+                                          "unsupported dtype (nplstm loads float, integer "
+                                          "and bool tensors)")
+            arrays = {name: (None if dtype == "BF16" else f.get_tensor(name))
+                      for name, dtype in dtypes.items()}
+    except WeightFileError:
+        raise
     except Exception as err:   # the safetensors parser's errors, whatever their type
         raise WeightFileError(f"{source}: a damaged or unsupported safetensors file "
                               f"({type(err).__name__}: {err})") from None
+    bfloat16 = [name for name, dtype in dtypes.items() if dtype == "BF16"]
+    if bfloat16:
+        arrays.update(_read_safetensors_bfloat16(path, bfloat16))
+        notes.append(_converted_note(source, bfloat16, "bfloat16"))
+    return arrays
 
 
-def _read_npz(path, *, source, key, notes) -> dict:
-    with zip_errors(source), zipfile.ZipFile(path) as archive:
+def _read_safetensors_bfloat16(path, names) -> dict:
+    """``{name: float32 array}`` of bfloat16 tensors in a safetensors file safe_open has
+    checked (header length, JSON, offsets within the file, sizes matching the shapes)."""
+    with open(path, "rb") as f:
+        header_length = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(header_length))
+        start = 8 + header_length
+        arrays = {}
+        for name in names:
+            begin, end = header[name]["data_offsets"]
+            shape = tuple(header[name]["shape"])
+            f.seek(start + begin)
+            bits = np.fromfile(f, dtype="<u2", count=(end - begin) // 2)
+            arrays[name] = bfloat16_bits_to_float32(bits.reshape(shape))
+    return arrays
+
+
+def _read_npz(path, *, source, key, notes, max_ratio) -> dict:
+    with zip_errors(source), open_zip(path, source=source, max_ratio=max_ratio,
+                                      error=WeightFileError) as archive:
         arrays = {}
         for info in archive.infolist():
             name = info.filename[:-len(".npy")]
             if not info.filename.endswith(".npy") or name in arrays:
-                raise WeightFileError(f"{source}: member {info.filename!r} is not one more "
-                                      ".npy array (an .npz holds NAME.npy members, once each)")
+                raise WeightFileError(f"{source}: member {quoted_name(info.filename)} is not "
+                                      "one more .npy array (an .npz holds NAME.npy members, "
+                                      "once each)")
             arrays[name] = _read_npy_member(archive, info, source)
     if "meta" in arrays and any(name.startswith("model/") for name in arrays):
         try:
@@ -247,34 +311,46 @@ def _read_npz(path, *, source, key, notes) -> dict:
     return arrays
 
 
+_CHUNK = 1 << 20
+
+
 def _read_npy_member(archive, info, source) -> np.ndarray:
     """One .npy member, read by its exact name (``NpzFile`` would find ``a.npy`` for the key
     ``a.npy`` even where the member is ``a.npy.npy``), never unpickled, and refused when its
-    header declares another number of bytes than the member holds (before reading them)."""
+    header declares another number of bytes than the member holds (before allocating
+    anything).  The bytes are read straight into the array (no second copy)."""
+    member = quoted_name(info.filename)
     with archive.open(info) as f:
         version = np.lib.format.read_magic(f)
         read_header = {(1, 0): np.lib.format.read_array_header_1_0,
                        (2, 0): np.lib.format.read_array_header_2_0}.get(version)
         if read_header is None:
-            raise WeightFileError(f"{source}: {info.filename!r} is an .npy of format {version}")
+            raise WeightFileError(f"{source}: {member} is an .npy of format {version}")
         shape, fortran_order, dtype = read_header(f)
         if dtype.hasobject:
-            raise WeightFileError(f"{source}: {info.filename!r} holds Python objects (a "
-                                  "pickle), which nplstm never loads")
-        size = dtype.itemsize * int(np.prod(shape, dtype=np.int64))
+            raise WeightFileError(f"{source}: {member} holds Python objects (a pickle), "
+                                  "which nplstm never loads")
+        size = dtype.itemsize * int(np.prod(shape, dtype=object))
         if info.file_size != f.tell() + size:
-            raise WeightFileError(f"{source}: {info.filename!r} declares shape {shape} of "
-                                  f"{dtype} ({size} bytes) but holds "
-                                  f"{info.file_size - f.tell()} bytes")
-        data = f.read(size)
-    array = np.frombuffer(data, dtype=dtype, count=size // max(dtype.itemsize, 1))
-    return array.reshape(shape, order="F" if fortran_order else "C").copy()
+            raise WeightFileError(f"{source}: {member} declares shape {shape} of {dtype} "
+                                  f"({size} bytes) but holds {info.file_size - f.tell()} "
+                                  "bytes")
+        array = np.empty(shape, dtype=dtype, order="F" if fortran_order else "C")
+        target = memoryview(array.reshape(-1, order="A").view(np.uint8))
+        done = 0
+        while done < size:
+            got = f.readinto(target[done:done + _CHUNK])
+            if not got:
+                raise WeightFileError(f"{source}: {member} ends after {done} of its "
+                                      f"{size} bytes")
+            done += got
+    return np.ascontiguousarray(array) if fortran_order else array
 
 
-def _read_keras(path, *, source, key, notes) -> dict:
+def _read_keras(path, *, source, key, notes, max_ratio) -> dict:
     from .keras import read_keras_weights  # noqa: PLC0415  (its own extra: h5py)
 
-    return read_keras_weights(path)
+    return read_keras_weights(path, max_ratio=max_ratio)
 
 
 _READERS = {"torch": _read_torch, "safetensors": _read_safetensors, "npz": _read_npz,

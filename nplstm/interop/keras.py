@@ -42,13 +42,14 @@ from pathlib import Path
 
 import numpy as np
 
+from ..io.zip_limits import DEFAULT_MAX_RATIO, open_zip
 from .errors import WeightFileError
 from .keras_layers import KerasLayer, layers_from_config, layers_from_h5
 
 __all__ = ["read_keras_weights"]
 
 
-def read_keras_weights(path) -> dict:
+def read_keras_weights(path, *, max_ratio=DEFAULT_MAX_RATIO) -> dict:
     """``{name: array}`` of the LSTM layers in ``path`` (``.keras`` or ``.weights.h5``), in
     torch's names, shapes and gate order (see the module docstring); arrays keep the file's
     dtype.  A missing, damaged or foreign file is a ``WeightFileError`` naming it."""
@@ -58,7 +59,8 @@ def read_keras_weights(path) -> dict:
         raise WeightFileError(f"no Keras file at {path}")
     try:
         if zipfile.is_zipfile(path):
-            with zipfile.ZipFile(path) as archive:
+            with open_zip(path, source=str(path), max_ratio=max_ratio,
+                          error=WeightFileError) as archive:   # nplstm.io.zip_limits
                 names = archive.namelist()
                 if "config.json" not in names or "model.weights.h5" not in names:
                     raise WeightFileError(f"{path} is a zip but not a .keras file (it has "

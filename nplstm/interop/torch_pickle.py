@@ -9,15 +9,24 @@ plain tensors: ``collections.OrderedDict``, the tensor-rebuild functions, storag
 dtypes -- to stand-ins written here, which build NumPy arrays.  Every other global is an
 ``UnsafeFileError`` naming it.  Since ``find_class`` is the only way a pickle can reach a
 callable, REDUCE, NEWOBJ and BUILD can only ever call these stand-ins: nothing from the file
-is executed.  Before unpickling, the opcodes are walked (``pickletools.genops``, which parses
-and never executes): opcodes a state dict never uses, and forged memo indices, are refused.
+is executed.  In a TorchScript archive, ``torch.jit._pickle``'s ``restore_type_tag`` and
+``build_{int,double,bool,tensor}list`` are allowed too, with torch's data-only meaning (the
+list or dict given, with its items checked; a new copy).  Before unpickling, the opcodes are
+walked as a stream (``pickletools.genops``, which parses and never executes; nothing is kept
+per opcode beyond what the unpickler keeps itself): opcodes a state dict never uses, forged
+memo indices and containers nested over ``MAX_NESTING`` deep are refused.
+
+Dtypes: floats, integers and bool load; complex64/complex128 are read (and refused by the
+caller as an unsupported dtype, naming the tensor); dtypes NumPy has no exact equivalent for
+(float8, complex32, quantized, sub-byte) are refused as "unsupported dtype".
 
 Tensor rebuild: a tensor is ``storage[offset + Σ index_k · stride_k]`` over its ``size``
 (strides and offset in elements).  The extent it touches, ``offset + 1 + Σ (size_k − 1) ·
 stride_k``, must fit the storage's element count, and the storage's record must hold
 ``numel · itemsize`` bytes: a file that claims more is refused, never read past its end.
 Views (two tensors sharing a storage, a transposed or sliced tensor) come out as independent
-contiguous copies.  float16 and bfloat16 become float32 (exactly: every value is a float32),
+contiguous copies, each made once from the record's bytes (byte order and float32 conversion
+in the same copy).  float16 and bfloat16 become float32 (exactly: every value is a float32),
 noted in ``converted`` (``{id(array): original dtype}``) for the caller's note.
 
 Writing.  ``pickle_state_dict`` emits the same opcodes ``torch.save`` does (protocol 2), by
@@ -37,14 +46,15 @@ import numpy as np
 from .errors import UnsafeFileError, WeightFileError
 
 __all__ = ["unpickle", "UnpickledFile", "ScriptObject", "pickle_state_dict",
-           "STORAGE_TYPES", "WRITABLE_DTYPES"]
+           "STORAGE_TYPES", "WRITABLE_DTYPES", "MAX_NESTING", "bfloat16_bits_to_float32"]
 
 # storage type (a global of module ``torch``) -> NumPy dtype name of its elements
 STORAGE_TYPES = {
     "DoubleStorage": "float64", "FloatStorage": "float32", "HalfStorage": "float16",
     "BFloat16Storage": "bfloat16", "LongStorage": "int64", "IntStorage": "int32",
     "ShortStorage": "int16", "CharStorage": "int8", "ByteStorage": "uint8",
-    "BoolStorage": "bool",
+    "BoolStorage": "bool", "ComplexFloatStorage": "complex64",
+    "ComplexDoubleStorage": "complex128",
 }
 # dtype globals (``torch.float32`` …), which _rebuild_tensor_v3 names beside an untyped storage
 TORCH_DTYPES = {
@@ -52,9 +62,21 @@ TORCH_DTYPES = {
     "float16": "float16", "half": "float16", "bfloat16": "bfloat16", "int64": "int64",
     "long": "int64", "int32": "int32", "int": "int32", "int16": "int16", "short": "int16",
     "int8": "int8", "uint8": "uint8", "bool": "bool", "uint16": "uint16", "uint32": "uint32",
-    "uint64": "uint64",
+    "uint64": "uint64", "complex64": "complex64", "cfloat": "complex64",
+    "complex128": "complex128", "cdouble": "complex128",
 }
-WRITABLE_DTYPES = {np.dtype(v): k for k, v in STORAGE_TYPES.items() if v != "bfloat16"}
+# dtypes torch knows and NumPy has no exact equivalent for: their tensors are refused as
+# "unsupported dtype" (never as an unsafe global: naming them runs nothing either)
+UNSUPPORTED_TORCH_DTYPES = frozenset("""
+    complex32 chalf float8_e4m3fn float8_e4m3fnuz float8_e5m2 float8_e5m2fnuz float8_e8m0fnu
+    float4_e2m1fn_x2 qint8 quint8 qint32 quint4x2 quint2x4 bits1x8 bits2x4 bits4x2 bits8 bits16
+    bit int1 int2 int3 int4 int5 int6 int7 uint1 uint2 uint3 uint4 uint5 uint6 uint7
+""".split())
+UNSUPPORTED_STORAGE_TYPES = frozenset("""
+    QInt8Storage QUInt8Storage QInt32Storage QUInt4x2Storage QUInt2x4Storage
+""".split())
+WRITABLE_DTYPES = {np.dtype(v): k for k, v in STORAGE_TYPES.items()
+                   if v != "bfloat16" and not v.startswith("complex")}
 
 _PYTHON2_MODULES = {"__builtin__": "builtins", "copy_reg": "copyreg"}
 
@@ -68,14 +90,15 @@ _BUILT_BYTES_SLACK = 1 << 26
 class _StorageType:
     """Stand-in for ``torch.FloatStorage`` & co (and the untyped storage: dtype None)."""
 
-    def __init__(self, name: str, dtype: str | None):
-        self.name, self.dtype = name, dtype
+    def __init__(self, name: str, dtype: str | None, supported: bool = True):
+        self.name, self.dtype, self.supported = name, dtype, supported
 
 
 class _DType:
-    """Stand-in for a dtype global such as ``torch.float32``."""
+    """Stand-in for a dtype global such as ``torch.float32`` (dtype None: one NumPy has no
+    exact equivalent for, such as ``torch.float8_e4m3fn``)."""
 
-    def __init__(self, name: str, dtype: str):
+    def __init__(self, name: str, dtype: str | None):
         self.name, self.dtype = name, dtype
 
 
@@ -166,24 +189,153 @@ _ALLOWED_OPCODES = frozenset("""
 """.split())
 
 
+# How deep containers may nest in data.pkl (a tuple in a tuple … counts one per level).  A
+# state dict nests about 6 deep, a TorchScript module about 2 more per sub-module level
+# (script_attributes allows 100 levels); deeper nesting would make Python's own code (the
+# hash of a key, a repr) recurse past its limit or crash, so it is refused before unpickling.
+MAX_NESTING = 256
+
+_ATOM_OPCODES = frozenset("""
+    NONE NEWTRUE NEWFALSE INT BININT BININT1 BININT2 LONG LONG1 LONG4 FLOAT BINFLOAT
+    STRING BINSTRING SHORT_BINSTRING BINBYTES SHORT_BINBYTES BINBYTES8
+    UNICODE BINUNICODE SHORT_BINUNICODE BINUNICODE8
+""".split())
+_EMPTY_CONTAINERS = frozenset("EMPTY_LIST EMPTY_TUPLE EMPTY_DICT EMPTY_SET".split())
+_FROM_MARK = frozenset("TUPLE LIST DICT FROZENSET".split())
+_FILL_FROM_MARK = frozenset("APPENDS SETITEMS ADDITEMS".split())
+_POPS_THEN_PUSHES = {"TUPLE1": 1, "TUPLE2": 2, "TUPLE3": 3, "REDUCE": 2, "NEWOBJ": 2,
+                     "BINPERSID": 1, "STACK_GLOBAL": 2}
+_FILLS = {"APPEND": 1, "SETITEM": 2, "BUILD": 1}
+_PUTS = frozenset("PUT BINPUT LONG_BINPUT".split())
+_GETS = frozenset("GET BINGET LONG_BINGET".split())
+
+
+class _Node:
+    """One object of the pickle as the opcode walk sees it: how deep it nests, and whether
+    it is already inside another object (then it may no longer change)."""
+
+    __slots__ = ("depth", "inside")
+
+    def __init__(self, depth: int):
+        self.depth, self.inside = depth, False
+
+
+_ATOM = _Node(0)        # numbers and strings: nest nothing, never change
+
+
 def _check_opcodes(data: bytes, source: str) -> None:
-    """Walk the opcodes (pickletools parses, never executes) before unpickling: only those
-    of _ALLOWED_OPCODES, and memo indices below the number of opcodes -- a legitimate
-    pickler numbers its memo from 0, while the C unpickler would grow its memo table to a
-    forged index (32 GB for LONG_BINPUT 2**32 - 1) before noticing anything."""
+    """Walk the opcodes as a stream (``pickletools.genops`` parses one at a time and never
+    executes; nothing is listed, so memory is about the unpickler's own) before unpickling.
+
+    Refused: opcodes outside _ALLOWED_OPCODES; memo indices beyond the number of opcodes so
+    far (a legitimate pickler numbers its memo from 0, while the C unpickler would grow its
+    memo table to a forged index -- 32 GB for LONG_BINPUT 2**32 - 1 -- before noticing);
+    containers nesting deeper than MAX_NESTING.  To know the depth, the walk keeps the
+    unpickler's stack and memo of ``_Node``s (a container's depth is one more than its
+    deepest item's).  An object that is inside another may not be filled afterwards (no
+    pickler does that: it fills a container right after making it), so a depth, once
+    counted into its container's, never grows behind its back."""
+    stack, marks, memo = [], [], []
+    count = position = 0
+    opcode = None
+
+    def fault(words: str, kind=WeightFileError):
+        return kind(f"{source}: data.pkl {words} (at byte {position}): refused")
+
+    def pop(n: int = 1) -> list:
+        floor = marks[-1] if marks else 0
+        if len(stack) - n < floor:
+            raise fault(f"pops an empty stack at {opcode.name}; corrupt")
+        items = stack[len(stack) - n:]
+        del stack[len(stack) - n:]
+        return items
+
+    def pop_mark() -> list:
+        if not marks:
+            raise fault(f"has {opcode.name} without a MARK; corrupt")
+        floor = marks.pop()
+        items = stack[floor:]
+        del stack[floor:]
+        return items
+
+    def contain(items) -> int:
+        depth = 0
+        for item in items:
+            item.inside = True
+            depth = max(depth, item.depth)
+        return depth + 1
+
+    def push(depth: int) -> None:
+        if depth > MAX_NESTING:
+            raise fault(f"nests containers over {MAX_NESTING} deep, which no state dict does")
+        stack.append(_Node(depth))
+
+    def fill(items) -> None:
+        if not stack:
+            raise fault(f"applies {opcode.name} to an empty stack; corrupt")
+        target = stack[-1]
+        if target is _ATOM:    # a number or string: the unpickler refuses to fill it
+            return
+        if target.inside:
+            raise fault(f"changes an object with {opcode.name} after putting it inside "
+                        "another, which no pickler does")
+        depth = contain(items)
+        if depth > MAX_NESTING:
+            raise fault(f"nests containers over {MAX_NESTING} deep, which no state dict does")
+        target.depth = max(target.depth, depth)
+
     try:
-        opcodes = list(pickletools.genops(data))
+        for opcode, argument, position in pickletools.genops(data):
+            count += 1
+            name = opcode.name
+            if name not in _ALLOWED_OPCODES:
+                raise fault(f"uses the pickle opcode {name}, which no state dict needs",
+                            UnsafeFileError)
+            if name in _ATOM_OPCODES:
+                stack.append(_ATOM)
+            elif name in _EMPTY_CONTAINERS:
+                push(1)
+            elif name in ("GLOBAL", "PERSID"):   # objects of the stand-ins' making
+                push(0)
+            elif name == "MARK":
+                marks.append(len(stack))
+            elif name in _FROM_MARK:
+                push(contain(pop_mark()))
+            elif name in _POPS_THEN_PUSHES:
+                push(contain(pop(_POPS_THEN_PUSHES[name])))
+            elif name in _FILLS:
+                items = pop(_FILLS[name])
+                fill(items)
+            elif name in _FILL_FROM_MARK:
+                items = pop_mark()
+                fill(items)
+            elif name == "POP":
+                if marks and marks[-1] == len(stack):
+                    marks.pop()
+                else:
+                    pop()
+            elif name == "POP_MARK":
+                pop_mark()
+            elif name == "DUP":
+                stack.extend(pop() * 2)       # one object, twice: it shares one _Node
+            elif name in _PUTS or name == "MEMOIZE":
+                index = len(memo) if name == "MEMOIZE" else int(argument)
+                if not 0 <= index <= count:
+                    raise fault(f"has memo index {index} after {count} opcodes; corrupt")
+                if not stack:
+                    raise fault("memoizes from an empty stack; corrupt")
+                memo.extend([None] * (index + 1 - len(memo)))
+                memo[index] = stack[-1]
+            elif name in _GETS:
+                index = int(argument)
+                if not 0 <= index < len(memo) or memo[index] is None:
+                    raise fault(f"refers to memo index {index}, which it never stored; corrupt")
+                stack.append(memo[index])     # the same object: the same _Node
+    except WeightFileError:
+        raise
     except Exception as err:    # genops' own errors on a damaged stream (ValueError, …)
         raise WeightFileError(f"{source}: data.pkl is not a readable pickle (corrupt or "
                               f"truncated: {type(err).__name__}: {err})") from None
-    for opcode, argument, position in opcodes:
-        if opcode.name not in _ALLOWED_OPCODES:
-            raise UnsafeFileError(f"{source}: data.pkl uses the pickle opcode {opcode.name} "
-                                  f"(at byte {position}), which no state dict needs; refused")
-        if opcode.name in ("PUT", "BINPUT", "LONG_BINPUT", "GET", "BINGET", "LONG_BINGET") \
-                and not 0 <= int(argument) <= len(opcodes):
-            raise WeightFileError(f"{source}: data.pkl has memo index {argument} in a pickle "
-                                  f"of {len(opcodes)} opcodes (at byte {position}): corrupt")
 
 
 class _RestrictedUnpickler(pickle.Unpickler):
@@ -208,6 +360,14 @@ class _RestrictedUnpickler(pickle.Unpickler):
             self._globals["torch", name] = _StorageType(name, dtype)
         for name, dtype in TORCH_DTYPES.items():
             self._globals["torch", name] = _DType(name, dtype)
+        for name in UNSUPPORTED_TORCH_DTYPES:
+            self._globals["torch", name] = _DType(name, None)
+        for name in UNSUPPORTED_STORAGE_TYPES:
+            self._globals["torch", name] = _StorageType(name, None, supported=False)
+        if scripted:   # TorchScript's list tags: data in, the same data out (torch.jit._pickle)
+            for name, check in _SCRIPT_LIST_BUILDERS.items():
+                self._globals["torch.jit._pickle", name] = _script_list_builder(name, check)
+            self._globals["torch.jit._pickle", "restore_type_tag"] = _restore_type_tag
 
     # -- the only ways a pickle reaches objects that are not plain data ----------------------
     def find_class(self, module, name):
@@ -231,6 +391,10 @@ class _RestrictedUnpickler(pickle.Unpickler):
                                   "nplstm understands only ('storage', <storage type>, key, "
                                   "location, numel)")
         _, storage_type, key, _location, numel = pid
+        if not storage_type.supported:
+            raise WeightFileError(f"{self._source}: storage data/{key:.40} is a "
+                                  f"torch.{storage_type.name}: unsupported dtype (nplstm "
+                                  "loads float, integer and bool tensors)")
         if key in self._storages:
             return self._storages[key]
         data = self._read_record(key)
@@ -255,7 +419,11 @@ class _RestrictedUnpickler(pickle.Unpickler):
                            backward_hooks, dtype, metadata=None):
         if not isinstance(dtype, _DType):
             raise WeightFileError(f"{self._source}: _rebuild_tensor_v3 names dtype "
-                                  f"{dtype!r:.80}, not a torch dtype")
+                                  f"{type(dtype).__name__}, not a torch dtype")
+        if dtype.dtype is None:
+            raise WeightFileError(f"{self._source}: a tensor of dtype torch.{dtype.name}: "
+                                  "unsupported dtype (nplstm loads float, integer and bool "
+                                  "tensors)")
         return self._build(storage, storage_offset, size, stride, dtype=dtype.dtype)
 
     def _build(self, storage, offset, size, stride, *, dtype):
@@ -290,23 +458,61 @@ class _RestrictedUnpickler(pickle.Unpickler):
         raw_dtype = np.dtype("u2" if dtype == "bfloat16" else dtype).newbyteorder(self._order)
         flat = np.frombuffer(storage.data, dtype=raw_dtype, count=numel)
         if count == 0:
-            array = np.empty(size, dtype=flat.dtype)
-        else:
-            array = np.lib.stride_tricks.as_strided(
+            view = np.empty(size, dtype=flat.dtype)
+        else:   # a read-only view of the record's bytes: nothing is copied yet
+            view = np.lib.stride_tricks.as_strided(
                 flat[offset:], shape=tuple(size),
-                strides=tuple(s * itemsize for s in stride)).copy()
-        return self._to_native(array, dtype)
+                strides=tuple(s * itemsize for s in stride), writeable=False)
+        return self._native_copy(view, dtype)
 
-    def _to_native(self, array, dtype):
-        """Native byte order; float16 and bfloat16 as float32 (exact), noted."""
-        if dtype == "bfloat16":   # the top 16 bits of a float32: shift them back into place
-            array = (array.astype(np.uint32) << 16).view(np.float32)
+    def _native_copy(self, view, dtype):
+        """The one copy of ``view``: C order, native byte order; float16 and bfloat16 as
+        float32 (exact), noted in ``converted``."""
+        if dtype == "bfloat16":
+            array = bfloat16_bits_to_float32(view)
         elif dtype == "float16":
-            array = array.astype(np.float32)
+            array = view.astype(np.float32, order="C")
         else:
-            return array.astype(array.dtype.newbyteorder("="), copy=False)
+            return view.astype(view.dtype.newbyteorder("="), order="C")
         self.converted[id(array)] = dtype
         return array
+
+
+def bfloat16_bits_to_float32(bits: np.ndarray) -> np.ndarray:
+    """bfloat16 values (their bits as uint16, any byte order and strides) as float32, exactly:
+    a bfloat16 is the top 16 bits of a float32, so shift them back into place.  One new
+    C-ordered array, the same shape."""
+    array = bits.astype(np.uint32, order="C")
+    array <<= 16
+    return array.view(np.float32)
+
+
+def _restore_type_tag(value, type_str):
+    """``torch.jit._pickle.restore_type_tag``: a list or dict with its TorchScript type
+    string (``"List[str]"``); the value itself, as a new list or dict."""
+    if not isinstance(type_str, str) or not isinstance(value, (list, dict)):
+        raise WeightFileError(f"restore_type_tag is given {type(value).__name__} and "
+                              f"{type(type_str).__name__}, not a list or dict and its type name")
+    return type(value)(value)
+
+
+def _script_list_builder(name: str, allowed):
+    """``torch.jit._pickle.build_<kind>list``: a list of ``allowed`` items, returned as a new
+    list (torch returns it as it is)."""
+    def build(data):
+        if not isinstance(data, list) or not all(allowed(item) for item in data):
+            raise WeightFileError(f"{name} is given a {type(data).__name__} that is not a "
+                                  "list of its items")
+        return list(data)
+    return build
+
+
+_SCRIPT_LIST_BUILDERS = {     # name -> what each item must be
+    "build_intlist": lambda item: _is_int(item),
+    "build_doublelist": lambda item: isinstance(item, float),
+    "build_boollist": lambda item: isinstance(item, bool),
+    "build_tensorlist": lambda item: isinstance(item, np.ndarray),
+}
 
 
 def _rebuild_parameter(data, requires_grad, backward_hooks, state=None):

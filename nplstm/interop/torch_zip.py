@@ -23,6 +23,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
+from ..io.zip_limits import DEFAULT_MAX_RATIO, open_zip, quoted_name
 from .errors import WeightFileError
 from .torch_pickle import ScriptObject, pickle_state_dict, unpickle
 
@@ -72,10 +73,12 @@ def is_torch_zip(names) -> bool:
     return any(n.count("/") == 1 and n.endswith("/data.pkl") for n in names)
 
 
-def read_torch_zip(path, *, source: str) -> TorchFile:
+def read_torch_zip(path, *, source: str, max_ratio=DEFAULT_MAX_RATIO) -> TorchFile:
     """Read ``path`` (a torch zip archive): see the module docstring.  Raises
-    WeightFileError (damaged or foreign), UnsafeFileError (a refused global)."""
-    with zip_errors(source), zipfile.ZipFile(path) as archive:
+    WeightFileError (damaged or foreign, a record named twice, a record unpacking to over
+    ``max_ratio`` times its size: nplstm.io.zip_limits), UnsafeFileError (a refused global)."""
+    with zip_errors(source), open_zip(path, source=source, max_ratio=max_ratio,
+                                      error=WeightFileError) as archive:
         names = set(archive.namelist())
         folder = _archive_folder(names, source)
         scripted = any(n.startswith(f"{folder}/code/") for n in names)
@@ -109,19 +112,33 @@ def read_torch_zip(path, *, source: str) -> TorchFile:
     return TorchFile(obj, scripted, loaded.converted)
 
 
-def script_attributes(module: ScriptObject, *, source: str, prefix: str = "",
-                      depth: int = 0) -> dict:
+MAX_MODULE_DEPTH = 100     # sub-modules in sub-modules … a TorchScript archive may nest
+
+
+def script_attributes(module: ScriptObject, *, source: str) -> dict:
     """``{dotted.name: array}`` of a TorchScript module's tensor attributes, sub-modules
-    included (their parameters and buffers: what ``state_dict()`` holds)."""
-    if depth > 100:
-        raise WeightFileError(f"{source}: TorchScript modules nest over 100 deep")
-    found = {}
-    for name, value in getattr(module, "attributes", {}).items():
-        if isinstance(value, np.ndarray):
-            found[prefix + name] = value
-        elif isinstance(value, ScriptObject):
-            found.update(script_attributes(value, source=source, prefix=f"{prefix}{name}.",
-                                           depth=depth + 1))
+    included (their parameters and buffers: what ``state_dict()`` holds).
+
+    Each module is visited once, under the first name that reaches it (as torch's
+    ``named_parameters`` does): sub-modules that share children are a graph, not a tree,
+    and walking every path would take time exponential in its depth.  Sub-modules nest at
+    most MAX_MODULE_DEPTH deep."""
+    found, visited = {}, {id(module)}
+
+    def walk(module, prefix: str, depth: int) -> None:
+        if depth > MAX_MODULE_DEPTH:
+            raise WeightFileError(f"{source}: TorchScript modules nest over "
+                                  f"{MAX_MODULE_DEPTH} deep (at {quoted_name(prefix)})")
+        for name, value in getattr(module, "attributes", {}).items():
+            if not isinstance(name, str):
+                continue
+            if isinstance(value, np.ndarray):
+                found[prefix + name] = value
+            elif isinstance(value, ScriptObject) and id(value) not in visited:
+                visited.add(id(value))
+                walk(value, f"{prefix}{name}.", depth + 1)
+
+    walk(module, "", 0)
     return found
 
 

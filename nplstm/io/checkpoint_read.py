@@ -18,6 +18,7 @@ import numpy as np
 
 from .checkpoint_format import (FORMAT, FORMAT_1, META, SECTIONS, STORED_DTYPES,
                                 CheckpointError, member_name, optimizer_key)
+from .zip_limits import open_zip
 
 __all__ = ["load_checkpoint"]
 
@@ -60,7 +61,7 @@ def _describe(err: Exception, limit: int = 300) -> str:
 
 
 def _read(path: Path) -> dict:
-    with zipfile.ZipFile(path) as archive:
+    with open_zip(path, source=None, error=_Fault) as archive:   # no record named twice
         entries = _entries(archive, path.stat().st_size)
         if META not in entries:
             raise _Fault(f"it has no {member_name(META)} member")

@@ -1,0 +1,109 @@
+"""Opening a zip archive that may be hostile: the one rule every zip nplstm reads follows
+(torch ``.pt`` archives, ``.npz`` files, nplstm checkpoints, the zip of a ``.keras`` file).
+
+Memory and time per file.  Reading a file of S bytes allocates at most about the arrays it
+really holds, plus a small constant, and takes time about linear in S.  For a zip:
+
+* every record name appears once: an archive naming a record twice (two ``data/0``, two
+  ``data.pkl``) is refused naming it, since readers disagree on which one counts (torch
+  reads the first, Python's zipfile the last);
+* a record's compressed bytes lie within the file, and a stored (uncompressed) record
+  declares as many bytes as it stores;
+* compressed records may unpack to at most ``max_ratio`` times their compressed bytes, plus
+  ``RATIO_SLACK`` (1 MiB): going through the records in order, the running total of their
+  declared sizes must stay within ``max_ratio`` × the running total of their compressed
+  sizes + ``RATIO_SLACK``, so the whole archive unpacks to at most ``max_ratio`` · S + 1 MiB.
+  The record where it is exceeded is refused by name.  ``max_ratio=None`` lifts the limit
+  (for a trusted, highly compressible file; the declared sizes still bound what is read,
+  as zipfile never returns more than a record declares).
+
+The default ``DEFAULT_MAX_RATIO`` (100) is far above what weights compress by (random floats:
+about 1.1; a model that is mostly zeros: tens) and far below a bomb's (deflate reaches 1032).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import zipfile
+from collections import Counter
+
+__all__ = ["open_zip", "checked_max_ratio", "DEFAULT_MAX_RATIO", "RATIO_SLACK",
+           "quoted_name"]
+
+DEFAULT_MAX_RATIO = 100
+RATIO_SLACK = 1 << 20
+_NAME_LIMIT = 80          # characters of a name from the file shown in a message
+
+
+def quoted_name(name, limit: int = _NAME_LIMIT) -> str:
+    """A name read from a file, fit for a one-line message: ``repr`` (so control characters
+    and escapes are shown escaped, never sent to the terminal), cut to ``limit`` characters."""
+    text = ascii(name) if isinstance(name, str) else ascii(str(name))
+    return text if len(text) <= limit else text[:limit - 4] + "...'"
+
+
+def checked_max_ratio(max_ratio):
+    """``max_ratio`` as given to a reader: None (no limit) or a real number >= 1."""
+    if max_ratio is None:
+        return None
+    if isinstance(max_ratio, bool) or not isinstance(max_ratio, (int, float)):
+        raise TypeError(f"max_ratio must be a number >= 1 or None, got "
+                        f"{type(max_ratio).__name__}")
+    if not (math.isfinite(max_ratio) and max_ratio >= 1):
+        raise ValueError(f"max_ratio must be a finite number >= 1 (or None for no limit), "
+                         f"got {max_ratio!r}")
+    return max_ratio
+
+
+def open_zip(path, *, source: str, max_ratio=DEFAULT_MAX_RATIO,
+             error: type[Exception] = ValueError) -> zipfile.ZipFile:
+    """``zipfile.ZipFile(path)`` after checking its records against the module's rule;
+    a breach is ``error`` with a one-line message starting with ``source`` (when given).  Use it as a
+    context manager, like ZipFile.  zipfile's own errors on a damaged file pass through."""
+    max_ratio = checked_max_ratio(max_ratio)
+    archive = zipfile.ZipFile(path)
+    try:
+        _check_records(archive.infolist(), _size_of(path), source=source,
+                       max_ratio=max_ratio, error=error)
+    except BaseException:
+        archive.close()
+        raise
+    return archive
+
+
+def _size_of(path) -> int:
+    if hasattr(path, "seek") and hasattr(path, "tell"):
+        here = path.tell()
+        end = path.seek(0, os.SEEK_END)
+        path.seek(here)
+        return end
+    return os.stat(path).st_size
+
+
+def _check_records(infos, file_size: int, *, source, max_ratio, error) -> None:
+    lead = f"{source}: " if source else ""
+    counts = Counter(info.filename for info in infos)
+    twice = [name for name, n in counts.items() if n > 1]
+    if twice:
+        shown = ", ".join(quoted_name(n) for n in twice[:3])
+        more = f" and {len(twice) - 3} more" if len(twice) > 3 else ""
+        raise error(f"{lead}the zip archive names a record more than once ({shown}{more}); "
+                    "readers disagree on which copy counts, so it is refused")
+    unpacked = packed = 0
+    for info in infos:
+        name = quoted_name(info.filename)
+        if info.compress_size > file_size:
+            raise error(f"{lead}record {name} claims {info.compress_size} bytes, more "
+                        f"than the file's {file_size}")
+        if info.compress_type == zipfile.ZIP_STORED:
+            if info.file_size != info.compress_size:
+                raise error(f"{lead}stored record {name} declares {info.file_size} bytes "
+                            f"but stores {info.compress_size}")
+            continue
+        unpacked += info.file_size
+        packed += info.compress_size
+        if max_ratio is not None and unpacked > max_ratio * packed + RATIO_SLACK:
+            raise error(f"{lead}record {name} unpacks to {info.file_size} bytes from "
+                        f"{info.compress_size} compressed, beyond max_ratio={max_ratio:g} "
+                        f"(a zip bomb?); if you trust the file, pass max_ratio=None")
