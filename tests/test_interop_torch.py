@@ -21,7 +21,8 @@ import nplstm
 from nplstm.interop import UnsafeFileError, WeightFileError, WeightFileWarning, select
 
 FIXTURES = Path(__file__).parent / "fixtures" / "interop" / "torch"
-LOADABLE = ["lstm", "prefixed", "float16", "views", "checkpoint", "scripted"]
+LOADABLE = ["lstm", "prefixed", "float16", "views", "checkpoint", "scripted",
+            "scripted_lstm", "unsigned"]   # torch.jit.script of an LSTM; _rebuild_tensor_v3
 
 
 def load_quietly(path, **kwargs):

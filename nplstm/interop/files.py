@@ -224,13 +224,14 @@ def _state_dict_of(obj, *, key, source, notes) -> dict:
     nested = [k for k, v in obj.items() if _is_state_dict(v)]
     if len(nested) == 1:
         notes.append(f"{source}: a checkpoint dict (keys {_names(list(obj))}); returned its "
-                     f"state dict {nested[0]!r}: say load_weights(path, key={nested[0]!r}) "
+                     f"state dict {quoted_name(nested[0])}: say load_weights(path, "
+                     f"key={quoted_name(nested[0])}) "
                      "to pick it explicitly")
         return dict(obj[nested[0]])
     if nested:
         raise WeightFileError(f"{source}: a checkpoint dict holding several state dicts "
                               f"({_names(nested)}); pick one with load_weights(path, "
-                              f"key={nested[0]!r})")
+                              f"key={quoted_name(nested[0])})")
     raise WeightFileError(f"{source}: a dict that is not a state dict and holds none (its "
                           f"keys {_names(list(obj))} are not all tensors, and no entry is "
                           "a dict of tensors)")
@@ -365,8 +366,8 @@ def _checked_loaded(state_dict: dict, *, source: str, notes: list) -> dict:
     for name, array in state_dict.items():
         array = np.asarray(array)
         if array.dtype.kind not in "fiub" or array.dtype.itemsize > 8:
-            raise WeightFileError(f"{source}: {name!r} has dtype {array.dtype}, not numbers "
-                                  "nplstm loads (floats, integers, bool)")
+            raise WeightFileError(f"{source}: {quoted_name(name)} has dtype {array.dtype}: "
+                                  "unsupported dtype (nplstm loads floats, integers, bool)")
         if array.dtype == np.float16:
             half.append(name)
             array = array.astype(np.float32)
@@ -433,7 +434,9 @@ def _import_safetensors(doing: str):
 
 
 def _names(names, limit: int = 6) -> str:
-    shown = ", ".join(repr(n) for n in names[:limit])
+    """Names read from a file, for a one-line message: escaped, each cut short, at most
+    ``limit`` of them."""
+    shown = ", ".join(quoted_name(n) for n in names[:limit])
     return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 

@@ -43,6 +43,7 @@ from collections import OrderedDict
 
 import numpy as np
 
+from ..io.zip_limits import quoted_name
 from .errors import UnsafeFileError, WeightFileError
 
 __all__ = ["unpickle", "UnpickledFile", "ScriptObject", "pickle_state_dict",
@@ -126,7 +127,7 @@ class ScriptObject:
 
     def __setstate__(self, state):
         if not isinstance(state, dict):
-            raise WeightFileError(f"TorchScript object {self.qualified_name} has a custom "
+            raise WeightFileError(f"TorchScript object {shown_name(self.qualified_name)} has a custom "
                                   f"state ({type(state).__name__}); nplstm reads plain "
                                   "modules' attributes only")
         self.attributes = state
@@ -378,7 +379,7 @@ class _RestrictedUnpickler(pickle.Unpickler):
             return _script_class(f"{module}.{name}")
         module = _PYTHON2_MODULES.get(module, module)     # protocol 2 writes Python 2's names
         raise UnsafeFileError(
-            f"{self._source}: refused the global {module}.{name}: nplstm reads state dicts "
+            f"{self._source}: refused the global {shown_name(f'{module}.{name}')}: nplstm reads state dicts "
             "(tensors in dicts) and allows only the globals they need; nothing was executed. "
             "If this is a whole model saved with torch.save(model), save "
             "model.state_dict() instead")
@@ -392,7 +393,7 @@ class _RestrictedUnpickler(pickle.Unpickler):
                                   "location, numel)")
         _, storage_type, key, _location, numel = pid
         if not storage_type.supported:
-            raise WeightFileError(f"{self._source}: storage data/{key:.40} is a "
+            raise WeightFileError(f"{self._source}: storage {_record(key)} is a "
                                   f"torch.{storage_type.name}: unsupported dtype (nplstm "
                                   "loads float, integer and bool tensors)")
         if key in self._storages:
@@ -400,7 +401,7 @@ class _RestrictedUnpickler(pickle.Unpickler):
         data = self._read_record(key)
         itemsize = 1 if storage_type.dtype is None else _itemsize(storage_type.dtype)
         if len(data) < numel * itemsize:
-            raise WeightFileError(f"{self._source}: storage data/{key} holds {len(data)} bytes "
+            raise WeightFileError(f"{self._source}: storage {_record(key)} holds {len(data)} bytes "
                                   f"but its header says {numel} elements of {itemsize} bytes")
         storage = _Storage(key, storage_type, numel, data)
         self._storages[key] = storage
@@ -433,14 +434,14 @@ class _RestrictedUnpickler(pickle.Unpickler):
                                   f"{type(storage).__name__}, not a storage record")
         if not (_is_int(offset) and offset >= 0 and _is_int_tuple(size)
                 and _is_int_tuple(stride) and len(size) == len(stride)):
-            raise WeightFileError(f"{self._source}: tensor on data/{storage.key} has offset "
+            raise WeightFileError(f"{self._source}: tensor on {_record(storage.key)} has offset "
                                   f"{offset!r:.40}, size {size!r:.80}, stride {stride!r:.80}: "
                                   "expected a non-negative offset and as many non-negative "
                                   "sizes as strides")
         dtype = dtype or storage.storage_type.dtype
         if dtype is None:
             raise WeightFileError(f"{self._source}: a tensor on the untyped storage "
-                                  f"data/{storage.key} names no dtype")
+                                  f"{_record(storage.key)} names no dtype")
         itemsize = _itemsize(dtype)
         numel = storage.numel if storage.storage_type.dtype else storage.numel // itemsize
         count = int(np.prod(size, dtype=object))
@@ -449,7 +450,7 @@ class _RestrictedUnpickler(pickle.Unpickler):
             raise WeightFileError(
                 f"{self._source}: a tensor of size {tuple(size)}, stride {tuple(stride)} at "
                 f"offset {offset} reaches element {offset + extent} of storage "
-                f"data/{storage.key}, which holds {numel}: the storage is too short")
+                f"{_record(storage.key)}, which holds {numel}: the storage is too short")
         self._built_bytes += count * itemsize
         if self._built_bytes > _BUILT_BYTES_FACTOR * self._storage_bytes + _BUILT_BYTES_SLACK:
             raise WeightFileError(f"{self._source}: the pickle builds {self._built_bytes} "
@@ -521,6 +522,20 @@ def _rebuild_parameter(data, requires_grad, backward_hooks, state=None):
         raise WeightFileError(f"a Parameter is rebuilt from {type(data).__name__}, "
                               "not a tensor")
     return data
+
+
+def shown_name(text: str, limit: int = 80) -> str:
+    """A name from the file as it is when it is short printable ASCII, else escaped and cut
+    (nplstm.io.zip_limits.quoted_name): no file can write control characters or megabytes
+    into a message."""
+    if len(text) <= limit and text.isascii() and text.isprintable():
+        return text
+    return quoted_name(text, limit)
+
+
+def _record(key) -> str:
+    """``data/<key>``, as messages show it."""
+    return shown_name(f"data/{key}")
 
 
 def _is_int(value) -> bool:

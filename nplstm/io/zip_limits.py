@@ -5,8 +5,8 @@ Memory and time per file.  Reading a file of S bytes allocates at most about the
 really holds, plus a small constant, and takes time about linear in S.  For a zip:
 
 * every record name appears once: an archive naming a record twice (two ``data/0``, two
-  ``data.pkl``) is refused naming it, since readers disagree on which one counts (torch
-  reads the first, Python's zipfile the last);
+  ``data.pkl``) is refused naming it, since readers disagree on which one counts (zip
+  readers differ, and so do torch versions);
 * a record's compressed bytes lie within the file, and a stored (uncompressed) record
   declares as many bytes as it stores;
 * compressed records may unpack to at most ``max_ratio`` times their compressed bytes, plus
