@@ -296,20 +296,20 @@ def _read_safetensors_bfloat16(path, names) -> dict:
 def _read_npz(path, *, source, key, notes, max_ratio) -> dict:
     with zip_errors(source), open_zip(path, source=source, max_ratio=max_ratio,
                                       error=WeightFileError) as archive:
-        arrays = {}
-        for info in archive.infolist():
-            name = info.filename[:-len(".npy")]
-            if not info.filename.endswith(".npy") or name in arrays:
+        infos = archive.infolist()
+        for info in infos:
+            if not info.filename.endswith(".npy"):
                 raise WeightFileError(f"{source}: member {quoted_name(info.filename)} is not "
-                                      "one more .npy array (an .npz holds NAME.npy members, "
-                                      "once each)")
-            arrays[name] = _read_npy_member(archive, info, source)
-    if "meta" in arrays and any(name.startswith("model/") for name in arrays):
-        try:
-            return load_checkpoint(path)["model"]
-        except CheckpointError as err:
-            raise WeightFileError(str(err)) from None
-    return arrays
+                                      "a .npy array (an .npz holds NAME.npy members, once "
+                                      "each)")
+        names = [info.filename[:-len(".npy")] for info in infos]
+        if not ("meta" in names and any(name.startswith("model/") for name in names)):
+            return {name: _read_npy_member(archive, info, source)
+                    for name, info in zip(names, infos)}
+    try:                                   # an nplstm checkpoint: its reader checks it all
+        return load_checkpoint(path)["model"]
+    except CheckpointError as err:
+        raise WeightFileError(str(err)) from None
 
 
 _CHUNK = 1 << 20
