@@ -154,10 +154,10 @@ def _write_lstm(group, rng, I, H, bias=True):
     return cell
 
 
-def _functional_lstm(name, inbound, units=4):
+def _functional_lstm(name, inbound, units=4, use_bias=True):
     history = [{"class_name": "__keras_tensor__", "config": {"keras_history": [n, 0, 0]}}
                for n in inbound]
-    return {"class_name": "LSTM", "config": {"name": name, "units": units,
+    return {"class_name": "LSTM", "config": {"name": name, "units": units, "use_bias": use_bias,
                                              "return_sequences": True},
             "inbound_nodes": [{"args": history, "kwargs": {}}]}
 
@@ -174,7 +174,7 @@ def test_one_output_feeding_two_lstms_is_not_one_chain(tmp_path):
     config = {"class_name": "Functional", "config": {
         "layers": [{"class_name": "InputLayer", "config": {"name": "x"}},
                    _functional_lstm("a", ["x"]), _functional_lstm("b", ["a"]),
-                   _functional_lstm("c", ["a"])],
+                   _functional_lstm("c", ["a"], use_bias=False)],
         "output_layers": [["b", 0, 0], ["c", 0, 0]]}}
     path = tmp_path / "branch.keras"
     with zipfile.ZipFile(path, "w") as z:
