@@ -32,12 +32,16 @@ import numpy as np
 from ..nn import LSTM
 from .errors import UnsupportedModelError, WeightFileError
 from .onnx_common import ONNX_TO_TORCH, reorder_gates, require_onnx
+from .onnx_external import inline_external_data
 from .reverse_lstm import ReverseLSTM
+from .shown import shown
 
 __all__ = ["import_onnx"]
 
 _DIRECTIONS = {"forward": 1, "reverse": 1, "bidirectional": 2}
 _ACTIVATIONS = ["sigmoid", "tanh", "tanh"]      # f, g, h of the ONNX spec: torch's LSTM
+_ATTRIBUTES = {"activation_alpha", "activation_beta", "activations", "clip", "direction",
+               "hidden_size", "input_forget", "layout"}
 
 
 def import_onnx(path) -> list:
@@ -45,70 +49,84 @@ def import_onnx(path) -> list:
     onnx = require_onnx()
     path = Path(path)
     model = _load_model(onnx, path)
-    stored = _stored_tensors(onnx, model.graph)
+    stored = _stored_tensors(model.graph)
     lstm_nodes = [n for n in model.graph.node if n.op_type == "LSTM" and n.domain in ("", "ai.onnx")]
     if not lstm_nodes:
         ops = sorted({n.op_type for n in model.graph.node})
-        raise WeightFileError(f"{path} holds no LSTM node (its operators: {ops})")
-    return [_lstm_from_node(onnx, node, stored, f"{path}: LSTM node {node.name or k!r}")
+        raise WeightFileError(f"{shown(path)} holds no LSTM node (its operators: "
+                              f"{shown(ops, 300)})")
+    return [_lstm_from_node(onnx, node, stored,
+                            f"{shown(path)}: LSTM node '{shown(node.name or k)}'")
             for k, node in enumerate(lstm_nodes)]
 
 
 def _load_model(onnx, path: Path):
-    """The checked ModelProto, or WeightFileError naming the file."""
+    """The checked ModelProto with its external data read in, or WeightFileError naming the
+    file."""
     from google.protobuf.message import DecodeError
 
     if not path.is_file():
-        raise WeightFileError(f"no ONNX file at {path}")
+        raise WeightFileError(f"no ONNX file at {shown(path)}")
     try:
         model = onnx.load_model_from_string(path.read_bytes())
+        inline_external_data(onnx, model, path.parent, shown(path))
         onnx.checker.check_model(model)
-    except (DecodeError, onnx.checker.ValidationError, ValueError, RuntimeError) as err:
+    except WeightFileError:
+        raise
+    except (DecodeError, onnx.checker.ValidationError, ValueError, RuntimeError,
+            OSError) as err:
         reason = (str(err).strip() or type(err).__name__).splitlines()[0]
-        raise WeightFileError(f"{path} is not a readable ONNX model (damaged, truncated or "
-                              f"invalid: {reason})") from None
+        raise WeightFileError(f"{shown(path)} is not a readable ONNX model (damaged, truncated "
+                              f"or invalid: {shown(reason, 300)})") from None
     if not model.graph.node:
-        raise WeightFileError(f"{path} is not a readable ONNX model (an empty graph: "
+        raise WeightFileError(f"{shown(path)} is not a readable ONNX model (an empty graph: "
                               "truncated, or not an ONNX file)")
     return model
 
 
-def _stored_tensors(onnx, graph) -> dict:
-    """``{name: array}`` of the tensors stored in the file: initializers, Constant nodes."""
-    tensors = list(graph.initializer)
-    tensors += [a.t for n in graph.node if n.op_type == "Constant" for a in n.attribute
-                if a.name == "value"]
-    names = [t.name for t in graph.initializer] + \
-            [n.output[0] for n in graph.node if n.op_type == "Constant"
-             and any(a.name == "value" for a in n.attribute)]
-    stored = {}
-    for name, tensor in zip(names, tensors):
-        if tensor.data_location == onnx.TensorProto.EXTERNAL:
-            raise WeightFileError(f"tensor {name!r} is kept in an external data file; "
-                                  "nplstm reads only self-contained .onnx files")
-        stored[name] = onnx.numpy_helper.to_array(tensor)
+def _stored_tensors(graph) -> dict:
+    """``{name: TensorProto}`` of the tensors stored in the file: initializers (including
+    those that are also graph inputs, whose stored value is the default), Constant nodes'
+    ``value``.  Converted to arrays only when a node uses them."""
+    stored = {t.name: t for t in graph.initializer}
+    for node in graph.node:
+        if node.op_type == "Constant" and node.output:
+            for attribute in node.attribute:
+                if attribute.name == "value":
+                    stored[node.output[0]] = attribute.t
     return stored
 
 
 def _lstm_from_node(onnx, node, stored: dict, where: str):
     attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+    unknown = sorted(set(attrs) - _ATTRIBUTES)
+    if unknown:
+        raise UnsupportedModelError(f"{where} has the attribute(s) {shown(unknown)}, which "
+                                    "are not LSTM-14's; nplstm reads only LSTM-7 to LSTM-22")
     direction = _text(attrs.get("direction", b"forward"))
     if direction not in _DIRECTIONS:
-        raise WeightFileError(f"{where}: unknown direction {direction!r}")
+        raise WeightFileError(f"{where}: unknown direction '{shown(direction)}'")
     D = _DIRECTIONS[direction]
+    layout = attrs.get("layout", 0)
+    if layout not in (0, 1) or isinstance(layout, bool):
+        raise WeightFileError(f"{where}: layout = {shown(layout)}, not 0 or 1")
     if "clip" in attrs:
         raise UnsupportedModelError(f"{where} clips its cell input at ±{attrs['clip']}; "
                                     "torch's LSTM has no clip")
     if attrs.get("input_forget", 0):
         raise UnsupportedModelError(f"{where} couples its input and forget gates "
-                                    "(input_forget = 1); torch's LSTM has no such coupling")
+                                    f"(input_forget = {shown(attrs['input_forget'])}); "
+                                    "torch's LSTM has no such coupling")
     activations = [_text(a).lower() for a in attrs.get("activations", [])]
     if activations and activations != _ACTIVATIONS * D:
         raise UnsupportedModelError(
-            f"{where} uses the activations {[_text(a) for a in attrs['activations']]}; "
+            f"{where} uses the activations {shown([_text(a) for a in attrs['activations']])}; "
             f"torch's LSTM is {['Sigmoid', 'Tanh', 'Tanh'] * D}")
+    # activation_alpha / activation_beta parameterize only other activations (LeakyRelu,
+    # HardSigmoid, …): with Sigmoid, Tanh, Tanh ONNX and onnxruntime leave them unused
 
     inputs = list(node.input) + [""] * (8 - len(node.input))   # X W R B lens h0 c0 P
+    _check_run_time_inputs(inputs, stored, where)
     W, R = _stored(inputs[1], "W", stored, where), _stored(inputs[2], "R", stored, where)
     B = _stored(inputs[3], "B", stored, where) if inputs[3] else None
     P = _stored(inputs[7], "P", stored, where) if inputs[7] else None
@@ -120,18 +138,20 @@ def _lstm_from_node(onnx, node, stored: dict, where: str):
                                     "computes in float32 or float64")
     H = R.shape[-1] if R.ndim == 3 else -1
     expected = {"W": (D, 4 * H, W.shape[-1] if W.ndim == 3 else -1), "R": (D, 4 * H, H),
-                "B": (D, 8 * H)}
-    for name, a in (("W", W), ("R", R), ("B", B)):
+                "B": (D, 8 * H), "P": (D, 3 * H)}
+    for name, a in (("W", W), ("R", R), ("B", B), ("P", P)):
         if a is not None and (a.shape != expected[name] or a.dtype != W.dtype):
             raise WeightFileError(f"{where}: {name} must be {W.dtype.name} of shape "
                                   f"{expected[name]} for direction {direction!r}, got "
                                   f"{a.dtype.name} {a.shape}")
+    if H < 1 or W.shape[-1] < 1:
+        raise WeightFileError(f"{where}: W {W.shape} and R {R.shape} have no units")
     if attrs.get("hidden_size", H) != H:
-        raise WeightFileError(f"{where}: hidden_size = {attrs['hidden_size']} but R has H = {H}")
+        raise WeightFileError(f"{where}: hidden_size = {shown(attrs['hidden_size'])} but R "
+                              f"has H = {H}")
 
     cls = ReverseLSTM if direction == "reverse" else LSTM
-    kwargs = dict(bias=B is not None, batch_first=attrs.get("layout", 0) == 1,
-                  dtype=W.dtype, seed=0)
+    kwargs = dict(bias=B is not None, batch_first=layout == 1, dtype=W.dtype, seed=0)
     if cls is LSTM:
         kwargs["bidirectional"] = D == 2
     module = cls(W.shape[-1], H, **kwargs)
@@ -146,14 +166,38 @@ def _lstm_from_node(onnx, node, stored: dict, where: str):
     return module
 
 
+def _check_run_time_inputs(inputs: list, stored: dict, where: str) -> None:
+    """X, sequence_lens, initial_h and initial_c are the module's call arguments (x,
+    lengths=, state=): one stored in the file would be dropped, so it is refused, except an
+    all-zero initial state, which is where the module starts anyway."""
+    for k, role, argument in ((0, "X", "x"), (4, "sequence_lens", "lengths=")):
+        if inputs[k] in stored:
+            raise UnsupportedModelError(
+                f"{where}: its {role} ('{shown(inputs[k])}') is stored in the file, but "
+                f"nplstm's module takes it at each call ({argument}); make it a graph input "
+                f"without an initializer and pass its values as {argument}")
+    for k, role in ((5, "initial_h"), (6, "initial_c")):
+        if inputs[k] in stored and np.any(_stored(inputs[k], role, stored, where) != 0):
+            raise UnsupportedModelError(
+                f"{where}: its {role} ('{shown(inputs[k])}') is stored in the file with "
+                "nonzero values, but nplstm's module starts from zeros when called without "
+                "a state; make it a graph input without an initializer and pass its values "
+                "as the call's state=(h0, c0), (D, B, H)")
+
+
 def _stored(name: str, role: str, stored: dict, where: str) -> np.ndarray:
     if not name:
         raise WeightFileError(f"{where} has no {role} input")
     if name not in stored:
         raise UnsupportedModelError(
-            f"{where}: its {role} ({name!r}) is not stored in the file (computed by other "
-            "nodes or fed as a graph input); only stored weights can be imported")
-    return stored[name]
+            f"{where}: its {role} ('{shown(name)}') is not stored in the file (computed by "
+            "other nodes or fed as a graph input); only stored weights can be imported")
+    onnx = require_onnx()
+    try:
+        return onnx.numpy_helper.to_array(stored[name])
+    except (ValueError, TypeError, KeyError) as err:
+        raise WeightFileError(f"{where}: its {role} ('{shown(name)}') cannot be read "
+                              f"({shown(err, 200)})") from None
 
 
 def _text(value) -> str:
