@@ -109,7 +109,7 @@ def _reference(onnx, tensor, root: str, name: str):
 def _whole_number(text: str, key: str, name: str) -> int:
     if not (text.isascii() and text.isdigit()) or len(text) > 20:
         raise WeightFileError(f"{name}: its external data {key} '{shown(text)}' is not a whole "
-                              "number")
+                              "number of at most 20 digits")
     return int(text)
 
 
