@@ -15,12 +15,17 @@ Each LSTM node of the main graph (in graph order) becomes one module with num_la
 
 What the node takes at run time is the module's call: X is ``x``, ``sequence_lens`` is
 ``lengths=``, ``initial_h``/``initial_c`` are ``state=(h0, c0)`` in torch's (D, B, H) layout
-(ONNX's layout = 1 has them as (B, D, H): transpose them).  Refused with
+(ONNX's layout = 1 has them as (B, D, H): transpose them).  One of those stored in the file
+would be dropped by the module, so it is refused, except an all-zero initial state (what
+torch.onnx.export stores), which is the module's own zero start.  Refused with
 ``UnsupportedModelError`` rather than approximated: peepholes (a nonzero P; an all-zero P is
-no peephole), ``clip``, ``input_forget = 1``, activations other than Sigmoid, Tanh, Tanh,
-and weights W, R, B, P that are not stored in the file (computed by other nodes or fed as
-inputs).  A missing, truncated or corrupt file, or one keeping its weights in external data
-files, is a ``WeightFileError`` naming the file.
+no peephole), ``clip``, ``input_forget = 1``, activations other than Sigmoid, Tanh, Tanh
+(``activation_alpha``/``activation_beta`` parameterize only those others, and are unused),
+attributes LSTM-7…22 does not have, and weights W, R, B, P that are not stored in the file
+(computed by other nodes or fed as inputs).  A ``layout`` or ``direction`` ONNX does not
+define, shapes that disagree, or a missing, truncated or corrupt file is a
+``WeightFileError`` naming the file.  External data (``NAME.onnx.data``) is read from the
+model's folder only (onnx_external.py).
 """
 
 from __future__ import annotations
