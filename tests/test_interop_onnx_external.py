@@ -183,3 +183,12 @@ def test_a_tensor_name_is_escaped_in_messages(tmp_path):
     path.write_bytes(model.SerializeToString())
     message = _refused(path, UnsafeFileError, "not a path inside")
     assert "\x1b" not in message and "\\x1b[2J\\npasswd" in message
+
+
+def test_an_external_data_entry_that_is_not_utf8_is_refused(tmp_path):
+    """protobuf hands a string field that is not UTF-8 back as bytes (found by flipping bytes)."""
+    path = _copy(tmp_path / "m")
+    raw = path.read_bytes()
+    at = raw.index(b"torch_lstm.onnx.data")
+    path.write_bytes(raw[:at] + b"\xff" + raw[at + 1:])
+    _refused(path, WeightFileError, "is not text")

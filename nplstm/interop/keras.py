@@ -102,8 +102,9 @@ def read_keras_weights(path) -> dict:
                 raise type(err)(f"{shown(path)}: {err}") from None
     except WeightFileError:
         raise
-    except (OSError, KeyError, ValueError, TypeError, AttributeError, IndexError,
-            zipfile.BadZipFile) as err:
+    except (OSError, KeyError, ValueError, TypeError, AttributeError, IndexError, RuntimeError,
+            NotImplementedError, zipfile.BadZipFile) as err:   # h5py: RuntimeError, OSError
+        # (a damaged HDF5 file); zipfile: NotImplementedError (encryption, other methods)
         raise WeightFileError(f"{shown(path)} is not a readable Keras file (damaged, truncated "
                               f"or not a Keras 3 model: {type(err).__name__}: "
                               f"{shown(err, 300)})") from None

@@ -75,6 +75,9 @@ def _reference(onnx, tensor, root: str, name: str):
     """(the real path of the tensor's data file, offset, length), checked."""
     keys = {}
     for entry in tensor.external_data:
+        if not isinstance(entry.key, str) or not isinstance(entry.value, str):   # not UTF-8
+            raise WeightFileError(f"{name}: its external data entry '{shown(entry.key)}' is "
+                                  "not text")
         if entry.key not in _KEYS or entry.key in keys:
             raise WeightFileError(f"{name}: its external data has an unknown or repeated key "
                                   f"'{shown(entry.key)}'")
