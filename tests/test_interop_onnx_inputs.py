@@ -220,3 +220,61 @@ def test_an_unknown_attribute_is_refused_even_past_the_checker(tmp_path, monkeyp
     model.graph.node[0].attribute.append(helper.make_attribute("output_sequence", 1))
     _refused(tmp_path, model, UnsupportedModelError,
              "has the attribute\\(s\\) \\['output_sequence'\\]")
+
+
+# -- run-time inputs computed by other nodes -------------------------------------------------
+
+def _computed(model, name, op, sources, **attrs):
+    """Make the LSTM's input ``name`` the output of a new node ``op(sources)``."""
+    kept = [i for i in model.graph.input if i.name != name]
+    del model.graph.input[:]
+    model.graph.input.extend(kept)
+    model.graph.node.insert(0, helper.make_node(op, sources, [name], **attrs))
+    return model
+
+
+def test_a_state_computed_from_a_graph_input_is_the_calls_state(tmp_path):
+    """The module stands for the node: what other nodes compute, the caller computes."""
+    model, _ = _lstm_model(seed=6)
+    model.graph.input.append(helper.make_tensor_value_info("h", onnx.TensorProto.DOUBLE,
+                                                           [1, "batch", 4]))
+    _computed(model, "initial_h", "Identity", ["h"])
+    [lstm] = import_onnx(_save(model, tmp_path / "m.onnx"))
+    x, h0, c0 = _inputs(seed=6)
+    Y, Y_h, Y_c = ReferenceEvaluator(model).run(None, {"X": x, "h": h0, "initial_c": c0})
+    output, (h_n, c_n) = lstm(x, (h0, c0))
+    assert rel_error(output, _as_torch_output(Y, 0)) <= F64
+    assert rel_error(h_n, Y_h) <= F64 and rel_error(c_n, Y_c) <= F64
+
+
+@pytest.mark.parametrize("name, argument", [
+    ("initial_h", "state="), ("initial_c", "state="), ("X", "x"),
+    ("sequence_lens", "lengths="),
+])
+def test_an_input_computed_from_stored_tensors_alone_is_refused(tmp_path, name, argument):
+    model, _ = _lstm_model(sequence_lens=True)
+    value = {"X": np.ones((5, 2, 3)), "sequence_lens": np.array([5, 3], np.int32)}.get(
+        name, np.full((1, 2, 4), 0.5))
+    model.graph.initializer.append(numpy_helper.from_array(value, "fixed"))
+    _computed(model, name, "Identity", ["fixed"])
+    _refused(tmp_path, model, UnsupportedModelError,
+             f"its {name} \\('{name}'\\) is computed from tensors stored in the file alone"
+             f".*{argument}")
+
+
+def test_a_state_computed_from_a_nonzero_default_is_refused(tmp_path):
+    """As nplstm's exporter writes it (h0 an input with a stored default, Expanded), but with
+    a default that is not zero."""
+    model, _ = _lstm_model()
+    model.graph.input.append(helper.make_tensor_value_info("h0", onnx.TensorProto.DOUBLE,
+                                                           [1, 1, 4]))
+    model.graph.initializer.extend([numpy_helper.from_array(np.full((1, 1, 4), 0.5), "h0"),
+                                    numpy_helper.from_array(np.array([1, 2, 4]), "shape")])
+    _computed(model, "initial_h", "Expand", ["h0", "shape"])
+    _refused(tmp_path, model, UnsupportedModelError,
+             "initial_h is computed from the graph input 'h0', whose stored default is nonzero")
+    model.graph.initializer[-2].CopyFrom(numpy_helper.from_array(np.zeros((1, 1, 4)), "h0"))
+    [lstm] = import_onnx(_save(model, tmp_path / "zero.onnx"))    # a zero default: accepted
+    x, _, c0 = _inputs(seed=7)
+    Y, _, _ = ReferenceEvaluator(model).run(None, {"X": x, "initial_c": c0})
+    assert rel_error(lstm(x, (np.zeros((1, 2, 4)), c0))[0], _as_torch_output(Y, 0)) <= F64

@@ -31,6 +31,7 @@ model's folder only (onnx_external.py).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -55,12 +56,14 @@ def import_onnx(path) -> list:
     path = Path(path)
     model = _load_model(onnx, path)
     stored = _stored_tensors(model.graph)
+    producers = {out: n for n in model.graph.node for out in n.output if out}
+    fed = {i.name for i in model.graph.input}      # graph inputs (with a default or not)
     lstm_nodes = [n for n in model.graph.node if n.op_type == "LSTM" and n.domain in ("", "ai.onnx")]
     if not lstm_nodes:
         ops = sorted({n.op_type for n in model.graph.node})
         raise WeightFileError(f"{shown(path)} holds no LSTM node (its operators: "
                               f"{shown(ops, 300)})")
-    return [_lstm_from_node(onnx, node, stored,
+    return [_lstm_from_node(onnx, node, _Graph(stored, producers, fed),
                             f"{shown(path)}: LSTM node '{shown(node.name or k)}'")
             for k, node in enumerate(lstm_nodes)]
 
@@ -102,7 +105,14 @@ def _stored_tensors(graph) -> dict:
     return stored
 
 
-def _lstm_from_node(onnx, node, stored: dict, where: str):
+class _Graph(NamedTuple):
+    stored: dict        # {name: TensorProto} of initializers and Constant nodes
+    producers: dict     # {tensor name: the node that outputs it}
+    fed: set            # the names of the graph's inputs
+
+
+def _lstm_from_node(onnx, node, graph: _Graph, where: str):
+    stored = graph.stored
     attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
     unknown = sorted(set(attrs) - _ATTRIBUTES)
     if unknown:
@@ -131,7 +141,7 @@ def _lstm_from_node(onnx, node, stored: dict, where: str):
     # HardSigmoid, …): with Sigmoid, Tanh, Tanh ONNX and onnxruntime leave them unused
 
     inputs = list(node.input) + [""] * (8 - len(node.input))   # X W R B lens h0 c0 P
-    _check_run_time_inputs(inputs, stored, where)
+    _check_run_time_inputs(inputs, graph, where)
     W, R = _stored(inputs[1], "W", stored, where), _stored(inputs[2], "R", stored, where)
     B = _stored(inputs[3], "B", stored, where) if inputs[3] else None
     P = _stored(inputs[7], "P", stored, where) if inputs[7] else None
@@ -171,23 +181,60 @@ def _lstm_from_node(onnx, node, stored: dict, where: str):
     return module
 
 
-def _check_run_time_inputs(inputs: list, stored: dict, where: str) -> None:
+def _check_run_time_inputs(inputs: list, graph: _Graph, where: str) -> None:
     """X, sequence_lens, initial_h and initial_c are the module's call arguments (x,
-    lengths=, state=): one stored in the file would be dropped, so it is refused, except an
-    all-zero initial state, which is where the module starts anyway."""
-    for k, role, argument in ((0, "X", "x"), (4, "sequence_lens", "lengths=")):
-        if inputs[k] in stored:
+    lengths=, state=): a value the file fixes would be dropped, so it is refused: one stored
+    in the file (except an all-zero initial state, which is where the module starts anyway),
+    one computed from stored tensors alone, and an initial state computed from a graph input
+    whose stored default is nonzero.  One computed from graph inputs is the caller's to
+    compute, as the graph does."""
+    for k, role, argument in ((0, "X", "x"), (4, "sequence_lens", "lengths="),
+                              (5, "initial_h", "state="), (6, "initial_c", "state=")):
+        name = inputs[k]
+        if not name:
+            continue
+        is_state = role.startswith("initial")
+        if name in graph.stored:
+            if is_state and not np.any(_stored(name, role, graph.stored, where) != 0):
+                continue
             raise UnsupportedModelError(
-                f"{where}: its {role} ('{shown(inputs[k])}') is stored in the file, but "
-                f"nplstm's module takes it at each call ({argument}); make it a graph input "
-                f"without an initializer and pass its values as {argument}")
-    for k, role in ((5, "initial_h"), (6, "initial_c")):
-        if inputs[k] in stored and np.any(_stored(inputs[k], role, stored, where) != 0):
+                f"{where}: its {role} ('{shown(name)}') is stored in the file"
+                + (" with nonzero values, but nplstm's module starts from zeros when called "
+                   "without a state" if is_state else
+                   f", but nplstm's module takes it at each call ({argument})")
+                + "; make it a graph input without an initializer and pass its values as "
+                + ("the call's state=(h0, c0), (D, B, H)" if is_state else argument))
+        if name in graph.fed:
+            continue
+        sources = _graph_inputs_behind(name, graph)
+        if not sources:
             raise UnsupportedModelError(
-                f"{where}: its {role} ('{shown(inputs[k])}') is stored in the file with "
-                "nonzero values, but nplstm's module starts from zeros when called without "
-                "a state; make it a graph input without an initializer and pass its values "
-                "as the call's state=(h0, c0), (D, B, H)")
+                f"{where}: its {role} ('{shown(name)}') is computed from tensors stored in the "
+                "file alone, a fixed value nplstm's module would drop; make it a graph input "
+                f"and pass its values as {argument}")
+        for source in sorted(sources) if is_state else ():
+            if source in graph.stored and np.any(_stored(source, role, graph.stored,
+                                                         where) != 0):
+                raise UnsupportedModelError(
+                    f"{where}: its {role} is computed from the graph input '{shown(source)}', "
+                    "whose stored default is nonzero, but nplstm's module starts from zeros "
+                    "when called without a state; pass the state as state=(h0, c0)")
+
+
+def _graph_inputs_behind(name: str, graph: _Graph) -> set:
+    """The graph inputs the tensor ``name`` is computed from (each node visited once)."""
+    found, seen, stack = set(), {name}, [name]
+    while stack:
+        tensor = stack.pop()
+        if tensor in graph.fed:
+            found.add(tensor)
+            continue
+        node = graph.producers.get(tensor)
+        for source in node.input if node is not None else ():
+            if source and source not in seen:
+                seen.add(source)
+                stack.append(source)
+    return found
 
 
 def _stored(name: str, role: str, stored: dict, where: str) -> np.ndarray:
