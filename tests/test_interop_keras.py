@@ -265,7 +265,8 @@ def test_a_bidirectional_backward_layer_is_checked_too(tmp_path):
         backward["config"].update(units=wrapper["layer"]["config"]["units"] + 1,
                                   go_backwards=True)
         wrapper["backward_layer"] = backward
-    with pytest.raises(WeightFileError, match="'bidirectional': the config says units=5 but its weights have 4 units"):
+    with pytest.raises(WeightFileError,
+                       match="'bidirectional': the config says units=5 but its weights have 4"):
         read_keras_weights(_edited(tmp_path, "stacked_bidir", edit))
 
 

@@ -2,6 +2,8 @@
 each is computed exactly, or refused by name, never dropped.
 
     X              the call's x; stored in the file: refused
+    X, sequence_lens, initial_h/_c computed by other nodes: from graph inputs, the call's;
+                   from stored tensors alone, or a state from a nonzero default: refused
     W, R           stored: weight_ih, weight_hh; not stored (a graph input, computed): refused
     B              stored: bias_ih, bias_hh; absent: bias=False; not stored: refused
     sequence_lens  a graph input: the call's lengths=; stored in the file: refused

@@ -45,11 +45,12 @@ def check_self_contained(h5py, f, where: str, file_size: int) -> None:
             link = group.get(name, getlink=True)
             if not isinstance(link, h5py.HardLink):
                 kind = {h5py.SoftLink: "a soft link", h5py.ExternalLink: "an external link"}
+                kind = kind.get(type(link), "a user-defined link")
                 target = (f" to {shown(link.filename)}:{shown(link.path)}"
                           if isinstance(link, h5py.ExternalLink) else
                           f" to {shown(link.path)}" if isinstance(link, h5py.SoftLink) else "")
                 raise UnsafeFileError(
-                    f"{where}: '{shown(link_path)}' is {kind.get(type(link), 'a user-defined link')}"
+                    f"{where}: '{shown(link_path)}' is {kind}"
                     f"{target}; nplstm reads only the file's own groups and datasets (hard "
                     "links), and followed nothing")
             item = group[name]

@@ -29,9 +29,10 @@ have those checked.
 Refused (``UnsupportedModelError``, naming the layer): an activation other than tanh, a
 recurrent activation other than sigmoid, go_backwards outside a Bidirectional, a
 Bidirectional merge_mode other than "concat", a mask (a Masking layer, mask_zero=True).  The
-config's units and use_bias must be the weights' (``WeightFileError`` otherwise).  Accepted as they do not change the weights'
-meaning: unit_forget_bias (an initializer), dropout/recurrent_dropout (training only),
-stateful (carry ``(h_n, c_n)`` into the next call yourself).  Other layers are ignored.
+config's units and use_bias must be the weights' (``WeightFileError`` otherwise).  Accepted
+as they do not change the weights' meaning: unit_forget_bias (an initializer),
+dropout/recurrent_dropout (training only), stateful (carry ``(h_n, c_n)`` into the next call
+yourself).  Other layers are ignored.
 
 Nothing but the file's own bytes is read: h5py reads through a file object, and
 hdf5_checks.check_self_contained refuses links, virtual datasets and external storage before

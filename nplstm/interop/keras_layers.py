@@ -211,7 +211,8 @@ def _check_lstm_config(name, cfg, inside_bidirectional: bool):
     if cfg.get("go_backwards", False) and not inside_bidirectional:
         raise UnsupportedModelError(
             f"Keras layer '{shown(name)}' has go_backwards=True: it returns its outputs in "
-            "reversed time order, which no torch LSTM does (a Bidirectional wrapper maps to _reverse)")
+            "reversed time order, which no torch LSTM does (a Bidirectional wrapper maps to "
+            "_reverse)")
 
 
 def _activation_name(value) -> str:
