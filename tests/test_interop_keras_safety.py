@@ -282,3 +282,28 @@ def test_flipped_bytes_give_arrays_or_one_line_refusals(tmp_path, source):
             assert all(isinstance(v, np.ndarray) for v in state.values())
             outcomes.add("read")
     assert "refused" in outcomes
+
+
+def test_a_dataset_linked_twice_is_refused(tmp_path):
+    """Two layers sharing one dataset: the reader would read (and allocate) it twice."""
+    def build(f):
+        _write_cell(f.create_group("layers/lstm/cell/vars"), 1.0)
+        cell = f.create_group("layers/lstm_1/cell/vars")
+        for key in "012":
+            cell[key] = f[f"layers/lstm/cell/vars/{key}"]
+    _refused(_hostile(tmp_path, build, ".weights.h5"), WeightFileError,
+             "is reached by a second link")
+
+
+def test_datasets_declaring_more_bytes_in_all_than_the_file_are_refused(tmp_path):
+    """Datasets whose contiguous storage overlaps would each pass alone; their sum cannot."""
+    from nplstm.interop.hdf5_checks import check_self_contained
+
+    path = _hostile(tmp_path, lambda f: _write_cell(f.create_group("layers/lstm/cell/vars"),
+                                                    1.0), ".weights.h5")
+    declared = 8 * (I * 4 * H + H * 4 * H + 4 * H)
+    with h5py.File(path, "r") as f:
+        check_self_contained(h5py, f, "m", declared)            # exactly what they declare
+        with pytest.raises(WeightFileError, match="m: its datasets declare more bytes than "
+                                                  f"the file's {declared - 1}"):
+            check_self_contained(h5py, f, "m", declared - 1)

@@ -12,7 +12,9 @@ links) and refuses, naming the link:
 
     external, soft and user-defined links       UnsafeFileError
     virtual datasets, external storage          UnsafeFileError
-    a group reached by two hard links (a cycle)  WeightFileError
+    a group or dataset reached by two links      WeightFileError
+    (a cycle, a shared dataset), datasets
+    declaring more bytes in all than the file
     groups nested deeper than MAX_DEPTH          WeightFileError
     filtered (compressed) datasets, datasets     WeightFileError
     declaring more bytes than stored in the file
@@ -36,7 +38,7 @@ MAX_DEPTH = 64       # Keras's deepest paths (nested models, Bidirectional) are 
 def check_self_contained(h5py, f, where: str, file_size: int) -> None:
     """Refuse (see the module docstring) any link, group or dataset of the open h5py file
     ``f`` (``file_size`` bytes) that is not data of the file itself; ``where`` names it."""
-    seen = {f.id}
+    seen, declared = {f.id}, 0
     stack = [("", f, 0)]
     while stack:
         path, group, depth = stack.pop()
@@ -54,17 +56,22 @@ def check_self_contained(h5py, f, where: str, file_size: int) -> None:
                     f"{target}; nplstm reads only the file's own groups and datasets (hard "
                     "links), and followed nothing")
             item = group[name]
+            if isinstance(item, (h5py.Group, h5py.Dataset)) and item.id in seen:
+                raise WeightFileError(f"{where}: '{shown(link_path)}' is reached by a second "
+                                      "link (a cycle, or a group or dataset shared, which Keras "
+                                      "never writes)")
             if isinstance(item, h5py.Group):
-                if item.id in seen:
-                    raise WeightFileError(f"{where}: the group '{shown(link_path)}' is reached "
-                                          "by a second link (a cycle or a shared group, which "
-                                          "Keras never writes)")
                 if depth + 1 > MAX_DEPTH:
                     raise WeightFileError(f"{where}: groups are nested deeper than {MAX_DEPTH}")
                 seen.add(item.id)
                 stack.append((link_path, item, depth + 1))
             elif isinstance(item, h5py.Dataset):
                 _check_dataset(item, f"{where}: the dataset '{shown(link_path)}'", file_size)
+                seen.add(item.id)
+                declared += item.nbytes
+                if declared > file_size:
+                    raise WeightFileError(f"{where}: its datasets declare more bytes than the "
+                                          f"file's {file_size} (datasets sharing storage)")
 
 
 def _check_dataset(dataset, where: str, file_size: int) -> None:
