@@ -307,3 +307,20 @@ def test_datasets_declaring_more_bytes_in_all_than_the_file_are_refused(tmp_path
         with pytest.raises(WeightFileError, match="m: its datasets declare more bytes than "
                                                   f"the file's {declared - 1}"):
             check_self_contained(h5py, f, "m", declared - 1)
+
+
+def test_convert_of_a_file_linking_elsewhere_exits_2_and_writes_nothing(tmp_path, secret,
+                                                                      capsys):
+    """On main, ``nplstm convert`` copied the other file's arrays out."""
+    from nplstm.cli import main
+
+    path = _hostile(tmp_path, lambda f: f.__setitem__(
+        "layers", h5py.ExternalLink(str(secret), "/layers")), ".weights.h5")
+    out = tmp_path / "out.npz"
+    try:
+        code = main(["convert", str(path), str(out)])
+    except SystemExit as exit_:
+        code = exit_.code
+    _, err = capsys.readouterr()
+    assert code == 2 and err.count("\n") == 1 and "is an external link" in err
+    assert not out.exists()

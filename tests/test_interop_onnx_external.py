@@ -192,3 +192,14 @@ def test_an_external_data_entry_that_is_not_utf8_is_refused(tmp_path):
     at = raw.index(b"torch_lstm.onnx.data")
     path.write_bytes(raw[:at] + b"\xff" + raw[at + 1:])
     _refused(path, WeightFileError, "is not text")
+
+
+def test_convert_reads_torchs_export_from_another_cwd(tmp_path, monkeypatch, capsys):
+    from nplstm.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["convert", str(FIXTURES / "torch_lstm.onnx"), "lstm.npz"]) in (0, None)
+    capsys.readouterr()
+    lstm = nplstm.LSTM(8, 16)
+    lstm.load_state_dict(nplstm.load_weights("lstm.npz"))
+    _check_against_torch(lstm)
