@@ -139,6 +139,8 @@ COMPUTED = [   # (direction, attributes): each must equal the reference and onnx
                        "activation_alpha": [0.1] * 6, "activation_beta": [0.2] * 6}),
     ("forward", {"input_forget": 0}),
     ("reverse", {"input_forget": 0, "layout": 0}),
+    ("forward", {"P": np.zeros((1, 12))}),               # an all-zero peephole: none
+    ("bidirectional", {"P": np.zeros((2, 12))}),
 ]
 
 
