@@ -154,10 +154,10 @@ def _write_lstm(group, rng, I, H, bias=True):
     return cell
 
 
-def _functional_lstm(name, inbound, units=4):
+def _functional_lstm(name, inbound, units=4, use_bias=True):
     history = [{"class_name": "__keras_tensor__", "config": {"keras_history": [n, 0, 0]}}
                for n in inbound]
-    return {"class_name": "LSTM", "config": {"name": name, "units": units,
+    return {"class_name": "LSTM", "config": {"name": name, "units": units, "use_bias": use_bias,
                                              "return_sequences": True},
             "inbound_nodes": [{"args": history, "kwargs": {}}]}
 
@@ -174,7 +174,7 @@ def test_one_output_feeding_two_lstms_is_not_one_chain(tmp_path):
     config = {"class_name": "Functional", "config": {
         "layers": [{"class_name": "InputLayer", "config": {"name": "x"}},
                    _functional_lstm("a", ["x"]), _functional_lstm("b", ["a"]),
-                   _functional_lstm("c", ["a"])],
+                   _functional_lstm("c", ["a"], use_bias=False)],
         "output_layers": [["b", 0, 0], ["c", 0, 0]]}}
     path = tmp_path / "branch.keras"
     with zipfile.ZipFile(path, "w") as z:
@@ -242,3 +242,133 @@ def test_a_zip_that_is_not_a_keras_file_is_refused(tmp_path):
     with pytest.raises(WeightFileError, match="not a .keras file"):
         read_keras_weights(path)
 
+
+
+# -- the config against the weights -------------------------------------------------------------
+
+@pytest.mark.parametrize("key, value, match", [
+    ("units", 6, "config says units=6 but its weights have 5 units"),
+    ("use_bias", False, "config says use_bias=False but its weights have a bias"),
+    ("units", "5", "not an int and a bool"),
+])
+def test_a_config_that_disagrees_with_the_weights_is_refused(tmp_path, key, value, match):
+    path = _edited(tmp_path, "single", lambda c: _lstm_config(c).__setitem__(key, value))
+    with pytest.raises(WeightFileError, match=match) as info:
+        read_keras_weights(path)
+    assert "'lstm'" in str(info.value) and path.name in str(info.value)
+
+
+def test_a_bidirectional_backward_layer_is_checked_too(tmp_path):
+    def edit(config):
+        wrapper = _lstm_config(config)
+        backward = json.loads(json.dumps(wrapper["layer"]))
+        backward["config"].update(units=wrapper["layer"]["config"]["units"] + 1,
+                                  go_backwards=True)
+        wrapper["backward_layer"] = backward
+    with pytest.raises(WeightFileError,
+                       match="'bidirectional': the config says units=5 but its weights have 4"):
+        read_keras_weights(_edited(tmp_path, "stacked_bidir", edit))
+
+
+def _keras_file(tmp_path, layers, write_weights, class_name="Sequential"):
+    h5_path = tmp_path / "model.weights.h5"
+    with h5py.File(h5_path, "w") as f:
+        write_weights(f)
+    path = tmp_path / "model.keras"
+    config = {"class_name": class_name, "config": {"name": "m", "layers": layers}}
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("config.json", json.dumps(config))
+        z.write(h5_path, "model.weights.h5")
+    return path
+
+
+def test_a_missing_bias_is_refused_when_the_config_has_use_bias(tmp_path):
+    """On main it loaded as bias=False: an LSTM without Keras's bias computes something else."""
+    lstm = {"class_name": "LSTM", "config": {"name": "lstm", "units": 4,
+                                             "return_sequences": True}}
+    rng = np.random.default_rng(0)
+    path = _keras_file(tmp_path, [lstm],
+                       lambda f: _write_lstm(f.create_group("layers/lstm"), rng, 3, 4, bias=False))
+    with pytest.raises(WeightFileError, match="use_bias=True but its weights have no bias"):
+        read_keras_weights(path)
+    lstm["config"]["use_bias"] = False
+    path = _keras_file(tmp_path, [lstm],
+                       lambda f: _write_lstm(f.create_group("layers/lstm"), rng, 3, 4, bias=False))
+    assert sorted(read_keras_weights(path)) == ["weight_hh_l0", "weight_ih_l0"]
+
+
+@pytest.mark.parametrize("mask_layer", [
+    {"class_name": "Masking", "config": {"name": "pad_mask", "mask_value": 0.0}},
+    {"class_name": "Embedding", "config": {"name": "pad_mask", "input_dim": 9, "output_dim": 3,
+                                           "mask_zero": True}},
+])
+def test_a_mask_before_the_lstm_is_refused_by_name(tmp_path, mask_layer):
+    """Keras's LSTM keeps its state through masked steps; torch's has no mask."""
+    lstm = {"class_name": "LSTM", "config": {"name": "lstm", "units": 4,
+                                             "return_sequences": True}}
+    rng = np.random.default_rng(0)
+    path = _keras_file(tmp_path, [mask_layer, lstm],
+                       lambda f: _write_lstm(f.create_group("layers/lstm"), rng, 3, 4))
+    with pytest.raises(UnsupportedModelError, match="'pad_mask' masks time steps"):
+        read_keras_weights(path)
+    nested = {"class_name": "Sequential", "config": {"name": "inner", "layers": [mask_layer]}}
+    path = _keras_file(tmp_path, [nested, lstm],
+                       lambda f: _write_lstm(f.create_group("layers/lstm"), rng, 3, 4))
+    with pytest.raises(UnsupportedModelError, match="'pad_mask' masks time steps"):
+        read_keras_weights(path)
+    mask_layer["config"]["mask_zero"] = False     # an Embedding without a mask is fine
+    if mask_layer["class_name"] == "Embedding":
+        assert "weight_ih_l0" in read_keras_weights(_keras_file(
+            tmp_path, [mask_layer, lstm],
+            lambda f: _write_lstm(f.create_group("layers/lstm"), rng, 3, 4)))
+
+
+# -- what a mutation of keras_layers changes ------------------------------------------------------
+
+def _write_gru(group, rng, I, H):
+    """A Keras GRU's cell (reset_after=True): kernel (I, 3H), recurrent (H, 3H), bias (2, 3H)."""
+    cell = group.create_group("cell/vars")
+    cell["0"] = rng.uniform(-1, 1, (I, 3 * H))
+    cell["1"] = rng.uniform(-1, 1, (H, 3 * H))
+    cell["2"] = rng.uniform(-1, 1, (2, 3 * H))
+
+
+def test_a_gru_in_a_bare_weights_file_is_not_taken_for_an_lstm(tmp_path):
+    rng = np.random.default_rng(0)
+    path = tmp_path / "gru.weights.h5"
+    with h5py.File(path, "w") as f:
+        _write_gru(f.create_group("layers/gru"), rng, 3, 4)
+    with pytest.raises(WeightFileError, match="gru.weights.h5: it holds no Keras LSTM layer"):
+        read_keras_weights(path)
+    with h5py.File(path, "a") as f:
+        kernel = _write_lstm(f.create_group("layers/lstm"), rng, 4, 2)["0"][()]
+    state = read_keras_weights(path)       # the LSTM alone: unprefixed, the GRU left out
+    assert sorted(state) == ["bias_hh_l0", "bias_ih_l0", "weight_hh_l0", "weight_ih_l0"]
+    np.testing.assert_array_equal(state["weight_ih_l0"], kernel.T)
+
+
+@pytest.mark.parametrize("outputs, chains", [
+    ([["a", 0, 0], ["b", 0, 0]], ["a", "b"]),     # a is also an output: b cannot stack on it
+    ([["b", 0, 0]], None),                        # a feeds only b: one LSTM of two layers
+])
+def test_output_layers_entries_decide_whether_layers_stack(tmp_path, outputs, chains):
+    rng = np.random.default_rng(1)
+
+    def write(f):
+        _write_lstm(f.create_group("layers/lstm"), rng, 3, 4)
+        _write_lstm(f.create_group("layers/lstm_1"), rng, 4, 4)
+    layers = [{"class_name": "InputLayer", "config": {"name": "x"}},
+              _functional_lstm("a", ["x"]), _functional_lstm("b", ["a"])]
+    path = _keras_file(tmp_path, layers, write, class_name="Functional")
+    with zipfile.ZipFile(path) as z:
+        config = json.loads(z.read("config.json"))
+        weights = z.read("model.weights.h5")
+    config["config"]["output_layers"] = outputs
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("config.json", json.dumps(config))
+        z.writestr("model.weights.h5", weights)
+    state = read_keras_weights(path)
+    if chains:
+        assert sorted({k.split(".")[0] for k in state}) == chains
+    else:
+        assert "weight_ih_l1" in state and len(state) == 8

@@ -12,7 +12,9 @@ class WeightFileError(ValueError):
 
 class UnsafeFileError(WeightFileError):
     """A file that would run code when read the usual way (a pickle naming a global that a
-    state dict never needs).  Nothing from it was executed."""
+    state dict never needs), or make the reader read other files (an HDF5 link, virtual
+    dataset or external storage; ONNX external data outside the model's folder).  Nothing
+    from it was executed, and nothing it points at was read."""
 
 
 class UnsupportedModelError(WeightFileError):

@@ -28,25 +28,38 @@ have those checked.
 
 Refused (``UnsupportedModelError``, naming the layer): an activation other than tanh, a
 recurrent activation other than sigmoid, go_backwards outside a Bidirectional, a
-Bidirectional merge_mode other than "concat".  Accepted as they do not change the weights'
-meaning: unit_forget_bias (an initializer), dropout/recurrent_dropout (training only),
-stateful (carry ``(h_n, c_n)`` into the next call yourself).  Other layers are ignored.
+Bidirectional merge_mode other than "concat", a mask (a Masking layer, mask_zero=True).  The
+config's units and use_bias must be the weights' (``WeightFileError`` otherwise).  Accepted
+as they do not change the weights' meaning: unit_forget_bias (an initializer),
+dropout/recurrent_dropout (training only), stateful (carry ``(h_n, c_n)`` into the next call
+yourself).  Other layers are ignored.
+
+Nothing but the file's own bytes is read: h5py reads through a file object, and
+hdf5_checks.check_self_contained refuses links, virtual datasets and external storage before
+anything else is looked at; config.json is parsed with bounds on its size and nesting.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
-import json
+import os
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from ..io.zip_limits import DEFAULT_MAX_RATIO, open_zip
+from .bounded_json import loads_bounded
 from .errors import WeightFileError
+from .hdf5_checks import check_self_contained
 from .keras_layers import KerasLayer, layers_from_config, layers_from_h5
+from .shown import shown
 
-__all__ = ["read_keras_weights"]
+__all__ = ["read_keras_weights", "MAX_CONFIG_BYTES", "MAX_CONFIG_DEPTH"]
+
+MAX_CONFIG_BYTES = 64 << 20    # config.json: Keras's are kilobytes, a large model's a few MB
+MAX_CONFIG_DEPTH = 200         # its nesting: Keras's is about 10 per nested model
 
 
 def read_keras_weights(path, *, max_ratio=DEFAULT_MAX_RATIO) -> dict:
@@ -56,34 +69,56 @@ def read_keras_weights(path, *, max_ratio=DEFAULT_MAX_RATIO) -> dict:
     h5py = _require_h5py()
     path = Path(path)
     if not path.is_file():
-        raise WeightFileError(f"no Keras file at {path}")
+        raise WeightFileError(f"no Keras file at {shown(path)}")
     try:
         if zipfile.is_zipfile(path):
             with open_zip(path, source=str(path), max_ratio=max_ratio,
                           error=WeightFileError) as archive:   # nplstm.io.zip_limits
                 names = archive.namelist()
                 if "config.json" not in names or "model.weights.h5" not in names:
-                    raise WeightFileError(f"{path} is a zip but not a .keras file (it has "
-                                          f"{names[:5]}, not config.json and model.weights.h5)")
-                config = json.loads(archive.read("config.json"))
-                weights = io.BytesIO(archive.read("model.weights.h5"))
+                    raise WeightFileError(f"{shown(path)} is a zip but not a .keras file (it "
+                                          f"has {shown(names[:5])}, not config.json and "
+                                          "model.weights.h5)")
+                config = _parse_config(archive.read("config.json"), path)
+                weights = archive.read("model.weights.h5")
         else:
-            config, weights = None, path
-        with h5py.File(weights, "r") as f:
+            config, weights = None, None
+        with contextlib.ExitStack() as stack:
+            # h5py reads the bytes through a Python file object (its "fileobj" driver): the
+            # .h5 inside a .keras from memory, a .weights.h5 through one open handle
+            source = io.BytesIO(weights) if weights is not None else \
+                stack.enter_context(path.open("rb"))
+            size = len(weights) if weights is not None else os.fstat(source.fileno()).st_size
+            f = stack.enter_context(h5py.File(source, "r"))
+            check_self_contained(h5py, f, shown(path), size)   # before anything else is read
             if "model_weights" in f or "layer_names" in f.attrs:
-                raise WeightFileError(f"{path} is a Keras 2 (legacy HDF5) file; load it in "
-                                      "Keras 3 and save it as .keras")
+                raise WeightFileError(f"{shown(path)} is a Keras 2 (legacy HDF5) file; load "
+                                      "it in Keras 3 and save it as .keras")
             # a subclassed model's config lists no layers: read it as a bare weights file
             listed = isinstance(config, dict) and "layers" in config.get("config", {})
-            layers = layers_from_config(config, f) if listed else layers_from_h5(f)
-            chains = _chains(layers)
-            return _state_dict(chains, path)
+            try:
+                layers = layers_from_config(config, f) if listed else layers_from_h5(f)
+                if not layers:
+                    raise WeightFileError("it holds no Keras LSTM layer")
+                return _state_dict(_chains(layers))
+            except WeightFileError as err:        # a layer's refusal: name the file
+                raise type(err)(f"{shown(path)}: {err}") from None
     except WeightFileError:
         raise
-    except (OSError, KeyError, ValueError, TypeError, AttributeError, IndexError,
-            zipfile.BadZipFile) as err:
-        raise WeightFileError(f"{path} is not a readable Keras file (damaged, truncated or "
-                              f"not a Keras 3 model: {type(err).__name__}: {err})") from None
+    except (OSError, KeyError, ValueError, TypeError, AttributeError, IndexError, RuntimeError,
+            NotImplementedError, zipfile.BadZipFile) as err:   # h5py: RuntimeError, OSError
+        # (a damaged HDF5 file); zipfile: NotImplementedError (encryption, other methods)
+        raise WeightFileError(f"{shown(path)} is not a readable Keras file (damaged, truncated "
+                              f"or not a Keras 3 model: {type(err).__name__}: "
+                              f"{shown(err, 300)})") from None
+
+
+def _parse_config(data: bytes, path):
+    """The .keras file's config.json, parsed with bounds on its size and nesting."""
+    try:
+        return loads_bounded(data, max_bytes=MAX_CONFIG_BYTES, max_depth=MAX_CONFIG_DEPTH)
+    except ValueError as err:
+        raise WeightFileError(f"{shown(path)}: its config.json is refused: {err}") from None
 
 
 def _require_h5py():
@@ -122,9 +157,7 @@ def _stackable(before: KerasLayer, after: KerasLayer) -> bool:
     return r0.shape == r1.shape and (b0 is None) == (b1 is None) and k0.dtype == k1.dtype
 
 
-def _state_dict(chains: list, path) -> dict:
-    if not chains:
-        raise WeightFileError(f"{path} holds no Keras LSTM layer")
+def _state_dict(chains: list) -> dict:
     state = {}
     for chain in chains:
         prefix = f"{chain[0].name}." if len(chains) > 1 else ""

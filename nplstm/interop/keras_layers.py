@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .errors import UnsupportedModelError, WeightFileError
+from .shown import shown
 
 __all__ = ["KerasLayer", "layers_from_config", "layers_from_h5"]
 
@@ -33,26 +34,58 @@ class KerasLayer:
     inbound: list = field(default_factory=list)     # names of the layers feeding it
     consumers: list = field(default_factory=list)   # names of the layers it feeds
     is_output: bool = False
+    settings: list = field(default_factory=list)    # per cell (units, use_bias) from the
+    #                                                 config; empty for a bare weights file
 
     def arrays(self, direction):
         """(kernel (I, 4H), recurrent_kernel (H, 4H), bias (4H,) or None) of one direction."""
         cell = self.cells[direction]
         if len(cell) not in (2, 3) or any(str(k) not in cell for k in range(len(cell))):
-            raise WeightFileError(f"Keras layer {self.name!r}: its cell holds {list(cell)}, "
-                                  "not an LSTM's kernel, recurrent_kernel[, bias]")
-        kernel, recurrent, *bias = (np.asarray(cell[str(k)][()]) for k in range(len(cell)))
+            raise WeightFileError(f"Keras layer '{shown(self.name)}': its cell holds "
+                                  f"{shown(list(cell))}, not an LSTM's kernel, "
+                                  "recurrent_kernel[, bias]")
+        datasets = [cell[str(k)] for k in range(len(cell))]
+        if not all(hasattr(d, "dtype") and d.dtype.kind == "f" and d.ndim <= 2
+                   for d in datasets):
+            raise WeightFileError(f"Keras layer '{shown(self.name)}': its cell's variables are "
+                                  "not float arrays of at most 2 dimensions")
+        kernel, recurrent, *bias = (np.asarray(d[()]) for d in datasets)
         bias = bias[0] if bias else None
         H = recurrent.shape[0] if recurrent.ndim == 2 else -1
         if kernel.ndim != 2 or kernel.shape[1] != 4 * H or recurrent.shape != (H, 4 * H) \
                 or (bias is not None and bias.shape != (4 * H,)) \
-                or kernel.dtype.kind != "f" or recurrent.dtype != kernel.dtype \
+                or recurrent.dtype != kernel.dtype \
                 or (bias is not None and bias.dtype != kernel.dtype):
             raise WeightFileError(
-                f"Keras layer {self.name!r}: kernel {kernel.dtype.name} {kernel.shape}, "
+                f"Keras layer '{shown(self.name)}': kernel {kernel.dtype.name} {kernel.shape}, "
                 f"recurrent_kernel {recurrent.dtype.name} {recurrent.shape}"
                 + ("" if bias is None else f", bias {bias.dtype.name} {bias.shape}")
                 + " are not an LSTM's (I, 4H), (H, 4H), (4H,) of one float dtype")
+        if self.settings:
+            _check_against_config(self.name, self.settings[direction], H, bias is not None)
         return kernel, recurrent, bias
+
+
+def _check_against_config(name, settings, H: int, has_bias: bool) -> None:
+    """The config's units and use_bias must be what the weights are."""
+    units, use_bias = settings
+    if units != H:
+        raise WeightFileError(f"Keras layer '{shown(name)}': the config says units="
+                              f"{shown(units)} but its weights have {H} units")
+    if use_bias != has_bias:
+        raise WeightFileError(
+            f"Keras layer '{shown(name)}': the config says use_bias={use_bias} but its "
+            f"weights {'have no' if use_bias else 'have a'} bias (cell/vars/2)")
+
+
+def _settings(name, cfg) -> tuple:
+    """(units, use_bias) of an LSTM layer's config; use_bias defaults to True as in Keras."""
+    units, use_bias = cfg.get("units"), cfg.get("use_bias", True)
+    if isinstance(units, bool) or not isinstance(units, int) or not isinstance(use_bias, bool):
+        raise WeightFileError(f"Keras layer '{shown(name)}': its config has units="
+                              f"{shown(units)!s} and use_bias={shown(use_bias)!s}, not an int "
+                              "and a bool")
+    return units, use_bias
 
 
 def layers_from_config(config, f, group_path="") -> list:
@@ -78,32 +111,57 @@ def layers_from_config(config, f, group_path="") -> list:
         if cls == "LSTM":
             _check_lstm_config(name, layer["config"], inside_bidirectional=False)
             cells = [_group(f, f"{where}/cell/vars", name)]
+            settings = [_settings(name, layer["config"])]
             sequences = layer["config"]["return_sequences"]
         elif cls == "Bidirectional" and layer["config"]["layer"]["class_name"] == "LSTM":
             wrapper = layer["config"]
             if wrapper.get("merge_mode", "concat") != "concat":
                 raise UnsupportedModelError(
-                    f"Keras layer {name!r} merges its directions by {wrapper['merge_mode']!r}; "
-                    "torch's bidirectional LSTM concatenates them")
+                    f"Keras layer '{shown(name)}' merges its directions by "
+                    f"'{shown(wrapper['merge_mode'])}'; torch's bidirectional LSTM concatenates "
+                    "them")
             _check_lstm_config(name, wrapper["layer"]["config"], inside_bidirectional=False)
+            backward = wrapper.get("backward_layer") or wrapper["layer"]
             if wrapper.get("backward_layer"):
-                _check_lstm_config(name, wrapper["backward_layer"]["config"],
-                                   inside_bidirectional=True)
+                _check_lstm_config(name, backward["config"], inside_bidirectional=True)
             cells = [_group(f, f"{where}/{side}_layer/cell/vars", name)
                      for side in ("forward", "backward")]
+            settings = [_settings(name, wrapper["layer"]["config"]),
+                        _settings(name, backward["config"])]
             sequences = wrapper["layer"]["config"]["return_sequences"]
         else:
             continue
-        found.append(KerasLayer(name, cells, sequences, inbound[name], is_output=name in outputs))
+        found.append(KerasLayer(name, cells, sequences, inbound[name], is_output=name in outputs,
+                                settings=settings))
     for layer in found:       # who feeds whom, among every layer of this model
         layer.consumers = [n for n in names if layer.name in inbound[n]]
+    masking = _masking_layer(config) if found and not group_path else None
+    if masking:
+        raise UnsupportedModelError(
+            f"Keras layer '{shown(masking)}' masks time steps, and Keras's LSTM layers after a "
+            "mask keep their state through the masked steps, which torch's LSTM does not do; "
+            "remove the mask (and pass lengths= to nplstm's LSTM for padded batches)")
     return found
+
+
+def _masking_layer(config):
+    """The name of the first layer of ``config`` (nested models included) that makes a mask:
+    a Masking layer, or a layer with mask_zero=True (an Embedding); None if there is none."""
+    for layer in config["config"]["layers"]:
+        cfg = layer.get("config", {})
+        if layer["class_name"] == "Masking" or (isinstance(cfg, dict) and cfg.get("mask_zero")):
+            return cfg.get("name", layer["class_name"])
+        if layer["class_name"] in _MODELS:
+            found = _masking_layer(layer)
+            if found:
+                return found
+    return None
 
 
 def _group(f, path: str, name: str):
     if path not in f:
-        raise WeightFileError(f"the config has the LSTM layer {name!r} but the weights have "
-                              f"no {path}")
+        raise WeightFileError(f"the config has the LSTM layer '{shown(name)}' but the weights "
+                              f"have no {shown(path)}")
     return f[path]
 
 
@@ -148,12 +206,13 @@ def _check_lstm_config(name, cfg, inside_bidirectional: bool):
         given = _activation_name(cfg.get(key, allowed))
         if given != allowed:
             raise UnsupportedModelError(
-                f"Keras layer {name!r} uses {key}={given!r}; torch's LSTM computes with "
-                f"{allowed} there")
+                f"Keras layer '{shown(name)}' uses {key}='{shown(given)}'; torch's LSTM "
+                f"computes with {allowed} there")
     if cfg.get("go_backwards", False) and not inside_bidirectional:
         raise UnsupportedModelError(
-            f"Keras layer {name!r} has go_backwards=True: it returns its outputs in reversed "
-            "time order, which no torch LSTM does (a Bidirectional wrapper maps to _reverse)")
+            f"Keras layer '{shown(name)}' has go_backwards=True: it returns its outputs in "
+            "reversed time order, which no torch LSTM does (a Bidirectional wrapper maps to "
+            "_reverse)")
 
 
 def _activation_name(value) -> str:

@@ -15,29 +15,39 @@ Each LSTM node of the main graph (in graph order) becomes one module with num_la
 
 What the node takes at run time is the module's call: X is ``x``, ``sequence_lens`` is
 ``lengths=``, ``initial_h``/``initial_c`` are ``state=(h0, c0)`` in torch's (D, B, H) layout
-(ONNX's layout = 1 has them as (B, D, H): transpose them).  Refused with
+(ONNX's layout = 1 has them as (B, D, H): transpose them).  One of those stored in the file
+would be dropped by the module, so it is refused, except an all-zero initial state (what
+torch.onnx.export stores), which is the module's own zero start.  Refused with
 ``UnsupportedModelError`` rather than approximated: peepholes (a nonzero P; an all-zero P is
-no peephole), ``clip``, ``input_forget = 1``, activations other than Sigmoid, Tanh, Tanh,
-and weights W, R, B, P that are not stored in the file (computed by other nodes or fed as
-inputs).  A missing, truncated or corrupt file, or one keeping its weights in external data
-files, is a ``WeightFileError`` naming the file.
+no peephole), ``clip``, ``input_forget = 1``, activations other than Sigmoid, Tanh, Tanh
+(``activation_alpha``/``activation_beta`` parameterize only those others, and are unused),
+attributes LSTM-7…22 does not have, and weights W, R, B, P that are not stored in the file
+(computed by other nodes or fed as inputs).  A ``layout`` or ``direction`` ONNX does not
+define, shapes that disagree, or a missing, truncated or corrupt file is a
+``WeightFileError`` naming the file.  External data (``NAME.onnx.data``) is read from the
+model's folder only (onnx_external.py).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
 from ..nn import LSTM
 from .errors import UnsupportedModelError, WeightFileError
 from .onnx_common import ONNX_TO_TORCH, reorder_gates, require_onnx
+from .onnx_external import inline_external_data
 from .reverse_lstm import ReverseLSTM
+from .shown import shown
 
 __all__ = ["import_onnx"]
 
 _DIRECTIONS = {"forward": 1, "reverse": 1, "bidirectional": 2}
 _ACTIVATIONS = ["sigmoid", "tanh", "tanh"]      # f, g, h of the ONNX spec: torch's LSTM
+_ATTRIBUTES = {"activation_alpha", "activation_beta", "activations", "clip", "direction",
+               "hidden_size", "input_forget", "layout"}
 
 
 def import_onnx(path) -> list:
@@ -45,70 +55,93 @@ def import_onnx(path) -> list:
     onnx = require_onnx()
     path = Path(path)
     model = _load_model(onnx, path)
-    stored = _stored_tensors(onnx, model.graph)
+    stored = _stored_tensors(model.graph)
+    producers = {out: n for n in model.graph.node for out in n.output if out}
+    fed = {i.name for i in model.graph.input}      # graph inputs (with a default or not)
     lstm_nodes = [n for n in model.graph.node if n.op_type == "LSTM" and n.domain in ("", "ai.onnx")]
     if not lstm_nodes:
         ops = sorted({n.op_type for n in model.graph.node})
-        raise WeightFileError(f"{path} holds no LSTM node (its operators: {ops})")
-    return [_lstm_from_node(onnx, node, stored, f"{path}: LSTM node {node.name or k!r}")
+        raise WeightFileError(f"{shown(path)} holds no LSTM node (its operators: "
+                              f"{shown(ops, 300)})")
+    return [_lstm_from_node(onnx, node, _Graph(stored, producers, fed),
+                            f"{shown(path)}: LSTM node '{shown(node.name or k)}'")
             for k, node in enumerate(lstm_nodes)]
 
 
 def _load_model(onnx, path: Path):
-    """The checked ModelProto, or WeightFileError naming the file."""
+    """The checked ModelProto with its external data read in, or WeightFileError naming the
+    file."""
     from google.protobuf.message import DecodeError
 
     if not path.is_file():
-        raise WeightFileError(f"no ONNX file at {path}")
+        raise WeightFileError(f"no ONNX file at {shown(path)}")
     try:
         model = onnx.load_model_from_string(path.read_bytes())
+        inline_external_data(onnx, model, path.parent, shown(path))
         onnx.checker.check_model(model)
-    except (DecodeError, onnx.checker.ValidationError, ValueError, RuntimeError) as err:
+    except WeightFileError:
+        raise
+    except (DecodeError, onnx.checker.ValidationError, ValueError, RuntimeError,
+            OSError) as err:
         reason = (str(err).strip() or type(err).__name__).splitlines()[0]
-        raise WeightFileError(f"{path} is not a readable ONNX model (damaged, truncated or "
-                              f"invalid: {reason})") from None
+        raise WeightFileError(f"{shown(path)} is not a readable ONNX model (damaged, truncated "
+                              f"or invalid: {shown(reason, 300)})") from None
     if not model.graph.node:
-        raise WeightFileError(f"{path} is not a readable ONNX model (an empty graph: "
+        raise WeightFileError(f"{shown(path)} is not a readable ONNX model (an empty graph: "
                               "truncated, or not an ONNX file)")
     return model
 
 
-def _stored_tensors(onnx, graph) -> dict:
-    """``{name: array}`` of the tensors stored in the file: initializers, Constant nodes."""
-    tensors = list(graph.initializer)
-    tensors += [a.t for n in graph.node if n.op_type == "Constant" for a in n.attribute
-                if a.name == "value"]
-    names = [t.name for t in graph.initializer] + \
-            [n.output[0] for n in graph.node if n.op_type == "Constant"
-             and any(a.name == "value" for a in n.attribute)]
-    stored = {}
-    for name, tensor in zip(names, tensors):
-        if tensor.data_location == onnx.TensorProto.EXTERNAL:
-            raise WeightFileError(f"tensor {name!r} is kept in an external data file; "
-                                  "nplstm reads only self-contained .onnx files")
-        stored[name] = onnx.numpy_helper.to_array(tensor)
+def _stored_tensors(graph) -> dict:
+    """``{name: TensorProto}`` of the tensors stored in the file: initializers (including
+    those that are also graph inputs, whose stored value is the default), Constant nodes'
+    ``value``.  Converted to arrays only when a node uses them."""
+    stored = {t.name: t for t in graph.initializer}
+    for node in graph.node:
+        if node.op_type == "Constant" and node.output:
+            for attribute in node.attribute:
+                if attribute.name == "value":
+                    stored[node.output[0]] = attribute.t
     return stored
 
 
-def _lstm_from_node(onnx, node, stored: dict, where: str):
+class _Graph(NamedTuple):
+    stored: dict        # {name: TensorProto} of initializers and Constant nodes
+    producers: dict     # {tensor name: the node that outputs it}
+    fed: set            # the names of the graph's inputs
+
+
+def _lstm_from_node(onnx, node, graph: _Graph, where: str):
+    stored = graph.stored
     attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+    unknown = sorted(set(attrs) - _ATTRIBUTES)
+    if unknown:
+        raise UnsupportedModelError(f"{where} has the attribute(s) {shown(unknown)}, which "
+                                    "are not LSTM-14's; nplstm reads only LSTM-7 to LSTM-22")
     direction = _text(attrs.get("direction", b"forward"))
     if direction not in _DIRECTIONS:
-        raise WeightFileError(f"{where}: unknown direction {direction!r}")
+        raise WeightFileError(f"{where}: unknown direction '{shown(direction)}'")
     D = _DIRECTIONS[direction]
+    layout = attrs.get("layout", 0)
+    if layout not in (0, 1) or isinstance(layout, bool):
+        raise WeightFileError(f"{where}: layout = {shown(layout)}, not 0 or 1")
     if "clip" in attrs:
         raise UnsupportedModelError(f"{where} clips its cell input at ±{attrs['clip']}; "
                                     "torch's LSTM has no clip")
     if attrs.get("input_forget", 0):
         raise UnsupportedModelError(f"{where} couples its input and forget gates "
-                                    "(input_forget = 1); torch's LSTM has no such coupling")
+                                    f"(input_forget = {shown(attrs['input_forget'])}); "
+                                    "torch's LSTM has no such coupling")
     activations = [_text(a).lower() for a in attrs.get("activations", [])]
     if activations and activations != _ACTIVATIONS * D:
         raise UnsupportedModelError(
-            f"{where} uses the activations {[_text(a) for a in attrs['activations']]}; "
+            f"{where} uses the activations {shown([_text(a) for a in attrs['activations']])}; "
             f"torch's LSTM is {['Sigmoid', 'Tanh', 'Tanh'] * D}")
+    # activation_alpha / activation_beta parameterize only other activations (LeakyRelu,
+    # HardSigmoid, …): with Sigmoid, Tanh, Tanh ONNX and onnxruntime leave them unused
 
     inputs = list(node.input) + [""] * (8 - len(node.input))   # X W R B lens h0 c0 P
+    _check_run_time_inputs(inputs, graph, where)
     W, R = _stored(inputs[1], "W", stored, where), _stored(inputs[2], "R", stored, where)
     B = _stored(inputs[3], "B", stored, where) if inputs[3] else None
     P = _stored(inputs[7], "P", stored, where) if inputs[7] else None
@@ -120,18 +153,20 @@ def _lstm_from_node(onnx, node, stored: dict, where: str):
                                     "computes in float32 or float64")
     H = R.shape[-1] if R.ndim == 3 else -1
     expected = {"W": (D, 4 * H, W.shape[-1] if W.ndim == 3 else -1), "R": (D, 4 * H, H),
-                "B": (D, 8 * H)}
-    for name, a in (("W", W), ("R", R), ("B", B)):
+                "B": (D, 8 * H), "P": (D, 3 * H)}
+    for name, a in (("W", W), ("R", R), ("B", B), ("P", P)):
         if a is not None and (a.shape != expected[name] or a.dtype != W.dtype):
             raise WeightFileError(f"{where}: {name} must be {W.dtype.name} of shape "
                                   f"{expected[name]} for direction {direction!r}, got "
                                   f"{a.dtype.name} {a.shape}")
+    if H < 1 or W.shape[-1] < 1:
+        raise WeightFileError(f"{where}: W {W.shape} and R {R.shape} have no units")
     if attrs.get("hidden_size", H) != H:
-        raise WeightFileError(f"{where}: hidden_size = {attrs['hidden_size']} but R has H = {H}")
+        raise WeightFileError(f"{where}: hidden_size = {shown(attrs['hidden_size'])} but R "
+                              f"has H = {H}")
 
     cls = ReverseLSTM if direction == "reverse" else LSTM
-    kwargs = dict(bias=B is not None, batch_first=attrs.get("layout", 0) == 1,
-                  dtype=W.dtype, seed=0)
+    kwargs = dict(bias=B is not None, batch_first=layout == 1, dtype=W.dtype, seed=0)
     if cls is LSTM:
         kwargs["bidirectional"] = D == 2
     module = cls(W.shape[-1], H, **kwargs)
@@ -146,14 +181,75 @@ def _lstm_from_node(onnx, node, stored: dict, where: str):
     return module
 
 
+def _check_run_time_inputs(inputs: list, graph: _Graph, where: str) -> None:
+    """X, sequence_lens, initial_h and initial_c are the module's call arguments (x,
+    lengths=, state=): a value the file fixes would be dropped, so it is refused: one stored
+    in the file (except an all-zero initial state, which is where the module starts anyway),
+    one computed from stored tensors alone, and an initial state computed from a graph input
+    whose stored default is nonzero.  One computed from graph inputs is the caller's to
+    compute, as the graph does."""
+    for k, role, argument in ((0, "X", "x"), (4, "sequence_lens", "lengths="),
+                              (5, "initial_h", "state="), (6, "initial_c", "state=")):
+        name = inputs[k]
+        if not name:
+            continue
+        is_state = role.startswith("initial")
+        if name in graph.stored:
+            if is_state and not np.any(_stored(name, role, graph.stored, where) != 0):
+                continue
+            raise UnsupportedModelError(
+                f"{where}: its {role} ('{shown(name)}') is stored in the file"
+                + (" with nonzero values, but nplstm's module starts from zeros when called "
+                   "without a state" if is_state else
+                   f", but nplstm's module takes it at each call ({argument})")
+                + "; make it a graph input without an initializer and pass its values as "
+                + ("the call's state=(h0, c0), (D, B, H)" if is_state else argument))
+        if name in graph.fed:
+            continue
+        sources = _graph_inputs_behind(name, graph)
+        if not sources:
+            raise UnsupportedModelError(
+                f"{where}: its {role} ('{shown(name)}') is computed from tensors stored in the "
+                "file alone, a fixed value nplstm's module would drop; make it a graph input "
+                f"and pass its values as {argument}")
+        for source in sorted(sources) if is_state else ():
+            if source in graph.stored and np.any(_stored(source, role, graph.stored,
+                                                         where) != 0):
+                raise UnsupportedModelError(
+                    f"{where}: its {role} is computed from the graph input '{shown(source)}', "
+                    "whose stored default is nonzero, but nplstm's module starts from zeros "
+                    "when called without a state; pass the state as state=(h0, c0)")
+
+
+def _graph_inputs_behind(name: str, graph: _Graph) -> set:
+    """The graph inputs the tensor ``name`` is computed from (each node visited once)."""
+    found, seen, stack = set(), {name}, [name]
+    while stack:
+        tensor = stack.pop()
+        if tensor in graph.fed:
+            found.add(tensor)
+            continue
+        node = graph.producers.get(tensor)
+        for source in node.input if node is not None else ():
+            if source and source not in seen:
+                seen.add(source)
+                stack.append(source)
+    return found
+
+
 def _stored(name: str, role: str, stored: dict, where: str) -> np.ndarray:
     if not name:
         raise WeightFileError(f"{where} has no {role} input")
     if name not in stored:
         raise UnsupportedModelError(
-            f"{where}: its {role} ({name!r}) is not stored in the file (computed by other "
-            "nodes or fed as a graph input); only stored weights can be imported")
-    return stored[name]
+            f"{where}: its {role} ('{shown(name)}') is not stored in the file (computed by "
+            "other nodes or fed as a graph input); only stored weights can be imported")
+    onnx = require_onnx()
+    try:
+        return onnx.numpy_helper.to_array(stored[name])
+    except (ValueError, TypeError, KeyError) as err:
+        raise WeightFileError(f"{where}: its {role} ('{shown(name)}') cannot be read "
+                              f"({shown(err, 200)})") from None
 
 
 def _text(value) -> str:
