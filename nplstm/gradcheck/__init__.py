@@ -13,9 +13,11 @@ return, checked; scalar outputs), ``determinism`` (forward called twice must agr
 
 from .adjoint import adjoint_check
 from .core import MODES, gradcheck
-from .determinism import NondeterministicForwardError
+from .determinism import NondeterministicBackwardError, NondeterministicForwardError
+from .misuse import MutatingForwardError
 from .layout import GroupStats, Layout, blocks
 from .report import GradcheckError, GradcheckReport, InputReport
 
 __all__ = ["gradcheck", "adjoint_check", "GradcheckReport", "InputReport", "GradcheckError",
-           "NondeterministicForwardError", "Layout", "GroupStats", "blocks", "MODES"]
+           "NondeterministicForwardError", "NondeterministicBackwardError",
+           "MutatingForwardError", "Layout", "GroupStats", "blocks", "MODES"]

@@ -6,8 +6,13 @@ import numpy as np
 
 from ..backend import asnumpy, get_array_module
 
-__all__ = ["flatten", "dtype_kind", "is_float_array", "like", "shape_of", "to_host64",
-           "why_skipped"]
+__all__ = ["flatten", "dtype_kind", "is_float_array", "is_python_float", "is_complex", "like",
+           "shape_of", "to_host64", "why_skipped", "lowest_precision", "precision_of",
+           "UNSUPPORTED_PRECISION"]
+
+# float dtypes whose round-off is too coarse for a derived tolerance to mean anything (see
+# ``tolerances``): refused by name rather than checked with float32's bars
+UNSUPPORTED_PRECISION = ("float16",)
 
 
 def shape_of(a) -> tuple:
@@ -31,6 +36,28 @@ def dtype_kind(a) -> str:
 def is_float_array(a) -> bool:
     """True for a NumPy/CuPy array of a floating dtype (the inputs a checker can perturb)."""
     return dtype_kind(a) == "f"
+
+
+def is_python_float(a) -> bool:
+    """True for a Python float (not a NumPy scalar, not a bool): a 0-d input checked only
+    when the backward returns a gradient for it (or ``wrt`` names it)."""
+    return isinstance(a, float) and not isinstance(a, np.generic)
+
+
+def is_complex(a) -> bool:
+    """True for a complex array, NumPy scalar or Python complex number."""
+    return isinstance(a, complex) or dtype_kind(a) == "c"
+
+
+def precision_of(a) -> np.dtype:
+    """The float dtype of an array or scalar (float64 for a Python float)."""
+    return np.dtype(a.dtype) if hasattr(a, "dtype") else np.dtype(np.float64)
+
+
+def lowest_precision(dtypes) -> np.dtype:
+    """The dtype with the largest unit round-off among float dtypes (float64 if none)."""
+    dtypes = [np.dtype(d) for d in dtypes if d is not None]
+    return max(dtypes, key=lambda d: float(np.finfo(d).eps), default=np.dtype(np.float64))
 
 
 def why_skipped(a) -> str:
