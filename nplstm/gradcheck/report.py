@@ -124,6 +124,8 @@ class GradcheckReport:
         header = list(self._HEADER)
         if self.mode == "adjoint":
             header[6:8] = ["<v, J^T u>", "<J v, u>"]
+        elif self.mode == "jvp":
+            header[6:8] = ["jvp", "difference"]
         lines = format_table([header] + [r.row() for r in self.inputs])
         lines += format_breakdown(self.breakdown())
         lines += self.note_lines()
