@@ -8,6 +8,7 @@ from ..backend import asnumpy, get_array_module
 
 __all__ = ["flatten", "dtype_kind", "is_float_array", "is_python_float", "is_complex", "like",
            "shape_of", "to_host64", "why_skipped", "lowest_precision", "precision_of",
+           "precision_words",
            "UNSUPPORTED_PRECISION"]
 
 # float dtypes whose round-off is too coarse for a derived tolerance to mean anything (see
@@ -58,6 +59,12 @@ def lowest_precision(dtypes) -> np.dtype:
     """The dtype with the largest unit round-off among float dtypes (float64 if none)."""
     dtypes = [np.dtype(d) for d in dtypes if d is not None]
     return max(dtypes, key=lambda d: float(np.finfo(d).eps), default=np.dtype(np.float64))
+
+
+def precision_words(dtype, parts: dict) -> str:
+    """"float32" or, when some part differs, "float32 (gradient float64)"."""
+    other = [f"{k} {np.dtype(d).name}" for k, d in parts.items() if np.dtype(d) != dtype]
+    return np.dtype(dtype).name + (f" ({', '.join(other)})" if other else "")
 
 
 def why_skipped(a) -> str:

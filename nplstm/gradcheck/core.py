@@ -35,7 +35,7 @@ import numpy as np
 
 from typing import NamedTuple
 
-from .arrays import (is_float_array, is_python_float, lowest_precision, precision_of, shape_of,
+from .arrays import (precision_words, is_float_array, is_python_float, lowest_precision, precision_of, shape_of,
                      why_skipped)
 from .determinism import BACKWARD_FIX, NondeterministicBackwardError, check_deterministic
 from .differences import PYTHON_FLOAT, ProjectedLoss
@@ -294,10 +294,7 @@ def _precision(a, g, output_dtypes):
     if g is not None:
         parts["gradient"] = precision_of(g)
     dtype = lowest_precision(parts.values())
-    words = dtype.name
-    if len(set(parts.values())) > 1:
-        words += " tolerances: " + ", ".join(f"{k} {d.name}" for k, d in parts.items())
-    return dtype, words
+    return dtype, precision_words(dtype, parts)
 
 
 def _compare_elements(name, analytic, numeric, drawn, atol, rtol, layout) -> InputReport:

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .arrays import (flatten, is_float_array, like, lowest_precision, precision_of, shape_of,
+from .arrays import (precision_words, flatten, is_float_array, like, lowest_precision, precision_of, shape_of,
                      to_host64, why_skipped)
 from .core import GRADCHECK_ROLES, _check_deterministic, _first_call
 from .differences import ProjectedLoss
@@ -134,9 +134,7 @@ def jvpcheck(forward, jvp, inputs, *, eps=None, atol=None, rtol=None, seed=0, na
                                     richardson=richardson)
         row = _row(name, a.shape, a_all, n_all, where, da if atol is None else atol,
                    dr if rtol is None else rtol)
-        row.precision = dtype.name + ("" if len(set(parts.values())) == 1 else
-                                      " tolerances: " + ", ".join(f"{p} {d.name}"
-                                                                  for p, d in parts.items()))
+        row.precision = precision_words(dtype, parts)
         rows.append(row)
 
     first = next(r for r in rows if r.checked)

@@ -136,11 +136,23 @@ class GradcheckReport:
                                             if self.richardson else "")
         lines.append(f"{verdict}  ({how}; {self.criterion})")
         if self.mode != "adjoint":
-            lines.append("tolerances: " + "; ".join(
-                f"{r.name} atol={r.atol:.3g} rtol={r.rtol:.3g}"
-                + (f" ({r.precision})" if r.precision else "")
-                for r in self.inputs if r.checked))
+            lines += self.tolerance_lines()
         return "\n".join(lines)
+
+    def tolerance_lines(self) -> list:
+        """Each checked input's tolerances (and the precision they were derived for),
+        inputs sharing the same ones on one line."""
+        groups: dict = {}
+        for r in self.inputs:
+            if r.checked:
+                key = f"atol={r.atol:.3g} rtol={r.rtol:.3g}" + (f" ({r.precision})"
+                                                                if r.precision else "")
+                groups.setdefault(key, []).append(r.name)
+        if len(groups) == 1:
+            (key, members), = groups.items()
+            return [f"tolerances: {key}"
+                    + ("" if len(members) == 1 else " for every input checked")]
+        return ["tolerances:"] + [f"  {', '.join(m)}: {key}" for key, m in groups.items()]
 
     def note_lines(self) -> list:
         """The notes of checked inputs (precision mixes, None gradients, kinks) and of the
