@@ -23,7 +23,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import nplstm
-from nplstm.gradcheck import MODES, Layout, MutatingForwardError, NondeterministicForwardError, blocks
+from nplstm.gradcheck import (MODES, Layout, MutatingForwardError, NondeterministicForwardError,
+                              blocks)
 from nplstm.gradcheck.settings import EPS_MAX, EPS_MIN
 from nplstm.selfcheck import (CELL_NAMES, SEQUENCE_NAMES, cell_jvp, cell_layouts, cell_pair,
                               cross_entropy_pair, embedding_pair, linear_pair, module_layouts,

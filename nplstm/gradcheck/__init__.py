@@ -24,6 +24,7 @@ from .misuse import MutatingForwardError
 from .layout import GroupStats, Layout, blocks
 from .report import GradcheckError, GradcheckReport, InputReport
 
-__all__ = ["gradcheck", "adjoint_check", "jvpcheck", "hvpcheck", "GradcheckReport", "InputReport", "GradcheckError",
+__all__ = ["gradcheck", "adjoint_check", "jvpcheck", "hvpcheck", "GradcheckReport",
+           "InputReport", "GradcheckError",
            "NondeterministicForwardError", "NondeterministicBackwardError",
            "MutatingForwardError", "Layout", "GroupStats", "blocks", "MODES"]

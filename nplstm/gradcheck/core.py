@@ -35,8 +35,8 @@ import numpy as np
 
 from typing import NamedTuple
 
-from .arrays import (precision_words, is_float_array, is_python_float, lowest_precision, precision_of, shape_of,
-                     why_skipped)
+from .arrays import (is_float_array, is_python_float, lowest_precision, precision_of,
+                     precision_words, shape_of, why_skipped)
 from .determinism import BACKWARD_FIX, NondeterministicBackwardError, check_deterministic
 from .differences import PYTHON_FLOAT, ProjectedLoss
 from .kinks import MAX_EXAMINED, kink_label

@@ -24,8 +24,8 @@ FORWARD_FIX = ("fix the randomness inside forward (draw the dropout mask or nois
                "forward does not modify its inputs or keep state between calls")
 BACKWARD_FIX = ("a backward must be a function of (doutput, cache): make sure it draws "
                 "nothing at random, keeps no state between calls (an accumulator it does not "
-                "reset, a cache it consumes) and does not modify doutput, and that forward returns the same "
-                "cache for the same inputs")
+                "reset, a cache it consumes) and does not modify doutput, and that forward "
+                "returns the same cache for the same inputs")
 
 
 class NondeterministicForwardError(ValueError):

@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .arrays import (precision_words, flatten, is_float_array, like, lowest_precision, precision_of, shape_of,
-                     to_host64, why_skipped)
+from .arrays import (flatten, is_float_array, like, lowest_precision, precision_of,
+                     precision_words, shape_of, to_host64, why_skipped)
 from .core import GRADCHECK_ROLES, _check_deterministic, _first_call
 from .differences import ProjectedLoss
 from .outputs import OutputLeaves

@@ -38,8 +38,8 @@ from .layout import Layout
 
 __all__ = ["EPS_MIN", "EPS_MAX", "real_setting", "int_setting", "bool_setting",
            "choice_setting", "names_setting", "inputs_setting", "callable_setting",
-           "wrt_setting", "layouts_setting", "finite_inputs", "describe", "supported_values", "check_supported",
-           "COMPLEX_UNSUPPORTED", "FLOAT16_UNSUPPORTED"]
+           "wrt_setting", "layouts_setting", "finite_inputs", "describe", "supported_values",
+           "check_supported", "COMPLEX_UNSUPPORTED", "FLOAT16_UNSUPPORTED"]
 
 COMPLEX_UNSUPPORTED = ("complex numbers are not supported: the checkers differentiate real "
                        "functions; pass the real and imaginary parts as two float inputs "
