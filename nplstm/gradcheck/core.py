@@ -277,6 +277,14 @@ def _check_deterministic(loss, leaves, inputs, nondet_tol, roles):
                 for a in inputs if is_float_array(a))
     reference = leaves if exact else OutputLeaves(loss.output(loss.inputs64))
     again = OutputLeaves(loss.output(loss.inputs64))
+    for dtype, path in zip(again.dtypes, [p for p, ok in zip(again.paths, again.projected)
+                                           if ok]):
+        if np.finfo(dtype).eps > np.finfo(np.float64).eps:
+            raise ValueError(
+                f"{path} is {dtype.name} even for float64 inputs: the finite differences, "
+                f"taken in float64, would carry {dtype.name} round-off (about "
+                f"{np.finfo(dtype).eps / 2:.1g}/eps relative, larger than any error they "
+                f"should find); make {roles.forward} compute in its inputs' dtype")
     check_deterministic(reference.host, again.host, leaves.paths, nondet_tol, roles.forward)
     again.check_finite("at the given inputs (evaluated in float64)")
 

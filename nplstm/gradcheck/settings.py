@@ -32,7 +32,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .arrays import (UNSUPPORTED_PRECISION, dtype_kind, is_complex, is_float_array, to_host64,
+from .arrays import (UNSUPPORTED_PRECISION, dtype_kind, is_complex, is_float_array,
+                     is_python_float, to_host64,
                      why_skipped)
 from .layout import Layout
 
@@ -161,7 +162,8 @@ def callable_setting(name, value, signature):
 
 def wrt_setting(wrt, names, inputs) -> list:
     """Which inputs to check, a bool per input: ``wrt`` is None (every float input), a name,
-    a position, or a list/tuple of names and positions, each naming a float array input."""
+    a position, or a list/tuple of names and positions, each naming a float array input
+    (or a Python float, for gradcheck)."""
     if wrt is None:
         return [True] * len(inputs)
     if isinstance(wrt, (str, int, np.integer)) and not isinstance(wrt, (bool, np.bool_)):
@@ -185,7 +187,7 @@ def wrt_setting(wrt, names, inputs) -> list:
             if not -len(inputs) <= w < len(inputs):
                 raise ValueError(f"wrt: position {w} is out of range for {len(inputs)} inputs")
             k = int(w) % len(inputs)
-        if not is_float_array(inputs[k]):
+        if not (is_float_array(inputs[k]) or is_python_float(inputs[k])):
             raise ValueError(f"wrt: {names[k]} cannot be checked ({why_skipped(inputs[k])})")
         chosen[k] = True
     return chosen
