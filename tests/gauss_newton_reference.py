@@ -38,10 +38,13 @@ def model_gradient(x, params0, targets, loss):
     H0 = dense_loss_hessian(cache0)
     z0 = cache0.z
 
-    def grad(*params):
-        _, cache = F.readout_forward(x, params, targets, loss=loss)
-        r = cache.z - z0
-        dz = np.einsum("ncd,nd->nc", H0, r) if loss == "cross_entropy" else H0 * r
+    def grad(*params):                 # in the parameters' dtype (float64 differences)
+        dtype = params[0].dtype
+        y = targets if loss == "cross_entropy" else targets.astype(dtype)
+        _, cache = F.readout_forward(x.astype(dtype), params, y, loss=loss)
+        r = cache.z - z0.astype(dtype)
+        dz = np.einsum("ncd,nd->nc", H0.astype(dtype), r) if loss == "cross_entropy" \
+            else H0 * r
         return F.readout_backward(dz.astype(r.dtype), cache)
 
     return grad
