@@ -1,6 +1,7 @@
 """Four small ops with hand-written backwards, as a gradient-check experimenter writes them,
 and two planted bugs each (issue 28): layer norm, softmax attention, a GRU cell (with its
-JVP) and relu(x + b).  Used by tests/test_checker_ops.py and benchmarks/checker_table.py.
+JVP) and relu(x + b).  Used by tests/test_checker_ops.py and
+benchmarks/checker_table.py (``outcome`` runs one cell of the table).
 
 Each op is ``Op(name, names, make_inputs, forward, backward, bugs)``:
     make_inputs(rng, dtype) -> list of inputs
@@ -16,7 +17,7 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-__all__ = ["Op", "OPS", "gru_jvp", "GRU_JVP_BUG"]
+__all__ = ["Op", "OPS", "gru_jvp", "GRU_JVP_BUG", "outcome"]
 
 
 class Op(NamedTuple):
@@ -183,3 +184,23 @@ OPS = [
     Op("relu(x + b)", ("x", "b"), _relu_inputs, _relu_forward, _relu_backward,
        {"mask from x, not x + b": "x", "db takes the first row only": "b"}),
 ]
+
+
+def outcome(op, bug, mode, dtype, seed=0):
+    """Run gradcheck on ``op`` (with ``bug`` planted, or right) -> (verdict, report, seconds).
+
+    verdict: for a right backward "pass" or "FALSE ALARM"; for a bug "caught" when the
+    check fails and names the bug's input, "missed" otherwise.
+    """
+    import time
+
+    import nplstm
+
+    inputs = op.make_inputs(np.random.default_rng(seed), dtype)
+    started = time.perf_counter()
+    report = nplstm.gradcheck(op.forward, lambda d, c: op.backward(d, c, bug), inputs,
+                              names=op.names, mode=mode, seed=seed, raise_exception=False)
+    seconds = time.perf_counter() - started
+    if bug is None:
+        return ("pass" if report.passed else "FALSE ALARM"), report, seconds
+    return ("caught" if op.bugs[bug] in report.failed else "missed"), report, seconds
