@@ -37,7 +37,8 @@ x (T, B, I) float; vectors one array per parameter, shaped like it; every result
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 from ..backend import get_array_module
 from .jvp import SequenceTangents, lstm_jvp
@@ -63,7 +64,7 @@ class ReadoutCache(NamedTuple):
     loss_cache: Any            # CrossEntropyCache or MSECache
     feats: Any                 # the readout's input: output (T·B, H) or h_T (B, H)
     z: Any                     # the network's output: logits (T·B, V) or prediction (B, O)
-    shape: tuple               # (T, B, H)
+    shape: tuple[int, int, int]   # (T, B, H)
 
 
 def _check_loss(loss: str) -> str:
@@ -72,7 +73,7 @@ def _check_loss(loss: str) -> str:
     return loss
 
 
-def _check_params(params: Sequence, what: str = "params") -> tuple:
+def _check_params(params: Sequence[Any], what: str = "params") -> tuple[Any, ...]:
     if not isinstance(params, (tuple, list)) or len(params) != len(READOUT_NAMES):
         raise TypeError(f"{what} must be a tuple of {len(READOUT_NAMES)} arrays "
                         f"{READOUT_NAMES}, got {type(params).__name__}"
@@ -80,7 +81,8 @@ def _check_params(params: Sequence, what: str = "params") -> tuple:
     return tuple(params)
 
 
-def readout_forward(x, params: Sequence, targets, *, loss: str = "cross_entropy"):
+def readout_forward(x: Any, params: Sequence[Any], targets: Any, *,
+                    loss: str = "cross_entropy") -> tuple[Any, ReadoutCache]:
     """``value, cache``: the loss of the LSTM + readout model (module docstring), a 0-d
     array, and a ``ReadoutCache``."""
     loss = _check_loss(loss)
@@ -96,11 +98,12 @@ def readout_forward(x, params: Sequence, targets, *, loss: str = "cross_entropy"
     return value, ReadoutCache(loss, sequence, linear, loss_cache, feats, z, (T, B, H))
 
 
-def readout_backward(dz, cache: ReadoutCache) -> tuple:
+def readout_backward(dz: Any, cache: ReadoutCache) -> tuple[Any, ...]:
     """Jᵀ dz: the parameters' gradients from ∂/∂z (shaped like z), in ``READOUT_NAMES``
     order, through the existing backwards."""
     T, B, H = cache.shape
-    dfeats, dw_out, db_out = linear_backward(dz, cache.linear)
+    linear_grads: Any = linear_backward(dz, cache.linear)
+    dfeats, dw_out, db_out = linear_grads
     if cache.loss == "cross_entropy":
         grads = lstm_backward(dfeats.reshape(T, B, H), None, None, cache.sequence)
     else:
@@ -108,7 +111,8 @@ def readout_backward(dz, cache: ReadoutCache) -> tuple:
     return (grads.weight_ih, grads.weight_hh, grads.bias_ih, grads.bias_hh, dw_out, db_out)
 
 
-def readout_loss_and_grad(x, params: Sequence, targets, *, loss: str = "cross_entropy"):
+def readout_loss_and_grad(x: Any, params: Sequence[Any], targets: Any, *,
+                          loss: str = "cross_entropy") -> tuple[Any, tuple[Any, ...]]:
     """``(value, grads)``: the loss (0-d array) and its gradient, a tuple in
     ``READOUT_NAMES`` order."""
     value, cache = readout_forward(x, params, targets, loss=loss)
@@ -119,7 +123,7 @@ def readout_loss_and_grad(x, params: Sequence, targets, *, loss: str = "cross_en
     return value, readout_backward(dz, cache)
 
 
-def cross_entropy_hessian_product(cache: CrossEntropyCache, logits_dot):
+def cross_entropy_hessian_product(cache: CrossEntropyCache, logits_dot: Any) -> Any:
     """H_ℓ z_dot for the mean softmax cross-entropy: per row p ⊙ (z_dot − ⟨p, z_dot⟩) / M,
     0 on ignored rows.  logits_dot (N, C) -> (N, C)."""
     probs, _, valid, count = cache
@@ -127,13 +131,14 @@ def cross_entropy_hessian_product(cache: CrossEntropyCache, logits_dot):
     return probs * (logits_dot - inner) * valid / max(count, 1)
 
 
-def mse_hessian_product(cache: MSECache, pred_dot):
+def mse_hessian_product(cache: MSECache, pred_dot: Any) -> Any:
     """H_ℓ p_dot for the mean squared error: 2 p_dot / K.  Shaped like the prediction."""
-    return pred_dot * (2.0 / cache.diff.size)
+    diff: Any = cache.diff
+    return pred_dot * (2.0 / diff.size)
 
 
-def gauss_newton_product(x, params: Sequence, targets, vectors: Sequence, *,
-                         loss: str = "cross_entropy") -> tuple:
+def gauss_newton_product(x: Any, params: Sequence[Any], targets: Any, vectors: Sequence[Any],
+                         *, loss: str = "cross_entropy") -> tuple[Any, ...]:
     """G v = Jᵀ H_ℓ J v at ``params`` (module docstring); ``vectors`` one per parameter,
     shaped like it.  Returns a tuple in ``READOUT_NAMES`` order."""
     loss = _check_loss(loss)

@@ -28,7 +28,10 @@ gradient) needs no new contract: it is the backward of the function
 
 from __future__ import annotations
 
-from .core import check_pair, Roles
+from collections.abc import Callable, Sequence
+from typing import Any, Optional
+
+from .core import Roles, check_pair
 from .outputs import gradient_sequence
 from .report import GradcheckReport
 from .settings import callable_setting, inputs_setting
@@ -38,9 +41,13 @@ __all__ = ["hvpcheck", "HVP_ROLES"]
 HVP_ROLES = Roles("grad", "hvp", "Hessian-vector check")
 
 
-def hvpcheck(grad, hvp, inputs, *, mode="full", eps=None, atol=None, rtol=None, seed=0,
-             names=None, wrt=None, directions=4, samples=16, richardson=False, layouts=None,
-             raise_exception=True, progress=False, nondet_tol=0.0) -> GradcheckReport:
+def hvpcheck(grad: Callable[..., Any], hvp: Callable[..., Any], inputs: Sequence[Any], *,
+             mode: str = "full", eps: Optional[float] = None, atol: Optional[float] = None,
+             rtol: Optional[float] = None, seed: int = 0,
+             names: Optional[Sequence[str]] = None, wrt: Any = None, directions: int = 4,
+             samples: int = 16, richardson: bool = False, layouts: Any = None,
+             raise_exception: bool = True, progress: bool = False,
+             nondet_tol: float = 0.0) -> GradcheckReport:
     """Compare ``hvp`` with central differences of ``grad``; see the module docstring.
 
     The settings are ``gradcheck``'s, with the same meaning and validation; the report's
@@ -52,10 +59,10 @@ def hvpcheck(grad, hvp, inputs, *, mode="full", eps=None, atol=None, rtol=None, 
     n = len(inputs)
     at = [a.copy() if hasattr(a, "shape") and hasattr(a, "copy") else a for a in inputs]
 
-    def forward(*xs):                               # the gradient, as gradcheck's forward
+    def forward(*xs: Any) -> tuple[Any, ...]:                 # the gradient, as gradcheck's forward
         return tuple(gradient_sequence(grad(*xs), n, "grad")[:n]), None
 
-    def backward(vectors, _):                       # H u, at the point checked
+    def backward(vectors: Any, _: Any) -> Any:      # H u, at the point checked
         return hvp(vectors, *[a.copy() if hasattr(a, "shape") and hasattr(a, "copy") else a
                               for a in at])
 

@@ -24,6 +24,9 @@ tangent.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import Any, Optional
+
 import numpy as np
 
 from .arrays import (flatten, is_float_array, like, lowest_precision, precision_of,
@@ -43,9 +46,12 @@ JVP_CRITERION = ("an element of J v passes when |jvp - difference| <= atol + rto
                  "(tolerances per input below)")
 
 
-def jvpcheck(forward, jvp, inputs, *, eps=None, atol=None, rtol=None, seed=0, names=None,
-             wrt=None, directions=2, richardson=False, raise_exception=True,
-             nondet_tol=0.0) -> GradcheckReport:
+def jvpcheck(forward: Callable[..., Any], jvp: Callable[..., Any], inputs: Sequence[Any], *,
+             eps: Optional[float] = None, atol: Optional[float] = None,
+             rtol: Optional[float] = None, seed: int = 0,
+             names: Optional[Sequence[str]] = None, wrt: Any = None, directions: int = 2,
+             richardson: bool = False, raise_exception: bool = True,
+             nondet_tol: float = 0.0) -> GradcheckReport:
     """Compare ``jvp`` with central differences of ``forward`` along random tangents.
 
     forward, jvp     see the module docstring
@@ -147,14 +153,14 @@ def jvpcheck(forward, jvp, inputs, *, eps=None, atol=None, rtol=None, seed=0, na
     return report
 
 
-def _output_tangent(result, leaves) -> list:
+def _output_tangent(result: Any, leaves: OutputLeaves) -> list[Any]:
     """jvp's output tangent as a list mirroring the projected leaves of forward's output
     (None elsewhere); TypeError/ValueError naming the entry that does not fit."""
     flat, _ = flatten(result)
     if len(flat) != len(leaves.values):
         raise ValueError(f"jvp returned an output tangent with {len(flat)} entries for "
                          f"forward's output of {len(leaves.values)}: it must mirror the output")
-    out = []
+    out: list[Any] = []
     for t, host, path in zip(flat, leaves.host, leaves.paths):
         if host is None:
             out.append(None)
@@ -171,9 +177,10 @@ def _output_tangent(result, leaves) -> list:
     return out
 
 
-def _differences(loss, k, v, eps, richardson) -> list:
+def _differences(loss: ProjectedLoss, k: int, v: np.ndarray, eps: float,
+                 richardson: bool) -> list[Any]:
     """The central difference of every projected output along v (in input k), float64."""
-    def central(step):
+    def central(step: float) -> list[Any]:
         args = list(loss.inputs64)
         args[k] = loss.inputs64[k] + step * v
         plus = loss.outputs(args)
@@ -188,13 +195,14 @@ def _differences(loss, k, v, eps, richardson) -> list:
     return [None if x is None else (4.0 * h - x) / 3.0 for x, h in zip(d, half)]
 
 
-def _index(flat, shape) -> str:
+def _index(flat: int, shape: tuple[int, ...]) -> str:
     if not shape:
         return ""
     return "[" + ", ".join(str(int(i)) for i in np.unravel_index(flat, shape)) + "]"
 
 
-def _row(name, shape, analytic, numeric, where, atol, rtol) -> InputReport:
+def _row(name: str, shape: tuple[int, ...], analytic: np.ndarray, numeric: np.ndarray, where: list[str],
+         atol: float, rtol: float) -> InputReport:
     abs_err, rel_err, ratio = error_ratios(analytic, numeric, atol, rtol)
     r = InputReport(name, tuple(shape), checked=True, atol=atol, rtol=rtol,
                     n_elements=int(np.prod(shape)), n_checked=int(analytic.size),

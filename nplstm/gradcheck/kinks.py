@@ -24,6 +24,8 @@ only on failing elements: 4 evaluations each, at most ``MAX_EXAMINED`` per input
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 __all__ = ["kink_label", "MAX_EXAMINED"]
@@ -31,7 +33,8 @@ __all__ = ["kink_label", "MAX_EXAMINED"]
 MAX_EXAMINED = 8
 
 
-def kink_label(loss, k, v, eps, analytic, tol, base) -> str:
+def kink_label(loss: Any, k: int, v: np.ndarray, eps: float, analytic: float, tol: float,
+               base: float) -> str:
     """"" or a label saying why the element along ``v`` of input k cannot be checked.
 
     loss      the ``ProjectedLoss``; base its value at the inputs, L(x)

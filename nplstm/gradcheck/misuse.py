@@ -16,6 +16,9 @@ input (a forward caching its own output or input is the common right case).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import numpy as np
 
 from .arrays import is_float_array, to_host64
@@ -32,7 +35,8 @@ class MutatingForwardError(ValueError):
     """forward modified one of its inputs in place; no finite difference is meaningful."""
 
 
-def check_unmodified(who, names, originals, passed):
+def check_unmodified(who: str, names: Sequence[str], originals: Sequence[Any],
+                     passed: Sequence[Any]) -> None:
     """``MutatingForwardError`` naming the first array in ``passed`` (the copies ``who`` was
     called with) that no longer equals its original in ``originals``."""
     for name, before, after in zip(names, originals, passed):
@@ -57,11 +61,11 @@ def check_unmodified(who, names, originals, passed):
             f"copy (x = x.copy(), or y = x + 1 instead of x += 1)")
 
 
-def _host(a):
+def _host(a: Any) -> Any:
     return a.get() if hasattr(a, "get") and not isinstance(a, np.ndarray) else a
 
 
-def looks_like_an_output(cache, output, inputs) -> bool:
+def looks_like_an_output(cache: Any, output: Any, inputs: Sequence[Any]) -> bool:
     """True when ``cache`` is a bare float array that is neither ``output`` nor an input
     (by value): the sign of a forward returning (y1, y2) for two outputs."""
     if not is_float_array(cache) or isinstance(cache, np.generic):

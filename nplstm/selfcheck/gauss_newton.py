@@ -25,14 +25,18 @@ H₀ is dense, (N, C, C) for the cross-entropy: meant for the small problems of 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import Any
+
 import numpy as np
 
 from .. import functional as F
+from ..functional.gauss_newton import ReadoutCache
 
 __all__ = ["dense_loss_hessian", "model_gradient", "gauss_newton_hvp"]
 
 
-def dense_loss_hessian(cache):
+def dense_loss_hessian(cache: ReadoutCache) -> Any:
     """H₀ as dense blocks: (N, C, C) for cross-entropy, a scalar for MSE."""
     if cache.loss == "cross_entropy":
         p, _, valid, count = cache.loss_cache
@@ -41,13 +45,14 @@ def dense_loss_hessian(cache):
     return 2.0 / cache.loss_cache.diff.size
 
 
-def model_gradient(x, params0, targets, loss):
+def model_gradient(x: np.ndarray, params0: Sequence[np.ndarray], targets: np.ndarray,
+                   loss: str) -> Callable[..., tuple[Any, ...]]:
     """grad(*params) -> ∇q(params) for hvpcheck (the module docstring)."""
     _, cache0 = F.readout_forward(x, params0, targets, loss=loss)
     H0 = dense_loss_hessian(cache0)
     z0 = cache0.z
 
-    def grad(*params):                 # in the parameters' dtype (float64 differences)
+    def grad(*params: np.ndarray) -> tuple[Any, ...]:   # in the parameters' dtype (float64 differences)
         dtype = params[0].dtype
         y = targets if loss == "cross_entropy" else targets.astype(dtype)
         _, cache = F.readout_forward(x.astype(dtype), params, y, loss=loss)
@@ -59,9 +64,9 @@ def model_gradient(x, params0, targets, loss):
     return grad
 
 
-def gauss_newton_hvp(x, targets, loss):
+def gauss_newton_hvp(x: np.ndarray, targets: np.ndarray, loss: str) -> Callable[..., tuple[Any, ...]]:
     """hvp(vectors, *params) -> G v, the library's product, for hvpcheck."""
-    def hvp(vectors, *params):
+    def hvp(vectors: Sequence[np.ndarray], *params: np.ndarray) -> tuple[Any, ...]:
         return F.gauss_newton_product(x, params, targets, vectors, loss=loss)
 
     return hvp
