@@ -158,7 +158,7 @@ def check_pair(forward, backward, inputs, *, mode, eps, atol, rtol, seed, names,
     checked = [selected[k] and (arrays[k] or (scalars[k] and (grads[k] is not None
                                                                or wrt is not None)))
                for k in range(len(inputs))]
-    analytic = [gradient_copy(g, np.asarray(a), name, roles.backward) if ok else None
+    analytic = [gradient_copy(g, _shaped(a), name, roles.backward) if ok else None
                 for name, g, a, ok in zip(names, grads, inputs, checked)]  # float64 copies
 
     devices = [a if ok else (PYTHON_FLOAT if f else None)
@@ -170,7 +170,7 @@ def check_pair(forward, backward, inputs, *, mode, eps, atol, rtol, seed, names,
 
     loss_terms = sum(float(np.abs(u * v).sum())
                      for u, v in zip(us, leaves.host) if u is not None)
-    problem_size = sum(int(np.size(a)) for a, ok in zip(inputs, differentiable) if ok) + \
+    problem_size = sum(int(_shaped(a).size) for a, ok in zip(inputs, differentiable) if ok) + \
         sum(u.size for u in us if u is not None)
     bar = _progress_bar(progress, mode, inputs, checked, layouts, directions, samples,
                         richardson)
@@ -198,7 +198,7 @@ def check_pair(forward, backward, inputs, *, mode, eps, atol, rtol, seed, names,
                         why_skipped(a))
                 rows.append(InputReport(name, shape_of(a), checked=False, note=note))
                 continue
-            g = np.zeros(np.shape(a)) if grads[k] is None else analytic[k]  # None: zero
+            g = np.zeros(_shaped(a).shape) if grads[k] is None else analytic[k]  # None: zero
             dtype, precision = _precision(a, grads[k], leaves.dtypes)
             sub_rng = np.random.default_rng([seed, 1 + k])    # per input: wrt changes nothing
             if mode == "directional":
@@ -206,7 +206,7 @@ def check_pair(forward, backward, inputs, *, mode, eps, atol, rtol, seed, names,
                                         richardson, sub_rng, lambda s: tolerances(dtype, s),
                                         at_x)
             else:
-                size = int(np.size(a))
+                size = int(_shaped(a).size)
                 flat = np.arange(size)
                 if mode == "sampled" and size > samples:
                     flat = np.sort(sub_rng.choice(size, samples, replace=False))
@@ -261,7 +261,7 @@ def _check_backward_deterministic(forward, backward, inputs, leaves, us, analyti
                                       else a for a in inputs]), roles.forward)
     again = gradient_sequence(backward(leaves.doutput(us), cache), len(inputs),
                               roles.backward)
-    second = [gradient_copy(g, np.asarray(a), name, roles.backward) if ok else None
+    second = [gradient_copy(g, _shaped(a), name, roles.backward) if ok else None
               for name, g, a, ok in zip(names, again, inputs, checked)]
     check_deterministic([g if ok else None for g, ok in zip(analytic, checked)],
                         [g if ok else None for g, ok in zip(second, checked)],
@@ -287,6 +287,12 @@ def _check_deterministic(loss, leaves, inputs, nondet_tol, roles):
                 f"should find); make {roles.forward} compute in its inputs' dtype")
     check_deterministic(reference.host, again.host, leaves.paths, nondet_tol, roles.forward)
     again.check_finite("at the given inputs (evaluated in float64)")
+
+
+def _shaped(a):
+    """``a`` itself when it has a shape (an array of any backend), else a 0-d NumPy array
+    (a Python float input)."""
+    return a if hasattr(a, "shape") else np.asarray(a)
 
 
 def _contiguous(a) -> bool:
