@@ -28,7 +28,7 @@ from .arrays import flatten, is_float_array, like, shape_of, to_host64, why_skip
 from .outputs import OutputLeaves, forward_pair, gradient_copy, gradient_sequence
 from .report import GradcheckError, GradcheckReport, InputReport
 from .settings import (bool_setting, callable_setting, describe, finite_inputs, inputs_setting,
-                       int_setting, names_setting, real_setting)
+                       int_setting, names_setting, real_setting, supported_values)
 
 __all__ = ["adjoint_check", "which_side", "ADJOINT_CRITERION"]
 
@@ -77,6 +77,7 @@ def adjoint_check(jvp, vjp, inputs, *, trials=3, rtol=None, seed=0, names=None,
     rtol = real_setting("rtol", rtol, minimum=0.0, allow_none=True)
     seed = int_setting("seed", seed, minimum=0)
     raise_exception = bool_setting("raise_exception", raise_exception)
+    supported_values(names, inputs)
     float_inputs = [is_float_array(a) for a in inputs]
     if not any(float_inputs):
         raise ValueError("adjoint_check needs at least one float array among the inputs")

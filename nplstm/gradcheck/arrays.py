@@ -71,6 +71,8 @@ def why_skipped(a) -> str:
     """A short note saying why an input is not checked."""
     if a is None:
         return "None"
+    if is_python_float(a):
+        return "Python float: not checked here (pass a 0-d float array to check it)"
     if dtype_kind(a):
         return f"{np.dtype(a.dtype).name}: not differentiable"
     return f"{type(a).__name__}: not a NumPy or CuPy array"

@@ -158,6 +158,10 @@ def check_pair(forward, backward, inputs, *, mode, eps, atol, rtol, seed, names,
     checked = [selected[k] and (arrays[k] or (scalars[k] and (grads[k] is not None
                                                                or wrt is not None)))
                for k in range(len(inputs))]
+    if not any(checked):
+        raise ValueError(f"{roles.title}: nothing to check: {roles.backward} returned None for "
+                         "every Python float input and no float array input is selected (pass "
+                         "wrt= to check a Python float as zero)")
     analytic = [gradient_copy(g, _shaped(a), name, roles.backward) if ok else None
                 for name, g, a, ok in zip(names, grads, inputs, checked)]  # float64 copies
 
@@ -220,6 +224,10 @@ def check_pair(forward, backward, inputs, *, mode, eps, atol, rtol, seed, names,
                                         *tolerances(dtype, finite_max_abs(numeric[drawn])),
                                         layouts[k])
                 _label_kinks(row, k, g, numeric, drawn, loss, eps, at_x)
+            if len(row.kinks) > 2:                       # the same words, once is enough
+                row.kinks[2:] = [f"{name}: {len(row.kinks) - 2} more failing "
+                                 f"{'directions' if mode == 'directional' else 'elements'} "
+                                 "labelled likewise"]
             row.precision = precision
             notes = []
             if scalars[k]:
