@@ -278,3 +278,18 @@ def test_richardsons_larger_eps_fails_near_a_kink_and_says_so():
                             richardson=True, raise_exception=False)
     assert not rich.passed
     assert "x[1, 2]: a kink within eps=0.001 of here" in str(rich)
+
+
+def test_adjoint_check_refuses_complex_and_float16_inputs_too():
+    jvp = lambda xs, ts: (xs[0], ts[0])                                   # noqa: E731
+    for value, message in ((np.ones(2, np.complex64), "complex numbers are not supported"),
+                           (np.ones(2, np.float16), "float16 is not supported")):
+        with pytest.raises(TypeError, match=message):
+            nplstm.adjoint_check(jvp, lambda xs, u: (u,), [value])
+
+
+def test_a_check_whose_only_candidate_is_an_undifferentiated_python_float_is_refused():
+    with pytest.raises(ValueError, match="nothing to check: backward returned None for every "
+                                         "Python float input"):
+        nplstm.gradcheck(lambda n, s: (n * s, None), lambda d, c: (None, None),
+                         [np.arange(2), 1.0])
