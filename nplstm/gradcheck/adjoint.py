@@ -150,7 +150,8 @@ def which_side(name, jvp_report, vjp_report) -> str:
     if not (jvp_ok or vjp_ok):
         return "both are wrong: jvpcheck and gradcheck both fail"
     return ("both pass their finite-difference checks: the error is below their resolution "
-            "(~1e-6 relative); rerun them with richardson=True")
+            "(~1e-6 relative); rerun them with richardson=True (away from kinks: its eps=1e-3 "
+            "fails any element within 1e-3 of one)")
 
 
 def _record(row, trial, lhs, rhs, err, mean, tol):
