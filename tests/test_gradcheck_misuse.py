@@ -293,3 +293,27 @@ def test_a_check_whose_only_candidate_is_an_undifferentiated_python_float_is_ref
                                          "Python float input"):
         nplstm.gradcheck(lambda n, s: (n * s, None), lambda d, c: (None, None),
                          [np.arange(2), 1.0])
+
+
+def test_a_backward_summing_in_a_different_order_each_call_is_not_called_non_deterministic():
+    """A GPU scatter-add with atomics adds in any order: a function up to that round-off."""
+    rng = np.random.default_rng(0)
+    w = np.random.default_rng(1).standard_normal((200, 3))
+    index = np.random.default_rng(2).integers(0, 3, size=200)
+
+    def forward(x):                                   # y_j = Σ_{n: index n = j} w_n · x_n
+        return np.bincount(index, weights=w[:, 0] * x, minlength=3), None
+
+    def backward(dy, cache):
+        order = rng.permutation(200)                  # accumulate in a fresh order
+        terms = (dy[index] * w[:, 0])[order]
+        dx = np.zeros(200)
+        np.add.at(dx, order, terms)
+        s = 0.0
+        for t in terms:                               # a reordered sum, then removed again
+            s += t
+        return (dx + (s - float(np.sum(terms))),)
+
+    x = np.random.default_rng(3).standard_normal(200)
+    report = nplstm.gradcheck(forward, backward, [x], mode="directional")
+    assert report.passed

@@ -10,6 +10,16 @@ float output, element by element:
 
 and otherwise raises ``NondeterministicForwardError`` (a ``ValueError``) saying by how much
 and where.  The cost is one extra forward per check, not one per element.
+
+The backward is checked the same way (``NondeterministicBackwardError``): a fresh forward,
+then the backward with the same doutput, each gradient compared with the first call's.  Its
+bound allows the round-off of a sum taken in another order — a GPU scatter-add with atomics
+(the embedding's backward on CuPy) is a function up to that — so it is, per gradient,
+
+    nondet_tol + 8·u·√m·max |g|      (u the gradient's unit round-off, m the problem size)
+
+far below what a backward drawing noise or accumulating into a buffer it never resets
+changes (a fraction of the gradient itself).
 """
 
 from __future__ import annotations
@@ -37,12 +47,13 @@ class NondeterministicBackwardError(ValueError):
 
 
 def check_deterministic(first, second, paths, nondet_tol, who="forward", *,
-                        error=NondeterministicForwardError, fix=FORWARD_FIX):
+                        error=NondeterministicForwardError, fix=FORWARD_FIX, limit=""):
     """Compare two evaluations' float64 outputs (lists, None for unprojected leaves).
 
     first, second  float64 host arrays per leaf of forward's output (None: not compared)
     paths          a name per leaf ("forward's output[0]")
     nondet_tol     the largest absolute difference accepted
+    limit          how the message names that bound (default "nondet_tol=…")
     """
     if len(first) != len(second):
         raise error(
@@ -66,8 +77,9 @@ def check_deterministic(first, second, paths, nondet_tol, who="forward", *,
             index = f"[{', '.join(str(int(i)) for i in k)}]" if k else ""
             worst, where = float(diff[k]), f"{path}{index}: {float(a[k])!r} then {float(b[k])!r}"
     if worst > nondet_tol:
+        bound = limit or f"nondet_tol={nondet_tol:g}"
         raise error(
             f"{who} is not deterministic: two calls at the same inputs differ by up to "
-            f"{worst:.3g} (at {where}), more than nondet_tol={nondet_tol:g}. Its "
+            f"{worst:.3g} (at {where}), more than {bound}. Its "
             f"derivatives cannot be checked: {fix}; or pass a larger "
             "nondet_tol if the difference is harmless round-off")
