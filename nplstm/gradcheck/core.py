@@ -23,18 +23,27 @@ the backward is called once, with doutput = u, and must return ∇L.  Then, on f
 (None, integer lengths, Python numbers) are passed through unchanged and not checked.
 
 Before any difference is taken: every setting is validated (``settings``, before forward is
-called); forward must return a pair whose output is made of float arrays or float scalars
-(``outputs``; a scalar output gets a scalar doutput); forward is called a second time at the
-inputs and must give the same outputs (``determinism``); the outputs there must be finite.
-A NaN or inf in a gradient or a difference fails its element, never passes it.
+called; complex and float16 values are refused by name); forward gets copies of the inputs
+and must not write to them (``misuse``); it must return a pair whose output is made of
+float arrays or float scalars (``outputs``; a scalar output gets a scalar doutput); forward
+is called a second time at the inputs and must give the same outputs, backward a second
+time with the same doutput and must give the same gradients (``determinism``); the outputs
+there must be finite, and float64 for float64 inputs.  A NaN or inf in a gradient or a
+difference fails its element, never passes it.
+
+After: each input's tolerances come from the lowest precision among its dtype, the outputs'
+and its gradient's (``tolerances``); failing elements whose one-sided differences disagree
+are labelled as kinks (``kinks``); a failing forward that returned (array, array) is named
+as a likely two-output mistake (``misuse``).  A Python float input is checked, as a 0-d
+input, when the backward returns a gradient for it (or ``wrt`` names it).
 """
 
 from __future__ import annotations
 
-import numpy as np
-
 import math
 from typing import NamedTuple
+
+import numpy as np
 
 from .arrays import (is_float_array, is_python_float, lowest_precision, precision_of,
                      precision_words, shape_of, why_skipped)
