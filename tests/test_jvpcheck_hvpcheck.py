@@ -89,6 +89,8 @@ def test_jvpcheck_refuses_a_tangent_that_does_not_mirror_the_output(jvp, error, 
     (dict(jvp=3), TypeError, "jvp must be a callable"),
     (dict(inputs=[np.ones(2, np.float16)]), TypeError, "float16 is not supported"),
     (dict(inputs=[np.ones(2, np.complex128)]), TypeError, "complex numbers are not supported"),
+    (dict(inputs=[np.ones(2), 1.5], wrt=1), ValueError,
+     r"wrt: input1 cannot be checked by jvpcheck \(Python float: .*0-d float array"),
 ])
 def test_jvpcheck_refuses_bad_settings_before_forward_runs(kwargs, error, message):
     calls = []

@@ -87,6 +87,11 @@ def jvpcheck(forward: Callable[..., Any], jvp: Callable[..., Any], inputs: Seque
     supported_values(names, inputs)
     arrays = [is_float_array(a) for a in inputs]
     selected = wrt_setting(wrt, names, inputs)
+    if wrt is not None:
+        for name, a, ok, chosen in zip(names, inputs, arrays, selected):
+            if chosen and not ok:
+                raise ValueError(f"wrt: {name} cannot be checked by jvpcheck "
+                                 f"({why_skipped(a)})")
     checked = [a and s for a, s in zip(arrays, selected)]
     if not any(checked):
         raise ValueError("jvpcheck needs at least one float array input to check "
