@@ -19,7 +19,9 @@ def _load(name):
                                         ("vanishing_gradients", ["--steps", "12",
                                                                  "--hidden", "4"]),
                                         ("char_lm", ["--steps", "3", "--hidden", "8"]),
-                                        ("adding_problem", ["--steps", "3", "--seq-len", "5"])])
+                                        ("adding_problem", ["--steps", "3", "--seq-len", "5"]),
+                                        ("truncated_newton", ["--steps", "2", "--cg-iters", "3",
+                                                              "--seq-len", "4", "--batch", "16"])])
 def test_example_writes_its_plot(name, argv, tmp_path, capsys):
     pytest.importorskip("matplotlib")
     out = tmp_path / f"{name}.png"

@@ -240,6 +240,46 @@ def test_gradcheck_passes_on_the_device(device_backend):
     assert nplstm.gradcheck(forward, backward, inputs).passed
 
 
+def test_jvpcheck_hvpcheck_and_the_gauss_newton_product_run_on_the_device(device_backend):
+    B, I, H = 2, 3, 4
+    device = device_backend.device
+    inputs = _inputs(device, 7, (B, I), (B, H), (B, H), (4 * H, I), (4 * H, H))
+
+    def forward(*inputs):
+        (h1, c1), _ = F.lstm_cell_jvp(inputs[0], (inputs[1], inputs[2]), *inputs[3:])
+        return (h1, c1), inputs
+
+    def jvp(tangents, inputs):
+        return F.lstm_cell_jvp(inputs[0], (inputs[1], inputs[2]), *inputs[3:],
+                               tangents=F.CellTangents(*tangents))[1]
+
+    assert nplstm.jvpcheck(forward, jvp, inputs).passed
+
+    def grad(a, w):                             # ℓ = Σ a²·w on the device
+        return 2 * a * w, a * a
+
+    def hvp(vectors, a, w):
+        va, vw = vectors
+        return 2 * w * va + 2 * a * vw, 2 * a * va
+
+    a, w = _inputs(device, 8, (5,), (5,))
+    for mode in ("full", "directional"):
+        assert nplstm.hvpcheck(grad, hvp, [a, w], mode=mode).passed
+    # the Gauss-Newton product gives the host's numbers on the device
+    rng = np.random.default_rng(9)
+    x = np.eye(4)[rng.integers(0, 4, size=(3, 2))]                       # (T, B, V)
+    targets = rng.integers(0, 4, size=(3, 2))
+    shapes = [(12, 4), (12, 3), (12,), (12,), (4, 3), (4,)]
+    params = [rng.standard_normal(s) for s in shapes]
+    vectors = [rng.standard_normal(s) for s in shapes]
+    host = F.gauss_newton_product(x, params, targets, vectors)
+    on_device = F.gauss_newton_product(to_device(x, device), [to_device(p, device) for p in params],
+                                       to_device(targets, device),
+                                       [to_device(v, device) for v in vectors])
+    for h, d in zip(host, on_device):
+        np.testing.assert_allclose(asnumpy(d), h, rtol=1e-12, atol=1e-14)
+
+
 # -- the strict backend and the registration hook ------------------------------------------------
 
 def test_strict_arrays_refuse_numpy_and_the_hook_registers_them():

@@ -4,7 +4,8 @@ No state and no classes needed: the modules in ``nplstm.nn`` compose these.  Two
 the same math: ``reference`` (the textbook equations, what to read first) and the fast
 functions below (``cell``, ``sequence``), tested against it.  Modules: ``inputs`` (the
 boundary checks), ``packing`` (lengths and reverse as a re-indexing), ``jvp``
-(forward-mode derivatives), ``linear`` and ``losses``; ``rnn`` (the
+(forward-mode derivatives), ``linear`` and ``losses``; ``gauss_newton`` (an LSTM with a
+linear readout: its loss, gradient and Gauss-Newton-vector product); ``rnn`` (the
 plain tanh/ReLU RNN layer, for comparison).
 """
 
@@ -14,6 +15,9 @@ from .linear import (EmbeddingCache, EmbeddingGrads, LinearCache, LinearGrads,
                      embedding_backward, embedding_forward, linear_backward, linear_forward)
 from .losses import (CrossEntropyCache, CrossEntropyGrads, MSECache, MSEGrads,
                      cross_entropy_backward, cross_entropy_forward, mse_backward, mse_forward)
+from .gauss_newton import (READOUT_NAMES, cross_entropy_hessian_product, gauss_newton_product,
+                           mse_hessian_product, readout_backward, readout_forward,
+                           readout_loss_and_grad)
 from .rnn import RNNCache, RNNGrads, rnn_backward, rnn_forward
 from .sequence import (SequenceCache, SequenceGrads, cache_bytes_per_step, join_directions,
                        lstm_backward, lstm_forward)
@@ -29,5 +33,7 @@ __all__ = [
     "embedding_forward", "embedding_backward", "EmbeddingCache", "EmbeddingGrads",
     "cross_entropy_forward", "cross_entropy_backward", "CrossEntropyCache", "CrossEntropyGrads",
     "mse_forward", "mse_backward", "MSECache", "MSEGrads",
+    "gauss_newton_product", "readout_forward", "readout_backward", "readout_loss_and_grad",
+    "cross_entropy_hessian_product", "mse_hessian_product", "READOUT_NAMES",
     "reference",
 ]

@@ -28,16 +28,20 @@ from .arrays import flatten, is_float_array, like, shape_of, to_host64, why_skip
 from .outputs import OutputLeaves, forward_pair, gradient_copy, gradient_sequence
 from .report import GradcheckError, GradcheckReport, InputReport
 from .settings import (bool_setting, callable_setting, describe, finite_inputs, inputs_setting,
-                       int_setting, names_setting, real_setting)
+                       int_setting, names_setting, real_setting, supported_values)
 
-__all__ = ["adjoint_check"]
+__all__ = ["adjoint_check", "which_side", "ADJOINT_CRITERION"]
 
 _U = {np.dtype(np.float64): float(np.finfo(np.float64).eps) / 2,
       np.dtype(np.float32): float(np.finfo(np.float32).eps) / 2}
 
 
+ADJOINT_CRITERION = ("a trial passes when |<J v, u> - <v, J^T u>| <= rtol*((|<J v, u>| + "
+                     "|<v, J^T u>|)/2 + 1e-2*||J v||*||u||), rtol={rtol:.3g}")
+
+
 def adjoint_check(jvp, vjp, inputs, *, trials=3, rtol=None, seed=0, names=None,
-                  raise_exception=True) -> GradcheckReport:
+                  raise_exception=True, jvp_report=None, vjp_report=None) -> GradcheckReport:
     """Check ⟨J v, u⟩ = ⟨v, Jᵀ u⟩ per input for ``trials`` seeded random u, v.
 
     jvp, vjp         see the module docstring
@@ -52,11 +56,20 @@ def adjoint_check(jvp, vjp, inputs, *, trials=3, rtol=None, seed=0, names=None,
     seed             an int >= 0; seeds u and v
     names            distinct strings, a name per input for the report
     raise_exception  raise ``GradcheckError`` on failure; else return the report
+    jvp_report       a ``jvpcheck`` report of the same JVP (JVP against the forward)
+    vjp_report       a ``gradcheck`` report of the same backward (backward against forward)
+                     With both, a failing input's note says which side is wrong: the one
+                     whose finite-difference check failed for it (both, or neither: an
+                     error below finite differences' resolution, ~1e-6 relative)
 
     Every setting is validated before jvp or vjp is called (TypeError for a wrong type,
     ValueError for a wrong value, naming the setting).  A NaN or inf on either side fails.
     """
     callable_setting("jvp", jvp, "jvp(inputs, tangents) -> (output, output_tangent)")
+    for label, given in (("jvp_report", jvp_report), ("vjp_report", vjp_report)):
+        if given is not None and not isinstance(given, GradcheckReport):
+            raise TypeError(f"{label} must be a GradcheckReport (from jvpcheck / gradcheck) "
+                            f"or None, got {describe(given)}")
     vjp = _as_vjp(vjp)
     inputs = inputs_setting("inputs", inputs)
     names = names_setting(names, len(inputs))
@@ -64,6 +77,7 @@ def adjoint_check(jvp, vjp, inputs, *, trials=3, rtol=None, seed=0, names=None,
     rtol = real_setting("rtol", rtol, minimum=0.0, allow_none=True)
     seed = int_setting("seed", seed, minimum=0)
     raise_exception = bool_setting("raise_exception", raise_exception)
+    supported_values(names, inputs)
     float_inputs = [is_float_array(a) for a in inputs]
     if not any(float_inputs):
         raise ValueError("adjoint_check needs at least one float array among the inputs")
@@ -105,11 +119,39 @@ def adjoint_check(jvp, vjp, inputs, *, trials=3, rtol=None, seed=0, names=None,
             tol = rtol * (mean + 1e-2 * scale)          # the second term guards cancellation
             _record(rows[k], trial, lhs, rhs, err, mean, tol)
     checked = [r for r in rows if r.checked]
+    for r in checked:
+        if not r.passed:
+            r.note = which_side(r.name, jvp_report, vjp_report)
     report = GradcheckReport(all(r.passed for r in checked), rows, mode="adjoint",
-                             atol=0.0, rtol=rtol, seed=seed, title="adjoint check")
+                             atol=0.0, rtol=rtol, seed=seed, title="adjoint check",
+                             criterion=ADJOINT_CRITERION.format(rtol=rtol))
     if not report.passed and raise_exception:
         raise GradcheckError(report)
     return report
+
+
+def which_side(name, jvp_report, vjp_report) -> str:
+    """Which derivative of input ``name`` the finite-difference checks blame ("" if not
+    both were given, or either does not cover the input)."""
+    if jvp_report is None or vjp_report is None:
+        return ("pass jvp_report= (jvpcheck) and vjp_report= (gradcheck) to learn which "
+                "side is wrong")
+    verdicts = []
+    for report in (jvp_report, vjp_report):
+        row = next((r for r in report.inputs if r.name == name and r.checked), None)
+        verdicts.append(None if row is None else row.passed)
+    jvp_ok, vjp_ok = verdicts
+    if jvp_ok is None or vjp_ok is None:
+        return f"{name} is not checked by both jvp_report and vjp_report"
+    if jvp_ok and not vjp_ok:
+        return "the backward (vjp) is wrong: gradcheck fails it, jvpcheck passes the JVP"
+    if vjp_ok and not jvp_ok:
+        return "the JVP is wrong: jvpcheck fails it, gradcheck passes the backward"
+    if not (jvp_ok or vjp_ok):
+        return "both are wrong: jvpcheck and gradcheck both fail"
+    return ("both pass their finite-difference checks: the error is below their resolution "
+            "(~1e-6 relative); rerun them with richardson=True (away from kinks: its eps=1e-3 "
+            "fails any element within 1e-3 of one)")
 
 
 def _record(row, trial, lhs, rhs, err, mean, tol):

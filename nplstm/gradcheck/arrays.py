@@ -6,8 +6,14 @@ import numpy as np
 
 from ..backend import asnumpy, get_array_module
 
-__all__ = ["flatten", "dtype_kind", "is_float_array", "like", "shape_of", "to_host64",
-           "why_skipped"]
+__all__ = ["flatten", "dtype_kind", "is_float_array", "is_python_float", "is_complex", "like",
+           "shape_of", "to_host64", "why_skipped", "lowest_precision", "precision_of",
+           "precision_words",
+           "UNSUPPORTED_PRECISION"]
+
+# float dtypes whose round-off is too coarse for a derived tolerance to mean anything (see
+# ``tolerances``): refused by name rather than checked with float32's bars
+UNSUPPORTED_PRECISION = ("float16",)
 
 
 def shape_of(a) -> tuple:
@@ -33,10 +39,40 @@ def is_float_array(a) -> bool:
     return dtype_kind(a) == "f"
 
 
+def is_python_float(a) -> bool:
+    """True for a Python float (not a NumPy scalar, not a bool): a 0-d input checked only
+    when the backward returns a gradient for it (or ``wrt`` names it)."""
+    return isinstance(a, float) and not isinstance(a, np.generic)
+
+
+def is_complex(a) -> bool:
+    """True for a complex array, NumPy scalar or Python complex number."""
+    return isinstance(a, complex) or dtype_kind(a) == "c"
+
+
+def precision_of(a) -> np.dtype:
+    """The float dtype of an array or scalar (float64 for a Python float)."""
+    return np.dtype(a.dtype) if hasattr(a, "dtype") else np.dtype(np.float64)
+
+
+def lowest_precision(dtypes) -> np.dtype:
+    """The dtype with the largest unit round-off among float dtypes (float64 if none)."""
+    dtypes = [np.dtype(d) for d in dtypes if d is not None]
+    return max(dtypes, key=lambda d: float(np.finfo(d).eps), default=np.dtype(np.float64))
+
+
+def precision_words(dtype, parts: dict) -> str:
+    """"float32" or, when some part differs, "float32 (gradient float64)"."""
+    other = [f"{k} {np.dtype(d).name}" for k, d in parts.items() if np.dtype(d) != dtype]
+    return np.dtype(dtype).name + (f" ({', '.join(other)})" if other else "")
+
+
 def why_skipped(a) -> str:
     """A short note saying why an input is not checked."""
     if a is None:
         return "None"
+    if is_python_float(a):
+        return "Python float: not checked here (pass a 0-d float array to check it)"
     if dtype_kind(a):
         return f"{np.dtype(a.dtype).name}: not differentiable"
     return f"{type(a).__name__}: not a NumPy or CuPy array"

@@ -15,7 +15,20 @@ import numpy as np
 from .arrays import flatten, like, to_host64
 from .outputs import forward_pair
 
-__all__ = ["ProjectedLoss"]
+__all__ = ["ProjectedLoss", "PYTHON_FLOAT", "as_caller_value"]
+
+PYTHON_FLOAT = float        # the ``devices`` entry of a Python float input
+
+
+def as_caller_value(a, device):
+    """A float64 host value as forward takes it: a Python float for ``PYTHON_FLOAT``, a fresh
+    array on ``device``'s backend for an array (a copy: forward may not reach the checker's
+    own copies), ``a`` itself for inputs that are not differentiated."""
+    if device is PYTHON_FLOAT:
+        return float(a)
+    if device is None:
+        return a
+    return like(np.array(a, copy=True), device)
 
 
 class ProjectedLoss:
@@ -24,6 +37,7 @@ class ProjectedLoss:
     forward     the caller's forward(*inputs) -> (output, cache)
     inputs64    float64 host copies of the float inputs (others passed through unchanged)
     devices     the caller's original array for each float input (its backend is reused),
+                ``PYTHON_FLOAT`` for a Python float input (forward gets a Python float),
                 None for the others
     directions  u_k (float64 host arrays, None for outputs that are not projected)
     """
@@ -39,7 +53,7 @@ class ProjectedLoss:
     def output(self, args):
         """forward's output at ``args`` (float64 host arrays, moved to the inputs' backends);
         not counted as an evaluation."""
-        output, _ = forward_pair(self.forward(*[like(a, dev) if dev is not None else a
+        output, _ = forward_pair(self.forward(*[as_caller_value(a, dev)
                                                 for a, dev in zip(args, self.devices)]))
         return output
 
@@ -96,6 +110,19 @@ class ProjectedLoss:
         if not richardson:
             return central(eps)
         return (4.0 * central(eps / 2) - central(eps)) / 3.0
+
+    def one_sided(self, k, v, step, at=None) -> tuple:
+        """The forward and backward one-sided quotients along ``v`` (shaped like input k):
+        ((L(x + step·v) − L(x)) / step, (L(x) − L(x − step·v)) / step).  ``at`` is L(x) if
+        known.  They differ by ≈ step·vᵀ∇²L v where L is smooth, by the jump of the slope
+        (independent of step) at a kink."""
+        base = self(list(self.inputs64)) if at is None else at
+        args = list(self.inputs64)
+        args[k] = self.inputs64[k] + step * v
+        plus = self(args)
+        args[k] = self.inputs64[k] - step * v
+        minus = self(args)
+        return (plus - base) / step, (base - minus) / step
 
     def _central(self, k, v, step) -> float:
         args = list(self.inputs64)

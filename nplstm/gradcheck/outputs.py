@@ -22,8 +22,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .arrays import dtype_kind, flatten, is_float_array, like, shape_of, to_host64
-from .settings import describe
+from .arrays import (dtype_kind, flatten, is_float_array, like, precision_of, shape_of,
+                     to_host64)
+from .settings import check_supported, describe
 
 __all__ = ["forward_pair", "OutputLeaves", "gradient_sequence", "gradient_copy",
            "OUTPUT_KINDS"]
@@ -77,6 +78,7 @@ class OutputLeaves:
         self.paths = _paths(output, who)
         self.projected = []
         for value, path in zip(self.values, self.paths):
+            check_supported(path, value)
             if is_float_array(value) or _is_float_scalar(value):
                 self.projected.append(True)
             elif _is_ignored(value):
@@ -87,6 +89,8 @@ class OutputLeaves:
             raise TypeError(f"{who} holds no float array or float scalar to differentiate "
                             f"(got {describe(output)}); expected {OUTPUT_KINDS}")
         self.host = [to_host64(v) if p else None for v, p in zip(self.values, self.projected)]
+        # the float dtypes of the projected leaves (a Python float counts as float64)
+        self.dtypes = [precision_of(v) for v, p in zip(self.values, self.projected) if p]
 
     def check_finite(self, when="at the given inputs"):
         """ValueError naming the first projected leaf holding NaN or inf."""
@@ -141,6 +145,7 @@ def gradient_copy(g, a, name, who="backward"):
         return None
     if _is_float_scalar(g) and not hasattr(g, "shape"):
         g = np.asarray(g)                           # a Python float for a 0-d input
+    check_supported(f"{who}'s gradient for {name}", g)
     if not is_float_array(g):
         raise TypeError(f"{who}'s gradient for {name} must be a float array (or None), "
                         f"got {describe(g)}")

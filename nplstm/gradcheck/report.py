@@ -16,7 +16,11 @@ from dataclasses import asdict, dataclass, field
 
 from .layout import GroupStats, merge_groups
 
-__all__ = ["InputReport", "GradcheckReport", "GradcheckError", "format_table"]
+__all__ = ["InputReport", "GradcheckReport", "GradcheckError", "format_table",
+           "ELEMENT_CRITERION"]
+
+ELEMENT_CRITERION = ("an element passes when |analytic - numeric| <= atol + rtol*|numeric| "
+                     "(tolerances per input below)")
 
 
 class GradcheckError(AssertionError):
@@ -55,6 +59,8 @@ class InputReport:
     rtol: float = 0.0
     groups: dict = field(default_factory=dict)   # {key: {label: GroupStats}}
     note: str = ""
+    precision: str = ""               # the dtype whose round-off set the default tolerances
+    kinks: list = field(default_factory=list)    # failing elements found not differentiable
 
     def row(self) -> list:
         if not self.checked:
@@ -81,6 +87,8 @@ class GradcheckReport:
     seed: int = 0
     n_evaluations: int = 0            # forward calls spent on differences
     title: str = "gradient check"
+    criterion: str = ELEMENT_CRITERION   # the pass rule applied, in words
+    notes: list = field(default_factory=list)    # hints for the whole check, in words
 
     _HEADER = ["input", "shape", "max abs err", "max rel err", "err/tol", "worst at",
                "analytic", "numeric", "failed", "result"]
@@ -116,16 +124,45 @@ class GradcheckReport:
         header = list(self._HEADER)
         if self.mode == "adjoint":
             header[6:8] = ["<v, J^T u>", "<J v, u>"]
+        elif self.mode == "jvp":
+            header[6:8] = ["jvp", "difference"]
         lines = format_table([header] + [r.row() for r in self.inputs])
         lines += format_breakdown(self.breakdown())
+        lines += self.note_lines()
         verdict = "PASSED" if self.passed else "FAILED: " + ", ".join(self.failed)
         how = f"mode={self.mode}"
         if self.mode != "adjoint":
             how += f", eps={self.eps:g}" + (" with Richardson extrapolation"
                                             if self.richardson else "")
-        lines.append(f"{verdict}  (|analytic - numeric| <= atol + rtol*|numeric|, "
-                     f"atol={self.atol:.3g}, rtol={self.rtol:.3g}; {how})")
+        lines.append(f"{verdict}  ({how}; {self.criterion})")
+        if self.mode != "adjoint":
+            lines += self.tolerance_lines()
         return "\n".join(lines)
+
+    def tolerance_lines(self) -> list:
+        """Each checked input's tolerances (and the precision they were derived for),
+        inputs sharing the same ones on one line."""
+        groups: dict = {}
+        for r in self.inputs:
+            if r.checked:
+                key = f"atol={r.atol:.3g} rtol={r.rtol:.3g}" + (f" ({r.precision})"
+                                                                if r.precision else "")
+                groups.setdefault(key, []).append(r.name)
+        if len(groups) == 1:
+            (key, members), = groups.items()
+            return [f"tolerances: {key}"
+                    + ("" if len(members) == 1 else " for every input checked")]
+        return ["tolerances:"] + [f"  {', '.join(m)}: {key}" for key, m in groups.items()]
+
+    def note_lines(self) -> list:
+        """The notes of checked inputs (precision mixes, None gradients, kinks) and of the
+        whole check, one per line."""
+        lines = []
+        for r in self.inputs:
+            if r.checked and r.note:
+                lines.append(f"note: {r.name}: {r.note}")
+            lines += [f"note: {kink}" for kink in r.kinks]
+        return lines + [f"note: {note}" for note in self.notes]
 
 
 def format_table(rows) -> list:

@@ -32,12 +32,23 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .arrays import is_float_array, to_host64, why_skipped
+from .arrays import (UNSUPPORTED_PRECISION, dtype_kind, is_complex, is_float_array,
+                     is_python_float, to_host64,
+                     why_skipped)
 from .layout import Layout
 
 __all__ = ["EPS_MIN", "EPS_MAX", "real_setting", "int_setting", "bool_setting",
            "choice_setting", "names_setting", "inputs_setting", "callable_setting",
-           "wrt_setting", "layouts_setting", "finite_inputs", "describe"]
+           "wrt_setting", "layouts_setting", "finite_inputs", "describe", "supported_values",
+           "check_supported", "COMPLEX_UNSUPPORTED", "FLOAT16_UNSUPPORTED"]
+
+COMPLEX_UNSUPPORTED = ("complex numbers are not supported: the checkers differentiate real "
+                       "functions; pass the real and imaginary parts as two float inputs "
+                       "(and return them as two float outputs)")
+FLOAT16_UNSUPPORTED = ("float16 is not supported: its unit round-off (4.9e-4) would make the "
+                       "derived tolerance 48*u*sqrt(m) at least 2e-2, too loose to catch "
+                       "anything but a wrong term (and float32's tolerances would fail a right "
+                       "backward); check a float32 or float64 version of the computation")
 
 EPS_MIN = 1e-10
 EPS_MAX = 1e-1
@@ -151,7 +162,8 @@ def callable_setting(name, value, signature):
 
 def wrt_setting(wrt, names, inputs) -> list:
     """Which inputs to check, a bool per input: ``wrt`` is None (every float input), a name,
-    a position, or a list/tuple of names and positions, each naming a float array input."""
+    a position, or a list/tuple of names and positions, each naming a float array input
+    (or a Python float, for gradcheck)."""
     if wrt is None:
         return [True] * len(inputs)
     if isinstance(wrt, (str, int, np.integer)) and not isinstance(wrt, (bool, np.bool_)):
@@ -175,7 +187,7 @@ def wrt_setting(wrt, names, inputs) -> list:
             if not -len(inputs) <= w < len(inputs):
                 raise ValueError(f"wrt: position {w} is out of range for {len(inputs)} inputs")
             k = int(w) % len(inputs)
-        if not is_float_array(inputs[k]):
+        if not (is_float_array(inputs[k]) or is_python_float(inputs[k])):
             raise ValueError(f"wrt: {names[k]} cannot be checked ({why_skipped(inputs[k])})")
         chosen[k] = True
     return chosen
@@ -207,6 +219,20 @@ def layouts_setting(layouts, names, inputs) -> list:
         if is_float_array(a):
             layout.check(name, a.shape)
     return layouts
+
+
+def check_supported(label, a):
+    """TypeError naming ``label`` when ``a`` is complex or float16 (see the messages)."""
+    if is_complex(a):
+        raise TypeError(f"{label} is {describe(a)}: {COMPLEX_UNSUPPORTED}")
+    if dtype_kind(a) == "f" and np.dtype(a.dtype).name in UNSUPPORTED_PRECISION:
+        raise TypeError(f"{label} is {describe(a)}: {FLOAT16_UNSUPPORTED}")
+
+
+def supported_values(names, values):
+    """``check_supported`` for each input, labelled "inputs[k] (name)"."""
+    for k, (name, a) in enumerate(zip(names, values)):
+        check_supported(f"inputs[{k}] ({name})", a)
 
 
 def finite_inputs(names, inputs, is_float) -> list:

@@ -4,7 +4,8 @@ The checker (``nplstm.gradcheck``) is generic; everything it needs to know about
 the plain RNN) is here.  Modules, one job each: ``pairs`` (forward/backward pairs and JVPs),
 ``layouts`` (the groups of each input's elements for the report's breakdown),
 ``random_cases`` (random inputs), ``cases`` (the random configurations ``nplstm gradcheck``
-runs).
+runs), ``gauss_newton`` (an independent reference for the Gauss-Newton product, for
+``nplstm.hvpcheck``; imported as ``nplstm.selfcheck.gauss_newton``).
 """
 
 from .cases import WHAT, build_cases

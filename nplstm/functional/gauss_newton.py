@@ -1,0 +1,165 @@
+"""The Gauss-Newton-vector product of an LSTM with a linear readout, G v = Jᵀ H_ℓ J v.
+
+The model: one LSTM layer (zero initial state), then a linear readout, then a loss:
+
+    loss="cross_entropy"  the char-LM: logits z = output W_outᵀ + b_out at every step,
+                          (T·B, V), softmax cross-entropy against integer targets (T, B)
+    loss="mse"            the adding problem: a prediction z = h_T W_outᵀ + b_out from the
+                          last hidden state, (B, O), mean squared error against targets (B, O)
+
+with parameters θ = ``READOUT_NAMES`` = (weight_ih (4H, I), weight_hh (4H, H), bias_ih (4H,),
+bias_hh (4H,), weight_out (O, H), bias_out (O,)).  z(θ) is the network's output, J = ∂z/∂θ
+its Jacobian, ℓ(z) the loss and H_ℓ = ∇²_z ℓ, the loss's Hessian in z.  The Gauss-Newton
+matrix G = Jᵀ H_ℓ J is the Hessian of ℓ with the network linearised at θ; it is positive
+semi-definite (H_ℓ is) and the curvature matrix of Martens' Hessian-free optimisation
+(Martens & Sutskever 2011).  G v costs about three passes, built from the existing pieces:
+
+    J v        the LSTM's forward-mode derivative (``lstm_jvp``), then the readout's by the
+               product rule: z_dot = feats_dot W_outᵀ + feats W_out_dotᵀ + b_out_dot
+    H_ℓ (J v)  ``cross_entropy_hessian_product``: per row n, (diag(p_n) − p_n p_nᵀ) z_dot_n / M
+               = p_n ⊙ (z_dot_n − ⟨p_n, z_dot_n⟩) / M (p = softmax(z), M valid rows);
+               ``mse_hessian_product``: 2 z_dot / K (K = z.size)
+    Jᵀ (…)     the existing backward: ``linear_backward``, then ``lstm_backward``
+
+Checked in tests/test_gauss_newton.py with ``nplstm.hvpcheck`` against central differences of
+the gradient of q(θ) = ½ (z(θ) − z₀)ᵀ H₀ (z(θ) − z₀), z₀ = z(θ₀), H₀ = H_ℓ at θ₀ written out
+as dense matrices: ∇q(θ) = J(θ)ᵀ H₀ (z(θ) − z₀) and, because the residual z − z₀ vanishes
+at θ₀, ∇²q(θ₀) = J₀ᵀ H₀ J₀ = G exactly (the second derivatives of z multiply the residual).
+That reference uses the forward and the backward (each checked by ``gradcheck``), but
+neither the JVP nor the loss-Hessian product: a bug in either is caught.
+
+    loss, grads = readout_loss_and_grad(x, params, targets, loss="cross_entropy")
+    products = gauss_newton_product(x, params, targets, vectors, loss="cross_entropy")
+
+x (T, B, I) float; vectors one array per parameter, shaped like it; every result a tuple in
+``READOUT_NAMES`` order, in the parameters' dtype.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+from ..backend import get_array_module
+from .jvp import SequenceTangents, lstm_jvp
+from .linear import LinearCache, linear_backward, linear_forward
+from .losses import (CrossEntropyCache, MSECache, cross_entropy_backward, cross_entropy_forward,
+                     mse_backward, mse_forward)
+from .sequence import SequenceCache, lstm_backward, lstm_forward
+
+__all__ = ["READOUT_NAMES", "READOUT_LOSSES", "ReadoutCache", "readout_forward",
+           "readout_backward", "readout_loss_and_grad", "gauss_newton_product",
+           "cross_entropy_hessian_product", "mse_hessian_product"]
+
+READOUT_NAMES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_out", "bias_out")
+READOUT_LOSSES = ("cross_entropy", "mse")
+
+
+class ReadoutCache(NamedTuple):
+    """What ``readout_backward`` and ``gauss_newton_product`` need from the forward."""
+
+    loss: str                  # "cross_entropy" or "mse"
+    sequence: SequenceCache    # the LSTM layer's
+    linear: LinearCache        # the readout's
+    loss_cache: Any            # CrossEntropyCache or MSECache
+    feats: Any                 # the readout's input: output (T·B, H) or h_T (B, H)
+    z: Any                     # the network's output: logits (T·B, V) or prediction (B, O)
+    shape: tuple[int, int, int]   # (T, B, H)
+
+
+def _check_loss(loss: str) -> str:
+    if not isinstance(loss, str) or loss not in READOUT_LOSSES:
+        raise ValueError(f"loss must be one of {READOUT_LOSSES}, got {loss!r}")
+    return loss
+
+
+def _check_params(params: Sequence[Any], what: str = "params") -> tuple[Any, ...]:
+    if not isinstance(params, (tuple, list)) or len(params) != len(READOUT_NAMES):
+        raise TypeError(f"{what} must be a tuple of {len(READOUT_NAMES)} arrays "
+                        f"{READOUT_NAMES}, got {type(params).__name__}"
+                        + (f" of {len(params)}" if isinstance(params, (tuple, list)) else ""))
+    return tuple(params)
+
+
+def readout_forward(x: Any, params: Sequence[Any], targets: Any, *,
+                    loss: str = "cross_entropy") -> tuple[Any, ReadoutCache]:
+    """``value, cache``: the loss of the LSTM + readout model (module docstring), a 0-d
+    array, and a ``ReadoutCache``."""
+    loss = _check_loss(loss)
+    w_ih, w_hh, b_ih, b_hh, w_out, b_out = _check_params(params)
+    (output, (h_n, _)), sequence = lstm_forward(x, None, w_ih, w_hh, b_ih, b_hh)
+    T, B, H = output.shape
+    feats = output.reshape(T * B, H) if loss == "cross_entropy" else h_n   # (T·B | B, H)
+    z, linear = linear_forward(feats, w_out, b_out)                         # (N, O)
+    if loss == "cross_entropy":
+        value, loss_cache = cross_entropy_forward(z, targets.reshape(-1))
+    else:
+        value, loss_cache = mse_forward(z, targets)
+    return value, ReadoutCache(loss, sequence, linear, loss_cache, feats, z, (T, B, H))
+
+
+def readout_backward(dz: Any, cache: ReadoutCache) -> tuple[Any, ...]:
+    """Jᵀ dz: the parameters' gradients from ∂/∂z (shaped like z), in ``READOUT_NAMES``
+    order, through the existing backwards."""
+    T, B, H = cache.shape
+    linear_grads: Any = linear_backward(dz, cache.linear)
+    dfeats, dw_out, db_out = linear_grads
+    if cache.loss == "cross_entropy":
+        grads = lstm_backward(dfeats.reshape(T, B, H), None, None, cache.sequence)
+    else:
+        grads = lstm_backward(None, dfeats, None, cache.sequence)
+    return (grads.weight_ih, grads.weight_hh, grads.bias_ih, grads.bias_hh, dw_out, db_out)
+
+
+def readout_loss_and_grad(x: Any, params: Sequence[Any], targets: Any, *,
+                          loss: str = "cross_entropy") -> tuple[Any, tuple[Any, ...]]:
+    """``(value, grads)``: the loss (0-d array) and its gradient, a tuple in
+    ``READOUT_NAMES`` order."""
+    value, cache = readout_forward(x, params, targets, loss=loss)
+    if cache.loss == "cross_entropy":
+        dz = cross_entropy_backward(1.0, cache.loss_cache).logits
+    else:
+        dz = mse_backward(1.0, cache.loss_cache).pred
+    return value, readout_backward(dz, cache)
+
+
+def cross_entropy_hessian_product(cache: CrossEntropyCache, logits_dot: Any) -> Any:
+    """H_ℓ z_dot for the mean softmax cross-entropy: per row p ⊙ (z_dot − ⟨p, z_dot⟩) / M,
+    0 on ignored rows.  logits_dot (N, C) -> (N, C)."""
+    probs, _, valid, count = cache
+    inner = (probs * logits_dot).sum(axis=1, keepdims=True)                 # (N, 1)
+    return probs * (logits_dot - inner) * valid / max(count, 1)
+
+
+def mse_hessian_product(cache: MSECache, pred_dot: Any) -> Any:
+    """H_ℓ p_dot for the mean squared error: 2 p_dot / K.  Shaped like the prediction."""
+    diff: Any = cache.diff
+    return pred_dot * (2.0 / diff.size)
+
+
+def gauss_newton_product(x: Any, params: Sequence[Any], targets: Any, vectors: Sequence[Any],
+                         *, loss: str = "cross_entropy") -> tuple[Any, ...]:
+    """G v = Jᵀ H_ℓ J v at ``params`` (module docstring); ``vectors`` one per parameter,
+    shaped like it.  Returns a tuple in ``READOUT_NAMES`` order."""
+    loss = _check_loss(loss)
+    params = _check_params(params)
+    vectors = _check_params(vectors, "vectors")
+    for name, p, v in zip(READOUT_NAMES, params, vectors):
+        if tuple(getattr(v, "shape", ())) != tuple(p.shape):
+            raise ValueError(f"vectors[{name}] must have shape {tuple(p.shape)}, got "
+                             f"{tuple(getattr(v, 'shape', ()))}")
+    w_ih, w_hh, b_ih, b_hh, w_out, b_out = params
+    _, cache = readout_forward(x, params, targets, loss=loss)
+    tangents = SequenceTangents(weight_ih=vectors[0], weight_hh=vectors[1],
+                                bias_ih=vectors[2], bias_hh=vectors[3])
+    _, (output_dot, (h_n_dot, _)) = lstm_jvp(x, None, w_ih, w_hh, b_ih, b_hh,
+                                             tangents=tangents)                  # J v, LSTM
+    T, B, H = cache.shape
+    feats_dot = output_dot.reshape(T * B, H) if loss == "cross_entropy" else h_n_dot
+    z_dot = feats_dot @ w_out.T + cache.feats @ vectors[4].T + vectors[5]        # (N, O)
+    if loss == "cross_entropy":
+        hz = cross_entropy_hessian_product(cache.loss_cache, z_dot)
+    else:
+        hz = mse_hessian_product(cache.loss_cache, z_dot)
+    xp = get_array_module(hz)
+    return readout_backward(xp.asarray(hz, dtype=w_out.dtype), cache)           # Jᵀ H J v
