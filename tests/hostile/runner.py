@@ -24,7 +24,7 @@ from pathlib import Path
 MEMORY_MIB = 256        # what one call may allocate beyond the worker's own imports
 CASE_SECONDS = 5.0      # one call's time (a legitimate file here reads in milliseconds)
 GRACE_SECONDS = 6.0     # beyond CASE_SECONDS, before the parent kills a child stuck in C
-MAX_MESSAGE = 1000      # characters of a refusal's message
+MAX_MESSAGE = 1000      # characters of a refusal's message, not counting the file's path
 _START_SECONDS = 60.0   # importing numpy, h5py, onnx on a loaded machine
 _ENV_PINNED = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
                "HDF5_USE_FILE_LOCKING": "FALSE", "PYTHONWARNINGS": "ignore",
@@ -149,8 +149,8 @@ def refusal_problems(answer: dict, memory_mib: int = MEMORY_MIB) -> list:
     if "\n" in answer["message"] or "\r" in answer["message"]:
         problems.append(f"a refusal of several lines: {answer['message'][:300]!r}")
     if answer["message_length"] > MAX_MESSAGE:
-        problems.append(f"a refusal of {answer['message_length']} characters "
-                        f"(at most {MAX_MESSAGE}): {answer['message'][:200]!r}…")
+        problems.append(f"a refusal of {answer['message_length']} characters besides the "
+                        f"path (at most {MAX_MESSAGE}): {answer['message'][:200]!r}…")
     return problems
 
 

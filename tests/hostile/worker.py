@@ -153,7 +153,7 @@ def run_cli(request: dict) -> dict:
                if request["call"] == "convert" else {})}
 
 
-def raised(err: BaseException) -> dict:
+def raised(err: BaseException, path: str = "") -> dict:
     import nplstm
 
     package = str(Path(nplstm.__file__).resolve().parent)
@@ -162,7 +162,8 @@ def raised(err: BaseException) -> dict:
     message = str(err)
     return {"kind": "raised", "type": type(err).__qualname__, "module": type(err).__module__,
             "bases": [c.__qualname__ for c in type(err).__mro__],
-            "message": message[:_HEAD], "message_length": len(message),
+            "message": message[:_HEAD],
+            "message_length": len(message.replace(path, "")) if path else len(message),
             "from_nplstm": innermost.startswith(package)}
 
 
@@ -182,7 +183,7 @@ def answer(request: dict) -> dict:
     except CaseTimeout:
         result = {"kind": "timeout"}
     except BaseException as err:          # noqa: BLE001  (classified by the parent)
-        result = raised(err)
+        result = raised(err, request["path"])
     after = snapshot(watch)
     result["changed"] = sorted(p for p in set(before) | set(after)
                                if before.get(p) != after.get(p))[:20]
