@@ -10,16 +10,18 @@ then each test looks up its answers.
 """
 
 import os
+import resource
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from tests.hostile import runner
-from tests.hostile.cases import CASES
+from tests.hostile.cases import CASES, ITEM1, ITEM3, ITEM8
 from tests.hostile.sandbox import Sandbox
-from tests.hostile.worker import array_summary
+from tests.hostile.worker import array_summary, snapshot
 
 CLI_CALLS = ("inspect", "convert")
 
@@ -30,9 +32,13 @@ def _param(case, mark_reason):
 
 
 @pytest.fixture(scope="session")
-def answers(tmp_path_factory):
+def sandbox(tmp_path_factory):
+    return Sandbox(tmp_path_factory.mktemp("hostile"))
+
+
+@pytest.fixture(scope="session")
+def answers(sandbox):
     """{(case id, call): answer} for every case and call; build errors as {"build": …}."""
-    sandbox = Sandbox(tmp_path_factory.mktemp("hostile"))
     requests, keys, found = [], [], {}
     for case in CASES:
         folder = sandbox.folder(case.id)
@@ -101,3 +107,107 @@ def test_the_catalogue_covers_every_family_of_every_format():
     everywhere = {"bomb", "nesting", "duplicate", "offsets", "dtype", "names", "links"}
     assert set().union(*families.values()) >= everywhere
     assert len({c.id for c in CASES}) == len(CASES)
+
+
+# -- the real command, as a user runs it: a sample ---------------------------------------------
+
+CASE_BY_ID = {case.id: case for case in CASES}
+COMMAND_LIMIT = 1 << 30        # bytes of address space for `python -m nplstm …`
+COMMAND_SECONDS = 60           # importing numpy (and h5py, onnx) on a loaded machine
+
+
+def _limited():
+    resource.setrlimit(resource.RLIMIT_AS, (COMMAND_LIMIT, COMMAND_LIMIT))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
+def nplstm_command(sandbox, *args, pipe_into_head=False):
+    """``python -m nplstm ARGS`` in the sandbox's cwd under 1 GiB of address space:
+    (exit status, stdout, stderr, paths changed outside OUT's folder)."""
+    watched = [str(sandbox.outside), str(sandbox.cwd), str(sandbox.work)]
+    before = snapshot(watched)
+    command = [sys.executable, "-m", "nplstm", *args]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        p for p in (str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH"))
+        if p), OPENBLAS_NUM_THREADS="1", HDF5_USE_FILE_LOCKING="FALSE")
+    if pipe_into_head:       # `nplstm inspect FILE | head -1`: the reader of stdout goes away
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   cwd=sandbox.cwd, env=env, preexec_fn=_limited)
+        first = process.stdout.readline()
+        process.stdout.close()
+        err = process.stderr.read()
+        code = process.wait(timeout=COMMAND_SECONDS)
+        out = first
+    else:
+        done = subprocess.run(command, capture_output=True, cwd=sandbox.cwd, env=env,
+                              timeout=COMMAND_SECONDS, preexec_fn=_limited)
+        code, out, err = done.returncode, done.stdout, done.stderr
+    after = snapshot(watched)
+    changed = sorted(p for p in set(before) | set(after) if before.get(p) != after.get(p))
+    return code, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"), changed
+
+
+# (case, command, xfail reason): run in parallel by the ``commands`` fixture
+COMMAND_SAMPLE = [
+    ("pt-valid-state_dict", "inspect", None),
+    ("npz-valid-state_dict", "convert", None),
+    ("pt-names-ansi", "inspect", ITEM8),
+    ("pt-names-huge_key", "inspect", ITEM8),
+    ("pt-duplicate-data_record", "convert", ITEM3),
+    ("h5-links-external_link", "convert", ITEM1),
+    ("pt-names-width_bomb", "inspect | head", "issue 21 item 8: `inspect … | head` prints "
+     "'Broken pipe'"),
+]
+
+
+@pytest.fixture(scope="session")
+def commands(answers, sandbox):
+    """{(case id, command): (status, stdout, stderr, changed, OUT)} of the sample."""
+    def run(sample):
+        case_id, command, _ = sample
+        case = CASE_BY_ID[case_id]
+        out_path = sandbox.out_path(f"command-{case_id}", "out.safetensors")
+        args = [command.split()[0], case.path] + \
+            ([str(out_path)] if command == "convert" else [])
+        return (case_id, command), (*nplstm_command(sandbox, *args,
+                                                    pipe_into_head="head" in command),
+                                    out_path)
+
+    with ThreadPoolExecutor(2) as pool:
+        return dict(pool.map(run, COMMAND_SAMPLE))
+
+
+@pytest.mark.parametrize("case_id, command", [
+    pytest.param(case_id, command, id=f"{case_id}-{command.replace(' | ', '-into-')}",
+                 marks=[pytest.mark.xfail(strict=True, reason=reason)] if reason else [])
+    for case_id, command, reason in COMMAND_SAMPLE])
+def test_the_nplstm_command_reads_a_hostile_file_in_one_line_or_its_output(
+        commands, case_id, command):
+    """The sample as a user runs it: exit 0 with the file's weights, or exit 2 with one line
+    and OUT untouched; no traceback, no 'Broken pipe', no terminal control characters,
+    nothing else written.  (``inspect | head``: only the first line is read.)"""
+    case = CASE_BY_ID[case_id]
+    code, out, err, changed, out_path = commands[case_id, command]
+    assert not changed, changed
+    assert "Traceback" not in err and "Broken pipe" not in err, err[-2000:]
+    controls = [c for c in out + err if c not in "\n\t" and (ord(c) < 32 or ord(c) == 127)]
+    assert not controls, (out + err)[:500]
+    if "head" in command:
+        assert out.startswith(case.path), out[:300]
+        return
+    if case.expect == "refused":
+        assert code == 2, (code, out[:500], err[:500])
+        lines, length = err.count("\n"), len(err)
+        assert lines == 1 and length <= runner.MAX_MESSAGE + len(case.path) + 100, \
+            f"{lines} lines, {length} characters: {err[:500]!r}"
+    else:
+        assert code == 0, (code, err[:500])
+    if command == "convert":
+        assert list(out_path.parent.iterdir()) == ([out_path] if code == 0 else [])
+        if code == 0:
+            import nplstm
+
+            got = nplstm.load_weights(out_path)
+            assert array_summary(got)["arrays"] == case.expected
+    else:
+        assert len(out) <= 8 * case.size + 4096, len(out)

@@ -9,7 +9,7 @@ under ``thorough`` (NPLSTM_HYPOTHESIS_PROFILE=thorough).
 """
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import Phase, given, settings, strategies as st
 
 from tests.hostile import cases, mutate, runner
 from tests.hostile.cases import Case
@@ -71,7 +71,8 @@ FOUND_ON_MAIN = {
 @pytest.mark.parametrize("fmt", [
     pytest.param(fmt, marks=[pytest.mark.xfail(strict=True, reason=FOUND_ON_MAIN[fmt])]
                  if fmt in FOUND_ON_MAIN else []) for fmt in SEEDS])
-@given(data=st.data())
+@settings(phases=(Phase.explicit, Phase.reuse, Phase.generate))   # no shrinking: the
+@given(data=st.data())                                               # ops list says enough
 def test_a_mutated_file_gives_arrays_or_one_line_of_nplstm(bench, fmt, data):
     seed = bench.seeds[fmt]
     donor_fmt = data.draw(st.sampled_from(sorted(SEEDS)), label="donor")
