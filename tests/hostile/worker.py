@@ -35,7 +35,6 @@ import resource
 import signal
 import sys
 import traceback
-import unicodedata
 import warnings
 from pathlib import Path
 
@@ -75,9 +74,16 @@ def array_summary(arrays: dict) -> dict:
     return {"kind": "arrays", "arrays": summary, "names": names, "secret": secret}
 
 
+def unprintable(text: str) -> int:
+    """How many characters of ``text`` are not printable (``str.isprintable``: control and
+    format characters such as ESC or U+202E, which a terminal obeys), newline and tab aside."""
+    plain = text.replace("\n", "").replace("\t", "")
+    return 0 if plain.isprintable() else sum(1 for c in plain if not c.isprintable())
+
+
 class BoundedSink(io.TextIOBase):
     """A stdout/stderr stand-in that counts what is written and keeps its head: characters,
-    lines, and control characters other than newline and tab (a terminal would obey them)."""
+    lines, and unprintable characters (see ``unprintable``)."""
 
     def __init__(self):
         self.head, self.chars, self.lines, self.controls = [], 0, 0, 0
@@ -89,8 +95,7 @@ class BoundedSink(io.TextIOBase):
     def write(self, text):
         self.chars += len(text)
         self.lines += text.count("\n")
-        self.controls += sum(1 for c in text if c not in "\n\t"
-                             and unicodedata.category(c) in ("Cc", "Cf"))
+        self.controls += unprintable(text)
         if self._kept < _HEAD:
             self.head.append(text[:_HEAD - self._kept])
             self._kept += len(self.head[-1])
