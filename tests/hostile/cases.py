@@ -236,6 +236,16 @@ def ts_valid(folder, sandbox):
         {f"rnn.{name}": a for name, a in arrays.items()}
 
 
+def _ts_named(folder, name):
+    """A TorchScript module whose one tensor attribute is called ``name``."""
+    p = b.Pickle().glob("__torch__", "M").op(pickle.EMPTY_TUPLE, pickle.NEWOBJ,
+                                             pickle.EMPTY_DICT).str(name)
+    p.tensor("0", "FloatStorage", 2, 0, (2,), (1,)).op(pickle.SETITEM, pickle.BUILD)
+    values = np.array([0.5, -1.0], "<f4")
+    return write(folder, "model.pt", b.zip_bytes(script_records(bytes(p), [values.tobytes()]))), \
+        {name: values}
+
+
 def ts_shared_children(depth):
     """Module k has the attributes a and b, both module k−1 (one object, memoized): a
     tree walk visits 2**depth leaves; the file has ``depth`` + 1 objects."""
@@ -270,6 +280,30 @@ def ts_module_chain(depth):
         return write(folder, "model.pt", b.zip_bytes(script_records(
             bytes(q), [np.ones(1, "<f4").tobytes()]))), None
     return build
+
+
+def ts_broken(edit):
+    """The built TorchScript archive with its records changed by ``edit(records)``."""
+    def build(folder, sandbox):
+        path, _ = ts_valid(folder, sandbox)
+        with zipfile.ZipFile(path) as archive:
+            records = [(i.filename, archive.read(i.filename), b.STORED)
+                       for i in archive.infolist()]
+        return write(folder, "model.pt", b.zip_bytes(edit(records))), None
+    return build
+
+
+def _twin_record(name, data=None):
+    def edit(records):
+        first = next(r for r in records if r[0] == name)
+        return records + [(name, bytes(len(first[1])) if data is None else data, b.STORED)]
+    return edit
+
+
+def _short_record(name, keep):
+    def edit(records):
+        return [(n, d[:keep] if n == name else d, c) for n, d, c in records]
+    return edit
 
 
 # -- safetensors ---------------------------------------------------------------------------------
@@ -488,6 +522,17 @@ def onnx_deep_subgraphs(depth):
     return build
 
 
+def onnx_node_name(name):
+    """The LSTM node renamed ``name`` and given a clip (so that it is refused, naming it)."""
+    def edit(model, folder, sandbox):
+        from onnx import helper
+
+        node = next(n for n in model.graph.node if n.op_type == "LSTM")
+        node.name = name
+        node.attribute.append(helper.make_attribute("clip", 1.0))
+    return edit
+
+
 # -- HDF5 (.weights.h5) and .keras -----------------------------------------------------------------
 
 def h5_from_fixture(edit=None):
@@ -596,6 +641,18 @@ def h5_dtype(dtype):
 def h5_wrong_shape(f, folder, sandbox):
     del f[f"{KERAS_VARS}/1"]
     f[f"{KERAS_VARS}/1"] = np.zeros((5, 21), "f4")
+
+
+def config_with_layer_name(name):
+    """single.keras's config.json with the LSTM named ``name`` and a relu activation (so
+    that it is refused, naming the layer)."""
+    def config():
+        with zipfile.ZipFile(KERAS_FIXTURES / "single.keras") as archive:
+            cfg = json.loads(archive.read("config.json"))
+        lstm = next(layer for layer in cfg["config"]["layers"] if layer["class_name"] == "LSTM")
+        lstm["config"].update(name=name, activation="relu")
+        return json.dumps(cfg).encode()
+    return config
 
 
 def nested_json(depth) -> bytes:
@@ -773,6 +830,15 @@ def _cases() -> list:
                 [bytes(16)]))), None),
           "refused", "complex128", not_error="UnsafeFileError", mentions=("dtype",),
           xfail=ITEM13),
+        C("duplicate-data_record", "torchscript", "duplicate",
+          ts_broken(_twin_record("archive/data/0")), "refused", "two data/0 records",
+          mentions=("data/0",), xfail=ITEM3),
+        C("offsets-short_record", "torchscript", "offsets",
+          ts_broken(_short_record("archive/data/1", 8)), "refused",
+          "a storage record shorter than its tensor"),
+        C("names-ansi_attribute", "torchscript", "names",
+          lambda f, s: _ts_named(f, ANSI_NAMES[0]), "arrays",
+          "an attribute name with escapes", cli=True, cli_xfail=ANSI_CLI),
         # safetensors ----------------------------------------------------------------------
         C("valid-state_dict", "safetensors", "valid", st_valid, "arrays", "a state dict",
           cli=True),
@@ -891,6 +957,11 @@ def _cases() -> list:
           "string weights", call="onnx"),
         C("nesting-subgraphs_1000", "onnx", "nesting", onnx_deep_subgraphs(1000),
           "refused", "If subgraphs nested 1000 deep", call="onnx"),
+        C("names-node_name_escapes", "onnx", "names",
+          onnx_build(onnx_node_name("lstm\n\x1b[2Jfits: forged")), "refused",
+          "a refused node whose name holds a newline and escapes", call="onnx", cli=True),
+        C("names-node_name_2mb", "onnx", "names", onnx_build(onnx_node_name("n" * (2 << 20))),
+          "refused", "a refused node whose name is 2 MB", call="onnx", xfail=ITEM8),
         # .weights.h5 ------------------------------------------------------------------------
         C("valid-fixture", "h5", "valid", h5_from_fixture(), "arrays", "Keras's own file",
           cli=True),
@@ -925,6 +996,16 @@ def _cases() -> list:
         C("nesting-config_200k", "keras", "nesting",
           keras_from_fixture(config=lambda: nested_json(200_000)), "refused",
           "config.json nested 200,000 deep", error="WeightFileError", xfail=ITEM7),
+        C("names-layer_name_2mb", "keras", "names",
+          keras_from_fixture(config=config_with_layer_name("L" * (2 << 20))), "refused",
+          "a refused layer whose name is 2 MB", xfail=ITEM8),
+        C("names-layer_name_escapes", "keras", "names",
+          keras_from_fixture(config=config_with_layer_name("lstm\n\x1b[2J")), "refused",
+          "a refused layer whose name holds a newline and escapes", cli=True),
+        C("dtype-complex", "keras", "dtype", keras_from_fixture(h5_dtype("c8")), "refused",
+          "a complex kernel"),
+        C("offsets-wrong_shape", "keras", "offsets", keras_from_fixture(h5_wrong_shape),
+          "refused", "a recurrent kernel of the wrong shape"),
         C("duplicate-config", "keras", "duplicate",
           keras_from_fixture(members=keras_duplicate("config.json")), "refused",
           "two config.json records", mentions=("config.json",), xfail=ITEM3),
