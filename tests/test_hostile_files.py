@@ -19,11 +19,29 @@ from pathlib import Path
 import pytest
 
 from tests.hostile import runner
-from tests.hostile.cases import CASES, ITEM1, ITEM3, ITEM8
+from tests.hostile.cases import CASES, ITEM1, ITEM3, ITEM8, Case
 from tests.hostile.sandbox import Sandbox
 from tests.hostile.worker import array_summary, snapshot, unprintable
 
 CLI_CALLS = ("inspect", "convert")
+
+
+# what the worker's "misbehave" call does -> the problem the verdict must name
+JUDGE_CHECKS = {
+    "segfault": "died (signal SIGSEGV",
+    "hang": "took more than",
+    "hang_in_c": "hung",
+    "allocate": "ran out of memory",
+    "foreign": "a foreign exception builtins.KeyError",
+    "two_lines": "a refusal of several lines",
+    "secret": "secret arrays",
+    "write": "changed outside its file",
+}
+
+
+def _judge_case(behaviour):
+    return Case(f"judge-{behaviour}", "pt", "judge", None, "either", "a broken reader",
+                seconds=1.0)
 
 
 def _param(case, mark_reason):
@@ -56,6 +74,12 @@ def answers(sandbox):
                              "out": str(sandbox.out_path(case.id)),
                              "memory_mib": case.memory_mib, "seconds": case.seconds})
             keys.append((case.id, call))
+    for behaviour in JUDGE_CHECKS:        # the judge's own checks, in the same pass
+        case = _judge_case(behaviour)
+        sandbox.folder(case.id)
+        requests.append({"call": "misbehave", "path": behaviour, "seconds": case.seconds,
+                         "grace": 1.0, "watch": sandbox.watch(case.id)})
+        keys.append((case.id, "misbehave"))
     workers = [runner.Worker(sandbox.cwd) for _ in range(2)]
     try:
         for key, answer in zip(keys, runner.run_all(requests, workers)):
@@ -94,6 +118,16 @@ def _cli_reason(case, call):
     for c in CASES if c.cli for call in CLI_CALLS])
 def test_the_cli_reads_a_hostile_file_in_bounded_output(answers, case, call):
     _check(answers, case, call)
+
+
+@pytest.mark.parametrize("behaviour, problem", list(JUDGE_CHECKS.items()))
+def test_the_judge_sees_each_way_a_reader_can_fail(answers, behaviour, problem):
+    """The worker's ``misbehave`` call does what a broken reader would (read in the same
+    pass as the cases); the verdict names it, so a green case means the reader did none of
+    these."""
+    problems = runner.verdict(answers[_judge_case(behaviour).id, "misbehave"],
+                              _judge_case(behaviour))
+    assert any(problem in p for p in problems), problems
 
 
 def test_the_catalogue_covers_every_family_of_every_format():

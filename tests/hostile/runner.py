@@ -84,7 +84,7 @@ class Worker:
                 self.process.stdin.flush()
             except BrokenPipeError:
                 pass
-            line = self._read_line(request["seconds"] + GRACE_SECONDS)
+            line = self._read_line(request["seconds"] + request.get("grace", GRACE_SECONDS))
             if line:
                 return json.loads(line)
             hung = line is None

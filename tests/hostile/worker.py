@@ -125,6 +125,8 @@ def run_call(request: dict) -> dict:
     call, path = request["call"], request["path"]
     if call in ("inspect", "convert"):
         return run_cli(request)
+    if call == "misbehave":
+        return misbehave(request)
     import nplstm
     from nplstm.interop.onnx_import import import_onnx
 
@@ -136,6 +138,39 @@ def run_call(request: dict) -> dict:
             arrays = {f"{k}.{name}": value for k, module in enumerate(import_onnx(path))
                       for name, value in module.state_dict().items()}
     return array_summary(arrays)
+
+
+def misbehave(request: dict) -> dict:
+    """What a broken reader would do (``path`` names it), so that a test can show the judge
+    sees it: crash, hang in Python or in C, allocate too much, raise a foreign or a
+    multi-line error, return the secrets, write beside the file."""
+    import ctypes
+    import time
+
+    import numpy as np
+
+    from nplstm.interop import WeightFileError
+
+    what = request["path"]
+    if what == "segfault":
+        ctypes.string_at(0)
+    elif what == "hang":
+        while True:
+            pass
+    elif what == "hang_in_c":
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
+        time.sleep(3600)
+    elif what == "allocate":
+        return {"kind": "arrays", "size": len(bytearray(1 << 31))}
+    elif what == "foreign":
+        raise KeyError("model_weights")
+    elif what == "two_lines":
+        raise WeightFileError("model.pt: damaged\nfits: LSTM(2, 2)")
+    elif what == "secret":
+        return array_summary({"w": np.frombuffer(SECRET * 4, "<f4")})
+    elif what == "write":
+        Path(request["watch"][-1], "dropped.txt").write_text("x")   # the case's own folder
+    return array_summary({})
 
 
 def run_cli(request: dict) -> dict:
