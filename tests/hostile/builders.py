@@ -146,18 +146,19 @@ def deflated_zeros_record(name: str, header: bytes, zeros: int) -> tuple:
 
 
 def raw_zip(members) -> bytes:
-    """A zip (zip64 sizes where needed) of ``[(name, deflated data, crc, size)]``: records
-    whose data is already compressed (see deflated_zeros_record)."""
+    """A zip (zip64 sizes) of ``[(name, data, crc, size[, method])]``: records whose data is
+    already compressed (method 8, deflate: see deflated_zeros_record) or stored (0)."""
     out, central = bytearray(), bytearray()
-    for name, data, crc, size in members:
+    for name, data, crc, size, *method in members:
+        method = method[0] if method else 8
         encoded = name.encode()
         offset = len(out)
         extra = struct.pack("<HHQQ", 1, 16, size, len(data))
-        out += struct.pack("<4sHHHHHIIIHH", b"PK\x03\x04", 45, 0, 8, 0, 0x21, crc,
+        out += struct.pack("<4sHHHHHIIIHH", b"PK\x03\x04", 45, 0, method, 0, 0x21, crc,
                            0xFFFFFFFF, 0xFFFFFFFF, len(encoded), len(extra)) + encoded + extra
         out += data
         cextra = struct.pack("<HHQQQ", 1, 24, size, len(data), offset)
-        central += struct.pack("<4sHHHHHHIIIHHHHHII", b"PK\x01\x02", 45, 45, 0, 8, 0, 0x21,
+        central += struct.pack("<4sHHHHHHIIIHHHHHII", b"PK\x01\x02", 45, 45, 0, method, 0, 0x21,
                                crc, 0xFFFFFFFF, 0xFFFFFFFF, len(encoded), len(cextra), 0, 0,
                                0, 0, 0xFFFFFFFF) + encoded + cextra
     start = len(out)

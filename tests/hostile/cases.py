@@ -293,6 +293,17 @@ def ts_broken(edit):
     return build
 
 
+def ts_code_bomb(folder, sandbox):
+    """The built archive plus a code/ record of 400 MB of zeros deflated to 400 KB: a
+    reader has no reason to unpack it."""
+    path, expected = ts_valid(folder, sandbox)
+    with zipfile.ZipFile(path) as archive:
+        stored = [(i.filename, archive.read(i.filename), 0, i.file_size)
+                  for i in archive.infolist()]
+    bomb = b.deflated_zeros_record("archive/code/__torch__/bomb.py", b"#", 400 << 20)
+    return write(folder, "model.pt", _raw_zip_mixed(stored, [bomb])), expected
+
+
 def _twin_record(name, data=None):
     def edit(records):
         first = next(r for r in records if r[0] == name)
@@ -678,13 +689,10 @@ def deflated_weights_bomb(records):
 
 
 def _raw_zip_mixed(stored, deflated) -> bytes:
-    """raw_zip takes deflated records only: deflate the small ones too."""
+    """A zip of stored records ``[(name, data, _, size)]`` then already deflated ones."""
     import zlib
 
-    members = []
-    for name, data, _, size in stored:
-        c = zlib.compressobj(9, zlib.DEFLATED, -15)
-        members.append((name, c.compress(data) + c.flush(), zlib.crc32(data), size))
+    members = [(name, data, zlib.crc32(data), size, 0) for name, data, _, size in stored]
     return b.raw_zip(members + list(deflated))
 
 
@@ -830,6 +838,8 @@ def _cases() -> list:
                 [bytes(16)]))), None),
           "refused", "complex128", not_error="UnsafeFileError", mentions=("dtype",),
           xfail=ITEM13),
+        C("bomb-deflated_code", "torchscript", "bomb", ts_code_bomb, "arrays",
+          "a 400 MB code/ record the reader never needs"),
         C("duplicate-data_record", "torchscript", "duplicate",
           ts_broken(_twin_record("archive/data/0")), "refused", "two data/0 records",
           mentions=("data/0",), xfail=ITEM3),

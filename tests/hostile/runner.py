@@ -46,7 +46,8 @@ class Worker:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "tests.hostile.worker", str(self.memory_mib)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr, cwd=self.cwd, env=env, start_new_session=True)
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr, cwd=self.cwd,
+            env=env, start_new_session=True)
         line = self._read_line(_START_SECONDS)
         if line != "ready":
             self.stderr.seek(0)
