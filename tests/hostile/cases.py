@@ -34,7 +34,7 @@ from typing import Callable
 import numpy as np
 
 from . import builders as b
-from .sandbox import KERAS_VARS, secret_array
+from .sandbox import KERAS_VARS
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "interop"
 KERAS_FIXTURES = FIXTURES / "keras"
