@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .backend import (asnumpy, check_float_array, describe_value, dtype_name, get_array_module,
-                      is_array)
+from .backend import (asnumpy, check_float_array, check_not_masked, describe_value, dtype_name,
+                      get_array_module, is_array)
 
 __all__ = ["check_shape", "check_rank", "check_arrays", "check_lengths", "check_upstream",
            "check_indices", "check_not_empty", "shape_str", "add_batch_axis", "drop_batch_axis",
@@ -96,6 +96,7 @@ def check_lengths(lengths, T: int, B: int) -> np.ndarray:
             raise TypeError(f"lengths must hold integers, got {lengths!r}")
         arr = np.asarray(lengths, dtype=np.int64).reshape(-1) if lengths else np.zeros(0, np.int64)
     else:
+        check_not_masked("lengths", lengths)
         arr = asnumpy(lengths)
         if arr.dtype.kind not in "iu":
             raise TypeError(f"lengths must be an integer array, got dtype {arr.dtype.name}")
@@ -122,6 +123,7 @@ def check_indices(name: str, a, size: int, xp) -> None:
     if not is_array(a):
         raise TypeError(f"{name} must be an integer NumPy or CuPy array, got "
                         f"{describe_value(a)}")
+    check_not_masked(name, a)
     if a.dtype.kind not in "iu":
         raise TypeError(f"{name} must have an integer dtype, got {dtype_name(a.dtype)}")
     get_array_module(a, xp.empty(0), names=[name, "the weights"])

@@ -8,8 +8,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ..backend import (check_device, check_float_array, device_of, dtype_name,
-                       get_array_module, is_array, resolve_dtype, to_device)
+from ..backend import (check_device, check_float_array, check_not_masked, device_of,
+                       dtype_name, get_array_module, is_array, resolve_dtype, to_device)
 from ..checks import check_arrays, shape_str
 from ..grad_mode import is_grad_enabled
 from .state_dict import StateDictKeyError, key_mismatch_message
@@ -140,6 +140,7 @@ class Module:
 
     def _state_value(self, name, value, p):
         """``value`` as an array of ``p``'s shape, dtype and device, or a clear error."""
+        check_not_masked(f"load_state_dict: {name}", value)
         try:
             array = _as_array(value)
         except (TypeError, ValueError, RuntimeError) as err:
