@@ -204,3 +204,17 @@ def test_a_name_near_the_file_system_limit_is_written(tmp_path):
     out = tmp_path / ("w" * 250 + ".pt")
     atomic_write_bytes(out, b"new")
     assert out.read_bytes() == b"new" and sorted(tmp_path.iterdir()) == [out]
+
+
+def test_a_symlink_planted_at_a_runs_lock_file_is_not_followed(tmp_path):
+    """The one file the trainer writes in place (OUT/.lock, its PID): not through a link."""
+    from nplstm.training import TrainingError                   # noqa: PLC0415
+    from nplstm.training.run_dir import RunDir                  # noqa: PLC0415
+
+    victim = tmp_path / "victim.txt"
+    victim.write_bytes(b"precious")
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / ".lock").symlink_to(victim)
+    with pytest.raises(TrainingError, match="cannot be written"):
+        RunDir(tmp_path / "run").acquire()
+    assert victim.read_bytes() == b"precious"

@@ -71,7 +71,8 @@ class RunDir:
         cannot be created.  A refused call leaves OUT as it was."""
         try:
             self.path.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = os.open(self.lock_file,            # never through a planted symlink
+                         os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
         except OSError as err:
             raise TrainingError(f"out {self.path} cannot be written: {err.strerror}",
                                 ("out",)) from None
