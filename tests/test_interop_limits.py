@@ -21,10 +21,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import nplstm
 from nplstm.interop import UnsafeFileError, WeightFileError, WeightFileWarning
-from nplstm.interop.torch_pickle import MAX_NESTING
+from nplstm.interop.torch_pickle import MAX_NESTING, _check_opcodes
 from nplstm.interop.torch_zip import MAX_MODULE_DEPTH, write_torch_zip
 from nplstm.io import CheckpointError, load_checkpoint, save_checkpoint
 from nplstm.io.zip_limits import DEFAULT_MAX_RATIO, RATIO_SLACK
@@ -364,9 +366,9 @@ def test_with_max_ratio_none_a_deflated_pickle_is_read_as_a_stream(tmp_path):
 
 
 def test_a_long_stored_pickle_is_walked_in_memory_independent_of_its_opcode_count(tmp_path):
-    # 3 million opcodes: listing them (about 110 bytes each) would take over 300 MB
-    path = write_zip(tmp_path / "long.pt", [("archive/data.pkl", pickle_bomb(1_500_000))])
-    assert child_outcome(path, 120, timeout=240).startswith(f"refused {path}: holds a NoneType")
+    # 2 million opcodes: listing them (about 110 bytes each) would take over 200 MB
+    path = write_zip(tmp_path / "long.pt", [("archive/data.pkl", pickle_bomb(1_000_000))])
+    assert child_outcome(path, 100, timeout=240).startswith(f"refused {path}: holds a NoneType")
 
 
 def test_compressed_records_within_the_ratio_load(tmp_path):
@@ -638,3 +640,50 @@ def test_write_torch_zip_writes_the_records_torch_writes_in_its_order(tmp_path):
     assert ours == torch_names
     assert ours_small == torch_small
     assert {".format_version", "version", ".data/serialization_id"} <= set(ours)
+
+
+# -- the opcode walk's depth against the objects' own depth -------------------------------------
+
+def real_depth(obj, known=None) -> int:
+    """How deep ``obj`` nests: 0 for a number or string, 1 + its deepest item for a container
+    (a dict's keys and values both count); each shared object measured once."""
+    known = {} if known is None else known
+    if id(obj) not in known:
+        if isinstance(obj, dict):
+            items = [x for kv in obj.items() for x in kv]
+        elif isinstance(obj, (list, tuple)):
+            items = list(obj)
+        else:
+            return 0
+        known[id(obj)] = 1 + max((real_depth(x, known) for x in items), default=0)
+    return known[id(obj)]
+
+
+_LEAVES = st.one_of(st.none(), st.integers(-3, 300), st.text(max_size=2), st.booleans())
+_TREES = st.recursive(
+    _LEAVES,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.tuples(inner, inner),
+                            st.dictionaries(st.text(max_size=2), inner, max_size=3),
+                            inner.map(lambda x: [x, x, (x,)])),      # shared: memo GETs
+    max_leaves=20)
+
+
+@given(tree=_TREES)
+def test_what_pythons_pickler_writes_passes_the_walk(tree):
+    _check_opcodes(pickle.dumps(tree, protocol=2), "t")
+    _check_opcodes(pickle.dumps(tree, protocol=4), "t")
+
+
+@given(kinds=st.lists(st.sampled_from(["list", "tuple", "dict", "shared"]),
+                      min_size=MAX_NESTING - 3, max_size=MAX_NESTING + 3))
+def test_the_walk_refuses_exactly_the_objects_nested_over_max_nesting(kinds):
+    obj = 1
+    for kind in kinds:
+        obj = {"list": lambda x: [x], "tuple": lambda x: (x, 0), "dict": lambda x: {"k": x},
+               "shared": lambda x: [x, x]}[kind](obj)
+    data = pickle.dumps(obj, protocol=2)
+    if real_depth(obj) <= MAX_NESTING:
+        _check_opcodes(data, "t")
+    else:
+        with pytest.raises(WeightFileError, match=f"nests containers over {MAX_NESTING} deep"):
+            _check_opcodes(data, "t")
