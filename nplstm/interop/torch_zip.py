@@ -9,8 +9,10 @@ An archive is a zip of uncompressed records under one folder (``<name>/``):
     <name>/code/…, constants.pkl   TorchScript archives only: the module's code (never run)
 
 ``read_torch_zip`` returns the unpickled object (for TorchScript, the module's attributes
-as a flat ``{dotted.name: array}``); ``write_torch_zip`` writes a state dict the way
-``torch.save`` does, so ``torch.load(path, weights_only=True)`` reads it back.
+as a flat ``{dotted.name: array}``, each sub-module visited once); ``write_torch_zip`` writes a
+state dict the way ``torch.save`` does, so ``torch.load(path, weights_only=True)`` reads it
+back.  Reading follows nplstm.io.zip_limits (no record named twice, compressed records within
+``max_ratio`` of their size) and reads only the records data.pkl refers to, each once.
 """
 
 from __future__ import annotations
