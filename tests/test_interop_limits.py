@@ -687,3 +687,14 @@ def test_the_walk_refuses_exactly_the_objects_nested_over_max_nesting(kinds):
     else:
         with pytest.raises(WeightFileError, match=f"nests containers over {MAX_NESTING} deep"):
             _check_opcodes(data, "t")
+
+
+def test_names_listed_in_a_refusal_are_escaped_cut_and_few(tmp_path):
+    names = [f"\x1b[31m{k}" + "y" * 5000 for k in range(50)]
+    path = write_zip(tmp_path / "other.zip", [(name, b"") for name in names])
+    message = one_line_error(lambda: nplstm.load_weights(path))
+    assert "a zip archive that is not a torch file" in message and "and 47 more" in message
+    folders = [(f"f{k}\x1b/data.pkl", b"") for k in range(9)]
+    path = write_zip(tmp_path / "two.pt", folders)
+    message = one_line_error(lambda: nplstm.load_weights(path))
+    assert "not a torch archive" in message and "'f0\\x1b'" in message

@@ -35,7 +35,8 @@ import numpy as np
 
 from ..backend import asnumpy, is_array
 from ..io import CheckpointError, atomic_write, load_checkpoint
-from ..io.zip_limits import DEFAULT_MAX_RATIO, checked_max_ratio, open_zip, quoted_name
+from ..io.zip_limits import (DEFAULT_MAX_RATIO, checked_max_ratio, open_zip, quoted_name,
+                              quoted_names)
 from ..nn import Parameter
 from .errors import WeightFileError
 from .notes import note
@@ -143,7 +144,7 @@ def detect_format(path) -> str:
         if "model.weights.h5" in names or "config.json" in names:
             return "keras"
         raise WeightFileError(f"{source}: a zip archive that is not a torch file, an .npz or "
-                              f"a .keras file (it holds {sorted(names)[:5]})")
+                              f"a .keras file (it holds {quoted_names(sorted(names))})")
     if head.startswith(_HDF5_SIGNATURE):
         return "keras"
     if head.startswith(_LEGACY_TORCH_MAGIC):

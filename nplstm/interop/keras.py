@@ -42,7 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io.zip_limits import DEFAULT_MAX_RATIO, open_zip
+from ..io.zip_limits import DEFAULT_MAX_RATIO, open_zip, quoted_names
 from .errors import WeightFileError
 from .keras_layers import KerasLayer, layers_from_config, layers_from_h5
 
@@ -64,7 +64,7 @@ def read_keras_weights(path, *, max_ratio=DEFAULT_MAX_RATIO) -> dict:
                 names = archive.namelist()
                 if "config.json" not in names or "model.weights.h5" not in names:
                     raise WeightFileError(f"{path} is a zip but not a .keras file (it has "
-                                          f"{names[:5]}, not config.json and model.weights.h5)")
+                                          f"{quoted_names(names)}, not config.json and model.weights.h5)")
                 config = json.loads(archive.read("config.json"))
                 weights = io.BytesIO(archive.read("model.weights.h5"))
         else:

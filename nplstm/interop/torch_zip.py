@@ -25,7 +25,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from ..io.zip_limits import DEFAULT_MAX_RATIO, open_zip, quoted_name
+from ..io.zip_limits import DEFAULT_MAX_RATIO, open_zip, quoted_name, quoted_names
 from .errors import WeightFileError
 from .torch_pickle import ScriptObject, pickle_state_dict, shown_name, unpickle
 
@@ -66,7 +66,7 @@ def _archive_folder(names, source: str) -> str:
                and n.endswith("/data.pkl")}
     if len(folders) != 1:
         raise WeightFileError(f"{source}: not a torch archive (a zip whose folder holds "
-                              f"data.pkl; found {sorted(folders) or 'none'})")
+                              f"data.pkl; found {quoted_names(sorted(folders)) or 'none'})")
     return folders.pop()
 
 
