@@ -36,7 +36,7 @@ import numpy as np
 from ..backend import asnumpy, is_array
 from ..io import CheckpointError, atomic_write, load_checkpoint
 from ..io.zip_limits import (DEFAULT_MAX_RATIO, checked_max_ratio, open_zip, quoted_name,
-                              quoted_names)
+                              quoted_names, read_into)
 from ..nn import Parameter
 from .errors import WeightFileError
 from .notes import note
@@ -313,9 +313,6 @@ def _read_npz(path, *, source, key, notes, max_ratio) -> dict:
         raise WeightFileError(str(err)) from None
 
 
-_CHUNK = 1 << 20
-
-
 def _read_npy_member(archive, info, source) -> np.ndarray:
     """One .npy member, read by its exact name (``NpzFile`` would find ``a.npy`` for the key
     ``a.npy`` even where the member is ``a.npy.npy``), never unpickled, and refused when its
@@ -338,15 +335,10 @@ def _read_npy_member(archive, info, source) -> np.ndarray:
                                   f"({size} bytes) but holds {info.file_size - f.tell()} "
                                   "bytes")
         array = np.empty(shape, dtype=dtype, order="F" if fortran_order else "C")
-        target = memoryview(array.reshape(-1, order="A").view(np.uint8))
-        done = 0
-        while done < size:
-            got = f.readinto(target[done:done + _CHUNK])
-            if not got:
-                raise WeightFileError(f"{source}: {member} ends after {done} of its "
-                                      f"{size} bytes")
-            done += got
-    return np.ascontiguousarray(array) if fortran_order else array
+        done = read_into(f, array)
+        if done != size:
+            raise WeightFileError(f"{source}: {member} ends after {done} of its {size} bytes")
+    return array
 
 
 def _read_keras(path, *, source, key, notes, max_ratio) -> dict:

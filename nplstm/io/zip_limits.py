@@ -28,7 +28,9 @@ import os
 import zipfile
 from collections import Counter
 
-__all__ = ["open_zip", "checked_max_ratio", "DEFAULT_MAX_RATIO", "RATIO_SLACK",
+import numpy as np
+
+__all__ = ["open_zip", "checked_max_ratio", "read_into", "DEFAULT_MAX_RATIO", "RATIO_SLACK",
            "quoted_name", "quoted_names"]
 
 DEFAULT_MAX_RATIO = 100
@@ -77,6 +79,23 @@ def open_zip(path, *, source: str, max_ratio=DEFAULT_MAX_RATIO,
         archive.close()
         raise
     return archive
+
+
+_CHUNK = 1 << 20
+
+
+def read_into(stream, array) -> int:
+    """Read ``stream`` (a zip record opened for reading) into ``array``'s memory (C- or
+    F-contiguous, as np.empty makes it) until it is full or the stream ends, 1 MiB at a time:
+    the record's bytes are never held twice.  Returns the number of bytes read."""
+    target = memoryview(array.reshape(-1, order="A").view(np.uint8))
+    done = 0
+    while done < len(target):
+        got = stream.readinto(target[done:done + _CHUNK])
+        if not got:
+            break
+        done += got
+    return done
 
 
 def _size_of(path) -> int:
