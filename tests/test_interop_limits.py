@@ -698,3 +698,13 @@ def test_names_listed_in_a_refusal_are_escaped_cut_and_few(tmp_path):
     path = write_zip(tmp_path / "two.pt", folders)
     message = one_line_error(lambda: nplstm.load_weights(path))
     assert "not a torch archive" in message and "'f0\\x1b'" in message
+
+
+def test_a_keras_archive_whose_weights_unpack_beyond_the_ratio_is_refused(tmp_path):
+    pytest.importorskip("h5py")
+    path = write_zip(tmp_path / "bomb.keras", [("config.json", b"{}"),
+                                               ("model.weights.h5", bytes(50_000_000))],
+                     zipfile.ZIP_DEFLATED)
+    assert path.stat().st_size < 100_000
+    assert child_outcome(path, 300).startswith(
+        f"refused {path}: record 'model.weights.h5' unpacks to 50000000 bytes from ")
