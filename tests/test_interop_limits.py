@@ -216,7 +216,7 @@ def test_live_torch_reads_one_of_two_records_where_nplstm_refuses(tmp_path):
         nplstm.load_weights(path)
 
 
-# -- item 5: TorchScript modules sharing children ---------------------------------------------------
+# -- item 5: TorchScript modules sharing children -------------------------------------------------
 
 def script_archive(path, module_opcodes: bytes):
     """A TorchScript-style archive (it has code/) whose data.pkl is ``module_opcodes``."""
@@ -281,7 +281,7 @@ def test_a_torchscript_module_holding_itself_is_refused_in_one_line(tmp_path):
         lambda: nplstm.load_weights(path))
 
 
-# -- item 7: deep nesting ---------------------------------------------------------------------------
+# -- item 7: deep nesting -------------------------------------------------------------------------
 
 def nested_key_pickle(depth: int, how: str) -> bytes:
     """{key: None} whose key nests ``depth`` deep (tuples by TUPLE1, or lists by APPEND)."""
@@ -340,7 +340,7 @@ def test_a_self_referencing_dict_is_not_taken_for_deep_nesting(tmp_path):
     assert "not a state dict" in message and "nests" not in message
 
 
-# -- item 6: bombs and memory -------------------------------------------------------------------------
+# -- item 6: bombs and memory ---------------------------------------------------------------------
 
 def pickle_bomb(pairs: int) -> bytes:
     """NONE POP repeated: a valid pickle of ``None`` with 2 * pairs opcodes."""
@@ -437,7 +437,7 @@ def test_a_stored_record_declaring_more_bytes_than_it_stores_is_refused(tmp_path
         one_line_error(lambda: nplstm.load_weights(path))
 
 
-# -- item 11: torch.jit.script of a model holding nn.LSTM ---------------------------------------------
+# -- item 11: torch.jit.script of a model holding nn.LSTM -----------------------------------------
 
 def test_script_list_tags_are_refused_outside_a_torchscript_archive(tmp_path):
     pkl = (b"\x80\x02" + op_global("torch.jit._pickle", "restore_type_tag") + pickle.EMPTY_LIST
@@ -493,7 +493,7 @@ def test_live_scripted_lstm_models_load_to_torchs_tensors(tmp_path, layers, bidi
         assert got[name].tobytes() == want[name].tobytes(), name
 
 
-# -- item 13: dtypes ---------------------------------------------------------------------------------
+# -- item 13: dtypes ------------------------------------------------------------------------------
 
 def test_a_complex_tensor_is_an_unsupported_dtype_naming_it(tmp_path):
     pkl = state_dict_pickle({"z": op_tensor_v2("0", 2, (2,), "ComplexFloatStorage")})
@@ -622,7 +622,7 @@ def test_live_complex_and_float8_tensors_torch_saves_are_unsupported(tmp_path):
         assert not isinstance(info.value, UnsafeFileError) and words in str(info.value)
 
 
-# -- write_torch_zip writes torch's records ----------------------------------------------------------
+# -- write_torch_zip writes torch's records -------------------------------------------------------
 
 def test_write_torch_zip_writes_the_records_torch_writes_in_its_order(tmp_path):
     with zipfile.ZipFile(FIXTURES / "float16.pt") as archive:           # written by torch

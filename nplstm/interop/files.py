@@ -180,7 +180,7 @@ def _expected_from_suffix(path: Path) -> str:
     return ""
 
 
-# -- readers: (path, source, key, notes) -> {name: array} -------------------------------------
+# -- readers: (path, source, key, notes, max_ratio) -> {name: array} --------------------------
 
 def _read_torch(path, *, source, key, notes, max_ratio) -> dict:
     loaded = read_torch_zip(path, source=source, max_ratio=max_ratio)

@@ -52,7 +52,9 @@ __all__ = ["read_keras_weights"]
 def read_keras_weights(path, *, max_ratio=DEFAULT_MAX_RATIO) -> dict:
     """``{name: array}`` of the LSTM layers in ``path`` (``.keras`` or ``.weights.h5``), in
     torch's names, shapes and gate order (see the module docstring); arrays keep the file's
-    dtype.  A missing, damaged or foreign file is a ``WeightFileError`` naming it."""
+    dtype.  A missing, damaged or foreign file is a ``WeightFileError`` naming it, and so is a
+    ``.keras`` zip naming a record twice or unpacking to over ``max_ratio`` times its size
+    (nplstm.io.zip_limits; ``None``: no limit)."""
     h5py = _require_h5py()
     path = Path(path)
     if not path.is_file():
@@ -64,7 +66,8 @@ def read_keras_weights(path, *, max_ratio=DEFAULT_MAX_RATIO) -> dict:
                 names = archive.namelist()
                 if "config.json" not in names or "model.weights.h5" not in names:
                     raise WeightFileError(f"{path} is a zip but not a .keras file (it has "
-                                          f"{quoted_names(names)}, not config.json and model.weights.h5)")
+                                          f"{quoted_names(names)}, not config.json and "
+                                          "model.weights.h5)")
                 config = json.loads(archive.read("config.json"))
                 weights = io.BytesIO(archive.read("model.weights.h5"))
         else:

@@ -94,11 +94,13 @@ def read_torch_zip(path, *, source: str, max_ratio=DEFAULT_MAX_RATIO) -> TorchFi
         def read_record(key: str) -> bytes:
             name = f"{folder}/data/{key}"
             if name not in names:
-                raise WeightFileError(f"{source}: data.pkl refers to storage {shown_name('data/' + key)}, "
+                raise WeightFileError(f"{source}: data.pkl refers to storage "
+                                      f"{shown_name('data/' + key)}, "
                                       "which the archive lacks")
             info = archive.getinfo(name)
             if info.compress_type != zipfile.ZIP_STORED:   # torch stores records as they are
-                raise WeightFileError(f"{source}: storage {shown_name('data/' + key)} is compressed "
+                raise WeightFileError(f"{source}: storage {shown_name('data/' + key)} is "
+                                      "compressed "
                                       f"({info.file_size} bytes declared); torch stores "
                                       "tensors uncompressed, so this is not a torch file")
             return archive.read(name)

@@ -68,8 +68,8 @@ def checked_max_ratio(max_ratio):
 def open_zip(path, *, source: str, max_ratio=DEFAULT_MAX_RATIO,
              error: type[Exception] = ValueError) -> zipfile.ZipFile:
     """``zipfile.ZipFile(path)`` after checking its records against the module's rule;
-    a breach is ``error`` with a one-line message starting with ``source`` (when given).  Use it as a
-    context manager, like ZipFile.  zipfile's own errors on a damaged file pass through."""
+    a breach is ``error`` with a one-line message starting with ``source`` (when given).  Use
+    it as a context manager, like ZipFile.  zipfile's own errors on a damaged file pass through."""
     max_ratio = checked_max_ratio(max_ratio)
     archive = zipfile.ZipFile(path)
     try:
