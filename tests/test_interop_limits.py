@@ -708,3 +708,28 @@ def test_a_keras_archive_whose_weights_unpack_beyond_the_ratio_is_refused(tmp_pa
     assert path.stat().st_size < 100_000
     assert child_outcome(path, 300).startswith(
         f"refused {path}: record 'model.weights.h5' unpacks to 50000000 bytes from ")
+
+
+
+@pytest.mark.torch
+@pytest.mark.filterwarnings("ignore:`torch.jit:DeprecationWarning")
+def test_live_a_scripted_module_under_two_names_gives_torchs_state_dict(tmp_path):
+    torch = pytest.importorskip("torch")
+
+    class TwiceTheSameLinear(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            shared = torch.nn.Linear(2, 3)
+            self.a = shared
+            self.b = shared
+
+        def forward(self, x):
+            return self.b(self.a(x)[..., :2])
+
+    torch.manual_seed(0)
+    torch.jit.script(TwiceTheSameLinear()).save(str(tmp_path / "s.pt"))
+    want = torch.jit.load(str(tmp_path / "s.pt")).state_dict()   # both names, as torch pickles
+    got = nplstm.load_weights(tmp_path / "s.pt")
+    assert list(got) == list(want) == ["a.weight", "a.bias", "b.weight", "b.bias"]
+    for name, tensor in want.items():
+        assert got[name].tobytes() == tensor.numpy().tobytes(), name
