@@ -65,7 +65,9 @@ MAX_CONFIG_DEPTH = 200         # its nesting: Keras's is about 10 per nested mod
 def read_keras_weights(path, *, max_ratio=DEFAULT_MAX_RATIO) -> dict:
     """``{name: array}`` of the LSTM layers in ``path`` (``.keras`` or ``.weights.h5``), in
     torch's names, shapes and gate order (see the module docstring); arrays keep the file's
-    dtype.  A missing, damaged or foreign file is a ``WeightFileError`` naming it."""
+    dtype.  A missing, damaged or foreign file is a ``WeightFileError`` naming it, and so is a
+    ``.keras`` zip naming a record twice or unpacking to over ``max_ratio`` times its size
+    (nplstm.io.zip_limits; ``None``: no limit)."""
     h5py = _require_h5py()
     path = Path(path)
     if not path.is_file():
