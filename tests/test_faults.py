@@ -68,7 +68,34 @@ def test_a_second_trainer_is_refused_naming_the_first_and_the_lock_dies_with_it(
     step = load_checkpoint(out / "checkpoint.npz")["step"]
     assert cli.main(["train", "--out", str(out), "--resume", "--steps", str(step + 2),
                      "--sample-length", "0"]) == 0
+    assert not (out / ".lock").exists()           # a clean end removes its lock file
+
+
+def test_a_lock_file_deleted_while_a_run_waits_on_it_is_taken_again(tmp_path, monkeypatch):
+    """Run A ends (deleting .lock) just as run B, which opened the old .lock, takes its flock:
+    B must lock the new .lock, so that a third run C is refused and not let in beside B."""
+    from nplstm.training import run_dir
+    out = tmp_path / "run"
+    first, second = run_dir.RunDir(out), run_dir.RunDir(out)
+    first.acquire()
+    real_flock = run_dir.fcntl.flock
+    calls = []
+
+    def flock_after_first_ends(fd, operation):
+        if not calls:
+            first.release()                     # the old .lock is deleted under B's feet
+        calls.append(fd)
+        return real_flock(fd, operation)
+
+    monkeypatch.setattr(run_dir.fcntl, "flock", flock_after_first_ends)
+    second.acquire()
+    monkeypatch.setattr(run_dir.fcntl, "flock", real_flock)
+    assert len(calls) == 2                      # B saw the old file go and locked the new one
     assert (out / ".lock").read_text().strip() == str(os.getpid())
+    with pytest.raises(run_dir.RunLocked, match="in use by another training run"):
+        run_dir.RunDir(out).acquire()
+    second.release()
+    assert not (out / ".lock").exists()
 
 
 @contextmanager
