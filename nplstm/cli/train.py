@@ -97,7 +97,11 @@ def add_parsers(sub) -> None:
     arg("--sample-length", type=int, default=300,
         help="characters of text printed at the end (charlm; 0: none; default: 300)")
 
-    sample = sub.add_parser("sample", help="print text from a char-LM run's model")
+    sample = sub.add_parser(
+        "sample", help="print text from a char-LM run's model",
+        description="Print text drawn character by character from the model of a "
+        "`nplstm train` run (OUT/best.npz, else OUT/checkpoint.npz), continuing --prime. "
+        "Nothing is written.")
     sample.add_argument("--out", default="runs/charlm",
                         help="the training run's directory (default: runs/charlm)")
     sample.add_argument("--checkpoint", choices=["best", "last"], default="best",

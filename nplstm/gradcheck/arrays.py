@@ -7,7 +7,7 @@ import numpy as np
 from ..backend import asnumpy, get_array_module
 
 __all__ = ["flatten", "dtype_kind", "is_float_array", "like", "shape_of", "to_host64",
-           "why_skipped"]
+           "why_skipped", "ABSENT"]
 
 
 def shape_of(a) -> tuple:
@@ -33,10 +33,13 @@ def is_float_array(a) -> bool:
     return dtype_kind(a) == "f"
 
 
+ABSENT = "absent (None)"             # the note of an input given as None (a bias=False bias)
+
+
 def why_skipped(a) -> str:
     """A short note saying why an input is not checked."""
     if a is None:
-        return "None"
+        return ABSENT
     if dtype_kind(a):
         return f"{np.dtype(a.dtype).name}: not differentiable"
     return f"{type(a).__name__}: not a NumPy or CuPy array"

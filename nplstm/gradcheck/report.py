@@ -14,6 +14,7 @@ import json
 import math
 from dataclasses import asdict, dataclass, field
 
+from .arrays import ABSENT
 from .layout import GroupStats, merge_groups
 
 __all__ = ["InputReport", "GradcheckReport", "GradcheckError", "format_table"]
@@ -57,8 +58,9 @@ class InputReport:
     note: str = ""
 
     def row(self) -> list:
-        if not self.checked:
-            return [self.name, _fmt_shape(self.shape), "-", "-", "-", "-", "-", "-", "-",
+        if not self.checked:                 # an absent input (None) has no shape
+            shape = "-" if self.note == ABSENT else _fmt_shape(self.shape)
+            return [self.name, shape, "-", "-", "-", "-", "-", "-", "-",
                     self.note or "not checked"]
         where = _fmt_index(self.worst_index) if self.worst_index else self.where
         return [self.name, _fmt_shape(self.shape), f"{self.max_abs_error:.2e}",
