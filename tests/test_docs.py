@@ -70,6 +70,12 @@ def test_blocks_run_as_pasted():
     assert indented == []
 
 
+def test_every_page_is_linked_from_the_readme():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    unlinked = [page.name for page in PAGES[1:] if f"](docs/{page.name})" not in readme]
+    assert unlinked == []
+
+
 def test_the_pages_have_blocks():
     assert len(BLOCKS) >= 5, [p.name for p in PAGES]
 
