@@ -81,3 +81,18 @@ def test_the_readme_makes_the_file_its_inspect_command_reads(tmp_path):
                          capture_output=True, text=True, check=True)
     assert "weight_hh_l1" in run.stdout and "nplstm.LSTM" in run.stdout
     assert "nplstm inspect model.pt" in readme
+
+
+def test_the_api_build_refuses_a_docstring_naming_nothing(tmp_path):
+    spec = importlib.util.spec_from_file_location("build_api", ROOT / "docs" / "build_api.py")
+    build_api = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build_api)
+    package = tmp_path / "pkg"
+    package.mkdir()
+    (package / "m.py").write_text('"""Module."""\n\n\ndef f():\n    """Like ``nplstm.no_grad'
+                                  '`` and `nplstm.functional.lstm_cel_backward`."""\n')
+    assert build_api.broken_references(package) == [
+        "pkg/m.py:5: docstring names `nplstm.functional.lstm_cel_backward`, which does not "
+        "exist"]
+    assert build_api.resolves("nplstm.functional.reference.lstm_cell_backward")
+    assert not build_api.resolves("nplstm.nosuchmodule")

@@ -24,9 +24,9 @@ These exist to check the backward passes without finite differences:
 over speed (one allocation per step).
 """
 
-from __future__ import annotations
-
 from typing import NamedTuple, Optional
+
+from ..backend import Array
 
 from ..checks import check_arrays, check_lengths, check_shape, drop_batch_axis
 from ..kernels import kernels_for, split_gates
@@ -39,26 +39,26 @@ __all__ = ["CellTangents", "SequenceTangents", "lstm_cell_jvp", "lstm_jvp"]
 class CellTangents(NamedTuple):
     """Tangents of ``lstm_cell_forward``'s inputs (fields as ``CellGrads``); None = zero."""
 
-    x: Optional[object] = None          # (B, I) or (I,)
-    h_prev: Optional[object] = None     # (B, H) or (H,)
-    c_prev: Optional[object] = None     # (B, H) or (H,)
-    weight_ih: Optional[object] = None  # (4H, I)
-    weight_hh: Optional[object] = None  # (4H, H)
-    bias_ih: Optional[object] = None    # (4H,)
-    bias_hh: Optional[object] = None    # (4H,)
+    x: Optional[Array] = None          # (B, I) or (I,)
+    h_prev: Optional[Array] = None     # (B, H) or (H,)
+    c_prev: Optional[Array] = None     # (B, H) or (H,)
+    weight_ih: Optional[Array] = None  # (4H, I)
+    weight_hh: Optional[Array] = None  # (4H, H)
+    bias_ih: Optional[Array] = None    # (4H,)
+    bias_hh: Optional[Array] = None    # (4H,)
 
 
 class SequenceTangents(NamedTuple):
     """Tangents of ``lstm_forward``'s inputs (fields as ``SequenceGrads``); None = zero."""
 
-    x: Optional[object] = None          # (T, B, I) or (T, I)
-    h0: Optional[object] = None         # (B, P) or (P,)
-    c0: Optional[object] = None         # (B, H) or (H,)
-    weight_ih: Optional[object] = None  # (4H, I)
-    weight_hh: Optional[object] = None  # (4H, P)
-    bias_ih: Optional[object] = None    # (4H,)
-    bias_hh: Optional[object] = None    # (4H,)
-    weight_hr: Optional[object] = None  # (P, H)
+    x: Optional[Array] = None          # (T, B, I) or (T, I)
+    h0: Optional[Array] = None         # (B, P) or (P,)
+    c0: Optional[Array] = None         # (B, H) or (H,)
+    weight_ih: Optional[Array] = None  # (4H, I)
+    weight_hh: Optional[Array] = None  # (4H, P)
+    bias_ih: Optional[Array] = None    # (4H,)
+    bias_hh: Optional[Array] = None    # (4H,)
+    weight_hr: Optional[Array] = None  # (P, H)
 
 
 def lstm_cell_jvp(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None, *,

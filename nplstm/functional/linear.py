@@ -6,13 +6,11 @@
 Leading axes ("...") are any batch shape, flattened to N rows for the products.
 """
 
-from __future__ import annotations
-
-from typing import NamedTuple, Optional
+from typing import Any, NamedTuple, Optional
 
 import numpy as np
 
-from ..backend import get_array_module, scatter_add
+from ..backend import Array, get_array_module, scatter_add
 from ..checks import (check_arrays, check_cache, check_indices, check_not_empty, check_rank,
                      check_shape, check_upstream)
 
@@ -22,16 +20,16 @@ __all__ = ["LinearCache", "LinearGrads", "linear_forward", "linear_backward",
 
 
 class LinearCache(NamedTuple):
-    x: object          # (N, I)  the input, leading axes flattened
-    weight: object     # (O, I)  a reference, not a copy
+    x: Array          # (N, I)  the input, leading axes flattened
+    weight: Array     # (O, I)  a reference, not a copy
     has_bias: bool
     lead_shape: tuple  # the input's leading axes "..."
 
 
 class LinearGrads(NamedTuple):
-    x: object                # (..., I)
-    weight: object           # (O, I)
-    bias: Optional[object]   # (O,), None without bias
+    x: Array                # (..., I)
+    weight: Array           # (O, I)
+    bias: Optional[Array]   # (O,), None without bias
 
 
 def linear_forward(x, weight, bias=None):
@@ -77,15 +75,15 @@ def linear_backward(dy, cache: LinearCache) -> LinearGrads:
 
 
 class EmbeddingCache(NamedTuple):
-    indices: object    # (N,)   flattened integer indices (on the weight's device)
-    keep: object       # (N, 1) 0/1 of the weight's dtype: 0 at padding_idx, or None
+    indices: Array    # (N,)   flattened integer indices (on the weight's device)
+    keep: Optional[Array]  # (N, 1) 0/1 of the weight's dtype: 0 at padding_idx, or None
     weight_shape: tuple  # (V, E)
-    dtype: object        # the weight's dtype
+    dtype: np.dtype[Any]  # the weight's dtype
     lead_shape: tuple    # the indices' shape "..."
 
 
 class EmbeddingGrads(NamedTuple):
-    weight: object     # (V, E)
+    weight: Array     # (V, E)
 
 
 def embedding_forward(indices, weight, padding_idx=None):

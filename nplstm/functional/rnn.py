@@ -16,9 +16,9 @@ them at step t.  Shapes: T time, B batch, I input size, H hidden size; unbatched
 (T, I) is accepted, with h0 (H,).
 """
 
-from __future__ import annotations
-
 from typing import NamedTuple, Optional
+
+from ..backend import Array
 
 from ..checks import (add_batch_axis, check_arrays, check_cache, check_flags, check_lengths,
                      check_not_empty, check_record, check_shape, drop_batch_axis)
@@ -35,11 +35,11 @@ NONLINEARITIES = ("tanh", "relu")
 class RNNCache(NamedTuple):
     """What ``rnn_backward`` reads, in work order (see ``packing.py``)."""
 
-    x: object             # (T, B, I)  the input
-    h0: object            # (B, H)     initial hidden state
-    output: object        # (T, B, H)  h_t (zero at padded steps), the h_{t−1} of step t
-    weight_ih: object     # (H, I)     references to the weights, not copies
-    weight_hh: object     # (H, H)
+    x: Array             # (T, B, I)  the input
+    h0: Array            # (B, H)     initial hidden state
+    output: Array        # (T, B, H)  h_t (zero at padded steps), the h_{t−1} of step t
+    weight_ih: Array     # (H, I)     references to the weights, not copies
+    weight_hh: Array     # (H, H)
     has_bias: bool
     nonlinearity: str     # "tanh" or "relu"
     plan: SequencePlan
@@ -49,12 +49,12 @@ class RNNCache(NamedTuple):
 class RNNGrads(NamedTuple):
     """Gradients of one layer and direction, named after the inputs of ``rnn_forward``."""
 
-    x: object                    # (T, B, I)  zero at padded steps
-    h0: object                   # (B, H)
-    weight_ih: object            # (H, I)
-    weight_hh: object            # (H, H)
-    bias_ih: Optional[object]    # (H,), None without bias
-    bias_hh: Optional[object]    # (H,), None without bias
+    x: Array                    # (T, B, I)  zero at padded steps
+    h0: Array                   # (B, H)
+    weight_ih: Array            # (H, I)
+    weight_hh: Array            # (H, H)
+    bias_ih: Optional[Array]    # (H,), None without bias
+    bias_hh: Optional[Array]    # (H,), None without bias
 
 
 def check_nonlinearity(nonlinearity) -> str:

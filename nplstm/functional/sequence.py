@@ -24,14 +24,12 @@ allocate nothing: every buffer is made once per call, the large ones from the wo
 (memory reused between calls, ``nplstm/workspace.py``).  Derivation: docs/derivation.md.
 """
 
-from __future__ import annotations
-
-from typing import NamedTuple
+from typing import NamedTuple, Optional
 
 import numpy as np
 
 from .. import workspace
-from ..backend import asnumpy, get_array_module
+from ..backend import Array, asnumpy, get_array_module
 from ..checks import (check_arrays, check_cache, check_flags, check_lengths, check_record,
                      drop_batch_axis)
 from ..kernels import kernels_for
@@ -64,17 +62,17 @@ class SequenceCache(NamedTuple):
     x (B·I · itemsize), which is the caller's own array unless lengths or reverse re-index it.
     """
 
-    x: object             # (T, B, I)   the input
-    h0: object            # (B, P)      initial hidden state
-    c0: object            # (B, H)      initial cell state
-    gates: object         # (T, B, 4H)  post-activation gates [i | f | g | o]
-    c: object             # (T, B, H)   cell states c_t
-    tanh_c: object        # (T, B, H)   tanh(c_t)
-    hidden: object        # (T, B, H)   r_t = o ⊙ tanh c_t before the projection; None without
-    output: object        # (T, B, P)   h_t (zero at padded steps), the h_{t−1} of step t
-    weight_ih: object     # (4H, I)     references to the weights, not copies
-    weight_hh: object     # (4H, P)
-    weight_hr: object     # (P, H) or None
+    x: Array             # (T, B, I)   the input
+    h0: Array            # (B, P)      initial hidden state
+    c0: Array            # (B, H)      initial cell state
+    gates: Array         # (T, B, 4H)  post-activation gates [i | f | g | o]
+    c: Array             # (T, B, H)   cell states c_t
+    tanh_c: Array        # (T, B, H)   tanh(c_t)
+    hidden: Optional[Array]  # (T, B, H)   r_t = o ⊙ tanh c_t before the projection; None without
+    output: Array        # (T, B, P)   h_t (zero at padded steps), the h_{t−1} of step t
+    weight_ih: Array     # (4H, I)     references to the weights, not copies
+    weight_hh: Array     # (4H, P)
+    weight_hr: Optional[Array]  # (P, H) or None
     has_bias: bool
     plan: SequencePlan
     unbatched: bool
