@@ -24,7 +24,7 @@ These exist to check the backward passes without finite differences:
 over speed (one allocation per step).
 """
 
-from typing import NamedTuple, Optional
+from typing import Any, NamedTuple, Optional, Union
 
 from ..backend import Array
 
@@ -61,8 +61,11 @@ class SequenceTangents(NamedTuple):
     weight_hr: Optional[Array] = None  # (P, H)
 
 
-def lstm_cell_jvp(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None, *,
-                  tangents=None):
+def lstm_cell_jvp(x: Array, state: Optional[tuple[Array, Array]], weight_ih: Array,
+                  weight_hh: Array, bias_ih: Optional[Array] = None,
+                  bias_hh: Optional[Array] = None, *,
+                  tangents: Union[CellTangents, dict[str, Any], None] = None
+                  ) -> tuple[tuple[Array, Array], tuple[Array, Array]]:
     """One step and its tangent: ``(h1, c1), (h1_dot, c1_dot)``.
 
     Arguments as ``lstm_cell_forward``; ``tangents`` a ``CellTangents`` (or a dict of its
@@ -86,8 +89,11 @@ def lstm_cell_jvp(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None, *,
     return (h, c), (h_dot, c_dot)
 
 
-def lstm_jvp(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None, weight_hr=None, *,
-             lengths=None, reverse=False, tangents=None):
+def lstm_jvp(x: Array, state: Optional[tuple[Array, Array]], weight_ih: Array, weight_hh: Array,
+             bias_ih: Optional[Array] = None, bias_hh: Optional[Array] = None,
+             weight_hr: Optional[Array] = None, *, lengths: Any = None, reverse: bool = False,
+             tangents: Union[SequenceTangents, dict[str, Any], None] = None
+             ) -> tuple[tuple[Array, tuple[Array, Array]], tuple[Array, tuple[Array, Array]]]:
     """One layer and direction, and its tangent.
 
     Arguments as ``lstm_forward`` (lengths and reverse included); ``tangents`` a
@@ -140,7 +146,8 @@ def lstm_jvp(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None, weight_
     return (output, (h_n, c_n)), (output_dot, (h_n_dot, c_n_dot))
 
 
-def _gates_jvp(z, z_dot, c_prev, c_prev_dot, xp):
+def _gates_jvp(z: Array, z_dot: Array, c_prev: Array, c_prev_dot: Array,
+               xp: Any) -> tuple[Array, Array, Array, Array]:
     """The elementwise step and its tangent: (c, r, c_dot, r_dot), each (B, H).
 
     z, z_dot (B, 4H) pre-activations and their tangent; r = o ⊙ tanh(c) (the cell's h before
@@ -164,7 +171,8 @@ def _gates_jvp(z, z_dot, c_prev, c_prev_dot, xp):
     return c, r, c_dot, r_dot
 
 
-def _tangents(tangents, kind, xp, unbatched, batch_axis, primals):
+def _tangents(tangents: Any, kind: Any, xp: Any, unbatched: bool, batch_axis: Optional[int],
+              primals: dict[str, Any]) -> Any:
     """A ``kind`` of batched tangents: zeros for None, each checked against its primal.
 
     ``primals`` holds the batched primal of every field (None where the input is absent);
@@ -182,7 +190,7 @@ def _tangents(tangents, kind, xp, unbatched, batch_axis, primals):
     elif not isinstance(tangents, kind):
         raise TypeError(f"tangents must be a {kind.__name__}, a dict of its fields or None, "
                         f"got {type(tangents).__name__}")
-    out = {}
+    out: dict[str, Any] = {}
     for name in kind._fields:
         primal, tangent = primals[name], getattr(tangents, name)
         label = f"tangents.{name}"
