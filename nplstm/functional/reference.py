@@ -22,11 +22,11 @@ signatures and results, none of the speed.  Derivation: docs/derivation.md.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple, Optional
+from typing import NamedTuple
 
 import numpy as np
 
-from ..backend import Array, asnumpy, get_array_module
+from ..backend import asnumpy, get_array_module
 from ..checks import check_arrays, check_cache, check_lengths, check_record, drop_batch_axis
 from ..kernels.layout import split_gates
 from .grads import CellGrads, SequenceGrads
@@ -38,14 +38,12 @@ __all__ = ["lstm_cell_forward", "lstm_cell_backward", "lstm_forward", "lstm_back
            "StepCache", "LoopCache"]
 
 
-def sigmoid(z: Array) -> Array:
+def sigmoid(z):
     # σ(z) = 1/(1 + e^(−z)) = (tanh(z/2) + 1)/2: tanh never overflows and keeps z's dtype
     return get_array_module(z).tanh(z / 2) / 2 + 1 / 2
 
 
-def lstm_step_forward(x: Array, h: Array, c: Array, weight_ih: Array, weight_hh: Array,
-                      bias_ih: Optional[Array], bias_hh: Optional[Array]
-                      ) -> tuple[tuple[Array, Array], StepCache]:
+def lstm_step_forward(x, h, c, weight_ih, weight_hh, bias_ih, bias_hh):
     """One step on batched, already validated arrays: ``(h', c'), StepCache``."""
     xp = get_array_module(x)
     b_ih, b_hh = (0, 0) if bias_ih is None else (bias_ih, bias_hh)  # bias=False: none
@@ -63,7 +61,7 @@ def lstm_step_forward(x: Array, h: Array, c: Array, weight_ih: Array, weight_hh:
     return (h_next, c_next), cache
 
 
-def lstm_step_backward(dh: Array, dc: Array, cache: StepCache) -> tuple[CellGrads, Array]:
+def lstm_step_backward(dh, dc, cache):
     """The step undone line by line, from dh = ∂L/∂h' and dc = ∂L/∂c' (batched arrays).
 
     Derivatives through the outputs: σ' = s(1 − s), tanh' = 1 − t².  Returns the
@@ -93,10 +91,7 @@ def lstm_step_backward(dh: Array, dc: Array, cache: StepCache) -> tuple[CellGrad
     return grads, dc
 
 
-def lstm_cell_forward(x: Array, state: Optional[tuple[Array, Array]], weight_ih: Array,
-                      weight_hh: Array, bias_ih: Optional[Array] = None,
-                      bias_hh: Optional[Array] = None
-                      ) -> tuple[tuple[Array, Array], StepCache]:
+def lstm_cell_forward(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
     """One LSTM step: ``(h1, c1), cache = lstm_cell_forward(x, (h, c), weight_ih, ...)``.
 
     x (B, I) or unbatched (I,);  state (h, c), each (B, H) or (H,), or None for zeros
@@ -110,7 +105,7 @@ def lstm_cell_forward(x: Array, state: Optional[tuple[Array, Array]], weight_ih:
     return (h1, c1), cache._replace(unbatched=unbatched)
 
 
-def lstm_cell_backward(dh: Optional[Array], dc: Optional[Array], cache: StepCache) -> CellGrads:
+def lstm_cell_backward(dh, dc, cache) -> CellGrads:
     """Gradients of one step from dh = ∂L/∂h1, dc = ∂L/∂c1 (each may be None: zeros).
 
     returns ``CellGrads``, each field shaped like the forward input it belongs to
@@ -125,7 +120,7 @@ def lstm_cell_backward(dh: Optional[Array], dc: Optional[Array], cache: StepCach
     return grads._replace(x=x, h_prev=h_prev, c_prev=c_prev)
 
 
-def reverse_within_lengths(a: Array, lengths: Array) -> Array:
+def reverse_within_lengths(a, lengths):
     """(T, B, ...) → the same with each a[:lengths[b], b] reversed in time; padding stays.
 
     The reverse direction reads each sequence from its own last step; applying this twice
@@ -137,11 +132,8 @@ def reverse_within_lengths(a: Array, lengths: Array) -> Array:
     return a[source, xp.arange(a.shape[1])]                            # (T, B, ...)
 
 
-def lstm_forward(x: Array, state: Optional[tuple[Array, Array]], weight_ih: Array,
-                 weight_hh: Array, bias_ih: Optional[Array] = None,
-                 bias_hh: Optional[Array] = None, weight_hr: Optional[Array] = None, *,
-                 lengths: Any = None, reverse: bool = False, keep_cache: bool = True
-                 ) -> tuple[tuple[Array, tuple[Array, Array]], Optional[LoopCache]]:
+def lstm_forward(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None, weight_hr=None,
+                 *, lengths=None, reverse=False, keep_cache=True):
     """One layer, one direction, a loop of ``lstm_step_forward``: ``(output, (h_n, c_n)), cache``.
 
     x (T, B, I) or unbatched (T, I);  state (h0, c0) of shapes (B, P), (B, H), or None
@@ -180,8 +172,7 @@ def lstm_forward(x: Array, state: Optional[tuple[Array, Array]], weight_ih: Arra
     return (output, (h, c)), cache
 
 
-def lstm_backward(doutput: Optional[Array], dh_n: Optional[Array], dc_n: Optional[Array],
-                  cache: LoopCache, *, record: Optional[dict[str, Any]] = None) -> SequenceGrads:
+def lstm_backward(doutput, dh_n, dc_n, cache, *, record=None) -> SequenceGrads:
     """Backpropagation through time: ``lstm_step_backward`` for t = T−1 … 0, carrying dh, dc.
 
     doutput (T, B, P), dh_n (B, P), dc_n (B, H) (unbatched: no B axis), each None for zeros;
@@ -201,10 +192,8 @@ def lstm_backward(doutput: Optional[Array], dh_n: Optional[Array], dc_n: Optiona
                                               x.dtype, xp)                  # batched
     if reverse:
         doutput = reverse_within_lengths(doutput, lengths)   # into the walk's order
-    step_grads: list[Any] = []          # CellGrads
-    dh_squares: list[Array] = []
-    dc_squares: list[Array] = []
-    dweight_hr: Any = 0
+    step_grads, dh_squares, dc_squares = [], [], []
+    dweight_hr = 0
     for t in reversed(range(T)):
         running = (t < lengths)[:, None]                               # (B, 1)
         dh_t = xp.where(running, doutput[t] + dh, 0)   # (B, P) ∂L/∂h_t: output + step t+1
@@ -222,8 +211,8 @@ def lstm_backward(doutput: Optional[Array], dh_n: Optional[Array], dc_n: Optiona
     if reverse:
         dx = reverse_within_lengths(dx, lengths)
     if record is not None:
-        for name, per_step in (("dh", dh_squares), ("dc", dc_squares)):
-            squares = xp.stack(per_step)                               # (T, B)
+        for name, squares in (("dh", dh_squares), ("dc", dc_squares)):
+            squares = xp.stack(squares)                                # (T, B)
             if reverse:
                 squares = reverse_within_lengths(squares, lengths)
             record[name] = asnumpy(squares).astype(np.float64).sum(axis=1) ** 0.5   # (T,)
@@ -241,16 +230,16 @@ def lstm_backward(doutput: Optional[Array], dh_n: Optional[Array], dc_n: Optiona
 class StepCache(NamedTuple):
     """What ``lstm_step_backward`` reads, saved by ``lstm_step_forward`` (batched shapes)."""
 
-    x: Array          # (B, I)
-    h: Array          # (B, P)   the previous hidden state
-    c: Array          # (B, H)   the previous cell state
-    i: Array          # (B, H)   input gate
-    f: Array          # (B, H)   forget gate
-    g: Array          # (B, H)   candidate cell
-    o: Array          # (B, H)   output gate
-    tanh_c: Array     # (B, H)   tanh(c')
-    weight_ih: Array  # (4H, I)  references, not copies
-    weight_hh: Array  # (4H, P)
+    x: object          # (B, I)
+    h: object          # (B, P)   the previous hidden state
+    c: object          # (B, H)   the previous cell state
+    i: object          # (B, H)   input gate
+    f: object          # (B, H)   forget gate
+    g: object          # (B, H)   candidate cell
+    o: object          # (B, H)   output gate
+    tanh_c: object     # (B, H)   tanh(c')
+    weight_ih: object  # (4H, I)  references, not copies
+    weight_hh: object  # (4H, P)
     has_bias: bool
     unbatched: bool    # lstm_cell_forward was given (I,) and returned (H,)
 
@@ -258,9 +247,9 @@ class StepCache(NamedTuple):
 class LoopCache(NamedTuple):
     """What ``lstm_backward`` reads, saved by ``lstm_forward`` (in the walk's order)."""
 
-    steps: list[StepCache]  # T StepCaches
-    hidden: list[Array]  # T arrays (B, H): r_t = o ⊙ tanh(c_t), before the projection
-    weight_hr: Optional[Array]  # (P, H) or None
-    lengths: Array    # (B,) ints
+    steps: list        # T StepCaches
+    hidden: list       # T arrays (B, H): r_t = o ⊙ tanh(c_t), before the projection
+    weight_hr: object  # (P, H) or None
+    lengths: object    # (B,) ints
     reverse: bool
     unbatched: bool
