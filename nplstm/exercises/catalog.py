@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import ast
+import os
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -42,7 +43,7 @@ EXERCISES = {e.name: e for e in [
 ]}
 
 
-def exercise(name) -> Exercise:
+def exercise(name: str) -> Exercise:
     """The exercise called ``name``; ValueError naming every exercise otherwise."""
     if not isinstance(name, str):
         raise TypeError(f"name must be the name of an exercise (a str), got "
@@ -100,7 +101,7 @@ def solution_source(name: str) -> str:
     return _package_file("solutions", name)
 
 
-def start(name: str, directory) -> Path:
+def start(name: str, directory: str | os.PathLike[str]) -> Path:
     """Write DIRECTORY/NAME.py (creating DIRECTORY) from the stub and return its path.
 
     Never overwrites: FileExistsError when the file is there (a learner's work is in it).

@@ -40,7 +40,8 @@ def _checked_path(path) -> Path:
     return path
 
 
-def grade(path, name: str, *, timeout: float = DEFAULT_TIMEOUT, isolate: bool = True
+def grade(path: str | os.PathLike[str], name: str, *, timeout: float = DEFAULT_TIMEOUT,
+          isolate: bool = True
           ) -> GradeResult:
     """Grade the learner's file ``path`` as exercise ``name``.
 
@@ -108,7 +109,7 @@ def _died(path: Path, returncode: int, stderr_tail: str) -> str:
     return (f"grading {path.name} ended without a result (exit status {returncode}){last}")
 
 
-def grade_here(path, name: str) -> GradeResult:
+def grade_here(path: str | os.PathLike[str], name: str) -> GradeResult:
     """Grade in this process: load the file, run the exercise's grader on seeded cases."""
     path = Path(path)
     try:

@@ -21,6 +21,7 @@ only), so the test names the input whose JVP or VJP is wrong.
 from __future__ import annotations
 
 import math
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
@@ -36,8 +37,10 @@ _U = {np.dtype(np.float64): float(np.finfo(np.float64).eps) / 2,
       np.dtype(np.float32): float(np.finfo(np.float32).eps) / 2}
 
 
-def adjoint_check(jvp, vjp, inputs, *, trials=3, rtol=None, seed=0, names=None,
-                  raise_exception=True) -> GradcheckReport:
+def adjoint_check(jvp: Callable[..., Any], vjp: Any, inputs: Sequence[Any], *,
+                  trials: int = 3, rtol: Optional[float] = None, seed: int = 0,
+                  names: Optional[Sequence[str]] = None,
+                  raise_exception: bool = True) -> GradcheckReport:
     """Check ⟨J v, u⟩ = ⟨v, Jᵀ u⟩ per input for ``trials`` seeded random u, v.
 
     jvp, vjp         see the module docstring

@@ -31,6 +31,8 @@ A NaN or inf in a gradient or a difference fails its element, never passes it.
 
 from __future__ import annotations
 
+from typing import Any, Callable, Optional, Sequence
+
 import numpy as np
 
 from .arrays import is_float_array, shape_of, why_skipped
@@ -49,10 +51,13 @@ __all__ = ["gradcheck", "MODES"]
 MODES = ("full", "directional", "sampled")
 
 
-def gradcheck(forward, backward, inputs, *, mode="full", eps=None, atol=None, rtol=None,
-              seed=0, names=None, wrt=None, directions=4, samples=16, richardson=False,
-              layouts=None, raise_exception=True, progress=False,
-              nondet_tol=0.0) -> GradcheckReport:
+def gradcheck(forward: Callable[..., Any], backward: Callable[..., Any], inputs: Sequence[Any],
+              *, mode: str = "full", eps: Optional[float] = None, atol: Optional[float] = None,
+              rtol: Optional[float] = None, seed: int = 0,
+              names: Optional[Sequence[str]] = None, wrt: Any = None, directions: int = 4,
+              samples: int = 16, richardson: bool = False, layouts: Any = None,
+              raise_exception: bool = True, progress: Any = False,
+              nondet_tol: float = 0.0) -> GradcheckReport:
     """Compare ``backward`` with finite differences of ``forward``; see the module docstring.
 
     inputs           a list or tuple of arguments for ``forward``; float arrays can be checked

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 import math
 from dataclasses import asdict, dataclass, field
 
@@ -111,7 +112,7 @@ class GradcheckReport:
                            for key, by in r["groups"].items()}
         return _finite(d)
 
-    def to_json(self, **kwargs) -> str:
+    def to_json(self, **kwargs: Any) -> str:
         return json.dumps(self.to_dict(), **kwargs)
 
     def __str__(self) -> str:

@@ -14,7 +14,8 @@ that module and comparing every name and shape: a group fits only if it matches 
 from __future__ import annotations
 
 import re
-from typing import NamedTuple
+from collections.abc import Mapping
+from typing import Any, NamedTuple
 
 from .. import nn
 from .reverse_lstm import ReverseLSTM
@@ -56,7 +57,7 @@ class ModuleFit(NamedTuple):
         return f"{where}: {name}({', '.join(arguments)})"
 
 
-def describe(state_dict) -> list:
+def describe(state_dict: Mapping[str, Any]) -> list[ModuleFit]:
     """A ``ModuleFit`` per group of ``state_dict`` (``{name: array}``), in order of first
     appearance."""
     groups = {}
@@ -71,7 +72,7 @@ def describe(state_dict) -> list:
     return fits
 
 
-def infer_lstm_config(state_dict, prefix: str = "") -> dict:
+def infer_lstm_config(state_dict: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     """The keyword arguments of the ``nplstm.LSTM`` whose state dict is ``state_dict``
     (under ``prefix``, e.g. "encoder.rnn."): input_size, hidden_size and those of
     num_layers, bias, bidirectional, proj_size that differ from the defaults.

@@ -16,11 +16,13 @@ converted, NaN values, a state dict picked from a checkpoint dict) are WeightFil
 
 from __future__ import annotations
 
+import os
 import pickle
 import struct
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -45,7 +47,7 @@ _LEGACY_TORCH_MAGIC = b"\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19"
 _INSTALL_SAFETENSORS = "pip install 'nplstm[safetensors]'"
 
 
-def load_weights(path, *, key=None) -> dict:
+def load_weights(path: str | os.PathLike[str], *, key: str | None = None) -> dict[str, Any]:
     """The state dict in the weight file ``path``: ``{name: numpy array}``.
 
     key   for a torch checkpoint dict (``{"model": state_dict, "epoch": 3, …}``), the entry
@@ -79,7 +81,7 @@ def load_weights(path, *, key=None) -> dict:
     return state_dict
 
 
-def save_weights(state_dict, path) -> None:
+def save_weights(state_dict: Mapping[str, Any], path: str | os.PathLike[str]) -> None:
     """Write ``state_dict`` (``{name: array}``) to ``path``; its suffix picks the format:
     ``.pt``/``.pth`` (torch's zip format, which ``torch.load(path, weights_only=True)``
     reads), ``.safetensors`` or ``.npz``.  Written atomically: on any error the old file

@@ -25,7 +25,9 @@ files, is a ``WeightFileError`` naming the file.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -40,7 +42,7 @@ _DIRECTIONS = {"forward": 1, "reverse": 1, "bidirectional": 2}
 _ACTIVATIONS = ["sigmoid", "tanh", "tanh"]      # f, g, h of the ONNX spec: torch's LSTM
 
 
-def import_onnx(path) -> list:
+def import_onnx(path: str | os.PathLike[str]) -> list[Any]:
     """One ``nplstm.LSTM`` per LSTM node of the ONNX model at ``path``, in graph order."""
     onnx = require_onnx()
     path = Path(path)

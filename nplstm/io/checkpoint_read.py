@@ -11,7 +11,9 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
 import zipfile
+from typing import Any
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +31,7 @@ class _Fault(Exception):
     """What is wrong with a checkpoint, in words (becomes a CheckpointError at the boundary)."""
 
 
-def load_checkpoint(path) -> dict:
+def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read a checkpoint: ``{"model": state_dict, "step": int, "optimizer": {"lr": float,
     "buffers": [array or None]} or None, "state": {name: array}, "config": {...}, ...}``
     (the meta document's other keys at the top level).
