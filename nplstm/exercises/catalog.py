@@ -24,7 +24,7 @@ __all__ = ["Exercise", "EXERCISES", "exercise", "stub_source", "solution_source"
 class Exercise:
     name: str
     teaches: str
-    functions: tuple       # the functions the learner writes, in the order they are graded
+    functions: tuple[str, ...]  # the functions the learner writes, in the order they are graded
 
 
 EXERCISES = {e.name: e for e in [
@@ -62,7 +62,7 @@ def _package_file(folder: str, name: str) -> str:
     replaced by those definitions of OTHER's file: a later exercise hands the learner the
     code of an earlier one (each file stands alone), written once in the package."""
     exercise(name)
-    text = resources.files(__package__).joinpath(folder, f"{name}.py").read_text(
+    text = resources.files(__package__).joinpath(folder).joinpath(f"{name}.py").read_text(
         encoding="utf-8")
     lines = text.splitlines(keepends=True)
     for k, line in enumerate(lines):

@@ -37,11 +37,11 @@ class ModuleFit(NamedTuple):
 
     prefix: str          # "encoder.rnn." ("" for top-level names)
     kind: str | None
-    args: tuple          # the constructor's positional arguments
-    kwargs: dict         # its keyword arguments (defaults left out)
-    names: tuple         # the group's full names, in the state dict's order
+    args: tuple[Any, ...]  # the constructor's positional arguments
+    kwargs: dict[str, Any]  # its keyword arguments (defaults left out)
+    names: tuple[str, ...]  # the group's full names, in the state dict's order
 
-    def build(self, **options) -> nn.Module:
+    def build(self, **options: Any) -> nn.Module:
         """A fresh module of this configuration (``options``: dtype, device, seed, …);
         load the weights with ``module.load_state_dict(select(state_dict, fit.prefix))``."""
         if self.kind is None:
@@ -60,7 +60,7 @@ class ModuleFit(NamedTuple):
 def describe(state_dict: Mapping[str, Any]) -> list[ModuleFit]:
     """A ``ModuleFit`` per group of ``state_dict`` (``{name: array}``), in order of first
     appearance."""
-    groups = {}
+    groups: dict[str, Any] = {}
     for name, value in state_dict.items():
         prefix, _, leaf = name.rpartition(".")
         groups.setdefault(prefix + "." if prefix else "", {})[leaf] = tuple(value.shape)
@@ -89,7 +89,7 @@ def infer_lstm_config(state_dict: Mapping[str, Any], prefix: str = "") -> dict[s
     return config
 
 
-def _fit(shapes: dict, prefix: str):
+def _fit(shapes: dict[str, Any], prefix: str) -> Any:
     """(kind, args, kwargs) of the module whose parameters are exactly ``shapes``."""
     config = _lstm_config(shapes)
     if config is not None:
@@ -101,13 +101,13 @@ def _fit(shapes: dict, prefix: str):
     return None, (), {}
 
 
-def _lstm_config(shapes: dict):
+def _lstm_config(shapes: dict[str, Any]) -> Any:
     """LSTM keyword arguments read off the shapes, if building them gives these shapes."""
-    if not all(_LSTM_NAME.fullmatch(name) for name in shapes) \
-            or not {"weight_ih_l0", "weight_hh_l0"} <= set(shapes):
+    matches = [_LSTM_NAME.fullmatch(name) for name in shapes]
+    if not all(matches) or not {"weight_ih_l0", "weight_hh_l0"} <= set(shapes):
         return None
     four_h, input_size = _pair(shapes["weight_ih_l0"])
-    layers = 1 + max(int(_LSTM_NAME.fullmatch(name).group(2)) for name in shapes)
+    layers = 1 + max(int(m.group(2)) for m in matches if m is not None)
     config = {"input_size": input_size, "hidden_size": four_h // 4, "num_layers": layers,
               "bias": "bias_ih_l0" in shapes,
               "bidirectional": any(name.endswith("_reverse") for name in shapes),
@@ -116,7 +116,7 @@ def _lstm_config(shapes: dict):
     return config if _matches(("LSTM", (), config), shapes) else None
 
 
-def _cell_guess(shapes: dict, prefix: str):
+def _cell_guess(shapes: dict[str, Any], prefix: str) -> Any:
     if set(shapes) not in ({"weight_ih", "weight_hh"},
                            {"weight_ih", "weight_hh", "bias_ih", "bias_hh"}):
         return None
@@ -125,7 +125,7 @@ def _cell_guess(shapes: dict, prefix: str):
     return "LSTMCell", (input_size, four_h // 4), kwargs
 
 
-def _reverse_guess(shapes: dict, prefix: str):
+def _reverse_guess(shapes: dict[str, Any], prefix: str) -> Any:
     """One direction of names ``*_l0_reverse`` alone: a ReverseLSTM (ONNX's reverse node)."""
     if set(shapes) not in ({"weight_ih_l0_reverse", "weight_hh_l0_reverse"},
                            {"weight_ih_l0_reverse", "weight_hh_l0_reverse", "bias_ih_l0_reverse",
@@ -136,7 +136,7 @@ def _reverse_guess(shapes: dict, prefix: str):
     return "ReverseLSTM", (input_size, four_h // 4), kwargs
 
 
-def _linear_guess(shapes: dict, prefix: str):
+def _linear_guess(shapes: dict[str, Any], prefix: str) -> Any:
     """Linear (weight, optional bias); a lone weight under a name with "emb" an Embedding."""
     if set(shapes) not in ({"weight"}, {"weight", "bias"}):
         return None
@@ -146,7 +146,7 @@ def _linear_guess(shapes: dict, prefix: str):
     return "Linear", (columns, rows), {} if "bias" in shapes else {"bias": False}
 
 
-def _matches(found, shapes: dict) -> bool:
+def _matches(found: Any, shapes: dict[str, Any]) -> bool:
     """Whether the module (kind, args, kwargs) has exactly these parameter names and shapes."""
     kind, args, kwargs = found
     try:
@@ -156,10 +156,10 @@ def _matches(found, shapes: dict) -> bool:
     return {name: tuple(p.shape) for name, p in module.named_parameters()} == shapes
 
 
-def _pair(shape) -> tuple:
+def _pair(shape: Any) -> tuple[Any, ...]:
     """The two sizes of a 2-D shape; (0, 0) for any other shape (which then fits nothing)."""
     return tuple(shape) if len(shape) == 2 else (0, 0)
 
 
-def _shape_list(shapes: dict) -> str:
+def _shape_list(shapes: dict[str, Any]) -> str:
     return ", ".join(f"{name} {shape}" for name, shape in list(shapes.items())[:8])

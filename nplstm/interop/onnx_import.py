@@ -56,7 +56,7 @@ def import_onnx(path: str | os.PathLike[str]) -> list[Any]:
             for k, node in enumerate(lstm_nodes)]
 
 
-def _load_model(onnx, path: Path):
+def _load_model(onnx: Any, path: Path) -> Any:
     """The checked ModelProto, or WeightFileError naming the file."""
     from google.protobuf.message import DecodeError
 
@@ -75,7 +75,7 @@ def _load_model(onnx, path: Path):
     return model
 
 
-def _stored_tensors(onnx, graph) -> dict:
+def _stored_tensors(onnx: Any, graph: Any) -> dict[str, Any]:
     """``{name: array}`` of the tensors stored in the file: initializers, Constant nodes."""
     tensors = list(graph.initializer)
     tensors += [a.t for n in graph.node if n.op_type == "Constant" for a in n.attribute
@@ -92,7 +92,7 @@ def _stored_tensors(onnx, graph) -> dict:
     return stored
 
 
-def _lstm_from_node(onnx, node, stored: dict, where: str):
+def _lstm_from_node(onnx: Any, node: Any, stored: dict[str, Any], where: str) -> Any:
     attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
     direction = _text(attrs.get("direction", b"forward"))
     if direction not in _DIRECTIONS:
@@ -148,7 +148,7 @@ def _lstm_from_node(onnx, node, stored: dict, where: str):
     return module
 
 
-def _stored(name: str, role: str, stored: dict, where: str) -> np.ndarray:
+def _stored(name: str, role: str, stored: dict[str, Any], where: str) -> np.ndarray[Any, Any]:
     if not name:
         raise WeightFileError(f"{where} has no {role} input")
     if name not in stored:
@@ -158,5 +158,5 @@ def _stored(name: str, role: str, stored: dict, where: str) -> np.ndarray:
     return stored[name]
 
 
-def _text(value) -> str:
+def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)

@@ -83,7 +83,7 @@ class ReverseLSTM(LSTM):
 class _TimeFlip:
     """Reverse every sequence of a batch within its own length (padding stays in place)."""
 
-    def __init__(self, x, lengths, batch_first: bool):
+    def __init__(self, x: Array, lengths: Any, batch_first: bool) -> None:
         unbatched = x.ndim == 2
         self.time_axis = 1 if batch_first and not unbatched else 0
         self.shape = tuple(x.shape)
@@ -102,7 +102,7 @@ class _TimeFlip:
         self.index = xp.asarray(index if not unbatched else index[:, 0])
         self.batch = None if unbatched else xp.arange(B)
 
-    def __call__(self, a):
+    def __call__(self, a: Any) -> Any:
         xp = get_array_module(a)
         if self.index is None:
             return xp.ascontiguousarray(xp.flip(a, axis=self.time_axis))

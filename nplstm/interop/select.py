@@ -45,7 +45,7 @@ def select(state_dict: Mapping[str, Any], prefix: str) -> dict[str, Any]:
 
 def prefixes(names: Iterable[str]) -> list[str]:
     """Every dotted prefix of ``names``, sorted: ``["encoder.", "encoder.rnn.", …]``."""
-    found = set()
+    found: set[str] = set()
     for name in names:
         parts = name.split(".")[:-1]
         found.update(".".join(parts[:k]) + "." for k in range(1, len(parts) + 1))
