@@ -22,6 +22,7 @@ def check_wheel(path: Path) -> list[str]:
         meta_name = next(n for n in names if n.endswith(".dist-info/METADATA"))
         metadata = Parser().parsestr(wheel.read(meta_name).decode("utf-8"))
     problems = [f"wheel lacks {need}" for need in ("nplstm/__init__.py", "nplstm/py.typed",
+                                                   "nplstm/functional/reference.pyi",
                                                    "nplstm/exercises/solutions/linear.py")
                 if need not in names]
     if not any(n.endswith(".dist-info/licenses/LICENSE") for n in names):
@@ -49,7 +50,8 @@ def check_sdist(path: Path) -> list[str]:
               "tests/strategies.py", "tests/fixtures/cell.npz", "docs/guide.md",
               "examples/char_lm.py", "benchmarks/bench_lstm.py"]
     problems = [f"sdist lacks {need}" for need in needed if need not in names]
-    problems += [f"sdist holds {n}" for n in names if "__pycache__" in n or n.endswith(".pyc")]
+    problems += [f"sdist holds {n}" for n in names
+                 if "__pycache__" in n or n.endswith(".pyc") or n.startswith("docs/api/")]
     return problems
 
 
