@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import sys
 from functools import lru_cache
-from typing import Callable, NamedTuple
+from typing import Any, Callable, NamedTuple, TypeAlias
 
 import numpy as np
+import numpy.typing as npt
 
 __all__ = [
+    "Array",
     "get_array_module",
     "asnumpy",
     "to_device",
@@ -39,6 +41,11 @@ __all__ = [
     "devices",
     "check_device",
 ]
+
+Array: TypeAlias = npt.NDArray[Any]
+"""The arrays nplstm takes and returns, in type hints: a ``numpy.ndarray``; on the GPU a
+``cupy.ndarray``, which type checkers see as ``Any`` (CuPy ships no type information), so it
+fits wherever an ``Array`` does."""
 
 SUPPORTED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 DEFAULT_DTYPE = np.dtype(np.float32)     # what ``dtype=None`` means, as torch's default dtype

@@ -20,11 +20,10 @@ class no_grad:
     ``backward`` after such a call finds nothing recorded for it.  Nests, and is per-thread.
     """
 
-    def __enter__(self):
+    def __enter__(self) -> no_grad:
         self._previous = is_grad_enabled()
         _state.enabled = False
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         _state.enabled = self._previous
-        return False

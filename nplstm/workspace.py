@@ -34,8 +34,12 @@ import math
 import os
 import sys
 import threading
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
+
+from .backend import Array
 
 __all__ = ["empty", "zeros", "clear", "stats", "set_enabled", "MIN_BYTES"]
 
@@ -44,7 +48,7 @@ MAX_IDLE_BLOCKS = 32       # at most this many idle blocks are kept (each scan i
 _SLACK = 5 / 4             # a block may serve a request of at least 4/5 of its size
 
 
-def _refcounts(blocks):
+def _refcounts(blocks: list[np.ndarray[Any, Any]]) -> list[int]:
     """sys.getrefcount of each block as seen from here: ``_IDLE_REFS`` for an idle one."""
     return [sys.getrefcount(block) for block in blocks]
 
@@ -52,14 +56,14 @@ def _refcounts(blocks):
 class _Pool:
     """Blocks (1-D uint8 arrays owning their memory), least recently used first."""
 
-    def __init__(self):
-        self.blocks: list = []
-        self.sizes: list = []           # their nbytes
+    def __init__(self) -> None:
+        self.blocks: list[np.ndarray[Any, Any]] = []
+        self.sizes: list[int] = []      # their nbytes
         self.peak_busy = 0              # most bytes ever busy at once
         self.enabled = True
         self.lock = threading.Lock()
 
-    def take(self, nbytes):
+    def take(self, nbytes: int) -> np.ndarray[Any, Any]:
         """An idle block of nbytes … 5/4·nbytes (marked most recently used), else a new one;
         then the oldest idle blocks beyond the limits are released."""
         with self.lock:
@@ -82,10 +86,10 @@ class _Pool:
                 self._release(idle, held)
             return taken
 
-    def _release(self, idle, held):
+    def _release(self, idle: list[int], held: int) -> None:
         """Drop idle blocks (indices ``idle``, oldest first) while the pool holds more than
         ``peak_busy`` bytes or more than ``MAX_IDLE_BLOCKS`` idle blocks."""
-        drop = set()
+        drop: set[int] = set()
         for i in idle:
             if held <= self.peak_busy and len(idle) - len(drop) <= MAX_IDLE_BLOCKS:
                 break
@@ -94,7 +98,7 @@ class _Pool:
         self.blocks = [b for i, b in enumerate(self.blocks) if i not in drop]
         self.sizes = [n for i, n in enumerate(self.sizes) if i not in drop]
 
-    def clear(self):
+    def clear(self) -> None:
         with self.lock:
             idle = [i for i, count in enumerate(_refcounts(self.blocks))
                     if count == _IDLE_REFS]
@@ -102,12 +106,12 @@ class _Pool:
             self._release(idle, sum(self.sizes))
             self.peak_busy = sum(self.sizes)
 
-    def forget(self):
+    def forget(self) -> None:
         """Drop every block: busy ones live on in their arrays and are freed with them."""
         with self.lock:
             self.blocks, self.sizes, self.peak_busy = [], [], 0
 
-    def stats(self):
+    def stats(self) -> dict[str, int]:
         with self.lock:
             counts = _refcounts(self.blocks)
             sizes = list(self.sizes)
@@ -118,7 +122,7 @@ class _Pool:
                 "peak_busy_bytes": self.peak_busy}
 
 
-def _calibrate():
+def _calibrate() -> int:
     """The count ``_refcounts`` gives for a block that only its list refers to."""
     blocks = [np.empty(1, dtype=np.uint8)]
     idle = _refcounts(blocks)[0]
@@ -139,15 +143,15 @@ if hasattr(os, "register_at_fork"):
                         after_in_child=lambda: setattr(_POOL, "lock", threading.Lock()))
 
 
-def _nbytes(shape, dtype):
+def _nbytes(shape: tuple[int, ...], dtype: np.dtype[Any]) -> int:
     return dtype.itemsize * math.prod(shape)
 
 
-def _pooled(shape, dtype, xp):
+def _pooled(shape: tuple[int, ...], dtype: np.dtype[Any], xp: Any) -> bool:
     return xp is np and _POOL.enabled and _nbytes(shape, dtype) >= MIN_BYTES
 
 
-def empty(shape, dtype, xp=np):
+def empty(shape: tuple[int, ...], dtype: npt.DTypeLike, xp: Any = np) -> Array:
     """``xp.empty(shape, dtype)``, from reused memory for NumPy arrays of ≥ MIN_BYTES."""
     dtype = np.dtype(dtype)
     if not _pooled(shape, dtype, xp):
@@ -156,7 +160,7 @@ def empty(shape, dtype, xp=np):
     return _POOL.take(nbytes)[:nbytes].view(dtype).reshape(shape)
 
 
-def zeros(shape, dtype, xp=np):
+def zeros(shape: tuple[int, ...], dtype: npt.DTypeLike, xp: Any = np) -> Array:
     """``xp.zeros(shape, dtype)``, from reused memory for NumPy arrays of ≥ MIN_BYTES."""
     dtype = np.dtype(dtype)
     if not _pooled(shape, dtype, xp):
@@ -166,17 +170,17 @@ def zeros(shape, dtype, xp=np):
     return out
 
 
-def clear():
+def clear() -> None:
     """Release every idle block (busy ones stay until their arrays are gone)."""
     _POOL.clear()
 
 
-def stats():
+def stats() -> dict[str, int]:
     """{"blocks", "busy_bytes", "idle_bytes", "peak_busy_bytes"} of the pool now."""
     return _POOL.stats()
 
 
-def set_enabled(enabled: bool):
+def set_enabled(enabled: bool) -> None:
     """Switch reuse on (the default) or off; off lets go of every block (the idle ones are
     freed now, the busy ones with their arrays)."""
     if not isinstance(enabled, bool):

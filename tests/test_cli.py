@@ -122,6 +122,17 @@ def test_every_flag_of_every_command_has_help_showing_its_default():
     assert "default: 1000 (charlm), 4000 (adding)" in train_help["steps"]
 
 
+def test_every_command_has_a_description_in_its_help():
+    from nplstm.cli import build_parser
+
+    _, sub = build_parser()
+    assert {"train", "sample", "convert", "inspect", "visualize", "exercise", "gradcheck",
+            "bench"} <= set(sub.choices)
+    for command, parser in sub.choices.items():
+        assert parser.description and len(parser.description) > 40, command
+        assert " ".join(parser.description.split()) in " ".join(parser.format_help().split())
+
+
 def test_sample_reads_runs_charlm_by_default_like_train():
     from nplstm.cli import build_parser
 

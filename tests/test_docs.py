@@ -60,6 +60,22 @@ BLOCKS = [pytest.param(page, line, source, id=f"{page.name}:{line}")
           for page in PAGES for line, source in python_blocks(page)]
 
 
+def test_blocks_run_as_pasted():
+    """A block indented inside a list item is an IndentationError when its lines are
+    pasted into Python: every ```python fence starts at the margin."""
+    indented = [(path.name, text.count("\n", 0, m.start()) + 2)
+                for path in PAGES
+                for text in [path.read_text(encoding="utf-8")]
+                for m in FENCE.finditer(text) if m.group(1)]
+    assert indented == []
+
+
+def test_every_page_is_linked_from_the_readme():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    unlinked = [page.name for page in PAGES[1:] if f"](docs/{page.name})" not in readme]
+    assert unlinked == []
+
+
 def test_the_pages_have_blocks():
     assert len(BLOCKS) >= 5, [p.name for p in PAGES]
 

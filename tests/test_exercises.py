@@ -83,7 +83,12 @@ def test_stub_and_solution_have_the_same_functions_and_docstrings(name):
 
 
 def test_the_exercise_files_are_packaged():
-    """They live in packages that setuptools' find (pyproject's include nplstm*) picks up."""
+    """They live in packages that setuptools' find (pyproject's include nplstm*) picks up;
+    run against an installed wheel (no source tree beside the tests), they are in it."""
+    if not (ROOT / "nplstm").is_dir():
+        import importlib.util
+        assert importlib.util.find_spec("nplstm.exercises.solutions") is not None
+        return
     setuptools = pytest.importorskip("setuptools")
     packages = setuptools.find_packages(str(ROOT), include=["nplstm*"])
     assert "nplstm.exercises.solutions" in packages

@@ -68,7 +68,34 @@ def test_a_second_trainer_is_refused_naming_the_first_and_the_lock_dies_with_it(
     step = load_checkpoint(out / "checkpoint.npz")["step"]
     assert cli.main(["train", "--out", str(out), "--resume", "--steps", str(step + 2),
                      "--sample-length", "0"]) == 0
+    assert not (out / ".lock").exists()           # a clean end removes its lock file
+
+
+def test_a_lock_file_deleted_while_a_run_waits_on_it_is_taken_again(tmp_path, monkeypatch):
+    """Run A ends (deleting .lock) just as run B, which opened the old .lock, takes its flock:
+    B must lock the new .lock, so that a third run C is refused and not let in beside B."""
+    from nplstm.training import run_dir
+    out = tmp_path / "run"
+    first, second = run_dir.RunDir(out), run_dir.RunDir(out)
+    first.acquire()
+    real_flock = run_dir.fcntl.flock
+    calls = []
+
+    def flock_after_first_ends(fd, operation):
+        if not calls:
+            first.release()                     # the old .lock is deleted under B's feet
+        calls.append(fd)
+        return real_flock(fd, operation)
+
+    monkeypatch.setattr(run_dir.fcntl, "flock", flock_after_first_ends)
+    second.acquire()
+    monkeypatch.setattr(run_dir.fcntl, "flock", real_flock)
+    assert len(calls) == 2                      # B saw the old file go and locked the new one
     assert (out / ".lock").read_text().strip() == str(os.getpid())
+    with pytest.raises(run_dir.RunLocked, match="in use by another training run"):
+        run_dir.RunDir(out).acquire()
+    second.release()
+    assert not (out / ".lock").exists()
 
 
 @contextmanager
@@ -90,11 +117,12 @@ def _tiny_tmpfs(path):
 def _fill(directory, leave_bytes):
     """Fill the file system of ``directory`` up to its last ``leave_bytes``."""
     filler = directory / "filler"
-    with open(filler, "wb") as f:
+    # unbuffered: Python 3.10's buffered file kept the chunk that did not fit and failed
+    # again on close, with ENOSPC
+    with open(filler, "wb", buffering=0) as f:
         try:
             while True:
                 f.write(b"\0" * 65536)
-                f.flush()
         except OSError as err:
             assert err.errno == errno.ENOSPC
     os.truncate(filler, max(0, os.path.getsize(filler) - leave_bytes))

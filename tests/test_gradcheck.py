@@ -287,6 +287,29 @@ def test_wrt_selects_inputs_and_refuses_unknown_or_integer_ones():
         nplstm.gradcheck(*embedding_pair(), inputs, names=["indices", "weight"], wrt="indices")
 
 
+def test_an_absent_input_is_shown_as_absent_not_as_a_shape():
+    from nplstm.functional import lstm_cell_backward, lstm_cell_forward
+
+    rng = np.random.default_rng(0)
+    x, h, c = (rng.standard_normal((2, 3)) for _ in range(3))
+    weight_ih, weight_hh = rng.standard_normal((12, 3)), rng.standard_normal((12, 3))
+
+    def forward(x, h, c, weight_ih, weight_hh, bias_ih, bias_hh):
+        return lstm_cell_forward(x, (h, c), weight_ih, weight_hh, bias_ih, bias_hh)
+
+    def backward(d, cache):
+        g = lstm_cell_backward(d[0], d[1], cache)
+        return g.x, g.h_prev, g.c_prev, g.weight_ih, g.weight_hh, g.bias_ih, g.bias_hh
+
+    report = nplstm.gradcheck(forward, backward, [x, h, c, weight_ih, weight_hh, None, None],
+                              names=CELL_NAMES)
+    assert report.passed and report["bias_ih"].note == "absent (None)"
+    rows = {line.split()[0]: line.split() for line in str(report).splitlines()
+            if line.startswith("bias_")}
+    assert rows["bias_ih"][1:] == ["-"] * 8 + ["absent", "(None)"]
+    assert rows["bias_hh"][1:] == rows["bias_ih"][1:]
+
+
 def test_none_gradients_are_checked_as_zero():
     ok = nplstm.gradcheck(lambda a, b: (a * 2.0, None), lambda d, c: (2.0 * d, None),
                           [np.ones(3), np.ones(2)], names=["a", "unused"])

@@ -163,7 +163,11 @@ def _lstm_model(direction="forward", *, I=3, H=4, bias=True, layout=0, dtype=np.
     initializers = [numpy_helper.from_array(v, k) for k, v in weights.items()
                     if k not in inputs_as_graph_inputs]
     graph = helper.make_graph([node], "g", graph_inputs, outputs, initializer=initializers)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    opsets = [helper.make_opsetid("", 17)]
+    # the IR version the opset needs, as the exporter sets it: make_model's default is the
+    # installed onnx's newest, which an older onnxruntime refuses (1.23 reads up to IR 11)
+    model = helper.make_model(graph, opset_imports=opsets,
+                              ir_version=helper.find_min_ir_version_for(opsets))
     return model, weights
 
 

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parents[1] / "nplstm"
+import nplstm
+
+PACKAGE = Path(nplstm.__file__).resolve().parent      # the code under test, installed or not
 
 # lowest first; a module may import its own top-level unit and units of lower layers
 LAYERS = [

@@ -554,7 +554,7 @@ def test_derivation_quotes_are_the_reference_lines_it_names():
     "(reference.py:A–B):" or followed by "(reference.py:A–B.)": each quoted line must be one
     of lines A…B, in order (whitespace aside), so that an edit of either shows up here."""
     doc = (ROOT / "docs" / "derivation.md").read_text()
-    source = (ROOT / "nplstm" / "functional" / "reference.py").read_text().splitlines()
+    source = Path(R.__file__).read_text().splitlines()
     normal = lambda line: " ".join(line.split())  # noqa: E731
     checked = 0
     for block in re.finditer(r"```text\n(.*?)```", doc, flags=re.S):

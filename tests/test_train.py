@@ -493,3 +493,39 @@ def test_the_run_record_keeps_the_best_and_counts_the_evaluations_since():
         RunRecord.from_meta({"last": [60, above]}, step=50)
     with pytest.raises(ValueError, match="run.since_best must be an integer >= 0"):
         RunRecord.from_meta({"since_best": -1}, step=50)
+
+
+def test_the_summary_says_which_way_the_baseline_lies():
+    from nplstm.cli.train import _summary_line
+
+    summary = {"steps": 1000, "seconds": 91.0, "eval_loss": 1.8504, "best_eval_loss": 1.8504,
+               "best_step": 1000, "bigram_baseline": 2.7622, "overfitting": 0}
+    assert "add-k bigram baseline 2.7622 (eval loss 0.912 nats/char lower: better)" in \
+        _summary_line(summary, "charlm")
+    summary.update(eval_loss=3.0, best_eval_loss=3.0)
+    assert "add-k bigram baseline 2.7622 (eval loss 0.238 nats/char higher: worse)" in \
+        _summary_line(summary, "charlm")
+
+
+def test_the_plots_name_the_loss_unit_and_layers_as_visualize_does(tmp_path, text_file,
+                                                                     monkeypatch):
+    pytest.importorskip("matplotlib")
+    from nplstm.training import plots
+
+    out = tmp_path / "run"
+    _run(out, text_file, 4, eval_every=2, checkpoint_every=2)   # evaluations record h, c grads
+    labels = {}
+
+    def keep_labels(plt, fig, path):
+        labels[Path(path).name] = [(ax.get_ylabel(), ax.get_title()) for ax in fig.axes]
+        plt.close(fig)
+
+    monkeypatch.setattr(plots, "_save", keep_labels)
+    plots.plot_run(out, loss_label="cross-entropy (nats/char)")
+    assert labels["loss.png"][0][0] == "cross-entropy (nats/char)"
+    assert plots.layer_label("l0d0") == "layer 1"           # gates.png's "layer 1"
+    assert plots.layer_label("l11d1") == "layer 12, reverse"
+    with pytest.raises(ValueError, match="key must look like 'l0d0'"):
+        plots.layer_label("l0")
+    assert [title for _, title in labels["grad_through_time.png"]] == [
+        "gradient reaching h_t (layer 1)", "gradient reaching c_t (layer 1)"]

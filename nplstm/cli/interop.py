@@ -53,7 +53,9 @@ def add_parsers(sub) -> None:
                          "prefix, with it stripped (e.g. encoder.rnn.)")
     inspect = sub.add_parser(
         "inspect", help="list a weight file's names, shapes and dtypes, and the nplstm "
-        "modules its weights fit")
+        "modules its weights fit",
+        description=f"Read FILE ({_READ}) and list its weights (name, shape, dtype), then the "
+        "nplstm modules they fit, with the arguments that build each. Nothing is written.")
     inspect.add_argument("file", metavar="FILE", help=f"a weight file ({_READ})")
     inspect.add_argument("--key", default=None, help="the entry of a torch checkpoint dict "
                          "that holds the state dict")

@@ -29,7 +29,13 @@ def build_parser():
     cli_exercise.add_parser(sub)
 
     check = sub.add_parser("gradcheck", help="check the library's backward passes against "
-                           "finite differences (or JVPs) and print a table per check")
+                           "finite differences (or JVPs) and print a table per check",
+                           description="Check nplstm's hand-written backward passes (cell, "
+                           "LSTM, RNN, linear, embedding, loss) on random configurations "
+                           "against central finite differences in float64 (or the adjoint "
+                           "test of the JVPs), and print a table per check: the worst error "
+                           "of each input and where. Exit status 0 when every check passes, "
+                           "1 otherwise.")
     check.add_argument("--what", choices=["cell", "lstm", "rnn", "linear", "embedding", "loss",
                                           "all"],
                        default="all", help="which part to check (default: all)")
@@ -57,7 +63,11 @@ def build_parser():
                        help="print one JSON document (every report) instead of tables")
     check.add_argument("--quiet", action="store_true", help="print only the summary")
 
-    bench = sub.add_parser("bench", help="time nplstm.LSTM against torch.nn.LSTM on the CPU")
+    bench = sub.add_parser("bench", help="time nplstm.LSTM against torch.nn.LSTM on the CPU",
+                           description="Time nplstm.LSTM's forward and forward+backward "
+                           "against torch.nn.LSTM's (with and without oneDNN) on this CPU: "
+                           "one worker process per runner, interleaved rounds, medians "
+                           "(docs/benchmarks.md). Without torch, nplstm alone.")
     bench.add_argument("--threads", default=None,
                        help="thread counts for torch and NumPy's BLAS, one table each, "
                        "e.g. 2,1 (default: all cores)")

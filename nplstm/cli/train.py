@@ -21,6 +21,7 @@ from .progress import Progress
 __all__ = ["add_parsers", "run_train", "run_sample", "flag", "flag_message", "OneLineParser"]
 
 SAMPLE_TEMPERATURE = 0.8
+LOSS_LABELS = {"charlm": "cross-entropy (nats/char)", "adding": "mean squared error"}
 
 
 def flag(setting: str) -> str:
@@ -97,7 +98,11 @@ def add_parsers(sub) -> None:
     arg("--sample-length", type=int, default=300,
         help="characters of text printed at the end (charlm; 0: none; default: 300)")
 
-    sample = sub.add_parser("sample", help="print text from a char-LM run's model")
+    sample = sub.add_parser(
+        "sample", help="print text from a char-LM run's model",
+        description="Print text drawn character by character from the model of a "
+        "`nplstm train` run (OUT/best.npz, else OUT/checkpoint.npz), continuing --prime. "
+        "Nothing is written.")
     sample.add_argument("--out", default="runs/charlm",
                         help="the training run's directory (default: runs/charlm)")
     sample.add_argument("--checkpoint", choices=["best", "last"], default="best",
@@ -159,7 +164,8 @@ def run_train(args, error) -> int:
             status = 1
     try:
         plots = plot_run(config.out, title=f"nplstm train --task {config.task}",
-                         baseline=baseline, on_damaged=_say)
+                         baseline=baseline, on_damaged=_say,
+                         loss_label=LOSS_LABELS.get(config.task, "loss"))
     except OSError as err:
         _say(f"nplstm train: cannot write the plots in {config.out}: {err.strerror or err}; "
              f"the checkpoints are complete")
@@ -175,13 +181,15 @@ def _summary_line(summary: dict, task: str) -> str:
     """done: steps, time (the whole run, across resumes), final and best eval loss, the
     bigram baseline, and a note when the best eval loss is several evaluations old
     (nplstm.run_record: overfitting)."""
-    unit = "nats/char" if task == "charlm" else "MSE"
+    unit = "nats/char" if task == "charlm" else "MSE"   # LOSS_LABELS, short
     final, best = summary["eval_loss"], summary["best_eval_loss"]
     line = (f"done: {summary['steps']} steps in {summary['seconds']:.1f} s; eval loss "
             f"{final:.4f} {unit} (best {best:.4f} at step {summary['best_step']})")
     baseline = summary["bigram_baseline"]
     if baseline is not None:
-        line += f"; add-k bigram baseline {baseline:.4f} ({baseline - final:+.3f})"
+        gap = baseline - final
+        line += (f"; add-k bigram baseline {baseline:.4f} (eval loss {abs(gap):.3f} {unit} "
+                 + ("lower: better)" if gap >= 0 else "higher: worse)"))
     if summary["overfitting"]:
         line += (f"; eval loss has not improved for the last {summary['overfitting']} "
                  f"evaluations and is {100 * (final / best - 1):.0f}% above its best "

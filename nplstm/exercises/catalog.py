@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import ast
+import os
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -23,7 +24,7 @@ __all__ = ["Exercise", "EXERCISES", "exercise", "stub_source", "solution_source"
 class Exercise:
     name: str
     teaches: str
-    functions: tuple       # the functions the learner writes, in the order they are graded
+    functions: tuple[str, ...]  # the functions the learner writes, in the order they are graded
 
 
 EXERCISES = {e.name: e for e in [
@@ -42,7 +43,7 @@ EXERCISES = {e.name: e for e in [
 ]}
 
 
-def exercise(name) -> Exercise:
+def exercise(name: str) -> Exercise:
     """The exercise called ``name``; ValueError naming every exercise otherwise."""
     if not isinstance(name, str):
         raise TypeError(f"name must be the name of an exercise (a str), got "
@@ -61,7 +62,7 @@ def _package_file(folder: str, name: str) -> str:
     replaced by those definitions of OTHER's file: a later exercise hands the learner the
     code of an earlier one (each file stands alone), written once in the package."""
     exercise(name)
-    text = resources.files(__package__).joinpath(folder, f"{name}.py").read_text(
+    text = resources.files(__package__).joinpath(folder).joinpath(f"{name}.py").read_text(
         encoding="utf-8")
     lines = text.splitlines(keepends=True)
     for k, line in enumerate(lines):
@@ -100,7 +101,7 @@ def solution_source(name: str) -> str:
     return _package_file("solutions", name)
 
 
-def start(name: str, directory) -> Path:
+def start(name: str, directory: str | os.PathLike[str]) -> Path:
     """Write DIRECTORY/NAME.py (creating DIRECTORY) from the stub and return its path.
 
     Never overwrites: FileExistsError when the file is there (a learner's work is in it).

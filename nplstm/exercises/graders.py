@@ -7,6 +7,8 @@ gradients included), and the sizes include a batch and a hidden size of 1.
 
 from __future__ import annotations
 
+from typing import Any, Callable
+
 import numpy as np
 
 from .. import functional as F
@@ -270,7 +272,7 @@ def _stub_probe(module):
     return run
 
 
-GRADERS = {
+GRADERS: dict[str, Callable[..., Any]] = {
     "sigmoid_tanh": _grade_sigmoid_tanh,
     "linear": _grade_linear,
     "softmax_cross_entropy": _grade_softmax_cross_entropy,

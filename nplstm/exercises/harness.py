@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from typing import Any
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +30,7 @@ __all__ = ["DEFAULT_TIMEOUT", "grade", "grade_here", "run_child"]
 DEFAULT_TIMEOUT = 60.0
 
 
-def _checked_path(path) -> Path:
+def _checked_path(path: Any) -> Path:
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a str or a path to the exercise file, got "
                         f"{type(path).__name__}")
@@ -40,7 +41,8 @@ def _checked_path(path) -> Path:
     return path
 
 
-def grade(path, name: str, *, timeout: float = DEFAULT_TIMEOUT, isolate: bool = True
+def grade(path: str | os.PathLike[str], name: str, *, timeout: float = DEFAULT_TIMEOUT,
+          isolate: bool = True
           ) -> GradeResult:
     """Grade the learner's file ``path`` as exercise ``name``.
 
@@ -93,7 +95,7 @@ def _grade_in_a_child(path: Path, name: str, timeout: float) -> GradeResult:
 _TAIL_BYTES = 4096          # of the child's stderr, for the one sentence of a crash
 
 
-def _tail(stream) -> str:
+def _tail(stream: Any) -> str:
     """The end of a file written by the child: at most ``_TAIL_BYTES``."""
     stream.seek(0, os.SEEK_END)
     stream.seek(max(0, stream.tell() - _TAIL_BYTES))
@@ -108,7 +110,7 @@ def _died(path: Path, returncode: int, stderr_tail: str) -> str:
     return (f"grading {path.name} ended without a result (exit status {returncode}){last}")
 
 
-def grade_here(path, name: str) -> GradeResult:
+def grade_here(path: str | os.PathLike[str], name: str) -> GradeResult:
     """Grade in this process: load the file, run the exercise's grader on seeded cases."""
     path = Path(path)
     try:

@@ -7,6 +7,7 @@ from the grading process to the CLI as JSON and the CLI only formats it.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 __all__ = ["REFERENCE_TOLERANCE", "DIFFERENCES_TOLERANCE", "OutputRow", "FunctionReport",
            "GradeResult"]
@@ -37,7 +38,7 @@ class FunctionReport:
     its outputs could not be compared (not written yet, a crash, a wrong shape)."""
 
     function: str
-    rows: list = field(default_factory=list)
+    rows: list[OutputRow] = field(default_factory=list)
     problem: str = ""
 
     @property
@@ -53,18 +54,18 @@ class GradeResult:
     exercise: str
     path: str
     cases: int
-    reports: list = field(default_factory=list)
+    reports: list[FunctionReport] = field(default_factory=list)
     problem: str = ""
 
     @property
     def passed(self) -> bool:
         return not self.problem and bool(self.reports) and all(r.passed for r in self.reports)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "GradeResult":
+    def from_dict(cls, data: dict[str, Any]) -> "GradeResult":
         reports = [FunctionReport(r["function"], [OutputRow(**row) for row in r["rows"]],
                                   r["problem"]) for r in data["reports"]]
         return cls(data["exercise"], data["path"], data["cases"], reports, data["problem"])

@@ -10,10 +10,9 @@ torch accepts them; the results then have no batch axis either.  The backward is
 docs/derivation.md, whose symbols are this file's variable names.
 """
 
-from __future__ import annotations
+from typing import Any, NamedTuple, Optional
 
-from typing import NamedTuple
-
+from ..backend import Array
 from ..checks import check_arrays, check_cache, drop_batch_axis
 from ..kernels import kernels_for
 from .grads import CellGrads
@@ -25,18 +24,21 @@ __all__ = ["CellCache", "CellGrads", "lstm_cell_forward", "lstm_cell_backward"]
 class CellCache(NamedTuple):
     """What ``lstm_cell_backward`` needs, saved by ``lstm_cell_forward`` (batched shapes)."""
 
-    x: object          # (B, I)   the input
-    h_prev: object     # (B, H)   the previous hidden state
-    c_prev: object     # (B, H)   the previous cell state
-    gates: object      # (B, 4H)  post-activation gates [i | f | g | o]
-    tanh_c: object     # (B, H)   tanh(c')
-    weight_ih: object  # (4H, I)  a reference, not a copy
-    weight_hh: object  # (4H, H)  a reference, not a copy
+    x: Array          # (B, I)   the input
+    h_prev: Array     # (B, H)   the previous hidden state
+    c_prev: Array     # (B, H)   the previous cell state
+    gates: Array      # (B, 4H)  post-activation gates [i | f | g | o]
+    tanh_c: Array     # (B, H)   tanh(c')
+    weight_ih: Array  # (4H, I)  a reference, not a copy
+    weight_hh: Array  # (4H, H)  a reference, not a copy
     has_bias: bool
     unbatched: bool    # the forward was given (I,) and returned (H,) results
 
 
-def lstm_cell_forward(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
+def lstm_cell_forward(x: Array, state: Optional[tuple[Array, Array]], weight_ih: Array,
+                      weight_hh: Array, bias_ih: Optional[Array] = None,
+                      bias_hh: Optional[Array] = None
+                      ) -> tuple[tuple[Array, Array], CellCache]:
     """One LSTM step: ``(h1, c1), cache = lstm_cell_forward(x, (h, c), weight_ih, weight_hh, ...)``.
 
     x          (B, I) or (I,)
@@ -63,7 +65,7 @@ def lstm_cell_forward(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None
     return (h, c), cache
 
 
-def lstm_cell_backward(dh, dc, cache: CellCache) -> CellGrads:
+def lstm_cell_backward(dh: Optional[Array], dc: Optional[Array], cache: CellCache) -> CellGrads:
     """Gradients of one step from ``dh`` = ∂L/∂h1 and ``dc`` = ∂L/∂c1 (either may be None).
 
     dh, dc   (B, H) or (H,) like the forward's outputs; None means zeros

@@ -24,9 +24,9 @@ These exist to check the backward passes without finite differences:
 over speed (one allocation per step).
 """
 
-from __future__ import annotations
+from typing import Any, NamedTuple, Optional, Union
 
-from typing import NamedTuple, Optional
+from ..backend import Array
 
 from ..checks import check_arrays, check_lengths, check_shape, drop_batch_axis
 from ..kernels import kernels_for, split_gates
@@ -39,30 +39,33 @@ __all__ = ["CellTangents", "SequenceTangents", "lstm_cell_jvp", "lstm_jvp"]
 class CellTangents(NamedTuple):
     """Tangents of ``lstm_cell_forward``'s inputs (fields as ``CellGrads``); None = zero."""
 
-    x: Optional[object] = None          # (B, I) or (I,)
-    h_prev: Optional[object] = None     # (B, H) or (H,)
-    c_prev: Optional[object] = None     # (B, H) or (H,)
-    weight_ih: Optional[object] = None  # (4H, I)
-    weight_hh: Optional[object] = None  # (4H, H)
-    bias_ih: Optional[object] = None    # (4H,)
-    bias_hh: Optional[object] = None    # (4H,)
+    x: Optional[Array] = None          # (B, I) or (I,)
+    h_prev: Optional[Array] = None     # (B, H) or (H,)
+    c_prev: Optional[Array] = None     # (B, H) or (H,)
+    weight_ih: Optional[Array] = None  # (4H, I)
+    weight_hh: Optional[Array] = None  # (4H, H)
+    bias_ih: Optional[Array] = None    # (4H,)
+    bias_hh: Optional[Array] = None    # (4H,)
 
 
 class SequenceTangents(NamedTuple):
     """Tangents of ``lstm_forward``'s inputs (fields as ``SequenceGrads``); None = zero."""
 
-    x: Optional[object] = None          # (T, B, I) or (T, I)
-    h0: Optional[object] = None         # (B, P) or (P,)
-    c0: Optional[object] = None         # (B, H) or (H,)
-    weight_ih: Optional[object] = None  # (4H, I)
-    weight_hh: Optional[object] = None  # (4H, P)
-    bias_ih: Optional[object] = None    # (4H,)
-    bias_hh: Optional[object] = None    # (4H,)
-    weight_hr: Optional[object] = None  # (P, H)
+    x: Optional[Array] = None          # (T, B, I) or (T, I)
+    h0: Optional[Array] = None         # (B, P) or (P,)
+    c0: Optional[Array] = None         # (B, H) or (H,)
+    weight_ih: Optional[Array] = None  # (4H, I)
+    weight_hh: Optional[Array] = None  # (4H, P)
+    bias_ih: Optional[Array] = None    # (4H,)
+    bias_hh: Optional[Array] = None    # (4H,)
+    weight_hr: Optional[Array] = None  # (P, H)
 
 
-def lstm_cell_jvp(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None, *,
-                  tangents=None):
+def lstm_cell_jvp(x: Array, state: Optional[tuple[Array, Array]], weight_ih: Array,
+                  weight_hh: Array, bias_ih: Optional[Array] = None,
+                  bias_hh: Optional[Array] = None, *,
+                  tangents: Union[CellTangents, dict[str, Any], None] = None
+                  ) -> tuple[tuple[Array, Array], tuple[Array, Array]]:
     """One step and its tangent: ``(h1, c1), (h1_dot, c1_dot)``.
 
     Arguments as ``lstm_cell_forward``; ``tangents`` a ``CellTangents`` (or a dict of its
@@ -86,8 +89,11 @@ def lstm_cell_jvp(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None, *,
     return (h, c), (h_dot, c_dot)
 
 
-def lstm_jvp(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None, weight_hr=None, *,
-             lengths=None, reverse=False, tangents=None):
+def lstm_jvp(x: Array, state: Optional[tuple[Array, Array]], weight_ih: Array, weight_hh: Array,
+             bias_ih: Optional[Array] = None, bias_hh: Optional[Array] = None,
+             weight_hr: Optional[Array] = None, *, lengths: Any = None, reverse: bool = False,
+             tangents: Union[SequenceTangents, dict[str, Any], None] = None
+             ) -> tuple[tuple[Array, tuple[Array, Array]], tuple[Array, tuple[Array, Array]]]:
     """One layer and direction, and its tangent.
 
     Arguments as ``lstm_forward`` (lengths and reverse included); ``tangents`` a
@@ -140,7 +146,8 @@ def lstm_jvp(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None, weight_
     return (output, (h_n, c_n)), (output_dot, (h_n_dot, c_n_dot))
 
 
-def _gates_jvp(z, z_dot, c_prev, c_prev_dot, xp):
+def _gates_jvp(z: Array, z_dot: Array, c_prev: Array, c_prev_dot: Array,
+               xp: Any) -> tuple[Array, Array, Array, Array]:
     """The elementwise step and its tangent: (c, r, c_dot, r_dot), each (B, H).
 
     z, z_dot (B, 4H) pre-activations and their tangent; r = o ⊙ tanh(c) (the cell's h before
@@ -164,7 +171,8 @@ def _gates_jvp(z, z_dot, c_prev, c_prev_dot, xp):
     return c, r, c_dot, r_dot
 
 
-def _tangents(tangents, kind, xp, unbatched, batch_axis, primals):
+def _tangents(tangents: Any, kind: Any, xp: Any, unbatched: bool, batch_axis: Optional[int],
+              primals: dict[str, Any]) -> Any:
     """A ``kind`` of batched tangents: zeros for None, each checked against its primal.
 
     ``primals`` holds the batched primal of every field (None where the input is absent);
@@ -182,7 +190,7 @@ def _tangents(tangents, kind, xp, unbatched, batch_axis, primals):
     elif not isinstance(tangents, kind):
         raise TypeError(f"tangents must be a {kind.__name__}, a dict of its fields or None, "
                         f"got {type(tangents).__name__}")
-    out = {}
+    out: dict[str, Any] = {}
     for name in kind._fields:
         primal, tangent = primals[name], getattr(tangents, name)
         label = f"tangents.{name}"

@@ -6,13 +6,11 @@
 Leading axes ("...") are any batch shape, flattened to N rows for the products.
 """
 
-from __future__ import annotations
-
-from typing import NamedTuple, Optional
+from typing import Any, NamedTuple, Optional
 
 import numpy as np
 
-from ..backend import get_array_module, scatter_add
+from ..backend import Array, get_array_module, scatter_add
 from ..checks import (check_arrays, check_cache, check_indices, check_not_empty, check_rank,
                      check_shape, check_upstream)
 
@@ -22,19 +20,20 @@ __all__ = ["LinearCache", "LinearGrads", "linear_forward", "linear_backward",
 
 
 class LinearCache(NamedTuple):
-    x: object          # (N, I)  the input, leading axes flattened
-    weight: object     # (O, I)  a reference, not a copy
+    x: Array          # (N, I)  the input, leading axes flattened
+    weight: Array     # (O, I)  a reference, not a copy
     has_bias: bool
-    lead_shape: tuple  # the input's leading axes "..."
+    lead_shape: tuple[int, ...]  # the input's leading axes "..."
 
 
 class LinearGrads(NamedTuple):
-    x: object                # (..., I)
-    weight: object           # (O, I)
-    bias: Optional[object]   # (O,), None without bias
+    x: Array                # (..., I)
+    weight: Array           # (O, I)
+    bias: Optional[Array]   # (O,), None without bias
 
 
-def linear_forward(x, weight, bias=None):
+def linear_forward(x: Array, weight: Array, bias: Optional[Array] = None
+                   ) -> tuple[Array, LinearCache]:
     """``y, cache = linear_forward(x, weight, bias)`` with y = x Wᵀ + b (torch.nn.Linear).
 
     x       (..., I)  any number of leading axes, at least one dimension; no empty axis
@@ -59,7 +58,7 @@ def linear_forward(x, weight, bias=None):
     return y.reshape(lead_shape + (O,)), LinearCache(x2, weight, bias is not None, lead_shape)
 
 
-def linear_backward(dy, cache: LinearCache) -> LinearGrads:
+def linear_backward(dy: Array, cache: LinearCache) -> LinearGrads:
     """Gradients of ``linear_forward`` from ``dy`` = ∂L/∂y (..., O).
 
     returns ``LinearGrads``: x (..., I), weight (O, I), bias (O,) or None
@@ -77,18 +76,19 @@ def linear_backward(dy, cache: LinearCache) -> LinearGrads:
 
 
 class EmbeddingCache(NamedTuple):
-    indices: object    # (N,)   flattened integer indices (on the weight's device)
-    keep: object       # (N, 1) 0/1 of the weight's dtype: 0 at padding_idx, or None
-    weight_shape: tuple  # (V, E)
-    dtype: object        # the weight's dtype
-    lead_shape: tuple    # the indices' shape "..."
+    indices: Array    # (N,)   flattened integer indices (on the weight's device)
+    keep: Optional[Array]  # (N, 1) 0/1 of the weight's dtype: 0 at padding_idx, or None
+    weight_shape: tuple[int, ...]  # (V, E)
+    dtype: np.dtype[Any]  # the weight's dtype
+    lead_shape: tuple[int, ...]  # the indices' shape "..."
 
 
 class EmbeddingGrads(NamedTuple):
-    weight: object     # (V, E)
+    weight: Array     # (V, E)
 
 
-def embedding_forward(indices, weight, padding_idx=None):
+def embedding_forward(indices: Array, weight: Array, padding_idx: Optional[int] = None
+                      ) -> tuple[Array, EmbeddingCache]:
     """``y, cache = embedding_forward(indices, weight)``: y[...] = weight[indices[...]].
 
     indices      integer array (...) with values in [0, V), on the weight's device; 0-d
@@ -114,7 +114,7 @@ def embedding_forward(indices, weight, padding_idx=None):
     return y.reshape(tuple(indices.shape) + (E,)), cache
 
 
-def check_padding_idx(padding_idx, V: int):
+def check_padding_idx(padding_idx: Optional[int], V: int) -> Optional[int]:
     """``padding_idx`` as a row index in [0, V), or None: an int (not a bool) in [−V, V);
     ``TypeError`` for another type, ``ValueError`` outside the range (torch's rule)."""
     if padding_idx is None:
@@ -128,7 +128,7 @@ def check_padding_idx(padding_idx, V: int):
     return int(padding_idx) % V
 
 
-def embedding_backward(dy, cache: EmbeddingCache) -> EmbeddingGrads:
+def embedding_backward(dy: Array, cache: EmbeddingCache) -> EmbeddingGrads:
     """Gradient of ``embedding_forward``: dweight[v] = Σ over positions n with idx[n] = v of dy[n].
 
     dy       (..., E) like the forward's output

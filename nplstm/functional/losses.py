@@ -8,13 +8,11 @@ Both return the loss as a 0-d array of the input's dtype (``float(loss)`` for a 
 agree with torch.nn.functional.cross_entropy / mse_loss (reduction "mean").
 """
 
-from __future__ import annotations
-
-from typing import NamedTuple
+from typing import Any, NamedTuple, Optional, Union
 
 import numpy as np
 
-from ..backend import check_not_masked, describe_value, dtype_name, get_array_module, is_array
+from ..backend import Array, check_not_masked, describe_value, dtype_name, get_array_module, is_array
 from ..checks import (check_arrays, check_cache, check_indices, check_not_empty, check_rank,
                      check_shape)
 
@@ -23,17 +21,18 @@ __all__ = ["CrossEntropyCache", "CrossEntropyGrads", "cross_entropy_forward",
 
 
 class CrossEntropyCache(NamedTuple):
-    probs: object      # (N, C)  softmax(z)
-    targets: object    # (N,)    class indices, 0 where ignored
-    valid: object      # (N, 1)  1 where the target counts, 0 where it is ignore_index
-    count: int         # M, the number of valid targets
+    probs: Array      # (N, C)  softmax(z)
+    targets: Array    # (N,)    class indices, 0 where ignored
+    valid: Array      # (N, 1)  1 where the target counts, 0 where it is ignore_index
+    count: int  # type: ignore[assignment]  # M, the valid targets (shadows tuple.count)
 
 
 class CrossEntropyGrads(NamedTuple):
-    logits: object     # (N, C)
+    logits: Array     # (N, C)
 
 
-def cross_entropy_forward(logits, targets, ignore_index=-100):
+def cross_entropy_forward(logits: Array, targets: Array, ignore_index: int = -100
+                          ) -> tuple[Array, CrossEntropyCache]:
     """``loss, cache = cross_entropy_forward(logits, targets)``: mean of −log softmax(z)[t].
 
     logits        (N, C) unnormalised scores, N, C ≥ 1 (empty axes are refused)
@@ -68,7 +67,8 @@ def cross_entropy_forward(logits, targets, ignore_index=-100):
     return loss, CrossEntropyCache(probs, safe_targets, valid_col, count)
 
 
-def cross_entropy_backward(dloss, cache: CrossEntropyCache) -> CrossEntropyGrads:
+def cross_entropy_backward(dloss: Union[float, Array], cache: CrossEntropyCache
+                           ) -> CrossEntropyGrads:
     """∂L/∂z = dloss · (softmax(z) − onehot(t)) / M on valid rows, 0 on ignored rows.
 
     dloss    ∂(final)/∂L, a scalar or 0-d array (1.0 when L is the final loss)
@@ -85,15 +85,15 @@ def cross_entropy_backward(dloss, cache: CrossEntropyCache) -> CrossEntropyGrads
 
 
 class MSECache(NamedTuple):
-    diff: object       # p − y, shaped like the inputs
+    diff: Array       # p − y, shaped like the inputs
 
 
 class MSEGrads(NamedTuple):
-    pred: object       # like pred
-    target: object     # like target
+    pred: Array       # like pred
+    target: Array     # like target
 
 
-def mse_forward(pred, target):
+def mse_forward(pred: Array, target: Array) -> tuple[Array, MSECache]:
     """``loss, cache = mse_forward(pred, target)``: the mean of (p − y)² over all elements.
 
     pred, target  the same shape and dtype (any shape, 0-d included; no empty axis)
@@ -107,7 +107,7 @@ def mse_forward(pred, target):
     return loss, MSECache(diff)
 
 
-def mse_backward(dloss, cache: MSECache) -> MSEGrads:
+def mse_backward(dloss: Union[float, Array], cache: MSECache) -> MSEGrads:
     """∂L/∂p = dloss · 2 (p − y) / K and ∂L/∂y = −∂L/∂p."""
     check_cache(cache, MSECache, "mse_forward")
     diff = cache.diff
@@ -116,7 +116,7 @@ def mse_backward(dloss, cache: MSECache) -> MSEGrads:
     return MSEGrads(dpred, -dpred)
 
 
-def _check_targets(targets, N, C, ignore_index, xp):
+def _check_targets(targets: Array, N: int, C: int, ignore_index: int, xp: Any) -> None:
     """targets: (N,) integers, each in [0, C) or equal to ignore_index."""
     if not is_array(targets):
         raise TypeError("targets must be an integer array of class indices, got "
@@ -130,7 +130,7 @@ def _check_targets(targets, N, C, ignore_index, xp):
     check_indices("targets", counted, C, xp)
 
 
-def _upstream_scalar(dloss, like):
+def _upstream_scalar(dloss: Any, like: Array) -> Any:
     """The upstream gradient of a scalar loss: a number (Python or NumPy scalar, like 1.0 or
     ``loss.item()``), or a 0-d array of the loss's dtype and device; returned as a scalar
     that keeps ``like``'s dtype (a number is a value, not an array with a dtype)."""

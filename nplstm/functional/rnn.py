@@ -16,9 +16,9 @@ them at step t.  Shapes: T time, B batch, I input size, H hidden size; unbatched
 (T, I) is accepted, with h0 (H,).
 """
 
-from __future__ import annotations
+from typing import Any, NamedTuple, Optional
 
-from typing import NamedTuple, Optional
+from ..backend import Array
 
 from ..checks import (add_batch_axis, check_arrays, check_cache, check_flags, check_lengths,
                      check_not_empty, check_record, check_shape, drop_batch_axis)
@@ -35,11 +35,11 @@ NONLINEARITIES = ("tanh", "relu")
 class RNNCache(NamedTuple):
     """What ``rnn_backward`` reads, in work order (see ``packing.py``)."""
 
-    x: object             # (T, B, I)  the input
-    h0: object            # (B, H)     initial hidden state
-    output: object        # (T, B, H)  h_t (zero at padded steps), the h_{t−1} of step t
-    weight_ih: object     # (H, I)     references to the weights, not copies
-    weight_hh: object     # (H, H)
+    x: Array             # (T, B, I)  the input
+    h0: Array            # (B, H)     initial hidden state
+    output: Array        # (T, B, H)  h_t (zero at padded steps), the h_{t−1} of step t
+    weight_ih: Array     # (H, I)     references to the weights, not copies
+    weight_hh: Array     # (H, H)
     has_bias: bool
     nonlinearity: str     # "tanh" or "relu"
     plan: SequencePlan
@@ -49,22 +49,23 @@ class RNNCache(NamedTuple):
 class RNNGrads(NamedTuple):
     """Gradients of one layer and direction, named after the inputs of ``rnn_forward``."""
 
-    x: object                    # (T, B, I)  zero at padded steps
-    h0: object                   # (B, H)
-    weight_ih: object            # (H, I)
-    weight_hh: object            # (H, H)
-    bias_ih: Optional[object]    # (H,), None without bias
-    bias_hh: Optional[object]    # (H,), None without bias
+    x: Array                    # (T, B, I)  zero at padded steps
+    h0: Array                   # (B, H)
+    weight_ih: Array            # (H, I)
+    weight_hh: Array            # (H, H)
+    bias_ih: Optional[Array]    # (H,), None without bias
+    bias_hh: Optional[Array]    # (H,), None without bias
 
 
-def check_nonlinearity(nonlinearity) -> str:
+def check_nonlinearity(nonlinearity: str) -> str:
     """"tanh" or "relu" (torch's choices), else a ``ValueError`` naming ``nonlinearity``."""
     if not isinstance(nonlinearity, str) or nonlinearity not in NONLINEARITIES:
         raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
     return nonlinearity
 
 
-def check_rnn_weights(weight_ih, weight_hh, bias_ih, bias_hh):
+def check_rnn_weights(weight_ih: Array, weight_hh: Array, bias_ih: Optional[Array],
+                      bias_hh: Optional[Array]) -> tuple[Any, int, int]:
     """Check that the weights of one RNN layer fit each other; return (xp, I, H).
 
     weight_ih (H, I), weight_hh (H, H), bias_ih and bias_hh (H,) (both or neither).
@@ -85,8 +86,10 @@ def check_rnn_weights(weight_ih, weight_hh, bias_ih, bias_hh):
     return xp, I, H
 
 
-def rnn_forward(x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, *,
-                nonlinearity="tanh", lengths=None, reverse=False, keep_cache=True):
+def rnn_forward(x: Array, h0: Optional[Array], weight_ih: Array, weight_hh: Array,
+                bias_ih: Optional[Array] = None, bias_hh: Optional[Array] = None, *,
+                nonlinearity: str = "tanh", lengths: Any = None, reverse: bool = False,
+                keep_cache: bool = True) -> tuple[tuple[Array, Array], Optional[RNNCache]]:
     """One layer, one direction: ``(output, h_n), cache = rnn_forward(x, h0, ...)``.
 
     x             (T, B, I) or unbatched (T, I); T, B ≥ 1 (empty axes are refused)
@@ -142,7 +145,8 @@ def rnn_forward(x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, *,
     return (result, h_n), cache
 
 
-def rnn_backward(doutput, dh_n, cache: RNNCache, *, record=None) -> RNNGrads:
+def rnn_backward(doutput: Optional[Array], dh_n: Optional[Array], cache: RNNCache, *,
+                 record: Optional[dict[str, Any]] = None) -> RNNGrads:
     """Backpropagation through time of one RNN layer and direction.
 
     doutput  (T, B, H) (unbatched (T, H)): ∂L/∂output, or None for zeros; values at padded
@@ -191,7 +195,7 @@ def rnn_backward(doutput, dh_n, cache: RNNCache, *, record=None) -> RNNGrads:
     if T > 1:
         dweight_hh += dz_all[1:].reshape(-1, H).T @ output[:-1].reshape(-1, H)
     dbias = dz_rows.sum(axis=0) if has_bias else None         # (H,) = dbias_ih = dbias_hh
-    if norms is not None:
+    if norms is not None and record is not None:
         record.update(norms.result(plan))
     dx = drop_batch_axis(unbatched, 1, plan.from_work(dx_w))                    # (T, I)
     dh0 = drop_batch_axis(unbatched, 0, plan.batch_from_work(dh_carry))         # (H,)

@@ -24,14 +24,12 @@ allocate nothing: every buffer is made once per call, the large ones from the wo
 (memory reused between calls, ``nplstm/workspace.py``).  Derivation: docs/derivation.md.
 """
 
-from __future__ import annotations
-
-from typing import NamedTuple
+from typing import Any, NamedTuple, Optional, Sequence
 
 import numpy as np
 
 from .. import workspace
-from ..backend import asnumpy, get_array_module
+from ..backend import Array, asnumpy, get_array_module
 from ..checks import (check_arrays, check_cache, check_flags, check_lengths, check_record,
                      drop_batch_axis)
 from ..kernels import kernels_for
@@ -64,24 +62,24 @@ class SequenceCache(NamedTuple):
     x (B·I · itemsize), which is the caller's own array unless lengths or reverse re-index it.
     """
 
-    x: object             # (T, B, I)   the input
-    h0: object            # (B, P)      initial hidden state
-    c0: object            # (B, H)      initial cell state
-    gates: object         # (T, B, 4H)  post-activation gates [i | f | g | o]
-    c: object             # (T, B, H)   cell states c_t
-    tanh_c: object        # (T, B, H)   tanh(c_t)
-    hidden: object        # (T, B, H)   r_t = o ⊙ tanh c_t before the projection; None without
-    output: object        # (T, B, P)   h_t (zero at padded steps), the h_{t−1} of step t
-    weight_ih: object     # (4H, I)     references to the weights, not copies
-    weight_hh: object     # (4H, P)
-    weight_hr: object     # (P, H) or None
+    x: Array             # (T, B, I)   the input
+    h0: Array            # (B, P)      initial hidden state
+    c0: Array            # (B, H)      initial cell state
+    gates: Array         # (T, B, 4H)  post-activation gates [i | f | g | o]
+    c: Array             # (T, B, H)   cell states c_t
+    tanh_c: Array        # (T, B, H)   tanh(c_t)
+    hidden: Optional[Array]  # (T, B, H)   r_t = o ⊙ tanh c_t before the projection; None without
+    output: Array        # (T, B, P)   h_t (zero at padded steps), the h_{t−1} of step t
+    weight_ih: Array     # (4H, I)     references to the weights, not copies
+    weight_hh: Array     # (4H, P)
+    weight_hr: Optional[Array]  # (P, H) or None
     has_bias: bool
     plan: SequencePlan
     unbatched: bool
 
 
 def cache_bytes_per_step(B: int, I: int, H: int, P: int, itemsize: int,
-                         projection: bool) -> dict:
+                         projection: bool) -> dict[str, int]:
     """Bytes the training cache holds per time step, by buffer (see ``SequenceCache``).
 
     B, I, H, P, itemsize: positive ints (``ValueError`` naming the first that is not).
@@ -95,8 +93,11 @@ def cache_bytes_per_step(B: int, I: int, H: int, P: int, itemsize: int,
     return {name: B * n * itemsize for name, n in sizes.items()}
 
 
-def lstm_forward(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None, weight_hr=None,
-                 *, lengths=None, reverse=False, keep_cache=True):
+def lstm_forward(x: Array, state: Optional[tuple[Array, Array]], weight_ih: Array,
+                 weight_hh: Array, bias_ih: Optional[Array] = None,
+                 bias_hh: Optional[Array] = None, weight_hr: Optional[Array] = None, *,
+                 lengths: Any = None, reverse: bool = False, keep_cache: bool = True
+                 ) -> tuple[tuple[Array, tuple[Array, Array]], Optional[SequenceCache]]:
     """One layer, one direction: ``(output, (h_n, c_n)), cache = lstm_forward(x, state, ...)``.
 
     x           (T, B, I) or unbatched (T, I); T, B ≥ 1 (empty axes are refused)
@@ -191,7 +192,9 @@ def lstm_forward(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None, wei
     return (result, (h_n, c_n)), cache
 
 
-def lstm_backward(doutput, dh_n, dc_n, cache: SequenceCache, *, record=None) -> SequenceGrads:
+def lstm_backward(doutput: Optional[Array], dh_n: Optional[Array], dc_n: Optional[Array],
+                  cache: SequenceCache, *,
+                  record: Optional[dict[str, Any]] = None) -> SequenceGrads:
     """Backpropagation through time: gradients of one layer and direction.
 
     doutput  (T, B, P) (unbatched (T, P)): ∂L/∂output, or None for zeros; values at padded
@@ -224,9 +227,9 @@ def lstm_backward(doutput, dh_n, dc_n, cache: SequenceCache, *, record=None) -> 
     alloc = workspace.zeros if plan.padded else workspace.empty    # padded rows stay zero
     dgates = alloc((T, B, 4 * H), dtype, xp)                         # ∂L/∂z_t
     projection = weight_hr is not None
-    dh_all = alloc((T, B, P), dtype, xp) if projection else None     # kept for dW_hr
-    dh_buf = None if projection else xp.empty((B, P), dtype=dtype)
-    dr_buf = xp.empty((B, H), dtype=dtype) if projection else None
+    dh_all: Any = alloc((T, B, P), dtype, xp) if projection else None   # kept for dW_hr
+    dh_buf: Any = None if projection else xp.empty((B, P), dtype=dtype)
+    dr_buf: Any = xp.empty((B, H), dtype=dtype) if projection else None
     dc_total = xp.empty((B, H), dtype=dtype)                         # total ∂L/∂c_t
     chunk = _backward_chunk(T, B, H)
     factors = xp.empty((chunk, B, 4 * H), dtype=dtype)
@@ -266,9 +269,9 @@ def lstm_backward(doutput, dh_n, dc_n, cache: SequenceCache, *, record=None) -> 
                                 out=workspace.empty((4 * H, P), dtype, xp))
     dbias = dz.sum(axis=0) if has_bias else None             # (4H,) = dbias_ih = dbias_hh
     dweight_hr = None
-    if projection:                                           # dW_hr = Σ_t dh_tᵀ r_t  (P, H)
+    if projection and hidden is not None:                    # dW_hr = Σ_t dh_tᵀ r_t  (P, H)
         dweight_hr = dh_all.reshape(-1, P).T @ hidden.reshape(-1, H)
-    if norms is not None:
+    if norms is not None and record is not None:
         record.update(norms.result(plan))
     dx = plan.from_work(dx_w)
     dh0, dc0 = plan.batch_from_work(dh_carry), plan.batch_from_work(dc_carry)
@@ -278,7 +281,7 @@ def lstm_backward(doutput, dh_n, dc_n, cache: SequenceCache, *, record=None) -> 
                          None if dbias is None else dbias.copy(), dweight_hr)
 
 
-def join_directions(outputs):
+def join_directions(outputs: Sequence[Array]) -> Array:
     """The outputs of a layer's directions side by side: D arrays (T, B, P) → (T, B, D·P),
     in workspace memory (``nplstm/workspace.py``), as the next layer's input."""
     xp = get_array_module(*outputs)
@@ -287,7 +290,7 @@ def join_directions(outputs):
     return xp.concatenate(outputs, axis=-1, out=out)
 
 
-def _recurrent_weight(weight_hh, T, xp):
+def _recurrent_weight(weight_hh: Array, T: int, xp: Any) -> Array:
     """W_hhᵀ (P, 4H) for the step GEMM h_{t−1} W_hhᵀ: a contiguous copy for T ≥
     ``_TRANSPOSE_MIN_STEPS`` (OpenBLAS then reads it without packing it every step), else
     the transposed view (the copy costs more than it saves on short sequences)."""
@@ -298,12 +301,13 @@ def _recurrent_weight(weight_hh, T, xp):
     return copy
 
 
-def _backward_chunk(T, B, H):
+def _backward_chunk(T: int, B: int, H: int) -> int:
     """Time steps whose backward factors are computed together: (S, B, 5H) fits in L2."""
     return max(1, min(T, _BACKWARD_CHUNK_ELEMENTS // max(1, B * 5 * H)))
 
 
-def _chunk_factors(kernels, gates, c_all, c0_w, tanh_all, t0, t1, factors, dc_gain):
+def _chunk_factors(kernels: Any, gates: Array, c_all: Array, c0_w: Array, tanh_all: Array,
+                   t0: int, t1: int, factors: Array, dc_gain: Array) -> None:
     """``backward_factors`` of steps t0 … t1−1 into factors[:t1−t0], dc_gain[:t1−t0].
 
     Step t reads c_{t−1}: c_all[t0−1 : t1−1], except that step 0 reads c0 (a second call).
@@ -320,16 +324,16 @@ class StepNorms:
     """Squared norms of the named gradients (∂L/∂h_t, ∂L/∂c_t) per (work step, row), for
     ``record``; shared with the RNN (``rnn.py``), which records "dh" only."""
 
-    def __init__(self, T, B, xp, names=("dh", "dc")):
+    def __init__(self, T: int, B: int, xp: Any, names: tuple[str, ...] = ("dh", "dc")) -> None:
         # rows past a sequence's end stay 0
         self.squares = {name: xp.zeros((T, B), dtype=xp.float64) for name in names}
 
-    def add(self, t, *grads):
+    def add(self, t: int, *grads: Array) -> None:
         """The gradients of step t, in the order of ``names``, each (n, ·)."""
         for sq, g in zip(self.squares.values(), grads):
             sq[t, :g.shape[0]] = (g * g).sum(axis=-1)                            # (n,)
 
-    def result(self, plan):
+    def result(self, plan: SequencePlan) -> dict[str, Any]:
         """{name: (T,)} host float64 norms, indexed by the input's time steps."""
         # work (s, r) → caller (t, b) moves each row's squares to its own input time step
         return {name: asnumpy(plan.from_work(sq).sum(axis=1) ** 0.5)

@@ -21,6 +21,7 @@ only), so the test names the input whose JVP or VJP is wrong.
 from __future__ import annotations
 
 import math
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
@@ -40,8 +41,12 @@ ADJOINT_CRITERION = ("a trial passes when |<J v, u> - <v, J^T u>| <= rtol*((|<J 
                      "|<v, J^T u>|)/2 + 1e-2*||J v||*||u||), rtol={rtol:.3g}")
 
 
-def adjoint_check(jvp, vjp, inputs, *, trials=3, rtol=None, seed=0, names=None,
-                  raise_exception=True, jvp_report=None, vjp_report=None) -> GradcheckReport:
+def adjoint_check(jvp: Callable[..., Any], vjp: Any, inputs: Sequence[Any], *,
+                  trials: int = 3, rtol: Optional[float] = None, seed: int = 0,
+                  names: Optional[Sequence[str]] = None,
+                  raise_exception: bool = True,
+                  jvp_report: Optional[GradcheckReport] = None,
+                  vjp_report: Optional[GradcheckReport] = None) -> GradcheckReport:
     """Check ⟨J v, u⟩ = ⟨v, Jᵀ u⟩ per input for ``trials`` seeded random u, v.
 
     jvp, vjp         see the module docstring

@@ -8,8 +8,7 @@ from ..backend import asnumpy, get_array_module
 
 __all__ = ["flatten", "dtype_kind", "is_float_array", "is_python_float", "is_complex", "like",
            "shape_of", "to_host64", "why_skipped", "lowest_precision", "precision_of",
-           "precision_words",
-           "UNSUPPORTED_PRECISION"]
+           "precision_words", "UNSUPPORTED_PRECISION", "ABSENT"]
 
 # float dtypes whose round-off is too coarse for a derived tolerance to mean anything (see
 # ``tolerances``): refused by name rather than checked with float32's bars
@@ -67,10 +66,13 @@ def precision_words(dtype, parts: dict) -> str:
     return np.dtype(dtype).name + (f" ({', '.join(other)})" if other else "")
 
 
+ABSENT = "absent (None)"             # the note of an input given as None (a bias=False bias)
+
+
 def why_skipped(a) -> str:
     """A short note saying why an input is not checked."""
     if a is None:
-        return "None"
+        return ABSENT
     if is_python_float(a):
         return "Python float: not checked here (pass a 0-d float array to check it)"
     if dtype_kind(a):

@@ -41,7 +41,7 @@ input, when the backward returns a gradient for it (or ``wrt`` names it).
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import Any, Callable, NamedTuple, Optional, Sequence
 
 import numpy as np
 
@@ -76,10 +76,13 @@ class Roles(NamedTuple):
 GRADCHECK_ROLES = Roles("forward", "backward", "gradient check")
 
 
-def gradcheck(forward, backward, inputs, *, mode="full", eps=None, atol=None, rtol=None,
-              seed=0, names=None, wrt=None, directions=4, samples=16, richardson=False,
-              layouts=None, raise_exception=True, progress=False,
-              nondet_tol=0.0) -> GradcheckReport:
+def gradcheck(forward: Callable[..., Any], backward: Callable[..., Any], inputs: Sequence[Any],
+              *, mode: str = "full", eps: Optional[float] = None, atol: Optional[float] = None,
+              rtol: Optional[float] = None, seed: int = 0,
+              names: Optional[Sequence[str]] = None, wrt: Any = None, directions: int = 4,
+              samples: int = 16, richardson: bool = False, layouts: Any = None,
+              raise_exception: bool = True, progress: Any = False,
+              nondet_tol: float = 0.0) -> GradcheckReport:
     """Compare ``backward`` with finite differences of ``forward``; see the module docstring.
 
     inputs           a list or tuple of arguments for ``forward``; float arrays can be checked

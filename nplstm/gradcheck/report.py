@@ -11,9 +11,11 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 import math
 from dataclasses import asdict, dataclass, field
 
+from .arrays import ABSENT
 from .layout import GroupStats, merge_groups
 
 __all__ = ["InputReport", "GradcheckReport", "GradcheckError", "format_table",
@@ -63,8 +65,9 @@ class InputReport:
     kinks: list = field(default_factory=list)    # failing elements found not differentiable
 
     def row(self) -> list:
-        if not self.checked:
-            return [self.name, _fmt_shape(self.shape), "-", "-", "-", "-", "-", "-", "-",
+        if not self.checked:                 # an absent input (None) has no shape
+            shape = "-" if self.note == ABSENT else _fmt_shape(self.shape)
+            return [self.name, shape, "-", "-", "-", "-", "-", "-", "-",
                     self.note or "not checked"]
         where = _fmt_index(self.worst_index) if self.worst_index else self.where
         return [self.name, _fmt_shape(self.shape), f"{self.max_abs_error:.2e}",
@@ -117,7 +120,7 @@ class GradcheckReport:
                            for key, by in r["groups"].items()}
         return _finite(d)
 
-    def to_json(self, **kwargs) -> str:
+    def to_json(self, **kwargs: Any) -> str:
         return json.dumps(self.to_dict(), **kwargs)
 
     def __str__(self) -> str:

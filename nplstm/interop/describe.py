@@ -14,7 +14,8 @@ that module and comparing every name and shape: a group fits only if it matches 
 from __future__ import annotations
 
 import re
-from typing import NamedTuple
+from collections.abc import Mapping
+from typing import Any, NamedTuple
 
 from .. import nn
 from ..checks import printable_name, quoted_name
@@ -38,11 +39,11 @@ class ModuleFit(NamedTuple):
 
     prefix: str          # "encoder.rnn." ("" for top-level names)
     kind: str | None
-    args: tuple          # the constructor's positional arguments
-    kwargs: dict         # its keyword arguments (defaults left out)
-    names: tuple         # the group's full names, in the state dict's order
+    args: tuple[Any, ...]  # the constructor's positional arguments
+    kwargs: dict[str, Any]  # its keyword arguments (defaults left out)
+    names: tuple[str, ...]  # the group's full names, in the state dict's order
 
-    def build(self, **options) -> nn.Module:
+    def build(self, **options: Any) -> nn.Module:
         """A fresh module of this configuration (``options``: dtype, device, seed, …);
         load the weights with ``module.load_state_dict(select(state_dict, fit.prefix))``."""
         if self.kind is None:
@@ -62,10 +63,10 @@ class ModuleFit(NamedTuple):
         return f"{where}: {name}({', '.join(arguments)})"
 
 
-def describe(state_dict) -> list:
+def describe(state_dict: Mapping[str, Any]) -> list[ModuleFit]:
     """A ``ModuleFit`` per group of ``state_dict`` (``{name: array}``), in order of first
     appearance."""
-    groups = {}
+    groups: dict[str, Any] = {}
     for name, value in state_dict.items():
         prefix, _, leaf = name.rpartition(".")
         groups.setdefault(prefix + "." if prefix else "", {})[leaf] = tuple(value.shape)
@@ -77,7 +78,7 @@ def describe(state_dict) -> list:
     return fits
 
 
-def infer_lstm_config(state_dict, prefix: str = "") -> dict:
+def infer_lstm_config(state_dict: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     """The keyword arguments of the ``nplstm.LSTM`` whose state dict is ``state_dict``
     (under ``prefix``, e.g. "encoder.rnn."): input_size, hidden_size and those of
     num_layers, bias, bidirectional, proj_size that differ from the defaults.
@@ -94,7 +95,7 @@ def infer_lstm_config(state_dict, prefix: str = "") -> dict:
     return config
 
 
-def _fit(shapes: dict, prefix: str):
+def _fit(shapes: dict[str, Any], prefix: str) -> Any:
     """(kind, args, kwargs) of the module whose parameters are exactly ``shapes``."""
     config = _lstm_config(shapes)
     if config is not None:
@@ -106,13 +107,13 @@ def _fit(shapes: dict, prefix: str):
     return None, (), {}
 
 
-def _lstm_config(shapes: dict):
+def _lstm_config(shapes: dict[str, Any]) -> Any:
     """LSTM keyword arguments read off the shapes, if building them gives these shapes."""
-    if not all(_LSTM_NAME.fullmatch(name) for name in shapes) \
-            or not {"weight_ih_l0", "weight_hh_l0"} <= set(shapes):
+    matches = [_LSTM_NAME.fullmatch(name) for name in shapes]
+    if not all(matches) or not {"weight_ih_l0", "weight_hh_l0"} <= set(shapes):
         return None
     four_h, input_size = _pair(shapes["weight_ih_l0"])
-    layers = 1 + max(int(_LSTM_NAME.fullmatch(name).group(2)) for name in shapes)
+    layers = 1 + max(int(m.group(2)) for m in matches if m is not None)
     config = {"input_size": input_size, "hidden_size": four_h // 4, "num_layers": layers,
               "bias": "bias_ih_l0" in shapes,
               "bidirectional": any(name.endswith("_reverse") for name in shapes),
@@ -121,7 +122,7 @@ def _lstm_config(shapes: dict):
     return config if _matches(("LSTM", (), config), shapes) else None
 
 
-def _cell_guess(shapes: dict, prefix: str):
+def _cell_guess(shapes: dict[str, Any], prefix: str) -> Any:
     if set(shapes) not in ({"weight_ih", "weight_hh"},
                            {"weight_ih", "weight_hh", "bias_ih", "bias_hh"}):
         return None
@@ -130,7 +131,7 @@ def _cell_guess(shapes: dict, prefix: str):
     return "LSTMCell", (input_size, four_h // 4), kwargs
 
 
-def _reverse_guess(shapes: dict, prefix: str):
+def _reverse_guess(shapes: dict[str, Any], prefix: str) -> Any:
     """One direction of names ``*_l0_reverse`` alone: a ReverseLSTM (ONNX's reverse node)."""
     if set(shapes) not in ({"weight_ih_l0_reverse", "weight_hh_l0_reverse"},
                            {"weight_ih_l0_reverse", "weight_hh_l0_reverse", "bias_ih_l0_reverse",
@@ -141,7 +142,7 @@ def _reverse_guess(shapes: dict, prefix: str):
     return "ReverseLSTM", (input_size, four_h // 4), kwargs
 
 
-def _linear_guess(shapes: dict, prefix: str):
+def _linear_guess(shapes: dict[str, Any], prefix: str) -> Any:
     """Linear (weight, optional bias); a lone weight under a name with "emb" an Embedding."""
     if set(shapes) not in ({"weight"}, {"weight", "bias"}):
         return None
@@ -151,7 +152,7 @@ def _linear_guess(shapes: dict, prefix: str):
     return "Linear", (columns, rows), {} if "bias" in shapes else {"bias": False}
 
 
-def _matches(found, shapes: dict) -> bool:
+def _matches(found: Any, shapes: dict[str, Any]) -> bool:
     """Whether the module (kind, args, kwargs) has exactly these parameter names and shapes."""
     kind, args, kwargs = found
     try:
@@ -161,11 +162,11 @@ def _matches(found, shapes: dict) -> bool:
     return {name: tuple(p.shape) for name, p in module.named_parameters()} == shapes
 
 
-def _pair(shape) -> tuple:
+def _pair(shape: Any) -> tuple[Any, ...]:
     """The two sizes of a 2-D shape; (0, 0) for any other shape (which then fits nothing)."""
     return tuple(shape) if len(shape) == 2 else (0, 0)
 
 
-def _shape_list(shapes: dict) -> str:
+def _shape_list(shapes: dict[str, Any]) -> str:
     return ", ".join(f"{printable_name(name)} {shape}"
                      for name, shape in list(shapes.items())[:_LISTED])

@@ -25,11 +25,13 @@ bounded, before it is unpickled.
 from __future__ import annotations
 
 import json
+import os
 import pickle
 import struct
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -56,7 +58,8 @@ _LEGACY_TORCH_MAGIC = b"\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19"
 _INSTALL_SAFETENSORS = "pip install 'nplstm[safetensors]'"
 
 
-def load_weights(path, *, key=None, max_ratio=DEFAULT_MAX_RATIO) -> dict:
+def load_weights(path: str | os.PathLike[str], *, key: str | None = None,
+                 max_ratio: float | None = DEFAULT_MAX_RATIO) -> dict[str, Any]:
     """The state dict in the weight file ``path``: ``{name: numpy array}``.
 
     key   for a torch checkpoint dict (``{"model": state_dict, "epoch": 3, …}``), the entry
@@ -96,7 +99,7 @@ def load_weights(path, *, key=None, max_ratio=DEFAULT_MAX_RATIO) -> dict:
     return state_dict
 
 
-def save_weights(state_dict, path) -> None:
+def save_weights(state_dict: Mapping[str, Any], path: str | os.PathLike[str]) -> None:
     """Write ``state_dict`` (``{name: array}``) to ``path``; its suffix picks the format:
     ``.pt``/``.pth`` (torch's zip format, which ``torch.load(path, weights_only=True)``
     reads), ``.safetensors`` or ``.npz``.  Written atomically: on any error the old file

@@ -22,6 +22,9 @@ runs float32) and exports inference: dropout between layers is not part of it.
 
 from __future__ import annotations
 
+import os
+from typing import Any
+
 import numpy as np
 
 from ..backend import asnumpy
@@ -36,7 +39,8 @@ DEFAULT_OPSET = 17
 MIN_OPSET = 14       # LSTM-14 (layout), Reshape-14; Split takes its sizes as an input (≥ 13)
 
 
-def export_onnx(lstm, path, *, batch_first=None, opset: int = DEFAULT_OPSET) -> None:
+def export_onnx(lstm: Any, path: str | os.PathLike[str], *, batch_first: bool | None = None,
+                opset: int = DEFAULT_OPSET) -> None:
     """Write ``lstm`` to ``path`` as an ONNX model (see the module docstring for the graph).
 
     lstm         an ``nplstm.LSTM`` without a projection (``proj_size > 0`` has no ONNX

@@ -30,8 +30,9 @@ model's folder only (onnx_external.py).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -50,7 +51,7 @@ _ATTRIBUTES = {"activation_alpha", "activation_beta", "activations", "clip", "di
                "hidden_size", "input_forget", "layout"}
 
 
-def import_onnx(path) -> list:
+def import_onnx(path: str | os.PathLike[str]) -> list[Any]:
     """One ``nplstm.LSTM`` per LSTM node of the ONNX model at ``path``, in graph order."""
     onnx = require_onnx()
     path = Path(path)
@@ -68,7 +69,7 @@ def import_onnx(path) -> list:
             for k, node in enumerate(lstm_nodes)]
 
 
-def _load_model(onnx, path: Path):
+def _load_model(onnx: Any, path: Path) -> Any:
     """The checked ModelProto with its external data read in, or WeightFileError naming the
     file."""
     from google.protobuf.message import DecodeError
@@ -92,7 +93,7 @@ def _load_model(onnx, path: Path):
     return model
 
 
-def _stored_tensors(graph) -> dict:
+def _stored_tensors(graph: Any) -> dict[str, Any]:
     """``{name: TensorProto}`` of the tensors stored in the file: initializers (including
     those that are also graph inputs, whose stored value is the default), Constant nodes'
     ``value``.  Converted to arrays only when a node uses them."""
@@ -111,7 +112,7 @@ class _Graph(NamedTuple):
     fed: set            # the names of the graph's inputs
 
 
-def _lstm_from_node(onnx, node, graph: _Graph, where: str):
+def _lstm_from_node(onnx: Any, node: Any, graph: _Graph, where: str) -> Any:
     stored = graph.stored
     attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
     unknown = sorted(set(attrs) - _ATTRIBUTES)
@@ -237,7 +238,7 @@ def _graph_inputs_behind(name: str, graph: _Graph) -> set:
     return found
 
 
-def _stored(name: str, role: str, stored: dict, where: str) -> np.ndarray:
+def _stored(name: str, role: str, stored: dict[str, Any], where: str) -> np.ndarray[Any, Any]:
     if not name:
         raise WeightFileError(f"{where} has no {role} input")
     if name not in stored:
@@ -252,5 +253,5 @@ def _stored(name: str, role: str, stored: dict, where: str) -> np.ndarray:
                               f"({shown(err, 200)})") from None
 
 
-def _text(value) -> str:
+def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)

@@ -16,9 +16,12 @@ the reverse half of a bidirectional layer, and never loads into a forward LSTM b
 
 from __future__ import annotations
 
-import numpy as np
+from typing import Any, Optional
 
-from ..backend import get_array_module
+import numpy as np
+import numpy.typing as npt
+
+from ..backend import Array, get_array_module
 from ..checks import check_lengths, check_rank
 from ..grad_mode import is_grad_enabled
 from ..nn import LSTM
@@ -36,14 +39,16 @@ class ReverseLSTM(LSTM):
     reverse = True
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True,
-                 batch_first: bool = False, *, dtype="float32", device="cpu", seed=None):
+                 batch_first: bool = False, *, dtype: npt.DTypeLike = "float32",
+                 device: str = "cpu", seed: Any = None) -> None:
         super().__init__(input_size, hidden_size, 1, bias, batch_first, dtype=dtype,
                          device=device, seed=seed)
 
-    def _suffixes(self, layer):
+    def _suffixes(self, layer: int) -> list[str]:
         return [f"_l{layer}_reverse"]     # the parameter names of torch's reverse direction
 
-    def forward(self, x, state=None, lengths=None):
+    def forward(self, x: Array, state: Optional[tuple[Array, Array]] = None,
+                lengths: Any = None) -> tuple[Array, tuple[Array, Array]]:
         """As ``LSTM.forward``; output[t] has seen the steps from the sequence's end down to t."""
         self._check_input("x", x)
         check_rank("x", x, (2, 3), "(B, T, I) or (T, I)" if self.batch_first
@@ -54,7 +59,10 @@ class ReverseLSTM(LSTM):
             self._tape.append((self._tape.pop(), flip))
         return flip(output), state_n
 
-    def backward(self, doutput, dstate=None, *, record=None):
+    def backward(self, doutput: Optional[Array],
+                 dstate: Optional[tuple[Optional[Array], Optional[Array]]] = None, *,
+                 record: Optional[dict[Any, Any]] = None
+                 ) -> tuple[Array, tuple[Array, Array]]:
         """As ``LSTM.backward`` (``record``'s steps are in the order they were walked)."""
         entry, flip = self._peek()
         output_shape = flip.shape[:-1] + (self.hidden_size,)
@@ -68,14 +76,14 @@ class ReverseLSTM(LSTM):
             raise
         return flip(dx), dstate0
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "Reverse" + super().__repr__()
 
 
 class _TimeFlip:
     """Reverse every sequence of a batch within its own length (padding stays in place)."""
 
-    def __init__(self, x, lengths, batch_first: bool):
+    def __init__(self, x: Array, lengths: Any, batch_first: bool) -> None:
         unbatched = x.ndim == 2
         self.time_axis = 1 if batch_first and not unbatched else 0
         self.shape = tuple(x.shape)
@@ -94,7 +102,7 @@ class _TimeFlip:
         self.index = xp.asarray(index if not unbatched else index[:, 0])
         self.batch = None if unbatched else xp.arange(B)
 
-    def __call__(self, a):
+    def __call__(self, a: Any) -> Any:
         xp = get_array_module(a)
         if self.index is None:
             return xp.ascontiguousarray(xp.flip(a, axis=self.time_axis))

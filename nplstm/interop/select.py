@@ -8,12 +8,13 @@ A torch model's state dict names every tensor by its path in the model
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 __all__ = ["select", "prefixes"]
 
 
-def select(state_dict, prefix: str) -> dict:
+def select(state_dict: Mapping[str, Any], prefix: str) -> dict[str, Any]:
     """``{name[len(prefix):]: value}`` for every name of ``state_dict`` starting with
     ``prefix``, in the same order.  A prefix without its final dot gets one when that is
     what the names continue with (``"encoder.rnn"`` means ``"encoder.rnn."``).
@@ -42,9 +43,9 @@ def select(state_dict, prefix: str) -> dict:
     return selected
 
 
-def prefixes(names) -> list:
+def prefixes(names: Iterable[str]) -> list[str]:
     """Every dotted prefix of ``names``, sorted: ``["encoder.", "encoder.rnn.", …]``."""
-    found = set()
+    found: set[str] = set()
     for name in names:
         parts = name.split(".")[:-1]
         found.update(".".join(parts[:k]) + "." for k in range(1, len(parts) + 1))

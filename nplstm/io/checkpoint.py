@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import numbers
+import zipfile
 
 import numpy as np
 
@@ -56,9 +57,19 @@ def save_checkpoint(path, *, step: int, model: dict, optimizer: dict | None = No
     arrays[META] = np.array(text)
 
     def write(f):
-        np.savez(f, **arrays)
+        _write_npz(f, arrays)
 
     atomic_write(path, write)
+
+
+def _write_npz(file, arrays: dict) -> None:
+    """``np.savez(file, **arrays)``'s archive (members NAME.npy, stored, zip64), closed even
+    when a write fails: numpy < 1.25's savez leaves its ZipFile open on an error (a full
+    disk), and its ``__del__`` later fails again, as an unraisable exception."""
+    with zipfile.ZipFile(file, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
+        for key, a in arrays.items():
+            with archive.open(f"{key}.npy", "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, a, allow_pickle=False)
 
 
 def _section_arrays(section: str, arrays) -> dict:

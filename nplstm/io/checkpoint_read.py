@@ -11,7 +11,9 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
 import zipfile
+from typing import Any
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +32,7 @@ class _Fault(Exception):
     """What is wrong with a checkpoint, in words (becomes a CheckpointError at the boundary)."""
 
 
-def load_checkpoint(path) -> dict:
+def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read a checkpoint: ``{"model": state_dict, "step": int, "optimizer": {"lr": float,
     "buffers": [array or None]} or None, "state": {name: array}, "config": {...}, ...}``
     (the meta document's other keys at the top level).
@@ -60,7 +62,7 @@ def _describe(err: Exception, limit: int = 300) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
-def _read(path: Path) -> dict:
+def _read(path: Path) -> dict[str, Any]:
     with open_zip(path, source=None, error=_Fault) as archive:   # no record named twice
         entries = _entries(archive, path.stat().st_size)
         if META not in entries:
@@ -72,7 +74,7 @@ def _read(path: Path) -> dict:
     return _assemble(document, arrays)
 
 
-def _entries(archive: zipfile.ZipFile, file_size: int) -> dict:
+def _entries(archive: zipfile.ZipFile, file_size: int) -> dict[str, Any]:
     """``{key: ZipInfo}`` of the ``<key>.npy`` members, each stored uncompressed, once, and
     claiming no more bytes than the file has."""
     entries = {}
@@ -100,7 +102,7 @@ def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
     return data
 
 
-def _parse_npy(key: str, data: bytes, check_header) -> np.ndarray:
+def _parse_npy(key: str, data: bytes, check_header: Any) -> np.ndarray[Any, Any]:
     """The array in one ``.npy`` member's bytes, never unpickled.  ``check_header(shape,
     dtype)`` vets the header before the data is read; the sizes must add up exactly."""
     buffer = io.BytesIO(data)
@@ -117,9 +119,9 @@ def _parse_npy(key: str, data: bytes, check_header) -> np.ndarray:
     return np.lib.format.read_array(buffer, allow_pickle=False)
 
 
-def _parse_document(data: bytes) -> dict:
+def _parse_document(data: bytes) -> dict[str, Any]:
     """The meta document: JSON in a 0-d unicode array, its types checked."""
-    def unicode_scalar(shape, dtype):
+    def unicode_scalar(shape: Any, dtype: Any) -> None:
         if shape != () or dtype.kind != "U":
             raise _Fault(f"its meta document is a {dtype.str} array of shape {shape}, not a "
                          f"0-d unicode string")
@@ -140,7 +142,7 @@ def _parse_document(data: bytes) -> dict:
     return document
 
 
-def _check_optimizer(optimizer) -> None:
+def _check_optimizer(optimizer: Any) -> None:
     if not isinstance(optimizer, dict) or set(optimizer) != {"lr", "buffers_present"}:
         raise _Fault(f"its optimizer entry must be {{'lr', 'buffers_present'}}, the meta "
                      f"document has {optimizer!r}")
@@ -153,7 +155,7 @@ def _check_optimizer(optimizer) -> None:
                      f"has {present!r}")
 
 
-def _check_manifest(manifest) -> None:
+def _check_manifest(manifest: Any) -> None:
     """Format 2's ``arrays``: ``{key: {"shape": [int ≥ 0, …], "dtype": a STORED_DTYPES}}``."""
     if not isinstance(manifest, dict):
         raise _Fault("its meta document has no 'arrays' manifest")
@@ -166,7 +168,7 @@ def _check_manifest(manifest) -> None:
                          f"'dtype': one of {sorted(STORED_DTYPES)}}}: {entry!r}")
 
 
-def _recorded_arrays(document: dict, keys: set) -> dict:
+def _recorded_arrays(document: dict[str, Any], keys: set[str]) -> dict[str, Any]:
     """``{key: (shape, dtype str)}`` the meta document records (format 1: nothing), after
     checking that the members ``keys`` are the arrays it promises: format 2's manifest exactly;
     in either format, the optim buffers that ``buffers_present`` marks, and only names in
@@ -195,10 +197,10 @@ def _recorded_arrays(document: dict, keys: set) -> dict:
     return recorded
 
 
-def _parse_array(key: str, data: bytes, recorded) -> np.ndarray:
+def _parse_array(key: str, data: bytes, recorded: Any) -> np.ndarray[Any, Any]:
     """One ``model/``, ``optim/`` or ``state/`` array; its header must match what the meta
     document records (format 1: only a dtype from STORED_DTYPES)."""
-    def as_recorded(shape, dtype):
+    def as_recorded(shape: Any, dtype: Any) -> None:
         if dtype.str not in STORED_DTYPES:
             raise _Fault(f"member {member_name(key)!r} has dtype {dtype.str}, not one of "
                          f"{sorted(STORED_DTYPES)}")
@@ -210,7 +212,7 @@ def _parse_array(key: str, data: bytes, recorded) -> np.ndarray:
     return _parse_npy(key, data, as_recorded)
 
 
-def _assemble(document: dict, arrays: dict) -> dict:
+def _assemble(document: dict[str, Any], arrays: dict[str, Any]) -> dict[str, Any]:
     result = {k: v for k, v in document.items() if k != "arrays"}
     for section in ("model", "state"):
         prefix = f"{section}/"

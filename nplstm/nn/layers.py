@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import math
+from typing import Any, Optional, Union
+
+import numpy as np
+import numpy.typing as npt
+
+from ..backend import Array
 
 from ..checks import check_flags
 from .. import functional as F
@@ -22,19 +28,20 @@ class Linear(Module):
     """
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, *,
-                 dtype="float32", device="cpu", seed=None):
+                 dtype: npt.DTypeLike = "float32", device: str = "cpu",
+                 seed: Union[int, np.random.SeedSequence, None] = None) -> None:
         super().__init__(dtype=dtype, device=device)
         check_sizes(in_features=in_features, out_features=out_features)
         check_flags(bias=bias)
         self.in_features, self.out_features = in_features, out_features
-        shapes = {"weight": (out_features, in_features)}
+        shapes: dict[str, tuple[int, ...]] = {"weight": (out_features, in_features)}
         if bias:
             shapes["bias"] = (out_features,)
         else:
             self.bias = None      # as torch: the attribute exists and is None
         self._init_uniform(shapes, 1.0 / math.sqrt(in_features), seed)
 
-    def forward(self, x):
+    def forward(self, x: Array) -> Array:
         """y = x Wᵀ + b: x (..., I) → y (..., O); records the call for ``backward``."""
         self._check_input("x", x)
         y, cache = F.linear_forward(x, self.weight.data,
@@ -42,14 +49,14 @@ class Linear(Module):
         self._record(cache)
         return y
 
-    def backward(self, dy):
+    def backward(self, dy: Array) -> Array:
         """Undo the most recent recorded forward: returns dx; adds into weight/bias ``.grad``."""
         grads = F.linear_backward(dy, self._peek())           # validates dy first
         self._consume({"weight": grads.weight} if self.bias is None else
                       {"weight": grads.weight, "bias": grads.bias})
         return grads.x
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (f"Linear({self.in_features}, {self.out_features}, bias={self.bias is not None}, "
                 f"dtype={self.dtype.name})")
 
@@ -64,8 +71,10 @@ class Embedding(Module):
     "float64"; seed None, an int ≥ 0 or a ``numpy.random.SeedSequence``.
     """
 
-    def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx=None, *,
-                 dtype="float32", device="cpu", seed=None):
+    def __init__(self, num_embeddings: int, embedding_dim: int,
+                 padding_idx: Optional[int] = None, *, dtype: npt.DTypeLike = "float32",
+                 device: str = "cpu",
+                 seed: Union[int, np.random.SeedSequence, None] = None) -> None:
         super().__init__(dtype=dtype, device=device)
         check_sizes(num_embeddings=num_embeddings, embedding_dim=embedding_dim)
         padding_idx = check_padding_idx(padding_idx, num_embeddings)      # now in [0, V)
@@ -77,19 +86,19 @@ class Embedding(Module):
             value[padding_idx] = 0.0
         self.weight = Parameter(to_device(value, self.device))
 
-    def forward(self, indices):
+    def forward(self, indices: Array) -> Array:
         """y[...] = weight[indices[...]]: indices (...) → y (..., E); records the call."""
         y, cache = F.embedding_forward(indices, self.weight.data, self.padding_idx)
         self._record(cache)
         return y
 
-    def backward(self, dy):
+    def backward(self, dy: Array) -> None:
         """Undo the most recent recorded forward: adds into weight.grad; returns None."""
         grads = F.embedding_backward(dy, self._peek())        # validates dy first
         self._consume({"weight": grads.weight})
         return None
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         pad = "" if self.padding_idx is None else f", padding_idx={self.padding_idx}"
         return (f"Embedding({self.num_embeddings}, {self.embedding_dim}{pad}, "
                 f"dtype={self.dtype.name})")

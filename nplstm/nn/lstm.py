@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import math
+from typing import Any, Callable, Optional, Union
 
 import numpy as np
+import numpy.typing as npt
+
+from ..backend import Array
 
 from ..checks import check_flags
 from .. import functional as F
@@ -27,18 +31,20 @@ class LSTMCell(Module):
     tape_warning_limit = 1000     # one entry per time step: BPTT loops of up to 1000 steps
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True, *,
-                 dtype="float32", device="cpu", seed=None):
+                 dtype: npt.DTypeLike = "float32", device: str = "cpu",
+                 seed: Union[int, np.random.SeedSequence, None] = None) -> None:
         super().__init__(dtype=dtype, device=device)
         check_sizes(input_size=input_size, hidden_size=hidden_size)
         check_flags(bias=bias)
         self.input_size, self.hidden_size, self.bias = input_size, hidden_size, bias
         H, I = hidden_size, input_size
-        shapes = {"weight_ih": (4 * H, I), "weight_hh": (4 * H, H)}
+        shapes: dict[str, tuple[int, ...]] = {"weight_ih": (4 * H, I), "weight_hh": (4 * H, H)}
         if bias:
             shapes.update(bias_ih=(4 * H,), bias_hh=(4 * H,))
         self._init_uniform(shapes, 1.0 / math.sqrt(H), seed)
 
-    def forward(self, x, state=None):
+    def forward(self, x: Array, state: Optional[tuple[Array, Array]] = None
+                ) -> tuple[Array, Array]:
         """One step; records it for ``backward``. Returns (h, c), each (B, H) or (H,)."""
         self._check_input("x", x)
         bias = (self.bias_ih.data, self.bias_hh.data) if self.bias else (None, None)
@@ -47,7 +53,8 @@ class LSTMCell(Module):
         self._record(cache)
         return h, c
 
-    def backward(self, dh, dc=None):
+    def backward(self, dh: Optional[Array], dc: Optional[Array] = None
+                 ) -> tuple[Array, tuple[Array, Array]]:
         """Undo the most recent recorded step: returns ``dx, (dh_prev, dc_prev)``.
 
         dh, dc: ∂L/∂h and ∂L/∂c of that step's outputs (None = zeros).  Adds the parameter
@@ -58,7 +65,7 @@ class LSTMCell(Module):
         self._consume({name: getattr(grads, name) for name in names})
         return grads.x, (grads.h_prev, grads.c_prev)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (f"LSTMCell({self.input_size}, {self.hidden_size}, bias={self.bias}, "
                 f"dtype={self.dtype.name}, device={self.device!r})")
 
@@ -76,8 +83,9 @@ class LSTM(StackedRecurrent):
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
                  bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
-                 bidirectional: bool = False, proj_size: int = 0, *, dtype="float32",
-                 device="cpu", seed=None):
+                 bidirectional: bool = False, proj_size: int = 0, *,
+                 dtype: npt.DTypeLike = "float32", device: str = "cpu",
+                 seed: Union[int, np.random.SeedSequence, None] = None) -> None:
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
                          bidirectional, dtype=dtype, device=device)
         if isinstance(proj_size, bool) or not isinstance(proj_size, int) or proj_size < 0:
@@ -89,17 +97,18 @@ class LSTM(StackedRecurrent):
         self.output_size = proj_size or hidden_size                            # P
         self._init_layers(4, seed, projection=bool(proj_size))
 
-    def _layer_weights(self, suffix):
+    def _layer_weights(self, suffix: str) -> list[Any]:
         """(weight_ih, weight_hh, bias_ih, bias_hh, weight_hr) arrays of one layer/direction."""
         return self._weights_of(suffix, _WEIGHT_NAMES)
 
-    def _state_sizes(self):
+    def _state_sizes(self) -> tuple[int, ...]:
         return (self.output_size, self.hidden_size)                             # P, H
 
-    def _state_letters(self):
+    def _state_letters(self) -> tuple[str, ...]:
         return ("(L·D, B, P)" if self.proj_size else "(L·D, B, H)", "(L·D, B, H)")
 
-    def forward(self, x, state=None, lengths=None):
+    def forward(self, x: Array, state: Optional[tuple[Array, Array]] = None,
+                lengths: Any = None) -> tuple[Array, tuple[Array, Array]]:
         """Run all layers and directions; records the pass for ``backward``.
 
         x        (T, B, I), (B, T, I) if batch_first, or unbatched (T, I)
@@ -113,7 +122,8 @@ class LSTM(StackedRecurrent):
         if unbatched and lengths is not None:
             lengths = [lengths] if isinstance(lengths, (int, np.integer)) else lengths
 
-        def forward_one(layer_input, row_state, suffix, reverse, keep_cache):
+        def forward_one(layer_input: Array, row_state: Any, suffix: str, reverse: bool,
+                        keep_cache: bool) -> Any:
             (out, (h_n, c_n)), cache = F.lstm_forward(
                 layer_input, tuple(row_state), *self._layer_weights(suffix), lengths=lengths,
                 reverse=reverse, keep_cache=keep_cache)
@@ -123,7 +133,10 @@ class LSTM(StackedRecurrent):
         output, h_n, c_n = self._caller_layout(unbatched, output, h_n, c_n)
         return output, (h_n, c_n)
 
-    def backward(self, doutput, dstate=None, *, record=None):
+    def backward(self, doutput: Optional[Array],
+                 dstate: Optional[tuple[Optional[Array], Optional[Array]]] = None, *,
+                 record: Optional[dict[Any, Any]] = None
+                 ) -> tuple[Array, tuple[Array, Array]]:
         """Undo the most recent recorded forward: returns ``dx, (dh0, dc0)``.
 
         doutput  shaped like that forward's output (None = zeros); padded steps are ignored
@@ -135,12 +148,13 @@ class LSTM(StackedRecurrent):
         gradients are computed before the forward is popped and ``.grad`` changes, so a
         refused call (a wrong shape, say) leaves the module as it was.
         """
-        def upstream():
+        def upstream() -> list[tuple[str, Optional[Array]]]:
             dh_n, dc_n = _upstream_state(dstate)
             return [("dh_n", dh_n), ("dc_n", dc_n)]
 
-        def backward_one(d_out, row_upstream, cache, norms):
-            grads = F.lstm_backward(d_out, *row_upstream, cache, record=norms)
+        def backward_one(d_out: Array, row_upstream: Any, cache: Any, norms: Any) -> Any:
+            dh_n, dc_n = row_upstream
+            grads = F.lstm_backward(d_out, dh_n, dc_n, cache, record=norms)
             return grads.x, (grads.h0, grads.c0), \
                 {name: getattr(grads, name) for name in _WEIGHT_NAMES}
 
@@ -148,7 +162,7 @@ class LSTM(StackedRecurrent):
                                              backward_one)
         return dx, (dh0, dc0)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         extra = "".join(f", {k}={v!r}" for k, v in (
             ("num_layers", self.num_layers), ("bias", self.bias),
             ("batch_first", self.batch_first), ("dropout", self.dropout),
@@ -161,7 +175,7 @@ class LSTM(StackedRecurrent):
 _WEIGHT_NAMES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")
 
 
-def _upstream_state(dstate):
+def _upstream_state(dstate: Any) -> tuple[Any, ...]:
     """(dh_n, dc_n) from ``dstate``: None, or a pair whose entries may each be None."""
     if dstate is None:
         return None, None

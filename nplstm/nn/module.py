@@ -4,17 +4,21 @@ modes and devices, torch's init from a seed."""
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Callable, TypeVar, Union
 
 import numpy as np
+import numpy.typing as npt
 
-from ..backend import (check_device, check_float_array, check_not_masked, device_of,
+from ..backend import (Array, check_device, check_float_array, check_not_masked, device_of,
                        dtype_name, get_array_module, is_array, resolve_dtype, to_device)
 from ..checks import check_arrays, shape_str
 from ..grad_mode import is_grad_enabled
 from .state_dict import StateDictKeyError, key_mismatch_message
 
 __all__ = ["Parameter", "Module", "TapeWarning", "generator", "check_sizes"]
+
+_M = TypeVar("_M", bound="Module")       # train, eval and to return the module itself
 
 
 class TapeWarning(UserWarning):
@@ -32,20 +36,20 @@ class Parameter:
 
     __slots__ = ("data", "grad")
 
-    def __init__(self, data):
+    def __init__(self, data: Array) -> None:
         check_float_array("data", data)
         self.data = data
         self.grad = get_array_module(data).zeros_like(data)
 
     @property
-    def shape(self):
+    def shape(self) -> tuple[int, ...]:
         return self.data.shape
 
     @property
-    def dtype(self):
+    def dtype(self) -> np.dtype[Any]:
         return self.data.dtype
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"Parameter(shape={shape_str(self.data.shape)}, dtype={self.data.dtype.name}, " \
                f"device={device_of(self.data)!r})"
 
@@ -65,48 +69,54 @@ class Module:
     # (T·B·(7H + I) numbers per layer and direction).  LSTMCell records one entry per time
     # step and sets 1000.  Raise it on an instance for a longer legitimate tape.
     tape_warning_limit = 32
+    _parameters: dict[str, Parameter]
+    _modules: dict[str, Module]
+    forward: Callable[..., Any]              # each module's own, called by module(...)
 
-    def __init__(self, *, dtype="float32", device="cpu"):
+    if TYPE_CHECKING:                        # Parameters are set by name (torch's names:
+        def __getattr__(self, name: str) -> Any: ...   # weight_ih_l0, ...); for type checkers
+
+    def __init__(self, *, dtype: npt.DTypeLike = "float32", device: str = "cpu") -> None:
         check_device(device)
         object.__setattr__(self, "_parameters", {})
         object.__setattr__(self, "_modules", {})
-        self._tape = []
+        self._tape: list[Any] = []
         self._tape_warned = False
         self.training = True
         self.dtype = resolve_dtype(dtype)
         self.device = device
 
-    def __setattr__(self, name, value):
+    def __setattr__(self, name: str, value: Any) -> None:
         if isinstance(value, Parameter):
             self._parameters[name] = value
         elif isinstance(value, Module):
             self._modules[name] = value
         object.__setattr__(self, name, value)
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.forward(*args, **kwargs)
 
     # -- parameters -----------------------------------------------------------------------
-    def named_parameters(self, prefix=""):
+    def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
         """Yield (name, Parameter) in registration order; sub-module names are dotted."""
         for name, p in self._parameters.items():
             yield prefix + name, p
         for name, m in self._modules.items():
             yield from m.named_parameters(prefix + name + ".")
 
-    def parameters(self):
+    def parameters(self) -> list[Parameter]:
         return [p for _, p in self.named_parameters()]
 
-    def zero_grad(self):
+    def zero_grad(self) -> None:
         """Set every parameter's ``.grad`` to zeros (in place)."""
         for p in self.parameters():
             p.grad.fill(0)
 
-    def state_dict(self) -> dict:
+    def state_dict(self) -> dict[str, Array]:
         """``{name: array}`` copies of the parameter values (torch's names, on this device)."""
         return {name: p.data.copy() for name, p in self.named_parameters()}
 
-    def load_state_dict(self, state_dict) -> None:
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
         """Copy values from ``state_dict`` (torch's state dict as arrays loads unchanged).
 
         state_dict  a mapping ``{name: array}`` (a dict, torch's OrderedDict); anything else
@@ -138,7 +148,7 @@ class Module:
         for name, p in own.items():
             p.data[...] = values[name]
 
-    def _state_value(self, name, value, p):
+    def _state_value(self, name: str, value: Any, p: Parameter) -> Array:
         """``value`` as an array of ``p``'s shape, dtype and device, or a clear error."""
         check_not_masked(f"load_state_dict: {name}", value)
         try:
@@ -160,7 +170,7 @@ class Module:
         return to_device(array, self.device).astype(p.dtype)
 
     # -- modes and devices ----------------------------------------------------------------
-    def train(self, mode: bool = True):
+    def train(self: _M, mode: bool = True) -> _M:
         """Training mode (dropout on) for this module and its sub-modules; returns self."""
         if not isinstance(mode, (bool, np.bool_)):
             raise TypeError(f"train: mode must be a bool, got {mode!r} ({type(mode).__name__})")
@@ -170,10 +180,10 @@ class Module:
             m.train(mode)
         return self
 
-    def eval(self):
+    def eval(self: _M) -> _M:
         return self.train(False)
 
-    def to(self, device: str):
+    def to(self: _M, device: str) -> _M:
         """Move parameters (values and grads) to "cpu" or "cuda"; clears the recorded tape."""
         check_device(device)
         for p in self.parameters():
@@ -184,14 +194,14 @@ class Module:
             m._tape.clear()
         return self
 
-    def modules(self):
+    def modules(self) -> Iterator[Module]:
         """Yield this module and every sub-module (depth first, in registration order)."""
         yield self
         for m in self._modules.values():
             yield from m.modules()
 
     # -- the tape -------------------------------------------------------------------------
-    def _record(self, entry):
+    def _record(self, entry: Any) -> None:
         """Push a forward's cache (outside ``no_grad``); warn once when the tape grows past
         ``tape_warning_limit`` (forwards that no backward consumes)."""
         if not is_grad_enabled():
@@ -209,7 +219,7 @@ class Module:
                 "(Warned once per module; raise module.tape_warning_limit for a longer "
                 "legitimate tape.)"), stacklevel=4)   # the caller of module(...)
 
-    def _peek(self):
+    def _peek(self) -> Any:
         """The most recent recorded forward, left on the tape: a backward pops it (``_consume``)
         only once it has succeeded, so a refused backward changes nothing."""
         if not self._tape:
@@ -218,7 +228,7 @@ class Module:
                 "outside nplstm.no_grad() first; each forward is undone by one backward)")
         return self._tape[-1]
 
-    def _pop(self):
+    def _pop(self) -> Any:
         """Pop and return the most recent recorded forward (``RuntimeError`` when there is
         none), for subclasses that wrap their entries; a backward pass uses ``_peek`` and
         ``_consume`` instead, so that a refused call leaves the tape as it was."""
@@ -226,25 +236,26 @@ class Module:
         self._tape.pop()
         return entry
 
-    def _consume(self, param_grads: dict):
+    def _consume(self, param_grads: dict[str, Array]) -> None:
         """A backward succeeded: pop its forward and add ``{name: gradient}`` into ``.grad``
         (shapes and dtypes are those of the parameters: nothing here can fail half-way)."""
         self._tape.pop()
         for name, g in param_grads.items():
             self._parameters[name].grad += g
 
-    def clear_tape(self):
+    def clear_tape(self) -> None:
         """Forget recorded forwards that will not be backpropagated (frees their caches)."""
         self._tape.clear()
 
-    def _check_input(self, name, a):
+    def _check_input(self, name: str, a: Any) -> None:
         """Inputs must be arrays of this module's dtype and device: never a silent cast."""
         check_arrays({name: a}, dtype=self.dtype, required=(name,))
         if device_of(a) != self.device:
             raise TypeError(f"{name} is on {device_of(a)} but {type(self).__name__} is on "
                             f"{self.device}; move one of them (module.to or backend.to_device)")
 
-    def _init_uniform(self, shapes: dict, bound: float, seed):
+    def _init_uniform(self, shapes: dict[str, tuple[int, ...]], bound: float,
+                      seed: Union[int, np.random.SeedSequence, None]) -> None:
         """torch's init: every parameter U(−bound, bound), drawn in the module's dtype on the
         host from ``numpy.random.default_rng(seed)`` in registration order, then moved, so a
         seed gives the same weights on every device (``uniform_array``)."""
@@ -254,7 +265,8 @@ class Module:
             setattr(self, name, Parameter(to_device(value, self.device)))
 
 
-def uniform_array(rng: np.random.Generator, bound: float, shape: tuple, dtype) -> np.ndarray:
+def uniform_array(rng: np.random.Generator, bound: float, shape: tuple[int, ...],
+                  dtype: Any) -> np.ndarray:
     """U(−bound, bound) of ``shape`` in ``dtype``, with no array of another dtype on the way
     (so a float32 layer never needs twice its size in float64 to be drawn).
 
@@ -271,7 +283,7 @@ def uniform_array(rng: np.random.Generator, bound: float, shape: tuple, dtype) -
     return value
 
 
-def generator(seed) -> np.random.Generator:
+def generator(seed: Union[int, np.random.SeedSequence, None]) -> np.random.Generator:
     """``numpy.random.default_rng(seed)`` for a module's ``seed=``, which may be None (fresh
     entropy), an int ≥ 0 (NumPy integers too) or a ``numpy.random.SeedSequence`` (tasks.py
     passes the children of ``SeedSequence(seed).spawn(...)``); anything else is refused
@@ -285,13 +297,13 @@ def generator(seed) -> np.random.Generator:
     return np.random.default_rng(seed)
 
 
-def check_sizes(**sizes):
+def check_sizes(**sizes: int) -> None:
     for name, value in sizes.items():
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise ValueError(f"{name} must be a positive int, got {value!r}")
 
 
-def _as_array(value):
+def _as_array(value: Any) -> Any:
     """A NumPy/CuPy array from a state-dict value (a torch tensor converts through numpy)."""
     if is_array(value):
         return value

@@ -13,9 +13,12 @@ direction, forward (``_run_layers``) and backward (``_backprop_layers``):
 from __future__ import annotations
 
 import math
+from typing import Any, Callable, Optional, Sequence
+
+import numpy.typing as npt
 
 from .. import functional as F
-from ..backend import get_array_module, to_device
+from ..backend import Array, get_array_module, to_device
 from ..checks import (add_batch_axis, check_flags, check_not_empty, check_rank, check_record,
                      check_shape, drop_batch_axis, shape_str)
 from ..grad_mode import is_grad_enabled
@@ -32,8 +35,9 @@ class StackedRecurrent(Module):
     subclass sets it before calling ``_init_layers``.
     """
 
-    def __init__(self, input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                 bidirectional, *, dtype, device):
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int, bias: bool,
+                 batch_first: bool, dropout: float, bidirectional: bool, *,
+                 dtype: npt.DTypeLike, device: str) -> None:
         super().__init__(dtype=dtype, device=device)
         check_sizes(input_size=input_size, hidden_size=hidden_size, num_layers=num_layers)
         check_flags(bias=bias, batch_first=batch_first, bidirectional=bidirectional)
@@ -46,15 +50,15 @@ class StackedRecurrent(Module):
         self.num_directions = 2 if bidirectional else 1
         self.output_size = hidden_size
 
-    def _suffixes(self, layer):
+    def _suffixes(self, layer: int) -> list[str]:
         return [f"_l{layer}"] + ([f"_l{layer}_reverse"] if self.bidirectional else [])
 
-    def _init_layers(self, gate_rows: int, seed, projection=False):
+    def _init_layers(self, gate_rows: int, seed: Any, projection: bool = False) -> None:
         """Register every layer's parameters in torch's order, U(−1/√H, 1/√H) from ``seed``:
         weight_ih (G·H, layer input), weight_hh (G·H, P), bias_ih, bias_hh (G·H,) and, with
         ``projection``, weight_hr (P, H); G = ``gate_rows`` (4 for the LSTM, 1 for the RNN)."""
         H, P = self.hidden_size, self.output_size
-        shapes = {}
+        shapes: dict[str, tuple[int, ...]] = {}
         for layer in range(self.num_layers):
             layer_input = self.input_size if layer == 0 else P * self.num_directions
             for suffix in self._suffixes(layer):
@@ -70,13 +74,13 @@ class StackedRecurrent(Module):
         # (e.g. numpy.random.default_rng(0)) to make the masks of the next forwards repeat
         self.dropout_generator = generator(seed)
 
-    def _weights_of(self, suffix, names):
+    def _weights_of(self, suffix: str, names: Sequence[str]) -> list[Any]:
         """The arrays of one layer/direction's parameters ``names`` (None for absent ones)."""
         return [getattr(self, name + suffix).data if name + suffix in self._parameters
                 else None for name in names]
 
     # -- forward -------------------------------------------------------------------------
-    def _time_major(self, x):
+    def _time_major(self, x: Array) -> tuple[Array, bool, Any]:
         """Check x; return it as (T, B, I), whether it was unbatched, and its ``xp``."""
         self._check_input("x", x)
         check_rank("x", x, (2, 3), "(B, T, I) or (T, I)" if self.batch_first
@@ -95,7 +99,8 @@ class StackedRecurrent(Module):
                              f"{self.input_size}, got {shape_str(x.shape)}{hint}")
         return x_tbi, unbatched, get_array_module(x)
 
-    def _run_layers(self, x_tbi, initial, unbatched, forward_one):
+    def _run_layers(self, x_tbi: Array, initial: list[Array], unbatched: bool,
+                    forward_one: Callable[..., Any]) -> tuple[Any, Any]:
         """Every layer and direction; records the pass for ``_backprop_layers``.
 
         initial      the initial states, each (L·D, B, ·) (the LSTM's h0, c0; the RNN's h0)
@@ -132,7 +137,7 @@ class StackedRecurrent(Module):
         self._record((caches, masks, unbatched, T, B))
         return layer_input, finals
 
-    def _caller_layout(self, unbatched, sequence, *states):
+    def _caller_layout(self, unbatched: bool, sequence: Any, *states: Any) -> Any:
         """Results in the caller's layout: no batch axis when unbatched, (B, T, ·) for
         batch_first sequences; returns (sequence, *states)."""
         sequence, *states = drop_batch_axis(unbatched, 1, sequence, *states)
@@ -141,7 +146,9 @@ class StackedRecurrent(Module):
         return (sequence, *states)
 
     # -- backward ------------------------------------------------------------------------
-    def _backprop_layers(self, doutput, doutput_letters, upstream, record, backward_one):
+    def _backprop_layers(self, doutput: Optional[Array], doutput_letters: str,
+                         upstream: Any, record: Optional[dict[Any, Any]],
+                         backward_one: Callable[..., Any]) -> Any:
         """Undo the most recent recorded forward, layer by layer, last first.
 
         doutput       ∂L/∂output as given (checked here against ``doutput_letters``), or None
@@ -192,15 +199,16 @@ class StackedRecurrent(Module):
         self._consume(param_grads)
         return self._caller_layout(unbatched, d_layer_output, *d_initial)
 
-    def _state_sizes(self):
+    def _state_sizes(self) -> tuple[int, ...]:
         """Last-axis sizes of the states (the LSTM: (P, H); the RNN: (H,))."""
         raise NotImplementedError
 
-    def _state_letters(self):
+    def _state_letters(self) -> tuple[str, ...]:
         """The states' shapes spelled for messages, e.g. ("(L·D, B, H)",)."""
         raise NotImplementedError
 
-    def _batched(self, name, a, shape, unbatched, letters):
+    def _batched(self, name: str, a: Optional[Array], shape: tuple[int, ...], unbatched: bool,
+                 letters: str) -> Optional[Array]:
         """Check ``a`` against ``shape`` (without the batch axis when unbatched, and with the
         batch_first layout for doutput); return it in (.., B, ..) time-major form or None."""
         if a is None:
@@ -217,7 +225,8 @@ class StackedRecurrent(Module):
         check_shape(name, a, shape, letters, f"L = {self.num_layers}, D = {self.num_directions}")
         return a
 
-    def _initial_states(self, given, names, B, unbatched, xp):
+    def _initial_states(self, given: Sequence[Optional[Array]], names: Sequence[str], B: int,
+                        unbatched: bool, xp: Any) -> list[Any]:
         """The initial states in batched (L·D, B, ·) form: zeros where ``given`` (arrays or
         None, in the order of ``_state_sizes``) holds None, else shape-checked as torch's."""
         L, D = self.num_layers, self.num_directions

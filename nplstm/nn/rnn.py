@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any, Optional, Union
+
 import numpy as np
+import numpy.typing as npt
+
+from ..backend import Array
 
 from ..functional.rnn import check_nonlinearity, rnn_backward, rnn_forward
 from .recurrent import StackedRecurrent
@@ -27,20 +32,22 @@ class RNN(StackedRecurrent):
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
                  nonlinearity: str = "tanh", bias: bool = True, batch_first: bool = False,
-                 dropout: float = 0.0, bidirectional: bool = False, *, dtype="float32",
-                 device="cpu", seed=None):
+                 dropout: float = 0.0, bidirectional: bool = False, *,
+                 dtype: npt.DTypeLike = "float32", device: str = "cpu",
+                 seed: Union[int, np.random.SeedSequence, None] = None) -> None:
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
                          bidirectional, dtype=dtype, device=device)
         self.nonlinearity = check_nonlinearity(nonlinearity)
         self._init_layers(1, seed)
 
-    def _state_sizes(self):
+    def _state_sizes(self) -> tuple[int, ...]:
         return (self.hidden_size,)
 
-    def _state_letters(self):
+    def _state_letters(self) -> tuple[str, ...]:
         return ("(L·D, B, H)",)
 
-    def forward(self, x, h0=None, lengths=None):
+    def forward(self, x: Array, h0: Optional[Array] = None, lengths: Any = None
+                ) -> tuple[Array, Array]:
         """Run all layers and directions; records the pass for ``backward``.
 
         x        (T, B, I), (B, T, I) if batch_first, or unbatched (T, I)
@@ -55,7 +62,8 @@ class RNN(StackedRecurrent):
         if unbatched and lengths is not None:
             lengths = [lengths] if isinstance(lengths, (int, np.integer)) else lengths
 
-        def forward_one(layer_input, row_state, suffix, reverse, keep_cache):
+        def forward_one(layer_input: Array, row_state: Any, suffix: str, reverse: bool,
+                        keep_cache: bool) -> Any:
             (out, h_n), cache = rnn_forward(
                 layer_input, row_state[0], *self._weights_of(suffix, _WEIGHT_NAMES),
                 nonlinearity=self.nonlinearity, lengths=lengths, reverse=reverse,
@@ -65,7 +73,8 @@ class RNN(StackedRecurrent):
         output, (h_n,) = self._run_layers(x_tbi, [h0], unbatched, forward_one)
         return self._caller_layout(unbatched, output, h_n)
 
-    def backward(self, doutput, dh_n=None, *, record=None):
+    def backward(self, doutput: Optional[Array], dh_n: Optional[Array] = None, *,
+                 record: Optional[dict[Any, Any]] = None) -> tuple[Array, Array]:
         """Undo the most recent recorded forward: returns ``dx, dh0``.
 
         doutput  shaped like that forward's output (None = zeros); padded steps are ignored
@@ -76,14 +85,14 @@ class RNN(StackedRecurrent):
         Adds every parameter's gradient into its ``.grad``; dx is 0 at padded steps.  A
         refused call (a wrong shape, say) leaves the module and its tape as they were.
         """
-        def backward_one(d_out, row_upstream, cache, norms):
+        def backward_one(d_out: Array, row_upstream: Any, cache: Any, norms: Any) -> Any:
             grads = rnn_backward(d_out, row_upstream[0], cache, record=norms)
             return grads.x, (grads.h0,), {name: getattr(grads, name) for name in _WEIGHT_NAMES}
 
         return self._backprop_layers(doutput, "(T, B, D·H)", lambda: [("dh_n", dh_n)],
                                      record, backward_one)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         defaults = {"num_layers": 1, "nonlinearity": "tanh", "bias": True,
                     "batch_first": False, "dropout": 0.0, "bidirectional": False}
         extra = "".join(f", {k}={getattr(self, k)!r}" for k, v in defaults.items()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
@@ -10,7 +11,7 @@ from ..io import atomic_write
 from .runlog import damage_note, read_log
 
 __all__ = ["read_metrics", "plot_run", "matplotlib_pyplot", "saved_figure", "PLOT_EXTRA_NOTE",
-           "MATPLOTLIB_MISSING"]
+           "MATPLOTLIB_MISSING", "layer_label"]
 
 MATPLOTLIB_MISSING = "matplotlib is not installed (pip install 'nplstm[plot]')"
 PLOT_EXTRA_NOTE = ("plots skipped: matplotlib is not installed "
@@ -64,10 +65,11 @@ def read_metrics(path, on_damaged=None) -> dict:
 
 
 def plot_run(out_dir, title: str = "", baseline: float | None = None,
-             on_damaged=None) -> list:
-    """Write OUT/loss.png (train and eval loss), OUT/grad_norm.png and, when recorded,
-    OUT/grad_through_time.png; return their paths (an empty list without matplotlib).
-    Damaged lines of the log are skipped (``read_metrics``)."""
+             on_damaged=None, loss_label: str = "loss") -> list:
+    """Write OUT/loss.png (train and eval loss, y axis ``loss_label``: what the loss is and its
+    unit), OUT/grad_norm.png and, when recorded, OUT/grad_through_time.png; return their paths
+    (an empty list without matplotlib).  Damaged lines of the log are skipped
+    (``read_metrics``)."""
     plt = matplotlib_pyplot()
     if plt is None:
         return []
@@ -84,7 +86,7 @@ def plot_run(out_dir, title: str = "", baseline: float | None = None,
             label="eval")
     if baseline is not None:
         ax.axhline(baseline, ls="--", color="gray", label=f"bigram baseline {baseline:.3f}")
-    ax.set(xlabel="step", ylabel="loss", title=title or "loss")
+    ax.set(xlabel="step", ylabel=loss_label, title=title or "loss")
     ax.legend()
     paths.append(out_dir / "loss.png")
     _save(plt, fig, paths[-1])
@@ -113,10 +115,20 @@ def _plot_through_time(plt, records, path):
             norms = record[key][name]
             ax.semilogy(range(len(norms)), norms, style, label=f"step {record['step']}")
             ax.set(xlabel="time step t", ylabel=f"‖∂L/∂{symbol}_t‖",
-                   title=f"gradient reaching {symbol}_t ({key[:2]})")
+                   title=f"gradient reaching {symbol}_t ({layer_label(key)})")
     for ax in axes:
         ax.legend()
     _save(plt, fig, path)
+
+
+def layer_label(key: str) -> str:
+    """"layer 1" for the run log's key "l0d0" (layer 0, direction 0): layers counted from 1,
+    as ``nplstm visualize`` names them; ", reverse" for direction 1."""
+    match = re.fullmatch(r"l(\d+)d([01])", key)
+    if match is None:
+        raise ValueError(f"key must look like 'l0d0' (layer, direction), got {key!r}")
+    layer, direction = int(match.group(1)), int(match.group(2))
+    return f"layer {layer + 1}" + (", reverse" if direction else "")
 
 
 def _save(plt, fig, path):

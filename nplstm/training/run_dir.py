@@ -6,10 +6,14 @@ lock that keeps a second run out, and the clean-up of temporary files left by ki
     checkpoint.npz   the last checkpoint                  (written atomically)
     best.npz         the model with the best eval loss    (written atomically)
     *.png            plots of the log (nplstm.plots)       (written atomically)
-    .lock            the PID of the run that holds OUT    (flock'ed while it trains)
+    .lock            the PID of the run that holds OUT    (flock'ed while it trains;
+                                                            removed when it ends cleanly)
 
 The lock is ``fcntl.flock`` on ``.lock``: the kernel releases it when the process ends, also
-on SIGKILL, so a lock never outlives its run and there is nothing stale to clean up.
+on SIGKILL, so a lock never outlives its run and there is nothing stale to clean up.  A run
+that ends cleanly deletes ``.lock`` while still holding the flock; a run that took the flock
+of a file deleted meanwhile (opened before the deletion) sees that ``.lock`` is no longer its
+file and takes the lock again on the new one, so two runs never hold OUT at once.
 """
 
 from __future__ import annotations
@@ -71,12 +75,32 @@ class RunDir:
         cannot be created.  A refused call leaves OUT as it was."""
         try:
             self.path.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.lock_file,            # never through a planted symlink
-                         os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
         except OSError as err:
             raise TrainingError(f"out {self.path} cannot be written: {err.strerror}",
                                 ("out",)) from None
-        if fcntl is not None:
+        fd = self._lock_current_file()
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+        except OSError as err:
+            os.close(fd)
+            raise TrainingError(f"out {self.path}: cannot write {self.lock_file}: "
+                                f"{err.strerror}", ("out",)) from None
+        self._lock_fd = fd
+
+    def _lock_current_file(self) -> int:
+        """A descriptor of .lock holding its flock, where .lock is still that file once
+        locked (a run ending cleanly deletes it: the flock of a deleted file keeps no one
+        out, so lock the new one)."""
+        while True:
+            try:
+                fd = os.open(self.lock_file,        # never through a planted symlink
+                             os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+            except OSError as err:
+                raise TrainingError(f"out {self.path} cannot be written: {err.strerror}",
+                                    ("out",)) from None
+            if fcntl is None:
+                return fd
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError as err:
@@ -88,18 +112,16 @@ class RunDir:
                                     f"out", ("out",)) from None
                 raise TrainingError(f"out {self.path}: cannot lock {self.lock_file}: "
                                     f"{err.strerror}", ("out",)) from None
-        try:
-            os.ftruncate(fd, 0)
-            os.write(fd, f"{os.getpid()}\n".encode())
-        except OSError as err:
-            os.close(fd)
-            raise TrainingError(f"out {self.path}: cannot write {self.lock_file}: "
-                                f"{err.strerror}", ("out",)) from None
-        self._lock_fd = fd
+            if _same_file(fd, self.lock_file):
+                return fd
+            os.close(fd)                       # deleted by the run that just ended: again
 
     def release(self) -> None:
-        """Let go of the lock (the .lock file stays: removing it would race a new run)."""
+        """Delete .lock and let go of its flock (deleting first, while still holding it: a run
+        waiting on the old file then sees that it is gone, see ``_lock_current_file``)."""
         if self._lock_fd is not None:
+            if _same_file(self._lock_fd, self.lock_file):
+                self.lock_file.unlink(missing_ok=True)
             os.close(self._lock_fd)            # closing the last descriptor drops the flock
             self._lock_fd = None
 
@@ -117,3 +139,13 @@ class RunDir:
         whose name the writer does not make (``nplstm.io.atomic.remove_stale_temporaries``)."""
         for name in ATOMIC_FILES:
             remove_stale_temporaries(self.path / name)
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    """Whether the open file ``fd`` is the file now at ``path``."""
+    try:
+        on_disk = os.stat(path)
+    except OSError:
+        return False
+    held = os.fstat(fd)
+    return (held.st_dev, held.st_ino) == (on_disk.st_dev, on_disk.st_ino)
