@@ -504,8 +504,13 @@ def test_a_full_disk_mid_checkpoint_leaves_no_open_archive(tmp_path, monkeypatch
 
     unraisable = []
     monkeypatch.setattr(sys, "unraisablehook", unraisable.append)
-    monkeypatch.setattr(nplstm.io.atomic, "open", lambda path, mode: FullDisk(),
-                        raising=False)
+    def full_disk_file(fd, mode):          # the atomic writer's temporary file, filling up
+        file = FullDisk()
+        file.fileno = lambda: fd
+        file.close = lambda: os.close(fd)
+        return file
+
+    monkeypatch.setattr(nplstm.io.atomic.os, "fdopen", full_disk_file)
     model = {"weight": np.arange(2000, dtype=np.float32)}
     codes = []
     with warnings.catch_warnings(record=True) as caught:
