@@ -111,6 +111,9 @@ MISTAKES = [
     ("linear", "dx = dy @ W ", "dx = -dy @ W ", "linear_backward", ["dx"], "sign flipped"),
     ("linear", "db = dy.sum(axis=0)", "db = dy.mean(axis=0)", "linear_backward", ["db"],
      "off by a factor of 1/N = 1/4"),
+    # an all-zero answer has relative error 1: kills max → min in relative_error's scale
+    ("linear", "db = dy.sum(axis=0)", "db = np.zeros_like(b)", "linear_backward", ["db"],
+     "all zeros: no gradient reaches it"),
     ("softmax_cross_entropy", "return loss, dlogits", "return loss, dlogits.T",
      "softmax_cross_entropy", None, "did you transpose it?"),
     ("softmax_cross_entropy", "return loss, dlogits", "return loss, -dlogits",
@@ -360,3 +363,72 @@ def test_a_forward_changed_to_another_shape_is_a_sentence(tmp_path):
     problem = _report(grade_here(path, "lstm_cell_backward"), "lstm_cell_backward").problem
     assert problem == ("your forward's h has shape (1, 1), expected shape (1, 2): the "
                        "central differences need a forward that runs")
+
+
+# --- the comparisons' edge cases (each kills a mutant the suite missed, issue 21) ----------
+
+def test_relative_error_of_an_all_zero_answer_is_one():
+    """Kills ``max`` → ``min`` in relative_error's scale: with min, an all-zero answer has
+    scale 0 and error 0, and zeros would pass."""
+    want = np.array([[0.5, -2.0], [1.0, 0.25]])
+    assert relative_error(np.zeros_like(want), want) == 1.0
+    assert relative_error(want, np.zeros_like(want)) == 1.0
+
+
+def test_relative_error_is_relative():
+    """Kills ``/ scale`` → ``* scale``: max|got − want| = 2 over max(|got|, |want|) = 3 is
+    2/3, and scaling both by 2^10 changes nothing (exactly, powers of two)."""
+    got, want = np.array([3.0, -1.0]), np.array([1.0, -1.0])
+    assert relative_error(got, want) == 2 / 3
+    assert relative_error(1024 * got, 1024 * want) == 2 / 3
+    assert relative_error(got / 1024, want / 1024) == 2 / 3
+
+
+def test_relative_error_of_nothing_and_of_zeros_is_zero():
+    """Pins 0/0 (both all zeros: 0, not NaN; kills dropping ``if scale > 0``) and empty
+    outputs (0; kills dropping ``if got.size == 0``, whose max would raise), and NaN or inf
+    in the answer (inf)."""
+    with np.errstate(all="raise"):
+        assert relative_error(np.zeros((2, 3)), np.zeros((2, 3))) == 0.0
+        assert relative_error(np.zeros((0, 3)), np.zeros((0, 3))) == 0.0
+    assert relative_error(np.array([1.0, np.nan]), np.ones(2)) == float("inf")
+    assert relative_error(np.array([1.0, -np.inf]), np.ones(2)) == float("inf")
+
+
+@pytest.mark.parametrize("returned", ["np.asarray(loss)", "float(loss)", "np.float64(loss)"])
+def test_a_right_loss_as_a_0d_array_or_a_float_passes(returned, tmp_path):
+    """checked_output takes a loss returned as a 0-d array (kills dropping its
+    ``isinstance(got, np.ndarray) and got.shape == ()`` branch) or as a float."""
+    path = _planted(tmp_path, "softmax_cross_entropy", "return loss, dlogits",
+                    f"return {returned}, dlogits")
+    result = grade_here(path, "softmax_cross_entropy")
+    assert result.passed, result.reports
+
+
+@pytest.mark.parametrize("returned, sentence", [
+    ("[loss], dlogits", "loss is a list, expected a single float (e.g. the .mean() of an "
+                        "array)"),
+    ("np.array([loss]), dlogits", "loss is a ndarray of shape (1,), expected a single float "
+                                  "(e.g. the .mean() of an array)"),
+    ("loss, dlogits.tolist()", "dlogits is a list, expected a NumPy array of shape (1, 3) = "
+                               "(N, C)"),
+])
+def test_a_loss_or_gradient_of_the_wrong_type_is_its_sentence(returned, sentence, tmp_path):
+    """checked_output's sentences for a list where a float or an array belongs (kills
+    accepting any sequence, and a changed message)."""
+    path = _planted(tmp_path, "softmax_cross_entropy", "return loss, dlogits",
+                    f"return {returned}")
+    report = _report(grade_here(path, "softmax_cross_entropy"), "softmax_cross_entropy")
+    assert report.problem == sentence
+
+
+def test_softmax_cross_entropy_is_graded_on_a_batch_of_one(tmp_path):
+    """A mean taken as ``/ max(N, 2)`` is right for every batch but N = 1: it fails, so the
+    (N, C) = (1, 3) case cannot vanish from the grader unseen."""
+    path = _planted(tmp_path, "softmax_cross_entropy", "    dlogits /= N ",
+                    "    dlogits /= max(N, 2) ")
+    report = _report(grade_here(path, "softmax_cross_entropy"), "softmax_cross_entropy")
+    rows = {row.name: row for row in report.rows}
+    assert rows["loss"].passed
+    assert not rows["dlogits"].passed
+    assert rows["dlogits"].where == "off by a factor of 0.5"

@@ -18,6 +18,7 @@ import numpy as np
 from ..kernels.layout import GATE_NAMES
 from .learner import LearnerError
 from .result import REFERENCE_TOLERANCE
+from .values import Opaque, type_name
 
 __all__ = ["OutputSpec", "relative_error", "checked_output", "diagnose"]
 
@@ -53,16 +54,19 @@ def relative_error(got: np.ndarray, want: np.ndarray) -> float:
 def checked_output(spec: OutputSpec, got, want: np.ndarray) -> np.ndarray:
     """``got`` as an array, or a ``LearnerError`` sentence when its type, dtype or shape is
     wrong ("dW_ih has shape (3, 8), expected (8, 3) = (4H, I): did you transpose it?")."""
+    if isinstance(got, Opaque) and got.dtype:
+        raise LearnerError(f"{spec.name} has dtype {got.dtype}, expected {want.dtype} (the "
+                           f"inputs' dtype): return an array of numbers")
     if spec.shape == ():
         if isinstance(got, (float, np.floating)) or (isinstance(got, np.ndarray)
                                                      and got.shape == ()):
             got = np.asarray(got)
         else:
             shape = f" of shape {got.shape}" if isinstance(got, np.ndarray) else ""
-            raise LearnerError(f"{spec.name} is a {type(got).__name__}{shape}, expected a "
+            raise LearnerError(f"{spec.name} is a {type_name(got)}{shape}, expected a "
                                f"single float (e.g. the .mean() of an array)")
     if not isinstance(got, np.ndarray):
-        raise LearnerError(f"{spec.name} is a {type(got).__name__}, expected a NumPy array of "
+        raise LearnerError(f"{spec.name} is a {type_name(got)}, expected a NumPy array of "
                            f"shape {want.shape} = {spec.letters()}")
     if got.dtype != want.dtype:
         raise LearnerError(f"{spec.name} has dtype {got.dtype}, expected {want.dtype} (the "

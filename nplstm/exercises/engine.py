@@ -10,6 +10,7 @@ import numpy as np
 
 from .compare import OutputSpec, checked_output, diagnose, relative_error
 from .learner import LearnerError
+from .values import type_name
 from .result import DIFFERENCES_TOLERANCE, REFERENCE_TOLERANCE, FunctionReport, OutputRow
 
 __all__ = ["Compared", "grade_function", "unpack", "central_differences"]
@@ -79,7 +80,7 @@ def unpack(function: str, result, names: tuple) -> tuple:
     if len(names) == 1:
         return (result,)
     if not isinstance(result, (tuple, list)):
-        raise LearnerError(f"{function} returned a {type(result).__name__}, expected "
+        raise LearnerError(f"{function} returned a {type_name(result)}, expected "
                            f"{len(names)} values: {', '.join(names)}")
     if len(result) != len(names):
         raise LearnerError(f"{function} returned {len(result)} values, expected "

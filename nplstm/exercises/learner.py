@@ -1,4 +1,5 @@
-"""The learner's file: loaded without being trusted, its functions called with copies.
+"""The learner's file: loaded without being trusted, its functions called with copies (in
+the process ``child`` runs; the grader sees only what ``values`` sends back).
 
 Everything that can go wrong in it becomes one sentence (``LearnerError``): a syntax error
 names the file and line, a crash names the exception and the line of the learner's file it
