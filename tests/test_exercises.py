@@ -8,6 +8,7 @@ three tests run the real ``nplstm exercise check`` in a fresh process.
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -80,6 +81,71 @@ def test_stub_and_solution_have_the_same_functions_and_docstrings(name):
         assert stub[function][1] and "(" in stub[function][1]     # equations and shapes
     assert ast.get_docstring(ast.parse(stub_source(name))) == \
         ast.get_docstring(ast.parse(solution_source(name)))
+
+
+def _math(text: str) -> str:
+    """A line as an equation, whatever its notation: "dW = dy.T @ x" and the docstring's
+    "dW = dyᵀ x" both become "dW=dyx"."""
+    for old, new in [(".T", ""), ("ᵀ", ""), ("@", ""), ("⊙", ""), ("*", ""), ("np.", ""),
+                     ("−", "-")]:
+        text = text.replace(old, new)
+    return "".join(text.split())
+
+
+def _backward_lines(name) -> set:
+    """The lines of the backward functions in the solution of ``name`` (every function the
+    learner writes that is not a forward), as equations, a return as its expression; trivial
+    ones left out (names alone, a renaming, a line shorter than 6 characters)."""
+    source = solution_source(name)
+    lines = source.splitlines()
+    found = set()
+    for node in ast.parse(source).body:
+        if not (isinstance(node, ast.FunctionDef) and node.name in EXERCISES[name].functions
+                and "forward" not in node.name):
+            continue
+        for statement in node.body[1:]:                  # after the docstring
+            for line in lines[statement.lineno - 1:statement.end_lineno]:
+                code = line.split("#")[0].strip().removeprefix("return ")  # its expression
+                if (len(_math(code)) >= 6 and not re.fullmatch(r"[\w, ]+", code)
+                        and not re.fullmatch(r"[\w, ]+ = [\w, ]+", code)):
+                    found.add(_math(code))
+    return found
+
+
+def test_the_stubs_do_not_give_the_backward_away():
+    """No stub holds a line of any solution's backward, as code or as an equation in a
+    docstring: a stub gives the task, the shapes, the forward equations and what the
+    backward returns; what it needs from an earlier exercise it imports from nplstm."""
+    lines = {name: _backward_lines(name) for name in NAMES}
+    assert sum(len(found) for found in lines.values()) >= 25      # the check reads something
+    for stub_name in NAMES:
+        stub = _math(stub_source(stub_name))
+        for name, found in lines.items():
+            leaked = sorted(code for code in found if code in stub)
+            assert not leaked, f"the {stub_name} stub holds {name}'s backward: {leaked}"
+        assert "Compare:" not in stub_source(stub_name)
+
+
+def test_notebook_01_and_the_docs_say_try_first():
+    """Notebook 01 prints no line of the reference's backward (its outputs, as stored), and
+    docs/exercises.md, like the README, sends the learner to the reference after trying."""
+    import inspect
+    import json
+
+    from nplstm.functional import reference
+
+    body = inspect.getsource(reference.lstm_step_backward).split('"""')[2]
+    lines = [line.split("#")[0].strip() for line in body.splitlines()]
+    forward = inspect.getsource(reference.lstm_step_forward)     # the notebook prints it
+    lines = [line for line in lines if len(line) >= 12 and line not in forward]
+    assert len(lines) >= 15
+    notebook = json.loads((ROOT / "examples/notebooks/01_cell_by_hand.ipynb").read_text(
+        encoding="utf-8"))
+    printed = "".join("".join(output.get("text", "")) for cell in notebook["cells"]
+                      for output in cell.get("outputs", []))
+    assert printed and not [line for line in lines if line in printed]
+    docs = (ROOT / "docs/exercises.md").read_text(encoding="utf-8")
+    assert "reference.py` first" not in docs and "Try each exercise first" in docs
 
 
 def test_the_exercise_files_are_packaged():
@@ -155,7 +221,9 @@ MISTAKES = [
      "down, so look at step t = 1 first"),
     ("lstm_bptt", "        hs.append(h)\n", "        hs.append(h if len(hs) != 2 else 0 * h)\n",
      "lstm_forward", ["hs"], "so look at step t = 2 first"),
-    ("lstm_bptt", CELL_SWAP_OLD, CELL_SWAP_NEW, "lstm_backward", ["dW_ih", "db_hh"],
+    ("lstm_bptt", "dW_ih += grads.weight_ih",
+     "dW_ih += np.concatenate([*np.split(grads.weight_ih, 4)[1::-1], "
+     "*np.split(grads.weight_ih, 4)[2:]])", "lstm_backward", ["dW_ih"],
      "gate blocks i and f swapped"),
 ]
 
