@@ -500,3 +500,57 @@ def test_softmax_cross_entropy_is_graded_on_a_batch_of_one(tmp_path):
     assert rows["loss"].passed
     assert not rows["dlogits"].passed
     assert rows["dlogits"].where == "off by a factor of 0.5"
+
+
+# --- diagnoses that must not mislead (issue 22, item 2) ------------------------------------
+
+def test_a_factor_is_claimed_only_on_enough_elements():
+    """A one- or two-element output makes any wrong value look like a factor: one is claimed
+    there only when it is a named size; on three or more elements, when the ratio is the
+    same across all of them."""
+    spec = OutputSpec("db", ("O",))
+    for want in (np.array([0.7]), np.array([0.7, -1.3])):
+        assert diagnose(spec, 2.76 * want, want, sizes={"N": 4}) == ""
+        assert diagnose(spec, 4 * want, want, sizes={"N": 4}) == "off by a factor of N = 4"
+        assert diagnose(spec, want / 4, want, sizes={"N": 4}) == "off by a factor of 1/N = 1/4"
+    want = np.array([0.7, -1.3, 0.2])
+    assert diagnose(spec, 2.76 * want, want, sizes={"N": 4}) == "off by a factor of 2.76"
+    assert diagnose(spec, want * [2.76, 2.76, 1.0], want, sizes={"N": 4}) == ""
+
+
+def test_a_bias_not_summed_over_the_batch_is_no_factor(tmp_path):
+    """``db = dy[0]`` was "off by a factor of 2.76": linear's case with O = 1 has a
+    one-element db."""
+    path = _planted(tmp_path, "linear", "db = dy.sum(axis=0)", "db = dy[0]")
+    row = _report(grade_here(path, "linear"), "linear_backward").rows[2]
+    assert row.name == "db" and not row.passed
+    assert "factor" not in row.where, row.where
+
+
+FLOAT32 = ("right to float32 precision only: compute in float64 (a float32 array, or an "
+           "astype(np.float32), on the way?)")
+TO_FLOAT32 = ".astype(np.float32).astype(np.float64)"
+
+
+@pytest.mark.parametrize("name, old, new, function, outputs", [
+    ("sigmoid_tanh", "return ds * s * (1 - s)", f"return (ds * s * (1 - s)){TO_FLOAT32}",
+     "sigmoid_backward", ["dz"]),
+    ("linear", "dW = dy.T @ x", f"dW = (dy.T @ x){TO_FLOAT32}", "linear_backward", ["dW"]),
+    ("lstm_cell_backward", "    dx = dz @ W_ih ", f"    dz = dz{TO_FLOAT32}\n    dx = dz @ W_ih ",
+     "lstm_cell_backward", ["dx", "dh_prev", "dW_ih", "dW_hh", "db_ih", "db_hh"]),
+    ("lstm_bptt", "        hs.append(h)\n", f"        hs.append(h{TO_FLOAT32})\n",
+     "lstm_forward", ["hs"]),
+])
+def test_float32_round_off_is_named_and_no_forward_is_blamed(name, old, new, function,
+                                                              outputs, tmp_path):
+    """Computing in float32 was "your forward computes something else", even in exercises
+    where the learner wrote no forward: it is round-off at float32 level, named so, and
+    "your forward" is said only where the learner wrote one."""
+    result = grade_here(_planted(tmp_path, name, old, new), name)
+    rows = {row.name: row for row in _report(result, function).rows}
+    assert {n for n, row in rows.items() if not row.passed} == set(outputs)
+    for output in outputs:
+        assert 1e-8 <= rows[output].reference < 1e-5
+        assert rows[output].where == FLOAT32
+    if name in ("sigmoid_tanh", "linear", "lstm_cell_backward"):
+        assert not any("your forward" in row.where for r in result.reports for row in r.rows)

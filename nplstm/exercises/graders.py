@@ -81,7 +81,8 @@ def _grade_sigmoid_tanh(learner, rng):
             out = forward(z)                                         # s = σ(z) or t = tanh(z)
             numeric, = central_differences(lambda z_: _projection([forward(z_)], [du]), [z])
             yield Compared(spec, learner.call(name, du, out), du * derivative(out), numeric,
-                           [(mistake, du * wrong_derivative(out))])
+                           [(mistake, du * wrong_derivative(out))],
+                           forward=f"the forward {'σ' if name.startswith('sigmoid') else 'tanh'}")
         reports.append(grade_function(name, cases, run))
     return reports, len(cases)
 
@@ -104,7 +105,8 @@ def _grade_linear(learner, rng):
         numeric = central_differences(
             lambda x_, W_, b_: _projection([x_ @ W_.T + b_], [dy]), [x, W, b])
         for spec, g, w, n in zip(specs, got, want, numeric):
-            yield Compared(spec, g, w, n, sizes={"N": x.shape[0]})
+            yield Compared(spec, g, w, n, sizes={"N": x.shape[0]},
+                           forward="the forward y = x Wᵀ + b")
 
     return [grade_function("linear_backward", cases, run)], len(cases)
 
@@ -209,7 +211,8 @@ def _grade_lstm_cell_backward(learner, rng):
         mistakes = cell_mistakes(*inputs, dh, dc)
         for k, spec in enumerate(specs):
             yield Compared(spec, got[k], want[k], numeric[k],
-                           [(s, arrays[k]) for s, arrays in mistakes], {"B": len(dh)})
+                           [(s, arrays[k]) for s, arrays in mistakes], {"B": len(dh)},
+                           forward="the given forward")
 
     return [grade_function("lstm_cell_backward", cases, run)], len(cases)
 
