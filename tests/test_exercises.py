@@ -221,6 +221,29 @@ MISTAKES = [
      "down, so look at step t = 1 first"),
     ("lstm_bptt", "        hs.append(h)\n", "        hs.append(h if len(hs) != 2 else 0 * h)\n",
      "lstm_forward", ["hs"], "so look at step t = 2 first"),
+    # the hinted diagnoses (issue 22, item 3)
+    ("lstm_bptt", "dW_ih += grads.weight_ih", "dW_ih = grads.weight_ih", "lstm_backward",
+     ["dW_ih"], "overwritten instead of summed over t: the weights are used at every step"),
+    ("lstm_bptt", "db_hh += grads.bias_hh", "db_hh = grads.bias_hh", "lstm_backward",
+     ["db_hh"], "overwritten instead of summed over t"),
+    ("linear", "db = dy.sum(axis=0)", "db = dy[0]", "linear_backward", ["db"],
+     "not summed over the batch: the bias is added to every row"),
+    ("lstm_cell_backward", "db_hh = dz.sum(axis=0) ", "db_hh = dz[-1] ", "lstm_cell_backward",
+     ["db_hh"], "not summed over the batch"),
+    ("linear", "dx = dy @ W ", "dx = dy @ W.T ", "linear_backward", None,
+     "(line 20); transpose? dy @ W.T multiplies (1, 2) @ (3, 2), and dy @ W would fit"),
+    ("lstm_cell_backward", "dW_hh = dz.T @ h_prev", "dW_hh = dz @ h_prev", "lstm_cell_backward",
+     None, "; transpose? dz @ h_prev multiplies (1, 8) @ (1, 2), and dz.T @ h_prev would fit"),
+    ("lstm_cell_forward", "g = np.tanh(z[:, 2 * H:3 * H])", "g = sigmoid(z[:, 2 * H:3 * H])",
+     "lstm_cell_forward", ["h", "c"], "σ where tanh belongs: g = tanh(z_g)"),
+    ("lstm_cell_forward", "h = o * tanh_c ", "h = o * sigmoid(c) ", "lstm_cell_forward", ["h"],
+     "σ where tanh belongs: h = o ⊙ tanh(c)"),
+    ("lstm_cell_backward", "dg * (1 - g * g)", "dg * g * (1 - g)", "lstm_cell_backward",
+     ["dx", "dh_prev", "dW_ih", "dW_hh", "db_ih", "db_hh"],
+     "σ' where tanh' belongs: g = tanh(z_g)"),
+    ("lstm_cell_backward", "dh * o * (1 - tanh_c * tanh_c)", "dh * o * tanh_c * (1 - tanh_c)",
+     "lstm_cell_backward", ["dx", "dh_prev", "dc_prev", "dW_ih", "dW_hh", "db_ih", "db_hh"],
+     "σ' where tanh' belongs: h = o ⊙ tanh(c)"),
     ("lstm_bptt", "dW_ih += grads.weight_ih",
      "dW_ih += np.concatenate([*np.split(grads.weight_ih, 4)[1::-1], "
      "*np.split(grads.weight_ih, 4)[2:]])", "lstm_backward", ["dW_ih"],
@@ -554,3 +577,18 @@ def test_float32_round_off_is_named_and_no_forward_is_blamed(name, old, new, fun
         assert rows[output].where == FLOAT32
     if name in ("sigmoid_tanh", "linear", "lstm_cell_backward"):
         assert not any("your forward" in row.where for r in result.reports for row in r.rows)
+
+
+def test_dc_prev_from_the_upstream_dc_is_named(tmp_path):
+    """dc_prev = f ⊙ (the dc that arrived), everything else right: named, not only located."""
+    source = solution_source("lstm_cell_backward")
+    for old, new in [("    do = dh * tanh_c ", "    dc_upstream = dc\n    do = dh * tanh_c "),
+                     ("    dc_prev = dc * f ", "    dc_prev = dc_upstream * f ")]:
+        assert source.count(old) == 1
+        source = source.replace(old, new)
+    result = grade_here(_write(tmp_path, "lstm_cell_backward", source), "lstm_cell_backward")
+    rows = {row.name: row for row in _report(result, "lstm_cell_backward").rows}
+    assert [name for name, row in rows.items() if not row.passed] == ["dc_prev"]
+    assert rows["dc_prev"].where == (
+        "dc_prev from the upstream dc alone: c_prev reaches L through all of ∂L/∂c, dc plus "
+        "the part coming through h = o ⊙ tanh(c)")

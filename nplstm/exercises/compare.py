@@ -5,7 +5,8 @@
 A wrong array is tested against the shapes that common mistakes leave (round-off at float32
 level, the sign flipped, a transpose, a named alternative such as "missing the path through
 c" that the caller computed with the reference, a constant factor), then located (the gate
-blocks i, f, g, o along 4H; the time steps).  Only errors and places are ever reported, never the expected values.
+blocks i, f, g, o along 4H; the time steps).  Only errors and places are ever reported,
+never the expected values.
 """
 
 from __future__ import annotations

@@ -15,8 +15,8 @@ from .compare import OutputSpec
 from .engine import Compared, central_differences, grade_function, unpack
 from .learner import LearnerError
 from .values import type_name
-from .mistakes import (GATE_ORDERS, bptt_mistakes, cell_mistakes, permute_gates,
-                       wrong_gate_order)
+from .mistakes import (BIAS_NOT_SUMMED, GATE_ORDERS, bias_rows, bptt_mistakes,
+                       cell_forward_mistakes, cell_mistakes, permute_gates, wrong_gate_order)
 
 __all__ = ["GRADERS", "CASE_SEED"]
 
@@ -104,8 +104,9 @@ def _grade_linear(learner, rng):
         want = F.linear_backward(dy, cache)                          # y = x Wᵀ + b
         numeric = central_differences(
             lambda x_, W_, b_: _projection([x_ @ W_.T + b_], [dy]), [x, W, b])
-        for spec, g, w, n in zip(specs, got, want, numeric):
-            yield Compared(spec, g, w, n, sizes={"N": x.shape[0]},
+        mistakes = [[], [], [(BIAS_NOT_SUMMED, row) for row in bias_rows(dy)]]
+        for spec, g, w, n, m in zip(specs, got, want, numeric, mistakes):
+            yield Compared(spec, g, w, n, m, sizes={"N": x.shape[0]},
                            forward="the forward y = x Wᵀ + b")
 
     return [grade_function("linear_backward", cases, run)], len(cases)
@@ -182,7 +183,8 @@ def _grade_lstm_cell_forward(learner, rng):
         h, c, _ = unpack("lstm_cell_forward", learner.call("lstm_cell_forward", *inputs),
                          ("h", "c", "cache"))
         want = _reference_cell(*inputs)
-        wrong_orders = _forward_alternatives(_reference_cell, inputs)
+        wrong_orders = (_forward_alternatives(_reference_cell, inputs)
+                        + cell_forward_mistakes(*inputs))
         for k, (spec, got) in enumerate(zip(specs, (h, c))):
             yield Compared(spec, got, want[k],
                            alternatives=[(s, out[k]) for s, out in wrong_orders])
