@@ -21,6 +21,7 @@ from nplstm.cli.main import main
 from nplstm.exercises import (EXERCISES, GradeResult, grade, grade_here, solution_source,
                               stub_source)
 from nplstm.exercises.compare import OutputSpec, diagnose, relative_error
+from nplstm.exercises.graders import SEQUENCE_GRADS
 
 NAMES = list(EXERCISES)
 ROOT = Path(__file__).resolve().parents[1]
@@ -592,3 +593,90 @@ def test_dc_prev_from_the_upstream_dc_is_named(tmp_path):
     assert rows["dc_prev"].where == (
         "dc_prev from the upstream dc alone: c_prev reaches L through all of ∂L/∂c, dc plus "
         "the part coming through h = o ⊙ tanh(c)")
+
+
+# --- wrong solutions that passed (issue 22, item 4) ----------------------------------------
+
+NO_MAX_SHIFT = ("overflows for large logits (this case's are near 750, and e^750 is inf in "
+                "float64): subtract each row's maximum before exponentiating, "
+                "softmax(z) = softmax(z − max z)")
+
+NAIVE_SOFTMAX = """
+import numpy as np
+
+
+def softmax_cross_entropy(logits, targets):
+    N = len(logits)
+    p = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    loss = -np.log(p[np.arange(N), targets]).mean()
+    dlogits = p.copy()
+    dlogits[np.arange(N), targets] -= 1
+    return loss, dlogits / N
+"""
+
+
+@pytest.mark.parametrize("form", ["log-softmax", "naive"])
+def test_a_softmax_without_the_max_shift_fails_with_its_name(form, tmp_path):
+    """Right on ordinary logits, a softmax that does not subtract the row maximum overflows
+    on the case whose logits are near 750: both outputs fail, and the mistake is named."""
+    if form == "naive":
+        path = _write(tmp_path, "softmax_cross_entropy", NAIVE_SOFTMAX)
+    else:
+        path = _planted(tmp_path, "softmax_cross_entropy",
+                        "shifted = logits - logits.max(axis=1, keepdims=True)",
+                        "shifted = logits + 0 * logits.max(axis=1, keepdims=True)")
+    result = grade_here(path, "softmax_cross_entropy")
+    assert result.cases == 5
+    rows = _report(result, "softmax_cross_entropy").rows
+    assert [(row.name, row.passed, row.where) for row in rows] == [
+        ("loss", False, NO_MAX_SHIFT), ("dlogits", False, NO_MAX_SHIFT)]
+
+
+STATEFUL_RESET_ON_SHAPE = (
+    "    dh_next = np.zeros_like(dhs[0])                  # (B, H) nothing arrives after the "
+    "last step\n    dc_next = np.zeros_like(dhs[0])                  # (B, H)\n",
+    "    global dh_next, dc_next\n"
+    "    if 'dh_next' not in globals() or dh_next.shape != dhs[0].shape:\n"
+    "        dh_next, dc_next = np.zeros_like(dhs[0]), np.zeros_like(dhs[0])\n")
+MEMO_BY_SHAPE = (
+    "def lstm_backward(dhs, cache):\n",
+    "MEMO = {}\n\n\ndef lstm_backward(dhs, cache):\n"
+    "    if dhs.shape not in MEMO:\n"
+    "        MEMO[dhs.shape] = _lstm_backward(dhs, cache)\n"
+    "    return MEMO[dhs.shape]\n\n\ndef _lstm_backward(dhs, cache):\n")
+FORWARD_MEMO_BY_SHAPE = (
+    "def lstm_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh):\n",
+    "MEMO = {}\n\n\ndef lstm_forward(*inputs):\n"
+    "    if inputs[0].shape not in MEMO:\n"
+    "        MEMO[inputs[0].shape] = _lstm_forward(*inputs)[0]\n"
+    "    return MEMO[inputs[0].shape], _lstm_forward(*inputs)[1]\n\n\n"
+    "def _lstm_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh):\n")
+
+
+def test_a_backward_that_keeps_dh_and_dc_in_a_global_fails(tmp_path):
+    """BPTT carrying dh and dc in module-level variables, reset only when the shapes change,
+    passed (every case had other shapes): each call is now made twice, and the second one's
+    answer differs."""
+    result = grade_here(_planted(tmp_path, "lstm_bptt", *STATEFUL_RESET_ON_SHAPE), "lstm_bptt")
+    assert _report(result, "lstm_forward").passed
+    assert _report(result, "lstm_backward").problem == (
+        "lstm_backward gave another answer when called again with the same arguments: does "
+        "it keep state between calls (a module-level variable)? Each call must start afresh")
+
+
+@pytest.mark.parametrize("function, planted, outputs", [
+    ("lstm_backward", MEMO_BY_SHAPE, list(SEQUENCE_GRADS)),
+    ("lstm_forward", FORWARD_MEMO_BY_SHAPE, ["hs"]),
+])
+def test_an_answer_kept_from_the_previous_call_fails(function, planted, outputs, tmp_path):
+    """A function that returns what it computed for the previous call of the same shapes
+    (same answer when called twice): the case after it has the same sizes and another
+    sequence, and its answer is named as the previous one."""
+    result = grade_here(_planted(tmp_path, "lstm_bptt", *planted), "lstm_bptt")
+    assert result.cases == 5
+    rows = {row.name: row for row in _report(result, function).rows}
+    assert [name for name, row in rows.items() if not row.passed] == outputs
+    for name in outputs:
+        assert rows[name].where == (
+            "is the answer to the previous call (the same shapes, another sequence): does it "
+            "keep state between calls (a module-level variable)?")

@@ -85,15 +85,16 @@ def checked_output(spec: OutputSpec, got, want: np.ndarray) -> np.ndarray:
     return got
 
 
-def diagnose(spec: OutputSpec, got, want, alternatives=(), sizes=None) -> str:
+def diagnose(spec: OutputSpec, got, want, alternatives=(), sizes=None, nonfinite="") -> str:
     """A sentence saying how or where ``got`` is wrong, or "" when nothing is recognised.
 
     alternatives  (sentence, array): what a named mistake would give, computed by the caller
     sizes         {"N": 4, …}: sizes a constant factor is named after ("off by a factor of N")
+    nonfinite     what NaN or inf entries mean in this case (an overflow), if known
     """
     tol = REFERENCE_TOLERANCE
     if not np.all(np.isfinite(got)):
-        return "has NaN or inf entries"
+        return nonfinite or "has NaN or inf entries"
     if not np.any(got):
         return "all zeros: no gradient reaches it"
     if relative_error(got, want) < FLOAT32_LEVEL:

@@ -52,6 +52,7 @@ class Compared:
     alternatives: list = field(default_factory=list)
     sizes: dict = field(default_factory=dict)
     forward: str = YOUR_FORWARD
+    nonfinite: str = ""           # what NaN or inf in this case's output means, if known
 
 
 def grade_function(function: str, cases, run_case) -> FunctionReport:
@@ -77,7 +78,8 @@ def _add(rows: dict, compared: Compared) -> None:
     where = ""
     if error >= REFERENCE_TOLERANCE:
         alternatives = [(sentence, a) for sentence, a in compared.alternatives if a is not None]
-        where = diagnose(spec, got, compared.want, alternatives, compared.sizes)
+        where = diagnose(spec, got, compared.want, alternatives, compared.sizes,
+                         compared.nonfinite)
         if not where and numeric is not None and numeric < DIFFERENCES_TOLERANCE:
             where = _forward_wrong(compared.forward)
     elif numeric is not None and numeric >= DIFFERENCES_TOLERANCE:

@@ -114,9 +114,17 @@ def _grade_linear(learner, rng):
 
 # --- softmax_cross_entropy ----------------------------------------------------------------
 
+NO_MAX_SHIFT = ("overflows for large logits (this case's are near 750, and e^750 is inf in "
+                "float64): subtract each row's maximum before exponentiating, "
+                "softmax(z) = softmax(z − max z)")
+LARGE_LOGIT = 750.0
+
+
 def _grade_softmax_cross_entropy(learner, rng):
     cases = [{"logits": _normal(rng, (N, C), 2.0), "targets": rng.integers(0, C, N)}
              for N, C in [(1, 3), (4, 2), (3, 5), (5, 4)]]
+    cases.append({"logits": _normal(rng, (3, 4), 2.0) + LARGE_LOGIT,     # the stable softmax
+                  "targets": rng.integers(0, 4, 3)})
     specs = (OutputSpec("loss", ()), OutputSpec("dlogits", ("N", "C")))
 
     def learner_loss(logits, targets):
@@ -129,10 +137,17 @@ def _grade_softmax_cross_entropy(learner, rng):
         want_loss, cache = F.cross_entropy_forward(logits, targets)
         want_dlogits = F.cross_entropy_backward(1.0, cache).logits
         sizes = {"N": logits.shape[0]}
-        yield Compared(specs[0], loss, want_loss, sizes=sizes)       # checked before differencing
+        nonfinite = NO_MAX_SHIFT if logits.min() > LARGE_LOGIT / 2 else ""
+        yield Compared(specs[0], loss, want_loss, sizes=sizes,       # checked before differencing
+                       nonfinite=nonfinite)
         numeric, = central_differences(lambda z: _as_float(learner_loss(z, targets)[0], "loss"),
                                        [logits])
-        yield Compared(specs[1], dlogits, want_dlogits, numeric, sizes=sizes)
+        # log-softmax without the shift: log p = z − inf, so p = 0 and dlogits = −onehot / N
+        overflowed = np.zeros_like(logits)
+        overflowed[np.arange(len(targets)), targets] = -1 / len(targets)
+        yield Compared(specs[1], dlogits, want_dlogits, numeric,
+                       [(NO_MAX_SHIFT, overflowed)] if nonfinite else [], sizes,
+                       nonfinite=nonfinite)
 
     return [grade_function("softmax_cross_entropy", cases, run)], len(cases)
 
@@ -228,7 +243,9 @@ SEQUENCE_SHAPES = (("T", "B", "I"), ("B", "H"), ("B", "H"), ("4H", "I"), ("4H", 
 
 def _sequence_cases(rng):
     cases = []
-    for T, B, I, H in [(3, 1, 3, 2), (2, 3, 4, 1), (4, 2, 3, 3), (1, 2, 2, 2)]:
+    # the third sizes twice in a row: a function that keeps state between calls (reset only
+    # when the shapes change) answers the fourth case with the third's
+    for T, B, I, H in [(3, 1, 3, 2), (2, 3, 4, 1), (4, 2, 3, 3), (4, 2, 3, 3), (1, 2, 2, 2)]:
         inputs = [_normal(rng, (T, B, I)), _normal(rng, (B, H), 0.5), _normal(rng, (B, H)),
                   _normal(rng, (4 * H, I), 0.5), _normal(rng, (4 * H, H), 0.5),
                   _normal(rng, 4 * H, 0.5), _normal(rng, 4 * H, 0.5)]
@@ -240,8 +257,25 @@ def _reference_sequence(x, h0, c0, W_ih, W_hh, b_ih, b_hh):
     return reference.lstm_forward(x, (h0, c0), W_ih, W_hh, b_ih, b_hh)[0][0]   # (T, B, H)
 
 
+def _called_again(function: str, first: tuple, again: tuple) -> None:
+    """A ``LearnerError`` when a second call with the same arguments returned other arrays:
+    the function keeps state between calls."""
+    for a, b in zip(first, again):
+        if isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and not (
+                a.shape == b.shape and np.array_equal(a, b, equal_nan=True)):
+            raise LearnerError(f"{function} {STATE_BETWEEN_CALLS}")
+
+
+STATE_BETWEEN_CALLS = ("gave another answer when called again with the same arguments: does it "
+                       "keep state between calls (a module-level variable)? Each call must "
+                       "start afresh")
+PREVIOUS_ANSWER = ("is the answer to the previous call (the same shapes, another sequence): "
+                   "does it keep state between calls (a module-level variable)?")
+
+
 def _grade_lstm_bptt(learner, rng):
     cases = _sequence_cases(rng)
+    previous = {}                  # function → the right outputs of the previous case
     hs_spec = OutputSpec("hs", ("T", "B", "H"), time_axis=0, backward_in_time=False)
     specs = tuple(OutputSpec(n, s, gate_axis=_gate_axis(s), time_axis=0 if n == "dx" else None)
                   for n, s in zip(SEQUENCE_GRADS, SEQUENCE_SHAPES))
@@ -249,21 +283,36 @@ def _grade_lstm_bptt(learner, rng):
     def learner_forward(*inputs):
         return unpack("lstm_forward", learner.call("lstm_forward", *inputs), ("hs", "cache"))
 
+    def stale(function, want) -> list:
+        """(PREVIOUS_ANSWER, the previous case's right outputs) where the shapes repeat."""
+        before, previous[function] = previous.get(function), want
+        if before is None or [np.shape(a) for a in before] != [np.shape(a) for a in want]:
+            return [None] * len(want)
+        return list(before)
+
     def run_forward(case):
         inputs = case["inputs"]
         hs, _ = learner_forward(*inputs)
-        yield Compared(hs_spec, hs, _reference_sequence(*inputs),
-                       alternatives=_forward_alternatives(_reference_sequence, inputs))
+        _called_again("lstm_forward", (hs,), learner_forward(*inputs)[:1])
+        want = _reference_sequence(*inputs)
+        before, = stale("lstm_forward", [want])
+        yield Compared(hs_spec, hs, want,
+                       alternatives=_forward_alternatives(_reference_sequence, inputs)
+                       + [(PREVIOUS_ANSWER, before)])
 
     def run_backward(case):
         inputs, dhs = case["inputs"], case["dhs"]
         _, cache = learner_forward(*inputs)
         got = unpack("lstm_backward", learner.call("lstm_backward", dhs, cache), SEQUENCE_GRADS)
+        _, cache = learner_forward(*inputs)
+        _called_again("lstm_backward", got, unpack(
+            "lstm_backward", learner.call("lstm_backward", dhs, cache), SEQUENCE_GRADS))
         _, ref_cache = reference.lstm_forward(inputs[0], tuple(inputs[1:3]), *inputs[3:])
         want = reference.lstm_backward(dhs, None, None, ref_cache)[:7]
         numeric = central_differences(
             lambda *a: _projection([learner_forward(*a)[0]], [dhs], ("hs",)), inputs)
-        mistakes = bptt_mistakes(*inputs, dhs)
+        mistakes = bptt_mistakes(*inputs, dhs) + [(PREVIOUS_ANSWER,
+                                                   stale("lstm_backward", want))]
         T, B = dhs.shape[:2]
         for k, spec in enumerate(specs):
             yield Compared(spec, got[k], want[k], numeric[k],
