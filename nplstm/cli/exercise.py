@@ -1,9 +1,11 @@
 """``nplstm exercise list | start | check | solution``: exercises that grade themselves.
 
     nplstm exercise list                          the exercises, one line each
-    nplstm exercise start NAME [--dir DIR]        writes DIR/NAME.py (DIR: ./exercises); never
+    nplstm exercise start NAME [--dir DIR] [--notebook]
+                                                  writes DIR/NAME.py (DIR: ./exercises), or
+                                                  DIR/NAME.ipynb with a check cell; never
                                                   overwrites
-    nplstm exercise check NAME [--dir DIR] [--timeout S]
+    nplstm exercise check NAME [--dir DIR] [--timeout S] [--json]
                                                   grades DIR/NAME.py in a fresh process: a table
                                                   per function; exit 0 pass, 1 wrong, 2 usage
     nplstm exercise solution NAME                 prints the solution (for teachers)
@@ -16,9 +18,9 @@ import math
 from pathlib import Path
 
 from .. import exercises
-from ..exercises import DEFAULT_TIMEOUT, DIFFERENCES_TOLERANCE, EXERCISES, REFERENCE_TOLERANCE
+from ..exercises import DEFAULT_TIMEOUT, EXERCISES
 
-__all__ = ["add_parser", "run", "format_result"]
+__all__ = ["add_parser", "run"]
 
 DEFAULT_DIR = "exercises"
 
@@ -44,6 +46,10 @@ def add_parser(sub) -> None:
     for action in (start, check):
         action.add_argument("--dir", default=DEFAULT_DIR,
                             help=f"the folder of the exercise files (default: {DEFAULT_DIR})")
+    start.add_argument("--notebook", action="store_true",
+                       help="write DIR/NAME.ipynb: the stub in a cell and a cell that checks it")
+    check.add_argument("--json", action="store_true",
+                       help="print the result as JSON (for a course to collect)")
     check.add_argument("--timeout", type=_seconds, default=DEFAULT_TIMEOUT,
                        help=f"stop grading after this many seconds (default: "
                        f"{DEFAULT_TIMEOUT})")
@@ -72,8 +78,13 @@ def run(args) -> int:
             print(exercises.solution_source(args.name), end="")
             return 0
         if args.action == "start":
-            path = exercises.start(args.name, args.dir)
             functions = ", ".join(exercises.exercise(args.name).functions)
+            if args.notebook:
+                path = exercises.start_notebook(args.name, args.dir)
+                print(f"wrote {path}: open it in Jupyter, write {functions} in its cell, "
+                      f"then run the check cell")
+                return 0
+            path = exercises.start(args.name, args.dir)
             print(f"wrote {path}: write {functions} in it, then run "
                   f"`nplstm exercise check {args.name} --dir {args.dir}`")
             return 0
@@ -81,42 +92,5 @@ def run(args) -> int:
                                  timeout=args.timeout)
     except (ValueError, OSError) as err:
         args.usage_error(" ".join(str(err).split()))
-    print(format_result(result))
+    print(result.to_json() if args.json else result)
     return 0 if result.passed else 1
-
-
-def format_result(result) -> str:
-    """The grade as text: a header, a table per function, a last line PASS or FAIL."""
-    if result.problem:
-        return f"{result.problem}\nFAIL: {result.exercise}"
-    lines = [f"{result.exercise}: {result.path} ({result.cases} random cases, float64)",
-             f"an output passes when its relative error max|got − want| / max(|got|, |want|) "
-             f"is < {REFERENCE_TOLERANCE:.0e} against nplstm's reference and < "
-             f"{DIFFERENCES_TOLERANCE:.0e} against central differences of the forward", ""]
-    for report in result.reports:
-        lines.append(report.function)
-        if report.problem:
-            lines += [f"  {report.problem}", ""]
-            continue
-        table = [("output", "reference", "differences", "result")]
-        table += [(row.name, f"{row.reference:.1e}",
-                   "-" if row.differences is None else f"{row.differences:.1e}",
-                   "pass" if row.passed else "FAIL") for row in report.rows]
-        widths = [max(len(r[k]) for r in table) for k in range(4)]
-        lines += ["  " + "  ".join(f"{cell:<{w}}" for cell, w in zip(r, widths)).rstrip()
-                  for r in table]
-        lines += [f"  {', '.join(names)}: {where}" for where, names in _by_sentence(report)]
-        lines.append("")
-    wrong = [r.function for r in result.reports if not r.passed]
-    lines.append(f"FAIL: {', '.join(wrong)} not right yet" if wrong
-                 else f"PASS: {result.exercise} is right")
-    return "\n".join(lines)
-
-
-def _by_sentence(report) -> list:
-    """[(sentence, [outputs it is said of])] for the wrong outputs, in the table's order."""
-    grouped: dict = {}
-    for row in report.rows:
-        if not row.passed and row.where:
-            grouped.setdefault(row.where, []).append(row.name)
-    return list(grouped.items())
