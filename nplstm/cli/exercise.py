@@ -8,6 +8,9 @@
     nplstm exercise check NAME [--dir DIR] [--timeout S] [--json]
                                                   grades DIR/NAME.py in a fresh process: a table
                                                   per function; exit 0 pass, 1 wrong, 2 usage
+    nplstm exercise hint NAME [--level 1|2|3]     a hint: 1 where to look, 2 what to compute,
+                                                  3 how (never the code)
+    nplstm exercise status [--dir DIR]            which exercises in DIR pass
     nplstm exercise solution NAME                 prints the solution (for teachers)
 """
 
@@ -33,26 +36,33 @@ def add_parser(sub) -> None:
         description=f"Learn the LSTM by writing it: start an exercise, fill in its functions, "
         f"check them. Exercises, in teaching order: {names}.")
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION",
-                                    help="list, start, check or solution")
+                                    help="list, start, check, hint, status or solution")
     actions.add_parser("list", help="the exercises and what each teaches")
     start = actions.add_parser("start", help="write DIR/NAME.py to fill in (never overwrites)")
     check = actions.add_parser("check", help="grade DIR/NAME.py: exit 0 pass, 1 wrong, "
                                "2 usage error")
+    hint = actions.add_parser("hint", help="a hint for NAME: --level 1 where to look, 2 what "
+                              "to compute, 3 how (never the code)")
+    status = actions.add_parser("status", help="which exercises in DIR pass (grades each "
+                                "file there)")
     solution = actions.add_parser("solution", help="print the solution of NAME (for teachers)")
     for action in actions.choices.values():   # a usage error: one line naming the action
         action.set_defaults(usage_error=action.error)
-    for action in (start, check, solution):
+    for action in (start, check, hint, solution):
         action.add_argument("name", metavar="NAME", help=f"one of: {names}")
-    for action in (start, check):
+    hint.add_argument("--level", type=int, choices=exercises.LEVELS, default=1,
+                      help="1 where to look (default), 2 what to compute, 3 how")
+    for action in (start, check, status):
         action.add_argument("--dir", default=DEFAULT_DIR,
                             help=f"the folder of the exercise files (default: {DEFAULT_DIR})")
     start.add_argument("--notebook", action="store_true",
                        help="write DIR/NAME.ipynb: the stub in a cell and a cell that checks it")
     check.add_argument("--json", action="store_true",
                        help="print the result as JSON (for a course to collect)")
-    check.add_argument("--timeout", type=_seconds, default=DEFAULT_TIMEOUT,
-                       help=f"stop grading after this many seconds (default: "
-                       f"{DEFAULT_TIMEOUT})")
+    for action in (check, status):
+        action.add_argument("--timeout", type=_seconds, default=DEFAULT_TIMEOUT,
+                            help=f"stop grading {'each file ' if action is status else ''}"
+                            f"after this many seconds (default: {DEFAULT_TIMEOUT})")
 
 
 def _seconds(text: str) -> float:
@@ -72,8 +82,17 @@ def run(args) -> int:
         for e in exercises.EXERCISES.values():
             print(f"{e.name:<{width}}  {e.teaches}")
         return 0
+    if args.action == "status":
+        return _status(args)
     try:
         exercises.exercise(args.name)
+        if args.action == "hint":
+            level = args.level
+            more = (f"a closer hint: --level {level + 1}" if level < len(exercises.LEVELS)
+                    else "still stuck? read nplstm/functional/reference.py, then try again")
+            print(f"{args.name}, hint {level} of {len(exercises.LEVELS)}: "
+                  f"{exercises.hint(args.name, level)}\n({more})")
+            return 0
         if args.action == "solution":
             print(exercises.solution_source(args.name), end="")
             return 0
@@ -94,3 +113,18 @@ def run(args) -> int:
         args.usage_error(" ".join(str(err).split()))
     print(result.to_json() if args.json else result)
     return 0 if result.passed else 1
+
+
+def _status(args) -> int:
+    """A line per exercise: pass, FAIL (why), not started; the count passed last."""
+    try:
+        found = exercises.progress(args.dir, timeout=args.timeout)
+    except (ValueError, OSError) as err:
+        args.usage_error(" ".join(str(err).split()))
+    width = max(len(p.exercise) for p in found)
+    for p in found:
+        state = "FAIL" if p.state == "fail" else p.state
+        print(f"{p.exercise:<{width}}  {state}{f': {p.detail}' if p.detail else ''}")
+    passed = sum(p.state == "pass" for p in found)
+    print(f"{passed} of {len(found)} exercises pass ({args.dir})")
+    return 0

@@ -24,6 +24,7 @@ class Exercise:
     name: str
     teaches: str
     functions: tuple       # the functions the learner writes, in the order they are graded
+    quick: bool = True     # graded in seconds (``status`` grades it); False: it trains
 
 
 EXERCISES = {e.name: e for e in [
@@ -114,6 +115,9 @@ def start(name: str, directory) -> Path:
                               f"check it with `nplstm exercise check {name} --dir "
                               f"{path.parent}`, or move it away "
                               f"to start over")
+    if path.parent.exists() and not path.parent.is_dir():
+        raise NotADirectoryError(f"{path.parent} is not a folder: give --dir a folder for "
+                                 f"your exercise files")
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path, source.encode("utf-8"))
     return path

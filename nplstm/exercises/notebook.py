@@ -71,6 +71,9 @@ def start_notebook(name: str, directory) -> Path:
     if path.exists():
         raise FileExistsError(f"{path} exists already (your work may be in it): open it, or "
                               f"move it away to start over")
+    if path.parent.exists() and not path.parent.is_dir():
+        raise NotADirectoryError(f"{path.parent} is not a folder: give --dir a folder for "
+                                 f"your exercise files")
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path, text.encode("utf-8"))
     return path
