@@ -34,6 +34,9 @@ EXERCISES = {e.name: e for e in [
              ("linear_backward",)),
     Exercise("softmax_cross_entropy", "the classifier's loss (the mean over rows), the "
              "stable softmax, and their gradient", ("softmax_cross_entropy",)),
+    Exercise("rnn_step", "the vanilla RNN step before the LSTM: h = tanh(x W_ihᵀ + b_ih + "
+             "h_prev W_hhᵀ + b_hh), forward and backward, torch's shapes",
+             ("rnn_step_forward", "rnn_step_backward")),
     Exercise("lstm_cell_forward", "one LSTM step: the six equations, torch's gate order "
              "i, f, g, o", ("lstm_cell_forward",)),
     Exercise("lstm_cell_backward", "backpropagation through one step: the two paths into c",

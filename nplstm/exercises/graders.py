@@ -16,7 +16,8 @@ from .engine import Compared, central_differences, grade_function, unpack
 from .learner import LearnerError
 from .values import type_name
 from .mistakes import (BIAS_NOT_SUMMED, GATE_ORDERS, bias_rows, bptt_mistakes,
-                       cell_forward_mistakes, cell_mistakes, permute_gates, wrong_gate_order)
+                       cell_forward_mistakes, cell_mistakes, permute_gates, reference_rnn_step,
+                       rnn_forward_mistakes, rnn_mistakes, wrong_gate_order)
 
 __all__ = ["GRADERS", "CASE_SEED"]
 
@@ -150,6 +151,54 @@ def _grade_softmax_cross_entropy(learner, rng):
                        nonfinite=nonfinite)
 
     return [grade_function("softmax_cross_entropy", cases, run)], len(cases)
+
+
+# --- the vanilla RNN step -----------------------------------------------------------------
+
+RNN_INPUTS = ("x", "h_prev", "W_ih", "W_hh", "b_ih", "b_hh")
+RNN_GRADS = ("dx", "dh_prev", "dW_ih", "dW_hh", "db_ih", "db_hh")
+RNN_SHAPES = (("B", "I"), ("B", "H"), ("H", "I"), ("H", "H"), ("H",), ("H",))
+
+
+def _grade_rnn_step(learner, rng):
+    cases = []
+    for B, I, H in [(1, 3, 2), (3, 4, 1), (2, 4, 3), (4, 2, 3)]:
+        inputs = [_normal(rng, (B, I)), _normal(rng, (B, H), 0.5), _normal(rng, (H, I), 0.5),
+                  _normal(rng, (H, H), 0.5), _normal(rng, H, 0.5), _normal(rng, H, 0.5)]
+        cases.append({"inputs": inputs, "dh": _normal(rng, (B, H))})
+    h_spec = OutputSpec("h", ("B", "H"))
+    specs = tuple(OutputSpec(n, s) for n, s in zip(RNN_GRADS, RNN_SHAPES))
+
+    def learner_forward(*inputs):
+        return unpack("rnn_step_forward", learner.call("rnn_step_forward", *inputs),
+                      ("h", "cache"))
+
+    def run_forward(case):
+        inputs = case["inputs"]
+        h, _ = learner_forward(*inputs)
+        yield Compared(h_spec, h, reference_rnn_step(*inputs),
+                       alternatives=rnn_forward_mistakes(*inputs))
+
+    def run_backward(case):
+        inputs, dh = case["inputs"], case["dh"]
+        _, cache = learner_forward(*inputs)
+        got = unpack("rnn_step_backward", learner.call("rnn_step_backward", dh, cache),
+                     RNN_GRADS)
+        _, want = reference_rnn_step(*inputs, dh)
+        numeric = central_differences(
+            lambda *a: _projection([learner_forward(*a)[0]], [dh], ("h",)), inputs)
+        mistakes = rnn_mistakes(*inputs, dh)
+        for k, spec in enumerate(specs):
+            yield Compared(spec, got[k], want[k], numeric[k],
+                           [(s, arrays[k]) for s, arrays in mistakes], {"B": len(dh)})
+
+    forward = grade_function("rnn_step_forward", cases, run_forward)
+    if forward.problem:        # no forward to take a cache from or to difference
+        backward = grade_function("rnn_step_backward", cases[:1], _probe(
+            learner, "rnn_step_backward", lambda case: (case["dh"], None)))
+        backward.problem = backward.problem or "not graded: it needs rnn_step_forward's cache"
+        return [forward, backward], len(cases)
+    return [forward, grade_function("rnn_step_backward", cases, run_backward)], len(cases)
 
 
 # --- the LSTM cell ------------------------------------------------------------------------
@@ -321,16 +370,18 @@ def _grade_lstm_bptt(learner, rng):
     forward = grade_function("lstm_forward", cases, run_forward)
     backward = grade_function("lstm_backward", cases, run_backward)
     if forward.problem:   # no cache to grade lstm_backward with: is it written at all?
-        backward = grade_function("lstm_backward", cases[:1], _stub_probe(learner))
+        backward = grade_function("lstm_backward", cases[:1], _probe(
+            learner, "lstm_backward", lambda case: (case["dhs"], None)))
         backward.problem = backward.problem or "not graded: it needs lstm_forward's cache"
     return [forward, backward], len(cases)
 
 
-def _stub_probe(learner):
-    """A run that only finds out whether lstm_backward still raises NotImplementedError."""
+def _probe(learner, function: str, arguments):
+    """A run that only finds out whether ``function`` still raises NotImplementedError
+    (called with ``arguments(case)``)."""
     def run(case):
         try:
-            learner.call("lstm_backward", case["dhs"], None)
+            learner.call(function, *arguments(case))
         except LearnerError as err:
             if str(err).startswith("not written yet"):
                 raise
@@ -342,6 +393,7 @@ GRADERS = {
     "sigmoid_tanh": _grade_sigmoid_tanh,
     "linear": _grade_linear,
     "softmax_cross_entropy": _grade_softmax_cross_entropy,
+    "rnn_step": _grade_rnn_step,
     "lstm_cell_forward": _grade_lstm_cell_forward,
     "lstm_cell_backward": _grade_lstm_cell_backward,
     "lstm_bptt": _grade_lstm_bptt,

@@ -40,6 +40,15 @@ HINTS = {
         "p = exp(log_p); subtract 1 at each row's target column; then divide everything by "
         "N, because the loss is a mean over rows (not a sum).",
     ),
+    "rnn_step": (
+        "The forward is one line of exercise linear applied twice (to x and to h_prev) and a "
+        "tanh. The backward undoes the tanh first, then the two affine maps.",
+        "Keep in the cache what the backward needs: the inputs, the weights and the output h "
+        "(tanh's derivative is written through h). The gradient at z is dh times tanh'(z).",
+        "With dz = dh ⊙ (1 − h²), (B, H): the input and the previous state are each exercise "
+        "linear again (dx from dz and W_ih, dh_prev from dz and W_hh, the weights from dzᵀ "
+        "and the inputs), and both biases get dz summed over the batch.",
+    ),
     "lstm_cell_forward": (
         "One matrix product per input gives all four gate pre-activations at once: z has "
         "shape (B, 4H), in torch's order i, f, g, o.",
