@@ -165,6 +165,8 @@ CELL_SWAP_NEW = ("dz = np.concatenate([df * f * (1 - f),\n"
                  "                         di * i * (1 - i),")
 BPTT_CALL = "dhs[t] + dh_next, dc_next, caches[t])"
 RNN_FORWARD = "h = np.tanh(x @ W_ih.T + b_ih + h_prev @ W_hh.T + b_hh)"
+TRAINED = ["losses", "W_ih", "W_hh", "b_ih", "b_hh", "W_out", "b_out", "h", "c"]
+CLIPPED = ["clipped[0]", "clipped[1]", "clipped[2]"]
 
 # (exercise, line, planted line, function, outputs, the words that name the mistake)
 MISTAKES = [
@@ -274,6 +276,29 @@ MISTAKES = [
      "not summed over the batch"),
     ("rnn_step", "dx = dz @ W_ih ", "dx = dz @ W_ih.T ", "rnn_step_backward", None,
      "transpose? dz @ W_ih.T multiplies (1, 2) @ (3, 2), and dz @ W_ih would fit"),
+    # truncated_bptt (issue 22, new exercises)
+    ("truncated_bptt", "h, c = h_n, c_n ", "h, c = h0, c0 ", "train_truncated", TRAINED,
+     "the state not carried"),
+    ("truncated_bptt", "lstm_backward(dhead.x.reshape(hs.shape), None, None, cache)",
+     "lstm_backward(dhead.x.reshape(hs.shape), *locals().get('carried', (None, None)), "
+     "cache)\n        carried = (grads.h0, grads.c0)  # dh0, dc0 into the next chunk",
+     "train_truncated", TRAINED, "the gradient not stopped at the chunk boundary"),
+    ("truncated_bptt", "return [g * factor for g in grads]",
+     "return [g * min(1.0, max_norm / (np.sqrt(np.sum(g * g)) + 1e-6)) for g in grads]",
+     "clip_global_norm", CLIPPED, "clipped per array: the norm is global"),
+    ("truncated_bptt", "return [g * factor for g in grads]",
+     "return [g * min(1.0, max_norm / (np.sqrt(np.sum(g * g)) + 1e-6)) for g in grads]",
+     "train_truncated", TRAINED, "clipped per array: the norm is global"),
+    ("truncated_bptt", "factor = min(1.0, max_norm / (total + 1e-6))",
+     "factor = max_norm / (total + 1e-6)", "clip_global_norm", CLIPPED,
+     "scaled although the global norm is below max_norm"),
+    ("truncated_bptt", "factor = min(1.0, max_norm / (total + 1e-6))",
+     "factor = min(1.0, max_norm / total)", "clip_global_norm", CLIPPED,
+     "without torch's 1e-6"),
+    ("truncated_bptt", "total = np.sqrt(sum(", "total = (sum(", "clip_global_norm", CLIPPED,
+     "the norm without its square root"),
+    ("truncated_bptt", "        clipped = clip_global_norm([",
+     "        clipped = (lambda g, n: g)([", "train_truncated", TRAINED, "not clipped"),
 ]
 
 

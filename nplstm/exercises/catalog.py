@@ -43,6 +43,9 @@ EXERCISES = {e.name: e for e in [
              ("lstm_cell_backward",)),
     Exercise("lstm_bptt", "a sequence and backpropagation through time: carrying dh and dc "
              "back", ("lstm_forward", "lstm_backward")),
+    Exercise("truncated_bptt", "training on a long sequence in chunks: the state carried "
+             "across, the gradient stopped at each chunk's start, its global norm clipped",
+             ("clip_global_norm", "train_truncated")),
 ]}
 
 

@@ -15,6 +15,7 @@ from .compare import OutputSpec
 from .engine import Compared, central_differences, grade_function, unpack
 from .learner import LearnerError
 from .values import type_name
+from .truncated import clipped, truncated_training
 from .mistakes import (BIAS_NOT_SUMMED, GATE_ORDERS, bias_rows, bptt_mistakes,
                        cell_forward_mistakes, cell_mistakes, permute_gates, reference_rnn_step,
                        rnn_forward_mistakes, rnn_mistakes, wrong_gate_order)
@@ -389,6 +390,80 @@ def _probe(learner, function: str, arguments):
     return run
 
 
+# --- truncated BPTT -----------------------------------------------------------------------
+
+CLIP_MISTAKES = {
+    "each": ("clipped per array: the norm is global, √(Σ_k ‖g_k‖²) over all the gradients, "
+             "and one factor min(1, max_norm / (‖g‖ + 1e-6)) scales them all"),
+    "none": ("not clipped: scale all the gradients by min(1, max_norm / (‖g‖ + 1e-6)) "
+             "before the update"),
+    "always": ("scaled although the global norm is below max_norm: the factor is "
+               "min(1, max_norm / (‖g‖ + 1e-6)), never above 1"),
+    "no-sqrt": "the norm without its square root: ‖g‖ = √(Σ_k Σ_j g_k[j]²)",
+    "no-epsilon": ("max_norm / ‖g‖ without torch's 1e-6: the factor is "
+                   "min(1, max_norm / (‖g‖ + 1e-6))"),
+}
+STATE_NOT_CARRIED = ("the state not carried: each chunk starts from the h and c where the "
+                     "previous chunk ended (only the first from h0, c0)")
+GRADIENT_NOT_STOPPED = ("the gradient not stopped at the chunk boundary: carry h and c "
+                        "forward as values only; nothing arrives at a chunk's last h and c "
+                        "(dh_n = dc_n = 0), and what reaches its h0, c0 is dropped")
+TRAINED = ("losses", "W_ih", "W_hh", "b_ih", "b_hh", "W_out", "b_out", "h", "c")
+TRAINED_SHAPES = (("K",), ("4H", "I"), ("4H", "H"), ("4H",), ("4H",), ("V", "H"), ("V",),
+                  ("B", "H"), ("B", "H"))
+
+
+def _grade_truncated_bptt(learner, rng):
+    clip_cases = []
+    for shapes, ratio in [([(2, 3), (4,), (3, 3)], 0.5), ([(1,), (2, 2), (5,)], 2.0),
+                          ([(3, 1), (2,), (2, 4)], 0.3), ([(4, 2), (1, 1), (3,)], 0.9)]:
+        grads = [_normal(rng, shape, scale) for shape, scale in zip(shapes, (3.0, 0.3, 1.0))]
+        total = float(np.sqrt(sum(np.sum(g * g) for g in grads)))
+        clip_cases.append({"grads": grads, "max_norm": ratio * total})
+    clip_specs = [OutputSpec(f"clipped[{k}]", ("like grads[%d]" % k,)) for k in range(3)]
+
+    def run_clip(case):
+        grads, max_norm = case["grads"], case["max_norm"]
+        got = unpack("clip_global_norm", learner.call("clip_global_norm", grads, max_norm),
+                     tuple(spec.name for spec in clip_specs))
+        want = clipped(grads, max_norm)
+        mistakes = [(sentence, clipped(grads, max_norm, rule=rule))
+                    for rule, sentence in CLIP_MISTAKES.items()]
+        for k, spec in enumerate(clip_specs):
+            yield Compared(spec, got[k], want[k], None,
+                           [(sentence, arrays[k]) for sentence, arrays in mistakes])
+
+    train_cases = []
+    for T, B, I, H, V, chunk, max_norm, lr in [(7, 2, 3, 4, 5, 3, 0.5, 0.3),
+                                               (6, 1, 2, 3, 4, 2, 0.4, 0.5),
+                                               (5, 3, 3, 2, 3, 5, 100.0, 0.2),
+                                               (8, 2, 2, 1, 4, 3, 0.3, 0.4)]:
+        params = [_normal(rng, s, 0.5) for s in [(4 * H, I), (4 * H, H), 4 * H, 4 * H,
+                                                 (V, H), V]]
+        train_cases.append({"args": [_normal(rng, (T, B, I)), rng.integers(0, V, (T, B)),
+                                     _normal(rng, (B, H), 0.5), _normal(rng, (B, H)),
+                                     params, chunk, max_norm, lr]})
+    train_specs = tuple(OutputSpec(n, s, gate_axis=0 if s[0] == "4H" else None)
+                        for n, s in zip(TRAINED, TRAINED_SHAPES))
+
+    def run_train(case):
+        args = case["args"]
+        got = unpack("train_truncated", learner.call("train_truncated", *args), TRAINED)
+        want = truncated_training(*args)
+        variants = [(STATE_NOT_CARRIED, {"carry": False}),
+                    (GRADIENT_NOT_STOPPED, {"leak": True})]
+        variants += [(sentence, {"clip": rule}) for rule, sentence in CLIP_MISTAKES.items()]
+        mistakes = [(sentence, truncated_training(*args, **switch))
+                    for sentence, switch in variants]
+        for k, spec in enumerate(train_specs):
+            yield Compared(spec, got[k], want[k], None,
+                           [(sentence, arrays[k]) for sentence, arrays in mistakes],
+                           {"K": len(want[0])})
+
+    return [grade_function("clip_global_norm", clip_cases, run_clip),
+            grade_function("train_truncated", train_cases, run_train)], len(train_cases)
+
+
 GRADERS = {
     "sigmoid_tanh": _grade_sigmoid_tanh,
     "linear": _grade_linear,
@@ -397,4 +472,5 @@ GRADERS = {
     "lstm_cell_forward": _grade_lstm_cell_forward,
     "lstm_cell_backward": _grade_lstm_cell_backward,
     "lstm_bptt": _grade_lstm_bptt,
+    "truncated_bptt": _grade_truncated_bptt,
 }

@@ -79,6 +79,20 @@ HINTS = {
         "are shared by every step, so add each step's weight and bias gradients into "
         "running sums; dh0 and dc0 are what step 0 sends back.",
     ),
+    "truncated_bptt": (
+        "Two things cross from one chunk to the next, and a third must not: the state (h, c) "
+        "and the updated parameters go on; the gradient stays inside its chunk. Clip all six "
+        "gradients with one factor.",
+        "For each chunk: the LSTM forward from the carried state, the head and the mean "
+        "cross-entropy, then the backward with nothing arriving at the chunk's last h and c; "
+        "what the backward returns for h0 and c0 is not used. The norm for clipping is one "
+        "number for all the gradients together.",
+        "Loop start = 0, chunk, 2·chunk, … < T; slice x and targets; give the LSTM backward "
+        "None for the state gradients; global norm = square root of the sum of the squares "
+        "of every element of every gradient; factor = the smaller of 1 and max_norm over "
+        "(norm + 1e-6); each parameter minus lr times its scaled gradient; the state for the "
+        "next chunk is where this one ended.",
+    ),
 }
 
 
