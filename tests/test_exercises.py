@@ -24,6 +24,7 @@ from nplstm.exercises.compare import OutputSpec, diagnose, relative_error
 from nplstm.exercises.graders import SEQUENCE_GRADS
 
 NAMES = list(EXERCISES)
+QUICK = [name for name in NAMES if EXERCISES[name].quick]   # the capstone trains: its own file
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -51,7 +52,7 @@ def _cli(*argv):
 
 # --- the exercise files -------------------------------------------------------------------
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", QUICK)
 def test_the_solution_passes(name, tmp_path):
     result = grade_here(_write(tmp_path, name, solution_source(name)), name)
     assert result.passed, [(r.function, r.problem, r.rows) for r in result.reports]
@@ -59,7 +60,7 @@ def test_the_solution_passes(name, tmp_path):
     assert {r.function for r in result.reports} == set(EXERCISES[name].functions)
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", QUICK)
 def test_the_stub_is_not_written_yet(name, tmp_path):
     result = grade_here(_write(tmp_path, name, stub_source(name)), name)
     assert not result.passed
@@ -76,6 +77,8 @@ def test_stub_and_solution_have_the_same_functions_and_docstrings(name):
                 for node in ast.parse(source).body if isinstance(node, ast.FunctionDef)}
 
     stub, solution = functions(stub_source(name)), functions(solution_source(name))
+    if "# yours: " in stub_source(name):     # the capstone: the learner's own, imported
+        solution = {f: solution[f] for f in stub}
     assert stub == solution
     assert set(EXERCISES[name].functions) <= set(stub)
     for function in EXERCISES[name].functions:

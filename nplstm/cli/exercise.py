@@ -60,9 +60,11 @@ def add_parser(sub) -> None:
     check.add_argument("--json", action="store_true",
                        help="print the result as JSON (for a course to collect)")
     for action in (check, status):
-        action.add_argument("--timeout", type=_seconds, default=DEFAULT_TIMEOUT,
+        action.add_argument("--timeout", type=_seconds,
+                            default=None if action is check else DEFAULT_TIMEOUT,
                             help=f"stop grading {'each file ' if action is status else ''}"
-                            f"after this many seconds (default: {DEFAULT_TIMEOUT})")
+                            f"after this many seconds (default: {DEFAULT_TIMEOUT:g}"
+                            f"{', 900 for the capstone' if action is check else ''})")
 
 
 def _seconds(text: str) -> float:

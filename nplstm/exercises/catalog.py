@@ -25,6 +25,7 @@ class Exercise:
     teaches: str
     functions: tuple       # the functions the learner writes, in the order they are graded
     quick: bool = True     # graded in seconds (``status`` grades it); False: it trains
+    timeout: float = 60.0  # seconds its grading may take unless told otherwise
 
 
 EXERCISES = {e.name: e for e in [
@@ -46,6 +47,9 @@ EXERCISES = {e.name: e for e in [
     Exercise("truncated_bptt", "training on a long sequence in chunks: the state carried "
              "across, the gradient stopped at each chunk's start, its global norm clipped",
              ("clip_global_norm", "train_truncated")),
+    Exercise("capstone", "a character language model trained with your own functions "
+             "(cell, BPTT, softmax cross-entropy, linear) and nplstm's SGD, to beat the "
+             "bigram baseline", ("char_lm_loss_and_grads",), quick=False, timeout=900.0),
 ]}
 
 
@@ -61,6 +65,7 @@ def exercise(name) -> Exercise:
 
 
 _GIVEN = "# given, from exercise "
+_YOURS = "# yours, from exercise "
 
 
 def _package_file(folder: str, name: str) -> str:
@@ -68,15 +73,24 @@ def _package_file(folder: str, name: str) -> str:
     replaced by those definitions of OTHER's file: a definition a later exercise shares with
     an earlier one (each file stands alone), written once in the package.  Code that an
     exercise needs from an earlier one (the step, its backward) is imported from
-    ``nplstm.functional.reference`` instead, so no stub holds an earlier answer."""
+    ``nplstm.functional.reference`` instead, so no stub holds an earlier answer.
+
+    A ``# yours, from exercise OTHER: a, b`` line (the capstone, built from the learner's own
+    functions) becomes those definitions in the solution (``folder`` "solutions") and, in
+    the stub (``folder`` "stubs"), ``from OTHER import a, b``: the learner's OTHER.py."""
     exercise(name)
-    text = resources.files(__package__).joinpath(folder, f"{name}.py").read_text(
+    text = resources.files(__package__).joinpath("solutions", f"{name}.py").read_text(
         encoding="utf-8")
     lines = text.splitlines(keepends=True)
     for k, line in enumerate(lines):
-        if line.startswith(_GIVEN):
-            other, _, names = line[len(_GIVEN):].partition(":")
-            given = _package_file(folder, other.strip())
+        if line.startswith(_YOURS) and folder == "stubs":
+            other, _, names = line[len(_YOURS):].partition(":")
+            lines[k] = (f"from {other.strip()} import {names.strip()}   # yours: "
+                        f"{other.strip()}.py, beside this file\n")
+        elif line.startswith((_GIVEN, _YOURS)):
+            marker = _GIVEN if line.startswith(_GIVEN) else _YOURS
+            other, _, names = line[len(marker):].partition(":")
+            given = _package_file("solutions", other.strip())
             tree, given_lines = ast.parse(given), given.splitlines(keepends=True)
             nodes = {node.name: node for node in tree.body
                      if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
@@ -90,7 +104,7 @@ def stub_source(name: str) -> str:
     """The text of the exercise file a learner starts from: the solution, with the body of
     each function the learner writes (``Exercise.functions``) replaced by one line that
     raises ``NotImplementedError``; docstrings, given code and comments outside stay."""
-    source = _package_file("solutions", name)
+    source = _package_file("stubs", name)
     lines = source.splitlines(keepends=True)
     to_write = set(exercise(name).functions)
     bodies = []

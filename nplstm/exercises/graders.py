@@ -15,6 +15,7 @@ from .compare import OutputSpec
 from .engine import Compared, central_differences, grade_function, unpack
 from .learner import LearnerError
 from .values import type_name
+from .capstone import grade_capstone
 from .truncated import clipped, truncated_training
 from .mistakes import (BIAS_NOT_SUMMED, GATE_ORDERS, bias_rows, bptt_mistakes,
                        cell_forward_mistakes, cell_mistakes, permute_gates, reference_rnn_step,
@@ -473,4 +474,5 @@ GRADERS = {
     "lstm_cell_backward": _grade_lstm_cell_backward,
     "lstm_bptt": _grade_lstm_bptt,
     "truncated_bptt": _grade_truncated_bptt,
+    "capstone": grade_capstone,
 }

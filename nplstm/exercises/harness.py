@@ -49,17 +49,18 @@ def _checked_path(path) -> Path:
     return path
 
 
-def grade(path, name: str, *, timeout: float = DEFAULT_TIMEOUT, isolate: bool = True
+def grade(path, name: str, *, timeout: float | None = None, isolate: bool = True
           ) -> GradeResult:
     """Grade the learner's file ``path`` as exercise ``name``.
 
     path     the learner's file;  name  one of ``EXERCISES``
-    timeout  seconds the grading may take (isolate=True);  isolate=False runs the file here
+    timeout  seconds the grading may take (isolate=True); None: the exercise's own
+             (``DEFAULT_TIMEOUT``, 900 for the capstone, which trains);  isolate=False runs
+             the file here
     TypeError / ValueError for a bad argument (an unknown name lists the names),
     FileNotFoundError when there is no file; everything wrong *in* the file is in the result.
     """
-    exercise(name)
-    checked_timeout(timeout)
+    timeout = checked_timeout(exercise(name).timeout if timeout is None else timeout)
     path = _checked_path(path)
     if not isolate:
         return grade_here(path, name)
@@ -87,8 +88,8 @@ def grade_here(path, name: str) -> GradeResult:
 
 
 def _run_grader(learner: Learner, where: str, name: str) -> GradeResult:
-    reports, cases = GRADERS[name](learner, np.random.default_rng(CASE_SEED))
-    return GradeResult(name, where, cases, reports)
+    reports, cases, *training = GRADERS[name](learner, np.random.default_rng(CASE_SEED))
+    return GradeResult(name, where, cases, reports, training=training[0] if training else None)
 
 
 def _grade_in_a_child(path: Path, name: str, timeout: float) -> GradeResult:

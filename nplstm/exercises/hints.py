@@ -93,6 +93,19 @@ HINTS = {
         "(norm + 1e-6); each parameter minus lr times its scaled gradient; the state for the "
         "next chunk is where this one ended.",
     ),
+    "capstone": (
+        "You have written every piece already: the cell forward and backward, the loop over "
+        "time and its backward (exercise lstm_bptt), the loss, and the linear layer. Put them "
+        "together; start from a state of zeros.",
+        "Forward: a one-hot row per character, your cell for t = 0 … T−1 keeping each cache, "
+        "then all the h_t stacked into (T·B, H) rows for the head and the loss. Backward: "
+        "the head's backward gives the gradient at every h_t; then the loop over time from "
+        "the last step down, as in exercise lstm_bptt.",
+        "In the backward loop, what reaches h_t is its part from the head plus what step t+1 "
+        "sent back to its h_prev, and c_t receives step t+1's dc_prev; the four LSTM "
+        "parameter gradients are sums over the steps. The loss is the mean over all T·B "
+        "positions, as your softmax_cross_entropy already computes it over rows.",
+    ),
 }
 
 

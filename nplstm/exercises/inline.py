@@ -1,7 +1,7 @@
 """Grading functions that live in a namespace, not a file: ``check(name, namespace)`` for a
 notebook cell (``globals()``), a REPL or a module.
 
-    check(name, namespace, *, timeout=60, isolate=True) -> GradeResult
+    check(name, namespace, *, timeout=None, isolate=True) -> GradeResult
 
 How the functions reach a separate process: a function defined in a notebook cell or a REPL
 belongs to ``__main__`` and cannot be imported by a fresh interpreter, and its source alone
@@ -33,7 +33,7 @@ import warnings
 from .catalog import exercise
 from .channel import FrameReader
 from .child import Server, answer
-from .harness import DEFAULT_TIMEOUT, _died, _run_grader, _tail, checked_timeout, exchange
+from .harness import _died, _run_grader, _tail, checked_timeout, exchange
 from .learner import namespace_module
 from .remote import Learner
 from .result import GradeResult
@@ -44,21 +44,22 @@ NAMESPACE = "your namespace"        # where a result from ``check`` says the fun
 _EXIT_WAIT = 1.0
 
 
-def check(name: str, namespace, *, timeout: float = DEFAULT_TIMEOUT, isolate: bool = True
+def check(name: str, namespace, *, timeout: float | None = None, isolate: bool = True
           ) -> GradeResult:
     """Grade the functions of exercise ``name`` held in ``namespace``.
 
     name       one of ``EXERCISES``
     namespace  a dict (``globals()`` in a notebook) or a module, holding the exercise's
                functions under their names (``exercise(name).functions``)
-    timeout    seconds the grading may take (isolate=True)
+    timeout    seconds the grading may take (isolate=True); None: the exercise's own (60,
+               900 for the capstone)
     isolate    True: your functions run in a forked child; False: in this process
     Returns a ``GradeResult`` (``.passed``; shown as a table in Jupyter, as text by
     ``print``).  TypeError / ValueError for a bad argument, naming it; everything wrong *in*
     your functions is in the result.
     """
     task = exercise(name)
-    timeout = checked_timeout(timeout)
+    timeout = checked_timeout(task.timeout if timeout is None else timeout)
     if not isinstance(isolate, bool):
         raise TypeError(f"isolate must be True or False, got {type(isolate).__name__}")
     functions = _functions(namespace, task.functions)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import linecache
+import sys
 import traceback
 import types
 import warnings
@@ -37,14 +38,32 @@ def load_learner(path: Path) -> types.ModuleType:
         raise LearnerError(f"{path}, line {err.lineno}: syntax error: {err.msg}") from None
     module = types.ModuleType(f"nplstm_exercise_{path.stem}")
     module.__file__ = str(path)
+    folder = str(path.resolve().parent)     # its own folder first, as `python FILE` has it:
+    sys.path.insert(0, folder)              # the capstone imports the learner's other files
+    before = set(sys.modules)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             exec(code, module.__dict__)                      # noqa: S102 - the learner's own file
     except SystemExit as err:
         raise LearnerError(f"{path} called sys.exit({err.code}) on import") from None
+    except ModuleNotFoundError as err:
+        beside = path.parent / f"{err.name}.py"
+        if err.name and not beside.exists() and err.name.isidentifier() and "." not in err.name:
+            raise LearnerError(
+                f"{path} imports {err.name}, and there is no {beside}: it uses your own "
+                f"functions from your exercise files, in its folder (`nplstm exercise "
+                f"start {err.name} --dir {path.parent}`, then make it pass)") from None
+        raise LearnerError(f"{path} crashed on import: {_crash(err, {str(path)})}") from None
     except Exception as err:                                 # noqa: BLE001 - any crash is reported
         raise LearnerError(f"{path} crashed on import: {_crash(err, {str(path)})}") from None
+    finally:
+        if folder in sys.path:
+            sys.path.remove(folder)
+        for name in set(sys.modules) - before:   # the learner's files imported from its
+            file = getattr(sys.modules[name], "__file__", None) or ""   # folder: not kept
+            if str(Path(file).resolve().parent) == folder:
+                del sys.modules[name]
     module.__learner_files__ = {str(path)}
     return module
 

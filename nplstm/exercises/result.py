@@ -60,10 +60,13 @@ class GradeResult:
     cases: int
     reports: list = field(default_factory=list)
     problem: str = ""
+    training: dict | None = None   # the capstone: {"baseline", "curve": [[step, train loss,
+                                   # eval loss]], "passed", "sentence", "plan", "seconds"}
 
     @property
     def passed(self) -> bool:
-        return not self.problem and bool(self.reports) and all(r.passed for r in self.reports)
+        return (not self.problem and bool(self.reports) and all(r.passed for r in self.reports)
+                and (self.training is None or bool(self.training["passed"])))
 
     def to_dict(self) -> dict:
         """The fields, as plain data (``from_dict`` reads it back)."""
@@ -92,7 +95,8 @@ class GradeResult:
     def from_dict(cls, data: dict) -> "GradeResult":
         reports = [FunctionReport(r["function"], [OutputRow(**row) for row in r["rows"]],
                                   r["problem"]) for r in data["reports"]]
-        return cls(data["exercise"], data["path"], data["cases"], reports, data["problem"])
+        return cls(data["exercise"], data["path"], data["cases"], reports, data["problem"],
+                   data.get("training"))
 
 
 # --- how a result reads ---------------------------------------------------------------------
@@ -117,6 +121,8 @@ def _verdict(result: GradeResult) -> str:
     if result.problem:
         return f"FAIL: {result.exercise}"
     wrong = [r.function for r in result.reports if not r.passed]
+    if not wrong and result.training is not None and not result.training["passed"]:
+        return "FAIL: the training did not reach the bigram baseline"
     return (f"FAIL: {', '.join(wrong)} not right yet" if wrong
             else f"PASS: {result.exercise} is right")
 
@@ -147,8 +153,35 @@ def format_text(result: GradeResult) -> str:
                   for r in table]
         lines += [f"  {', '.join(names)}: {where}" for where, names in by_sentence(report)]
         lines.append("")
+    if result.training is not None:
+        lines += _training_lines(result.training) + [""]
     lines.append(_verdict(result))
     return "\n".join(lines)
+
+
+_CURVE_HEAD = ("step", "train loss", "eval loss")
+
+
+def _training_head(training: dict) -> str:
+    plan = training["plan"]
+    return (f"training (H = {plan['hidden']}, batches of {plan['batch']} × {plan['seq_len']} "
+            f"characters, SGD lr {plan['lr']:g} momentum {plan['momentum']:g}, global norm "
+            f"clipped at {plan['max_norm']:g}; {training['seconds']:g} s): eval loss on "
+            f"{plan['eval_chars']} characters, bigram baseline {training['baseline']:.3f} "
+            f"on the same")
+
+
+def _curve_rows(training: dict) -> list:
+    return [(str(step), f"{train:.3f}", f"{evaluated:.3f}")
+            for step, train, evaluated in training["curve"]]
+
+
+def _training_lines(training: dict) -> list:
+    table = [_CURVE_HEAD] + _curve_rows(training)
+    widths = [max(len(r[k]) for r in table) for k in range(3)]
+    return ([_training_head(training)]
+            + ["  " + "  ".join(f"{c:>{w}}" for c, w in zip(r, widths)) for r in table]
+            + [f"  {training['sentence']}"])
 
 
 _GREEN, _RED = "#1a7f37", "#cf222e"
@@ -181,5 +214,12 @@ def format_html(result: GradeResult) -> str:
                      f"</tbody></table>")
         parts += [f"<p>{e(', '.join(names))}: {e(where)}</p>"
                   for where, names in by_sentence(report)]
+    if result.training is not None:
+        training = result.training
+        head = "".join(f"<th>{e(h)}</th>" for h in _CURVE_HEAD)
+        rows = "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>"
+                       for row in _curve_rows(training))
+        parts.append(f"<p>{e(_training_head(training))}</p><table><thead><tr>{head}</tr>"
+                     f"</thead><tbody>{rows}</tbody></table><p>{e(training['sentence'])}</p>")
     parts.append(verdict + "</div>")
     return "".join(parts)
