@@ -26,6 +26,7 @@ class Exercise:
     functions: tuple       # the functions the learner writes, in the order they are graded
     quick: bool = True     # graded in seconds (``status`` grades it); False: it trains
     timeout: float = 60.0  # seconds its grading may take unless told otherwise
+    given: tuple = ()      # functions the stub hands the learner, which the grader calls too
 
 
 EXERCISES = {e.name: e for e in [
@@ -41,7 +42,7 @@ EXERCISES = {e.name: e for e in [
     Exercise("lstm_cell_forward", "one LSTM step: the six equations, torch's gate order "
              "i, f, g, o", ("lstm_cell_forward",)),
     Exercise("lstm_cell_backward", "backpropagation through one step: the two paths into c",
-             ("lstm_cell_backward",)),
+             ("lstm_cell_backward",), given=("lstm_cell_forward",)),
     Exercise("lstm_bptt", "a sequence and backpropagation through time: carrying dh and dc "
              "back", ("lstm_forward", "lstm_backward")),
     Exercise("truncated_bptt", "training on a long sequence in chunks: the state carried "

@@ -50,7 +50,8 @@ def check(name: str, namespace, *, timeout: float | None = None, isolate: bool =
 
     name       one of ``EXERCISES``
     namespace  a dict (``globals()`` in a notebook) or a module, holding the exercise's
-               functions under their names (``exercise(name).functions``)
+               functions under their names (``exercise(name).functions``, and the
+               ones its stub gives, ``exercise(name).given``)
     timeout    seconds the grading may take (isolate=True); None: the exercise's own (60,
                900 for the capstone)
     isolate    True: your functions run in a forked child; False: in this process
@@ -62,7 +63,7 @@ def check(name: str, namespace, *, timeout: float | None = None, isolate: bool =
     timeout = checked_timeout(task.timeout if timeout is None else timeout)
     if not isinstance(isolate, bool):
         raise TypeError(f"isolate must be True or False, got {type(isolate).__name__}")
-    functions = _functions(namespace, task.functions)
+    functions = _functions(namespace, task.functions + task.given)
     module = namespace_module(functions, _learner_files(namespace, functions), NAMESPACE)
     if not isolate:
         return _run_grader(Learner(Server(module=module).reply), NAMESPACE, name)
