@@ -25,21 +25,33 @@ class Exercise:
     name: str
     teaches: str
     functions: tuple[str, ...]  # the functions the learner writes, in the order they are graded
+    quick: bool = True     # graded in seconds (``status`` grades it); False: it trains
+    timeout: float = 60.0  # seconds its grading may take unless told otherwise
+    given: tuple[str, ...] = ()  # functions the stub hands the learner, which the grader calls
 
 
 EXERCISES = {e.name: e for e in [
-    Exercise("sigmoid_tanh", "derivatives through outputs: σ' = s(1 − s), tanh' = 1 − t²",
-             ("sigmoid_backward", "tanh_backward")),
+    Exercise("sigmoid_tanh", "derivatives through the outputs: σ' and tanh' written with "
+             "σ(z) and tanh(z), no z", ("sigmoid_backward", "tanh_backward")),
     Exercise("linear", "the gradients of y = x Wᵀ + b: shapes write the matrix products",
              ("linear_backward",)),
-    Exercise("softmax_cross_entropy", "the classifier's loss and its gradient p − onehot, "
-             "mean over rows", ("softmax_cross_entropy",)),
+    Exercise("softmax_cross_entropy", "the classifier's loss (the mean over rows), the "
+             "stable softmax, and their gradient", ("softmax_cross_entropy",)),
+    Exercise("rnn_step", "the vanilla RNN step before the LSTM: h = tanh(x W_ihᵀ + b_ih + "
+             "h_prev W_hhᵀ + b_hh), forward and backward, torch's shapes",
+             ("rnn_step_forward", "rnn_step_backward")),
     Exercise("lstm_cell_forward", "one LSTM step: the six equations, torch's gate order "
              "i, f, g, o", ("lstm_cell_forward",)),
     Exercise("lstm_cell_backward", "backpropagation through one step: the two paths into c",
-             ("lstm_cell_backward",)),
+             ("lstm_cell_backward",), given=("lstm_cell_forward",)),
     Exercise("lstm_bptt", "a sequence and backpropagation through time: carrying dh and dc "
              "back", ("lstm_forward", "lstm_backward")),
+    Exercise("truncated_bptt", "training on a long sequence in chunks: the state carried "
+             "across, the gradient stopped at each chunk's start, its global norm clipped",
+             ("clip_global_norm", "train_truncated")),
+    Exercise("capstone", "a character language model trained with your own functions "
+             "(cell, BPTT, softmax cross-entropy, linear) and nplstm's SGD, to beat the "
+             "bigram baseline", ("char_lm_loss_and_grads",), quick=False, timeout=900.0),
 ]}
 
 
@@ -55,20 +67,32 @@ def exercise(name: str) -> Exercise:
 
 
 _GIVEN = "# given, from exercise "
+_YOURS = "# yours, from exercise "
 
 
 def _package_file(folder: str, name: str) -> str:
     """The text of solutions/NAME.py with its ``# given, from exercise OTHER: a, b`` lines
-    replaced by those definitions of OTHER's file: a later exercise hands the learner the
-    code of an earlier one (each file stands alone), written once in the package."""
+    replaced by those definitions of OTHER's file: a definition a later exercise shares with
+    an earlier one (each file stands alone), written once in the package.  Code that an
+    exercise needs from an earlier one (the step, its backward) is imported from
+    ``nplstm.functional.reference`` instead, so no stub holds an earlier answer.
+
+    A ``# yours, from exercise OTHER: a, b`` line (the capstone, built from the learner's own
+    functions) becomes those definitions in the solution (``folder`` "solutions") and, in
+    the stub (``folder`` "stubs"), ``from OTHER import a, b``: the learner's OTHER.py."""
     exercise(name)
-    text = resources.files(__package__).joinpath(folder).joinpath(f"{name}.py").read_text(
+    text = resources.files(__package__).joinpath("solutions").joinpath(f"{name}.py").read_text(
         encoding="utf-8")
     lines = text.splitlines(keepends=True)
     for k, line in enumerate(lines):
-        if line.startswith(_GIVEN):
-            other, _, names = line[len(_GIVEN):].partition(":")
-            given = _package_file(folder, other.strip())
+        if line.startswith(_YOURS) and folder == "stubs":
+            other, _, names = line[len(_YOURS):].partition(":")
+            lines[k] = (f"from {other.strip()} import {names.strip()}   # yours: "
+                        f"{other.strip()}.py, beside this file\n")
+        elif line.startswith((_GIVEN, _YOURS)):
+            marker = _GIVEN if line.startswith(_GIVEN) else _YOURS
+            other, _, names = line[len(marker):].partition(":")
+            given = _package_file("solutions", other.strip())
             tree, given_lines = ast.parse(given), given.splitlines(keepends=True)
             nodes = {node.name: node for node in tree.body
                      if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
@@ -82,7 +106,7 @@ def stub_source(name: str) -> str:
     """The text of the exercise file a learner starts from: the solution, with the body of
     each function the learner writes (``Exercise.functions``) replaced by one line that
     raises ``NotImplementedError``; docstrings, given code and comments outside stay."""
-    source = _package_file("solutions", name)
+    source = _package_file("stubs", name)
     lines = source.splitlines(keepends=True)
     to_write = set(exercise(name).functions)
     bodies = []
@@ -113,6 +137,9 @@ def start(name: str, directory: str | os.PathLike[str]) -> Path:
                               f"check it with `nplstm exercise check {name} --dir "
                               f"{path.parent}`, or move it away "
                               f"to start over")
+    if path.parent.exists() and not path.parent.is_dir():
+        raise NotADirectoryError(f"{path.parent} is not a folder: give --dir a folder for "
+                                 f"your exercise files")
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path, source.encode("utf-8"))
     return path
