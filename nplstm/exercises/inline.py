@@ -29,6 +29,7 @@ import time
 import traceback
 import types
 import warnings
+from typing import Any
 
 from .catalog import exercise
 from .channel import FrameReader
@@ -44,7 +45,8 @@ NAMESPACE = "your namespace"        # where a result from ``check`` says the fun
 _EXIT_WAIT = 1.0
 
 
-def check(name: str, namespace, *, timeout: float | None = None, isolate: bool = True
+def check(name: str, namespace: dict[str, Any] | types.ModuleType, *,
+          timeout: float | None = None, isolate: bool = True
           ) -> GradeResult:
     """Grade the functions of exercise ``name`` held in ``namespace``.
 

@@ -12,6 +12,7 @@ table.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from ..io import atomic_write_bytes
@@ -61,7 +62,7 @@ def notebook_text(name: str) -> str:
     return json.dumps(notebook, indent=1, ensure_ascii=False) + "\n"
 
 
-def start_notebook(name: str, directory) -> Path:
+def start_notebook(name: str, directory: str | os.PathLike[str]) -> Path:
     """Write DIRECTORY/NAME.ipynb (creating DIRECTORY) and return its path.
 
     Never overwrites: FileExistsError when the file is there (a learner's work is in it).

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any
 from pathlib import Path
 
 from .catalog import EXERCISES
@@ -28,7 +29,7 @@ class Progress:
     detail: str = ""
 
 
-def progress(directory, timeout: float = DEFAULT_TIMEOUT) -> list:
+def progress(directory: str | os.PathLike[str], timeout: float = DEFAULT_TIMEOUT) -> list[Any]:
     """The state of every exercise in ``directory`` (``start``'s folder).
 
     TypeError / ValueError / FileNotFoundError / NotADirectoryError for a bad directory."""
