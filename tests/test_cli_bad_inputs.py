@@ -285,6 +285,9 @@ CASES = [
     ("bench threads", ["bench", "--threads", "two"], no_setup,
      "--threads wants positive ints"),
     ("bench dtype", ["bench", "--dtype", "float16"], no_setup, "invalid choice"),
+    ("bench runtime", ["bench", "--runtime", "tvm"], no_setup, "invalid choice: 'tvm'"),
+    ("bench runtime float64", ["bench", "--runtime", "onnxruntime", "--dtype", "float64"],
+     no_setup, "--runtime onnxruntime times float32"),
     # -- the command itself
     ("no command", [], no_setup, "the following arguments are required: COMMAND"),
     ("unknown command", ["fit"], no_setup, "invalid choice: 'fit'"),

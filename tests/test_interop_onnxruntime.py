@@ -293,3 +293,45 @@ def test_a_file_of_the_former_exporter_still_imports():
     [back] = nplstm.interop.import_onnx(path)
     for name, value in nplstm.LSTM(3, 4, seed=0).state_dict().items():
         np.testing.assert_array_equal(back.state_dict()[name], value)
+
+
+# -- nplstm bench --runtime onnxruntime ---------------------------------------------------------
+
+def test_bench_rows_give_onnxruntime_its_ratios():
+    """Fixed call times (no timing): the medians and per-round ratios of the new column."""
+    from nplstm.benchmark import format_stream_table, format_table, make_row
+
+    times = [[0.010, 0.012, 0.011], [0.020, 0.020, 0.022], [0.030, 0.031, 0.030]]
+    ort_times = [0.005, 0.004, 0.0055]
+    row = make_row(10, 4, 64, "forward", times, None, runtime=ort_times)
+    assert np.isclose(row["ort_ms"], 5.0)
+    assert np.isclose(row["ort_ratio"], np.median([0.25, 0.2, 0.25]))      # ort / torch
+    assert np.isclose(row["nplstm_ort"], np.median([2.0, 3.0, 2.0]))       # nplstm / ort
+    table = format_table([make_row(10, 4, 64, "fwd+bwd", times, None), row])
+    assert "onnxruntime/torch" in table and "0.25x" in table and "5.00" in table
+    step = make_row(10, 1, 64, "step", times, None, runtime=ort_times)     # per step: / T
+    assert np.isclose(step["ort_ms"], 0.5)
+    assert "500.0" in format_stream_table([step])                  # 0.5 ms = 500 µs per step
+
+
+def test_a_tiny_bench_with_the_onnxruntime_worker():
+    """Its worker process compiles the case's LSTM and is timed (nothing asserted about the
+    times) in the forward and streaming modes; fwd+bwd leaves it out."""
+    from nplstm.benchmark import time_cases
+
+    rows, _ = time_cases([(3, 2, 4)], repeats=2, threads=1, runtime="onnxruntime",
+                         modes=("fwd+bwd", "forward", "step"))
+    assert [r["mode"] for r in rows] == ["fwd+bwd", "forward", "step"]
+    assert "ort_ms" not in rows[0] and all(r["ort_ms"] > 0 for r in rows[1:])
+    with pytest.raises(ValueError, match="runtime must be one of"):
+        time_cases([(3, 2, 4)], runtime="tvm")
+
+
+def test_bench_without_onnxruntime_exits_2_naming_the_extra(monkeypatch, capsys):
+    from nplstm.cli import main
+
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    with pytest.raises(SystemExit) as info:
+        main(["bench", "--runtime", "onnxruntime"])
+    assert info.value.code == 2
+    assert "pip install 'nplstm[onnx]'" in capsys.readouterr().err
