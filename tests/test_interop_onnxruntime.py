@@ -107,6 +107,24 @@ def test_a_larger_model_and_default_threads():
     _assert_same(compile_onnxruntime(lstm)(x, state, lengths), want)
 
 
+def test_strided_and_subclassed_arrays_give_the_same_numbers():
+    """Plain float32 arrays skip to onnxruntime after a cheap exact check; strided views
+    (made contiguous for it) and ndarray subclasses (the module's full checks) agree."""
+
+    class Tagged(np.ndarray):
+        pass
+
+    lstm = nplstm.LSTM(3, 4, 2, batch_first=True, seed=0)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((6, 5, 6), dtype=np.float32)[::2, :, ::2]      # (3, 5, 3) strided
+    h0, c0 = rng.standard_normal((2, 2, 3, 8), dtype=np.float32)[..., ::2]
+    with nplstm.no_grad():
+        want = lstm(np.ascontiguousarray(x), (h0.copy(), c0.copy()))
+    fast = compile_onnxruntime(lstm)
+    _assert_same(fast(x, (h0, c0)), want)
+    _assert_same(fast(x.view(Tagged), (h0.view(Tagged), c0)), want)
+
+
 def test_dropout_is_fine_in_eval_mode_and_with_one_layer():
     rng = np.random.default_rng(0)
     for lstm in (nplstm.LSTM(3, 4, 2, dropout=0.5, seed=0).eval(),

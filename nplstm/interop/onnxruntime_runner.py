@@ -80,9 +80,15 @@ class _Compiled:
              lengths: Lengths | None) -> tuple[np.ndarray, ...]:
         """output and the final states in the caller's layout (checks as the module's)."""
         m = self._module
-        x_tbi, unbatched, xp = m._time_major(x)                  # (T, B, I)
+        plain = self._plain_inputs(x, given)
+        if plain is None:                    # the module's own checks: its errors, its forms
+            x_tbi, unbatched, xp = m._time_major(x)              # (T, B, I)
+            initial = m._initial_states(given, self._state_names, x_tbi.shape[1], unbatched,
+                                        xp)
+        else:
+            x_tbi, initial = plain
+            unbatched = False
         T, B = x_tbi.shape[:2]
-        initial = m._initial_states(given, self._state_names, B, unbatched, xp)
         if lengths is None:
             lens = np.full(B, T, dtype=np.int32)
         else:
@@ -94,6 +100,28 @@ class _Compiled:
                      zip(self._state_names, initial))
         results = self._session.run(self._outputs, feeds, self._run_options)
         return tuple(m._caller_layout(unbatched, *results))
+
+    def _plain_inputs(self, x: np.ndarray, given: Sequence[np.ndarray | None]
+                      ) -> tuple[np.ndarray, list[np.ndarray]] | None:
+        """x (T, B, I) and the states (L·D, B, H) when x is batched and x and the states are
+        plain float32 NumPy arrays of exactly the shapes the module's checks accept, so
+        those checks could only pass (a streaming loop's common case: they cost more than
+        onnxruntime's step at small sizes); else None, and the caller runs the checks."""
+        m = self._module
+        if type(x) is not np.ndarray or x.dtype != np.float32 or x.ndim != 3 \
+                or x.shape[2] != m.input_size or 0 in x.shape:
+            return None
+        x_tbi = x.transpose(1, 0, 2) if m.batch_first else x
+        shape = (m.num_layers * m.num_directions, x_tbi.shape[1], m.hidden_size)
+        states = []
+        for s in given:
+            if s is None:
+                states.append(np.zeros(shape, dtype=np.float32))
+            elif type(s) is not np.ndarray or s.dtype != np.float32 or s.shape != shape:
+                return None
+            else:
+                states.append(s)
+        return x_tbi, states
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._module!r}, threads={self.threads})"
