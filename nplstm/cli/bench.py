@@ -79,7 +79,7 @@ def run_bench(cases, threads=None, repeats=None, dtype="float32", runtime=None,
     for n in thread_counts:
         rows, rate = time_cases(cases, repeats=repeats, dtype=dtype,
                                 with_torch=installed_torch is not None, threads=n,
-                                roofline=not forward_only, runtime=runtime,
+                                roofline=True, runtime=runtime,
                                 modes=("forward",) if forward_only else ("fwd+bwd", "forward"))
         print(f"\n## N = {n} thread(s): {', '.join(THREAD_VARIABLES)} = {n} in every worker"
               f"{f', torch.set_num_threads({n})' if installed_torch else ''}"
