@@ -14,7 +14,9 @@ The graph (letters: T time, B batch, I input size, H hidden size, L layers, D di
 Per layer l: one LSTM node (direction "forward" or "bidirectional"; torch's gate order
 i, f, g, o reordered to ONNX's i, o, f, c; B = [bias_ih, bias_hh] per direction), its
 initial state rows l·D .. l·D+D−1 of h0/c0, and its Y (T, D, B, H) turned into the next
-layer's input (T, B, D·H) by Transpose(0, 2, 1, 3) and Reshape(0, 0, −1).  batch_first is
+layer's input (T, B, D·H) by Transpose(0, 2, 1, 3) and Reshape(0, 0, −1) (one direction:
+Squeeze(1), which copies nothing); h_n, c_n concatenate the layers' (one layer: the node's
+own outputs).  batch_first is
 done with Transposes around the graph (onnxruntime does not implement the LSTM ``layout=1``
 attribute).  The model is in the LSTM's dtype (float32 or float64; onnxruntime's CPU LSTM
 runs float32) and exports inference: dropout between layers is not part of it.
@@ -26,7 +28,8 @@ every session.  ``import_onnx`` reads both forms (it reads the nodes' stored wei
 ``build_model(..., runner=True)`` is the variant ``compile_onnxruntime`` runs in memory, for
 ``LSTM`` and ``RNN`` (ONNX's RNN node: activations Tanh or Relu, no gates to reorder): x is
 time-major and the states (L·D, B, H) are required inputs, so a call is one plain run with
-nothing optional to decide; with ``lengths=True`` a ``lengths`` (B,) int32 input feeds every
+nothing optional to decide; with one direction its output is the last node's Y (T, 1, B, H)
+as it is (the caller views it as (T, B, H)); with ``lengths=True`` a ``lengths`` (B,) int32 input feeds every
 node's ``sequence_lens`` (a separate graph: onnxruntime's LSTM is ~15% slower when given
 sequence_lens, even all equal to T).
 """
@@ -126,6 +129,8 @@ def build_model(module, *, batch_first: bool = False, opset: int = DEFAULT_OPSET
     else:           # optional: left out, the graph starts from zeros
         inputs += [helper.make_value_info(name, helper.make_optional_type_proto(state_type))
                    for name in state_names]
+    if runner and D == 1:          # the last node's Y as it is: (T, 1, B, H)
+        y_dims = ["seq_len", 1, "batch", H]
     outputs = [helper.make_tensor_value_info("output", elem, y_dims)] + \
               [helper.make_tensor_value_info(name, elem, state_dims) for name in final_names]
 
@@ -147,7 +152,10 @@ def build_model(module, *, batch_first: bool = False, opset: int = DEFAULT_OPSET
                      for s, name in zip(initial, state_names)]
     else:
         per_layer = [[s] for s in initial]
-    to_rows = const("merge_directions", np.array([0, 0, -1]))
+    if D == 2:
+        to_rows = const("merge_directions", np.array([0, 0, -1]))
+    else:
+        direction_axis = const("direction_axis", np.array([1]))
     finals = [[] for _ in state_names]
     op = "LSTM" if is_lstm else "RNN"
     attrs = {"hidden_size": H, "direction": "bidirectional" if D == 2 else "forward"}
@@ -158,18 +166,30 @@ def build_model(module, *, batch_first: bool = False, opset: int = DEFAULT_OPSET
         node_inputs = [x, const(f"W_l{layer}", W), const(f"R_l{layer}", R),
                        const(f"B_l{layer}", B) if B is not None else "",
                        "lengths" if runner and lengths else ""] + [s[layer] for s in per_layer]
-        y, *node_finals = node(op, node_inputs, [f"Y_l{layer}"] +
-                               [f"Y_{n[0]}_l{layer}" for n in state_names], **attrs)
-        # Y (T, D, B, H) → (T, B, D, H) → (T, B, D·H): torch's [forward | reverse] features
-        y = node("Transpose", [y], [f"Y_tbdh_l{layer}"], perm=[0, 2, 1, 3])
         last = layer == L - 1 and not batch_first
-        x = node("Reshape", [y, to_rows], ["output" if last else f"output_l{layer}"])
+        # the runner takes the last layer's Y (T, 1, B, H) as it is (a view to (T, B, H) in
+        # NumPy: onnxruntime copies a graph output even through a Squeeze); one layer: the
+        # node's final states are the graph's (no Concat to copy them)
+        raw = runner and last and D == 1
+        y, *node_finals = node(op, node_inputs, ["output" if raw else f"Y_l{layer}"] + (
+            list(final_names) if L == 1 else [f"Y_{n[0]}_l{layer}" for n in state_names]),
+            **attrs)
+        name = "output" if last else f"output_l{layer}"
+        if raw:
+            x = y
+        elif D == 2:
+            # Y (T, D, B, H) → (T, B, D, H) → (T, B, D·H): torch's [forward | reverse] features
+            y = node("Transpose", [y], [f"Y_tbdh_l{layer}"], perm=[0, 2, 1, 3])
+            x = node("Reshape", [y, to_rows], [name])
+        else:   # Y (T, 1, B, H) → (T, B, H): a Squeeze, where a Transpose would copy Y
+            x = node("Squeeze", [y, direction_axis], [name])
         for final, value in zip(finals, node_finals):
             final.append(value)
     if batch_first:
         node("Transpose", [x], ["output"], perm=[1, 0, 2])
     for name, values in zip(final_names, finals):    # (L·D, B, H), layer-major as torch
-        node("Concat", values, [name], axis=0)
+        if L > 1:
+            node("Concat", values, [name], axis=0)
 
     graph = helper.make_graph(nodes, f"nplstm_{op.lower()}", inputs, outputs, initializer=inits)
     opsets = [helper.make_opsetid("", opset)]

@@ -104,8 +104,10 @@ class _Compiled:
             if lens.min() < T:               # all T: the faster graph without lengths
                 feeds["lengths"] = lens.astype(np.int32)
         session = self._session("lengths" in feeds)
-        results = session.run(self._outputs, feeds, self._run_options)
-        return tuple(m._caller_layout(unbatched, *results))
+        output, *finals = session.run(self._outputs, feeds, self._run_options)
+        if output.ndim == 4:                 # one direction: Y (T, 1, B, H), viewed
+            output = output.reshape(T, B, m.hidden_size)
+        return tuple(m._caller_layout(unbatched, output, *finals))
 
     def _open(self, lengths: bool) -> Any:
         """An onnxruntime session on the graph with or without the lengths input."""
