@@ -198,6 +198,7 @@ def test_refuses_what_onnx_cannot_run(module, error, match):
 def test_refuses_bad_threads(threads, error):
     with pytest.raises(error, match="threads must be an int ≥ 1 or None, got"):
         compile_onnxruntime(nplstm.LSTM(2, 3, seed=0), threads=threads)
+    assert compile_onnxruntime(nplstm.LSTM(2, 3, seed=0), threads=np.int64(2)).threads == 2
 
 
 def test_without_onnxruntime_says_how_to_install_it(monkeypatch):

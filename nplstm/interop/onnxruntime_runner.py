@@ -202,10 +202,12 @@ def compile_onnxruntime(module: LSTM | RNN, *,
     mode), ImportError (onnxruntime is not installed: pip install 'nplstm[onnx]').
     """
     _check_compilable(module)
-    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)):
-        raise TypeError(f"threads must be an int ≥ 1 or None, got {threads!r}")
-    if threads is not None and threads < 1:
-        raise ValueError(f"threads must be an int ≥ 1 or None, got {threads}")
+    if threads is not None:
+        if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)):
+            raise TypeError(f"threads must be an int ≥ 1 or None, got {threads!r}")
+        if threads < 1:
+            raise ValueError(f"threads must be an int ≥ 1 or None, got {threads}")
+        threads = int(threads)
     if isinstance(module, LSTM):
         return OnnxruntimeLSTM(module, threads)
     return OnnxruntimeRNN(module, threads)
