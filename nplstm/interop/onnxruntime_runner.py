@@ -64,7 +64,7 @@ class _Compiled:
         self._ort = ort = require_onnxruntime()
         # the module's configuration, frozen: its checks (_time_major, _initial_states,
         # _caller_layout) run on this copy, so a call validates as module(x, ...) does
-        self._module = copy.copy(module)
+        self._module: Any = copy.copy(module)       # its private checks are untyped
         self.threads = threads
         options = ort.SessionOptions()
         options.log_severity_level = LOG_ERRORS_ONLY
