@@ -340,6 +340,9 @@ CASES = [
      "is not a folder: give the folder of your exercise files"),
     ("exercise status timeout nan", ["exercise", "status", "--timeout", "nan"], no_setup,
      "expected a positive number of seconds, got 'nan'"),
+    ("bench runtime", ["bench", "--runtime", "tvm"], no_setup, "invalid choice: 'tvm'"),
+    ("bench runtime float64", ["bench", "--runtime", "onnxruntime", "--dtype", "float64"],
+     no_setup, "--runtime onnxruntime times float32"),
     # -- the command itself
     ("no command", [], no_setup, "the following arguments are required: COMMAND"),
     ("unknown command", ["fit"], no_setup, "invalid choice: 'fit'"),

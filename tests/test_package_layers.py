@@ -22,7 +22,8 @@ LAYERS = [
     {"gradcheck"},
     {"nn"},
     {"optim"},
-    {"interop", "selfcheck", "benchmark"},
+    {"interop", "selfcheck"},
+    {"benchmark"},          # times interop's onnxruntime runner beside nn's LSTM
     {"training"},
     {"exercises"},          # above training: the capstone trains on the demo corpus
     {"visualize"},

@@ -1,13 +1,14 @@
-"""Timing nplstm against torch side by side: the harness behind ``nplstm bench``.
+"""Timing nplstm against torch (and onnxruntime) side by side: behind ``nplstm bench``.
 
 Modules: ``harness`` (one worker process per runner, interleaved rounds), ``machine``
 (the GEMM rate, SIMD extensions, the BLAS kernel, per-element costs), ``table`` (rows,
 ratios, the roofline, Markdown).  The command itself is nplstm/cli/bench.py.
 """
 
-from .harness import DEFAULT_CASES, time_cases
+from .harness import DEFAULT_CASES, STREAM_CASES, time_cases
 from .machine import blas_name, elementwise_ns, gemm_rate, simd_extensions
-from .table import format_table, make_row, roofline_warnings
+from .table import format_stream_table, format_table, make_row, roofline_warnings
 
-__all__ = ["DEFAULT_CASES", "time_cases", "gemm_rate", "simd_extensions", "elementwise_ns",
-           "blas_name", "format_table", "make_row", "roofline_warnings"]
+__all__ = ["DEFAULT_CASES", "STREAM_CASES", "time_cases", "gemm_rate", "simd_extensions",
+           "elementwise_ns", "blas_name", "format_table", "format_stream_table", "make_row",
+           "roofline_warnings"]

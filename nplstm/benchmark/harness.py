@@ -33,6 +33,13 @@ Method (the machine may be shared):
   which differ several-fold between machines (0.54 against 3.2 ns for tanh here).
 Without ``--repeats`` each case gets rounds until a time budget is spent (1 to 15): a
 quick look in under 2 minutes; the documented table uses ``--repeats 15``.
+
+``runtime="onnxruntime"`` (``nplstm bench --runtime onnxruntime``) adds a fourth worker: the
+same LSTM compiled with ``nplstm.interop.compile_onnxruntime(lstm, threads=N)`` (onnxruntime's
+intra-op threads = N, the thread variables = N as every worker), timed in the forward mode
+and the streaming mode, interleaved with the others round by round.  The streaming mode
+("step"): T calls of one step each (T = 1, the case's B, carrying the state), as a
+step-by-step inference loop does; the table gives the time per step.
 """
 
 from __future__ import annotations
@@ -46,12 +53,14 @@ import warnings
 import numpy as np
 
 from ..grad_mode import no_grad
+from ..interop import compile_onnxruntime
 from ..nn import LSTM
 from .machine import _time, gemm_rate
 from .table import make_row
 
-__all__ = ["DEFAULT_CASES", "time_cases", "RUNNERS", "THREAD_VARIABLES", "CASE_BUDGET_S",
-           "MIN_ROUNDS", "MAX_ROUNDS", "SETTLE_S", "WARM_CALL_MAX_S"]
+__all__ = ["DEFAULT_CASES", "STREAM_CASES", "time_cases", "RUNNERS", "RUNTIMES", "MODES",
+           "THREAD_VARIABLES", "CASE_BUDGET_S", "MIN_ROUNDS", "MAX_ROUNDS", "SETTLE_S",
+           "WARM_CALL_MAX_S"]
 
 DEFAULT_CASES = [(50, 32, 128), (100, 64, 256), (25, 16, 512), (100, 128, 1024),
                  (200, 1, 64), (500, 8, 128)]
@@ -60,6 +69,9 @@ MIN_ROUNDS, MAX_ROUNDS = 1, 15   # default run: a quick look; the docs' table us
 SETTLE_S = 0.15          # pause between runners at N > 1: OpenBLAS's workers spin ~0.11 s
 WARM_CALL_MAX_S = 0.5    # calls shorter than this are preceded by an untimed call
 RUNNERS = ("nplstm", "torch", "torch-noDNN")
+RUNTIMES = ("onnxruntime",)     # optional extra runners: forward and step modes only
+MODES = ("fwd+bwd", "forward", "step")
+STREAM_CASES = [(100, 1, 64), (100, 1, 256), (100, 1, 1024)]   # T steps of one call each
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
@@ -77,7 +89,28 @@ def _nplstm_runner(T, B, H, dtype, seed=0):
         with no_grad():
             lstm(x)
 
-    return lstm, train_step, infer_step
+    return lstm, {"fwd+bwd": train_step, "forward": infer_step,
+                  "step": _stream(lambda xt, state: lstm(xt, state), x, no_grad)}
+
+
+def _stream(forward, x, context):
+    """T calls of ``forward`` on one step each (x[t:t+1], (1, B, I)), carrying the state."""
+    steps = [x[t:t + 1] for t in range(x.shape[0])]
+
+    def stream():
+        state = None
+        with context():
+            for xt in steps:
+                _, state = forward(xt, state)
+
+    return stream
+
+
+def _onnxruntime_runner(lstm, T, B, H, dtype, threads):
+    """nplstm's LSTM compiled for onnxruntime (its intra-op threads = ``threads``)."""
+    fast = compile_onnxruntime(lstm, threads=threads)
+    x = np.random.default_rng(1).standard_normal((T, B, H)).astype(dtype)
+    return {"forward": lambda: fast(x), "step": _stream(fast, x, contextlib.nullcontext)}
 
 
 def _torch_runner(torch, lstm, T, B, H, dtype, onednn=True):
@@ -102,7 +135,12 @@ def _torch_runner(torch, lstm, T, B, H, dtype, onednn=True):
         with flags(), torch.no_grad():
             m(x)
 
-    return train_step, infer_step
+    def stream_context():
+        with flags(), torch.no_grad():
+            yield
+
+    return {"fwd+bwd": train_step, "forward": infer_step,
+            "step": _stream(m, x.detach(), contextlib.contextmanager(stream_context))}
 
 
 def _serve(kind, threads, dtype, conn):
@@ -113,7 +151,7 @@ def _serve(kind, threads, dtype, conn):
     counted), after one untimed call if ``warm``; ("gemm_rate",) → FLOP/s; ("stop",).
     Any exception is sent back (and re-raised by the parent)."""
     torch = None
-    if kind != "nplstm":
+    if kind in RUNNERS[1:]:
         import torch  # noqa: PLC0415
         torch.set_num_threads(threads)
         # torch warns about TF32 on Intel GPUs whenever the oneDNN flags are set
@@ -128,11 +166,13 @@ def _serve(kind, threads, dtype, conn):
                 reply = None
             elif message[0] == "case":
                 T, B, H = message[1:]
-                lstm, train, infer = _nplstm_runner(T, B, H, dtype)
+                runners = {}                  # the previous case's arrays freed first
+                lstm, runners = _nplstm_runner(T, B, H, dtype)
                 if torch is not None:
-                    train, infer = _torch_runner(torch, lstm, T, B, H, dtype,
-                                                 onednn=kind == "torch")
-                runners = {"fwd+bwd": train, "forward": infer}
+                    runners = _torch_runner(torch, lstm, T, B, H, dtype,
+                                            onednn=kind == "torch")
+                elif kind == "onnxruntime":
+                    runners = _onnxruntime_runner(lstm, T, B, H, dtype, threads)
                 reply = None
             elif message[0] == "run":
                 _, mode, warm = message
@@ -234,14 +274,20 @@ def _interleave(workers, mode, repeats, warmup, budget_s, settle_s):
 
 
 def time_cases(cases, repeats=None, dtype="float32", with_torch=False, threads=1, warmup=1,
-               roofline=False, budget_s=CASE_BUDGET_S, settle_s=None):
+               roofline=False, budget_s=CASE_BUDGET_S, settle_s=None, runtime=None,
+               modes=MODES[:2]):
     """Rows of medians, ratios and spreads per case and mode (nplstm alone without torch).
 
     repeats None: rounds until ``budget_s`` is spent (1 to 15); roofline: measure the GEMM
     rate (in the nplstm worker) for the roofline column; settle_s None: SETTLE_S at
-    threads > 1, else 0.
+    threads > 1, else 0; runtime None or "onnxruntime": a column for that runtime in the
+    forward and step modes; modes: a subset of MODES, in that order.
     """
-    kinds = RUNNERS if with_torch else RUNNERS[:1]
+    if runtime is not None and runtime not in RUNTIMES:
+        raise ValueError(f"runtime must be one of {RUNTIMES} or None, got {runtime!r}")
+    if not modes or any(mode not in MODES for mode in modes):
+        raise ValueError(f"modes must be a non-empty subset of {MODES}, got {modes!r}")
+    kinds = (RUNNERS if with_torch else RUNNERS[:1]) + ((runtime,) if runtime else ())
     settle_s = (SETTLE_S if threads > 1 else 0.0) if settle_s is None else settle_s
     rates = []                       # GEMM rate measurements: before the first case, then
     timed = []                       # beside every case; the rows use the best of them all
@@ -251,13 +297,16 @@ def time_cases(cases, repeats=None, dtype="float32", with_torch=False, threads=1
                 rates.append(workers[0].call("gemm_rate"))
             for worker in workers:
                 worker.call("case", T, B, H)
-            for k, mode in enumerate(("fwd+bwd", "forward")):
+            for k, mode in enumerate(modes):
                 # the warm-up rounds (first touches of the case's memory, caches) before the
                 # case's first mode only: the forward reuses what fwd+bwd just warmed
-                times = _interleave(workers, mode, repeats, warmup if k == 0 else 0,
+                timing = [w for w in workers if mode != "fwd+bwd" or w.kind in RUNNERS]
+                times = _interleave(timing, mode, repeats, warmup if k == 0 else 0,
                                     budget_s, settle_s)
-                timed.append((T, B, H, mode, times))
+                extra = times[len(RUNNERS):] if with_torch else times[1:]
+                timed.append((T, B, H, mode, times[:len(times) - len(extra)],
+                              extra[0] if extra else None))
         if roofline:
             rates.append(workers[0].call("gemm_rate"))
     rate = max(rates) if rates else None
-    return [make_row(*entry, rate) for entry in timed], rate
+    return [make_row(*entry[:5], rate, runtime=entry[5]) for entry in timed], rate

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import statistics
 
-__all__ = ["DISTURBED", "make_row", "format_table", "roofline_warnings"]
+__all__ = ["DISTURBED", "make_row", "format_table", "format_stream_table", "roofline_warnings"]
 
 DISTURBED = 1.5          # a round slower than this × a runner's median is discarded
 
@@ -27,10 +27,18 @@ def _ratio_stats(a, b):
     return statistics.median(ratios), q[0], q[-1]
 
 
-def make_row(T, B, H, mode, times, rate):
-    """One table row from the per-runner times (nplstm, then torch, torch without oneDNN)."""
-    kept = _undisturbed(times)
+def make_row(T, B, H, mode, times, rate, runtime=None):
+    """One table row from the per-runner times (nplstm, then torch, torch without oneDNN),
+    and ``runtime``'s (onnxruntime's), timed in the same rounds, or None.  In the "step"
+    mode a call is T steps: the times are per step."""
+    if mode == "step":
+        times = [[t / T for t in ts] for ts in times]
+        runtime = None if runtime is None else [t / T for t in runtime]
+    everyone = times + ([runtime] if runtime is not None else [])
+    kept = _undisturbed(everyone)
     row = {"T": T, "B": B, "H": H, "mode": mode, "rounds": f"{len(kept)}/{len(times[0])}"}
+    if runtime is not None:
+        runtime = [runtime[r] for r in kept]
     times = [[t[r] for r in kept] for t in times]
     row["nplstm_ms"] = 1e3 * statistics.median(times[0])
     with_torch = len(times) > 1
@@ -45,6 +53,11 @@ def make_row(T, B, H, mode, times, rate):
         row.update(torch_ms=1e3 * statistics.median(times[1]), ratio=ratio,
                    ratio_q1=q1, ratio_q3=q3,
                    floor_ms=1e3 * statistics.median(times[2]), floor_ratio=floor)
+    if runtime is not None:
+        row["ort_ms"] = 1e3 * statistics.median(runtime)
+        row["nplstm_ort"], _, _ = _ratio_stats(times[0], runtime)
+        if with_torch:
+            row["ort_ratio"], row["ort_q1"], row["ort_q3"] = _ratio_stats(runtime, times[1])
     return row
 
 
@@ -52,9 +65,13 @@ def format_table(rows) -> str:
     """A Markdown table of ``time_cases`` rows."""
     has_torch = bool(rows) and "torch_ms" in rows[0]
     has_roof = any("roofline" in r for r in rows)
+    has_ort = any("ort_ms" in r for r in rows)
     header = ["T", "B", "H=I", "mode", "nplstm ms"]
     if has_torch:
         header += ["torch ms", "nplstm/torch", "spread (IQR)", "no-oneDNN ms", "vs no-oneDNN"]
+    if has_ort:
+        header += ["onnxruntime ms"] + (["onnxruntime/torch", "spread (IQR)"] if has_torch
+                                        else []) + ["nplstm/onnxruntime"]
     if has_roof:
         header += ["roofline nplstm"] + (["roofline torch"] if has_torch else [])
     header.append("rounds kept")
@@ -65,6 +82,8 @@ def format_table(rows) -> str:
             line += [f"{r['torch_ms']:.2f}", f"{r['ratio']:.2f}x",
                      f"{r['ratio_q1']:.2f}-{r['ratio_q3']:.2f}", f"{r['floor_ms']:.2f}",
                      f"{r['floor_ratio']:.2f}x"]
+        if has_ort:
+            line += _ort_cells(r, has_torch)
         if has_roof:
             roof = [r.get("roofline")] + ([r.get("torch_roofline")] if has_torch else [])
             # above 100% is impossible (a GEMM rate measured too low): marked, and warned of
@@ -72,7 +91,43 @@ def format_table(rows) -> str:
                      for v in roof]
         line.append(r["rounds"])
         lines.append(line)
-    widths = [max(len(row[k]) for row in lines) for k in range(len(header))]
+    return _markdown(lines)
+
+
+def _ort_cells(r, has_torch):
+    """The onnxruntime columns of one row (blank where it was not timed: fwd+bwd)."""
+    if "ort_ms" not in r:
+        return [""] * (4 if has_torch else 2)
+    ratios = [f"{r['ort_ratio']:.2f}x", f"{r['ort_q1']:.2f}-{r['ort_q3']:.2f}"] \
+        if has_torch else []
+    return [f"{r['ort_ms']:.2f}", *ratios, f"{r['nplstm_ort']:.2f}x"]
+
+
+def format_stream_table(rows) -> str:
+    """A Markdown table of "step" rows: microseconds per step of T = 1 calls."""
+    has_torch = bool(rows) and "torch_ms" in rows[0]
+    has_ort = any("ort_ms" in r for r in rows)
+    header = ["B", "H=I", "steps", "nplstm µs/step"]
+    header += ["torch µs/step", "nplstm/torch", "no-oneDNN µs/step"] if has_torch else []
+    header += (["onnxruntime µs/step"] + (["onnxruntime/torch", "spread (IQR)"] if has_torch
+                                          else []) + ["nplstm/onnxruntime"]) if has_ort else []
+    header.append("rounds kept")
+    lines = [header]
+    for r in rows:
+        line = [str(r["B"]), str(r["H"]), str(r["T"]), f"{1e3 * r['nplstm_ms']:.1f}"]
+        if has_torch:
+            line += [f"{1e3 * r['torch_ms']:.1f}", f"{r['ratio']:.2f}x",
+                     f"{1e3 * r['floor_ms']:.1f}"]
+        if has_ort:
+            cells = _ort_cells(r, has_torch)
+            line += [f"{1e3 * r['ort_ms']:.1f}" if "ort_ms" in r else "", *cells[1:]]
+        line.append(r["rounds"])
+        lines.append(line)
+    return _markdown(lines)
+
+
+def _markdown(lines) -> str:
+    widths = [max(len(row[k]) for row in lines) for k in range(len(lines[0]))]
     out = ["| " + " | ".join(v.ljust(w) for v, w in zip(row, widths)) + " |" for row in lines]
     out.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
     return "\n".join(out)

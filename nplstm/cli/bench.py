@@ -3,18 +3,19 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import platform
 
 import numpy as np
 
 from ..benchmark.harness import (CASE_BUDGET_S, DEFAULT_CASES, MAX_ROUNDS, MIN_ROUNDS,
-                                 SETTLE_S, THREAD_VARIABLES, time_cases)
+                                 SETTLE_S, STREAM_CASES, THREAD_VARIABLES, time_cases)
 from ..benchmark.machine import (GEMM_REPEATS, blas_name, elementwise_ns, simd_extensions,
                                  torch_version)
-from ..benchmark.table import DISTURBED, format_table, roofline_warnings
+from ..benchmark.table import DISTURBED, format_stream_table, format_table, roofline_warnings
 
-__all__ = ["parse_cases", "parse_threads", "run_bench"]
+__all__ = ["parse_cases", "parse_threads", "check_runtime", "run_bench"]
 
 
 def parse_cases(text):
@@ -41,8 +42,22 @@ def parse_threads(text):
     return [int(v) for v in values]
 
 
-def run_bench(cases, threads=None, repeats=None, dtype="float32") -> int:
-    """Print one table per thread count; returns 0."""
+def check_runtime(runtime, dtype) -> None:
+    """``--runtime onnxruntime`` needs onnxruntime installed and float32 (ValueError)."""
+    if runtime is None:
+        return
+    if importlib.util.find_spec("onnxruntime") is None:
+        raise ValueError("--runtime onnxruntime needs the onnxruntime package: "
+                         "pip install 'nplstm[onnx]'")
+    if dtype != "float32":
+        raise ValueError(f"--runtime onnxruntime times float32 (onnxruntime's LSTM runs "
+                         f"float32 only), got --dtype {dtype}")
+
+
+def run_bench(cases, threads=None, repeats=None, dtype="float32", runtime=None,
+              forward_only=False) -> int:
+    """Print one table per thread count (and, with ``runtime``, a streaming table after
+    each); ``forward_only`` skips the fwd+bwd rows.  Returns 0."""
     thread_counts = threads if isinstance(threads, list) else parse_threads(threads)
     installed_torch = torch_version()
     if installed_torch is None:
@@ -50,7 +65,8 @@ def run_bench(cases, threads=None, repeats=None, dtype="float32") -> int:
               "pip install 'nplstm[torch]' for the comparison with torch.nn.LSTM")
     print(f"nplstm bench: {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} cores; numpy {np.__version__} ({blas_name()}); "
-          f"torch {installed_torch or 'not installed'}; dtype {dtype}")
+          f"torch {installed_torch or 'not installed'}; dtype {dtype}"
+          + (f"; onnxruntime {_onnxruntime_version()}" if runtime else ""))
     costs = elementwise_ns(dtype)
     print(f"SIMD found by NumPy: {simd_extensions()}; {dtype} exp {costs['exp']:.2f} ns, "
           f"tanh {costs['tanh']:.2f} ns per element (one thread)")
@@ -63,16 +79,34 @@ def run_bench(cases, threads=None, repeats=None, dtype="float32") -> int:
     for n in thread_counts:
         rows, rate = time_cases(cases, repeats=repeats, dtype=dtype,
                                 with_torch=installed_torch is not None, threads=n,
-                                roofline=True)
+                                roofline=True, runtime=runtime,
+                                modes=("forward",) if forward_only else ("fwd+bwd", "forward"))
         print(f"\n## N = {n} thread(s): {', '.join(THREAD_VARIABLES)} = {n} in every worker"
-              f"{f', torch.set_num_threads({n})' if installed_torch else ''}; sustained "
+              f"{f', torch.set_num_threads({n})' if installed_torch else ''}"
+              f"{f', onnxruntime intra_op_num_threads = {n}' if runtime else ''}; sustained "
               f"{dtype} GEMM {rate / 1e9:.1f} GFLOP/s (2048³, the best of {GEMM_REPEATS} "
               f"before and beside every case)\n")
         print(format_table(rows), flush=True)
         for line in roofline_warnings(rows):
             print(line, flush=True)
+        if runtime:
+            stream, _ = time_cases(STREAM_CASES, repeats=repeats, dtype=dtype,
+                                   with_torch=installed_torch is not None, threads=n,
+                                   runtime=runtime, modes=("step",))
+            print(f"\nstreaming at N = {n}: T calls of one step each (x (1, B, H), the "
+                  "state carried from call to call), time per step\n")
+            print(format_stream_table(stream), flush=True)
+    if runtime:
+        print("\nonnxruntime: the same LSTM through nplstm.interop.compile_onnxruntime "
+              "(forward and streaming only: it has no backward)")
     if installed_torch is not None:
         print("\nnplstm/torch: ratio to torch with oneDNN; vs no-oneDNN: ratio to torch with "
               "oneDNN disabled (the floor, < 1 required); roofline: 48·T·B·H² GEMM FLOPs / "
               "(time · GEMM rate), fwd+bwd only")
     return 0
+
+
+def _onnxruntime_version() -> str:
+    import onnxruntime  # noqa: PLC0415  (checked installed by check_runtime)
+
+    return onnxruntime.__version__

@@ -78,6 +78,12 @@ def build_parser():
                        help="cases as T,B,H;T,B,H;... (default: the standard set)")
     bench.add_argument("--dtype", choices=["float32", "float64"], default="float32",
                        help="dtype of the timed LSTMs (default: float32)")
+    bench.add_argument("--runtime", choices=["onnxruntime"], default=None,
+                       help="also time the LSTM compiled for this runtime "
+                       "(nplstm.interop.compile_onnxruntime): a column in the forward "
+                       "tables and a streaming table (default: none)")
+    bench.add_argument("--forward-only", action="store_true",
+                       help="time the forward (and streaming) only, not fwd+bwd")
 
     return parser, sub
 
@@ -168,14 +174,16 @@ def _run(argv) -> int:
                              bidirectional=args.bidirectional, proj_size=args.proj_size,
                              lengths=args.lengths, as_json=args.json,
                              progress=sys.stderr.isatty())
-    from .bench import parse_cases, parse_threads, run_bench  # noqa: PLC0415
+    from .bench import check_runtime, parse_cases, parse_threads, run_bench  # noqa: PLC0415
 
     try:
         cases = parse_cases(args.cases)
         threads = parse_threads(args.threads)
+        check_runtime(args.runtime, args.dtype)
     except ValueError as err:
         sub.choices["bench"].error(str(err))
-    return run_bench(cases, threads=threads, repeats=args.repeats, dtype=args.dtype)
+    return run_bench(cases, threads=threads, repeats=args.repeats, dtype=args.dtype,
+                     runtime=args.runtime, forward_only=args.forward_only)
 
 
 def _int_at_least(minimum: int, wording: str):

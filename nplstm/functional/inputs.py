@@ -8,6 +8,8 @@ comes back as (1, I) / (1, H), an unbatched sequence (T, I) as (T, 1, I), with a
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..checks import (add_batch_axis, check_arrays, check_not_empty, check_rank, check_shape,
                       check_upstream)
 
@@ -78,7 +80,7 @@ def check_step_inputs(x, state, weight_ih, I, H, xp):
     return x, h, c, unbatched
 
 
-def unpack_state(state, names=("h", "c")):
+def unpack_state(state: Any, names: tuple[str, str] = ("h", "c")) -> tuple[Any, Any]:
     """Unpack an (h, c) state pair; refuse anything else (h without c, say) with a clear message."""
     h_name, c_name = names
     if not isinstance(state, (tuple, list)) or len(state) != 2:

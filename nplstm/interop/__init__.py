@@ -4,6 +4,7 @@
     lstm.load_state_dict(nplstm.interop.select(sd, "encoder.rnn."))
     nplstm.interop.save_weights(lstm.state_dict(), "lstm.safetensors")
     nplstm.interop.export_onnx(lstm, "lstm.onnx");  nplstm.interop.import_onnx("lstm.onnx")
+    fast = nplstm.interop.compile_onnxruntime(lstm);  output, state = fast(x)   # onnxruntime
 
 See docs/interop.md.
 """
@@ -14,9 +15,10 @@ from .files import load_weights, save_weights
 from .notes import WeightFileWarning
 from .onnx_export import export_onnx
 from .onnx_import import import_onnx
+from .onnxruntime_runner import compile_onnxruntime
 from .reverse_lstm import ReverseLSTM
 from .select import prefixes, select
 
 __all__ = ["load_weights", "save_weights", "select", "prefixes", "describe", "ModuleFit",
            "infer_lstm_config", "WeightFileError", "UnsafeFileError", "UnsupportedModelError",
-           "WeightFileWarning", "ReverseLSTM", "export_onnx", "import_onnx"]
+           "WeightFileWarning", "ReverseLSTM", "export_onnx", "import_onnx", "compile_onnxruntime"]

@@ -4,20 +4,34 @@ The graph (letters: T time, B batch, I input size, H hidden size, L layers, D di
 
     inputs   input  (T, B, I), or (B, T, I) with batch_first; T and B are symbolic
                     (dim_params "seq_len" and "batch"), so one file serves every T and B
-             h0, c0 (L·D, B, H): optional.  Each is a graph input that is also an initializer
-                    of zeros (L·D, 1, H): ONNX's rule for a default value.  Feed it to start
-                    from a state, leave it out to start from zeros (onnxruntime lists such
-                    inputs under ``get_overridable_initializers()``)
+             h0, c0 optional(tensor (L·D, B, H)): ONNX's optional type.  Feed them to start
+                    from a state, leave them out (onnxruntime) or feed None (ONNX's reference
+                    evaluator) to start from zeros: an ``If`` on ``OptionalHasElement`` takes
+                    the given state or zeros of shape (L·D, B, H)
     outputs  output (T, B, D·H) (batch_first: (B, T, D·H)),  h_n, c_n (L·D, B, H)
              the same names, shapes and meaning as ``output, (h_n, c_n) = lstm(x, state)``
 
 Per layer l: one LSTM node (direction "forward" or "bidirectional"; torch's gate order
 i, f, g, o reordered to ONNX's i, o, f, c; B = [bias_ih, bias_hh] per direction), its
 initial state rows l·D .. l·D+D−1 of h0/c0, and its Y (T, D, B, H) turned into the next
-layer's input (T, B, D·H) by Transpose(0, 2, 1, 3) and Reshape(0, 0, −1).  batch_first is
+layer's input (T, B, D·H) by Transpose(0, 2, 1, 3) and Reshape(0, 0, −1) (one direction:
+Squeeze(1), which copies nothing); h_n, c_n concatenate the layers' (one layer: the node's
+own outputs).  batch_first is
 done with Transposes around the graph (onnxruntime does not implement the LSTM ``layout=1``
 attribute).  The model is in the LSTM's dtype (float32 or float64; onnxruntime's CPU LSTM
 runs float32) and exports inference: dropout between layers is not part of it.
+
+Files written before the optional type (nplstm ≤ this change) gave h0, c0 a default as
+initializers of zeros that were also graph inputs; onnxruntime warned about each of them on
+every session.  ``import_onnx`` reads both forms (it reads the nodes' stored weights only).
+
+``build_model(..., runner=True)`` is the variant ``compile_onnxruntime`` runs in memory, for
+``LSTM`` and ``RNN`` (ONNX's RNN node: activations Tanh or Relu, no gates to reorder): x is
+time-major and the states (L·D, B, H) are required inputs, so a call is one plain run with
+nothing optional to decide; with one direction its output is the last node's Y (T, 1, B, H)
+as it is (the caller views it as (T, B, H)); with ``lengths=True`` a ``lengths`` (B,) int32 input feeds every
+node's ``sequence_lens`` (a separate graph: onnxruntime's LSTM is ~15% slower when given
+sequence_lens, even all equal to T).
 """
 
 from __future__ import annotations
@@ -29,14 +43,14 @@ import numpy as np
 
 from ..backend import asnumpy
 from ..io import atomic_write
-from ..nn import LSTM
+from ..nn import LSTM, RNN
 from .errors import UnsupportedModelError
 from .onnx_common import TORCH_TO_ONNX, reorder_gates, require_onnx
 
-__all__ = ["export_onnx", "DEFAULT_OPSET", "MIN_OPSET"]
+__all__ = ["export_onnx", "build_model", "DEFAULT_OPSET", "MIN_OPSET"]
 
 DEFAULT_OPSET = 17
-MIN_OPSET = 14       # LSTM-14 (layout), Reshape-14; Split takes its sizes as an input (≥ 13)
+MIN_OPSET = 15       # the optional type (Optional*, If-13), LSTM-14, Reshape-14, Split-13
 
 
 def export_onnx(lstm: Any, path: str | os.PathLike[str], *, batch_first: bool | None = None,
@@ -46,7 +60,7 @@ def export_onnx(lstm: Any, path: str | os.PathLike[str], *, batch_first: bool | 
     lstm         an ``nplstm.LSTM`` without a projection (``proj_size > 0`` has no ONNX
                  LSTM equivalent: ``UnsupportedModelError``)
     batch_first  the layout of the graph's input and output; None takes ``lstm.batch_first``
-    opset        the ONNX opset, from 14 to the installed onnx's newest
+    opset        the ONNX opset, from 15 to the installed onnx's newest
     The file is written atomically and checked with ``onnx.checker`` before it is written.
     """
     onnx = require_onnx()
@@ -55,10 +69,6 @@ def export_onnx(lstm: Any, path: str | os.PathLike[str], *, batch_first: bool | 
     if type(lstm) is not LSTM:     # a subclass (e.g. ReverseLSTM) computes something else
         raise UnsupportedModelError(f"export_onnx writes nplstm.LSTM, not the subclass "
                                     f"{type(lstm).__name__}")
-    if lstm.proj_size:
-        raise UnsupportedModelError(
-            f"lstm has proj_size = {lstm.proj_size}: ONNX's LSTM node has no projection "
-            "(weight_hr), so this LSTM cannot be exported exactly")
     if batch_first is None:
         batch_first = lstm.batch_first
     if not isinstance(batch_first, bool):
@@ -66,17 +76,38 @@ def export_onnx(lstm: Any, path: str | os.PathLike[str], *, batch_first: bool | 
     newest = onnx.defs.onnx_opset_version()
     if isinstance(opset, bool) or not isinstance(opset, int) or not MIN_OPSET <= opset <= newest:
         raise ValueError(f"opset must be an int in [{MIN_OPSET}, {newest}], got {opset!r}")
-
-    model = _build_model(onnx, lstm, batch_first, opset)
+    model = build_model(lstm, batch_first=batch_first, opset=opset)
     onnx.checker.check_model(model)
     atomic_write(path, lambda f: f.write(model.SerializeToString()))
 
 
-def _build_model(onnx, lstm, batch_first: bool, opset: int):
-    """The ModelProto of ``lstm`` (all arrays copied to the host)."""
+def check_exportable(module, what: str) -> None:
+    """Refuse what ONNX's LSTM/RNN nodes cannot express exactly (``what`` names the caller)."""
+    if type(module) not in (LSTM, RNN):   # a subclass (e.g. ReverseLSTM) computes something else
+        raise UnsupportedModelError(f"{what} takes nplstm.LSTM or nplstm.RNN, not "
+                                    f"{type(module).__name__}")
+    if getattr(module, "proj_size", 0):
+        raise UnsupportedModelError(
+            f"the LSTM has proj_size = {module.proj_size}: ONNX's LSTM node has no projection "
+            "(weight_hr), so this LSTM cannot be exported exactly")
+
+
+def build_model(module, *, batch_first: bool = False, opset: int = DEFAULT_OPSET,
+                runner: bool = False, lengths: bool = False):
+    """The ModelProto of ``module`` (an LSTM or RNN; all arrays copied to the host).
+
+    runner False: the file's graph (optional states, ``batch_first`` layout); True: the
+    in-memory graph of ``compile_onnxruntime`` (time-major, required states, and with
+    ``lengths`` a required ``lengths`` input).
+    """
+    check_exportable(module, "ONNX export")
+    onnx = require_onnx()
     helper, numpy_helper = onnx.helper, onnx.numpy_helper
-    elem = helper.np_dtype_to_tensor_dtype(lstm.dtype)
-    L, D, H = lstm.num_layers, lstm.num_directions, lstm.hidden_size
+    elem = helper.np_dtype_to_tensor_dtype(module.dtype)
+    is_lstm = isinstance(module, LSTM)
+    L, D, H = module.num_layers, module.num_directions, module.hidden_size
+    state_names = ("h0", "c0") if is_lstm else ("h0",)
+    final_names = ("h_n", "c_n") if is_lstm else ("h_n",)
     nodes, inits = [], []
 
     def const(name, value):
@@ -87,72 +118,113 @@ def _build_model(onnx, lstm, batch_first: bool, opset: int):
         nodes.append(helper.make_node(op, inputs, outputs, name=outputs[0], **attrs))
         return outputs[0] if len(outputs) == 1 else outputs
 
-    x_dims = ["batch", "seq_len", lstm.input_size] if batch_first else \
-             ["seq_len", "batch", lstm.input_size]
+    batch_first = batch_first and not runner
+    x_dims = ["batch", "seq_len", module.input_size] if batch_first else \
+             ["seq_len", "batch", module.input_size]
     y_dims = ["batch", "seq_len", D * H] if batch_first else ["seq_len", "batch", D * H]
     state_dims = [L * D, "batch", H]
-    inputs = [helper.make_tensor_value_info("input", elem, x_dims),
-              helper.make_tensor_value_info("h0", elem, state_dims),
-              helper.make_tensor_value_info("c0", elem, state_dims)]
-    outputs = [helper.make_tensor_value_info("output", elem, y_dims),
-               helper.make_tensor_value_info("h_n", elem, state_dims),
-               helper.make_tensor_value_info("c_n", elem, state_dims)]
-    # h0, c0 default to zeros (L·D, 1, H), broadcast to (L·D, B, H) by Expand
-    zeros = np.zeros((L * D, 1, H), dtype=lstm.dtype)
-    const("h0", zeros)
-    const("c0", zeros)
+    state_type = helper.make_tensor_type_proto(elem, state_dims)
+    inputs = [helper.make_tensor_value_info("input", elem, x_dims)]
+    if runner:      # required: the caller always feeds them (zeros for no state)
+        inputs += [helper.make_tensor_value_info(name, elem, state_dims) for name in state_names]
+        if lengths:
+            inputs.append(helper.make_tensor_value_info("lengths", onnx.TensorProto.INT32,
+                                                        ["batch"]))
+    else:           # optional: left out, the graph starts from zeros
+        inputs += [helper.make_value_info(name, helper.make_optional_type_proto(state_type))
+                   for name in state_names]
+    if runner and D == 1:          # the last node's Y as it is: (T, 1, B, H)
+        y_dims = ["seq_len", 1, "batch", H]
+    outputs = [helper.make_tensor_value_info("output", elem, y_dims)] + \
+              [helper.make_tensor_value_info(name, elem, state_dims) for name in final_names]
 
     x = node("Transpose", ["input"], ["input_tbi"], perm=[1, 0, 2]) if batch_first else "input"
-    batch = node("Gather", [node("Shape", [x], ["input_shape"]), const("axis_1", np.array([1]))],
-                 ["batch_size"])                                                # (1,) int64
-    state_shape = node("Concat", [const("state_rows", np.array([L * D])), batch,
-                                  const("state_width", np.array([H]))], ["state_shape"], axis=0)
-    h0 = node("Expand", ["h0", state_shape], ["h0_expanded"])                     # (L·D, B, H)
-    c0 = node("Expand", ["c0", state_shape], ["c0_expanded"])
+    if runner:
+        initial = list(state_names)
+    else:
+        batch = node("Gather", [node("Shape", [x], ["input_shape"]),
+                                const("axis_1", np.array([1]))], ["batch_size"])  # (1,) int64
+        state_shape = node("Concat", [const("state_rows", np.array([L * D])), batch,
+                                      const("state_width", np.array([H]))], ["state_shape"],
+                           axis=0)
+        zeros = const("zero", np.zeros((1, 1, 1), dtype=module.dtype))
+        initial = [_given_or_zeros(helper, node, name, zeros, state_shape, elem, state_dims)
+                   for name in state_names]
     if L > 1:   # rows l·D .. l·D+D−1 belong to layer l
         rows = const("rows_per_layer", np.full(L, D, dtype=np.int64))
-        h0s = node("Split", [h0, rows], [f"h0_l{k}" for k in range(L)], axis=0)
-        c0s = node("Split", [c0, rows], [f"c0_l{k}" for k in range(L)], axis=0)
+        per_layer = [node("Split", [s, rows], [f"{name}_l{k}" for k in range(L)], axis=0)
+                     for s, name in zip(initial, state_names)]
     else:
-        h0s, c0s = [h0], [c0]
-    to_rows = const("merge_directions", np.array([0, 0, -1]))
-    h_n, c_n = [], []
+        per_layer = [[s] for s in initial]
+    if D == 2:
+        to_rows = const("merge_directions", np.array([0, 0, -1]))
+    else:
+        direction_axis = const("direction_axis", np.array([1]))
+    finals = [[] for _ in state_names]
+    op = "LSTM" if is_lstm else "RNN"
+    attrs = {"hidden_size": H, "direction": "bidirectional" if D == 2 else "forward"}
+    if not is_lstm:
+        attrs["activations"] = [module.nonlinearity.capitalize()] * D    # Tanh or Relu
     for layer in range(L):
-        W, R, B = _onnx_weights(lstm, layer)
-        lstm_inputs = [x, const(f"W_l{layer}", W), const(f"R_l{layer}", R),
-                       const(f"B_l{layer}", B) if B is not None else "", "",
-                       h0s[layer], c0s[layer]]
-        y, y_h, y_c = node("LSTM", lstm_inputs, [f"Y_l{layer}", f"Y_h_l{layer}", f"Y_c_l{layer}"],
-                           hidden_size=H,
-                           direction="bidirectional" if D == 2 else "forward")
-        # Y (T, D, B, H) → (T, B, D, H) → (T, B, D·H): torch's [forward | reverse] features
-        y = node("Transpose", [y], [f"Y_tbdh_l{layer}"], perm=[0, 2, 1, 3])
+        W, R, B = _onnx_weights(module, layer, is_lstm)
+        node_inputs = [x, const(f"W_l{layer}", W), const(f"R_l{layer}", R),
+                       const(f"B_l{layer}", B) if B is not None else "",
+                       "lengths" if runner and lengths else ""] + [s[layer] for s in per_layer]
         last = layer == L - 1 and not batch_first
-        x = node("Reshape", [y, to_rows], ["output" if last else f"output_l{layer}"])
-        h_n.append(y_h)
-        c_n.append(y_c)
+        # the runner takes the last layer's Y (T, 1, B, H) as it is (a view to (T, B, H) in
+        # NumPy: onnxruntime copies a graph output even through a Squeeze); one layer: the
+        # node's final states are the graph's (no Concat to copy them)
+        raw = runner and last and D == 1
+        y, *node_finals = node(op, node_inputs, ["output" if raw else f"Y_l{layer}"] + (
+            list(final_names) if L == 1 else [f"Y_{n[0]}_l{layer}" for n in state_names]),
+            **attrs)
+        name = "output" if last else f"output_l{layer}"
+        if raw:
+            x = y
+        elif D == 2:
+            # Y (T, D, B, H) → (T, B, D, H) → (T, B, D·H): torch's [forward | reverse] features
+            y = node("Transpose", [y], [f"Y_tbdh_l{layer}"], perm=[0, 2, 1, 3])
+            x = node("Reshape", [y, to_rows], [name])
+        else:   # Y (T, 1, B, H) → (T, B, H): a Squeeze, where a Transpose would copy Y
+            x = node("Squeeze", [y, direction_axis], [name])
+        for final, value in zip(finals, node_finals):
+            final.append(value)
     if batch_first:
         node("Transpose", [x], ["output"], perm=[1, 0, 2])
-    node("Concat", h_n, ["h_n"], axis=0)             # (L·D, B, H), layer-major as torch
-    node("Concat", c_n, ["c_n"], axis=0)
+    for name, values in zip(final_names, finals):    # (L·D, B, H), layer-major as torch
+        if L > 1:
+            node("Concat", values, [name], axis=0)
 
-    graph = helper.make_graph(nodes, "nplstm_lstm", inputs, outputs, initializer=inits)
+    graph = helper.make_graph(nodes, f"nplstm_{op.lower()}", inputs, outputs, initializer=inits)
     opsets = [helper.make_opsetid("", opset)]
     model = helper.make_model(graph, opset_imports=opsets, producer_name="nplstm",
                               ir_version=helper.find_min_ir_version_for(opsets))
-    model.doc_string = repr(lstm)
+    model.doc_string = repr(module)
     return model
 
 
-def _onnx_weights(lstm, layer: int):
-    """W (D, 4H, I), R (D, 4H, H), B (D, 8H) or None of one layer, in ONNX's gate order."""
+def _given_or_zeros(helper, node, name, zeros, state_shape, elem, state_dims):
+    """``name``'s value if the optional input holds one, else zeros (L·D, B, H)."""
+    value_info = helper.make_tensor_value_info
+    given = helper.make_graph([helper.make_node("OptionalGetElement", [name], [f"{name}_given"])],
+                              f"{name}_given", [], [value_info(f"{name}_given", elem, state_dims)])
+    zero = helper.make_graph([helper.make_node("Expand", [zeros, state_shape], [f"{name}_zeros"])],
+                             f"{name}_zeros", [], [value_info(f"{name}_zeros", elem, state_dims)])
+    has = node("OptionalHasElement", [name], [f"{name}_is_given"])
+    return node("If", [has], [f"{name}_state"], then_branch=given, else_branch=zero)
+
+
+def _onnx_weights(module, layer: int, is_lstm: bool):
+    """W (D, G·H, I), R (D, G·H, H), B (D, 2G·H) or None of one layer, in ONNX's gate order
+    (G = 4 for the LSTM, reordered from torch's; 1 for the RNN)."""
+    order = (lambda a: reorder_gates(a, TORCH_TO_ONNX)) if is_lstm else np.ascontiguousarray
     W, R, B = [], [], []
-    for suffix in lstm._suffixes(layer):
-        weight_ih, weight_hh, bias_ih, bias_hh, _ = (
-            None if a is None else asnumpy(a) for a in lstm._layer_weights(suffix))
-        W.append(reorder_gates(weight_ih, TORCH_TO_ONNX))                 # (4H, I)
-        R.append(reorder_gates(weight_hh, TORCH_TO_ONNX))                 # (4H, H)
-        if lstm.bias:   # ONNX B = [Wb, Rb]: the input and the recurrent bias, each (4H,)
-            B.append(np.concatenate([reorder_gates(bias_ih, TORCH_TO_ONNX),
-                                     reorder_gates(bias_hh, TORCH_TO_ONNX)]))
+    for suffix in module._suffixes(layer):
+        weight_ih, weight_hh, bias_ih, bias_hh = (
+            None if a is None else asnumpy(a) for a in
+            module._weights_of(suffix, ("weight_ih", "weight_hh", "bias_ih", "bias_hh")))
+        W.append(order(weight_ih))                                       # (G·H, I)
+        R.append(order(weight_hh))                                       # (G·H, H)
+        if module.bias:   # ONNX B = [Wb, Rb]: the input and the recurrent bias, each (G·H,)
+            B.append(np.concatenate([order(bias_ih), order(bias_hh)]))
     return np.stack(W), np.stack(R), (np.stack(B) if B else None)

@@ -1,0 +1,242 @@
+"""Run an ``nplstm.LSTM`` or ``nplstm.RNN`` through onnxruntime: inference at torch's speed.
+
+    fast = nplstm.interop.compile_onnxruntime(lstm, threads=1)
+    output, (h_n, c_n) = fast(x, state=None, lengths=None)      # = lstm(x, state, lengths=...)
+    output, h_n = compile_onnxruntime(rnn)(x, h0=None, lengths=None)   # = rnn(x, h0, lengths=...)
+
+``compile_onnxruntime`` builds the module's ONNX graph in memory (``onnx_export.build_model``
+with ``runner=True``: time-major input, the states and per-sequence lengths as required
+inputs) and opens one onnxruntime session on it.  The weights are a **snapshot**: the
+values the module has when it is compiled; train or load new weights, then compile again.
+The configuration (sizes, batch_first, dtype) is frozen with them.
+
+A call validates x, the state and lengths exactly as the module's forward does (the same
+checks, so the same errors), feeds zeros for a missing state, runs the session and returns
+the results in the caller's layout (batch_first, unbatched), as new float32 arrays.
+Nothing is recorded: there is no backward.  Two graphs: without lengths, and with a
+``lengths`` input for ONNX's ``sequence_lens`` (opened by the first call with a length
+shorter than T: onnxruntime's LSTM is ~15% slower when it is given sequence_lens).
+
+Refused, by name, with what to do instead: a projection (``proj_size > 0``: ONNX's LSTM
+node has none), float64 (onnxruntime's LSTM and RNN kernels run float32 only: onnxruntime
+1.32 fails with "LSTM operator does not support double yet" and finds no float64 RNN), a
+module on the GPU, dropout between layers in training mode.  onnxruntime logs only errors
+(``log_severity_level = 3``) and the graph has nothing to warn about, so creating and
+calling print nothing.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Sequence, Union, overload
+
+import numpy as np
+
+from ..checks import check_lengths
+from ..functional.inputs import unpack_state
+from ..nn import LSTM, RNN
+from .errors import UnsupportedModelError
+from .onnx_export import build_model
+
+__all__ = ["compile_onnxruntime", "OnnxruntimeLSTM", "OnnxruntimeRNN", "require_onnxruntime"]
+
+Lengths = Union[Sequence[int], np.ndarray, int]
+LOG_ERRORS_ONLY = 3          # onnxruntime's severities: 0 verbose, 1 info, 2 warning, 3 error
+
+
+def require_onnxruntime() -> Any:
+    """The ``onnxruntime`` package, or an ImportError that names the extra to install."""
+    try:
+        import onnxruntime
+    except ImportError as err:
+        raise ImportError("compile_onnxruntime needs the onnxruntime package: "
+                          "pip install 'nplstm[onnx]'") from err
+    return onnxruntime
+
+
+class _Compiled:
+    """What the LSTM and RNN runners share: the session and one call's plumbing."""
+
+    _state_names: tuple[str, ...] = ()      # the graph's state inputs ...
+    _final_names: tuple[str, ...] = ()      # ... and outputs
+
+    def __init__(self, module: LSTM | RNN, threads: int | None) -> None:
+        self._ort = ort = require_onnxruntime()
+        # the module's configuration, frozen: its checks (_time_major, _initial_states,
+        # _caller_layout) run on this copy, so a call validates as module(x, ...) does
+        self._module: Any = copy.copy(module)       # its private checks are untyped
+        self.threads = threads
+        options = ort.SessionOptions()
+        options.log_severity_level = LOG_ERRORS_ONLY
+        options.intra_op_num_threads = threads or 0         # 0: onnxruntime's default
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        self._options = options
+        # the graphs (weights copied to the host now: the snapshot); the session with a
+        # lengths input is opened by the first call that has lengths shorter than T
+        self._models = {False: build_model(module, runner=True),
+                        True: build_model(module, runner=True, lengths=True)}
+        self._sessions = {False: self._open(False)}
+        self._run_options = ort.RunOptions()
+        self._run_options.log_severity_level = LOG_ERRORS_ONLY
+        self._outputs = ["output", *self._final_names]
+
+    def _run(self, x: np.ndarray, given: Sequence[np.ndarray | None],
+             lengths: Lengths | None) -> tuple[np.ndarray, ...]:
+        """output and the final states in the caller's layout (checks as the module's)."""
+        m = self._module
+        plain = self._plain_inputs(x, given)
+        if plain is None:                    # the module's own checks: its errors, its forms
+            x_tbi, unbatched, xp = m._time_major(x)              # (T, B, I)
+            initial = m._initial_states(given, self._state_names, x_tbi.shape[1], unbatched,
+                                        xp)
+        else:
+            x_tbi, initial = plain
+            unbatched = False
+        T, B = x_tbi.shape[:2]
+        feeds = {"input": np.ascontiguousarray(x_tbi)}
+        feeds.update((name, np.ascontiguousarray(s)) for name, s in
+                     zip(self._state_names, initial))
+        if lengths is not None:
+            if unbatched and isinstance(lengths, (int, np.integer)):
+                lengths = [lengths]
+            lens = check_lengths(lengths, T, B)
+            if lens.min() < T:               # all T: the faster graph without lengths
+                feeds["lengths"] = lens.astype(np.int32)
+        session = self._session("lengths" in feeds)
+        output, *finals = session.run(self._outputs, feeds, self._run_options)
+        if output.ndim == 4:                 # one direction: Y (T, 1, B, H), viewed
+            output = output.reshape(T, B, m.hidden_size)
+        return tuple(m._caller_layout(unbatched, output, *finals))
+
+    def _open(self, lengths: bool) -> Any:
+        """An onnxruntime session on the graph with or without the lengths input."""
+        model = self._models.pop(lengths)
+        return self._ort.InferenceSession(model.SerializeToString(), self._options,
+                                          providers=["CPUExecutionProvider"])
+
+    def _session(self, lengths: bool) -> Any:
+        if lengths not in self._sessions:
+            self._sessions[lengths] = self._open(lengths)
+        return self._sessions[lengths]
+
+    def _plain_inputs(self, x: np.ndarray, given: Sequence[np.ndarray | None]
+                      ) -> tuple[np.ndarray, list[np.ndarray]] | None:
+        """x (T, B, I) and the states (L·D, B, H) when x is batched and x and the states are
+        plain float32 NumPy arrays of exactly the shapes the module's checks accept, so
+        those checks could only pass (a streaming loop's common case: they cost more than
+        onnxruntime's step at small sizes); else None, and the caller runs the checks."""
+        m = self._module
+        if type(x) is not np.ndarray or x.dtype != np.float32 or x.ndim != 3 \
+                or x.shape[2] != m.input_size or 0 in x.shape:
+            return None
+        x_tbi = x.transpose(1, 0, 2) if m.batch_first else x
+        shape = (m.num_layers * m.num_directions, x_tbi.shape[1], m.hidden_size)
+        states = []
+        for s in given:
+            if s is None:
+                states.append(np.zeros(shape, dtype=np.float32))
+            elif type(s) is not np.ndarray or s.dtype != np.float32 or s.shape != shape:
+                return None
+            else:
+                states.append(s)
+        return x_tbi, states
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._module!r}, threads={self.threads})"
+
+
+class OnnxruntimeLSTM(_Compiled):
+    """``compile_onnxruntime(lstm)``: ``output, (h_n, c_n) = fast(x, state, lengths)``.
+
+    x        (T, B, I), (B, T, I) if batch_first, or unbatched (T, I); float32
+    state    (h0, c0): (L·D, B, H) each (unbatched: (L·D, H)), or None for zeros
+    lengths  (B,) valid lengths in [1, T], or None (as ``LSTM.forward``)
+    returns  output (T, B, D·H) (batch_first: (B, T, D·H)), (h_n, c_n) shaped like state
+    """
+
+    _state_names, _final_names = ("h0", "c0"), ("h_n", "c_n")
+
+    def __call__(self, x: np.ndarray, state: tuple[np.ndarray, np.ndarray] | None = None,
+                 lengths: Lengths | None = None
+                 ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+        given = (None, None) if state is None else unpack_state(state, names=("h0", "c0"))
+        output, h_n, c_n = self._run(x, given, lengths)
+        return output, (h_n, c_n)
+
+
+class OnnxruntimeRNN(_Compiled):
+    """``compile_onnxruntime(rnn)``: ``output, h_n = fast(x, h0, lengths)`` (as ``RNN``).
+
+    x        (T, B, I), (B, T, I) if batch_first, or unbatched (T, I); float32
+    h0       (L·D, B, H) (unbatched: (L·D, H)), or None for zeros
+    lengths  (B,) valid lengths in [1, T], or None (as ``RNN.forward``)
+    returns  output (T, B, D·H) (batch_first: (B, T, D·H)), h_n shaped like h0
+    """
+
+    _state_names, _final_names = ("h0",), ("h_n",)
+
+    def __call__(self, x: np.ndarray, h0: np.ndarray | None = None,
+                 lengths: Lengths | None = None) -> tuple[np.ndarray, np.ndarray]:
+        output, h_n = self._run(x, (h0,), lengths)
+        return output, h_n
+
+
+@overload
+def compile_onnxruntime(module: LSTM, *, threads: int | None = None) -> OnnxruntimeLSTM: ...
+@overload
+def compile_onnxruntime(module: RNN, *, threads: int | None = None) -> OnnxruntimeRNN: ...
+
+
+def compile_onnxruntime(module: LSTM | RNN, *,
+                        threads: int | None = None) -> OnnxruntimeLSTM | OnnxruntimeRNN:
+    """``module`` (an ``nplstm.LSTM`` or ``nplstm.RNN``) as a callable run by onnxruntime.
+
+    threads  onnxruntime's intra-op threads (an int ≥ 1), or None for its default (one per
+             physical core)
+    returns  ``fast`` with ``fast(x, state, lengths)`` = ``module(x, state, lengths=...)``
+             to float32 round-off (an RNN's: ``fast(x, h0, lengths)``), computed with the
+             weights the module has now (a snapshot: compile again after changing them)
+    Raises TypeError (not an LSTM/RNN, float64, a GPU module, bad threads),
+    UnsupportedModelError (proj_size > 0, a subclass), ValueError (dropout in training
+    mode), ImportError (onnxruntime is not installed: pip install 'nplstm[onnx]').
+    """
+    _check_compilable(module)
+    if threads is not None:
+        if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)):
+            raise TypeError(f"threads must be an int ≥ 1 or None, got {threads!r}")
+        if threads < 1:
+            raise ValueError(f"threads must be an int ≥ 1 or None, got {threads}")
+        threads = int(threads)
+    if isinstance(module, LSTM):
+        return OnnxruntimeLSTM(module, threads)
+    return OnnxruntimeRNN(module, threads)
+
+
+def _check_compilable(module: object) -> None:
+    """Refuse, naming what to do instead, a module onnxruntime cannot run exactly."""
+    if not isinstance(module, (LSTM, RNN)):
+        raise TypeError(f"module must be an nplstm.LSTM or nplstm.RNN, got "
+                        f"{type(module).__name__}")
+    if type(module) not in (LSTM, RNN):      # a subclass (ReverseLSTM) computes something else
+        raise UnsupportedModelError(
+            f"compile_onnxruntime runs nplstm.LSTM and nplstm.RNN, not the subclass "
+            f"{type(module).__name__}; call the module itself")
+    if isinstance(module, LSTM) and module.proj_size:
+        raise UnsupportedModelError(
+            f"module has proj_size = {module.proj_size}: ONNX's LSTM node has no projection "
+            "(weight_hr), so onnxruntime cannot run it; call the module itself")
+    if module.dtype != np.float32:
+        raise TypeError(
+            f"module has dtype {module.dtype.name}, but onnxruntime's LSTM and RNN run "
+            "float32 only; call the module itself, or compile a float32 copy: a module built "
+            "with dtype='float32' and load_state_dict({k: v.astype('float32') for k, v in "
+            "module.state_dict().items()})")
+    if module.device != "cpu":
+        raise TypeError(f"module is on {module.device}, but onnxruntime runs it on the CPU: "
+                        "compile module.to('cpu')")
+    if module.training and module.dropout and module.num_layers > 1:
+        raise ValueError(
+            f"module is in training mode with dropout = {module.dropout} between its layers, "
+            "which an inference graph does not draw; call module.eval() first (or call the "
+            "module itself to train)")
