@@ -43,7 +43,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from ..io.zip_limits import quoted_name
+from ..checks import printable_name, printable_text
 from .errors import UnsafeFileError, WeightFileError
 
 __all__ = ["unpickle", "UnpickledFile", "ScriptObject", "pickle_state_dict",
@@ -127,7 +127,7 @@ class ScriptObject:
 
     def __setstate__(self, state):
         if not isinstance(state, dict):
-            raise WeightFileError(f"TorchScript object {shown_name(self.qualified_name)} has "
+            raise WeightFileError(f"TorchScript object {printable_name(self.qualified_name)} has "
                                   f"a custom state ({type(state).__name__}); nplstm reads "
                                   "plain modules' attributes only")
         self.attributes = state
@@ -170,7 +170,8 @@ def unpickle(data: bytes, read_record, *, source: str, scripted: bool = False,
             from None
     except Exception as err:   # the C unpickler's own errors on a damaged stream, of any type
         raise WeightFileError(f"{source}: data.pkl is not a readable pickle (corrupt or "
-                              f"truncated: {type(err).__name__}: {err})") from None
+                              f"truncated: {type(err).__name__}: "
+                              f"{printable_text(str(err), 200)})") from None
     return UnpickledFile(obj, unpickler.converted)
 
 
@@ -336,7 +337,8 @@ def _check_opcodes(data: bytes, source: str) -> None:
         raise
     except Exception as err:    # genops' own errors on a damaged stream (ValueError, …)
         raise WeightFileError(f"{source}: data.pkl is not a readable pickle (corrupt or "
-                              f"truncated: {type(err).__name__}: {err})") from None
+                              f"truncated: {type(err).__name__}: "
+                              f"{printable_text(str(err), 200)})") from None
 
 
 class _RestrictedUnpickler(pickle.Unpickler):
@@ -379,7 +381,7 @@ class _RestrictedUnpickler(pickle.Unpickler):
             return _script_class(f"{module}.{name}")
         module = _PYTHON2_MODULES.get(module, module)     # protocol 2 writes Python 2's names
         raise UnsafeFileError(
-            f"{self._source}: refused the global {shown_name(f'{module}.{name}')}: nplstm "
+            f"{self._source}: refused the global {printable_name(f'{module}.{name}')}: nplstm "
             "reads state dicts (tensors in dicts) and allows only the globals they need; "
             "nothing was executed. "
             "If this is a whole model saved with torch.save(model), save "
@@ -526,18 +528,9 @@ def _rebuild_parameter(data, requires_grad, backward_hooks, state=None):
     return data
 
 
-def shown_name(text: str, limit: int = 80) -> str:
-    """A name from the file as it is when it is short printable ASCII, else escaped and cut
-    (nplstm.io.zip_limits.quoted_name): no file can write control characters or megabytes
-    into a message."""
-    if len(text) <= limit and text.isascii() and text.isprintable():
-        return text
-    return quoted_name(text, limit)
-
-
 def _record(key) -> str:
     """``data/<key>``, as messages show it."""
-    return shown_name(f"data/{key}")
+    return printable_name(f"data/{key}")
 
 
 def _is_int(value) -> bool:

@@ -25,9 +25,10 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from ..io.zip_limits import DEFAULT_MAX_RATIO, open_zip, quoted_name, quoted_names
+from ..checks import printable_name, printable_text, quoted_name, quoted_names
+from ..io.zip_limits import DEFAULT_MAX_RATIO, open_zip
 from .errors import WeightFileError
-from .torch_pickle import ScriptObject, pickle_state_dict, shown_name, unpickle
+from .torch_pickle import ScriptObject, pickle_state_dict, unpickle
 
 __all__ = ["read_torch_zip", "write_torch_zip", "TorchFile", "is_torch_zip", "zip_errors"]
 
@@ -57,7 +58,7 @@ def zip_errors(source: str):
             NotImplementedError, ValueError, KeyError, struct.error, UnicodeError,
             OverflowError, MemoryError) as err:
         raise WeightFileError(f"{source}: a damaged zip archive ({type(err).__name__}: "
-                              f"{err})") from None
+                              f"{printable_text(str(err), 200)})") from None
 
 
 def _archive_folder(names, source: str) -> str:
@@ -95,11 +96,11 @@ def read_torch_zip(path, *, source: str, max_ratio=DEFAULT_MAX_RATIO) -> TorchFi
             name = f"{folder}/data/{key}"
             if name not in names:
                 raise WeightFileError(f"{source}: data.pkl refers to storage "
-                                      f"{shown_name('data/' + key)}, "
+                                      f"{printable_name('data/' + key)}, "
                                       "which the archive lacks")
             info = archive.getinfo(name)
             if info.compress_type != zipfile.ZIP_STORED:   # torch stores records as they are
-                raise WeightFileError(f"{source}: storage {shown_name('data/' + key)} is "
+                raise WeightFileError(f"{source}: storage {printable_name('data/' + key)} is "
                                       "compressed "
                                       f"({info.file_size} bytes declared); torch stores "
                                       "tensors uncompressed, so this is not a torch file")
