@@ -371,6 +371,30 @@ def test_a_long_stored_pickle_is_walked_in_memory_independent_of_its_opcode_coun
     assert child_outcome(path, 100, timeout=240).startswith(f"refused {path}: holds a NoneType")
 
 
+def lzma_asking_for_4_gib(path, name: str):
+    """A zip whose one LZMA record's properties ask the decoder for a 4 GiB dictionary."""
+    write_zip(path, [(name, b"x" * 1000)], zipfile.ZIP_LZMA)
+    data = bytearray(path.read_bytes())
+    name_length, extra_length = struct.unpack_from("<HH", data, 26)
+    props = 30 + name_length + extra_length + 4       # version (2), props size (2), props
+    struct.pack_into("<I", data, props + 1, 0xFFFF_FFFF)   # lc/lp/pb byte, dictionary size
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.mark.parametrize("suffix, name", [(".pt", "archive/data.pkl"), (".npz", "w.npy"),
+                                          (".keras", "config.json")])
+def test_a_record_of_another_zip_method_is_refused_before_its_decoder_allocates(tmp_path,
+                                                                                 suffix, name):
+    # found by the thorough fuzzer (a flipped method byte): zipfile's LZMA decoder takes its
+    # dictionary size from the record, and under a memory limit gave a MemoryError
+    path = lzma_asking_for_4_gib(tmp_path / f"lzma{suffix}", name)
+    assert child_outcome(path, 200).startswith(f"refused {path}: record '{name}' is "
+                                               "compressed with zip method 14;")
+    with zipfile.ZipFile(path) as archive:                  # the file is what it says
+        assert archive.getinfo(name).compress_type == zipfile.ZIP_LZMA
+
+
 def test_compressed_records_within_the_ratio_load(tmp_path):
     zeros = np.zeros(RATIO_SLACK // 8, np.float64)          # 1 MiB of zeros: any ratio
     ones = np.random.default_rng(0).standard_normal(1000)
