@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 
 import nplstm
 from nplstm.interop import UnsafeFileError, WeightFileError, WeightFileWarning
-from nplstm.interop.torch_pickle import MAX_NESTING, _check_opcodes
+from nplstm.interop.opcode_walk import MAX_NESTING, check_opcodes
 from nplstm.interop.torch_zip import MAX_MODULE_DEPTH, write_torch_zip
 from nplstm.io import CheckpointError, load_checkpoint, save_checkpoint
 from nplstm.io.zip_limits import DEFAULT_MAX_RATIO, RATIO_SLACK
@@ -694,8 +694,8 @@ _TREES = st.recursive(
 
 @given(tree=_TREES)
 def test_what_pythons_pickler_writes_passes_the_walk(tree):
-    _check_opcodes(pickle.dumps(tree, protocol=2), "t")
-    _check_opcodes(pickle.dumps(tree, protocol=4), "t")
+    check_opcodes(pickle.dumps(tree, protocol=2), "t")
+    check_opcodes(pickle.dumps(tree, protocol=4), "t")
 
 
 @given(kinds=st.lists(st.sampled_from(["list", "tuple", "dict", "shared"]),
@@ -707,10 +707,10 @@ def test_the_walk_refuses_exactly_the_objects_nested_over_max_nesting(kinds):
                "shared": lambda x: [x, x]}[kind](obj)
     data = pickle.dumps(obj, protocol=2)
     if real_depth(obj) <= MAX_NESTING:
-        _check_opcodes(data, "t")
+        check_opcodes(data, "t")
     else:
         with pytest.raises(WeightFileError, match=f"nests containers over {MAX_NESTING} deep"):
-            _check_opcodes(data, "t")
+            check_opcodes(data, "t")
 
 
 def test_names_listed_in_a_refusal_are_escaped_cut_and_few(tmp_path):

@@ -28,7 +28,8 @@ import numpy as np
 from ..checks import printable_name, printable_text, quoted_name, quoted_names
 from ..io.zip_limits import DEFAULT_MAX_RATIO, open_zip
 from .errors import WeightFileError
-from .torch_pickle import ScriptObject, pickle_state_dict, unpickle
+from .torch_pickle import ScriptObject, unpickle
+from .torch_pickle_write import pickle_state_dict
 
 __all__ = ["read_torch_zip", "write_torch_zip", "TorchFile", "is_torch_zip", "zip_errors"]
 
