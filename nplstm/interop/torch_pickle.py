@@ -224,7 +224,8 @@ class _RestrictedUnpickler(pickle.Unpickler):
         if not (isinstance(pid, tuple) and len(pid) == 5 and pid[0] == "storage"
                 and isinstance(pid[1], _StorageType) and isinstance(pid[2], str)
                 and isinstance(pid[3], str) and _is_int(pid[4]) and pid[4] >= 0):
-            raise UnsafeFileError(f"{self._source}: refused the persistent id {pid!r:.200}: "
+            raise UnsafeFileError(f"{self._source}: refused the persistent id "
+                                  f"{printable_name(pid, 200)}: "
                                   "nplstm understands only ('storage', <storage type>, key, "
                                   "location, numel)")
         _, storage_type, key, _location, numel = pid
@@ -272,7 +273,9 @@ class _RestrictedUnpickler(pickle.Unpickler):
         if not (_is_int(offset) and offset >= 0 and _is_int_tuple(size)
                 and _is_int_tuple(stride) and len(size) == len(stride)):
             raise WeightFileError(f"{self._source}: tensor on {_record(storage.key)} has offset "
-                                  f"{offset!r:.40}, size {size!r:.80}, stride {stride!r:.80}: "
+                                  f"{printable_name(offset, 40)}, size "
+                                  f"{printable_name(size, 80)}, stride "
+                                  f"{printable_name(stride, 80)}: "
                                   "expected a non-negative offset and as many non-negative "
                                   "sizes as strides")
         dtype = dtype or storage.storage_type.dtype

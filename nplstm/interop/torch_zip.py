@@ -90,8 +90,8 @@ def read_torch_zip(path, *, source: str, max_ratio=DEFAULT_MAX_RATIO) -> TorchFi
         if f"{folder}/byteorder" in names:
             byteorder = archive.read(f"{folder}/byteorder").decode("ascii", "replace")
             if byteorder not in ("little", "big"):
-                raise WeightFileError(f"{source}: byteorder record says {byteorder!r:.40}, "
-                                      "not 'little' or 'big'")
+                raise WeightFileError(f"{source}: byteorder record says "
+                                      f"{quoted_name(byteorder, 40)}, not 'little' or 'big'")
 
         def read_record(key: str) -> bytes:
             name = f"{folder}/data/{key}"
