@@ -757,3 +757,19 @@ def test_live_a_scripted_module_under_two_names_gives_torchs_state_dict(tmp_path
     assert list(got) == list(want) == ["a.weight", "a.bias", "b.weight", "b.bias"]
     for name, tensor in want.items():
         assert got[name].tobytes() == tensor.numpy().tobytes(), name
+
+
+# -- a torch archive's records all lie in its folder, as torch requires ---------------------------
+
+@pytest.mark.parametrize("extra", ["other/note.txt", "x/y/data.pkl", "note.txt"])
+def test_a_record_outside_the_archives_folder_is_refused_naming_it(tmp_path, extra):
+    path = tmp_path / "w.pt"
+    nplstm.save_weights({"w": np.arange(3.0, dtype=np.float32)}, path)
+    with zipfile.ZipFile(path, "a") as archive:
+        archive.writestr(extra, b"hello")
+    message = one_line_error(lambda: nplstm.load_weights(path))
+    assert message == f"{path}: a torch archive keeps every record in its folder 'archive'; " \
+                      f"records outside it: '{extra}'"
+    torch = pytest.importorskip("torch")
+    with pytest.raises(RuntimeError, match="not in a subdirectory"):    # torch refuses it too
+        torch.load(path, weights_only=True)

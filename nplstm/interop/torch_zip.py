@@ -63,13 +63,20 @@ def zip_errors(source: str):
 
 
 def _archive_folder(names, source: str) -> str:
-    """The one top folder holding ``data.pkl`` (torch names it after the file)."""
+    """The one top folder holding ``data.pkl`` (torch names it after the file), which
+    holds every record."""
     folders = {n.split("/", 1)[0] for n in names if n.count("/") == 1
                and n.endswith("/data.pkl")}
     if len(folders) != 1:
         raise WeightFileError(f"{source}: not a torch archive (a zip whose folder holds "
                               f"data.pkl; found {quoted_names(sorted(folders)) or 'none'})")
-    return folders.pop()
+    folder = folders.pop()
+    outside = sorted(n for n in names if not n.startswith(folder + "/"))
+    if outside:          # torch refuses these too ("file in archive is not in a subdirectory")
+        raise WeightFileError(f"{source}: a torch archive keeps every record in its folder "
+                              f"{quoted_name(folder)}; records outside it: "
+                              f"{quoted_names(outside)}")
+    return folder
 
 
 def is_torch_zip(names) -> bool:
