@@ -50,6 +50,14 @@ def quoted_name(name, limit: int = NAME_LIMIT) -> str:
     return f"'{printable_name(name, limit)}'"
 
 
+def quoted_names(names, limit: int = 3, name_limit: int = NAME_LIMIT // 2) -> str:
+    """Up to ``limit`` names from a file, each ``quoted_name``'d to ``name_limit`` characters,
+    and how many more there are: ``'a', 'b', 'c' and 4 more``."""
+    names = list(names)
+    listed = ", ".join(quoted_name(n, name_limit) for n in names[:limit])
+    return listed + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
 def printable_text(text: str, limit: int) -> str:
     """A whole message (which may quote names already escaped) safe for a terminal: as
     ``printable_name``, but a backslash stays one backslash (it is not escaped twice)."""

@@ -1,9 +1,10 @@
-"""checks.printable_name / printable_text: how every name read from a file is shown (issue 21
-item 8): nothing that can drive a terminal gets through, and the length is bounded."""
+"""checks.printable_name / quoted_name / quoted_names / printable_text: how every name read
+from a file is shown, by every reader and the CLI (issue 21 item 8): nothing that can drive
+a terminal gets through, and the length is bounded."""
 
 import pytest
 
-from nplstm.checks import NAME_LIMIT, printable_name, printable_text, quoted_name
+from nplstm.checks import NAME_LIMIT, printable_name, printable_text, quoted_name, quoted_names
 
 
 @pytest.mark.parametrize("name, shown", [
@@ -37,3 +38,11 @@ def test_messages_and_quotes():
     assert quoted_name("a\nb") == "'a\\nb'"
     assert printable_text("found 'a\\x1b' in C:\\dir\n", 100) == "found 'a\\x1b' in C:\\dir\\n"
     assert printable_text("x" * 2000, 1000).endswith("…(2000 characters)")
+
+
+def test_a_list_of_names_shows_three_each_cut_then_how_many_more():
+    assert quoted_names([]) == ""
+    assert quoted_names(["a", "b\x1b"]) == "'a', 'b\\x1b'"
+    assert quoted_names(["a", "b", "c", "d", "e"]) == "'a', 'b', 'c' and 2 more"
+    assert quoted_names(["x" * 1000, "y"], 1) == "'" + "x" * 60 + "…(1000 characters)' and 1 more"
+    assert quoted_names(iter(["a", "b"]), 6, name_limit=5) == "'a', 'b'"

@@ -162,7 +162,8 @@ def no_setup(root):
 
 def weight_files(root):
     """weights.npz (an LSTMCell's), out.npz (not weights), a folder out_dir.npz, a dangling
-    symlink link.npz, and hostile.npz whose one name is long and holds terminal escapes."""
+    symlink link.npz, hostile.npz whose one name is long and holds terminal escapes, and
+    zeros.npz, compressed about 1000 times (beyond the default --max-ratio)."""
     cell = {"weight_ih": np.ones((8, 3), np.float32), "weight_hh": np.ones((8, 2), np.float32),
             "bias_ih": np.zeros(8, np.float32), "bias_hh": np.zeros(8, np.float32)}
     np.savez(root / "weights.npz", **cell)
@@ -170,6 +171,9 @@ def weight_files(root):
     (root / "out_dir.npz").mkdir()
     (root / "link.npz").symlink_to(root / "nowhere")
     np.savez(root / "hostile.npz", **{"\x1b[2J\nfits:" + "a" * 60_000: np.ones(2, np.float32)})
+    np.savez_compressed(root / "zeros.npz", big=np.zeros(1_000_000))   # 8 MB in about 8 KB
+
+
 def exercise_notebook_there(root):
     (root / "linear.ipynb").write_text("{}")
 
@@ -343,6 +347,14 @@ CASES = [
     ("bench runtime", ["bench", "--runtime", "tvm"], no_setup, "invalid choice: 'tvm'"),
     ("bench runtime float64", ["bench", "--runtime", "onnxruntime", "--dtype", "float64"],
      no_setup, "--runtime onnxruntime times float32"),
+    ("convert max-ratio 0.5", ["convert", "weights.npz", "new.npz", "--max-ratio", "0.5"],
+     weight_files, "argument --max-ratio: expected a finite number >= 1 or 'none', got '0.5'"),
+    ("inspect max-ratio nan", ["inspect", "weights.npz", "--max-ratio", "nan"], weight_files,
+     "expected a finite number >= 1 or 'none', got 'nan'"),
+    ("inspect max-ratio word", ["inspect", "weights.npz", "--max-ratio", "lots\x1b"],
+     weight_files, "expected a number >= 1 or 'none', got 'lots\\x1b'"),
+    ("convert beyond max-ratio", ["convert", "zeros.npz", "new.npz", "--max-ratio", "2"],
+     weight_files, "record 'big.npy' unpacks to 8000128 bytes from"),
     # -- the command itself
     ("no command", [], no_setup, "the following arguments are required: COMMAND"),
     ("unknown command", ["fit"], no_setup, "invalid choice: 'fit'"),

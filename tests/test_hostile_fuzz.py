@@ -62,23 +62,7 @@ def bench(tmp_path_factory):
     bench.worker.close()
 
 
-# what the ci profile's examples find on main (derandomized: the same examples every run)
-FOUND_ON_MAIN = {
-    "h5": "issue 21 (found by the fuzzer): h5py's RuntimeError on a damaged .weights.h5 "
-          "escapes the Keras reader",
-    "keras": "issue 21 item 8: a damaged .keras gives zipfile's BadZipFile message, which "
-             "quotes the record's name from the header, unbounded",
-}
-
-
-# strict under a derandomized profile (ci: the same examples find it every run); under
-# thorough, random examples may miss it
-_STRICT = settings().derandomize
-
-
-@pytest.mark.parametrize("fmt", [
-    pytest.param(fmt, marks=[pytest.mark.xfail(strict=_STRICT, reason=FOUND_ON_MAIN[fmt])]
-                 if fmt in FOUND_ON_MAIN else []) for fmt in SEEDS])
+@pytest.mark.parametrize("fmt", sorted(SEEDS))
 @settings(phases=(Phase.explicit, Phase.reuse, Phase.generate))   # no shrinking: the
 @given(data=st.data())                                               # ops list says enough
 def test_a_mutated_file_gives_arrays_or_one_line_of_nplstm(bench, fmt, data):

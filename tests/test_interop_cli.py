@@ -230,3 +230,17 @@ def test_convert_force_replaces_out_keeping_its_mode(tmp_path, capsys):
     assert code == 0 and sorted(nplstm.load_weights(out)) == sorted(
         nplstm.load_weights(FIXTURES / "prefixed.pt"))
     assert stat.S_IMODE(os.stat(out).st_mode) == 0o600
+
+
+def test_max_ratio_none_reads_a_file_compressed_beyond_the_default(tmp_path, capsys):
+    zeros = np.zeros(1_000_000)                       # 8 MB of zeros: about 8 KB compressed
+    np.savez_compressed(tmp_path / "zeros.npz", big=zeros)
+    code, _, err = run_cli(["inspect", tmp_path / "zeros.npz"], capsys)
+    assert_one_line_error(code, err, "record 'big.npy' unpacks to 8000128 bytes",
+                          "beyond max_ratio=100")
+    code, out, _ = run_cli(["inspect", tmp_path / "zeros.npz", "--max-ratio", "none"], capsys)
+    assert code == 0 and "1 tensors, 1000000 numbers, 8000000 bytes" in out
+    code, out, _ = run_cli(["convert", tmp_path / "zeros.npz", tmp_path / "z.safetensors",
+                            "--max-ratio", "2000"], capsys)
+    assert code == 0
+    np.testing.assert_array_equal(nplstm.load_weights(tmp_path / "z.safetensors")["big"], zeros)

@@ -215,6 +215,11 @@ def test_a_directory_is_not_a_weight_file(tmp_path):
     ({"w": np.ones(2, complex)}, "w.npz", TypeError, r"state_dict\['w'\] has dtype complex128"),
     ({"w": np.ones(2)}, "w.onnx", ValueError, "path must end in .pt.*got.*w.onnx.*convert"),
     ({"w": np.ones(2)}, "w.txt", ValueError, "path must end in"),
+    # a zip record name's length is 16 bits: zipfile raised struct.error (issue 21's suite)
+    ({"x" * 65_532: np.ones(2)}, "w.npz", ValueError,
+     r"state_dict key 'xxx.*\(65532 characters\)' is 65536 bytes as an \.npz record name, "
+     "beyond the zip format's 65535; write .safetensors or .pt instead"),
+    ({"\ud800": np.ones(2)}, "w.npz", ValueError, r"key '\\ud800' cannot be written to \.npz"),
 ])
 def test_save_weights_refuses_bad_input_and_leaves_the_file_alone(tmp_path, state_dict, path,
                                                                    error, message):

@@ -96,7 +96,7 @@ def test_layers_that_do_not_stack_get_their_keras_names(kind):
 def test_relu_activation_from_keras_is_refused():
     with pytest.raises(UnsupportedModelError, match="activation='relu'.*tanh") as info:
         read_keras_weights(FIXTURES / "relu.keras")
-    assert "lstm" in str(info.value)
+    assert str(info.value).startswith(f"{FIXTURES / 'relu.keras'}: Keras layer 'lstm_3'")
 
 
 # -- settings, by editing a real file's config --------------------------------------------------
@@ -130,8 +130,9 @@ def _lstm_config(config, k=0):
 ])
 def test_settings_torch_cannot_compute_are_refused(tmp_path, name, key, value, match):
     path = _edited(tmp_path, name, lambda c: _lstm_config(c).__setitem__(key, value))
-    with pytest.raises(UnsupportedModelError, match=match):
+    with pytest.raises(UnsupportedModelError, match=match) as info:
         read_keras_weights(path)
+    assert str(info.value).startswith(f"{path}: Keras layer '")    # names the file first
 
 
 def test_settings_that_keep_the_math_are_accepted(tmp_path):

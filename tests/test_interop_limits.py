@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 
 import nplstm
 from nplstm.interop import UnsafeFileError, WeightFileError, WeightFileWarning
-from nplstm.interop.torch_pickle import MAX_NESTING, _check_opcodes
+from nplstm.interop.opcode_walk import MAX_NESTING, check_opcodes
 from nplstm.interop.torch_zip import MAX_MODULE_DEPTH, write_torch_zip
 from nplstm.io import CheckpointError, load_checkpoint, save_checkpoint
 from nplstm.io.zip_limits import DEFAULT_MAX_RATIO, RATIO_SLACK
@@ -371,6 +371,30 @@ def test_a_long_stored_pickle_is_walked_in_memory_independent_of_its_opcode_coun
     assert child_outcome(path, 100, timeout=240).startswith(f"refused {path}: holds a NoneType")
 
 
+def lzma_asking_for_4_gib(path, name: str):
+    """A zip whose one LZMA record's properties ask the decoder for a 4 GiB dictionary."""
+    write_zip(path, [(name, b"x" * 1000)], zipfile.ZIP_LZMA)
+    data = bytearray(path.read_bytes())
+    name_length, extra_length = struct.unpack_from("<HH", data, 26)
+    props = 30 + name_length + extra_length + 4       # version (2), props size (2), props
+    struct.pack_into("<I", data, props + 1, 0xFFFF_FFFF)   # lc/lp/pb byte, dictionary size
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.mark.parametrize("suffix, name", [(".pt", "archive/data.pkl"), (".npz", "w.npy"),
+                                          (".keras", "config.json")])
+def test_a_record_of_another_zip_method_is_refused_before_its_decoder_allocates(tmp_path,
+                                                                                 suffix, name):
+    # found by the thorough fuzzer (a flipped method byte): zipfile's LZMA decoder takes its
+    # dictionary size from the record, and under a memory limit gave a MemoryError
+    path = lzma_asking_for_4_gib(tmp_path / f"lzma{suffix}", name)
+    assert child_outcome(path, 200).startswith(f"refused {path}: record '{name}' is "
+                                               "compressed with zip method 14;")
+    with zipfile.ZipFile(path) as archive:                  # the file is what it says
+        assert archive.getinfo(name).compress_type == zipfile.ZIP_LZMA
+
+
 def test_compressed_records_within_the_ratio_load(tmp_path):
     zeros = np.zeros(RATIO_SLACK // 8, np.float64)          # 1 MiB of zeros: any ratio
     ones = np.random.default_rng(0).standard_normal(1000)
@@ -670,8 +694,8 @@ _TREES = st.recursive(
 
 @given(tree=_TREES)
 def test_what_pythons_pickler_writes_passes_the_walk(tree):
-    _check_opcodes(pickle.dumps(tree, protocol=2), "t")
-    _check_opcodes(pickle.dumps(tree, protocol=4), "t")
+    check_opcodes(pickle.dumps(tree, protocol=2), "t")
+    check_opcodes(pickle.dumps(tree, protocol=4), "t")
 
 
 @given(kinds=st.lists(st.sampled_from(["list", "tuple", "dict", "shared"]),
@@ -683,10 +707,10 @@ def test_the_walk_refuses_exactly_the_objects_nested_over_max_nesting(kinds):
                "shared": lambda x: [x, x]}[kind](obj)
     data = pickle.dumps(obj, protocol=2)
     if real_depth(obj) <= MAX_NESTING:
-        _check_opcodes(data, "t")
+        check_opcodes(data, "t")
     else:
         with pytest.raises(WeightFileError, match=f"nests containers over {MAX_NESTING} deep"):
-            _check_opcodes(data, "t")
+            check_opcodes(data, "t")
 
 
 def test_names_listed_in_a_refusal_are_escaped_cut_and_few(tmp_path):
@@ -733,3 +757,19 @@ def test_live_a_scripted_module_under_two_names_gives_torchs_state_dict(tmp_path
     assert list(got) == list(want) == ["a.weight", "a.bias", "b.weight", "b.bias"]
     for name, tensor in want.items():
         assert got[name].tobytes() == tensor.numpy().tobytes(), name
+
+
+# -- a torch archive's records all lie in its folder, as torch requires ---------------------------
+
+@pytest.mark.parametrize("extra", ["other/note.txt", "x/y/data.pkl", "note.txt"])
+def test_a_record_outside_the_archives_folder_is_refused_naming_it(tmp_path, extra):
+    path = tmp_path / "w.pt"
+    nplstm.save_weights({"w": np.arange(3.0, dtype=np.float32)}, path)
+    with zipfile.ZipFile(path, "a") as archive:
+        archive.writestr(extra, b"hello")
+    message = one_line_error(lambda: nplstm.load_weights(path))
+    assert message == f"{path}: a torch archive keeps every record in its folder 'archive'; " \
+                      f"records outside it: '{extra}'"
+    torch = pytest.importorskip("torch")
+    with pytest.raises(RuntimeError, match="not in a subdirectory"):    # torch refuses it too
+        torch.load(path, weights_only=True)

@@ -4,8 +4,11 @@
     nplstm convert model.pt encoder.onnx --prefix encoder.rnn.   .onnx out; also .keras,
     nplstm inspect model.pt                               .weights.h5, .onnx in
 
+``--max-ratio R`` (both commands) is load_weights's ``max_ratio``: how far a compressed zip
+record may unpack (``none``: no limit, for a file you trust).
+
 Errors (a damaged or unsafe file, an unknown suffix, weights no LSTM fits for .onnx, an OUT
-that exists without ``--force``) exit with status 2 and one line; OUT is written atomically,
+that exists without ``--force``, a bad ``--max-ratio``) exit with status 2 and one line; OUT is written atomically,
 so a failed or interrupted convert leaves it as it was.  Notes about a file that loads
 (float16 converted, NaN, a state dict picked from a checkpoint) go to stderr as ``note: …``.
 
@@ -16,6 +19,8 @@ Everything a file can name (tensor names, messages quoting them) is printed thro
 
 from __future__ import annotations
 
+import argparse
+import math
 import os
 import sys
 import tempfile
@@ -24,7 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..checks import printable_name, printable_text
+from ..checks import printable_name, printable_text, quoted_name
+from ..io.zip_limits import DEFAULT_MAX_RATIO
 
 __all__ = ["add_parsers", "run"]
 
@@ -51,6 +57,7 @@ def add_parsers(sub) -> None:
                          "that holds the state dict (e.g. model)")
     convert.add_argument("--prefix", default=None, help="keep only the weights under this "
                          "prefix, with it stripped (e.g. encoder.rnn.)")
+    _add_max_ratio(convert)
     inspect = sub.add_parser(
         "inspect", help="list a weight file's names, shapes and dtypes, and the nplstm "
         "modules its weights fit",
@@ -59,6 +66,29 @@ def add_parsers(sub) -> None:
     inspect.add_argument("file", metavar="FILE", help=f"a weight file ({_READ})")
     inspect.add_argument("--key", default=None, help="the entry of a torch checkpoint dict "
                          "that holds the state dict")
+    _add_max_ratio(inspect)
+
+
+def _add_max_ratio(parser) -> None:
+    parser.add_argument("--max-ratio", type=_max_ratio, default=DEFAULT_MAX_RATIO,
+                        metavar="R", help="a compressed zip record (.npz, .keras, .pt) may "
+                        "unpack to at most R times its compressed size (+ 1 MiB); a number "
+                        f">= 1, or 'none' for a file you trust (default: {DEFAULT_MAX_RATIO})")
+
+
+def _max_ratio(text: str):
+    """--max-ratio: a finite number >= 1, or "none" (no limit), as load_weights's max_ratio."""
+    if text.strip().lower() == "none":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 1 or 'none', got "
+                                          f"{quoted_name(text, 40)}") from None
+    if not (math.isfinite(value) and value >= 1):
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 1 or 'none', got "
+                                          f"{quoted_name(text, 40)}")
+    return value
 
 
 def run(args, error) -> int:
@@ -98,7 +128,7 @@ def _convert(args) -> int:
     if os.path.lexists(output) and not args.force:
         raise ValueError(f"OUT {args.output} exists (a file); convert never replaces a "
                          "file unasked: pass --force to replace it, or choose another OUT")
-    state_dict = _read(Path(args.input), key=args.key)
+    state_dict = _read(Path(args.input), key=args.key, max_ratio=args.max_ratio)
     if args.prefix:
         state_dict = select(state_dict, args.prefix)
     if output.suffix.lower() == ".onnx":
@@ -115,7 +145,7 @@ def _inspect(args) -> int:
     from ..interop import describe  # noqa: PLC0415
 
     path = Path(args.file)
-    state_dict = _read(path, key=args.key)
+    state_dict = _read(path, key=args.key, max_ratio=args.max_ratio)
     total = sum(a.nbytes for a in state_dict.values())
     print(f"{printable_text(str(path), _MESSAGE_LIMIT)}: {len(state_dict)} tensors, "
           f"{_count(state_dict)} numbers, {total} bytes")
@@ -129,13 +159,14 @@ def _inspect(args) -> int:
     return 0
 
 
-def _read(path: Path, *, key) -> dict:
+def _read(path: Path, *, key, max_ratio) -> dict:
     """The state dict of any readable file: load_weights, or for .onnx its LSTM nodes
-    (one: its names; several: prefixed 0., 1., … in graph order)."""
+    (one: its names; several: prefixed 0., 1., … in graph order; an .onnx file has no
+    compressed records, so ``max_ratio`` does not apply to it)."""
     if path.suffix.lower() != ".onnx":
         from ..interop import load_weights  # noqa: PLC0415
 
-        return load_weights(path, key=key)
+        return load_weights(path, key=key, max_ratio=max_ratio)
     if key is not None:
         raise ValueError("--key picks an entry of a torch checkpoint dict; an .onnx file has none")
     from ..interop.onnx_import import import_onnx  # noqa: PLC0415  (extra: onnx)

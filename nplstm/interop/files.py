@@ -36,9 +36,9 @@ from typing import Any
 import numpy as np
 
 from ..backend import asnumpy, check_not_masked, is_array
+from ..checks import quoted_name, quoted_names
 from ..io import CheckpointError, atomic_write, load_checkpoint
-from ..io.zip_limits import (DEFAULT_MAX_RATIO, checked_max_ratio, open_zip, quoted_name,
-                              quoted_names, read_into)
+from ..io.zip_limits import DEFAULT_MAX_RATIO, checked_max_ratio, open_zip, read_into
 from ..nn import Parameter
 from .errors import WeightFileError
 from .notes import note
@@ -121,6 +121,7 @@ def save_weights(state_dict: Mapping[str, Any], path: str | os.PathLike[str]) ->
         data = safetensors_numpy.save(arrays)
         atomic_write(path, lambda f: f.write(data))
     elif kind == "npz":
+        _check_npz_names(arrays)
         atomic_write(path, lambda f: _write_npz(f, arrays))
     else:
         atomic_write(path, lambda f: write_torch_zip(f, arrays))
@@ -205,8 +206,8 @@ def _read_torch(path, *, source, key, notes, max_ratio) -> dict:
 
 
 def _converted_note(source, names, dtype: str) -> str:
-    return (f"{source}: {_names(names)} converted from {dtype} to float32 (exactly; nplstm "
-            "computes in float32 or float64)")
+    return (f"{source}: {quoted_names(names, 6)} converted from {dtype} to float32 (exactly; "
+            "nplstm computes in float32 or float64)")
 
 
 def _state_dict_of(obj, *, key, source, notes) -> dict:
@@ -215,7 +216,7 @@ def _state_dict_of(obj, *, key, source, notes) -> dict:
         if not isinstance(obj, dict) or key not in obj:
             keys = list(obj) if isinstance(obj, dict) else []
             raise WeightFileError(f"{source}: has no entry {key!r} (its top-level keys: "
-                                  f"{_names(keys) if keys else 'none, not a dict'})")
+                                  f"{quoted_names(keys, 6) if keys else 'none, not a dict'})")
         if not _is_state_dict(obj[key]):
             raise WeightFileError(f"{source}: entry {key!r} holds {_kind(obj[key])}, not a "
                                   "state dict (a dict of tensors)")
@@ -227,17 +228,18 @@ def _state_dict_of(obj, *, key, source, notes) -> dict:
                               "tensors); save model.state_dict()")
     nested = [k for k, v in obj.items() if _is_state_dict(v)]
     if len(nested) == 1:
-        notes.append(f"{source}: a checkpoint dict (keys {_names(list(obj))}); returned its "
+        notes.append(f"{source}: a checkpoint dict (keys {quoted_names(list(obj), 6)}); "
+                     "returned its "
                      f"state dict {quoted_name(nested[0])}: say load_weights(path, "
                      f"key={quoted_name(nested[0])}) "
                      "to pick it explicitly")
         return dict(obj[nested[0]])
     if nested:
         raise WeightFileError(f"{source}: a checkpoint dict holding several state dicts "
-                              f"({_names(nested)}); pick one with load_weights(path, "
+                              f"({quoted_names(nested, 6)}); pick one with load_weights(path, "
                               f"key={quoted_name(nested[0])})")
     raise WeightFileError(f"{source}: a dict that is not a state dict and holds none (its "
-                          f"keys {_names(list(obj))} are not all tensors, and no entry is "
+                          f"keys {quoted_names(list(obj), 6)} are not all tensors, and no entry is "
                           "a dict of tensors)")
 
 
@@ -372,9 +374,10 @@ def _checked_loaded(state_dict: dict, *, source: str, notes: list) -> dict:
             not_finite.append(name)
         checked[name] = array
     if half:
-        notes.append(f"{source}: {_names(half)} converted from float16 to float32 (exactly)")
+        notes.append(f"{source}: {quoted_names(half, 6)} converted from float16 to float32 "
+                     "(exactly)")
     if not_finite:
-        notes.append(f"{source}: {_names(not_finite)} hold NaN or inf values (loaded as "
+        notes.append(f"{source}: {quoted_names(not_finite, 6)} hold NaN or inf values (loaded as "
                      "they are)")
     return checked
 
@@ -413,6 +416,24 @@ def _host_array(value):
     return None
 
 
+_ZIP_NAME_BYTES = 0xFFFF      # a zip record name's length field is 16 bits
+
+
+def _check_npz_names(arrays: dict) -> None:
+    """A ValueError naming the first key that cannot be an .npz record name (``NAME.npy``,
+    UTF-8, at most 65535 bytes), before anything is written."""
+    for name in arrays:
+        try:
+            size = len(f"{name}.npy".encode("utf-8"))
+        except UnicodeEncodeError:
+            raise ValueError(f"state_dict key {quoted_name(name)} cannot be written to .npz "
+                             "(it is not valid Unicode: a zip record name is UTF-8)") from None
+        if size > _ZIP_NAME_BYTES:
+            raise ValueError(f"state_dict key {quoted_name(name)} is {size} bytes as an .npz "
+                             f"record name, beyond the zip format's {_ZIP_NAME_BYTES}; write "
+                             ".safetensors or .pt instead")
+
+
 def _write_npz(file, arrays: dict) -> None:
     """numpy.savez's layout (one ``<name>.npy`` record per array), any names allowed."""
     with zipfile.ZipFile(file, "w", zipfile.ZIP_STORED) as archive:
@@ -428,13 +449,6 @@ def _import_safetensors(doing: str):
         raise ImportError(f"{doing} needs the safetensors package: "
                           f"{_INSTALL_SAFETENSORS}") from None
     return safetensors.numpy
-
-
-def _names(names, limit: int = 6) -> str:
-    """Names read from a file, for a one-line message: escaped, each cut short, at most
-    ``limit`` of them."""
-    shown = ", ".join(quoted_name(n) for n in names[:limit])
-    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
 def _kind(obj) -> str:

@@ -28,7 +28,7 @@ dataset.
 from __future__ import annotations
 
 from .errors import UnsafeFileError, WeightFileError
-from .shown import shown
+from ..checks import printable_name, quoted_name
 
 __all__ = ["check_self_contained", "MAX_DEPTH"]
 
@@ -48,16 +48,17 @@ def check_self_contained(h5py, f, where: str, file_size: int) -> None:
             if not isinstance(link, h5py.HardLink):
                 kind = {h5py.SoftLink: "a soft link", h5py.ExternalLink: "an external link"}
                 kind = kind.get(type(link), "a user-defined link")
-                target = (f" to {shown(link.filename)}:{shown(link.path)}"
+                target = (f" to {printable_name(link.filename)}:{printable_name(link.path)}"
                           if isinstance(link, h5py.ExternalLink) else
-                          f" to {shown(link.path)}" if isinstance(link, h5py.SoftLink) else "")
+                          f" to {printable_name(link.path)}" if isinstance(link, h5py.SoftLink)
+                          else "")
                 raise UnsafeFileError(
-                    f"{where}: '{shown(link_path)}' is {kind}"
+                    f"{where}: {quoted_name(link_path)} is {kind}"
                     f"{target}; nplstm reads only the file's own groups and datasets (hard "
                     "links), and followed nothing")
             item = group[name]
             if isinstance(item, (h5py.Group, h5py.Dataset)) and item.id in seen:
-                raise WeightFileError(f"{where}: '{shown(link_path)}' is reached by a second "
+                raise WeightFileError(f"{where}: {quoted_name(link_path)} is reached by a second "
                                       "link (a cycle, or a group or dataset shared, which Keras "
                                       "never writes)")
             if isinstance(item, h5py.Group):
@@ -66,7 +67,7 @@ def check_self_contained(h5py, f, where: str, file_size: int) -> None:
                 seen.add(item.id)
                 stack.append((link_path, item, depth + 1))
             elif isinstance(item, h5py.Dataset):
-                _check_dataset(item, f"{where}: the dataset '{shown(link_path)}'", file_size)
+                _check_dataset(item, f"{where}: the dataset {quoted_name(link_path)}", file_size)
                 seen.add(item.id)
                 declared += item.nbytes
                 if declared > file_size:
@@ -81,8 +82,8 @@ def _check_dataset(dataset, where: str, file_size: int) -> None:
     plist = dataset.id.get_create_plist()
     if plist.get_external_count():
         raise UnsafeFileError(f"{where} keeps its bytes in an external file "
-                              f"({shown(plist.get_external(0)[0])}); nplstm reads only data "
-                              "stored in the file itself")
+                              f"({printable_name(plist.get_external(0)[0])}); nplstm reads "
+                              "only data stored in the file itself")
     if plist.get_nfilters():
         raise WeightFileError(f"{where} is filtered (compressed); Keras writes plain "
                               "datasets, and a compressed one's size is not bounded by the file")

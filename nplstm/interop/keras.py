@@ -44,7 +44,9 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import struct
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -54,7 +56,7 @@ from .bounded_json import loads_bounded
 from .errors import WeightFileError
 from .hdf5_checks import check_self_contained
 from .keras_layers import KerasLayer, layers_from_config, layers_from_h5
-from .shown import shown
+from ..checks import printable_name, printable_text
 
 __all__ = ["read_keras_weights", "MAX_CONFIG_BYTES", "MAX_CONFIG_DEPTH"]
 
@@ -71,15 +73,15 @@ def read_keras_weights(path, *, max_ratio=DEFAULT_MAX_RATIO) -> dict:
     h5py = _require_h5py()
     path = Path(path)
     if not path.is_file():
-        raise WeightFileError(f"no Keras file at {shown(path)}")
+        raise WeightFileError(f"no Keras file at {path}")
     try:
         if zipfile.is_zipfile(path):
             with open_zip(path, source=str(path), max_ratio=max_ratio,
                           error=WeightFileError) as archive:   # nplstm.io.zip_limits
                 names = archive.namelist()
                 if "config.json" not in names or "model.weights.h5" not in names:
-                    raise WeightFileError(f"{shown(path)} is a zip but not a .keras file (it "
-                                          f"has {shown(names[:5])}, not config.json and "
+                    raise WeightFileError(f"{path} is a zip but not a .keras file (it "
+                                          f"has {printable_name(names[:5])}, not config.json and "
                                           "model.weights.h5)")
                 config = _parse_config(archive.read("config.json"), path)
                 weights = archive.read("model.weights.h5")
@@ -92,9 +94,9 @@ def read_keras_weights(path, *, max_ratio=DEFAULT_MAX_RATIO) -> dict:
                 stack.enter_context(path.open("rb"))
             size = len(weights) if weights is not None else os.fstat(source.fileno()).st_size
             f = stack.enter_context(h5py.File(source, "r"))
-            check_self_contained(h5py, f, shown(path), size)   # before anything else is read
+            check_self_contained(h5py, f, str(path), size)   # before anything else is read
             if "model_weights" in f or "layer_names" in f.attrs:
-                raise WeightFileError(f"{shown(path)} is a Keras 2 (legacy HDF5) file; load "
+                raise WeightFileError(f"{path} is a Keras 2 (legacy HDF5) file; load "
                                       "it in Keras 3 and save it as .keras")
             # a subclassed model's config lists no layers: read it as a bare weights file
             listed = isinstance(config, dict) and "layers" in config.get("config", {})
@@ -104,15 +106,17 @@ def read_keras_weights(path, *, max_ratio=DEFAULT_MAX_RATIO) -> dict:
                     raise WeightFileError("it holds no Keras LSTM layer")
                 return _state_dict(_chains(layers))
             except WeightFileError as err:        # a layer's refusal: name the file
-                raise type(err)(f"{shown(path)}: {err}") from None
+                raise type(err)(f"{path}: {err}") from None
     except WeightFileError:
         raise
     except (OSError, KeyError, ValueError, TypeError, AttributeError, IndexError, RuntimeError,
-            NotImplementedError, zipfile.BadZipFile) as err:   # h5py: RuntimeError, OSError
-        # (a damaged HDF5 file); zipfile: NotImplementedError (encryption, other methods)
-        raise WeightFileError(f"{shown(path)} is not a readable Keras file (damaged, truncated "
+            NotImplementedError, EOFError, OverflowError, struct.error, zlib.error,
+            zipfile.BadZipFile) as err:   # h5py: RuntimeError, OSError (a damaged HDF5
+        # file); zipfile: NotImplementedError (encryption), EOFError, zlib.error (a cut or
+        # damaged deflated record)
+        raise WeightFileError(f"{path} is not a readable Keras file (damaged, truncated "
                               f"or not a Keras 3 model: {type(err).__name__}: "
-                              f"{shown(err, 300)})") from None
+                              f"{printable_text(str(err), 300)})") from None
 
 
 def _parse_config(data: bytes, path):
@@ -120,7 +124,7 @@ def _parse_config(data: bytes, path):
     try:
         return loads_bounded(data, max_bytes=MAX_CONFIG_BYTES, max_depth=MAX_CONFIG_DEPTH)
     except ValueError as err:
-        raise WeightFileError(f"{shown(path)}: its config.json is refused: {err}") from None
+        raise WeightFileError(f"{path}: its config.json is refused: {err}") from None
 
 
 def _require_h5py():

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .errors import UnsupportedModelError, WeightFileError
-from .shown import shown
+from ..checks import printable_name, quoted_name
 
 __all__ = ["KerasLayer", "layers_from_config", "layers_from_h5"]
 
@@ -41,13 +41,13 @@ class KerasLayer:
         """(kernel (I, 4H), recurrent_kernel (H, 4H), bias (4H,) or None) of one direction."""
         cell = self.cells[direction]
         if len(cell) not in (2, 3) or any(str(k) not in cell for k in range(len(cell))):
-            raise WeightFileError(f"Keras layer '{shown(self.name)}': its cell holds "
-                                  f"{shown(list(cell))}, not an LSTM's kernel, "
+            raise WeightFileError(f"Keras layer {quoted_name(self.name)}: its cell holds "
+                                  f"{printable_name(list(cell))}, not an LSTM's kernel, "
                                   "recurrent_kernel[, bias]")
         datasets = [cell[str(k)] for k in range(len(cell))]
         if not all(hasattr(d, "dtype") and d.dtype.kind == "f" and d.ndim <= 2
                    for d in datasets):
-            raise WeightFileError(f"Keras layer '{shown(self.name)}': its cell's variables are "
+            raise WeightFileError(f"Keras layer {quoted_name(self.name)}: its cell's variables are "
                                   "not float arrays of at most 2 dimensions")
         kernel, recurrent, *bias = (np.asarray(d[()]) for d in datasets)
         bias = bias[0] if bias else None
@@ -57,7 +57,7 @@ class KerasLayer:
                 or recurrent.dtype != kernel.dtype \
                 or (bias is not None and bias.dtype != kernel.dtype):
             raise WeightFileError(
-                f"Keras layer '{shown(self.name)}': kernel {kernel.dtype.name} {kernel.shape}, "
+                f"Keras layer {quoted_name(self.name)}: kernel {kernel.dtype.name} {kernel.shape}, "
                 f"recurrent_kernel {recurrent.dtype.name} {recurrent.shape}"
                 + ("" if bias is None else f", bias {bias.dtype.name} {bias.shape}")
                 + " are not an LSTM's (I, 4H), (H, 4H), (4H,) of one float dtype")
@@ -70,11 +70,11 @@ def _check_against_config(name, settings, H: int, has_bias: bool) -> None:
     """The config's units and use_bias must be what the weights are."""
     units, use_bias = settings
     if units != H:
-        raise WeightFileError(f"Keras layer '{shown(name)}': the config says units="
-                              f"{shown(units)} but its weights have {H} units")
+        raise WeightFileError(f"Keras layer {quoted_name(name)}: the config says units="
+                              f"{printable_name(units)} but its weights have {H} units")
     if use_bias != has_bias:
         raise WeightFileError(
-            f"Keras layer '{shown(name)}': the config says use_bias={use_bias} but its "
+            f"Keras layer {quoted_name(name)}: the config says use_bias={use_bias} but its "
             f"weights {'have no' if use_bias else 'have a'} bias (cell/vars/2)")
 
 
@@ -82,9 +82,9 @@ def _settings(name, cfg) -> tuple:
     """(units, use_bias) of an LSTM layer's config; use_bias defaults to True as in Keras."""
     units, use_bias = cfg.get("units"), cfg.get("use_bias", True)
     if isinstance(units, bool) or not isinstance(units, int) or not isinstance(use_bias, bool):
-        raise WeightFileError(f"Keras layer '{shown(name)}': its config has units="
-                              f"{shown(units)!s} and use_bias={shown(use_bias)!s}, not an int "
-                              "and a bool")
+        raise WeightFileError(f"Keras layer {quoted_name(name)}: its config has units="
+                              f"{printable_name(units)} and use_bias="
+                              f"{printable_name(use_bias)}, not an int and a bool")
     return units, use_bias
 
 
@@ -117,9 +117,9 @@ def layers_from_config(config, f, group_path="") -> list:
             wrapper = layer["config"]
             if wrapper.get("merge_mode", "concat") != "concat":
                 raise UnsupportedModelError(
-                    f"Keras layer '{shown(name)}' merges its directions by "
-                    f"'{shown(wrapper['merge_mode'])}'; torch's bidirectional LSTM concatenates "
-                    "them")
+                    f"Keras layer {quoted_name(name)} merges its directions by "
+                    f"{quoted_name(wrapper['merge_mode'])}; torch's bidirectional LSTM "
+                    "concatenates them")
             _check_lstm_config(name, wrapper["layer"]["config"], inside_bidirectional=False)
             backward = wrapper.get("backward_layer") or wrapper["layer"]
             if wrapper.get("backward_layer"):
@@ -138,7 +138,7 @@ def layers_from_config(config, f, group_path="") -> list:
     masking = _masking_layer(config) if found and not group_path else None
     if masking:
         raise UnsupportedModelError(
-            f"Keras layer '{shown(masking)}' masks time steps, and Keras's LSTM layers after a "
+            f"Keras layer {quoted_name(masking)} masks time steps, and Keras's LSTM layers after a "
             "mask keep their state through the masked steps, which torch's LSTM does not do; "
             "remove the mask (and pass lengths= to nplstm's LSTM for padded batches)")
     return found
@@ -160,8 +160,8 @@ def _masking_layer(config):
 
 def _group(f, path: str, name: str):
     if path not in f:
-        raise WeightFileError(f"the config has the LSTM layer '{shown(name)}' but the weights "
-                              f"have no {shown(path)}")
+        raise WeightFileError(f"the config has the LSTM layer {quoted_name(name)} but the weights "
+                              f"have no {printable_name(path)}")
     return f[path]
 
 
@@ -206,11 +206,11 @@ def _check_lstm_config(name, cfg, inside_bidirectional: bool):
         given = _activation_name(cfg.get(key, allowed))
         if given != allowed:
             raise UnsupportedModelError(
-                f"Keras layer '{shown(name)}' uses {key}='{shown(given)}'; torch's LSTM "
+                f"Keras layer {quoted_name(name)} uses {key}={quoted_name(given)}; torch's LSTM "
                 f"computes with {allowed} there")
     if cfg.get("go_backwards", False) and not inside_bidirectional:
         raise UnsupportedModelError(
-            f"Keras layer '{shown(name)}' has go_backwards=True: it returns its outputs in "
+            f"Keras layer {quoted_name(name)} has go_backwards=True: it returns its outputs in "
             "reversed time order, which no torch LSTM does (a Bidirectional wrapper maps to "
             "_reverse)")
 

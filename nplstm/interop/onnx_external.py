@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import UnsafeFileError, WeightFileError
-from .shown import shown
+from ..checks import printable_name, quoted_name
 
 __all__ = ["inline_external_data"]
 
@@ -47,7 +47,7 @@ def inline_external_data(onnx, model, folder: Path, where: str) -> None:
     root = os.path.realpath(folder)
     planned, used = [], {}
     for tensor in external:
-        name = f"{where}: tensor '{shown(tensor.name)}'"
+        name = f"{where}: tensor {quoted_name(tensor.name)}"
         target, offset, length = _reference(onnx, tensor, root, name)
         size = os.stat(target).st_size
         if offset + length > size:
@@ -56,7 +56,7 @@ def inline_external_data(onnx, model, folder: Path, where: str) -> None:
         used[target] = used.get(target, 0) + length
         if used[target] > size:
             raise WeightFileError(f"{name}: the tensors read from "
-                                  f"'{shown(os.path.relpath(target, root))}' total more than "
+                                  f"{quoted_name(os.path.relpath(target, root))} total more than "
                                   f"its {size} bytes (overlapping references)")
         planned.append((tensor, target, offset, length))
     for tensor, target, offset, length in planned:
@@ -64,7 +64,7 @@ def inline_external_data(onnx, model, folder: Path, where: str) -> None:
             handle.seek(offset)
             data = handle.read(length)
         if len(data) != length:
-            raise WeightFileError(f"{where}: tensor '{shown(tensor.name)}': its data file "
+            raise WeightFileError(f"{where}: tensor {quoted_name(tensor.name)}: its data file "
                                   "changed while it was read")
         tensor.raw_data = data
         del tensor.external_data[:]
@@ -76,30 +76,30 @@ def _reference(onnx, tensor, root: str, name: str):
     keys = {}
     for entry in tensor.external_data:
         if not isinstance(entry.key, str) or not isinstance(entry.value, str):   # not UTF-8
-            raise WeightFileError(f"{name}: its external data entry '{shown(entry.key)}' is "
+            raise WeightFileError(f"{name}: its external data entry {quoted_name(entry.key)} is "
                                   "not text")
         if entry.key not in _KEYS or entry.key in keys:
             raise WeightFileError(f"{name}: its external data has an unknown or repeated key "
-                                  f"'{shown(entry.key)}'")
+                                  f"{quoted_name(entry.key)}")
         keys[entry.key] = entry.value
     location = keys.get("location", "")
     parts = Path(location).parts
     if not location or os.path.isabs(location) or ".." in parts or "\0" in location:
-        raise UnsafeFileError(f"{name}: its data file '{shown(location)}' is not a path "
+        raise UnsafeFileError(f"{name}: its data file {quoted_name(location)} is not a path "
                               "inside the model's folder; nplstm reads external data only "
                               "from the model's own folder, and read nothing")
     target = os.path.realpath(os.path.join(root, location))
     if os.path.commonpath([root, target]) != root:
-        raise UnsafeFileError(f"{name}: its data file '{shown(location)}' leads outside the "
+        raise UnsafeFileError(f"{name}: its data file {quoted_name(location)} leads outside the "
                               "model's folder (a symbolic link); nplstm reads external data "
                               "only from the model's own folder, and read nothing")
     try:
         mode = os.stat(target).st_mode
     except OSError:
-        raise WeightFileError(f"{name}: its data file '{shown(location)}' is missing beside "
+        raise WeightFileError(f"{name}: its data file {quoted_name(location)} is missing beside "
                               "the model") from None
     if not stat.S_ISREG(mode):
-        raise WeightFileError(f"{name}: its data file '{shown(location)}' is not a file")
+        raise WeightFileError(f"{name}: its data file {quoted_name(location)} is not a file")
     offset = _whole_number(keys.get("offset", "0"), "offset", name)
     expected = _nbytes(onnx, tensor, name)
     length = _whole_number(keys["length"], "length", name) if "length" in keys else expected
@@ -111,7 +111,7 @@ def _reference(onnx, tensor, root: str, name: str):
 
 def _whole_number(text: str, key: str, name: str) -> int:
     if not (text.isascii() and text.isdigit()) or len(text) > 20:
-        raise WeightFileError(f"{name}: its external data {key} '{shown(text)}' is not a whole "
+        raise WeightFileError(f"{name}: its external data {key} {quoted_name(text)} is not a whole "
                               "number of at most 20 digits")
     return int(text)
 
@@ -127,7 +127,8 @@ def _nbytes(onnx, tensor, name: str) -> int:
     packed = {getattr(onnx.TensorProto, n, None)
               for n in ("INT4", "UINT4", "FLOAT4E2M1", "INT2", "UINT2")}
     if dtype is None or dtype.kind in "OSU" or kind in packed:
-        raise WeightFileError(f"{name}: external data of type {shown(kind_name)} is not read")
+        raise WeightFileError(f"{name}: external data of type {printable_name(kind_name)} is "
+                              "not read")
     if any(d < 0 for d in tensor.dims):
         raise WeightFileError(f"{name}: negative dims {list(tensor.dims)}")
     count = 1

@@ -41,7 +41,7 @@ from .errors import UnsupportedModelError, WeightFileError
 from .onnx_common import ONNX_TO_TORCH, reorder_gates, require_onnx
 from .onnx_external import inline_external_data
 from .reverse_lstm import ReverseLSTM
-from .shown import shown
+from ..checks import printable_name, printable_text, quoted_name
 
 __all__ = ["import_onnx"]
 
@@ -62,10 +62,10 @@ def import_onnx(path: str | os.PathLike[str]) -> list[Any]:
     lstm_nodes = [n for n in model.graph.node if n.op_type == "LSTM" and n.domain in ("", "ai.onnx")]
     if not lstm_nodes:
         ops = sorted({n.op_type for n in model.graph.node})
-        raise WeightFileError(f"{shown(path)} holds no LSTM node (its operators: "
-                              f"{shown(ops, 300)})")
+        raise WeightFileError(f"{path} holds no LSTM node (its operators: "
+                              f"{printable_name(ops, 300)})")
     return [_lstm_from_node(onnx, node, _Graph(stored, producers, fed),
-                            f"{shown(path)}: LSTM node '{shown(node.name or k)}'")
+                            f"{path}: LSTM node {quoted_name(node.name or k)}")
             for k, node in enumerate(lstm_nodes)]
 
 
@@ -75,20 +75,20 @@ def _load_model(onnx: Any, path: Path) -> Any:
     from google.protobuf.message import DecodeError
 
     if not path.is_file():
-        raise WeightFileError(f"no ONNX file at {shown(path)}")
+        raise WeightFileError(f"no ONNX file at {path}")
     try:
         model = onnx.load_model_from_string(path.read_bytes())
-        inline_external_data(onnx, model, path.parent, shown(path))
+        inline_external_data(onnx, model, path.parent, str(path))
         onnx.checker.check_model(model)
     except WeightFileError:
         raise
     except (DecodeError, onnx.checker.ValidationError, ValueError, RuntimeError,
             OSError) as err:
         reason = (str(err).strip() or type(err).__name__).splitlines()[0]
-        raise WeightFileError(f"{shown(path)} is not a readable ONNX model (damaged, truncated "
-                              f"or invalid: {shown(reason, 300)})") from None
+        raise WeightFileError(f"{path} is not a readable ONNX model (damaged, truncated "
+                              f"or invalid: {printable_text(str(reason), 300)})") from None
     if not model.graph.node:
-        raise WeightFileError(f"{shown(path)} is not a readable ONNX model (an empty graph: "
+        raise WeightFileError(f"{path} is not a readable ONNX model (an empty graph: "
                               "truncated, or not an ONNX file)")
     return model
 
@@ -117,26 +117,27 @@ def _lstm_from_node(onnx: Any, node: Any, graph: _Graph, where: str) -> Any:
     attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
     unknown = sorted(set(attrs) - _ATTRIBUTES)
     if unknown:
-        raise UnsupportedModelError(f"{where} has the attribute(s) {shown(unknown)}, which "
-                                    "are not LSTM-14's; nplstm reads only LSTM-7 to LSTM-22")
+        raise UnsupportedModelError(f"{where} has the attribute(s) {printable_name(unknown)}, "
+                                    "which are not LSTM-14's; nplstm reads only LSTM-7 to LSTM-22")
     direction = _text(attrs.get("direction", b"forward"))
     if direction not in _DIRECTIONS:
-        raise WeightFileError(f"{where}: unknown direction '{shown(direction)}'")
+        raise WeightFileError(f"{where}: unknown direction {quoted_name(direction)}")
     D = _DIRECTIONS[direction]
     layout = attrs.get("layout", 0)
     if layout not in (0, 1) or isinstance(layout, bool):
-        raise WeightFileError(f"{where}: layout = {shown(layout)}, not 0 or 1")
+        raise WeightFileError(f"{where}: layout = {printable_name(layout)}, not 0 or 1")
     if "clip" in attrs:
         raise UnsupportedModelError(f"{where} clips its cell input at ±{attrs['clip']}; "
                                     "torch's LSTM has no clip")
     if attrs.get("input_forget", 0):
         raise UnsupportedModelError(f"{where} couples its input and forget gates "
-                                    f"(input_forget = {shown(attrs['input_forget'])}); "
+                                    f"(input_forget = {printable_name(attrs['input_forget'])}); "
                                     "torch's LSTM has no such coupling")
     activations = [_text(a).lower() for a in attrs.get("activations", [])]
     if activations and activations != _ACTIVATIONS * D:
         raise UnsupportedModelError(
-            f"{where} uses the activations {shown([_text(a) for a in attrs['activations']])}; "
+            f"{where} uses the activations "
+            f"{printable_name([_text(a) for a in attrs['activations']])}; "
             f"torch's LSTM is {['Sigmoid', 'Tanh', 'Tanh'] * D}")
     # activation_alpha / activation_beta parameterize only other activations (LeakyRelu,
     # HardSigmoid, …): with Sigmoid, Tanh, Tanh ONNX and onnxruntime leave them unused
@@ -163,8 +164,8 @@ def _lstm_from_node(onnx: Any, node: Any, graph: _Graph, where: str) -> Any:
     if H < 1 or W.shape[-1] < 1:
         raise WeightFileError(f"{where}: W {W.shape} and R {R.shape} have no units")
     if attrs.get("hidden_size", H) != H:
-        raise WeightFileError(f"{where}: hidden_size = {shown(attrs['hidden_size'])} but R "
-                              f"has H = {H}")
+        raise WeightFileError(f"{where}: hidden_size = {printable_name(attrs['hidden_size'])} "
+                              f"but R has H = {H}")
 
     cls = ReverseLSTM if direction == "reverse" else LSTM
     kwargs = dict(bias=B is not None, batch_first=layout == 1, dtype=W.dtype, seed=0)
@@ -199,7 +200,7 @@ def _check_run_time_inputs(inputs: list, graph: _Graph, where: str) -> None:
             if is_state and not np.any(_stored(name, role, graph.stored, where) != 0):
                 continue
             raise UnsupportedModelError(
-                f"{where}: its {role} ('{shown(name)}') is stored in the file"
+                f"{where}: its {role} ({quoted_name(name)}) is stored in the file"
                 + (" with nonzero values, but nplstm's module starts from zeros when called "
                    "without a state" if is_state else
                    f", but nplstm's module takes it at each call ({argument})")
@@ -210,14 +211,14 @@ def _check_run_time_inputs(inputs: list, graph: _Graph, where: str) -> None:
         sources = _graph_inputs_behind(name, graph)
         if not sources:
             raise UnsupportedModelError(
-                f"{where}: its {role} ('{shown(name)}') is computed from tensors stored in the "
+                f"{where}: its {role} ({quoted_name(name)}) is computed from tensors stored in the "
                 "file alone, a fixed value nplstm's module would drop; make it a graph input "
                 f"and pass its values as {argument}")
         for source in sorted(sources) if is_state else ():
             if source in graph.stored and np.any(_stored(source, role, graph.stored,
                                                          where) != 0):
                 raise UnsupportedModelError(
-                    f"{where}: its {role} is computed from the graph input '{shown(source)}', "
+                    f"{where}: its {role} is computed from the graph input {quoted_name(source)}, "
                     "whose stored default is nonzero, but nplstm's module starts from zeros "
                     "when called without a state; pass the state as state=(h0, c0)")
 
@@ -243,14 +244,14 @@ def _stored(name: str, role: str, stored: dict[str, Any], where: str) -> np.ndar
         raise WeightFileError(f"{where} has no {role} input")
     if name not in stored:
         raise UnsupportedModelError(
-            f"{where}: its {role} ('{shown(name)}') is not stored in the file (computed by "
+            f"{where}: its {role} ({quoted_name(name)}) is not stored in the file (computed by "
             "other nodes or fed as a graph input); only stored weights can be imported")
     onnx = require_onnx()
     try:
         return onnx.numpy_helper.to_array(stored[name])
     except (ValueError, TypeError, KeyError) as err:
-        raise WeightFileError(f"{where}: its {role} ('{shown(name)}') cannot be read "
-                              f"({shown(err, 200)})") from None
+        raise WeightFileError(f"{where}: its {role} ({quoted_name(name)}) cannot be read "
+                              f"({printable_text(str(err), 200)})") from None
 
 
 def _text(value: Any) -> str:

@@ -13,8 +13,9 @@ is executed.  In a TorchScript archive, ``torch.jit._pickle``'s ``restore_type_t
 ``build_{int,double,bool,tensor}list`` are allowed too, with torch's data-only meaning (the
 list or dict given, with its items checked; a new copy).  Before unpickling, the opcodes are
 walked as a stream (``pickletools.genops``, which parses and never executes; nothing is kept
-per opcode beyond what the unpickler keeps itself): opcodes a state dict never uses, forged
-memo indices and containers nested over ``MAX_NESTING`` deep are refused.
+per opcode beyond what the unpickler keeps itself; nplstm.interop.opcode_walk): opcodes a
+state dict never uses, forged memo indices and containers nested over ``MAX_NESTING`` deep
+are refused.
 
 Dtypes: floats, integers and bool load; complex64/complex128 are read (and refused by the
 caller as an unsupported dtype, naming the tensor); dtypes NumPy has no exact equivalent for
@@ -29,25 +30,23 @@ contiguous copies, each made once from the record's bytes (byte order and float3
 in the same copy).  float16 and bfloat16 become float32 (exactly: every value is a float32),
 noted in ``converted`` (``{id(array): original dtype}``) for the caller's note.
 
-Writing.  ``pickle_state_dict`` emits the same opcodes ``torch.save`` does (protocol 2), by
-hand: the standard ``pickle.Pickler`` would have to import torch to write its globals.
+Writing: nplstm.interop.torch_pickle_write.
 """
 
 from __future__ import annotations
 
 import io
 import pickle
-import pickletools
-import struct
 from collections import OrderedDict
 
 import numpy as np
 
-from ..io.zip_limits import quoted_name
+from ..checks import printable_name, printable_text
 from .errors import UnsafeFileError, WeightFileError
+from .opcode_walk import check_opcodes
 
-__all__ = ["unpickle", "UnpickledFile", "ScriptObject", "pickle_state_dict",
-           "STORAGE_TYPES", "WRITABLE_DTYPES", "MAX_NESTING", "bfloat16_bits_to_float32"]
+__all__ = ["unpickle", "UnpickledFile", "ScriptObject", "STORAGE_TYPES", "WRITABLE_DTYPES",
+           "bfloat16_bits_to_float32"]
 
 # storage type (a global of module ``torch``) -> NumPy dtype name of its elements
 STORAGE_TYPES = {
@@ -127,7 +126,7 @@ class ScriptObject:
 
     def __setstate__(self, state):
         if not isinstance(state, dict):
-            raise WeightFileError(f"TorchScript object {shown_name(self.qualified_name)} has "
+            raise WeightFileError(f"TorchScript object {printable_name(self.qualified_name)} has "
                                   f"a custom state ({type(state).__name__}); nplstm reads "
                                   "plain modules' attributes only")
         self.attributes = state
@@ -156,7 +155,7 @@ def unpickle(data: bytes, read_record, *, source: str, scripted: bool = False,
                                 come back as ``ScriptObject`` instances with ``attributes``
     byteorder                   "little" or "big": the byte order of the storages' elements
     """
-    _check_opcodes(data, source)
+    check_opcodes(data, source)
     unpickler = _RestrictedUnpickler(data, read_record, source=source, scripted=scripted,
                                      byteorder=byteorder)
     try:
@@ -170,173 +169,9 @@ def unpickle(data: bytes, read_record, *, source: str, scripted: bool = False,
             from None
     except Exception as err:   # the C unpickler's own errors on a damaged stream, of any type
         raise WeightFileError(f"{source}: data.pkl is not a readable pickle (corrupt or "
-                              f"truncated: {type(err).__name__}: {err})") from None
+                              f"truncated: {type(err).__name__}: "
+                              f"{printable_text(str(err), 200)})") from None
     return UnpickledFile(obj, unpickler.converted)
-
-
-# The opcodes a state dict's pickle is made of (torch.save and torch.jit.save write protocol 2;
-# later protocols' framing, memoizing and strings are allowed too).  Left out: INST and OBJ
-# (protocol 0/1 instantiation), EXT1/2/4 (the copyreg registry), NEWOBJ_EX, and protocol 5's
-# out-of-band buffers.
-_ALLOWED_OPCODES = frozenset("""
-    PROTO FRAME STOP MARK POP POP_MARK DUP
-    NONE NEWTRUE NEWFALSE INT BININT BININT1 BININT2 LONG LONG1 LONG4 FLOAT BINFLOAT
-    STRING BINSTRING SHORT_BINSTRING BINBYTES SHORT_BINBYTES BINBYTES8
-    UNICODE BINUNICODE SHORT_BINUNICODE BINUNICODE8
-    EMPTY_LIST APPEND APPENDS LIST EMPTY_TUPLE TUPLE TUPLE1 TUPLE2 TUPLE3
-    EMPTY_DICT DICT SETITEM SETITEMS EMPTY_SET ADDITEMS FROZENSET
-    PUT BINPUT LONG_BINPUT GET BINGET LONG_BINGET MEMOIZE
-    GLOBAL STACK_GLOBAL REDUCE BUILD NEWOBJ PERSID BINPERSID
-""".split())
-
-
-# How deep containers may nest in data.pkl (a tuple in a tuple … counts one per level).  A
-# state dict nests about 6 deep, a TorchScript module about 2 more per sub-module level
-# (script_attributes allows 100 levels); deeper nesting would make Python's own code (the
-# hash of a key, a repr) recurse past its limit or crash, so it is refused before unpickling.
-MAX_NESTING = 256
-
-_ATOM_OPCODES = frozenset("""
-    NONE NEWTRUE NEWFALSE INT BININT BININT1 BININT2 LONG LONG1 LONG4 FLOAT BINFLOAT
-    STRING BINSTRING SHORT_BINSTRING BINBYTES SHORT_BINBYTES BINBYTES8
-    UNICODE BINUNICODE SHORT_BINUNICODE BINUNICODE8
-""".split())
-_EMPTY_CONTAINERS = frozenset("EMPTY_LIST EMPTY_TUPLE EMPTY_DICT EMPTY_SET".split())
-_FROM_MARK = frozenset("TUPLE LIST DICT FROZENSET".split())
-_FILL_FROM_MARK = frozenset("APPENDS SETITEMS ADDITEMS".split())
-_POPS_THEN_PUSHES = {"TUPLE1": 1, "TUPLE2": 2, "TUPLE3": 3, "REDUCE": 2, "NEWOBJ": 2,
-                     "BINPERSID": 1, "STACK_GLOBAL": 2}
-_FILLS = {"APPEND": 1, "SETITEM": 2, "BUILD": 1}
-_PUTS = frozenset("PUT BINPUT LONG_BINPUT".split())
-_GETS = frozenset("GET BINGET LONG_BINGET".split())
-
-
-class _Node:
-    """One object of the pickle as the opcode walk sees it: how deep it nests, and whether
-    it is already inside another object (then it may no longer change)."""
-
-    __slots__ = ("depth", "inside")
-
-    def __init__(self, depth: int):
-        self.depth, self.inside = depth, False
-
-
-_ATOM = _Node(0)        # numbers and strings: nest nothing, never change
-
-
-def _check_opcodes(data: bytes, source: str) -> None:
-    """Walk the opcodes as a stream (``pickletools.genops`` parses one at a time and never
-    executes; nothing is listed, so memory is about the unpickler's own) before unpickling.
-
-    Refused: opcodes outside _ALLOWED_OPCODES; memo indices beyond the number of opcodes so
-    far (a legitimate pickler numbers its memo from 0, while the C unpickler would grow its
-    memo table to a forged index -- 32 GB for LONG_BINPUT 2**32 - 1 -- before noticing);
-    containers nesting deeper than MAX_NESTING.  To know the depth, the walk keeps the
-    unpickler's stack and memo of ``_Node``s (a container's depth is one more than its
-    deepest item's).  An object that is inside another may not be filled afterwards (no
-    pickler does that: it fills a container right after making it), so a depth, once
-    counted into its container's, never grows behind its back."""
-    stack, marks, memo = [], [], []
-    count = position = 0
-    opcode = None
-
-    def fault(words: str, kind=WeightFileError):
-        return kind(f"{source}: data.pkl {words} (at byte {position}): refused")
-
-    def pop(n: int = 1) -> list:
-        floor = marks[-1] if marks else 0
-        if len(stack) - n < floor:
-            raise fault(f"pops an empty stack at {opcode.name}; corrupt")
-        items = stack[len(stack) - n:]
-        del stack[len(stack) - n:]
-        return items
-
-    def pop_mark() -> list:
-        if not marks:
-            raise fault(f"has {opcode.name} without a MARK; corrupt")
-        floor = marks.pop()
-        items = stack[floor:]
-        del stack[floor:]
-        return items
-
-    def contain(items) -> int:
-        depth = 0
-        for item in items:
-            item.inside = True
-            depth = max(depth, item.depth)
-        return depth + 1
-
-    def push(depth: int) -> None:
-        if depth > MAX_NESTING:
-            raise fault(f"nests containers over {MAX_NESTING} deep, which no state dict does")
-        stack.append(_Node(depth))
-
-    def fill(items) -> None:
-        if not stack:
-            raise fault(f"applies {opcode.name} to an empty stack; corrupt")
-        target = stack[-1]
-        if target is _ATOM:    # a number or string: the unpickler refuses to fill it
-            return
-        if target.inside:
-            raise fault(f"changes an object with {opcode.name} after putting it inside "
-                        "another, which no pickler does")
-        depth = contain(items)
-        if depth > MAX_NESTING:
-            raise fault(f"nests containers over {MAX_NESTING} deep, which no state dict does")
-        target.depth = max(target.depth, depth)
-
-    try:
-        for opcode, argument, position in pickletools.genops(data):
-            count += 1
-            name = opcode.name
-            if name not in _ALLOWED_OPCODES:
-                raise fault(f"uses the pickle opcode {name}, which no state dict needs",
-                            UnsafeFileError)
-            if name in _ATOM_OPCODES:
-                stack.append(_ATOM)
-            elif name in _EMPTY_CONTAINERS:
-                push(1)
-            elif name in ("GLOBAL", "PERSID"):   # objects of the stand-ins' making
-                push(0)
-            elif name == "MARK":
-                marks.append(len(stack))
-            elif name in _FROM_MARK:
-                push(contain(pop_mark()))
-            elif name in _POPS_THEN_PUSHES:
-                push(contain(pop(_POPS_THEN_PUSHES[name])))
-            elif name in _FILLS:
-                items = pop(_FILLS[name])
-                fill(items)
-            elif name in _FILL_FROM_MARK:
-                items = pop_mark()
-                fill(items)
-            elif name == "POP":
-                if marks and marks[-1] == len(stack):
-                    marks.pop()
-                else:
-                    pop()
-            elif name == "POP_MARK":
-                pop_mark()
-            elif name == "DUP":
-                stack.extend(pop() * 2)       # one object, twice: it shares one _Node
-            elif name in _PUTS or name == "MEMOIZE":
-                index = len(memo) if name == "MEMOIZE" else int(argument)
-                if not 0 <= index <= count:
-                    raise fault(f"has memo index {index} after {count} opcodes; corrupt")
-                if not stack:
-                    raise fault("memoizes from an empty stack; corrupt")
-                memo.extend([None] * (index + 1 - len(memo)))
-                memo[index] = stack[-1]
-            elif name in _GETS:
-                index = int(argument)
-                if not 0 <= index < len(memo) or memo[index] is None:
-                    raise fault(f"refers to memo index {index}, which it never stored; corrupt")
-                stack.append(memo[index])     # the same object: the same _Node
-    except WeightFileError:
-        raise
-    except Exception as err:    # genops' own errors on a damaged stream (ValueError, …)
-        raise WeightFileError(f"{source}: data.pkl is not a readable pickle (corrupt or "
-                              f"truncated: {type(err).__name__}: {err})") from None
 
 
 class _RestrictedUnpickler(pickle.Unpickler):
@@ -379,7 +214,7 @@ class _RestrictedUnpickler(pickle.Unpickler):
             return _script_class(f"{module}.{name}")
         module = _PYTHON2_MODULES.get(module, module)     # protocol 2 writes Python 2's names
         raise UnsafeFileError(
-            f"{self._source}: refused the global {shown_name(f'{module}.{name}')}: nplstm "
+            f"{self._source}: refused the global {printable_name(f'{module}.{name}')}: nplstm "
             "reads state dicts (tensors in dicts) and allows only the globals they need; "
             "nothing was executed. "
             "If this is a whole model saved with torch.save(model), save "
@@ -389,7 +224,8 @@ class _RestrictedUnpickler(pickle.Unpickler):
         if not (isinstance(pid, tuple) and len(pid) == 5 and pid[0] == "storage"
                 and isinstance(pid[1], _StorageType) and isinstance(pid[2], str)
                 and isinstance(pid[3], str) and _is_int(pid[4]) and pid[4] >= 0):
-            raise UnsafeFileError(f"{self._source}: refused the persistent id {pid!r:.200}: "
+            raise UnsafeFileError(f"{self._source}: refused the persistent id "
+                                  f"{printable_name(pid, 200)}: "
                                   "nplstm understands only ('storage', <storage type>, key, "
                                   "location, numel)")
         _, storage_type, key, _location, numel = pid
@@ -437,7 +273,9 @@ class _RestrictedUnpickler(pickle.Unpickler):
         if not (_is_int(offset) and offset >= 0 and _is_int_tuple(size)
                 and _is_int_tuple(stride) and len(size) == len(stride)):
             raise WeightFileError(f"{self._source}: tensor on {_record(storage.key)} has offset "
-                                  f"{offset!r:.40}, size {size!r:.80}, stride {stride!r:.80}: "
+                                  f"{printable_name(offset, 40)}, size "
+                                  f"{printable_name(size, 80)}, stride "
+                                  f"{printable_name(stride, 80)}: "
                                   "expected a non-negative offset and as many non-negative "
                                   "sizes as strides")
         dtype = dtype or storage.storage_type.dtype
@@ -526,18 +364,9 @@ def _rebuild_parameter(data, requires_grad, backward_hooks, state=None):
     return data
 
 
-def shown_name(text: str, limit: int = 80) -> str:
-    """A name from the file as it is when it is short printable ASCII, else escaped and cut
-    (nplstm.io.zip_limits.quoted_name): no file can write control characters or megabytes
-    into a message."""
-    if len(text) <= limit and text.isascii() and text.isprintable():
-        return text
-    return quoted_name(text, limit)
-
-
 def _record(key) -> str:
     """``data/<key>``, as messages show it."""
-    return shown_name(f"data/{key}")
+    return printable_name(f"data/{key}")
 
 
 def _is_int(value) -> bool:
@@ -553,76 +382,3 @@ def _itemsize(dtype: str) -> int:
 
 
 # -- writing --------------------------------------------------------------------------------
-
-def pickle_state_dict(names_and_shapes) -> bytes:
-    """``data.pkl`` for an OrderedDict of tensors, each on its own storage ``data/<i>``.
-
-    names_and_shapes   [(name, shape, numpy dtype)] in order; tensor i is contiguous on
-                       storage key str(i), offset 0, with C-order strides in elements
-
-    The opcodes are torch.save's (protocol 2):
-        OrderedDict()  then for each tensor  name -> _rebuild_tensor_v2(
-            PERSID ('storage', torch.<Type>Storage, key, 'cpu', numel),
-            0, shape, stride, False, OrderedDict())
-    """
-    out = io.BytesIO()
-    emit = out.write
-    emit(pickle.PROTO + b"\x02")
-    _emit_global(emit, "collections", "OrderedDict")
-    emit(pickle.EMPTY_TUPLE + pickle.REDUCE + pickle.MARK)
-    for key, (name, shape, dtype) in enumerate(names_and_shapes):
-        numel = int(np.prod(shape, dtype=np.int64))
-        stride = _contiguous_strides(shape)
-        _emit_str(emit, name)
-        _emit_global(emit, "torch._utils", "_rebuild_tensor_v2")
-        emit(pickle.MARK)                       # the arguments of _rebuild_tensor_v2
-        emit(pickle.MARK)                       # the persistent id
-        _emit_str(emit, "storage")
-        _emit_global(emit, "torch", WRITABLE_DTYPES[np.dtype(dtype)])
-        _emit_str(emit, str(key))
-        _emit_str(emit, "cpu")
-        _emit_int(emit, numel)
-        emit(pickle.TUPLE + pickle.BINPERSID)
-        _emit_int(emit, 0)                      # storage offset
-        _emit_int_tuple(emit, shape)
-        _emit_int_tuple(emit, stride)
-        emit(pickle.NEWFALSE)                   # requires_grad
-        _emit_global(emit, "collections", "OrderedDict")
-        emit(pickle.EMPTY_TUPLE + pickle.REDUCE)  # backward_hooks: OrderedDict()
-        emit(pickle.TUPLE + pickle.REDUCE)
-    emit(pickle.SETITEMS + pickle.STOP)
-    return out.getvalue()
-
-
-def _contiguous_strides(shape) -> tuple:
-    """C-order strides in elements: stride_k = Π_{j>k} shape_j."""
-    strides, step = [], 1
-    for n in reversed(shape):
-        strides.append(step)
-        step *= max(int(n), 1)
-    return tuple(reversed(strides))
-
-
-def _emit_global(emit, module: str, name: str) -> None:
-    emit(pickle.GLOBAL + f"{module}\n{name}\n".encode("ascii"))
-
-
-def _emit_str(emit, text: str) -> None:
-    data = text.encode("utf-8")
-    emit(pickle.BINUNICODE + struct.pack("<I", len(data)) + data)
-
-
-def _emit_int(emit, value: int) -> None:
-    value = int(value)
-    if 0 <= value < 1 << 31:
-        emit(pickle.BININT + struct.pack("<i", value))
-    else:                                       # LONG1: little-endian two's complement
-        data = value.to_bytes((value.bit_length() + 8) // 8, "little", signed=True)
-        emit(pickle.LONG1 + bytes([len(data)]) + data)
-
-
-def _emit_int_tuple(emit, values) -> None:
-    emit(pickle.MARK)
-    for v in values:
-        _emit_int(emit, v)
-    emit(pickle.TUPLE)

@@ -25,9 +25,11 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from ..io.zip_limits import DEFAULT_MAX_RATIO, open_zip, quoted_name, quoted_names
+from ..checks import printable_name, printable_text, quoted_name, quoted_names
+from ..io.zip_limits import DEFAULT_MAX_RATIO, open_zip
 from .errors import WeightFileError
-from .torch_pickle import ScriptObject, pickle_state_dict, shown_name, unpickle
+from .torch_pickle import ScriptObject, unpickle
+from .torch_pickle_write import pickle_state_dict
 
 __all__ = ["read_torch_zip", "write_torch_zip", "TorchFile", "is_torch_zip", "zip_errors"]
 
@@ -57,17 +59,24 @@ def zip_errors(source: str):
             NotImplementedError, ValueError, KeyError, struct.error, UnicodeError,
             OverflowError, MemoryError) as err:
         raise WeightFileError(f"{source}: a damaged zip archive ({type(err).__name__}: "
-                              f"{err})") from None
+                              f"{printable_text(str(err), 200)})") from None
 
 
 def _archive_folder(names, source: str) -> str:
-    """The one top folder holding ``data.pkl`` (torch names it after the file)."""
+    """The one top folder holding ``data.pkl`` (torch names it after the file), which
+    holds every record."""
     folders = {n.split("/", 1)[0] for n in names if n.count("/") == 1
                and n.endswith("/data.pkl")}
     if len(folders) != 1:
         raise WeightFileError(f"{source}: not a torch archive (a zip whose folder holds "
                               f"data.pkl; found {quoted_names(sorted(folders)) or 'none'})")
-    return folders.pop()
+    folder = folders.pop()
+    outside = sorted(n for n in names if not n.startswith(folder + "/"))
+    if outside:          # torch refuses these too ("file in archive is not in a subdirectory")
+        raise WeightFileError(f"{source}: a torch archive keeps every record in its folder "
+                              f"{quoted_name(folder)}; records outside it: "
+                              f"{quoted_names(outside)}")
+    return folder
 
 
 def is_torch_zip(names) -> bool:
@@ -88,18 +97,18 @@ def read_torch_zip(path, *, source: str, max_ratio=DEFAULT_MAX_RATIO) -> TorchFi
         if f"{folder}/byteorder" in names:
             byteorder = archive.read(f"{folder}/byteorder").decode("ascii", "replace")
             if byteorder not in ("little", "big"):
-                raise WeightFileError(f"{source}: byteorder record says {byteorder!r:.40}, "
-                                      "not 'little' or 'big'")
+                raise WeightFileError(f"{source}: byteorder record says "
+                                      f"{quoted_name(byteorder, 40)}, not 'little' or 'big'")
 
         def read_record(key: str) -> bytes:
             name = f"{folder}/data/{key}"
             if name not in names:
                 raise WeightFileError(f"{source}: data.pkl refers to storage "
-                                      f"{shown_name('data/' + key)}, "
+                                      f"{printable_name('data/' + key)}, "
                                       "which the archive lacks")
             info = archive.getinfo(name)
             if info.compress_type != zipfile.ZIP_STORED:   # torch stores records as they are
-                raise WeightFileError(f"{source}: storage {shown_name('data/' + key)} is "
+                raise WeightFileError(f"{source}: storage {printable_name('data/' + key)} is "
                                       "compressed "
                                       f"({info.file_size} bytes declared); torch stores "
                                       "tensors uncompressed, so this is not a torch file")

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..checks import printable_text, quoted_name
+
 from .checkpoint_format import (FORMAT, FORMAT_1, META, SECTIONS, STORED_DTYPES,
                                 CheckpointError, member_name, optimizer_key)
 from .zip_limits import open_zip
@@ -81,13 +83,13 @@ def _entries(archive: zipfile.ZipFile, file_size: int) -> dict[str, Any]:
     for info in archive.infolist():
         name = info.filename
         if not name.endswith(".npy") or name[:-4] in entries:
-            raise _Fault(f"member {name!r} is not a .npy array or appears twice")
+            raise _Fault(f"member {quoted_name(name)} is not a .npy array or appears twice")
         if info.compress_type != zipfile.ZIP_STORED:
-            raise _Fault(f"member {name!r} is compressed (method {info.compress_type}); "
+            raise _Fault(f"member {quoted_name(name)} is compressed (method {info.compress_type}); "
                          f"checkpoints store their members uncompressed")
         claimed = max(info.file_size, info.compress_size)
         if claimed > file_size:
-            raise _Fault(f"member {name!r} claims {claimed} bytes, more than the file's "
+            raise _Fault(f"member {quoted_name(name)} claims {claimed} bytes, more than the file's "
                          f"{file_size}")
         entries[name[:-4]] = info
     return entries
@@ -97,7 +99,7 @@ def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
     """A member's bytes, read to the end: zipfile checks them against their CRC-32 then."""
     data = archive.read(info)
     if len(data) != info.file_size:
-        raise _Fault(f"member {info.filename!r} has {len(data)} bytes, its entry says "
+        raise _Fault(f"member {quoted_name(info.filename)} has {len(data)} bytes, its entry says "
                      f"{info.file_size}")
     return data
 
@@ -108,13 +110,14 @@ def _parse_npy(key: str, data: bytes, check_header: Any) -> np.ndarray[Any, Any]
     buffer = io.BytesIO(data)
     version = np.lib.format.read_magic(buffer)
     if version not in _NPY_HEADER_READERS:
-        raise _Fault(f"member {member_name(key)!r} is a .npy of version {version}")
+        raise _Fault(f"member {quoted_name(member_name(key))} is a .npy of version {version}")
     shape, _, dtype = _NPY_HEADER_READERS[version](buffer)
     check_header(shape, dtype)
     size = math.prod(shape) * dtype.itemsize
     if len(data) - buffer.tell() != size:
-        raise _Fault(f"member {member_name(key)!r} has {len(data) - buffer.tell()} bytes of "
-                     f"data, its header {shape} {dtype.str} needs {size}")
+        raise _Fault(f"member {quoted_name(member_name(key))} has "
+                     f"{len(data) - buffer.tell()} bytes of data, its header {shape} "
+                     f"{dtype.str} needs {size}")
     buffer.seek(0)
     return np.lib.format.read_array(buffer, allow_pickle=False)
 
@@ -131,7 +134,8 @@ def _parse_document(data: bytes) -> dict[str, Any]:
         raise _Fault(f"its meta document is not an {FORMAT!r} header")
     step = document.get("step")
     if type(step) is not int or step < 0:
-        raise _Fault(f"its step must be an int >= 0, the meta document has {step!r}")
+        raise _Fault(f"its step must be an int >= 0, the meta document has "
+                     f"{printable_text(repr(step), 80)}")
     if "config" in document and not isinstance(document["config"], dict):
         raise _Fault(f"its config must be a JSON object, the meta document has "
                      f"{type(document['config']).__name__}")
@@ -145,14 +149,14 @@ def _parse_document(data: bytes) -> dict[str, Any]:
 def _check_optimizer(optimizer: Any) -> None:
     if not isinstance(optimizer, dict) or set(optimizer) != {"lr", "buffers_present"}:
         raise _Fault(f"its optimizer entry must be {{'lr', 'buffers_present'}}, the meta "
-                     f"document has {optimizer!r}")
+                     f"document has {printable_text(repr(optimizer), 120)}")
     lr, present = optimizer["lr"], optimizer["buffers_present"]
     if type(lr) not in (int, float) or not (math.isfinite(lr) and lr >= 0):
         raise _Fault(f"its optimizer lr must be a finite number >= 0, the meta document has "
-                     f"{lr!r}")
+                     f"{printable_text(repr(lr), 80)}")
     if not isinstance(present, list) or not all(type(p) is bool for p in present):
         raise _Fault(f"its buffers_present must be a list of true/false, the meta document "
-                     f"has {present!r}")
+                     f"has {printable_text(repr(present), 80)}")
 
 
 def _check_manifest(manifest: Any) -> None:
@@ -164,8 +168,9 @@ def _check_manifest(manifest: Any) -> None:
                 and isinstance(entry["shape"], list)
                 and all(type(n) is int and n >= 0 for n in entry["shape"])
                 and entry["dtype"] in STORED_DTYPES):
-            raise _Fault(f"its manifest entry for {key!r} is not {{'shape': [int >= 0, ...], "
-                         f"'dtype': one of {sorted(STORED_DTYPES)}}}: {entry!r}")
+            raise _Fault(f"its manifest entry for {quoted_name(key)} is not {{'shape': [int >= 0, "
+                         f"...], 'dtype': one of {sorted(STORED_DTYPES)}}}: "
+                         f"{printable_text(repr(entry), 120)}")
 
 
 def _recorded_arrays(document: dict[str, Any], keys: set[str]) -> dict[str, Any]:
@@ -202,10 +207,10 @@ def _parse_array(key: str, data: bytes, recorded: Any) -> np.ndarray[Any, Any]:
     document records (format 1: only a dtype from STORED_DTYPES)."""
     def as_recorded(shape: Any, dtype: Any) -> None:
         if dtype.str not in STORED_DTYPES:
-            raise _Fault(f"member {member_name(key)!r} has dtype {dtype.str}, not one of "
-                         f"{sorted(STORED_DTYPES)}")
+            raise _Fault(f"member {quoted_name(member_name(key))} has dtype {dtype.str}, not "
+                         f"one of {sorted(STORED_DTYPES)}")
         if recorded is not None and (shape, dtype.str) != recorded:
-            raise _Fault(f"member {member_name(key)!r} has shape {shape} and dtype "
+            raise _Fault(f"member {quoted_name(member_name(key))} has shape {shape} and dtype "
                          f"{dtype.str}, its meta document records {recorded[0]} and "
                          f"{recorded[1]}")
 

@@ -4,6 +4,8 @@
 Memory and time per file.  Reading a file of S bytes allocates at most about the arrays it
 really holds, plus a small constant, and takes time about linear in S.  For a zip:
 
+* every record is stored or deflated (the methods torch, numpy and Keras write): an LZMA
+  record's header may ask the decoder for a dictionary of gigabytes;
 * every record name appears once: an archive naming a record twice (two ``data/0``, two
   ``data.pkl``) is refused naming it, since readers disagree on which one counts (zip
   readers differ, and so do torch versions);
@@ -30,26 +32,13 @@ from collections import Counter
 
 import numpy as np
 
-__all__ = ["open_zip", "checked_max_ratio", "read_into", "DEFAULT_MAX_RATIO", "RATIO_SLACK",
-           "quoted_name", "quoted_names"]
+from ..checks import quoted_name, quoted_names
+
+__all__ = ["open_zip", "checked_max_ratio", "read_into", "DEFAULT_MAX_RATIO", "RATIO_SLACK"]
 
 DEFAULT_MAX_RATIO = 100
 RATIO_SLACK = 1 << 20
-_NAME_LIMIT = 60          # characters of a name from the file shown in a message
-
-
-def quoted_name(name, limit: int = _NAME_LIMIT) -> str:
-    """A name read from a file, fit for a one-line message: ``repr`` (so control characters
-    and escapes are shown escaped, never sent to the terminal), cut to ``limit`` characters."""
-    text = ascii(name) if isinstance(name, str) else ascii(str(name))
-    return text if len(text) <= limit else text[:limit - 4] + "...'"
-
-
-def quoted_names(names, limit: int = 3) -> str:
-    """Up to ``limit`` names from a file, each quoted_name'd, and how many more there are."""
-    names = list(names)
-    shown = ", ".join(quoted_name(n) for n in names[:limit])
-    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+_METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)   # what torch, numpy and Keras write
 
 
 def checked_max_ratio(max_ratio):
@@ -118,6 +107,10 @@ def _check_records(infos, file_size: int, *, source, max_ratio, error) -> None:
     unpacked = packed = 0
     for info in infos:
         name = quoted_name(info.filename)
+        if info.compress_type not in _METHODS:
+            raise error(f"{lead}record {name} is compressed with zip method "
+                        f"{info.compress_type}; nplstm reads stored and deflated records only "
+                        "(others, such as LZMA, may ask for gigabytes before a byte is read)")
         if info.compress_size > file_size:
             raise error(f"{lead}record {name} claims {info.compress_size} bytes, more "
                         f"than the file's {file_size}")

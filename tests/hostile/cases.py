@@ -12,7 +12,8 @@ expected arrays or None)``) and says what a correct reader does with it:
 
 Whatever it expects, a case fails when the reader raises a foreign exception, crashes, hangs,
 runs out of its memory limit, returns the outside secrets or changes a file outside its own
-output (runner.verdict).  ``xfail`` names the issue-21 item that makes it fail on main.
+output (runner.verdict).  ``reproduces`` names the issue-21 defect it reproduced on main
+(b10917c), where it failed; every one is fixed, so no case is expected to fail.
 
 Families: valid, bomb, nesting, links, duplicate, offsets, dtype, names.
 Formats: pt (torch zip), legacy (torch's pre-zip format), torchscript, safetensors, npz,
@@ -54,9 +55,9 @@ class Case:
     mentions: tuple = ()
     call: str = "load"               # "load" (load_weights) or "onnx" (import_onnx)
     cli: bool = False                # also run `nplstm inspect` and `nplstm convert` on it
-    xfail: str | None = None         # "issue 21 item N: …" while main fails it
-    cli_xfail: object = None         # its CLI runs': None (as xfail), "" (none), a reason,
-                                     # or {"inspect": reason, "convert": reason}
+    reproduces: str | None = None    # "issue 21 item N: …": the defect it showed on main
+    cli_expect: dict = field(default_factory=dict)   # {"inspect"/"convert": expect} where a
+                                     # CLI run's outcome differs from ``expect``
     memory_mib: int = 256            # what reading it may allocate (runner.MEMORY_MIB)
     seconds: float = 5.0             # how long it may take (runner.CASE_SECONDS)
     path: str | None = field(default=None, init=False)
@@ -294,8 +295,8 @@ def ts_broken(edit):
 
 
 def ts_code_bomb(folder, sandbox):
-    """The built archive plus a code/ record of 400 MB of zeros deflated to 400 KB: a
-    reader has no reason to unpack it."""
+    """The built archive plus a code/ record of 400 MB of zeros deflated to 400 KB (the
+    reader has no reason to unpack it; the zip rule refuses it all the same)."""
     path, expected = ts_valid(folder, sandbox)
     with zipfile.ZipFile(path) as archive:
         stored = [(i.filename, archive.read(i.filename), 0, i.file_size)
@@ -711,7 +712,6 @@ def keras_duplicate(member):
 
 ANSI_NAMES = ["weight_ih_l0\x1b[2J\x1b[H", "fits:\n  LSTM(2, 2) forged", "bell\x07\r",
               "\u202eright-to-left"]
-ANSI_CLI = {"inspect": "issue 21 item 8: names reach the terminal raw"}
 ITEM1 = "issue 21 item 1: the Keras reader follows HDF5 links and external storage"
 ITEM3 = "issue 21 item 3: a duplicate zip record gives the last one"
 ITEM5 = "issue 21 item 5: shared TorchScript sub-modules are walked as a tree"
@@ -752,9 +752,9 @@ def _cases() -> list:
         C("valid-torch_views", "pt", "valid", pt_fixture("views"), "arrays",
           "tensors sharing a storage (fixture)"),
         C("bomb-deflated_pickle", "pt", "bomb", pt_padded_pickle(2 << 20, b.DEFLATED),
-          "either", "a 4 MB data.pkl deflated to 4 KB", xfail=ITEM6, memory_mib=64),
+          "either", "a 4 MB data.pkl deflated to 4 KB", reproduces=ITEM6, memory_mib=64),
         C("bomb-stored_pickle", "pt", "bomb", pt_padded_pickle(1 << 19, b.STORED), "arrays",
-          "1 M opcodes (1 MB) before a state dict, walked as a stream", xfail=ITEM6,
+          "1 M opcodes (1 MB) before a state dict, walked as a stream", reproduces=ITEM6,
           memory_mib=64, seconds=20),
         C("bomb-deflated_storage", "pt", "bomb", pt_deflated_storage, "refused",
           "a deflated storage record"),
@@ -765,15 +765,15 @@ def _cases() -> list:
         C("bomb-broadcast_view", "pt", "bomb", pt_tensor((1 << 30,), (0,), numel=1),
           "refused", "a zero-stride view of 2**30 elements over one"),
         C("nesting-tuple_key_20k", "pt", "nesting", pt_nested_key(20_000), "refused",
-          "a key nested 20,000 deep", error="WeightFileError", xfail=ITEM7),
+          "a key nested 20,000 deep", error="WeightFileError", reproduces=ITEM7),
         C("nesting-tuple_key_200k", "pt", "nesting", pt_nested_key(200_000), "refused",
-          "a key nested 200,000 deep", error="WeightFileError", xfail=ITEM7),
+          "a key nested 200,000 deep", error="WeightFileError", reproduces=ITEM7),
         C("nesting-list_value_100k", "pt", "nesting", pt_nested_list(100_000), "refused",
           "a value nested 100,000 deep", error="WeightFileError"),
         C("duplicate-data_record", "pt", "duplicate", pt_duplicate("data/0"), "refused",
-          "two data/0 records", mentions=("data/0",), xfail=ITEM3, cli=True),
+          "two data/0 records", mentions=("data/0",), reproduces=ITEM3, cli=True),
         C("duplicate-data_pkl", "pt", "duplicate", pt_duplicate("data.pkl"), "refused",
-          "two data.pkl records", mentions=("data.pkl",), xfail=ITEM3),
+          "two data.pkl records", mentions=("data.pkl",), reproduces=ITEM3),
         C("offsets-offset_beyond", "pt", "offsets", pt_tensor((4,), (1,), offset=1),
           "refused", "offset + size beyond the storage"),
         C("offsets-size_beyond", "pt", "offsets", pt_tensor((5,), (1,)), "refused",
@@ -796,26 +796,27 @@ def _cases() -> list:
         C("dtype-complex", "pt", "dtype", pt_tensor((2,), (1,), numel=2,
                                                      storage="ComplexFloatStorage"),
           "refused", "complex64", not_error="UnsafeFileError", mentions=("dtype",),
-          xfail=ITEM13),
+          reproduces=ITEM13),
         C("dtype-float8", "pt", "dtype", pt_tensor((4,), (1,), numel=4,
                                                    dtype="float8_e4m3fn"),
           "refused", "float8", not_error="UnsafeFileError", mentions=("dtype",),
-          xfail=ITEM13),
+          reproduces=ITEM13),
         C("dtype-bfloat16", "pt", "dtype", pt_bfloat16, "arrays", "bfloat16 → float32"),
         C("dtype-uint16", "pt", "dtype", pt_tensor((4,), (1,), numel=8, dtype="uint16"),
           "either", "uint16"),
         C("names-ansi", "pt", "names", pt_names(ANSI_NAMES), "arrays",
-          "names with escapes load as they are", cli=True, cli_xfail=ANSI_CLI),
+          "names with escapes load as they are", cli=True),
         C("names-width_bomb", "pt", "names", pt_names(["x" * 100_000] + [f"t{k}" for k in
                                                                            range(3000)],
                                                        shared_storage=True),
           "arrays", "one 100 KB name among 3000", cli=True,
-          cli_xfail={"inspect": ITEM8, "convert": NEW + "`convert` to .npz of a name over "
-                     "64 KB raises struct.error (a zip name's length field)"}),
+          reproduces=NEW + "`convert` to .npz of a name over 64 KB raised struct.error (a "
+          "zip name's length field); it is refused in one line",
+          cli_expect={"convert": "refused"}),
         C("names-huge_key", "pt", "names", pt_huge_key, "refused",
-          "a 2 MB key in a dict that is not a state dict", xfail=ITEM8),
+          "a 2 MB key in a dict that is not a state dict", reproduces=ITEM8),
         C("names-long_global", "pt", "names", pt_long_global, "refused",
-          "a refused global of 1 MB", error="UnsafeFileError", xfail=ITEM8),
+          "a refused global of 1 MB", error="UnsafeFileError", reproduces=ITEM8),
         # torch's legacy format ------------------------------------------------------------
         C("valid-legacy_fixture", "legacy", "valid", pt_fixture("legacy"), "refused",
           "torch's legacy format is refused", error="WeightFileError"),
@@ -827,7 +828,7 @@ def _cases() -> list:
         C("valid-built", "torchscript", "valid", ts_valid, "arrays", "a module holding an LSTM",
           cli=True),
         C("nesting-shared_children_24", "torchscript", "nesting", ts_shared_children(24),
-          "either", "2**24 paths to one leaf", xfail=ITEM5),
+          "either", "2**24 paths to one leaf", reproduces=ITEM5),
         C("nesting-module_chain_10k", "torchscript", "nesting", ts_module_chain(10_000),
           "either", "modules nested 10,000 deep"),
         C("dtype-complex", "torchscript", "dtype", lambda f, s: (write(f, "model.pt", b.zip_bytes(
@@ -837,18 +838,20 @@ def _cases() -> list:
                                                                    pickle.BUILD)),
                 [bytes(16)]))), None),
           "refused", "complex128", not_error="UnsafeFileError", mentions=("dtype",),
-          xfail=ITEM13),
-        C("bomb-deflated_code", "torchscript", "bomb", ts_code_bomb, "arrays",
-          "a 400 MB code/ record the reader never needs"),
+          reproduces=ITEM13),
+        C("bomb-deflated_code", "torchscript", "bomb", ts_code_bomb, "refused",
+          "a 400 MB code/ record deflated to 400 KB: the zip rule refuses it by name (the "
+          "reader would never unpack it, but a file's ratio is judged as a whole)",
+          mentions=("archive/code/__torch__/bomb.py", "max_ratio")),
         C("duplicate-data_record", "torchscript", "duplicate",
           ts_broken(_twin_record("archive/data/0")), "refused", "two data/0 records",
-          mentions=("data/0",), xfail=ITEM3),
+          mentions=("data/0",), reproduces=ITEM3),
         C("offsets-short_record", "torchscript", "offsets",
           ts_broken(_short_record("archive/data/1", 8)), "refused",
           "a storage record shorter than its tensor"),
         C("names-ansi_attribute", "torchscript", "names",
           lambda f, s: _ts_named(f, ANSI_NAMES[0]), "arrays",
-          "an attribute name with escapes", cli=True, cli_xfail=ANSI_CLI),
+          "an attribute name with escapes", cli=True),
         # safetensors ----------------------------------------------------------------------
         C("valid-state_dict", "safetensors", "valid", st_valid, "arrays", "a state dict",
           cli=True),
@@ -880,17 +883,17 @@ def _cases() -> list:
                  b'"w": {"dtype": "F32", "shape": [4], "data_offsets": [16, 32]}}', bytes(32)),
           "refused", "one name twice in the header"),
         C("dtype-bfloat16", "safetensors", "dtype", st_bfloat16, "arrays",
-          "bfloat16 → float32, as in .pt", xfail=ITEM13),
+          "bfloat16 → float32, as in .pt", reproduces=ITEM13),
         C("dtype-float8", "safetensors", "dtype", st_dtype("F8_E4M3", bytes(4)), "refused",
           "float8", not_error="UnsafeFileError", mentions=("dtype",)),
         C("dtype-complex", "safetensors", "dtype", st_dtype("C64", bytes(16)), "refused",
           "complex64", not_error="UnsafeFileError", mentions=("dtype",)),
         C("names-ansi", "safetensors", "names", st_names(ANSI_NAMES), "arrays",
-          "names with escapes load as they are", cli=True, cli_xfail=ANSI_CLI),
+          "names with escapes load as they are", cli=True),
         # .npz -----------------------------------------------------------------------------
         C("valid-state_dict", "npz", "valid", npz_valid, "arrays", "a state dict", cli=True),
         C("bomb-deflated_400mb", "npz", "bomb", npz_bomb(50 << 20), "either",
-          "400 MB of float64 deflated to 400 KB", xfail=ITEM6),
+          "400 MB of float64 deflated to 400 KB", reproduces=ITEM6),
         C("bomb-declared_size", "npz", "bomb", npz_forged_size, "refused",
           "a member declaring 2 GB"),
         C("offsets-shape_larger", "npz", "offsets",
@@ -928,13 +931,13 @@ def _cases() -> list:
           npz_member(b"\x93NUMPY\x03\x00" + struct.pack("<I", 54) + b" " * 53 + b"\n"),
           "refused", "an .npy of format 3.0"),
         C("names-ansi", "npz", "names", npz_names(ANSI_NAMES), "arrays",
-          "names with escapes load as they are", cli=True, cli_xfail=ANSI_CLI),
+          "names with escapes load as they are", cli=True),
         # ONNX -----------------------------------------------------------------------------
         C("valid-exported", "onnx", "valid", onnx_build(expect_arrays=True), "arrays",
           "an exported LSTM", call="onnx", cli=True),
         C("links-external_in_folder", "onnx", "links",
           onnx_build(external("weights.bin"), expect_arrays=True), "arrays",
-          "external data beside the model", call="onnx", xfail=ITEM12),
+          "external data beside the model", call="onnx", reproduces=ITEM12),
         C("links-external_absolute", "onnx", "links", onnx_build(external(_outside_bin)),
           "refused", "external data at an absolute path outside", call="onnx", cli=True),
         C("links-external_dotdot", "onnx", "links",
@@ -953,7 +956,7 @@ def _cases() -> list:
           "refused", "W's raw_data shorter than its dims", call="onnx"),
         C("offsets-raw_data_long", "onnx", "offsets", onnx_build(onnx_dtype(16, 4)),
           "refused", "bfloat16 W with twice the raw_data its dims need", call="onnx",
-          xfail=NEW + "numpy's reshape ValueError escapes import_onnx"),
+          reproduces=NEW + "numpy's reshape ValueError escapes import_onnx"),
         C("bomb-huge_dims", "onnx", "bomb", onnx_build(onnx_huge_dims), "refused",
           "W declaring 2**62 elements", call="onnx"),
         C("duplicate-initializers", "onnx", "duplicate",
@@ -971,17 +974,17 @@ def _cases() -> list:
           onnx_build(onnx_node_name("lstm\n\x1b[2Jfits: forged")), "refused",
           "a refused node whose name holds a newline and escapes", call="onnx", cli=True),
         C("names-node_name_2mb", "onnx", "names", onnx_build(onnx_node_name("n" * (2 << 20))),
-          "refused", "a refused node whose name is 2 MB", call="onnx", xfail=ITEM8),
+          "refused", "a refused node whose name is 2 MB", call="onnx", reproduces=ITEM8),
         # .weights.h5 ------------------------------------------------------------------------
         C("valid-fixture", "h5", "valid", h5_from_fixture(), "arrays", "Keras's own file",
           cli=True),
         *[C(f"links-{name}", "h5", "links", h5_from_fixture(edit), "refused", why,
-            error="UnsafeFileError", xfail=ITEM1, cli=name == "external_link")
+            error="UnsafeFileError", reproduces=ITEM1, cli=name == "external_link")
           for name, edit, why in h5_link_cases],
         C("bomb-unwritten_chunks", "h5", "bomb", h5_from_fixture(h5_unwritten), "either",
-          "1 GB of datasets never written (a few KB of file)", xfail=ITEM6),
+          "1 GB of datasets never written (a few KB of file)", reproduces=ITEM6),
         C("nesting-groups_3000", "h5", "nesting", h5_from_fixture(h5_deep_groups(3000)),
-          "either", "groups nested 3000 deep", xfail=ITEM7),
+          "either", "groups nested 3000 deep", reproduces=ITEM7),
         C("offsets-wrong_shape", "h5", "offsets", h5_from_fixture(h5_wrong_shape), "refused",
           "a recurrent kernel of the wrong shape"),
         C("dtype-complex", "h5", "dtype", h5_from_fixture(h5_dtype("c8")), "refused",
@@ -994,21 +997,20 @@ def _cases() -> list:
         C("valid-fixture", "keras", "valid", keras_from_fixture(), "arrays", "Keras's own file",
           cli=True),
         *[C(f"links-{name}", "keras", "links", keras_from_fixture(edit), "refused", why,
-            error="UnsafeFileError", xfail=ITEM1, cli=name == "external_link_relative",
-            cli_xfail="")
+            error="UnsafeFileError", reproduces=ITEM1, cli=name == "external_link_relative")
           for name, edit, why in h5_link_cases],
         C("bomb-deflated_weights", "keras", "bomb",
           keras_from_fixture(members=deflated_weights_bomb), "either",
-          "a 400 MB model.weights.h5 deflated to 400 KB", xfail=ITEM6),
+          "a 400 MB model.weights.h5 deflated to 400 KB", reproduces=ITEM6),
         C("bomb-deflated_config", "keras", "bomb",
           keras_from_fixture(members=deflated_json_bomb), "either",
-          "a 300 MB config.json deflated to 300 KB", xfail=ITEM6),
+          "a 300 MB config.json deflated to 300 KB", reproduces=ITEM6),
         C("nesting-config_200k", "keras", "nesting",
           keras_from_fixture(config=lambda: nested_json(200_000)), "refused",
-          "config.json nested 200,000 deep", error="WeightFileError", xfail=ITEM7),
+          "config.json nested 200,000 deep", error="WeightFileError", reproduces=ITEM7),
         C("names-layer_name_2mb", "keras", "names",
           keras_from_fixture(config=config_with_layer_name("L" * (2 << 20))), "refused",
-          "a refused layer whose name is 2 MB", xfail=ITEM8),
+          "a refused layer whose name is 2 MB", reproduces=ITEM8),
         C("names-layer_name_escapes", "keras", "names",
           keras_from_fixture(config=config_with_layer_name("lstm\n\x1b[2J")), "refused",
           "a refused layer whose name holds a newline and escapes", cli=True),
@@ -1018,10 +1020,10 @@ def _cases() -> list:
           "refused", "a recurrent kernel of the wrong shape"),
         C("duplicate-config", "keras", "duplicate",
           keras_from_fixture(members=keras_duplicate("config.json")), "refused",
-          "two config.json records", mentions=("config.json",), xfail=ITEM3),
+          "two config.json records", mentions=("config.json",), reproduces=ITEM3),
         C("duplicate-weights", "keras", "duplicate",
           keras_from_fixture(members=keras_duplicate("model.weights.h5")), "refused",
-          "two model.weights.h5 records", mentions=("model.weights.h5",), xfail=ITEM3),
+          "two model.weights.h5 records", mentions=("model.weights.h5",), reproduces=ITEM3),
     ]
     for case in cases:
         case.id = f"{case.format}-{case.id}"
