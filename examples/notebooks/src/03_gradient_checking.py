@@ -34,20 +34,20 @@ from nplstm.selfcheck import cell_layouts, random_cell_case, random_sequence_cas
 # plot), round-off grows as $\varepsilon$ shrinks (slope $-1$); the sum is a V whose bottom lies
 # near $\varepsilon^* \approx (3u)^{1/3}$, with an error of about $u^{2/3}$.
 #
-# We measure it on an LSTM cell with $L = \langle u_h, h' \rangle + \langle u_c, c' \rangle$,
+# We measure it on an LSTM cell with $L = \langle u_h, h \rangle + \langle u_c, c \rangle$,
 # against the exact gradient of the (checked) backward, for a few elements of `weight_hh`.
 
 # %%
 rng = np.random.default_rng(0)
 B, I, H = 4, 8, 8
-inputs = random_cell_case(rng, B, I, H)          # x, h, c, weight_ih, weight_hh, bias_ih, bias_hh
+inputs = random_cell_case(rng, B, I, H)    # x, h_prev, c_prev, weight_ih, weight_hh, bias_ih, bias_hh
 u_h, u_c = rng.standard_normal((B, H)), rng.standard_normal((B, H))
 
 def loss(inputs, dtype):
-    """L = <u_h, h'> + <u_c, c'> with the forward evaluated in dtype."""
-    x, h, c, *weights = (a.astype(dtype) for a in inputs)
-    (h1, c1), _ = R.lstm_cell_forward(x, (h, c), *weights)
-    return float(np.sum(u_h * h1, dtype=np.float64) + np.sum(u_c * c1, dtype=np.float64))
+    """L = <u_h, h> + <u_c, c> with the forward evaluated in dtype."""
+    x, h_prev, c_prev, *weights = (a.astype(dtype) for a in inputs)
+    (h, c), _ = R.lstm_cell_forward(x, (h_prev, c_prev), *weights)
+    return float(np.sum(u_h * h, dtype=np.float64) + np.sum(u_c * c, dtype=np.float64))
 
 _, cache = R.lstm_cell_forward(inputs[0], (inputs[1], inputs[2]), *inputs[3:])
 exact = R.lstm_cell_backward(u_h, u_c, cache).weight_hh      # (4H, H) the exact gradient
@@ -120,27 +120,28 @@ plt.show()
 from nplstm.functional.cell import CellGrads
 
 def buggy_step_backward(dh, dc, cache):
-    x, h, c, i, f, g, o, tanh_c, weight_ih, weight_hh, has_bias, _ = cache
-    do = dh * tanh_c                                   # h' = o ⊙ tanh(c')
-    dc = dc + dh * o * (1 - tanh_c * tanh_c)           # total ∂L/∂c'
-    df, dc_prev, di, dg = dc * c, dc * f, dc * g, dc * i   # c' = f ⊙ c + i ⊙ g
+    x, h_prev, c_prev, i, f, g, o, tanh_c, weight_ih, weight_hh, has_bias, _ = cache
+    do = dh * tanh_c                                   # h = o ⊙ tanh(c)
+    dc_total = dc + dh * o * (1 - tanh_c * tanh_c)     # all of ∂L/∂c
+    df, dc_prev = dc_total * c_prev, dc_total * f      # c = f ⊙ c_prev + i ⊙ g
+    di, dg = dc_total * g, dc_total * i
     dz_o = do * o * (1 - o)                            # o = σ(z_o)
     dz_g = dg * (1 - g * g)                            # g = tanh(z_g)
     dz_f = df * (1 - f * f)                            # BUG: f = σ(z_f), so σ' = f(1 − f)
     dz_i = di * i * (1 - i)                            # i = σ(z_i)
     dz = np.concatenate([dz_i, dz_f, dz_g, dz_o], axis=-1)   # (B, 4H)
-    return CellGrads(dz @ weight_ih, dz @ weight_hh, dc_prev, dz.T @ x, dz.T @ h,
+    return CellGrads(dz @ weight_ih, dz @ weight_hh, dc_prev, dz.T @ x, dz.T @ h_prev,
                      dz.sum(axis=0), dz.sum(axis=0))
 
-def cell_forward(x, h, c, weight_ih, weight_hh, bias_ih, bias_hh):
-    return R.lstm_cell_forward(x, (h, c), weight_ih, weight_hh, bias_ih, bias_hh)
+def cell_forward(x, h_prev, c_prev, weight_ih, weight_hh, bias_ih, bias_hh):
+    return R.lstm_cell_forward(x, (h_prev, c_prev), weight_ih, weight_hh, bias_ih, bias_hh)
 
 def buggy_cell_backward(doutput, cache):
     return buggy_step_backward(*doutput, cache)
 
 B, I, H = 3, 4, 5
 cell_inputs = random_cell_case(np.random.default_rng(1), B, I, H)
-cell_names = ["x", "h", "c", "weight_ih", "weight_hh", "bias_ih", "bias_hh"]
+cell_names = ["x", "h_prev", "c_prev", "weight_ih", "weight_hh", "bias_ih", "bias_hh"]
 
 # %% [markdown]
 # The checker knows nothing about LSTMs. A **layout** tells it what an input's axes mean:
@@ -156,9 +157,9 @@ print(report)
 # %% [markdown]
 # Reading it:
 #
-# - `c` passes: $dc_{prev} = \bar c \odot f$ does not go through $dz$, so the bug is after
+# - `c_prev` passes: $dc_{prev} = dc_{total} \odot f$ does not go through $dz$, so the bug is after
 #   the split into the direct path and the gates.
-# - `x`, `h` and every weight and bias fail: all of them are computed from $dz$.
+# - `x`, `h_prev` and every weight and bias fail: all of them are computed from $dz$.
 # - The **gate** line fails for `f` alone. So the error is in the forget gate's block of $dz$:
 #   $dz_f = df \odot f(1-f)$, exactly the planted line.
 #
