@@ -94,3 +94,54 @@ def test_a_backward_line_no_row_names_stops_the_script():
     with pytest.raises(ValueError, match="no longer assigns.*dtanh_c"):
         _script().step_backward_table(gone)
 
+
+# -- quoted blocks from any library file -------------------------------------------------------
+
+_QUOTE = r"\((nplstm/[\w/]+\.py):(\d+)(?:–(\d+))?"
+
+
+def quote_problems(doc: str, read=lambda path: (ROOT / path).read_text(encoding="utf-8")):
+    """Blocks of code introduced by "(nplstm/FILE.py:A–B):" or followed by
+    "(nplstm/FILE.py:A–B.)": each quoted line must be one of lines A…B of FILE, in order."""
+    normal = lambda line: " ".join(line.split())  # noqa: E731
+    problems, checked = [], 0
+    for block in re.finditer(r"```(?:text|python)\n(.*?)```", doc, flags=re.S):
+        before = re.search(_QUOTE + r"\):$", doc[:block.start()].rstrip())
+        after = re.match(_QUOTE + r"\.\)", doc[block.end():].lstrip())
+        named = before or after
+        if not named:
+            continue
+        path, first = named.group(1), int(named.group(2))
+        last = int(named.group(3) or first)
+        lines = iter(normal(line) for line in read(path).splitlines()[first - 1:last])
+        quoted = [normal(line) for line in block.group(1).splitlines() if line.strip()]
+        missing = [q for q in quoted if q not in lines]          # consumes: keeps the order
+        if missing:
+            problems.append(f"{path}:{first}–{last} does not hold, in order: {missing}")
+        checked += 1
+    return problems, checked
+
+
+def test_every_block_quoted_from_a_library_file_is_the_lines_it_names():
+    problems, checked = quote_problems(DOC.read_text(encoding="utf-8"))
+    assert problems == []
+    assert checked >= 3, f"only {checked} blocks quote nplstm/ files by path"
+
+
+def test_a_quote_of_moved_lines_is_caught():
+    doc = DOC.read_text(encoding="utf-8")
+
+    def moved(path):
+        return "# a new line\n" + (ROOT / path).read_text(encoding="utf-8")
+    problems, checked = quote_problems(doc, moved)
+    assert checked >= 3 and len(problems) == checked
+
+
+def test_every_name_quoted_with_a_library_line_is_on_that_line():
+    """"`NAME` (nplstm/FILE.py:N)" in the prose: line N of FILE holds NAME."""
+    doc = DOC.read_text(encoding="utf-8")
+    found = re.findall(r"`(\w+)` \((nplstm/[\w/]+\.py):(\d+)\)", doc)
+    assert len(found) >= 2, found
+    for name, path, number in found:
+        line = (ROOT / path).read_text(encoding="utf-8").splitlines()[int(number) - 1]
+        assert re.search(rf"\b{name}\b", line), f"{path}:{number} is {line.strip()!r}, no {name}"
