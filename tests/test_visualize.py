@@ -266,3 +266,25 @@ def test_the_gates_figure_is_written(run, capsys):
     assert main(["visualize", "--out", str(run), "--chars", "100", "--cells", "1"]) == 0
     assert figure.stat().st_size > 10_000
     assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_gates_figure_has_a_legend_for_its_diagonals(run):
+    """Each panel draws the two diagonals with a label, and the figure's legend names both."""
+    pytest.importorskip("matplotlib")
+    from nplstm.training.plots import matplotlib_pyplot  # noqa: PLC0415
+    from nplstm.visualize.saturation import DIAGONALS, saturation_figure  # noqa: PLC0415
+    loaded = load_charlm_run(run)
+    with no_grad():
+        traces = record_traces(loaded.task.model, loaded.task.corpus.encode(TEXT[:60]))
+    plt = matplotlib_pyplot()
+    fig = saturation_figure(plt, traces)
+    try:
+        (legend,) = fig.legends
+        assert [t.get_text() for t in legend.get_texts()] == list(DIAGONALS.values())
+        assert [line.get_linestyle() for line in legend.get_lines()] == ["--", ":"]
+        for ax in fig.axes:                      # 2 layers × 3 gates, each with both lines
+            assert sorted(line.get_label() for line in ax.get_lines()) == \
+                sorted(DIAGONALS.values())
+        assert len(fig.axes) == 6
+    finally:
+        plt.close(fig)
