@@ -160,6 +160,10 @@ def no_setup(root):
     pass
 
 
+def exercise_notebook_there(root):
+    (root / "linear.ipynb").write_text("{}")
+
+
 def without_cupy(root):
     if cupy_available():
         pytest.skip("CuPy and a device are here: --device cuda is valid")
@@ -285,6 +289,33 @@ CASES = [
     ("bench threads", ["bench", "--threads", "two"], no_setup,
      "--threads wants positive ints"),
     ("bench dtype", ["bench", "--dtype", "float16"], no_setup, "invalid choice"),
+    # -- exercise
+    ("exercise unknown name", ["exercise", "check", "lstm_gru"], no_setup,
+     "unknown exercise 'lstm_gru'; the exercises are: "),
+    ("exercise start over a file", ["exercise", "start", "linear", "--dir", "{file}"],
+     no_setup, "file is not a folder: give --dir a folder for your exercise files"),
+    ("exercise start notebook over a file", ["exercise", "start", "linear", "--notebook",
+                                             "--dir", "{file}"], no_setup,
+     "file is not a folder: give --dir a folder for your exercise files"),
+    ("exercise start notebook exists", ["exercise", "start", "linear", "--notebook", "--dir",
+                                        "."], exercise_notebook_there,
+     "linear.ipynb exists already (your work may be in it)"),
+    ("exercise check no file", ["exercise", "check", "linear", "--dir", "run"], no_setup,
+     "no exercise file run/linear.py"),
+    ("exercise check timeout 0", ["exercise", "check", "linear", "--timeout", "0"], no_setup,
+     "expected a positive number of seconds, got '0'"),
+    ("exercise hint level 4", ["exercise", "hint", "linear", "--level", "4"], no_setup,
+     "argument --level: invalid choice: 4 (choose from 1, 2, 3)"),
+    ("exercise hint level word", ["exercise", "hint", "linear", "--level", "two"], no_setup,
+     "argument --level: invalid int value: 'two'"),
+    ("exercise hint unknown name", ["exercise", "hint", "gru"], no_setup,
+     "unknown exercise 'gru'"),
+    ("exercise status no folder", ["exercise", "status", "--dir", "nowhere"], no_setup,
+     "no folder nowhere: start an exercise with"),
+    ("exercise status a file", ["exercise", "status", "--dir", "{file}"], no_setup,
+     "is not a folder: give the folder of your exercise files"),
+    ("exercise status timeout nan", ["exercise", "status", "--timeout", "nan"], no_setup,
+     "expected a positive number of seconds, got 'nan'"),
     # -- the command itself
     ("no command", [], no_setup, "the following arguments are required: COMMAND"),
     ("unknown command", ["fit"], no_setup, "invalid choice: 'fit'"),
@@ -322,7 +353,7 @@ def test_bad_invocation_exits_2_with_one_line_and_changes_nothing(
 
 
 SUBPROCESS_CASES = ["seed -1", "out under a file", "checkpoint step -5",
-                    "sample temperature nan", "gradcheck seed -1"]
+                    "sample temperature nan", "gradcheck seed -1", "exercise hint level 4"]
 
 
 @pytest.mark.parametrize("name", SUBPROCESS_CASES)
@@ -340,7 +371,7 @@ def test_bad_invocation_in_a_real_process_prints_no_traceback(workspace, name):
 
 def test_the_table_covers_every_command():
     commands = {c[1][0] for c in CASES if c[1]}
-    assert {"train", "sample", "gradcheck", "bench"} <= commands
+    assert {"train", "sample", "gradcheck", "bench", "exercise"} <= commands
     assert json.dumps([c[0] for c in CASES])            # names are unique and printable
     assert len({c[0] for c in CASES}) == len(CASES)
 

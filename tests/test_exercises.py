@@ -164,6 +164,9 @@ CELL_SWAP_OLD = ("dz = np.concatenate([di * i * (1 - i),           "
 CELL_SWAP_NEW = ("dz = np.concatenate([df * f * (1 - f),\n"
                  "                         di * i * (1 - i),")
 BPTT_CALL = "dhs[t] + dh_next, dc_next, caches[t])"
+RNN_FORWARD = "h = np.tanh(x @ W_ih.T + b_ih + h_prev @ W_hh.T + b_hh)"
+TRAINED = ["losses", "W_ih", "W_hh", "b_ih", "b_hh", "W_out", "b_out", "h", "c"]
+CLIPPED = ["clipped[0]", "clipped[1]", "clipped[2]"]
 
 # (exercise, line, planted line, function, outputs, the words that name the mistake)
 MISTAKES = [
@@ -249,6 +252,53 @@ MISTAKES = [
      "dW_ih += np.concatenate([*np.split(grads.weight_ih, 4)[1::-1], "
      "*np.split(grads.weight_ih, 4)[2:]])", "lstm_backward", ["dW_ih"],
      "gate blocks i and f swapped"),
+    # rnn_step (issue 22, new exercises)
+    ("rnn_step", RNN_FORWARD,
+     "h = 1 / (1 + np.exp(-(x @ W_ih.T + b_ih + h_prev @ W_hh.T + b_hh)))",
+     "rnn_step_forward", ["h"], "σ where tanh belongs: h = tanh(z)"),
+    ("rnn_step", RNN_FORWARD, RNN_FORWARD.replace("h_prev @ W_hh.T", "h_prev @ W_hh"),
+     "rnn_step_forward", ["h"], "h_prev W_hh where h_prev W_hhᵀ belongs"),
+    ("rnn_step", RNN_FORWARD, RNN_FORWARD.replace(" + b_hh)", ")"), "rnn_step_forward", ["h"],
+     "a bias missing"),
+    ("rnn_step", RNN_FORWARD, RNN_FORWARD.replace("x @ W_ih.T", "x @ W_ih"), "rnn_step_forward",
+     None, "transpose? x @ W_ih multiplies (1, 3) @ (2, 3), and x @ W_ih.T would fit"),
+    ("rnn_step", "dz = dh * (1 - h * h)", "dz = dh", "rnn_step_backward",
+     ["dx", "dh_prev", "dW_ih", "dW_hh", "db_ih", "db_hh"], "missing tanh'"),
+    ("rnn_step", "dz = dh * (1 - h * h)", "dz = dh * (1 - np.tanh(h) ** 2)", "rnn_step_backward",
+     ["dx", "dh_prev", "dW_ih", "dW_hh", "db_ih", "db_hh"], "tanh' applied to h"),
+    ("rnn_step", "dz = dh * (1 - h * h)", "dz = dh * h * (1 - h)", "rnn_step_backward",
+     ["dx", "dh_prev", "dW_ih", "dW_hh", "db_ih", "db_hh"], "σ' where tanh' belongs"),
+    ("rnn_step", "dh_prev = dz @ W_hh ", "dh_prev = dz @ W_hh.T ", "rnn_step_backward",
+     ["dh_prev"], "dh_prev = dz W_hhᵀ"),
+    ("rnn_step", "dW_hh = dz.T @ h_prev", "dW_hh = h_prev.T @ dz", "rnn_step_backward",
+     ["dW_hh"], "off by a transpose"),
+    ("rnn_step", "db_ih = dz.sum(axis=0)", "db_ih = dz[0]", "rnn_step_backward", ["db_ih"],
+     "not summed over the batch"),
+    ("rnn_step", "dx = dz @ W_ih ", "dx = dz @ W_ih.T ", "rnn_step_backward", None,
+     "transpose? dz @ W_ih.T multiplies (1, 2) @ (3, 2), and dz @ W_ih would fit"),
+    # truncated_bptt (issue 22, new exercises)
+    ("truncated_bptt", "h, c = h_n, c_n ", "h, c = h0, c0 ", "train_truncated", TRAINED,
+     "the state not carried"),
+    ("truncated_bptt", "lstm_backward(dhead.x.reshape(hs.shape), None, None, cache)",
+     "lstm_backward(dhead.x.reshape(hs.shape), *locals().get('carried', (None, None)), "
+     "cache)\n        carried = (grads.h0, grads.c0)  # dh0, dc0 into the next chunk",
+     "train_truncated", TRAINED, "the gradient not stopped at the chunk boundary"),
+    ("truncated_bptt", "return [g * factor for g in grads]",
+     "return [g * min(1.0, max_norm / (np.sqrt(np.sum(g * g)) + 1e-6)) for g in grads]",
+     "clip_global_norm", CLIPPED, "clipped per array: the norm is global"),
+    ("truncated_bptt", "return [g * factor for g in grads]",
+     "return [g * min(1.0, max_norm / (np.sqrt(np.sum(g * g)) + 1e-6)) for g in grads]",
+     "train_truncated", TRAINED, "clipped per array: the norm is global"),
+    ("truncated_bptt", "factor = min(1.0, max_norm / (total + 1e-6))",
+     "factor = max_norm / (total + 1e-6)", "clip_global_norm", CLIPPED,
+     "scaled although the global norm is below max_norm"),
+    ("truncated_bptt", "factor = min(1.0, max_norm / (total + 1e-6))",
+     "factor = min(1.0, max_norm / total)", "clip_global_norm", CLIPPED,
+     "without torch's 1e-6"),
+    ("truncated_bptt", "total = np.sqrt(sum(", "total = (sum(", "clip_global_norm", CLIPPED,
+     "the norm without its square root"),
+    ("truncated_bptt", "        clipped = clip_global_norm([",
+     "        clipped = (lambda g, n: g)([", "train_truncated", TRAINED, "not clipped"),
 ]
 
 
@@ -680,3 +730,27 @@ def test_an_answer_kept_from_the_previous_call_fails(function, planted, outputs,
         assert rows[name].where == (
             "is the answer to the previous call (the same shapes, another sequence): does it "
             "keep state between calls (a module-level variable)?")
+
+
+def test_the_rnn_step_grader_is_torchs_rnn(tmp_path):
+    """rnn_step's right answers (nplstm.functional's RNN over one step) are torch.nn.RNN's:
+    the same h and the same gradients, float64."""
+    torch = pytest.importorskip("torch")
+    from nplstm.exercises.mistakes import reference_rnn_step
+
+    rng = np.random.default_rng(3)
+    B, I, H = 3, 4, 5
+    x, h, dh = rng.standard_normal((B, I)), rng.standard_normal((B, H)), rng.standard_normal((B, H))
+    rnn = torch.nn.RNN(I, H).double()
+    weights = [p.detach().numpy().copy() for p in (rnn.weight_ih_l0, rnn.weight_hh_l0,
+                                                   rnn.bias_ih_l0, rnn.bias_hh_l0)]
+    h_new, grads = reference_rnn_step(x, h, *weights, dh)
+    xt = torch.tensor(x[None], requires_grad=True)
+    ht = torch.tensor(h[None], requires_grad=True)
+    out, _ = rnn(xt, ht)
+    (out[0] * torch.tensor(dh)).sum().backward()
+    want = [xt.grad[0], ht.grad[0], rnn.weight_ih_l0.grad, rnn.weight_hh_l0.grad,
+            rnn.bias_ih_l0.grad, rnn.bias_hh_l0.grad]
+    np.testing.assert_allclose(h_new, out[0].detach().numpy(), rtol=1e-12, atol=1e-14)
+    for got, expected in zip(grads, want):
+        np.testing.assert_allclose(got, expected.numpy(), rtol=1e-10, atol=1e-13)

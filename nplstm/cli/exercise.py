@@ -1,11 +1,16 @@
 """``nplstm exercise list | start | check | solution``: exercises that grade themselves.
 
     nplstm exercise list                          the exercises, one line each
-    nplstm exercise start NAME [--dir DIR]        writes DIR/NAME.py (DIR: ./exercises); never
+    nplstm exercise start NAME [--dir DIR] [--notebook]
+                                                  writes DIR/NAME.py (DIR: ./exercises), or
+                                                  DIR/NAME.ipynb with a check cell; never
                                                   overwrites
-    nplstm exercise check NAME [--dir DIR] [--timeout S]
+    nplstm exercise check NAME [--dir DIR] [--timeout S] [--json]
                                                   grades DIR/NAME.py in a fresh process: a table
                                                   per function; exit 0 pass, 1 wrong, 2 usage
+    nplstm exercise hint NAME [--level 1|2|3]     a hint: 1 where to look, 2 what to compute,
+                                                  3 how (never the code)
+    nplstm exercise status [--dir DIR]            which exercises in DIR pass
     nplstm exercise solution NAME                 prints the solution (for teachers)
 """
 
@@ -16,9 +21,9 @@ import math
 from pathlib import Path
 
 from .. import exercises
-from ..exercises import DEFAULT_TIMEOUT, DIFFERENCES_TOLERANCE, EXERCISES, REFERENCE_TOLERANCE
+from ..exercises import DEFAULT_TIMEOUT, EXERCISES
 
-__all__ = ["add_parser", "run", "format_result"]
+__all__ = ["add_parser", "run"]
 
 DEFAULT_DIR = "exercises"
 
@@ -31,22 +36,33 @@ def add_parser(sub) -> None:
         description=f"Learn the LSTM by writing it: start an exercise, fill in its functions, "
         f"check them. Exercises, in teaching order: {names}.")
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION",
-                                    help="list, start, check or solution")
+                                    help="list, start, check, hint, status or solution")
     actions.add_parser("list", help="the exercises and what each teaches")
     start = actions.add_parser("start", help="write DIR/NAME.py to fill in (never overwrites)")
     check = actions.add_parser("check", help="grade DIR/NAME.py: exit 0 pass, 1 wrong, "
                                "2 usage error")
+    hint = actions.add_parser("hint", help="a hint for NAME: --level 1 where to look, 2 what "
+                              "to compute, 3 how (never the code)")
+    status = actions.add_parser("status", help="which exercises in DIR pass (grades each "
+                                "file there)")
     solution = actions.add_parser("solution", help="print the solution of NAME (for teachers)")
     for action in actions.choices.values():   # a usage error: one line naming the action
         action.set_defaults(usage_error=action.error)
-    for action in (start, check, solution):
+    for action in (start, check, hint, solution):
         action.add_argument("name", metavar="NAME", help=f"one of: {names}")
-    for action in (start, check):
+    hint.add_argument("--level", type=int, choices=exercises.LEVELS, default=1,
+                      help="1 where to look (default), 2 what to compute, 3 how")
+    for action in (start, check, status):
         action.add_argument("--dir", default=DEFAULT_DIR,
                             help=f"the folder of the exercise files (default: {DEFAULT_DIR})")
-    check.add_argument("--timeout", type=_seconds, default=DEFAULT_TIMEOUT,
-                       help=f"stop grading after this many seconds (default: "
-                       f"{DEFAULT_TIMEOUT})")
+    start.add_argument("--notebook", action="store_true",
+                       help="write DIR/NAME.ipynb: the stub in a cell and a cell that checks it")
+    check.add_argument("--json", action="store_true",
+                       help="print the result as JSON (for a course to collect)")
+    for action in (check, status):
+        action.add_argument("--timeout", type=_seconds, default=DEFAULT_TIMEOUT,
+                            help=f"stop grading {'each file ' if action is status else ''}"
+                            f"after this many seconds (default: {DEFAULT_TIMEOUT})")
 
 
 def _seconds(text: str) -> float:
@@ -66,14 +82,28 @@ def run(args) -> int:
         for e in exercises.EXERCISES.values():
             print(f"{e.name:<{width}}  {e.teaches}")
         return 0
+    if args.action == "status":
+        return _status(args)
     try:
         exercises.exercise(args.name)
+        if args.action == "hint":
+            level = args.level
+            more = (f"a closer hint: --level {level + 1}" if level < len(exercises.LEVELS)
+                    else "still stuck? read nplstm/functional/reference.py, then try again")
+            print(f"{args.name}, hint {level} of {len(exercises.LEVELS)}: "
+                  f"{exercises.hint(args.name, level)}\n({more})")
+            return 0
         if args.action == "solution":
             print(exercises.solution_source(args.name), end="")
             return 0
         if args.action == "start":
-            path = exercises.start(args.name, args.dir)
             functions = ", ".join(exercises.exercise(args.name).functions)
+            if args.notebook:
+                path = exercises.start_notebook(args.name, args.dir)
+                print(f"wrote {path}: open it in Jupyter, write {functions} in its cell, "
+                      f"then run the check cell")
+                return 0
+            path = exercises.start(args.name, args.dir)
             print(f"wrote {path}: write {functions} in it, then run "
                   f"`nplstm exercise check {args.name} --dir {args.dir}`")
             return 0
@@ -81,42 +111,20 @@ def run(args) -> int:
                                  timeout=args.timeout)
     except (ValueError, OSError) as err:
         args.usage_error(" ".join(str(err).split()))
-    print(format_result(result))
+    print(result.to_json() if args.json else result)
     return 0 if result.passed else 1
 
 
-def format_result(result) -> str:
-    """The grade as text: a header, a table per function, a last line PASS or FAIL."""
-    if result.problem:
-        return f"{result.problem}\nFAIL: {result.exercise}"
-    lines = [f"{result.exercise}: {result.path} ({result.cases} random cases, float64)",
-             f"an output passes when its relative error max|got − want| / max(|got|, |want|) "
-             f"is < {REFERENCE_TOLERANCE:.0e} against nplstm's reference and < "
-             f"{DIFFERENCES_TOLERANCE:.0e} against central differences of the forward", ""]
-    for report in result.reports:
-        lines.append(report.function)
-        if report.problem:
-            lines += [f"  {report.problem}", ""]
-            continue
-        table = [("output", "reference", "differences", "result")]
-        table += [(row.name, f"{row.reference:.1e}",
-                   "-" if row.differences is None else f"{row.differences:.1e}",
-                   "pass" if row.passed else "FAIL") for row in report.rows]
-        widths = [max(len(r[k]) for r in table) for k in range(4)]
-        lines += ["  " + "  ".join(f"{cell:<{w}}" for cell, w in zip(r, widths)).rstrip()
-                  for r in table]
-        lines += [f"  {', '.join(names)}: {where}" for where, names in _by_sentence(report)]
-        lines.append("")
-    wrong = [r.function for r in result.reports if not r.passed]
-    lines.append(f"FAIL: {', '.join(wrong)} not right yet" if wrong
-                 else f"PASS: {result.exercise} is right")
-    return "\n".join(lines)
-
-
-def _by_sentence(report) -> list:
-    """[(sentence, [outputs it is said of])] for the wrong outputs, in the table's order."""
-    grouped: dict = {}
-    for row in report.rows:
-        if not row.passed and row.where:
-            grouped.setdefault(row.where, []).append(row.name)
-    return list(grouped.items())
+def _status(args) -> int:
+    """A line per exercise: pass, FAIL (why), not started; the count passed last."""
+    try:
+        found = exercises.progress(args.dir, timeout=args.timeout)
+    except (ValueError, OSError) as err:
+        args.usage_error(" ".join(str(err).split()))
+    width = max(len(p.exercise) for p in found)
+    for p in found:
+        state = "FAIL" if p.state == "fail" else p.state
+        print(f"{p.exercise:<{width}}  {state}{f': {p.detail}' if p.detail else ''}")
+    passed = sum(p.state == "pass" for p in found)
+    print(f"{passed} of {len(found)} exercises pass ({args.dir})")
+    return 0

@@ -1,8 +1,16 @@
 """Exercises that grade themselves: write the LSTM's pieces, and be told where they are wrong.
 
     start(name, directory)         DIRECTORY/NAME.py from the stub (never overwrites)
+    start_notebook(name, directory)  DIRECTORY/NAME.ipynb: the stub and a check cell
     grade(path, name, timeout=60)  a ``GradeResult``: a row per output (relative errors against
                                    the reference and central differences, where it is wrong)
+    check(name, namespace)         the same for functions held in a dict (a notebook's
+                                   ``globals()``) or a module, in a forked child
+                                   (``isolate=False``: in this process)
+    hint(name, level)              hints 1, 2, 3: each closer, none the solution
+    progress(directory)            which exercises in a learner's folder pass
+    GradeResult                    ``.passed``; ``str()`` the text the CLI prints,
+                                   ``_repr_html_()`` a table in Jupyter, ``to_json()``
     stub_source, solution_source   the exercise and solution files (package data)
 
 Modules: ``catalog`` (the exercises and their files), ``harness`` (grading, with the learner's
@@ -10,15 +18,22 @@ file in a fresh process), ``graders`` (one per exercise: cases, answers, mistake
 ``mistakes`` (what named mistakes give, from the reference), ``compare`` (errors and
 diagnoses), ``engine`` (the loop over cases), ``learner`` (loading and calling the learner's
 file), ``child`` (the process that runs it), ``remote`` (the grader's handle on it),
-``channel`` and ``values`` (the pickle-free wire between them), ``result`` (the plain data).
-The printing is in ``nplstm.cli.exercise``.
+``channel`` and ``values`` (the pickle-free wire between them), ``hints``, ``progress``
+(a learner's folder), ``inline`` (grading a
+namespace, in a fork), ``notebook`` (the .ipynb), ``result`` (the plain data and how it
+reads).  The printing is in ``nplstm.cli.exercise``.
 """
 
 from .catalog import EXERCISES, Exercise, exercise, solution_source, start, stub_source
 from .harness import DEFAULT_TIMEOUT, grade, grade_here
+from .hints import LEVELS, hint
+from .inline import check
+from .notebook import start_notebook
+from .progress import Progress, progress
 from .result import (DIFFERENCES_TOLERANCE, REFERENCE_TOLERANCE, FunctionReport, GradeResult,
-                     OutputRow)
+                     OutputRow, format_html, format_text)
 
 __all__ = ["EXERCISES", "Exercise", "exercise", "stub_source", "solution_source", "start",
-           "grade", "grade_here", "DEFAULT_TIMEOUT", "GradeResult", "FunctionReport",
-           "OutputRow", "REFERENCE_TOLERANCE", "DIFFERENCES_TOLERANCE"]
+           "start_notebook", "grade", "grade_here", "check", "DEFAULT_TIMEOUT", "GradeResult",
+           "FunctionReport", "OutputRow", "REFERENCE_TOLERANCE", "DIFFERENCES_TOLERANCE",
+           "format_text", "format_html", "hint", "LEVELS", "progress", "Progress"]

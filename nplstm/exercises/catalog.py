@@ -24,6 +24,7 @@ class Exercise:
     name: str
     teaches: str
     functions: tuple       # the functions the learner writes, in the order they are graded
+    quick: bool = True     # graded in seconds (``status`` grades it); False: it trains
 
 
 EXERCISES = {e.name: e for e in [
@@ -33,12 +34,18 @@ EXERCISES = {e.name: e for e in [
              ("linear_backward",)),
     Exercise("softmax_cross_entropy", "the classifier's loss (the mean over rows), the "
              "stable softmax, and their gradient", ("softmax_cross_entropy",)),
+    Exercise("rnn_step", "the vanilla RNN step before the LSTM: h = tanh(x W_ihᵀ + b_ih + "
+             "h_prev W_hhᵀ + b_hh), forward and backward, torch's shapes",
+             ("rnn_step_forward", "rnn_step_backward")),
     Exercise("lstm_cell_forward", "one LSTM step: the six equations, torch's gate order "
              "i, f, g, o", ("lstm_cell_forward",)),
     Exercise("lstm_cell_backward", "backpropagation through one step: the two paths into c",
              ("lstm_cell_backward",)),
     Exercise("lstm_bptt", "a sequence and backpropagation through time: carrying dh and dc "
              "back", ("lstm_forward", "lstm_backward")),
+    Exercise("truncated_bptt", "training on a long sequence in chunks: the state carried "
+             "across, the gradient stopped at each chunk's start, its global norm clipped",
+             ("clip_global_norm", "train_truncated")),
 ]}
 
 
@@ -114,6 +121,9 @@ def start(name: str, directory) -> Path:
                               f"check it with `nplstm exercise check {name} --dir "
                               f"{path.parent}`, or move it away "
                               f"to start over")
+    if path.parent.exists() and not path.parent.is_dir():
+        raise NotADirectoryError(f"{path.parent} is not a folder: give --dir a folder for "
+                                 f"your exercise files")
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path, source.encode("utf-8"))
     return path

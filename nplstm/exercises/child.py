@@ -22,7 +22,7 @@ from . import channel
 from .learner import LearnerError, call, load_learner
 from .values import describe, rebuild_argument
 
-__all__ = ["Server", "serve", "LOADED"]
+__all__ = ["Server", "serve", "answer", "LOADED"]
 
 LOADED = {"loaded": True}
 _SENTENCE_LENGTH = 2000
@@ -32,8 +32,10 @@ class Server:
     """The learner's module and the objects its functions returned (kept by handle, so that a
     cache can be passed back to the backward)."""
 
-    def __init__(self, path: Path):
-        self.module = load_learner(Path(path))           # LearnerError: one sentence
+    def __init__(self, path: Path | None = None, *, module=None):
+        """The learner's file at ``path`` (loaded here: ``LearnerError``, one sentence, when
+        it does not load), or a ``module`` already holding the learner's functions."""
+        self.module = module if path is None else load_learner(Path(path))
         self.kept: dict = {}
 
     def keep(self, value) -> int:
@@ -76,6 +78,12 @@ def serve() -> None:
     except LearnerError as err:
         channel.write_frame(wire_out, error_reply(str(err)))
         return
+    answer(server, wire_in, wire_out)
+
+
+def answer(server: Server, wire_in, wire_out) -> None:
+    """Say the learner's code is loaded, then answer each request until the parent closes
+    the wire."""
     channel.write_frame(wire_out, channel.encode(LOADED))
     while (request := channel.read_frame(wire_in)) is not None:
         channel.write_frame(wire_out, server.reply(request))

@@ -97,15 +97,15 @@ def diagnose(spec: OutputSpec, got, want, alternatives=(), sizes=None, nonfinite
         return nonfinite or "has NaN or inf entries"
     if not np.any(got):
         return "all zeros: no gradient reaches it"
+    for sentence, alternative in alternatives:      # exact matches first: the most specific
+        if relative_error(got, alternative) < tol:
+            return sentence
     if relative_error(got, want) < FLOAT32_LEVEL:
         return FLOAT32_SENTENCE
     if relative_error(got, -want) < tol:
         return "sign flipped"
     if want.ndim == 2 and relative_error(got, want.T.reshape(want.shape)) < tol:
         return "off by a transpose"
-    for sentence, alternative in alternatives:
-        if relative_error(got, alternative) < tol:
-            return sentence
     factor = _factor(got, want, sizes or {})
     if factor:
         return factor

@@ -15,8 +15,10 @@ from .compare import OutputSpec
 from .engine import Compared, central_differences, grade_function, unpack
 from .learner import LearnerError
 from .values import type_name
+from .truncated import clipped, truncated_training
 from .mistakes import (BIAS_NOT_SUMMED, GATE_ORDERS, bias_rows, bptt_mistakes,
-                       cell_forward_mistakes, cell_mistakes, permute_gates, wrong_gate_order)
+                       cell_forward_mistakes, cell_mistakes, permute_gates, reference_rnn_step,
+                       rnn_forward_mistakes, rnn_mistakes, wrong_gate_order)
 
 __all__ = ["GRADERS", "CASE_SEED"]
 
@@ -150,6 +152,54 @@ def _grade_softmax_cross_entropy(learner, rng):
                        nonfinite=nonfinite)
 
     return [grade_function("softmax_cross_entropy", cases, run)], len(cases)
+
+
+# --- the vanilla RNN step -----------------------------------------------------------------
+
+RNN_INPUTS = ("x", "h_prev", "W_ih", "W_hh", "b_ih", "b_hh")
+RNN_GRADS = ("dx", "dh_prev", "dW_ih", "dW_hh", "db_ih", "db_hh")
+RNN_SHAPES = (("B", "I"), ("B", "H"), ("H", "I"), ("H", "H"), ("H",), ("H",))
+
+
+def _grade_rnn_step(learner, rng):
+    cases = []
+    for B, I, H in [(1, 3, 2), (3, 4, 1), (2, 4, 3), (4, 2, 3)]:
+        inputs = [_normal(rng, (B, I)), _normal(rng, (B, H), 0.5), _normal(rng, (H, I), 0.5),
+                  _normal(rng, (H, H), 0.5), _normal(rng, H, 0.5), _normal(rng, H, 0.5)]
+        cases.append({"inputs": inputs, "dh": _normal(rng, (B, H))})
+    h_spec = OutputSpec("h", ("B", "H"))
+    specs = tuple(OutputSpec(n, s) for n, s in zip(RNN_GRADS, RNN_SHAPES))
+
+    def learner_forward(*inputs):
+        return unpack("rnn_step_forward", learner.call("rnn_step_forward", *inputs),
+                      ("h", "cache"))
+
+    def run_forward(case):
+        inputs = case["inputs"]
+        h, _ = learner_forward(*inputs)
+        yield Compared(h_spec, h, reference_rnn_step(*inputs),
+                       alternatives=rnn_forward_mistakes(*inputs))
+
+    def run_backward(case):
+        inputs, dh = case["inputs"], case["dh"]
+        _, cache = learner_forward(*inputs)
+        got = unpack("rnn_step_backward", learner.call("rnn_step_backward", dh, cache),
+                     RNN_GRADS)
+        _, want = reference_rnn_step(*inputs, dh)
+        numeric = central_differences(
+            lambda *a: _projection([learner_forward(*a)[0]], [dh], ("h",)), inputs)
+        mistakes = rnn_mistakes(*inputs, dh)
+        for k, spec in enumerate(specs):
+            yield Compared(spec, got[k], want[k], numeric[k],
+                           [(s, arrays[k]) for s, arrays in mistakes], {"B": len(dh)})
+
+    forward = grade_function("rnn_step_forward", cases, run_forward)
+    if forward.problem:        # no forward to take a cache from or to difference
+        backward = grade_function("rnn_step_backward", cases[:1], _probe(
+            learner, "rnn_step_backward", lambda case: (case["dh"], None)))
+        backward.problem = backward.problem or "not graded: it needs rnn_step_forward's cache"
+        return [forward, backward], len(cases)
+    return [forward, grade_function("rnn_step_backward", cases, run_backward)], len(cases)
 
 
 # --- the LSTM cell ------------------------------------------------------------------------
@@ -321,16 +371,18 @@ def _grade_lstm_bptt(learner, rng):
     forward = grade_function("lstm_forward", cases, run_forward)
     backward = grade_function("lstm_backward", cases, run_backward)
     if forward.problem:   # no cache to grade lstm_backward with: is it written at all?
-        backward = grade_function("lstm_backward", cases[:1], _stub_probe(learner))
+        backward = grade_function("lstm_backward", cases[:1], _probe(
+            learner, "lstm_backward", lambda case: (case["dhs"], None)))
         backward.problem = backward.problem or "not graded: it needs lstm_forward's cache"
     return [forward, backward], len(cases)
 
 
-def _stub_probe(learner):
-    """A run that only finds out whether lstm_backward still raises NotImplementedError."""
+def _probe(learner, function: str, arguments):
+    """A run that only finds out whether ``function`` still raises NotImplementedError
+    (called with ``arguments(case)``)."""
     def run(case):
         try:
-            learner.call("lstm_backward", case["dhs"], None)
+            learner.call(function, *arguments(case))
         except LearnerError as err:
             if str(err).startswith("not written yet"):
                 raise
@@ -338,11 +390,87 @@ def _stub_probe(learner):
     return run
 
 
+# --- truncated BPTT -----------------------------------------------------------------------
+
+CLIP_MISTAKES = {
+    "each": ("clipped per array: the norm is global, √(Σ_k ‖g_k‖²) over all the gradients, "
+             "and one factor min(1, max_norm / (‖g‖ + 1e-6)) scales them all"),
+    "none": ("not clipped: scale all the gradients by min(1, max_norm / (‖g‖ + 1e-6)) "
+             "before the update"),
+    "always": ("scaled although the global norm is below max_norm: the factor is "
+               "min(1, max_norm / (‖g‖ + 1e-6)), never above 1"),
+    "no-sqrt": "the norm without its square root: ‖g‖ = √(Σ_k Σ_j g_k[j]²)",
+    "no-epsilon": ("max_norm / ‖g‖ without torch's 1e-6: the factor is "
+                   "min(1, max_norm / (‖g‖ + 1e-6))"),
+}
+STATE_NOT_CARRIED = ("the state not carried: each chunk starts from the h and c where the "
+                     "previous chunk ended (only the first from h0, c0)")
+GRADIENT_NOT_STOPPED = ("the gradient not stopped at the chunk boundary: carry h and c "
+                        "forward as values only; nothing arrives at a chunk's last h and c "
+                        "(dh_n = dc_n = 0), and what reaches its h0, c0 is dropped")
+TRAINED = ("losses", "W_ih", "W_hh", "b_ih", "b_hh", "W_out", "b_out", "h", "c")
+TRAINED_SHAPES = (("K",), ("4H", "I"), ("4H", "H"), ("4H",), ("4H",), ("V", "H"), ("V",),
+                  ("B", "H"), ("B", "H"))
+
+
+def _grade_truncated_bptt(learner, rng):
+    clip_cases = []
+    for shapes, ratio in [([(2, 3), (4,), (3, 3)], 0.5), ([(1,), (2, 2), (5,)], 2.0),
+                          ([(3, 1), (2,), (2, 4)], 0.3), ([(4, 2), (1, 1), (3,)], 0.9)]:
+        grads = [_normal(rng, shape, scale) for shape, scale in zip(shapes, (3.0, 0.3, 1.0))]
+        total = float(np.sqrt(sum(np.sum(g * g) for g in grads)))
+        clip_cases.append({"grads": grads, "max_norm": ratio * total})
+    clip_specs = [OutputSpec(f"clipped[{k}]", ("like grads[%d]" % k,)) for k in range(3)]
+
+    def run_clip(case):
+        grads, max_norm = case["grads"], case["max_norm"]
+        got = unpack("clip_global_norm", learner.call("clip_global_norm", grads, max_norm),
+                     tuple(spec.name for spec in clip_specs))
+        want = clipped(grads, max_norm)
+        mistakes = [(sentence, clipped(grads, max_norm, rule=rule))
+                    for rule, sentence in CLIP_MISTAKES.items()]
+        for k, spec in enumerate(clip_specs):
+            yield Compared(spec, got[k], want[k], None,
+                           [(sentence, arrays[k]) for sentence, arrays in mistakes])
+
+    train_cases = []
+    for T, B, I, H, V, chunk, max_norm, lr in [(7, 2, 3, 4, 5, 3, 0.5, 0.3),
+                                               (6, 1, 2, 3, 4, 2, 0.4, 0.5),
+                                               (5, 3, 3, 2, 3, 5, 100.0, 0.2),
+                                               (8, 2, 2, 1, 4, 3, 0.3, 0.4)]:
+        params = [_normal(rng, s, 0.5) for s in [(4 * H, I), (4 * H, H), 4 * H, 4 * H,
+                                                 (V, H), V]]
+        train_cases.append({"args": [_normal(rng, (T, B, I)), rng.integers(0, V, (T, B)),
+                                     _normal(rng, (B, H), 0.5), _normal(rng, (B, H)),
+                                     params, chunk, max_norm, lr]})
+    train_specs = tuple(OutputSpec(n, s, gate_axis=0 if s[0] == "4H" else None)
+                        for n, s in zip(TRAINED, TRAINED_SHAPES))
+
+    def run_train(case):
+        args = case["args"]
+        got = unpack("train_truncated", learner.call("train_truncated", *args), TRAINED)
+        want = truncated_training(*args)
+        variants = [(STATE_NOT_CARRIED, {"carry": False}),
+                    (GRADIENT_NOT_STOPPED, {"leak": True})]
+        variants += [(sentence, {"clip": rule}) for rule, sentence in CLIP_MISTAKES.items()]
+        mistakes = [(sentence, truncated_training(*args, **switch))
+                    for sentence, switch in variants]
+        for k, spec in enumerate(train_specs):
+            yield Compared(spec, got[k], want[k], None,
+                           [(sentence, arrays[k]) for sentence, arrays in mistakes],
+                           {"K": len(want[0])})
+
+    return [grade_function("clip_global_norm", clip_cases, run_clip),
+            grade_function("train_truncated", train_cases, run_train)], len(train_cases)
+
+
 GRADERS = {
     "sigmoid_tanh": _grade_sigmoid_tanh,
     "linear": _grade_linear,
     "softmax_cross_entropy": _grade_softmax_cross_entropy,
+    "rnn_step": _grade_rnn_step,
     "lstm_cell_forward": _grade_lstm_cell_forward,
     "lstm_cell_backward": _grade_lstm_cell_backward,
     "lstm_bptt": _grade_lstm_bptt,
+    "truncated_bptt": _grade_truncated_bptt,
 }

@@ -59,14 +59,20 @@ def grade(path, name: str, *, timeout: float = DEFAULT_TIMEOUT, isolate: bool = 
     FileNotFoundError when there is no file; everything wrong *in* the file is in the result.
     """
     exercise(name)
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
-        raise TypeError(f"timeout must be a number of seconds, got {type(timeout).__name__}")
-    if not (math.isfinite(timeout) and timeout > 0):
-        raise ValueError(f"timeout must be a positive, finite number of seconds, got {timeout!r}")
+    checked_timeout(timeout)
     path = _checked_path(path)
     if not isolate:
         return grade_here(path, name)
     return _grade_in_a_child(path, name, timeout)
+
+
+def checked_timeout(timeout) -> float:
+    """``timeout``, a positive finite number of seconds; TypeError / ValueError otherwise."""
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise TypeError(f"timeout must be a number of seconds, got {type(timeout).__name__}")
+    if not (math.isfinite(timeout) and timeout > 0):
+        raise ValueError(f"timeout must be a positive, finite number of seconds, got {timeout!r}")
+    return float(timeout)
 
 
 def grade_here(path, name: str) -> GradeResult:
@@ -77,12 +83,12 @@ def grade_here(path, name: str) -> GradeResult:
         server = Server(path)
     except LearnerError as err:
         return GradeResult(name, str(path), 0, problem=str(err))
-    return _run_grader(Learner(server.reply), path, name)
+    return _run_grader(Learner(server.reply), str(path), name)
 
 
-def _run_grader(learner: Learner, path: Path, name: str) -> GradeResult:
+def _run_grader(learner: Learner, where: str, name: str) -> GradeResult:
     reports, cases = GRADERS[name](learner, np.random.default_rng(CASE_SEED))
-    return GradeResult(name, str(path), cases, reports)
+    return GradeResult(name, where, cases, reports)
 
 
 def _grade_in_a_child(path: Path, name: str, timeout: float) -> GradeResult:
@@ -102,29 +108,42 @@ def _grade_in_a_child(path: Path, name: str, timeout: float) -> GradeResult:
             process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                        stderr=stderr, env=env, cwd=tmp,
                                        start_new_session=True)
-            try:
-                wire = FrameReader(process.stdin.fileno(), process.stdout.fileno(), deadline)
-                try:
-                    opened(wire.receive())
-                except LearnerError as err:
-                    return GradeResult(name, str(path), 0, problem=str(err))
-                return _run_grader(Learner(wire.request), path, name)
-            except GradingTimeout:
-                return GradeResult(name, str(path), 0, problem=(
-                    f"stopped after {timeout:g} s: does {path.name} loop forever? (raise the "
-                    f"limit with --timeout)"))
-            except ChildGone:
+
+            def died() -> str:
                 _wait_for_exit(process, _EXIT_WAIT)
                 _stop(process)
-                return GradeResult(name, str(path), 0,
-                                   problem=_died(path, process.returncode, _tail(stderr)))
-            except ChannelError as err:
-                return GradeResult(name, str(path), 0, problem=(
-                    f"grading {path.name} stopped: what its process sent back is not "
-                    f"arrays from your functions ({err}); does your file write to the "
-                    f"grader's pipe?"))
+                return _died(path.name, process.returncode, _tail(stderr))
+
+            try:
+                wire = FrameReader(process.stdin.fileno(), process.stdout.fileno(), deadline)
+                return exchange(wire, name, str(path), path.name, timeout, died)
             finally:
                 _stop(process)
+
+
+def exchange(wire: FrameReader, name: str, where: str, subject: str, timeout: float,
+             died, raise_limit: str = "--timeout") -> GradeResult:
+    """Grade over ``wire`` to a child that runs the learner's code: wait for it to load, then
+    run the grader.  ``where`` goes into the result (the file, or what the namespace is),
+    ``subject`` into a sentence ("does SUBJECT loop forever?"); ``died()`` is the sentence
+    for a child that ended without answering; ``raise_limit`` says how to give more time."""
+    try:
+        try:
+            opened(wire.receive())
+        except LearnerError as err:
+            return GradeResult(name, where, 0, problem=str(err))
+        return _run_grader(Learner(wire.request), where, name)
+    except GradingTimeout:
+        return GradeResult(name, where, 0, problem=(
+            f"stopped after {timeout:g} s: does {subject} loop forever? (raise the "
+            f"limit with {raise_limit})"))
+    except ChildGone:
+        return GradeResult(name, where, 0, problem=died())
+    except ChannelError as err:
+        return GradeResult(name, where, 0, problem=(
+            f"grading {subject} stopped: what its process sent back is not "
+            f"arrays from your functions ({err}); does your code write to the "
+            f"grader's pipe?"))
 
 
 def _wait_for_exit(process: subprocess.Popen, seconds: float) -> None:
@@ -170,10 +189,10 @@ def _tail(stream) -> str:
     return stream.read().decode("utf-8", "replace")
 
 
-def _died(path: Path, returncode: int, stderr_tail: str) -> str:
+def _died(subject: str, returncode: int, stderr_tail: str) -> str:
     """One sentence for a child that ended without sending its functions' values (os._exit,
     a signal)."""
     lines = stderr_tail.strip().splitlines()
     last = lines[-1].strip() if lines else ""
     last = f": {last[:300]}{'…' if len(last) > 300 else ''}" if last else ""
-    return (f"grading {path.name} ended without a result (exit status {returncode}){last}")
+    return (f"grading {subject} ended without a result (exit status {returncode}){last}")

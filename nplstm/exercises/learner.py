@@ -9,6 +9,7 @@ came from, a stub names the function that is "not written yet".
 from __future__ import annotations
 
 import ast
+import linecache
 import traceback
 import types
 import warnings
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["LearnerError", "load_learner", "call"]
+__all__ = ["LearnerError", "load_learner", "namespace_module", "call"]
 
 
 class LearnerError(Exception):
@@ -43,7 +44,20 @@ def load_learner(path: Path) -> types.ModuleType:
     except SystemExit as err:
         raise LearnerError(f"{path} called sys.exit({err.code}) on import") from None
     except Exception as err:                                 # noqa: BLE001 - any crash is reported
-        raise LearnerError(f"{path} crashed on import: {_crash(err, path)}") from None
+        raise LearnerError(f"{path} crashed on import: {_crash(err, {str(path)})}") from None
+    module.__learner_files__ = {str(path)}
+    return module
+
+
+def namespace_module(functions: dict, files: set, label: str) -> types.ModuleType:
+    """The learner's functions held in a namespace (a notebook's ``globals()``, a module), as
+    a module ``call`` can use: ``files`` are the file names their code comes from (a
+    notebook cell's), where a crash's line is looked for; ``label`` names the namespace in a
+    sentence."""
+    module = types.ModuleType("nplstm_exercise_namespace")
+    module.__dict__.update(functions)
+    module.__file__ = label
+    module.__learner_files__ = set(files)
     return module
 
 
@@ -64,22 +78,25 @@ def call(module, name: str, *args):
     except SystemExit as err:
         raise LearnerError(f"{name} called sys.exit({err.code})") from None
     except Exception as err:                                 # noqa: BLE001 - any crash is reported
-        raise LearnerError(f"{name} crashed: {_crash(err, Path(module.__file__))}") from None
+        raise LearnerError(f"{name} crashed: {_crash(err, module.__learner_files__)}") from None
 
 
-def _crash(err: BaseException, path: Path) -> str:
+def _crash(err: BaseException, files: set) -> str:
     """"IndexError: index 3 is out of bounds … (line 42)": the exception and the last line
-    of the learner's file it passed through; for a matrix product whose shapes do not fit,
-    the transpose that would make them fit."""
+    of the learner's code (``files``) it passed through; for a matrix product whose shapes do
+    not fit, the transpose that would make them fit."""
     message = " ".join(str(err).split())
     text = f"{type(err).__name__}: {message}" if message else type(err).__name__
     frames = [(frame, lineno) for frame, lineno in traceback.walk_tb(err.__traceback__)
-              if Path(frame.f_code.co_filename) == path]
+              if frame.f_code.co_filename in files]
     if not frames:
         return text
     frame, lineno = frames[-1]
-    lines = _SOURCES.get(str(path), [])
-    hint = _transpose_hint(frame, lines[lineno - 1].strip()) if lineno <= len(lines) else ""
+    filename = frame.f_code.co_filename
+    lines = _SOURCES.get(filename)
+    line = (lines[lineno - 1] if lines is not None and lineno <= len(lines)
+            else linecache.getline(filename, lineno))        # a notebook cell's, via IPython
+    hint = _transpose_hint(frame, line.strip()) if line.strip() else ""
     return f"{text} (line {lineno}){hint}"
 
 

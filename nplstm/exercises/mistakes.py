@@ -17,7 +17,7 @@ from ..kernels.layout import GATE_NAMES
 
 __all__ = ["GATE_ORDERS", "permute_gates", "wrong_gate_order", "cell_mistakes",
            "cell_forward_mistakes", "bptt_mistakes", "bptt_gradients", "bias_rows",
-           "BIAS_NOT_SUMMED"]
+           "BIAS_NOT_SUMMED", "rnn_forward_mistakes", "rnn_mistakes", "reference_rnn_step"]
 
 # every order but torch's: the learner read gate k of z from block order[k]
 GATE_ORDERS = [order for order in permutations(range(4)) if order != (0, 1, 2, 3)]
@@ -147,4 +147,60 @@ def bptt_mistakes(*inputs):
         for kept in ("first", "last"):
             found.append((NOT_SUMMED_OVER_T, [None] * 3
                           + bptt_gradients(*inputs, weights=kept)[3:]))
+    return found
+
+
+# --- the vanilla RNN step ------------------------------------------------------------------
+
+RNN_SIGMA = "σ where tanh belongs: h = tanh(z)"
+RNN_NO_HH_TRANSPOSE = ("h_prev W_hh where h_prev W_hhᵀ belongs: torch's W_hh is (H_out, H_in), "
+                       "so z = … + h_prev W_hhᵀ")
+RNN_ONE_BIAS = "a bias missing: z = x W_ihᵀ + b_ih + h_prev W_hhᵀ + b_hh has both"
+RNN_NO_TANH_PRIME = ("missing tanh': the gradient at z is dh ⊙ tanh'(z) = dh ⊙ (1 − h²), "
+                     "not dh itself")
+RNN_TANH_PRIME_OF_H = ("tanh' applied to h: h is already tanh(z), so tanh'(z) = 1 − h² "
+                       "(exercise sigmoid_tanh)")
+RNN_SIGMA_PRIME = "σ' where tanh' belongs: h = tanh(z), so ∂h/∂z = 1 − h²"
+RNN_DH_PREV_TRANSPOSE = ("dh_prev = dz W_hhᵀ: z = … + h_prev W_hhᵀ, so ∂L/∂h_prev = dz W_hh "
+                         "(the transpose undone)")
+
+
+def reference_rnn_step(x, h, weight_ih, weight_hh, bias_ih, bias_hh, dh=None):
+    """nplstm's RNN (one layer, tanh) over a sequence of one step: h' (B, H), and with
+    ``dh`` its gradients (dx, dh_prev, dW_ih, dW_hh, db_ih, db_hh)."""
+    (out, _), cache = F.rnn_forward(x[None], h, weight_ih, weight_hh, bias_ih, bias_hh)
+    if dh is None:
+        return out[0]
+    g = F.rnn_backward(dh[None], None, cache)
+    return out[0], [g.x[0], g.h0, g.weight_ih, g.weight_hh, g.bias_ih, g.bias_hh]
+
+
+def rnn_forward_mistakes(x, h, weight_ih, weight_hh, bias_ih, bias_hh):
+    """rnn_step_forward's h with σ for tanh, with W_hh not transposed (H > 1), with one bias
+    left out."""
+    z = x @ weight_ih.T + bias_ih + h @ weight_hh.T + bias_hh
+    found = [(RNN_SIGMA, reference.sigmoid(z)),
+             (RNN_ONE_BIAS, np.tanh(z - bias_hh)), (RNN_ONE_BIAS, np.tanh(z - bias_ih))]
+    if weight_hh.shape[0] > 1:
+        found.append((RNN_NO_HH_TRANSPOSE, np.tanh(z - h @ weight_hh.T + h @ weight_hh)))
+    return found
+
+
+def rnn_mistakes(x, h, weight_ih, weight_hh, bias_ih, bias_hh, dh):
+    """rnn_step_backward's (dx, dh_prev, dW_ih, dW_hh, db_ih, db_hh) with tanh' left out,
+    applied to h, or σ' in its place; dh_prev through W_hhᵀ; a bias gradient of one row."""
+    h_new, right = reference_rnn_step(x, h, weight_ih, weight_hh, bias_ih, bias_hh, dh)
+    inputs = (x, h, None, weight_ih, weight_hh, bias_ih, bias_hh)
+
+    def through(dz):
+        grads = _affine_gradients(dz, *inputs)
+        return grads[:2] + grads[3:]                  # no c in the RNN
+
+    found = [(RNN_NO_TANH_PRIME, through(dh)),
+             (RNN_TANH_PRIME_OF_H, through(dh * (1 - np.tanh(h_new) ** 2))),
+             (RNN_SIGMA_PRIME, through(dh * h_new * (1 - h_new)))]
+    dz = dh * (1 - h_new * h_new)
+    if weight_hh.shape[0] > 1:
+        found.append((RNN_DH_PREV_TRANSPOSE, [None, dz @ weight_hh.T, None, None, None, None]))
+    found += [(BIAS_NOT_SUMMED, [None] * 4 + [row, row]) for row in bias_rows(dz)]
     return found

@@ -1,14 +1,19 @@
-"""What grading found: a row per output, a report per function, a result per file.
+"""What grading found: a row per output, a report per function, a result per file, and how
+it reads.
 
-Plain data (numbers and sentences, never the expected arrays), so that the result crosses
-from the grading process to the CLI as JSON and the CLI only formats it.
+Plain data (numbers and sentences, never the expected arrays).  A ``GradeResult`` reads as
+text (``str()``: what ``nplstm exercise check`` prints), as an HTML table (``_repr_html_``:
+what Jupyter shows; every sentence escaped) and as JSON (``to_json()``: ``check --json``).
 """
 
 from __future__ import annotations
 
+import html
+import json
 from dataclasses import asdict, dataclass, field
 
 __all__ = ["REFERENCE_TOLERANCE", "DIFFERENCES_TOLERANCE", "OutputRow", "FunctionReport",
+           "format_text", "format_html", "by_sentence",
            "GradeResult"]
 
 # relative error = max|got − want| / max(max|got|, max|want|), the worst over the cases
@@ -61,10 +66,120 @@ class GradeResult:
         return not self.problem and bool(self.reports) and all(r.passed for r in self.reports)
 
     def to_dict(self) -> dict:
+        """The fields, as plain data (``from_dict`` reads it back)."""
         return asdict(self)
+
+    def to_json(self) -> str:
+        """The result for a course to collect: ``to_dict()`` with ``passed`` added at every
+        level (the result, each function, each output) and the tolerances."""
+        data = self.to_dict()
+        data["passed"] = self.passed
+        data["tolerances"] = {"reference": REFERENCE_TOLERANCE,
+                              "differences": DIFFERENCES_TOLERANCE}
+        for report, described in zip(self.reports, data["reports"]):
+            described["passed"] = report.passed
+            for row, row_data in zip(report.rows, described["rows"]):
+                row_data["passed"] = row.passed
+        return json.dumps(data, allow_nan=False, indent=1)
+
+    def __str__(self) -> str:
+        return format_text(self)
+
+    def _repr_html_(self) -> str:
+        return format_html(self)
 
     @classmethod
     def from_dict(cls, data: dict) -> "GradeResult":
         reports = [FunctionReport(r["function"], [OutputRow(**row) for row in r["rows"]],
                                   r["problem"]) for r in data["reports"]]
         return cls(data["exercise"], data["path"], data["cases"], reports, data["problem"])
+
+
+# --- how a result reads ---------------------------------------------------------------------
+
+def _tolerances() -> str:
+    return (f"an output passes when its relative error max|got − want| / max(|got|, |want|) "
+            f"is < {REFERENCE_TOLERANCE:.0e} against nplstm's reference and < "
+            f"{DIFFERENCES_TOLERANCE:.0e} against central differences of the forward")
+
+
+def _header(result: GradeResult) -> str:
+    return f"{result.exercise}: {result.path} ({result.cases} random cases, float64)"
+
+
+def _cells(row: OutputRow) -> tuple:
+    return (row.name, f"{row.reference:.1e}",
+            "-" if row.differences is None else f"{row.differences:.1e}",
+            "pass" if row.passed else "FAIL")
+
+
+def _verdict(result: GradeResult) -> str:
+    if result.problem:
+        return f"FAIL: {result.exercise}"
+    wrong = [r.function for r in result.reports if not r.passed]
+    return (f"FAIL: {', '.join(wrong)} not right yet" if wrong
+            else f"PASS: {result.exercise} is right")
+
+
+def by_sentence(report: FunctionReport) -> list:
+    """[(sentence, [outputs it is said of])] for the wrong outputs, in the table's order."""
+    grouped: dict = {}
+    for row in report.rows:
+        if not row.passed and row.where:
+            grouped.setdefault(row.where, []).append(row.name)
+    return list(grouped.items())
+
+
+def format_text(result: GradeResult) -> str:
+    """The grade as text: a header, a table per function, a last line PASS or FAIL."""
+    if result.problem:
+        return f"{result.problem}\n{_verdict(result)}"
+    lines = [_header(result), _tolerances(), ""]
+    for report in result.reports:
+        lines.append(report.function)
+        if report.problem:
+            lines += [f"  {report.problem}", ""]
+            continue
+        table = [("output", "reference", "differences", "result")]
+        table += [_cells(row) for row in report.rows]
+        widths = [max(len(r[k]) for r in table) for k in range(4)]
+        lines += ["  " + "  ".join(f"{cell:<{w}}" for cell, w in zip(r, widths)).rstrip()
+                  for r in table]
+        lines += [f"  {', '.join(names)}: {where}" for where, names in by_sentence(report)]
+        lines.append("")
+    lines.append(_verdict(result))
+    return "\n".join(lines)
+
+
+_GREEN, _RED = "#1a7f37", "#cf222e"
+
+
+def format_html(result: GradeResult) -> str:
+    """The grade as HTML (Jupyter): the same content as ``format_text``, a table per
+    function; every sentence and name escaped."""
+    e = html.escape
+    colour = _GREEN if result.passed else _RED
+    verdict = f'<p><b style="color:{colour}">{e(_verdict(result))}</b></p>'
+    if result.problem:
+        return f'<div class="nplstm-grade"><p>{e(result.problem)}</p>{verdict}</div>'
+    parts = [f'<div class="nplstm-grade"><p><b>{e(_header(result))}</b><br>'
+             f'<small>{e(_tolerances())}</small></p>']
+    for report in result.reports:
+        parts.append(f"<p><code>{e(report.function)}</code></p>")
+        if report.problem:
+            parts.append(f'<p style="color:{_RED}">{e(report.problem)}</p>')
+            continue
+        head = "".join(f"<th>{e(h)}</th>" for h in ("output", "reference", "differences",
+                                                     "result"))
+        rows = []
+        for row in report.rows:
+            name, ref, diff, mark = (e(c) for c in _cells(row))
+            style = f' style="color:{_GREEN if row.passed else _RED}"'
+            rows.append(f"<tr><td><code>{name}</code></td><td>{ref}</td><td>{diff}</td>"
+                        f"<td{style}><b>{mark}</b></td></tr>")
+        parts.append(f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}"
+                     f"</tbody></table>")
+        parts += [f"<p>{e(', '.join(names))}: {e(where)}</p>"
+                  for where, names in by_sentence(report)]
+    parts.append(verdict + "</div>")
+    return "".join(parts)

@@ -8,7 +8,8 @@ Child → parent, what a learner's function returned (a tuple or list of them, o
     anything else (a cache, a list of arrays, an object array, an int)
                                                            → an ``Opaque``: its type name, and
                                                              a handle the child keeps it under
-Parent → child, the arguments: arrays, None, and ``Opaque`` handles (a cache passed back).
+Parent → child, the arguments: arrays, None, ``Opaque`` handles (a cache passed back), ints
+and floats, and lists of arrays.
 
 So the grader compares only plain arrays and floats it built itself: no method of the
 learner's objects runs in the grading process.
@@ -107,11 +108,16 @@ def rebuild(description, arrays: list, top: bool = True):
 
 
 def describe_argument(value, arrays: list) -> dict:
-    """An argument the grader passes (an array, None, or an ``Opaque`` the child returned)."""
+    """An argument the grader passes: an array, None, an ``Opaque`` the child returned, an
+    int or float (a size, a learning rate), or a list of arrays."""
     if value is None:
         return {"kind": "none"}
     if isinstance(value, Opaque):
         return {"kind": "handle", "handle": value.handle}
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return {"kind": "number", "value": value}
+    if isinstance(value, list):
+        return {"kind": "list", "items": [describe_argument(v, arrays) for v in value]}
     arrays.append(np.asarray(value))
     return {"kind": "array", "index": len(arrays) - 1}
 
@@ -124,4 +130,8 @@ def rebuild_argument(description: dict, arrays: list, kept: dict):
         return None
     if kind == "handle":
         return kept[description["handle"]]
+    if kind == "number":
+        return description["value"]
+    if kind == "list":
+        return [rebuild_argument(item, arrays, kept) for item in description["items"]]
     return arrays[description["index"]]

@@ -1,0 +1,107 @@
+"""Graded hints: three per exercise, each closer to the answer, none of them a line of it.
+
+    hint(name, level=1) -> str     level 1: where to look; 2: what to compute; 3: how, in
+                                   words and shapes (still not the code)
+
+The suite checks that no hint holds a line of the solution.
+"""
+
+from __future__ import annotations
+
+from .catalog import exercise
+
+__all__ = ["HINTS", "LEVELS", "hint"]
+
+LEVELS = (1, 2, 3)
+
+HINTS = {
+    "sigmoid_tanh": (
+        "You are given the output of σ (or tanh), not its input z. Write the derivative of "
+        "σ(z) and of tanh(z) using only the function's own value.",
+        "σ'(z) is a product of σ(z) and of one minus σ(z); tanh'(z) is one minus the square "
+        "of tanh(z). The chain rule then multiplies by the gradient arriving from above.",
+        "With s = σ(z): dz = ds ⊙ s ⊙ (1 − s), elementwise. With t = tanh(z): dz = dt ⊙ (1 − "
+        "t²). Do not apply σ or tanh again: s and t already are the outputs.",
+    ),
+    "linear": (
+        "Each gradient has the shape of what it is the gradient of: dx like x (N, I), dW "
+        "like W (O, I), db like b (O,). Let the shapes choose the matrix products.",
+        "dx: which of dy (N, O) and W (O, I), transposed or not, multiply to (N, I)? dW: "
+        "which of dy and x multiply to (O, I)? b was added to every one of the N rows of y.",
+        "dx is dy times W (no transpose); dW is dy transposed times x; db gathers dy over the "
+        "rows, because each row of y received the same b.",
+    ),
+    "softmax_cross_entropy": (
+        "Compute log softmax first, stably: subtracting a row's maximum from its logits "
+        "does not change the softmax but keeps exp() from overflowing.",
+        "The loss is minus the mean over the N rows of log p[n, target n]. Its gradient "
+        "with respect to the logits is the softmax minus the one-hot of the target, for "
+        "each row.",
+        "p = exp(log_p); subtract 1 at each row's target column; then divide everything by "
+        "N, because the loss is a mean over rows (not a sum).",
+    ),
+    "rnn_step": (
+        "The forward is one line of exercise linear applied twice (to x and to h_prev) and a "
+        "tanh. The backward undoes the tanh first, then the two affine maps.",
+        "Keep in the cache what the backward needs: the inputs, the weights and the output h "
+        "(tanh's derivative is written through h). The gradient at z is dh times tanh'(z).",
+        "With dz = dh ⊙ (1 − h²), (B, H): the input and the previous state are each exercise "
+        "linear again (dx from dz and W_ih, dh_prev from dz and W_hh, the weights from dzᵀ "
+        "and the inputs), and both biases get dz summed over the batch.",
+    ),
+    "lstm_cell_forward": (
+        "One matrix product per input gives all four gate pre-activations at once: z has "
+        "shape (B, 4H), in torch's order i, f, g, o.",
+        "Split z into four (B, H) blocks by columns: i, f and o go through σ, g through "
+        "tanh. The new cell mixes the old cell (through f) and the candidate (through i).",
+        "z = x W_ihᵀ + b_ih + h_prev W_hhᵀ + b_hh; block k is columns kH to (k+1)H; c = f ⊙ "
+        "c_prev + i ⊙ g; h = o ⊙ tanh(c). Keep in the cache what the backward will need "
+        "(the inputs, the gates, tanh(c)).",
+    ),
+    "lstm_cell_backward": (
+        "Undo the forward from its last line to its first. c reaches the loss twice: "
+        "directly (dc) and through h = o ⊙ tanh(c).",
+        "First the total gradient at c: the dc you are given plus the part coming through "
+        "h. From it, the gradients of f, c_prev, i and g follow from c = f ⊙ c_prev + i ⊙ g; "
+        "the gradient of o from h = o ⊙ tanh(c).",
+        "Through each gate's nonlinearity with the derivative written through its output "
+        "(exercise sigmoid_tanh), put the four blocks side by side in the order i, f, g, o "
+        "to get dz (B, 4H); then z = x W_ihᵀ + h_prev W_hhᵀ + biases is exercise linear "
+        "twice, and each bias gets the same sum over the batch.",
+    ),
+    "lstm_bptt": (
+        "The forward runs the step for t = 0 … T−1 and keeps each step's cache; the "
+        "backward runs the step's backward for t = T−1 … 0.",
+        "At step t, the gradient arriving at h_t is dhs[t] plus what step t+1 sent back to "
+        "its h_prev; the gradient at c_t is only what step t+1 sent back to its c_prev "
+        "(zero after the last step).",
+        "Carry two (B, H) arrays from one step's backward to the previous one; the weights "
+        "are shared by every step, so add each step's weight and bias gradients into "
+        "running sums; dh0 and dc0 are what step 0 sends back.",
+    ),
+    "truncated_bptt": (
+        "Two things cross from one chunk to the next, and a third must not: the state (h, c) "
+        "and the updated parameters go on; the gradient stays inside its chunk. Clip all six "
+        "gradients with one factor.",
+        "For each chunk: the LSTM forward from the carried state, the head and the mean "
+        "cross-entropy, then the backward with nothing arriving at the chunk's last h and c; "
+        "what the backward returns for h0 and c0 is not used. The norm for clipping is one "
+        "number for all the gradients together.",
+        "Loop start = 0, chunk, 2·chunk, … < T; slice x and targets; give the LSTM backward "
+        "None for the state gradients; global norm = square root of the sum of the squares "
+        "of every element of every gradient; factor = the smaller of 1 and max_norm over "
+        "(norm + 1e-6); each parameter minus lr times its scaled gradient; the state for the "
+        "next chunk is where this one ended.",
+    ),
+}
+
+
+def hint(name: str, level: int = 1) -> str:
+    """Hint ``level`` (1, 2 or 3) of exercise ``name``; ValueError/TypeError naming the
+    argument otherwise."""
+    exercise(name)
+    if isinstance(level, bool) or not isinstance(level, int):
+        raise TypeError(f"level must be 1, 2 or 3 (an int), got {type(level).__name__}")
+    if level not in LEVELS:
+        raise ValueError(f"level must be 1, 2 or 3, got {level}")
+    return HINTS[name][level - 1]
