@@ -60,6 +60,45 @@ print("h =\n", h.round(4))
 print("cache fields:", cache._fields)
 
 # %% [markdown]
+# ## Your turn: the forward step (exercise `lstm_cell_forward`)
+#
+# **Try it first**: the next section is the answer. Write `lstm_cell_forward` below, the six
+# equations at the top of this notebook in plain NumPy, with torch's gate order
+# $i, f, g, o$ (block $k$ of $z$ is its columns $kH \ldots (k+1)H - 1$). It returns `h`, `c`
+# and a `CellCache` of what the backward needs. Then run the check cell: `check` grades your
+# function here, in a forked copy of this kernel, against nplstm's reference, and names what
+# is wrong (a swapped gate block, a missing transpose, σ where tanh belongs). As stored, the
+# notebook checks the unfinished stub, so the check fails.
+
+# %%
+from typing import NamedTuple
+
+
+class CellCache(NamedTuple):
+    x: np.ndarray        # (B, I)
+    h_prev: np.ndarray   # (B, H)
+    c_prev: np.ndarray   # (B, H)
+    i: np.ndarray        # (B, H) input gate
+    f: np.ndarray        # (B, H) forget gate
+    g: np.ndarray        # (B, H) candidate cell
+    o: np.ndarray        # (B, H) output gate
+    tanh_c: np.ndarray   # (B, H) tanh(c)
+    W_ih: np.ndarray     # (4H, I)
+    W_hh: np.ndarray     # (4H, H)
+
+
+def lstm_cell_forward(x, h_prev, c_prev, W_ih, W_hh, b_ih, b_hh):
+    """x (B, I), h_prev, c_prev (B, H), W_ih (4H, I), W_hh (4H, H), b_ih, b_hh (4H,):
+    returns h (B, H), c (B, H) and a CellCache."""
+    raise NotImplementedError("lstm_cell_forward: write me")
+
+# %%
+from nplstm.exercises import check
+
+result = check("lstm_cell_forward", globals())
+result
+
+# %% [markdown]
 # ### The six equations, by hand
 #
 # The same step written out again in plain NumPy. The sigmoid is computed as
@@ -80,11 +119,23 @@ print("max |c by hand - reference| =", np.abs(c_by_hand - c).max())
 print("mean forget gate f =", f.mean().round(3), " (σ of something near 0: about ½)")
 
 # %% [markdown]
+# **Question.** The forward keeps $i, f, g, o$ and $\tanh(c)$ in the cache, not $z$. Why is that
+# enough for the backward?
+#
+# <details><summary>Answer</summary>
+#
+# Every derivative the backward needs can be written through the activation's *output*:
+# $\sigma'(z) = s(1-s)$ with $s = \sigma(z)$, and $\tanh'(z) = 1 - t^2$ with $t = \tanh(z)$.
+# $z$ itself only enters through those derivatives, and $c$ only through $\tanh(c)$.
+#
+# </details>
+
+# %% [markdown]
 # ## The backward step: derivatives through the outputs
 #
 # **Try it first.** This section is the answer to the exercise `lstm_cell_backward`:
-# `nplstm exercise start lstm_cell_backward` writes its file (the task, the shapes and the
-# forward, no backward), and `nplstm exercise check lstm_cell_backward` grades it and says
+# `nplstm exercise start lstm_cell_backward --notebook` writes a notebook with its stub (the
+# task, the shapes and the forward, no backward) and a check cell that grades it and says
 # where it is wrong. Come back once yours passes.
 #
 # Backpropagation receives $\partial L/\partial h$ and $\partial L/\partial c$ (written
@@ -101,6 +152,19 @@ print("mean forget gate f =", f.mean().round(3), " (σ of something near 0: abou
 # dW_{ih} &= dz^\top x, \quad dW_{hh} = dz^\top h_{prev}, \quad db_{ih} = db_{hh} = \textstyle\sum_b dz
 # \end{aligned}
 # $$
+
+# %% [markdown]
+# **Question.** Why does `dc_prev` use `dc_total` and not the `dc` that came in?
+#
+# <details><summary>Answer</summary>
+#
+# $c$ reaches the loss along two paths: directly (the `dc` given) and through
+# $h = o \odot \tanh(c)$. The chain rule adds both, and $c_{prev}$ reaches the loss only
+# through $c = f \odot c_{prev} + i \odot g$, so it gets all of $\partial L/\partial c$ times
+# $f$. With `dc` alone the path through $h$ is lost; the checker calls it "missing the path
+# through c".
+#
+# </details>
 
 # %% [markdown]
 # `reference.lstm_step_backward` writes these lines, one each, in

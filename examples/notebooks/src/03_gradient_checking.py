@@ -231,6 +231,50 @@ print("passed:", report.passed, "| worst err/tol per time step:",
       {t: f"{s.worst_ratio:.0e}" for t, s in report.breakdown()["time"].items()})
 
 # %% [markdown]
+# **Question.** The planted bug of section 2 fails every row except `c_prev`. Which rows would
+# fail if the bug were instead `dc_prev = dc * f` (the upstream `dc`, not `dc_total`)?
+#
+# <details><summary>Answer</summary>
+#
+# Only `c_prev`: `dc_prev` is the one output that uses that line, and `dz` still gets the
+# right `dc_total`. One row failing alone points at the one line that computes it.
+#
+# </details>
+
+# %% [markdown]
+# ## 4. Your turn: the gradients of a linear layer (exercise `linear`)
+#
+# Write `linear_backward` for $y = x W^\top + b$ ($x$ (N, I), $W$ (O, I), $b$ (O,)): from
+# $dy = \partial L/\partial y$, return `dx`, `dW`, `db`, each shaped like what it is the
+# gradient of. Then run the check cell: like `gradcheck`, it compares your gradients with
+# central differences (and with nplstm's reference), and it names the mistake ("not summed
+# over the batch", "transpose?"). As stored, the notebook checks the unfinished stub, so the
+# check fails.
+
+# %%
+def linear_backward(dy, x, W, b):
+    """dy (N, O), x (N, I), W (O, I), b (O,): returns dx (N, I), dW (O, I), db (O,)."""
+    raise NotImplementedError("linear_backward: write me")
+
+# %%
+from nplstm.exercises import check
+
+result = check("linear", globals())
+result
+
+# %% [markdown]
+# **Question.** A wrong `db = dy[0]` (one row of `dy`, not the sum over the rows) passes a
+# check whose batch has a single row. Why, and what does the checker do about it?
+#
+# <details><summary>Answer</summary>
+#
+# With N = 1, `dy[0]` *is* the sum over the rows. A check must use a batch of several rows
+# (and random values); the exercise's cases do, and the checker names the mistake "not summed
+# over the batch" instead of a misleading factor.
+#
+# </details>
+
+# %% [markdown]
 # ## Rules of thumb
 #
 # - Check in **float64** with $\varepsilon \approx 10^{-6}$; judge by `err/tol`, not by the
