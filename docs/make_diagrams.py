@@ -2,10 +2,12 @@
 
     python docs/make_diagrams.py [--out-dir docs]        (needs: pip install 'nplstm[plot]')
 
-lstm_cell.png   one step of reference.py's ``lstm_step_forward``: x and h make z, z makes the
-                gates i, f, g, o (σ, tanh), c′ = f ⊙ c + i ⊙ g along the top, h′ = o ⊙ tanh(c′)
+lstm_cell.png   one step of reference.py's ``lstm_step_forward``: x and h_prev make z, z makes
+                the gates i, f, g, o (σ, tanh), c = f ⊙ c_prev + i ⊙ g along the top,
+                h = o ⊙ tanh(c)
 bptt_paths.png  three steps unrolled, and the two routes the gradient takes back through time:
-                c_t → c_{t−1} through f (an elementwise product), h_t → h_{t−1} through W_hh
+                c_t → c_t−1 through f (an elementwise product), h_t → h_t−1 through W_hh
+Subscripts are matplotlib mathtext ($c_{t-1}$), so no brace is drawn.
 """
 
 from __future__ import annotations
@@ -56,8 +58,9 @@ def _line(ax, points, color=FORWARD, width=1.5, style="-"):
 
 
 def _sub(symbol: str, index: str) -> str:
-    """``c_t``, or ``c_{t−1}`` for an index longer than one character."""
-    return f"{symbol}_{index}" if len(index) == 1 else f"{symbol}_{{{index}}}"
+    """Mathtext for ``symbol`` with subscript ``index`` ("t−1" → ``$c_{t-1}$``), drawn as a
+    subscript: never a literal underscore or brace."""
+    return f"${symbol}_{{{index.replace('−', '-')}}}$"
 
 
 def _canvas(plt, width, height, scale=0.78):
@@ -77,16 +80,16 @@ def draw_cell(plt):
     y_c, y_gate, y_z = 8.4, 5.0, 2.4
     x_f, x_i, x_g, x_o = 3.4, 5.9, 8.5, 11.1
     x_add, x_out = 7.2, 13.6
-    # the cell state along the top: c → ⊙ f → + i ⊙ g → c′
-    ax.text(0.3, y_c, "c", fontsize=FONT + 4, va="center", style="italic")
-    _arrow(ax, (0.8, y_c), (x_f - 0.32, y_c))
+    # the cell state along the top: c_prev → ⊙ f → + i ⊙ g → c
+    ax.text(0.1, y_c + 0.5, "c_prev", fontsize=FONT + 2, va="center", style="italic")
+    _arrow(ax, (0.2, y_c), (x_f - 0.32, y_c))
     _operator(ax, x_f, y_c, "⊙")
     _arrow(ax, (x_f + 0.32, y_c), (x_add - 0.32, y_c))
     _operator(ax, x_add, y_c, "+")
     _arrow(ax, (x_add + 0.32, y_c), (16.0, y_c))
-    ax.text(16.15, y_c, "c′", fontsize=FONT + 4, va="center", style="italic")
-    ax.text(x_f, y_c + 0.55, "f ⊙ c", ha="center", fontsize=FONT - 1)
-    ax.text(x_add + 0.1, y_c + 0.55, "c′ = f ⊙ c + i ⊙ g", ha="left", fontsize=FONT - 1)
+    ax.text(16.15, y_c, "c", fontsize=FONT + 4, va="center", style="italic")
+    ax.text(x_f, y_c + 0.55, "f ⊙ c_prev", ha="center", fontsize=FONT - 1)
+    ax.text(x_add + 0.1, y_c + 0.55, "c = f ⊙ c_prev + i ⊙ g", ha="left", fontsize=FONT - 1)
     # the gates
     gates = [(x_f, "f = σ(z_f)", "forget gate"), (x_i, "i = σ(z_i)", "input gate"),
              (x_g, "g = tanh(z_g)", "candidate cell"), (x_o, "o = σ(z_o)", "output gate")]
@@ -105,7 +108,7 @@ def draw_cell(plt):
     _arrow(ax, (x_g, y_ig), (x_add + 0.32, y_ig))
     _arrow(ax, (x_add, y_ig + 0.32), (x_add, y_c - 0.32))
     ax.text(x_add + 0.45, y_ig + 0.55, "i ⊙ g", fontsize=FONT - 1)
-    # h′ = o ⊙ tanh(c′)
+    # h = o ⊙ tanh(c)
     y_tanh, y_h = 6.75, y_gate
     _arrow(ax, (x_out, y_c), (x_out, y_tanh + 0.45))
     _box(ax, x_out, y_tanh, 1.6, 0.85, "tanh", GATE)
@@ -113,17 +116,18 @@ def draw_cell(plt):
     _arrow(ax, (x_out, y_tanh - 0.43), (x_out, y_h + 0.32))
     _arrow(ax, (x_o + 1.15, y_h), (x_out - 0.32, y_h))
     _arrow(ax, (x_out + 0.32, y_h), (16.0, y_h))
-    ax.text(16.15, y_h, "h′", fontsize=FONT + 4, va="center", style="italic")
-    ax.text(x_out + 0.15, (y_tanh + y_h) / 2, "tanh(c′)", fontsize=FONT - 1, va="center")
-    ax.text(x_out + 0.45, y_h - 0.75, "h′ = o ⊙ tanh(c′)", fontsize=FONT - 1)
-    # z from x and h
-    _box(ax, 7.3, y_z, 9.6, 1.0, "z = x W_ihᵀ + b_ih + h W_hhᵀ + b_hh   →   [ z_i | z_f | z_g | z_o ]",
+    ax.text(16.15, y_h, "h", fontsize=FONT + 4, va="center", style="italic")
+    ax.text(x_out + 0.15, (y_tanh + y_h) / 2, "tanh(c)", fontsize=FONT - 1, va="center")
+    ax.text(x_out + 0.45, y_h - 0.75, "h = o ⊙ tanh(c)", fontsize=FONT - 1)
+    # z from x and h_prev
+    _box(ax, 7.7, y_z, 10.4, 1.0,
+         "z = x W_ihᵀ + b_ih + h_prev W_hhᵀ + b_hh   →   [ z_i | z_f | z_g | z_o ]",
          LINEAR, size=FONT - 1)
     for x, label in ((x_f, "z_f"), (x_i, "z_i"), (x_g, "z_g"), (x_o, "z_o")):
         _arrow(ax, (x, y_z + 0.5), (x, y_gate - 0.65))
         ax.text(x + 0.12, (y_z + y_gate) / 2 - 0.1, label, fontsize=FONT - 2, color="#555555")
-    ax.text(0.3, y_z, "h", fontsize=FONT + 4, va="center", style="italic")
-    _arrow(ax, (0.8, y_z), (2.5, y_z))
+    ax.text(0.1, y_z + 0.5, "h_prev", fontsize=FONT + 2, va="center", style="italic")
+    _arrow(ax, (0.2, y_z), (2.5, y_z))
     ax.text(7.3, 0.25, "x", fontsize=FONT + 4, ha="center", style="italic")
     _arrow(ax, (7.3, 0.75), (7.3, y_z - 0.5))
     ax.text(16.9, 0.3, "σ: logistic sigmoid    ⊙: elementwise product", ha="right",
@@ -170,12 +174,13 @@ def draw_bptt(plt):
         ax.text((a + b) / 2, y_c + 1.05, "⊙ " + _sub("f", step), ha="center", fontsize=FONT,
                 color=BACKWARD)
         _arrow(ax, (b, y_h - 1.05), (a, y_h - 1.05), color=BACKWARD, style="--")
-        ax.text((a + b) / 2, y_h - 1.65, _sub("dz", step) + " W_hh", ha="center", fontsize=FONT,
+        ax.text((a + b) / 2, y_h - 1.65, _sub("dz", step) + " " + _sub("W", "hh"), ha="center",
+                fontsize=FONT,
                 color=BACKWARD)
-    notes = ("∂L/∂c_{t−1} = ∂L/∂c_t ⊙ f_t   (+ the route through h_{t−1}):  an elementwise "
-             "product, no matrix",
-             "∂L/∂h_{t−1} = dz_t @ W_hh   (+ doutput[t−1]):  a matrix product and the "
-             "gates' σ′, tanh′ in dz_t")
+    notes = (r"$\partial L/\partial c_{t-1} = \partial L/\partial c_t \odot f_t$   (+ the route "
+             r"through $h_{t-1}$):  an elementwise product, no matrix",
+             r"$\partial L/\partial h_{t-1} = dz_t\,W_{hh}$   (+ doutput[t−1]):  a matrix product "
+             r"and the gates' σ′, tanh′ in $dz_t$")
     for k, note in enumerate(notes):
         ax.text(9, 9.0 - 0.45 * k, note, ha="center", fontsize=FONT - 2, color=BACKWARD)
     ax.plot([], [], color=FORWARD, lw=1.5, label="forward")

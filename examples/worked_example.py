@@ -29,15 +29,15 @@ GATES = {"i": "input gate", "f": "forget gate", "g": "candidate cell", "o": "out
 
 
 def example_inputs() -> dict:
-    """The step's inputs (float64, batched, B = 1): x (1, 2), h (1, 2), c (1, 2),
+    """The step's inputs (float64, batched, B = 1): x (1, 2), h_prev (1, 2), c_prev (1, 2),
     weight_ih (8, 2), weight_hh (8, 2), bias_ih (8,), bias_hh (8,), and the upstream
-    gradients dh = ∂L/∂h′ (1, 2), dc = ∂L/∂c′ (1, 2).  Rows of the weights: i1 i2 f1 f2 g1 g2
+    gradients dh = ∂L/∂h (1, 2), dc = ∂L/∂c (1, 2).  Rows of the weights: i1 i2 f1 f2 g1 g2
     o1 o2 (gate, unit)."""
     a = lambda rows: np.array(rows, dtype=np.float64)            # noqa: E731
     return {
         "x": a([[1.0, -0.5]]),
-        "h": a([[0.3, -0.2]]),
-        "c": a([[0.5, -1.0]]),
+        "h_prev": a([[0.3, -0.2]]),
+        "c_prev": a([[0.5, -1.0]]),
         "weight_ih": a([[0.5, -0.3], [0.2, 0.4],      # i
                         [0.6, 0.1], [-0.2, 0.7],      # f
                         [-0.4, 0.8], [0.3, -0.6],     # g
@@ -58,15 +58,15 @@ def step(values: dict) -> dict:
     each a float64 array (the batch axis of B = 1 dropped: (H,), (4H,), (4H, I), …)."""
     v = values
     weights = (v["weight_ih"], v["weight_hh"], v["bias_ih"], v["bias_hh"])
-    (h_next, c_next), cache = R.lstm_cell_forward(v["x"], (v["h"], v["c"]), *weights)
+    (h, c), cache = R.lstm_cell_forward(v["x"], (v["h_prev"], v["c_prev"]), *weights)
     grads = R.lstm_cell_backward(v["dh"], v["dc"], cache)
-    z = v["x"] @ v["weight_ih"].T + v["bias_ih"] + v["h"] @ v["weight_hh"].T + v["bias_hh"]
+    z = v["x"] @ v["weight_ih"].T + v["bias_ih"] + v["h_prev"] @ v["weight_hh"].T + v["bias_hh"]
     i, f, g, o, tanh_c = cache.i, cache.f, cache.g, cache.o, cache.tanh_c
     # lstm_step_backward, line by line
-    do = v["dh"] * tanh_c                                   # h' = o ⊙ tanh(c')
-    dc = v["dc"] + v["dh"] * o * (1 - tanh_c * tanh_c)      # total ∂L/∂c'
-    df, dc_prev = dc * v["c"], dc * f                       # c' = f ⊙ c + i ⊙ g
-    di, dg = dc * g, dc * i
+    do = v["dh"] * tanh_c                                   # h = o ⊙ tanh(c)
+    dc_total = v["dc"] + v["dh"] * o * (1 - tanh_c * tanh_c)   # all of ∂L/∂c
+    df, dc_prev = dc_total * v["c_prev"], dc_total * f      # c = f ⊙ c_prev + i ⊙ g
+    di, dg = dc_total * g, dc_total * i
     dz_o, dz_g = do * o * (1 - o), dg * (1 - g * g)         # σ' = s(1 − s), tanh' = 1 − t²
     dz_f, dz_i = df * f * (1 - f), di * i * (1 - i)
     dz = np.concatenate([dz_i, dz_f, dz_g, dz_o], axis=-1)
@@ -76,8 +76,8 @@ def step(values: dict) -> dict:
         if not np.allclose(mine, theirs, rtol=1e-12, atol=1e-15):
             raise AssertionError("the written-out backward disagrees with reference.py")
     row = lambda a: a[0]                                    # noqa: E731  (1, n) → (n,)
-    out = {"z": row(z), "tanh_c": row(tanh_c), "c_next": row(c_next), "h_next": row(h_next),
-           "do": row(do), "dc_total": row(dc), "df": row(df), "di": row(di), "dg": row(dg),
+    out = {"z": row(z), "tanh_c": row(tanh_c), "c": row(c), "h": row(h),
+           "do": row(do), "dc_total": row(dc_total), "df": row(df), "di": row(di), "dg": row(dg),
            "dz": row(dz)}
     out.update({k: row(a) for k, a in zip(GATE_NAMES, (i, f, g, o))})
     out.update({f"z_{k}": row(a) for k, a in zip(GATE_NAMES, split_gates(z))})
@@ -143,7 +143,7 @@ def z_i1_sum(v: dict) -> str:
     """z_i of unit 1 written out as the sum it is, from the round inputs."""
     products = [(w, a) for w, a in zip(v["weight_ih"][0], v["x"][0])]
     products += [(v["bias_ih"][0], None)]
-    products += [(w, a) for w, a in zip(v["weight_hh"][0], v["h"][0])]
+    products += [(w, a) for w, a in zip(v["weight_hh"][0], v["h_prev"][0])]
     products += [(v["bias_hh"][0], None)]
     text = ""
     for w, a in products:
@@ -166,15 +166,17 @@ def page(v: dict, s: dict) -> str:
          "value printed",
          "to 4 significant digits. The names are reference.py's (and "
          "[derivation.md](derivation.md)'s):",
-         "`z` the pre-activations, `i, f, g, o` the gates, `c_next` = c′, `h_next` = h′, `dX` "
-         "= ∂L/∂X.",
+         "`h_prev, c_prev` the state in, `h, c` the state out, `z` the pre-activations, "
+         "`i, f, g, o` the gates,",
+         "`dX` = ∂L/∂X, `dc_total` all of ∂L/∂c.",
          "Vectors are the one row of the batch, written (unit 1, unit 2).", "",
          "tests/test_worked_example.py regenerates this page and checks every gradient on it "
          "against finite",
          "differences (`nplstm.gradcheck`), so the numbers are right, not only stable.", "",
          "## 1. The inputs", "",
          "```text",
-         f"x = {inputs(v['x'])}        h = {inputs(v['h'])}        c = {inputs(v['c'])}",
+         f"x = {inputs(v['x'])}        h_prev = {inputs(v['h_prev'])}        "
+         f"c_prev = {inputs(v['c_prev'])}",
          "```", "",
          "The weights are stored as torch stores them: `weight_ih` (4H, I) = (8, 2) and "
          "`weight_hh` (4H, H) = (8, 2),",
@@ -191,14 +193,14 @@ def page(v: dict, s: dict) -> str:
     add(["The loss is whatever comes after the step; all the step needs from it are the "
          "upstream gradients",
          "", "```text",
-         f"dh = ∂L/∂h′ = {inputs(v['dh'])}        dc = ∂L/∂c′ = {inputs(v['dc'])}",
+         f"dh = ∂L/∂h = {inputs(v['dh'])}        dc = ∂L/∂c = {inputs(v['dc'])}",
          "```", "",
-         "(for example L = ⟨dh, h′⟩ + ⟨dc, c′⟩, the loss the test's finite differences "
+         "(for example L = ⟨dh, h⟩ + ⟨dc, c⟩, the loss the test's finite differences "
          "use).", ""])
     # forward
     add(["## 2. Forward", "",
          "```text",
-         "z = x @ weight_ih.T + b_ih + h @ weight_hh.T + b_hh    # (B, 4H)  pre-activations",
+         "z = x @ weight_ih.T + b_ih + h_prev @ weight_hh.T + b_hh   # (B, 4H) pre-activations",
          "z_i, z_f, z_g, z_o = split_gates(z)",
          "```", "",
          "For unit 1 of the input gate (row i1):", "", "```text",
@@ -209,34 +211,35 @@ def page(v: dict, s: dict) -> str:
     add(["Then the gates, the new cell state and the new hidden state:", ""])
     rows = [(f"{k} = {'tanh' if k == 'g' else 'σ'}(z_{k}) ({GATES[k]})", s[k])
             for k in GATE_NAMES]
-    rows += [("c′ = f ⊙ c + i ⊙ g  (`c_next`)", s["c_next"]),
-             ("tanh(c′)  (`tanh_c`)", s["tanh_c"]),
-             ("h′ = o ⊙ tanh(c′)  (`h_next`)", s["h_next"])]
+    rows += [("c = f ⊙ c_prev + i ⊙ g", s["c"]),
+             ("tanh(c)  (`tanh_c`)", s["tanh_c"]),
+             ("h = o ⊙ tanh(c)", s["h"])]
     add(unit_table(rows) + [""])
-    c0, f0, i0, g0 = v["c"][0][0], s["f"][0], s["i"][0], s["g"][0]
+    c0, f0, i0, g0 = v["c_prev"][0][0], s["f"][0], s["i"][0], s["g"][0]
     add(["For unit 1: "
-         f"c′ = {number(f0)}·{weight(c0)} + {number(i0)}·({number(g0)}) = "
-         f"{number(s['c_next'][0])}, and h′ = {number(s['o'][0])}·tanh({number(s['c_next'][0])})"
-         f" = {number(s['h_next'][0])}.", ""])
+         f"c = {number(f0)}·{weight(c0)} + {number(i0)}·({number(g0)}) = "
+         f"{number(s['c'][0])}, and h = {number(s['o'][0])}·tanh({number(s['c'][0])})"
+         f" = {number(s['h'][0])}.", ""])
     # backward
     add(["## 3. Backward", "",
          "`lstm_step_backward` undoes the forward line by line, last line first; each row "
          "names the forward",
          "line it undoes. Derivatives are written through the gates' outputs: σ′ = s(1 − s), "
          "tanh′ = 1 − t².", "",
-         "### 3.1 Through h′ = o ⊙ tanh(c′) and c′ = f ⊙ c + i ⊙ g", ""])
+         "### 3.1 Through h = o ⊙ tanh(c) and c = f ⊙ c_prev + i ⊙ g", ""])
     add(unit_table([
-        ("do = dh ⊙ tanh(c′)", s["do"]),
-        ("dc = dc + dh ⊙ o ⊙ (1 − tanh²(c′))  (total ∂L/∂c′)", s["dc_total"]),
-        ("df = dc ⊙ c", s["df"]),
-        ("dc_prev = dc ⊙ f  (∂L/∂c, to the previous step)", s["dc_prev"]),
-        ("di = dc ⊙ g", s["di"]),
-        ("dg = dc ⊙ i", s["dg"])]) + [""])
-    add(["The second line is where the two routes to c′ meet: `dc` from after the step "
+        ("do = dh ⊙ tanh(c)", s["do"]),
+        ("dc_total = dc + dh ⊙ o ⊙ (1 − tanh²(c))  (all of ∂L/∂c)", s["dc_total"]),
+        ("df = dc_total ⊙ c_prev", s["df"]),
+        ("dc_prev = dc_total ⊙ f  (∂L/∂c_prev, to the previous step)", s["dc_prev"]),
+        ("di = dc_total ⊙ g", s["di"]),
+        ("dg = dc_total ⊙ i", s["dg"])]) + [""])
+    add(["The second line is where the two routes to c meet: `dc` from after the step "
          f"{inputs(v['dc'])} plus",
-         f"the route through h′, dh ⊙ o ⊙ (1 − tanh²(c′)) = {vector(s['dc_total'] - v['dc'][0])}. The cell state's "
+         "the route through h, dh ⊙ o ⊙ (1 − tanh²(c)) = "
+         f"{vector(s['dc_total'] - v['dc'][0])}. The cell state's "
          "gradient goes back to the previous step",
-         "multiplied by f only (`dc_prev = dc ⊙ f`): no weight matrix, no squashing "
+         "multiplied by f only (`dc_prev = dc_total ⊙ f`): no weight matrix, no squashing "
          "derivative.", "",
          "### 3.2 Through the gates' nonlinearities", ""])
     add(unit_table([
@@ -246,13 +249,13 @@ def page(v: dict, s: dict) -> str:
         ("dz_i = di ⊙ i ⊙ (1 − i)", s["dz_i"])]) + [""])
     add(["so dz = [dz_i | dz_f | dz_g | dz_o] =", "", "```text",
          vector(s["dz"]), "```", "",
-         "### 3.3 Through z = x @ weight_ih.T + b_ih + h @ weight_hh.T + b_hh", "",
+         "### 3.3 Through z = x @ weight_ih.T + b_ih + h_prev @ weight_hh.T + b_hh", "",
          "```text",
          f"dx      = dz @ weight_ih = {vector(s['dx'])}",
          f"dh_prev = dz @ weight_hh = {vector(s['dh_prev'])}",
          f"dbias_ih = dbias_hh = Σ_b dz = {vector(s['dbias_ih'])}",
          "```", "",
-         "`dweight_ih = dz.T @ x` and `dweight_hh = dz.T @ h`: each row is that row's `dz` "
+         "`dweight_ih = dz.T @ x` and `dweight_hh = dz.T @ h_prev`: each row is that row's `dz` "
          "times the input it multiplied", ""])
     add(matrix_table("row", np.concatenate([s["dweight_ih"], s["dweight_hh"]], axis=1),
                      ["dweight_ih[:, 0]", "dweight_ih[:, 1]", "dweight_hh[:, 0]",
@@ -262,7 +265,7 @@ def page(v: dict, s: dict) -> str:
          "```", "",
          "Change a weight in `example_inputs()` and regenerate: the test compares every "
          "gradient printed",
-         "here with central differences of L = ⟨dh, h′⟩ + ⟨dc, c′⟩ "
+         "here with central differences of L = ⟨dh, h⟩ + ⟨dc, c⟩ "
          "(`nplstm.gradcheck`, float64).", ""])
     return "\n".join(L)
 

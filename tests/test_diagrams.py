@@ -4,6 +4,7 @@ and docs/derivation.md shows the committed PNGs."""
 from __future__ import annotations
 
 import importlib.util
+import re
 import struct
 from pathlib import Path
 
@@ -45,3 +46,32 @@ def test_the_committed_diagrams_are_shown_in_the_derivation(name):
     assert len(data) > 10_000
     png_size(data)
     assert f"]({name})" in (ROOT / "docs" / "derivation.md").read_text(encoding="utf-8")
+
+
+def _texts(fig) -> list:
+    from matplotlib.text import Text  # noqa: PLC0415
+    return [t.get_text() for t in fig.findobj(Text) if t.get_text()]
+
+
+def test_no_label_draws_a_literal_brace_or_subscript_mark():
+    """Subscripts such as t−1 are mathtext ($c_{t-1}$), drawn as subscripts: outside $…$ no
+    label holds a brace, and in bptt_paths.png no underscore either (its labels are maths,
+    not code names)."""
+    pytest.importorskip("matplotlib")
+    from nplstm.training.plots import matplotlib_pyplot  # noqa: PLC0415
+    plt = matplotlib_pyplot()
+    script = _script()
+    assert script._sub("c", "t−1") == "$c_{t-1}$"
+    for draw, no_underscore in ((script.draw_cell, False), (script.draw_bptt, True)):
+        fig = draw(plt)
+        try:
+            texts = _texts(fig)
+            plain = [re.sub(r"\$[^$]*\$", "", text) for text in texts]
+            assert len(texts) > 20
+            assert not [t for t in plain if "{" in t or "}" in t], texts
+            if no_underscore:
+                assert not [t for t in plain if "_" in t], texts
+                assert sum("$" in t for t in texts) >= 12      # the subscripted labels
+            fig.canvas.draw()                                   # the mathtext parses
+        finally:
+            plt.close(fig)

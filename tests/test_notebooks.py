@@ -11,6 +11,7 @@ import importlib.util
 import json
 import os
 import pathlib
+import re
 import sys
 
 import pytest
@@ -134,3 +135,75 @@ def test_notebook_runs_top_to_bottom(name, tmp_path):
     code = [cell for cell in nb.cells if cell.cell_type == "code"]
     assert all(cell.execution_count for cell in code)
     assert not [out for cell in code for out in cell.outputs if out.output_type == "error"]
+
+
+# -- the "your turn" cells, graded inline ----------------------------------------------------
+
+# per exercise a notebook checks: one mistake planted in the library's solution (text, its
+# replacement) and words the failing result must hold
+WRONG_ANSWERS = {
+    "lstm_cell_forward": ("i = sigmoid(z[:, 0 * H:1 * H])", "i = sigmoid(z[:, 1 * H:2 * H])"),
+    "rnn_step": ("dz = dh * (1 - h * h)", "dz = dh"),
+    "linear": ("db = dy.sum(axis=0)", "db = dy[0]"),
+    "softmax_cross_entropy": ("shifted = logits - logits.max(axis=1, keepdims=True)",
+                              "shifted = logits"),
+}
+_CHECK = re.compile(r'^result = check\("(\w+)", globals\(\)\)$', flags=re.M)
+
+
+def _check_cells(name: str) -> list:
+    """(exercise, the check cell's code) of each check cell of notebook ``name``'s source."""
+    cells = build.read_cells(NOTEBOOK_DIR / "src" / f"{name}.py")
+    return [(match.group(1), text) for kind, text in cells if kind == "code"
+            for match in [_CHECK.search(text)] if match]
+
+
+def _answer(exercise: str, wrong: bool) -> dict:
+    """A namespace like a notebook's globals() once the learner's cell ran: the library's
+    solution of ``exercise``, or that solution with one planted mistake."""
+    from nplstm.exercises import catalog  # noqa: PLC0415
+    source = catalog.solution_source(exercise)
+    if wrong:
+        old, new = WRONG_ANSWERS[exercise]
+        assert source.count(old) == 1, (exercise, old)
+        source = source.replace(old, new)
+    namespace = {"__name__": "__main__"}
+    exec(compile(source, f"<your {exercise} cell>", "exec"), namespace)   # noqa: S102
+    return namespace
+
+
+def test_every_notebook_has_a_check_cell_whose_exercise_has_a_planted_mistake():
+    found = {name: [exercise for exercise, _ in _check_cells(name)] for name in build.NOTEBOOKS}
+    assert all(found.values()), found
+    assert sorted(e for exercises in found.values() for e in exercises) == sorted(WRONG_ANSWERS)
+
+
+@pytest.mark.parametrize("exercise,cell", [pair for name in build.NOTEBOOKS
+                                          for pair in _check_cells(name)])
+def test_a_check_cell_passes_a_right_answer_and_fails_a_wrong_one(exercise, cell):
+    """The notebook's own check cell, run after a right and after a wrong "your turn" cell."""
+    right = _answer(exercise, wrong=False)
+    exec(cell, right)                                                      # noqa: S102
+    assert right["result"].passed, str(right["result"])
+    assert f"PASS: {exercise}" in str(right["result"])
+    wrong = _answer(exercise, wrong=True)
+    exec(cell, wrong)                                                      # noqa: S102
+    assert not wrong["result"].passed
+    assert f"FAIL: {exercise}" in str(wrong["result"])
+    assert "<table" in wrong["result"]._repr_html_()                      # what Jupyter shows
+
+
+@pytest.mark.parametrize("name", build.NOTEBOOKS)
+def test_every_question_folds_its_answer_away(name):
+    cells = build.read_cells(NOTEBOOK_DIR / "src" / f"{name}.py")
+    questions = [text for kind, text in cells if kind == "markdown" and "**Question.**" in text]
+    assert questions, f"{name} asks no question"
+    for text in questions:
+        assert text.index("**Question.**") < text.index("<details><summary>Answer</summary>")
+        assert text.rstrip().endswith("</details>")
+
+
+def test_notebook_04_writes_its_run_outside_the_repository():
+    source = (NOTEBOOK_DIR / "src" / "04_what_the_cells_learn.py").read_text(encoding="utf-8")
+    assert 'RUN = Path(tempfile.mkdtemp(prefix="nplstm-notebook04-")) / "run"' in source
+    assert '"--out", str(RUN)' in source and "runs/" not in source

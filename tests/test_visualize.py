@@ -110,24 +110,48 @@ def test_the_page_shows_k_cells_per_layer_each_character_with_its_value(run, no_
     assert not re.search(r"https?:|src\s*=|url\(|@import|//[a-z]", page, re.IGNORECASE)
 
 
+def _r(a, b) -> float:
+    """Pearson's r by numpy's corrcoef, 0 when either side is constant."""
+    if np.ptp(a) == 0 or np.ptp(b) == 0:
+        return 0.0
+    return float(np.corrcoef(a, b)[0, 1])
+
+
 def test_each_cell_is_named_by_its_best_feature_and_correlation(run, no_figure, capsys):
+    """The heading's feature is the one whose smaller |r| over the two halves of the text
+    (same sign) is largest, and the shown cells are the best two by that score; r over the
+    whole text and each half, computed here with np.corrcoef."""
     assert main(["visualize", "--out", str(run), "--chars", "400", "--cells", "2"]) == 0
     page, parser = _parse(run / "cells.html")
     loaded = load_charlm_run(run)
     shown, _ = choose_text(loaded.task.corpus, None, 400)
     traces = record_traces(loaded.task.model, loaded.task.corpus.encode(shown))
     features = text_features(shown)
-    headings = re.findall(r"<h3>cell (\d+) · (\w+) <span class=\"r\">\(r = ([-+]\d\.\d\d)\)",
-                          page)
+    headings = re.findall(r"<h3>cell (\d+) · (\w+) <span class=\"r\">\(r = ([-+]\d\.\d\d)\)"
+                          r"</span> <span class=\"r\">halves ([-+]\d\.\d\d), ([-+]\d\.\d\d)", page)
     assert len(headings) == 4
-    for cell, (unit, feature, r) in zip(parser.cells, headings):
-        table = correlations(np.tanh(traces[cell["layer"] - 1].c), features)   # (H, F)
-        scores = np.abs(table).max(axis=1)
+    half = len(shown) // 2
+    for cell, (unit, feature, r, r1, r2) in zip(parser.cells, headings):
+        values = np.tanh(traces[cell["layer"] - 1].c)                  # (T, H)
+        score = np.zeros((values.shape[1], len(FEATURES)))
+        for j in range(values.shape[1]):
+            for k, name in enumerate(FEATURES):
+                a, b = _r(values[:half, j], features[name][:half]), \
+                    _r(values[half:, j], features[name][half:])
+                score[j, k] = min(abs(a), abs(b)) if a * b > 0 else 0.0
+        best = score.max(axis=1)
         assert int(unit) == cell["unit"]
-        assert scores[int(unit)] >= np.sort(scores)[-2] - 1e-12     # among the two best
+        assert best[int(unit)] >= np.sort(best)[-2] - 1e-9                # among the two best
         k = list(FEATURES).index(feature)
-        assert abs(table[int(unit), k]) == pytest.approx(scores[int(unit)])
-        assert float(r) == pytest.approx(table[int(unit), k], abs=0.005 + 1e-12)
+        assert score[int(unit), k] == pytest.approx(best[int(unit)], abs=1e-9)
+        column, feature_values = values[:, int(unit)], features[feature]
+        assert float(r) == pytest.approx(_r(column, feature_values), abs=0.005 + 1e-9)
+        assert float(r1) == pytest.approx(_r(column[:half], feature_values[:half]),
+                                          abs=0.005 + 1e-9)
+        assert float(r2) == pytest.approx(_r(column[half:], feature_values[half:]),
+                                          abs=0.005 + 1e-9)
+        weak = 'class="weak"' in page.split(f'data-unit="{unit}"')[1].split("</h3>")[0]
+        assert weak == (best[int(unit)] < 0.5)
 
 
 def test_the_traces_are_the_models_own_forward(run):
@@ -225,8 +249,88 @@ def test_text_features_of_a_small_text():
     assert list(got["in_quotes"]) == [0, 0, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0]
     assert list(got["in_brackets"]) == [0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
     assert list(got["line_position"]) == [0, 1, 2, 3, 4, 5, 6, 7, 8, 0, 1, 2, 3, 4, 5, 6]
-    assert list(got["indentation"]) == [0] * 9 + [2] * 7
+    assert list(got["indentation"]) == [0] * 9 + [1] + [2] * 6
     assert list(got["word_start"]) == [1, 0, 0, 1, 0, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1]
+    assert list(got["in_word"]) == [1, 0, 0, 1, 0, 1, 0, 0, 0, 0, 0, 1, 1, 1, 0, 1]
+
+
+# -- each feature's definition, on a text made to show it ------------------------------------
+
+def test_in_quotes_opening_quote_inside_closing_outside_and_two_pairs():
+    text = 'a"bc"d"e"'
+    #                                         a  "  b  c  "  d  "  e  "
+    assert list(text_features(text)["in_quotes"]) == [0, 1, 1, 1, 0, 0, 1, 1, 0]
+
+
+def test_in_brackets_nests_mixed_kinds_and_ignores_a_stray_closing_bracket():
+    text = ")f([{x}])y"
+    #                                           )  f  (  [  {  x  }  ]  )  y
+    assert list(text_features(text)["in_brackets"]) == [0, 0, 1, 2, 3, 3, 2, 1, 0, 0]
+
+
+def test_line_position_restarts_after_each_line_break_which_ends_its_line():
+    text = "abc\n\nde"
+    #                                             a  b  c  ↵  ↵  d  e
+    assert list(text_features(text)["line_position"]) == [0, 1, 2, 3, 0, 0, 1]
+
+
+def test_indentation_counts_only_the_leading_spaces_read_so_far():
+    """No look-ahead: on the third leading space only three have been read.  Spaces after
+    the first other character do not count; a line of spaces alone counts them all."""
+    text = "   x y\n  \nz  w\n"
+    got = list(text_features(text)["indentation"])
+    #         _  _  _  x  _  y  ↵  _  _  ↵  z  _  _  w  ↵
+    assert got == [1, 2, 3, 3, 3, 3, 3, 1, 2, 2, 0, 0, 0, 0, 0]
+
+
+def test_word_start_and_in_word_treat_letters_digits_and_underscore_as_word():
+    text = "ab c_1 (x2)-y"
+    got = text_features(text)
+    #                                        a  b  _  c  _  1  _  (  x  2  )  -  y
+    assert list(got["word_start"]) == [1, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 1]
+    assert list(got["in_word"]) == [1, 1, 0, 1, 1, 1, 0, 0, 1, 1, 0, 0, 1]
+
+
+def test_no_feature_looks_ahead():
+    """Each feature at t is the same whatever follows t."""
+    text = 'if (a):\n    b = "c [d]"\n  e\n'
+    whole = text_features(text)
+    for t in range(1, len(text) + 1):
+        prefix = text_features(text[:t])
+        for name in FEATURES:
+            assert list(prefix[name]) == list(whole[name][:t]), (name, t)
+
+
+def test_a_cell_that_follows_its_feature_in_one_half_only_ranks_below_one_that_holds():
+    """The held-out rule: unit 0 follows in_brackets perfectly over the first half and is
+    flat over the second: r over the whole text 0.60.  Unit 1 follows in_word loosely but in
+    both halves: r 0.44.  Unit 1 ranks first; neither is convincing (0.5 in both halves)."""
+    text = 'fun(xs, "yes") + get[zed]\n    hat = (abc)\n' * 8
+    features = text_features(text)
+    T, half = len(text), len(text) // 2
+    rng = np.random.default_rng(0)
+    values = rng.uniform(-0.05, 0.05, (T, 3))
+    values[:half, 0] = np.tanh(features["in_brackets"][:half])
+    values[half:, 0] = rng.uniform(-0.02, 0.02, T - half)
+    values[:, 1] = 0.2 * features["in_word"] + rng.uniform(-0.3, 0.3, T)
+    ranked = rank_cells(values, features, 3)
+    assert [cell.unit for cell in ranked[:1]] == [1] and ranked[0].feature == "in_word"
+    assert min(ranked[0].halves) > 0.4                # holds in both halves (not above 0.5)
+    zero = [cell for cell in ranked if cell.unit == 0][0]
+    assert not zero.convincing and abs(zero.halves[1]) < 0.5
+    r = correlations(values, features)                # the old rule, |r| over the whole text,
+    assert abs(r[0, list(FEATURES).index("in_brackets")]) > abs(ranked[0].r)   # put unit 0 first
+
+
+def test_the_page_scrolls_sideways_instead_of_wrapping_a_line():
+    from nplstm.visualize import CellView, render_page  # noqa: PLC0415
+    page = render_page("    indented line\nx", [CellView(0, 3, "indentation", 0.2,
+                                                           np.zeros(19), (0.1, 0.3), False)],
+                       title="t", meta="m")
+    style = re.search(r"\.text\{([^}]*)\}", page).group(1)
+    assert "white-space:pre;" in style and "overflow-x:auto" in style
+    assert "pre-wrap" not in style and "break-all" not in style and "anywhere" not in style
+    assert 'halves +0.10, +0.30' in page and 'class="weak"' in page
 
 
 @given(st.integers(0, 2**32 - 1))
@@ -239,6 +343,7 @@ def test_rank_cells_finds_a_planted_cell(seed):
     values[:, 1] = 0.25                                                 # constant: r = 0
     ranked = rank_cells(values, features, 3)
     assert ranked[0].unit == 4 and ranked[0].feature == "in_brackets" and ranked[0].r < -0.99
+    assert ranked[0].convincing and all(r < -0.99 for r in ranked[0].halves)
     assert 1 not in [cell.unit for cell in ranked]          # the constant unit scores 0
     r = correlations(values, features)
     assert np.all(r[1] == 0)
@@ -266,3 +371,25 @@ def test_the_gates_figure_is_written(run, capsys):
     assert main(["visualize", "--out", str(run), "--chars", "100", "--cells", "1"]) == 0
     assert figure.stat().st_size > 10_000
     assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_gates_figure_has_a_legend_for_its_diagonals(run):
+    """Each panel draws the two diagonals with a label, and the figure's legend names both."""
+    pytest.importorskip("matplotlib")
+    from nplstm.training.plots import matplotlib_pyplot  # noqa: PLC0415
+    from nplstm.visualize.saturation import DIAGONALS, saturation_figure  # noqa: PLC0415
+    loaded = load_charlm_run(run)
+    with no_grad():
+        traces = record_traces(loaded.task.model, loaded.task.corpus.encode(TEXT[:60]))
+    plt = matplotlib_pyplot()
+    fig = saturation_figure(plt, traces)
+    try:
+        (legend,) = fig.legends
+        assert [t.get_text() for t in legend.get_texts()] == list(DIAGONALS.values())
+        assert [line.get_linestyle() for line in legend.get_lines()] == ["--", ":"]
+        for ax in fig.axes:                      # 2 layers × 3 gates, each with both lines
+            assert sorted(line.get_label() for line in ax.get_lines()) == \
+                sorted(DIAGONALS.values())
+        assert len(fig.axes) == 6
+    finally:
+        plt.close(fig)

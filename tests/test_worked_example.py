@@ -56,7 +56,7 @@ def printed_gradients(text: str) -> dict:
 
 
 def check_printed_gradients(text: str):
-    """gradcheck of L = ⟨dh, h′⟩ + ⟨dc, c′⟩ whose "backward" returns the page's numbers.
+    """gradcheck of L = ⟨dh, h⟩ + ⟨dc, c⟩ whose "backward" returns the page's numbers.
 
     The page rounds to 4 significant digits: a printed value is within half a unit of its
     4th digit, a relative error ≤ 5e-4 of the true value, so rtol = 5e-4 (the central
@@ -64,15 +64,14 @@ def check_printed_gradients(text: str):
     values = EXAMPLE.example_inputs()
     dh, dc = values["dh"], values["dc"]
     printed = printed_gradients(text)
-    names = ["x", "h", "c", "weight_ih", "weight_hh", "bias_ih", "bias_hh"]
-    grad_names = ["x", "h_prev", "c_prev", "weight_ih", "weight_hh", "bias_ih", "bias_hh"]
+    names = ["x", "h_prev", "c_prev", "weight_ih", "weight_hh", "bias_ih", "bias_hh"]
 
-    def forward(x, h, c, w_ih, w_hh, b_ih, b_hh):
-        (h1, c1), _ = R.lstm_cell_forward(x, (h, c), w_ih, w_hh, b_ih, b_hh)
-        return float((dh * h1).sum() + (dc * c1).sum()), None            # L
+    def forward(x, h_prev, c_prev, w_ih, w_hh, b_ih, b_hh):
+        (h, c), _ = R.lstm_cell_forward(x, (h_prev, c_prev), w_ih, w_hh, b_ih, b_hh)
+        return float((dh * h).sum() + (dc * c).sum()), None              # L
 
     def backward(dloss, _):
-        return [dloss * printed[name] for name in grad_names]
+        return [dloss * printed[name] for name in names]
 
     return nplstm.gradcheck(forward, backward, [values[n] for n in names], names=names,
                             atol=1e-9, rtol=5e-4, raise_exception=False)
@@ -108,13 +107,13 @@ def test_a_wrong_printed_digit_is_caught(old, new):
 def test_the_page_shows_every_intermediate():
     text = PAGE.read_text(encoding="utf-8")
     for label in ["z_i", "z_f", "z_g", "z_o", "i = σ(z_i)", "f = σ(z_f)", "g = tanh(z_g)",
-                  "o = σ(z_o)", "c′ = f ⊙ c + i ⊙ g", "h′ = o ⊙ tanh(c′)", "do =", "df =",
+                  "o = σ(z_o)", "c = f ⊙ c_prev + i ⊙ g", "h = o ⊙ tanh(c)", "do =", "df =",
                   "di =", "dg =", "dz_o =", "dz_g =", "dz_f =", "dz_i ="]:
         assert f"| {label}" in text, label
     step = EXAMPLE.step(EXAMPLE.example_inputs())
     # the page's forward values are reference.py's, rounded
-    for name, label in [("i", "i = σ(z_i)"), ("c_next", "c′ = f ⊙ c + i ⊙ g"),
-                        ("h_next", "h′ = o ⊙ tanh(c′)")]:
+    for name, label in [("i", "i = σ(z_i)"), ("c", "c = f ⊙ c_prev + i ⊙ g"),
+                        ("h", "h = o ⊙ tanh(c)")]:
         np.testing.assert_allclose(_table_row(text, label), step[name], rtol=5e-4)
 
 

@@ -2,16 +2,16 @@
 
 Notation (shapes in every comment use these letters)
     T time steps, B batch, I input size, H hidden size, P projection size (P = H without)
-    x (B, I) input;  h (B, P) hidden state;  c (B, H) cell state;  h', c' the next ones
+    x (B, I) input;  h_prev (B, P), c_prev (B, H) the states in;  h (B, P), c (B, H) out
     z (B, 4H) pre-activations, four blocks [z_i | z_f | z_g | z_o]
     i input gate, f forget gate, g candidate cell, o output gate: each (B, H)
-    σ the logistic sigmoid, ⊙ the elementwise product, dX = ∂L/∂X (shaped like X)
+    σ the sigmoid, ⊙ the elementwise product, dX = ∂L/∂X (shaped like X), dc_total all of ∂L/∂c
 
 One step, as torch.nn.LSTMCell:
-    z  = x W_ihᵀ + b_ih + h W_hhᵀ + b_hh
+    z  = x W_ihᵀ + b_ih + h_prev W_hhᵀ + b_hh
     i = σ(z_i),  f = σ(z_f),  g = tanh(z_g),  o = σ(z_o)
-    c' = f ⊙ c + i ⊙ g
-    h' = o ⊙ tanh(c')            (with a projection: h' = (o ⊙ tanh(c')) W_hrᵀ, of size P)
+    c = f ⊙ c_prev + i ⊙ g
+    h = o ⊙ tanh(c)              (with a projection: h = (o ⊙ tanh(c)) W_hrᵀ, of size P)
 
 ``lstm_step_forward`` / ``lstm_step_backward`` are that step on batched arrays (h may be of
 size P); ``lstm_cell_forward`` / ``lstm_cell_backward`` check their input as the fast layer
@@ -43,75 +43,75 @@ def sigmoid(z):
     return get_array_module(z).tanh(z / 2) / 2 + 1 / 2
 
 
-def lstm_step_forward(x, h, c, weight_ih, weight_hh, bias_ih, bias_hh):
-    """One step on batched, already validated arrays: ``(h', c'), StepCache``."""
+def lstm_step_forward(x, h_prev, c_prev, weight_ih, weight_hh, bias_ih, bias_hh):
+    """One step on batched, already validated arrays: ``(h, c), StepCache``."""
     xp = get_array_module(x)
     b_ih, b_hh = (0, 0) if bias_ih is None else (bias_ih, bias_hh)  # bias=False: none
-    z = x @ weight_ih.T + b_ih + h @ weight_hh.T + b_hh    # (B, 4H)  pre-activations
+    z = x @ weight_ih.T + b_ih + h_prev @ weight_hh.T + b_hh   # (B, 4H) pre-activations
     z_i, z_f, z_g, z_o = split_gates(z)                    # (B, H) each, the four blocks of z
     i = sigmoid(z_i)                                       # (B, H)  i = σ(z_i)     input gate
     f = sigmoid(z_f)                                       # (B, H)  f = σ(z_f)     forget gate
     g = xp.tanh(z_g)                                       # (B, H)  g = tanh(z_g)  candidate cell
     o = sigmoid(z_o)                                       # (B, H)  o = σ(z_o)     output gate
-    c_next = f * c + i * g                                 # (B, H)  c' = f ⊙ c + i ⊙ g
-    tanh_c = xp.tanh(c_next)                               # (B, H)  tanh(c')
-    h_next = o * tanh_c                                    # (B, H)  h' = o ⊙ tanh(c')
-    cache = StepCache(x, h, c, i, f, g, o, tanh_c, weight_ih, weight_hh,
+    c = f * c_prev + i * g                                 # (B, H)  c = f ⊙ c_prev + i ⊙ g
+    tanh_c = xp.tanh(c)                                    # (B, H)  tanh(c)
+    h = o * tanh_c                                         # (B, H)  h = o ⊙ tanh(c)
+    cache = StepCache(x, h_prev, c_prev, i, f, g, o, tanh_c, weight_ih, weight_hh,
                       has_bias=bias_ih is not None, unbatched=False)
-    return (h_next, c_next), cache
+    return (h, c), cache
 
 
 def lstm_step_backward(dh, dc, cache):
-    """The step undone line by line, from dh = ∂L/∂h' and dc = ∂L/∂c' (batched arrays).
+    """The step undone line by line, from dh = ∂L/∂h and dc = ∂L/∂c (batched arrays).
 
     Derivatives through the outputs: σ' = s(1 − s), tanh' = 1 − t².  Returns the
-    ``CellGrads`` and the total ∂L/∂c' (dc plus the path through h'), for ``record``.
+    ``CellGrads`` and dc_total, all of ∂L/∂c (dc plus the path through h), for ``record``.
     """
-    x, h, c, i, f, g, o, tanh_c, weight_ih, weight_hh, has_bias, _ = cache
+    x, h_prev, c_prev, i, f, g, o, tanh_c, weight_ih, weight_hh, has_bias, _ = cache
     xp = get_array_module(x)
-    do = dh * tanh_c                                       # (B, H)  h' = o ⊙ tanh_c
-    dtanh_c = dh * o                                       # (B, H)  h' = o ⊙ tanh_c
-    dc = dc + dtanh_c * (1 - tanh_c * tanh_c)              # (B, H)  tanh_c = tanh(c'): 1 − t²
-    df = dc * c                                            # (B, H)  c' = f ⊙ c + i ⊙ g
-    dc_prev = dc * f                                       # (B, H)  c' = f ⊙ c + …
-    di = dc * g                                            # (B, H)  c' = … + i ⊙ g
-    dg = dc * i                                            # (B, H)  c' = … + i ⊙ g
+    do = dh * tanh_c                                       # (B, H)  h = o ⊙ tanh_c
+    dtanh_c = dh * o                                       # (B, H)  h = o ⊙ tanh_c
+    dc_total = dc + dtanh_c * (1 - tanh_c * tanh_c)        # (B, H)  tanh_c = tanh(c): 1 − t²
+    df = dc_total * c_prev                                 # (B, H)  c = f ⊙ c_prev + i ⊙ g
+    dc_prev = dc_total * f                                 # (B, H)  c = f ⊙ c_prev + …
+    di = dc_total * g                                      # (B, H)  c = … + i ⊙ g
+    dg = dc_total * i                                      # (B, H)  c = … + i ⊙ g
     dz_o = do * o * (1 - o)                                # (B, H)  o = σ(z_o): σ' = s(1 − s)
     dz_g = dg * (1 - g * g)                                # (B, H)  g = tanh(z_g): tanh' = 1 − t²
     dz_f = df * f * (1 - f)                                # (B, H)  f = σ(z_f)
     dz_i = di * i * (1 - i)                                # (B, H)  i = σ(z_i)
     dz = xp.concatenate([dz_i, dz_f, dz_g, dz_o], axis=-1)  # (B, 4H) the four blocks of z
     dbias_hh = dz.sum(axis=0) if has_bias else None        # (4H,)   z = … + b_hh  (Σ over B)
-    dh_prev = dz @ weight_hh                               # (B, P)  z = … + h W_hhᵀ + …
-    dweight_hh = dz.T @ h                                  # (4H, P) z = … + h W_hhᵀ + …
+    dh_prev = dz @ weight_hh                               # (B, P)  z = … + h_prev W_hhᵀ + …
+    dweight_hh = dz.T @ h_prev                             # (4H, P) z = … + h_prev W_hhᵀ + …
     dbias_ih = dz.sum(axis=0) if has_bias else None        # (4H,)   z = … + b_ih + …
     dx = dz @ weight_ih                                    # (B, I)  z = x W_ihᵀ + …
     dweight_ih = dz.T @ x                                  # (4H, I) z = x W_ihᵀ + …
     grads = CellGrads(dx, dh_prev, dc_prev, dweight_ih, dweight_hh, dbias_ih, dbias_hh)
-    return grads, dc
+    return grads, dc_total
 
 
 def lstm_cell_forward(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
-    """One LSTM step: ``(h1, c1), cache = lstm_cell_forward(x, (h, c), weight_ih, ...)``.
+    """One LSTM step: ``(h, c), cache = lstm_cell_forward(x, (h_prev, c_prev), weight_ih, ...)``.
 
-    x (B, I) or unbatched (I,);  state (h, c), each (B, H) or (H,), or None for zeros
+    x (B, I) or unbatched (I,);  state (h_prev, c_prev), each (B, H) or (H,), or None for 0
     weight_ih (4H, I), weight_hh (4H, H), bias_ih, bias_hh (4H,) or None
-    returns (h1, c1) shaped like the state, and a ``StepCache``
+    returns (h, c) shaped like the state, and a ``StepCache``
     """
     xp, I, H, _ = check_lstm_weights(weight_ih, weight_hh, bias_ih, bias_hh)
-    x, h, c, unbatched = check_step_inputs(x, state, weight_ih, I, H, xp)  # (B, I), (B, H)
-    (h1, c1), cache = lstm_step_forward(x, h, c, weight_ih, weight_hh, bias_ih, bias_hh)
-    h1, c1 = drop_batch_axis(unbatched, 0, h1, c1)     # (I,) in, (H,) out, as torch
-    return (h1, c1), cache._replace(unbatched=unbatched)
+    x, h_prev, c_prev, unbatched = check_step_inputs(x, state, weight_ih, I, H, xp)  # (B, H)
+    (h, c), cache = lstm_step_forward(x, h_prev, c_prev, weight_ih, weight_hh, bias_ih, bias_hh)
+    h, c = drop_batch_axis(unbatched, 0, h, c)         # (I,) in, (H,) out, as torch
+    return (h, c), cache._replace(unbatched=unbatched)
 
 
 def lstm_cell_backward(dh, dc, cache) -> CellGrads:
-    """Gradients of one step from dh = ∂L/∂h1, dc = ∂L/∂c1 (each may be None: zeros).
+    """Gradients of one step from dh = ∂L/∂h, dc = ∂L/∂c (each may be None: zeros).
 
     returns ``CellGrads``, each field shaped like the forward input it belongs to
     """
     check_cache(cache, StepCache, "reference.lstm_cell_forward")
-    B, H = cache.c.shape
+    B, H = cache.c_prev.shape
     xp = check_arrays({"x (from the cache)": cache.x, "dh": dh, "dc": dc})
     dh = check_step_upstream("dh", dh, B, H, cache.unbatched, cache.x.dtype, xp)    # (B, H)
     dc = check_step_upstream("dc", dc, B, H, cache.unbatched, cache.x.dtype, xp)    # (B, H)
@@ -153,12 +153,12 @@ def lstm_forward(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None, wei
     for t in range(T):
         running = (t < lengths)[:, None]                               # (B, 1) not yet ended
         x_t = xp.where(running, x[t], 0)               # (B, I) padding (even NaN) reads as 0
-        (r, c_next), step = lstm_step_forward(x_t, h, c, weight_ih, weight_hh, bias_ih,
-                                              bias_hh)                 # r = o ⊙ tanh(c')
-        h_next = r if weight_hr is None else r @ weight_hr.T           # (B, P) h = r W_hrᵀ
-        h = xp.where(running, h_next, h)               # (B, P) ended rows keep their state
-        c = xp.where(running, c_next, c)               # (B, H)
-        outputs.append(xp.where(running, h_next, 0))   # (B, P) and output 0
+        (r, c_t), step = lstm_step_forward(x_t, h, c, weight_ih, weight_hh, bias_ih,
+                                           bias_hh)                    # r = o ⊙ tanh(c_t)
+        h_t = r if weight_hr is None else r @ weight_hr.T              # (B, P) h_t = r W_hrᵀ
+        h = xp.where(running, h_t, h)                  # (B, P) ended rows keep their state
+        c = xp.where(running, c_t, c)                  # (B, H)
+        outputs.append(xp.where(running, h_t, 0))      # (B, P) and output 0
         if keep_cache:
             steps.append(step)
             hidden.append(r)
@@ -184,7 +184,7 @@ def lstm_backward(doutput, dh_n, dc_n, cache, *, record=None) -> SequenceGrads:
     check_cache(cache, LoopCache, "reference.lstm_forward (with keep_cache=True)")
     check_record(record)
     steps, hidden, weight_hr, lengths, reverse, unbatched = cache
-    x, h0, c0 = steps[0].x, steps[0].h, steps[0].c                     # (B, I), (B, P), (B, H)
+    x, h0, c0 = steps[0].x, steps[0].h_prev, steps[0].c_prev           # (B, I), (B, P), (B, H)
     T, (B, P), H = len(steps), h0.shape, c0.shape[1]
     xp = check_arrays({"x (from the cache)": x, "doutput": doutput, "dh_n": dh_n,
                        "dc_n": dc_n})
@@ -231,13 +231,13 @@ class StepCache(NamedTuple):
     """What ``lstm_step_backward`` reads, saved by ``lstm_step_forward`` (batched shapes)."""
 
     x: object          # (B, I)
-    h: object          # (B, P)   the previous hidden state
-    c: object          # (B, H)   the previous cell state
+    h_prev: object     # (B, P)   the hidden state the step read
+    c_prev: object     # (B, H)   the cell state the step read
     i: object          # (B, H)   input gate
     f: object          # (B, H)   forget gate
     g: object          # (B, H)   candidate cell
     o: object          # (B, H)   output gate
-    tanh_c: object     # (B, H)   tanh(c')
+    tanh_c: object     # (B, H)   tanh(c), c the step's new cell state
     weight_ih: object  # (4H, I)  references, not copies
     weight_hh: object  # (4H, P)
     has_bias: bool

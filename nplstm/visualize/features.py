@@ -5,11 +5,17 @@ state c_t does (c_t has read x_0 … x_t):
 
     in_quotes      1 inside a pair of double quotes "…" (the opening quote counts as inside,
                    the closing one as outside), else 0
-    in_brackets    the nesting depth of (), [] and {} (an opening bracket counts as inside)
-    line_position  the column of character t in its line (0 for a line's first character)
-    indentation    the number of leading spaces of the line that character t is on
+    in_brackets    the nesting depth of (), [] and {} (an opening bracket counts as inside,
+                   a closing one as outside; a closing bracket with none open is ignored)
+    line_position  the column of character t in its line (0 for a line's first character;
+                   a line break is the last character of the line it ends)
+    indentation    the leading spaces of t's line read so far: 1, 2, … on the leading spaces
+                   themselves, then all of them up to and including the line's break
     word_start     1 on the first character of a word (a letter, digit or _ after anything
                    else), else 0
+    in_word        1 on a character of a word (a letter, digit or _), else 0
+
+None looks ahead: each depends on characters 0 … t only.
 """
 
 from __future__ import annotations
@@ -22,8 +28,9 @@ FEATURES = {
     "in_quotes": "inside a pair of double quotes \"…\"",
     "in_brackets": "nesting depth of (), [] and {}",
     "line_position": "column of the character in its line",
-    "indentation": "leading spaces of the character's line",
+    "indentation": "leading spaces of the character's line, read so far",
     "word_start": "first character of a word",
+    "in_word": "a letter, digit or _ (inside a word)",
 }
 
 _OPEN, _CLOSE = "([{", ")]}"
@@ -37,7 +44,7 @@ def text_features(text: str) -> dict:
     """``{name: (T,) float64}`` for every name of ``FEATURES``, T = len(text)."""
     T = len(text)
     values = {name: np.zeros(T) for name in FEATURES}
-    inside, depth, column, previous = False, 0, 0, "\n"
+    inside, depth, column, previous, indent, leading = False, 0, 0, "\n", 0, True
     for t, ch in enumerate(text):
         if ch == '"':
             inside = not inside
@@ -49,11 +56,15 @@ def text_features(text: str) -> dict:
         values["in_brackets"][t] = depth
         values["line_position"][t] = column
         values["word_start"][t] = _is_word_char(ch) and not _is_word_char(previous)
-        column = 0 if ch == "\n" else column + 1
+        values["in_word"][t] = _is_word_char(ch)
+        if leading and ch == " ":
+            indent += 1
+        elif ch != "\n":
+            leading = False                        # the first other character ends them
+        values["indentation"][t] = indent
+        if ch == "\n":
+            column, indent, leading = 0, 0, True
+        else:
+            column += 1
         previous = ch
-    start = 0
-    for line in text.split("\n"):                  # each line with its newline, if any
-        end = min(T, start + len(line) + 1)
-        values["indentation"][start:end] = len(line) - len(line.lstrip(" "))
-        start = end
     return values

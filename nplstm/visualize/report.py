@@ -12,7 +12,7 @@ from ..io import atomic_write_bytes
 from .errors import VisualizeError
 from .features import text_features
 from .html import CellView, render_page
-from .ranking import rank_cells
+from .ranking import MIN_R, rank_cells
 from .run_model import choose_text, load_charlm_run
 from .saturation import plot_saturation
 from .traces import record_traces
@@ -55,7 +55,8 @@ def visualize_run(out, *, text=None, chars: int = 2000, cells: int = 5) -> Visua
     for layer, trace in enumerate(traces):
         values = np.tanh(trace.c)                                        # (T, H)
         for cell in rank_cells(values, features, cells):
-            views.append(CellView(layer, cell.unit, cell.feature, cell.r, values[:, cell.unit]))
+            views.append(CellView(layer, cell.unit, cell.feature, cell.r, values[:, cell.unit],
+                                  cell.halves, cell.convincing))
     source = "the run's eval split" if text is None else str(text)
     meta = (f"{run.checkpoint} (step {run.step}); {len(shown)} characters of {source}; "
             f"{len(traces)} layer(s) of {hidden} cells, {cells} shown per layer")
@@ -64,7 +65,7 @@ def visualize_run(out, *, text=None, chars: int = 2000, cells: int = 5) -> Visua
         if target.is_dir():
             raise VisualizeError(f"{target} is a directory; visualize writes a file there")
     atomic_write_bytes(page, render_page(shown, views, title="Inside a trained LSTM: cells",
-                                         meta=meta).encode("utf-8"))
+                                         meta=meta, min_r=MIN_R).encode("utf-8"))
     wrote = plot_saturation(traces, figure)
     return VisualizeResult(page, figure if wrote else None, run.checkpoint, len(shown),
                            dict(skipped))

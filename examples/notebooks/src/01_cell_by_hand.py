@@ -1,16 +1,16 @@
 # %% [markdown]
 # # 1. The LSTM cell by hand: forward, backward, and the checker
 #
-# One LSTM step takes an input $x$ and the previous state $(h, c)$ and returns the next state
-# $(h', c')$. nplstm writes it as torch does, with the four gates stacked along one axis of
-# size $4H$ in the order $i, f, g, o$:
+# One LSTM step takes an input $x$ and the previous state $(h_{prev}, c_{prev})$ and returns
+# the new state $(h, c)$. nplstm writes it as torch does, with the four gates stacked along
+# one axis of size $4H$ in the order $i, f, g, o$:
 #
 # $$
 # \begin{aligned}
-# z &= x W_{ih}^\top + b_{ih} + h W_{hh}^\top + b_{hh} = [\,z_i \mid z_f \mid z_g \mid z_o\,] \\
+# z &= x W_{ih}^\top + b_{ih} + h_{prev} W_{hh}^\top + b_{hh} = [\,z_i \mid z_f \mid z_g \mid z_o\,] \\
 # i &= \sigma(z_i), \quad f = \sigma(z_f), \quad g = \tanh(z_g), \quad o = \sigma(z_o) \\
-# c' &= f \odot c + i \odot g \\
-# h' &= o \odot \tanh(c')
+# c &= f \odot c_{prev} + i \odot g \\
+# h &= o \odot \tanh(c)
 # \end{aligned}
 # $$
 #
@@ -34,13 +34,13 @@ B, I, H = 3, 4, 5
 rng = np.random.default_rng(0)
 bound = 1 / np.sqrt(H)                       # torch's init: U(-1/√H, 1/√H)
 x = rng.standard_normal((B, I))
-h = rng.standard_normal((B, H))              # a nonzero state: zeros would hide mistakes
-c = rng.standard_normal((B, H))
+h_prev = rng.standard_normal((B, H))         # a nonzero state: zeros would hide mistakes
+c_prev = rng.standard_normal((B, H))
 weight_ih = rng.uniform(-bound, bound, (4 * H, I))
 weight_hh = rng.uniform(-bound, bound, (4 * H, H))
 bias_ih = rng.uniform(-bound, bound, 4 * H)
 bias_hh = rng.uniform(-bound, bound, 4 * H)
-print({name: a.shape for name, a in dict(x=x, h=h, c=c, weight_ih=weight_ih,
+print({name: a.shape for name, a in dict(x=x, h_prev=h_prev, c_prev=c_prev, weight_ih=weight_ih,
                                           weight_hh=weight_hh, bias_ih=bias_ih).items()})
 
 # %% [markdown]
@@ -48,15 +48,55 @@ print({name: a.shape for name, a in dict(x=x, h=h, c=c, weight_ih=weight_ih,
 #
 # `reference.lstm_step_forward` is the equations above, one line each, with the shape of every
 # array at the end of its line. It returns the new state and a *cache*: what the backward pass
-# will need (the gates after their nonlinearity, $\tanh(c')$, the inputs).
+# will need (the gates after their nonlinearity, $\tanh(c)$, the inputs).
 
 # %%
 print(inspect.getsource(R.lstm_step_forward))
 
 # %%
-(h1, c1), cache = R.lstm_cell_forward(x, (h, c), weight_ih, weight_hh, bias_ih, bias_hh)
-print("h' =\n", h1.round(4))
+(h, c), cache = R.lstm_cell_forward(x, (h_prev, c_prev), weight_ih, weight_hh,
+                                    bias_ih, bias_hh)
+print("h =\n", h.round(4))
 print("cache fields:", cache._fields)
+
+# %% [markdown]
+# ## Your turn: the forward step (exercise `lstm_cell_forward`)
+#
+# **Try it first**: the next section is the answer. Write `lstm_cell_forward` below, the six
+# equations at the top of this notebook in plain NumPy, with torch's gate order
+# $i, f, g, o$ (block $k$ of $z$ is its columns $kH \ldots (k+1)H - 1$). It returns `h`, `c`
+# and a `CellCache` of what the backward needs. Then run the check cell: `check` grades your
+# function here, in a forked copy of this kernel, against nplstm's reference, and names what
+# is wrong (a swapped gate block, a missing transpose, σ where tanh belongs). As stored, the
+# notebook checks the unfinished stub, so the check fails.
+
+# %%
+from typing import NamedTuple
+
+
+class CellCache(NamedTuple):
+    x: np.ndarray        # (B, I)
+    h_prev: np.ndarray   # (B, H)
+    c_prev: np.ndarray   # (B, H)
+    i: np.ndarray        # (B, H) input gate
+    f: np.ndarray        # (B, H) forget gate
+    g: np.ndarray        # (B, H) candidate cell
+    o: np.ndarray        # (B, H) output gate
+    tanh_c: np.ndarray   # (B, H) tanh(c)
+    W_ih: np.ndarray     # (4H, I)
+    W_hh: np.ndarray     # (4H, H)
+
+
+def lstm_cell_forward(x, h_prev, c_prev, W_ih, W_hh, b_ih, b_hh):
+    """x (B, I), h_prev, c_prev (B, H), W_ih (4H, I), W_hh (4H, H), b_ih, b_hh (4H,):
+    returns h (B, H), c (B, H) and a CellCache."""
+    raise NotImplementedError("lstm_cell_forward: write me")
+
+# %%
+from nplstm.exercises import check
+
+result = check("lstm_cell_forward", globals())
+result
 
 # %% [markdown]
 # ### The six equations, by hand
@@ -68,38 +108,63 @@ print("cache fields:", cache._fields)
 def sigmoid(z):
     return np.tanh(z / 2) / 2 + 1 / 2
 
-z = x @ weight_ih.T + bias_ih + h @ weight_hh.T + bias_hh      # (B, 4H)
+z = x @ weight_ih.T + bias_ih + h_prev @ weight_hh.T + bias_hh  # (B, 4H)
 z_i, z_f, z_g, z_o = np.split(z, 4, axis=1)                   # (B, H) each
 i, f, g, o = sigmoid(z_i), sigmoid(z_f), np.tanh(z_g), sigmoid(z_o)
-c_next = f * c + i * g                                        # c' = f ⊙ c + i ⊙ g
-h_next = o * np.tanh(c_next)                                  # h' = o ⊙ tanh(c')
+c_by_hand = f * c_prev + i * g                                # c = f ⊙ c_prev + i ⊙ g
+h_by_hand = o * np.tanh(c_by_hand)                            # h = o ⊙ tanh(c)
 
-print("max |h' by hand - reference| =", np.abs(h_next - h1).max())
-print("max |c' by hand - reference| =", np.abs(c_next - c1).max())
+print("max |h by hand - reference| =", np.abs(h_by_hand - h).max())
+print("max |c by hand - reference| =", np.abs(c_by_hand - c).max())
 print("mean forget gate f =", f.mean().round(3), " (σ of something near 0: about ½)")
+
+# %% [markdown]
+# **Question.** The forward keeps $i, f, g, o$ and $\tanh(c)$ in the cache, not $z$. Why is that
+# enough for the backward?
+#
+# <details><summary>Answer</summary>
+#
+# Every derivative the backward needs can be written through the activation's *output*:
+# $\sigma'(z) = s(1-s)$ with $s = \sigma(z)$, and $\tanh'(z) = 1 - t^2$ with $t = \tanh(z)$.
+# $z$ itself only enters through those derivatives, and $c$ only through $\tanh(c)$.
+#
+# </details>
 
 # %% [markdown]
 # ## The backward step: derivatives through the outputs
 #
 # **Try it first.** This section is the answer to the exercise `lstm_cell_backward`:
-# `nplstm exercise start lstm_cell_backward` writes its file (the task, the shapes and the
-# forward, no backward), and `nplstm exercise check lstm_cell_backward` grades it and says
+# `nplstm exercise start lstm_cell_backward --notebook` writes a notebook with its stub (the
+# task, the shapes and the forward, no backward) and a check cell that grades it and says
 # where it is wrong. Come back once yours passes.
 #
-# Backpropagation receives $\partial L/\partial h'$ and $\partial L/\partial c'$ (written
+# Backpropagation receives $\partial L/\partial h$ and $\partial L/\partial c$ (written
 # `dh`, `dc`) and undoes the forward line by line, in reverse. Each derivative of a
 # nonlinearity is written through its *output*, which the cache holds:
 # $\sigma'(z) = \sigma(z)(1-\sigma(z))$ and $\tanh'(z) = 1 - \tanh^2(z)$.
 #
 # $$
 # \begin{aligned}
-# \bar c &= dc + dh \odot o \odot (1 - \tanh^2 c') && \text{the total } \partial L/\partial c' \\
-# do &= dh \odot \tanh c', \quad df = \bar c \odot c, \quad di = \bar c \odot g, \quad dg = \bar c \odot i \\
+# dc_{total} &= dc + dh \odot o \odot (1 - \tanh^2 c) && \text{all of } \partial L/\partial c \\
+# do &= dh \odot \tanh c, \quad df = dc_{total} \odot c_{prev}, \quad di = dc_{total} \odot g, \quad dg = dc_{total} \odot i \\
 # dz &= [\, di \odot i(1-i) \mid df \odot f(1-f) \mid dg \odot (1-g^2) \mid do \odot o(1-o) \,] \\
-# dx &= dz\, W_{ih}, \quad dh_{prev} = dz\, W_{hh}, \quad dc_{prev} = \bar c \odot f \\
-# dW_{ih} &= dz^\top x, \quad dW_{hh} = dz^\top h, \quad db_{ih} = db_{hh} = \textstyle\sum_b dz
+# dx &= dz\, W_{ih}, \quad dh_{prev} = dz\, W_{hh}, \quad dc_{prev} = dc_{total} \odot f \\
+# dW_{ih} &= dz^\top x, \quad dW_{hh} = dz^\top h_{prev}, \quad db_{ih} = db_{hh} = \textstyle\sum_b dz
 # \end{aligned}
 # $$
+
+# %% [markdown]
+# **Question.** Why does `dc_prev` use `dc_total` and not the `dc` that came in?
+#
+# <details><summary>Answer</summary>
+#
+# $c$ reaches the loss along two paths: directly (the `dc` given) and through
+# $h = o \odot \tanh(c)$. The chain rule adds both, and $c_{prev}$ reaches the loss only
+# through $c = f \odot c_{prev} + i \odot g$, so it gets all of $\partial L/\partial c$ times
+# $f$. With `dc` alone the path through $h$ is lost; the checker calls it "missing the path
+# through c".
+#
+# </details>
 
 # %% [markdown]
 # `reference.lstm_step_backward` writes these lines, one each, in
@@ -111,13 +176,13 @@ dh = rng.standard_normal((B, H))
 dc = rng.standard_normal((B, H))
 grads = R.lstm_cell_backward(dh, dc, cache)
 
-tanh_c = np.tanh(c_next)
+tanh_c = np.tanh(c)
 dc_total = dc + dh * o * (1 - tanh_c**2)
-do, df, di, dg = dh * tanh_c, dc_total * c, dc_total * g, dc_total * i
+do, df, di, dg = dh * tanh_c, dc_total * c_prev, dc_total * g, dc_total * i
 dz = np.concatenate([di * i * (1 - i), df * f * (1 - f), dg * (1 - g**2), do * o * (1 - o)],
                     axis=1)                                              # (B, 4H)
 by_hand = {"x": dz @ weight_ih, "h_prev": dz @ weight_hh, "c_prev": dc_total * f,
-           "weight_ih": dz.T @ x, "weight_hh": dz.T @ h, "bias_ih": dz.sum(axis=0)}
+           "weight_ih": dz.T @ x, "weight_hh": dz.T @ h_prev, "bias_ih": dz.sum(axis=0)}
 for name, value in by_hand.items():
     difference = np.abs(value - getattr(grads, name)).max()
     print(f"{name:10s} max |by hand - reference| = {difference:.1e}")
@@ -127,7 +192,7 @@ for name, value in by_hand.items():
 #
 # Agreeing with our own second derivation proves little. The checker compares the backward with
 # **central differences** of the forward. It projects the outputs on random directions $u$,
-# $L = \langle u_h, h' \rangle + \langle u_c, c' \rangle$, calls the backward once with
+# $L = \langle u_h, h \rangle + \langle u_c, c \rangle$, calls the backward once with
 # `doutput = (u_h, u_c)`, and compares every gradient element with
 #
 # $$ \frac{\partial L}{\partial x_j} \approx \frac{L(x + \varepsilon e_j) - L(x - \varepsilon e_j)}{2\varepsilon},
@@ -137,15 +202,15 @@ for name, value in by_hand.items():
 # per input`.
 
 # %%
-def reference_forward(x, h, c, weight_ih, weight_hh, bias_ih, bias_hh):
-    return R.lstm_cell_forward(x, (h, c), weight_ih, weight_hh, bias_ih, bias_hh)
+def reference_forward(x, h_prev, c_prev, weight_ih, weight_hh, bias_ih, bias_hh):
+    return R.lstm_cell_forward(x, (h_prev, c_prev), weight_ih, weight_hh, bias_ih, bias_hh)
 
 def reference_backward(doutput, cache):
     dh, dc = doutput
     return R.lstm_cell_backward(dh, dc, cache)          # a CellGrads: one field per input
 
-inputs = [x, h, c, weight_ih, weight_hh, bias_ih, bias_hh]
-names = ["x", "h", "c", "weight_ih", "weight_hh", "bias_ih", "bias_hh"]
+inputs = [x, h_prev, c_prev, weight_ih, weight_hh, bias_ih, bias_hh]
+names = ["x", "h_prev", "c_prev", "weight_ih", "weight_hh", "bias_ih", "bias_hh"]
 report = nplstm.gradcheck(reference_forward, reference_backward, inputs, names=names)
 print(report)
 
@@ -164,19 +229,17 @@ print(report)
 # oracle:
 
 # %%
-(h1_fast, c1_fast), fast_cache = F.lstm_cell_forward(x, (h, c), weight_ih, weight_hh,
-                                                     bias_ih, bias_hh)
+(h_fast, c_fast), fast_cache = F.lstm_cell_forward(x, (h_prev, c_prev), weight_ih, weight_hh,
+                                                   bias_ih, bias_hh)
 fast_grads = F.lstm_cell_backward(dh, dc, fast_cache)
-print("max |h' fast - reference| =", np.abs(h1_fast - h1).max())
+print("max |h fast - reference| =", np.abs(h_fast - h).max())
 for name in names:
-    if name in ("h", "c"):
-        name += "_prev"
     print(f"{name:10s} max |fast - reference| = "
           f"{np.abs(getattr(fast_grads, name) - getattr(grads, name)).max():.1e}")
 
 # %%
-def fast_forward(x, h, c, weight_ih, weight_hh, bias_ih, bias_hh):
-    return F.lstm_cell_forward(x, (h, c), weight_ih, weight_hh, bias_ih, bias_hh)
+def fast_forward(x, h_prev, c_prev, weight_ih, weight_hh, bias_ih, bias_hh):
+    return F.lstm_cell_forward(x, (h_prev, c_prev), weight_ih, weight_hh, bias_ih, bias_hh)
 
 def fast_backward(doutput, cache):
     return F.lstm_cell_backward(*doutput, cache)
@@ -187,7 +250,8 @@ print(nplstm.gradcheck(fast_forward, fast_backward, inputs, names=names))
 # ## The module: `nplstm.LSTMCell`, torch's API
 #
 # `nplstm.LSTMCell(input_size, hidden_size)` owns its parameters (`weight_ih`, `weight_hh`,
-# `bias_ih`, `bias_hh`, named as in torch), `cell(x, (h, c))` runs one step and records it, and
+# `bias_ih`, `bias_hh`, named as in torch), `cell(x, (h_prev, c_prev))` runs one step and
+# records it, and
 # `cell.backward(dh, dc)` undoes the latest recorded step: it returns
 # `dx, (dh_prev, dc_prev)` and *adds* the parameter gradients into each `.grad`, as torch
 # accumulates. Load our weights into it and compare:
@@ -199,10 +263,10 @@ for name, value in dict(weight_ih=weight_ih, weight_hh=weight_hh,
     getattr(cell, name).data = value.copy()
 print(cell, [name for name, _ in cell.named_parameters()])
 
-h1_cell, c1_cell = cell(x, (h, c))
+h_cell, c_cell = cell(x, (h_prev, c_prev))
 cell.zero_grad()
 dx_cell, (dh_prev_cell, dc_prev_cell) = cell.backward(dh, dc)
-print("max |h' cell - reference|       =", np.abs(h1_cell - h1).max())
+print("max |h cell - reference|        =", np.abs(h_cell - h).max())
 print("max |dx cell - reference|       =", np.abs(dx_cell - grads.x).max())
 print("max |dc_prev cell - reference|  =", np.abs(dc_prev_cell - grads.c_prev).max())
 print("max |weight_hh.grad - reference| =", np.abs(cell.weight_hh.grad - grads.weight_hh).max())
@@ -212,11 +276,11 @@ print("max |weight_hh.grad - reference| =", np.abs(cell.weight_hh.grad - grads.w
 # and runs it, and a backward that returns the input gradients and a copy of each `.grad`.
 
 # %%
-def cell_forward(x, h, c, *parameters):
+def cell_forward(x, h_prev, c_prev, *parameters):
     for p, value in zip(cell.parameters(), parameters):
         p.data = value
     cell.clear_tape()                 # the checker calls forward many times, backward once
-    return cell(x, (h, c)), None
+    return cell(x, (h_prev, c_prev)), None
 
 def cell_backward(doutput, _):
     cell.zero_grad()
@@ -233,8 +297,8 @@ print("LSTMCell passes:", report.passed, "| worst err/tol:",
 #
 # - The forward is six lines; the backward is the same lines undone in reverse, each
 #   derivative taken through a saved output ($\sigma' = s(1-s)$, $\tanh' = 1 - t^2$).
-# - The cell state gets its gradient along two paths, through $h'$ and directly; $dc_{prev} =
-#   \bar c \odot f$: the forget gate decides how much of it flows one step further back
+# - The cell state gets its gradient along two paths, through $h$ and directly; $dc_{prev} =
+#   dc_{total} \odot f$: the forget gate decides how much of it flows one step further back
 #   (notebook 2 follows it through time).
 # - A backward is believed when a **finite-difference check** says so, with random upstream
 #   gradients, random biases and nonzero states. Notebook 3 shows how to read a failing one.

@@ -21,8 +21,8 @@
 # **An LSTM** carries a second state, the cell $c_t = f_t \odot c_{t-1} + i_t \odot g_t$. Along
 # the cell, the step back is
 #
-# $$ \frac{\partial L}{\partial c_{t-1}} = \bar c_t \odot f_t
-# \qquad (\bar c_t \text{ the total } \partial L/\partial c_t), $$
+# $$ \frac{\partial L}{\partial c_{t-1}} = dc_{total,t} \odot f_t
+# \qquad (dc_{total,t} \text{ all of } \partial L/\partial c_t), $$
 #
 # an **elementwise** product with the forget gate, no matrix and no $\tanh'$. Where $f_t \approx 1$
 # the gradient passes through unchanged.
@@ -44,6 +44,44 @@ x = rng.standard_normal((T, B, I))                  # (T, B, I)
 u = rng.standard_normal((B, H))                     # the loss reads the last step only:
 doutput = np.zeros((T, B, H))                       #   L = <u, h_{T-1}>
 doutput[-1] = u
+
+# %% [markdown]
+# ## Your turn: one step of the tanh RNN (exercise `rnn_step`)
+#
+# Before measuring, write the step whose backward this notebook multiplies $T$ times:
+# `rnn_step_forward` returns $h = \tanh(x W_{ih}^\top + b_{ih} + h_{prev} W_{hh}^\top + b_{hh})$
+# and a cache; `rnn_step_backward` gets $dh = \partial L/\partial h$ and returns the gradient
+# of every input. Shapes are torch's: `W_ih` (H, I), `W_hh` (H, H), biases (H,). Then run the
+# check cell; it grades your two functions against `nplstm.RNN`'s own step and names the
+# mistake. As stored, the notebook checks the unfinished stubs, so the check fails.
+
+# %%
+def rnn_step_forward(x, h_prev, W_ih, W_hh, b_ih, b_hh):
+    """x (B, I), h_prev (B, H): returns h (B, H) and a cache for rnn_step_backward."""
+    raise NotImplementedError("rnn_step_forward: write me")
+
+
+def rnn_step_backward(dh, cache):
+    """dh (B, H): returns dx, dh_prev, dW_ih, dW_hh, db_ih, db_hh, each shaped like its input."""
+    raise NotImplementedError("rnn_step_backward: write me")
+
+# %%
+from nplstm.exercises import check
+
+result = check("rnn_step", globals())
+result
+
+# %% [markdown]
+# **Question.** From your `rnn_step_backward`: what does one step back multiply
+# $\partial L/\partial h$ by, and when does that shrink it?
+#
+# <details><summary>Answer</summary>
+#
+# `dh_prev = (dh * (1 - h**2)) @ W_hh`: elementwise by $\tanh' = 1 - h^2 \le 1$, then by the
+# matrix $W_{hh}$. Its norm is at most $\|W_{hh}\|_2 \max(1 - h^2)$ times that of `dh`;
+# below 1 at every step, the gradient shrinks geometrically with the number of steps back.
+#
+# </details>
 
 # %% [markdown]
 # ## The tanh RNN
@@ -135,7 +173,7 @@ plt.show()
 #   the gradient reaching $h_t$ mostly comes through the gates from the cell's.
 #
 # The per-step factor of the cell gradient follows the forget gate, as
-# $\partial L/\partial c_{t-1} = \bar c_t \odot f_t$ says; it is a little above the median
+# $\partial L/\partial c_{t-1} = dc_{total,t} \odot f_t$ says; it is a little above the median
 # $f_t$, because the gradient also reaches $c_{t-1}$ through $h_{t-1}$ and the gates, and
 # because the elements with larger $f$ keep more of the norm. Step by step:
 
@@ -147,8 +185,22 @@ for bias, (lstm, _, dc) in runs.items():
           f" | median f_t = {np.median(f):.2f}")
 
 # %% [markdown]
+# **Question.** With forget bias $+3$, $f \approx 0.95$. About how much of
+# $\partial L/\partial c_t$ reaches 50 steps back along the cell alone, and how does that
+# compare with the RNN's factor of about 0.5 per step?
+#
+# <details><summary>Answer</summary>
+#
+# $0.95^{50} \approx 0.08$, against $0.5^{50} \approx 10^{-15}$ for the RNN: the cell path
+# multiplies by the forget gate elementwise, so an open gate keeps the gradient alive over
+# dozens of steps. The printed step-back factors above are that $f_t$.
+#
+# </details>
+
+# %% [markdown]
 # Vanishing is the common failure; the opposite, **exploding** gradients, happens when the
 # per-step factor exceeds 1 (large recurrent weights, a ReLU RNN). It is handled by clipping
 # the global gradient norm, which `nplstm train` does (`--clip`). Truncated BPTT, which
 # `nplstm train` also uses (`--seq-len`), simply stops the product after a fixed number of
-# steps.
+# steps. Both are derived, with the library's code, in docs/derivation.md §3.6–3.7, and
+# practised in the exercise `truncated_bptt` (`nplstm exercise start truncated_bptt`).

@@ -34,20 +34,20 @@ from nplstm.selfcheck import cell_layouts, random_cell_case, random_sequence_cas
 # plot), round-off grows as $\varepsilon$ shrinks (slope $-1$); the sum is a V whose bottom lies
 # near $\varepsilon^* \approx (3u)^{1/3}$, with an error of about $u^{2/3}$.
 #
-# We measure it on an LSTM cell with $L = \langle u_h, h' \rangle + \langle u_c, c' \rangle$,
+# We measure it on an LSTM cell with $L = \langle u_h, h \rangle + \langle u_c, c \rangle$,
 # against the exact gradient of the (checked) backward, for a few elements of `weight_hh`.
 
 # %%
 rng = np.random.default_rng(0)
 B, I, H = 4, 8, 8
-inputs = random_cell_case(rng, B, I, H)          # x, h, c, weight_ih, weight_hh, bias_ih, bias_hh
+inputs = random_cell_case(rng, B, I, H)    # x, h_prev, c_prev, weight_ih, weight_hh, bias_ih, bias_hh
 u_h, u_c = rng.standard_normal((B, H)), rng.standard_normal((B, H))
 
 def loss(inputs, dtype):
-    """L = <u_h, h'> + <u_c, c'> with the forward evaluated in dtype."""
-    x, h, c, *weights = (a.astype(dtype) for a in inputs)
-    (h1, c1), _ = R.lstm_cell_forward(x, (h, c), *weights)
-    return float(np.sum(u_h * h1, dtype=np.float64) + np.sum(u_c * c1, dtype=np.float64))
+    """L = <u_h, h> + <u_c, c> with the forward evaluated in dtype."""
+    x, h_prev, c_prev, *weights = (a.astype(dtype) for a in inputs)
+    (h, c), _ = R.lstm_cell_forward(x, (h_prev, c_prev), *weights)
+    return float(np.sum(u_h * h, dtype=np.float64) + np.sum(u_c * c, dtype=np.float64))
 
 _, cache = R.lstm_cell_forward(inputs[0], (inputs[1], inputs[2]), *inputs[3:])
 exact = R.lstm_cell_backward(u_h, u_c, cache).weight_hh      # (4H, H) the exact gradient
@@ -120,27 +120,28 @@ plt.show()
 from nplstm.functional.cell import CellGrads
 
 def buggy_step_backward(dh, dc, cache):
-    x, h, c, i, f, g, o, tanh_c, weight_ih, weight_hh, has_bias, _ = cache
-    do = dh * tanh_c                                   # h' = o ⊙ tanh(c')
-    dc = dc + dh * o * (1 - tanh_c * tanh_c)           # total ∂L/∂c'
-    df, dc_prev, di, dg = dc * c, dc * f, dc * g, dc * i   # c' = f ⊙ c + i ⊙ g
+    x, h_prev, c_prev, i, f, g, o, tanh_c, weight_ih, weight_hh, has_bias, _ = cache
+    do = dh * tanh_c                                   # h = o ⊙ tanh(c)
+    dc_total = dc + dh * o * (1 - tanh_c * tanh_c)     # all of ∂L/∂c
+    df, dc_prev = dc_total * c_prev, dc_total * f      # c = f ⊙ c_prev + i ⊙ g
+    di, dg = dc_total * g, dc_total * i
     dz_o = do * o * (1 - o)                            # o = σ(z_o)
     dz_g = dg * (1 - g * g)                            # g = tanh(z_g)
     dz_f = df * (1 - f * f)                            # BUG: f = σ(z_f), so σ' = f(1 − f)
     dz_i = di * i * (1 - i)                            # i = σ(z_i)
     dz = np.concatenate([dz_i, dz_f, dz_g, dz_o], axis=-1)   # (B, 4H)
-    return CellGrads(dz @ weight_ih, dz @ weight_hh, dc_prev, dz.T @ x, dz.T @ h,
+    return CellGrads(dz @ weight_ih, dz @ weight_hh, dc_prev, dz.T @ x, dz.T @ h_prev,
                      dz.sum(axis=0), dz.sum(axis=0))
 
-def cell_forward(x, h, c, weight_ih, weight_hh, bias_ih, bias_hh):
-    return R.lstm_cell_forward(x, (h, c), weight_ih, weight_hh, bias_ih, bias_hh)
+def cell_forward(x, h_prev, c_prev, weight_ih, weight_hh, bias_ih, bias_hh):
+    return R.lstm_cell_forward(x, (h_prev, c_prev), weight_ih, weight_hh, bias_ih, bias_hh)
 
 def buggy_cell_backward(doutput, cache):
     return buggy_step_backward(*doutput, cache)
 
 B, I, H = 3, 4, 5
 cell_inputs = random_cell_case(np.random.default_rng(1), B, I, H)
-cell_names = ["x", "h", "c", "weight_ih", "weight_hh", "bias_ih", "bias_hh"]
+cell_names = ["x", "h_prev", "c_prev", "weight_ih", "weight_hh", "bias_ih", "bias_hh"]
 
 # %% [markdown]
 # The checker knows nothing about LSTMs. A **layout** tells it what an input's axes mean:
@@ -156,9 +157,9 @@ print(report)
 # %% [markdown]
 # Reading it:
 #
-# - `c` passes: $dc_{prev} = \bar c \odot f$ does not go through $dz$, so the bug is after
+# - `c_prev` passes: $dc_{prev} = dc_{total} \odot f$ does not go through $dz$, so the bug is after
 #   the split into the direct path and the gates.
-# - `x`, `h` and every weight and bias fail: all of them are computed from $dz$.
+# - `x`, `h_prev` and every weight and bias fail: all of them are computed from $dz$.
 # - The **gate** line fails for `f` alone. So the error is in the forget gate's block of $dz$:
 #   $dz_f = df \odot f(1-f)$, exactly the planted line.
 #
@@ -228,6 +229,50 @@ report = nplstm.gradcheck(sequence_forward, sequence_backward, sequence_inputs,
                           names=sequence_names, layouts=sequence_layouts(T, H))
 print("passed:", report.passed, "| worst err/tol per time step:",
       {t: f"{s.worst_ratio:.0e}" for t, s in report.breakdown()["time"].items()})
+
+# %% [markdown]
+# **Question.** The planted bug of section 2 fails every row except `c_prev`. Which rows would
+# fail if the bug were instead `dc_prev = dc * f` (the upstream `dc`, not `dc_total`)?
+#
+# <details><summary>Answer</summary>
+#
+# Only `c_prev`: `dc_prev` is the one output that uses that line, and `dz` still gets the
+# right `dc_total`. One row failing alone points at the one line that computes it.
+#
+# </details>
+
+# %% [markdown]
+# ## 4. Your turn: the gradients of a linear layer (exercise `linear`)
+#
+# Write `linear_backward` for $y = x W^\top + b$ ($x$ (N, I), $W$ (O, I), $b$ (O,)): from
+# $dy = \partial L/\partial y$, return `dx`, `dW`, `db`, each shaped like what it is the
+# gradient of. Then run the check cell: like `gradcheck`, it compares your gradients with
+# central differences (and with nplstm's reference), and it names the mistake ("not summed
+# over the batch", "transpose?"). As stored, the notebook checks the unfinished stub, so the
+# check fails.
+
+# %%
+def linear_backward(dy, x, W, b):
+    """dy (N, O), x (N, I), W (O, I), b (O,): returns dx (N, I), dW (O, I), db (O,)."""
+    raise NotImplementedError("linear_backward: write me")
+
+# %%
+from nplstm.exercises import check
+
+result = check("linear", globals())
+result
+
+# %% [markdown]
+# **Question.** A wrong `db = dy[0]` (one row of `dy`, not the sum over the rows) passes a
+# check whose batch has a single row. Why, and what does the checker do about it?
+#
+# <details><summary>Answer</summary>
+#
+# With N = 1, `dy[0]` *is* the sum over the rows. A check must use a batch of several rows
+# (and random values); the exercise's cases do, and the checker names the mistake "not summed
+# over the batch" instead of a misleading factor.
+#
+# </details>
 
 # %% [markdown]
 # ## Rules of thumb

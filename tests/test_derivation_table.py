@@ -1,0 +1,147 @@
+"""docs/derivation.md quotes code by file and line number: its generated tables must be what
+docs/make_derivation_table.py writes from today's source, every number they quote must hold
+what the row names, and every block of code it quotes from a library file must be those lines."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DOC = ROOT / "docs" / "derivation.md"
+REFERENCE = ROOT / "nplstm" / "functional" / "reference.py"
+
+
+def _script():
+    spec = importlib.util.spec_from_file_location("make_derivation_table",
+                                                  ROOT / "docs" / "make_derivation_table.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _code(line: str) -> str:
+    """A source line without its comment, whitespace normalised."""
+    return " ".join(line.split("#")[0].split())
+
+
+def _lines(span: str) -> list:
+    first, _, last = span.partition("–")
+    return list(range(int(first), int(last or first) + 1))
+
+
+def table_problems(doc: str, source_lines: list) -> list:
+    """Every wrong number in the "every line of lstm_step_backward" table, checked without the
+    script: a backward cell "73–74 `dtanh_c`, `dc_total`" must be exactly the lines that assign
+    those names; a forward cell "58 `h = o * tanh_c`" must be line 58's code."""
+    rows = re.findall(r"^\| (\d+(?:–\d+)?) ((?:`\w+`(?:, )?)+) \| (.*) \|$", doc, flags=re.M)
+    assert len(rows) >= 9, f"the table has {len(rows)} rows"
+    problems = []
+    for span, names, undone in rows:
+        names = re.findall(r"`(\w+)`", names)
+        assigned = {}
+        for number in _lines(span):
+            match = re.match(r"\s*(\w+) = ", source_lines[number - 1])
+            assigned[number] = match.group(1) if match else None
+        if sorted(n for n in assigned.values() if n) != sorted(names) or None in \
+                assigned.values():
+            problems.append(f"lines {span} assign {list(assigned.values())}, not {names}")
+        for number, code in re.findall(r"(\d+) `([^`]+)`", undone):
+            if _code(source_lines[int(number) - 1]) != code:
+                problems.append(f"line {number} is {source_lines[int(number) - 1].strip()!r}, "
+                                f"not {code!r}")
+    return problems
+
+
+def test_the_committed_tables_are_what_the_script_writes_from_the_source():
+    doc = DOC.read_text(encoding="utf-8")
+    assert _script().render(doc, REFERENCE.read_text(encoding="utf-8")) == doc, \
+        "docs/derivation.md: run python docs/make_derivation_table.py"
+    assert _script().main(["--check"]) == 0
+
+
+def test_every_line_number_in_the_table_holds_what_its_row_names():
+    doc = DOC.read_text(encoding="utf-8")
+    assert table_problems(doc, REFERENCE.read_text(encoding="utf-8").splitlines()) == []
+
+
+def _shifted_source() -> str:
+    """reference.py with one comment line added above lstm_step_forward: every number below
+    it moves by one, as in the off-by-one the table once had."""
+    source = REFERENCE.read_text(encoding="utf-8")
+    return source.replace("def lstm_step_forward(", "# a new line\ndef lstm_step_forward(", 1)
+
+
+def test_a_table_one_line_off_is_caught_both_ways():
+    doc = DOC.read_text(encoding="utf-8")
+    shifted = _shifted_source()
+    assert _script().render(doc, shifted) != doc                       # the script sees it
+    problems = table_problems(doc, shifted.splitlines())               # and so does the check
+    assert len(problems) >= 9 and "line 58 is" in " ".join(problems)
+    # and the table generated from the shifted source passes the independent check there
+    assert table_problems(_script().render(doc, shifted), shifted.splitlines()) == []
+
+
+def test_a_backward_line_no_row_names_stops_the_script():
+    source = REFERENCE.read_text(encoding="utf-8").replace(
+        "    dz = xp.concatenate(", "    dz_extra = dz_i * 2\n    dz = xp.concatenate(", 1)
+    with pytest.raises(ValueError, match="dz_extra.*no row"):
+        _script().step_backward_table(source)
+    gone = REFERENCE.read_text(encoding="utf-8").replace("    dtanh_c = dh * o", "    pass", 1)
+    with pytest.raises(ValueError, match="no longer assigns.*dtanh_c"):
+        _script().step_backward_table(gone)
+
+
+# -- quoted blocks from any library file -------------------------------------------------------
+
+_QUOTE = r"\((nplstm/[\w/]+\.py):(\d+)(?:–(\d+))?"
+
+
+def quote_problems(doc: str, read=lambda path: (ROOT / path).read_text(encoding="utf-8")):
+    """Blocks of code introduced by "(nplstm/FILE.py:A–B):" or followed by
+    "(nplstm/FILE.py:A–B.)": each quoted line must be one of lines A…B of FILE, in order."""
+    normal = lambda line: " ".join(line.split())  # noqa: E731
+    problems, checked = [], 0
+    for block in re.finditer(r"```(?:text|python)\n(.*?)```", doc, flags=re.S):
+        before = re.search(_QUOTE + r"\):$", doc[:block.start()].rstrip())
+        after = re.match(_QUOTE + r"\.\)", doc[block.end():].lstrip())
+        named = before or after
+        if not named:
+            continue
+        path, first = named.group(1), int(named.group(2))
+        last = int(named.group(3) or first)
+        lines = iter(normal(line) for line in read(path).splitlines()[first - 1:last])
+        quoted = [normal(line) for line in block.group(1).splitlines() if line.strip()]
+        missing = [q for q in quoted if q not in lines]          # consumes: keeps the order
+        if missing:
+            problems.append(f"{path}:{first}–{last} does not hold, in order: {missing}")
+        checked += 1
+    return problems, checked
+
+
+def test_every_block_quoted_from_a_library_file_is_the_lines_it_names():
+    problems, checked = quote_problems(DOC.read_text(encoding="utf-8"))
+    assert problems == []
+    assert checked >= 3, f"only {checked} blocks quote nplstm/ files by path"
+
+
+def test_a_quote_of_moved_lines_is_caught():
+    doc = DOC.read_text(encoding="utf-8")
+
+    def moved(path):
+        return "# a new line\n" + (ROOT / path).read_text(encoding="utf-8")
+    problems, checked = quote_problems(doc, moved)
+    assert checked >= 3 and len(problems) == checked
+
+
+def test_every_name_quoted_with_a_library_line_is_on_that_line():
+    """"`NAME` (nplstm/FILE.py:N)" in the prose: line N of FILE holds NAME."""
+    doc = DOC.read_text(encoding="utf-8")
+    found = re.findall(r"`(\w+)` \((nplstm/[\w/]+\.py):(\d+)\)", doc)
+    assert len(found) >= 2, found
+    for name, path, number in found:
+        line = (ROOT / path).read_text(encoding="utf-8").splitlines()[int(number) - 1]
+        assert re.search(rf"\b{name}\b", line), f"{path}:{number} is {line.strip()!r}, no {name}"
