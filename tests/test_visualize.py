@@ -140,6 +140,8 @@ def test_each_cell_is_named_by_its_best_feature_and_correlation(run, no_figure, 
                     _r(values[half:, j], features[name][half:])
                 score[j, k] = min(abs(a), abs(b)) if a * b > 0 else 0.0
         best = score.max(axis=1)
+        # score is this test's own computation (_r), not the library's: the two sum in other
+        # orders, so they agree to float64 round-off over T terms, well within 1e-9
         assert int(unit) == cell["unit"]
         assert best[int(unit)] >= np.sort(best)[-2] - 1e-9                # among the two best
         k = list(FEATURES).index(feature)
