@@ -113,7 +113,7 @@ def _grade_in_a_child(path: Path, name: str, timeout: float) -> GradeResult:
                                        start_new_session=True)
 
             def died() -> str:
-                _wait_for_exit(process, _EXIT_WAIT)
+                wait_for_exit(process.pid, _EXIT_WAIT)
                 _stop(process)
                 return _died(path.name, process.returncode, _tail(stderr))
 
@@ -149,15 +149,15 @@ def exchange(wire: FrameReader, name: str, where: str, subject: str, timeout: fl
             f"grader's pipe?"))
 
 
-def _wait_for_exit(process: subprocess.Popen, seconds: float) -> None:
-    """Wait until the child has exited, without reaping it (its process group id stays
-    reserved until ``_stop`` has killed the group)."""
+def wait_for_exit(pid: int, seconds: float) -> None:
+    """Wait until the child ``pid`` has exited, without reaping it (its process group id
+    stays reserved until the group is killed: ``_stop`` here, ``inline._stop`` for a fork)."""
     if not hasattr(os, "waitid"):                # macOS: the group is killed straight away
         return
     end = time.monotonic() + seconds
     while time.monotonic() < end:
         try:
-            found = os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+            found = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
         except ChildProcessError:
             return
         if found is not None:

@@ -34,7 +34,8 @@ from typing import Any
 from .catalog import exercise
 from .channel import FrameReader
 from .child import Server, answer
-from .harness import _died, _run_grader, _tail, checked_timeout, exchange
+from .harness import (_died, _run_grader, _tail, checked_timeout, exchange,
+                      wait_for_exit)
 from .learner import namespace_module
 from .remote import Learner
 from .result import GradeResult
@@ -135,7 +136,7 @@ def _grade_in_a_fork(module, name: str, timeout: float) -> GradeResult:
                 exit_code.append(_stop(pid))
 
         def died() -> str:
-            _wait_for_exit(pid, _EXIT_WAIT)
+            wait_for_exit(pid, _EXIT_WAIT)
             stop()
             return _died("your code", exit_code[0], _tail(stderr))
 
@@ -177,20 +178,6 @@ def _serve_in_child(module, wire_in: int, wire_out: int, stderr: int, parent_end
             pass
     finally:
         os._exit(code)
-
-
-def _wait_for_exit(pid: int, seconds: float) -> None:
-    """Wait until the child has exited, without reaping it (its group id stays reserved)."""
-    if not hasattr(os, "waitid"):
-        return
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        try:
-            if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
-                return
-        except ChildProcessError:
-            return
-        time.sleep(0.01)
 
 
 def _stop(pid: int) -> int:
