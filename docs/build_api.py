@@ -19,7 +19,9 @@ import warnings
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-MODULES = ["nplstm"]                       # the package and every module under it
+# the package and every module under it that its __all__ shows (pdoc follows __all__);
+# nplstm.__all__ names only functional and workspace, so the other public subpackages are here
+MODULES = ["nplstm", "nplstm.nn", "nplstm.interop", "nplstm.exercises"]
 REFERENCE = r"`{1,2}(nplstm(?:\.[A-Za-z_]\w*)+)"
 
 

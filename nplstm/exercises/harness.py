@@ -20,7 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Any
+from typing import Any, Callable
 from pathlib import Path
 
 import numpy as np
@@ -69,7 +69,7 @@ def grade(path: str | os.PathLike[str], name: str, *, timeout: float | None = No
     return _grade_in_a_child(path, name, timeout)
 
 
-def checked_timeout(timeout) -> float:
+def checked_timeout(timeout: object) -> float:
     """``timeout``, a positive finite number of seconds; TypeError / ValueError otherwise."""
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
         raise TypeError(f"timeout must be a number of seconds, got {type(timeout).__name__}")
@@ -117,6 +117,8 @@ def _grade_in_a_child(path: Path, name: str, timeout: float) -> GradeResult:
                 _stop(process)
                 return _died(path.name, process.returncode, _tail(stderr))
 
+            # both are pipes (stdin=PIPE, stdout=PIPE above), which Popen's type leaves optional
+            assert process.stdin is not None and process.stdout is not None
             try:
                 wire = FrameReader(process.stdin.fileno(), process.stdout.fileno(), deadline)
                 return exchange(wire, name, str(path), path.name, timeout, died)
@@ -125,7 +127,7 @@ def _grade_in_a_child(path: Path, name: str, timeout: float) -> GradeResult:
 
 
 def exchange(wire: FrameReader, name: str, where: str, subject: str, timeout: float,
-             died, raise_limit: str = "--timeout") -> GradeResult:
+             died: Callable[[], str], raise_limit: str = "--timeout") -> GradeResult:
     """Grade over ``wire`` to a child that runs the learner's code: wait for it to load, then
     run the grader.  ``where`` goes into the result (the file, or what the namespace is),
     ``subject`` into a sentence ("does SUBJECT loop forever?"); ``died()`` is the sentence
@@ -165,7 +167,7 @@ def wait_for_exit(pid: int, seconds: float) -> None:
         time.sleep(0.01)
 
 
-def _stop(process: subprocess.Popen) -> None:
+def _stop(process: subprocess.Popen[bytes]) -> None:
     """Kill the child's process group (the child and whatever it started), then reap the
     child.  The group is killed before the child is reaped, so its id cannot be reused."""
     if process.returncode is None:

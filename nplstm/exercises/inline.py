@@ -29,7 +29,7 @@ import time
 import traceback
 import types
 import warnings
-from typing import Any
+from typing import Any, Callable
 
 from .catalog import exercise
 from .channel import FrameReader
@@ -76,7 +76,7 @@ def check(name: str, namespace: dict[str, Any] | types.ModuleType, *,
     return _grade_in_a_fork(module, name, timeout)
 
 
-def _functions(namespace, names: tuple) -> dict:
+def _functions(namespace: object, names: tuple[str, ...]) -> dict[str, Callable[..., Any]]:
     """{name: function} for the exercise's functions in ``namespace``."""
     if isinstance(namespace, types.ModuleType):
         values = vars(namespace)
@@ -97,20 +97,21 @@ def _functions(namespace, names: tuple) -> dict:
     return {n: values[n] for n in names}
 
 
-def _learner_files(namespace, functions: dict) -> set:
+def _learner_files(namespace: dict[str, Any] | types.ModuleType,
+                   functions: dict[str, Callable[..., Any]]) -> set[str]:
     """The file names the learner's code comes from (a notebook's cells): those of the
     exercise's functions and of the other plain functions of their module in the namespace,
     where a crash's line is looked for."""
     modules = {getattr(f, "__module__", None) for f in functions.values()}
     values = vars(namespace) if isinstance(namespace, types.ModuleType) else namespace
-    found = set()
+    found: set[str] = set()
     for value in list(values.values()) + list(functions.values()):
         if isinstance(value, types.FunctionType) and value.__module__ in modules:
             found.add(value.__code__.co_filename)
     return found
 
 
-def _grade_in_a_fork(module, name: str, timeout: float) -> GradeResult:
+def _grade_in_a_fork(module: types.ModuleType, name: str, timeout: float) -> GradeResult:
     deadline = time.monotonic() + timeout
     to_child_r, to_child_w = os.pipe()
     from_child_r, from_child_w = os.pipe()
@@ -129,7 +130,7 @@ def _grade_in_a_fork(module, name: str, timeout: float) -> GradeResult:
         os.close(to_child_r)
         os.close(from_child_w)
 
-        exit_code: list = []                     # the child's, once reaped
+        exit_code: list[int] = []                # the child's, once reaped
 
         def stop() -> None:
             if not exit_code:
@@ -153,7 +154,8 @@ def _grade_in_a_fork(module, name: str, timeout: float) -> GradeResult:
                     pass
 
 
-def _serve_in_child(module, wire_in: int, wire_out: int, stderr: int, parent_ends) -> None:
+def _serve_in_child(module: types.ModuleType, wire_in: int, wire_out: int, stderr: int,
+                    parent_ends: tuple[int, int]) -> None:
     """The forked child: its own session, standard streams away from the parent's (a
     notebook's go to the kernel), then answer the grader; ``os._exit`` whatever happens, so
     no code of the parent (atexit, a test runner) runs here."""
@@ -184,9 +186,9 @@ def _stop(pid: int) -> int:
     """Kill the child's process group (before it has made its session: the child alone),
     reap it (once only: then its id may be reused), and return its exit status (negative:
     the signal)."""
-    for kill in (lambda: os.killpg(pid, signal.SIGKILL), lambda: os.kill(pid, signal.SIGKILL)):
+    for kill in (os.killpg, os.kill):
         try:
-            kill()
+            kill(pid, signal.SIGKILL)
             break
         except (ProcessLookupError, PermissionError):
             continue

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 from ..io import atomic_write_bytes
 from .catalog import exercise, stub_source
@@ -27,8 +28,8 @@ def check_cell(name: str) -> str:
     return f'from nplstm.exercises import check\n\ncheck("{name}", globals())'
 
 
-def _cell(kind: str, source: str, number: int) -> dict:
-    cell = {"cell_type": kind, "id": f"{kind}-{number}", "metadata": {},
+def _cell(kind: str, source: str, number: int) -> dict[str, Any]:
+    cell: dict[str, Any] = {"cell_type": kind, "id": f"{kind}-{number}", "metadata": {},
             "source": source.splitlines(keepends=True)}
     if kind == "code":
         cell.update(execution_count=None, outputs=[])

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from .catalog import EXERCISES
 from .harness import DEFAULT_TIMEOUT, checked_timeout, grade
+from .result import GradeResult
 
 __all__ = ["Progress", "progress"]
 
@@ -57,7 +58,7 @@ def progress(directory: str | os.PathLike[str], timeout: float = DEFAULT_TIMEOUT
     return found
 
 
-def _graded(name: str, result) -> Progress:
+def _graded(name: str, result: GradeResult) -> Progress:
     if result.passed:
         return Progress(name, "pass")
     if result.problem:

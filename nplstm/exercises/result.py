@@ -61,8 +61,9 @@ class GradeResult:
     cases: int
     reports: list[FunctionReport] = field(default_factory=list)
     problem: str = ""
-    training: dict | None = None   # the capstone: {"baseline", "curve": [[step, train loss,
-                                   # eval loss]], "passed", "sentence", "plan", "seconds"}
+    # the capstone: {"baseline", "curve": [[step, train loss, eval loss]], "passed",
+    # "sentence", "plan", "seconds"}
+    training: dict[str, Any] | None = None
 
     @property
     def passed(self) -> bool:
@@ -112,7 +113,7 @@ def _header(result: GradeResult) -> str:
     return f"{result.exercise}: {result.path} ({result.cases} random cases, float64)"
 
 
-def _cells(row: OutputRow) -> tuple:
+def _cells(row: OutputRow) -> tuple[str, str, str, str]:
     return (row.name, f"{row.reference:.1e}",
             "-" if row.differences is None else f"{row.differences:.1e}",
             "pass" if row.passed else "FAIL")
@@ -128,9 +129,9 @@ def _verdict(result: GradeResult) -> str:
             else f"PASS: {result.exercise} is right")
 
 
-def by_sentence(report: FunctionReport) -> list:
+def by_sentence(report: FunctionReport) -> list[tuple[str, list[str]]]:
     """[(sentence, [outputs it is said of])] for the wrong outputs, in the table's order."""
-    grouped: dict = {}
+    grouped: dict[str, list[str]] = {}
     for row in report.rows:
         if not row.passed and row.where:
             grouped.setdefault(row.where, []).append(row.name)
@@ -163,7 +164,7 @@ def format_text(result: GradeResult) -> str:
 _CURVE_HEAD = ("step", "train loss", "eval loss")
 
 
-def _training_head(training: dict) -> str:
+def _training_head(training: dict[str, Any]) -> str:
     plan = training["plan"]
     return (f"training (H = {plan['hidden']}, batches of {plan['batch']} × {plan['seq_len']} "
             f"characters, SGD lr {plan['lr']:g} momentum {plan['momentum']:g}, global norm "
@@ -172,12 +173,12 @@ def _training_head(training: dict) -> str:
             f"on the same")
 
 
-def _curve_rows(training: dict) -> list:
+def _curve_rows(training: dict[str, Any]) -> list[tuple[str, str, str]]:
     return [(str(step), f"{train:.3f}", f"{evaluated:.3f}")
             for step, train, evaluated in training["curve"]]
 
 
-def _training_lines(training: dict) -> list:
+def _training_lines(training: dict[str, Any]) -> list[str]:
     table = [_CURVE_HEAD] + _curve_rows(training)
     widths = [max(len(r[k]) for r in table) for k in range(3)]
     return ([_training_head(training)]
@@ -218,9 +219,9 @@ def format_html(result: GradeResult) -> str:
     if result.training is not None:
         training = result.training
         head = "".join(f"<th>{e(h)}</th>" for h in _CURVE_HEAD)
-        rows = "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>"
-                       for row in _curve_rows(training))
+        curve = "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>"
+                        for row in _curve_rows(training))
         parts.append(f"<p>{e(_training_head(training))}</p><table><thead><tr>{head}</tr>"
-                     f"</thead><tbody>{rows}</tbody></table><p>{e(training['sentence'])}</p>")
+                     f"</thead><tbody>{curve}</tbody></table><p>{e(training['sentence'])}</p>")
     parts.append(verdict + "</div>")
     return "".join(parts)

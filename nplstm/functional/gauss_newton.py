@@ -88,9 +88,11 @@ def readout_forward(x: Any, params: Sequence[Any], targets: Any, *,
     loss = _check_loss(loss)
     w_ih, w_hh, b_ih, b_hh, w_out, b_out = _check_params(params)
     (output, (h_n, _)), sequence = lstm_forward(x, None, w_ih, w_hh, b_ih, b_hh)
+    assert sequence is not None          # keep_cache=True (the default) always gives one
     T, B, H = output.shape
     feats = output.reshape(T * B, H) if loss == "cross_entropy" else h_n   # (T·B | B, H)
     z, linear = linear_forward(feats, w_out, b_out)                         # (N, O)
+    loss_cache: CrossEntropyCache | MSECache
     if loss == "cross_entropy":
         value, loss_cache = cross_entropy_forward(z, targets.reshape(-1))
     else:

@@ -34,8 +34,8 @@ class LoopCache(NamedTuple):
     unbatched: bool
 
 def sigmoid(z: Array) -> Array: ...
-def lstm_step_forward(x: Array, h_prev: Array, c_prev: Array, weight_ih: Array, weight_hh: Array,
-                      bias_ih: Optional[Array], bias_hh: Optional[Array]
+def lstm_step_forward(x: Array, h_prev: Array, c_prev: Array, weight_ih: Array,
+                      weight_hh: Array, bias_ih: Optional[Array], bias_hh: Optional[Array]
                       ) -> tuple[tuple[Array, Array], StepCache]: ...
 def lstm_step_backward(dh: Array, dc: Array, cache: StepCache) -> tuple[CellGrads, Array]: ...
 def lstm_cell_forward(x: Array, state: Optional[tuple[Array, Array]], weight_ih: Array,

@@ -135,7 +135,8 @@ def adjoint_check(jvp: Callable[..., Any], vjp: Any, inputs: Sequence[Any], *,
     return report
 
 
-def which_side(name, jvp_report, vjp_report) -> str:
+def which_side(name: str, jvp_report: Optional[GradcheckReport],
+               vjp_report: Optional[GradcheckReport]) -> str:
     """Which derivative of input ``name`` the finite-difference checks blame ("" if not
     both were given, or either does not cover the input)."""
     if jvp_report is None or vjp_report is None:
@@ -159,7 +160,8 @@ def which_side(name, jvp_report, vjp_report) -> str:
             "fails any element within 1e-3 of one)")
 
 
-def _record(row, trial, lhs, rhs, err, mean, tol):
+def _record(row: InputReport, trial: int, lhs: float, rhs: float, err: float, mean: float,
+            tol: float) -> None:
     """Fold one trial into an input's row (analytic: ⟨v, Jᵀu⟩, numeric: ⟨Jv, u⟩); a NaN
     or inf on either side fails."""
     if not (math.isfinite(lhs) and math.isfinite(rhs)):
@@ -177,21 +179,21 @@ def _record(row, trial, lhs, rhs, err, mean, tol):
         row.where = f"trial {trial}"
 
 
-def _dot(xs, us) -> float:
+def _dot(xs: Sequence[Any], us: Sequence[Any]) -> float:
     return sum(float(np.dot(to_host64(x).ravel(), u.astype(np.float64).ravel()))
                for x, u in zip(xs, us) if u is not None and x is not None)
 
 
-def _norm(xs) -> float:
+def _norm(xs: Sequence[Any]) -> float:
     return math.sqrt(sum(float(np.sum(to_host64(x) ** 2)) for x in xs if x is not None))
 
 
-def _as_vjp(vjp):
+def _as_vjp(vjp: Any) -> Callable[[Sequence[Any], Any], Any]:
     """A vjp(inputs, cotangent) callable from a callable or a (forward, backward) pair."""
     if isinstance(vjp, (tuple, list)) and len(vjp) == 2 and all(map(callable, vjp)):
         forward, backward = vjp
 
-        def from_pair(inputs, cotangent):
+        def from_pair(inputs: Sequence[Any], cotangent: Any) -> Any:
             _, cache = forward_pair(forward(*inputs))
             return backward(cotangent, cache)
 

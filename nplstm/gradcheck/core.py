@@ -53,7 +53,7 @@ from .kinks import MAX_EXAMINED, kink_label
 from .layout import GroupStats, group_stats
 from .misuse import TWO_OUTPUTS_HINT, check_unmodified, looks_like_an_output
 from .outputs import OutputLeaves, forward_pair, gradient_copy, gradient_sequence
-from .report import GradcheckError, GradcheckReport, InputReport
+from .report import GradcheckError, GradcheckReport, Groups, InputReport
 from .settings import (EPS_MAX, EPS_MIN, bool_setting, callable_setting, choice_setting,
                        finite_inputs, inputs_setting, int_setting, layouts_setting,
                        names_setting, real_setting, supported_values, wrt_setting)
@@ -62,6 +62,7 @@ from .tolerances import default_tolerances, error_ratios, finite_max_abs
 __all__ = ["gradcheck", "check_pair", "Roles", "GRADCHECK_ROLES", "MODES"]
 
 MODES = ("full", "directional", "sampled")
+_Array = np.ndarray[Any, Any]   # a float64 host array (the checker's copies and differences)
 BACKWARD_ROUND_OFF = 8.0      # the backward's determinism bound, in u·√m·max|g| (determinism)
 
 
@@ -127,9 +128,12 @@ def gradcheck(forward: Callable[..., Any], backward: Callable[..., Any], inputs:
                       nondet_tol=nondet_tol)
 
 
-def check_pair(forward, backward, inputs, *, mode, eps, atol, rtol, seed, names, wrt,
-               directions, samples, richardson, layouts, raise_exception, progress,
-               nondet_tol, roles=GRADCHECK_ROLES) -> GradcheckReport:
+def check_pair(forward: Callable[..., Any], backward: Callable[..., Any],
+               inputs: Sequence[Any], *, mode: str, eps: Optional[float],
+               atol: Optional[float], rtol: Optional[float], seed: int,
+               names: Optional[Sequence[str]], wrt: Any, directions: int, samples: int,
+               richardson: bool, layouts: Any, raise_exception: bool, progress: Any,
+               nondet_tol: float, roles: Roles = GRADCHECK_ROLES) -> GradcheckReport:
     """``gradcheck``'s work, with ``roles`` naming the caller's functions in messages
     (``hvpcheck`` checks grad/hvp through it)."""
     inputs = inputs_setting("inputs", inputs)
@@ -194,15 +198,15 @@ def check_pair(forward, backward, inputs, *, mode, eps, atol, rtol, seed, names,
                         richardson)
     loss.progress = bar
 
-    def tolerances(dtype, scale):
+    def tolerances(dtype: Any, scale: float) -> tuple[float, float]:
         da, dr = default_tolerances(dtype, eps=eps, loss_terms=loss_terms,
                                     problem_size=problem_size, gradient_scale=scale,
                                     richardson=richardson)
         return (da if atol is None else atol), (dr if rtol is None else rtol)
 
-    base = []                                     # L(x), computed once if a kink is examined
+    base: list[float] = []                        # L(x), computed once if a kink is examined
 
-    def at_x():
+    def at_x() -> float:
         if not base:
             base.append(loss(list(inputs64)))
         return base[0]
@@ -216,7 +220,9 @@ def check_pair(forward, backward, inputs, *, mode, eps, atol, rtol, seed, names,
                         why_skipped(a))
                 rows.append(InputReport(name, shape_of(a), checked=False, note=note))
                 continue
-            g = np.zeros(_shaped(a).shape) if grads[k] is None else analytic[k]  # None: zero
+            g = analytic[k]                              # None when the backward gave None:
+            if g is None:                                # checked as zero
+                g = np.zeros(_shaped(a).shape)
             dtype, precision = _precision(a, grads[k], leaves.dtypes)
             sub_rng = np.random.default_rng([seed, 1 + k])    # per input: wrt changes nothing
             if mode == "directional":
@@ -266,7 +272,8 @@ def check_pair(forward, backward, inputs, *, mode, eps, atol, rtol, seed, names,
     return report
 
 
-def _first_call(forward, inputs, names, roles):
+def _first_call(forward: Callable[..., Any], inputs: Sequence[Any], names: Sequence[str],
+                roles: Roles) -> tuple[Any, Any]:
     """forward(*copies of the inputs) -> (output, cache); ``MutatingForwardError`` if it
     wrote to any of its array inputs."""
     copies = [a.copy() if hasattr(a, "shape") and hasattr(a, "copy") else a for a in inputs]
@@ -275,8 +282,11 @@ def _first_call(forward, inputs, names, roles):
     return forward_pair(result, roles.forward)
 
 
-def _check_backward_deterministic(forward, backward, inputs, leaves, us, analytic, checked,
-                                  names, nondet_tol, roles):
+def _check_backward_deterministic(forward: Callable[..., Any], backward: Callable[..., Any],
+                                  inputs: Sequence[Any], leaves: OutputLeaves,
+                                  us: Sequence[Any], analytic: Sequence[Any],
+                                  checked: Sequence[bool], names: Sequence[str],
+                                  nondet_tol: float, roles: Roles) -> None:
     """A fresh forward at the inputs, backward again with the same doutput: each gradient
     must equal the first call's within ``nondet_tol`` + the round-off of a sum taken in
     another order, 8·u·√m·max|g| (``determinism``: GPU atomics reorder sums)."""
@@ -301,7 +311,8 @@ def _check_backward_deterministic(forward, backward, inputs, leaves, us, analyti
                                   f"sum ({tol - nondet_tol:.2g})")
 
 
-def _check_deterministic(loss, leaves, inputs, nondet_tol, roles):
+def _check_deterministic(loss: ProjectedLoss, leaves: OutputLeaves, inputs: Sequence[Any],
+                         nondet_tol: float, roles: Roles) -> None:
     """forward twice at the inputs, compared output by output; one extra forward when the
     first call's inputs were already float64 (the values of the copies), two otherwise."""
     exact = all(np.dtype(a.dtype) == np.float64 and _contiguous(a)
@@ -320,18 +331,18 @@ def _check_deterministic(loss, leaves, inputs, nondet_tol, roles):
     again.check_finite("at the given inputs (evaluated in float64)")
 
 
-def _shaped(a):
+def _shaped(a: Any) -> Any:
     """``a`` itself when it has a shape (an array of any backend), else a 0-d NumPy array
     (a Python float input)."""
     return a if hasattr(a, "shape") else np.asarray(a)
 
 
-def _contiguous(a) -> bool:
+def _contiguous(a: Any) -> bool:
     flags = getattr(a, "flags", None)
     return flags is not None and (flags.c_contiguous or flags.f_contiguous)
 
 
-def _precision(a, g, output_dtypes):
+def _precision(a: Any, g: Any, output_dtypes: Sequence[Any]) -> tuple[Any, str]:
     """(dtype, words): the lowest precision among the input's, the outputs' and the
     gradient's dtypes (the round-off the analytic gradient carries: sets the default
     tolerances), and its name, with the three when they differ."""
@@ -342,7 +353,8 @@ def _precision(a, g, output_dtypes):
     return dtype, precision_words(dtype, parts)
 
 
-def _compare_elements(name, analytic, numeric, drawn, atol, rtol, layout) -> InputReport:
+def _compare_elements(name: str, analytic: _Array, numeric: _Array, drawn: _Array,
+                      atol: float, rtol: float, layout: Any) -> InputReport:
     """Element-by-element comparison of one input at the ``drawn`` elements (a bool mask);
     a NaN or inf on either side fails the element."""
     abs_err, rel_err, ratio = (np.where(drawn, e, np.nan)     # NaN: not checked
@@ -353,7 +365,7 @@ def _compare_elements(name, analytic, numeric, drawn, atol, rtol, layout) -> Inp
     r.n_failed = int((ratio[drawn] > 1).sum())
     r.passed = r.n_failed == 0
     if r.n_checked:
-        def unravel(flat):
+        def unravel(flat: int) -> tuple[int, ...]:
             return tuple(int(v) for v in np.unravel_index(flat, analytic.shape))
 
         r.max_abs_index = unravel(int(np.nanargmax(abs_err)))
@@ -370,7 +382,8 @@ def _compare_elements(name, analytic, numeric, drawn, atol, rtol, layout) -> Inp
     return r
 
 
-def _label_kinks(row, k, analytic, numeric, drawn, loss, eps, at_x):
+def _label_kinks(row: InputReport, k: int, analytic: _Array, numeric: _Array, drawn: _Array,
+                 loss: ProjectedLoss, eps: float, at_x: Callable[[], float]) -> None:
     """Label failing elements (at most ``MAX_EXAMINED``, worst first) that sit at or near
     a kink (``kinks``): their one-sided differences disagree."""
     if row.passed:
@@ -388,15 +401,18 @@ def _label_kinks(row, k, analytic, numeric, drawn, loss, eps, at_x):
             row.kinks.append(f"{row.name}[{', '.join(map(str, index))}]: {label}")
 
 
-def _check_directions(name, k, analytic, loss, layout, count, eps, richardson, rng,
-                      tolerances, at_x) -> InputReport:
+def _check_directions(name: str, k: int, analytic: _Array, loss: ProjectedLoss, layout: Any,
+                      count: int, eps: float, richardson: bool, rng: np.random.Generator,
+                      tolerances: Callable[[float], tuple[float, float]],
+                      at_x: Callable[[], float]) -> InputReport:
     """``count`` random unit directions per group of ``layout`` (or over the whole input)."""
     parts = list(layout.partitions(analytic.shape)) if layout is not None else []
     if not parts:
         parts = [(None, [(None, (slice(None),) * analytic.ndim)])]
-    records = []                                   # (key, label, j, analytic, numeric)
-    for key, groups in parts:
-        for label, index in groups:
+    # (key, label, j, analytic, numeric, v): direction j of group key=label, the two sides
+    trials: list[tuple[Any, Any, int, float, float, _Array]] = []
+    for key, labelled in parts:
+        for label, index in labelled:
             for j in range(count):
                 v = np.zeros(analytic.shape)
                 mask = np.zeros(analytic.shape, dtype=bool)
@@ -408,16 +424,16 @@ def _check_directions(name, k, analytic, loss, layout, count, eps, richardson, r
                 v /= norm                                            # a unit direction
                 with np.errstate(invalid="ignore", over="ignore"):   # NaN/inf: fails below
                     projected = float(np.sum(analytic * v))                # ⟨∇L, v⟩
-                records.append((key, label, j, projected, loss.along(k, v, eps, richardson),
-                                v))
-    vectors = [rec[5] for rec in records]
-    records = [rec[:5] for rec in records]
+                trials.append((key, label, j, projected, loss.along(k, v, eps, richardson), v))
+    vectors = [rec[5] for rec in trials]
+    records = [(key, label, j, projected, numeric)
+               for key, label, j, projected, numeric, _ in trials]
     a = np.array([rec[3] for rec in records])
     n = np.array([rec[4] for rec in records])
     atol, rtol = tolerances(finite_max_abs(n))
     abs_err, rel_err, ratio = error_ratios(a, n, atol, rtol)
 
-    def direction_name(rec):
+    def direction_name(rec: tuple[Any, Any, int, float, float]) -> str:
         key, label, j, _, _ = rec
         return f"direction {j}" + ("" if key is None else f" in {key}={label}")
 
@@ -430,7 +446,7 @@ def _check_directions(name, k, analytic, loss, layout, count, eps, richardson, r
         r.max_abs_error, r.max_rel_error = float(abs_err.max()), float(rel_err.max())
         r.worst_ratio, r.worst_analytic, r.worst_numeric = float(ratio[w]), float(a[w]), float(n[w])
         r.where = direction_name(records[w])
-    groups = {}
+    groups: Groups = {}
     for (key, label, _, _, _), rec, q, e in zip(records, records, ratio, abs_err):
         if key is None:
             continue
@@ -451,7 +467,9 @@ def _check_directions(name, k, analytic, loss, layout, count, eps, richardson, r
     return r
 
 
-def _progress_bar(progress, mode, inputs, selected, layouts, directions, samples, richardson):
+def _progress_bar(progress: bool, mode: str, inputs: Sequence[Any], selected: Sequence[bool],
+                  layouts: Sequence[Any], directions: int, samples: int,
+                  richardson: bool) -> Any:
     """A tqdm bar counting forward evaluations (None when off or tqdm is missing)."""
     if not progress:
         return None

@@ -11,15 +11,20 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from .arrays import ABSENT
 from .layout import GroupStats, merge_groups
 
 __all__ = ["InputReport", "GradcheckReport", "GradcheckError", "format_table",
            "ELEMENT_CRITERION"]
+
+# {key: {label: GroupStats}}: key a kind of group ("gate", "layer", "time", ...), label one
+# group of it (a gate's letter, a layer's number, ...)
+Groups = dict[str, dict[Any, GroupStats]]
 
 ELEMENT_CRITERION = ("an element passes when |analytic - numeric| <= atol + rtol*|numeric| "
                      "(tolerances per input below)")
@@ -28,7 +33,7 @@ ELEMENT_CRITERION = ("an element passes when |analytic - numeric| <= atol + rtol
 class GradcheckError(AssertionError):
     """Raised by ``gradcheck`` / ``adjoint_check`` on failure; ``.report`` holds the details."""
 
-    def __init__(self, report):
+    def __init__(self, report: GradcheckReport) -> None:
         super().__init__(f"{report.title} failed\n{report}")
         self.report = report
 
@@ -42,29 +47,29 @@ class InputReport:
     """
 
     name: str
-    shape: tuple
+    shape: tuple[int, ...]
     checked: bool                     # False for inputs that are not checked (see note)
     passed: bool = True
     n_checked: int = 0                # elements (or directions) compared
     n_failed: int = 0                 # over tolerance
     n_elements: int = 0               # elements of the input
     max_abs_error: float = 0.0
-    max_abs_index: tuple = ()
+    max_abs_index: tuple[int, ...] = ()
     max_rel_error: float = 0.0        # |a − n| / max(|a|, |n|), 0 where both are 0
-    max_rel_index: tuple = ()
+    max_rel_index: tuple[int, ...] = ()
     worst_ratio: float = 0.0          # max |a − n| / (atol + rtol·|n|); > 1 fails
-    worst_index: tuple = ()           # the element furthest over (or closest to) tolerance
+    worst_index: tuple[int, ...] = ()  # the element furthest over (or closest to) tolerance
     worst_analytic: float = 0.0
     worst_numeric: float = 0.0
     where: str = ""                   # the worst element or direction, in words
     atol: float = 0.0
     rtol: float = 0.0
-    groups: dict = field(default_factory=dict)   # {key: {label: GroupStats}}
+    groups: Groups = field(default_factory=dict)   # {key: {label: GroupStats}}
     note: str = ""
     precision: str = ""               # the dtype whose round-off set the default tolerances
-    kinks: list = field(default_factory=list)    # failing elements found not differentiable
+    kinks: list[str] = field(default_factory=list)    # failing elements found not differentiable
 
-    def row(self) -> list:
+    def row(self) -> list[str]:
         if not self.checked:                 # an absent input (None) has no shape
             shape = "-" if self.note == ABSENT else _fmt_shape(self.shape)
             return [self.name, shape, "-", "-", "-", "-", "-", "-", "-",
@@ -81,7 +86,7 @@ class GradcheckReport:
     """The outcome of ``gradcheck``: ``.passed``, one ``InputReport`` per input."""
 
     passed: bool
-    inputs: list = field(default_factory=list)
+    inputs: list[InputReport] = field(default_factory=list)
     mode: str = "full"
     eps: float = 0.0
     atol: float = 0.0                 # the tolerances of the first checked input (see rows)
@@ -91,27 +96,27 @@ class GradcheckReport:
     n_evaluations: int = 0            # forward calls spent on differences
     title: str = "gradient check"
     criterion: str = ELEMENT_CRITERION   # the pass rule applied, in words
-    notes: list = field(default_factory=list)    # hints for the whole check, in words
+    notes: list[str] = field(default_factory=list)    # hints for the whole check, in words
 
     _HEADER = ["input", "shape", "max abs err", "max rel err", "err/tol", "worst at",
                "analytic", "numeric", "failed", "result"]
 
-    def __getitem__(self, name) -> InputReport:
+    def __getitem__(self, name: str) -> InputReport:
         for r in self.inputs:
             if r.name == name:
                 return r
         raise KeyError(name)
 
     @property
-    def failed(self) -> list:
+    def failed(self) -> list[str]:
         """Names of the inputs that failed."""
         return [r.name for r in self.inputs if r.checked and not r.passed]
 
-    def breakdown(self) -> dict:
+    def breakdown(self) -> Groups:
         """{key: {label: GroupStats}} merged over every input that carries the key."""
         return merge_groups([r.groups for r in self.inputs if r.checked])
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["breakdown"] = {key: {str(label): asdict(s) for label, s in by.items()}
                           for key, by in self.breakdown().items()}
@@ -142,10 +147,10 @@ class GradcheckReport:
             lines += self.tolerance_lines()
         return "\n".join(lines)
 
-    def tolerance_lines(self) -> list:
+    def tolerance_lines(self) -> list[str]:
         """Each checked input's tolerances (and the precision they were derived for),
         inputs sharing the same ones on one line."""
-        groups: dict = {}
+        groups: dict[str, list[str]] = {}
         for r in self.inputs:
             if r.checked:
                 key = f"atol={r.atol:.3g} rtol={r.rtol:.3g}" + (f" ({r.precision})"
@@ -157,10 +162,10 @@ class GradcheckReport:
                     + ("" if len(members) == 1 else " for every input checked")]
         return ["tolerances:"] + [f"  {', '.join(m)}: {key}" for key, m in groups.items()]
 
-    def note_lines(self) -> list:
+    def note_lines(self) -> list[str]:
         """The notes of checked inputs (precision mixes, None gradients, kinks) and of the
         whole check, one per line."""
-        lines = []
+        lines: list[str] = []
         for r in self.inputs:
             if r.checked and r.note:
                 lines.append(f"note: {r.name}: {r.note}")
@@ -168,7 +173,7 @@ class GradcheckReport:
         return lines + [f"note: {note}" for note in self.notes]
 
 
-def format_table(rows) -> list:
+def format_table(rows: Sequence[Sequence[object]]) -> list[str]:
     """Rows of strings as aligned lines, with a rule under the header."""
     widths = [max(len(str(row[k])) for row in rows) for k in range(len(rows[0]))]
     lines = ["  ".join(str(v).ljust(w) for v, w in zip(row, widths)).rstrip() for row in rows]
@@ -176,7 +181,7 @@ def format_table(rows) -> list:
     return lines
 
 
-def format_breakdown(breakdown: dict, max_labels: int = 12) -> list:
+def format_breakdown(breakdown: Groups, max_labels: int = 12) -> list[str]:
     """One line per key: each label's worst err/tol (FAIL and a count when over)."""
     if not breakdown:
         return []
@@ -197,14 +202,14 @@ def format_breakdown(breakdown: dict, max_labels: int = 12) -> list:
     return lines
 
 
-def _fmt_group(label, s: GroupStats) -> str:
+def _fmt_group(label: object, s: GroupStats) -> str:
     if not s.n_checked:
         return f"{label}: -"
     text = f"{label}: {s.worst_ratio:.1e}"
     return text + (f" FAIL({s.n_failed})" if s.n_failed else "")
 
 
-def _finite(value):
+def _finite(value: Any) -> Any:
     """Replace inf/nan by strings so that the dict is valid JSON."""
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
@@ -215,9 +220,9 @@ def _finite(value):
     return value
 
 
-def _fmt_shape(shape) -> str:
+def _fmt_shape(shape: Sequence[int]) -> str:
     return "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
 
 
-def _fmt_index(index) -> str:
+def _fmt_index(index: Sequence[int]) -> str:
     return "[" + ", ".join(map(str, index)) + "]"

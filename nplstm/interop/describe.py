@@ -11,8 +11,8 @@ the shapes (an LSTM's weight_hh_l0 is (4H, P or H), weight_ih_l0 (4H, I), weight
 that module and comparing every name and shape: a group fits only if it matches exactly.
 """
 
-from __future__ import annotations
-
+# no `from __future__ import annotations`: ModuleFit's fields must be real types, not strings,
+# for the API reference (pdoc evaluates a NamedTuple's __new__ annotations outside this module)
 import re
 from collections.abc import Mapping
 from typing import Any, NamedTuple

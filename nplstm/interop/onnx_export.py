@@ -37,7 +37,7 @@ sequence_lens, even all equal to T).
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -81,7 +81,7 @@ def export_onnx(lstm: Any, path: str | os.PathLike[str], *, batch_first: bool | 
     atomic_write(path, lambda f: f.write(model.SerializeToString()))
 
 
-def check_exportable(module, what: str) -> None:
+def check_exportable(module: Any, what: str) -> None:
     """Refuse what ONNX's LSTM/RNN nodes cannot express exactly (``what`` names the caller)."""
     if type(module) not in (LSTM, RNN):   # a subclass (e.g. ReverseLSTM) computes something else
         raise UnsupportedModelError(f"{what} takes nplstm.LSTM or nplstm.RNN, not "
@@ -92,8 +92,8 @@ def check_exportable(module, what: str) -> None:
             "(weight_hr), so this LSTM cannot be exported exactly")
 
 
-def build_model(module, *, batch_first: bool = False, opset: int = DEFAULT_OPSET,
-                runner: bool = False, lengths: bool = False):
+def build_model(module: LSTM | RNN, *, batch_first: bool = False, opset: int = DEFAULT_OPSET,
+                runner: bool = False, lengths: bool = False) -> Any:
     """The ModelProto of ``module`` (an LSTM or RNN; all arrays copied to the host).
 
     runner False: the file's graph (optional states, ``batch_first`` layout); True: the
@@ -108,13 +108,15 @@ def build_model(module, *, batch_first: bool = False, opset: int = DEFAULT_OPSET
     L, D, H = module.num_layers, module.num_directions, module.hidden_size
     state_names = ("h0", "c0") if is_lstm else ("h0",)
     final_names = ("h_n", "c_n") if is_lstm else ("h_n",)
-    nodes, inits = [], []
+    nodes: list[Any] = []                  # NodeProtos
+    inits: list[Any] = []                  # TensorProtos
 
-    def const(name, value):
+    def const(name: str, value: Any) -> str:
         inits.append(numpy_helper.from_array(np.asarray(value), name))
         return name
 
-    def node(op, inputs, outputs, **attrs):
+    def node(op: str, inputs: list[str], outputs: list[str], **attrs: Any) -> Any:
+        # its one output's name, or the list of them
         nodes.append(helper.make_node(op, inputs, outputs, name=outputs[0], **attrs))
         return outputs[0] if len(outputs) == 1 else outputs
 
@@ -160,9 +162,10 @@ def build_model(module, *, batch_first: bool = False, opset: int = DEFAULT_OPSET
         to_rows = const("merge_directions", np.array([0, 0, -1]))
     else:
         direction_axis = const("direction_axis", np.array([1]))
-    finals = [[] for _ in state_names]
+    finals: list[list[str]] = [[] for _ in state_names]
     op = "LSTM" if is_lstm else "RNN"
-    attrs = {"hidden_size": H, "direction": "bidirectional" if D == 2 else "forward"}
+    attrs: dict[str, Any] = {"hidden_size": H,
+                             "direction": "bidirectional" if D == 2 else "forward"}
     if not is_lstm:
         attrs["activations"] = [module.nonlinearity.capitalize()] * D    # Tanh or Relu
     for layer in range(L):
@@ -203,7 +206,8 @@ def build_model(module, *, batch_first: bool = False, opset: int = DEFAULT_OPSET
     return model
 
 
-def _given_or_zeros(helper, node, name, zeros, state_shape, elem, state_dims):
+def _given_or_zeros(helper: Any, node: Callable[..., Any], name: str, zeros: str,
+                    state_shape: str, elem: int, state_dims: list[Any]) -> str:
     """``name``'s value if the optional input holds one, else zeros (L·D, B, H)."""
     value_info = helper.make_tensor_value_info
     given = helper.make_graph([helper.make_node("OptionalGetElement", [name], [f"{name}_given"])],
@@ -214,10 +218,13 @@ def _given_or_zeros(helper, node, name, zeros, state_shape, elem, state_dims):
     return node("If", [has], [f"{name}_state"], then_branch=given, else_branch=zero)
 
 
-def _onnx_weights(module, layer: int, is_lstm: bool):
+def _onnx_weights(module: LSTM | RNN, layer: int, is_lstm: bool
+                  ) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any],
+                             np.ndarray[Any, Any] | None]:
     """W (D, G·H, I), R (D, G·H, H), B (D, 2G·H) or None of one layer, in ONNX's gate order
     (G = 4 for the LSTM, reordered from torch's; 1 for the RNN)."""
-    order = (lambda a: reorder_gates(a, TORCH_TO_ONNX)) if is_lstm else np.ascontiguousarray
+    order: Callable[[Any], Any] = ((lambda a: reorder_gates(a, TORCH_TO_ONNX)) if is_lstm
+                                   else np.ascontiguousarray)
     W, R, B = [], [], []
     for suffix in module._suffixes(layer):
         weight_ih, weight_hh, bias_ih, bias_hh = (

@@ -107,9 +107,9 @@ def _stored_tensors(graph: Any) -> dict[str, Any]:
 
 
 class _Graph(NamedTuple):
-    stored: dict        # {name: TensorProto} of initializers and Constant nodes
-    producers: dict     # {tensor name: the node that outputs it}
-    fed: set            # the names of the graph's inputs
+    stored: dict[str, Any]      # {name: TensorProto} of initializers and Constant nodes
+    producers: dict[str, Any]   # {tensor name: the node (NodeProto) that outputs it}
+    fed: set[str]               # the names of the graph's inputs
 
 
 def _lstm_from_node(onnx: Any, node: Any, graph: _Graph, where: str) -> Any:
@@ -183,7 +183,7 @@ def _lstm_from_node(onnx: Any, node: Any, graph: _Graph, where: str) -> Any:
     return module
 
 
-def _check_run_time_inputs(inputs: list, graph: _Graph, where: str) -> None:
+def _check_run_time_inputs(inputs: list[str], graph: _Graph, where: str) -> None:
     """X, sequence_lens, initial_h and initial_c are the module's call arguments (x,
     lengths=, state=): a value the file fixes would be dropped, so it is refused: one stored
     in the file (except an all-zero initial state, which is where the module starts anyway),
@@ -223,7 +223,7 @@ def _check_run_time_inputs(inputs: list, graph: _Graph, where: str) -> None:
                     "when called without a state; pass the state as state=(h0, c0)")
 
 
-def _graph_inputs_behind(name: str, graph: _Graph) -> set:
+def _graph_inputs_behind(name: str, graph: _Graph) -> set[str]:
     """The graph inputs the tensor ``name`` is computed from (each node visited once)."""
     found, seen, stack = set(), {name}, [name]
     while stack:

@@ -54,7 +54,7 @@ def checked_max_ratio(max_ratio):
     return max_ratio
 
 
-def open_zip(path, *, source: str, max_ratio=DEFAULT_MAX_RATIO,
+def open_zip(path, *, source: str | None, max_ratio=DEFAULT_MAX_RATIO,
              error: type[Exception] = ValueError) -> zipfile.ZipFile:
     """``zipfile.ZipFile(path)`` after checking its records against the module's rule;
     a breach is ``error`` with a one-line message starting with ``source`` (when given).  Use

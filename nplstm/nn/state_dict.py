@@ -8,6 +8,9 @@ container through ``module.rnn.load_state_dict(state_dict)``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from ..checks import printable_name
 
 __all__ = ["StateDictKeyError", "key_mismatch_message"]
@@ -17,7 +20,7 @@ class StateDictKeyError(KeyError):
     """``load_state_dict`` found missing or unexpected keys.  A ``KeyError`` (as before) whose
     message prints as written: ``str(KeyError(...))`` would show its repr, newlines escaped."""
 
-    def __str__(self):
+    def __str__(self) -> str:
         return str(self.args[0]) if self.args else ""
 
 
@@ -25,13 +28,14 @@ _KEYS_SHOWN = 12      # a key-mismatch message lists at most this many keys of e
 _KEY_LIMIT = 500      # and this much of one key (keys may come from a file: escaped, cut)
 
 
-def _key_list(keys) -> str:
+def _key_list(keys: Sequence[Any]) -> str:
     shown = ", ".join(f'"{printable_name(k, _KEY_LIMIT)}"' for k in keys[:_KEYS_SHOWN])
     more = len(keys) - _KEYS_SHOWN
     return shown + (f", … ({more} more)" if more > 0 else "")
 
 
-def key_mismatch_message(module_name, own, given, missing, unexpected) -> str:
+def key_mismatch_message(module_name: str, own: Sequence[str], given: Sequence[Any],
+                         missing: Sequence[str], unexpected: Sequence[Any]) -> str:
     """torch's wording for missing/unexpected keys, plus the fix when a prefix explains them."""
     lines = [f"Error(s) in loading state_dict for {module_name}:"]
     if missing:
@@ -57,7 +61,7 @@ def key_mismatch_message(module_name, own, given, missing, unexpected) -> str:
     return "\n".join(lines)
 
 
-def _prefixes(outer, inner, most=3) -> list:
+def _prefixes(outer: Sequence[str], inner: Sequence[str], most: int = 3) -> list[str]:
     """Prefixes p ending in "." with p + k in ``outer`` for every key k of ``inner``."""
     outer_set = set(outer)
     found = {o[:-len(k)] for o in outer for k in inner
