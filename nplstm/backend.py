@@ -11,6 +11,7 @@ tests/strict_backend.py, which refuses implicit NumPy calls) and extensions.
 
 from __future__ import annotations
 
+import sys
 from functools import lru_cache
 from typing import Callable, NamedTuple
 
@@ -24,6 +25,7 @@ __all__ = [
     "cupy_available",
     "resolve_dtype",
     "check_float_array",
+    "check_not_masked",
     "dtype_name",
     "describe_value",
     "DEFAULT_DTYPE",
@@ -231,6 +233,7 @@ def to_device(a, device: str):
     check_device(device)
     if not is_array(a):
         raise TypeError(f"to_device: a must be a NumPy or CuPy array, got {describe_value(a)}")
+    check_not_masked("to_device: a", a)
     if a.dtype.kind not in "biufc":
         raise TypeError("to_device: a must have a numeric or bool dtype, got "
                         f"{dtype_name(a.dtype)}")
@@ -274,6 +277,21 @@ def resolve_dtype(dtype) -> np.dtype:
     return dt
 
 
+def check_not_masked(name: str, a) -> None:
+    """``TypeError`` naming ``name`` when ``a`` is a ``numpy.ma`` masked array (every NumPy
+    function nplstm calls would drop its mask, silently) or a ``numpy.matrix`` (whose ``*``
+    is a matrix product).  Any other value passes."""
+    ma = sys.modules.get("numpy.ma")          # no masked array exists before numpy.ma loads
+    if ma is not None and isinstance(a, ma.MaskedArray):
+        raise TypeError(
+            f"{name} is a numpy.ma masked array, whose mask nplstm would ignore; pass "
+            f"{name}.filled(value) (padded sequences: the lengths= argument) or {name}.data "
+            "to drop the mask explicitly")
+    if isinstance(a, np.matrix):
+        raise TypeError(f"{name} is a numpy.matrix, whose * is a matrix product; pass "
+                        f"numpy.asarray({name})")
+
+
 def check_float_array(name: str, a, dtype=None):
     """Validate that ``a`` is a float32/float64 NumPy or CuPy (or registered backend's) array
     (of ``dtype`` if given).
@@ -283,6 +301,7 @@ def check_float_array(name: str, a, dtype=None):
     """
     if not is_array(a):
         raise TypeError(f"{name} must be a NumPy or CuPy array, got {describe_value(a)}")
+    check_not_masked(name, a)
     if a.dtype not in SUPPORTED_DTYPES:
         native = a.dtype.newbyteorder("=")
         if native in SUPPORTED_DTYPES:   # ">f4": the right precision, the wrong byte order

@@ -9,17 +9,71 @@ from __future__ import annotations
 
 import numpy as np
 
-from .backend import (asnumpy, check_float_array, describe_value, dtype_name, get_array_module,
-                      is_array)
+from .backend import (asnumpy, check_float_array, check_not_masked, describe_value, dtype_name,
+                      get_array_module, is_array)
 
 __all__ = ["check_shape", "check_rank", "check_arrays", "check_lengths", "check_upstream",
            "check_indices", "check_not_empty", "shape_str", "add_batch_axis", "drop_batch_axis",
-           "check_flags", "check_cache", "check_record"]
+           "check_flags", "check_cache", "check_record", "printable_name", "quoted_name",
+           "printable_text", "NAME_LIMIT"]
 
 # what one entry along an axis is, for "x must have at least one time step (T ≥ 1)"
 _AXIS_ENTRIES = {"T": "time step", "B": "sequence in the batch", "I": "input feature",
                  "H": "hidden unit", "4H": "gate row", "N": "row", "C": "class", "O": "output",
                  "V": "embedding row", "E": "embedding feature"}
+
+
+# how many characters of a name from a file a message or a listing shows (then "…")
+NAME_LIMIT = 120
+
+_ESCAPES = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def printable_name(name, limit: int = NAME_LIMIT) -> str:
+    """``name`` (a name read from a file, or anything: non-str values show as their repr) safe
+    to print on a terminal and bounded in length: every character that is not printable
+    (ANSI escapes, newlines, bidi controls, …) and the backslash are escaped as Python
+    writes them (``\\x1b``, ``\\n``, ``\\u202e``), and past ``limit`` characters the rest is
+    cut: ``"encoder.…(20000000 characters)"``.  For a str, costs O(limit) whatever its length.
+
+    Every message and listing that quotes a name from a file goes through this (the CLI's
+    inspect and convert, the readers' errors), so a file can neither draw on the terminal
+    nor make a line of gigabytes.
+    """
+    if isinstance(name, str):
+        return _printable(name, limit, _ESCAPES)
+    return _printable(repr(name), limit, {})        # a repr's \ is its own escape
+
+
+def quoted_name(name, limit: int = NAME_LIMIT) -> str:
+    """``'name'`` for error messages: ``printable_name`` in single quotes."""
+    return f"'{printable_name(name, limit)}'"
+
+
+def printable_text(text: str, limit: int) -> str:
+    """A whole message (which may quote names already escaped) safe for a terminal: as
+    ``printable_name``, but a backslash stays one backslash (it is not escaped twice)."""
+    return _printable(str(text), limit, {"\n": "\\n", "\r": "\\r", "\t": "\\t"})
+
+
+def _printable(text: str, limit: int, escapes: dict) -> str:
+    shown = []
+    width = 0
+    for ch in text[:limit]:
+        piece = escapes.get(ch) or (ch if ch.isprintable() else _escape(ch))
+        if width + len(piece) > limit:
+            break
+        shown.append(piece)
+        width += len(piece)
+    if len(shown) < len(text):
+        return "".join(shown) + f"…({len(text)} characters)"
+    return "".join(shown)
+
+
+def _escape(ch: str) -> str:
+    code = ord(ch)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 \
+        else f"\\U{code:08x}"
 
 
 def shape_str(shape) -> str:
@@ -96,6 +150,7 @@ def check_lengths(lengths, T: int, B: int) -> np.ndarray:
             raise TypeError(f"lengths must hold integers, got {lengths!r}")
         arr = np.asarray(lengths, dtype=np.int64).reshape(-1) if lengths else np.zeros(0, np.int64)
     else:
+        check_not_masked("lengths", lengths)
         arr = asnumpy(lengths)
         if arr.dtype.kind not in "iu":
             raise TypeError(f"lengths must be an integer array, got dtype {arr.dtype.name}")
@@ -122,6 +177,7 @@ def check_indices(name: str, a, size: int, xp) -> None:
     if not is_array(a):
         raise TypeError(f"{name} must be an integer NumPy or CuPy array, got "
                         f"{describe_value(a)}")
+    check_not_masked(name, a)
     if a.dtype.kind not in "iu":
         raise TypeError(f"{name} must have an integer dtype, got {dtype_name(a.dtype)}")
     get_array_module(a, xp.empty(0), names=[name, "the weights"])

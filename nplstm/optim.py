@@ -19,8 +19,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from .backend import asnumpy, describe_value, device_of, dtype_name, get_array_module, \
-    is_array, to_device
+from .backend import asnumpy, check_not_masked, describe_value, device_of, dtype_name, \
+    get_array_module, is_array, to_device
 from .checks import shape_str
 from .nn import Module, Parameter, StateDictKeyError
 
@@ -131,6 +131,7 @@ def _checked_buffer(k, b, p, device):
     if not is_array(b):
         raise TypeError(f"SGD.load_state_dict: buffers[{k}] must be an array (NumPy or CuPy) "
                         f"or None, got {describe_value(b)}")
+    check_not_masked(f"SGD.load_state_dict: buffers[{k}]", b)
     if tuple(b.shape) != tuple(p.shape) or b.dtype != p.dtype:
         raise ValueError(f"optimizer buffer {k} has shape {shape_str(b.shape)} and dtype "
                          f"{dtype_name(b.dtype)}, its parameter {shape_str(p.shape)} and "

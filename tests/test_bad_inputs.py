@@ -35,6 +35,7 @@ from hypothesis import strategies as st
 import nplstm
 from nplstm import functional as F
 from nplstm.backend import to_device
+from nplstm.io import save_checkpoint
 from nplstm.optim import SGD, clip_grad_norm
 
 from .helpers import rel_error
@@ -51,6 +52,12 @@ def _other_axis_length(a, axis, extra):
     if extra < 0:
         return np.take(a, np.arange(0), axis=axis)
     return np.concatenate([a, np.take(a, np.arange(extra), axis=axis)], axis=axis)
+
+
+def _masked(a):
+    """``a`` as a numpy.ma masked array with its first element masked (issue 21 item 15)."""
+    a = np.asarray(a)
+    return np.ma.masked_array(a, mask=np.arange(a.size).reshape(a.shape) == 0)
 
 
 def _poison(a):
@@ -77,6 +84,7 @@ FLOAT_SPOILS = {        # name: (spoil, expectation); applies to float arrays wi
     "fortran order": (lambda a: np.asfortranarray(a), "same"),
     "strided view": (lambda a: np.repeat(a, 2, axis=-1)[..., ::2], "same"),
     "nan": (_poison, "nan"),
+    "masked": (_masked, "refused"),
 }
 
 INDEX_SPOILS = {        # for integer index arrays (indices, targets)
@@ -94,6 +102,7 @@ INDEX_SPOILS = {        # for integer index arrays (indices, targets)
     "int32": (lambda a: a.astype(np.int32), "same"),
     "big-endian": (lambda a: a.astype(">i8"), "same"),
     "negative strides": (lambda a: a[::-1].copy()[::-1], "same"),
+    "masked": (_masked, "refused"),
 }
 
 LENGTHS_SPOILS = {
@@ -106,6 +115,7 @@ LENGTHS_SPOILS = {
     "a string": (lambda a: "abc", "refused"),
     "int32 array": (lambda a: np.asarray(a, np.int32), "same"),
     "tuple": (lambda a: tuple(a), "same"),
+    "masked": (_masked, "refused"),
 }
 
 
@@ -719,3 +729,44 @@ def test_to_device_writes_native_byte_order_on_a_device(device_backend):
     moved = to_device(host, device_backend.device)
     assert moved.dtype == np.float64 and moved.dtype.isnative
     np.testing.assert_array_equal(to_device(moved, "cpu"), host)
+
+
+# -- masked arrays and matrices: refused by name wherever an array comes in (issue 21) --------
+
+def _masked_entries(tmp_path):
+    lin = nplstm.Linear(3, 2, dtype="float64", seed=0)
+    masked = _masked(np.ones((2, 3)))
+    opt = SGD(lin.parameters(), 0.1, momentum=0.9)
+    return {
+        "load_state_dict": (lambda: lin.load_state_dict(
+            {"weight": masked, "bias": np.zeros(2)}), "weight", (lin,)),
+        "SGD.load_state_dict": (lambda: opt.load_state_dict(
+            {"lr": 0.1, "buffers": [masked, None]}), "buffers[0]", (lin, opt)),
+        "save_checkpoint": (lambda: save_checkpoint(tmp_path / "c.npz", step=1,
+                                                    model={"w": masked}), "'w'", ()),
+        "gradcheck": (lambda: nplstm.gradcheck(
+            lambda x: F.linear_forward(x, np.ones((2, 3))),
+            lambda d, cache: F.linear_backward(d, cache)[:1], [masked]), "inputs[0]", ()),
+        "to_device": (lambda: to_device(masked, "cpu"), "a", ()),
+        "Parameter": (lambda: nplstm.Parameter(masked), "data", ()),
+        "matrix x": (lambda: F.linear_forward(np.matrix(np.ones((2, 3))), np.ones((2, 3))),
+                     "x", ()),
+        "matrix weight": (lambda: F.linear_forward(np.ones((2, 3)),
+                                                   np.matrix(np.ones((2, 3)))), "weight", ()),
+    }
+
+
+@pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")        # numpy.matrix's own
+@pytest.mark.parametrize("name", ["load_state_dict", "SGD.load_state_dict", "save_checkpoint",
+                                  "gradcheck", "to_device", "Parameter", "matrix x",
+                                  "matrix weight"])
+def test_masked_arrays_and_matrices_are_refused_by_name(tmp_path, name):
+    call, argument, state = _masked_entries(tmp_path)[name]
+    before = snapshot(*state)
+    with pytest.raises(TypeError) as caught:
+        call()
+    message = str(caught.value)
+    assert argument in message and ("masked array" in message or "numpy.matrix" in message), \
+        message
+    assert_unchanged(before, snapshot(*state))
+    assert list(tmp_path.iterdir()) == []

@@ -160,6 +160,18 @@ def no_setup(root):
     pass
 
 
+def weight_files(root):
+    """weights.npz (an LSTMCell's), out.npz (not weights), a folder out_dir.npz, a dangling
+    symlink link.npz, and hostile.npz whose one name is long and holds terminal escapes."""
+    cell = {"weight_ih": np.ones((8, 3), np.float32), "weight_hh": np.ones((8, 2), np.float32),
+            "bias_ih": np.zeros(8, np.float32), "bias_hh": np.zeros(8, np.float32)}
+    np.savez(root / "weights.npz", **cell)
+    (root / "out.npz").write_bytes(b"my notes, not weights")
+    (root / "out_dir.npz").mkdir()
+    (root / "link.npz").symlink_to(root / "nowhere")
+    np.savez(root / "hostile.npz", **{"\x1b[2J\nfits:" + "a" * 60_000: np.ones(2, np.float32)})
+
+
 def without_cupy(root):
     if cupy_available():
         pytest.skip("CuPy and a device are here: --device cuda is valid")
@@ -285,6 +297,20 @@ CASES = [
     ("bench threads", ["bench", "--threads", "two"], no_setup,
      "--threads wants positive ints"),
     ("bench dtype", ["bench", "--dtype", "float16"], no_setup, "invalid choice"),
+    # -- convert and inspect (issue 21)
+    ("convert over a file", ["convert", "weights.npz", "out.npz"], weight_files,
+     "OUT out.npz exists (a file); convert never replaces a file unasked: pass --force"),
+    ("convert over a folder", ["convert", "weights.npz", "out_dir.npz", "--force"],
+     weight_files, "out_dir.npz"),
+    ("convert over a folder, no force", ["convert", "weights.npz", "out_dir.npz"],
+     weight_files, "OUT out_dir.npz exists (a folder)"),
+    ("convert over a dangling symlink", ["convert", "weights.npz", "link.npz"], weight_files,
+     "OUT link.npz exists"),
+    ("convert into a missing folder", ["convert", "weights.npz", "nodir/x.pt"], weight_files,
+     "No such file or directory: 'nodir/x.pt'"),
+    ("convert a hostile name to onnx", ["convert", "hostile.npz", "x.onnx"], weight_files,
+     "\\x1b[2J\\nfits:aaaa"),
+    ("inspect a missing file", ["inspect", "missing.pt"], no_setup, "missing.pt"),
     # -- the command itself
     ("no command", [], no_setup, "the following arguments are required: COMMAND"),
     ("unknown command", ["fit"], no_setup, "invalid choice: 'fit'"),
@@ -317,12 +343,14 @@ def test_bad_invocation_exits_2_with_one_line_and_changes_nothing(
     assert len(lines) == 1 and "Traceback" not in captured.err + captured.out, captured.err
     assert message in lines[0], lines[0]
     assert captured.out == ""
+    assert len(lines[0]) < 1200 and lines[0].isprintable(), len(lines[0])
     assert after == before, sorted(k for k in set(after) | set(before)
                                    if after.get(k) != before.get(k))
 
 
 SUBPROCESS_CASES = ["seed -1", "out under a file", "checkpoint step -5",
-                    "sample temperature nan", "gradcheck seed -1"]
+                    "sample temperature nan", "gradcheck seed -1", "convert over a file",
+                    "convert a hostile name to onnx"]
 
 
 @pytest.mark.parametrize("name", SUBPROCESS_CASES)
@@ -340,7 +368,7 @@ def test_bad_invocation_in_a_real_process_prints_no_traceback(workspace, name):
 
 def test_the_table_covers_every_command():
     commands = {c[1][0] for c in CASES if c[1]}
-    assert {"train", "sample", "gradcheck", "bench"} <= commands
+    assert {"train", "sample", "gradcheck", "bench", "convert", "inspect"} <= commands
     assert json.dumps([c[0] for c in CASES])            # names are unique and printable
     assert len({c[0] for c in CASES}) == len(CASES)
 

@@ -8,6 +8,7 @@ three tests run the real ``nplstm exercise check`` in a fresh process.
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +21,7 @@ from nplstm.cli.main import main
 from nplstm.exercises import (EXERCISES, GradeResult, grade, grade_here, solution_source,
                               stub_source)
 from nplstm.exercises.compare import OutputSpec, diagnose, relative_error
+from nplstm.exercises.graders import SEQUENCE_GRADS
 
 NAMES = list(EXERCISES)
 ROOT = Path(__file__).resolve().parents[1]
@@ -82,6 +84,71 @@ def test_stub_and_solution_have_the_same_functions_and_docstrings(name):
         ast.get_docstring(ast.parse(solution_source(name)))
 
 
+def _math(text: str) -> str:
+    """A line as an equation, whatever its notation: "dW = dy.T @ x" and the docstring's
+    "dW = dyᵀ x" both become "dW=dyx"."""
+    for old, new in [(".T", ""), ("ᵀ", ""), ("@", ""), ("⊙", ""), ("*", ""), ("np.", ""),
+                     ("−", "-")]:
+        text = text.replace(old, new)
+    return "".join(text.split())
+
+
+def _backward_lines(name) -> set:
+    """The lines of the backward functions in the solution of ``name`` (every function the
+    learner writes that is not a forward), as equations, a return as its expression; trivial
+    ones left out (names alone, a renaming, a line shorter than 6 characters)."""
+    source = solution_source(name)
+    lines = source.splitlines()
+    found = set()
+    for node in ast.parse(source).body:
+        if not (isinstance(node, ast.FunctionDef) and node.name in EXERCISES[name].functions
+                and "forward" not in node.name):
+            continue
+        for statement in node.body[1:]:                  # after the docstring
+            for line in lines[statement.lineno - 1:statement.end_lineno]:
+                code = line.split("#")[0].strip().removeprefix("return ")  # its expression
+                if (len(_math(code)) >= 6 and not re.fullmatch(r"[\w, ]+", code)
+                        and not re.fullmatch(r"[\w, ]+ = [\w, ]+", code)):
+                    found.add(_math(code))
+    return found
+
+
+def test_the_stubs_do_not_give_the_backward_away():
+    """No stub holds a line of any solution's backward, as code or as an equation in a
+    docstring: a stub gives the task, the shapes, the forward equations and what the
+    backward returns; what it needs from an earlier exercise it imports from nplstm."""
+    lines = {name: _backward_lines(name) for name in NAMES}
+    assert sum(len(found) for found in lines.values()) >= 25      # the check reads something
+    for stub_name in NAMES:
+        stub = _math(stub_source(stub_name))
+        for name, found in lines.items():
+            leaked = sorted(code for code in found if code in stub)
+            assert not leaked, f"the {stub_name} stub holds {name}'s backward: {leaked}"
+        assert "Compare:" not in stub_source(stub_name)
+
+
+def test_notebook_01_and_the_docs_say_try_first():
+    """Notebook 01 prints no line of the reference's backward (its outputs, as stored), and
+    docs/exercises.md, like the README, sends the learner to the reference after trying."""
+    import inspect
+    import json
+
+    from nplstm.functional import reference
+
+    body = inspect.getsource(reference.lstm_step_backward).split('"""')[2]
+    lines = [line.split("#")[0].strip() for line in body.splitlines()]
+    forward = inspect.getsource(reference.lstm_step_forward)     # the notebook prints it
+    lines = [line for line in lines if len(line) >= 12 and line not in forward]
+    assert len(lines) >= 15
+    notebook = json.loads((ROOT / "examples/notebooks/01_cell_by_hand.ipynb").read_text(
+        encoding="utf-8"))
+    printed = "".join("".join(output.get("text", "")) for cell in notebook["cells"]
+                      for output in cell.get("outputs", []))
+    assert printed and not [line for line in lines if line in printed]
+    docs = (ROOT / "docs/exercises.md").read_text(encoding="utf-8")
+    assert "reference.py` first" not in docs and "Try each exercise first" in docs
+
+
 def test_the_exercise_files_are_packaged():
     """They live in packages that setuptools' find (pyproject's include nplstm*) picks up."""
     setuptools = pytest.importorskip("setuptools")
@@ -111,6 +178,9 @@ MISTAKES = [
     ("linear", "dx = dy @ W ", "dx = -dy @ W ", "linear_backward", ["dx"], "sign flipped"),
     ("linear", "db = dy.sum(axis=0)", "db = dy.mean(axis=0)", "linear_backward", ["db"],
      "off by a factor of 1/N = 1/4"),
+    # an all-zero answer has relative error 1: kills max → min in relative_error's scale
+    ("linear", "db = dy.sum(axis=0)", "db = np.zeros_like(b)", "linear_backward", ["db"],
+     "all zeros: no gradient reaches it"),
     ("softmax_cross_entropy", "return loss, dlogits", "return loss, dlogits.T",
      "softmax_cross_entropy", None, "did you transpose it?"),
     ("softmax_cross_entropy", "return loss, dlogits", "return loss, -dlogits",
@@ -152,7 +222,32 @@ MISTAKES = [
      "down, so look at step t = 1 first"),
     ("lstm_bptt", "        hs.append(h)\n", "        hs.append(h if len(hs) != 2 else 0 * h)\n",
      "lstm_forward", ["hs"], "so look at step t = 2 first"),
-    ("lstm_bptt", CELL_SWAP_OLD, CELL_SWAP_NEW, "lstm_backward", ["dW_ih", "db_hh"],
+    # the hinted diagnoses (issue 22, item 3)
+    ("lstm_bptt", "dW_ih += grads.weight_ih", "dW_ih = grads.weight_ih", "lstm_backward",
+     ["dW_ih"], "overwritten instead of summed over t: the weights are used at every step"),
+    ("lstm_bptt", "db_hh += grads.bias_hh", "db_hh = grads.bias_hh", "lstm_backward",
+     ["db_hh"], "overwritten instead of summed over t"),
+    ("linear", "db = dy.sum(axis=0)", "db = dy[0]", "linear_backward", ["db"],
+     "not summed over the batch: the bias is added to every row"),
+    ("lstm_cell_backward", "db_hh = dz.sum(axis=0) ", "db_hh = dz[-1] ", "lstm_cell_backward",
+     ["db_hh"], "not summed over the batch"),
+    ("linear", "dx = dy @ W ", "dx = dy @ W.T ", "linear_backward", None,
+     "(line 20); transpose? dy @ W.T multiplies (1, 2) @ (3, 2), and dy @ W would fit"),
+    ("lstm_cell_backward", "dW_hh = dz.T @ h_prev", "dW_hh = dz @ h_prev", "lstm_cell_backward",
+     None, "; transpose? dz @ h_prev multiplies (1, 8) @ (1, 2), and dz.T @ h_prev would fit"),
+    ("lstm_cell_forward", "g = np.tanh(z[:, 2 * H:3 * H])", "g = sigmoid(z[:, 2 * H:3 * H])",
+     "lstm_cell_forward", ["h", "c"], "σ where tanh belongs: g = tanh(z_g)"),
+    ("lstm_cell_forward", "h = o * tanh_c ", "h = o * sigmoid(c) ", "lstm_cell_forward", ["h"],
+     "σ where tanh belongs: h = o ⊙ tanh(c)"),
+    ("lstm_cell_backward", "dg * (1 - g * g)", "dg * g * (1 - g)", "lstm_cell_backward",
+     ["dx", "dh_prev", "dW_ih", "dW_hh", "db_ih", "db_hh"],
+     "σ' where tanh' belongs: g = tanh(z_g)"),
+    ("lstm_cell_backward", "dh * o * (1 - tanh_c * tanh_c)", "dh * o * tanh_c * (1 - tanh_c)",
+     "lstm_cell_backward", ["dx", "dh_prev", "dc_prev", "dW_ih", "dW_hh", "db_ih", "db_hh"],
+     "σ' where tanh' belongs: h = o ⊙ tanh(c)"),
+    ("lstm_bptt", "dW_ih += grads.weight_ih",
+     "dW_ih += np.concatenate([*np.split(grads.weight_ih, 4)[1::-1], "
+     "*np.split(grads.weight_ih, 4)[2:]])", "lstm_backward", ["dW_ih"],
      "gate blocks i and f swapped"),
 ]
 
@@ -360,3 +455,228 @@ def test_a_forward_changed_to_another_shape_is_a_sentence(tmp_path):
     problem = _report(grade_here(path, "lstm_cell_backward"), "lstm_cell_backward").problem
     assert problem == ("your forward's h has shape (1, 1), expected shape (1, 2): the "
                        "central differences need a forward that runs")
+
+
+# --- the comparisons' edge cases (each kills a mutant the suite missed, issue 21) ----------
+
+def test_relative_error_of_an_all_zero_answer_is_one():
+    """Kills ``max`` → ``min`` in relative_error's scale: with min, an all-zero answer has
+    scale 0 and error 0, and zeros would pass."""
+    want = np.array([[0.5, -2.0], [1.0, 0.25]])
+    assert relative_error(np.zeros_like(want), want) == 1.0
+    assert relative_error(want, np.zeros_like(want)) == 1.0
+
+
+def test_relative_error_is_relative():
+    """Kills ``/ scale`` → ``* scale``: max|got − want| = 2 over max(|got|, |want|) = 3 is
+    2/3, and scaling both by 2^10 changes nothing (exactly, powers of two)."""
+    got, want = np.array([3.0, -1.0]), np.array([1.0, -1.0])
+    assert relative_error(got, want) == 2 / 3
+    assert relative_error(1024 * got, 1024 * want) == 2 / 3
+    assert relative_error(got / 1024, want / 1024) == 2 / 3
+
+
+def test_relative_error_of_nothing_and_of_zeros_is_zero():
+    """Pins 0/0 (both all zeros: 0, not NaN; kills dropping ``if scale > 0``) and empty
+    outputs (0; kills dropping ``if got.size == 0``, whose max would raise), and NaN or inf
+    in the answer (inf)."""
+    with np.errstate(all="raise"):
+        assert relative_error(np.zeros((2, 3)), np.zeros((2, 3))) == 0.0
+        assert relative_error(np.zeros((0, 3)), np.zeros((0, 3))) == 0.0
+    assert relative_error(np.array([1.0, np.nan]), np.ones(2)) == float("inf")
+    assert relative_error(np.array([1.0, -np.inf]), np.ones(2)) == float("inf")
+
+
+@pytest.mark.parametrize("returned", ["np.asarray(loss)", "float(loss)", "np.float64(loss)"])
+def test_a_right_loss_as_a_0d_array_or_a_float_passes(returned, tmp_path):
+    """checked_output takes a loss returned as a 0-d array (kills dropping its
+    ``isinstance(got, np.ndarray) and got.shape == ()`` branch) or as a float."""
+    path = _planted(tmp_path, "softmax_cross_entropy", "return loss, dlogits",
+                    f"return {returned}, dlogits")
+    result = grade_here(path, "softmax_cross_entropy")
+    assert result.passed, result.reports
+
+
+@pytest.mark.parametrize("returned, sentence", [
+    ("[loss], dlogits", "loss is a list, expected a single float (e.g. the .mean() of an "
+                        "array)"),
+    ("np.array([loss]), dlogits", "loss is a ndarray of shape (1,), expected a single float "
+                                  "(e.g. the .mean() of an array)"),
+    ("loss, dlogits.tolist()", "dlogits is a list, expected a NumPy array of shape (1, 3) = "
+                               "(N, C)"),
+])
+def test_a_loss_or_gradient_of_the_wrong_type_is_its_sentence(returned, sentence, tmp_path):
+    """checked_output's sentences for a list where a float or an array belongs (kills
+    accepting any sequence, and a changed message)."""
+    path = _planted(tmp_path, "softmax_cross_entropy", "return loss, dlogits",
+                    f"return {returned}")
+    report = _report(grade_here(path, "softmax_cross_entropy"), "softmax_cross_entropy")
+    assert report.problem == sentence
+
+
+def test_softmax_cross_entropy_is_graded_on_a_batch_of_one(tmp_path):
+    """A mean taken as ``/ max(N, 2)`` is right for every batch but N = 1: it fails, so the
+    (N, C) = (1, 3) case cannot vanish from the grader unseen."""
+    path = _planted(tmp_path, "softmax_cross_entropy", "    dlogits /= N ",
+                    "    dlogits /= max(N, 2) ")
+    report = _report(grade_here(path, "softmax_cross_entropy"), "softmax_cross_entropy")
+    rows = {row.name: row for row in report.rows}
+    assert rows["loss"].passed
+    assert not rows["dlogits"].passed
+    assert rows["dlogits"].where == "off by a factor of 0.5"
+
+
+# --- diagnoses that must not mislead (issue 22, item 2) ------------------------------------
+
+def test_a_factor_is_claimed_only_on_enough_elements():
+    """A one- or two-element output makes any wrong value look like a factor: one is claimed
+    there only when it is a named size; on three or more elements, when the ratio is the
+    same across all of them."""
+    spec = OutputSpec("db", ("O",))
+    for want in (np.array([0.7]), np.array([0.7, -1.3])):
+        assert diagnose(spec, 2.76 * want, want, sizes={"N": 4}) == ""
+        assert diagnose(spec, 4 * want, want, sizes={"N": 4}) == "off by a factor of N = 4"
+        assert diagnose(spec, want / 4, want, sizes={"N": 4}) == "off by a factor of 1/N = 1/4"
+    want = np.array([0.7, -1.3, 0.2])
+    assert diagnose(spec, 2.76 * want, want, sizes={"N": 4}) == "off by a factor of 2.76"
+    assert diagnose(spec, want * [2.76, 2.76, 1.0], want, sizes={"N": 4}) == ""
+
+
+def test_a_bias_not_summed_over_the_batch_is_no_factor(tmp_path):
+    """``db = dy[0]`` was "off by a factor of 2.76": linear's case with O = 1 has a
+    one-element db."""
+    path = _planted(tmp_path, "linear", "db = dy.sum(axis=0)", "db = dy[0]")
+    row = _report(grade_here(path, "linear"), "linear_backward").rows[2]
+    assert row.name == "db" and not row.passed
+    assert "factor" not in row.where, row.where
+
+
+FLOAT32 = ("right to float32 precision only: compute in float64 (a float32 array, or an "
+           "astype(np.float32), on the way?)")
+TO_FLOAT32 = ".astype(np.float32).astype(np.float64)"
+
+
+@pytest.mark.parametrize("name, old, new, function, outputs", [
+    ("sigmoid_tanh", "return ds * s * (1 - s)", f"return (ds * s * (1 - s)){TO_FLOAT32}",
+     "sigmoid_backward", ["dz"]),
+    ("linear", "dW = dy.T @ x", f"dW = (dy.T @ x){TO_FLOAT32}", "linear_backward", ["dW"]),
+    ("lstm_cell_backward", "    dx = dz @ W_ih ", f"    dz = dz{TO_FLOAT32}\n    dx = dz @ W_ih ",
+     "lstm_cell_backward", ["dx", "dh_prev", "dW_ih", "dW_hh", "db_ih", "db_hh"]),
+    ("lstm_bptt", "        hs.append(h)\n", f"        hs.append(h{TO_FLOAT32})\n",
+     "lstm_forward", ["hs"]),
+])
+def test_float32_round_off_is_named_and_no_forward_is_blamed(name, old, new, function,
+                                                              outputs, tmp_path):
+    """Computing in float32 was "your forward computes something else", even in exercises
+    where the learner wrote no forward: it is round-off at float32 level, named so, and
+    "your forward" is said only where the learner wrote one."""
+    result = grade_here(_planted(tmp_path, name, old, new), name)
+    rows = {row.name: row for row in _report(result, function).rows}
+    assert {n for n, row in rows.items() if not row.passed} == set(outputs)
+    for output in outputs:
+        assert 1e-8 <= rows[output].reference < 1e-5
+        assert rows[output].where == FLOAT32
+    if name in ("sigmoid_tanh", "linear", "lstm_cell_backward"):
+        assert not any("your forward" in row.where for r in result.reports for row in r.rows)
+
+
+def test_dc_prev_from_the_upstream_dc_is_named(tmp_path):
+    """dc_prev = f ⊙ (the dc that arrived), everything else right: named, not only located."""
+    source = solution_source("lstm_cell_backward")
+    for old, new in [("    do = dh * tanh_c ", "    dc_upstream = dc\n    do = dh * tanh_c "),
+                     ("    dc_prev = dc * f ", "    dc_prev = dc_upstream * f ")]:
+        assert source.count(old) == 1
+        source = source.replace(old, new)
+    result = grade_here(_write(tmp_path, "lstm_cell_backward", source), "lstm_cell_backward")
+    rows = {row.name: row for row in _report(result, "lstm_cell_backward").rows}
+    assert [name for name, row in rows.items() if not row.passed] == ["dc_prev"]
+    assert rows["dc_prev"].where == (
+        "dc_prev from the upstream dc alone: c_prev reaches L through all of ∂L/∂c, dc plus "
+        "the part coming through h = o ⊙ tanh(c)")
+
+
+# --- wrong solutions that passed (issue 22, item 4) ----------------------------------------
+
+NO_MAX_SHIFT = ("overflows for large logits (this case's are near 750, and e^750 is inf in "
+                "float64): subtract each row's maximum before exponentiating, "
+                "softmax(z) = softmax(z − max z)")
+
+NAIVE_SOFTMAX = """
+import numpy as np
+
+
+def softmax_cross_entropy(logits, targets):
+    N = len(logits)
+    p = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    loss = -np.log(p[np.arange(N), targets]).mean()
+    dlogits = p.copy()
+    dlogits[np.arange(N), targets] -= 1
+    return loss, dlogits / N
+"""
+
+
+@pytest.mark.parametrize("form", ["log-softmax", "naive"])
+def test_a_softmax_without_the_max_shift_fails_with_its_name(form, tmp_path):
+    """Right on ordinary logits, a softmax that does not subtract the row maximum overflows
+    on the case whose logits are near 750: both outputs fail, and the mistake is named."""
+    if form == "naive":
+        path = _write(tmp_path, "softmax_cross_entropy", NAIVE_SOFTMAX)
+    else:
+        path = _planted(tmp_path, "softmax_cross_entropy",
+                        "shifted = logits - logits.max(axis=1, keepdims=True)",
+                        "shifted = logits + 0 * logits.max(axis=1, keepdims=True)")
+    result = grade_here(path, "softmax_cross_entropy")
+    assert result.cases == 5
+    rows = _report(result, "softmax_cross_entropy").rows
+    assert [(row.name, row.passed, row.where) for row in rows] == [
+        ("loss", False, NO_MAX_SHIFT), ("dlogits", False, NO_MAX_SHIFT)]
+
+
+STATEFUL_RESET_ON_SHAPE = (
+    "    dh_next = np.zeros_like(dhs[0])                  # (B, H) nothing arrives after the "
+    "last step\n    dc_next = np.zeros_like(dhs[0])                  # (B, H)\n",
+    "    global dh_next, dc_next\n"
+    "    if 'dh_next' not in globals() or dh_next.shape != dhs[0].shape:\n"
+    "        dh_next, dc_next = np.zeros_like(dhs[0]), np.zeros_like(dhs[0])\n")
+MEMO_BY_SHAPE = (
+    "def lstm_backward(dhs, cache):\n",
+    "MEMO = {}\n\n\ndef lstm_backward(dhs, cache):\n"
+    "    if dhs.shape not in MEMO:\n"
+    "        MEMO[dhs.shape] = _lstm_backward(dhs, cache)\n"
+    "    return MEMO[dhs.shape]\n\n\ndef _lstm_backward(dhs, cache):\n")
+FORWARD_MEMO_BY_SHAPE = (
+    "def lstm_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh):\n",
+    "MEMO = {}\n\n\ndef lstm_forward(*inputs):\n"
+    "    if inputs[0].shape not in MEMO:\n"
+    "        MEMO[inputs[0].shape] = _lstm_forward(*inputs)[0]\n"
+    "    return MEMO[inputs[0].shape], _lstm_forward(*inputs)[1]\n\n\n"
+    "def _lstm_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh):\n")
+
+
+def test_a_backward_that_keeps_dh_and_dc_in_a_global_fails(tmp_path):
+    """BPTT carrying dh and dc in module-level variables, reset only when the shapes change,
+    passed (every case had other shapes): each call is now made twice, and the second one's
+    answer differs."""
+    result = grade_here(_planted(tmp_path, "lstm_bptt", *STATEFUL_RESET_ON_SHAPE), "lstm_bptt")
+    assert _report(result, "lstm_forward").passed
+    assert _report(result, "lstm_backward").problem == (
+        "lstm_backward gave another answer when called again with the same arguments: does "
+        "it keep state between calls (a module-level variable)? Each call must start afresh")
+
+
+@pytest.mark.parametrize("function, planted, outputs", [
+    ("lstm_backward", MEMO_BY_SHAPE, list(SEQUENCE_GRADS)),
+    ("lstm_forward", FORWARD_MEMO_BY_SHAPE, ["hs"]),
+])
+def test_an_answer_kept_from_the_previous_call_fails(function, planted, outputs, tmp_path):
+    """A function that returns what it computed for the previous call of the same shapes
+    (same answer when called twice): the case after it has the same sizes and another
+    sequence, and its answer is named as the previous one."""
+    result = grade_here(_planted(tmp_path, "lstm_bptt", *planted), "lstm_bptt")
+    assert result.cases == 5
+    rows = {row.name: row for row in _report(result, function).rows}
+    assert [name for name, row in rows.items() if not row.passed] == outputs
+    for name in outputs:
+        assert rows[name].where == (
+            "is the answer to the previous call (the same shapes, another sequence): does it "
+            "keep state between calls (a module-level variable)?")

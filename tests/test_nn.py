@@ -63,6 +63,56 @@ def test_init_is_torchs_uniform_and_seeded():
     assert not np.array_equal(other.weight_ih_l0.data, m.weight_ih_l0.data)
 
 
+CELL_SHAPES = {"weight_ih": (20, 3), "weight_hh": (20, 5), "bias_ih": (20,), "bias_hh": (20,)}
+
+
+def test_float64_init_is_numpys_uniform_in_registration_order():
+    rng = np.random.default_rng(7)
+    cell = nplstm.LSTMCell(3, 5, dtype="float64", seed=7)
+    for name, shape in CELL_SHAPES.items():
+        expected = rng.uniform(-1 / np.sqrt(5), 1 / np.sqrt(5), size=shape)
+        np.testing.assert_array_equal(getattr(cell, name).data, expected)
+
+
+def test_float32_init_is_drawn_in_float32():
+    """U(−k, k) = k·(2r − 1) with r ~ U[0, 1) drawn as float32 (issue 21 item 10): the
+    reference computes it exactly in float64 from the same bits and rounds once."""
+    rng = np.random.default_rng(7)
+    cell = nplstm.LSTMCell(3, 5, dtype="float32", seed=7)
+    k = float(np.float32(1 / np.sqrt(5)))
+    for name, shape in CELL_SHAPES.items():
+        r = rng.random(shape, dtype=np.float32).astype(np.float64)
+        expected = ((2 * r - 1) * k).astype(np.float32)           # exact, then one rounding
+        value = getattr(cell, name).data
+        assert value.dtype == np.float32
+        np.testing.assert_array_equal(value, expected)
+    embedding = nplstm.Embedding(6, 4, padding_idx=1, seed=3)
+    expected = np.random.default_rng(3).standard_normal((6, 4), dtype=np.float32)
+    expected[1] = 0
+    np.testing.assert_array_equal(embedding.weight.data, expected)
+
+
+@pytest.mark.parametrize("build", [
+    lambda: nplstm.LSTM(8, 600, dtype="float32", seed=0),
+    lambda: nplstm.Linear(600, 2000, dtype="float32", seed=0),
+    lambda: nplstm.Embedding(2000, 600, dtype="float32", seed=0),
+], ids=["LSTM", "Linear", "Embedding"])
+def test_float32_init_needs_no_float64_copy(build):
+    """The module holds data + grad (2× its parameters); drawing them in float64 and casting
+    peaked at 3× (LSTM(8, 16000) asked for one 7.6 GiB float64 array)."""
+    import tracemalloc  # noqa: PLC0415
+
+    tracemalloc.start()
+    try:
+        module = build()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    data = sum(p.data.nbytes for p in module.parameters())
+    assert data > 4_000_000
+    assert peak < 2.2 * data, (peak, data)
+
+
 def test_zero_grad_train_eval_and_to_cpu():
     m = nplstm.LSTM(2, 3, num_layers=2, dropout=0.5, seed=0)
     x = np.ones((2, 1, 2), np.float32)

@@ -92,7 +92,7 @@ def format_result(result) -> str:
     lines = [f"{result.exercise}: {result.path} ({result.cases} random cases, float64)",
              f"an output passes when its relative error max|got − want| / max(|got|, |want|) "
              f"is < {REFERENCE_TOLERANCE:.0e} against nplstm's reference and < "
-             f"{DIFFERENCES_TOLERANCE:.0e} against central differences of your forward", ""]
+             f"{DIFFERENCES_TOLERANCE:.0e} against central differences of the forward", ""]
     for report in result.reports:
         lines.append(report.function)
         if report.problem:

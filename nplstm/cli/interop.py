@@ -4,14 +4,19 @@
     nplstm convert model.pt encoder.onnx --prefix encoder.rnn.   .onnx out; also .keras,
     nplstm inspect model.pt                               .weights.h5, .onnx in
 
-Errors (a damaged or unsafe file, an unknown suffix, weights no LSTM fits for .onnx) exit
-with status 2 and one line; OUT is written atomically, so a failed convert leaves it as it
-was.  Notes about a file that loads (float16 converted, NaN, a state dict picked from a
-checkpoint) go to stderr as ``note: …``.
+Errors (a damaged or unsafe file, an unknown suffix, weights no LSTM fits for .onnx, an OUT
+that exists without ``--force``) exit with status 2 and one line; OUT is written atomically,
+so a failed or interrupted convert leaves it as it was.  Notes about a file that loads
+(float16 converted, NaN, a state dict picked from a checkpoint) go to stderr as ``note: …``.
+
+Everything a file can name (tensor names, messages quoting them) is printed through
+``checks.printable_name``: control characters escaped, long names cut, so the output of
+``inspect`` stays within a small multiple of the file's size and cannot draw on the terminal.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 import warnings
@@ -19,10 +24,15 @@ from pathlib import Path
 
 import numpy as np
 
+from ..checks import printable_name, printable_text
+
 __all__ = ["add_parsers", "run"]
 
 _READ = ".pt, .pth, .safetensors, .npz, .keras, .weights.h5, .onnx"
 _WRITE = (".pt", ".pth", ".safetensors", ".npz", ".onnx")
+_NAME_COLUMN = 48            # inspect pads names to at most this width
+_NAME_SHOWN = 160            # and shows at most this much of one (then "…(N characters)")
+_MESSAGE_LIMIT = 1000        # an error or note line, at most
 
 
 def add_parsers(sub) -> None:
@@ -33,7 +43,10 @@ def add_parsers(sub) -> None:
         f"format ({', '.join(_WRITE)}). For .onnx, the weights must be one nplstm.LSTM's "
         "(pick it with --prefix). torch is never needed.")
     convert.add_argument("input", metavar="IN", help="the weight file to read")
-    convert.add_argument("output", metavar="OUT", help="the file to write (atomically)")
+    convert.add_argument("output", metavar="OUT", help="the file to write (atomically); "
+                         "refused if it exists, unless --force")
+    convert.add_argument("--force", action="store_true", help="replace OUT if it exists "
+                         "(it keeps its permission bits)")
     convert.add_argument("--key", default=None, help="the entry of a torch checkpoint dict "
                          "that holds the state dict (e.g. model)")
     convert.add_argument("--prefix", default=None, help="keep only the weights under this "
@@ -55,12 +68,20 @@ def run(args, error) -> int:
             warnings.simplefilter("always")
             code = _convert(args) if args.command == "convert" else _inspect(args)
         for warning in caught:
-            print(f"note: {warning.message}", file=sys.stderr)
+            print(f"note: {_one_line(warning.message)}", file=sys.stderr)
         return code
+    except BrokenPipeError:                # stdout closed by its reader: cli.main's to end
+        raise
     except (WeightFileError, ValueError, TypeError, KeyError, ImportError, OSError) as err:
         message = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
-        error(" ".join(str(message).split()))      # one line
+        error(_one_line(message))
     return 2
+
+
+def _one_line(message) -> str:
+    """A message on one line, safe for a terminal and at most ``_MESSAGE_LIMIT`` long
+    (a reader's message may quote a file's bytes)."""
+    return printable_text(" ".join(str(message).split()), _MESSAGE_LIMIT)
 
 
 def _convert(args) -> int:
@@ -69,6 +90,12 @@ def _convert(args) -> int:
     output = Path(args.output)
     if not any(output.name.lower().endswith(s) for s in _WRITE):
         raise ValueError(f"OUT must end in {', '.join(_WRITE)}, got {args.output!r}")
+    if output.is_dir():
+        raise ValueError(f"OUT {args.output} exists (a folder); convert writes a file: "
+                         "choose another OUT")
+    if os.path.lexists(output) and not args.force:
+        raise ValueError(f"OUT {args.output} exists (a file); convert never replaces a "
+                         "file unasked: pass --force to replace it, or choose another OUT")
     state_dict = _read(Path(args.input), key=args.key)
     if args.prefix:
         state_dict = select(state_dict, args.prefix)
@@ -78,7 +105,7 @@ def _convert(args) -> int:
         from ..interop import save_weights  # noqa: PLC0415
 
         save_weights(state_dict, output)
-    print(f"wrote {len(state_dict)} tensors to {output}")
+    print(f"wrote {len(state_dict)} tensors to {printable_name(str(output), _MESSAGE_LIMIT)}")
     return 0
 
 
@@ -88,10 +115,12 @@ def _inspect(args) -> int:
     path = Path(args.file)
     state_dict = _read(path, key=args.key)
     total = sum(a.nbytes for a in state_dict.values())
-    print(f"{path}: {len(state_dict)} tensors, {_count(state_dict)} numbers, {total} bytes")
-    width = max((len(name) for name in state_dict), default=4)
-    for name, array in state_dict.items():
-        print(f"  {name:{width}s}  {str(array.shape):16s} {array.dtype}")
+    print(f"{printable_name(str(path), _MESSAGE_LIMIT)}: {len(state_dict)} tensors, "
+          f"{_count(state_dict)} numbers, {total} bytes")
+    names = {name: printable_name(name, _NAME_SHOWN) for name in state_dict}
+    width = min(max((len(shown) for shown in names.values()), default=4), _NAME_COLUMN)
+    for name, array in state_dict.items():     # a longer name widens its own line only
+        print(f"  {names[name]:{width}s}  {str(array.shape):16s} {array.dtype}")
     print("fits:")
     for fit in describe(state_dict):
         print(f"  {fit}")

@@ -4,6 +4,8 @@ convert, inspect, visualize and exercise."""
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
 
 from .. import __version__
@@ -71,6 +73,69 @@ def build_parser():
 
 
 def main(argv=None) -> int:
+    """Run one ``nplstm`` command; its exit status.
+
+    Ctrl-C is one line and status 130, SIGTERM one line and status 143 (a file being written
+    is left as it was, its temporary file removed); a closed stdout (``nplstm inspect F |
+    head -1``) ends the command quietly with status 0, as the reader has read enough.
+    """
+    previous = _on_sigterm_raise()
+    try:
+        code = _run(argv)
+        sys.stdout.flush()                 # a pipe closed early raises here, not at exit
+        return code
+    except KeyboardInterrupt:
+        return _stopped("interrupted (Ctrl-C)", 130)
+    except Terminated:
+        return _stopped("terminated (SIGTERM)", 143)
+    except BrokenPipeError:
+        _discard_stdout()
+        return 0
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised where the process is (a BaseException, as KeyboardInterrupt, so that
+    ``except Exception`` does not swallow it and cleanups such as atomic_write's run)."""
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated
+
+
+def _on_sigterm_raise():
+    """Make SIGTERM raise ``Terminated`` unless someone set a handler; the previous handler
+    (to restore), or None when it was left alone (another thread, a handler already set)."""
+    try:
+        if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+            return None
+        return signal.signal(signal.SIGTERM, _raise_terminated)
+    except (ValueError, AttributeError, OSError):     # not the main thread; no SIGTERM
+        return None
+
+
+def _stopped(why: str, code: int) -> int:
+    try:
+        print(f"nplstm: {why}", file=sys.stderr)
+    except (OSError, ValueError):          # stderr closed too
+        pass
+    return code
+
+
+def _discard_stdout() -> None:
+    """Point stdout at /dev/null so that the interpreter's last flush of what is still
+    buffered cannot fail ("Exception ignored … BrokenPipeError") after a reader left."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):      # no real file descriptor (tests)
+        pass
+
+
+def _run(argv) -> int:
     parser, sub = build_parser()
     args = parser.parse_args(argv)
     if args.command in ("train", "sample"):

@@ -5,10 +5,12 @@
                                    the reference and central differences, where it is wrong)
     stub_source, solution_source   the exercise and solution files (package data)
 
-Modules: ``catalog`` (the exercises and their files), ``harness`` (grading in a fresh process),
-``graders`` (one per exercise: cases, answers, mistakes), ``mistakes`` (what named mistakes
-give, from the reference), ``compare`` (errors and diagnoses), ``engine`` (the loop over
-cases), ``learner`` (loading and calling the learner's file), ``result`` (the plain data).
+Modules: ``catalog`` (the exercises and their files), ``harness`` (grading, with the learner's
+file in a fresh process), ``graders`` (one per exercise: cases, answers, mistakes),
+``mistakes`` (what named mistakes give, from the reference), ``compare`` (errors and
+diagnoses), ``engine`` (the loop over cases), ``learner`` (loading and calling the learner's
+file), ``child`` (the process that runs it), ``remote`` (the grader's handle on it),
+``channel`` and ``values`` (the pickle-free wire between them), ``result`` (the plain data).
 The printing is in ``nplstm.cli.exercise``.
 """
 

@@ -27,12 +27,12 @@ class Exercise:
 
 
 EXERCISES = {e.name: e for e in [
-    Exercise("sigmoid_tanh", "derivatives through outputs: σ' = s(1 − s), tanh' = 1 − t²",
-             ("sigmoid_backward", "tanh_backward")),
+    Exercise("sigmoid_tanh", "derivatives through the outputs: σ' and tanh' written with "
+             "σ(z) and tanh(z), no z", ("sigmoid_backward", "tanh_backward")),
     Exercise("linear", "the gradients of y = x Wᵀ + b: shapes write the matrix products",
              ("linear_backward",)),
-    Exercise("softmax_cross_entropy", "the classifier's loss and its gradient p − onehot, "
-             "mean over rows", ("softmax_cross_entropy",)),
+    Exercise("softmax_cross_entropy", "the classifier's loss (the mean over rows), the "
+             "stable softmax, and their gradient", ("softmax_cross_entropy",)),
     Exercise("lstm_cell_forward", "one LSTM step: the six equations, torch's gate order "
              "i, f, g, o", ("lstm_cell_forward",)),
     Exercise("lstm_cell_backward", "backpropagation through one step: the two paths into c",
@@ -58,8 +58,10 @@ _GIVEN = "# given, from exercise "
 
 def _package_file(folder: str, name: str) -> str:
     """The text of solutions/NAME.py with its ``# given, from exercise OTHER: a, b`` lines
-    replaced by those definitions of OTHER's file: a later exercise hands the learner the
-    code of an earlier one (each file stands alone), written once in the package."""
+    replaced by those definitions of OTHER's file: a definition a later exercise shares with
+    an earlier one (each file stands alone), written once in the package.  Code that an
+    exercise needs from an earlier one (the step, its backward) is imported from
+    ``nplstm.functional.reference`` instead, so no stub holds an earlier answer."""
     exercise(name)
     text = resources.files(__package__).joinpath(folder, f"{name}.py").read_text(
         encoding="utf-8")

@@ -2,10 +2,11 @@
 
     relative error = max|got − want| / max(max|got|, max|want|)     (0 when both are 0)
 
-A wrong array is tested against the shapes that common mistakes leave (the sign flipped, a
-transpose, a named alternative such as "missing the path through c" that the caller computed
-with the reference, a constant factor), then located (the gate blocks i, f, g, o along 4H; the
-time steps).  Only errors and places are ever reported, never the expected values.
+A wrong array is tested against the shapes that common mistakes leave (round-off at float32
+level, the sign flipped, a transpose, a named alternative such as "missing the path through
+c" that the caller computed with the reference, a constant factor), then located (the gate
+blocks i, f, g, o along 4H; the time steps).  Only errors and places are ever reported,
+never the expected values.
 """
 
 from __future__ import annotations
@@ -18,10 +19,17 @@ import numpy as np
 from ..kernels.layout import GATE_NAMES
 from .learner import LearnerError
 from .result import REFERENCE_TOLERANCE
+from .values import Opaque, type_name
 
 __all__ = ["OutputSpec", "relative_error", "checked_output", "diagnose"]
 
 _BLOCK_ROWS = ("0:H", "H:2H", "2H:3H", "3H:4H")
+# float32 rounds at 6e-8: computing in it leaves relative errors of 1e-7 to 1e-6, far from
+# float64's 1e-16 and far below what a wrong formula gives
+FLOAT32_LEVEL = 1e-5
+FLOAT32_SENTENCE = ("right to float32 precision only: compute in float64 (a float32 array, "
+                    "or an astype(np.float32), on the way?)")
+FACTOR_ELEMENTS = 3          # a factor not named after a size is claimed on this many or more
 
 
 @dataclass(frozen=True)
@@ -53,16 +61,19 @@ def relative_error(got: np.ndarray, want: np.ndarray) -> float:
 def checked_output(spec: OutputSpec, got, want: np.ndarray) -> np.ndarray:
     """``got`` as an array, or a ``LearnerError`` sentence when its type, dtype or shape is
     wrong ("dW_ih has shape (3, 8), expected (8, 3) = (4H, I): did you transpose it?")."""
+    if isinstance(got, Opaque) and got.dtype:
+        raise LearnerError(f"{spec.name} has dtype {got.dtype}, expected {want.dtype} (the "
+                           f"inputs' dtype): return an array of numbers")
     if spec.shape == ():
         if isinstance(got, (float, np.floating)) or (isinstance(got, np.ndarray)
                                                      and got.shape == ()):
             got = np.asarray(got)
         else:
             shape = f" of shape {got.shape}" if isinstance(got, np.ndarray) else ""
-            raise LearnerError(f"{spec.name} is a {type(got).__name__}{shape}, expected a "
+            raise LearnerError(f"{spec.name} is a {type_name(got)}{shape}, expected a "
                                f"single float (e.g. the .mean() of an array)")
     if not isinstance(got, np.ndarray):
-        raise LearnerError(f"{spec.name} is a {type(got).__name__}, expected a NumPy array of "
+        raise LearnerError(f"{spec.name} is a {type_name(got)}, expected a NumPy array of "
                            f"shape {want.shape} = {spec.letters()}")
     if got.dtype != want.dtype:
         raise LearnerError(f"{spec.name} has dtype {got.dtype}, expected {want.dtype} (the "
@@ -74,17 +85,20 @@ def checked_output(spec: OutputSpec, got, want: np.ndarray) -> np.ndarray:
     return got
 
 
-def diagnose(spec: OutputSpec, got, want, alternatives=(), sizes=None) -> str:
+def diagnose(spec: OutputSpec, got, want, alternatives=(), sizes=None, nonfinite="") -> str:
     """A sentence saying how or where ``got`` is wrong, or "" when nothing is recognised.
 
     alternatives  (sentence, array): what a named mistake would give, computed by the caller
     sizes         {"N": 4, …}: sizes a constant factor is named after ("off by a factor of N")
+    nonfinite     what NaN or inf entries mean in this case (an overflow), if known
     """
     tol = REFERENCE_TOLERANCE
     if not np.all(np.isfinite(got)):
-        return "has NaN or inf entries"
+        return nonfinite or "has NaN or inf entries"
     if not np.any(got):
         return "all zeros: no gradient reaches it"
+    if relative_error(got, want) < FLOAT32_LEVEL:
+        return FLOAT32_SENTENCE
     if relative_error(got, -want) < tol:
         return "sign flipped"
     if want.ndim == 2 and relative_error(got, want.T.reshape(want.shape)) < tol:
@@ -103,7 +117,9 @@ def diagnose(spec: OutputSpec, got, want, alternatives=(), sizes=None) -> str:
 
 
 def _factor(got, want, sizes: dict) -> str:
-    """"off by a factor of N" when got ≈ k·want for a constant k ≠ 1."""
+    """"off by a factor of N" when got ≈ k·want for a constant k ≠ 1: k must be one of the
+    named sizes (or its inverse), or the same across at least ``FACTOR_ELEMENTS`` elements
+    (with fewer, any wrong value is "a factor" of the right one)."""
     k = float(np.vdot(got, want) / np.vdot(want, want)) if np.any(want) else 0.0
     if k == 0 or abs(k - 1) < 1e-6 or relative_error(got, k * want) >= REFERENCE_TOLERANCE:
         return ""
@@ -112,6 +128,8 @@ def _factor(got, want, sizes: dict) -> str:
             return f"off by a factor of {letter} = {n}"
         if n > 1 and abs(k * n - 1) < 1e-6:
             return f"off by a factor of 1/{letter} = 1/{n}"
+    if np.count_nonzero(want) < FACTOR_ELEMENTS:
+        return ""
     return f"off by a factor of {k:.4g}"
 
 

@@ -10,23 +10,40 @@ import numpy as np
 
 from .compare import OutputSpec, checked_output, diagnose, relative_error
 from .learner import LearnerError
+from .values import type_name
 from .result import DIFFERENCES_TOLERANCE, REFERENCE_TOLERANCE, FunctionReport, OutputRow
 
-__all__ = ["Compared", "grade_function", "unpack", "central_differences"]
+__all__ = ["Compared", "grade_function", "unpack", "central_differences", "YOUR_FORWARD"]
 
 FINITE_DIFFERENCE_STEP = 1e-6
 
-_FORWARD_WRONG = ("agrees with central differences of your forward but not with the "
-                  "reference: your forward computes something else")
-_FORWARD_DIFFERS = ("agrees with the reference but not with central differences of your "
-                    "forward: is your forward the textbook one?")
+
+
+def _forward_wrong(forward: str) -> str:
+    """Right for the forward that was differenced, wrong against the reference."""
+    if forward == YOUR_FORWARD:
+        return ("agrees with central differences of your forward but not with the "
+                "reference: your forward computes something else")
+    return (f"agrees with central differences of {forward} but not with the reference: "
+            f"an error too small for differences to see")
+
+
+def _forward_differs(forward: str) -> str:
+    if forward == YOUR_FORWARD:
+        return ("agrees with the reference but not with central differences of your "
+                "forward: is your forward the textbook one, in float64?")
+    return f"agrees with the reference but not with central differences of {forward}"
+
+
+YOUR_FORWARD = "your forward"
 
 
 @dataclass
 class Compared:
     """One output in one case: the learner's value, the right one, central differences of the
     forward (None where there is no forward to differentiate), named mistakes (sentence,
-    array) and the sizes a constant factor may be named after."""
+    array), the sizes a constant factor may be named after, and what the differenced forward
+    is called in a sentence ("your forward" only where the learner wrote it)."""
 
     spec: OutputSpec
     got: object
@@ -34,6 +51,8 @@ class Compared:
     numeric: np.ndarray | None = None
     alternatives: list = field(default_factory=list)
     sizes: dict = field(default_factory=dict)
+    forward: str = YOUR_FORWARD
+    nonfinite: str = ""           # what NaN or inf in this case's output means, if known
 
 
 def grade_function(function: str, cases, run_case) -> FunctionReport:
@@ -59,11 +78,12 @@ def _add(rows: dict, compared: Compared) -> None:
     where = ""
     if error >= REFERENCE_TOLERANCE:
         alternatives = [(sentence, a) for sentence, a in compared.alternatives if a is not None]
-        where = diagnose(spec, got, compared.want, alternatives, compared.sizes)
+        where = diagnose(spec, got, compared.want, alternatives, compared.sizes,
+                         compared.nonfinite)
         if not where and numeric is not None and numeric < DIFFERENCES_TOLERANCE:
-            where = _FORWARD_WRONG
+            where = _forward_wrong(compared.forward)
     elif numeric is not None and numeric >= DIFFERENCES_TOLERANCE:
-        where = _FORWARD_DIFFERS
+        where = _forward_differs(compared.forward)
     row = rows.get(spec.name)
     if row is None:
         rows[spec.name] = OutputRow(spec.name, error, numeric, where)
@@ -79,7 +99,7 @@ def unpack(function: str, result, names: tuple) -> tuple:
     if len(names) == 1:
         return (result,)
     if not isinstance(result, (tuple, list)):
-        raise LearnerError(f"{function} returned a {type(result).__name__}, expected "
+        raise LearnerError(f"{function} returned a {type_name(result)}, expected "
                            f"{len(names)} values: {', '.join(names)}")
     if len(result) != len(names):
         raise LearnerError(f"{function} returned {len(result)} values, expected "

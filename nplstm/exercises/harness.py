@@ -1,32 +1,41 @@
-"""Grading a learner's file: ``grade(path, name)``, in a fresh process with a time limit.
+"""Grading a learner's file: ``grade(path, name)``, with the learner's code in a fresh process.
 
-The learner's file is imported in a child process (``sys.executable``), so a crash, a
-``sys.exit`` or an endless loop in it cannot take the caller down: the child writes the
-result as JSON to a temporary file, and a child that runs past ``timeout`` seconds is killed.
-``isolate=False`` grades in this process (no time limit; what the tests use for speed).
+The learner's file is imported in a child process (``sys.executable``, its own session), so a
+crash, a ``sys.exit``, an ``os._exit`` or an endless loop in it cannot take the caller down.
+The child only runs the learner's functions: the grader, here, sends it each case's inputs and
+receives the returned arrays as plain copies over a pickle-free wire (``channel``,
+``values``), then compares them with its own reference and decides.  Nothing the child writes
+can be a verdict: a child that ends or stops answering fails.  At the end, or past ``timeout``
+seconds, the child's whole process group is killed, so processes the learner's file started
+go with it.  ``isolate=False`` runs the learner's file in this process (no time limit; what
+the tests use for speed) through the same wire format.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
 
-from ..io import atomic_write_bytes
 from .catalog import exercise
+from .channel import ChannelError, ChildGone, FrameReader, GradingTimeout
+from .child import Server
 from .graders import CASE_SEED, GRADERS
-from .learner import LearnerError, load_learner
+from .learner import LearnerError
+from .remote import Learner, opened
 from .result import GradeResult
 
-__all__ = ["DEFAULT_TIMEOUT", "grade", "grade_here", "run_child"]
+__all__ = ["DEFAULT_TIMEOUT", "grade", "grade_here"]
 
 DEFAULT_TIMEOUT = 60.0
+_EXIT_WAIT = 1.0            # seconds a child that closed the wire gets to finish exiting
 
 
 def _checked_path(path) -> Path:
@@ -45,7 +54,7 @@ def grade(path, name: str, *, timeout: float = DEFAULT_TIMEOUT, isolate: bool = 
     """Grade the learner's file ``path`` as exercise ``name``.
 
     path     the learner's file;  name  one of ``EXERCISES``
-    timeout  seconds the child process may run (isolate=True);  isolate=False grades here
+    timeout  seconds the grading may take (isolate=True);  isolate=False runs the file here
     TypeError / ValueError for a bad argument (an unknown name lists the names),
     FileNotFoundError when there is no file; everything wrong *in* the file is in the result.
     """
@@ -60,34 +69,95 @@ def grade(path, name: str, *, timeout: float = DEFAULT_TIMEOUT, isolate: bool = 
     return _grade_in_a_child(path, name, timeout)
 
 
+def grade_here(path, name: str) -> GradeResult:
+    """Grade with the learner's file loaded in this process (no isolation, no time limit),
+    its values crossing the same wire format as from a child."""
+    path = Path(path)
+    try:
+        server = Server(path)
+    except LearnerError as err:
+        return GradeResult(name, str(path), 0, problem=str(err))
+    return _run_grader(Learner(server.reply), path, name)
+
+
+def _run_grader(learner: Learner, path: Path, name: str) -> GradeResult:
+    reports, cases = GRADERS[name](learner, np.random.default_rng(CASE_SEED))
+    return GradeResult(name, str(path), cases, reports)
+
+
 def _grade_in_a_child(path: Path, name: str, timeout: float) -> GradeResult:
+    deadline = time.monotonic() + timeout
     with tempfile.TemporaryDirectory(prefix="nplstm-exercise-") as tmp:
-        out = Path(tmp) / "result.json"
-        command = [sys.executable, "-c", "from nplstm.exercises.harness import run_child; "
-                   "run_child()", name, str(path.resolve()), str(out)]
+        command = [sys.executable, "-c", "from nplstm.exercises.child import serve; serve()",
+                   str(path.resolve())]
         # the child imports this very nplstm (the folder that holds it first on its path) and
         # runs in the empty temporary folder, so no nplstm/ in the caller's folder shadows it
         package_root = str(Path(__file__).resolve().parents[2])
         paths = [package_root] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep)
                                   if p]
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(paths))
-        # what the learner's file prints is dropped, and its stderr goes to a file of which
-        # only the end is read: a print in a loop must not fill memory
+        # the child's stderr goes to a file of which only the end is read: a print in a loop
+        # must not fill memory
         with open(Path(tmp) / "stderr.txt", "w+b") as stderr:
+            process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                       stderr=stderr, env=env, cwd=tmp,
+                                       start_new_session=True)
             try:
-                finished = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=stderr,
-                                          stdin=subprocess.DEVNULL, timeout=timeout, env=env,
-                                          cwd=tmp, check=False, start_new_session=True)
-            except subprocess.TimeoutExpired:
-                if out.exists():                 # finished; a process it started lingers
-                    return GradeResult.from_dict(json.loads(out.read_text(encoding="utf-8")))
+                wire = FrameReader(process.stdin.fileno(), process.stdout.fileno(), deadline)
+                try:
+                    opened(wire.receive())
+                except LearnerError as err:
+                    return GradeResult(name, str(path), 0, problem=str(err))
+                return _run_grader(Learner(wire.request), path, name)
+            except GradingTimeout:
                 return GradeResult(name, str(path), 0, problem=(
                     f"stopped after {timeout:g} s: does {path.name} loop forever? (raise the "
                     f"limit with --timeout)"))
-            if not out.exists():
+            except ChildGone:
+                _wait_for_exit(process, _EXIT_WAIT)
+                _stop(process)
                 return GradeResult(name, str(path), 0,
-                                   problem=_died(path, finished.returncode, _tail(stderr)))
-        return GradeResult.from_dict(json.loads(out.read_text(encoding="utf-8")))
+                                   problem=_died(path, process.returncode, _tail(stderr)))
+            except ChannelError as err:
+                return GradeResult(name, str(path), 0, problem=(
+                    f"grading {path.name} stopped: what its process sent back is not "
+                    f"arrays from your functions ({err}); does your file write to the "
+                    f"grader's pipe?"))
+            finally:
+                _stop(process)
+
+
+def _wait_for_exit(process: subprocess.Popen, seconds: float) -> None:
+    """Wait until the child has exited, without reaping it (its process group id stays
+    reserved until ``_stop`` has killed the group)."""
+    if not hasattr(os, "waitid"):                # macOS: the group is killed straight away
+        return
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        try:
+            found = os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        except ChildProcessError:
+            return
+        if found is not None:
+            return
+        time.sleep(0.01)
+
+
+def _stop(process: subprocess.Popen) -> None:
+    """Kill the child's process group (the child and whatever it started), then reap the
+    child.  The group is killed before the child is reaped, so its id cannot be reused."""
+    if process.returncode is None:
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        process.wait()
+    for pipe in (process.stdin, process.stdout):
+        if pipe is not None and not pipe.closed:
+            try:
+                pipe.close()
+            except OSError:
+                pass
 
 
 _TAIL_BYTES = 4096          # of the child's stderr, for the one sentence of a crash
@@ -101,26 +171,9 @@ def _tail(stream) -> str:
 
 
 def _died(path: Path, returncode: int, stderr_tail: str) -> str:
-    """One sentence for a child that ended without a result (os._exit, a signal)."""
+    """One sentence for a child that ended without sending its functions' values (os._exit,
+    a signal)."""
     lines = stderr_tail.strip().splitlines()
     last = lines[-1].strip() if lines else ""
     last = f": {last[:300]}{'…' if len(last) > 300 else ''}" if last else ""
     return (f"grading {path.name} ended without a result (exit status {returncode}){last}")
-
-
-def grade_here(path, name: str) -> GradeResult:
-    """Grade in this process: load the file, run the exercise's grader on seeded cases."""
-    path = Path(path)
-    try:
-        module = load_learner(path)
-    except LearnerError as err:
-        return GradeResult(name, str(path), 0, problem=str(err))
-    reports, cases = GRADERS[name](module, np.random.default_rng(CASE_SEED))
-    return GradeResult(name, str(path), cases, reports)
-
-
-def run_child() -> None:
-    """The child's entry point: argv is NAME PATH OUT; writes the result's JSON to OUT."""
-    name, path, out = sys.argv[1:4]
-    result = grade_here(Path(path), name)
-    atomic_write_bytes(out, json.dumps(result.to_dict()).encode("utf-8"))

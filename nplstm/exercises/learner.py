@@ -1,4 +1,5 @@
-"""The learner's file: loaded without being trusted, its functions called with copies.
+"""The learner's file: loaded without being trusted, its functions called with copies (in
+the process ``child`` runs; the grader sees only what ``values`` sends back).
 
 Everything that can go wrong in it becomes one sentence (``LearnerError``): a syntax error
 names the file and line, a crash names the exception and the line of the learner's file it
@@ -7,6 +8,7 @@ came from, a stub names the function that is "not written yet".
 
 from __future__ import annotations
 
+import ast
 import traceback
 import types
 import warnings
@@ -21,9 +23,13 @@ class LearnerError(Exception):
     """Something in the learner's file stopped grading; ``str()`` is one sentence."""
 
 
+_SOURCES: dict = {}          # path → the lines of the learner's file, as it was loaded
+
+
 def load_learner(path: Path) -> types.ModuleType:
     """Compile and run the file as a fresh module (not in sys.modules)."""
     source = path.read_text(encoding="utf-8")
+    _SOURCES[str(path)] = source.splitlines()
     try:
         code = compile(source, str(path), "exec")
     except SyntaxError as err:
@@ -63,9 +69,60 @@ def call(module, name: str, *args):
 
 def _crash(err: BaseException, path: Path) -> str:
     """"IndexError: index 3 is out of bounds … (line 42)": the exception and the last line
-    of the learner's file it passed through."""
+    of the learner's file it passed through; for a matrix product whose shapes do not fit,
+    the transpose that would make them fit."""
     message = " ".join(str(err).split())
     text = f"{type(err).__name__}: {message}" if message else type(err).__name__
-    lines = [frame.lineno for frame in traceback.extract_tb(err.__traceback__)
-             if Path(frame.filename) == path]
-    return f"{text} (line {lines[-1]})" if lines else text
+    frames = [(frame, lineno) for frame, lineno in traceback.walk_tb(err.__traceback__)
+              if Path(frame.f_code.co_filename) == path]
+    if not frames:
+        return text
+    frame, lineno = frames[-1]
+    lines = _SOURCES.get(str(path), [])
+    hint = _transpose_hint(frame, lines[lineno - 1].strip()) if lineno <= len(lines) else ""
+    return f"{text} (line {lineno}){hint}"
+
+
+def _transpose_hint(frame, line: str) -> str:
+    """"; transpose? dz @ W_ih.T multiplies (2, 8) @ (3, 8), and dz @ W_ih would fit" for an
+    ``A @ B`` in ``line`` whose operands (names, or names with .T) have shapes that do not
+    fit but would with one or both transposed; "" otherwise."""
+    try:
+        tree = ast.parse(line)
+    except SyntaxError:                                 # a statement over several lines
+        return ""
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.BinOp) and isinstance(node.op, ast.MatMult)):
+            continue
+        left, right = _operand(node.left, frame), _operand(node.right, frame)
+        if left is None or right is None or left.shape[1] == right.shape[0]:
+            continue
+        for flip_left, flip_right in ((False, True), (True, False), (True, True)):
+            a = left.T if flip_left else left
+            b = right.T if flip_right else right
+            if a.shape[1] == b.shape[0]:
+                fits = (f"{_flipped(node.left) if flip_left else ast.unparse(node.left)} @ "
+                        f"{_flipped(node.right) if flip_right else ast.unparse(node.right)}")
+                return (f"; transpose? {ast.unparse(node)} multiplies {left.shape} @ "
+                        f"{right.shape}, and {fits} would fit")
+    return ""
+
+
+def _operand(node, frame):
+    """The 2-D array a name (or a name's .T) stands for in the learner's frame, or None;
+    nothing is called."""
+    if isinstance(node, ast.Attribute) and node.attr == "T":
+        inner = _operand(node.value, frame)
+        return None if inner is None else inner.T
+    if isinstance(node, ast.Name):
+        value = frame.f_locals.get(node.id, frame.f_globals.get(node.id))
+        if type(value) is np.ndarray and value.ndim == 2:
+            return value
+    return None
+
+
+def _flipped(node) -> str:
+    """The source of ``node`` transposed: ``W.T`` for ``W``, ``W`` for ``W.T``."""
+    if isinstance(node, ast.Attribute) and node.attr == "T":
+        return ast.unparse(node.value)
+    return f"{ast.unparse(node)}.T"

@@ -11,11 +11,13 @@ from itertools import permutations
 
 import numpy as np
 
+from .. import functional as F
 from ..functional import reference
 from ..kernels.layout import GATE_NAMES
 
 __all__ = ["GATE_ORDERS", "permute_gates", "wrong_gate_order", "cell_mistakes",
-           "bptt_mistakes", "bptt_gradients"]
+           "cell_forward_mistakes", "bptt_mistakes", "bptt_gradients", "bias_rows",
+           "BIAS_NOT_SUMMED"]
 
 # every order but torch's: the learner read gate k of z from block order[k]
 GATE_ORDERS = [order for order in permutations(range(4)) if order != (0, 1, 2, 3)]
@@ -29,6 +31,18 @@ PATH_THROUGH_C_BPTT = ("missing the path through c: at step t, ∂L/∂c_t must 
                        "of step t+1 (the forget-gate path), not only what comes through h_t")
 PATH_THROUGH_H_BPTT = ("missing the path through h: at step t, ∂L/∂h_t = dhs[t] + dh_prev of "
                        "step t+1")
+UPSTREAM_DC = ("dc_prev from the upstream dc alone: c_prev reaches L through all of ∂L/∂c, "
+               "dc plus the part coming through h = o ⊙ tanh(c)")
+BIAS_NOT_SUMMED = ("not summed over the batch: the bias is added to every row, so its "
+                   "gradient gathers every row's (a sum over axis 0), not one row's")
+NOT_SUMMED_OVER_T = ("overwritten instead of summed over t: the weights are used at every "
+                     "step, so their gradient gathers every step's (+=, not =)")
+SIGMA_FOR_TANH_G = "σ where tanh belongs: g = tanh(z_g)"
+SIGMA_FOR_TANH_C = "σ where tanh belongs: h = o ⊙ tanh(c)"
+SIGMA_PRIME_G = ("σ' where tanh' belongs: g = tanh(z_g), so ∂g/∂z_g is tanh's derivative, "
+                 "written with g (exercise sigmoid_tanh)")
+SIGMA_PRIME_C = ("σ' where tanh' belongs: h = o ⊙ tanh(c), so the path through h into c "
+                 "takes tanh's derivative, written with tanh(c)")
 
 
 def permute_gates(a, order):
@@ -46,18 +60,69 @@ def wrong_gate_order(order) -> str:
 
 def cell_mistakes(x, h, c, weight_ih, weight_hh, bias_ih, bias_hh, dh, dc):
     """lstm_cell_backward's outputs (dx, dh_prev, dc_prev, dW_ih, dW_hh, db_ih, db_hh) with the
-    path through c dropped, and dc_prev with the forget gate dropped."""
-    _, cache = reference.lstm_step_forward(x, h, c, weight_ih, weight_hh, bias_ih, bias_hh)
+    path through c dropped; dc_prev without the forget gate, or from the upstream dc alone;
+    σ' in place of tanh' (for g, for tanh(c)); the biases' gradients of one row."""
+    inputs = (x, h, c, weight_ih, weight_hh, bias_ih, bias_hh)
+    _, cache = reference.lstm_step_forward(*inputs)
     no_c_path, _ = reference.lstm_step_backward(dh, np.zeros_like(dc), cache)
     _, dc_total = reference.lstm_step_backward(dh, dc, cache)          # all of ∂L/∂c
-    return [(PATH_THROUGH_C_CELL, list(no_c_path)),
-            (FORGET_GATE, [None, None, dc_total, None, None, None, None])]
+    # σ' for tanh(c): the reference, given the dc whose total is the wrong one
+    t = cache.tanh_c
+    wrong_c, _ = reference.lstm_step_backward(
+        dh, dc + dh * cache.o * (t * (1 - t) - (1 - t * t)), cache)
+    # σ' for g: the reference's dz (read through W_ih = identity), its g block times
+    # g(1 − g) / (1 − g²) = g / (1 + g), then the two affine maps' gradients
+    dz = _dz(cache, dh, dc)
+    H = dz.shape[1] // 4
+    dz[:, 2 * H:3 * H] *= cache.g / (1 + cache.g)
+    wrong_g = _affine_gradients(dz, *inputs)
+    found = [(PATH_THROUGH_C_CELL, list(no_c_path)),
+             (FORGET_GATE, [None, None, dc_total, None, None, None, None]),
+             (UPSTREAM_DC, [None, None, dc * cache.f, None, None, None, None]),
+             (SIGMA_PRIME_C, list(wrong_c)),
+             (SIGMA_PRIME_G, wrong_g)]
+    found += [(BIAS_NOT_SUMMED, [None] * 5 + [row, row]) for row in bias_rows(_dz(cache, dh, dc))]
+    return found
+
+
+def bias_rows(dy) -> list:
+    """What a bias gradient taken from one row of the batch gives: dy[0] and dy[−1] (none
+    for a batch of one, where that is right)."""
+    return [dy[0], dy[-1]] if len(dy) > 1 else []
+
+
+def _dz(cache, dh, dc):
+    """∂L/∂z (B, 4H) of the reference's step: its dx with W_ih the identity."""
+    eye = np.eye(cache.weight_ih.shape[0], dtype=cache.weight_ih.dtype)
+    grads, _ = reference.lstm_step_backward(dh, dc, cache._replace(weight_ih=eye))
+    return grads.x
+
+
+def _affine_gradients(dz, x, h, c, weight_ih, weight_hh, bias_ih, bias_hh) -> list:
+    """(dx, dh_prev, None, dW_ih, dW_hh, db_ih, db_hh) from ∂L/∂z, through the affine maps
+    z = x W_ihᵀ + b_ih + h W_hhᵀ + b_hh (nplstm's linear layer)."""
+    through_x = F.linear_backward(dz, F.linear_forward(x, weight_ih, bias_ih)[1])
+    through_h = F.linear_backward(dz, F.linear_forward(h, weight_hh, bias_hh)[1])
+    return [through_x.x, through_h.x, None, through_x.weight, through_h.weight,
+            through_x.bias, through_h.bias]
+
+
+def cell_forward_mistakes(x, h, c, weight_ih, weight_hh, bias_ih, bias_hh):
+    """lstm_cell_forward's (h, c) with σ in place of tanh: for g, and for tanh(c)."""
+    (h1, c1), cache = reference.lstm_step_forward(x, h, c, weight_ih, weight_hh, bias_ih,
+                                                  bias_hh)
+    H = h1.shape[1]
+    z_g = (x @ weight_ih.T + bias_ih + h @ weight_hh.T + bias_hh)[:, 2 * H:3 * H]
+    c_sigma_g = cache.f * c + cache.i * reference.sigmoid(z_g)      # g = σ(z_g)
+    return [(SIGMA_FOR_TANH_G, (cache.o * np.tanh(c_sigma_g), c_sigma_g)),
+            (SIGMA_FOR_TANH_C, (cache.o * reference.sigmoid(c1), None))]
 
 
 def bptt_gradients(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, dhs, *,
-                   carry_h=True, carry_c=True):
+                   carry_h=True, carry_c=True, weights="sum"):
     """BPTT with the reference's step, optionally dropping what step t+1 sends back through
-    h or through c: (dx, dh0, dc0, dW_ih, dW_hh, db_ih, db_hh)."""
+    h or through c: (dx, dh0, dc0, dW_ih, dW_hh, db_ih, db_hh).  ``weights``: "sum" the
+    steps' weight and bias gradients, or keep only the "first" step's or the "last" one's."""
     _, cache = reference.lstm_forward(x, (h0, c0), weight_ih, weight_hh, bias_ih, bias_hh)
     dh, dc = np.zeros_like(h0), np.zeros_like(c0)                     # nothing after step T−1
     steps = []
@@ -67,12 +132,19 @@ def bptt_gradients(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, dhs, *,
         dh = grads.h_prev if carry_h else np.zeros_like(dh)
         dc = grads.c_prev if carry_c else np.zeros_like(dc)
     dx = np.stack([g.x for g in steps])                               # (T, B, I)
-    sums = [sum(getattr(g, name) for g in steps)
+    kept = {"sum": steps, "first": steps[:1], "last": steps[-1:]}[weights]
+    sums = [sum(getattr(g, name) for g in kept)
             for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
     return [dx, steps[0].h_prev, steps[0].c_prev, *sums]
 
 
 def bptt_mistakes(*inputs):
-    """lstm_backward's outputs without the path through c, and without the path through h."""
-    return [(PATH_THROUGH_C_BPTT, bptt_gradients(*inputs, carry_c=False)),
-            (PATH_THROUGH_H_BPTT, bptt_gradients(*inputs, carry_h=False))]
+    """lstm_backward's outputs without the path through c, without the path through h, and
+    with the weights' gradients of one step only (overwritten, not summed over t)."""
+    found = [(PATH_THROUGH_C_BPTT, bptt_gradients(*inputs, carry_c=False)),
+             (PATH_THROUGH_H_BPTT, bptt_gradients(*inputs, carry_h=False))]
+    if inputs[0].shape[0] > 1:                       # with T = 1, one step is every step
+        for kept in ("first", "last"):
+            found.append((NOT_SUMMED_OVER_T, [None] * 3
+                          + bptt_gradients(*inputs, weights=kept)[3:]))
+    return found

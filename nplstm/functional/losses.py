@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..backend import describe_value, dtype_name, get_array_module, is_array
+from ..backend import check_not_masked, describe_value, dtype_name, get_array_module, is_array
 from ..checks import (check_arrays, check_cache, check_indices, check_not_empty, check_rank,
                      check_shape)
 
@@ -121,6 +121,7 @@ def _check_targets(targets, N, C, ignore_index, xp):
     if not is_array(targets):
         raise TypeError("targets must be an integer array of class indices, got "
                         f"{describe_value(targets)}")
+    check_not_masked("targets", targets)
     if targets.dtype.kind not in "iu":
         raise TypeError("targets must be an integer array of class indices, got "
                         f"{dtype_name(targets.dtype)}")

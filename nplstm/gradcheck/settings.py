@@ -32,6 +32,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..backend import check_not_masked
 from .arrays import is_float_array, to_host64, why_skipped
 from .layout import Layout
 
@@ -139,6 +140,8 @@ def inputs_setting(name, inputs) -> list:
         hint = "; wrap a single array as [x]" if hasattr(inputs, "shape") else ""
         raise TypeError(f"{name} must be a list or tuple of forward's arguments, "
                         f"got {describe(inputs)}{hint}")
+    for k, a in enumerate(inputs):        # a mask would be dropped by every copy made here
+        check_not_masked(f"{name}[{k}]", a)
     return list(inputs)
 
 

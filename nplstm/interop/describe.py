@@ -17,6 +17,7 @@ import re
 from typing import NamedTuple
 
 from .. import nn
+from ..checks import printable_name, quoted_name
 from .reverse_lstm import ReverseLSTM
 from .select import select
 
@@ -27,6 +28,7 @@ _LSTM_DEFAULTS = {"num_layers": 1, "bias": True, "bidirectional": False, "proj_s
 _MODULES = {"LSTM": nn.LSTM, "LSTMCell": nn.LSTMCell, "Linear": nn.Linear,
             "Embedding": nn.Embedding, "ReverseLSTM": ReverseLSTM}
 _QUALIFIED = {"ReverseLSTM": "nplstm.interop.ReverseLSTM"}     # the others: nplstm.<kind>
+_LISTED = 8                  # names a message lists, at most
 
 
 class ModuleFit(NamedTuple):
@@ -44,13 +46,17 @@ class ModuleFit(NamedTuple):
         """A fresh module of this configuration (``options``: dtype, device, seed, …);
         load the weights with ``module.load_state_dict(select(state_dict, fit.prefix))``."""
         if self.kind is None:
-            raise ValueError(f"no nplstm module fits the weights {list(self.names)[:4]}")
+            raise ValueError("no nplstm module fits the weights "
+                             f"[{', '.join(quoted_name(n) for n in self.names[:4])}]")
         return _MODULES[self.kind](*self.args, **self.kwargs, **options)
 
     def __str__(self) -> str:
-        where = self.prefix or "(top level)"
+        """One line, names escaped and cut (``printable_name``), at most 8 of them listed."""
+        where = printable_name(self.prefix) if self.prefix else "(top level)"
         if self.kind is None:
-            return f"{where}: no nplstm module fits ({', '.join(self.names)})"
+            listed = ", ".join(printable_name(n) for n in self.names[:_LISTED])
+            more = f", … {len(self.names) - _LISTED} more" if len(self.names) > _LISTED else ""
+            return f"{where}: no nplstm module fits ({listed}{more})"
         arguments = [repr(a) for a in self.args] + [f"{k}={v!r}" for k, v in self.kwargs.items()]
         name = _QUALIFIED.get(self.kind, f"nplstm.{self.kind}")
         return f"{where}: {name}({', '.join(arguments)})"
@@ -161,4 +167,5 @@ def _pair(shape) -> tuple:
 
 
 def _shape_list(shapes: dict) -> str:
-    return ", ".join(f"{name} {shape}" for name, shape in list(shapes.items())[:8])
+    return ", ".join(f"{printable_name(name)} {shape}"
+                     for name, shape in list(shapes.items())[:_LISTED])

@@ -9,7 +9,7 @@ import numbers
 
 import numpy as np
 
-from ..backend import asnumpy
+from ..backend import asnumpy, check_not_masked
 from .checkpoint_format import (FORMAT, META, RESERVED_KEYS, STORED_DTYPES, optimizer_key)
 from .atomic import atomic_write
 
@@ -78,6 +78,7 @@ def _stored_array(what: str, a) -> np.ndarray:
     """``a`` on the host, little-endian; a dtype outside STORED_DTYPES is a TypeError."""
     if not hasattr(a, "dtype") or not hasattr(a, "shape"):
         raise TypeError(f"save_checkpoint: {what} must be an array, got {type(a).__name__}")
+    check_not_masked(f"save_checkpoint: {what}", a)
     host = asnumpy(a)
     little = host.dtype.newbyteorder("<")
     if little.str not in STORED_DTYPES:

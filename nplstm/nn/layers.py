@@ -71,10 +71,11 @@ class Embedding(Module):
         padding_idx = check_padding_idx(padding_idx, num_embeddings)      # now in [0, V)
         self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
         self.padding_idx = padding_idx
-        value = generator(seed).standard_normal((num_embeddings, embedding_dim))
+        value = generator(seed).standard_normal((num_embeddings, embedding_dim),
+                                                 dtype=self.dtype)      # no float64 copy
         if padding_idx is not None:
             value[padding_idx] = 0.0
-        self.weight = Parameter(to_device(value.astype(self.dtype), self.device))
+        self.weight = Parameter(to_device(value, self.device))
 
     def forward(self, indices):
         """y[...] = weight[indices[...]]: indices (...) → y (..., E); records the call."""

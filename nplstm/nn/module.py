@@ -8,8 +8,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ..backend import (check_device, check_float_array, device_of, dtype_name,
-                       get_array_module, is_array, resolve_dtype, to_device)
+from ..backend import (check_device, check_float_array, check_not_masked, device_of,
+                       dtype_name, get_array_module, is_array, resolve_dtype, to_device)
 from ..checks import check_arrays, shape_str
 from ..grad_mode import is_grad_enabled
 from .state_dict import StateDictKeyError, key_mismatch_message
@@ -140,6 +140,7 @@ class Module:
 
     def _state_value(self, name, value, p):
         """``value`` as an array of ``p``'s shape, dtype and device, or a clear error."""
+        check_not_masked(f"load_state_dict: {name}", value)
         try:
             array = _as_array(value)
         except (TypeError, ValueError, RuntimeError) as err:
@@ -244,13 +245,30 @@ class Module:
                             f"{self.device}; move one of them (module.to or backend.to_device)")
 
     def _init_uniform(self, shapes: dict, bound: float, seed):
-        """torch's init: every parameter U(−bound, bound), drawn in float64 on the host from
-        ``numpy.random.default_rng(seed)`` in registration order, then cast and moved, so a
-        seed gives the same weights on every device."""
+        """torch's init: every parameter U(−bound, bound), drawn in the module's dtype on the
+        host from ``numpy.random.default_rng(seed)`` in registration order, then moved, so a
+        seed gives the same weights on every device (``uniform_array``)."""
         rng = generator(seed)
         for name, shape in shapes.items():
-            value = rng.uniform(-bound, bound, size=shape).astype(self.dtype)
+            value = uniform_array(rng, bound, shape, self.dtype)
             setattr(self, name, Parameter(to_device(value, self.device)))
+
+
+def uniform_array(rng: np.random.Generator, bound: float, shape: tuple, dtype) -> np.ndarray:
+    """U(−bound, bound) of ``shape`` in ``dtype``, with no array of another dtype on the way
+    (so a float32 layer never needs twice its size in float64 to be drawn).
+
+    float64: ``rng.uniform(-bound, bound, shape)``.  float32: ``bound · (2r − 1)`` with
+    ``r = rng.random(shape, dtype=float32)`` (24 random bits each), computed in place.
+    """
+    dtype = np.dtype(dtype)
+    if dtype == np.float64:
+        return rng.uniform(-bound, bound, size=shape)
+    value = rng.random(shape, dtype=dtype)
+    value *= 2
+    value -= 1
+    value *= dtype.type(bound)
+    return value
 
 
 def generator(seed) -> np.random.Generator:

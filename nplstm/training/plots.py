@@ -41,7 +41,8 @@ def saved_figure(path, figsize=(7, 4.5), dpi=110):
     fig, ax = plt.subplots(figsize=figsize)
     yield ax
     fig.tight_layout()
-    fig.savefig(path, dpi=dpi)
+    image_format = Path(path).suffix[1:].lower() or "png"
+    atomic_write(path, lambda f: fig.savefig(f, format=image_format, dpi=dpi))
     plt.close(fig)
 
 

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import errno
 import os
-import re
 from pathlib import Path
 
+from ..io.atomic import remove_stale_temporaries
 from .errors import RunLocked, TrainingError
 
 try:
@@ -71,7 +71,8 @@ class RunDir:
         cannot be created.  A refused call leaves OUT as it was."""
         try:
             self.path.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = os.open(self.lock_file,            # never through a planted symlink
+                         os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
         except OSError as err:
             raise TrainingError(f"out {self.path} cannot be written: {err.strerror}",
                                 ("out",)) from None
@@ -111,24 +112,8 @@ class RunDir:
         return (st.st_ino, st.st_size, st.st_mtime_ns)
 
     def remove_stale_temporaries(self) -> None:
-        """Delete ``.NAME.tmpPID`` files (nplstm.io.atomic_write's temporaries of the files
-        above) left by processes killed while writing; never those of a live process, and
-        never a file whose name the writer does not make."""
+        """Delete the temporaries of the files above (nplstm.io.atomic_write's) left by
+        processes killed while writing; never those of a live process, and never a file
+        whose name the writer does not make (``nplstm.io.atomic.remove_stale_temporaries``)."""
         for name in ATOMIC_FILES:
-            pattern = re.compile(rf"\.{re.escape(name)}\.tmp(\d+)")
-            for path in self.path.glob(f".{name}.tmp*"):
-                match = pattern.fullmatch(path.name)
-                if match and not _alive(int(match.group(1))):
-                    path.unlink(missing_ok=True)
-
-
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return False            # ours, from before: we write none while cleaning up
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (OSError, OverflowError):   # exists but not ours to signal; or not a valid PID
-        return True
-    return True
+            remove_stale_temporaries(self.path / name)

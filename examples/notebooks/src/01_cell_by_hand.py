@@ -81,6 +81,11 @@ print("mean forget gate f =", f.mean().round(3), " (σ of something near 0: abou
 # %% [markdown]
 # ## The backward step: derivatives through the outputs
 #
+# **Try it first.** This section is the answer to the exercise `lstm_cell_backward`:
+# `nplstm exercise start lstm_cell_backward` writes its file (the task, the shapes and the
+# forward, no backward), and `nplstm exercise check lstm_cell_backward` grades it and says
+# where it is wrong. Come back once yours passes.
+#
 # Backpropagation receives $\partial L/\partial h'$ and $\partial L/\partial c'$ (written
 # `dh`, `dc`) and undoes the forward line by line, in reverse. Each derivative of a
 # nonlinearity is written through its *output*, which the cache holds:
@@ -96,12 +101,10 @@ print("mean forget gate f =", f.mean().round(3), " (σ of something near 0: abou
 # \end{aligned}
 # $$
 
-# %%
-print(inspect.getsource(R.lstm_step_backward))
-
 # %% [markdown]
-# The upstream gradients are random (seeded): an all-ones `dh` would hide a transposed or
-# mixed-up term. Redo the backward by hand and compare.
+# `reference.lstm_step_backward` writes these lines, one each, in
+# `nplstm/functional/reference.py`. The upstream gradients are random (seeded): an all-ones
+# `dh` would hide a transposed or mixed-up term. Redo the backward by hand and compare.
 
 # %%
 dh = rng.standard_normal((B, H))

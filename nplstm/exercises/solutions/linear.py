@@ -3,11 +3,9 @@
     x (N, I) rows of inputs,  W (O, I),  b (O,),  y (N, O)
     y[n, o] = Σ_i x[n, i] W[o, i] + b[o]
 
-Each gradient has the shape of what it is the gradient of, and the shapes alone nearly
-write the products:
-    dx = dy W        (N, O) @ (O, I) → (N, I)
-    dW = dyᵀ x       (O, N) @ (N, I) → (O, I)
-    db = Σ_n dy[n]   b is added to every row, so its gradient sums over the rows → (O,)
+Each gradient has the shape of what it is the gradient of (dx like x, dW like W, db like b),
+and the shapes alone nearly write the products: which of dy (N, O), x (N, I) and W (O, I),
+transposed or not, multiply to that shape?  b is added to every row of y.
 """
 
 import numpy as np
@@ -23,4 +21,3 @@ def linear_backward(dy, x, W, b):
     dW = dy.T @ x                            # (O, I)  y = x Wᵀ + b
     db = dy.sum(axis=0)                      # (O,)    y = … + b, b on every row
     return dx, dW, db
-

@@ -10,7 +10,8 @@
 
 The blocks are in torch's order i, f, g, o: block k is columns k·H … (k+1)·H − 1 of z,
 so rows k·H … (k+1)·H − 1 of W_ih, W_hh, b_ih and b_hh belong to gate k.
-Shapes: B batch, I input size, H hidden size.  Compare: nplstm/functional/reference.py.
+Shapes: B batch, I input size, H hidden size.  Once yours passes, read the reference's
+lstm_step_forward in nplstm/functional/reference.py.
 """
 
 from typing import NamedTuple

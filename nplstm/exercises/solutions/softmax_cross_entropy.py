@@ -3,10 +3,11 @@
     logits z (N, C): one row of scores per example;  targets t (N,): the right class of each
     p[n] = softmax(z[n]),  p[n, k] = e^(z[n, k]) / Σ_j e^(z[n, j])
     L = −(1/N) Σ_n log p[n, t[n]]                 the mean over the rows
-    ∂L/∂z[n, k] = (p[n, k] − [k = t[n]]) / N       softmax and log cancel to "p − onehot"
 
-Subtracting each row's maximum first changes no p (softmax(z) = softmax(z − m)) and keeps
-e^z from overflowing.
+Work out ∂L/∂z[n, k] on paper first, for k = t[n] and for k ≠ t[n]: log and softmax
+simplify each other.  Subtracting each row's maximum first changes no p
+(softmax(z) = softmax(z − m)) and keeps e^z from overflowing: one case has logits near 750,
+and e^750 is inf in float64.
 """
 
 import numpy as np
