@@ -97,7 +97,7 @@ _ONNX = ["tests/test_interop_onnx_inputs.py", "tests/test_interop_onnx_external.
          "tests/test_interop_onnx.py"]
 _FILES = ["tests/test_interop_files.py"]
 _FILES_WIDE = ["tests/test_interop_torch.py", "tests/test_interop_keras.py",
-               "tests/test_interop_limits.py", "tests/test_interop_cli.py", "tests/test_io.py"]
+               "tests/test_interop_limits.py", "tests/test_io.py"]
 _CHECKPOINT = ["tests/test_io.py"]
 _CHECKPOINT_WIDE = ["tests/test_atomic.py", "tests/test_interop_limits.py",
                     "tests/test_interop_cli.py"]
@@ -495,6 +495,9 @@ def _prepare_parent(readers: bool = False):
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     sys.dont_write_bytecode = True
+    # a background job of a non-interactive shell starts with SIGINT ignored, and the
+    # processes the tests start would inherit that (a Ctrl-C test then waits in vain)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     sys.pycache_prefix = tempfile.mkdtemp(prefix="nplstm-mut-pyc-")   # no stale bytecode
     sys.meta_path[:] = [f for f in sys.meta_path
                         if "editable" not in type(f).__module__.lower()

@@ -1,0 +1,232 @@
+"""Tests written for the mutants of the readers and the grader that the rest of the suite let
+live (issue 21; docs/mutation.md, "The readers and the grader").
+
+Each test names the mutant (``module.function#k`` of tests/mutation/mutate.py) it was written
+for.  Expected values come from an independent source: Python's own ``pickle``, torch where
+it is installed, or the definition written out, never from the function under test.
+"""
+
+import collections
+import io
+import pickle
+
+import numpy as np
+import pytest
+
+from nplstm.interop.torch_pickle import pickle_state_dict
+
+
+# -- interop/torch_pickle.py: writing --------------------------------------------------------
+
+class _RecordingUnpickler(pickle.Unpickler):
+    """Python's unpickler, with torch's globals as plain records: a tensor is the tuple of
+    its ``_rebuild_tensor_v2`` arguments, a storage its persistent id."""
+
+    def find_class(self, module, name):
+        if (module, name) == ("collections", "OrderedDict"):
+            return collections.OrderedDict
+        if (module, name) == ("torch._utils", "_rebuild_tensor_v2"):
+            return lambda *args: args
+        return f"{module}.{name}"
+
+    def persistent_load(self, pid):
+        return pid
+
+
+@pytest.mark.parametrize("shape", [(2**31,), (3, 2**31 + 5), (2**20, 2**20), (0, 2**33)])
+def test_sizes_past_two_to_the_31_are_written_as_pythons_pickle_reads_them(shape):
+    """numel, shape and strides of 2**31 or more go out as LONG1 integers that Python's
+    pickle reads back exactly (no array is made: only the opcodes).  Written for
+    ``(bit_length + 8) // 8`` → ``* 8`` bytes (torch_pickle._emit_int#10): a 320-byte
+    LONG1 whose length does not fit its one length byte, so writing a tensor of 2**31
+    elements or more raised."""
+    data = pickle_state_dict([("w", shape, np.dtype(np.float32))])
+    state = _RecordingUnpickler(io.BytesIO(data)).load()
+    pid, offset, got_shape, stride, requires_grad, hooks = state["w"]
+    numel = int(np.prod(shape, dtype=object))
+    assert pid == ("storage", "torch.FloatStorage", "0", "cpu", numel)
+    assert (offset, got_shape, requires_grad, hooks) == (0, shape, False, {})
+    # C order, a size-0 axis counted as 1 (as torch writes it)
+    assert stride == tuple(int(np.prod([max(n, 1) for n in shape[k + 1:]], dtype=object))
+                           for k in range(len(shape)))
+
+
+# -- interop/torch_zip.py: the archive's folder ----------------------------------------------
+
+def _torch_file_with(tmp_path, extra: str):
+    """A torch file (save_weights) with one more record named ``extra``."""
+    import zipfile
+    import nplstm
+    path = tmp_path / "w.pt"
+    nplstm.save_weights({"w": np.arange(3.0, dtype=np.float32)}, path)
+    with zipfile.ZipFile(path, "a") as archive:
+        archive.writestr(extra, b"hello")
+    return path
+
+
+@pytest.mark.parametrize("extra", ["other/note.txt", "x/y/data.pkl", "note.txt"])
+def test_a_record_outside_the_archives_folder_is_refused_as_torch_refuses_it(tmp_path, extra):
+    """torch reads an archive only when every record is in the folder of its first record
+    ("file in archive is not in a subdirectory"); nplstm refuses such a file too, naming the
+    record, instead of reading the arrays beside it.  Written for ``and`` → ``or`` in
+    torch_zip._archive_folder (#4), which refused only some of these (as "not a torch
+    archive") while the reader accepted them all."""
+    from nplstm.interop import WeightFileError, load_weights
+    path = _torch_file_with(tmp_path, extra)
+    with pytest.raises(WeightFileError, match=f"outside.*'{extra}'"):
+        load_weights(path)
+    torch = pytest.importorskip("torch")
+    with pytest.raises(RuntimeError, match="not in a subdirectory"):
+        torch.load(path, weights_only=True)
+
+
+def test_more_records_inside_the_archives_folder_are_read_as_torch_reads_them(tmp_path):
+    """A record torch does not know, inside the archive's folder, is left alone by both."""
+    from nplstm.interop import load_weights
+    path = _torch_file_with(tmp_path, "archive/extra/thing")
+    np.testing.assert_array_equal(load_weights(path)["w"], np.arange(3.0, dtype=np.float32))
+    torch = pytest.importorskip("torch")
+    assert torch.load(path, weights_only=True)["w"].tolist() == [0.0, 1.0, 2.0]
+
+
+# -- interop/files.py: bfloat16 in safetensors -----------------------------------------------
+
+def test_bfloat16_tensors_around_other_tensors_are_each_read_at_their_own_offsets(tmp_path):
+    """Two bfloat16 tensors with a float32 one between them (and stored in the other order
+    from their names): each is read from its own data_offsets.  Written for the deleted
+    ``f.seek(start + begin)`` (files._read_safetensors_bfloat16#10): reading on from where
+    the previous tensor ended gave the float32 tensor's bytes as the second bfloat16."""
+    import warnings
+    pytest.importorskip("safetensors")
+    from nplstm.interop import load_weights
+    from .test_interop_limits import safetensors_file
+    # float32 values whose low 16 bits are 0: bfloat16 is their high half, exactly
+    first = np.array([1.5, -2.25, 3.0], np.float32)
+    second = np.array([[0.5], [-65280.0]], np.float32)
+    middle = np.array([7.0, 8.0, 9.0, 10.0], np.float32)
+
+    def bf16(values):
+        return (values.view(np.uint32) >> 16).astype("<u2").tobytes()
+
+    path = safetensors_file(tmp_path / "mixed.safetensors", {
+        "z_second": ("BF16", second.shape, bf16(second)),
+        "m_middle": ("F32", middle.shape, middle.astype("<f4").tobytes()),
+        "a_first": ("BF16", first.shape, bf16(first))})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        got = load_weights(path)
+    assert sorted(got) == ["a_first", "m_middle", "z_second"]
+    for name, want in [("a_first", first), ("z_second", second), ("m_middle", middle)]:
+        assert got[name].dtype == np.float32 and got[name].shape == want.shape
+        assert got[name].tobytes() == want.tobytes(), name
+
+
+# -- interop/shown.py ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text, want", [
+    ("lstm.weight_ih_l0", "lstm.weight_ih_l0"),
+    ("a\nb", "a\\nb"),                                  # a newline cannot start a forged line
+    ("\x1b[2Jfits: yes", "\\x1b[2Jfits: yes"),           # nor an escape clear the screen
+    ("it's\t", "it's\\t"),
+    (7, "7"),
+])
+def test_shown_escapes_what_is_not_printable_and_adds_nothing(text, want):
+    """The text escaped as repr escapes it, without repr's quotes.  Written for
+    ``repr(text)[1:-1]`` → ``[0:-1]`` (shown.shown#9): an opening quote and no closing one
+    in every message naming a key with a newline or an escape."""
+    from nplstm.interop.shown import shown
+    assert shown(text) == want
+
+
+def test_shown_cuts_at_its_limit():
+    from nplstm.interop.shown import shown
+    assert shown("x" * 120) == "x" * 120
+    assert shown("x" * 121) == "x" * 120 + "…"
+    assert shown("\n" * 10, limit=5) == "\\n\\n\\" + "…"
+
+
+# -- interop/keras_layers.py: names in a bare .weights.h5 ------------------------------------
+
+def test_unnamed_lstm_groups_of_a_bare_weights_file_are_named_by_their_last_path_part(tmp_path):
+    """Two LSTM layers whose groups carry no ``vars`` name attribute (Keras writes one; a
+    file written by another tool may not): each is prefixed with the last part of its h5
+    path.  Written for ``path.rsplit("/", 1)[-1]`` → ``rsplit("/", 0)[-1]``
+    (keras_layers._h5_name#9): the whole path, "/layers/lstm.weight_ih_l0"."""
+    h5py = pytest.importorskip("h5py")
+    from nplstm.interop.keras import read_keras_weights
+    from .test_interop_keras import _write_lstm
+    rng = np.random.default_rng(3)
+    path = tmp_path / "two.weights.h5"
+    with h5py.File(path, "w") as f:
+        kernels = {name: _write_lstm(f.create_group(f"layers/{name}"), rng, 3, 4)["0"][()]
+                   for name in ("lstm", "lstm_1")}
+    state = read_keras_weights(path)
+    assert sorted(state) == sorted(f"{name}.{kind}_l0" for name in ("lstm", "lstm_1")
+                                   for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
+    for name, kernel in kernels.items():
+        np.testing.assert_array_equal(state[f"{name}.weight_ih_l0"], kernel.T)
+
+
+def test_a_mask_in_a_model_without_an_lstm_is_not_blamed(tmp_path):
+    """A mask matters only to the LSTM layers after it: a model with a Masking layer and no
+    LSTM is refused for having no LSTM, not for its mask.  Written for ``found and not
+    group_path`` → ``found or not group_path`` (keras_layers.layers_from_config#68): the
+    mask sentence ("Keras's LSTM layers after a mask keep their state …") for a model
+    that has none."""
+    pytest.importorskip("h5py")
+    from nplstm.interop import WeightFileError
+    from nplstm.interop.keras import read_keras_weights
+    from .test_interop_keras import _keras_file
+    layers = [{"class_name": "Masking", "config": {"name": "pad_mask", "mask_value": 0.0}},
+              {"class_name": "Dense", "config": {"name": "dense", "units": 2}}]
+    path = _keras_file(tmp_path, layers, lambda f: f.create_group("layers/dense"))
+    with pytest.raises(WeightFileError, match="holds no Keras LSTM layer") as caught:
+        read_keras_weights(path)
+    assert "masks time steps" not in str(caught.value)
+
+
+# -- interop/onnx_import.py: what counts as stored -------------------------------------------
+
+def test_a_weight_computed_by_a_node_with_a_value_attribute_is_not_taken_as_stored(tmp_path):
+    """W made by ConstantOfShape (an operator with a ``value`` attribute, like Constant's,
+    but whose output is that value broadcast to a computed shape) is not a stored W: it is
+    refused by name, as any computed weight is.  Written for ``op_type == 'Constant' and
+    node.output`` → ``or`` (onnx_import._stored_tensors#1): the one-element ``value`` was
+    taken for W itself (then refused only for its shape)."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import helper, numpy_helper
+    from nplstm.interop import UnsupportedModelError
+    from nplstm.interop.onnx_import import import_onnx
+    from .test_interop_onnx import _lstm_model, _save
+    model, weights = _lstm_model()
+    kept = [t for t in model.graph.initializer if t.name != "W"]
+    del model.graph.initializer[:]
+    model.graph.initializer.extend(kept + [numpy_helper.from_array(
+        np.array(weights["W"].shape, np.int64), "W_shape")])
+    model.graph.node.insert(0, helper.make_node(
+        "ConstantOfShape", ["W_shape"], ["W"],
+        value=numpy_helper.from_array(np.array([0.25], np.float64))))
+    path = _save(model, tmp_path / "m.onnx")
+    onnx.checker.check_model(onnx.load(path))
+    with pytest.raises(UnsupportedModelError, match="its W \\('W'\\) is not stored in the file"):
+        import_onnx(path)
+
+
+def test_a_w_without_its_direction_axis_is_refused_with_its_input_size_left_open(tmp_path):
+    """A 2-D W (4H, I), missing ONNX's direction axis: the message gives the shape W must
+    have, (D, 4H, -1), the -1 standing for any input size, and the shape it has.  Written for
+    ``-1`` → ``-0`` there (onnx_import._lstm_from_node#56): "(1, 16, 0)", an input size of
+    0, which no LSTM has."""
+    pytest.importorskip("onnx")
+    from onnx import numpy_helper
+    from nplstm.interop import WeightFileError
+    from nplstm.interop.onnx_import import import_onnx
+    from .test_interop_onnx import _lstm_model, _save
+    model, weights = _lstm_model()
+    kept = [t for t in model.graph.initializer if t.name != "W"]
+    del model.graph.initializer[:]
+    model.graph.initializer.extend(kept + [numpy_helper.from_array(weights["W"][0], "W")])
+    path = _save(model, tmp_path / "m.onnx")
+    with pytest.raises(WeightFileError, match=r"W must be float64 of shape \(1, 16, -1\) for "
+                                              r"direction 'forward', got float64 \(16, 3\)"):
+        import_onnx(path)
