@@ -230,3 +230,83 @@ def test_a_w_without_its_direction_axis_is_refused_with_its_input_size_left_open
     with pytest.raises(WeightFileError, match=r"W must be float64 of shape \(1, 16, -1\) for "
                                               r"direction 'forward', got float64 \(16, 3\)"):
         import_onnx(path)
+
+
+# -- interop/reverse_lstm.py -----------------------------------------------------------------
+
+@pytest.mark.parametrize("steps", [3, 5])
+def test_a_reverse_lstm_refuses_a_doutput_of_other_steps_by_name(steps):
+    """With lengths, a doutput of T ± 1 steps is refused as LSTM.backward refuses it (a
+    ValueError naming doutput), and the tape is left for a right retry.  Written for
+    ``doutput is not None and shape == output_shape`` → ``or`` (reverse_lstm.ReverseLSTM
+    .backward#8): every doutput was flipped by the time index, so T + 1 steps were cut to
+    T and accepted, and T − 1 steps gave NumPy's IndexError."""
+    from nplstm.interop import ReverseLSTM
+    rng = np.random.default_rng(4)
+    T, B, I, H = 4, 3, 2, 3
+    rev = ReverseLSTM(I, H, dtype="float64", seed=1)
+    rev(rng.standard_normal((T, B, I)), lengths=[4, 2, 3])
+    with pytest.raises(ValueError, match="doutput"):
+        rev.backward(rng.standard_normal((steps, B, H)))
+    dx, _ = rev.backward(rng.standard_normal((T, B, H)))
+    assert dx.shape == (T, B, I)
+
+
+def test_a_reverse_lstm_undoes_two_recorded_forwards_latest_first():
+    """Two forwards, then two backwards: each backward undoes the latest forward, as two
+    fresh modules (same seed) each undoing their one forward do.  Written for
+    ``self._tape[-1] = entry`` → ``self._tape[-0]`` (reverse_lstm.ReverseLSTM.backward#17):
+    the same with one forward on the tape, but with two it overwrote the first forward's
+    entry and left the second one's (entry, flip) pair for the parent's backward."""
+    from nplstm.interop import ReverseLSTM
+    rng = np.random.default_rng(6)
+    T, B, I, H = 4, 3, 2, 3
+    xs = [rng.standard_normal((T, B, I)) for _ in range(2)]
+    lengths = [[4, 2, 3], [1, 4, 2]]
+    douts = [rng.standard_normal((T, B, H)) for _ in range(2)]
+    rev = ReverseLSTM(I, H, dtype="float64", seed=1)
+    for x, n in zip(xs, lengths):
+        rev(x, lengths=n)
+    got = [rev.backward(douts[1])[0], rev.backward(douts[0])[0]]
+    want, grads = [], []
+    for k in (1, 0):
+        fresh = ReverseLSTM(I, H, dtype="float64", seed=1)
+        fresh(xs[k], lengths=lengths[k])
+        want.append(fresh.backward(douts[k])[0])
+        grads.append([p.grad for p in fresh.parameters()])
+    for a, b in zip(got, want):
+        np.testing.assert_array_equal(a, b)
+    for p, g1, g0 in zip(rev.parameters(), *grads):
+        np.testing.assert_array_equal(p.grad, g1 + g0)
+
+
+# -- io/atomic.py, io/checkpoint_read.py -----------------------------------------------------
+
+@pytest.mark.skipif(not __import__("os").path.exists("/proc/self/status"),
+                    reason="reads the umask from /proc (Linux)")
+def test_the_umask_is_read_from_proc_without_setting_it(monkeypatch):
+    """Where /proc tells the umask, it is read there: os.umask (which sets it, racing other
+    threads' file creation) is not called.  Written for the negated ``if
+    line.startswith('Umask:')`` (atomic._umask#0): the first line's "Name:" failed to
+    parse, and the umask was set and reset instead (the same number, by the race-prone
+    way)."""
+    import os
+    from nplstm.io import atomic
+    mask = os.umask(0o022)
+    os.umask(mask)
+
+    def refuse(value):
+        raise AssertionError("os.umask called")
+    monkeypatch.setattr(atomic.os, "umask", refuse)
+    assert atomic._umask() == mask
+
+
+@pytest.mark.parametrize("extra, cut", [(0, False), (1, True)])
+def test_a_foreign_errors_description_is_cut_only_past_its_limit(extra, cut):
+    """``_describe`` keeps a one-line description of exactly ``limit`` characters whole and
+    cuts a longer one to ``limit`` + "…".  Written for ``len(text) <= limit`` → ``<``
+    (checkpoint_read._describe#3): a "…" after a description that was not cut."""
+    from nplstm.io.checkpoint_read import _describe
+    text = "ValueError: " + "x" * (300 - len("ValueError: ") + extra)
+    got = _describe(ValueError(text[len("ValueError: "):]))
+    assert got == (text[:300] + "…" if cut else text)
