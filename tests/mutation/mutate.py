@@ -417,6 +417,8 @@ def _make_scratch(base: Path) -> Path:
     shutil.copytree(ROOT / "nplstm", base / "nplstm", ignore=ignore)
     shutil.copytree(ROOT / "tests", base / "tests", ignore=ignore)
     shutil.copytree(ROOT / "docs", base / "docs", ignore=ignore)
+    if (ROOT / "examples").is_dir():      # the exercises' tests read the notebooks
+        shutil.copytree(ROOT / "examples", base / "examples", ignore=ignore)
     shutil.copy(ROOT / "pyproject.toml", base / "pyproject.toml")
     return base
 
