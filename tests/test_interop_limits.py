@@ -21,10 +21,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import nplstm
 from nplstm.interop import UnsafeFileError, WeightFileError, WeightFileWarning
-from nplstm.interop.torch_pickle import MAX_NESTING
+from nplstm.interop.torch_pickle import MAX_NESTING, _check_opcodes
 from nplstm.interop.torch_zip import MAX_MODULE_DEPTH, write_torch_zip
 from nplstm.io import CheckpointError, load_checkpoint, save_checkpoint
 from nplstm.io.zip_limits import DEFAULT_MAX_RATIO, RATIO_SLACK
@@ -214,7 +216,7 @@ def test_live_torch_reads_one_of_two_records_where_nplstm_refuses(tmp_path):
         nplstm.load_weights(path)
 
 
-# -- item 5: TorchScript modules sharing children ---------------------------------------------------
+# -- item 5: TorchScript modules sharing children -------------------------------------------------
 
 def script_archive(path, module_opcodes: bytes):
     """A TorchScript-style archive (it has code/) whose data.pkl is ``module_opcodes``."""
@@ -279,7 +281,7 @@ def test_a_torchscript_module_holding_itself_is_refused_in_one_line(tmp_path):
         lambda: nplstm.load_weights(path))
 
 
-# -- item 7: deep nesting ---------------------------------------------------------------------------
+# -- item 7: deep nesting -------------------------------------------------------------------------
 
 def nested_key_pickle(depth: int, how: str) -> bytes:
     """{key: None} whose key nests ``depth`` deep (tuples by TUPLE1, or lists by APPEND)."""
@@ -338,7 +340,7 @@ def test_a_self_referencing_dict_is_not_taken_for_deep_nesting(tmp_path):
     assert "not a state dict" in message and "nests" not in message
 
 
-# -- item 6: bombs and memory -------------------------------------------------------------------------
+# -- item 6: bombs and memory ---------------------------------------------------------------------
 
 def pickle_bomb(pairs: int) -> bytes:
     """NONE POP repeated: a valid pickle of ``None`` with 2 * pairs opcodes."""
@@ -364,9 +366,9 @@ def test_with_max_ratio_none_a_deflated_pickle_is_read_as_a_stream(tmp_path):
 
 
 def test_a_long_stored_pickle_is_walked_in_memory_independent_of_its_opcode_count(tmp_path):
-    # 3 million opcodes: listing them (about 110 bytes each) would take over 300 MB
-    path = write_zip(tmp_path / "long.pt", [("archive/data.pkl", pickle_bomb(1_500_000))])
-    assert child_outcome(path, 120, timeout=240).startswith(f"refused {path}: holds a NoneType")
+    # 2 million opcodes: listing them (about 110 bytes each) would take over 200 MB
+    path = write_zip(tmp_path / "long.pt", [("archive/data.pkl", pickle_bomb(1_000_000))])
+    assert child_outcome(path, 100, timeout=240).startswith(f"refused {path}: holds a NoneType")
 
 
 def test_compressed_records_within_the_ratio_load(tmp_path):
@@ -435,7 +437,7 @@ def test_a_stored_record_declaring_more_bytes_than_it_stores_is_refused(tmp_path
         one_line_error(lambda: nplstm.load_weights(path))
 
 
-# -- item 11: torch.jit.script of a model holding nn.LSTM ---------------------------------------------
+# -- item 11: torch.jit.script of a model holding nn.LSTM -----------------------------------------
 
 def test_script_list_tags_are_refused_outside_a_torchscript_archive(tmp_path):
     pkl = (b"\x80\x02" + op_global("torch.jit._pickle", "restore_type_tag") + pickle.EMPTY_LIST
@@ -491,7 +493,7 @@ def test_live_scripted_lstm_models_load_to_torchs_tensors(tmp_path, layers, bidi
         assert got[name].tobytes() == want[name].tobytes(), name
 
 
-# -- item 13: dtypes ---------------------------------------------------------------------------------
+# -- item 13: dtypes ------------------------------------------------------------------------------
 
 def test_a_complex_tensor_is_an_unsupported_dtype_naming_it(tmp_path):
     pkl = state_dict_pickle({"z": op_tensor_v2("0", 2, (2,), "ComplexFloatStorage")})
@@ -620,7 +622,7 @@ def test_live_complex_and_float8_tensors_torch_saves_are_unsupported(tmp_path):
         assert not isinstance(info.value, UnsafeFileError) and words in str(info.value)
 
 
-# -- write_torch_zip writes torch's records ----------------------------------------------------------
+# -- write_torch_zip writes torch's records -------------------------------------------------------
 
 def test_write_torch_zip_writes_the_records_torch_writes_in_its_order(tmp_path):
     with zipfile.ZipFile(FIXTURES / "float16.pt") as archive:           # written by torch
@@ -638,3 +640,96 @@ def test_write_torch_zip_writes_the_records_torch_writes_in_its_order(tmp_path):
     assert ours == torch_names
     assert ours_small == torch_small
     assert {".format_version", "version", ".data/serialization_id"} <= set(ours)
+
+
+# -- the opcode walk's depth against the objects' own depth -------------------------------------
+
+def real_depth(obj, known=None) -> int:
+    """How deep ``obj`` nests: 0 for a number or string, 1 + its deepest item for a container
+    (a dict's keys and values both count); each shared object measured once."""
+    known = {} if known is None else known
+    if id(obj) not in known:
+        if isinstance(obj, dict):
+            items = [x for kv in obj.items() for x in kv]
+        elif isinstance(obj, (list, tuple)):
+            items = list(obj)
+        else:
+            return 0
+        known[id(obj)] = 1 + max((real_depth(x, known) for x in items), default=0)
+    return known[id(obj)]
+
+
+_LEAVES = st.one_of(st.none(), st.integers(-3, 300), st.text(max_size=2), st.booleans())
+_TREES = st.recursive(
+    _LEAVES,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.tuples(inner, inner),
+                            st.dictionaries(st.text(max_size=2), inner, max_size=3),
+                            inner.map(lambda x: [x, x, (x,)])),      # shared: memo GETs
+    max_leaves=20)
+
+
+@given(tree=_TREES)
+def test_what_pythons_pickler_writes_passes_the_walk(tree):
+    _check_opcodes(pickle.dumps(tree, protocol=2), "t")
+    _check_opcodes(pickle.dumps(tree, protocol=4), "t")
+
+
+@given(kinds=st.lists(st.sampled_from(["list", "tuple", "dict", "shared"]),
+                      min_size=MAX_NESTING - 3, max_size=MAX_NESTING + 3))
+def test_the_walk_refuses_exactly_the_objects_nested_over_max_nesting(kinds):
+    obj = 1
+    for kind in kinds:
+        obj = {"list": lambda x: [x], "tuple": lambda x: (x, 0), "dict": lambda x: {"k": x},
+               "shared": lambda x: [x, x]}[kind](obj)
+    data = pickle.dumps(obj, protocol=2)
+    if real_depth(obj) <= MAX_NESTING:
+        _check_opcodes(data, "t")
+    else:
+        with pytest.raises(WeightFileError, match=f"nests containers over {MAX_NESTING} deep"):
+            _check_opcodes(data, "t")
+
+
+def test_names_listed_in_a_refusal_are_escaped_cut_and_few(tmp_path):
+    names = [f"\x1b[31m{k}" + "y" * 5000 for k in range(50)]
+    path = write_zip(tmp_path / "other.zip", [(name, b"") for name in names])
+    message = one_line_error(lambda: nplstm.load_weights(path))
+    assert "a zip archive that is not a torch file" in message and "and 47 more" in message
+    folders = [(f"f{k}\x1b/data.pkl", b"") for k in range(9)]
+    path = write_zip(tmp_path / "two.pt", folders)
+    message = one_line_error(lambda: nplstm.load_weights(path))
+    assert "not a torch archive" in message and "'f0\\x1b'" in message
+
+
+def test_a_keras_archive_whose_weights_unpack_beyond_the_ratio_is_refused(tmp_path):
+    pytest.importorskip("h5py")
+    path = write_zip(tmp_path / "bomb.keras", [("config.json", b"{}"),
+                                               ("model.weights.h5", bytes(50_000_000))],
+                     zipfile.ZIP_DEFLATED)
+    assert path.stat().st_size < 100_000
+    assert child_outcome(path, 300).startswith(
+        f"refused {path}: record 'model.weights.h5' unpacks to 50000000 bytes from ")
+
+
+
+@pytest.mark.torch
+@pytest.mark.filterwarnings("ignore:`torch.jit:DeprecationWarning")
+def test_live_a_scripted_module_under_two_names_gives_torchs_state_dict(tmp_path):
+    torch = pytest.importorskip("torch")
+
+    class TwiceTheSameLinear(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            shared = torch.nn.Linear(2, 3)
+            self.a = shared
+            self.b = shared
+
+        def forward(self, x):
+            return self.b(self.a(x)[..., :2])
+
+    torch.manual_seed(0)
+    torch.jit.script(TwiceTheSameLinear()).save(str(tmp_path / "s.pt"))
+    want = torch.jit.load(str(tmp_path / "s.pt")).state_dict()   # both names, as torch pickles
+    got = nplstm.load_weights(tmp_path / "s.pt")
+    assert list(got) == list(want) == ["a.weight", "a.bias", "b.weight", "b.bias"]
+    for name, tensor in want.items():
+        assert got[name].tobytes() == tensor.numpy().tobytes(), name

@@ -35,7 +35,8 @@ import numpy as np
 
 from ..backend import asnumpy, is_array
 from ..io import CheckpointError, atomic_write, load_checkpoint
-from ..io.zip_limits import DEFAULT_MAX_RATIO, checked_max_ratio, open_zip, quoted_name
+from ..io.zip_limits import (DEFAULT_MAX_RATIO, checked_max_ratio, open_zip, quoted_name,
+                              quoted_names, read_into)
 from ..nn import Parameter
 from .errors import WeightFileError
 from .notes import note
@@ -143,7 +144,7 @@ def detect_format(path) -> str:
         if "model.weights.h5" in names or "config.json" in names:
             return "keras"
         raise WeightFileError(f"{source}: a zip archive that is not a torch file, an .npz or "
-                              f"a .keras file (it holds {sorted(names)[:5]})")
+                              f"a .keras file (it holds {quoted_names(sorted(names))})")
     if head.startswith(_HDF5_SIGNATURE):
         return "keras"
     if head.startswith(_LEGACY_TORCH_MAGIC):
@@ -179,7 +180,7 @@ def _expected_from_suffix(path: Path) -> str:
     return ""
 
 
-# -- readers: (path, source, key, notes) -> {name: array} -------------------------------------
+# -- readers: (path, source, key, notes, max_ratio) -> {name: array} --------------------------
 
 def _read_torch(path, *, source, key, notes, max_ratio) -> dict:
     loaded = read_torch_zip(path, source=source, max_ratio=max_ratio)
@@ -312,9 +313,6 @@ def _read_npz(path, *, source, key, notes, max_ratio) -> dict:
         raise WeightFileError(str(err)) from None
 
 
-_CHUNK = 1 << 20
-
-
 def _read_npy_member(archive, info, source) -> np.ndarray:
     """One .npy member, read by its exact name (``NpzFile`` would find ``a.npy`` for the key
     ``a.npy`` even where the member is ``a.npy.npy``), never unpickled, and refused when its
@@ -337,15 +335,10 @@ def _read_npy_member(archive, info, source) -> np.ndarray:
                                   f"({size} bytes) but holds {info.file_size - f.tell()} "
                                   "bytes")
         array = np.empty(shape, dtype=dtype, order="F" if fortran_order else "C")
-        target = memoryview(array.reshape(-1, order="A").view(np.uint8))
-        done = 0
-        while done < size:
-            got = f.readinto(target[done:done + _CHUNK])
-            if not got:
-                raise WeightFileError(f"{source}: {member} ends after {done} of its "
-                                      f"{size} bytes")
-            done += got
-    return np.ascontiguousarray(array) if fortran_order else array
+        done = read_into(f, array)
+        if done != size:
+            raise WeightFileError(f"{source}: {member} ends after {done} of its {size} bytes")
+    return array
 
 
 def _read_keras(path, *, source, key, notes, max_ratio) -> dict:

@@ -49,7 +49,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io.zip_limits import DEFAULT_MAX_RATIO, open_zip
+from ..io.zip_limits import DEFAULT_MAX_RATIO, open_zip, quoted_names
 from .bounded_json import loads_bounded
 from .errors import WeightFileError
 from .hdf5_checks import check_self_contained
@@ -65,7 +65,9 @@ MAX_CONFIG_DEPTH = 200         # its nesting: Keras's is about 10 per nested mod
 def read_keras_weights(path, *, max_ratio=DEFAULT_MAX_RATIO) -> dict:
     """``{name: array}`` of the LSTM layers in ``path`` (``.keras`` or ``.weights.h5``), in
     torch's names, shapes and gate order (see the module docstring); arrays keep the file's
-    dtype.  A missing, damaged or foreign file is a ``WeightFileError`` naming it."""
+    dtype.  A missing, damaged or foreign file is a ``WeightFileError`` naming it, and so is a
+    ``.keras`` zip naming a record twice or unpacking to over ``max_ratio`` times its size
+    (nplstm.io.zip_limits; ``None``: no limit)."""
     h5py = _require_h5py()
     path = Path(path)
     if not path.is_file():
@@ -77,7 +79,7 @@ def read_keras_weights(path, *, max_ratio=DEFAULT_MAX_RATIO) -> dict:
                 names = archive.namelist()
                 if "config.json" not in names or "model.weights.h5" not in names:
                     raise WeightFileError(f"{shown(path)} is a zip but not a .keras file (it "
-                                          f"has {shown(names[:5])}, not config.json and "
+                                          f"has {quoted_names(names)}, not config.json and "
                                           "model.weights.h5)")
                 config = _parse_config(archive.read("config.json"), path)
                 weights = archive.read("model.weights.h5")

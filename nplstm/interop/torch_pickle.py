@@ -127,9 +127,9 @@ class ScriptObject:
 
     def __setstate__(self, state):
         if not isinstance(state, dict):
-            raise WeightFileError(f"TorchScript object {shown_name(self.qualified_name)} has a custom "
-                                  f"state ({type(state).__name__}); nplstm reads plain "
-                                  "modules' attributes only")
+            raise WeightFileError(f"TorchScript object {shown_name(self.qualified_name)} has "
+                                  f"a custom state ({type(state).__name__}); nplstm reads "
+                                  "plain modules' attributes only")
         self.attributes = state
 
 
@@ -379,8 +379,9 @@ class _RestrictedUnpickler(pickle.Unpickler):
             return _script_class(f"{module}.{name}")
         module = _PYTHON2_MODULES.get(module, module)     # protocol 2 writes Python 2's names
         raise UnsafeFileError(
-            f"{self._source}: refused the global {shown_name(f'{module}.{name}')}: nplstm reads state dicts "
-            "(tensors in dicts) and allows only the globals they need; nothing was executed. "
+            f"{self._source}: refused the global {shown_name(f'{module}.{name}')}: nplstm "
+            "reads state dicts (tensors in dicts) and allows only the globals they need; "
+            "nothing was executed. "
             "If this is a whole model saved with torch.save(model), save "
             "model.state_dict() instead")
 
@@ -401,7 +402,8 @@ class _RestrictedUnpickler(pickle.Unpickler):
         data = self._read_record(key)
         itemsize = 1 if storage_type.dtype is None else _itemsize(storage_type.dtype)
         if len(data) < numel * itemsize:
-            raise WeightFileError(f"{self._source}: storage {_record(key)} holds {len(data)} bytes "
+            raise WeightFileError(f"{self._source}: storage {_record(key)} holds "
+                                  f"{len(data)} bytes "
                                   f"but its header says {numel} elements of {itemsize} bytes")
         storage = _Storage(key, storage_type, numel, data)
         self._storages[key] = storage

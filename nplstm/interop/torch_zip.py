@@ -9,8 +9,10 @@ An archive is a zip of uncompressed records under one folder (``<name>/``):
     <name>/code/…, constants.pkl   TorchScript archives only: the module's code (never run)
 
 ``read_torch_zip`` returns the unpickled object (for TorchScript, the module's attributes
-as a flat ``{dotted.name: array}``); ``write_torch_zip`` writes a state dict the way
-``torch.save`` does, so ``torch.load(path, weights_only=True)`` reads it back.
+as a flat ``{dotted.name: array}``, each sub-module visited once); ``write_torch_zip`` writes a
+state dict the way ``torch.save`` does, so ``torch.load(path, weights_only=True)`` reads it
+back.  Reading follows nplstm.io.zip_limits (no record named twice, compressed records within
+``max_ratio`` of their size) and reads only the records data.pkl refers to, each once.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from ..io.zip_limits import DEFAULT_MAX_RATIO, open_zip, quoted_name
+from ..io.zip_limits import DEFAULT_MAX_RATIO, open_zip, quoted_name, quoted_names
 from .errors import WeightFileError
 from .torch_pickle import ScriptObject, pickle_state_dict, shown_name, unpickle
 
@@ -64,7 +66,7 @@ def _archive_folder(names, source: str) -> str:
                and n.endswith("/data.pkl")}
     if len(folders) != 1:
         raise WeightFileError(f"{source}: not a torch archive (a zip whose folder holds "
-                              f"data.pkl; found {sorted(folders) or 'none'})")
+                              f"data.pkl; found {quoted_names(sorted(folders)) or 'none'})")
     return folders.pop()
 
 
@@ -92,11 +94,13 @@ def read_torch_zip(path, *, source: str, max_ratio=DEFAULT_MAX_RATIO) -> TorchFi
         def read_record(key: str) -> bytes:
             name = f"{folder}/data/{key}"
             if name not in names:
-                raise WeightFileError(f"{source}: data.pkl refers to storage {shown_name('data/' + key)}, "
+                raise WeightFileError(f"{source}: data.pkl refers to storage "
+                                      f"{shown_name('data/' + key)}, "
                                       "which the archive lacks")
             info = archive.getinfo(name)
             if info.compress_type != zipfile.ZIP_STORED:   # torch stores records as they are
-                raise WeightFileError(f"{source}: storage {shown_name('data/' + key)} is compressed "
+                raise WeightFileError(f"{source}: storage {shown_name('data/' + key)} is "
+                                      "compressed "
                                       f"({info.file_size} bytes declared); torch stores "
                                       "tensors uncompressed, so this is not a torch file")
             return archive.read(name)

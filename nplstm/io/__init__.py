@@ -5,7 +5,9 @@
     load_checkpoint(path) -> {"model": ..., "step": ..., ...}   (also ``nplstm.load_checkpoint``)
 
 Modules: ``atomic`` (atomic writes), ``checkpoint`` (writing), ``checkpoint_read``
-(reading, every member and array verified), ``checkpoint_format`` (the layout both share).
+(reading, every member and array verified), ``checkpoint_format`` (the layout both share),
+``zip_limits`` (the rule every zip nplstm reads follows: no record named twice, compressed
+records within ``max_ratio`` of their size; the memory and time per file).
 """
 
 from .atomic import atomic_write, atomic_write_bytes

@@ -28,12 +28,14 @@ import os
 import zipfile
 from collections import Counter
 
-__all__ = ["open_zip", "checked_max_ratio", "DEFAULT_MAX_RATIO", "RATIO_SLACK",
-           "quoted_name"]
+import numpy as np
+
+__all__ = ["open_zip", "checked_max_ratio", "read_into", "DEFAULT_MAX_RATIO", "RATIO_SLACK",
+           "quoted_name", "quoted_names"]
 
 DEFAULT_MAX_RATIO = 100
 RATIO_SLACK = 1 << 20
-_NAME_LIMIT = 80          # characters of a name from the file shown in a message
+_NAME_LIMIT = 60          # characters of a name from the file shown in a message
 
 
 def quoted_name(name, limit: int = _NAME_LIMIT) -> str:
@@ -41,6 +43,13 @@ def quoted_name(name, limit: int = _NAME_LIMIT) -> str:
     and escapes are shown escaped, never sent to the terminal), cut to ``limit`` characters."""
     text = ascii(name) if isinstance(name, str) else ascii(str(name))
     return text if len(text) <= limit else text[:limit - 4] + "...'"
+
+
+def quoted_names(names, limit: int = 3) -> str:
+    """Up to ``limit`` names from a file, each quoted_name'd, and how many more there are."""
+    names = list(names)
+    shown = ", ".join(quoted_name(n) for n in names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
 def checked_max_ratio(max_ratio):
@@ -59,8 +68,8 @@ def checked_max_ratio(max_ratio):
 def open_zip(path, *, source: str, max_ratio=DEFAULT_MAX_RATIO,
              error: type[Exception] = ValueError) -> zipfile.ZipFile:
     """``zipfile.ZipFile(path)`` after checking its records against the module's rule;
-    a breach is ``error`` with a one-line message starting with ``source`` (when given).  Use it as a
-    context manager, like ZipFile.  zipfile's own errors on a damaged file pass through."""
+    a breach is ``error`` with a one-line message starting with ``source`` (when given).  Use
+    it as a context manager, like ZipFile.  zipfile's own errors on a damaged file pass through."""
     max_ratio = checked_max_ratio(max_ratio)
     archive = zipfile.ZipFile(path)
     try:
@@ -70,6 +79,23 @@ def open_zip(path, *, source: str, max_ratio=DEFAULT_MAX_RATIO,
         archive.close()
         raise
     return archive
+
+
+_CHUNK = 1 << 20
+
+
+def read_into(stream, array) -> int:
+    """Read ``stream`` (a zip record opened for reading) into ``array``'s memory (C- or
+    F-contiguous, as np.empty makes it) until it is full or the stream ends, 1 MiB at a time:
+    the record's bytes are never held twice.  Returns the number of bytes read."""
+    target = memoryview(array.reshape(-1, order="A").view(np.uint8))
+    done = 0
+    while done < len(target):
+        got = stream.readinto(target[done:done + _CHUNK])
+        if not got:
+            break
+        done += got
+    return done
 
 
 def _size_of(path) -> int:
@@ -86,9 +112,8 @@ def _check_records(infos, file_size: int, *, source, max_ratio, error) -> None:
     counts = Counter(info.filename for info in infos)
     twice = [name for name, n in counts.items() if n > 1]
     if twice:
-        shown = ", ".join(quoted_name(n) for n in twice[:3])
-        more = f" and {len(twice) - 3} more" if len(twice) > 3 else ""
-        raise error(f"{lead}the zip archive names a record more than once ({shown}{more}); "
+        raise error(f"{lead}the zip archive names a record more than once "
+                    f"({quoted_names(twice)}); "
                     "readers disagree on which copy counts, so it is refused")
     unpacked = packed = 0
     for info in infos:
