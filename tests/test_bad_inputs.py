@@ -748,6 +748,8 @@ def _masked_entries(tmp_path):
             lambda x: F.linear_forward(x, np.ones((2, 3))),
             lambda d, cache: F.linear_backward(d, cache)[:1], [masked]), "inputs[0]", ()),
         "to_device": (lambda: to_device(masked, "cpu"), "a", ()),
+        "save_weights": (lambda: nplstm.save_weights({"w": masked}, tmp_path / "w.npz"),
+                         "state_dict['w']", ()),
         "Parameter": (lambda: nplstm.Parameter(masked), "data", ()),
         "matrix x": (lambda: F.linear_forward(np.matrix(np.ones((2, 3))), np.ones((2, 3))),
                      "x", ()),
@@ -758,7 +760,8 @@ def _masked_entries(tmp_path):
 
 @pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")        # numpy.matrix's own
 @pytest.mark.parametrize("name", ["load_state_dict", "SGD.load_state_dict", "save_checkpoint",
-                                  "gradcheck", "to_device", "Parameter", "matrix x",
+                                  "gradcheck", "to_device", "save_weights", "Parameter",
+                                  "matrix x",
                                   "matrix weight"])
 def test_masked_arrays_and_matrices_are_refused_by_name(tmp_path, name):
     call, argument, state = _masked_entries(tmp_path)[name]

@@ -276,3 +276,16 @@ def test_functional_flags_must_be_booleans(flag):
     with pytest.raises(TypeError, match=f"{flag} must be True or False"):
         F.rnn_forward(x, None, rng.standard_normal((2, 4)), rng.standard_normal((2, 2)),
                       **{flag: "no"})
+
+
+def test_a_key_mismatch_message_escapes_and_cuts_keys_from_a_file():
+    """Keys may come from a weight file: escaped (no terminal escapes, no forged lines) and
+    cut, so a 20 MB key does not make a 20 MB message (issue 21 item 8)."""
+    cell = nplstm.LSTMCell(2, 3, seed=0)
+    hostile = "\x1b[2J\n\tMissing key(s) in state_dict: none." + "k" * 1_000_000
+    with pytest.raises(KeyError) as caught:
+        cell.load_state_dict(dict(cell.state_dict(), **{hostile: np.zeros(1)}))
+    message = str(caught.value)
+    assert 'Unexpected key(s) in state_dict: "\\x1b[2J\\n\\tMissing key(s)' in message
+    assert "…(1000041 characters)" in message and len(message) < 1000
+    assert "\x1b" not in message and message.count("\n") == 1

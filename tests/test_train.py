@@ -150,14 +150,15 @@ def test_resume_after_sigkill_is_bit_for_bit(tmp_path, text_file):
     _assert_same_checkpoint(out / "checkpoint.npz", tmp_path / "straight/checkpoint.npz")
 
 
-def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tmp_path, text_file):
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tmp_path, text_file, sig, code):
     out = tmp_path / "run"
     process = _train_process(["--text", str(text_file), *TINY, "--out", str(out),
                               "--steps", "100000"])
     _wait_for_checkpoint(out / "checkpoint.npz", process)
-    process.send_signal(signal.SIGINT)
+    process.send_signal(sig)
     _, stderr = process.communicate(timeout=60)
-    assert process.returncode == 130
+    assert process.returncode == code
     assert "interrupted at step" in stderr and "Traceback" not in stderr
     assert load_checkpoint(out / "checkpoint.npz")["step"] > 0
 

@@ -105,7 +105,7 @@ def _convert(args) -> int:
         from ..interop import save_weights  # noqa: PLC0415
 
         save_weights(state_dict, output)
-    print(f"wrote {len(state_dict)} tensors to {printable_name(str(output), _MESSAGE_LIMIT)}")
+    print(f"wrote {len(state_dict)} tensors to {printable_text(str(output), _MESSAGE_LIMIT)}")
     return 0
 
 
@@ -115,7 +115,7 @@ def _inspect(args) -> int:
     path = Path(args.file)
     state_dict = _read(path, key=args.key)
     total = sum(a.nbytes for a in state_dict.values())
-    print(f"{printable_name(str(path), _MESSAGE_LIMIT)}: {len(state_dict)} tensors, "
+    print(f"{printable_text(str(path), _MESSAGE_LIMIT)}: {len(state_dict)} tensors, "
           f"{_count(state_dict)} numbers, {total} bytes")
     names = {name: printable_name(name, _NAME_SHOWN) for name in state_dict}
     width = min(max((len(shown) for shown in names.values()), default=4), _NAME_COLUMN)

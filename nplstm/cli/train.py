@@ -11,6 +11,7 @@ import argparse
 import dataclasses
 import math
 import re
+import signal
 import sys
 from pathlib import Path
 
@@ -146,7 +147,7 @@ def run_train(args, error) -> int:
         return 1
     except Interrupted as err:
         _say(f"nplstm train: {flag_message(err)}")
-        return 130
+        return 143 if err.signal == signal.SIGTERM else 130     # 128 + the signal, as a shell
     print(_summary_line(summary, config.task))
     status = 0
     if config.task == "charlm" and args.sample_length:

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..backend import asnumpy, is_array
+from ..backend import asnumpy, check_not_masked, is_array
 from ..io import CheckpointError, atomic_write, load_checkpoint
 from ..io.zip_limits import (DEFAULT_MAX_RATIO, checked_max_ratio, open_zip, quoted_name,
                               quoted_names, read_into)
@@ -386,6 +386,7 @@ def _checked_for_saving(state_dict) -> dict:
         if not isinstance(name, str):
             raise TypeError(f"state_dict keys must be str, got {name!r} "
                             f"({type(name).__name__})")
+        check_not_masked(f"state_dict[{name!r}]", value)       # its mask would be dropped
         array = _host_array(value)
         if array is None:
             raise TypeError(f"state_dict[{name!r}] must be an array (NumPy, CuPy, a "

@@ -8,6 +8,8 @@ container through ``module.rnn.load_state_dict(state_dict)``.
 
 from __future__ import annotations
 
+from ..checks import printable_name
+
 __all__ = ["StateDictKeyError", "key_mismatch_message"]
 
 
@@ -20,10 +22,11 @@ class StateDictKeyError(KeyError):
 
 
 _KEYS_SHOWN = 12      # a key-mismatch message lists at most this many keys of each kind
+_KEY_LIMIT = 500      # and this much of one key (keys may come from a file: escaped, cut)
 
 
 def _key_list(keys) -> str:
-    shown = ", ".join(f'"{k}"' for k in keys[:_KEYS_SHOWN])
+    shown = ", ".join(f'"{printable_name(k, _KEY_LIMIT)}"' for k in keys[:_KEYS_SHOWN])
     more = len(keys) - _KEYS_SHOWN
     return shown + (f", … ({more} more)" if more > 0 else "")
 
@@ -39,6 +42,7 @@ def key_mismatch_message(module_name, own, given, missing, unexpected) -> str:
     # the dict's keys are prefix + this module's names: a bigger model's (or wrapper's) dict
     extra = _prefixes(outer=given, inner=own)
     if extra:
+        extra = [printable_name(p, _KEY_LIMIT) for p in extra]
         calls = " or ".join(f'nplstm.interop.select(state_dict, "{p}")' for p in extra)
         lines.append(f'\tThe state dict\'s keys carry the prefix "{extra[0]}" that this '
                      f"module's names lack: load {calls} instead.")

@@ -30,7 +30,10 @@ class Diverged(_NamesSettings, RuntimeError):
 
 
 class Interrupted(_NamesSettings, Exception):
-    """Ctrl-C or SIGTERM: a checkpoint of the last completed step was written."""
+    """Ctrl-C or SIGTERM: a checkpoint of the last completed step was written.  ``signal``:
+    the one that asked (None when not known)."""
+
+    signal = None
 
 
 class StorageError(_NamesSettings, RuntimeError):

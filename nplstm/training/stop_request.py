@@ -12,6 +12,7 @@ class StopRequest:
     checkpoint is never taken in the middle of an update."""
 
     requested = False
+    signal = None                 # the signal that asked: signal.SIGINT or signal.SIGTERM
 
     def __enter__(self):
         self.previous = {}
@@ -26,6 +27,7 @@ class StopRequest:
         if self.requested:            # a second Ctrl-C: stop now, without a checkpoint
             raise KeyboardInterrupt
         self.requested = True
+        self.signal = signum
 
     def __exit__(self, *exc):
         for sig, handler in self.previous.items():

@@ -246,9 +246,11 @@ class Trainer:
                 while self.step < config.steps:
                     if stop.requested:
                         self.save()
-                        raise Interrupted(f"interrupted at step {self.step}: checkpoint saved "
-                                          f"in {self.checkpoint_path}; continue with resume",
-                                          ("resume",))
+                        interrupted = Interrupted(
+                            f"interrupted at step {self.step}: checkpoint saved in "
+                            f"{self.checkpoint_path}; continue with resume", ("resume",))
+                        interrupted.signal = stop.signal
+                        raise interrupted
                     evaluating = (self.step + 1) % config.eval_every == 0
                     through_time = {} if evaluating else None
                     record = self._train_step(through_time)
