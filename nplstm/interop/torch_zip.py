@@ -61,13 +61,21 @@ def zip_errors(source: str):
 
 
 def _archive_folder(names, source: str) -> str:
-    """The one top folder holding ``data.pkl`` (torch names it after the file)."""
+    """The one top folder holding ``data.pkl`` (torch names it after the file), which holds
+    every record: torch refuses an archive with a record elsewhere ("file in archive is not
+    in a subdirectory"), so nplstm does too, rather than read the arrays beside it."""
     folders = {n.split("/", 1)[0] for n in names if n.count("/") == 1
                and n.endswith("/data.pkl")}
     if len(folders) != 1:
         raise WeightFileError(f"{source}: not a torch archive (a zip whose folder holds "
                               f"data.pkl; found {quoted_names(sorted(folders)) or 'none'})")
-    return folders.pop()
+    folder = folders.pop()
+    outside = sorted(n for n in names if not n.startswith(f"{folder}/"))
+    if outside:
+        raise WeightFileError(f"{source}: not a torch archive: records outside its folder "
+                              f"{quoted_name(folder)} ({quoted_names(outside)}), which torch "
+                              "refuses")
+    return folder
 
 
 def is_torch_zip(names) -> bool:
