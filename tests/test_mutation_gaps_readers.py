@@ -310,3 +310,86 @@ def test_a_foreign_errors_description_is_cut_only_past_its_limit(extra, cut):
     text = "ValueError: " + "x" * (300 - len("ValueError: ") + extra)
     got = _describe(ValueError(text[len("ValueError: "):]))
     assert got == (text[:300] + "…" if cut else text)
+
+
+# -- exercises/compare.py --------------------------------------------------------------------
+
+def test_a_gate_block_off_by_exactly_the_tolerance_is_named_wrong():
+    """The verdict calls an output wrong when its error is >= the tolerance; the gate-block
+    locator agrees at the boundary: a block off by exactly tol·scale is named.  Written for
+    ``< tol * scale`` → ``<=`` in compare._gate_blocks (#7): no block was wrong, and the
+    sentence read "wrong in gate block ; i, f, g, o right"."""
+    from nplstm.exercises.compare import _gate_blocks
+    want = np.array([[0.5, -0.5], [1.0, 0.25], [0.5, 0.5], [-0.25, 0.5]])   # (4H, 2), H = 1
+    got = want.copy()
+    got[1, 0] = 0.75                     # off by 0.25 = tol · scale exactly (scale = 1.0)
+    assert _gate_blocks(got, want, 0, 0.25) == "wrong in gate block f (rows H:2H); i, g, o right"
+
+
+def test_an_alternative_off_by_exactly_the_tolerance_is_not_named():
+    """A named mistake is claimed when the answer matches it as a right answer matches the
+    reference (relative error < tol); at exactly tol it is not.  Written for ``< tol`` →
+    ``<=`` in compare.diagnose's alternatives (#18)."""
+    from nplstm.exercises.compare import OutputSpec, diagnose
+    from nplstm.exercises.result import REFERENCE_TOLERANCE as tol
+    alternative = np.array([1.0, 0.0, 0.5])
+    got = np.array([1.0, tol, 0.5])              # relative error tol / 1.0 = tol, exactly
+    want = np.array([5.0, -3.0, 2.0])
+    spec = OutputSpec("y", ("N",))
+    assert diagnose(spec, got, want, [("the named mistake", alternative)]) == ""
+    assert diagnose(spec, got, want, [("the named mistake", got.copy())]) == \
+        "the named mistake"
+
+
+def test_agreeing_with_the_reference_but_off_differences_by_exactly_their_tolerance():
+    """Right against the reference, and central differences off by exactly
+    DIFFERENCES_TOLERANCE: that counts as disagreeing (>=), and the row says so.  Written
+    for ``numeric >= DIFFERENCES_TOLERANCE`` → ``>`` in engine._add (#25)."""
+    from nplstm.exercises.compare import OutputSpec
+    from nplstm.exercises.engine import YOUR_FORWARD, Compared, _add, _forward_differs
+    from nplstm.exercises.result import DIFFERENCES_TOLERANCE as tol
+    want = np.array([1.0, 0.0, 0.5])
+    numeric = np.array([1.0, tol, 0.5])          # relative error exactly tol (scale 1.0)
+    rows = {}
+    _add(rows, Compared(OutputSpec("y", ("N",)), want.copy(), want, numeric=numeric))
+    assert rows["y"].reference == 0.0 and rows["y"].differences == tol
+    assert rows["y"].where == _forward_differs(YOUR_FORWARD)
+
+
+# -- exercises/graders.py --------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["sigmoid_tanh", "linear", "softmax_cross_entropy",
+                                  "lstm_cell_backward", "lstm_bptt"])
+def test_a_solutions_report_holds_its_reference_error_and_its_differences_apart(name,
+                                                                                tmp_path):
+    """The report's two columns: the error against the reference, which a solution meets to
+    float64 round-off (it computes the same formulas), and against central differences,
+    whose own error is about 1e-10.  Written for ``zip(specs, got, want, numeric, …)`` →
+    ``zip(specs, got, numeric, want, …)`` (graders._grade_linear#41): the verdict compared
+    against central differences (still under the tolerance for a linear layer) and the
+    report showed the two columns exchanged."""
+    from nplstm.exercises import grade_here, solution_source
+    from nplstm.exercises.result import DIFFERENCES_TOLERANCE
+    from .test_exercises import _write
+    result = grade_here(_write(tmp_path, name, solution_source(name)), name)
+    rows = [row for report in result.reports for row in report.rows]
+    assert result.passed and rows
+    for row in rows:
+        assert row.reference <= 1e-13, (row.name, row.reference)
+        assert row.differences is None or 1e-13 < row.differences < DIFFERENCES_TOLERANCE, \
+            (row.name, row.differences)
+
+
+# -- io/checkpoint_read.py -------------------------------------------------------------------
+
+def test_an_array_named_as_a_bare_section_is_in_no_section(tmp_path):
+    """A member named "model/" exactly (the section's name with nothing after it) is in no
+    section, and the checkpoint is refused.  Written for ``len(k) > len(s)`` → ``>=``
+    (checkpoint_read._recorded_arrays#12): "model/" counted as an array of the model."""
+    from .test_io import _assert_refused, _rewrite, _save, format_1_contents
+    path = tmp_path / "checkpoint.npz"
+    _save(path, format_1_contents())
+    _rewrite(path, lambda d, a: (
+        a.update({"model/": np.zeros(1)}),
+        d["arrays"].update({"model/": {"shape": [1], "dtype": "<f8"}})))
+    _assert_refused(path, r"arrays \['model/'\] are in none of the sections")
