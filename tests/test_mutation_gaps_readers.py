@@ -393,3 +393,64 @@ def test_an_array_named_as_a_bare_section_is_in_no_section(tmp_path):
         a.update({"model/": np.zeros(1)}),
         d["arrays"].update({"model/": {"shape": [1], "dtype": "<f8"}})))
     _assert_refused(path, r"arrays \['model/'\] are in none of the sections")
+
+
+# -- exercises/mistakes.py -------------------------------------------------------------------
+
+def test_weights_gradient_of_the_last_step_only_is_named_not_summed(tmp_path):
+    """A learner whose dW_hh keeps only the first step BPTT walks (t = T−1, the last in
+    time) is told it was overwritten instead of summed over t, as one keeping the step
+    t = 0 is.  Written for ``steps[-1:]`` → ``steps[0:]`` in mistakes.bptt_gradients (#21):
+    the "last step" alternative became the sum (the right answer), so this mistake went
+    unnamed."""
+    from nplstm.exercises import grade_here
+    from .test_exercises import _planted, _report
+    path = _planted(tmp_path, "lstm_bptt", "dW_hh += grads.weight_hh",
+                    "dW_hh = grads.weight_hh if t == len(caches) - 1 else dW_hh")
+    result = grade_here(path, "lstm_bptt")
+    rows = {row.name: row for row in _report(result, "lstm_backward").rows}
+    assert not rows["dW_hh"].passed
+    assert "overwritten instead of summed over t" in rows["dW_hh"].where, rows["dW_hh"].where
+    assert all(row.passed for name, row in rows.items() if name != "dW_hh")
+
+
+# -- exercises/harness.py --------------------------------------------------------------------
+
+@pytest.mark.parametrize("source, words", [
+    ("def linear_backward(dy, x, W, b):\n    return dy @@ x\n", "syntax error"),
+    ("import numpy as np\nnp.zeros(3) + np.zeros(4)\n", "crashed on import"),
+    ("import os\nos._exit(3)\n", "ended without a result (exit status 3)"),
+])
+def test_a_file_that_fails_in_its_child_is_graded_as_a_whole_with_no_cases(tmp_path, source,
+                                                                            words):
+    """Graded in a child process, a file that cannot be run gets one result naming the
+    exercise and the file, with 0 cases and one sentence.  Written for the GradeResult of a
+    file that fails to open in the child (harness._grade_in_a_child#15: path and cases
+    exchanged; #16: 1 case instead of 0)."""
+    from nplstm.exercises import grade
+    path = tmp_path / "linear.py"
+    path.write_text(source, encoding="utf-8")
+    result = grade(path, "linear", timeout=60)
+    assert (result.exercise, result.path, result.cases, result.reports) == \
+        ("linear", str(path), 0, [])
+    assert not result.passed and words in result.problem and "\n" not in result.problem
+
+
+def test_grading_in_a_child_closes_its_pipes():
+    """The child's pipes are closed by the grader when it is done, not left to the garbage
+    collector (Python warns: ResourceWarning, unclosed file).  Written for ``not
+    pipe.closed`` → ``pipe.closed`` in harness._stop (#7): no pipe was ever closed."""
+    import gc
+    import warnings
+    from pathlib import Path
+    from nplstm.exercises import grade, solution_source
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "linear.py"
+        path.write_text(solution_source("linear"), encoding="utf-8")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            assert grade(path, "linear", timeout=60).passed
+            gc.collect()
+    assert not [w for w in caught if issubclass(w.category, ResourceWarning)], \
+        [str(w.message) for w in caught]
