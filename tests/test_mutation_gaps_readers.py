@@ -454,3 +454,15 @@ def test_grading_in_a_child_closes_its_pipes():
             gc.collect()
     assert not [w for w in caught if issubclass(w.category, ResourceWarning)], \
         [str(w.message) for w in caught]
+
+
+def test_only_the_end_of_a_childs_stderr_is_read(tmp_path):
+    """Of the child's stderr file only the last _TAIL_BYTES are read (a print in a loop must
+    not fill memory).  Written for ``stream.seek(0, os.SEEK_END)`` → ``seek(os.SEEK_END,
+    0)`` in harness._tail (#1): the whole file was read."""
+    from nplstm.exercises import harness
+    data = bytes(range(256)) * 100 + b"\nthe last line\n"
+    with open(tmp_path / "stderr.txt", "w+b") as stream:
+        stream.write(data)
+        tail = harness._tail(stream)
+    assert tail == data[-harness._TAIL_BYTES:].decode("utf-8", "replace")
