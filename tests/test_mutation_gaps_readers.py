@@ -466,3 +466,18 @@ def test_only_the_end_of_a_childs_stderr_is_read(tmp_path):
         stream.write(data)
         tail = harness._tail(stream)
     assert tail == data[-harness._TAIL_BYTES:].decode("utf-8", "replace")
+
+
+def test_a_child_that_closes_the_wire_gets_time_to_exit_with_its_own_status(tmp_path):
+    """A learner's file that closes the grader's pipe and exits a moment later: the grader
+    waits for the exit (up to _EXIT_WAIT) and names its status, instead of killing it
+    first and naming SIGKILL's.  Written for harness._wait_for_exit's deadline
+    ``monotonic() + seconds`` → ``-`` (#4) and ``found is not None`` → ``is None`` (#9):
+    neither waited for a child still running."""
+    from nplstm.exercises import grade
+    path = tmp_path / "linear.py"
+    path.write_text("import os, time\nos.close(1)\ntime.sleep(0.3)\nos._exit(5)\n",
+                    encoding="utf-8")
+    result = grade(path, "linear", timeout=60)
+    assert result.cases == 0 and not result.passed
+    assert "ended without a result (exit status 5)" in result.problem, result.problem
