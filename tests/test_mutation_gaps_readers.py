@@ -476,8 +476,22 @@ def test_a_child_that_closes_the_wire_gets_time_to_exit_with_its_own_status(tmp_
     neither waited for a child still running."""
     from nplstm.exercises import grade
     path = tmp_path / "linear.py"
-    path.write_text("import os, time\nos.close(1)\ntime.sleep(0.3)\nos._exit(5)\n",
+    # the wire is the child's private copies of stdin and stdout (fds above 2): closed here
+    path.write_text("import os, time\nos.closerange(3, 1024)\ntime.sleep(0.3)\nos._exit(5)\n",
                     encoding="utf-8")
     result = grade(path, "linear", timeout=60)
     assert result.cases == 0 and not result.passed
     assert "ended without a result (exit status 5)" in result.problem, result.problem
+
+
+# -- exercises/child.py ----------------------------------------------------------------------
+
+def test_a_childs_error_sentence_is_cut_to_its_limit():
+    """A learner's error sentence crosses the wire cut to _SENTENCE_LENGTH characters.
+    Written for ``sentence[:_SENTENCE_LENGTH]`` → ``[:_SENTENCE_LENGTH + 1]``
+    (child.error_reply#0)."""
+    from nplstm.exercises import channel, child
+    n = child._SENTENCE_LENGTH
+    for length in (n - 1, n, n + 1, 3 * n):
+        header, arrays = channel.decode(child.error_reply("é" * length))
+        assert header == {"error": "é" * min(length, n)} and arrays == []
