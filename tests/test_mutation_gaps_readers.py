@@ -495,3 +495,17 @@ def test_a_childs_error_sentence_is_cut_to_its_limit():
     for length in (n - 1, n, n + 1, 3 * n):
         header, arrays = channel.decode(child.error_reply("é" * length))
         assert header == {"error": "é" * min(length, n)} and arrays == []
+
+
+# -- exercises/values.py ---------------------------------------------------------------------
+
+def test_an_objects_names_from_the_child_are_cut_to_their_limit():
+    """The type name and dtype a (possibly hostile) child sends for an object are cut to
+    _NAME_LENGTH characters on the grader's side.  Written for ``[:_NAME_LENGTH]`` →
+    ``[:_NAME_LENGTH + 1]`` in values.rebuild (#21)."""
+    from nplstm.exercises.values import _NAME_LENGTH, Opaque, rebuild
+    n = _NAME_LENGTH
+    for length in (n - 1, n, n + 1, 5 * n):
+        got = rebuild({"kind": "object", "type": "T" * length, "handle": 7,
+                       "dtype": "d" * length}, [])
+        assert got == Opaque("T" * min(length, n), 7, "d" * min(length, n))
