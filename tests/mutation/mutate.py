@@ -5,6 +5,7 @@
     python tests/mutation/mutate.py --functions numpy_gates.backward_step,reference.lstm_backward
     python tests/mutation/mutate.py --ids numpy_gates.backward_step#3 --extra tests/test_mutation_gaps.py
     python tests/mutation/mutate.py --sample 200 --seed 0          # a random sample
+    python tests/mutation/mutate.py --group readers,grader --sample 250   # issue 21's modules
 
 How it works.  Each target module is parsed; inside each target function (docstrings and
 ``if …: raise`` guards excluded, so bad-input checks are not mutated) every node offers its
