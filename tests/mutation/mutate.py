@@ -1,4 +1,4 @@
-"""Mutation testing of the hand-written backward passes: one ``ast`` mutation at a time.
+"""Mutation testing of the backwards, the readers and the grader: one ``ast`` mutation at a time.
 
     python tests/mutation/mutate.py --list                         # the mutants, no tests run
     python tests/mutation/mutate.py                                # every target function
