@@ -150,8 +150,8 @@ def test_shown_cuts_at_its_limit():
 def test_unnamed_lstm_groups_of_a_bare_weights_file_are_named_by_their_last_path_part(tmp_path):
     """Two LSTM layers whose groups carry no ``vars`` name attribute (Keras writes one; a
     file written by another tool may not): each is prefixed with the last part of its h5
-    path.  Written for ``path.rsplit("/", 1)[-1]`` → ``rsplit("/", 0)[-1]``
-    (keras_layers._h5_name#9): the whole path, "/layers/lstm.weight_ih_l0"."""
+    path.  Written for ``path.rsplit("/", 1)[-1]`` → ``[-2]`` and ``[-0]``
+    (keras_layers._h5_name#8, #9): "/layers" for both layers."""
     h5py = pytest.importorskip("h5py")
     from nplstm.interop.keras import read_keras_weights
     from .test_interop_keras import _write_lstm
