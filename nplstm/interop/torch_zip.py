@@ -63,8 +63,9 @@ def zip_errors(source: str):
 
 
 def _archive_folder(names, source: str) -> str:
-    """The one top folder holding ``data.pkl`` (torch names it after the file), which
-    holds every record."""
+    """The one top folder holding ``data.pkl`` (torch names it after the file), which holds
+    every record: torch refuses an archive with a record elsewhere ("file in archive is not
+    in a subdirectory"), so nplstm does too, rather than read the arrays beside it."""
     folders = {n.split("/", 1)[0] for n in names if n.count("/") == 1
                and n.endswith("/data.pkl")}
     if len(folders) != 1:

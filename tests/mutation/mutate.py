@@ -1,10 +1,11 @@
-"""Mutation testing of the hand-written backward passes: one ``ast`` mutation at a time.
+"""Mutation testing of the backwards, the readers and the grader: one ``ast`` mutation at a time.
 
     python tests/mutation/mutate.py --list                         # the mutants, no tests run
     python tests/mutation/mutate.py                                # every target function
     python tests/mutation/mutate.py --functions numpy_gates.backward_step,reference.lstm_backward
     python tests/mutation/mutate.py --ids numpy_gates.backward_step#3 --extra tests/test_mutation_gaps.py
     python tests/mutation/mutate.py --sample 200 --seed 0          # a random sample
+    python tests/mutation/mutate.py --group readers,grader --sample 250   # issue 21's modules
 
 How it works.  Each target module is parsed; inside each target function (docstrings and
 ``if …: raise`` guards excluded, so bad-input checks are not mutated) every node offers its
@@ -85,6 +86,68 @@ TARGETS = {
         ["tests/test_layers.py", "tests/test_nn.py"],
         ["tests/test_optim.py", "tests/test_gradcheck.py"]),
 }
+GROUPS = {"backwards": list(TARGETS)}      # the modules above (the default run, --forwards)
+
+# issue 21: the readers (interop/, io/) and the grader (exercises/), every function of each
+# module (None).  Stage 1 is the file (or two) written for the module, with -x; stage 2 the
+# other files that read the same formats or grade the same exercises.
+_TORCH = ["tests/test_interop_torch.py"]
+_TORCH_WIDE = ["tests/test_interop_limits.py", "tests/test_interop_files.py"]
+_KERAS = ["tests/test_interop_keras.py", "tests/test_interop_keras_safety.py"]
+_ONNX = ["tests/test_interop_onnx_inputs.py", "tests/test_interop_onnx_external.py",
+         "tests/test_interop_onnx.py"]
+_FILES = ["tests/test_interop_files.py"]
+_FILES_WIDE = ["tests/test_interop_torch.py", "tests/test_interop_keras.py",
+               "tests/test_interop_limits.py", "tests/test_io.py"]
+_CHECKPOINT = ["tests/test_io.py"]
+_CHECKPOINT_WIDE = ["tests/test_atomic.py", "tests/test_interop_limits.py",
+                    "tests/test_interop_cli.py"]
+_GRADER = ["tests/test_exercises.py"]
+_GRADER_WIDE = ["tests/test_exercise_isolation.py", "tests/test_cli.py", "-k", "exercise"]
+_ISOLATION = ["tests/test_exercise_isolation.py"]
+_ISOLATION_WIDE = ["tests/test_exercises.py", "tests/test_cli.py", "-k", "exercise"]
+READERS = {
+    "nplstm/interop/torch_pickle.py": (None, _TORCH, _TORCH_WIDE),
+    "nplstm/interop/torch_zip.py": (None, _TORCH, _TORCH_WIDE),
+    "nplstm/interop/files.py": (None, _FILES, _FILES_WIDE),
+    "nplstm/interop/describe.py": (None, _FILES, ["tests/test_interop_cli.py",
+                                                  "tests/test_interop_torch.py"]),
+    "nplstm/interop/select.py": (None, _FILES, ["tests/test_interop_torch.py",
+                                                "tests/test_bad_inputs.py"]),
+    "nplstm/interop/shown.py": (None, _KERAS, _ONNX),
+    "nplstm/interop/notes.py": (None, _TORCH, _FILES),
+    "nplstm/interop/keras.py": (None, _KERAS, _FILES + ["tests/test_interop_limits.py"]),
+    "nplstm/interop/keras_layers.py": (None, _KERAS, _FILES),
+    "nplstm/interop/hdf5_checks.py": (None, _KERAS, _FILES),
+    "nplstm/interop/bounded_json.py": (None, _KERAS, _FILES),
+    "nplstm/interop/onnx_common.py": (None, _ONNX, ["tests/test_interop_cli.py"]),
+    "nplstm/interop/onnx_import.py": (None, _ONNX, ["tests/test_interop_cli.py"]),
+    "nplstm/interop/onnx_external.py": (None, _ONNX, ["tests/test_interop_cli.py"]),
+    "nplstm/interop/onnx_export.py": (None, _ONNX, ["tests/test_interop_cli.py"]),
+    "nplstm/interop/reverse_lstm.py": (None, ["tests/test_interop_reverse_lstm.py"] + _ONNX,
+                                       ["tests/test_interop_cli.py"]),
+    "nplstm/io/atomic.py": (None, ["tests/test_atomic.py"],
+                            _CHECKPOINT + ["tests/test_interop_cli.py"]),
+    "nplstm/io/zip_limits.py": (None, _CHECKPOINT + ["tests/test_interop_limits.py"],
+                                _TORCH + _FILES),
+    "nplstm/io/checkpoint.py": (None, _CHECKPOINT, _CHECKPOINT_WIDE),
+    "nplstm/io/checkpoint_format.py": (None, _CHECKPOINT, _CHECKPOINT_WIDE),
+    "nplstm/io/checkpoint_read.py": (None, _CHECKPOINT, _CHECKPOINT_WIDE),
+}
+GRADER = {
+    "nplstm/exercises/compare.py": (None, _GRADER, _GRADER_WIDE),
+    "nplstm/exercises/engine.py": (None, _GRADER, _GRADER_WIDE),
+    "nplstm/exercises/graders.py": (None, _GRADER, _GRADER_WIDE),
+    "nplstm/exercises/mistakes.py": (None, _GRADER, _GRADER_WIDE),
+    "nplstm/exercises/harness.py": (None, _ISOLATION, _ISOLATION_WIDE),
+    "nplstm/exercises/channel.py": (None, _ISOLATION, _ISOLATION_WIDE),
+    "nplstm/exercises/child.py": (None, _ISOLATION, _ISOLATION_WIDE),
+    "nplstm/exercises/remote.py": (None, _ISOLATION, _ISOLATION_WIDE),
+    "nplstm/exercises/values.py": (None, _ISOLATION, _ISOLATION_WIDE),
+}
+for _group, _targets in (("readers", READERS), ("grader", GRADER)):
+    TARGETS.update(_targets)
+    GROUPS[_group] = list(_targets)
 # the functions the issue names (the default run); the forwards are run with --forwards
 BACKWARDS = {
     "numpy_gates": ["backward_factors", "backward_step", "gate_derivatives",
@@ -112,7 +175,7 @@ _NOT_NUMBERS = {"get_array_module", "kernels_for", "check_arrays", "make_plan", 
 
 
 def _src(node) -> str:
-    text = ast.unparse(node)
+    text = " ".join(line.strip() for line in ast.unparse(node).splitlines())
     return text if len(text) <= 70 else text[:67] + "..."
 
 
@@ -355,6 +418,8 @@ def _make_scratch(base: Path) -> Path:
     shutil.copytree(ROOT / "nplstm", base / "nplstm", ignore=ignore)
     shutil.copytree(ROOT / "tests", base / "tests", ignore=ignore)
     shutil.copytree(ROOT / "docs", base / "docs", ignore=ignore)
+    if (ROOT / "examples").is_dir():      # the exercises' tests read the notebooks
+        shutil.copytree(ROOT / "examples", base / "examples", ignore=ignore)
     shutil.copy(ROOT / "pyproject.toml", base / "pyproject.toml")
     return base
 
@@ -383,6 +448,11 @@ def _run_tests(scratch: Path, args: list[str], timeout: float, log: Path):
             os.dup2(fd, 2)
             os.chdir(scratch)
             sys.path.insert(0, str(scratch))
+            # a subprocess a test starts (a CLI run, a grader's child, a memory-limited
+            # load) imports the scratch copy too, not the worktree on PYTHONPATH
+            kept = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep)
+                    if p and Path(p).resolve() != ROOT]
+            os.environ["PYTHONPATH"] = os.pathsep.join([str(scratch)] + kept)
             import pytest
             recorder = _FirstFailure()
             rc = pytest.main(["-x", "-q", "-p", "no:cacheprovider", *_DESELECT, *args],
@@ -418,11 +488,19 @@ def _run_tests(scratch: Path, args: list[str], timeout: float, log: Path):
     return "failed", (result["failed"] or [f"pytest exit code {result['rc']}"])[0], seconds
 
 
-def _prepare_parent():
-    """Import what every child needs (not nplstm) and hide the editable install."""
+# what the readers' tests import (each optional): imported once, in the parent
+_READER_IMPORTS = ("torch", "onnx", "onnx.reference", "onnxruntime", "h5py", "safetensors")
+
+
+def _prepare_parent(readers: bool = False):
+    """Import what every child needs (not nplstm) and hide the editable install; with
+    ``readers``, also the libraries the readers' tests import (seconds per child saved)."""
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     sys.dont_write_bytecode = True
+    # a background job of a non-interactive shell starts with SIGINT ignored, and the
+    # processes the tests start would inherit that (a Ctrl-C test then waits in vain)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     sys.pycache_prefix = tempfile.mkdtemp(prefix="nplstm-mut-pyc-")   # no stale bytecode
     sys.meta_path[:] = [f for f in sys.meta_path
                         if "editable" not in type(f).__module__.lower()
@@ -434,6 +512,13 @@ def _prepare_parent():
     import pytest  # noqa: F401
     import hypothesis  # noqa: F401
     import hypothesis.extra.numpy  # noqa: F401
+    if readers:
+        import importlib
+        for name in _READER_IMPORTS:
+            try:
+                importlib.import_module(name)
+            except ImportError:
+                pass
 
 
 def main(argv=None):
@@ -441,9 +526,13 @@ def main(argv=None):
     parser.add_argument("--functions", help="comma-separated module.function or function "
                         "names (default: the backward functions of the issue)")
     parser.add_argument("--forwards", action="store_true",
-                        help="all target functions, the forwards included")
+                        help="all functions of the backwards' modules, the forwards included")
+    parser.add_argument("--group", help="comma-separated groups of modules, every function "
+                        f"of each: {', '.join(GROUPS)} (readers: interop/ and io/; grader: "
+                        "exercises/)")
     parser.add_argument("--modules", help="comma-separated module names (numpy_gates, "
-                        "reference, cell, sequence, linear, losses): only these")
+                        "reference, cell, sequence, linear, losses, torch_pickle, compare, "
+                        "…; --list --group readers,grader names them all): only these")
     parser.add_argument("--ids", help="comma-separated mutant ids to run")
     parser.add_argument("--list", action="store_true", help="list the mutants, run nothing")
     parser.add_argument("--sample", type=int, help="run a random sample of this many")
@@ -470,10 +559,16 @@ def main(argv=None):
             for path in TARGETS:
                 if not module or Path(path).stem == module:
                     wanted.setdefault(path, set()).add(func)
+    elif args.group:
+        unknown = set(args.group.split(",")) - set(GROUPS)
+        if unknown:
+            parser.error(f"--group: unknown {', '.join(sorted(unknown))}; the groups are "
+                         f"{', '.join(GROUPS)}")
+        wanted = {path: None for group in args.group.split(",") for path in GROUPS[group]}
     elif args.forwards:
-        wanted = {path: None for path in TARGETS}
+        wanted = {path: None for path in GROUPS["backwards"]}
     else:
-        wanted = {path: set(BACKWARDS[Path(path).stem]) for path in TARGETS}
+        wanted = {path: set(BACKWARDS[Path(path).stem]) for path in GROUPS["backwards"]}
     if args.modules:
         keep = set(args.modules.split(","))
         wanted = {p: f for p, f in wanted.items() if Path(p).stem in keep}
@@ -507,7 +602,7 @@ def main(argv=None):
         (scratch / m.path).write_text(text)
         print(f"{scratch / m.path}: {m.description}: {m.before} -> {after}")
         return 0
-    _prepare_parent()
+    _prepare_parent(readers=any(m.path in READERS for m in mutants))
     extra = [e for e in args.extra if (ROOT / e).exists()]
     logs = scratch / "logs"
     logs.mkdir()
@@ -516,6 +611,7 @@ def main(argv=None):
     for m in mutants:
         by_path.setdefault(m.path, []).append(m)
     counts = {"killed": 0, "survived": 0}
+    passed_originals = set()     # stage-1 sets the unmutated package passed (once per set)
     print(f"{len(mutants)} mutants to run (of {generated} generated); scratch {scratch}",
           flush=True)
     with open(out, "a") as results:
@@ -523,12 +619,14 @@ def main(argv=None):
             _, stage1, stage2 = TARGETS[path]
             stage1 = extra + (args.tests.split() if args.tests else stage1)
             original = (ROOT / path).read_text()
-            status, why, _ = _run_tests(scratch, stage1, args.timeout * 3, logs / "original.log")
-            if status != "passed":
-                raise SystemExit(f"the unmutated {path} fails stage 1: {why}")
+            group = [m for m in group if m.id not in done]
+            if group and tuple(stage1) not in passed_originals:
+                status, why, _ = _run_tests(scratch, stage1, args.timeout * 3,
+                                            logs / "original.log")
+                if status != "passed":
+                    raise SystemExit(f"the unmutated {path} fails stage 1: {why}")
+                passed_originals.add(tuple(stage1))
             for m in group:
-                if m.id in done:
-                    continue
                 text, after = m.mutated_source(original)
                 try:
                     (scratch / path).write_text(text)
