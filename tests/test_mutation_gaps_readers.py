@@ -13,10 +13,10 @@ import pickle
 import numpy as np
 import pytest
 
-from nplstm.interop.torch_pickle import pickle_state_dict
+from nplstm.interop.torch_pickle_write import pickle_state_dict
 
 
-# -- interop/torch_pickle.py: writing --------------------------------------------------------
+# -- interop/torch_pickle_write.py: writing --------------------------------------------------------
 
 class _RecordingUnpickler(pickle.Unpickler):
     """Python's unpickler, with torch's globals as plain records: a tensor is the tuple of
@@ -37,7 +37,7 @@ class _RecordingUnpickler(pickle.Unpickler):
 def test_sizes_past_two_to_the_31_are_written_as_pythons_pickle_reads_them(shape):
     """numel, shape and strides of 2**31 or more go out as LONG1 integers that Python's
     pickle reads back exactly (no array is made: only the opcodes).  Written for
-    ``(bit_length + 8) // 8`` → ``* 8`` bytes (torch_pickle._emit_int#10): a 320-byte
+    ``(bit_length + 8) // 8`` → ``* 8`` bytes (torch_pickle_write._emit_int, #10 when it stood in torch_pickle): a 320-byte
     LONG1 whose length does not fit its one length byte, so writing a tensor of 2**31
     elements or more raised."""
     data = pickle_state_dict([("w", shape, np.dtype(np.float32))])
@@ -121,7 +121,7 @@ def test_bfloat16_tensors_around_other_tensors_are_each_read_at_their_own_offset
         assert got[name].tobytes() == want.tobytes(), name
 
 
-# -- interop/shown.py ------------------------------------------------------------------------
+# -- checks.printable_name (was interop/shown.py) -----------------------------------------
 
 @pytest.mark.parametrize("text, want", [
     ("lstm.weight_ih_l0", "lstm.weight_ih_l0"),
@@ -132,17 +132,18 @@ def test_bfloat16_tensors_around_other_tensors_are_each_read_at_their_own_offset
 ])
 def test_shown_escapes_what_is_not_printable_and_adds_nothing(text, want):
     """The text escaped as repr escapes it, without repr's quotes.  Written for
-    ``repr(text)[1:-1]`` → ``[0:-1]`` (shown.shown#9): an opening quote and no closing one
-    in every message naming a key with a newline or an escape."""
-    from nplstm.interop.shown import shown
-    assert shown(text) == want
+    ``repr(text)[1:-1]`` → ``[0:-1]`` (shown.shown#9, the helper folded into
+    checks.printable_name since): an opening quote and no closing one in every message
+    naming a key with a newline or an escape."""
+    from nplstm.checks import printable_name
+    assert printable_name(text) == want
 
 
 def test_shown_cuts_at_its_limit():
-    from nplstm.interop.shown import shown
-    assert shown("x" * 120) == "x" * 120
-    assert shown("x" * 121) == "x" * 120 + "…"
-    assert shown("\n" * 10, limit=5) == "\\n\\n\\" + "…"
+    from nplstm.checks import printable_name
+    assert printable_name("x" * 120) == "x" * 120
+    assert printable_name("x" * 121) == "x" * 120 + "…(121 characters)"
+    assert printable_name("\n" * 10, limit=5) == "\\n\\n…(10 characters)"
 
 
 # -- interop/keras_layers.py: names in a bare .weights.h5 ------------------------------------
