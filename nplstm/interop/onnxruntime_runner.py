@@ -41,6 +41,9 @@ from .onnx_export import build_model
 __all__ = ["compile_onnxruntime", "OnnxruntimeLSTM", "OnnxruntimeRNN", "require_onnxruntime"]
 
 Lengths = Union[Sequence[int], np.ndarray, int]
+# onnxruntime starts every intra-op thread when the session opens: far more threads than
+# any machine's cores only exhaust it (and its option is a C int: 2**31 is a foreign error)
+MAX_THREADS = 1024
 LOG_ERRORS_ONLY = 3          # onnxruntime's severities: 0 verbose, 1 info, 2 warning, 3 error
 
 
@@ -192,7 +195,7 @@ def compile_onnxruntime(module: LSTM | RNN, *,
                         threads: int | None = None) -> OnnxruntimeLSTM | OnnxruntimeRNN:
     """``module`` (an ``nplstm.LSTM`` or ``nplstm.RNN``) as a callable run by onnxruntime.
 
-    threads  onnxruntime's intra-op threads (an int ≥ 1), or None for its default (one per
+    threads  onnxruntime's intra-op threads (an int in [1, 1024]), or None for its default (one per
              physical core)
     returns  ``fast`` with ``fast(x, state, lengths)`` = ``module(x, state, lengths=...)``
              to float32 round-off (an RNN's: ``fast(x, h0, lengths)``), computed with the
@@ -204,9 +207,11 @@ def compile_onnxruntime(module: LSTM | RNN, *,
     _check_compilable(module)
     if threads is not None:
         if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)):
-            raise TypeError(f"threads must be an int ≥ 1 or None, got {threads!r}")
-        if threads < 1:
-            raise ValueError(f"threads must be an int ≥ 1 or None, got {threads}")
+            raise TypeError(f"threads must be an int in [1, {MAX_THREADS}] or None, got "
+                            f"{threads!r}")
+        if not 1 <= threads <= MAX_THREADS:
+            raise ValueError(f"threads must be an int in [1, {MAX_THREADS}] or None, got "
+                             f"{threads}")
         threads = int(threads)
     if isinstance(module, LSTM):
         return OnnxruntimeLSTM(module, threads)
