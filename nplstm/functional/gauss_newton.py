@@ -41,7 +41,9 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from ..backend import check_float_array, get_array_module, is_array
-from ..checks import check_arrays, check_cache, check_not_masked, check_rank, check_shape
+from ..checks import (check_arrays, check_cache, check_not_empty, check_not_masked, check_rank,
+                      check_shape)
+from .inputs import check_lstm_weights
 from .jvp import SequenceTangents, lstm_jvp
 from .linear import LinearCache, linear_backward, linear_forward
 from .losses import (CrossEntropyCache, MSECache, cross_entropy_backward, cross_entropy_forward,
@@ -90,10 +92,11 @@ def _check_params(params: Sequence[Any], what: str = "params",
         for name, v, p in zip(names, params, like):
             check_shape(name, v, p.shape, "(the parameter's)")
         return tuple(params)
-    w_hh, w_out, b_out = params[1], params[4], params[5]
+    _, _, H, _ = check_lstm_weights(*params[:4])          # the LSTM's, by their names
+    w_out, b_out = params[4], params[5]
     check_rank(names[4], w_out, (2,), "(O, H)")
-    if w_hh.ndim == 2:                   # else lstm_forward refuses weight_hh by name
-        check_shape(names[4], w_out, (w_out.shape[0], w_hh.shape[1]), "(O, H)")
+    check_not_empty(names[4], w_out, ("O", "H"))
+    check_shape(names[4], w_out, (w_out.shape[0], H), "(O, H)")
     check_shape(names[5], b_out, (w_out.shape[0],), "(O,)")
     return tuple(params)
 
@@ -101,9 +104,10 @@ def _check_params(params: Sequence[Any], what: str = "params",
 def _check_x(x: Any) -> None:
     check_float_array("x", x)
     check_rank("x", x, (3,), "(T, B, I) (the readout model takes a batch)")
+    check_not_empty("x", x, ("T", "B", "I"))
 
 
-def _check_targets(targets: Any, loss: str, T: int, B: int, O: int) -> None:
+def _check_targets(targets: Any, loss: str, T: int, B: int, O: int, dtype: Any) -> None:
     """Class indices (T, B) for cross_entropy (their values: ``cross_entropy_forward``);
     (B, O) floats for mse (their dtype: ``mse_forward``)."""
     what = "an integer array (T, B) of class indices" if loss == "cross_entropy" else \
@@ -114,6 +118,7 @@ def _check_targets(targets: Any, loss: str, T: int, B: int, O: int) -> None:
     if loss == "cross_entropy":
         check_shape("targets", targets, (T, B), "(T, B)")
     else:
+        check_float_array("targets", targets, dtype)
         check_shape("targets", targets, (B, O), "(B, O)")
 
 
@@ -124,8 +129,8 @@ def readout_forward(x: Any, params: Sequence[Any], targets: Any, *,
     loss = _check_loss(loss)
     _check_x(x)
     w_ih, w_hh, b_ih, b_hh, w_out, b_out = _check_params(params)
-    _check_targets(targets, loss, x.shape[0], x.shape[1], w_out.shape[0])
-    (output, (h_n, _)), sequence = lstm_forward(x, None, w_ih, w_hh, b_ih, b_hh)
+    (output, (h_n, _)), sequence = lstm_forward(x, None, w_ih, w_hh, b_ih, b_hh)  # checks x
+    _check_targets(targets, loss, x.shape[0], x.shape[1], w_out.shape[0], x.dtype)
     T, B, H = output.shape
     feats = output.reshape(T * B, H) if loss == "cross_entropy" else h_n   # (T·B | B, H)
     z, linear = linear_forward(feats, w_out, b_out)                         # (N, O)

@@ -17,6 +17,9 @@ Nothing is recorded: there is no backward.  Two graphs: without lengths, and wit
 ``lengths`` input for ONNX's ``sequence_lens`` (opened by the first call with a length
 shorter than T: onnxruntime's LSTM is ~15% slower when it is given sequence_lens).
 
+A NaN or inf in x or the state is refused (ValueError): onnxruntime's kernels clamp the
+gates' inputs, so a NaN would come back as finite numbers, where the module gives NaN.
+
 Refused, by name, with what to do instead: a projection (``proj_size > 0``: ONNX's LSTM
 node has none), float64 (onnxruntime's LSTM and RNN kernels run float32 only: onnxruntime
 1.32 fails with "LSTM operator does not support double yet" and finds no float64 RNN), a
@@ -96,6 +99,8 @@ class _Compiled:
         else:
             x_tbi, initial = plain
             unbatched = False
+        for name, a in (("x", x_tbi), *zip(self._state_names, initial)):
+            _check_finite(name, a, type(m).__name__)
         T, B = x_tbi.shape[:2]
         feeds = {"input": np.ascontiguousarray(x_tbi)}
         feeds.update((name, np.ascontiguousarray(s)) for name, s in
@@ -216,6 +221,17 @@ def compile_onnxruntime(module: LSTM | RNN, *,
     if isinstance(module, LSTM):
         return OnnxruntimeLSTM(module, threads)
     return OnnxruntimeRNN(module, threads)
+
+
+def _check_finite(name: str, a: np.ndarray, kind: str) -> None:
+    """ValueError if ``a`` holds NaN or inf: onnxruntime's LSTM and RNN kernels clamp before
+    their sigmoid and tanh, so a NaN comes out as finite numbers (tanh(1) = 0.76...), where
+    the module and torch give NaN.  One sum finds them (O(n), no copy); a sum that
+    overflows on finite values is told apart by the full test."""
+    if not np.isfinite(a.sum()) and not np.isfinite(a).all():
+        raise ValueError(f"{name} holds NaN or inf, which onnxruntime's {kind} does not carry "
+                         "through (it returns finite numbers where the module gives NaN); "
+                         "call the module itself for non-finite inputs")
 
 
 def _check_compilable(module: object) -> None:
