@@ -57,10 +57,6 @@ BAD_NUMBERS = {"None": None, "nan": float("nan"), "inf": float("inf"), "-inf": -
 BAD_COUNTS = {**BAD_NUMBERS, "zero": 0, "float": 2.0, "huge": 2**70, "numpy huge": np.int64(2**62)}
 
 
-def _names_or_says(message: str, name: str) -> bool:
-    return _names(message, name)
-
-
 # -- compile_onnxruntime: fast(...) refuses exactly what module(...) refuses -----------------
 
 def _outcome(call):
@@ -207,8 +203,7 @@ SETTINGS = {                 # checker: {setting: bad values}
     "jvpcheck": {**{s: [k for k in BAD_NUMBERS if not (k == "None" and none_ok)]
                     for s, none_ok in REAL_SETTINGS.items() if s != "eps"},
                  "eps": [k for k in BAD_NUMBERS if k != "None"] + ["zero", "huge"],
-                 "seed": list(BAD_COUNTS) and [k for k in BAD_COUNTS if k not in ("zero",)
-                                               and "huge" not in k],
+                 "seed": [k for k in BAD_COUNTS if k != "zero" and "huge" not in k],
                  "directions": list(BAD_COUNTS),
                  "richardson": ["None", "negative", "str", "zero"],
                  "raise_exception": ["None", "negative", "str", "zero"]},
