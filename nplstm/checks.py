@@ -156,6 +156,9 @@ def check_lengths(lengths, T: int, B: int) -> np.ndarray:
     if isinstance(lengths, (list, tuple)):
         if not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in lengths):
             raise TypeError(f"lengths must hold integers, got {lengths!r}")
+        bad = next((v for v in lengths if not 1 <= v <= T), None)
+        if bad is not None and not -2**63 <= bad < 2**63:    # past int64: say so, by value
+            raise ValueError(f"lengths must lie in [1, T] = [1, {T}], got a length of {bad}")
         arr = np.asarray(lengths, dtype=np.int64).reshape(-1) if lengths else np.zeros(0, np.int64)
     else:
         check_not_masked("lengths", lengths)

@@ -298,10 +298,19 @@ CASES = [
     ("gradcheck dtype", ["gradcheck", "--dtype", "float16"], no_setup, "invalid choice"),
     # -- bench (argument errors only: running it needs torch)
     ("bench repeats 0", ["bench", "--repeats", "0"], no_setup,
-     "expected a positive integer, got 0"),
+     "expected an integer in [1, 1000], got 0"),
+    ("bench repeats huge", ["bench", "--repeats", "9" * 20], no_setup,     # ran for ever
+     "expected an integer in [1, 1000], got 9999"),
     ("bench cases", ["bench", "--cases", "3,2"], no_setup, "--cases wants T,B,H triples"),
+    ("bench cases huge", ["bench", "--runtime", "onnxruntime", "--cases", "99999999999,1,1"],
+     no_setup, "--cases wants H <= 4096 and T*B*H <= 33554432"),      # was a MemoryError
+    ("bench cases empty", ["bench", "--cases", ""], no_setup, "--cases wants T,B,H triples"),
     ("bench threads", ["bench", "--threads", "two"], no_setup,
-     "--threads wants positive ints"),
+     "--threads wants ints in [1, 1024]"),
+    ("bench threads huge", ["bench", "--runtime", "onnxruntime", "--threads", "9" * 20],
+     no_setup, "--threads wants ints in [1, 1024]"),                   # was a traceback
+    ("bench threads empty", ["bench", "--threads", ""], no_setup,     # ran the whole bench
+     "--threads wants ints in [1, 1024]"),
     ("bench dtype", ["bench", "--dtype", "float16"], no_setup, "invalid choice"),
     # -- convert and inspect (issue 21)
     ("convert over a file", ["convert", "weights.npz", "out.npz"], weight_files,

@@ -18,27 +18,38 @@ from ..benchmark.table import DISTURBED, format_stream_table, format_table, roof
 __all__ = ["parse_cases", "parse_threads", "check_runtime", "run_bench"]
 
 
+# the largest case timed: its LSTMs' memory (gates T·B·4H, weights 4H·2H) stays ~1 GiB
+MAX_HIDDEN = 4096
+MAX_CASE_ELEMENTS = 2**25        # T·B·H
+MAX_THREADS = 1024               # as compile_onnxruntime's threads (more only exhaust a machine)
+
+
 def parse_cases(text):
     """'T,B,H;T,B,H' → [(T, B, H), ...]; None → the default cases."""
-    if not text:
+    if text is None:
         return list(DEFAULT_CASES)
     cases = []
     for part in text.split(";"):
         values = part.split(",")
         if len(values) != 3 or not all(v.strip().isdigit() and int(v) > 0 for v in values):
             raise ValueError(f"--cases wants T,B,H triples of positive ints separated by ';', "
-                             f"got {part!r}")
-        cases.append(tuple(int(v) for v in values))
+                             f"got {part[:60]!r}")
+        T, B, H = (int(v) for v in values)
+        if H > MAX_HIDDEN or T * B * H > MAX_CASE_ELEMENTS:
+            raise ValueError(f"--cases wants H <= {MAX_HIDDEN} and T*B*H <= "
+                             f"{MAX_CASE_ELEMENTS} (about 1 GiB per LSTM), got {part[:60]!r}")
+        cases.append((T, B, H))
     return cases
 
 
 def parse_threads(text):
     """'2,1' → [2, 1]; None → [all cores]."""
-    if not text:
+    if text is None:
         return [os.cpu_count() or 1]
     values = [v.strip() for v in str(text).split(",")]
-    if not all(v.isdigit() and int(v) > 0 for v in values):
-        raise ValueError(f"--threads wants positive ints separated by ',', got {text!r}")
+    if not all(v.isdigit() and 0 < int(v) <= MAX_THREADS for v in values):
+        raise ValueError(f"--threads wants ints in [1, {MAX_THREADS}] separated by ',', "
+                         f"got {str(text)[:60]!r}")
     return [int(v) for v in values]
 
 

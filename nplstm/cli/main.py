@@ -71,7 +71,7 @@ def build_parser():
     bench.add_argument("--threads", default=None,
                        help="thread counts for torch and NumPy's BLAS, one table each, "
                        "e.g. 2,1 (default: all cores)")
-    bench.add_argument("--repeats", type=_positive_int, default=None,
+    bench.add_argument("--repeats", type=_repeats, default=None,
                        help="interleaved timed rounds per case and mode; the median is "
                        "reported (default: 1 to 15, until ~1.5 s are spent; use 15 to quote)")
     bench.add_argument("--cases", default=None,
@@ -186,15 +186,16 @@ def _run(argv) -> int:
                      runtime=args.runtime, forward_only=args.forward_only)
 
 
-def _int_at_least(minimum: int, wording: str):
-    """An argparse type: an integer >= ``minimum``, refused with ``expected {wording}``."""
+def _int_at_least(minimum: int, wording: str, maximum: int | None = None):
+    """An argparse type: an integer >= ``minimum`` (and <= ``maximum``), refused with
+    ``expected {wording}``."""
 
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {wording}, got {text!r}") from None
-        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected {wording}, got {text[:60]!r}") from None
+        if value < minimum or (maximum is not None and value > maximum):
             raise argparse.ArgumentTypeError(f"expected {wording}, got {value}")
         return value
 
@@ -203,6 +204,7 @@ def _int_at_least(minimum: int, wording: str):
 
 _positive_int = _int_at_least(1, "a positive integer")
 _non_negative_int = _int_at_least(0, "an integer >= 0")
+_repeats = _int_at_least(1, "an integer in [1, 1000]", maximum=1000)   # rounds: finite time
 
 
 def _lengths(text: str) -> list:

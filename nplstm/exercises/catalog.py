@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from ..checks import quoted_name
 from ..io import atomic_write_bytes
 
 __all__ = ["Exercise", "EXERCISES", "exercise", "stub_source", "solution_source", "start"]
@@ -61,7 +62,7 @@ def exercise(name: str) -> Exercise:
         raise TypeError(f"name must be the name of an exercise (a str), got "
                         f"{type(name).__name__}")
     if name not in EXERCISES:
-        raise ValueError(f"unknown exercise {name!r}; the exercises are: "
+        raise ValueError(f"unknown exercise {quoted_name(name)}; the exercises are: "
                          f"{', '.join(EXERCISES)}")
     return EXERCISES[name]
 

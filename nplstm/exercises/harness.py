@@ -69,12 +69,17 @@ def grade(path: str | os.PathLike[str], name: str, *, timeout: float | None = No
     return _grade_in_a_child(path, name, timeout)
 
 
+# the longest grading allowed: a year; beyond it the deadline overflows select's time_t
+MAX_TIMEOUT = 365 * 24 * 3600.0
+
+
 def checked_timeout(timeout: object) -> float:
-    """``timeout``, a positive finite number of seconds; TypeError / ValueError otherwise."""
+    """``timeout``, a number of seconds in (0, MAX_TIMEOUT]; TypeError / ValueError otherwise."""
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
         raise TypeError(f"timeout must be a number of seconds, got {type(timeout).__name__}")
-    if not (math.isfinite(timeout) and timeout > 0):
-        raise ValueError(f"timeout must be a positive, finite number of seconds, got {timeout!r}")
+    if not (0 < timeout <= MAX_TIMEOUT):        # NaN too; a huge int compares exactly
+        raise ValueError(f"timeout must be a positive, finite number of seconds (at most "
+                         f"{MAX_TIMEOUT:.0f}, a year), got {timeout!r}")
     return float(timeout)
 
 

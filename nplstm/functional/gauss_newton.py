@@ -40,7 +40,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-from ..backend import get_array_module
+from ..backend import check_float_array, get_array_module, is_array
+from ..checks import (check_arrays, check_cache, check_not_empty, check_not_masked, check_rank,
+                      check_shape)
+from .inputs import check_lstm_weights
 from .jvp import SequenceTangents, lstm_jvp
 from .linear import LinearCache, linear_backward, linear_forward
 from .losses import (CrossEntropyCache, MSECache, cross_entropy_backward, cross_entropy_forward,
@@ -73,12 +76,50 @@ def _check_loss(loss: str) -> str:
     return loss
 
 
-def _check_params(params: Sequence[Any], what: str = "params") -> tuple[Any, ...]:
+def _check_params(params: Sequence[Any], what: str = "params",
+                  like: Sequence[Any] | None = None) -> tuple[Any, ...]:
+    """``params`` (or ``vectors``, shaped and typed ``like`` the params): a tuple of float
+    arrays of one dtype, each named ``params[weight_out]`` in errors; the readout's shapes
+    weight_out (O, H), bias_out (O,) (the LSTM's are checked by ``lstm_forward``)."""
     if not isinstance(params, (tuple, list)) or len(params) != len(READOUT_NAMES):
         raise TypeError(f"{what} must be a tuple of {len(READOUT_NAMES)} arrays "
                         f"{READOUT_NAMES}, got {type(params).__name__}"
                         + (f" of {len(params)}" if isinstance(params, (tuple, list)) else ""))
+    names = [f"{what}[{name}]" for name in READOUT_NAMES]
+    check_arrays(dict(zip(names, params)), dtype=None if like is None else like[0].dtype,
+                 required=names)
+    if like is not None:
+        for name, v, p in zip(names, params, like):
+            check_shape(name, v, p.shape, "(the parameter's)")
+        return tuple(params)
+    _, _, H, _ = check_lstm_weights(*params[:4])          # the LSTM's, by their names
+    w_out, b_out = params[4], params[5]
+    check_rank(names[4], w_out, (2,), "(O, H)")
+    check_not_empty(names[4], w_out, ("O", "H"))
+    check_shape(names[4], w_out, (w_out.shape[0], H), "(O, H)")
+    check_shape(names[5], b_out, (w_out.shape[0],), "(O,)")
     return tuple(params)
+
+
+def _check_x(x: Any) -> None:
+    check_float_array("x", x)
+    check_rank("x", x, (3,), "(T, B, I) (the readout model takes a batch)")
+    check_not_empty("x", x, ("T", "B", "I"))
+
+
+def _check_targets(targets: Any, loss: str, T: int, B: int, O: int, dtype: Any) -> None:
+    """Class indices (T, B) for cross_entropy (their values: ``cross_entropy_forward``);
+    (B, O) floats for mse (their dtype: ``mse_forward``)."""
+    what = "an integer array (T, B) of class indices" if loss == "cross_entropy" else \
+        "a float array (B, O)"
+    if not is_array(targets):
+        raise TypeError(f"targets must be {what}, got {type(targets).__name__}")
+    check_not_masked("targets", targets)
+    if loss == "cross_entropy":
+        check_shape("targets", targets, (T, B), "(T, B)")
+    else:
+        check_float_array("targets", targets, dtype)
+        check_shape("targets", targets, (B, O), "(B, O)")
 
 
 def readout_forward(x: Any, params: Sequence[Any], targets: Any, *,
@@ -86,9 +127,11 @@ def readout_forward(x: Any, params: Sequence[Any], targets: Any, *,
     """``value, cache``: the loss of the LSTM + readout model (module docstring), a 0-d
     array, and a ``ReadoutCache``."""
     loss = _check_loss(loss)
+    _check_x(x)
     w_ih, w_hh, b_ih, b_hh, w_out, b_out = _check_params(params)
-    (output, (h_n, _)), sequence = lstm_forward(x, None, w_ih, w_hh, b_ih, b_hh)
+    (output, (h_n, _)), sequence = lstm_forward(x, None, w_ih, w_hh, b_ih, b_hh)  # checks x
     assert sequence is not None          # keep_cache=True (the default) always gives one
+    _check_targets(targets, loss, x.shape[0], x.shape[1], w_out.shape[0], x.dtype)
     T, B, H = output.shape
     feats = output.reshape(T * B, H) if loss == "cross_entropy" else h_n   # (T·B | B, H)
     z, linear = linear_forward(feats, w_out, b_out)                         # (N, O)
@@ -103,6 +146,7 @@ def readout_forward(x: Any, params: Sequence[Any], targets: Any, *,
 def readout_backward(dz: Any, cache: ReadoutCache) -> tuple[Any, ...]:
     """Jᵀ dz: the parameters' gradients from ∂/∂z (shaped like z), in ``READOUT_NAMES``
     order, through the existing backwards."""
+    check_cache(cache, ReadoutCache, "readout_forward")
     T, B, H = cache.shape
     linear_grads: Any = linear_backward(dz, cache.linear)
     dfeats, dw_out, db_out = linear_grads
@@ -128,6 +172,9 @@ def readout_loss_and_grad(x: Any, params: Sequence[Any], targets: Any, *,
 def cross_entropy_hessian_product(cache: CrossEntropyCache, logits_dot: Any) -> Any:
     """H_ℓ z_dot for the mean softmax cross-entropy: per row p ⊙ (z_dot − ⟨p, z_dot⟩) / M,
     0 on ignored rows.  logits_dot (N, C) -> (N, C)."""
+    check_cache(cache, CrossEntropyCache, "cross_entropy_forward")
+    check_arrays({"logits_dot": logits_dot}, dtype=cache.probs.dtype, required=["logits_dot"])
+    check_shape("logits_dot", logits_dot, cache.probs.shape, "(N, C)")
     probs, _, valid, count = cache
     inner = (probs * logits_dot).sum(axis=1, keepdims=True)                 # (N, 1)
     return probs * (logits_dot - inner) * valid / max(count, 1)
@@ -135,7 +182,10 @@ def cross_entropy_hessian_product(cache: CrossEntropyCache, logits_dot: Any) -> 
 
 def mse_hessian_product(cache: MSECache, pred_dot: Any) -> Any:
     """H_ℓ p_dot for the mean squared error: 2 p_dot / K.  Shaped like the prediction."""
+    check_cache(cache, MSECache, "mse_forward")
     diff: Any = cache.diff
+    check_arrays({"pred_dot": pred_dot}, dtype=diff.dtype, required=["pred_dot"])
+    check_shape("pred_dot", pred_dot, diff.shape, "(the prediction's)")
     return pred_dot * (2.0 / diff.size)
 
 
@@ -144,12 +194,9 @@ def gauss_newton_product(x: Any, params: Sequence[Any], targets: Any, vectors: S
     """G v = Jᵀ H_ℓ J v at ``params`` (module docstring); ``vectors`` one per parameter,
     shaped like it.  Returns a tuple in ``READOUT_NAMES`` order."""
     loss = _check_loss(loss)
+    _check_x(x)
     params = _check_params(params)
-    vectors = _check_params(vectors, "vectors")
-    for name, p, v in zip(READOUT_NAMES, params, vectors):
-        if tuple(getattr(v, "shape", ())) != tuple(p.shape):
-            raise ValueError(f"vectors[{name}] must have shape {tuple(p.shape)}, got "
-                             f"{tuple(getattr(v, 'shape', ()))}")
+    vectors = _check_params(vectors, "vectors", like=params)
     w_ih, w_hh, b_ih, b_hh, w_out, b_out = params
     _, cache = readout_forward(x, params, targets, loss=loss)
     tangents = SequenceTangents(weight_ih=vectors[0], weight_hh=vectors[1],

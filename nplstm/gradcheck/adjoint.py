@@ -28,7 +28,7 @@ import numpy as np
 from .arrays import flatten, is_float_array, like, shape_of, to_host64, why_skipped
 from .outputs import OutputLeaves, forward_pair, gradient_copy, gradient_sequence
 from .report import GradcheckError, GradcheckReport, InputReport
-from .settings import (bool_setting, callable_setting, describe, finite_inputs, inputs_setting,
+from .settings import (COUNT_MAX, bool_setting, callable_setting, describe, finite_inputs, inputs_setting,
                        int_setting, names_setting, real_setting, supported_values)
 
 __all__ = ["adjoint_check", "which_side", "ADJOINT_CRITERION"]
@@ -52,7 +52,7 @@ def adjoint_check(jvp: Callable[..., Any], vjp: Any, inputs: Sequence[Any], *,
     jvp, vjp         see the module docstring
     inputs           the point x: a list or tuple of arguments; float arrays are checked
                      (each must be finite)
-    trials           random (u, v) pairs per input, an int >= 1
+    trials           random (u, v) pairs per input, an int in [1, 10000]
     rtol             pass when |⟨Jv,u⟩ − ⟨v,Jᵀu⟩| ≤ rtol·(|⟨Jv,u⟩| + |⟨v,Jᵀu⟩|)/2 + atol,
                      + rtol·10⁻²·‖Jv‖‖u‖ (guards sums that cancel by chance); finite, >= 0;
                      default 1e3·u·√m (u the unit round-off of the dtype, m the problem
@@ -71,14 +71,19 @@ def adjoint_check(jvp: Callable[..., Any], vjp: Any, inputs: Sequence[Any], *,
     ValueError for a wrong value, naming the setting).  A NaN or inf on either side fails.
     """
     callable_setting("jvp", jvp, "jvp(inputs, tangents) -> (output, output_tangent)")
-    for label, given in (("jvp_report", jvp_report), ("vjp_report", vjp_report)):
+    for label, given, source, title in (("jvp_report", jvp_report, "jvpcheck", "JVP check"),
+                                        ("vjp_report", vjp_report, "gradcheck",
+                                         "gradient check")):
         if given is not None and not isinstance(given, GradcheckReport):
-            raise TypeError(f"{label} must be a GradcheckReport (from jvpcheck / gradcheck) "
+            raise TypeError(f"{label} must be a GradcheckReport (from {source}) "
                             f"or None, got {describe(given)}")
+        if given is not None and given.title != title:     # swapped: the blame would be too
+            raise ValueError(f"{label} must be a report from {source} ({title!r}), got a "
+                             f"{given.title!r} report")
     vjp = _as_vjp(vjp)
     inputs = inputs_setting("inputs", inputs)
     names = names_setting(names, len(inputs))
-    trials = int_setting("trials", trials, minimum=1)
+    trials = int_setting("trials", trials, minimum=1, maximum=COUNT_MAX)
     rtol = real_setting("rtol", rtol, minimum=0.0, allow_none=True)
     seed = int_setting("seed", seed, minimum=0)
     raise_exception = bool_setting("raise_exception", raise_exception)

@@ -54,8 +54,8 @@ from .layout import GroupStats, group_stats
 from .misuse import TWO_OUTPUTS_HINT, check_unmodified, looks_like_an_output
 from .outputs import OutputLeaves, forward_pair, gradient_copy, gradient_sequence
 from .report import GradcheckError, GradcheckReport, Groups, InputReport
-from .settings import (EPS_MAX, EPS_MIN, bool_setting, callable_setting, choice_setting,
-                       finite_inputs, inputs_setting, int_setting, layouts_setting,
+from .settings import (COUNT_MAX, EPS_MAX, EPS_MIN, bool_setting, callable_setting,
+                       choice_setting, finite_inputs, inputs_setting, int_setting, layouts_setting,
                        names_setting, real_setting, supported_values, wrt_setting)
 from .tolerances import default_tolerances, error_ratios, finite_max_abs
 
@@ -100,7 +100,7 @@ def gradcheck(forward: Callable[..., Any], backward: Callable[..., Any], inputs:
     seed             an int >= 0; seeds u, the sampled elements and the directions
     names            distinct strings, a name per input for the report (default: input0, …)
     wrt              names or positions of the inputs to check (default: every float input)
-    directions       directions per input (per group) in mode="directional", an int >= 1
+    directions       directions per input (per group) in mode="directional", an int in [1, 10000]
     samples          elements per input in mode="sampled", an int >= 1
     richardson       Richardson-extrapolated central differences: O(ε⁴), twice the cost;
                      its ε = 1e-3 widens the blind zone around a kink (relu within 1e-3
@@ -148,7 +148,7 @@ def check_pair(forward: Callable[..., Any], backward: Callable[..., Any],
     rtol = real_setting("rtol", rtol, minimum=0.0, allow_none=True)
     nondet_tol = real_setting("nondet_tol", nondet_tol, minimum=0.0)
     seed = int_setting("seed", seed, minimum=0)
-    directions = int_setting("directions", directions, minimum=1)
+    directions = int_setting("directions", directions, minimum=1, maximum=COUNT_MAX)
     samples = int_setting("samples", samples, minimum=1)
     supported_values(names, inputs)
     arrays = [is_float_array(a) for a in inputs]

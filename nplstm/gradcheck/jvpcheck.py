@@ -35,7 +35,7 @@ from .core import GRADCHECK_ROLES, _check_deterministic, _first_call
 from .differences import ProjectedLoss
 from .outputs import OutputLeaves
 from .report import GradcheckError, GradcheckReport, InputReport
-from .settings import (EPS_MAX, EPS_MIN, bool_setting, callable_setting, finite_inputs,
+from .settings import (COUNT_MAX, EPS_MAX, EPS_MIN, bool_setting, callable_setting, finite_inputs,
                        inputs_setting, int_setting, names_setting, real_setting,
                        supported_values, wrt_setting)
 from .tolerances import default_tolerances, error_ratios, finite_max_abs
@@ -83,7 +83,7 @@ def jvpcheck(forward: Callable[..., Any], jvp: Callable[..., Any], inputs: Seque
     rtol = real_setting("rtol", rtol, minimum=0.0, allow_none=True)
     nondet_tol = real_setting("nondet_tol", nondet_tol, minimum=0.0)
     seed = int_setting("seed", seed, minimum=0)
-    directions = int_setting("directions", directions, minimum=1)
+    directions = int_setting("directions", directions, minimum=1, maximum=COUNT_MAX)
     supported_values(names, inputs)
     arrays = [is_float_array(a) for a in inputs]
     selected = wrt_setting(wrt, names, inputs)

@@ -8,6 +8,7 @@ the setting, says what was expected and shows what was given.
 
     real_setting("atol", atol, minimum=0.0)            a finite real number ≥ 0 (or None)
     int_setting("samples", samples, minimum=1)         an int ≥ 1 (bool refused)
+    int_setting("directions", d, minimum=1, maximum=COUNT_MAX)   ... and ≤ COUNT_MAX
     bool_setting("richardson", richardson)             True or False
     choice_setting("mode", mode, MODES)                one of some strings
     names_setting(names, n)                            n distinct non-empty strings
@@ -37,7 +38,7 @@ from .arrays import (UNSUPPORTED_PRECISION, dtype_kind, is_complex, is_float_arr
                      is_python_float, to_host64, why_skipped)
 from .layout import Layout
 
-__all__ = ["EPS_MIN", "EPS_MAX", "real_setting", "int_setting", "bool_setting",
+__all__ = ["EPS_MIN", "EPS_MAX", "COUNT_MAX", "real_setting", "int_setting", "bool_setting",
            "choice_setting", "names_setting", "inputs_setting", "callable_setting",
            "wrt_setting", "layouts_setting", "finite_inputs", "describe", "supported_values",
            "check_supported", "COMPLEX_UNSUPPORTED", "FLOAT16_UNSUPPORTED"]
@@ -52,6 +53,9 @@ FLOAT16_UNSUPPORTED = ("float16 is not supported: its unit round-off (4.9e-4) wo
 
 EPS_MIN = 1e-10
 EPS_MAX = 1e-1
+# the most random directions (trials) per input a check draws: each costs two forwards (a
+# JVP and a VJP), so a count far above this is a run that never ends, not a stricter check
+COUNT_MAX = 10_000
 
 
 def describe(value) -> str:
@@ -97,12 +101,18 @@ def _range(minimum, maximum, strict) -> str:
     return f" <= {maximum:g}" if maximum is not None else ""
 
 
-def int_setting(name, value, *, minimum):
-    """An int (Python or NumPy; bool refused) ≥ ``minimum``; as a Python int."""
+def int_setting(name, value, *, minimum, maximum=None):
+    """An int (Python or NumPy; bool refused) in [``minimum``, ``maximum``]; as a Python int.
+
+    A count of trials or directions gets ``maximum=COUNT_MAX``: each one costs forward calls,
+    so 2**70 of them would never finish (a hang, not a stricter check).
+    """
     wanted = "a positive int" if minimum == 1 else f"an int >= {minimum}"
+    if maximum is not None:
+        wanted += f" <= {maximum}"
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{name} must be {wanted}, got {describe(value)}")
-    if value < minimum:
+    if value < minimum or (maximum is not None and value > maximum):
         raise ValueError(f"{name} must be {wanted}, got {value!r}")
     return int(value)
 

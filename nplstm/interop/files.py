@@ -77,12 +77,18 @@ def load_weights(path: str | os.PathLike[str], *, key: str | None = None,
     UnsafeFileError for a pickle that names a global a state dict does not need (nothing
     from it is executed).
     """
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
     path = Path(path)
     source = str(path)
     if key is not None and not isinstance(key, str):
         raise TypeError(f"key must be a str or None, got {type(key).__name__}")
     max_ratio = checked_max_ratio(max_ratio)
-    if not path.is_file():
+    try:
+        is_file = path.is_file()
+    except OSError as err:                   # a name too long for the file system, …
+        raise WeightFileError(f"{quoted_name(source)}: {err.strerror}") from None
+    if not is_file:
         raise WeightFileError(f"{source}: " + ("a directory, not a weight file"
                                                if path.is_dir() else "no such file"))
     kind = detect_format(path)

@@ -17,6 +17,9 @@ Nothing is recorded: there is no backward.  Two graphs: without lengths, and wit
 ``lengths`` input for ONNX's ``sequence_lens`` (opened by the first call with a length
 shorter than T: onnxruntime's LSTM is ~15% slower when it is given sequence_lens).
 
+A NaN or inf in x or the state is refused (ValueError): onnxruntime's kernels clamp the
+gates' inputs, so a NaN would come back as finite numbers, where the module gives NaN.
+
 Refused, by name, with what to do instead: a projection (``proj_size > 0``: ONNX's LSTM
 node has none), float64 (onnxruntime's LSTM and RNN kernels run float32 only: onnxruntime
 1.32 fails with "LSTM operator does not support double yet" and finds no float64 RNN), a
@@ -41,6 +44,9 @@ from .onnx_export import build_model
 __all__ = ["compile_onnxruntime", "OnnxruntimeLSTM", "OnnxruntimeRNN", "require_onnxruntime"]
 
 Lengths = Union[Sequence[int], np.ndarray, int]
+# onnxruntime starts every intra-op thread when the session opens: far more threads than
+# any machine's cores only exhaust it (and its option is a C int: 2**31 is a foreign error)
+MAX_THREADS = 1024
 LOG_ERRORS_ONLY = 3          # onnxruntime's severities: 0 verbose, 1 info, 2 warning, 3 error
 
 
@@ -93,6 +99,8 @@ class _Compiled:
         else:
             x_tbi, initial = plain
             unbatched = False
+        for name, a in (("x", x_tbi), *zip(self._state_names, initial)):
+            _check_finite(name, a, type(m).__name__)
         T, B = x_tbi.shape[:2]
         feeds = {"input": np.ascontiguousarray(x_tbi)}
         feeds.update((name, np.ascontiguousarray(s)) for name, s in
@@ -192,7 +200,7 @@ def compile_onnxruntime(module: LSTM | RNN, *,
                         threads: int | None = None) -> OnnxruntimeLSTM | OnnxruntimeRNN:
     """``module`` (an ``nplstm.LSTM`` or ``nplstm.RNN``) as a callable run by onnxruntime.
 
-    threads  onnxruntime's intra-op threads (an int ≥ 1), or None for its default (one per
+    threads  onnxruntime's intra-op threads (an int in [1, 1024]), or None for its default (one per
              physical core)
     returns  ``fast`` with ``fast(x, state, lengths)`` = ``module(x, state, lengths=...)``
              to float32 round-off (an RNN's: ``fast(x, h0, lengths)``), computed with the
@@ -204,13 +212,26 @@ def compile_onnxruntime(module: LSTM | RNN, *,
     _check_compilable(module)
     if threads is not None:
         if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)):
-            raise TypeError(f"threads must be an int ≥ 1 or None, got {threads!r}")
-        if threads < 1:
-            raise ValueError(f"threads must be an int ≥ 1 or None, got {threads}")
+            raise TypeError(f"threads must be an int in [1, {MAX_THREADS}] or None, got "
+                            f"{threads!r}")
+        if not 1 <= threads <= MAX_THREADS:
+            raise ValueError(f"threads must be an int in [1, {MAX_THREADS}] or None, got "
+                             f"{threads}")
         threads = int(threads)
     if isinstance(module, LSTM):
         return OnnxruntimeLSTM(module, threads)
     return OnnxruntimeRNN(module, threads)
+
+
+def _check_finite(name: str, a: np.ndarray, kind: str) -> None:
+    """ValueError if ``a`` holds NaN or inf: onnxruntime's LSTM and RNN kernels clamp before
+    their sigmoid and tanh, so a NaN comes out as finite numbers (tanh(1) = 0.76...), where
+    the module and torch give NaN.  One sum finds them (O(n), no copy); a sum that
+    overflows on finite values is told apart by the full test."""
+    if not np.isfinite(a.sum()) and not np.isfinite(a).all():
+        raise ValueError(f"{name} holds NaN or inf, which onnxruntime's {kind} does not carry "
+                         "through (it returns finite numbers where the module gives NaN); "
+                         "call the module itself for non-finite inputs")
 
 
 def _check_compilable(module: object) -> None:

@@ -48,7 +48,7 @@ def checked_max_ratio(max_ratio):
     if isinstance(max_ratio, bool) or not isinstance(max_ratio, (int, float)):
         raise TypeError(f"max_ratio must be a number >= 1 or None, got "
                         f"{type(max_ratio).__name__}")
-    if not (math.isfinite(max_ratio) and max_ratio >= 1):
+    if not (max_ratio >= 1 and (isinstance(max_ratio, int) or math.isfinite(max_ratio))):
         raise ValueError(f"max_ratio must be a finite number >= 1 (or None for no limit), "
                          f"got {max_ratio!r}")
     return max_ratio
