@@ -40,9 +40,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-from ..backend import check_float_array, get_array_module, is_array
-from ..checks import (check_arrays, check_cache, check_not_empty, check_not_masked, check_rank,
-                      check_shape)
+from ..backend import check_float_array, check_not_masked, get_array_module, is_array
+from ..checks import check_arrays, check_cache, check_not_empty, check_rank, check_shape
 from .inputs import check_lstm_weights
 from .jvp import SequenceTangents, lstm_jvp
 from .linear import LinearCache, linear_backward, linear_forward
