@@ -131,16 +131,21 @@ def start(name: str, directory: str | os.PathLike[str]) -> Path:
 
     Never overwrites: FileExistsError when the file is there (a learner's work is in it).
     """
-    source = stub_source(name)
     path = Path(directory) / f"{name}.py"
+    return write_new_file(path, stub_source(name),
+                          f"check it with `nplstm exercise check {name} --dir "
+                          f"{path.parent}`, or move it away to start over")
+
+
+def write_new_file(path: Path, text: str, instead: str) -> Path:
+    """Write ``text`` to ``path`` (creating its folder), atomically, never over a file:
+    FileExistsError saying what to do ``instead``, NotADirectoryError for a folder that is a
+    file."""
     if path.exists():
-        raise FileExistsError(f"{path} exists already (your work may be in it): "
-                              f"check it with `nplstm exercise check {name} --dir "
-                              f"{path.parent}`, or move it away "
-                              f"to start over")
+        raise FileExistsError(f"{path} exists already (your work may be in it): {instead}")
     if path.parent.exists() and not path.parent.is_dir():
         raise NotADirectoryError(f"{path.parent} is not a folder: give --dir a folder for "
                                  f"your exercise files")
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(path, source.encode("utf-8"))
+    atomic_write_bytes(path, text.encode("utf-8"))
     return path

@@ -16,8 +16,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..io import atomic_write_bytes
-from .catalog import exercise, stub_source
+from .catalog import exercise, stub_source, write_new_file
 
 __all__ = ["notebook_text", "start_notebook", "check_cell"]
 
@@ -68,14 +67,5 @@ def start_notebook(name: str, directory: str | os.PathLike[str]) -> Path:
 
     Never overwrites: FileExistsError when the file is there (a learner's work is in it).
     """
-    text = notebook_text(name)
-    path = Path(directory) / f"{name}.ipynb"
-    if path.exists():
-        raise FileExistsError(f"{path} exists already (your work may be in it): open it, or "
-                              f"move it away to start over")
-    if path.parent.exists() and not path.parent.is_dir():
-        raise NotADirectoryError(f"{path.parent} is not a folder: give --dir a folder for "
-                                 f"your exercise files")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(path, text.encode("utf-8"))
-    return path
+    return write_new_file(Path(directory) / f"{name}.ipynb", notebook_text(name),
+                          "open it, or move it away to start over")

@@ -54,9 +54,9 @@ from .layout import GroupStats, group_stats
 from .misuse import TWO_OUTPUTS_HINT, check_unmodified, looks_like_an_output
 from .outputs import OutputLeaves, forward_pair, gradient_copy, gradient_sequence
 from .report import GradcheckError, GradcheckReport, Groups, InputReport
-from .settings import (COUNT_MAX, EPS_MAX, EPS_MIN, bool_setting, callable_setting,
-                       choice_setting, finite_inputs, inputs_setting, int_setting, layouts_setting,
-                       names_setting, real_setting, supported_values, wrt_setting)
+from .settings import (bool_setting, callable_setting, choice_setting,
+                       difference_settings, finite_inputs, inputs_setting, int_setting,
+                       layouts_setting, names_setting, supported_values, wrt_setting)
 from .tolerances import default_tolerances, error_ratios, finite_max_abs
 
 __all__ = ["gradcheck", "check_pair", "Roles", "GRADCHECK_ROLES", "MODES"]
@@ -139,16 +139,10 @@ def check_pair(forward: Callable[..., Any], backward: Callable[..., Any],
     inputs = inputs_setting("inputs", inputs)
     names = names_setting(names, len(inputs))
     mode = choice_setting("mode", mode, MODES)
-    richardson = bool_setting("richardson", richardson)
     raise_exception = bool_setting("raise_exception", raise_exception)
     progress = bool_setting("progress", progress)
-    eps = (1e-3 if richardson else 1e-6) if eps is None else \
-        real_setting("eps", eps, minimum=EPS_MIN, maximum=EPS_MAX)
-    atol = real_setting("atol", atol, minimum=0.0, allow_none=True)
-    rtol = real_setting("rtol", rtol, minimum=0.0, allow_none=True)
-    nondet_tol = real_setting("nondet_tol", nondet_tol, minimum=0.0)
-    seed = int_setting("seed", seed, minimum=0)
-    directions = int_setting("directions", directions, minimum=1, maximum=COUNT_MAX)
+    richardson, eps, atol, rtol, nondet_tol, seed, directions = difference_settings(
+        richardson, eps, atol, rtol, nondet_tol, seed, directions)
     samples = int_setting("samples", samples, minimum=1)
     supported_values(names, inputs)
     arrays = [is_float_array(a) for a in inputs]

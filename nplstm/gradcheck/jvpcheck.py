@@ -35,9 +35,8 @@ from .core import GRADCHECK_ROLES, _check_deterministic, _first_call
 from .differences import ProjectedLoss
 from .outputs import OutputLeaves
 from .report import GradcheckError, GradcheckReport, InputReport
-from .settings import (COUNT_MAX, EPS_MAX, EPS_MIN, bool_setting, callable_setting, finite_inputs,
-                       inputs_setting, int_setting, names_setting, real_setting,
-                       supported_values, wrt_setting)
+from .settings import (bool_setting, callable_setting, difference_settings, finite_inputs,
+                       inputs_setting, names_setting, supported_values, wrt_setting)
 from .tolerances import default_tolerances, error_ratios, finite_max_abs
 
 __all__ = ["jvpcheck", "JVP_CRITERION"]
@@ -75,15 +74,9 @@ def jvpcheck(forward: Callable[..., Any], jvp: Callable[..., Any], inputs: Seque
     callable_setting("jvp", jvp, "jvp(tangents, cache) -> output_tangent")
     inputs = inputs_setting("inputs", inputs)
     names = names_setting(names, len(inputs))
-    richardson = bool_setting("richardson", richardson)
     raise_exception = bool_setting("raise_exception", raise_exception)
-    eps = (1e-3 if richardson else 1e-6) if eps is None else \
-        real_setting("eps", eps, minimum=EPS_MIN, maximum=EPS_MAX)
-    atol = real_setting("atol", atol, minimum=0.0, allow_none=True)
-    rtol = real_setting("rtol", rtol, minimum=0.0, allow_none=True)
-    nondet_tol = real_setting("nondet_tol", nondet_tol, minimum=0.0)
-    seed = int_setting("seed", seed, minimum=0)
-    directions = int_setting("directions", directions, minimum=1, maximum=COUNT_MAX)
+    richardson, eps, atol, rtol, nondet_tol, seed, directions = difference_settings(
+        richardson, eps, atol, rtol, nondet_tol, seed, directions)
     supported_values(names, inputs)
     arrays = [is_float_array(a) for a in inputs]
     selected = wrt_setting(wrt, names, inputs)

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -38,7 +39,7 @@ from .arrays import (UNSUPPORTED_PRECISION, dtype_kind, is_complex, is_float_arr
                      is_python_float, to_host64, why_skipped)
 from .layout import Layout
 
-__all__ = ["EPS_MIN", "EPS_MAX", "COUNT_MAX", "real_setting", "int_setting", "bool_setting",
+__all__ = ["difference_settings", "EPS_MIN", "EPS_MAX", "COUNT_MAX", "real_setting", "int_setting", "bool_setting",
            "choice_setting", "names_setting", "inputs_setting", "callable_setting",
            "wrt_setting", "layouts_setting", "finite_inputs", "describe", "supported_values",
            "check_supported", "COMPLEX_UNSUPPORTED", "FLOAT16_UNSUPPORTED"]
@@ -256,3 +257,21 @@ def finite_inputs(names, inputs, is_float) -> list:
             raise ValueError(f"inputs[{k}] ({name}) must be finite, got NaN or inf at "
                              f"{int((~np.isfinite(a)).sum())} of {a.size} elements")
     return copies
+
+
+def difference_settings(richardson: Any, eps: Any, atol: Any, rtol: Any, nondet_tol: Any,
+                        seed: Any, directions: Any) -> tuple[bool, float, Any, Any, float,
+                                                             int, int]:
+    """The finite-difference settings gradcheck and jvpcheck share, validated:
+    ``(richardson, eps, atol, rtol, nondet_tol, seed, directions)``; eps defaults to 1e-6,
+    1e-3 with Richardson extrapolation (whose wider step widens the blind zone around a kink:
+    docs/gradcheck.md)."""
+    richardson = bool_setting("richardson", richardson)
+    eps = (1e-3 if richardson else 1e-6) if eps is None else \
+        real_setting("eps", eps, minimum=EPS_MIN, maximum=EPS_MAX)
+    atol = real_setting("atol", atol, minimum=0.0, allow_none=True)
+    rtol = real_setting("rtol", rtol, minimum=0.0, allow_none=True)
+    nondet_tol = real_setting("nondet_tol", nondet_tol, minimum=0.0)
+    seed = int_setting("seed", seed, minimum=0)
+    directions = int_setting("directions", directions, minimum=1, maximum=COUNT_MAX)
+    return richardson, eps, atol, rtol, nondet_tol, seed, directions
