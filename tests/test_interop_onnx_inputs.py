@@ -3,6 +3,7 @@ each is computed exactly, or refused by name, never dropped.
 
     X              the call's x; stored in the file: refused
     X, sequence_lens, initial_h/_c computed by other nodes: from graph inputs, the call's;
+                   a state made with a nonzero float constant (ConstantOfShape): refused;
                    from stored tensors alone, or a state from a nonzero default: refused
     W, R           stored: weight_ih, weight_hh; not stored (a graph input, computed): refused
     B              stored: bias_ih, bias_hh; absent: bias=False; not stored: refused
@@ -101,6 +102,58 @@ def test_a_nonzero_stored_initial_state_is_refused_by_name(tmp_path, name, keep_
     _store(model, name, state, keep_input=keep_input)
     _refused(tmp_path, model, UnsupportedModelError,
              f"its {name} \\('{name}'\\) is stored in the file with nonzero values.*state=")
+
+
+def _state_from_constant_of_shape(model, name, value):
+    """``name`` computed in the graph as ConstantOfShape([1, B, 4], value) with B read from
+    X's shape: no stored tensor holds the state, a node's attribute does (``value`` None:
+    the attribute left out, which means a float32 zero)."""
+    kept = [i for i in model.graph.input if i.name != name]
+    del model.graph.input[:]
+    model.graph.input.extend(kept)
+    for tensor, array in ((f"{name}_one", [1]), (f"{name}_width", [4])):
+        model.graph.initializer.append(numpy_helper.from_array(np.array(array, np.int64),
+                                                               tensor))
+    attributes = {} if value is None else {
+        "value": numpy_helper.from_array(np.array([value], np.float64))}
+    nodes = [helper.make_node("Shape", ["X"], [f"{name}_batch"], start=1, end=2),
+             helper.make_node("Concat", [f"{name}_one", f"{name}_batch", f"{name}_width"],
+                              [f"{name}_shape"], axis=0),
+             helper.make_node("ConstantOfShape", [f"{name}_shape"], [name], **attributes)]
+    lstm = list(model.graph.node)
+    del model.graph.node[:]
+    model.graph.node.extend(nodes + lstm)
+    return model
+
+
+@pytest.mark.parametrize("name", ["initial_h", "initial_c"])
+def test_a_state_computed_from_a_nonzero_constant_is_refused_by_name(tmp_path, name):
+    """A state made in the graph by ConstantOfShape(…, 0.5) over X's shape comes from a graph
+    input (X) yet holds a fixed value the module, starting from zeros, would drop: refused,
+    naming the constant (it was accepted and dropped before)."""
+    model, _ = _lstm_model(seed=3)
+    _state_from_constant_of_shape(model, name, 0.5)
+    _refused(tmp_path, model, UnsupportedModelError,
+             f"its {name} is computed with the nonzero constant '{name}'.*state=")
+
+
+@pytest.mark.parametrize("value", [0.0, None])
+def test_a_state_computed_as_zeros_is_the_modules_zero_start(tmp_path, value):
+    def built(value):
+        model, _ = _lstm_model(seed=4)
+        for name in ("initial_h", "initial_c"):
+            _state_from_constant_of_shape(model, name, value)
+        return model
+
+    x, _, _ = _inputs()
+    [lstm] = import_onnx(_save(built(value), tmp_path / "m.onnx"))
+    # the attribute left out means a float32 zero, which the float64 reference evaluator's
+    # LSTM refuses to mix: its numbers come from the explicit float64 zero, the same state
+    reference = built(0.0)
+    Y, Y_h, Y_c = ReferenceEvaluator(reference).run(None, _feeds(reference, x))
+    output, (h_n, c_n) = lstm(x)
+    assert rel_error(output, _as_torch_output(Y, 0)) <= F64
+    assert rel_error(h_n, Y_h) <= F64 and rel_error(c_n, Y_c) <= F64
 
 
 def test_a_stored_sequence_lens_is_refused_by_name(tmp_path):

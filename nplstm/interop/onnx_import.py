@@ -221,6 +221,13 @@ def _check_run_time_inputs(inputs: list[str], graph: _Graph, where: str) -> None
                     f"{where}: its {role} is computed from the graph input {quoted_name(source)}, "
                     "whose stored default is nonzero, but nplstm's module starts from zeros "
                     "when called without a state; pass the state as state=(h0, c0)")
+        constant = _nonzero_float_constant_behind(name, graph, role, where) if is_state else None
+        if constant is not None:
+            raise UnsupportedModelError(
+                f"{where}: its {role} is computed with the nonzero constant "
+                f"{quoted_name(constant)} stored in the file (say, ConstantOfShape over the "
+                "input's shape), a value nplstm's module, which starts from zeros when called "
+                "without a state, would drop; pass the state as state=(h0, c0)")
 
 
 def _graph_inputs_behind(name: str, graph: _Graph) -> set[str]:
@@ -237,6 +244,39 @@ def _graph_inputs_behind(name: str, graph: _Graph) -> set[str]:
                 seen.add(source)
                 stack.append(source)
     return found
+
+
+def _nonzero_float_constant_behind(name: str, graph: _Graph, role: str,
+                                   where: str) -> str | None:
+    """The name of a nonzero floating-point constant the tensor ``name`` is computed from
+    (a stored tensor, a Constant node, a ConstantOfShape's value), not looking behind graph
+    inputs; None when there is none.  Integer constants are shapes and indices (the batch
+    size of an Expand), which carry no state value."""
+    onnx = require_onnx()
+    seen, stack = {name}, [name]
+    while stack:
+        tensor = stack.pop()
+        if tensor in graph.fed:
+            continue
+        if tensor in graph.stored:
+            value = _stored(tensor, role, graph.stored, where)
+            if value.dtype.kind == "f" and np.any(value != 0):
+                return tensor
+            continue
+        node = graph.producers.get(tensor)
+        if node is None:
+            continue
+        if node.op_type == "ConstantOfShape":
+            for attribute in node.attribute:       # absent: a float32 zero (the spec)
+                if attribute.name == "value":
+                    value = onnx.numpy_helper.to_array(attribute.t)
+                    if value.dtype.kind == "f" and np.any(value != 0):
+                        return tensor
+        for source in node.input:
+            if source and source not in seen:
+                seen.add(source)
+                stack.append(source)
+    return None
 
 
 def _stored(name: str, role: str, stored: dict[str, Any], where: str) -> np.ndarray[Any, Any]:
