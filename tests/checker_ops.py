@@ -8,7 +8,8 @@ Each op is ``Op(name, names, make_inputs, forward, backward, bugs)``:
     forward(*inputs) -> (output, cache); backward(doutput, cache, bug=None) -> grads
     bugs: {bug name: the input the bug is in}
 The ops compute in their inputs' dtype, except where NumPy promotes (the attention's
-``ds @ k / np.sqrt(d)`` returns float64 for float32 inputs, as the experimenter's did).
+``ds @ k / np.sqrt(d)`` returns float64 for float32 inputs, as the experimenter's did on NumPy 2;
+here divided by a 1-element float64 array, which promotes on NumPy 1.24 too).
 """
 
 from __future__ import annotations
@@ -81,8 +82,12 @@ def _attention_backward(do, cache, bug=None):
     if bug == "softmax backward misses -sum(dp*p)":
         row = 0.0 * row
     ds = p * (dp - row)                                        # (Tq, Tk)
-    dq = ds @ k / np.sqrt(d)                 # np.sqrt(int) is float64: float32 → float64
-    dk = ds.T @ q / np.sqrt(d)
+    # the experimenter's promotion to float64, made on every NumPy: np.sqrt(d) is a float64
+    # scalar, which promotes a float32 array from NumPy 2 on (NEP 50) but not under NumPy
+    # 1.x's value-based casting; a 1-element float64 array promotes under both
+    root_d = np.full(1, np.sqrt(d))                            # (1,) float64
+    dq = ds @ k / root_d                                       # float32 → float64
+    dk = ds.T @ q / root_d
     if bug == "dk misses the 1/sqrt(d) scale":
         dk = ds.T @ q
     return dq, dk, dv
