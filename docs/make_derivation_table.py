@@ -116,12 +116,22 @@ def render(doc: str, source: str) -> str:
     return doc
 
 
+def _reference_source() -> str:
+    """reference.py of this tree; where the tree has no nplstm/ (the tests run against an
+    installed wheel), the installed package's."""
+    here = ROOT / REFERENCE
+    if not here.exists():
+        import nplstm.functional.reference as installed
+        here = Path(installed.__file__)
+    return here.read_text(encoding="utf-8")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="exit 1 if a table is stale")
     args = parser.parse_args(argv)
     doc = DERIVATION.read_text(encoding="utf-8")
-    new = render(doc, (ROOT / REFERENCE).read_text(encoding="utf-8"))
+    new = render(doc, _reference_source())
     if args.check:
         if new != doc:
             print(f"{DERIVATION}: a generated table is out of date; run "

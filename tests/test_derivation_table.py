@@ -10,9 +10,19 @@ from pathlib import Path
 
 import pytest
 
+import nplstm
+
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "derivation.md"
-REFERENCE = ROOT / "nplstm" / "functional" / "reference.py"
+# the library's files are read from the package under test (an installed wheel, in CI's
+# newest leg, where the source tree has no nplstm/), the docs from this tree
+PACKAGE_ROOT = Path(nplstm.__file__).resolve().parents[1]
+REFERENCE = PACKAGE_ROOT / "nplstm" / "functional" / "reference.py"
+
+
+def _library_file(path: str) -> Path:
+    """``nplstm/…`` paths quoted by the docs, in the package under test; others here."""
+    return (PACKAGE_ROOT if path.startswith("nplstm/") else ROOT) / path
 
 
 def _script():
@@ -100,7 +110,7 @@ def test_a_backward_line_no_row_names_stops_the_script():
 _QUOTE = r"\((nplstm/[\w/]+\.py):(\d+)(?:–(\d+))?"
 
 
-def quote_problems(doc: str, read=lambda path: (ROOT / path).read_text(encoding="utf-8")):
+def quote_problems(doc: str, read=lambda path: _library_file(path).read_text(encoding="utf-8")):
     """Blocks of code introduced by "(nplstm/FILE.py:A–B):" or followed by
     "(nplstm/FILE.py:A–B.)": each quoted line must be one of lines A…B of FILE, in order."""
     normal = lambda line: " ".join(line.split())  # noqa: E731
@@ -132,7 +142,7 @@ def test_a_quote_of_moved_lines_is_caught():
     doc = DOC.read_text(encoding="utf-8")
 
     def moved(path):
-        return "# a new line\n" + (ROOT / path).read_text(encoding="utf-8")
+        return "# a new line\n" + _library_file(path).read_text(encoding="utf-8")
     problems, checked = quote_problems(doc, moved)
     assert checked >= 3 and len(problems) == checked
 
@@ -143,5 +153,5 @@ def test_every_name_quoted_with_a_library_line_is_on_that_line():
     found = re.findall(r"`(\w+)` \((nplstm/[\w/]+\.py):(\d+)\)", doc)
     assert len(found) >= 2, found
     for name, path, number in found:
-        line = (ROOT / path).read_text(encoding="utf-8").splitlines()[int(number) - 1]
+        line = _library_file(path).read_text(encoding="utf-8").splitlines()[int(number) - 1]
         assert re.search(rf"\b{name}\b", line), f"{path}:{number} is {line.strip()!r}, no {name}"

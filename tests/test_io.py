@@ -504,11 +504,21 @@ def test_a_full_disk_mid_checkpoint_leaves_no_open_archive(tmp_path, monkeypatch
 
     unraisable = []
     monkeypatch.setattr(sys, "unraisablehook", unraisable.append)
-    def full_disk_file(fd, mode):          # the atomic writer's temporary file, filling up
-        file = FullDisk()
-        file.fileno = lambda: fd
-        file.close = lambda: os.close(fd)
-        return file
+    class FullDiskFile(FullDisk):          # the atomic writer's temporary file, filling up
+        def __init__(self, fd):
+            super().__init__()
+            self.fd = fd
+
+        def fileno(self):
+            return self.fd
+
+        def close(self):                   # once, however often it is called (__del__ too)
+            if not self.closed:
+                os.close(self.fd)
+            super().close()
+
+    def full_disk_file(fd, mode):
+        return FullDiskFile(fd)
 
     monkeypatch.setattr(nplstm.io.atomic.os, "fdopen", full_disk_file)
     model = {"weight": np.arange(2000, dtype=np.float32)}
