@@ -210,9 +210,10 @@ MISTAKES = [
      "dW_ih has shape (3, 8), expected (8, 3) = (4H, I): did you transpose it?"),
     ("lstm_cell_backward", "dx = dz @ W_ih ", "dx = -(dz @ W_ih) ", "lstm_cell_backward",
      ["dx"], "sign flipped"),
-    ("lstm_cell_backward", "dc = dc + dh * o", "dc = dh * o", "lstm_cell_backward",
+    ("lstm_cell_backward", "dc_total = dc + dh * o", "dc_total = dh * o", "lstm_cell_backward",
      ["dc_prev", "dh_prev", "dW_ih"], "missing the path through c"),
-    ("lstm_cell_backward", "dc_prev = dc * f ", "dc_prev = dc ", "lstm_cell_backward",
+    ("lstm_cell_backward", "dc_prev = dc_total * f ", "dc_prev = dc_total ",
+     "lstm_cell_backward",
      ["dc_prev"], "missing the forget gate"),
     ("lstm_cell_backward", CELL_SWAP_OLD, CELL_SWAP_NEW, "lstm_cell_backward",
      ["dW_ih", "dW_hh", "db_ih", "db_hh"], "gate blocks i and f swapped"),
@@ -329,7 +330,8 @@ def test_a_planted_mistake_is_named(name, old, new, function, outputs, words, tm
 
 def test_a_wrong_result_carries_errors_and_places_never_values(tmp_path):
     """What grading hands over (JSON to the CLI) holds sentences and error sizes only."""
-    path = _planted(tmp_path, "lstm_cell_backward", "dc_prev = dc * f ", "dc_prev = dc ")
+    path = _planted(tmp_path, "lstm_cell_backward", "dc_prev = dc_total * f ",
+                    "dc_prev = dc_total ")
     data = grade_here(path, "lstm_cell_backward").to_dict()
 
     def leaves(value):
@@ -641,8 +643,7 @@ def test_float32_round_off_is_named_and_no_forward_is_blamed(name, old, new, fun
 def test_dc_prev_from_the_upstream_dc_is_named(tmp_path):
     """dc_prev = f ⊙ (the dc that arrived), everything else right: named, not only located."""
     source = solution_source("lstm_cell_backward")
-    for old, new in [("    do = dh * tanh_c ", "    dc_upstream = dc\n    do = dh * tanh_c "),
-                     ("    dc_prev = dc * f ", "    dc_prev = dc_upstream * f ")]:
+    for old, new in [("    dc_prev = dc_total * f ", "    dc_prev = dc * f ")]:
         assert source.count(old) == 1
         source = source.replace(old, new)
     result = grade_here(_write(tmp_path, "lstm_cell_backward", source), "lstm_cell_backward")

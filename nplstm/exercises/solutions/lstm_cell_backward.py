@@ -48,11 +48,11 @@ def lstm_cell_backward(dh, dc, cache):
     """
     x, h_prev, c_prev, i, f, g, o, tanh_c, W_ih, W_hh = cache
     do = dh * tanh_c                                 # (B, H)  h = o ⊙ tanh(c)
-    dc = dc + dh * o * (1 - tanh_c * tanh_c)         # (B, H)  h = o ⊙ tanh(c): all of ∂L/∂c
-    df = dc * c_prev                                 # (B, H)  c = f ⊙ c_prev + i ⊙ g
-    dc_prev = dc * f                                 # (B, H)  c = f ⊙ c_prev + …
-    di = dc * g                                      # (B, H)  c = … + i ⊙ g
-    dg = dc * i                                      # (B, H)  c = … + i ⊙ g
+    dc_total = dc + dh * o * (1 - tanh_c * tanh_c)   # (B, H)  h = o ⊙ tanh(c): all of ∂L/∂c
+    df = dc_total * c_prev                                 # (B, H)  c = f ⊙ c_prev + i ⊙ g
+    dc_prev = dc_total * f                                 # (B, H)  c = f ⊙ c_prev + …
+    di = dc_total * g                                      # (B, H)  c = … + i ⊙ g
+    dg = dc_total * i                                      # (B, H)  c = … + i ⊙ g
     dz = np.concatenate([di * i * (1 - i),           # (B, 4H) i = σ(z_i): σ' = s(1 − s)
                          df * f * (1 - f),           #         f = σ(z_f)
                          dg * (1 - g * g),           #         g = tanh(z_g): tanh' = 1 − t²
