@@ -66,3 +66,14 @@ class BackendCase(NamedTuple):
             self.assert_close(got, want)
         else:
             assert got == want
+
+
+class Counted:
+    """A function that counts its calls (how often a checker ran forward or backward)."""
+
+    def __init__(self, f):
+        self.f, self.calls = f, 0
+
+    def __call__(self, *args):
+        self.calls += 1
+        return self.f(*args)

@@ -31,6 +31,7 @@ from nplstm.selfcheck import (CELL_NAMES, SEQUENCE_NAMES, cell_jvp, cell_layouts
                               module_pair, mse_pair, random_cell_case, random_lstm_case,
                               random_sequence_case, sequence_layouts, sequence_pair)
 
+from .helpers import Counted
 from .strategies import seed, size, small_size
 
 FD_MODES = ("full", "sampled", "directional")
@@ -408,17 +409,6 @@ def _tanh_layer():
 
 
 TANH_NAMES = ["x", "w", "b", "index"]
-
-
-class Counted:
-    """A function that counts its calls."""
-
-    def __init__(self, f):
-        self.f, self.calls = f, 0
-
-    def __call__(self, *args):
-        self.calls += 1
-        return self.f(*args)
 
 
 def _tanh_jvp(inputs, tangents):

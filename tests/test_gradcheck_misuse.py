@@ -11,18 +11,10 @@ import nplstm
 from nplstm.gradcheck import MutatingForwardError, NondeterministicBackwardError
 
 from .checker_ops import OPS
+from .helpers import Counted
 
 ATTENTION = next(op for op in OPS if op.name == "softmax attention")
 RELU = next(op for op in OPS if op.name == "relu(x + b)")
-
-
-class Counted:
-    def __init__(self, f):
-        self.f, self.calls = f, 0
-
-    def __call__(self, *args):
-        self.calls += 1
-        return self.f(*args)
 
 
 def _square():
