@@ -1,5 +1,6 @@
 """Small helpers for the tests: the relative error used everywhere, backend cases."""
 
+import importlib.util
 from typing import NamedTuple
 
 import numpy as np
@@ -77,3 +78,12 @@ class Counted:
     def __call__(self, *args):
         self.calls += 1
         return self.f(*args)
+
+
+def load_script(name: str, path):
+    """The module of a script that is not in a package (docs/make_diagrams.py, an example,
+    setup.py), loaded from ``path`` under ``name`` without running its ``__main__`` part."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -4,13 +4,14 @@ what the row names, and every block of code it quotes from a library file must b
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from pathlib import Path
 
 import pytest
 
 import nplstm
+
+from .helpers import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "derivation.md"
@@ -26,11 +27,7 @@ def _library_file(path: str) -> Path:
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("make_derivation_table",
-                                                  ROOT / "docs" / "make_derivation_table.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("make_derivation_table", ROOT / "docs" / "make_derivation_table.py")
 
 
 def _code(line: str) -> str:

@@ -3,12 +3,13 @@ and docs/derivation.md shows the committed PNGs."""
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import struct
 from pathlib import Path
 
 import pytest
+
+from .helpers import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 NAMES = ("lstm_cell.png", "bptt_paths.png")
@@ -21,11 +22,7 @@ def png_size(data: bytes) -> tuple:
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("make_diagrams",
-                                                  ROOT / "docs" / "make_diagrams.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("make_diagrams", ROOT / "docs" / "make_diagrams.py")
 
 
 def test_the_script_draws_both_diagrams(tmp_path, capsys):

@@ -1,18 +1,16 @@
 """The examples run (small settings) and write their plots."""
 
-import importlib.util
 import pathlib
 
 import pytest
+
+from .helpers import load_script
 
 EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
 
 
 def _load(name):
-    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(name, EXAMPLES / f"{name}.py")
 
 
 @pytest.mark.parametrize("name, argv", [("fd_epsilon", ["--elements", "2"]),

@@ -7,7 +7,6 @@ Each notebook runs in its own temporary directory with the kernel of this Python
 (``build.kernel_of_this_python``), whatever "python3" kernel Jupyter would find first.
 """
 
-import importlib.util
 import json
 import os
 import pathlib
@@ -16,15 +15,14 @@ import sys
 
 import pytest
 
+from .helpers import load_script
+
 
 NOTEBOOK_DIR = pathlib.Path(__file__).resolve().parent.parent / "examples" / "notebooks"
 
 
 def _load_build():
-    spec = importlib.util.spec_from_file_location("notebook_build", NOTEBOOK_DIR / "build.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("notebook_build", NOTEBOOK_DIR / "build.py")
 
 
 build = _load_build()

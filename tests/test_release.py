@@ -4,7 +4,6 @@ need a file the reader does not have yet."""
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import shlex
 import subprocess
@@ -15,14 +14,13 @@ import pytest
 
 import nplstm
 
+from .helpers import load_script
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _setup_module():
-    spec = importlib.util.spec_from_file_location("nplstm_setup", ROOT / "setup.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)                 # not __main__: setup() is not called
-    return module
+    return load_script("nplstm_setup", ROOT / "setup.py")
 
 
 def test_the_pypi_page_has_only_absolute_links_into_the_repository_at_the_release_tag():
@@ -84,9 +82,7 @@ def test_the_readme_makes_the_file_its_inspect_command_reads(tmp_path):
 
 
 def test_the_api_build_refuses_a_docstring_naming_nothing(tmp_path):
-    spec = importlib.util.spec_from_file_location("build_api", ROOT / "docs" / "build_api.py")
-    build_api = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(build_api)
+    build_api = load_script("build_api", ROOT / "docs" / "build_api.py")
     package = tmp_path / "pkg"
     package.mkdir()
     (package / "m.py").write_text('"""Module."""\n\n\ndef f():\n    """Like ``nplstm.no_grad'

@@ -3,7 +3,6 @@ gradients printed on it agree with finite differences of the loss it names."""
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from pathlib import Path
 
@@ -14,16 +13,14 @@ from hypothesis import given, strategies as st
 import nplstm
 from nplstm.functional import reference as R
 
+from .helpers import load_script
+
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = ROOT / "docs" / "worked_example.md"
 
 
 def _example():
-    spec = importlib.util.spec_from_file_location("worked_example",
-                                                  ROOT / "examples" / "worked_example.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("worked_example", ROOT / "examples" / "worked_example.py")
 
 
 EXAMPLE = _example()
