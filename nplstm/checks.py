@@ -7,6 +7,8 @@ argument, what was expected and what was given.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .backend import (asnumpy, check_float_array, check_not_masked, describe_value, dtype_name,
@@ -15,7 +17,8 @@ from .backend import (asnumpy, check_float_array, check_not_masked, describe_val
 __all__ = ["check_shape", "check_rank", "check_arrays", "check_lengths", "check_upstream",
            "check_indices", "check_not_empty", "shape_str", "add_batch_axis", "drop_batch_axis",
            "check_flags", "check_cache", "check_record", "printable_name", "quoted_name",
-           "printable_text", "NAME_LIMIT"]
+           "printable_text", "NAME_LIMIT", "describe", "check_real", "check_int", "check_bool",
+           "check_choice", "format_table"]
 
 # what one entry along an axis is, for "x must have at least one time step (T ≥ 1)"
 _AXIS_ENTRIES = {"T": "time step", "B": "sequence in the batch", "I": "input feature",
@@ -215,13 +218,106 @@ def drop_batch_axis(unbatched: bool, axis: int, *arrays):
     return out if len(out) > 1 else out[0]
 
 
+# ---- scalars: the one vocabulary every layer validates numbers, flags and choices with ----
+
+def describe(value) -> str:
+    """A short description of a value for an error message: ``None``, ``ndarray of shape (2, 3)
+    and dtype float32`` for an array, else its type and (cut at 60 characters) its repr."""
+    if value is None:
+        return "None"
+    if hasattr(value, "shape") and hasattr(value, "dtype") and not isinstance(value, np.generic):
+        return f"{type(value).__name__} of shape {tuple(value.shape)} and dtype {value.dtype}"
+    text = repr(value)
+    if len(text) > 60:
+        text = text[:57] + "..."
+    return f"{type(value).__name__} {text}"
+
+
+def check_real(name, value, *, minimum=None, maximum=None, strict=False, allow_none=False):
+    """A finite real number within [minimum, maximum] (``strict``: > minimum); as a float.
+
+    bool, str, None (unless ``allow_none``) and other non-numbers are ``TypeError``s; NaN,
+    ±inf and values out of range are ``ValueError``s.
+    """
+    if value is None and allow_none:
+        return None
+    wanted = "a finite real number" + _range(minimum, maximum, strict)
+    if allow_none:
+        wanted += " (or None)"
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer,
+                                                                     np.floating)):
+        raise TypeError(f"{name} must be {wanted}, got {describe(value)}")
+    try:
+        number = float(value)
+    except OverflowError:                   # an int beyond float64's range
+        number = math.inf
+    below = minimum is not None and (number <= minimum if strict else number < minimum)
+    above = maximum is not None and number > maximum
+    if not math.isfinite(number) or below or above:
+        raise ValueError(f"{name} must be {wanted}, got {value!r}")
+    return number
+
+
+def _range(minimum, maximum, strict) -> str:
+    if minimum is not None and maximum is not None:
+        return f" in {'(' if strict else '['}{minimum:g}, {maximum:g}]"
+    if minimum is not None:
+        return f" {'>' if strict else '>='} {minimum:g}"
+    return f" <= {maximum:g}" if maximum is not None else ""
+
+
+def check_int(name, value, *, minimum=None, maximum=None):
+    """An int (Python or NumPy; bool refused) in [``minimum``, ``maximum``]; as a Python int.
+
+    ``TypeError`` for a non-int (a float 3.0 too), ``ValueError`` out of range.  A count that
+    costs work per unit (trials, repeats) should get a ``maximum``: 2**70 of them is a hang.
+    """
+    wanted = "a positive int" if minimum == 1 else "an int" + (
+        f" >= {minimum}" if minimum is not None else "")
+    wanted += f" <= {maximum}" if maximum is not None else ""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be {wanted}, got {describe(value)}")
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        raise ValueError(f"{name} must be {wanted}, got {value!r}")
+    return int(value)
+
+
+def check_bool(name, value) -> bool:
+    """True or False (NumPy's bool too); numbers and strings are refused (``TypeError``): a
+    string such as "False" is truthy and would silently mean True."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {describe(value)}")
+    return bool(value)
+
+
+def check_choice(name, value, choices):
+    """One of ``choices`` (strings): ``TypeError`` for a non-str, ``ValueError`` otherwise."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be one of {tuple(choices)}, got {describe(value)}")
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {tuple(choices)}, got {quoted_name(value)}")
+    return value
+
+
 def check_flags(**flags) -> None:
-    """``TypeError`` unless every flag is a bool (NumPy's too): a string such as "False" is
-    truthy and would silently mean True (``batch_first="False"`` read (T, B) as (B, T))."""
+    """``check_bool`` for each keyword: ``batch_first="False"`` would read (T, B) as (B, T)."""
     for name, value in flags.items():
-        if not isinstance(value, (bool, np.bool_)):
-            raise TypeError(f"{name} must be True or False, got {value!r} "
-                            f"({type(value).__name__})")
+        check_bool(name, value)
+
+
+def format_table(rows, markdown: bool = False) -> list[str]:
+    """Rows of cells (the first is the header) as aligned lines: plain text with a rule of
+    dashes under the header, or a Markdown table (``markdown=True``)."""
+    cells = [[str(v) for v in row] for row in rows]
+    widths = [max(len(row[k]) for row in cells) for k in range(len(cells[0]))]
+    if markdown:
+        lines = ["| " + " | ".join(v.ljust(w) for v, w in zip(row, widths)) + " |"
+                 for row in cells]
+        lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    else:
+        lines = ["  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip() for row in cells]
+        lines.insert(1, "  ".join("-" * w for w in widths))
+    return lines
 
 
 def check_cache(cache, kind, forward: str) -> None:

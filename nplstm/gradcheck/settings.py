@@ -38,6 +38,8 @@ from ..backend import check_not_masked
 from .arrays import (UNSUPPORTED_PRECISION, dtype_kind, is_complex, is_float_array,
                      is_python_float, to_host64, why_skipped)
 from .layout import Layout
+from ..checks import (describe, check_real as real_setting, check_int as int_setting,
+                      check_bool as bool_setting, check_choice as choice_setting)
 
 __all__ = ["difference_settings", "EPS_MIN", "EPS_MAX", "COUNT_MAX", "real_setting", "int_setting", "bool_setting",
            "choice_setting", "names_setting", "inputs_setting", "callable_setting",
@@ -57,81 +59,6 @@ EPS_MAX = 1e-1
 # the most random directions (trials) per input a check draws: each costs two forwards (a
 # JVP and a VJP), so a count far above this is a run that never ends, not a stricter check
 COUNT_MAX = 10_000
-
-
-def describe(value) -> str:
-    """A short description of a value for an error message: its type and, if small, repr."""
-    if hasattr(value, "shape") and hasattr(value, "dtype") and not isinstance(value, np.generic):
-        return f"{type(value).__name__} of shape {tuple(value.shape)} and dtype {value.dtype}"
-    text = repr(value)
-    if len(text) > 60:
-        text = text[:57] + "..."
-    return f"{type(value).__name__} {text}" if value is not None else "None"
-
-
-def real_setting(name, value, *, minimum=None, maximum=None, strict=False, allow_none=False):
-    """A finite real number within [minimum, maximum] (``strict``: > minimum); as a float.
-
-    bool, str, None (unless ``allow_none``) and other non-numbers are ``TypeError``s; NaN,
-    ±inf and values out of range are ``ValueError``s.
-    """
-    if value is None and allow_none:
-        return None
-    wanted = "a finite real number" + _range(minimum, maximum, strict)
-    if allow_none:
-        wanted += " (or None)"
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer,
-                                                                     np.floating)):
-        raise TypeError(f"{name} must be {wanted}, got {describe(value)}")
-    try:
-        number = float(value)
-    except OverflowError:                   # an int beyond float64's range
-        number = math.inf
-    below = minimum is not None and (number <= minimum if strict else number < minimum)
-    above = maximum is not None and number > maximum
-    if not math.isfinite(number) or below or above:
-        raise ValueError(f"{name} must be {wanted}, got {value!r}")
-    return number
-
-
-def _range(minimum, maximum, strict) -> str:
-    if minimum is not None and maximum is not None:
-        return f" in {'(' if strict else '['}{minimum:g}, {maximum:g}]"
-    if minimum is not None:
-        return f" {'>' if strict else '>='} {minimum:g}"
-    return f" <= {maximum:g}" if maximum is not None else ""
-
-
-def int_setting(name, value, *, minimum, maximum=None):
-    """An int (Python or NumPy; bool refused) in [``minimum``, ``maximum``]; as a Python int.
-
-    A count of trials or directions gets ``maximum=COUNT_MAX``: each one costs forward calls,
-    so 2**70 of them would never finish (a hang, not a stricter check).
-    """
-    wanted = "a positive int" if minimum == 1 else f"an int >= {minimum}"
-    if maximum is not None:
-        wanted += f" <= {maximum}"
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be {wanted}, got {describe(value)}")
-    if value < minimum or (maximum is not None and value > maximum):
-        raise ValueError(f"{name} must be {wanted}, got {value!r}")
-    return int(value)
-
-
-def bool_setting(name, value) -> bool:
-    """True or False (NumPy's bool too); numbers and strings are refused."""
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be True or False, got {describe(value)}")
-    return bool(value)
-
-
-def choice_setting(name, value, choices):
-    """One of ``choices`` (strings)."""
-    if not isinstance(value, str):
-        raise TypeError(f"{name} must be one of {choices}, got {describe(value)}")
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
-    return value
 
 
 def names_setting(names, n) -> list:
