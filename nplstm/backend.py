@@ -171,15 +171,22 @@ def check_device(device) -> None:
         raise ValueError(f"device must be one of {devices()}, got {device!r}")
 
 
-def describe_value(a) -> str:
-    """How an error message names a value that is not an array: ``None``, ``a Python list``
-    (with the conversion to use), else its qualified type name (``builtins.str``)."""
-    if a is None:
+def describe_value(value) -> str:
+    """How an error message names a value (the one describer every layer uses): ``None``;
+    ``a Python list (convert it with numpy.asarray(...))`` for a list or tuple (the usual
+    non-array given where an array belongs); ``ndarray of shape (2, 3) and dtype float32`` for
+    an array; else its type and its repr cut at 60 characters (``str 'abc'``)."""
+    if value is None:
         return "None"
-    if isinstance(a, (list, tuple)):
-        return (f"a Python {type(a).__name__} (convert it with numpy.asarray(value, "
+    if isinstance(value, (list, tuple)):
+        return (f"a Python {type(value).__name__} (convert it with numpy.asarray(value, "
                 "dtype=numpy.float32), or the dtype the call needs)")
-    return f"{type(a).__module__}.{type(a).__name__}"
+    if hasattr(value, "shape") and hasattr(value, "dtype") and not isinstance(value, np.generic):
+        return f"{type(value).__name__} of shape {tuple(value.shape)} and dtype {value.dtype}"
+    text = repr(value)
+    if len(text) > 60:
+        text = text[:57] + "..."
+    return f"{type(value).__name__} {text}"
 
 
 def dtype_name(dtype) -> str:

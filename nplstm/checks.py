@@ -17,7 +17,7 @@ from .backend import (asnumpy, check_float_array, check_not_masked, describe_val
 __all__ = ["check_shape", "check_rank", "check_arrays", "check_lengths", "check_upstream",
            "check_indices", "check_not_empty", "shape_str", "add_batch_axis", "drop_batch_axis",
            "check_flags", "check_cache", "check_record", "printable_name", "quoted_name",
-           "printable_text", "NAME_LIMIT", "describe", "check_real", "check_int", "check_bool",
+           "printable_text", "NAME_LIMIT", "describe_value", "check_real", "check_int", "check_bool",
            "check_choice", "format_table"]
 
 # what one entry along an axis is, for "x must have at least one time step (T ≥ 1)"
@@ -220,19 +220,6 @@ def drop_batch_axis(unbatched: bool, axis: int, *arrays):
 
 # ---- scalars: the one vocabulary every layer validates numbers, flags and choices with ----
 
-def describe(value) -> str:
-    """A short description of a value for an error message: ``None``, ``ndarray of shape (2, 3)
-    and dtype float32`` for an array, else its type and (cut at 60 characters) its repr."""
-    if value is None:
-        return "None"
-    if hasattr(value, "shape") and hasattr(value, "dtype") and not isinstance(value, np.generic):
-        return f"{type(value).__name__} of shape {tuple(value.shape)} and dtype {value.dtype}"
-    text = repr(value)
-    if len(text) > 60:
-        text = text[:57] + "..."
-    return f"{type(value).__name__} {text}"
-
-
 def check_real(name, value, *, minimum=None, maximum=None, strict=False, allow_none=False):
     """A finite real number within [minimum, maximum] (``strict``: > minimum); as a float.
 
@@ -246,7 +233,7 @@ def check_real(name, value, *, minimum=None, maximum=None, strict=False, allow_n
         wanted += " (or None)"
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer,
                                                                      np.floating)):
-        raise TypeError(f"{name} must be {wanted}, got {describe(value)}")
+        raise TypeError(f"{name} must be {wanted}, got {describe_value(value)}")
     try:
         number = float(value)
     except OverflowError:                   # an int beyond float64's range
@@ -276,7 +263,7 @@ def check_int(name, value, *, minimum=None, maximum=None):
         f" >= {minimum}" if minimum is not None else "")
     wanted += f" <= {maximum}" if maximum is not None else ""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be {wanted}, got {describe(value)}")
+        raise TypeError(f"{name} must be {wanted}, got {describe_value(value)}")
     if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
         raise ValueError(f"{name} must be {wanted}, got {value!r}")
     return int(value)
@@ -286,14 +273,14 @@ def check_bool(name, value) -> bool:
     """True or False (NumPy's bool too); numbers and strings are refused (``TypeError``): a
     string such as "False" is truthy and would silently mean True."""
     if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be True or False, got {describe(value)}")
+        raise TypeError(f"{name} must be True or False, got {describe_value(value)}")
     return bool(value)
 
 
 def check_choice(name, value, choices):
     """One of ``choices`` (strings): ``TypeError`` for a non-str, ``ValueError`` otherwise."""
     if not isinstance(value, str):
-        raise TypeError(f"{name} must be one of {tuple(choices)}, got {describe(value)}")
+        raise TypeError(f"{name} must be one of {tuple(choices)}, got {describe_value(value)}")
     if value not in choices:
         raise ValueError(f"{name} must be one of {tuple(choices)}, got {quoted_name(value)}")
     return value

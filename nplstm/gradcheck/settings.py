@@ -38,7 +38,7 @@ from ..backend import check_not_masked
 from .arrays import (UNSUPPORTED_PRECISION, dtype_kind, is_complex, is_float_array,
                      is_python_float, to_host64, why_skipped)
 from .layout import Layout
-from ..checks import (describe, check_real as real_setting, check_int as int_setting,
+from ..checks import (describe_value as describe, check_real as real_setting, check_int as int_setting,
                       check_bool as bool_setting, check_choice as choice_setting)
 
 __all__ = ["difference_settings", "EPS_MIN", "EPS_MAX", "COUNT_MAX", "real_setting", "int_setting", "bool_setting",
