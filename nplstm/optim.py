@@ -21,7 +21,7 @@ import numpy as np
 
 from .backend import asnumpy, check_not_masked, describe_value, device_of, dtype_name, \
     get_array_module, is_array, to_device
-from .checks import shape_str
+from .checks import check_int, check_real, shape_str
 from .nn import Module, Parameter, StateDictKeyError
 
 __all__ = ["SGD", "clip_grad_norm", "grad_norm", "ConstantLR", "CosineLR", "make_schedule"]
@@ -43,12 +43,11 @@ class SGD:
             raise TypeError("params must be a non-empty list of nplstm Parameters "
                             "(model.parameters())")
         self.lr = lr                                     # checked by the property
-        _check_number("momentum", momentum)
-        _check_number("weight_decay", weight_decay)
+        self.momentum = check_real("momentum", momentum, minimum=0)
+        self.weight_decay = check_real("weight_decay", weight_decay, minimum=0)
         if nesterov and momentum == 0:
             raise ValueError("nesterov momentum needs momentum > 0")
-        self.momentum = float(momentum)
-        self.nesterov, self.weight_decay = bool(nesterov), float(weight_decay)
+        self.nesterov = bool(nesterov)
         self.buffers = [None] * len(self.params)     # momentum buffers b, created on first step
 
     @property
@@ -58,8 +57,7 @@ class SGD:
 
     @lr.setter
     def lr(self, value):
-        _check_number("lr", value, positive=True)
-        self._lr = float(value)
+        self._lr = check_real("lr", value, minimum=0, strict=True)
 
     def zero_grad(self):
         for p in self.params:
@@ -71,8 +69,8 @@ class SGD:
         The settings are checked first (cheap): momentum or weight_decay assigned a NaN or a
         negative value since the constructor is refused before any parameter changes.
         """
-        _check_number("momentum", self.momentum)
-        _check_number("weight_decay", self.weight_decay)
+        check_real("momentum", self.momentum, minimum=0)
+        check_real("weight_decay", self.weight_decay, minimum=0)
         for k, p in enumerate(self.params):
             dtype = p.data.dtype.type
             g = p.grad
@@ -111,7 +109,7 @@ class SGD:
             raise StateDictKeyError(f"SGD.load_state_dict: missing key(s) {missing}, "
                                     f"unexpected key(s) {unexpected}; the state holds "
                                     '"lr" and "buffers" (opt.state_dict())')
-        _check_number("lr", state["lr"], positive=True)
+        check_real("lr", state["lr"], minimum=0, strict=True)
         buffers = state["buffers"]
         if not isinstance(buffers, (list, tuple)):
             raise TypeError("SGD.load_state_dict: buffers must be a list of arrays or None, "
@@ -172,7 +170,7 @@ def clip_grad_norm(params, max_norm) -> float:
     torch.nn.utils.clip_grad_norm_'s rule on the global norm.  A non-finite norm is returned
     unchanged and nothing is scaled (the trainer stops on it).
     """
-    _check_number("max_norm", max_norm, positive=True)
+    check_real("max_norm", max_norm, minimum=0, strict=True)
     params = _parameter_list(params, "clip_grad_norm")
     total = grad_norm(params)
     coef = max_norm / (total + 1e-6)
@@ -186,8 +184,7 @@ class ConstantLR:
     """lr(step) = base_lr."""
 
     def __init__(self, base_lr):
-        _check_number("base_lr", base_lr, positive=True)
-        self.base_lr = float(base_lr)
+        self.base_lr = check_real("base_lr", base_lr, minimum=0, strict=True)
 
     def __call__(self, step: int) -> float:
         return self.base_lr
@@ -206,15 +203,10 @@ class CosineLR:
     """
 
     def __init__(self, base_lr, decay_steps, warmup_steps=0, min_lr=0.0):
-        _check_number("base_lr", base_lr, positive=True)
-        _check_number("min_lr", min_lr)
-        if isinstance(decay_steps, bool) or not isinstance(decay_steps, int) or decay_steps < 1:
-            raise ValueError(f"decay_steps must be a positive int, got {decay_steps!r}")
-        if isinstance(warmup_steps, bool) or not isinstance(warmup_steps, int) \
-                or warmup_steps < 0:
-            raise ValueError(f"warmup_steps must be a non-negative int, got {warmup_steps!r}")
-        self.base_lr, self.min_lr = float(base_lr), float(min_lr)
-        self.decay_steps, self.warmup_steps = decay_steps, warmup_steps
+        self.base_lr = check_real("base_lr", base_lr, minimum=0, strict=True)
+        self.min_lr = check_real("min_lr", min_lr, minimum=0)
+        self.decay_steps = check_int("decay_steps", decay_steps, minimum=1)
+        self.warmup_steps = check_int("warmup_steps", warmup_steps, minimum=0)
 
     def __call__(self, step: int) -> float:
         if step < self.warmup_steps:
@@ -237,14 +229,3 @@ def make_schedule(name: str, lr: float, *, decay_steps=None, warmup_steps=0, min
         return CosineLR(lr, decay_steps, warmup_steps, min_lr)
     raise ValueError(f"schedule must be 'constant' or 'cosine', got {name!r}")
 
-
-def _check_number(name, value, positive=False):
-    """A finite real number ≥ 0 (> 0 with ``positive``): ``TypeError`` for a non-number,
-    ``ValueError`` for NaN, inf or a value out of range."""
-    want = "a positive" if positive else "a non-negative"
-    if isinstance(value, (bool, np.bool_)) or not isinstance(
-            value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be {want} finite number, got {value!r} "
-                        f"({type(value).__name__})")
-    if not math.isfinite(value) or value < 0 or (positive and value == 0):
-        raise ValueError(f"{name} must be {want} finite number, got {value!r}")

@@ -74,11 +74,13 @@ def test_cosine_schedule_warms_up_then_decays_on_its_own_horizon():
 
 
 @pytest.mark.parametrize("call, message", [
-    (lambda: SGD(_params(), 0.0), "lr must be a positive finite number, got 0.0"),
-    (lambda: SGD(_params(), 0.1, momentum=-1), "momentum must be a non-negative finite number"),
+    (lambda: SGD(_params(), 0.0), "lr must be a finite real number > 0, got 0.0"),
+    (lambda: SGD(_params(), 0.1, momentum=-1),
+     "momentum must be a finite real number >= 0, got -1"),
     (lambda: SGD(_params(), 0.1, nesterov=True), "nesterov momentum needs momentum > 0"),
     (lambda: SGD([], 0.1), "params must be a non-empty list of nplstm Parameters"),
-    (lambda: clip_grad_norm(_params(), float("nan")), "max_norm must be a positive finite"),
+    (lambda: clip_grad_norm(_params(), float("nan")),
+     "max_norm must be a finite real number > 0, got nan"),
     (lambda: make_schedule("cosine", 0.1), "the cosine schedule needs decay_steps"),
 ])
 def test_bad_settings_are_named(call, message):
@@ -123,9 +125,10 @@ def test_sgd_takes_a_generator_of_parameters():
     ({"lr": 0.1, "buffers": [np.zeros((2, 3)), None]}, ValueError, "buffer 0 has shape (2, 3)"),
     ({"lr": 0.1, "buffers": [np.zeros((3, 2), ">f8"), None]}, ValueError, "big-endian float64"),
     ({"lr": 0.1, "buffers": [np.full((3, 2), np.nan), None]}, ValueError, "non-finite"),
-    ({"lr": float("nan"), "buffers": [None, None]}, ValueError, "lr must be a positive finite"),
-    ({"lr": -1.0, "buffers": [None, None]}, ValueError, "lr must be a positive finite"),
-    ({"lr": "0.1", "buffers": [None, None]}, TypeError, "lr must be a positive finite"),
+    ({"lr": float("nan"), "buffers": [None, None]}, ValueError,
+     "lr must be a finite real number > 0, got nan"),
+    ({"lr": -1.0, "buffers": [None, None]}, ValueError, "lr must be a finite real number > 0"),
+    ({"lr": "0.1", "buffers": [None, None]}, TypeError, "lr must be a finite real number > 0"),
 ])
 def test_sgd_load_state_dict_refuses_bad_state_and_changes_nothing(state, error, words):
     # issue 14: the buffers were replaced before a missing lr failed; a NaN lr was accepted
@@ -139,11 +142,11 @@ def test_sgd_load_state_dict_refuses_bad_state_and_changes_nothing(state, error,
 
 @pytest.mark.parametrize("lr", [float("nan"), float("inf"), -1.0, 0.0, "0.1", None])
 def test_a_bad_lr_is_refused_wherever_it_is_set(lr):
-    with pytest.raises((ValueError, TypeError), match="lr must be a positive finite number"):
+    with pytest.raises((ValueError, TypeError), match="lr must be a finite real number > 0"):
         SGD(_params(), lr)
     params, opt = _stepped()
     weights = [p.data.copy() for p in params]
-    with pytest.raises((ValueError, TypeError), match="lr must be a positive finite number"):
+    with pytest.raises((ValueError, TypeError), match="lr must be a finite real number > 0"):
         opt.lr = lr
     assert opt.lr == 0.1
     opt.step()                                    # still lr 0.1: finite weights
@@ -157,7 +160,7 @@ def test_a_bad_setting_assigned_later_is_refused_before_the_step_changes_anythin
     setattr(opt, setting, float("nan"))
     before = snapshot(opt)
     weights = [p.data.copy() for p in params]
-    with pytest.raises(ValueError, match=f"{setting} must be a non-negative finite number"):
+    with pytest.raises(ValueError, match=f"{setting} must be a finite real number >= 0, got nan"):
         opt.step()
     assert_unchanged(before, snapshot(opt))
     assert all(np.array_equal(p.data, w) for p, w in zip(params, weights))
@@ -168,7 +171,7 @@ def test_clip_grad_norm_refuses_bad_max_norm_and_params():
     grads = [p.grad.copy() for p in params]
     for bad, error in ((float("nan"), ValueError), (-1.0, ValueError), ("1", TypeError),
                        (None, TypeError), (float("inf"), ValueError)):
-        with pytest.raises(error, match="max_norm must be a positive finite number"):
+        with pytest.raises(error, match="max_norm must be a finite real number > 0"):
             clip_grad_norm(params, bad)
     with pytest.raises(TypeError, match="element 1 is ndarray of shape"):
         clip_grad_norm([params[0], params[1].grad], 1.0)

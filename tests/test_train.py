@@ -227,7 +227,7 @@ def test_sampling_refuses_a_nan_model(tmp_path, text_file):
     with pytest.raises(ValueError, match="cannot sample: the model's output is not finite"):
         trainer.task.sample("the", 5, 0.8, seed=0)
     for temperature in (0.0, -1.0, float("nan"), float("inf")):
-        with pytest.raises(ValueError, match="temperature must be a positive finite number"):
+        with pytest.raises(ValueError, match="temperature must be a finite real number > 0"):
             trainer.task.sample("the", 5, temperature, seed=0)
 
 
@@ -279,12 +279,12 @@ def test_train_refuses_a_binary_text(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("flag, value, message", [
-    ("--steps", "0", "--steps must be a positive integer, got 0"),
-    ("--hidden", "-3", "--hidden must be a positive integer, got -3"),
-    ("--batch-size", "0", "--batch-size must be a positive integer, got 0"),
-    ("--lr", "0", "--lr must be a positive number, got 0.0"),
-    ("--lr", "-1", "--lr must be a positive number, got -1.0"),
-    ("--lr", "nan", "--lr must be a positive number, got nan"),
+    ("--steps", "0", "--steps must be a positive int, got 0"),
+    ("--hidden", "-3", "--hidden must be a positive int, got -3"),
+    ("--batch-size", "0", "--batch-size must be a positive int, got 0"),
+    ("--lr", "0", "--lr must be a finite real number > 0, got 0.0"),
+    ("--lr", "-1", "--lr must be a finite real number > 0, got -1.0"),
+    ("--lr", "nan", "--lr must be a finite real number > 0, got nan"),
     ("--steps", "ten", "argument --steps: invalid int value: 'ten'"),
 ])
 def test_train_refuses_bad_numbers(tmp_path, capsys, text_file, flag, value, message):
@@ -453,9 +453,9 @@ def test_errors_name_settings_and_the_cli_shows_flags():
 
     with pytest.raises(TrainingError) as info:
         TrainConfig(seq_len=0).resolved()
-    assert str(info.value) == "seq_len must be a positive integer, got 0"
+    assert str(info.value) == "seq_len must be a positive int, got 0"
     assert info.value.settings == ("seq_len",)
-    assert flag_message(info.value) == "--seq-len must be a positive integer, got 0"
+    assert flag_message(info.value) == "--seq-len must be a positive int, got 0"
     assert flag("lr_decay_steps") == "--lr-decay-steps"
     with pytest.raises(TrainingError) as info:
         TrainConfig(schedule="cosine", min_lr=0.1).resolved()
@@ -475,7 +475,7 @@ def test_a_fresh_trainer_refuses_an_out_with_a_run_only_when_asked(tmp_path, tex
 
 
 def test_the_run_record_keeps_the_best_and_counts_the_evaluations_since():
-    from nplstm.training.run_record import OVERFIT_EVALS, OVERFIT_MARGIN, RunRecord
+    from nplstm.training.run_dir import OVERFIT_EVALS, OVERFIT_MARGIN, RunRecord
 
     record = RunRecord()
     assert [record.add_eval(10, 3.0), record.add_eval(20, 1.0)] == [True, True]
@@ -491,7 +491,7 @@ def test_the_run_record_keeps_the_best_and_counts_the_evaluations_since():
     assert again == RunRecord(3.0, 1.5, [20, 1.0], [60, above], 4)
     with pytest.raises(ValueError, match="run.last must be .* up to the checkpoint's 50"):
         RunRecord.from_meta({"last": [60, above]}, step=50)
-    with pytest.raises(ValueError, match="run.since_best must be an integer >= 0"):
+    with pytest.raises(ValueError, match="run.since_best must be an int >= 0, got -1"):
         RunRecord.from_meta({"since_best": -1}, step=50)
 
 

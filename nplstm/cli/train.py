@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import math
 import re
 import signal
 import sys
 from pathlib import Path
 
-from ..training.config import TASK_DEFAULTS, TrainConfig
+from ..checks import check_int, check_real
+from ..training import (TASK_DEFAULTS, Diverged, Interrupted, StorageError, TrainConfig, Trainer,
+                        TrainingError)
+from ..training.tasks import charlm_from_checkpoint
 from .progress import Progress
 
 __all__ = ["add_parsers", "run_train", "run_sample", "flag", "flag_message", "OneLineParser"]
@@ -121,12 +123,9 @@ def add_parsers(sub) -> None:
 def run_train(args, error) -> int:
     """Run ``nplstm train``; ``error(message)`` exits with status 2 (bad input)."""
     from ..training.plots import PLOT_EXTRA_NOTE, plot_run  # noqa: PLC0415
-    from ..training.trainer import (Diverged, Interrupted, StorageError, Trainer,  # noqa: PLC0415
-                        TrainingError)
 
     out = args.out or f"runs/{args.task or 'charlm'}"
-    if args.sample_length < 0:
-        error(f"--sample-length must be >= 0, got {args.sample_length}")
+    _check_flags(error, check_int, {"--sample-length": args.sample_length}, minimum=0)
     if args.resume and args.overwrite:
         error("--resume and --overwrite exclude each other")
     given = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
@@ -180,7 +179,7 @@ def run_train(args, error) -> int:
 def _summary_line(summary: dict, task: str) -> str:
     """done: steps, time (the whole run, across resumes), final and best eval loss, the
     bigram baseline, and a note when the best eval loss is several evaluations old
-    (nplstm.run_record: overfitting)."""
+    (training/run_dir.py's RunRecord: overfitting)."""
     unit = "nats/char" if task == "charlm" else "MSE"   # LOSS_LABELS, short
     final, best = summary["eval_loss"], summary["best_eval_loss"]
     line = (f"done: {summary['steps']} steps in {summary['seconds']:.1f} s; eval loss "
@@ -201,15 +200,9 @@ def _summary_line(summary: dict, task: str) -> str:
 def run_sample(args, error) -> int:
     """Run ``nplstm sample``: text from OUT's best (or last) model; nothing is written."""
     from ..io import CheckpointError  # noqa: PLC0415
-    from ..training.errors import TrainingError  # noqa: PLC0415
-    from ..training.task_builder import charlm_from_checkpoint  # noqa: PLC0415
 
-    if not (math.isfinite(args.temperature) and args.temperature > 0):
-        error(f"--temperature must be a positive finite number, got {args.temperature}")
-    if args.length < 0:
-        error(f"--length must be >= 0, got {args.length}")
-    if args.seed < 0:
-        error(f"--seed must be >= 0, got {args.seed}")
+    _check_flags(error, check_real, {"--temperature": args.temperature}, minimum=0, strict=True)
+    _check_flags(error, check_int, {"--length": args.length, "--seed": args.seed}, minimum=0)
     path = Path(args.out) / "best.npz"
     if args.checkpoint == "last" or not path.exists():
         path = Path(args.out) / "checkpoint.npz"
@@ -222,6 +215,15 @@ def run_sample(args, error) -> int:
         error(str(err))
     print(text)
     return 0
+
+
+def _check_flags(error, check, flags: dict, **limits) -> None:
+    """``check(flag, value, **limits)`` (nplstm.checks) for each flag; ``error`` on a refusal."""
+    for name, value in flags.items():
+        try:
+            check(name, value, **limits)
+        except (TypeError, ValueError) as err:
+            error(str(err))
 
 
 def _say(line: str) -> None:

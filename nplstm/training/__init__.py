@@ -2,18 +2,17 @@
 
     Trainer(TrainConfig(task="charlm", steps=1000, out="runs/charlm")).run()
 
-Modules, one job each: ``config`` (settings, their defaults and checks, merging on resume),
-``trainer`` (the loop: steps, evaluation, checkpoints, exact resume), ``tasks`` and
-``task_builder`` (the char-LM and adding models with their batches), ``data`` (corpora, the
-adding problem, the bigram baseline), ``run_dir`` (OUT: its lock and its files),
-``runlog`` (metrics.jsonl), ``run_record`` (best and recent evals, time across resumes),
-``divergence`` (the guard), ``stop_request`` (Ctrl-C, SIGTERM), ``plots`` (PNGs),
-``errors`` (what a run raises).
+Modules, one job each: ``config`` (settings, their defaults and checks, merging on resume, and
+the exceptions a run raises), ``trainer`` (the loop: steps, evaluation, checkpoints, exact
+resume, the divergence guard, Ctrl-C and SIGTERM), ``tasks`` (the char-LM and adding models
+with their batches, built from a config), ``data`` (corpora, the adding problem, the bigram
+baseline), ``run_dir`` (OUT: its lock, its files, the run log and the run record), ``plots``
+(PNGs).
 """
 
-from .config import TASK_DEFAULTS, TrainConfig
-from .errors import Diverged, Interrupted, RunLocked, StorageError, TrainingError
-from .task_builder import build_task, load_text
+from .config import (TASK_DEFAULTS, Diverged, Interrupted, RunLocked, StorageError,
+                     TrainConfig, TrainingError)
+from .tasks import build_task, load_text
 from .trainer import Trainer
 
 __all__ = ["TrainConfig", "Trainer", "TrainingError", "Diverged", "Interrupted",

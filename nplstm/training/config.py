@@ -1,23 +1,59 @@
 """The settings of a training run (``TrainConfig``), the tasks' defaults, their validation,
-and how a resumed run's settings merge with its checkpoint's.
+how a resumed run's settings merge with its checkpoint's, and what a run raises.
 
-Errors name settings by their field names (``lr``, ``seq_len``); the command line shows them
-as flags (``--lr``, ``--seq-len``).  Nothing here touches the file system.
+Errors name settings by their field names (``err.settings``: ``lr``, ``seq_len``) so that the
+command line can show them as flags (``--lr``, ``--seq-len``) and Python callers see the names
+they passed.  Nothing here touches the file system.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass, field
 
 from ..backend import check_device
-from .errors import TrainingError
+from ..checks import check_bool, check_choice, check_int, check_real
 
 __all__ = ["TrainConfig", "TASK_DEFAULTS", "RESUMABLE_CHANGES", "EXACT_RESUME_CHANGES",
-           "merge_resumed", "check_out"]
+           "merge_resumed", "check_out", "TrainingError", "RunLocked", "Diverged",
+           "Interrupted", "StorageError"]
 
-# Settings left as None take the task's default (below).
+
+class _NamesSettings:
+    """A message plus the settings it names: ``Error(message, settings=("lr", "clip"))``."""
+
+    def __init__(self, message: str, settings=()):
+        super().__init__(message)
+        self.settings = tuple(settings)
+
+
+class TrainingError(_NamesSettings, ValueError):
+    """A run that cannot start: bad settings, unusable data or OUT, no or an incompatible
+    checkpoint.  Raised before anything in OUT is written."""
+
+
+class RunLocked(TrainingError):
+    """OUT is held by another live training run (its PID is in the message)."""
+
+
+class Diverged(_NamesSettings, RuntimeError):
+    """The loss or the gradient norm stopped being finite, or the loss exploded; the last
+    good checkpoint is kept."""
+
+
+class Interrupted(_NamesSettings, Exception):
+    """Ctrl-C or SIGTERM: a checkpoint of the last completed step was written.  ``signal``:
+    the one that asked (None when not known)."""
+
+    signal = None
+
+
+class StorageError(_NamesSettings, RuntimeError):
+    """A file in OUT could not be written (disk full, I/O error); the files written before
+    (the last checkpoint among them) are left as they were."""
+
+
+# Settings left as None take the task's default.
 TASK_DEFAULTS = {
     "charlm": dict(steps=1000, seq_len=64, hidden=256, layers=1, batch_size=32,
                    embedding_dim=32, lr=1.0, momentum=0.9, clip=1.0, eval_every=100,
@@ -36,6 +72,8 @@ RESUMABLE_CHANGES = ("steps", "out", "checkpoint_every", "eval_every", "device",
                      "lr", "momentum", "nesterov", "weight_decay", "clip", "schedule",
                      "warmup_steps", "lr_decay_steps", "min_lr", "dropout")
 EXACT_RESUME_CHANGES = ("steps", "out", "checkpoint_every", "eval_every", "text")
+_POSITIVE_INTS = ("steps", "seq_len", "hidden", "layers", "batch_size", "eval_every",
+                  "checkpoint_every")
 
 
 @dataclass
@@ -68,7 +106,7 @@ class TrainConfig:
 
     def resolved(self) -> "TrainConfig":
         """A copy with the task's defaults in place of None, validated."""
-        _check_choice("task", self.task, tuple(TASK_DEFAULTS))
+        _setting(check_choice, "task", self.task, tuple(TASK_DEFAULTS))
         values = dataclasses.asdict(self)
         for key, default in TASK_DEFAULTS[self.task].items():
             if values[key] is None:
@@ -79,35 +117,32 @@ class TrainConfig:
 
     def validate(self) -> None:
         """``TrainingError`` naming the first setting that is not valid (every setting is
-        checked, also those read back from a checkpoint's config)."""
-        _check_choice("task", self.task, tuple(TASK_DEFAULTS))
-        for name in ("steps", "seq_len", "hidden", "layers", "batch_size", "eval_every",
-                     "checkpoint_every"):
-            _check_int(name, getattr(self, name), minimum=1)
-        _check_int("seed", self.seed, minimum=0)
-        _check_int("warmup_steps", self.warmup_steps, minimum=0)
-        _check_int("embedding_dim", self.embedding_dim,
-                   minimum=1 if self.task == "charlm" else 0)
+        checked, also those read back from a checkpoint's config).  Once all pass, numbers
+        given as NumPy scalars are stored as Python ones (config.json holds them)."""
+        _setting(check_choice, "task", self.task, tuple(TASK_DEFAULTS))
+        minimums = dict.fromkeys(_POSITIVE_INTS, 1)
+        minimums.update(seed=0, warmup_steps=0,
+                        embedding_dim=1 if self.task == "charlm" else 0)
         if self.lr_decay_steps is not None:
-            _check_int("lr_decay_steps", self.lr_decay_steps, minimum=1)
-        for name, positive in (("lr", True), ("momentum", False), ("weight_decay", False),
-                               ("clip", False), ("min_lr", False), ("dropout", False)):
-            _check_number(name, getattr(self, name), positive)
-        if self.dropout >= 1:
+            minimums["lr_decay_steps"] = 1
+        numbers = {name: _setting(check_int, name, getattr(self, name), minimum=minimum)
+                   for name, minimum in minimums.items()}
+        numbers["lr"] = _setting(check_real, "lr", self.lr, minimum=0, strict=True)
+        for name in ("momentum", "weight_decay", "clip", "min_lr", "dropout"):
+            numbers[name] = _setting(check_real, name, getattr(self, name), minimum=0)
+        if numbers["dropout"] >= 1:
             raise TrainingError(f"dropout must be in [0, 1), got {self.dropout!r}",
                                 ("dropout",))
-        if not isinstance(self.nesterov, bool):
-            raise TrainingError(f"nesterov must be true or false, got {self.nesterov!r}",
-                                ("nesterov",))
-        if self.nesterov and self.momentum == 0:
+        numbers["nesterov"] = _setting(check_bool, "nesterov", self.nesterov)
+        if self.nesterov and numbers["momentum"] == 0:
             raise TrainingError("nesterov needs momentum > 0, got momentum 0",
                                 ("nesterov", "momentum"))
-        _check_choice("schedule", self.schedule, SCHEDULES)
+        _setting(check_choice, "schedule", self.schedule, SCHEDULES)
         if self.schedule == "cosine" and self.lr_decay_steps is None:
             raise TrainingError("schedule cosine needs lr_decay_steps (its own horizon, "
                                 "independent of steps so that resume stays exact)",
                                 ("schedule", "lr_decay_steps", "steps", "resume"))
-        _check_choice("dtype", self.dtype, DTYPES)
+        _setting(check_choice, "dtype", self.dtype, DTYPES)
         try:
             check_device(self.device)
         except (ValueError, TypeError) as err:
@@ -120,31 +155,21 @@ class TrainConfig:
         check_out(self.out)
         if self.task != "charlm" and self.text is not None:
             raise TrainingError("text is for task charlm only", ("text", "task"))
+        vars(self).update(numbers)
+
+
+def _setting(check, name, value, *args, **kwargs):
+    """``check(name, value, …)`` (nplstm.checks) with its refusal as a ``TrainingError``."""
+    try:
+        return check(name, value, *args, **kwargs)
+    except (TypeError, ValueError) as err:
+        raise TrainingError(str(err), (name,)) from None
 
 
 def check_out(out) -> None:
     """``TrainingError`` unless ``out`` is a directory name (a non-empty string)."""
     if not (isinstance(out, str) and out):
         raise TrainingError(f"out must be a directory name, got {out!r}", ("out",))
-
-
-def _check_int(name, value, minimum):
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        kind = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
-        raise TrainingError(f"{name} must be {kind}, got {value!r}", (name,))
-
-
-def _check_number(name, value, positive):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) \
-            or not math.isfinite(value) or value < 0 or (positive and value == 0):
-        kind = "positive" if positive else "non-negative"
-        raise TrainingError(f"{name} must be a {kind} number, got {value!r}", (name,))
-
-
-def _check_choice(name, value, choices):
-    if not isinstance(value, str) or value not in choices:
-        raise TrainingError(f"{name} must be one of {', '.join(choices)}; got {value!r}",
-                            (name,))
 
 
 def merge_resumed(config: TrainConfig, saved: dict, explicit=None):

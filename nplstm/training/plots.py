@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..io import atomic_write
-from .runlog import damage_note, read_log
+from .run_dir import damage_note, read_log
 
 __all__ = ["read_metrics", "plot_run", "matplotlib_pyplot", "saved_figure", "PLOT_EXTRA_NOTE",
            "MATPLOTLIB_MISSING", "layer_label"]

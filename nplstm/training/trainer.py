@@ -1,7 +1,7 @@
 """The trainer: the loop, checkpoints, the best model, exact resume, the divergence guard.
 
 One step is: lr ← schedule(step); zero the grads; forward and backward of batch ``step``;
-stop if the loss or the gradient norm is not finite or the loss exploded (nplstm.divergence);
+stop if the loss or the gradient norm is not finite or the loss exploded (the guard, below);
 clip; SGD update.  Every random draw and every batch is a function of (seed, step) and the
 state carried between steps (model, momentum buffers, the hidden state of the text streams)
 is in the checkpoint, so ``resume`` ends bit-for-bit where an uninterrupted run ends, also
@@ -9,13 +9,32 @@ after a SIGKILL at any moment.
 
 Everything a run could refuse (settings, data, OUT, the checkpoint's contents) is checked
 when the ``Trainer`` is made, before anything in OUT is written; ``run()`` then takes OUT's
-lock (nplstm.run_dir) and writes its files (listed there; the log: nplstm.runlog).
+lock and writes its files (both in run_dir.py).
+
+The divergence guard: when to stop a run whose loss has left the realm of learning.
+A step is refused (before its update) when
+
+    the loss or the gradient norm is not finite, or
+    loss > K · max(first loss of the run, trivial loss),        K = 10
+
+``first loss``: the loss of the run's first step (stored in the checkpoint, so a resumed run
+keeps the original run's, and the rule does not depend on where it resumed); ``trivial
+loss``: what a model that learned nothing scores — ln V for the char-LM (the uniform guess),
+1/6 for the adding problem (always predicting 1).  A healthy run starts near the trivial
+loss and goes down (no step of the default runs has a loss above their first: 4.544 for
+charlm, ln V = 4.564; 1.075 for adding, 1/6 trivial; limits 45.6 and 10.7); a learning rate
+that blows the weights up sends the loss far past it at once, often still finite: resumed
+with lr 1e30 and no clipping, a tiny char-LM's next loss is 3.7e29 with OpenBLAS's SkylakeX
+kernel and NaN with its Haswell kernel (how far before inf depends on the BLAS rounding).
+K = 10 lies far from both: no healthy curve comes near it, an explosion leaves it behind.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import signal
 import time
 import warnings
 from contextlib import contextmanager
@@ -23,20 +42,70 @@ from pathlib import Path
 
 import numpy as np
 
-from . import runlog
-from .data import bigram_baseline
-from .divergence import DivergenceGuard
 from ..io import CheckpointError, atomic_write_bytes, load_checkpoint, save_checkpoint
 from ..optim import SGD, clip_grad_norm, grad_norm, make_schedule
-from .run_dir import RunDir
-from .run_record import RunRecord
-from .stop_request import StopRequest
-from .task_builder import build_task, load_text
-from .config import TASK_DEFAULTS, TrainConfig, check_out, merge_resumed
-from .errors import Diverged, Interrupted, RunLocked, StorageError, TrainingError
+from .config import Diverged, Interrupted, StorageError, TrainConfig, TrainingError, \
+    check_out, merge_resumed
+from .data import bigram_baseline
+from .run_dir import MetricsLog, RunDir, RunRecord, damage_note, keep_up_to
+from .tasks import build_task, load_text
 
-__all__ = ["TrainConfig", "Trainer", "TrainingError", "Diverged", "Interrupted",
-           "StorageError", "RunLocked", "build_task", "load_text", "TASK_DEFAULTS"]
+__all__ = ["Trainer", "DivergenceGuard", "EXPLOSION_FACTOR", "StopRequest"]
+
+EXPLOSION_FACTOR = 10.0
+
+
+class DivergenceGuard:
+    """``guard.problem(loss, grad_norm)``: None for a healthy step, else what went wrong.
+
+    The first finite loss it sees becomes ``first_loss`` unless one is given (resume)."""
+
+    def __init__(self, trivial_loss: float, first_loss: float | None = None,
+                 factor: float = EXPLOSION_FACTOR):
+        self.trivial_loss, self.first_loss, self.factor = trivial_loss, first_loss, factor
+
+    def limit(self) -> float:
+        """K · max(first loss, trivial loss): the largest loss still taken for learning."""
+        first = self.trivial_loss if self.first_loss is None else self.first_loss
+        return self.factor * max(first, self.trivial_loss)
+
+    def problem(self, loss: float, grad_norm: float = 0.0) -> str | None:
+        if not (math.isfinite(loss) and math.isfinite(grad_norm)):
+            return f"loss {loss}, gradient norm {grad_norm} (not finite)"
+        if self.first_loss is None:
+            self.first_loss = float(loss)
+        if loss > self.limit():
+            return (f"loss {loss:.4g} exploded (above {self.factor:g} × max(first loss "
+                    f"{self.first_loss:.4g}, trivial loss {self.trivial_loss:.4g}) = "
+                    f"{self.limit():.4g})")
+        return None
+
+
+class StopRequest:
+    """Turns Ctrl-C (SIGINT) and SIGTERM into a flag the loop checks between steps, so a
+    checkpoint is never taken in the middle of an update."""
+
+    requested = False
+    signal = None                 # the signal that asked: signal.SIGINT or signal.SIGTERM
+
+    def __enter__(self):
+        self.previous = {}
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self.previous[sig] = signal.signal(sig, self._handle)
+            except ValueError:            # not the main thread: leave the handlers alone
+                pass
+        return self
+
+    def _handle(self, signum, frame):
+        if self.requested:            # a second Ctrl-C: stop now, without a checkpoint
+            raise KeyboardInterrupt
+        self.requested = True
+        self.signal = signum
+
+    def __exit__(self, *exc):
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
 
 
 class Trainer:
@@ -44,8 +113,6 @@ class Trainer:
 
     ``Trainer(config).run()`` trains from scratch, or from OUT's checkpoint with
     ``resume=True``; returns a summary dict (steps, final and best eval loss, time, …).
-    Every check happens here, in the constructor, before anything in OUT is written
-    (``TrainingError``).
 
     overwrite   for a fresh run: replace the run OUT holds (its checkpoint and best.npz go
                 when the run starts); False refuses an OUT that holds a checkpoint (the
@@ -234,10 +301,10 @@ class Trainer:
                                (json.dumps(dataclasses.asdict(config), indent=2) + "\n")
                                .encode())
         with self._storage(self.run_dir.metrics):
-            damaged = runlog.keep_up_to(self.run_dir.metrics, self.step)
+            damaged = keep_up_to(self.run_dir.metrics, self.step)
         if damaged:
-            self.warn(runlog.damage_note(self.run_dir.metrics, damaged))
-        metrics = runlog.MetricsLog(self.run_dir.metrics)
+            self.warn(damage_note(self.run_dir.metrics, damaged))
+        metrics = MetricsLog(self.run_dir.metrics)
         stop = StopRequest()
         progress = self.progress_factory(self.step, config.steps)
         last_train = last_eval = None
@@ -336,11 +403,7 @@ class _QuietProgress:
     def __init__(self, start: int, total: int):
         pass
 
-    def update(self, record: dict) -> None:
-        pass
+    def update(self, *args) -> None:
+        """``update(record)``, ``eval(step, loss)``, ``close()``: nothing to say."""
 
-    def eval(self, step: int, loss: float) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
+    eval = close = update

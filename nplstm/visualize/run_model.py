@@ -9,7 +9,7 @@ from typing import NamedTuple
 
 from ..io import CheckpointError
 from ..training import TrainingError
-from ..training.task_builder import charlm_from_checkpoint
+from ..training.tasks import charlm_from_checkpoint
 from .errors import VisualizeError
 
 __all__ = ["LoadedRun", "load_charlm_run", "choose_text"]
