@@ -73,6 +73,21 @@ def test_cosine_schedule_warms_up_then_decays_on_its_own_horizon():
     assert make_schedule("constant", 0.3)(12345) == 0.3
 
 
+def test_cosine_schedule_without_warm_up_starts_at_base_lr():
+    """The default warmup_steps=0: lr(s) = min + ½ (base − min)(1 + cos(π · min(1, s / D))),
+    evaluated here independently (NumPy, all steps at once) and at hand-computed points."""
+    base, low, D = 0.8, 0.05, 40
+    steps = np.arange(2 * D)
+    expected = low + 0.5 * (base - low) * (1 + np.cos(np.pi * np.minimum(1.0, steps / D)))
+    for schedule in (CosineLR(base, decay_steps=D, min_lr=low),
+                     make_schedule("cosine", base, decay_steps=D, min_lr=low)):
+        assert schedule.warmup_steps == 0
+        assert [schedule(int(s)) for s in steps] == pytest.approx(expected, rel=1e-12, abs=0)
+        assert schedule(0) == base                              # no ramp: the peak at once
+        assert schedule(D // 2) == pytest.approx(0.425, rel=1e-12)   # (0.8 + 0.05) / 2
+        assert schedule(D) == pytest.approx(low, rel=1e-12) and schedule(10 * D) == schedule(D)
+
+
 @pytest.mark.parametrize("call, message", [
     (lambda: SGD(_params(), 0.0), "lr must be a finite real number > 0, got 0.0"),
     (lambda: SGD(_params(), 0.1, momentum=-1),

@@ -209,6 +209,23 @@ def test_an_exploded_but_finite_loss_stops_the_run(tmp_path, text_file, factor, 
         assert trainer.run()["steps"] == 8
 
 
+def test_the_divergence_guard_takes_a_loss_at_its_limit_and_stops_one_just_above():
+    """loss > K · max(first loss, trivial loss) stops a run; a loss equal to the limit is still
+    learning.  Pinned at the exact boundary, with limits that are exact in binary."""
+    from nplstm.training.trainer import DivergenceGuard
+
+    guard = DivergenceGuard(trivial_loss=0.5)          # the first finite loss becomes the first
+    assert guard.problem(2.0, 1.0) is None and guard.first_loss == 2.0
+    assert guard.limit() == 20.0                       # 10 · max(2.0, 0.5)
+    assert guard.problem(20.0, 1.0) is None
+    assert guard.problem(np.nextafter(20.0, np.inf), 1.0) == (
+        "loss 20 exploded (above 10 × max(first loss 2, trivial loss 0.5) = 20)")
+    trivial_rules = DivergenceGuard(trivial_loss=3.0, first_loss=1.0)     # 10 · max(1.0, 3.0)
+    assert trivial_rules.problem(30.0) is None
+    assert "exploded" in trivial_rules.problem(np.nextafter(30.0, np.inf))
+    assert guard.problem(1.0, float("inf")) == "loss 1.0, gradient norm inf (not finite)"
+
+
 def test_a_nan_eval_loss_stops_before_the_checkpoint(tmp_path, text_file):
     out = tmp_path / "run"
     _run(out, text_file, 5)
