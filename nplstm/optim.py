@@ -189,9 +189,6 @@ class ConstantLR:
     def __call__(self, step: int) -> float:
         return self.base_lr
 
-    def describe(self) -> dict:
-        return {"schedule": "constant", "lr": self.base_lr}
-
 
 class CosineLR:
     """Linear warm-up, then a cosine from base_lr down to min_lr over ``decay_steps``:
@@ -213,10 +210,6 @@ class CosineLR:
             return self.base_lr * (step + 1) / self.warmup_steps
         progress = min(1.0, (step - self.warmup_steps) / self.decay_steps)
         return self.min_lr + 0.5 * (self.base_lr - self.min_lr) * (1 + math.cos(math.pi * progress))
-
-    def describe(self) -> dict:
-        return {"schedule": "cosine", "lr": self.base_lr, "min_lr": self.min_lr,
-                "decay_steps": self.decay_steps, "warmup_steps": self.warmup_steps}
 
 
 def make_schedule(name: str, lr: float, *, decay_steps=None, warmup_steps=0, min_lr=0.0):

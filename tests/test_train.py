@@ -533,11 +533,11 @@ def test_the_plots_name_the_loss_unit_and_layers_as_visualize_does(tmp_path, tex
     _run(out, text_file, 4, eval_every=2, checkpoint_every=2)   # evaluations record h, c grads
     labels = {}
 
-    def keep_labels(plt, fig, path):
+    def keep_labels(path, write):                    # in place of writing the figure
+        fig = plots.matplotlib_pyplot().gcf()           # the one saved_figure is saving
         labels[Path(path).name] = [(ax.get_ylabel(), ax.get_title()) for ax in fig.axes]
-        plt.close(fig)
 
-    monkeypatch.setattr(plots, "_save", keep_labels)
+    monkeypatch.setattr(plots, "atomic_write", keep_labels)
     plots.plot_run(out, loss_label="cross-entropy (nats/char)")
     assert labels["loss.png"][0][0] == "cross-entropy (nats/char)"
     assert plots.layer_label("l0d0") == "layer 1"           # gates.png's "layer 1"

@@ -31,25 +31,28 @@ def matplotlib_pyplot():
 
 
 @contextmanager
-def saved_figure(path, figsize=(7, 4.5), dpi=110):
-    """``with saved_figure("out.png") as ax:`` draw on ``ax``; on exit the figure is laid out
-    and written to ``path``.  Without matplotlib ``ax`` is None and nothing is written
+def saved_figure(path, figsize=(7, 4.5), dpi=110, **subplots):
+    """``with saved_figure("out.png") as ax:`` draw on ``ax`` (``subplots``: passed on to
+    ``plt.subplots``, e.g. ``ncols=2``); on exit the figure is laid out, written to ``path``
+    atomically and closed.  Without matplotlib ``ax`` is None and nothing is written
     (``MATPLOTLIB_MISSING`` says why)."""
     plt = matplotlib_pyplot()
     if plt is None:
         yield None
         return
-    fig, ax = plt.subplots(figsize=figsize)
-    yield ax
-    fig.tight_layout()
-    image_format = Path(path).suffix[1:].lower() or "png"
-    atomic_write(path, lambda f: fig.savefig(f, format=image_format, dpi=dpi))
-    plt.close(fig)
+    fig, ax = plt.subplots(figsize=figsize, **subplots)
+    try:
+        yield ax
+        fig.tight_layout()
+        image_format = Path(path).suffix[1:].lower() or "png"
+        atomic_write(path, lambda f: fig.savefig(f, format=image_format, dpi=dpi))
+    finally:
+        plt.close(fig)
 
 
 def read_metrics(path, on_damaged=None) -> dict:
     """``{"train": [records], "eval": [records], "through_time": [records]}`` from a
-    metrics.jsonl file (nplstm.runlog).  Damaged lines are skipped and reported in one line
+    metrics.jsonl file (run_dir.read_log).  Damaged lines are skipped and reported in one line
     to ``on_damaged(line)`` (default: ``warnings.warn``)."""
     lines, damaged = read_log(path)
     if damaged:
@@ -70,55 +73,45 @@ def plot_run(out_dir, title: str = "", baseline: float | None = None,
     unit), OUT/grad_norm.png and, when recorded, OUT/grad_through_time.png; return their paths
     (an empty list without matplotlib).  Damaged lines of the log are skipped
     (``read_metrics``)."""
-    plt = matplotlib_pyplot()
-    if plt is None:
+    if matplotlib_pyplot() is None:
         return []
     out_dir = Path(out_dir)
     runs = read_metrics(out_dir / "metrics.jsonl", on_damaged)
     train, evals = runs["train"], runs["eval"]
-    paths = []
-
-    fig, ax = plt.subplots(figsize=(7, 4))
+    paths = [out_dir / "loss.png", out_dir / "grad_norm.png"]
     steps = [r["step"] for r in train]
-    ax.plot(steps, [r["loss"] for r in train], lw=0.6, alpha=0.35, color="C0")
-    ax.plot(steps, _moving_average([r["loss"] for r in train]), color="C0", label="train")
-    ax.plot([r["step"] for r in evals], [r["loss"] for r in evals], "o-", color="C1",
-            label="eval")
-    if baseline is not None:
-        ax.axhline(baseline, ls="--", color="gray", label=f"bigram baseline {baseline:.3f}")
-    ax.set(xlabel="step", ylabel=loss_label, title=title or "loss")
-    ax.legend()
-    paths.append(out_dir / "loss.png")
-    _save(plt, fig, paths[-1])
-
-    fig, ax = plt.subplots(figsize=(7, 4))
-    ax.semilogy(steps, [r["grad_norm"] for r in train], lw=0.8)
-    ax.set(xlabel="step", ylabel="‖∇L‖ (before clipping)", title="gradient norm")
-    paths.append(out_dir / "grad_norm.png")
-    _save(plt, fig, paths[-1])
-
-    through_time = runs.get("through_time", [])
-    if through_time:
+    with saved_figure(paths[0], figsize=(7, 4)) as ax:
+        ax.plot(steps, [r["loss"] for r in train], lw=0.6, alpha=0.35, color="C0")
+        ax.plot(steps, _moving_average([r["loss"] for r in train]), color="C0", label="train")
+        ax.plot([r["step"] for r in evals], [r["loss"] for r in evals], "o-", color="C1",
+                label="eval")
+        if baseline is not None:
+            ax.axhline(baseline, ls="--", color="gray", label=f"bigram baseline {baseline:.3f}")
+        ax.set(xlabel="step", ylabel=loss_label, title=title or "loss")
+        ax.legend()
+    with saved_figure(paths[1], figsize=(7, 4)) as ax:
+        ax.semilogy(steps, [r["grad_norm"] for r in train], lw=0.8)
+        ax.set(xlabel="step", ylabel="‖∇L‖ (before clipping)", title="gradient norm")
+    if runs["through_time"]:
         paths.append(out_dir / "grad_through_time.png")
-        _plot_through_time(plt, through_time, paths[-1])
+        _plot_through_time(runs["through_time"], paths[-1])
     return paths
 
 
-def _plot_through_time(plt, records, path):
+def _plot_through_time(records, path):
     """‖∂L/∂h_t‖ and ‖∂L/∂c_t‖ against t for the first and the last recorded batch (the top
     layer, forward direction): how far back the loss reaches, and how that changes."""
     key = max(k for k in records[0] if k.startswith("l") and k.endswith("d0"))
     records = [r for r in records if key in r]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharex=True)
-    for record, style in ((records[0], "--"), (records[-1], "-")):
-        for ax, name, symbol in ((axes[0], "dh", "h"), (axes[1], "dc", "c")):
-            norms = record[key][name]
-            ax.semilogy(range(len(norms)), norms, style, label=f"step {record['step']}")
-            ax.set(xlabel="time step t", ylabel=f"‖∂L/∂{symbol}_t‖",
-                   title=f"gradient reaching {symbol}_t ({layer_label(key)})")
-    for ax in axes:
-        ax.legend()
-    _save(plt, fig, path)
+    with saved_figure(path, figsize=(10, 3.8), ncols=2, sharex=True) as axes:
+        for record, style in ((records[0], "--"), (records[-1], "-")):
+            for ax, name, symbol in ((axes[0], "dh", "h"), (axes[1], "dc", "c")):
+                norms = record[key][name]
+                ax.semilogy(range(len(norms)), norms, style, label=f"step {record['step']}")
+                ax.set(xlabel="time step t", ylabel=f"‖∂L/∂{symbol}_t‖",
+                       title=f"gradient reaching {symbol}_t ({layer_label(key)})")
+        for ax in axes:
+            ax.legend()
 
 
 def layer_label(key: str) -> str:
@@ -129,15 +122,6 @@ def layer_label(key: str) -> str:
         raise ValueError(f"key must look like 'l0d0' (layer, direction), got {key!r}")
     layer, direction = int(match.group(1)), int(match.group(2))
     return f"layer {layer + 1}" + (", reverse" if direction else "")
-
-
-def _save(plt, fig, path):
-    """Lay out ``fig``, write it to ``path`` as a PNG atomically (nplstm.io) and close it."""
-    fig.tight_layout()
-    try:
-        atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=110))
-    finally:
-        plt.close(fig)
 
 
 def _moving_average(values, window: int = 25):

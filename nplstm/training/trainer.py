@@ -38,7 +38,6 @@ import signal
 import time
 import warnings
 from contextlib import contextmanager
-from pathlib import Path
 
 import numpy as np
 
@@ -132,7 +131,8 @@ class Trainer:
                  progress=None, explicit=None, on_warning=None):
         check_out(config.out)
         self.run_dir = RunDir(config.out)
-        self.out = self.run_dir.path
+        self.out, self.checkpoint_path, self.best_path = \
+            self.run_dir.path, self.run_dir.checkpoint, self.run_dir.best
         if progress is not None and progress is not False and not callable(progress):
             raise TypeError(f"progress must be None, False or a factory progress(start, total), "
                             f"got {progress!r}")
@@ -187,14 +187,6 @@ class Trainer:
         self._started = time.perf_counter()
 
     # -- checkpoints --------------------------------------------------------------------
-    @property
-    def checkpoint_path(self) -> Path:
-        return self.run_dir.checkpoint
-
-    @property
-    def best_path(self) -> Path:
-        return self.run_dir.best
-
     def _read_checkpoint(self):
         if self._checkpoint_seen is None:
             raise TrainingError(f"resume: no checkpoint in {self.out} "
@@ -208,9 +200,7 @@ class Trainer:
         """Load the model, the optimizer, the carried state and the run record, each
         checked against this run's model and settings (``TrainingError`` otherwise)."""
         step = checkpoint["step"]
-        try:
-            if step < 0:
-                raise ValueError(f"its step must be >= 0, got {step}")
+        try:                                # (load_checkpoint checked that step >= 0)
             self.model.load_state_dict(checkpoint["model"])
             self.optimizer.load_state_dict(checkpoint["optimizer"])
             self.task.restore(checkpoint["state"])
@@ -242,10 +232,8 @@ class Trainer:
 
     def _record_now(self) -> RunRecord:
         return dataclasses.replace(self.record, first_loss=self.guard.first_loss,
-                                   seconds=self.record.seconds + self._elapsed())
-
-    def _elapsed(self) -> float:
-        return time.perf_counter() - self._started
+                                   seconds=self.record.seconds + time.perf_counter()
+                                   - self._started)
 
     def _kept(self) -> str:
         if self.last_checkpoint_step is None:
