@@ -3,6 +3,7 @@ guard, Ctrl-C, metrics, and the errors of ``nplstm train`` / ``nplstm sample``."
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -478,6 +479,21 @@ def test_errors_name_settings_and_the_cli_shows_flags():
         TrainConfig(schedule="cosine", min_lr=0.1).resolved()
     assert flag_message(info.value).startswith("--schedule cosine needs --lr-decay-steps")
     assert "min_lr" not in flag_message(info.value)
+
+
+def test_numpy_scalar_settings_are_stored_as_python_numbers():
+    """nplstm.checks takes NumPy ints and floats; the resolved config holds Python ones, so
+    that config.json and the checkpoint's settings can be written."""
+    config = TrainConfig(task="adding", steps=np.int64(3), seed=np.uint8(2),
+                         lr=np.float32(0.25), nesterov=np.bool_(True)).resolved()
+    values = dataclasses.asdict(config)
+    assert (type(config.steps), type(config.seed), type(config.lr), type(config.nesterov)) == \
+        (int, int, float, bool)
+    assert json.loads(json.dumps(values))["lr"] == 0.25 and config.steps == 3
+    refused = dataclasses.replace(config, steps=np.int64(3), lr=-1.0)
+    with pytest.raises(TrainingError, match="lr must be a finite real number > 0, got -1.0"):
+        refused.validate()
+    assert type(refused.steps) is np.int64              # a refused call changes nothing
 
 
 def test_a_fresh_trainer_refuses_an_out_with_a_run_only_when_asked(tmp_path, text_file):

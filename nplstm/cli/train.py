@@ -1,4 +1,4 @@
-"""``nplstm train`` and ``nplstm sample``: the command-line face of nplstm.train.
+"""``nplstm train`` and ``nplstm sample``: the command-line face of nplstm.training.
 
 The trainer names settings (``lr``, ``seq_len``); this module shows them as flags (``--lr``,
 ``--seq-len``): ``flag()`` maps one, ``flag_message()`` a whole error message.  Every refusal
