@@ -129,7 +129,6 @@ def _grade_softmax_cross_entropy(learner, rng):
 
 # --- the vanilla RNN step -----------------------------------------------------------------
 
-RNN_INPUTS = ("x", "h_prev", "W_ih", "W_hh", "b_ih", "b_hh")
 RNN_GRADS = ("dx", "dh_prev", "dW_ih", "dW_hh", "db_ih", "db_hh")
 RNN_SHAPES = (("B", "I"), ("B", "H"), ("H", "I"), ("H", "H"), ("H",), ("H",))
 
@@ -177,7 +176,6 @@ def _grade_rnn_step(learner, rng):
 
 # --- the LSTM cell ------------------------------------------------------------------------
 
-CELL_INPUTS = ("x", "h_prev", "c_prev", "W_ih", "W_hh", "b_ih", "b_hh")
 CELL_GRADS = ("dx", "dh_prev", "dc_prev", "dW_ih", "dW_hh", "db_ih", "db_hh")
 CELL_SHAPES = (("B", "I"), ("B", "H"), ("B", "H"), ("4H", "I"), ("4H", "H"), ("4H",), ("4H",))
 
