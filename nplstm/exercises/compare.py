@@ -26,7 +26,7 @@ from .result import DIFFERENCES_TOLERANCE, REFERENCE_TOLERANCE, FunctionReport, 
 from .wire import Opaque, type_name
 
 __all__ = ["OutputSpec", "gate_spec", "relative_error", "checked_output", "diagnose",
-           "Compared", "grade_function", "unpack", "central_differences", "projection",
+           "Compared", "grade_function", "central_differences", "projection",
            "as_float", "normal", "probe", "YOUR_FORWARD"]
 
 _BLOCK_ROWS = ("0:H", "H:2H", "2H:3H", "3H:4H")
@@ -259,19 +259,6 @@ def _add(rows: dict, compared: Compared) -> None:
     if numeric is not None:
         row.differences = max(row.differences or 0.0, numeric)
     row.where = row.where or where
-
-
-def unpack(function: str, result, names: tuple) -> tuple:
-    """The learner's return value as len(names) values, or a sentence saying what came back."""
-    if len(names) == 1:
-        return (result,)
-    if not isinstance(result, (tuple, list)):
-        raise LearnerError(f"{function} returned a {type_name(result)}, expected "
-                           f"{len(names)} values: {', '.join(names)}")
-    if len(result) != len(names):
-        raise LearnerError(f"{function} returned {len(result)} values, expected "
-                           f"{len(names)}: {', '.join(names)}")
-    return tuple(result)
 
 
 def central_differences(loss, arrays: list) -> list:

@@ -17,8 +17,7 @@ from .. import functional as F
 from ..functional import reference
 from .capstone import grade_capstone
 from .compare import (Compared, OutputSpec, as_float, central_differences, gate_spec,
-                      grade_function, normal, probe, projection, unpack)
-from .learner import LearnerError
+                      grade_function, normal, probe, projection)
 from .mistakes import (BIAS_NOT_SUMMED, bias_rows, cell_forward_mistakes, cell_mistakes,
                        gate_order_mistakes, reference_rnn_step, rnn_forward_mistakes,
                        rnn_mistakes)
@@ -73,8 +72,7 @@ def _grade_linear(learner, rng):
 
     def run(case):
         x, W, b, dy = case["x"], case["W"], case["b"], case["dy"]
-        got = unpack("linear_backward", learner.call("linear_backward", dy, x, W, b),
-                     ("dx", "dW", "db"))
+        got = learner.returns("linear_backward", ("dx", "dW", "db"), dy, x, W, b)
         _, cache = F.linear_forward(x, W, b)
         want = F.linear_backward(dy, cache)                          # y = x Wᵀ + b
         numeric = central_differences(
@@ -103,8 +101,7 @@ def _grade_softmax_cross_entropy(learner, rng):
     specs = (OutputSpec("loss", ()), OutputSpec("dlogits", ("N", "C")))
 
     def learner_loss(logits, targets):
-        result = learner.call("softmax_cross_entropy", logits, targets)
-        return unpack("softmax_cross_entropy", result, ("loss", "dlogits"))
+        return learner.returns("softmax_cross_entropy", ("loss", "dlogits"), logits, targets)
 
     def run(case):
         logits, targets = case["logits"], case["targets"]
@@ -143,8 +140,7 @@ def _grade_rnn_step(learner, rng):
     specs = tuple(OutputSpec(n, s) for n, s in zip(RNN_GRADS, RNN_SHAPES))
 
     def learner_forward(*inputs):
-        return unpack("rnn_step_forward", learner.call("rnn_step_forward", *inputs),
-                      ("h", "cache"))
+        return learner.returns("rnn_step_forward", ("h", "cache"), *inputs)
 
     def run_forward(case):
         inputs = case["inputs"]
@@ -155,8 +151,7 @@ def _grade_rnn_step(learner, rng):
     def run_backward(case):
         inputs, dh = case["inputs"], case["dh"]
         _, cache = learner_forward(*inputs)
-        got = unpack("rnn_step_backward", learner.call("rnn_step_backward", dh, cache),
-                     RNN_GRADS)
+        got = learner.returns("rnn_step_backward", RNN_GRADS, dh, cache)
         _, want = reference_rnn_step(*inputs, dh)
         numeric = central_differences(
             lambda *a: projection([learner_forward(*a)[0]], [dh], ("h",)), inputs)
@@ -202,8 +197,7 @@ def _grade_lstm_cell_forward(learner, rng):
 
     def run(case):
         inputs = case["inputs"]
-        h, c, _ = unpack("lstm_cell_forward", learner.call("lstm_cell_forward", *inputs),
-                         ("h", "c", "cache"))
+        h, c, _ = learner.returns("lstm_cell_forward", ("h", "c", "cache"), *inputs)
         want = _reference_cell(*inputs)
         wrong_orders = (gate_order_mistakes(_reference_cell, inputs)
                         + cell_forward_mistakes(*inputs))
@@ -219,14 +213,12 @@ def _grade_lstm_cell_backward(learner, rng):
     specs = tuple(gate_spec(n, s) for n, s in zip(CELL_GRADS, CELL_SHAPES))
 
     def learner_forward(*inputs):
-        return unpack("lstm_cell_forward", learner.call("lstm_cell_forward", *inputs),
-                      ("h", "c", "cache"))
+        return learner.returns("lstm_cell_forward", ("h", "c", "cache"), *inputs)
 
     def run(case):
         inputs, dh, dc = case["inputs"], case["dh"], case["dc"]
         _, _, cache = learner_forward(*inputs)
-        got = unpack("lstm_cell_backward", learner.call("lstm_cell_backward", dh, dc, cache),
-                     CELL_GRADS)
+        got = learner.returns("lstm_cell_backward", CELL_GRADS, dh, dc, cache)
         _, ref_cache = reference.lstm_step_forward(*inputs)
         want, _ = reference.lstm_step_backward(dh, dc, ref_cache)
         numeric = central_differences(

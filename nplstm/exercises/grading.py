@@ -127,27 +127,24 @@ def _grade_in_a_child(path: Path, name: str, timeout: float) -> GradeResult:
             process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                        stderr=stderr, env=env, cwd=tmp,
                                        start_new_session=True)
-
-            def died() -> str:
-                wait_for_exit(process.pid, _EXIT_WAIT)
-                _stop(process)
-                return _died(path.name, process.returncode, _tail(stderr))
-
             # both are pipes (stdin=PIPE, stdout=PIPE above), which Popen's type leaves optional
             assert process.stdin is not None and process.stdout is not None
             try:
                 wire = FrameReader(process.stdin.fileno(), process.stdout.fileno(), deadline)
-                return exchange(wire, name, str(path), path.name, timeout, died)
+                return exchange(wire, name, str(path), path.name, timeout, process.pid,
+                                lambda: _stop(process), stderr)
             finally:
                 _stop(process)
 
 
 def exchange(wire: FrameReader, name: str, where: str, subject: str, timeout: float,
-             died: Callable[[], str], raise_limit: str = "--timeout") -> GradeResult:
-    """Grade over ``wire`` to a child that runs the learner's code: wait for it to load, then
-    run the grader.  ``where`` goes into the result (the file, or what the namespace is),
-    ``subject`` into a sentence ("does SUBJECT loop forever?"); ``died()`` is the sentence
-    for a child that ended without answering; ``raise_limit`` says how to give more time."""
+             pid: int, stop: Callable[[], int], stderr: Any,
+             raise_limit: str = "--timeout") -> GradeResult:
+    """Grade over ``wire`` to the child ``pid`` that runs the learner's code: wait for it to
+    load, then run the grader.  ``where`` goes into the result (the file, or what the
+    namespace is), ``subject`` into a sentence ("does SUBJECT loop forever?"); ``stop()``
+    kills the child's group and returns its exit status, and the end of ``stderr`` (its
+    file) names a crash; ``raise_limit`` says how to give more time."""
     try:
         try:
             opened(wire.receive())
@@ -159,7 +156,8 @@ def exchange(wire: FrameReader, name: str, where: str, subject: str, timeout: fl
             f"stopped after {timeout:g} s: does {subject} loop forever? (raise the "
             f"limit with {raise_limit})"))
     except ChildGone:
-        return GradeResult(name, where, 0, problem=died())
+        wait_for_exit(pid, _EXIT_WAIT)
+        return GradeResult(name, where, 0, problem=_died(subject, stop(), _tail(stderr)))
     except ChannelError as err:
         return GradeResult(name, where, 0, problem=(
             f"grading {subject} stopped: what its process sent back is not "
@@ -183,9 +181,10 @@ def wait_for_exit(pid: int, seconds: float) -> None:
         time.sleep(0.01)
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
+def _stop(process: subprocess.Popen[bytes]) -> int:
     """Kill the child's process group (the child and whatever it started), then reap the
-    child.  The group is killed before the child is reaped, so its id cannot be reused."""
+    child and return its exit status.  The group is killed before the child is reaped, so
+    its id cannot be reused."""
     if process.returncode is None:
         try:
             os.killpg(process.pid, signal.SIGKILL)
@@ -198,6 +197,7 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
                 pipe.close()
             except OSError:
                 pass
+    return process.returncode
 
 
 def _tail(stream: Any) -> str:
@@ -294,20 +294,16 @@ def _grade_in_a_fork(module: types.ModuleType, name: str, timeout: float) -> Gra
         os.close(to_child_r)
         os.close(from_child_w)
 
-        exit_code: list[int] = []                # the child's, once reaped
+        exit_code: list[int] = []                # the child's, once reaped: once only
 
-        def stop() -> None:
+        def stop() -> int:
             if not exit_code:
                 exit_code.append(_stop_fork(pid))
-
-        def died() -> str:
-            wait_for_exit(pid, _EXIT_WAIT)
-            stop()
-            return _died("your code", exit_code[0], _tail(stderr))
+            return exit_code[0]
 
         try:
             wire = FrameReader(to_child_w, from_child_r, deadline)
-            return exchange(wire, name, NAMESPACE, "your code", timeout, died,
+            return exchange(wire, name, NAMESPACE, "your code", timeout, pid, stop, stderr,
                             raise_limit="check(..., timeout=S)")
         finally:
             stop()

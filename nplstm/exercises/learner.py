@@ -32,10 +32,10 @@ from pathlib import Path
 import numpy as np
 
 from . import wire
-from .wire import describe, describe_argument, rebuild, rebuild_argument
+from .wire import describe, describe_argument, rebuild, rebuild_argument, type_name
 
 __all__ = ["LearnerError", "load_learner", "namespace_module", "call", "Server", "serve",
-           "answer", "LOADED", "Learner", "opened"]
+           "answer", "LOADED", "Learner", "opened", "unpack"]
 
 
 class LearnerError(Exception):
@@ -270,6 +270,23 @@ class Learner:
             return rebuild(header["value"], returned)
         except ValueError as err:
             raise wire.ChannelError(str(err)) from None
+
+    def returns(self, name: str, names: tuple, *args) -> tuple:
+        """``call(name, *args)`` as the ``len(names)`` values ``names`` (``unpack``)."""
+        return unpack(name, self.call(name, *args), names)
+
+
+def unpack(function: str, result, names: tuple) -> tuple:
+    """The learner's return value as len(names) values, or a sentence saying what came back."""
+    if len(names) == 1:
+        return (result,)
+    if not isinstance(result, (tuple, list)):
+        raise LearnerError(f"{function} returned a {type_name(result)}, expected "
+                           f"{len(names)} values: {', '.join(names)}")
+    if len(result) != len(names):
+        raise LearnerError(f"{function} returned {len(result)} values, expected "
+                           f"{len(names)}: {', '.join(names)}")
+    return tuple(result)
 
 
 def opened(message: bytes) -> None:

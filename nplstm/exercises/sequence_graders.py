@@ -9,7 +9,7 @@ import numpy as np
 
 from ..functional import reference
 from .compare import (Compared, OutputSpec, central_differences, gate_spec, grade_function,
-                      normal, probe, projection, unpack)
+                      normal, probe, projection)
 from .learner import LearnerError
 from .mistakes import bptt_mistakes, clipped, gate_order_mistakes, truncated_training
 
@@ -61,7 +61,7 @@ def grade_lstm_bptt(learner, rng):
                   for n, s in zip(SEQUENCE_GRADS, SEQUENCE_SHAPES))
 
     def learner_forward(*inputs):
-        return unpack("lstm_forward", learner.call("lstm_forward", *inputs), ("hs", "cache"))
+        return learner.returns("lstm_forward", ("hs", "cache"), *inputs)
 
     def stale(function, want) -> list:
         """(PREVIOUS_ANSWER, the previous case's right outputs) where the shapes repeat."""
@@ -83,10 +83,10 @@ def grade_lstm_bptt(learner, rng):
     def run_backward(case):
         inputs, dhs = case["inputs"], case["dhs"]
         _, cache = learner_forward(*inputs)
-        got = unpack("lstm_backward", learner.call("lstm_backward", dhs, cache), SEQUENCE_GRADS)
+        got = learner.returns("lstm_backward", SEQUENCE_GRADS, dhs, cache)
         _, cache = learner_forward(*inputs)
-        _called_again("lstm_backward", got, unpack(
-            "lstm_backward", learner.call("lstm_backward", dhs, cache), SEQUENCE_GRADS))
+        _called_again("lstm_backward", got,
+                      learner.returns("lstm_backward", SEQUENCE_GRADS, dhs, cache))
         _, ref_cache = reference.lstm_forward(inputs[0], tuple(inputs[1:3]), *inputs[3:])
         want = reference.lstm_backward(dhs, None, None, ref_cache)[:7]
         numeric = central_differences(
@@ -141,8 +141,8 @@ def grade_truncated_bptt(learner, rng):
 
     def run_clip(case):
         grads, max_norm = case["grads"], case["max_norm"]
-        got = unpack("clip_global_norm", learner.call("clip_global_norm", grads, max_norm),
-                     tuple(spec.name for spec in clip_specs))
+        got = learner.returns("clip_global_norm", tuple(spec.name for spec in clip_specs),
+                              grads, max_norm)
         want = clipped(grads, max_norm)
         mistakes = [(sentence, clipped(grads, max_norm, rule=rule))
                     for rule, sentence in CLIP_MISTAKES.items()]
@@ -164,7 +164,7 @@ def grade_truncated_bptt(learner, rng):
 
     def run_train(case):
         args = case["args"]
-        got = unpack("train_truncated", learner.call("train_truncated", *args), TRAINED)
+        got = learner.returns("train_truncated", TRAINED, *args)
         want = truncated_training(*args)
         variants = [(STATE_NOT_CARRIED, {"carry": False}),
                     (GRADIENT_NOT_STOPPED, {"leak": True})]
