@@ -27,7 +27,7 @@ from .wire import Opaque, type_name
 
 __all__ = ["OutputSpec", "gate_spec", "relative_error", "checked_output", "diagnose",
            "Compared", "grade_function", "central_differences", "projection",
-           "as_float", "normal", "probe", "YOUR_FORWARD"]
+           "as_float", "normal", "lstm_inputs", "probe", "YOUR_FORWARD"]
 
 _BLOCK_ROWS = ("0:H", "H:2H", "2H:3H", "3H:4H")
 # float32 rounds at 6e-8: computing in it leaves relative errors of 1e-7 to 1e-6, far from
@@ -310,6 +310,14 @@ def as_float(value, name: str) -> float:
 
 def normal(rng, shape, scale=1.0):
     return scale * rng.standard_normal(shape)
+
+
+def lstm_inputs(rng, x_shape, B, H):
+    """[x (x_shape), h (B, H), c (B, H), W_ih (4H, I), W_hh (4H, H), b_ih, b_hh (4H,)]:
+    random, non-zero, the weights and h at half scale; I = x_shape[-1]."""
+    return [normal(rng, x_shape), normal(rng, (B, H), 0.5), normal(rng, (B, H)),
+            normal(rng, (4 * H, x_shape[-1]), 0.5), normal(rng, (4 * H, H), 0.5),
+            normal(rng, 4 * H, 0.5), normal(rng, 4 * H, 0.5)]
 
 
 def probe(learner, function: str, arguments):

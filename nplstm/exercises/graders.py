@@ -17,7 +17,7 @@ from .. import functional as F
 from ..functional import reference
 from .capstone import grade_capstone
 from .compare import (Compared, OutputSpec, as_float, central_differences, gate_spec,
-                      grade_function, normal, probe, projection)
+                      grade_function, lstm_inputs, normal, probe, projection)
 from .mistakes import (BIAS_NOT_SUMMED, bias_rows, cell_forward_mistakes, cell_mistakes,
                        gate_order_mistakes, reference_rnn_step, rnn_forward_mistakes,
                        rnn_mistakes)
@@ -179,10 +179,7 @@ def _cell_cases(rng):
     """(x, h_prev, c_prev, W_ih, W_hh, b_ih, b_hh) and upstream (dh, dc), for B, I, H."""
     cases = []
     for B, I, H in [(1, 3, 2), (3, 4, 1), (2, 4, 3), (4, 2, 2)]:
-        inputs = [normal(rng, (B, I)), normal(rng, (B, H), 0.5), normal(rng, (B, H)),
-                  normal(rng, (4 * H, I), 0.5), normal(rng, (4 * H, H), 0.5),
-                  normal(rng, 4 * H, 0.5), normal(rng, 4 * H, 0.5)]
-        cases.append({"inputs": inputs, "dh": normal(rng, (B, H)),
+        cases.append({"inputs": lstm_inputs(rng, (B, I), B, H), "dh": normal(rng, (B, H)),
                       "dc": normal(rng, (B, H))})
     return cases
 

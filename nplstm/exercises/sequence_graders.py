@@ -9,7 +9,7 @@ import numpy as np
 
 from ..functional import reference
 from .compare import (Compared, OutputSpec, central_differences, gate_spec, grade_function,
-                      normal, probe, projection)
+                      lstm_inputs, normal, probe, projection)
 from .learner import LearnerError
 from .mistakes import bptt_mistakes, clipped, gate_order_mistakes, truncated_training
 
@@ -26,10 +26,8 @@ def _sequence_cases(rng):
     # the third sizes twice in a row: a function that keeps state between calls (reset only
     # when the shapes change) answers the fourth case with the third's
     for T, B, I, H in [(3, 1, 3, 2), (2, 3, 4, 1), (4, 2, 3, 3), (4, 2, 3, 3), (1, 2, 2, 2)]:
-        inputs = [normal(rng, (T, B, I)), normal(rng, (B, H), 0.5), normal(rng, (B, H)),
-                  normal(rng, (4 * H, I), 0.5), normal(rng, (4 * H, H), 0.5),
-                  normal(rng, 4 * H, 0.5), normal(rng, 4 * H, 0.5)]
-        cases.append({"inputs": inputs, "dhs": normal(rng, (T, B, H))})
+        cases.append({"inputs": lstm_inputs(rng, (T, B, I), B, H),
+                      "dhs": normal(rng, (T, B, H))})
     return cases
 
 
