@@ -19,7 +19,7 @@ import pytest
 from nplstm.cli.main import main
 from nplstm.exercises import (GradeResult, check, format_text, grade_here, solution_source,
                               start_notebook, stub_source)
-from nplstm.exercises.notebook import check_cell
+from nplstm.exercises.tutor import check_cell
 
 
 _CELLS = iter(range(10**6))

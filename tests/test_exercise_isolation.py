@@ -18,10 +18,8 @@ import pytest
 from hypothesis import given, strategies as st
 
 from nplstm.exercises import grade, grade_here, solution_source
-from nplstm.exercises.channel import ChannelError, decode, encode
-from nplstm.exercises.child import Server
-from nplstm.exercises.remote import Learner
-from nplstm.exercises.values import Opaque
+from nplstm.exercises.learner import Learner, Server
+from nplstm.exercises.wire import ChannelError, Opaque, decode, encode
 
 
 def _write(tmp_path, name, source) -> Path:

@@ -21,7 +21,7 @@ from nplstm.cli.main import main
 from nplstm.exercises import (EXERCISES, GradeResult, grade, grade_here, solution_source,
                               stub_source)
 from nplstm.exercises.compare import OutputSpec, diagnose, relative_error
-from nplstm.exercises.graders import SEQUENCE_GRADS
+from nplstm.exercises.sequence_graders import SEQUENCE_GRADS
 
 NAMES = list(EXERCISES)
 QUICK = [name for name in NAMES if EXERCISES[name].quick]   # the capstone trains: its own file

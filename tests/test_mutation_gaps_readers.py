@@ -345,9 +345,9 @@ def test_an_alternative_off_by_exactly_the_tolerance_is_not_named():
 def test_agreeing_with_the_reference_but_off_differences_by_exactly_their_tolerance():
     """Right against the reference, and central differences off by exactly
     DIFFERENCES_TOLERANCE: that counts as disagreeing (>=), and the row says so.  Written
-    for ``numeric >= DIFFERENCES_TOLERANCE`` → ``>`` in engine._add (#25)."""
+    for ``numeric >= DIFFERENCES_TOLERANCE`` → ``>`` in compare._add (#25)."""
     from nplstm.exercises.compare import OutputSpec
-    from nplstm.exercises.engine import YOUR_FORWARD, Compared, _add, _forward_differs
+    from nplstm.exercises.compare import YOUR_FORWARD, Compared, _add, _forward_differs
     from nplstm.exercises.result import DIFFERENCES_TOLERANCE as tol
     want = np.array([1.0, 0.0, 0.5])
     numeric = np.array([1.0, tol, 0.5])          # relative error exactly tol (scale 1.0)
@@ -415,7 +415,7 @@ def test_weights_gradient_of_the_last_step_only_is_named_not_summed(tmp_path):
     assert all(row.passed for name, row in rows.items() if name != "dW_hh")
 
 
-# -- exercises/harness.py --------------------------------------------------------------------
+# -- exercises/grading.py --------------------------------------------------------------------
 
 @pytest.mark.parametrize("source, words", [
     ("def linear_backward(dy, x, W, b):\n    return dy @@ x\n", "syntax error"),
@@ -426,7 +426,7 @@ def test_a_file_that_fails_in_its_child_is_graded_as_a_whole_with_no_cases(tmp_p
                                                                             words):
     """Graded in a child process, a file that cannot be run gets one result naming the
     exercise and the file, with 0 cases and one sentence.  Written for the GradeResult of a
-    file that fails to open in the child (harness._grade_in_a_child#15: path and cases
+    file that fails to open in the child (grading._grade_in_a_child#15: path and cases
     exchanged; #16: 1 case instead of 0)."""
     from nplstm.exercises import grade
     path = tmp_path / "linear.py"
@@ -440,7 +440,7 @@ def test_a_file_that_fails_in_its_child_is_graded_as_a_whole_with_no_cases(tmp_p
 def test_grading_in_a_child_closes_its_pipes():
     """The child's pipes are closed by the grader when it is done, not left to the garbage
     collector (Python warns: ResourceWarning, unclosed file).  Written for ``not
-    pipe.closed`` → ``pipe.closed`` in harness._stop (#7): no pipe was ever closed."""
+    pipe.closed`` → ``pipe.closed`` in grading._stop (#7): no pipe was ever closed."""
     import gc
     import warnings
     from pathlib import Path
@@ -460,19 +460,19 @@ def test_grading_in_a_child_closes_its_pipes():
 def test_only_the_end_of_a_childs_stderr_is_read(tmp_path):
     """Of the child's stderr file only the last _TAIL_BYTES are read (a print in a loop must
     not fill memory).  Written for ``stream.seek(0, os.SEEK_END)`` → ``seek(os.SEEK_END,
-    0)`` in harness._tail (#1): the whole file was read."""
-    from nplstm.exercises import harness
+    0)`` in grading._tail (#1): the whole file was read."""
+    from nplstm.exercises import grading
     data = bytes(range(256)) * 100 + b"\nthe last line\n"
     with open(tmp_path / "stderr.txt", "w+b") as stream:
         stream.write(data)
-        tail = harness._tail(stream)
-    assert tail == data[-harness._TAIL_BYTES:].decode("utf-8", "replace")
+        tail = grading._tail(stream)
+    assert tail == data[-grading._TAIL_BYTES:].decode("utf-8", "replace")
 
 
 def test_a_child_that_closes_the_wire_gets_time_to_exit_with_its_own_status(tmp_path):
     """A learner's file that closes the grader's pipe and exits a moment later: the grader
     waits for the exit (up to _EXIT_WAIT) and names its status, instead of killing it
-    first and naming SIGKILL's.  Written for harness._wait_for_exit's deadline
+    first and naming SIGKILL's.  Written for grading.wait_for_exit's deadline
     ``monotonic() + seconds`` → ``-`` (#4) and ``found is not None`` → ``is None`` (#9):
     neither waited for a child still running."""
     from nplstm.exercises import grade
@@ -485,26 +485,26 @@ def test_a_child_that_closes_the_wire_gets_time_to_exit_with_its_own_status(tmp_
     assert "ended without a result (exit status 5)" in result.problem, result.problem
 
 
-# -- exercises/child.py ----------------------------------------------------------------------
+# -- exercises/learner.py --------------------------------------------------------------------
 
 def test_a_childs_error_sentence_is_cut_to_its_limit():
     """A learner's error sentence crosses the wire cut to _SENTENCE_LENGTH characters.
     Written for ``sentence[:_SENTENCE_LENGTH]`` → ``[:_SENTENCE_LENGTH + 1]``
-    (child.error_reply#0)."""
-    from nplstm.exercises import channel, child
-    n = child._SENTENCE_LENGTH
+    (learner.error_reply#0)."""
+    from nplstm.exercises import learner, wire
+    n = learner._SENTENCE_LENGTH
     for length in (n - 1, n, n + 1, 3 * n):
-        header, arrays = channel.decode(child.error_reply("é" * length))
+        header, arrays = wire.decode(learner.error_reply("é" * length))
         assert header == {"error": "é" * min(length, n)} and arrays == []
 
 
-# -- exercises/values.py ---------------------------------------------------------------------
+# -- exercises/wire.py -----------------------------------------------------------------------
 
 def test_an_objects_names_from_the_child_are_cut_to_their_limit():
     """The type name and dtype a (possibly hostile) child sends for an object are cut to
     _NAME_LENGTH characters on the grader's side.  Written for ``[:_NAME_LENGTH]`` →
-    ``[:_NAME_LENGTH + 1]`` in values.rebuild (#21)."""
-    from nplstm.exercises.values import _NAME_LENGTH, Opaque, rebuild
+    ``[:_NAME_LENGTH + 1]`` in wire.rebuild (#21)."""
+    from nplstm.exercises.wire import _NAME_LENGTH, Opaque, rebuild
     n = _NAME_LENGTH
     for length in (n - 1, n, n + 1, 5 * n):
         got = rebuild({"kind": "object", "type": "T" * length, "handle": 7,

@@ -39,9 +39,9 @@ def run(tmp_path_factory):
 def no_figure(monkeypatch):
     """The page alone: gates.png (a second of matplotlib per call) is left out; the figure
     has its own test."""
-    import nplstm.visualize.report as report  # noqa: PLC0415
+    import nplstm.visualize.run_driver as run_driver  # noqa: PLC0415
 
-    monkeypatch.setattr(report, "plot_saturation", lambda traces, path: False)
+    monkeypatch.setattr(run_driver, "plot_saturation", lambda traces, path: False)
 
 
 class PageParser(html.parser.HTMLParser):
@@ -379,7 +379,7 @@ def test_the_gates_figure_has_a_legend_for_its_diagonals(run):
     """Each panel draws the two diagonals with a label, and the figure's legend names both."""
     pytest.importorskip("matplotlib")
     from nplstm.training.plots import matplotlib_pyplot  # noqa: PLC0415
-    from nplstm.visualize.saturation import DIAGONALS, saturation_figure  # noqa: PLC0415
+    from nplstm.visualize.traces import DIAGONALS, saturation_figure  # noqa: PLC0415
     loaded = load_charlm_run(run)
     with no_grad():
         traces = record_traces(loaded.task.model, loaded.task.corpus.encode(TEXT[:60]))

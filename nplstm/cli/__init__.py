@@ -1,9 +1,9 @@
 """The ``nplstm`` command (also ``python -m nplstm``): the only code that parses flags, prints
 or exits.
 
-Modules: ``main`` (the parser and the dispatch), ``train`` (train, sample), ``gradcheck``,
-``bench``, ``interop`` (convert, inspect), ``visualize``, ``exercise``, ``progress`` (the
-training progress bar).
+Modules: ``main`` (the parser, the dispatch, visualize), ``train`` (train, sample, the
+training progress bar), ``gradcheck``, ``bench``, ``interop`` (convert, inspect),
+``exercise``.
 """
 
 from .main import build_parser, main

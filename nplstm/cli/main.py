@@ -1,5 +1,10 @@
 """The ``nplstm`` command (also ``python -m nplstm``): train, sample, gradcheck, bench,
-convert, inspect, visualize and exercise."""
+convert, inspect, visualize and exercise: the parser, the dispatch, and the small commands.
+
+``nplstm visualize`` (nplstm.visualize) writes RUN/cells.html and RUN/gates.png and says so
+on stdout; a note on stderr names the characters of --text that were skipped (outside the
+run's vocabulary).  Every refusal is one line on stderr and exit status 2.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +14,9 @@ import signal
 import sys
 
 from .. import __version__
-
+from ..checks import check_int
+from ..training.plots import MATPLOTLIB_MISSING
 from . import exercise as cli_exercise, interop as cli_interop, train as cli_train
-from . import visualize as cli_visualize
 
 __all__ = ["main", "build_parser"]
 
@@ -25,7 +30,7 @@ def build_parser():
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     cli_train.add_parsers(sub)
     cli_interop.add_parsers(sub)
-    cli_visualize.add_parser(sub, _positive_int)
+    _add_visualize_parser(sub)
     cli_exercise.add_parser(sub)
 
     check = sub.add_parser("gradcheck", help="check the library's backward passes against "
@@ -158,7 +163,7 @@ def _run(argv) -> int:
         run = cli_train.run_train if args.command == "train" else cli_train.run_sample
         return run(args, sub.choices[args.command].error)
     if args.command == "visualize":
-        return cli_visualize.run_visualize(args, sub.choices["visualize"].error)
+        return run_visualize(args, sub.choices["visualize"].error)
     if args.command in ("convert", "inspect"):
         return cli_interop.run(args, sub.choices[args.command].error)
     if args.command == "exercise":
@@ -187,17 +192,18 @@ def _run(argv) -> int:
 
 
 def _int_at_least(minimum: int, wording: str, maximum: int | None = None):
-    """An argparse type: an integer >= ``minimum`` (and <= ``maximum``), refused with
-    ``expected {wording}``."""
+    """An argparse type: an integer in [``minimum``, ``maximum``] (``checks.check_int``),
+    refused in one line, ``expected {wording}``."""
 
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected {wording}, got {text[:60]!r}") from None
-        if value < minimum or (maximum is not None and value > maximum):
-            raise argparse.ArgumentTypeError(f"expected {wording}, got {value}")
-        return value
+        try:
+            return check_int("value", value, minimum=minimum, maximum=maximum)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {wording}, got {value}") from None
 
     return parse
 
@@ -215,6 +221,56 @@ def _lengths(text: str) -> list:
     if not values or min(values) < 1:
         raise argparse.ArgumentTypeError(f"lengths must be positive integers, got {text!r}")
     return values
+
+
+# --- nplstm visualize ----------------------------------------------------------------------
+
+def _add_visualize_parser(sub) -> None:
+    visualize = sub.add_parser(
+        "visualize", help="colour a text by a trained char-LM's cells and plot its gates' "
+        "saturation (RUN/cells.html, RUN/gates.png)",
+        description="Run a text through a char-LM run's model (best.npz, else "
+        "checkpoint.npz) and write RUN/cells.html (the text coloured by the cells that best "
+        "follow simple features of it, per layer) and RUN/gates.png (how often each gate "
+        "unit is saturated). Characters of --text outside the run's vocabulary are skipped.")
+    visualize.add_argument("--out", required=True, metavar="RUN",
+                           help="the run's directory (the --out of nplstm train)")
+    visualize.add_argument("--text", default=None, metavar="FILE",
+                           help="a UTF-8 text file to show (default: the run's eval split, "
+                           "the last 10%% of its training text)")
+    visualize.add_argument("--chars", type=_positive_int, default=2000, metavar="N",
+                           help="characters of the text to show (default: 2000)")
+    visualize.add_argument("--cells", type=_positive_int, default=5, metavar="K",
+                           help="cells shown per layer (default: 5)")
+
+
+def _skipped_note(skipped: dict) -> str:
+    total = sum(skipped.values())
+    listed = ", ".join(f"{ch!r} ×{n}" for ch, n in sorted(skipped.items(),
+                                                         key=lambda kv: (-kv[1], kv[0]))[:10])
+    more = ", …" if len(skipped) > 10 else ""
+    return (f"note: skipped {total} character(s) outside the run's vocabulary: "
+            f"{listed}{more}")
+
+
+def run_visualize(args, error) -> int:
+    """Run ``nplstm visualize``; ``error(message)`` exits with status 2."""
+    from ..visualize import VisualizeError, visualize_run  # noqa: PLC0415
+
+    try:
+        result = visualize_run(args.out, text=args.text, chars=args.chars, cells=args.cells)
+    except VisualizeError as err:
+        error(str(err))
+    except OSError as err:                    # a full disk, a read-only RUN: one line
+        error(f"cannot write in {args.out}: {err.strerror or err}")
+    if result.skipped:
+        print(_skipped_note(result.skipped), file=sys.stderr)
+    print(f"wrote {result.page} ({result.chars} characters)")
+    if result.figure is None:
+        print(f"note: gates.png skipped: {MATPLOTLIB_MISSING}", file=sys.stderr)
+    else:
+        print(f"wrote {result.figure}")
+    return 0
 
 
 if __name__ == "__main__":

@@ -13,25 +13,20 @@
                                    ``_repr_html_()`` a table in Jupyter, ``to_json()``
     stub_source, solution_source   the exercise and solution files (package data)
 
-Modules: ``catalog`` (the exercises and their files), ``harness`` (grading, with the learner's
-file in a fresh process), ``graders`` (one per exercise: cases, answers, mistakes),
-``mistakes`` (what named mistakes give, from the reference), ``compare`` (errors and
-diagnoses), ``engine`` (the loop over cases), ``learner`` (loading and calling the learner's
-file), ``child`` (the process that runs it), ``remote`` (the grader's handle on it),
-``channel`` and ``values`` (the pickle-free wire between them), ``hints``, ``progress``
-(a learner's folder), ``inline`` (grading a
-namespace, in a fork), ``notebook`` (the .ipynb), ``result`` (the plain data and how it
-reads).  The printing is in ``nplstm.cli.exercise``.
+Modules: ``catalog`` (the exercises and their files), ``grading`` (grading a file or a
+namespace, with the learner's code in a child process), ``learner`` (the learner's code
+loaded and called, and both ends of the call), ``wire`` (the pickle-free messages between
+them), ``graders``, ``sequence_graders`` and ``capstone`` (one per exercise: cases, answers),
+``mistakes`` (what named mistakes give, from the reference), ``compare`` (errors, diagnoses
+and the loop over cases), ``result`` (the plain data and how it reads), ``tutor`` (hints,
+the notebook, progress).  The printing is in ``nplstm.cli.exercise``.
 """
 
 from .catalog import EXERCISES, Exercise, exercise, solution_source, start, stub_source
-from .harness import DEFAULT_TIMEOUT, grade, grade_here
-from .hints import LEVELS, hint
-from .inline import check
-from .notebook import start_notebook
-from .progress import Progress, progress
+from .grading import DEFAULT_TIMEOUT, check, grade, grade_here
 from .result import (DIFFERENCES_TOLERANCE, REFERENCE_TOLERANCE, FunctionReport, GradeResult,
                      OutputRow, format_html, format_text)
+from .tutor import LEVELS, Progress, hint, progress, start_notebook
 
 __all__ = ["EXERCISES", "Exercise", "exercise", "stub_source", "solution_source", "start",
            "start_notebook", "grade", "grade_here", "check", "DEFAULT_TIMEOUT", "GradeResult",

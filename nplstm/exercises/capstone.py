@@ -26,8 +26,7 @@ from ..functional import reference
 from ..nn.module import Parameter
 from ..optim import SGD, clip_grad_norm
 from ..training.data import CharCorpus, StreamBatches, bigram_baseline, default_corpus_text
-from .compare import OutputSpec, checked_output
-from .engine import Compared, grade_function, unpack
+from .compare import Compared, OutputSpec, checked_output, gate_spec, grade_function
 from .learner import LearnerError
 from .mistakes import (NOT_SUMMED_OVER_T, PATH_THROUGH_C_BPTT, PATH_THROUGH_H_BPTT,
                        bptt_gradients)
@@ -104,12 +103,11 @@ def grade_capstone(learner, rng):
                                                          (V, H), V]]
         cases.append({"inputs": rng.integers(0, V, (T, B)), "targets": rng.integers(0, V, (T, B)),
                       "params": params})
-    specs = [OutputSpec(n, s, gate_axis=0 if s and s[0] == "4H" else None)
-             for n, s in zip(OUTPUTS, SHAPES)]
+    specs = [gate_spec(n, s) for n, s in zip(OUTPUTS, SHAPES)]
 
     def run(case):
         inputs, targets, params = case["inputs"], case["targets"], case["params"]
-        got = unpack(FUNCTION, learner.call(FUNCTION, inputs, targets, *params), OUTPUTS)
+        got = learner.returns(FUNCTION, OUTPUTS, inputs, targets, *params)
         want, x, dhs = reference_loss_and_grads(inputs, targets, *params)
         mistakes = _mistakes(x, *params[:4], dhs)
         for k, spec in enumerate(specs):
@@ -144,8 +142,7 @@ def train(learner, plan: TrainingPlan) -> dict:
               "plan": asdict(plan), "seconds": 0.0}
 
     def loss_and_grads(inputs, targets, step):
-        got = unpack(FUNCTION, learner.call(FUNCTION, inputs, targets,
-                                            *[p.data for p in params]), OUTPUTS)
+        got = learner.returns(FUNCTION, OUTPUTS, inputs, targets, *[p.data for p in params])
         checked = [checked_output(spec, g, p.data if spec.shape else np.asarray(0.0))
                    for spec, g, p in zip(specs, got, [params[0]] + params)]
         loss = float(checked[0])

@@ -1,5 +1,9 @@
-"""Comparing one returned array with the right one, and saying where and how it is wrong.
+"""Comparing what a learner's function returned with the right answer, case by case, and
+saying where and how it is wrong.
 
+    grade_function(function, cases, run_case) -> FunctionReport   the loop every exercise
+        shares: the worst error and the first diagnosis per output; a learner's failure as a
+        sentence
     relative error = max|got − want| / max(max|got|, max|want|)     (0 when both are 0)
 
 A wrong array is tested against the shapes that common mistakes leave (round-off at float32
@@ -11,17 +15,19 @@ never the expected values.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import combinations
 
 import numpy as np
 
 from ..kernels.layout import GATE_NAMES
 from .learner import LearnerError
-from .result import REFERENCE_TOLERANCE
-from .values import Opaque, type_name
+from .result import DIFFERENCES_TOLERANCE, REFERENCE_TOLERANCE, FunctionReport, OutputRow
+from .wire import Opaque, type_name
 
-__all__ = ["OutputSpec", "relative_error", "checked_output", "diagnose"]
+__all__ = ["OutputSpec", "gate_spec", "relative_error", "checked_output", "diagnose",
+           "Compared", "grade_function", "central_differences", "projection",
+           "as_float", "normal", "lstm_inputs", "probe", "YOUR_FORWARD"]
 
 _BLOCK_ROWS = ("0:H", "H:2H", "2H:3H", "3H:4H")
 # float32 rounds at 6e-8: computing in it leaves relative errors of 1e-7 to 1e-6, far from
@@ -46,6 +52,11 @@ class OutputSpec:
 
     def letters(self) -> str:
         return f"({self.shape[0]},)" if len(self.shape) == 1 else f"({', '.join(self.shape)})"
+
+
+def gate_spec(name: str, shape: tuple, **kw) -> OutputSpec:
+    """An ``OutputSpec`` whose gate axis is 0 where its shape starts with "4H"."""
+    return OutputSpec(name, shape, gate_axis=0 if shape and shape[0] == "4H" else None, **kw)
 
 
 def relative_error(got: np.ndarray, want: np.ndarray) -> float:
@@ -170,3 +181,153 @@ def _time_steps(got, want, spec: OutputSpec, tol: float) -> str:
                 f"t = {T - 1} down, so look at step t = {max(wrong)} first")
     return (f"wrong at time step{plural} t = {steps} of 0 … {T - 1}: the forward runs from "
             f"t = 0 up, so look at step t = {min(wrong)} first")
+
+
+# --- the loop over cases ----------------------------------------------------------------
+
+FINITE_DIFFERENCE_STEP = 1e-6
+YOUR_FORWARD = "your forward"
+
+
+def _forward_wrong(forward: str) -> str:
+    """Right for the forward that was differenced, wrong against the reference."""
+    if forward == YOUR_FORWARD:
+        return ("agrees with central differences of your forward but not with the "
+                "reference: your forward computes something else")
+    return (f"agrees with central differences of {forward} but not with the reference: "
+            f"an error too small for differences to see")
+
+
+def _forward_differs(forward: str) -> str:
+    if forward == YOUR_FORWARD:
+        return ("agrees with the reference but not with central differences of your "
+                "forward: is your forward the textbook one, in float64?")
+    return f"agrees with the reference but not with central differences of {forward}"
+
+
+@dataclass
+class Compared:
+    """One output in one case: the learner's value, the right one, central differences of the
+    forward (None where there is no forward to differentiate), named mistakes (sentence,
+    array), the sizes a constant factor may be named after, and what the differenced forward
+    is called in a sentence ("your forward" only where the learner wrote it)."""
+
+    spec: OutputSpec
+    got: object
+    want: np.ndarray
+    numeric: np.ndarray | None = None
+    alternatives: list = field(default_factory=list)
+    sizes: dict = field(default_factory=dict)
+    forward: str = YOUR_FORWARD
+    nonfinite: str = ""           # what NaN or inf in this case's output means, if known
+
+
+def grade_function(function: str, cases, run_case) -> FunctionReport:
+    """``run_case(case)`` yields a ``Compared`` per output; the worst error over the cases is
+    reported per output.  A ``LearnerError`` (not written yet, a crash, a shape) becomes the
+    report's one sentence."""
+    rows: dict = {}
+    try:
+        for case in cases:
+            for compared in run_case(case):
+                _add(rows, compared)
+    except LearnerError as err:
+        return FunctionReport(function, problem=str(err))
+    return FunctionReport(function, list(rows.values()))
+
+
+def _add(rows: dict, compared: Compared) -> None:
+    spec = compared.spec
+    got = checked_output(spec, compared.got, compared.want)
+    error = relative_error(got, compared.want)
+    numeric = (None if compared.numeric is None
+               else relative_error(got, compared.numeric))
+    where = ""
+    if error >= REFERENCE_TOLERANCE:
+        alternatives = [(sentence, a) for sentence, a in compared.alternatives if a is not None]
+        where = diagnose(spec, got, compared.want, alternatives, compared.sizes,
+                         compared.nonfinite)
+        if not where and numeric is not None and numeric < DIFFERENCES_TOLERANCE:
+            where = _forward_wrong(compared.forward)
+    elif numeric is not None and numeric >= DIFFERENCES_TOLERANCE:
+        where = _forward_differs(compared.forward)
+    row = rows.get(spec.name)
+    if row is None:
+        rows[spec.name] = OutputRow(spec.name, error, numeric, where)
+        return
+    row.reference = max(row.reference, error)
+    if numeric is not None:
+        row.differences = max(row.differences or 0.0, numeric)
+    row.where = row.where or where
+
+
+def central_differences(loss, arrays: list) -> list:
+    """∂loss/∂a for each array a: (loss(a + ε e_j) − loss(a − ε e_j)) / 2ε per element.
+
+    loss(*arrays) -> float; it is given fresh copies, never ``arrays`` themselves.
+    """
+    eps = FINITE_DIFFERENCE_STEP
+    grads = []
+    for k, a in enumerate(arrays):
+        grad = np.empty_like(a)
+        for j in np.ndindex(a.shape):
+            values = []
+            for step in (eps, -eps):
+                moved = [b.copy() for b in arrays]
+                moved[k][j] += step
+                values.append(loss(*moved))
+            grad[j] = (values[0] - values[1]) / (2 * eps)
+        grads.append(grad)
+    return grads
+
+
+def projection(outputs, directions, names=("y",)) -> float:
+    """L = Σ_k ⟨u_k, out_k⟩: the scalar whose gradient a backward with upstream u_k returns.
+
+    A learner's forward output of another shape is a ``LearnerError``, not a broadcast."""
+    total = 0.0
+    for out, u, name in zip(outputs, directions, names):
+        if not isinstance(out, np.ndarray) or out.shape != u.shape or out.dtype != u.dtype:
+            got = (f"is a {type_name(out)}" if not isinstance(out, np.ndarray)
+                   else f"has shape {out.shape}" if out.shape != u.shape
+                   else f"has dtype {out.dtype}")
+            raise LearnerError(f"your forward's {name} {got}, expected shape {u.shape}"
+                               f"{'' if out.shape != u.shape else f' and dtype {u.dtype}'}"
+                               f": the central differences need a forward that runs")
+        total += float(np.sum(u * out))
+    return total
+
+
+def as_float(value, name: str) -> float:
+    """A scalar the learner returned, for central differences; a sentence otherwise."""
+    if isinstance(value, (float, np.floating)) or (isinstance(value, np.ndarray)
+                                                  and value.shape == ()
+                                                  and value.dtype.kind == "f"):
+        return float(value)
+    raise LearnerError(f"your {name} is a {type_name(value)}, expected a single float: the "
+                       f"central differences need a forward that runs")
+
+
+def normal(rng, shape, scale=1.0):
+    return scale * rng.standard_normal(shape)
+
+
+def lstm_inputs(rng, x_shape, B, H):
+    """[x (x_shape), h (B, H), c (B, H), W_ih (4H, I), W_hh (4H, H), b_ih, b_hh (4H,)]:
+    random, non-zero, the weights and h at half scale; I = x_shape[-1]."""
+    return [normal(rng, x_shape), normal(rng, (B, H), 0.5), normal(rng, (B, H)),
+            normal(rng, (4 * H, x_shape[-1]), 0.5), normal(rng, (4 * H, H), 0.5),
+            normal(rng, 4 * H, 0.5), normal(rng, 4 * H, 0.5)]
+
+
+def probe(learner, function: str, arguments):
+    """A run that only finds out whether ``function`` still raises NotImplementedError
+    (called with ``arguments(case)``)."""
+    def run(case):
+        try:
+            learner.call(function, *arguments(case))
+        except LearnerError as err:
+            if str(err).startswith("not written yet"):
+                raise
+        return iter(())
+    return run

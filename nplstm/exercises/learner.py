@@ -1,15 +1,28 @@
-"""The learner's file: loaded without being trusted, its functions called with copies (in
-the process ``child`` runs; the grader sees only what ``values`` sends back).
+"""The learner's code and both ends of the call to it.
 
-Everything that can go wrong in it becomes one sentence (``LearnerError``): a syntax error
-names the file and line, a crash names the exception and the line of the learner's file it
-came from, a stub names the function that is "not written yet".
+    load_learner(path), call(module, name, *args)   the file loaded without being trusted,
+                                  its functions called with copies
+    Server(path).reply(request) -> reply;  serve()  the learner's side (the child process:
+                                  argv[1] is the file; frames in on stdin, out on stdout; the
+                                  learner's own prints go to /dev/null): runs the call a
+                                  request names and sends back its values (``wire``)
+    Learner(request).call(name, *args)   the grader's handle: the call sent across, the
+                                  reply rebuilt as plain arrays, floats and ``Opaque``s
+
+Everything that can go wrong in the learner's code becomes one sentence (``LearnerError``): a
+syntax error names the file and line, a crash names the exception and the line of the
+learner's file it came from, a stub names the function that is "not written yet".  The grade
+is decided by the grader, in its own process, from the arrays it receives: the learner's side
+never sees the right answers, and a reply that is not a message of the protocol is a
+``ChannelError``, so the only way to pass is to send back the right arrays.
 """
 
 from __future__ import annotations
 
 import ast
+import io
 import linecache
+import os
 import sys
 import traceback
 import types
@@ -18,7 +31,11 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["LearnerError", "load_learner", "namespace_module", "call"]
+from . import wire
+from .wire import describe, describe_argument, rebuild, rebuild_argument, type_name
+
+__all__ = ["LearnerError", "load_learner", "namespace_module", "call", "Server", "serve",
+           "answer", "LOADED", "Learner", "opened", "unpack"]
 
 
 class LearnerError(Exception):
@@ -162,3 +179,126 @@ def _flipped(node) -> str:
     if isinstance(node, ast.Attribute) and node.attr == "T":
         return ast.unparse(node.value)
     return f"{ast.unparse(node)}.T"
+
+
+# --- the learner's side: the child process ---------------------------------------------
+
+LOADED = {"loaded": True}
+_SENTENCE_LENGTH = 2000
+
+
+class Server:
+    """The learner's module and the objects its functions returned (kept by handle, so that a
+    cache can be passed back to the backward)."""
+
+    def __init__(self, path: Path | None = None, *, module=None):
+        """The learner's file at ``path`` (loaded here: ``LearnerError``, one sentence, when
+        it does not load), or a ``module`` already holding the learner's functions."""
+        self.module = module if path is None else load_learner(Path(path))
+        self.kept: dict = {}
+
+    def keep(self, value) -> int:
+        self.kept[len(self.kept)] = value
+        return len(self.kept) - 1
+
+    def reply(self, request: bytes) -> bytes:
+        """Run the call ``request`` names; the reply holds its values, or a sentence."""
+        header, arrays = wire.decode(request)
+        args = [rebuild_argument(a, arrays, self.kept) for a in header["args"]]
+        name = header["call"]
+        try:
+            result = call(self.module, name, *args)
+            returned: list = []
+            try:
+                value = describe(result, self.keep, returned)
+            except Exception as err:                     # noqa: BLE001 - the learner's object
+                raise LearnerError(f"{name} returned something that cannot be read as "
+                                   f"arrays ({type(err).__name__}: {err})") from None
+        except LearnerError as err:
+            return error_reply(str(err))
+        return wire.encode({"value": value}, returned)
+
+
+def error_reply(sentence: str) -> bytes:
+    return wire.encode({"error": sentence[:_SENTENCE_LENGTH]})
+
+
+def serve() -> None:
+    """The child process: the wire is a private copy of stdin and stdout, which are then
+    pointed at /dev/null, so a print or input() in the learner's file cannot touch it."""
+    path = sys.argv[1]
+    wire_in = io.open(os.dup(0), "rb")
+    wire_out = io.open(os.dup(1), "wb")
+    null = os.open(os.devnull, os.O_RDWR)
+    os.dup2(null, 0)
+    os.dup2(null, 1)
+    try:
+        server = Server(Path(path))
+    except LearnerError as err:
+        wire.write_frame(wire_out, error_reply(str(err)))
+        return
+    answer(server, wire_in, wire_out)
+
+
+def answer(server: Server, wire_in, wire_out) -> None:
+    """Say the learner's code is loaded, then answer each request until the parent closes
+    the wire."""
+    wire.write_frame(wire_out, wire.encode(LOADED))
+    while (request := wire.read_frame(wire_in)) is not None:
+        wire.write_frame(wire_out, server.reply(request))
+
+
+# --- the grader's side -------------------------------------------------------------------
+
+class Learner:
+    """The learner's functions, called across the wire."""
+
+    def __init__(self, request):
+        self.request = request
+
+    def call(self, name: str, *args):
+        """``name(*args)`` in the learner's process: its return value, rebuilt."""
+        arrays: list = []
+        described = [describe_argument(a, arrays) for a in args]
+        header, returned = wire.decode(self.request(wire.encode(
+            {"call": name, "args": described}, arrays)))
+        if "error" in header:
+            raise LearnerError(_sentence(header["error"]))
+        if "value" not in header:
+            raise wire.ChannelError("a reply with neither a value nor a sentence")
+        try:
+            return rebuild(header["value"], returned)
+        except ValueError as err:
+            raise wire.ChannelError(str(err)) from None
+
+    def returns(self, name: str, names: tuple, *args) -> tuple:
+        """``call(name, *args)`` as the ``len(names)`` values ``names`` (``unpack``)."""
+        return unpack(name, self.call(name, *args), names)
+
+
+def unpack(function: str, result, names: tuple) -> tuple:
+    """The learner's return value as len(names) values, or a sentence saying what came back."""
+    if len(names) == 1:
+        return (result,)
+    if not isinstance(result, (tuple, list)):
+        raise LearnerError(f"{function} returned a {type_name(result)}, expected "
+                           f"{len(names)} values: {', '.join(names)}")
+    if len(result) != len(names):
+        raise LearnerError(f"{function} returned {len(result)} values, expected "
+                           f"{len(names)}: {', '.join(names)}")
+    return tuple(result)
+
+
+def opened(message: bytes) -> None:
+    """Check the first message of a child: loaded, or the ``LearnerError`` it sent."""
+    header, _ = wire.decode(message)
+    if "error" in header:
+        raise LearnerError(_sentence(header["error"]))
+    if header != {"loaded": True}:
+        raise wire.ChannelError("a first message that is not the file's loading")
+
+
+def _sentence(value) -> str:
+    if not isinstance(value, str):
+        raise wire.ChannelError("a sentence that is not a string")
+    return value

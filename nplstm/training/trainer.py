@@ -119,7 +119,7 @@ class Trainer:
 
     progress    None or False: quiet; else a factory ``progress(start, total)`` of an object
                 with ``update(record)``, ``eval(step, loss)`` and ``close()``, told of every
-                step and evaluation (the command line passes ``nplstm.cli.progress.Progress``:
+                step and evaluation (the command line passes ``nplstm.cli.train.Progress``:
                 a tqdm bar on a terminal)
     explicit    the names of the settings the user gave (the CLI's flags); on resume only
                 these override the checkpoint's.  None: those that differ from TrainConfig().

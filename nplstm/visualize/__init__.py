@@ -1,21 +1,18 @@
 """A look inside a trained char-LM (``nplstm visualize``): which cells track which features of
 the text (cells.html), and how saturated the gates are (gates.png).
 
-Modules, one job each: ``run_model`` (the run's model rebuilt, the text chosen), ``traces``
-(each layer's c_t and gates per character, by the textbook step), ``features`` (simple
-features of a text), ``ranking`` (correlations, the most interpretable cells), ``html`` (the
-page), ``saturation`` (the gate-saturation fractions and figure), ``report`` (all of it into
-the run's directory).
+Modules, one job each: ``run_driver`` (the run's model rebuilt, the text chosen, all of it
+into the run's directory), ``traces`` (each layer's c_t and gates per character, by the
+textbook step; the gate-saturation fractions and figure), ``cells`` (simple features of a
+text, the correlations that rank the most interpretable cells, the page), and
+``visualize_error`` (the one error).
 """
 
-from .errors import VisualizeError
-from .features import FEATURES, text_features
-from .html import CellView, render_page
-from .ranking import RankedCell, correlations, rank_cells
-from .report import VisualizeResult, visualize_run
-from .run_model import LoadedRun, choose_text, load_charlm_run
-from .saturation import plot_saturation, saturation_fractions
-from .traces import LayerTrace, record_traces
+from .cells import (FEATURES, CellView, RankedCell, correlations, rank_cells, render_page,
+                    text_features)
+from .run_driver import LoadedRun, VisualizeResult, choose_text, load_charlm_run, visualize_run
+from .traces import LayerTrace, plot_saturation, record_traces, saturation_fractions
+from .visualize_error import VisualizeError
 
 __all__ = ["VisualizeError", "FEATURES", "text_features", "CellView", "render_page",
            "RankedCell", "correlations", "rank_cells", "VisualizeResult", "visualize_run",

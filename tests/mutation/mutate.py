@@ -137,14 +137,12 @@ READERS = {
 }
 GRADER = {
     "nplstm/exercises/compare.py": (None, _GRADER, _GRADER_WIDE),
-    "nplstm/exercises/engine.py": (None, _GRADER, _GRADER_WIDE),
     "nplstm/exercises/graders.py": (None, _GRADER, _GRADER_WIDE),
+    "nplstm/exercises/sequence_graders.py": (None, _GRADER, _GRADER_WIDE),
     "nplstm/exercises/mistakes.py": (None, _GRADER, _GRADER_WIDE),
-    "nplstm/exercises/harness.py": (None, _ISOLATION, _ISOLATION_WIDE),
-    "nplstm/exercises/channel.py": (None, _ISOLATION, _ISOLATION_WIDE),
-    "nplstm/exercises/child.py": (None, _ISOLATION, _ISOLATION_WIDE),
-    "nplstm/exercises/remote.py": (None, _ISOLATION, _ISOLATION_WIDE),
-    "nplstm/exercises/values.py": (None, _ISOLATION, _ISOLATION_WIDE),
+    "nplstm/exercises/grading.py": (None, _ISOLATION, _ISOLATION_WIDE),
+    "nplstm/exercises/learner.py": (None, _ISOLATION, _ISOLATION_WIDE),
+    "nplstm/exercises/wire.py": (None, _ISOLATION, _ISOLATION_WIDE),
 }
 for _group, _targets in (("readers", READERS), ("grader", GRADER)):
     TARGETS.update(_targets)

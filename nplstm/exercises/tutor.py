@@ -1,16 +1,33 @@
-"""Graded hints: three per exercise, each closer to the answer, none of them a line of it.
+"""What a learner gets beside the grade: hints, the exercise as a notebook, and progress.
 
-    hint(name, level=1) -> str     level 1: where to look; 2: what to compute; 3: how, in
-                                   words and shapes (still not the code)
-
-The suite checks that no hint holds a line of the solution.
+    hint(name, level=1) -> str        three per exercise, each closer to the answer, none of
+                                      them a line of it (the suite checks): 1 where to look,
+                                      2 what to compute, 3 how, in words and shapes
+    start_notebook(name, directory)   DIRECTORY/NAME.ipynb (never overwrites): the stub in a
+                                      cell, and a check cell ``check("NAME", globals())`` that
+                                      grades the functions defined in the notebook, in a
+                                      forked child (nbformat 4.5 JSON, written here)
+    progress(directory, timeout=60) -> [Progress]   one per exercise, in teaching order:
+                                      "pass", "fail" (and why, in a few words), "not
+                                      started"; each file graded as ``grade`` grades it (a
+                                      notebook's functions live in its kernel: its check
+                                      cell grades them)
 """
 
 from __future__ import annotations
 
-from .catalog import exercise
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
-__all__ = ["HINTS", "LEVELS", "hint"]
+from .catalog import EXERCISES, exercise, stub_source, write_new_file
+from .grading import DEFAULT_TIMEOUT, checked_timeout, grade
+from .result import GradeResult
+
+__all__ = ["HINTS", "LEVELS", "hint", "notebook_text", "start_notebook", "check_cell",
+           "Progress", "progress"]
 
 LEVELS = (1, 2, 3)
 
@@ -118,3 +135,108 @@ def hint(name: str, level: int = 1) -> str:
     if level not in LEVELS:
         raise ValueError(f"level must be 1, 2 or 3, got {level}")
     return HINTS[name][level - 1]
+
+
+# --- the notebook ------------------------------------------------------------------------
+
+def check_cell(name: str) -> str:
+    """The source of the cell that grades exercise ``name`` in a notebook."""
+    exercise(name)
+    return f'from nplstm.exercises import check\n\ncheck("{name}", globals())'
+
+
+def _cell(kind: str, source: str, number: int) -> dict[str, Any]:
+    cell: dict[str, Any] = {"cell_type": kind, "id": f"{kind}-{number}", "metadata": {},
+            "source": source.splitlines(keepends=True)}
+    if kind == "code":
+        cell.update(execution_count=None, outputs=[])
+    return cell
+
+
+def notebook_text(name: str) -> str:
+    """The notebook of exercise ``name``: what to do, the stub, the check cell."""
+    task = exercise(name)
+    functions = ", ".join(f"`{f}`" for f in task.functions)
+    cells = [
+        ("markdown", f"# Exercise `{name}`\n\n{task.teaches[0].upper()}{task.teaches[1:]}.\n\n"
+                     f"Write {functions} in the next cell (replace each `raise "
+                     f"NotImplementedError`), run it, then run the check below. Stuck? "
+                     f"`nplstm exercise hint {name}` (levels 1, 2, 3) in a terminal. Try "
+                     f"first; read `nplstm/functional/reference.py` after."),
+        ("code", stub_source(name).rstrip("\n")),
+        ("markdown", "## Check\n\nGrades the functions defined above in a separate process "
+                     "(a fork of this kernel: a crash or an endless loop cannot take the "
+                     "notebook down) against nplstm's reference and central differences. "
+                     "`check(..., isolate=False)` grades them in this kernel instead."),
+        ("code", check_cell(name)),
+    ]
+    notebook = {
+        "cells": [_cell(kind, source, k) for k, (kind, source) in enumerate(cells)],
+        "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python",
+                                    "name": "python3"},
+                     "language_info": {"name": "python"}},
+        "nbformat": 4, "nbformat_minor": 5,
+    }
+    return json.dumps(notebook, indent=1, ensure_ascii=False) + "\n"
+
+
+def start_notebook(name: str, directory: str | os.PathLike[str]) -> Path:
+    """Write DIRECTORY/NAME.ipynb (creating DIRECTORY) and return its path.
+
+    Never overwrites: FileExistsError when the file is there (a learner's work is in it).
+    """
+    return write_new_file(Path(directory) / f"{name}.ipynb", notebook_text(name),
+                          "open it, or move it away to start over")
+
+
+# --- progress ----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Progress:
+    exercise: str
+    state: str            # "pass", "fail", "not started", "notebook", "not graded here"
+    detail: str = ""
+
+
+def progress(directory: str | os.PathLike[str], timeout: float = DEFAULT_TIMEOUT) -> list[Any]:
+    """The state of every exercise in ``directory`` (``start``'s folder).
+
+    TypeError / ValueError / FileNotFoundError / NotADirectoryError for a bad directory."""
+    if not isinstance(directory, (str, os.PathLike)):
+        raise TypeError(f"directory must be a str or a path, got {type(directory).__name__}")
+    timeout = checked_timeout(timeout)
+    folder = Path(directory)
+    if not folder.exists():
+        raise FileNotFoundError(f"no folder {folder}: start an exercise with `nplstm exercise "
+                                f"start NAME --dir {folder}`")
+    if not folder.is_dir():
+        raise NotADirectoryError(f"{folder} is not a folder: give the folder of your "
+                                 f"exercise files")
+    found = []
+    for name, task in EXERCISES.items():
+        path, notebook = folder / f"{name}.py", folder / f"{name}.ipynb"
+        if not path.is_file():
+            found.append(Progress(name, "notebook", "check it in its notebook")
+                         if notebook.is_file() else Progress(name, "not started"))
+        elif not task.quick:
+            found.append(Progress(name, "not graded here", f"it trains for a while: "
+                                  f"`nplstm exercise check {name}`"))
+        else:
+            found.append(_graded(name, grade(path, name, timeout=timeout)))
+    return found
+
+
+def _graded(name: str, result: GradeResult) -> Progress:
+    if result.passed:
+        return Progress(name, "pass")
+    if result.problem:
+        return Progress(name, "fail", _short(result.problem))
+    wrong = [r for r in result.reports if not r.passed]
+    written = [r.function for r in wrong if not r.problem.startswith("not written yet")]
+    if not written:
+        return Progress(name, "fail", "not written yet")
+    return Progress(name, "fail", f"not right yet: {', '.join(written)}")
+
+
+def _short(sentence: str, length: int = 100) -> str:
+    return sentence if len(sentence) <= length else sentence[:length - 1] + "…"

@@ -1,5 +1,7 @@
-"""A char-LM run (a directory written by ``nplstm train``), its model rebuilt, and the text
-to show it: read from a file, or the run's own eval split (the text it was not trained on)."""
+"""The run driver: ``visualize_run`` writes a char-LM run's cells.html and gates.png into the
+run; ``load_charlm_run`` rebuilds the run's model (a directory written by ``nplstm train``)
+and ``choose_text`` picks the text to show it: read from a file, or the run's own eval split
+(the text it was not trained on)."""
 
 from __future__ import annotations
 
@@ -7,14 +9,62 @@ from collections import Counter
 from pathlib import Path
 from typing import NamedTuple
 
-from ..io import CheckpointError
+import numpy as np
+
+from ..checks import check_int
+from ..io import CheckpointError, atomic_write_bytes
 from ..training import TrainingError
 from ..training.tasks import charlm_from_checkpoint
-from .errors import VisualizeError
+from .cells import MIN_R, CellView, rank_cells, render_page, text_features
+from .traces import plot_saturation, record_traces
+from .visualize_error import VisualizeError
 
-__all__ = ["LoadedRun", "load_charlm_run", "choose_text"]
+__all__ = ["VisualizeResult", "visualize_run", "LoadedRun", "load_charlm_run", "choose_text"]
 
 _LINE_START_WITHIN = 200        # the eval split is shown from its first line within this
+
+
+class VisualizeResult(NamedTuple):
+    """What was written: the page, the figure (None without matplotlib), the checkpoint
+    read, how many characters were shown and the characters skipped (char → count)."""
+
+    page: Path
+    figure: Path | None
+    checkpoint: Path
+    chars: int
+    skipped: dict
+
+
+def visualize_run(out, *, text=None, chars: int = 2000, cells: int = 5) -> VisualizeResult:
+    """Read OUT (``load_charlm_run``), run ``chars`` characters of ``text`` (a file; None:
+    the run's eval split) through it, and write OUT/cells.html (the ``cells`` most
+    interpretable cells per layer) and OUT/gates.png (gate saturation)."""
+    chars, cells = check_int("chars", chars, minimum=1), check_int("cells", cells, minimum=1)
+    run = load_charlm_run(out)
+    hidden = run.task.model.lstm.hidden_size
+    if cells > hidden:
+        raise VisualizeError(f"cells {cells}: the run's layers have only {hidden} cells")
+    shown, skipped = choose_text(run.task.corpus, text, chars)
+    traces = record_traces(run.task.model, run.task.corpus.encode(shown))
+    features = text_features(shown)
+    views = []
+    for layer, trace in enumerate(traces):
+        values = np.tanh(trace.c)                                        # (T, H)
+        for cell in rank_cells(values, features, cells):
+            views.append(CellView(layer, cell.unit, cell.feature, cell.r, values[:, cell.unit],
+                                  cell.halves, cell.convincing))
+    source = "the run's eval split" if text is None else str(text)
+    meta = (f"{run.checkpoint} (step {run.step}); {len(shown)} characters of {source}; "
+            f"{len(traces)} layer(s) of {hidden} cells, {cells} shown per layer")
+    page, figure = Path(out) / "cells.html", Path(out) / "gates.png"
+    for target in (page, figure):         # both checked before either is written
+        if target.is_dir():
+            raise VisualizeError(f"{target} is a directory; visualize writes a file there")
+    atomic_write_bytes(page, render_page(shown, views, title="Inside a trained LSTM: cells",
+                                         meta=meta, min_r=MIN_R).encode("utf-8"))
+    wrote = plot_saturation(traces, figure)
+    return VisualizeResult(page, figure if wrote else None, run.checkpoint, len(shown),
+                           dict(skipped))
 
 
 class LoadedRun(NamedTuple):

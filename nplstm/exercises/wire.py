@@ -1,15 +1,24 @@
-"""The wire between the grader and the process that runs a learner's file: messages of JSON
-and raw numeric arrays, never pickle, read with bounds.
+"""The wire between the grader and the process that runs a learner's file: JSON and raw
+numeric arrays, never pickle, read with bounds.
 
-    message = JSON header + arrays, each array described in the header by dtype and shape
+    message = JSON header + arrays, each described in the header by dtype and shape
     encode(header, arrays) -> bytes;  decode(data) -> (header, arrays)
     frame   = 8-byte big-endian length + message: write_frame / read_frame (blocking, the
               child) and FrameReader (the parent: a deadline, a size limit)
 
 The parent reads what the child sends as untrusted bytes: ``decode`` accepts only plain
 numeric dtypes (bool, int, uint, float, complex), shapes whose byte count is what the message
-holds, and bounded sizes, and builds fresh base-class ``ndarray``s.  Anything else is a
-``ChannelError``.  Nothing read from the child can run code in the parent.
+holds, and bounded sizes, and builds fresh base-class ``ndarray``s; anything else is a
+``ChannelError``.
+
+Values, child → parent (what a learner's function returned: a tuple or list of them, or one):
+    an ndarray of a plain numeric dtype (of any subclass)  → a fresh base-class ndarray copy
+    a NumPy scalar → the same scalar;  a float → a float;  None → None
+    anything else (a cache, a list of arrays, an object array, an int) → an ``Opaque``: its
+                                       type name, and a handle the child keeps it under
+Parent → child, the arguments: arrays, None, ``Opaque`` handles (a cache passed back), ints
+and floats, and lists of arrays.  So the grader compares only plain arrays and floats it
+built itself: nothing read from the child can run code in the parent.
 """
 
 from __future__ import annotations
@@ -19,11 +28,13 @@ import os
 import re
 import select
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
 __all__ = ["ChannelError", "ChildGone", "GradingTimeout", "MAX_FRAME_BYTES", "encode",
-           "decode", "write_frame", "read_frame", "FrameReader"]
+           "decode", "write_frame", "read_frame", "FrameReader", "Opaque", "type_name",
+           "describe", "rebuild", "describe_argument", "rebuild_argument"]
 
 MAX_FRAME_BYTES = 64 * 2**20     # one reply; the exercises' outputs are a few kB
 MAX_HEADER_BYTES = 2**20
@@ -179,3 +190,118 @@ class FrameReader:
                                                                                  left)
         if not any(ready):
             raise GradingTimeout
+
+
+# --- values ---------------------------------------------------------------------------------
+
+_NUMERIC_KINDS = "biufc"
+_NAME_LENGTH = 80
+
+
+@dataclass(frozen=True)
+class Opaque:
+    """A value that stays in the learner's process: its type's name, the handle it is kept
+    under there, and, for an array of a dtype that cannot be compared (object, str), that
+    dtype."""
+
+    type_name: str
+    handle: int
+    dtype: str = ""
+
+
+def type_name(value) -> str:
+    """The name a sentence uses for ``value``'s type (an ``Opaque`` keeps the child's)."""
+    return value.type_name if isinstance(value, Opaque) else type(value).__name__
+
+
+def describe(value, keep, arrays: list, top: bool = True) -> dict:
+    """The JSON description of a returned ``value`` (the child's side), appending the arrays
+    it carries to ``arrays``; ``keep(value) -> handle`` stores what stays in the child.
+    A tuple or list is described item by item at the top level only."""
+    if top and isinstance(value, (tuple, list)):
+        return {"kind": "list" if isinstance(value, list) else "tuple",
+                "items": [describe(v, keep, arrays, top=False) for v in value]}
+    if value is None:
+        return {"kind": "none"}
+    if isinstance(value, np.ndarray):
+        plain = np.array(value, copy=True, subok=False)       # the data, as a base ndarray
+        if plain.dtype.kind in _NUMERIC_KINDS and plain.dtype.fields is None:
+            arrays.append(plain)
+            return {"kind": "array", "index": len(arrays) - 1}
+        return {"kind": "object", "type": "ndarray", "dtype": str(plain.dtype)[:_NAME_LENGTH],
+                "handle": keep(value)}
+    if isinstance(value, np.generic) and np.dtype(type(value)).kind in _NUMERIC_KINDS:
+        arrays.append(np.array(value, copy=True, subok=False).reshape(()))
+        return {"kind": "scalar", "index": len(arrays) - 1}
+    if isinstance(value, float):
+        arrays.append(np.array(float(value), dtype=np.float64))
+        return {"kind": "float", "index": len(arrays) - 1}
+    return {"kind": "object", "type": type(value).__name__[:_NAME_LENGTH],
+            "handle": keep(value)}
+
+
+def rebuild(description, arrays: list, top: bool = True):
+    """The value ``describe`` described (the parent's side): plain arrays, NumPy scalars,
+    floats, None, tuples or lists of them, ``Opaque``.  ValueError for anything malformed."""
+    if not isinstance(description, dict):
+        raise ValueError("a value described by something else than an object")
+    kind = description.get("kind")
+    if top and kind in ("tuple", "list"):
+        items = description.get("items")
+        if not isinstance(items, list):
+            raise ValueError("a sequence without its items")
+        values = [rebuild(item, arrays, top=False) for item in items]
+        return values if kind == "list" else tuple(values)
+    if kind == "none":
+        return None
+    if kind in ("array", "scalar", "float"):
+        index = description.get("index")
+        if type(index) is not int or not 0 <= index < len(arrays):
+            raise ValueError("a value pointing at no array")
+        array = arrays[index]
+        if kind == "array":
+            return array
+        if array.shape != ():
+            raise ValueError("a scalar that is not 0-d")
+        if kind == "scalar":
+            return array[()]
+        if array.dtype != np.float64:
+            raise ValueError("a float that is not float64")
+        return float(array)
+    if kind == "object":
+        name, handle = description.get("type"), description.get("handle")
+        dtype = description.get("dtype", "")
+        if not (isinstance(name, str) and type(handle) is int and isinstance(dtype, str)):
+            raise ValueError("an object without its type name and handle")
+        return Opaque(name[:_NAME_LENGTH], handle, dtype[:_NAME_LENGTH])
+    raise ValueError(f"a value of unknown kind {str(kind)[:40]!r}")
+
+
+def describe_argument(value, arrays: list) -> dict:
+    """An argument the grader passes: an array, None, an ``Opaque`` the child returned, an
+    int or float (a size, a learning rate), or a list of arrays."""
+    if value is None:
+        return {"kind": "none"}
+    if isinstance(value, Opaque):
+        return {"kind": "handle", "handle": value.handle}
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return {"kind": "number", "value": value}
+    if isinstance(value, list):
+        return {"kind": "list", "items": [describe_argument(v, arrays) for v in value]}
+    arrays.append(np.asarray(value))
+    return {"kind": "array", "index": len(arrays) - 1}
+
+
+def rebuild_argument(description: dict, arrays: list, kept: dict):
+    """The child's side of ``describe_argument``: fresh arrays (the learner may change them
+    in place), None, or the object kept under a handle."""
+    kind = description["kind"]
+    if kind == "none":
+        return None
+    if kind == "handle":
+        return kept[description["handle"]]
+    if kind == "number":
+        return description["value"]
+    if kind == "list":
+        return [rebuild_argument(item, arrays, kept) for item in description["items"]]
+    return arrays[description["index"]]
