@@ -1,6 +1,10 @@
-"""Small helpers for the tests: the relative error used everywhere, backend cases."""
+"""Small helpers for the tests: the relative error used everywhere, backend cases, the tiny
+training run's flags and a trainer in its own process, the loader of scripts."""
 
 import importlib.util
+import subprocess
+import sys
+import time
 from typing import NamedTuple
 
 import numpy as np
@@ -19,6 +23,25 @@ def rel_error(a, b) -> float:
 
 # a small training text: 34 distinct characters, long enough for a few tiny batches
 TRAIN_TEXT = "the quick brown fox jumps over the lazy dog; a lazy dog sleeps. " * 60
+
+# ``nplstm train`` flags of a tiny char-LM run (a later flag of the same name wins)
+TINY = ["--hidden", "16", "--seq-len", "8", "--batch-size", "4", "--embedding-dim", "8",
+        "--eval-every", "5", "--checkpoint-every", "5", "--sample-length", "0"]
+
+
+def train_process(args, **kwargs) -> subprocess.Popen:
+    """``python -m nplstm train *args`` in its own process, stdout and stderr piped (text)."""
+    return subprocess.Popen([sys.executable, "-m", "nplstm", "train", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
+
+
+def wait_for(path, process, timeout=60):
+    """Wait until ``path`` exists, failing if ``process`` ends or ``timeout`` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, f"{path} did not appear"
+        time.sleep(0.02)
 
 
 class BackendCase(NamedTuple):

@@ -26,7 +26,7 @@ from nplstm.functional import sequence
 
 from . import torch_reference as ref
 from .helpers import rel_error
-from .strategies import lengths_or_none, seed, small_size
+from .strategies import layer_cases, module_configs, seed, small_size
 
 TOL = 1e-12        # float64: the fast layer and the reference differ by round-off only
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -318,11 +318,7 @@ def test_cell_matches_reference(B, I, H, bias, state, upstream, seed):
 
 @st.composite
 def sequence_case(draw):
-    T, I, H = draw(small_size), draw(small_size), draw(small_size)
-    B = draw(st.one_of(st.none(), small_size))
-    return dict(T=T, B=B, I=I, H=H, proj=draw(st.integers(0, H - 1)), bias=draw(st.booleans()),
-                state=draw(st.booleans()), lengths=draw(lengths_or_none(T, B or 1)),
-                reverse=draw(st.booleans()), upstream=draw(UPSTREAM), seed=draw(seed))
+    return dict(draw(layer_cases(unbatched=True)), upstream=draw(UPSTREAM))
 
 
 _EDGE = dict(T=1, B=1, I=1, H=1, proj=0, bias=True, state=True, lengths=None, reverse=False,
@@ -401,20 +397,8 @@ def test_chunked_sequence_matches_reference(monkeypatch, backward_steps, inferen
         check_sequence_against_reference(inputs, upstream, lengths, reverse)
 
 
-@st.composite
-def module_config(draw):
-    H, T = draw(st.integers(1, 4)), draw(st.integers(1, 4))
-    batch = draw(st.one_of(st.none(), st.integers(1, 3)))
-    lengths = None if batch is None else draw(lengths_or_none(T, batch))
-    return {"kind": "lstm", "input_size": draw(st.integers(1, 4)), "hidden_size": H,
-            "num_layers": draw(st.integers(1, 3)), "bias": draw(st.booleans()),
-            "batch_first": draw(st.booleans()), "bidirectional": draw(st.booleans()),
-            "proj_size": draw(st.integers(0, H - 1)), "dropout": 0.0, "T": T,
-            "batch": batch, "state": draw(st.booleans()), "lengths": lengths,
-            "dstate": draw(st.booleans())}
-
-
-@given(config=module_config(), seed=seed)
+@given(config=module_configs(max_size=4, max_T=4, max_batch=3, dropouts=(0.0,)),
+       seed=seed)
 def test_lstm_module_matches_reference_composed_layer_by_layer(config, seed):
     data = ref.make_inputs(config, seed)
     errors = ref.compare(ref.run_nplstm(config, data), reference_lstm_results(config, data))

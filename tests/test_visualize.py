@@ -22,16 +22,11 @@ TEXT = ('def f(x, y):\n    """Say "hi" <b> & [x]."""\n    return {"a": (x + y) *
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
+def run(train_tiny_run):
     """A two-layer float64 char-LM run of a few steps (untrained is enough here)."""
-    root = tmp_path_factory.mktemp("visualize")
-    text = root / "text.txt"
-    text.write_text(TEXT, encoding="utf-8")
-    out = root / "run"
-    assert main(["train", "--text", str(text), "--out", str(out), "--steps", "2",
-                 "--hidden", "12", "--layers", "2", "--seq-len", "16", "--batch-size", "4",
-                 "--embedding-dim", "6", "--eval-every", "2", "--checkpoint-every", "2",
-                 "--dtype", "float64"]) == 0
+    out, _ = train_tiny_run("--steps", "2", "--hidden", "12", "--layers", "2", "--seq-len", "16",
+                            "--embedding-dim", "6", "--eval-every", "2", "--checkpoint-every",
+                            "2", "--dtype", "float64", text=TEXT)
     return out
 
 
