@@ -1,15 +1,24 @@
 """Small helpers for the tests: the relative error used everywhere, backend cases, the tiny
-training run's flags and a trainer in its own process, the loader of scripts."""
+training run's flags and a trainer in its own process, the loaders of scripts and (quietly)
+of weight files."""
 
 import importlib.util
 import subprocess
 import sys
 import time
+import warnings
+from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
+import nplstm
 from nplstm.backend import asnumpy, device_of, to_device
+from nplstm.interop import WeightFileWarning
+
+
+# the source tree (docs/, examples/, setup.py); the library may be an installed wheel elsewhere
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def rel_error(a, b) -> float:
@@ -101,6 +110,13 @@ class Counted:
     def __call__(self, *args):
         self.calls += 1
         return self.f(*args)
+
+
+def load_quietly(path, **kwargs):
+    """``nplstm.load_weights(path, **kwargs)`` without its WeightFileWarning notes."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", WeightFileWarning)
+        return nplstm.load_weights(path, **kwargs)
 
 
 def load_script(name: str, path):

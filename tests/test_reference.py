@@ -10,7 +10,6 @@
 3. Bad input gives the reference the fast layer's errors, word for word.
 """
 
-import re
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +29,6 @@ from .strategies import layer_cases, module_configs, seed, small_size
 
 TOL = 1e-12        # float64: the fast layer and the reference differ by round-off only
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
-ROOT = Path(__file__).resolve().parent.parent
 
 
 # -- helpers -------------------------------------------------------------------------------------
@@ -526,31 +524,3 @@ def test_a_cache_of_the_other_layer_is_refused():
     _, no_cache = R.lstm_forward(xs, seq_state, *seq_w, keep_cache=False)
     with pytest.raises(TypeError, match="got NoneType"):
         R.lstm_backward(None, None, None, no_cache)
-
-
-# -- the derivation quotes the reference -------------------------------------------------------
-
-_LINES = r"\(reference\.py:(\d+)(?:–(\d+))?"
-
-
-def test_derivation_quotes_are_the_reference_lines_it_names():
-    """docs/derivation.md quotes reference.py in ```text blocks introduced by
-    "(reference.py:A–B):" or followed by "(reference.py:A–B.)": each quoted line must be one
-    of lines A…B, in order (whitespace aside), so that an edit of either shows up here."""
-    doc = (ROOT / "docs" / "derivation.md").read_text()
-    source = Path(R.__file__).read_text().splitlines()
-    normal = lambda line: " ".join(line.split())  # noqa: E731
-    checked = 0
-    for block in re.finditer(r"```text\n(.*?)```", doc, flags=re.S):
-        before = re.search(_LINES + r"\):$", doc[:block.start()].rstrip())
-        after = re.match(_LINES + r"\.\)", doc[block.end():].lstrip())
-        named = before or after
-        if not named:
-            continue
-        first, last = int(named.group(1)), int(named.group(2) or named.group(1))
-        quoted = [normal(line) for line in block.group(1).splitlines() if line.strip()]
-        lines = iter(normal(line) for line in source[first - 1:last])
-        missing = [q for q in quoted if q not in lines]      # consumes: keeps the order
-        assert not missing, f"reference.py:{first}–{last} does not hold, in order: {missing}"
-        checked += 1
-    assert checked >= 8, f"only {checked} quoted blocks found"
