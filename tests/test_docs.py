@@ -5,8 +5,9 @@ Each block runs on its own, in a fresh namespace and an empty working directory,
 who pastes that one block into a fresh interpreter would run it: a block must import what it
 uses and define its inputs.  A block that imports an optional package which is not installed
 (torch, matplotlib, onnx, …), or names one of the optional file formats' packages
-(``OPTIONAL``: a ``.safetensors`` file needs safetensors), is skipped, naming the package.  What is not meant to run (a
-shell command, an error message, a synopsis) is fenced as ```text, ```console or ```bash.
+(``OPTIONAL``: a ``.safetensors`` file needs safetensors), is skipped, naming the package.
+What is not meant to run (a shell command, an error message, a synopsis) is fenced as
+```text, ```console or ```bash.
 
 What a block prints is shown on the page in the ``#`` lines right under the statement that
 prints it (no blank line between), and compared line by line with what that statement
@@ -162,7 +163,7 @@ def test_block_runs(page, line, source, tmp_path, monkeypatch):
 
 def test_the_output_shown_is_compared():
     """What the blocks' outputs are held to: the shown lines, ``…`` and ``# varies:``."""
-    block = 'print("a 1")\n# a …\nprint("x\\ny\\nz")\n# x\n# …\nprint(2)\n# varies: 2 or 3\n'
+    block = 'print("a 1")\n# a …\nprint("x\\ny\\nz")\n# x\n# …\nprint(7)\n# varies: 2 or 3\n'
     assert output_problems(block, "page") == []
     wrong = block.replace("# a …", "# b …")
     assert "prints other than the page shows" in output_problems(wrong, "page")[0]
