@@ -9,6 +9,9 @@ honest without a GPU) and on CuPy; ``device_backend`` on the non-NumPy ones only
 marked ``gpu`` (the CuPy cases among them) skip with a reason when CuPy or a CUDA device is
 missing.
 
+Runs: ``train_tiny_run`` makes a finished tiny char-LM run (``helpers.TINY``) for a module's
+tests to read or copy; ``text_file`` is a training text for ``nplstm train --text``.
+
 Workspace: every test runs with ``nplstm.workspace`` reusing arrays of any size (not only
 ≥ MIN_BYTES) and every block it hands out filled with 0xFF bytes (NaN in float32 and
 float64), so a driver that reads a buffer before writing it gives NaN, not the zeros of
@@ -20,17 +23,18 @@ import os
 import pytest
 from hypothesis import HealthCheck, settings
 
-from nplstm import workspace
+from nplstm import cli, workspace
 from nplstm.backend import cupy_available
 
 from . import strict_backend
-from .helpers import TRAIN_TEXT, BackendCase
+from .helpers import TINY, TRAIN_TEXT, BackendCase
 
 settings.register_profile("ci", max_examples=30, deadline=None, derandomize=True,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("thorough", max_examples=300, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("NPLSTM_HYPOTHESIS_PROFILE", "ci"))
+
 
 @pytest.fixture(autouse=True)
 def poisoned_workspace(monkeypatch):
@@ -89,3 +93,21 @@ def text_file(tmp_path):
     path = tmp_path / "text.txt"
     path.write_text(TRAIN_TEXT, encoding="utf-8")
     return path
+
+
+@pytest.fixture(scope="session")
+def train_tiny_run(tmp_path_factory):
+    """``train_tiny_run(*flags, text=TRAIN_TEXT) -> (run, text_path)``: ``nplstm train`` of a
+    tiny char-LM run (``helpers.TINY``, then ``flags``: a later flag wins) on ``text``, in a
+    fresh folder.  A module's fixture calls it once and its tests share the run, so a test
+    that changes the run works on a copy."""
+    def train(*flags, text=TRAIN_TEXT):
+        root = tmp_path_factory.mktemp("tiny_run")
+        text_path = root / "text.txt"
+        text_path.write_text(text, encoding="utf-8")
+        run = root / "run"
+        assert cli.main(["train", "--text", str(text_path), "--out", str(run), *TINY,
+                         *flags]) == 0
+        return run, text_path
+
+    return train

@@ -1,11 +1,24 @@
-"""Small helpers for the tests: the relative error used everywhere, backend cases."""
+"""Small helpers for the tests: the relative error used everywhere, backend cases, the tiny
+training run's flags and a trainer in its own process, the loaders of scripts and (quietly)
+of weight files."""
 
 import importlib.util
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
+import nplstm
 from nplstm.backend import asnumpy, device_of, to_device
+from nplstm.interop import WeightFileWarning
+
+
+# the source tree (docs/, examples/, setup.py); the library may be an installed wheel elsewhere
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def rel_error(a, b) -> float:
@@ -19,6 +32,25 @@ def rel_error(a, b) -> float:
 
 # a small training text: 34 distinct characters, long enough for a few tiny batches
 TRAIN_TEXT = "the quick brown fox jumps over the lazy dog; a lazy dog sleeps. " * 60
+
+# ``nplstm train`` flags of a tiny char-LM run (a later flag of the same name wins)
+TINY = ["--hidden", "16", "--seq-len", "8", "--batch-size", "4", "--embedding-dim", "8",
+        "--eval-every", "5", "--checkpoint-every", "5", "--sample-length", "0"]
+
+
+def train_process(args, **kwargs) -> subprocess.Popen:
+    """``python -m nplstm train *args`` in its own process, stdout and stderr piped (text)."""
+    return subprocess.Popen([sys.executable, "-m", "nplstm", "train", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
+
+
+def wait_for(path, process, timeout=60):
+    """Wait until ``path`` exists, failing if ``process`` ends or ``timeout`` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, f"{path} did not appear"
+        time.sleep(0.02)
 
 
 class BackendCase(NamedTuple):
@@ -78,6 +110,13 @@ class Counted:
     def __call__(self, *args):
         self.calls += 1
         return self.f(*args)
+
+
+def load_quietly(path, **kwargs):
+    """``nplstm.load_weights(path, **kwargs)`` without its WeightFileWarning notes."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", WeightFileWarning)
+        return nplstm.load_weights(path, **kwargs)
 
 
 def load_script(name: str, path):

@@ -29,22 +29,13 @@ from nplstm.backend import cupy_available
 from nplstm.io import load_checkpoint, save_checkpoint
 from nplstm.training import TrainConfig, Trainer, TrainingError
 
-from .helpers import TRAIN_TEXT
-
-TINY = ["--hidden", "16", "--seq-len", "8", "--batch-size", "4", "--embedding-dim", "8",
-        "--eval-every", "5", "--checkpoint-every", "5", "--sample-length", "0"]
+from .helpers import TINY
 
 
 @pytest.fixture(scope="module")
-def finished_run(tmp_path_factory):
+def finished_run(train_tiny_run):
     """A tiny char-LM run of 10 steps (made once): its directory and its text file."""
-    base = tmp_path_factory.mktemp("finished")
-    text = base / "text.txt"
-    text.write_text(TRAIN_TEXT, encoding="utf-8")
-    out = base / "run"
-    assert cli.main(["train", "--text", str(text), "--out", str(out), *TINY,
-                     "--steps", "10"]) == 0
-    return out, text
+    return train_tiny_run("--steps", "10")
 
 
 @pytest.fixture

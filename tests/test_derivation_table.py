@@ -11,9 +11,8 @@ import pytest
 
 import nplstm
 
-from .helpers import load_script
+from .helpers import ROOT, load_script
 
-ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "derivation.md"
 # the library's files are read from the package under test (an installed wheel, in CI's
 # newest leg, where the source tree has no nplstm/), the docs from this tree
@@ -22,7 +21,10 @@ REFERENCE = PACKAGE_ROOT / "nplstm" / "functional" / "reference.py"
 
 
 def _library_file(path: str) -> Path:
-    """``nplstm/…`` paths quoted by the docs, in the package under test; others here."""
+    """``nplstm/…`` paths quoted by the docs, in the package under test (``reference.py``
+    alone: the page's subject, nplstm/functional/reference.py); others here."""
+    if path == "reference.py":
+        return REFERENCE
     return (PACKAGE_ROOT if path.startswith("nplstm/") else ROOT) / path
 
 
@@ -104,14 +106,16 @@ def test_a_backward_line_no_row_names_stops_the_script():
 
 # -- quoted blocks from any library file -------------------------------------------------------
 
-_QUOTE = r"\((nplstm/[\w/]+\.py):(\d+)(?:–(\d+))?"
+_QUOTE = r"\((nplstm/[\w/]+\.py|reference\.py):(\d+)(?:–(\d+))?"
 
 
 def quote_problems(doc: str, read=lambda path: _library_file(path).read_text(encoding="utf-8")):
     """Blocks of code introduced by "(nplstm/FILE.py:A–B):" or followed by
-    "(nplstm/FILE.py:A–B.)": each quoted line must be one of lines A…B of FILE, in order."""
+    "(nplstm/FILE.py:A–B.)" ("reference.py:A–B" for the reference): each quoted line must be
+    one of lines A…B of FILE, in order (whitespace aside), so that an edit of either shows.
+    The problems, and the paths of the blocks checked."""
     normal = lambda line: " ".join(line.split())  # noqa: E731
-    problems, checked = [], 0
+    problems, checked = [], []
     for block in re.finditer(r"```(?:text|python)\n(.*?)```", doc, flags=re.S):
         before = re.search(_QUOTE + r"\):$", doc[:block.start()].rstrip())
         after = re.match(_QUOTE + r"\.\)", doc[block.end():].lstrip())
@@ -125,23 +129,27 @@ def quote_problems(doc: str, read=lambda path: _library_file(path).read_text(enc
         missing = [q for q in quoted if q not in lines]          # consumes: keeps the order
         if missing:
             problems.append(f"{path}:{first}–{last} does not hold, in order: {missing}")
-        checked += 1
+        checked.append(path)
     return problems, checked
 
 
 def test_every_block_quoted_from_a_library_file_is_the_lines_it_names():
     problems, checked = quote_problems(DOC.read_text(encoding="utf-8"))
     assert problems == []
-    assert checked >= 3, f"only {checked} blocks quote nplstm/ files by path"
+    by_path = sum(path.startswith("nplstm/") for path in checked)
+    assert by_path >= 3, f"only {by_path} blocks quote nplstm/ files by path"
+    assert checked.count("reference.py") >= 8, f"only {checked} quoted blocks found"
 
 
 def test_a_quote_of_moved_lines_is_caught():
     doc = DOC.read_text(encoding="utf-8")
 
-    def moved(path):
-        return "# a new line\n" + _library_file(path).read_text(encoding="utf-8")
+    def moved(path):                    # the files quoted by path get a line at the top
+        text = _library_file(path).read_text(encoding="utf-8")
+        return "# a new line\n" + text if path.startswith("nplstm/") else text
     problems, checked = quote_problems(doc, moved)
-    assert checked >= 3 and len(problems) == checked
+    by_path = [path for path in checked if path.startswith("nplstm/")]
+    assert len(by_path) >= 3 and len(problems) == len(by_path)
 
 
 def test_every_name_quoted_with_a_library_line_is_on_that_line():

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import re
 import struct
-from pathlib import Path
 
 import pytest
 
-from .helpers import load_script
+from .helpers import ROOT, load_script
 
-ROOT = Path(__file__).resolve().parents[1]
 NAMES = ("lstm_cell.png", "bptt_paths.png")
 
 

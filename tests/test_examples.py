@@ -1,12 +1,10 @@
 """The examples run (small settings) and write their plots."""
 
-import pathlib
-
 import pytest
 
-from .helpers import load_script
+from .helpers import ROOT, load_script
 
-EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES = ROOT / "examples"
 
 
 def _load(name):

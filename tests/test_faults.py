@@ -7,8 +7,6 @@ from __future__ import annotations
 import errno
 import os
 import subprocess
-import sys
-import time
 from contextlib import contextmanager
 
 import pytest
@@ -16,22 +14,7 @@ import pytest
 from nplstm import cli
 from nplstm.io import load_checkpoint
 
-TINY = ["--hidden", "16", "--seq-len", "8", "--batch-size", "4", "--embedding-dim", "8",
-        "--eval-every", "5", "--checkpoint-every", "5", "--sample-length", "0"]
-
-
-
-def _train_process(args):
-    return subprocess.Popen([sys.executable, "-m", "nplstm", "train", *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def _wait_for(path, process, timeout=60):
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        assert process.poll() is None, process.communicate()
-        assert time.monotonic() < deadline, f"{path} did not appear"
-        time.sleep(0.02)
+from .helpers import TINY, train_process, wait_for
 
 
 def _one_error_line(capsys, argv, code):
@@ -51,10 +34,10 @@ def _one_error_line(capsys, argv, code):
 def test_a_second_trainer_is_refused_naming_the_first_and_the_lock_dies_with_it(
         tmp_path, capsys, text_file):
     out = tmp_path / "run"
-    first = _train_process(["--text", str(text_file), *TINY, "--out", str(out),
+    first = train_process(["--text", str(text_file), *TINY, "--out", str(out),
                             "--steps", "100000"])
     try:
-        _wait_for(out / "checkpoint.npz", first)
+        wait_for(out / "checkpoint.npz", first)
         lines = _one_error_line(capsys, ["train", "--out", str(out), "--resume",
                                          "--steps", "100001"], code=2)
         assert len(lines) == 1

@@ -4,9 +4,7 @@ import hashlib
 import io
 import sys
 import types
-import warnings
 import zipfile
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,7 +16,9 @@ from nplstm.interop import (WeightFileError, WeightFileWarning, describe, infer_
                             select)
 from nplstm.io import save_checkpoint
 
-DOCS = Path(__file__).parent.parent / "docs" / "interop.md"
+from .helpers import ROOT, load_quietly
+
+DOCS = ROOT / "docs" / "interop.md"
 WRITABLE = ["float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "bool"]
 _NAME = st.from_regex(r"[a-z][a-z0-9_]{0,6}(\.[a-z0-9_]{1,6}){0,2}", fullmatch=True)
 
@@ -38,12 +38,6 @@ def state_dicts(draw):
             value = np.nan_to_num(value, nan=0.5, posinf=1.0, neginf=-1.0)
         result[name] = value
     return result
-
-
-def load_quietly(path, **kwargs):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", WeightFileWarning)
-        return nplstm.load_weights(path, **kwargs)
 
 
 def assert_bit_exact(got: dict, written: dict):

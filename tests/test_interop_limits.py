@@ -31,8 +31,9 @@ from nplstm.interop.torch_zip import MAX_MODULE_DEPTH, write_torch_zip
 from nplstm.io import CheckpointError, load_checkpoint, save_checkpoint
 from nplstm.io.zip_limits import DEFAULT_MAX_RATIO, RATIO_SLACK
 
+from .helpers import ROOT, load_quietly
+
 FIXTURES = Path(__file__).parent / "fixtures" / "interop" / "torch"
-ROOT = Path(__file__).resolve().parents[1]
 
 
 # -- making files by hand -------------------------------------------------------------------------
@@ -561,9 +562,7 @@ def test_dtype_aliases_name_torchs_dtypes(tmp_path, alias, numpy_dtype):
     pkl = state_dict_pickle({"x": op_tensor_v3("0", values.nbytes, (3,), alias)})
     path = write_zip(tmp_path / "alias.pt", [("archive/data.pkl", pkl),
                                              ("archive/data/0", values.tobytes())])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", WeightFileWarning)
-        got = nplstm.load_weights(path)["x"]
+    got = load_quietly(path)["x"]
     assert got.dtype == numpy_dtype and got.tolist() == values.astype(numpy_dtype).tolist()
 
 
@@ -629,9 +628,7 @@ def test_live_bfloat16_safetensors_load_as_torch_converts_them(tmp_path):
     torch.manual_seed(3)
     tensors = {"b": torch.randn(4, 5).bfloat16(), "c": torch.randn(3).bfloat16()}
     safetensors_torch.save_file(tensors, str(tmp_path / "t.safetensors"))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", WeightFileWarning)
-        got = nplstm.load_weights(tmp_path / "t.safetensors")
+    got = load_quietly(tmp_path / "t.safetensors")
     for name, tensor in tensors.items():
         assert got[name].tobytes() == tensor.float().numpy().tobytes(), name
 

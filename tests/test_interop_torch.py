@@ -20,15 +20,11 @@ from hypothesis import strategies as st
 import nplstm
 from nplstm.interop import UnsafeFileError, WeightFileError, WeightFileWarning, select
 
+from .helpers import load_quietly
+
 FIXTURES = Path(__file__).parent / "fixtures" / "interop" / "torch"
 LOADABLE = ["lstm", "prefixed", "float16", "views", "checkpoint", "scripted",
             "scripted_lstm", "unsigned"]   # torch.jit.script of an LSTM; _rebuild_tensor_v3
-
-
-def load_quietly(path, **kwargs):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", WeightFileWarning)
-        return nplstm.load_weights(path, **kwargs)
 
 
 def assert_same_arrays(got: dict, expected: dict):

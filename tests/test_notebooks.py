@@ -15,10 +15,10 @@ import sys
 
 import pytest
 
-from .helpers import load_script
+from .helpers import ROOT, load_script
 
 
-NOTEBOOK_DIR = pathlib.Path(__file__).resolve().parent.parent / "examples" / "notebooks"
+NOTEBOOK_DIR = ROOT / "examples" / "notebooks"
 
 
 def _load_build():

@@ -21,7 +21,7 @@ import nplstm
 
 from . import torch_reference as ref
 from .helpers import rel_error
-from .strategies import seed as seeds
+from .strategies import module_configs, seed as seeds
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 MISSING = "<missing fixture file>"
@@ -142,30 +142,12 @@ def cell_configs(draw):
             "dc": draw(st.booleans())}
 
 
-@st.composite
-def lstm_configs(draw):
-    H = draw(st.integers(1, 6))
-    T = draw(st.integers(1, 7))
-    num_layers = draw(st.integers(1, 3))
-    batch = draw(st.one_of(st.none(), st.integers(1, 4)))
-    lengths = None
-    if batch is not None and draw(st.booleans()):   # torch packs batched input only
-        lengths = draw(st.lists(st.integers(1, T), min_size=batch, max_size=batch))
-    return {"kind": "lstm", "input_size": draw(st.integers(1, 6)), "hidden_size": H,
-            "num_layers": num_layers, "bias": draw(st.booleans()),
-            "batch_first": draw(st.booleans()), "bidirectional": draw(st.booleans()),
-            "proj_size": draw(st.integers(0, H - 1)),
-            "dropout": draw(st.sampled_from([0.0, 0.3])) if num_layers > 1 else 0.0,
-            "T": T, "batch": batch, "state": draw(st.booleans()), "lengths": lengths,
-            "dstate": draw(st.booleans())}
-
-
 @pytest.mark.torch
 @LIVE
 @given(kind=st.sampled_from(["cell", "lstm"]), data=st.data(), seed=seeds)
 def test_live_against_torch(kind, data, seed):
     pytest.importorskip("torch")
-    config = data.draw(cell_configs() if kind == "cell" else lstm_configs())
+    config = data.draw(cell_configs() if kind == "cell" else module_configs())
     inputs = ref.make_inputs(config, seed)
     tol = ref.CELL_TOL if kind == "cell" else ref.LSTM_TOL
     _assert_close(ref.run_nplstm(config, inputs), ref.run_torch(config, inputs), tol)

@@ -8,15 +8,13 @@ import re
 import shlex
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 import nplstm
 
-from .helpers import load_script
+from .helpers import ROOT, load_script
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def _setup_module():

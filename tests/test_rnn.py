@@ -28,7 +28,7 @@ from nplstm.selfcheck import (RNN_SEQUENCE_NAMES, module_layouts, module_pair,
 from . import torch_reference as ref
 from .helpers import rel_error
 from .snapshots import assert_unchanged, snapshot
-from .strategies import lengths_or_none, seed as seeds, small_size
+from .strategies import lengths_or_none, module_configs, seed as seeds, small_size
 # the fixture files' reading, shared with the LSTM's parity tests
 from .test_parity import (_assert_close, _case_names as case_names, _load_case as load_case,
                           check_golden_sequence)
@@ -67,27 +67,9 @@ def test_golden_rnn(name, monkeypatch):
 
 # -- live against torch ----------------------------------------------------------------------------
 
-@st.composite
-def rnn_configs(draw):
-    T = draw(st.integers(1, 6))
-    num_layers = draw(st.integers(1, 3))
-    batch = draw(st.one_of(st.none(), st.integers(1, 4)))
-    lengths = None
-    if batch is not None and draw(st.booleans()):       # torch packs batched input only
-        lengths = draw(st.lists(st.integers(1, T), min_size=batch, max_size=batch))
-    return {"kind": "rnn", "input_size": draw(st.integers(1, 5)),
-            "hidden_size": draw(st.integers(1, 5)), "num_layers": num_layers,
-            "nonlinearity": draw(st.sampled_from(["tanh", "relu"])),
-            "bias": draw(st.booleans()), "batch_first": draw(st.booleans()),
-            "bidirectional": draw(st.booleans()),
-            "dropout": draw(st.sampled_from([0.0, 0.3])) if num_layers > 1 else 0.0,
-            "T": T, "batch": batch, "state": draw(st.booleans()), "lengths": lengths,
-            "dstate": draw(st.booleans())}
-
-
 @pytest.mark.torch
 @settings(max_examples=EXAMPLES, deadline=None, database=None)
-@given(config=rnn_configs(), seed=seeds)
+@given(config=module_configs("rnn", max_size=5, max_T=6), seed=seeds)
 def test_live_against_torch(config, seed):
     pytest.importorskip("torch")
     inputs = ref.make_inputs(config, seed)

@@ -17,16 +17,7 @@ from nplstm.nn import TapeWarning
 
 from .helpers import rel_error
 from .snapshots import assert_unchanged, snapshot
-from .strategies import lengths_or_none, seed, small_size
-
-
-@st.composite
-def sequence_case(draw):
-    T, B, I, H = (draw(small_size) for _ in range(4))
-    return dict(T=T, B=B, I=I, H=H, lengths=draw(lengths_or_none(T, B)),
-                reverse=draw(st.booleans()), bias=draw(st.booleans()),
-                state=draw(st.booleans()),
-                proj=draw(st.integers(0, H - 1)), seed=draw(seed))
+from .strategies import layer_cases, lengths_or_none, seed, small_size
 
 
 def _sequence_inputs(rng, T, B, I, H, P, bias, state, dtype=np.float64):
@@ -39,7 +30,7 @@ def _sequence_inputs(rng, T, B, I, H, P, bias, state, dtype=np.float64):
             u(P, H) if P else None]
 
 
-@given(case=sequence_case())
+@given(case=layer_cases())
 def test_lstm_backward_matches_finite_differences(case):
     rng = np.random.default_rng(case["seed"])
     inputs = _sequence_inputs(rng, case["T"], case["B"], case["I"], case["H"], case["proj"],

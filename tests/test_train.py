@@ -7,8 +7,6 @@ import dataclasses
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -20,11 +18,9 @@ from nplstm import cli
 from nplstm.io import CheckpointError, load_checkpoint, save_checkpoint
 from nplstm.training import Diverged, StorageError, TrainConfig, Trainer, TrainingError
 
-from .helpers import TRAIN_TEXT
+from .helpers import TINY as TINY_RUN, TRAIN_TEXT, train_process, wait_for
 
-TINY = ["--hidden", "16", "--seq-len", "8", "--batch-size", "4", "--embedding-dim", "8",
-        "--eval-every", "10", "--checkpoint-every", "5", "--sample-length", "0"]
-
+TINY = [*TINY_RUN, "--eval-every", "10"]        # best.npz's test counts on 5 evaluations in 50
 
 
 def _config(out, text_file, steps, **overrides):
@@ -120,24 +116,11 @@ def test_a_crash_between_write_and_rename_keeps_the_old_checkpoint(tmp_path, tex
     _assert_same_checkpoint(out / "checkpoint.npz", tmp_path / "straight/checkpoint.npz")
 
 
-def _train_process(args, **kwargs):
-    return subprocess.Popen([sys.executable, "-m", "nplstm", "train", *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
-
-
-def _wait_for_checkpoint(path, process, timeout=60):
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        assert process.poll() is None, process.communicate()
-        assert time.monotonic() < deadline, "no checkpoint appeared"
-        time.sleep(0.02)
-
-
 def test_resume_after_sigkill_is_bit_for_bit(tmp_path, text_file):
     args = ["--text", str(text_file), *TINY, "--checkpoint-every", "3"]
     out = tmp_path / "killed"
-    process = _train_process([*args, "--out", str(out), "--steps", "400"])
-    _wait_for_checkpoint(out / "checkpoint.npz", process)
+    process = train_process([*args, "--out", str(out), "--steps", "400"])
+    wait_for(out / "checkpoint.npz", process)
     time.sleep(0.3)                        # somewhere in the middle: between or inside steps
     process.kill()                         # SIGKILL: no handler runs
     process.wait()
@@ -154,9 +137,9 @@ def test_resume_after_sigkill_is_bit_for_bit(tmp_path, text_file):
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tmp_path, text_file, sig, code):
     out = tmp_path / "run"
-    process = _train_process(["--text", str(text_file), *TINY, "--out", str(out),
+    process = train_process(["--text", str(text_file), *TINY, "--out", str(out),
                               "--steps", "100000"])
-    _wait_for_checkpoint(out / "checkpoint.npz", process)
+    wait_for(out / "checkpoint.npz", process)
     process.send_signal(sig)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == code

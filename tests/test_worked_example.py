@@ -4,7 +4,6 @@ gradients printed on it agree with finite differences of the loss it names."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,9 +12,8 @@ from hypothesis import given, strategies as st
 import nplstm
 from nplstm.functional import reference as R
 
-from .helpers import load_script
+from .helpers import ROOT, load_script
 
-ROOT = Path(__file__).resolve().parents[1]
 PAGE = ROOT / "docs" / "worked_example.md"
 
 
