@@ -135,6 +135,31 @@ def test_repr_and_parameter_lists():
     assert "Parameter(shape=(12, 2)" in repr(m.weight_ih_l0)
 
 
+@pytest.mark.parametrize("module, text", [
+    (lambda: nplstm.LSTMCell(3, 4), "LSTMCell(3, 4, dtype=float32, device='cpu')"),
+    (lambda: nplstm.LSTMCell(3, 4, bias=False, dtype="float64"),
+     "LSTMCell(3, 4, bias=False, dtype=float64, device='cpu')"),
+    (lambda: nplstm.LSTM(3, 4), "LSTM(3, 4, dtype=float32, device='cpu')"),
+    (lambda: nplstm.LSTM(3, 4, num_layers=2, dropout=0.5, proj_size=2),
+     "LSTM(3, 4, num_layers=2, dropout=0.5, proj_size=2, dtype=float32, device='cpu')"),
+    (lambda: nplstm.RNN(3, 4, nonlinearity="relu", bidirectional=True),
+     "RNN(3, 4, nonlinearity='relu', bidirectional=True, dtype=float32, device='cpu')"),
+    (lambda: nplstm.Linear(3, 4, bias=False), "Linear(3, 4, bias=False, dtype=float32, "
+                                              "device='cpu')"),
+    (lambda: nplstm.Embedding(5, 2, padding_idx=1), "Embedding(5, 2, padding_idx=1, "
+                                                    "dtype=float32, device='cpu')"),
+])
+def test_every_module_repr_shows_sizes_non_default_options_dtype_and_device(module, text):
+    assert repr(module()) == text
+
+
+def test_every_module_has_the_same_tape_warning_limit():
+    from nplstm.nn.module import TAPE_WARNING_LIMIT
+    modules = [nplstm.LSTMCell(2, 3), nplstm.LSTM(2, 3), nplstm.RNN(2, 3), nplstm.Linear(2, 3),
+               nplstm.Embedding(4, 2)]
+    assert {m.tape_warning_limit for m in modules} == {TAPE_WARNING_LIMIT} == {1000}
+
+
 MODULES = {"LSTMCell": lambda **kw: nplstm.LSTMCell(3, 4, **kw),
            "LSTM": lambda **kw: nplstm.LSTM(3, 4, num_layers=2, **kw),
            "Linear": lambda **kw: nplstm.Linear(3, 4, **kw),
