@@ -133,7 +133,7 @@ def test_parameters_are_torchs_names_shapes_and_init():
     assert not any(k.startswith("bias") for k in dict(nplstm.RNN(2, 2, bias=False)
                                                       .named_parameters()))
     assert repr(nplstm.RNN(3, 4, nonlinearity="relu", seed=0)) == \
-        "RNN(3, 4, nonlinearity='relu', dtype=float32, device='cpu')"
+        "RNN(3, 4, nonlinearity='relu', dtype=float32)"
 
 
 # -- gradients: central differences -------------------------------------------------------------

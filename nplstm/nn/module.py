@@ -27,10 +27,9 @@ __all__ = ["Parameter", "Module", "TapeWarning", "StateDictKeyError", "TAPE_WARN
 
 _M = TypeVar("_M", bound="Module")       # train, eval and to return the module itself
 
-# More unconsumed recorded forwards than this and a module warns once (TapeWarning), the
-# same for every module: an LSTMCell records one entry per time step (a BPTT loop of up to
-# 1000 steps is legitimate); an LSTM, Linear or Embedding step holds one entry, or a few.
-# Raise ``module.tape_warning_limit`` on an instance for a longer legitimate tape.
+# More unconsumed recorded forwards than this and any module warns once (TapeWarning): an
+# LSTMCell records one entry per time step (a BPTT loop of up to 1000 steps is legitimate),
+# the other modules one per forward.  Raise ``module.tape_warning_limit`` on an instance.
 TAPE_WARNING_LIMIT = 1000
 
 
@@ -112,13 +111,14 @@ class Module:
         return self.forward(*args, **kwargs)
 
     def __repr__(self) -> str:
-        """Every module's: ``Name(sizes, options that differ from torch's defaults, dtype=…,
-        device=…)``, e.g. ``LSTM(3, 4, num_layers=2, dtype=float32, device='cpu')``."""
+        """Every module's: ``Name(sizes, options that differ from torch's defaults, dtype=…)``,
+        e.g. ``LSTM(3, 4, num_layers=2, dtype=float32)``.  No device, as torch: a repr is
+        the model's description (ONNX export writes it), the same on every device; a
+        ``Parameter``'s repr and ``module.device`` tell where it lives."""
         sizes, options = self._repr_fields()
         shown = [repr(size) for size in sizes] + [
             f"{name}={value!r}" for name, (value, default) in options.items() if value != default]
-        shown += [f"dtype={self.dtype.name}", f"device={self.device!r}"]
-        return f"{type(self).__name__}({', '.join(shown)})"
+        return f"{type(self).__name__}({', '.join(shown + [f'dtype={self.dtype.name}'])})"
 
     def _repr_fields(self) -> tuple[tuple[Any, ...], dict[str, tuple[Any, Any]]]:
         """(sizes shown by position, {option: (value, torch's default)}) for ``__repr__``."""
@@ -332,10 +332,7 @@ def _as_array(value: Any) -> Any:
     return np.asarray(value)
 
 
-# -- load_state_dict's key mismatch: torch's wording, and the fix ----------------------------
-# When a prefix explains it, the message says how to load: a bigger model's state dict (keys
-# encoder.rnn.weight_ih_l0, …) through nplstm.interop.select(state_dict, "encoder.rnn."); a
-# sub-module's state dict into the container through module.rnn.load_state_dict(state_dict).
+# -- load_state_dict's key mismatch ---------------------------------------------------------
 _KEYS_SHOWN = 12      # a key-mismatch message lists at most this many keys of each kind
 _KEY_LIMIT = 500      # and this much of one key (keys may come from a file: escaped, cut)
 
@@ -347,8 +344,10 @@ def _key_list(keys: Sequence[Any]) -> str:
 
 
 def _key_mismatch_message(module_name: str, own: Sequence[str], given: Sequence[Any],
-                         missing: Sequence[str], unexpected: Sequence[Any]) -> str:
-    """torch's wording for missing/unexpected keys, plus the fix when a prefix explains them."""
+                          missing: Sequence[str], unexpected: Sequence[Any]) -> str:
+    """torch's wording for missing/unexpected keys, plus the fix when a prefix explains them:
+    ``nplstm.interop.select(state_dict, "encoder.rnn.")`` for a bigger model's dict,
+    ``module.rnn.load_state_dict(state_dict)`` for one sub-module's."""
     lines = [f"Error(s) in loading state_dict for {module_name}:"]
     if missing:
         lines.append(f"\tMissing key(s) in state_dict: {_key_list(missing)}.")
