@@ -546,7 +546,7 @@ RULES = {   # (build with the value, the argument's name, accepted?)
                      lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
                      and 0 <= v < 1),
     "LSTM proj_size": (lambda v: nplstm.LSTM(2, 3, proj_size=v), "proj_size",
-                       lambda v: isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 3),
+                       lambda v: _is_int(v) and 0 <= v < 3),
     "Linear out_features": (lambda v: nplstm.Linear(2, v), "out_features",
                             lambda v: _is_int(v) and v >= 1),
     "Embedding padding_idx": (lambda v: nplstm.Embedding(3, 2, padding_idx=v), "padding_idx",

@@ -160,3 +160,30 @@ def test_every_name_quoted_with_a_library_line_is_on_that_line():
     for name, path, number in found:
         line = _library_file(path).read_text(encoding="utf-8").splitlines()[int(number) - 1]
         assert re.search(rf"\b{name}\b", line), f"{path}:{number} is {line.strip()!r}, no {name}"
+
+
+# the fast twins name the reference lines they compute (functional/cell.py, sequence.py, the
+# gate kernels): a quote ``name`` (reference.py:A–B) must span that whole function, any other
+# reference.py:A–B must begin and end on code
+FAST_TWINS = ("nplstm/functional/cell.py", "nplstm/functional/sequence.py",
+              "nplstm/kernels/numpy_gates.py", "nplstm/kernels/cupy_gates.py")
+
+
+def test_the_fast_twins_quote_the_reference_lines_they_compute():
+    import ast
+    source = REFERENCE.read_text(encoding="utf-8")
+    lines = source.splitlines()
+    spans = {node.name: (node.lineno, node.end_lineno) for node in ast.parse(source).body
+             if isinstance(node, ast.FunctionDef)}
+    named = 0
+    for path in FAST_TWINS:
+        text = _library_file(path).read_text(encoding="utf-8")
+        quotes = re.findall(r"(?:``(\w+)``\s+\()?reference\.py:(\d+)(?:–(\d+))?", text)
+        assert quotes, f"{path} names no reference.py line"
+        for name, first, last in quotes:
+            first, last = int(first), int(last or first)
+            if name:
+                named += 1
+                assert spans[name] == (first, last), (path, name)
+            assert _code(lines[first - 1]) and _code(lines[last - 1]), (path, first, last)
+    assert named >= 6                     # cell's four functions, sequence's two

@@ -179,3 +179,15 @@ def test_large_batches_are_activated_in_blocks_with_the_same_numbers():
     sig = 1 / (1 + np.exp(-z))
     np.testing.assert_allclose(whole[:, 6:9], np.tanh(z[:, 6:9]), rtol=1e-15, atol=1e-15)
     np.testing.assert_allclose(whole[:, :6], sig[:, :6], rtol=1e-14, atol=1e-15)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_cached_activation_rows_are_read_only(dtype):
+    """activate_gates multiplies by rows cached per (H, dtype): were they writable, one stray
+    in-place write would corrupt every later forward of that size."""
+    gates = np.linspace(-3, 3, 2 * 12, dtype=dtype).reshape(2, 12)
+    numpy_gates.activate_gates(gates)                      # fills the cache for H = 3
+    for rows in numpy_gates._activation_rows(3, np.dtype(dtype)):
+        assert not rows.flags.writeable
+        with pytest.raises(ValueError, match="read-only"):
+            rows[0, 0] = 7

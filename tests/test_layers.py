@@ -281,3 +281,25 @@ def test_nan_stays_out_of_what_torch_leaves_out():
     _, cache = F.embedding_forward(np.array([1, 0, 1]), np.ones((3, 2)), padding_idx=1)
     np.testing.assert_array_equal(F.embedding_backward(dy, cache).weight,
                                   [[2.0, 3.0], [0.0, 0.0], [0.0, 0.0]])
+
+
+# -- pinned by the mutation run: refusals that nothing else reaches -------------------------
+
+@pytest.mark.parametrize("shape", [(0,), (0, 3), (2, 0)])
+def test_mse_refuses_empty_input_instead_of_a_nan_mean(shape):
+    with pytest.raises(ValueError, match=r"^pred must have at least one entry .*got shape "
+                                         r".*nplstm refuses empty arrays"):
+        F.mse_forward(np.zeros(shape), np.zeros(shape))
+
+
+@pytest.mark.parametrize("backward, cache", [
+    (F.mse_backward, lambda: F.mse_forward(np.ones(2), np.zeros(2))[1]),
+    (F.cross_entropy_backward,
+     lambda: F.cross_entropy_forward(np.ones((2, 3)), np.array([0, 2]))[1]),
+])
+def test_a_0d_dloss_of_another_dtype_is_refused_not_cast(backward, cache):
+    with pytest.raises(TypeError, match="^dloss has dtype float32 but the loss is float64; "
+                                        "nplstm never casts silently"):
+        backward(np.array(1.0, np.float32), cache())
+    got = backward(np.array(0.5), cache())[0]                  # the loss's dtype: accepted
+    assert got.dtype == np.float64 and got.any()

@@ -135,6 +135,30 @@ def test_repr_and_parameter_lists():
     assert "Parameter(shape=(12, 2)" in repr(m.weight_ih_l0)
 
 
+@pytest.mark.parametrize("module, text", [
+    (lambda: nplstm.LSTMCell(3, 4), "LSTMCell(3, 4, dtype=float32)"),
+    (lambda: nplstm.LSTMCell(3, 4, bias=False, dtype="float64"),
+     "LSTMCell(3, 4, bias=False, dtype=float64)"),
+    (lambda: nplstm.LSTM(3, 4), "LSTM(3, 4, dtype=float32)"),
+    (lambda: nplstm.LSTM(3, 4, num_layers=2, dropout=0.5, proj_size=2),
+     "LSTM(3, 4, num_layers=2, dropout=0.5, proj_size=2, dtype=float32)"),
+    (lambda: nplstm.RNN(3, 4, nonlinearity="relu", bidirectional=True),
+     "RNN(3, 4, nonlinearity='relu', bidirectional=True, dtype=float32)"),
+    (lambda: nplstm.Linear(3, 4, bias=False), "Linear(3, 4, bias=False, dtype=float32)"),
+    (lambda: nplstm.Embedding(5, 2, padding_idx=1), "Embedding(5, 2, padding_idx=1, "
+                                                    "dtype=float32)"),
+])
+def test_every_module_repr_shows_sizes_non_default_options_and_dtype(module, text):
+    assert repr(module()) == text
+
+
+def test_every_module_has_the_same_tape_warning_limit():
+    from nplstm.nn.module import TAPE_WARNING_LIMIT
+    modules = [nplstm.LSTMCell(2, 3), nplstm.LSTM(2, 3), nplstm.RNN(2, 3), nplstm.Linear(2, 3),
+               nplstm.Embedding(4, 2)]
+    assert {m.tape_warning_limit for m in modules} == {TAPE_WARNING_LIMIT} == {1000}
+
+
 MODULES = {"LSTMCell": lambda **kw: nplstm.LSTMCell(3, 4, **kw),
            "LSTM": lambda **kw: nplstm.LSTM(3, 4, num_layers=2, **kw),
            "Linear": lambda **kw: nplstm.Linear(3, 4, **kw),
@@ -289,3 +313,11 @@ def test_a_key_mismatch_message_escapes_and_cuts_keys_from_a_file():
     assert 'Unexpected key(s) in state_dict: "\\x1b[2J\\n\\tMissing key(s)' in message
     assert "…(1000041 characters)" in message and len(message) < 1000
     assert "\x1b" not in message and message.count("\n") == 1
+
+
+def test_a_module_repr_is_the_same_on_every_device(backend):
+    """ONNX export writes the repr into the file, which must not depend on the device."""
+    modules = [nplstm.LSTMCell(3, 4), nplstm.LSTM(3, 4, proj_size=2), nplstm.RNN(3, 4),
+               nplstm.Linear(3, 4), nplstm.Embedding(5, 2)]
+    texts = [repr(m) for m in modules]
+    assert [repr(m.to(backend.device)) for m in modules] == texts

@@ -285,7 +285,7 @@ def test_rnn_runs_on_every_backend(backend):
     (dict(nonlinearity=None), ValueError, "nonlinearity"),
     (dict(dropout=1.0), ValueError, "dropout must be a number in [0, 1)"),
     (dict(num_layers=0), ValueError, "num_layers must be a positive int"),
-    (dict(hidden_size=2.0), ValueError, "hidden_size must be a positive int"),
+    (dict(hidden_size=2.0), TypeError, "hidden_size must be a positive int"),   # as torch
     (dict(dtype="float16"), TypeError, "dtype"),
     (dict(seed=-1), ValueError, "seed"),
 ])
@@ -393,3 +393,44 @@ def test_functional_backward_refuses_another_cache():
         F.rnn_backward(np.zeros((2, 1, 3)), None, cache)
     with pytest.raises(ValueError, match=r"dh_n must have shape \(B, H\) = \(1, 2\)"):
         F.rnn_backward(None, np.zeros((2,)), cache)
+
+
+# -- the contract's names: state / dstate (h0 / dh_n deprecated for one release) ------------
+
+def test_old_names_h0_and_dh_n_still_work_warn_and_give_the_same_results():
+    rng = np.random.default_rng(3)
+    x, h0 = rng.standard_normal((4, 2, 3)), rng.standard_normal((2, 2, 5))
+    runs = []
+    for old in (False, True):
+        rnn = nplstm.RNN(3, 5, num_layers=2, dtype="float64", seed=0)
+        if old:
+            with pytest.warns(DeprecationWarning, match=r"RNN\.forward: h0= is deprecated, "
+                                                        r"use state="):
+                output, h_n = rnn(x, h0=h0)
+        else:
+            output, h_n = rnn(x, state=h0)
+        doutput, dh_n = np.cos(output), np.sin(h_n)
+        if old:
+            with pytest.warns(DeprecationWarning, match=r"RNN\.backward: dh_n= is deprecated, "
+                                                        r"use dstate="):
+                dx, dh0 = rnn.backward(doutput, dh_n=dh_n)
+        else:
+            dx, dh0 = rnn.backward(doutput, dstate=dh_n)
+        runs.append([output, h_n, dx, dh0] + [p.grad for p in rnn.parameters()])
+    assert not np.all(runs[0][3] == 0)                    # dstate reached dh0
+    for new, old in zip(*runs):
+        np.testing.assert_array_equal(new, old)
+
+
+def test_giving_a_new_name_and_its_old_name_at_once_is_refused_and_changes_nothing():
+    rng = np.random.default_rng(4)
+    rnn = nplstm.RNN(3, 5, dtype="float64", seed=0)
+    x, h0 = rng.standard_normal((4, 2, 3)), rng.standard_normal((1, 2, 5))
+    with pytest.raises(TypeError, match=r"RNN\.forward: got both state= and its deprecated "
+                                        r"old name h0="):
+        rnn(x, h0, h0=h0)
+    assert not rnn._tape
+    output, h_n = rnn(x, h0)
+    with pytest.raises(TypeError, match=r"RNN\.backward: got both dstate= and .* dh_n="):
+        rnn.backward(output, dstate=h_n, dh_n=h_n)
+    assert len(rnn._tape) == 1 and not any(p.grad.any() for p in rnn.parameters())

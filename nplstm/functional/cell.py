@@ -8,6 +8,12 @@
 Shapes: B batch, I input size, H hidden size.  Unbatched inputs (I,), (H,) are accepted as
 torch accepts them; the results then have no batch axis either.  The backward is derived in
 docs/derivation.md, whose symbols are this file's variable names.
+
+The fast twin of ``lstm_cell_forward`` (reference.py:94–105) and ``lstm_cell_backward``
+(reference.py:108–120), which call ``lstm_step_forward`` (reference.py:46–61) and
+``lstm_step_backward`` (reference.py:64–91): the same signatures and results,
+tests/test_reference.py holds them equal.  ``CellCache`` has
+``StepCache``'s fields, except that the four gates i, f, g, o are stacked as ``gates``.
 """
 
 from typing import Any, NamedTuple, Optional
@@ -22,7 +28,8 @@ __all__ = ["CellCache", "CellGrads", "lstm_cell_forward", "lstm_cell_backward"]
 
 
 class CellCache(NamedTuple):
-    """What ``lstm_cell_backward`` needs, saved by ``lstm_cell_forward`` (batched shapes)."""
+    """What ``lstm_cell_backward`` needs, saved by ``lstm_cell_forward`` (batched shapes):
+    ``reference.StepCache``'s fields, field for field, with i, f, g, o stacked as ``gates``."""
 
     x: Array          # (B, I)   the input
     h_prev: Array     # (B, H)   the previous hidden state
@@ -58,6 +65,7 @@ def lstm_cell_forward(x: Array, state: Optional[tuple[Array, Array]], weight_ih:
     c = xp.empty((B, H), dtype=x.dtype)
     tanh_c = xp.empty_like(c)
     h = xp.empty_like(c)
+    # reference.py:51–58 (the activations, c, tanh(c), h) in one kernel call
     kernels_for(xp).gates_forward(gates, c_prev, c, tanh_c, h)   # gates now hold [i|f|g|o]
     cache = CellCache(x, h_prev, c_prev, gates, tanh_c, weight_ih, weight_hh,
                       bias_ih is not None, unbatched)
@@ -83,6 +91,7 @@ def lstm_cell_backward(dh: Optional[Array], dc: Optional[Array], cache: CellCach
     dc_gain, dc_total, dc_prev = (xp.empty_like(c_prev) for _ in range(3))   # (B, H) each
     # h' = o ⊙ tanh c', c' = f ⊙ c + i ⊙ g: dc' = dc + dh ⊙ o ⊙ (1 − tanh² c'), then
     # dz = [dc' g σ'(i) | dc' c σ'(f) | dc' i tanh'(g) | dh tanh c' σ'(o)], dc_prev = dc' ⊙ f
+    # (reference.py:72–83, the step's elementwise backward, in two kernel calls)
     kernels.backward_factors(gates, c_prev, tanh_c, dgates, dc_gain)
     kernels.backward_step(dh, dc, dgates, dc_gain, gates[:, H:2 * H], dgates, dc_total,
                           dc_prev)

@@ -16,8 +16,8 @@ One step, as torch.nn.LSTMCell:
 ``lstm_step_forward`` / ``lstm_step_backward`` are that step on batched arrays (h may be of
 size P); ``lstm_cell_forward`` / ``lstm_cell_backward`` check their input as the fast layer
 does, then call them; ``lstm_forward`` / ``lstm_backward`` loop over them.  This is the layer
-to read, and the oracle the fast layer (cell.py, sequence.py) is tested against: the same
-signatures and results, none of the speed.  Derivation: docs/derivation.md.
+to read, and the oracle its fast twins (cell.py's lstm_cell_*, sequence.py's lstm_forward/
+backward, kernels/numpy_gates.py) are tested against.  Derivation: docs/derivation.md.
 """
 
 from __future__ import annotations
@@ -176,9 +176,9 @@ def lstm_backward(doutput, dh_n, dc_n, cache, *, record=None) -> SequenceGrads:
     """Backpropagation through time: ``lstm_step_backward`` for t = T−1 … 0, carrying dh, dc.
 
     doutput (T, B, P), dh_n (B, P), dc_n (B, H) (unbatched: no B axis), each None for zeros;
-    doutput at padded steps is ignored.  record: None or a dict that receives
-    record["dh"][t] = ‖∂L/∂h_t‖ and record["dc"][t] = ‖∂L/∂c_t‖ (the total, through h_t
-    too), over the batch, host float64 (T,) indexed by input time (``sequence.lstm_backward``)
+    doutput at padded steps is ignored.  record: None or a dict that receives the per-step
+    norms record["dh"], record["dc"] (T,) as ``sequence.lstm_backward`` (this function's
+    fast twin) defines them
     returns ``SequenceGrads``; weight gradients are sums over the steps
     """
     check_cache(cache, LoopCache, "reference.lstm_forward (with keep_cache=True)")
@@ -228,7 +228,7 @@ def lstm_backward(doutput, dh_n, dc_n, cache, *, record=None) -> SequenceGrads:
 
 
 class StepCache(NamedTuple):
-    """What ``lstm_step_backward`` reads, saved by ``lstm_step_forward`` (batched shapes)."""
+    """What ``lstm_step_backward`` reads (batched); fast twin: cell.CellCache (gates stacked)."""
 
     x: object          # (B, I)
     h_prev: object     # (B, P)   the hidden state the step read
@@ -245,7 +245,7 @@ class StepCache(NamedTuple):
 
 
 class LoopCache(NamedTuple):
-    """What ``lstm_backward`` reads, saved by ``lstm_forward`` (in the walk's order)."""
+    """What ``lstm_backward`` reads, in the walk's order; fast twin: sequence.SequenceCache."""
 
     steps: list        # T StepCaches
     hidden: list       # T arrays (B, H): r_t = o ⊙ tanh(c_t), before the projection

@@ -1,6 +1,10 @@
 """One LSTM layer in one direction over a whole sequence: forward and backward through time.
 
-The same step as ``cell.py`` (and the same gate kernels), arranged for speed:
+The fast twin of ``lstm_forward`` (reference.py:135–172) and ``lstm_backward``
+(reference.py:175–227), the loops of the reference step, with the same signatures and
+results; tests/test_reference.py holds the two equal.  ``SequenceCache`` is ``LoopCache``'s
+twin (the steps' ``StepCache`` fields stacked over time).  The same step as ``cell.py`` (and
+the same gate kernels), arranged for speed:
 
     forward   Z = X W_ihᵀ + (b_ih + b_hh)            one GEMM for all T steps   (T·B, 4H)
               for t = 0 … T−1:
@@ -30,8 +34,8 @@ import numpy as np
 
 from .. import workspace
 from ..backend import Array, asnumpy, get_array_module
-from ..checks import (check_arrays, check_cache, check_flags, check_lengths, check_record,
-                     drop_batch_axis)
+from ..checks import (check_arrays, check_cache, check_flags, check_int, check_lengths,
+                     check_record, drop_batch_axis)
 from ..kernels import kernels_for
 from .packing import SequencePlan, make_plan
 from .grads import SequenceGrads
@@ -82,11 +86,10 @@ def cache_bytes_per_step(B: int, I: int, H: int, P: int, itemsize: int,
                          projection: bool) -> dict[str, int]:
     """Bytes the training cache holds per time step, by buffer (see ``SequenceCache``).
 
-    B, I, H, P, itemsize: positive ints (``ValueError`` naming the first that is not).
+    B, I, H, P, itemsize: positive ints (``checks.check_int`` names the first that is not).
     """
     for name, n in (("B", B), ("I", I), ("H", H), ("P", P), ("itemsize", itemsize)):
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-            raise ValueError(f"cache_bytes_per_step: {name} must be a positive int, got {n!r}")
+        check_int(f"cache_bytes_per_step: {name}", n, minimum=1)
     sizes = {"gates": 4 * H, "c": H, "tanh_c": H, "output": P, "x": I}
     if projection:
         sizes["hidden"] = H
@@ -171,7 +174,7 @@ def lstm_forward(x: Array, state: Optional[tuple[Array, Array]], weight_ih: Arra
                 c_prev = c_t = c_state[:n]
                 tanh_t = tanh_buf[:n]
                 r_t = output[t, :n] if hidden_buf is None else hidden_buf[:n]
-            # r_t = o ⊙ tanh c_t
+            # r_t = o ⊙ tanh c_t: reference.py:51–58 (the step's activations, c, tanh c, h)
             kernels.gates_forward(z, c_prev, c_t, tanh_t, r_t)
             if weight_hr_t is not None:
                 xp.matmul(r_t, weight_hr_t, out=output[t, :n])            # h_t = r_t W_hrᵀ
@@ -200,7 +203,9 @@ def lstm_backward(doutput: Optional[Array], dh_n: Optional[Array], dc_n: Optiona
     doutput  (T, B, P) (unbatched (T, P)): ∂L/∂output, or None for zeros; values at padded
              steps are ignored
     dh_n     (B, P), dc_n (B, H) (unbatched (P,), (H,)): ∂L/∂h_n, ∂L/∂c_n, or None for zeros
-    record   None (the default: nothing recorded, nothing computed), or a dict that receives
+    record   (the one definition of the ``record`` diagnostic: ``reference.lstm_backward``,
+             ``rnn_backward`` and the modules' ``backward`` link here)
+             None (the default: nothing recorded, nothing computed), or a dict that receives
              the per-step gradient norms, host float64 arrays of shape (T,) indexed by the
              input's time steps (also for ``reverse``):
                record["dh"][t] = ‖∂L/∂h_t‖ over the batch, the total gradient reaching h_t
@@ -249,6 +254,7 @@ def lstm_backward(doutput: Optional[Array], dh_n: Optional[Array], dc_n: Optiona
                 dr = dr_buf[:n]                                           # (n, H)
             else:
                 dr = dh
+            # reference.py:72–83 (dc_total, dc_prev, dz), with _chunk_factors' parts
             kernels.backward_step(dr, dc_carry[:n], factors[t - t0, :n], dc_gain[t - t0, :n],
                                   gates[t, :n, H:2 * H], dgates[t, :n], dc_total[:n],
                                   dc_carry[:n])                           # dc_carry ← dc_{t−1}

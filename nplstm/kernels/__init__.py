@@ -8,6 +8,6 @@ their loops.
 """
 
 from .layout import GATE_NAMES, split_gates
-from .select import kernels_for
+from .dispatch import kernels_for
 
 __all__ = ["kernels_for", "split_gates", "GATE_NAMES"]

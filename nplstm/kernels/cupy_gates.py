@@ -1,4 +1,5 @@
-"""The elementwise math of one LSTM step on CuPy: ``numpy_gates.py``'s lines, fused in CUDA.
+"""The elementwise math of one LSTM step on CuPy: ``numpy_gates.py``'s lines, fused in CUDA
+(reference.py:51–58 forward, 72–83 backward: the table in ``numpy_gates.py``).
 
 Same functions, arguments, buffers and in-place conventions as ``numpy_gates.py``, so the
 cell, the sequence driver and the JVPs call either without knowing which.  σ, tanh and their

@@ -4,13 +4,14 @@ The cell (``functional/cell.py``), the sequence driver (``functional/sequence.py
 JVPs (``functional/jvp.py``) call these functions; they differ only in where the matrix
 products happen.  Every function writes into buffers the caller owns (``out``), so a time
 loop allocates nothing.  The same equations, written for people, are
-``functional/reference.py``; the CuPy kernels (``cupy_gates.py``) are these lines in CUDA.
+``functional/reference.py`` (lines named below); the CuPy kernels (``cupy_gates.py``) are
+these lines in CUDA.
 
-    activate_gates     i, f, o = σ(z_i), σ(z_f), σ(z_o);  g = tanh(z_g)
-    gates_forward      c' = f ⊙ c + i ⊙ g;  h' = o ⊙ tanh(c')
-    gate_derivatives   da/dz from the outputs a: σ' = a(1 − a), tanh' = 1 − a²
-    backward_factors   the parts of the step's backward that do not depend on dh, dc
-    backward_step      dc' = dc + dh ⊙ o ⊙ (1 − tanh² c');  dz;  dc_prev = dc' ⊙ f
+    activate_gates    reference.py:52–55  i, f, o = σ(z_i), σ(z_f), σ(z_o);  g = tanh(z_g)
+    gates_forward     reference.py:51–58  that, and c' = f ⊙ c + i ⊙ g;  h' = o ⊙ tanh(c')
+    gate_derivatives  reference.py:79–82  da/dz from the outputs a: σ' = a(1 − a), 1 − a²
+    backward_factors  reference.py:72–82  the parts of the backward that need no dh, dc
+    backward_step     reference.py:72–83  dc' = dc + dh ⊙ o ⊙ (1 − tanh² c'); dz; dc' ⊙ f
 
 Shapes: B batch, H hidden size; ``gates`` (B, 4H) stacked [i | f | g | o] as torch stores
 them.  σ is computed as σ(z) = ½ tanh(z/2) + ½: exact algebra, no overflow for any z (so no

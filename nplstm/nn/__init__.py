@@ -5,24 +5,21 @@ inside ``nplstm.no_grad()``, pushes the cache on the module's tape; ``backward``
 most recent one (last in, first out), returns the input gradients and *adds* the parameter
 gradients into each ``Parameter.grad`` (``zero_grad()`` clears them), as torch accumulates.
 
-A refused call changes nothing: ``backward`` validates and computes everything before it
-pops its entry and adds into ``.grad``; ``load_state_dict`` checks every value before it
-copies one.  A tape that keeps growing (forwards that no backward consumes) is announced
+A refused call changes nothing (the guarantee is stated once, in ``module.py``'s
+docstring).  A tape that keeps growing (forwards that no backward consumes) is announced
 once per module with a ``TapeWarning``.
 
-    module.py      Parameter, Module (parameters, tape, state dicts, devices), TapeWarning
-    state_dict.py  torch's wording for missing/unexpected keys, with the prefix that fixes them
+    module.py      Parameter, Module (parameters, tape, state dicts, devices, repr),
+                   TapeWarning, StateDictKeyError
     lstm.py        LSTMCell, LSTM
-    rnn.py         RNN (tanh or ReLU)
-    recurrent.py   what LSTM and RNN share: the layers × directions × dropout loop
+    recurrent.py   the layers × directions × dropout loop LSTM and RNN share; RNN (tanh, ReLU)
     layers.py      Linear, Embedding
 """
 
 from .layers import Embedding, Linear
-from .module import Module, Parameter, TapeWarning
+from .module import Module, Parameter, StateDictKeyError, TapeWarning
 from .lstm import LSTM, LSTMCell
-from .rnn import RNN
-from .state_dict import StateDictKeyError
+from .recurrent import RNN
 
 __all__ = ["Parameter", "Module", "LSTMCell", "LSTM", "RNN", "Linear", "Embedding", "TapeWarning",
            "StateDictKeyError"]

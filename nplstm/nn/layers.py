@@ -8,11 +8,9 @@ from typing import Any, Optional, Union
 import numpy as np
 import numpy.typing as npt
 
-from ..backend import Array
-
+from ..backend import Array, to_device
 from ..checks import check_flags
 from .. import functional as F
-from ..backend import to_device
 from ..functional.linear import check_padding_idx
 from .module import Module, Parameter, check_sizes, generator
 
@@ -56,9 +54,8 @@ class Linear(Module):
                       {"weight": grads.weight, "bias": grads.bias})
         return grads.x
 
-    def __repr__(self) -> str:
-        return (f"Linear({self.in_features}, {self.out_features}, bias={self.bias is not None}, "
-                f"dtype={self.dtype.name})")
+    def _repr_fields(self) -> tuple[tuple[Any, ...], dict[str, tuple[Any, Any]]]:
+        return (self.in_features, self.out_features), {"bias": (self.bias is not None, True)}
 
 
 class Embedding(Module):
@@ -98,7 +95,6 @@ class Embedding(Module):
         self._consume({"weight": grads.weight})
         return None
 
-    def __repr__(self) -> str:
-        pad = "" if self.padding_idx is None else f", padding_idx={self.padding_idx}"
-        return (f"Embedding({self.num_embeddings}, {self.embedding_dim}{pad}, "
-                f"dtype={self.dtype.name})")
+    def _repr_fields(self) -> tuple[tuple[Any, ...], dict[str, tuple[Any, Any]]]:
+        return (self.num_embeddings, self.embedding_dim), {
+            "padding_idx": (self.padding_idx, None)}

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Optional, Union
+from typing import Any, Optional, Union
 
 import numpy as np
 import numpy.typing as npt
 
 from ..backend import Array
-
-from ..checks import check_flags
+from ..checks import check_flags, check_int
 from .. import functional as F
 from ..functional.inputs import unpack_state
 from .module import Module, check_sizes
@@ -27,8 +26,6 @@ class LSTMCell(Module):
     dtype "float32" (also for None) or "float64"; seed None, an int ≥ 0 or a
     ``numpy.random.SeedSequence``.
     """
-
-    tape_warning_limit = 1000     # one entry per time step: BPTT loops of up to 1000 steps
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True, *,
                  dtype: npt.DTypeLike = "float32", device: str = "cpu",
@@ -65,9 +62,8 @@ class LSTMCell(Module):
         self._consume({name: getattr(grads, name) for name in names})
         return grads.x, (grads.h_prev, grads.c_prev)
 
-    def __repr__(self) -> str:
-        return (f"LSTMCell({self.input_size}, {self.hidden_size}, bias={self.bias}, "
-                f"dtype={self.dtype.name}, device={self.device!r})")
+    def _repr_fields(self) -> tuple[tuple[Any, ...], dict[str, tuple[Any, Any]]]:
+        return (self.input_size, self.hidden_size), {"bias": (self.bias, True)}
 
 
 class LSTM(StackedRecurrent):
@@ -88,8 +84,7 @@ class LSTM(StackedRecurrent):
                  seed: Union[int, np.random.SeedSequence, None] = None) -> None:
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
                          bidirectional, dtype=dtype, device=device)
-        if isinstance(proj_size, bool) or not isinstance(proj_size, int) or proj_size < 0:
-            raise ValueError(f"proj_size must be a non-negative int, got {proj_size!r}")
+        proj_size = check_int("proj_size", proj_size, minimum=0)
         if proj_size >= hidden_size:
             raise ValueError(f"proj_size must be smaller than hidden_size = {hidden_size}, "
                              f"got {proj_size}")
@@ -141,12 +136,10 @@ class LSTM(StackedRecurrent):
 
         doutput  shaped like that forward's output (None = zeros); padded steps are ignored
         dstate   (dh_n, dc_n) shaped like (h_n, c_n), either may be None, or None
-        record   None, or a dict that receives the per-step gradient norms of every layer
-                 and direction: record[(layer, direction)] = {"dh": (T,), "dc": (T,)}
-                 (direction 0 forward, 1 reverse; see ``functional.lstm_backward``)
-        Adds every parameter's gradient into its ``.grad``; dx is 0 at padded steps.  All
-        gradients are computed before the forward is popped and ``.grad`` changes, so a
-        refused call (a wrong shape, say) leaves the module as it was.
+        record   None or a dict: record[(layer, direction)] = {"dh": (T,), "dc": (T,)}
+                 (direction 0 forward, 1 reverse; ``functional.lstm_backward`` defines it)
+        Adds every parameter's gradient into its ``.grad``; dx is 0 at padded steps.  A
+        refused call changes nothing (``module.py``).
         """
         def upstream() -> list[tuple[str, Optional[Array]]]:
             dh_n, dc_n = _upstream_state(dstate)
@@ -162,14 +155,9 @@ class LSTM(StackedRecurrent):
                                              backward_one)
         return dx, (dh0, dc0)
 
-    def __repr__(self) -> str:
-        extra = "".join(f", {k}={v!r}" for k, v in (
-            ("num_layers", self.num_layers), ("bias", self.bias),
-            ("batch_first", self.batch_first), ("dropout", self.dropout),
-            ("bidirectional", self.bidirectional), ("proj_size", self.proj_size))
-            if v != {"num_layers": 1, "bias": True, "batch_first": False, "dropout": 0.0,
-                     "bidirectional": False, "proj_size": 0}[k])
-        return f"LSTM({self.input_size}, {self.hidden_size}{extra}, dtype={self.dtype.name})"
+    def _repr_fields(self) -> tuple[tuple[Any, ...], dict[str, tuple[Any, Any]]]:
+        sizes, options = super()._repr_fields()
+        return sizes, {**options, "proj_size": (self.proj_size, 0)}
 
 
 _WEIGHT_NAMES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")

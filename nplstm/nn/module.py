@@ -1,10 +1,17 @@
-"""``Parameter`` and ``Module``: registration, the tape of recorded forwards, state dicts,
-modes and devices, torch's init from a seed."""
+"""``Parameter`` and ``Module``: registration, the tape of recorded forwards, state dicts
+(torch's wording for missing/unexpected keys, with the prefix that fixes them), modes and
+devices, torch's init from a seed.
+
+**A refused call leaves the module as it was** (the guarantee every module gives, said here
+once): a ``backward`` validates and computes everything before it pops its forward
+(``_peek``, then ``_consume``) and adds into ``.grad``, so the corrected retry undoes the
+right forward; ``load_state_dict`` checks every value before it copies one.
+"""
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Callable, TypeVar, Union
 
 import numpy as np
@@ -12,20 +19,33 @@ import numpy.typing as npt
 
 from ..backend import (Array, check_device, check_float_array, check_not_masked, device_of,
                        dtype_name, get_array_module, is_array, resolve_dtype, to_device)
-from ..checks import check_arrays, shape_str
+from ..checks import check_arrays, check_int, printable_name, shape_str
 from ..grad_mode import is_grad_enabled
-from .state_dict import StateDictKeyError, key_mismatch_message
 
-__all__ = ["Parameter", "Module", "TapeWarning", "generator", "check_sizes"]
+__all__ = ["Parameter", "Module", "TapeWarning", "StateDictKeyError", "TAPE_WARNING_LIMIT",
+           "generator", "check_sizes"]
 
 _M = TypeVar("_M", bound="Module")       # train, eval and to return the module itself
+
+# More unconsumed recorded forwards than this and any module warns once (TapeWarning): an
+# LSTMCell records one entry per time step (a BPTT loop of up to 1000 steps is legitimate),
+# the other modules one per forward.  Raise ``module.tape_warning_limit`` on an instance.
+TAPE_WARNING_LIMIT = 1000
 
 
 class TapeWarning(UserWarning):
     """A module holds more recorded forwards than any backward pass plausibly needs
-    (``Module.tape_warning_limit``): forwards outside ``nplstm.no_grad()`` that no backward
+    (``TAPE_WARNING_LIMIT``): forwards outside ``nplstm.no_grad()`` that no backward
     consumes keep their caches, and memory grows without bound.  (A ``UserWarning``, not a
     ``ResourceWarning``: Python shows those only in development mode.)"""
+
+
+class StateDictKeyError(KeyError):
+    """``load_state_dict`` found missing or unexpected keys.  A ``KeyError`` (as before) whose
+    message prints as written: ``str(KeyError(...))`` would show its repr, newlines escaped."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
 
 
 class Parameter:
@@ -62,13 +82,7 @@ class Module:
     device  "cpu", "cuda" or a registered backend's name
     """
 
-    # More unconsumed recorded forwards than this and the module warns once (TapeWarning):
-    # each forward of an LSTM, Linear or Embedding is undone by one backward, so a training
-    # step holds one entry, or a few when a module is applied several times before the
-    # backward; 32 is beyond any such use, and an LSTM entry holds a whole sequence's cache
-    # (T·B·(7H + I) numbers per layer and direction).  LSTMCell records one entry per time
-    # step and sets 1000.  Raise it on an instance for a longer legitimate tape.
-    tape_warning_limit = 32
+    tape_warning_limit = TAPE_WARNING_LIMIT
     _parameters: dict[str, Parameter]
     _modules: dict[str, Module]
     forward: Callable[..., Any]              # each module's own, called by module(...)
@@ -95,6 +109,20 @@ class Module:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.forward(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        """Every module's: ``Name(sizes, options that differ from torch's defaults, dtype=…)``,
+        e.g. ``LSTM(3, 4, num_layers=2, dtype=float32)``.  No device, as torch: a repr is
+        the model's description (ONNX export writes it), the same on every device; a
+        ``Parameter``'s repr and ``module.device`` tell where it lives."""
+        sizes, options = self._repr_fields()
+        shown = [repr(size) for size in sizes] + [
+            f"{name}={value!r}" for name, (value, default) in options.items() if value != default]
+        return f"{type(self).__name__}({', '.join(shown + [f'dtype={self.dtype.name}'])})"
+
+    def _repr_fields(self) -> tuple[tuple[Any, ...], dict[str, tuple[Any, Any]]]:
+        """(sizes shown by position, {option: (value, torch's default)}) for ``__repr__``."""
+        return (), {}
 
     # -- parameters -----------------------------------------------------------------------
     def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
@@ -127,7 +155,7 @@ class Module:
         Shapes must match (the key is named), and values must convert to this module's dtype
         without loss: float32 into a float64 module is fine, float64 into float32 or integers
         are a ``TypeError``.  Arrays may be NumPy, CuPy, torch tensors or anything
-        ``numpy.asarray`` accepts.  A refused load changes nothing.
+        ``numpy.asarray`` accepts.  A refused load changes nothing (module docstring).
         """
         if not isinstance(state_dict, Mapping):
             hint = " (a list of (name, array) pairs converts with dict(pairs))" \
@@ -139,9 +167,9 @@ class Module:
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
         if missing or unexpected:
-            raise StateDictKeyError(key_mismatch_message(type(self).__name__, list(own),
-                                                          list(state_dict), missing,
-                                                          unexpected))
+            raise StateDictKeyError(_key_mismatch_message(type(self).__name__, list(own),
+                                                           list(state_dict), missing,
+                                                           unexpected))
         values = {}
         for name, p in own.items():        # everything checked and converted before a copy
             values[name] = self._state_value(name, state_dict[name], p)
@@ -221,20 +249,12 @@ class Module:
 
     def _peek(self) -> Any:
         """The most recent recorded forward, left on the tape: a backward pops it (``_consume``)
-        only once it has succeeded, so a refused backward changes nothing."""
+        only once it has succeeded (a refused call changes nothing: module docstring)."""
         if not self._tape:
             raise RuntimeError(
                 f"{type(self).__name__}.backward: no recorded forward to undo (call the module "
                 "outside nplstm.no_grad() first; each forward is undone by one backward)")
         return self._tape[-1]
-
-    def _pop(self) -> Any:
-        """Pop and return the most recent recorded forward (``RuntimeError`` when there is
-        none), for subclasses that wrap their entries; a backward pass uses ``_peek`` and
-        ``_consume`` instead, so that a refused call leaves the tape as it was."""
-        entry = self._peek()
-        self._tape.pop()
-        return entry
 
     def _consume(self, param_grads: dict[str, Array]) -> None:
         """A backward succeeded: pop its forward and add ``{name: gradient}`` into ``.grad``
@@ -298,9 +318,9 @@ def generator(seed: Union[int, np.random.SeedSequence, None]) -> np.random.Gener
 
 
 def check_sizes(**sizes: int) -> None:
+    """Each size a positive int (``checks.check_int``: ``TypeError`` for a non-int)."""
     for name, value in sizes.items():
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
+        check_int(name, value, minimum=1)
 
 
 def _as_array(value: Any) -> Any:
@@ -310,3 +330,51 @@ def _as_array(value: Any) -> Any:
     if hasattr(value, "detach"):      # a torch tensor
         return value.detach().cpu().numpy()
     return np.asarray(value)
+
+
+# -- load_state_dict's key mismatch ---------------------------------------------------------
+_KEYS_SHOWN = 12      # a key-mismatch message lists at most this many keys of each kind
+_KEY_LIMIT = 500      # and this much of one key (keys may come from a file: escaped, cut)
+
+
+def _key_list(keys: Sequence[Any]) -> str:
+    shown = ", ".join(f'"{printable_name(k, _KEY_LIMIT)}"' for k in keys[:_KEYS_SHOWN])
+    more = len(keys) - _KEYS_SHOWN
+    return shown + (f", … ({more} more)" if more > 0 else "")
+
+
+def _key_mismatch_message(module_name: str, own: Sequence[str], given: Sequence[Any],
+                          missing: Sequence[str], unexpected: Sequence[Any]) -> str:
+    """torch's wording for missing/unexpected keys, plus the fix when a prefix explains them:
+    ``nplstm.interop.select(state_dict, "encoder.rnn.")`` for a bigger model's dict,
+    ``module.rnn.load_state_dict(state_dict)`` for one sub-module's."""
+    lines = [f"Error(s) in loading state_dict for {module_name}:"]
+    if missing:
+        lines.append(f"\tMissing key(s) in state_dict: {_key_list(missing)}.")
+    if unexpected:
+        lines.append(f"\tUnexpected key(s) in state_dict: {_key_list(unexpected)}.")
+    given = [k for k in given if isinstance(k, str)]
+    # the dict's keys are prefix + this module's names: a bigger model's (or wrapper's) dict
+    extra = _prefixes(outer=given, inner=own)
+    if extra:
+        extra = [printable_name(p, _KEY_LIMIT) for p in extra]
+        calls = " or ".join(f'nplstm.interop.select(state_dict, "{p}")' for p in extra)
+        lines.append(f'\tThe state dict\'s keys carry the prefix "{extra[0]}" that this '
+                     f"module's names lack: load {calls} instead.")
+    # this module's names are prefix + the dict's keys: the dict is one sub-module's
+    inner = _prefixes(outer=own, inner=given)
+    if inner:
+        p = inner[0]
+        lines.append(f'\tThis module\'s names carry the prefix "{p}" that the state dict\'s '
+                     f"keys lack (it holds the sub-module {p[:-1]}): load it with "
+                     f"module.{p[:-1]}.load_state_dict(state_dict), or add the prefix: "
+                     f'{{"{p}" + k: v for k, v in state_dict.items()}}.')
+    return "\n".join(lines)
+
+
+def _prefixes(outer: Sequence[str], inner: Sequence[str], most: int = 3) -> list[str]:
+    """Prefixes p ending in "." with p + k in ``outer`` for every key k of ``inner``."""
+    outer_set = set(outer)
+    found = {o[:-len(k)] for o in outer for k in inner
+             if len(o) > len(k) and o.endswith(k) and o[-len(k) - 1] == "."}
+    return sorted(p for p in found if inner and all(p + k in outer_set for k in inner))[:most]

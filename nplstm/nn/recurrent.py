@@ -1,5 +1,5 @@
 """What ``LSTM`` and ``RNN`` share: layers × directions of one functional layer, inverted
-dropout between layers, the input layouts (batch_first, unbatched) and the tape.
+dropout between layers, the input layouts (batch_first, unbatched) and the tape; and ``RNN``.
 
 A subclass gives the per-layer functions (``functional.lstm_forward``, ``rnn_forward``) as
 two callables and the sizes of its states; this base runs them over every layer and
@@ -8,23 +8,30 @@ direction, forward (``_run_layers``) and backward (``_backprop_layers``):
     layer 0 reads x;  layer k > 0 reads dropout(layer k−1's output)   (training only)
     each layer's output joins its directions side by side:   (T, B, D·P)
     state rows k = layer · D + direction, as torch orders them:  (L·D, B, ·)
+
+Every recurrent module takes ``forward(x, state=None, lengths=None)`` and
+``backward(doutput, dstate=None, *, record=None)`` (DESIGN.md's contract); ``record`` is
+``functional.lstm_backward``'s, per (layer, direction).
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Optional, Sequence
+import warnings
+from typing import Any, Callable, Optional, Sequence, Union
 
+import numpy as np
 import numpy.typing as npt
 
 from .. import functional as F
 from ..backend import Array, get_array_module, to_device
 from ..checks import (add_batch_axis, check_flags, check_not_empty, check_rank, check_record,
                      check_shape, drop_batch_axis, shape_str)
+from ..functional.rnn import check_nonlinearity, rnn_backward, rnn_forward
 from ..grad_mode import is_grad_enabled
 from .module import Module, check_sizes, generator
 
-__all__ = ["StackedRecurrent"]
+__all__ = ["StackedRecurrent", "RNN"]
 
 
 class StackedRecurrent(Module):
@@ -49,6 +56,12 @@ class StackedRecurrent(Module):
         self.bidirectional = bidirectional
         self.num_directions = 2 if bidirectional else 1
         self.output_size = hidden_size
+
+    def _repr_fields(self) -> tuple[tuple[Any, ...], dict[str, tuple[Any, Any]]]:
+        return (self.input_size, self.hidden_size), {
+            "num_layers": (self.num_layers, 1), "bias": (self.bias, True),
+            "batch_first": (self.batch_first, False), "dropout": (self.dropout, 0.0),
+            "bidirectional": (self.bidirectional, False)}
 
     def _suffixes(self, layer: int) -> list[str]:
         return [f"_l{layer}"] + ([f"_l{layer}_reverse"] if self.bidirectional else [])
@@ -159,9 +172,8 @@ class StackedRecurrent(Module):
         backward_one  (d_out (T, B, P) or None, upstream of row k, cache, norms dict or None)
                       → (dx (T, B, ·), initial-state gradients of row k, {name: gradient})
         returns       dx and the initial states' gradients (L·D, B, ·) in the caller's
-                      layout; the parameters' ``.grad`` updated.  All gradients are computed
-                      before the forward is popped and ``.grad`` changes, so a refused call
-                      leaves the module as it was.
+                      layout; the parameters' ``.grad`` updated (all computed first: a refused
+                      call changes nothing, ``module.py``)
         """
         check_record(record)
         caches, masks, unbatched, T, B = self._peek()
@@ -234,3 +246,107 @@ class StackedRecurrent(Module):
                 self._batched(name, a, (L * D, B, size), unbatched, letters)
                 for a, name, size, letters in zip(given, names, self._state_sizes(),
                                                   self._state_letters())]
+
+
+_NOT_GIVEN: Any = object()     # a deprecated keyword's default: None is a value it may take
+
+
+def renamed_argument(where: str, name: str, value: Any, old_name: str, old_value: Any) -> Any:
+    """``value``, or ``old_value`` given under the argument's old name: that works for one
+    release with a ``DeprecationWarning``; both names at once is a ``TypeError``."""
+    if old_value is _NOT_GIVEN:
+        return value
+    if value is not None:
+        raise TypeError(f"{where}: got both {name}= and its deprecated old name {old_name}=; "
+                        f"pass {name}= only")
+    warnings.warn(f"{where}: {old_name}= is deprecated, use {name}= (the name every recurrent "
+                  "module uses); the old name goes in the next release",
+                  DeprecationWarning, stacklevel=3)
+    return old_value
+
+
+_RNN_WEIGHT_NAMES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+
+
+class RNN(StackedRecurrent):
+    """torch.nn.RNN on arrays: ``output, h_n = rnn(x, state, lengths)``; ``rnn.backward(...)``.
+
+        h_t = act(x_t W_ihᵀ + b_ih + h_{t−1} W_hhᵀ + b_hh),   act = tanh or relu
+
+    Same arguments, defaults, parameter names (``weight_ih_l{k}`` (H, I or D·H),
+    ``weight_hh_l{k}`` (H, H), ``bias_ih_l{k}``, ``bias_hh_l{k}`` (H,), ``_reverse`` for the
+    second direction) and init U(−1/√H, 1/√H) as torch.  x is (T, B, I), (B, T, I) with
+    ``batch_first``, or unbatched (T, I); state h0 (L·D, B, H) (unbatched (L·D, H)) or None;
+    output (T, B, D·H).  T, B ≥ 1: empty axes are refused.  dtype "float32" (also for None)
+    or "float64"; seed None, an int ≥ 0 or a ``numpy.random.SeedSequence``.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
+                 nonlinearity: str = "tanh", bias: bool = True, batch_first: bool = False,
+                 dropout: float = 0.0, bidirectional: bool = False, *,
+                 dtype: npt.DTypeLike = "float32", device: str = "cpu",
+                 seed: Union[int, np.random.SeedSequence, None] = None) -> None:
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
+                         bidirectional, dtype=dtype, device=device)
+        self.nonlinearity = check_nonlinearity(nonlinearity)
+        self._init_layers(1, seed)
+
+    def _state_sizes(self) -> tuple[int, ...]:
+        return (self.hidden_size,)
+
+    def _state_letters(self) -> tuple[str, ...]:
+        return ("(L·D, B, H)",)
+
+    def forward(self, x: Array, state: Optional[Array] = None, lengths: Any = None, *,
+                h0: Any = _NOT_GIVEN) -> tuple[Array, Array]:
+        """Run all layers and directions; records the pass for ``backward``.
+
+        x        (T, B, I), (B, T, I) if batch_first, or unbatched (T, I)
+        state    h0: (L·D, B, H) (unbatched: (L·D, H)), or None for zeros
+        lengths  (B,) valid lengths in [1, T], or None (see ``LSTM.forward``)
+        h0       the old name of ``state`` (deprecated: one release, then removed)
+        returns  output (T, B, D·H) (batch_first: (B, T, D·H)), h_n shaped like h0
+        """
+        h0 = renamed_argument("RNN.forward", "state", state, "h0", h0)
+        x_tbi, unbatched, xp = self._time_major(x)
+        (h0,) = self._initial_states((h0,), ("h0",), x_tbi.shape[1], unbatched, xp)
+        if unbatched and lengths is not None:
+            lengths = [lengths] if isinstance(lengths, (int, np.integer)) else lengths
+
+        def forward_one(layer_input: Array, row_state: Any, suffix: str, reverse: bool,
+                        keep_cache: bool) -> Any:
+            (out, h_n), cache = rnn_forward(
+                layer_input, row_state[0], *self._weights_of(suffix, _RNN_WEIGHT_NAMES),
+                nonlinearity=self.nonlinearity, lengths=lengths, reverse=reverse,
+                keep_cache=keep_cache)
+            return out, (h_n,), cache
+
+        output, (h_n,) = self._run_layers(x_tbi, [h0], unbatched, forward_one)
+        return self._caller_layout(unbatched, output, h_n)
+
+    def backward(self, doutput: Optional[Array], dstate: Optional[Array] = None, *,
+                 record: Optional[dict[Any, Any]] = None, dh_n: Any = _NOT_GIVEN
+                 ) -> tuple[Array, Array]:
+        """Undo the most recent recorded forward: returns ``dx, dh0`` (a refused call changes
+        nothing: ``module.py``).
+
+        doutput  shaped like that forward's output (None = zeros); padded steps are ignored
+        dstate   dh_n, shaped like h_n, or None (zeros)
+        record   None or a dict: record[(layer, direction)] = {"dh": (T,)} (see
+                 ``functional.lstm_backward``, which defines it)
+        dh_n     the old name of ``dstate`` (deprecated: one release, then removed)
+        Adds every parameter's gradient into its ``.grad``; dx is 0 at padded steps.
+        """
+        dh_n = renamed_argument("RNN.backward", "dstate", dstate, "dh_n", dh_n)
+
+        def backward_one(d_out: Array, row_upstream: Any, cache: Any, norms: Any) -> Any:
+            grads = rnn_backward(d_out, row_upstream[0], cache, record=norms)
+            return grads.x, (grads.h0,), {name: getattr(grads, name) for name in _RNN_WEIGHT_NAMES}
+
+        return self._backprop_layers(doutput, "(T, B, D·H)", lambda: [("dh_n", dh_n)],
+                                     record, backward_one)
+
+    def _repr_fields(self) -> tuple[tuple[Any, ...], dict[str, tuple[Any, Any]]]:
+        sizes, options = super()._repr_fields()
+        return sizes, {"num_layers": options.pop("num_layers"),
+                       "nonlinearity": (self.nonlinearity, "tanh"), **options}
