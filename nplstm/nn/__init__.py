@@ -14,15 +14,17 @@ once per module with a ``TapeWarning``.
     state_dict.py  torch's wording for missing/unexpected keys, with the prefix that fixes them
     lstm.py        LSTMCell, LSTM
     rnn.py         RNN (tanh or ReLU)
-    recurrent.py   what LSTM and RNN share: the layers × directions × dropout loop
+    gru.py         GRUCell, GRU
+    recurrent.py   what LSTM, RNN and GRU share: the layers × directions × dropout loop
     layers.py      Linear, Embedding
 """
 
 from .layers import Embedding, Linear
 from .module import Module, Parameter, TapeWarning
+from .gru import GRU, GRUCell
 from .lstm import LSTM, LSTMCell
 from .rnn import RNN
 from .state_dict import StateDictKeyError
 
-__all__ = ["Parameter", "Module", "LSTMCell", "LSTM", "RNN", "Linear", "Embedding", "TapeWarning",
-           "StateDictKeyError"]
+__all__ = ["Parameter", "Module", "LSTMCell", "LSTM", "RNN", "GRUCell", "GRU", "Linear",
+           "Embedding", "TapeWarning", "StateDictKeyError"]
