@@ -83,7 +83,7 @@ class GRUCache(NamedTuple):
 def _input_bias(bias_ih: Optional[Array], bias_hh: Optional[Array]) -> Optional[Array]:
     """b_ih + [b_hr | b_hz | 0] (3H,): every bias but b_hn, which r multiplies, joins the
     input projection; None without bias."""
-    if bias_ih is None:
+    if bias_ih is None or bias_hh is None:      # both or neither (checked before)
         return None
     H = bias_ih.shape[0] // 3
     bias = bias_ih.copy()
