@@ -11,6 +11,8 @@
                and the module (layers, directions, lengths, dropout), on hypothesis-drawn
                sizes with size-1 edges, nonzero states, biases and upstream gradients (the
                checker projects the outputs on random directions)
+    jvp        the hand JVPs against central differences, and ⟨J v, u⟩ = ⟨v, Jᵀ u⟩ with the
+               hand backwards (nplstm.adjoint_check)
     refused    bad arguments: a ValueError/TypeError naming the argument, nothing changed
 """
 
@@ -368,6 +370,107 @@ def test_dropout_gradients_match_central_differences():
     module.eval()
     eval_out, _ = module(inputs[0], inputs[1])
     assert rel_error(train_out, eval_out) > 1e-3       # the masks did act in training
+
+
+# -- forward mode: the hand JVPs, against differences and in the adjoint test ------------------
+
+def _cell_jvp(inputs, tangents):
+    return F.gru_cell_jvp(*inputs, tangents=F.GRUCellTangents(*tangents))
+
+
+def _layer_jvp(lengths=None, reverse=False):
+    def jvp(inputs, tangents):
+        return F.gru_jvp(*inputs, lengths=lengths, reverse=reverse,
+                         tangents=F.GRUTangents(*tangents))
+    return jvp
+
+
+def _central_difference(jvp, inputs, tangents, eps=1e-6):
+    """(out(x + ε v) − out(x − ε v)) / 2ε for each output, from the jvp's primal outputs."""
+    def outputs(sign):
+        moved = [a if t is None else a + sign * eps * t for a, t in zip(inputs, tangents)]
+        out, _ = jvp(moved, [None] * len(inputs))
+        return _flat(out)
+    return [(p - m) / (2 * eps) for p, m in zip(outputs(1), outputs(-1))]
+
+
+def _flat(nested):
+    if isinstance(nested, (tuple, list)):
+        return [a for part in nested for a in _flat(part)]
+    return [nested]
+
+
+@settings(max_examples=EXAMPLES, deadline=None)
+@given(T=small_size, B=small_size, I=small_size, H=small_size, bias=st.booleans(),
+       unbatched=st.booleans(), reverse=st.booleans(), data=st.data(), seed=seeds)
+def test_jvps_match_differences_and_the_forward(T, B, I, H, bias, unbatched, reverse, data,
+                                                 seed):
+    rng = np.random.default_rng(seed)
+    B = 1 if unbatched else B
+    lead = () if unbatched else (B,)
+    weights = _random_weights(rng, I, H, bias)
+    lengths = None if unbatched else data.draw(lengths_or_none(T, B))
+    cases = [(_cell_jvp, [rng.standard_normal((*lead, I)), rng.standard_normal((*lead, H)),
+                          *weights], _cell_pair(F)[0]),
+             (_layer_jvp(lengths, reverse),
+              [rng.standard_normal((T, *lead, I)), rng.standard_normal((*lead, H)), *weights],
+              _layer_pair(lengths, reverse)[0])]
+    for jvp, inputs, forward in cases:
+        tangents = [None if a is None else rng.standard_normal(a.shape) for a in inputs]
+        out, out_dot = jvp(inputs, tangents)
+        for got, numeric in zip(_flat(out_dot), _central_difference(jvp, inputs, tangents)):
+            assert rel_error(got, numeric) < 1e-7
+        for got, want in zip(_flat(out), _flat(forward(*inputs)[0])):
+            assert rel_error(got, want) <= TOL
+
+
+@settings(max_examples=EXAMPLES, deadline=None)
+@given(T=small_size, B=small_size, I=small_size, H=small_size, bias=st.booleans(),
+       reverse=st.booleans(), data=st.data(), seed=seeds)
+def test_adjoint_identity_holds_to_round_off(T, B, I, H, bias, reverse, data, seed):
+    """⟨J v, u⟩ = ⟨v, Jᵀ u⟩: the JVPs and the hand backwards are each other's adjoints."""
+    rng = np.random.default_rng(seed)
+    weights = _random_weights(rng, I, H, bias)
+    lengths = data.draw(lengths_or_none(T, B))
+    layer = nplstm.adjoint_check(
+        _layer_jvp(lengths, reverse), _layer_pair(lengths, reverse),
+        [rng.standard_normal((T, B, I)), rng.standard_normal((B, H)), *weights],
+        names=LAYER_NAMES, seed=seed)
+    assert layer.passed
+    cell = nplstm.adjoint_check(_cell_jvp, _cell_pair(F), [rng.standard_normal((B, I)),
+                                                           rng.standard_normal((B, H)),
+                                                           *weights],
+                                names=CELL_NAMES, seed=seed)
+    assert cell.passed and max(r.max_rel_error for r in cell.inputs) < 1e-12
+
+
+def test_float32_jvp_keeps_its_dtype_and_passes_the_adjoint_test():
+    rng = np.random.default_rng(1)
+    inputs = [a.astype(np.float32) for a in [rng.standard_normal((3, 4)),
+                                             rng.standard_normal((3, 5)),
+                                             *_random_weights(rng, 4, 5)]]
+    h, h_dot = _cell_jvp(inputs, [a.copy() for a in inputs])
+    assert h.dtype == h_dot.dtype == np.float32
+    assert nplstm.adjoint_check(_cell_jvp, _cell_pair(F), inputs, names=CELL_NAMES).passed
+
+
+def test_bad_tangents_are_clear_errors():
+    rng = np.random.default_rng(0)
+    x, h = rng.standard_normal((2, 3)), rng.standard_normal((2, 4))
+    w_ih, w_hh, b_ih, _ = _random_weights(rng, 3, 4)
+    with pytest.raises(ValueError, match="tangents.x must have shape"):
+        F.gru_cell_jvp(x, h, w_ih, w_hh, tangents={"x": np.ones((3, 3))})
+    with pytest.raises(ValueError, match="tangents.bias_ih was given, but the forward has no"):
+        F.gru_cell_jvp(x, h, w_ih, w_hh, tangents=F.GRUCellTangents(bias_ih=b_ih))
+    with pytest.raises(ValueError, match="unknown fields"):
+        F.gru_cell_jvp(x, h, w_ih, w_hh, tangents={"c_prev": h})
+    with pytest.raises(TypeError, match="tangents must be a GRUTangents"):
+        F.gru_jvp(x[:, None], h[:1], w_ih, w_hh, tangents=F.GRUCellTangents())
+    with pytest.raises(TypeError, match="tangents.h_prev has dtype float32"):
+        F.gru_cell_jvp(x, h, w_ih, w_hh, tangents={"h_prev": h.astype(np.float32)})
+    (out, h_n), (out_dot, h_n_dot) = F.gru_jvp(
+        x, h[0], w_ih, w_hh, tangents={"x": np.ones(x.shape)})            # unbatched (T, I)
+    assert out.shape == out_dot.shape == (2, 4) and h_n.shape == h_n_dot.shape == (4,)
 
 
 # -- the tape, layouts, backends --------------------------------------------------------------

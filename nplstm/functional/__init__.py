@@ -10,7 +10,8 @@ plain tanh/ReLU RNN layer, for comparison); ``gru`` (torch's GRU cell and layer)
 """
 
 from .cell import CellCache, CellGrads, lstm_cell_backward, lstm_cell_forward
-from .jvp import CellTangents, SequenceTangents, lstm_cell_jvp, lstm_jvp
+from .jvp import (CellTangents, GRUCellTangents, GRUTangents, SequenceTangents, gru_cell_jvp,
+                  gru_jvp, lstm_cell_jvp, lstm_jvp)
 from .linear import (EmbeddingCache, EmbeddingGrads, LinearCache, LinearGrads,
                      embedding_backward, embedding_forward, linear_backward, linear_forward)
 from .losses import (CrossEntropyCache, CrossEntropyGrads, MSECache, MSEGrads,
@@ -32,6 +33,7 @@ __all__ = [
     "rnn_forward", "rnn_backward", "RNNCache", "RNNGrads",
     "gru_cell_forward", "gru_cell_backward", "GRUCellCache", "GRUCellGrads",
     "gru_forward", "gru_backward", "GRUCache", "GRUGrads",
+    "gru_cell_jvp", "gru_jvp", "GRUCellTangents", "GRUTangents",
     "lstm_cell_jvp", "lstm_jvp", "CellTangents", "SequenceTangents",
     "linear_forward", "linear_backward", "LinearCache", "LinearGrads",
     "embedding_forward", "embedding_backward", "EmbeddingCache", "EmbeddingGrads",
