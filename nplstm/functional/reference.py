@@ -277,11 +277,11 @@ def gru_step_forward(x, h_prev, weight_ih, weight_hh, bias_ih, bias_hh):
     """One GRU step on batched, already validated arrays: ``h, GRUStepCache``."""
     xp = get_array_module(x)
     b_ih, b_hh = (0, 0) if bias_ih is None else (bias_ih, bias_hh)  # bias=False: none
-    gi_r, gi_z, gi_n = _thirds(x @ weight_ih.T + b_ih)     # (B, H) each: x W_·ᵀ + b_· (·=ir, iz, in)
-    gh_r, gh_z, gh_n = _thirds(h_prev @ weight_hh.T + b_hh)  # (B, H) each: h W_·ᵀ + b_· (hr, hz, hn)
-    r = sigmoid(gi_r + gh_r)                               # (B, H)  r = σ(gi_r + gh_r)     reset gate
-    z = sigmoid(gi_z + gh_z)                               # (B, H)  z = σ(gi_z + gh_z)     update gate
-    n = xp.tanh(gi_n + r * gh_n)                           # (B, H)  n = tanh(gi_n + r ⊙ gh_n) candidate
+    gi_r, gi_z, gi_n = _thirds(x @ weight_ih.T + b_ih)     # (B, H) each: x W_irᵀ + b_ir, …
+    gh_r, gh_z, gh_n = _thirds(h_prev @ weight_hh.T + b_hh)  # (B, H) each: h W_hrᵀ + b_hr, …
+    r = sigmoid(gi_r + gh_r)                               # (B, H)  r = σ(gi_r + gh_r)  reset
+    z = sigmoid(gi_z + gh_z)                               # (B, H)  z = σ(gi_z + gh_z)  update
+    n = xp.tanh(gi_n + r * gh_n)                           # (B, H)  n = tanh(gi_n + r ⊙ gh_n)
     h = (1 - z) * n + z * h_prev                           # (B, H)  h = (1 − z) ⊙ n + z ⊙ h_prev
     cache = GRUStepCache(x, h_prev, r, z, n, gh_n, weight_ih, weight_hh,
                          has_bias=bias_ih is not None, unbatched=False)
