@@ -6,8 +6,8 @@
     h' = (1 − z) ⊙ n + z ⊙ h  =  n + z ⊙ (h − n)
 
 The textbook twins, one equation per line, are in ``reference.py`` (the oracle these
-functions are tested against); the derivation is that of docs/derivation.md's LSTM, step
-for step.  Every upstream gradient of a step is dh ⊙ (a factor that does not depend on the
+functions are tested against; ``gru_step_backward`` there undoes the step line by line).
+Collected, every upstream gradient of a step is dh ⊙ (a factor that does not depend on the
 recurrence), with A = (1 − z) ⊙ (1 − n²):
 
     da_n = dh ⊙ A                      (a_n, a_z, a_r the pre-activations of n, z, r)
@@ -17,8 +17,8 @@ recurrence), with A = (1 − z) ⊙ (1 − n²):
     dgh  = [da_r | da_z | da_n ⊙ r]    ∂L/∂(h W_hhᵀ + b_hh)                  (B, 3H)
     dh_prev = dh ⊙ z + dgh W_hh
 
-so, as for the LSTM (``sequence.py``), the backward computes the factors for a chunk of steps
-at once and the serial loop is two products, one GEMM and one sum per step.  The sequence
+so, as for the LSTM (``sequence.py``), the backward computes the factors for a chunk of
+steps at once and the serial loop is three products, one GEMM and one sum per step.  The sequence
 functions share the LSTM's machinery: one GEMM for the input projection of all steps (in
 chunks of steps without a cache), the large buffers from the workspace, variable lengths
 and the reverse direction as a re-indexing (``packing.py``), the per-step norms of
