@@ -144,6 +144,8 @@ def test_repr_and_parameter_lists():
      "LSTM(3, 4, num_layers=2, dropout=0.5, proj_size=2, dtype=float32)"),
     (lambda: nplstm.RNN(3, 4, nonlinearity="relu", bidirectional=True),
      "RNN(3, 4, nonlinearity='relu', bidirectional=True, dtype=float32)"),
+    (lambda: nplstm.GRUCell(3, 4, bias=False), "GRUCell(3, 4, bias=False, dtype=float32)"),
+    (lambda: nplstm.GRU(3, 4, batch_first=True), "GRU(3, 4, batch_first=True, dtype=float32)"),
     (lambda: nplstm.Linear(3, 4, bias=False), "Linear(3, 4, bias=False, dtype=float32)"),
     (lambda: nplstm.Embedding(5, 2, padding_idx=1), "Embedding(5, 2, padding_idx=1, "
                                                     "dtype=float32)"),
@@ -154,13 +156,15 @@ def test_every_module_repr_shows_sizes_non_default_options_and_dtype(module, tex
 
 def test_every_module_has_the_same_tape_warning_limit():
     from nplstm.nn.module import TAPE_WARNING_LIMIT
-    modules = [nplstm.LSTMCell(2, 3), nplstm.LSTM(2, 3), nplstm.RNN(2, 3), nplstm.Linear(2, 3),
-               nplstm.Embedding(4, 2)]
+    modules = [nplstm.LSTMCell(2, 3), nplstm.LSTM(2, 3), nplstm.RNN(2, 3), nplstm.GRUCell(2, 3),
+               nplstm.GRU(2, 3), nplstm.Linear(2, 3), nplstm.Embedding(4, 2)]
     assert {m.tape_warning_limit for m in modules} == {TAPE_WARNING_LIMIT} == {1000}
 
 
 MODULES = {"LSTMCell": lambda **kw: nplstm.LSTMCell(3, 4, **kw),
            "LSTM": lambda **kw: nplstm.LSTM(3, 4, num_layers=2, **kw),
+           "GRUCell": lambda **kw: nplstm.GRUCell(3, 4, **kw),
+           "GRU": lambda **kw: nplstm.GRU(3, 4, num_layers=2, **kw),
            "Linear": lambda **kw: nplstm.Linear(3, 4, **kw),
            "Embedding": lambda **kw: nplstm.Embedding(3, 4, **kw)}
 

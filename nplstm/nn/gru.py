@@ -31,7 +31,6 @@ class GRUCell(Module):
     seed None, an int ≥ 0 or a ``numpy.random.SeedSequence``.
     """
 
-    tape_warning_limit = 1000     # one entry per time step, as LSTMCell's
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True, *,
                  dtype: npt.DTypeLike = "float32", device: str = "cpu",
@@ -65,9 +64,8 @@ class GRUCell(Module):
         self._consume({name: getattr(grads, name) for name in names})
         return grads.x, grads.h_prev
 
-    def __repr__(self) -> str:
-        return (f"GRUCell({self.input_size}, {self.hidden_size}, bias={self.bias}, "
-                f"dtype={self.dtype.name}, device={self.device!r})")
+    def _repr_fields(self) -> tuple[tuple[Any, ...], dict[str, tuple[Any, Any]]]:
+        return (self.input_size, self.hidden_size), {"bias": (self.bias, True)}
 
 
 class GRU(StackedRecurrent):
@@ -142,10 +140,3 @@ class GRU(StackedRecurrent):
         dx, dh0 = self._backprop_layers(doutput, "(T, B, D·H)", lambda: [("dstate", dstate)],
                                         record, backward_one)
         return dx, dh0
-
-    def __repr__(self) -> str:
-        defaults = {"num_layers": 1, "bias": True, "batch_first": False, "dropout": 0.0,
-                    "bidirectional": False}
-        extra = "".join(f", {k}={getattr(self, k)!r}" for k, v in defaults.items()
-                        if getattr(self, k) != v)
-        return f"GRU({self.input_size}, {self.hidden_size}{extra}, dtype={self.dtype.name})"
