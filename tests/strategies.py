@@ -20,7 +20,7 @@ def lengths_or_none(draw, T, B):
 def module_configs(draw, kind="lstm", *, max_size=6, max_T=7, max_batch=4,
                    dropouts=(0.0, 0.3)):
     """A config of torch_reference.make_inputs / run_nplstm / run_torch: an ``"lstm"`` (with
-    proj_size) or an ``"rnn"`` (with nonlinearity) of sizes in [1, max_size], T in [1, max_T],
+    proj_size), an ``"rnn"`` (with nonlinearity) or a ``"gru"`` (gru_reference's) of sizes in [1, max_size], T in [1, max_T],
     1 to 3 layers, unbatched or B in [1, max_batch]; lengths only when batched (torch packs
     batched input only); dropout drawn from ``dropouts`` when there are layers to drop."""
     H, T = draw(st.integers(1, max_size)), draw(st.integers(1, max_T))
@@ -35,7 +35,7 @@ def module_configs(draw, kind="lstm", *, max_size=6, max_T=7, max_batch=4,
               "dstate": draw(st.booleans())}
     if kind == "lstm":
         config["proj_size"] = draw(st.integers(0, H - 1))
-    else:
+    elif kind == "rnn":
         config["nonlinearity"] = draw(st.sampled_from(["tanh", "relu"]))
     return config
 

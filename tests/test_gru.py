@@ -33,7 +33,7 @@ from nplstm.functional import sequence
 from . import gru_reference as gref
 from .helpers import rel_error
 from .snapshots import assert_unchanged, snapshot
-from .strategies import lengths_or_none, seed as seeds, size, small_size
+from .strategies import lengths_or_none, module_configs, seed as seeds, size, small_size
 from .test_parity import _assert_close, _case_names, _load_case
 
 EXAMPLES = max(3, settings.default.max_examples // 3)   # ci: 10 draws per property
@@ -89,23 +89,13 @@ def test_golden_gru(name, monkeypatch):
 
 @st.composite
 def gru_configs(draw):
-    I, H = draw(st.integers(1, 5)), draw(st.integers(1, 5))
-    batch = draw(st.one_of(st.none(), st.integers(1, 4)))
+    """A GRUCell run of 1 to 3 steps, or a GRU config of the shared ``module_configs``."""
     if draw(st.booleans()):
-        return {"kind": "gru_cell", "input_size": I, "hidden_size": H,
-                "bias": draw(st.booleans()), "batch": batch, "state": draw(st.booleans()),
-                "steps": draw(st.integers(1, 3))}
-    T = draw(st.integers(1, 6))
-    num_layers = draw(st.integers(1, 3))
-    lengths = None
-    if batch is not None and draw(st.booleans()):       # torch packs batched input only
-        lengths = draw(st.lists(st.integers(1, T), min_size=batch, max_size=batch))
-    return {"kind": "gru", "input_size": I, "hidden_size": H, "num_layers": num_layers,
-            "bias": draw(st.booleans()), "batch_first": draw(st.booleans()),
-            "bidirectional": draw(st.booleans()),
-            "dropout": draw(st.sampled_from([0.0, 0.3])) if num_layers > 1 else 0.0,
-            "T": T, "batch": batch, "state": draw(st.booleans()), "lengths": lengths,
-            "dstate": draw(st.booleans())}
+        batch = draw(st.one_of(st.none(), st.integers(1, 4)))
+        return {"kind": "gru_cell", "input_size": draw(st.integers(1, 5)),
+                "hidden_size": draw(st.integers(1, 5)), "bias": draw(st.booleans()),
+                "batch": batch, "state": draw(st.booleans()), "steps": draw(st.integers(1, 3))}
+    return draw(module_configs("gru", max_size=5, max_T=6))
 
 
 @pytest.mark.torch
