@@ -32,6 +32,12 @@ nothing optional to decide; with one direction its output is the last node's Y (
 as it is (the caller views it as (T, B, H)); with ``lengths=True`` a ``lengths`` (B,) int32 input feeds every
 node's ``sequence_lens`` (a separate graph: onnxruntime's LSTM is ~15% slower when given
 sequence_lens, even all equal to T).
+
+Gate order.  torch stacks the four gates along 4H as  i, f, g, o;  ONNX's LSTM as  i, o, f, c
+(c is torch's g).  A weight (4H, ·) or bias (4H,) is reordered by moving whole blocks of H
+rows (``reorder_gates``, which import_onnx uses too):
+
+    onnx_block[k] = torch_block[TORCH_TO_ONNX[k]]        torch_block[k] = onnx_block[ONNX_TO_TORCH[k]]
 """
 
 from __future__ import annotations
@@ -42,15 +48,38 @@ from typing import Any, Callable
 import numpy as np
 
 from ..backend import asnumpy
+from ..checks import check_bool, check_int
 from ..io import atomic_write
 from ..nn import LSTM, RNN
-from .errors import UnsupportedModelError
-from .onnx_common import TORCH_TO_ONNX, reorder_gates, require_onnx
+from .file_errors import UnsupportedModelError
 
-__all__ = ["export_onnx", "build_model", "DEFAULT_OPSET", "MIN_OPSET"]
+__all__ = ["export_onnx", "build_model", "require_onnx", "reorder_gates", "DEFAULT_OPSET",
+           "MIN_OPSET", "TORCH_TO_ONNX", "ONNX_TO_TORCH"]
 
 DEFAULT_OPSET = 17
 MIN_OPSET = 15       # the optional type (Optional*, If-13), LSTM-14, Reshape-14, Split-13
+#            ONNX i  o  f  c(=g)   read from torch's blocks i=0 f=1 g=2 o=3
+TORCH_TO_ONNX = (0, 3, 1, 2)
+#            torch i  f  g  o      read from ONNX's blocks i=0 o=1 f=2 c=3
+ONNX_TO_TORCH = (0, 2, 3, 1)
+
+
+def require_onnx() -> Any:
+    """The ``onnx`` package, or an ImportError that names the extra to install."""
+    try:
+        import onnx
+        import onnx.numpy_helper  # noqa: F401  (a submodule not imported by ``onnx`` itself)
+    except ImportError as err:
+        raise ImportError("ONNX export/import needs the onnx package: "
+                          "pip install 'nplstm[onnx]'") from err
+    return onnx
+
+
+def reorder_gates(a: np.ndarray[Any, Any], order: tuple[int, ...]) -> np.ndarray[Any, Any]:
+    """``a`` (4H, ...) with its four H-row gate blocks taken in ``order`` (a copy)."""
+    H = a.shape[0] // 4
+    blocks = a.reshape(4, H, *a.shape[1:])                 # (4, H, ...)
+    return np.ascontiguousarray(blocks[list(order)].reshape(a.shape))
 
 
 def export_onnx(lstm: Any, path: str | os.PathLike[str], *, batch_first: bool | None = None,
@@ -69,13 +98,9 @@ def export_onnx(lstm: Any, path: str | os.PathLike[str], *, batch_first: bool | 
     if type(lstm) is not LSTM:     # a subclass (e.g. ReverseLSTM) computes something else
         raise UnsupportedModelError(f"export_onnx writes nplstm.LSTM, not the subclass "
                                     f"{type(lstm).__name__}")
-    if batch_first is None:
-        batch_first = lstm.batch_first
-    if not isinstance(batch_first, bool):
-        raise TypeError(f"batch_first must be a bool or None, got {batch_first!r}")
-    newest = onnx.defs.onnx_opset_version()
-    if isinstance(opset, bool) or not isinstance(opset, int) or not MIN_OPSET <= opset <= newest:
-        raise ValueError(f"opset must be an int in [{MIN_OPSET}, {newest}], got {opset!r}")
+    batch_first = lstm.batch_first if batch_first is None else check_bool("batch_first",
+                                                                           batch_first)
+    opset = check_int("opset", opset, minimum=MIN_OPSET, maximum=onnx.defs.onnx_opset_version())
     model = build_model(lstm, batch_first=batch_first, opset=opset)
     onnx.checker.check_model(model)
     atomic_write(path, lambda f: f.write(model.SerializeToString()))

@@ -35,10 +35,10 @@ from typing import Any, Sequence, Union, overload
 
 import numpy as np
 
-from ..checks import check_lengths
+from ..checks import check_int, check_lengths
 from ..functional.inputs import unpack_state
 from ..nn import LSTM, RNN
-from .errors import UnsupportedModelError
+from .file_errors import UnsupportedModelError
 from .onnx_export import build_model
 
 __all__ = ["compile_onnxruntime", "OnnxruntimeLSTM", "OnnxruntimeRNN", "require_onnxruntime"]
@@ -211,13 +211,7 @@ def compile_onnxruntime(module: LSTM | RNN, *,
     """
     _check_compilable(module)
     if threads is not None:
-        if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)):
-            raise TypeError(f"threads must be an int in [1, {MAX_THREADS}] or None, got "
-                            f"{threads!r}")
-        if not 1 <= threads <= MAX_THREADS:
-            raise ValueError(f"threads must be an int in [1, {MAX_THREADS}] or None, got "
-                             f"{threads}")
-        threads = int(threads)
+        threads = check_int("threads", threads, minimum=1, maximum=MAX_THREADS)
     if isinstance(module, LSTM):
         return OnnxruntimeLSTM(module, threads)
     return OnnxruntimeRNN(module, threads)

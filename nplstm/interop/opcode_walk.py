@@ -21,7 +21,7 @@ from __future__ import annotations
 import pickletools
 
 from ..checks import printable_text
-from .errors import UnsafeFileError, WeightFileError
+from .file_errors import UnsafeFileError, WeightFileError
 
 __all__ = ["check_opcodes", "MAX_NESTING"]
 

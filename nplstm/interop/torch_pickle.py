@@ -1,6 +1,6 @@
-"""torch's ``data.pkl`` without torch: a restricted unpickler (read) and a pickle writer.
+"""torch's ``data.pkl`` read without torch: a restricted unpickler.
 
-Reading.  A torch file's ``data.pkl`` is a pickle that names a few globals of torch
+A torch file's ``data.pkl`` is a pickle that names a few globals of torch
 (``torch._utils._rebuild_tensor_v2``, storage types such as ``torch.FloatStorage``) and refers
 to the tensors' bytes, stored as separate records ``data/<key>`` of the zip, by *persistent
 ids* ``('storage', storage_type, key, location, numel)``.  ``unpickle`` resolves exactly the
@@ -28,9 +28,8 @@ stride_k``, must fit the storage's element count, and the storage's record must 
 Views (two tensors sharing a storage, a transposed or sliced tensor) come out as independent
 contiguous copies, each made once from the record's bytes (byte order and float32 conversion
 in the same copy).  float16 and bfloat16 become float32 (exactly: every value is a float32),
-noted in ``converted`` (``{id(array): original dtype}``) for the caller's note.
-
-Writing: nplstm.interop.torch_pickle_write.
+noted in ``converted`` (``{id(array): original dtype}``) for the caller's note.  (Writing
+one: torch_zip.pickle_state_dict.)
 """
 
 from __future__ import annotations
@@ -42,7 +41,7 @@ from collections import OrderedDict
 import numpy as np
 
 from ..checks import printable_name, printable_text
-from .errors import UnsafeFileError, WeightFileError
+from .file_errors import UnsafeFileError, WeightFileError
 from .opcode_walk import check_opcodes
 
 __all__ = ["unpickle", "UnpickledFile", "ScriptObject", "STORAGE_TYPES", "WRITABLE_DTYPES",
@@ -379,6 +378,3 @@ def _is_int_tuple(value) -> bool:
 
 def _itemsize(dtype: str) -> int:
     return 2 if dtype == "bfloat16" else np.dtype(dtype).itemsize
-
-
-# -- writing --------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 from .. import nn
 from ..checks import printable_name, quoted_name
 from .reverse_lstm import ReverseLSTM
-from .select import select
+from .prefix import select
 
 __all__ = ["describe", "ModuleFit", "infer_lstm_config"]
 
