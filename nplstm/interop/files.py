@@ -41,7 +41,7 @@ from ..io import CheckpointError, atomic_write, load_checkpoint
 from ..io.checkpoint import write_npz
 from ..io.zip_limits import DEFAULT_MAX_RATIO, checked_max_ratio, open_zip, read_into
 from ..nn import Parameter
-from .file_errors import WeightFileError
+from .file_errors import WeightFileError, require
 from .notes import converted_note, note
 from .torch_pickle import WRITABLE_DTYPES, bfloat16_bits_to_float32
 from .torch_zip import is_torch_zip, read_torch_state_dict, write_torch_zip, zip_errors
@@ -56,7 +56,6 @@ _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 _ZIP_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06")
 # torch.save(..., _use_new_zipfile_serialization=False): a pickle (protocol 2) of this number
 _LEGACY_TORCH_MAGIC = b"\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19"
-_INSTALL_SAFETENSORS = "pip install 'nplstm[safetensors]'"
 
 
 def load_weights(path: str | os.PathLike[str], *, key: str | None = None,
@@ -124,8 +123,7 @@ def save_weights(state_dict: Mapping[str, Any], path: str | os.PathLike[str]) ->
                          "nplstm.interop.onnx_export.export_onnx")
     arrays = _checked_for_saving(state_dict)
     if kind == "safetensors":
-        safetensors_numpy = _import_safetensors(f"writing {path}")
-        data = safetensors_numpy.save(arrays)
+        data = require("safetensors.numpy", "safetensors", f"writing {path}").save(arrays)
         atomic_write(path, lambda f: f.write(data))
     elif kind == "npz":
         _check_npz_names(arrays)
@@ -202,7 +200,7 @@ def _read_safetensors(path, *, source, key, notes, max_ratio) -> dict:
     """Through the safetensors package (which checks the header and every offset); bfloat16
     tensors, which NumPy lacks, are read from their checked offsets and converted to
     float32 exactly, as in a .pt file."""
-    _import_safetensors(f"reading {source}")
+    require("safetensors.numpy", "safetensors", f"reading {source}")   # safe_open's framework
     from safetensors import safe_open  # noqa: PLC0415  (an optional extra)
 
     try:
@@ -379,12 +377,4 @@ def _check_npz_names(arrays: dict) -> None:
                              f"record name, beyond the zip format's {_ZIP_NAME_BYTES}; write "
                              ".safetensors or .pt instead")
 
-
-def _import_safetensors(doing: str):
-    try:
-        import safetensors.numpy  # noqa: PLC0415  (an optional extra)
-    except ImportError:
-        raise ImportError(f"{doing} needs the safetensors package: "
-                          f"{_INSTALL_SAFETENSORS}") from None
-    return safetensors.numpy
 

@@ -62,7 +62,7 @@ import numpy as np
 
 from ..checks import printable_name, printable_text, quoted_name
 from ..io.zip_limits import DEFAULT_MAX_RATIO, open_zip
-from .file_errors import UnsafeFileError, WeightFileError
+from .file_errors import UnsafeFileError, WeightFileError, require
 from .keras_layers import KerasLayer, layers_from_config, layers_from_h5
 
 __all__ = ["read_keras_weights", "check_self_contained", "loads_bounded", "nesting_depth",
@@ -80,7 +80,7 @@ def read_keras_weights(path, *, max_ratio=DEFAULT_MAX_RATIO) -> dict:
     dtype.  A missing, damaged or foreign file is a ``WeightFileError`` naming it, and so is a
     ``.keras`` zip naming a record twice or unpacking to over ``max_ratio`` times its size
     (nplstm.io.zip_limits; ``None``: no limit)."""
-    h5py = _require_h5py()
+    h5py = require("h5py", "keras", "reading Keras files")
     path = Path(path)
     if not path.is_file():
         raise WeightFileError(f"no Keras file at {path}")
@@ -135,15 +135,6 @@ def _parse_config(data: bytes, path):
         return loads_bounded(data, max_bytes=MAX_CONFIG_BYTES, max_depth=MAX_CONFIG_DEPTH)
     except ValueError as err:
         raise WeightFileError(f"{path}: its config.json is refused: {err}") from None
-
-
-def _require_h5py():
-    try:
-        import h5py
-    except ImportError as err:
-        raise ImportError("reading Keras files needs the h5py package: "
-                          "pip install 'nplstm[keras]'") from err
-    return h5py
 
 
 # -- the file's own bytes, bounded ----------------------------------------------------------

@@ -51,7 +51,7 @@ from ..backend import asnumpy
 from ..checks import check_bool, check_int
 from ..io import atomic_write
 from ..nn import LSTM, RNN
-from .file_errors import UnsupportedModelError
+from .file_errors import UnsupportedModelError, require
 
 __all__ = ["export_onnx", "build_model", "require_onnx", "reorder_gates", "DEFAULT_OPSET",
            "MIN_OPSET", "TORCH_TO_ONNX", "ONNX_TO_TORCH"]
@@ -65,14 +65,9 @@ ONNX_TO_TORCH = (0, 2, 3, 1)
 
 
 def require_onnx() -> Any:
-    """The ``onnx`` package, or an ImportError that names the extra to install."""
-    try:
-        import onnx
-        import onnx.numpy_helper  # noqa: F401  (a submodule not imported by ``onnx`` itself)
-    except ImportError as err:
-        raise ImportError("ONNX export/import needs the onnx package: "
-                          "pip install 'nplstm[onnx]'") from err
-    return onnx
+    """The ``onnx`` package (with ``onnx.numpy_helper``, which ``onnx`` does not import)."""
+    require("onnx.numpy_helper", "onnx", "ONNX export/import")
+    return require("onnx", "onnx", "ONNX export/import")
 
 
 def reorder_gates(a: np.ndarray[Any, Any], order: tuple[int, ...]) -> np.ndarray[Any, Any]:

@@ -38,26 +38,16 @@ import numpy as np
 from ..checks import check_int, check_lengths
 from ..functional.inputs import unpack_state
 from ..nn import LSTM, RNN
-from .file_errors import UnsupportedModelError
+from .file_errors import UnsupportedModelError, require
 from .onnx_export import build_model
 
-__all__ = ["compile_onnxruntime", "OnnxruntimeLSTM", "OnnxruntimeRNN", "require_onnxruntime"]
+__all__ = ["compile_onnxruntime", "OnnxruntimeLSTM", "OnnxruntimeRNN"]
 
 Lengths = Union[Sequence[int], np.ndarray, int]
 # onnxruntime starts every intra-op thread when the session opens: far more threads than
 # any machine's cores only exhaust it (and its option is a C int: 2**31 is a foreign error)
 MAX_THREADS = 1024
 LOG_ERRORS_ONLY = 3          # onnxruntime's severities: 0 verbose, 1 info, 2 warning, 3 error
-
-
-def require_onnxruntime() -> Any:
-    """The ``onnxruntime`` package, or an ImportError that names the extra to install."""
-    try:
-        import onnxruntime
-    except ImportError as err:
-        raise ImportError("compile_onnxruntime needs the onnxruntime package: "
-                          "pip install 'nplstm[onnx]'") from err
-    return onnxruntime
 
 
 class _Compiled:
@@ -67,7 +57,7 @@ class _Compiled:
     _final_names: tuple[str, ...] = ()      # ... and outputs
 
     def __init__(self, module: LSTM | RNN, threads: int | None) -> None:
-        self._ort = ort = require_onnxruntime()
+        self._ort = ort = require("onnxruntime", "onnx", "compile_onnxruntime")
         # the module's configuration, frozen: its checks (_time_major, _initial_states,
         # _caller_layout) run on this copy, so a call validates as module(x, ...) does
         self._module: Any = copy.copy(module)       # its private checks are untyped
