@@ -2,46 +2,38 @@
 
 Each case (T, B, H = I) is timed as fwd+bwd (forward, then the backward of sum(output ⊙ R)
 for a fixed random R; torch also computes dx, as nplstm does) and as forward-only
-(``nplstm.no_grad()`` / ``torch.no_grad()``), against torch twice: as shipped (oneDNN) and
-with oneDNN disabled (``torch.backends.mkldnn.flags(enabled=False)``, the floor).
-
-Method (the machine may be shared):
-- the runners are interleaved round by round, so a burst of load hits all of them;
-- a round is *disturbed*, and discarded, when any runner took more than 1.5× its own
-  median over all rounds (at most half of the rounds are discarded: the slowest first);
-- the table gives medians over the kept rounds, the median of the per-round ratios and
-  their interquartile range (the spread);
+(``no_grad``), against torch twice: as shipped (oneDNN) and with oneDNN disabled
+(``torch.backends.mkldnn.flags(enabled=False)``, the floor).  Method (the machine may be
+shared):
+- the runners are interleaved round by round, so a burst of load hits all of them; a round
+  where any runner took more than 1.5× its own median is *disturbed* and discarded (at
+  most half of them, the slowest first); the table gives medians over the kept rounds, the
+  median of the per-round ratios and their interquartile range (the spread);
 - each runner (nplstm, torch, torch without oneDNN) lives in its own worker process, started
-  with its thread variables (OMP/OPENBLAS/MKL_NUM_THREADS = N) set before numpy or torch
-  loads, plus ``torch.set_num_threads(N)``, for each N of ``--threads``; the time of a call is
-  taken inside the worker.  In one process the libraries' thread pools fight over the cores:
-  OpenBLAS's worker spins ~0.1 s after each GEMM, and at N = 2 on 2 cores that slowed both
-  sides (torch's forward at (50, 32, 128) 6.6 → 10.6 ms, nplstm's 10.6 → 16 ms);
-- at N > 1 each call starts ``SETTLE_S`` after the previous runner's call ended, so that
-  its spinning threads have gone to sleep; at every N a call shorter than
-  ``WARM_CALL_MAX_S`` is preceded by an untimed call of the same runner (warm caches and
-  threads): each runner is timed as it runs in a loop of its own, undisturbed by the others;
-- the GEMM roofline: this machine's sustained GEMM rate is measured in the same run, at N
-  threads in the nplstm worker, best of ``GEMM_REPEATS`` square 2048 products before the
-  first case and again beside every case; the table uses the best rate of the whole run
-  (a rate measured while something else ran is too low and would inflate the fractions),
-  and the fwd+bwd column gives 48·T·B·H² / (time · rate), the fraction of the time the
-  LSTM's own GEMM FLOPs need.  A fraction above 100% cannot be right (the rate was still
-  measured low): it is marked with "!" and a warning is printed under the table.
-- the header (``nplstm bench``, nplstm/cli/bench.py) names the machine's SIMD extensions as
-  NumPy found them at run time, the BLAS and its kernel (OpenBLAS's core type), and the
-  per-element cost of float32 exp and tanh, which differ several-fold between machines
-  (0.54 against 3.2 ns for tanh here): measured by ``simd_extensions``, ``blas_name`` and
-  ``elementwise_ns`` below.
+  with OMP/OPENBLAS/MKL_NUM_THREADS = N set before numpy or torch loads (and
+  ``torch.set_num_threads(N)``), for each N of ``--threads``; a call is timed inside its
+  worker.  In one process the libraries' thread pools fight over the cores: OpenBLAS's
+  worker spins ~0.1 s after each GEMM, and at N = 2 on 2 cores that slowed both sides
+  (torch's forward at (50, 32, 128) 6.6 → 10.6 ms, nplstm's 10.6 → 16 ms);
+- at N > 1 each call starts ``SETTLE_S`` after the previous runner's call ended (its
+  spinning threads asleep); a call shorter than ``WARM_CALL_MAX_S`` is preceded by an
+  untimed call of the same runner: each runner is timed as in a loop of its own;
+- the GEMM roofline: the sustained GEMM rate (``gemm_rate``, N threads in the nplstm worker,
+  best of ``GEMM_REPEATS`` square 2048 products) is measured before the first case and
+  beside every case; the table uses the best rate of the run (one measured while something
+  else ran is too low) and gives 48·T·B·H² / (time · rate) for fwd+bwd, the fraction of the
+  time the LSTM's own GEMM FLOPs need; above 100% (a rate measured low) it is marked "!"
+  and warned of;
+- the header names NumPy's SIMD extensions found at run time, the BLAS and its kernel, and
+  the per-element cost of float32 exp and tanh (``simd_extensions``, ``blas_name``,
+  ``elementwise_ns``), which differ several-fold between machines (tanh: 0.54 against 3.2 ns).
 Without ``--repeats`` each case gets rounds until a time budget is spent (1 to 15): a
 quick look in under 2 minutes; the documented table uses ``--repeats 15``.
 
-``runtime="onnxruntime"`` (``nplstm bench --runtime onnxruntime``) adds a fourth worker: the
-same LSTM compiled with ``nplstm.interop.compile_onnxruntime(lstm, threads=N)`` (onnxruntime's
-intra-op threads = N, the thread variables = N as every worker), timed in the forward mode
-and the streaming mode, interleaved with the others round by round.  The streaming mode
-("step"): T calls of one step each (T = 1, the case's B, carrying the state), as a
-step-by-step inference loop does; the table gives the time per step.
+``runtime="onnxruntime"`` adds a fourth worker: the same LSTM through
+``nplstm.interop.compile_onnxruntime(lstm, threads=N)``, timed in the forward mode and the
+streaming mode ("step": T calls of one step each, T = 1 and the case's B, carrying the
+state, as a step-by-step inference loop does; the table gives the time per step).
 """
 
 from __future__ import annotations

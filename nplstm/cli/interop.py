@@ -182,7 +182,7 @@ def _write_onnx(state_dict: dict, output: Path) -> None:
     """Build the one nplstm.LSTM the weights fit and export it, atomically."""
     from ..interop import describe  # noqa: PLC0415
     from ..interop.onnx_export import export_onnx  # noqa: PLC0415  (extra: onnx)
-    from ..io import atomic_write  # noqa: PLC0415
+    from ..io import atomic_write_bytes  # noqa: PLC0415
 
     fits = describe(state_dict)
     lstms = [fit for fit in fits if fit.kind in ("LSTM", "ReverseLSTM")]
@@ -198,7 +198,7 @@ def _write_onnx(state_dict: dict, output: Path) -> None:
         written = Path(scratch) / output.name
         export_onnx(lstm, written)
         data = written.read_bytes()
-    atomic_write(output, lambda f: f.write(data))
+    atomic_write_bytes(output, data)
 
 
 def _count(state_dict: dict) -> int:

@@ -37,8 +37,8 @@ import numpy as np
 
 from ..backend import asnumpy, check_not_masked, is_array
 from ..checks import printable_text, quoted_name, quoted_names
-from ..io import CheckpointError, atomic_write, load_checkpoint
-from ..io.checkpoint import write_npz
+from ..io import CheckpointError, atomic_write, atomic_write_bytes, load_checkpoint
+from ..io.checkpoint import NPY_HEADER_READERS, write_npz
 from ..io.zip_limits import DEFAULT_MAX_RATIO, checked_max_ratio, open_zip, read_into
 from ..nn import Parameter
 from .file_errors import WeightFileError, require
@@ -123,8 +123,8 @@ def save_weights(state_dict: Mapping[str, Any], path: str | os.PathLike[str]) ->
                          "nplstm.interop.onnx_export.export_onnx")
     arrays = _checked_for_saving(state_dict)
     if kind == "safetensors":
-        data = require("safetensors.numpy", "safetensors", f"writing {path}").save(arrays)
-        atomic_write(path, lambda f: f.write(data))
+        atomic_write_bytes(path, require("safetensors.numpy", "safetensors",
+                                         f"writing {path}").save(arrays))
     elif kind == "npz":
         _check_npz_names(arrays)
         atomic_write(path, lambda f: write_npz(f, arrays))
@@ -270,8 +270,7 @@ def _read_npy_member(archive, info, source) -> np.ndarray:
     member = quoted_name(info.filename)
     with archive.open(info) as f:
         version = np.lib.format.read_magic(f)
-        read_header = {(1, 0): np.lib.format.read_array_header_1_0,
-                       (2, 0): np.lib.format.read_array_header_2_0}.get(version)
+        read_header = NPY_HEADER_READERS.get(version)
         if read_header is None:
             raise WeightFileError(f"{source}: {member} is an .npy of format {version}")
         shape, fortran_order, dtype = read_header(f)
@@ -318,8 +317,7 @@ def _checked_loaded(state_dict: dict, *, source: str, notes: list) -> dict:
             not_finite.append(name)
         checked[name] = array
     if half:
-        notes.append(f"{source}: {quoted_names(half, 6)} converted from float16 to float32 "
-                     "(exactly)")
+        notes.append(converted_note(source, half, "float16"))
     if not_finite:
         notes.append(f"{source}: {quoted_names(not_finite, 6)} hold NaN or inf values (loaded as "
                      "they are)")

@@ -49,7 +49,7 @@ import numpy as np
 
 from ..backend import asnumpy
 from ..checks import check_bool, check_int
-from ..io import atomic_write
+from ..io import atomic_write_bytes
 from ..nn import LSTM, RNN
 from .file_errors import UnsupportedModelError, require
 
@@ -98,7 +98,7 @@ def export_onnx(lstm: Any, path: str | os.PathLike[str], *, batch_first: bool | 
     opset = check_int("opset", opset, minimum=MIN_OPSET, maximum=onnx.defs.onnx_opset_version())
     model = build_model(lstm, batch_first=batch_first, opset=opset)
     onnx.checker.check_model(model)
-    atomic_write(path, lambda f: f.write(model.SerializeToString()))
+    atomic_write_bytes(path, model.SerializeToString())
 
 
 def check_exportable(module: Any, what: str) -> None:

@@ -227,7 +227,7 @@ def _check_run_time_inputs(inputs: list[str], graph: _Graph, where: str) -> None
                 + ("the call's state=(h0, c0), (D, B, H)" if is_state else argument))
         if name in graph.fed:
             continue
-        sources = _graph_inputs_behind(name, graph)
+        sources = [tensor for tensor in _behind(name, graph) if tensor in graph.fed]
         if not sources:
             raise UnsupportedModelError(
                 f"{where}: its {role} ({quoted_name(name)}) is computed from tensors stored in the "
@@ -240,7 +240,8 @@ def _check_run_time_inputs(inputs: list[str], graph: _Graph, where: str) -> None
                     f"{where}: its {role} is computed from the graph input {quoted_name(source)}, "
                     "whose stored default is nonzero, but nplstm's module starts from zeros "
                     "when called without a state; pass the state as state=(h0, c0)")
-        constant = _nonzero_float_constant_behind(name, graph, role, where) if is_state else None
+        constant = next((tensor for tensor in _behind(name, graph) if is_state
+                         and _is_nonzero_float_constant(tensor, graph, role, where)), None)
         if constant is not None:
             raise UnsupportedModelError(
                 f"{where}: its {role} is computed with the nonzero constant "
@@ -249,53 +250,37 @@ def _check_run_time_inputs(inputs: list[str], graph: _Graph, where: str) -> None
                 "without a state, would drop; pass the state as state=(h0, c0)")
 
 
-def _graph_inputs_behind(name: str, graph: _Graph) -> set[str]:
-    """The graph inputs the tensor ``name`` is computed from (each node visited once)."""
-    found, seen, stack = set(), {name}, [name]
+def _behind(name: str, graph: _Graph) -> Iterator[str]:
+    """The tensors ``name`` is computed from, itself included, each once (depth first), not
+    looking behind graph inputs."""
+    seen, stack = {name}, [name]
     while stack:
         tensor = stack.pop()
-        if tensor in graph.fed:
-            found.add(tensor)
-            continue
-        node = graph.producers.get(tensor)
+        yield tensor
+        node = None if tensor in graph.fed else graph.producers.get(tensor)
         for source in node.input if node is not None else ():
             if source and source not in seen:
                 seen.add(source)
                 stack.append(source)
-    return found
 
 
-def _nonzero_float_constant_behind(name: str, graph: _Graph, role: str,
-                                   where: str) -> str | None:
-    """The name of a nonzero floating-point constant the tensor ``name`` is computed from
-    (a stored tensor, a Constant node, a ConstantOfShape's value), not looking behind graph
-    inputs; None when there is none.  Integer constants are shapes and indices (the batch
-    size of an Expand), which carry no state value."""
-    onnx = require_onnx()
-    seen, stack = {name}, [name]
-    while stack:
-        tensor = stack.pop()
-        if tensor in graph.fed:
-            continue
-        if tensor in graph.stored:
-            value = _stored(tensor, role, graph.stored, where)
-            if value.dtype.kind == "f" and np.any(value != 0):
-                return tensor
-            continue
-        node = graph.producers.get(tensor)
-        if node is None:
-            continue
-        if node.op_type == "ConstantOfShape":
-            for attribute in node.attribute:       # absent: a float32 zero (the spec)
-                if attribute.name == "value":
-                    value = onnx.numpy_helper.to_array(attribute.t)
-                    if value.dtype.kind == "f" and np.any(value != 0):
-                        return tensor
-        for source in node.input:
-            if source and source not in seen:
-                seen.add(source)
-                stack.append(source)
-    return None
+def _is_nonzero_float_constant(tensor: str, graph: _Graph, role: str, where: str) -> bool:
+    """Whether ``tensor`` is a nonzero floating-point constant of the file (a stored tensor,
+    a Constant node's, a ConstantOfShape's value; absent, that value is a float32 zero).
+    Integer constants are shapes and indices (the batch size of an Expand): no state value."""
+    node = graph.producers.get(tensor)
+    if tensor in graph.fed:
+        return False
+    if tensor in graph.stored:
+        value = _stored(tensor, role, graph.stored, where)
+    elif node is not None and node.op_type == "ConstantOfShape":
+        given = [a.t for a in node.attribute if a.name == "value"]
+        if not given:
+            return False
+        value = require_onnx().numpy_helper.to_array(given[0])
+    else:
+        return False
+    return value.dtype.kind == "f" and bool(np.any(value != 0))
 
 
 def _stored(name: str, role: str, stored: dict[str, Any], where: str) -> np.ndarray[Any, Any]:

@@ -19,13 +19,10 @@ shorter than T: onnxruntime's LSTM is ~15% slower when it is given sequence_lens
 
 A NaN or inf in x or the state is refused (ValueError): onnxruntime's kernels clamp the
 gates' inputs, so a NaN would come back as finite numbers, where the module gives NaN.
-
-Refused, by name, with what to do instead: a projection (``proj_size > 0``: ONNX's LSTM
-node has none), float64 (onnxruntime's LSTM and RNN kernels run float32 only: onnxruntime
-1.32 fails with "LSTM operator does not support double yet" and finds no float64 RNN), a
-module on the GPU, dropout between layers in training mode.  onnxruntime logs only errors
-(``log_severity_level = 3``) and the graph has nothing to warn about, so creating and
-calling print nothing.
+What onnxruntime cannot run exactly is refused by ``compile_onnxruntime``, naming what to do
+instead (float64: onnxruntime 1.32's LSTM "does not support double yet", and it has no
+float64 RNN).  onnxruntime logs only errors, and the graph has nothing to warn about, so
+creating and calling print nothing.
 """
 
 from __future__ import annotations

@@ -203,11 +203,9 @@ def _state_dict_of(obj, *, key, source, notes) -> dict:
                               "tensors); save model.state_dict()")
     nested = [k for k, v in obj.items() if _is_state_dict(v)]
     if len(nested) == 1:
-        notes.append(f"{source}: a checkpoint dict (keys {quoted_names(list(obj), 6)}); "
-                     "returned its "
-                     f"state dict {quoted_name(nested[0])}: say load_weights(path, "
-                     f"key={quoted_name(nested[0])}) "
-                     "to pick it explicitly")
+        notes.append(f"{source}: a checkpoint dict (keys {quoted_names(list(obj), 6)}); returned "
+                     f"its state dict {quoted_name(nested[0])}: say load_weights(path, "
+                     f"key={quoted_name(nested[0])}) to pick it explicitly")
         return dict(obj[nested[0]])
     if nested:
         raise WeightFileError(f"{source}: a checkpoint dict holding several state dicts "
