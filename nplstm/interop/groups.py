@@ -165,24 +165,19 @@ def _lstm_config(shapes: dict[str, Any]) -> Any:
     return config if _matches(("LSTM", (), config), shapes) else None
 
 
-def _cell_guess(shapes: dict[str, Any], prefix: str) -> Any:
-    if set(shapes) not in ({"weight_ih", "weight_hh"},
-                           {"weight_ih", "weight_hh", "bias_ih", "bias_hh"}):
+def _cell_guess(shapes: dict[str, Any], prefix: str, suffix: str = "",
+                kind: str = "LSTMCell") -> Any:
+    """One direction's weights (and biases) alone: an LSTMCell; with ``suffix``
+    "_l0_reverse", a ReverseLSTM (ONNX's reverse node)."""
+    names = [f"{name}{suffix}" for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+    if set(shapes) not in (set(names[:2]), set(names)):
         return None
-    four_h, input_size = _pair(shapes["weight_ih"])
-    kwargs = {} if "bias_ih" in shapes else {"bias": False}
-    return "LSTMCell", (input_size, four_h // 4), kwargs
+    four_h, input_size = _pair(shapes[names[0]])
+    return kind, (input_size, four_h // 4), {} if names[2] in shapes else {"bias": False}
 
 
 def _reverse_guess(shapes: dict[str, Any], prefix: str) -> Any:
-    """One direction of names ``*_l0_reverse`` alone: a ReverseLSTM (ONNX's reverse node)."""
-    if set(shapes) not in ({"weight_ih_l0_reverse", "weight_hh_l0_reverse"},
-                           {"weight_ih_l0_reverse", "weight_hh_l0_reverse", "bias_ih_l0_reverse",
-                            "bias_hh_l0_reverse"}):
-        return None
-    four_h, input_size = _pair(shapes["weight_ih_l0_reverse"])
-    kwargs = {} if "bias_ih_l0_reverse" in shapes else {"bias": False}
-    return "ReverseLSTM", (input_size, four_h // 4), kwargs
+    return _cell_guess(shapes, prefix, "_l0_reverse", "ReverseLSTM")
 
 
 def _linear_guess(shapes: dict[str, Any], prefix: str) -> Any:

@@ -101,15 +101,16 @@ def export_onnx(lstm: Any, path: str | os.PathLike[str], *, batch_first: bool | 
     atomic_write_bytes(path, model.SerializeToString())
 
 
-def check_exportable(module: Any, what: str) -> None:
-    """Refuse what ONNX's LSTM/RNN nodes cannot express exactly (``what`` names the caller)."""
+def check_exportable(module: Any, what: str, advice: str = "") -> None:
+    """Refuse what ONNX's LSTM/RNN nodes cannot express exactly (``what`` names the caller,
+    ``advice`` ends the message)."""
     if type(module) not in (LSTM, RNN):   # a subclass (e.g. ReverseLSTM) computes something else
-        raise UnsupportedModelError(f"{what} takes nplstm.LSTM or nplstm.RNN, not "
-                                    f"{type(module).__name__}")
+        raise UnsupportedModelError(f"{what} takes nplstm.LSTM or nplstm.RNN, not the subclass "
+                                    f"{type(module).__name__}{advice}")
     if getattr(module, "proj_size", 0):
         raise UnsupportedModelError(
             f"the LSTM has proj_size = {module.proj_size}: ONNX's LSTM node has no projection "
-            "(weight_hr), so this LSTM cannot be exported exactly")
+            f"(weight_hr), so {what} cannot express it exactly{advice}")
 
 
 def build_model(module: LSTM | RNN, *, batch_first: bool = False, opset: int = DEFAULT_OPSET,

@@ -35,8 +35,8 @@ import numpy as np
 from ..checks import check_int, check_lengths
 from ..functional.inputs import unpack_state
 from ..nn import LSTM, RNN
-from .file_errors import UnsupportedModelError, require
-from .onnx_export import build_model
+from .file_errors import require
+from .onnx_export import build_model, check_exportable
 
 __all__ = ["compile_onnxruntime", "OnnxruntimeLSTM", "OnnxruntimeRNN"]
 
@@ -220,14 +220,7 @@ def _check_compilable(module: object) -> None:
     if not isinstance(module, (LSTM, RNN)):
         raise TypeError(f"module must be an nplstm.LSTM or nplstm.RNN, got "
                         f"{type(module).__name__}")
-    if type(module) not in (LSTM, RNN):      # a subclass (ReverseLSTM) computes something else
-        raise UnsupportedModelError(
-            f"compile_onnxruntime runs nplstm.LSTM and nplstm.RNN, not the subclass "
-            f"{type(module).__name__}; call the module itself")
-    if isinstance(module, LSTM) and module.proj_size:
-        raise UnsupportedModelError(
-            f"module has proj_size = {module.proj_size}: ONNX's LSTM node has no projection "
-            "(weight_hr), so onnxruntime cannot run it; call the module itself")
+    check_exportable(module, "compile_onnxruntime", "; call the module itself")
     if module.dtype != np.float32:
         raise TypeError(
             f"module has dtype {module.dtype.name}, but onnxruntime's LSTM and RNN run "

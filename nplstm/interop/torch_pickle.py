@@ -184,7 +184,7 @@ class _RestrictedUnpickler(pickle.Unpickler):
         self.converted = {}
         self._globals = {
             ("collections", "OrderedDict"): _StateDictType,
-            ("torch._utils", "_rebuild_tensor"): self._rebuild_tensor,
+            ("torch._utils", "_rebuild_tensor"): self._rebuild_tensor_v2,   # its first 4 args
             ("torch._utils", "_rebuild_tensor_v2"): self._rebuild_tensor_v2,
             ("torch._utils", "_rebuild_tensor_v3"): self._rebuild_tensor_v3,
             ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
@@ -246,9 +246,6 @@ class _RestrictedUnpickler(pickle.Unpickler):
         return storage
 
     # -- the rebuild functions ---------------------------------------------------------------
-    def _rebuild_tensor(self, storage, storage_offset, size, stride):
-        return self._build(storage, storage_offset, size, stride, dtype=None)
-
     def _rebuild_tensor_v2(self, storage, storage_offset, size, stride, requires_grad=False,
                            backward_hooks=None, metadata=None):
         return self._build(storage, storage_offset, size, stride, dtype=None)
