@@ -44,7 +44,7 @@ from ..checks import printable_name, printable_text
 from .file_errors import UnsafeFileError, WeightFileError
 from .opcode_walk import check_opcodes
 
-__all__ = ["unpickle", "UnpickledFile", "ScriptObject", "STORAGE_TYPES", "WRITABLE_DTYPES",
+__all__ = ["unpickle", "ScriptObject", "STORAGE_TYPES", "WRITABLE_DTYPES",
            "bfloat16_bits_to_float32"]
 
 # storage type (a global of module ``torch``) -> NumPy dtype name of its elements
@@ -135,17 +135,10 @@ def _script_class(qualified_name: str) -> type:
     return type("ScriptObject", (ScriptObject,), {"qualified_name": qualified_name})
 
 
-class UnpickledFile:
-    """What ``unpickle`` returns: the object, and ``converted``: ``{id(array): dtype}`` of
-    the arrays that were float16 or bfloat16 and are now float32."""
-
-    def __init__(self, obj, converted):
-        self.obj, self.converted = obj, converted
-
-
 def unpickle(data: bytes, read_record, *, source: str, scripted: bool = False,
-             byteorder: str = "little") -> UnpickledFile:
-    """The object pickled in ``data`` (a torch ``data.pkl``), tensors as NumPy arrays.
+             byteorder: str = "little") -> tuple:
+    """(the object pickled in ``data`` (a torch ``data.pkl``), tensors as NumPy arrays;
+    ``{id(array): "float16" or "bfloat16"}`` of the arrays that are now float32).
 
     read_record(key) -> bytes   the bytes of record ``data/<key>`` (raises WeightFileError
                                 when there is none)
@@ -170,7 +163,7 @@ def unpickle(data: bytes, read_record, *, source: str, scripted: bool = False,
         raise WeightFileError(f"{source}: data.pkl is not a readable pickle (corrupt or "
                               f"truncated: {type(err).__name__}: "
                               f"{printable_text(str(err), 200)})") from None
-    return UnpickledFile(obj, unpickler.converted)
+    return obj, unpickler.converted
 
 
 class _RestrictedUnpickler(pickle.Unpickler):

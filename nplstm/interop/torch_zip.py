@@ -8,9 +8,9 @@ An archive is a zip of uncompressed records under one folder (``<name>/``):
     <name>/version, .format_version, .storage_alignment, .data/serialization_id
     <name>/code/…, constants.pkl   TorchScript archives only: the module's code (never run)
 
-``read_torch_zip`` returns the unpickled object (for TorchScript, the module's attributes
-as a flat ``{dotted.name: array}``, each sub-module visited once), ``read_torch_state_dict``
-the state dict in it (itself, or an entry of a checkpoint dict).  Reading follows
+``read_torch_state_dict`` returns the state dict in the unpickled object (itself, or an
+entry of a checkpoint dict; for TorchScript, the module's attributes as a flat
+``{dotted.name: array}``, each sub-module visited once).  Reading follows
 nplstm.io.zip_limits (no record named twice, compressed records within ``max_ratio`` of
 their size) and reads only the records data.pkl refers to, each once.
 
@@ -38,21 +38,12 @@ from .file_errors import WeightFileError
 from .notes import converted_note
 from .torch_pickle import WRITABLE_DTYPES, ScriptObject, unpickle
 
-__all__ = ["read_torch_zip", "read_torch_state_dict", "write_torch_zip", "pickle_state_dict",
-           "TorchFile", "is_torch_zip", "zip_errors"]
+__all__ = ["read_torch_state_dict", "write_torch_zip", "pickle_state_dict", "is_torch_zip",
+           "zip_errors"]
 
 ALIGNMENT = 64                      # storage records start at multiples of this offset
 _EPOCH = (1980, 1, 1, 0, 0, 0)      # a fixed date: the same weights give the same bytes
 _PADDING_ID = b"FB"                 # the extra field torch pads local headers with
-
-
-class TorchFile:
-    """A read torch archive: ``obj`` (the unpickled object, or for TorchScript the
-    attributes ``{dotted.name: array}``), ``scripted``, and ``converted``:
-    ``{id(array): "float16" or "bfloat16"}`` for the arrays now float32."""
-
-    def __init__(self, obj, scripted: bool, converted: list):
-        self.obj, self.scripted, self.converted = obj, scripted, converted
 
 
 @contextmanager
@@ -93,10 +84,14 @@ def is_torch_zip(names) -> bool:
     return any(n.count("/") == 1 and n.endswith("/data.pkl") for n in names)
 
 
-def read_torch_zip(path, *, source: str, max_ratio=DEFAULT_MAX_RATIO) -> TorchFile:
-    """Read ``path`` (a torch zip archive): see the module docstring.  Raises
-    WeightFileError (damaged or foreign, a record named twice, a record unpacking to over
-    ``max_ratio`` times its size: nplstm.io.zip_limits), UnsafeFileError (a refused global)."""
+def read_torch_state_dict(path, *, source: str, key=None, notes=None,
+                          max_ratio=DEFAULT_MAX_RATIO) -> dict:
+    """The state dict in the torch archive ``path`` (see the module docstring; ``key``: the
+    entry of a checkpoint dict that holds it); notes for load_weights are appended to
+    ``notes``.  Raises WeightFileError (damaged or foreign, a record named twice, a record
+    unpacking to over ``max_ratio`` times its size: nplstm.io.zip_limits), UnsafeFileError
+    (a refused global)."""
+    notes = [] if notes is None else notes
     with zip_errors(source), open_zip(path, source=source, max_ratio=max_ratio,
                                       error=WeightFileError) as archive:
         names = set(archive.namelist())
@@ -123,15 +118,25 @@ def read_torch_zip(path, *, source: str, max_ratio=DEFAULT_MAX_RATIO) -> TorchFi
                                       "tensors uncompressed, so this is not a torch file")
             return archive.read(name)
 
-        loaded = unpickle(archive.read(f"{folder}/data.pkl"), read_record, source=source,
-                          scripted=scripted, byteorder=byteorder)
-    obj = loaded.obj
+        obj, converted = unpickle(archive.read(f"{folder}/data.pkl"), read_record,
+                                  source=source, scripted=scripted, byteorder=byteorder)
     if scripted:
         if not isinstance(obj, ScriptObject):
             raise WeightFileError(f"{source}: a TorchScript archive whose data.pkl holds "
                                   f"{type(obj).__name__}, not a module")
-        obj = script_attributes(obj, source=source)
-    return TorchFile(obj, scripted, loaded.converted)
+        if key is not None:
+            raise WeightFileError(f"{source}: a TorchScript archive holds one module, not a "
+                                  f"checkpoint dict: key={key!r} does not apply (use "
+                                  "nplstm.interop.select(state_dict, prefix) for a part)")
+        state_dict = script_attributes(obj, source=source)
+    else:
+        state_dict = _state_dict_of(obj, key=key, source=source, notes=notes)
+    names_by_dtype: dict = {}
+    for name, array in state_dict.items():
+        if id(array) in converted:
+            names_by_dtype.setdefault(converted[id(array)], []).append(name)
+    notes.extend(converted_note(source, names, dtype) for dtype, names in names_by_dtype.items())
+    return state_dict
 
 
 MAX_MODULE_DEPTH = 100     # sub-modules in sub-modules … a TorchScript archive may nest
@@ -162,27 +167,6 @@ def script_attributes(module: ScriptObject, *, source: str) -> dict:
 
     walk(module, "", 0)
     return found
-
-
-def read_torch_state_dict(path, *, source, key, notes, max_ratio) -> dict:
-    """The state dict in the torch archive ``path`` (``key``: the entry of a checkpoint dict
-    that holds it); notes for load_weights are appended to ``notes``."""
-    loaded = read_torch_zip(path, source=source, max_ratio=max_ratio)
-    if loaded.scripted:
-        if key is not None:
-            raise WeightFileError(f"{source}: a TorchScript archive holds one module, not a "
-                                  f"checkpoint dict: key={key!r} does not apply (use "
-                                  "nplstm.interop.select(state_dict, prefix) for a part)")
-        state_dict = loaded.obj
-    else:
-        state_dict = _state_dict_of(loaded.obj, key=key, source=source, notes=notes)
-    converted = {}
-    for name, array in state_dict.items():
-        if id(array) in loaded.converted:
-            converted.setdefault(loaded.converted[id(array)], []).append(name)
-    for dtype, names in converted.items():
-        notes.append(converted_note(source, names, dtype))
-    return state_dict
 
 
 def _state_dict_of(obj, *, key, source, notes) -> dict:
