@@ -16,10 +16,9 @@ i, f, g, o reordered to ONNX's i, o, f, c; B = [bias_ih, bias_hh] per direction)
 initial state rows l·D .. l·D+D−1 of h0/c0, and its Y (T, D, B, H) turned into the next
 layer's input (T, B, D·H) by Transpose(0, 2, 1, 3) and Reshape(0, 0, −1) (one direction:
 Squeeze(1), which copies nothing); h_n, c_n concatenate the layers' (one layer: the node's
-own outputs).  batch_first is
-done with Transposes around the graph (onnxruntime does not implement the LSTM ``layout=1``
-attribute).  The model is in the LSTM's dtype (float32 or float64; onnxruntime's CPU LSTM
-runs float32) and exports inference: dropout between layers is not part of it.
+own outputs).  batch_first is done with Transposes around the graph (onnxruntime does not
+implement the LSTM ``layout=1`` attribute).  The model is in the LSTM's dtype (float32 or
+float64; onnxruntime's CPU LSTM runs float32) and exports inference (no dropout).
 
 Files written before the optional type (nplstm ≤ this change) gave h0, c0 a default as
 initializers of zeros that were also graph inputs; onnxruntime warned about each of them on
@@ -29,9 +28,9 @@ every session.  ``import_onnx`` reads both forms (it reads the nodes' stored wei
 ``LSTM`` and ``RNN`` (ONNX's RNN node: activations Tanh or Relu, no gates to reorder): x is
 time-major and the states (L·D, B, H) are required inputs, so a call is one plain run with
 nothing optional to decide; with one direction its output is the last node's Y (T, 1, B, H)
-as it is (the caller views it as (T, B, H)); with ``lengths=True`` a ``lengths`` (B,) int32 input feeds every
-node's ``sequence_lens`` (a separate graph: onnxruntime's LSTM is ~15% slower when given
-sequence_lens, even all equal to T).
+as it is (the caller views it as (T, B, H)); with ``lengths=True`` a ``lengths`` (B,) int32
+input feeds every node's ``sequence_lens`` (a separate graph: onnxruntime's LSTM is ~15%
+slower when given sequence_lens, even all equal to T).
 
 Gate order.  torch stacks the four gates along 4H as  i, f, g, o;  ONNX's LSTM as  i, o, f, c
 (c is torch's g).  A weight (4H, ·) or bias (4H,) is reordered by moving whole blocks of H
