@@ -14,12 +14,10 @@ a global a state dict never needs); things worth knowing about a file that loads
 converted, NaN values, a state dict picked from a checkpoint dict) are WeightFileWarning.
 
 Memory and time per file: reading a file of S bytes allocates about the arrays it really
-holds plus a small constant (each array is made once, from the file's bytes), in time about
-linear in S.  Every zip (torch, .npz, .keras) follows nplstm.io.zip_limits: no record named
-twice, and compressed records unpack to at most ``max_ratio`` (default 100) times their
-size (+ 1 MiB) unless ``max_ratio=None``; a .npy header is checked against the bytes its
-record holds before anything is allocated; a torch pickle is walked as a stream, its nesting
-bounded, before it is unpickled.
+holds plus a small constant (each array made once, from the file's bytes), in time about
+linear in S.  Every zip (torch, .npz, .keras) follows nplstm.io.zip_limits; a .npy header is
+checked against the bytes its record holds before anything is allocated; a torch pickle is
+walked as a stream, its nesting bounded, before it is unpickled.
 """
 
 from __future__ import annotations

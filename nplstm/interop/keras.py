@@ -93,7 +93,11 @@ def read_keras_weights(path, *, max_ratio=DEFAULT_MAX_RATIO) -> dict:
                     raise WeightFileError(f"{path} is a zip but not a .keras file (it "
                                           f"has {printable_name(names[:5])}, not config.json and "
                                           "model.weights.h5)")
-                config = _parse_config(archive.read("config.json"), path)
+                try:
+                    config = loads_bounded(archive.read("config.json"),
+                                           max_bytes=MAX_CONFIG_BYTES, max_depth=MAX_CONFIG_DEPTH)
+                except ValueError as err:
+                    raise WeightFileError(f"{path}: its config.json is refused: {err}") from None
                 weights = archive.read("model.weights.h5")
         else:
             config, weights = None, None
@@ -127,14 +131,6 @@ def read_keras_weights(path, *, max_ratio=DEFAULT_MAX_RATIO) -> dict:
         raise WeightFileError(f"{path} is not a readable Keras file (damaged, truncated "
                               f"or not a Keras 3 model: {type(err).__name__}: "
                               f"{printable_text(str(err), 300)})") from None
-
-
-def _parse_config(data: bytes, path):
-    """The .keras file's config.json, parsed with bounds on its size and nesting."""
-    try:
-        return loads_bounded(data, max_bytes=MAX_CONFIG_BYTES, max_depth=MAX_CONFIG_DEPTH)
-    except ValueError as err:
-        raise WeightFileError(f"{path}: its config.json is refused: {err}") from None
 
 
 # -- the file's own bytes, bounded ----------------------------------------------------------
