@@ -148,7 +148,7 @@ def test_fast_refuses_what_the_module_refuses_and_agrees_on_the_rest(seed, sizes
 def test_compile_refuses_bad_threads_by_name(threads, error):
     module = nplstm.LSTM(2, 3, dtype="float32", seed=0)
     before = snapshot(module)
-    with pytest.raises(error, match=r"^threads must be an int in \[1, 1024\] or None, got"):
+    with pytest.raises(error, match=r"^threads must be a positive int <= 1024, got"):
         compile_onnxruntime(module, threads=threads)
     assert_unchanged(before, snapshot(module))
 
@@ -410,7 +410,7 @@ def test_every_exercise_check_case_is_tried():
     ("x" * 5000 + ".npz", 2.0, nplstm.interop.WeightFileError, "File name too long"),
     *[("{file}", r, ValueError, "max_ratio") for r in (0, 0.5, -1, float("nan"),
                                                        float("inf"), 1e400)],
-    *[("{file}", r, TypeError, "max_ratio") for r in (True, "2", [2], np.int64(5))],
+    *[("{file}", r, TypeError, "max_ratio") for r in (True, "2", [2])],
 ])
 def test_load_weights_refuses_a_bad_path_or_max_ratio_by_name(tmp_path, path, max_ratio, error,
                                                               named):
@@ -427,8 +427,10 @@ def test_load_weights_refuses_a_bad_path_or_max_ratio_by_name(tmp_path, path, ma
 
 
 def test_load_weights_takes_a_huge_int_max_ratio_as_no_practical_limit(tmp_path):
-    """An int past float64's range is a valid (huge) limit, not an OverflowError."""
+    """An int past float64's range is a valid (huge) limit, not an OverflowError; a NumPy
+    int is a number as any other (checks.check_real)."""
     file = tmp_path / "w.npz"
     np.savez_compressed(file, weight=np.arange(3, dtype=np.float32))
-    got = nplstm.load_weights(file, max_ratio=10**400)
-    np.testing.assert_array_equal(got["weight"], np.arange(3, dtype=np.float32))
+    for max_ratio in (10**400, np.int64(5)):
+        got = nplstm.load_weights(file, max_ratio=max_ratio)
+        np.testing.assert_array_equal(got["weight"], np.arange(3, dtype=np.float32))

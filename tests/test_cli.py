@@ -79,7 +79,7 @@ def test_bench_cases_parse_and_a_tiny_run_formats():
 
 
 def test_bench_worker_errors_reach_the_parent():
-    from nplstm.benchmark.harness import _workers
+    from nplstm.benchmark.timing import _workers
 
     with _workers(["nplstm"], 1, "float32") as (worker,):
         with pytest.raises(KeyError):

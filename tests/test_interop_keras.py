@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import nplstm
-from nplstm.interop.errors import UnsupportedModelError, WeightFileError
+from nplstm.interop.file_errors import UnsupportedModelError, WeightFileError
 from nplstm.interop.keras import read_keras_weights
 
 from .helpers import rel_error

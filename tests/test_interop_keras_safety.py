@@ -1,4 +1,4 @@
-"""A Keras file reads only its own bytes (nplstm.interop.keras, hdf5_checks, bounded_json).
+"""A Keras file reads only its own bytes (nplstm.interop.keras: the HDF5 walk, bounded JSON).
 
 Hostile files are made here with h5py, in HDF5's documented ways of naming other files:
 external links, soft links, virtual datasets and external storage; and with datasets that
@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from nplstm.interop import keras as keras_module
-from nplstm.interop.bounded_json import loads_bounded, nesting_depth
-from nplstm.interop.errors import UnsafeFileError, WeightFileError
+from nplstm.interop.keras import loads_bounded, nesting_depth
+from nplstm.interop.file_errors import UnsafeFileError, WeightFileError
 from nplstm.interop.keras import read_keras_weights
 
 h5py = pytest.importorskip("h5py", reason="Keras files need h5py (pip install 'nplstm[keras]')")
@@ -297,7 +297,7 @@ def test_a_dataset_linked_twice_is_refused(tmp_path):
 
 def test_datasets_declaring_more_bytes_in_all_than_the_file_are_refused(tmp_path):
     """Datasets whose contiguous storage overlaps would each pass alone; their sum cannot."""
-    from nplstm.interop.hdf5_checks import check_self_contained
+    from nplstm.interop.keras import check_self_contained
 
     path = _hostile(tmp_path, lambda f: _write_cell(f.create_group("layers/lstm/cell/vars"),
                                                     1.0), ".weights.h5")

@@ -1,4 +1,4 @@
-"""ONNX external data (nplstm.interop.onnx_external): the files torch writes by default.
+"""ONNX external data (nplstm.interop.onnx_import.inline_external_data): the files torch writes by default.
 
 The fixture tests/fixtures/interop/onnx/torch_lstm.onnx (+ .onnx.data) is torch 2.13's
 default ``torch.onnx.export`` of nn.LSTM(8, 16) (tests/fixtures/interop/make_onnx_fixtures.py),
@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import nplstm
-from nplstm.interop.errors import UnsafeFileError, WeightFileError
+from nplstm.interop.file_errors import UnsafeFileError, WeightFileError
 from nplstm.interop.onnx_import import import_onnx
 
 from .helpers import rel_error

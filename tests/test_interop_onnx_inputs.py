@@ -29,7 +29,7 @@ import numpy as np
 import pytest
 
 import nplstm
-from nplstm.interop.errors import UnsupportedModelError, WeightFileError
+from nplstm.interop.file_errors import UnsupportedModelError, WeightFileError
 from nplstm.interop.onnx_import import import_onnx
 
 from .helpers import rel_error

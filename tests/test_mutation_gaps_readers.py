@@ -13,10 +13,10 @@ import pickle
 import numpy as np
 import pytest
 
-from nplstm.interop.torch_pickle_write import pickle_state_dict
+from nplstm.interop.torch_zip import pickle_state_dict
 
 
-# -- interop/torch_pickle_write.py: writing --------------------------------------------------------
+# -- interop/torch_zip.py: writing data.pkl ------------------------------------------------
 
 class _RecordingUnpickler(pickle.Unpickler):
     """Python's unpickler, with torch's globals as plain records: a tensor is the tuple of
@@ -37,7 +37,8 @@ class _RecordingUnpickler(pickle.Unpickler):
 def test_sizes_past_two_to_the_31_are_written_as_pythons_pickle_reads_them(shape):
     """numel, shape and strides of 2**31 or more go out as LONG1 integers that Python's
     pickle reads back exactly (no array is made: only the opcodes).  Written for
-    ``(bit_length + 8) // 8`` → ``* 8`` bytes (torch_pickle_write._emit_int, #10 when it stood in torch_pickle): a 320-byte
+    ``(bit_length + 8) // 8`` → ``* 8`` bytes (torch_pickle_write._emit_int, #10; now in
+    torch_zip): a 320-byte
     LONG1 whose length does not fit its one length byte, so writing a tensor of 2**31
     elements or more raised."""
     data = pickle_state_dict([("w", shape, np.dtype(np.float32))])
@@ -281,7 +282,7 @@ def test_a_reverse_lstm_undoes_two_recorded_forwards_latest_first():
         np.testing.assert_array_equal(p.grad, g1 + g0)
 
 
-# -- io/atomic.py, io/checkpoint_read.py -----------------------------------------------------
+# -- io/atomic.py, io/checkpoint.py ----------------------------------------------------------
 
 @pytest.mark.skipif(not __import__("os").path.exists("/proc/self/status"),
                     reason="reads the umask from /proc (Linux)")
@@ -305,12 +306,13 @@ def test_the_umask_is_read_from_proc_without_setting_it(monkeypatch):
 @pytest.mark.parametrize("extra, cut", [(0, False), (1, True)])
 def test_a_foreign_errors_description_is_cut_only_past_its_limit(extra, cut):
     """``_describe`` keeps a one-line description of exactly ``limit`` characters whole and
-    cuts a longer one to ``limit`` + "…".  Written for ``len(text) <= limit`` → ``<``
-    (checkpoint_read._describe#3): a "…" after a description that was not cut."""
-    from nplstm.io.checkpoint_read import _describe
+    cuts a longer one to ``limit`` + "…(N characters)" (checks.printable_text).  Written for
+    ``len(text) <= limit`` → ``<`` (then checkpoint_read._describe#3): a "…" after a
+    description that was not cut."""
+    from nplstm.io.checkpoint import _describe
     text = "ValueError: " + "x" * (300 - len("ValueError: ") + extra)
     got = _describe(ValueError(text[len("ValueError: "):]))
-    assert got == (text[:300] + "…" if cut else text)
+    assert got == (text[:300] + f"…({len(text)} characters)" if cut else text)
 
 
 # -- exercises/compare.py --------------------------------------------------------------------
@@ -381,7 +383,7 @@ def test_a_solutions_report_holds_its_reference_error_and_its_differences_apart(
             (row.name, row.differences)
 
 
-# -- io/checkpoint_read.py -------------------------------------------------------------------
+# -- io/checkpoint.py: reading -----------------------------------------------------------------
 
 def test_an_array_named_as_a_bare_section_is_in_no_section(tmp_path):
     """A member named "model/" exactly (the section's name with nothing after it) is in no

@@ -1,12 +1,12 @@
 """Timing nplstm against torch (and onnxruntime) side by side: behind ``nplstm bench``.
 
-Modules: ``harness`` (one worker process per runner, interleaved rounds), ``machine``
-(the GEMM rate, SIMD extensions, the BLAS kernel, per-element costs), ``table`` (rows,
-ratios, the roofline, Markdown).  The command itself is nplstm/cli/bench.py.
+Modules: ``timing`` (one worker process per runner, interleaved rounds; the machine's GEMM
+rate, SIMD extensions, BLAS kernel, per-element costs), ``table`` (rows, ratios, the
+roofline, Markdown).  The command itself is nplstm/cli/bench.py.
 """
 
-from .harness import DEFAULT_CASES, STREAM_CASES, time_cases
-from .machine import blas_name, elementwise_ns, gemm_rate, simd_extensions
+from .timing import (DEFAULT_CASES, STREAM_CASES, blas_name, elementwise_ns, gemm_rate,
+                     simd_extensions, time_cases)
 from .table import format_stream_table, format_table, make_row, roofline_warnings
 
 __all__ = ["DEFAULT_CASES", "STREAM_CASES", "time_cases", "gemm_rate", "simd_extensions",

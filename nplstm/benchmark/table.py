@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import statistics
 
+from ..checks import format_table as aligned_lines
+
 __all__ = ["DISTURBED", "make_row", "format_table", "format_stream_table", "roofline_warnings"]
 
 DISTURBED = 1.5          # a round slower than this × a runner's median is discarded
@@ -91,7 +93,7 @@ def format_table(rows) -> str:
                      for v in roof]
         line.append(r["rounds"])
         lines.append(line)
-    return _markdown(lines)
+    return "\n".join(aligned_lines(lines, markdown=True))
 
 
 def _ort_cells(r, has_torch):
@@ -123,14 +125,7 @@ def format_stream_table(rows) -> str:
             line += [f"{1e3 * r['ort_ms']:.1f}" if "ort_ms" in r else "", *cells[1:]]
         line.append(r["rounds"])
         lines.append(line)
-    return _markdown(lines)
-
-
-def _markdown(lines) -> str:
-    widths = [max(len(row[k]) for row in lines) for k in range(len(lines[0]))]
-    out = ["| " + " | ".join(v.ljust(w) for v, w in zip(row, widths)) + " |" for row in lines]
-    out.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
-    return "\n".join(out)
+    return "\n".join(aligned_lines(lines, markdown=True))
 
 
 def roofline_warnings(rows) -> list:

@@ -9,10 +9,10 @@ import platform
 
 import numpy as np
 
-from ..benchmark.harness import (CASE_BUDGET_S, DEFAULT_CASES, MAX_ROUNDS, MIN_ROUNDS,
-                                 SETTLE_S, STREAM_CASES, THREAD_VARIABLES, time_cases)
-from ..benchmark.machine import (GEMM_REPEATS, blas_name, elementwise_ns, simd_extensions,
-                                 torch_version)
+from ..benchmark.timing import (CASE_BUDGET_S, DEFAULT_CASES, GEMM_REPEATS, MAX_ROUNDS,
+                                MIN_ROUNDS, SETTLE_S, STREAM_CASES, THREAD_VARIABLES,
+                                blas_name, elementwise_ns, simd_extensions, time_cases,
+                                torch_version)
 from ..benchmark.table import DISTURBED, format_stream_table, format_table, roofline_warnings
 
 __all__ = ["parse_cases", "parse_threads", "check_runtime", "run_bench"]

@@ -20,7 +20,6 @@ Everything a file can name (tensor names, messages quoting them) is printed thro
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 import tempfile
@@ -30,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from ..checks import printable_name, printable_text, quoted_name
-from ..io.zip_limits import DEFAULT_MAX_RATIO
+from ..io.zip_limits import DEFAULT_MAX_RATIO, checked_max_ratio
 
 __all__ = ["add_parsers", "run"]
 
@@ -85,10 +84,11 @@ def _max_ratio(text: str):
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number >= 1 or 'none', got "
                                           f"{quoted_name(text, 40)}") from None
-    if not (math.isfinite(value) and value >= 1):
+    try:
+        return checked_max_ratio(value)
+    except ValueError:
         raise argparse.ArgumentTypeError(f"expected a finite number >= 1 or 'none', got "
-                                          f"{quoted_name(text, 40)}")
-    return value
+                                          f"{quoted_name(text, 40)}") from None
 
 
 def run(args, error) -> int:
@@ -182,7 +182,7 @@ def _write_onnx(state_dict: dict, output: Path) -> None:
     """Build the one nplstm.LSTM the weights fit and export it, atomically."""
     from ..interop import describe  # noqa: PLC0415
     from ..interop.onnx_export import export_onnx  # noqa: PLC0415  (extra: onnx)
-    from ..io import atomic_write  # noqa: PLC0415
+    from ..io import atomic_write_bytes  # noqa: PLC0415
 
     fits = describe(state_dict)
     lstms = [fit for fit in fits if fit.kind in ("LSTM", "ReverseLSTM")]
@@ -198,7 +198,7 @@ def _write_onnx(state_dict: dict, output: Path) -> None:
         written = Path(scratch) / output.name
         export_onnx(lstm, written)
         data = written.read_bytes()
-    atomic_write(output, lambda f: f.write(data))
+    atomic_write_bytes(output, data)
 
 
 def _count(state_dict: dict) -> int:

@@ -9,15 +9,14 @@
 See docs/interop.md.
 """
 
-from .describe import ModuleFit, describe, infer_lstm_config
-from .errors import UnsafeFileError, UnsupportedModelError, WeightFileError
+from .groups import ModuleFit, describe, infer_lstm_config, prefixes, select
+from .file_errors import UnsafeFileError, UnsupportedModelError, WeightFileError
 from .files import load_weights, save_weights
 from .notes import WeightFileWarning
 from .onnx_export import export_onnx
 from .onnx_import import import_onnx
 from .onnxruntime_runner import compile_onnxruntime
 from .reverse_lstm import ReverseLSTM
-from .select import prefixes, select
 
 __all__ = ["load_weights", "save_weights", "select", "prefixes", "describe", "ModuleFit",
            "infer_lstm_config", "WeightFileError", "UnsafeFileError", "UnsupportedModelError",

@@ -14,12 +14,10 @@ a global a state dict never needs); things worth knowing about a file that loads
 converted, NaN values, a state dict picked from a checkpoint dict) are WeightFileWarning.
 
 Memory and time per file: reading a file of S bytes allocates about the arrays it really
-holds plus a small constant (each array is made once, from the file's bytes), in time about
-linear in S.  Every zip (torch, .npz, .keras) follows nplstm.io.zip_limits: no record named
-twice, and compressed records unpack to at most ``max_ratio`` (default 100) times their
-size (+ 1 MiB) unless ``max_ratio=None``; a .npy header is checked against the bytes its
-record holds before anything is allocated; a torch pickle is walked as a stream, its nesting
-bounded, before it is unpickled.
+holds plus a small constant (each array made once, from the file's bytes), in time about
+linear in S.  Every zip (torch, .npz, .keras) follows nplstm.io.zip_limits; a .npy header is
+checked against the bytes its record holds before anything is allocated; a torch pickle is
+walked as a stream, its nesting bounded, before it is unpickled.
 """
 
 from __future__ import annotations
@@ -36,14 +34,15 @@ from typing import Any
 import numpy as np
 
 from ..backend import asnumpy, check_not_masked, is_array
-from ..checks import quoted_name, quoted_names
-from ..io import CheckpointError, atomic_write, load_checkpoint
+from ..checks import printable_text, quoted_name, quoted_names
+from ..io import CheckpointError, atomic_write, atomic_write_bytes, load_checkpoint
+from ..io.checkpoint import NPY_HEADER_READERS, write_npz
 from ..io.zip_limits import DEFAULT_MAX_RATIO, checked_max_ratio, open_zip, read_into
 from ..nn import Parameter
-from .errors import WeightFileError
-from .notes import note
+from .file_errors import WeightFileError, require
+from .notes import converted_note, note
 from .torch_pickle import WRITABLE_DTYPES, bfloat16_bits_to_float32
-from .torch_zip import is_torch_zip, read_torch_zip, write_torch_zip, zip_errors
+from .torch_zip import is_torch_zip, read_torch_state_dict, write_torch_zip, zip_errors
 
 __all__ = ["load_weights", "save_weights", "detect_format", "FORMATS"]
 
@@ -55,7 +54,6 @@ _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 _ZIP_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06")
 # torch.save(..., _use_new_zipfile_serialization=False): a pickle (protocol 2) of this number
 _LEGACY_TORCH_MAGIC = b"\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19"
-_INSTALL_SAFETENSORS = "pip install 'nplstm[safetensors]'"
 
 
 def load_weights(path: str | os.PathLike[str], *, key: str | None = None,
@@ -123,12 +121,11 @@ def save_weights(state_dict: Mapping[str, Any], path: str | os.PathLike[str]) ->
                          "nplstm.interop.onnx_export.export_onnx")
     arrays = _checked_for_saving(state_dict)
     if kind == "safetensors":
-        safetensors_numpy = _import_safetensors(f"writing {path}")
-        data = safetensors_numpy.save(arrays)
-        atomic_write(path, lambda f: f.write(data))
+        atomic_write_bytes(path, require("safetensors.numpy", "safetensors",
+                                         f"writing {path}").save(arrays))
     elif kind == "npz":
         _check_npz_names(arrays)
-        atomic_write(path, lambda f: _write_npz(f, arrays))
+        atomic_write(path, lambda f: write_npz(f, arrays))
     else:
         atomic_write(path, lambda f: write_torch_zip(f, arrays))
 
@@ -192,68 +189,6 @@ def _expected_from_suffix(path: Path) -> str:
 
 # -- readers: (path, source, key, notes, max_ratio) -> {name: array} --------------------------
 
-def _read_torch(path, *, source, key, notes, max_ratio) -> dict:
-    loaded = read_torch_zip(path, source=source, max_ratio=max_ratio)
-    if loaded.scripted:
-        if key is not None:
-            raise WeightFileError(f"{source}: a TorchScript archive holds one module, not a "
-                                  f"checkpoint dict: key={key!r} does not apply (use "
-                                  "nplstm.interop.select(state_dict, prefix) for a part)")
-        state_dict = loaded.obj
-    else:
-        state_dict = _state_dict_of(loaded.obj, key=key, source=source, notes=notes)
-    converted = {}
-    for name, array in state_dict.items():
-        if id(array) in loaded.converted:
-            converted.setdefault(loaded.converted[id(array)], []).append(name)
-    for dtype, names in converted.items():
-        notes.append(_converted_note(source, names, dtype))
-    return state_dict
-
-
-def _converted_note(source, names, dtype: str) -> str:
-    return (f"{source}: {quoted_names(names, 6)} converted from {dtype} to float32 (exactly; "
-            "nplstm computes in float32 or float64)")
-
-
-def _state_dict_of(obj, *, key, source, notes) -> dict:
-    """The state dict in an unpickled torch object: itself, or an entry of a checkpoint."""
-    if key is not None:
-        if not isinstance(obj, dict) or key not in obj:
-            keys = list(obj) if isinstance(obj, dict) else []
-            raise WeightFileError(f"{source}: has no entry {key!r} (its top-level keys: "
-                                  f"{quoted_names(keys, 6) if keys else 'none, not a dict'})")
-        if not _is_state_dict(obj[key]):
-            raise WeightFileError(f"{source}: entry {key!r} holds {_kind(obj[key])}, not a "
-                                  "state dict (a dict of tensors)")
-        return dict(obj[key])
-    if _is_state_dict(obj) or (isinstance(obj, dict) and not obj):
-        return dict(obj)
-    if not isinstance(obj, dict):
-        raise WeightFileError(f"{source}: holds {_kind(obj)}, not a state dict (a dict of "
-                              "tensors); save model.state_dict()")
-    nested = [k for k, v in obj.items() if _is_state_dict(v)]
-    if len(nested) == 1:
-        notes.append(f"{source}: a checkpoint dict (keys {quoted_names(list(obj), 6)}); "
-                     "returned its "
-                     f"state dict {quoted_name(nested[0])}: say load_weights(path, "
-                     f"key={quoted_name(nested[0])}) "
-                     "to pick it explicitly")
-        return dict(obj[nested[0]])
-    if nested:
-        raise WeightFileError(f"{source}: a checkpoint dict holding several state dicts "
-                              f"({quoted_names(nested, 6)}); pick one with load_weights(path, "
-                              f"key={quoted_name(nested[0])})")
-    raise WeightFileError(f"{source}: a dict that is not a state dict and holds none (its "
-                          f"keys {quoted_names(list(obj), 6)} are not all tensors, and no entry is "
-                          "a dict of tensors)")
-
-
-def _is_state_dict(obj) -> bool:
-    return (isinstance(obj, dict) and bool(obj)
-            and all(isinstance(k, str) and isinstance(v, np.ndarray) for k, v in obj.items()))
-
-
 # safetensors dtype names NumPy reads exactly (BF16 is converted here); others are refused
 _SAFETENSORS_DTYPES = {"F64", "F32", "F16", "BF16", "I64", "I32", "I16", "I8", "U64", "U32",
                        "U16", "U8", "BOOL", "C64"}
@@ -263,7 +198,7 @@ def _read_safetensors(path, *, source, key, notes, max_ratio) -> dict:
     """Through the safetensors package (which checks the header and every offset); bfloat16
     tensors, which NumPy lacks, are read from their checked offsets and converted to
     float32 exactly, as in a .pt file."""
-    _import_safetensors(f"reading {source}")
+    require("safetensors.numpy", "safetensors", f"reading {source}")   # safe_open's framework
     from safetensors import safe_open  # noqa: PLC0415  (an optional extra)
 
     try:
@@ -280,11 +215,12 @@ def _read_safetensors(path, *, source, key, notes, max_ratio) -> dict:
         raise
     except Exception as err:   # the safetensors parser's errors, whatever their type
         raise WeightFileError(f"{source}: a damaged or unsupported safetensors file "
-                              f"({type(err).__name__}: {err})") from None
+                              f"({type(err).__name__}: {printable_text(str(err), 200)})") \
+            from None
     bfloat16 = [name for name, dtype in dtypes.items() if dtype == "BF16"]
     if bfloat16:
         arrays.update(_read_safetensors_bfloat16(path, bfloat16))
-        notes.append(_converted_note(source, bfloat16, "bfloat16"))
+        notes.append(converted_note(source, bfloat16, "bfloat16"))
     return arrays
 
 
@@ -332,8 +268,7 @@ def _read_npy_member(archive, info, source) -> np.ndarray:
     member = quoted_name(info.filename)
     with archive.open(info) as f:
         version = np.lib.format.read_magic(f)
-        read_header = {(1, 0): np.lib.format.read_array_header_1_0,
-                       (2, 0): np.lib.format.read_array_header_2_0}.get(version)
+        read_header = NPY_HEADER_READERS.get(version)
         if read_header is None:
             raise WeightFileError(f"{source}: {member} is an .npy of format {version}")
         shape, fortran_order, dtype = read_header(f)
@@ -358,7 +293,7 @@ def _read_keras(path, *, source, key, notes, max_ratio) -> dict:
     return read_keras_weights(path, max_ratio=max_ratio)
 
 
-_READERS = {"torch": _read_torch, "safetensors": _read_safetensors, "npz": _read_npz,
+_READERS = {"torch": read_torch_state_dict, "safetensors": _read_safetensors, "npz": _read_npz,
             "keras": _read_keras}
 
 
@@ -380,8 +315,7 @@ def _checked_loaded(state_dict: dict, *, source: str, notes: list) -> dict:
             not_finite.append(name)
         checked[name] = array
     if half:
-        notes.append(f"{source}: {quoted_names(half, 6)} converted from float16 to float32 "
-                     "(exactly)")
+        notes.append(converted_note(source, half, "float16"))
     if not_finite:
         notes.append(f"{source}: {quoted_names(not_finite, 6)} hold NaN or inf values (loaded as "
                      "they are)")
@@ -440,22 +374,3 @@ def _check_npz_names(arrays: dict) -> None:
                              ".safetensors or .pt instead")
 
 
-def _write_npz(file, arrays: dict) -> None:
-    """numpy.savez's layout (one ``<name>.npy`` record per array), any names allowed."""
-    with zipfile.ZipFile(file, "w", zipfile.ZIP_STORED) as archive:
-        for name, array in arrays.items():
-            with archive.open(f"{name}.npy", "w", force_zip64=True) as record:
-                np.lib.format.write_array(record, array, allow_pickle=False)
-
-
-def _import_safetensors(doing: str):
-    try:
-        import safetensors.numpy  # noqa: PLC0415  (an optional extra)
-    except ImportError:
-        raise ImportError(f"{doing} needs the safetensors package: "
-                          f"{_INSTALL_SAFETENSORS}") from None
-    return safetensors.numpy
-
-
-def _kind(obj) -> str:
-    return "a tensor" if isinstance(obj, np.ndarray) else f"a {type(obj).__name__}"

@@ -34,16 +34,25 @@ as they do not change the weights' meaning: unit_forget_bias (an initializer),
 dropout/recurrent_dropout (training only), stateful (carry ``(h_n, c_n)`` into the next call
 yourself).  Other layers are ignored.
 
-Nothing but the file's own bytes is read: h5py reads through a file object, and
-hdf5_checks.check_self_contained refuses links, virtual datasets and external storage before
-anything else is looked at; config.json is parsed with bounds on its size and nesting.
+Nothing but the file's own bytes is read.  h5py reads through a file object, and before
+anything else is looked at, ``check_self_contained`` walks every link of the HDF5 file once
+(following only hard links) and refuses, naming the link: external, soft (even pointing
+inside: Keras writes none) and user-defined links, virtual datasets and external storage
+(``UnsafeFileError``: each reads files the caller never gave); a group or dataset reached by
+two links, groups nested over ``MAX_DEPTH``, filtered (compressed) datasets, and datasets
+declaring more bytes than the file stores (``WeightFileError``: a tiny file could make the
+reader allocate gigabytes).  config.json is parsed by ``loads_bounded``: Python's parser
+recurses once per ``[`` or ``{`` (200,000 of them are a ``RecursionError``), so the nesting
+is measured first, on the bytes with the strings taken out, in time linear in the size.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
+import re
 import struct
 import zipfile
 import zlib
@@ -51,17 +60,18 @@ from pathlib import Path
 
 import numpy as np
 
+from ..checks import printable_name, printable_text, quoted_name
 from ..io.zip_limits import DEFAULT_MAX_RATIO, open_zip
-from .bounded_json import loads_bounded
-from .errors import WeightFileError
-from .hdf5_checks import check_self_contained
+from .file_errors import UnsafeFileError, WeightFileError, require
 from .keras_layers import KerasLayer, layers_from_config, layers_from_h5
-from ..checks import printable_name, printable_text
 
-__all__ = ["read_keras_weights", "MAX_CONFIG_BYTES", "MAX_CONFIG_DEPTH"]
+__all__ = ["read_keras_weights", "check_self_contained", "loads_bounded", "nesting_depth",
+           "MAX_CONFIG_BYTES", "MAX_CONFIG_DEPTH", "MAX_DEPTH"]
 
 MAX_CONFIG_BYTES = 64 << 20    # config.json: Keras's are kilobytes, a large model's a few MB
 MAX_CONFIG_DEPTH = 200         # its nesting: Keras's is about 10 per nested model
+MAX_DEPTH = 64                 # HDF5 groups: Keras's deepest paths (nested models) are about 12
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 
 
 def read_keras_weights(path, *, max_ratio=DEFAULT_MAX_RATIO) -> dict:
@@ -70,7 +80,7 @@ def read_keras_weights(path, *, max_ratio=DEFAULT_MAX_RATIO) -> dict:
     dtype.  A missing, damaged or foreign file is a ``WeightFileError`` naming it, and so is a
     ``.keras`` zip naming a record twice or unpacking to over ``max_ratio`` times its size
     (nplstm.io.zip_limits; ``None``: no limit)."""
-    h5py = _require_h5py()
+    h5py = require("h5py", "keras", "reading Keras files")
     path = Path(path)
     if not path.is_file():
         raise WeightFileError(f"no Keras file at {path}")
@@ -83,7 +93,11 @@ def read_keras_weights(path, *, max_ratio=DEFAULT_MAX_RATIO) -> dict:
                     raise WeightFileError(f"{path} is a zip but not a .keras file (it "
                                           f"has {printable_name(names[:5])}, not config.json and "
                                           "model.weights.h5)")
-                config = _parse_config(archive.read("config.json"), path)
+                try:
+                    config = loads_bounded(archive.read("config.json"),
+                                           max_bytes=MAX_CONFIG_BYTES, max_depth=MAX_CONFIG_DEPTH)
+                except ValueError as err:
+                    raise WeightFileError(f"{path}: its config.json is refused: {err}") from None
                 weights = archive.read("model.weights.h5")
         else:
             config, weights = None, None
@@ -119,21 +133,89 @@ def read_keras_weights(path, *, max_ratio=DEFAULT_MAX_RATIO) -> dict:
                               f"{printable_text(str(err), 300)})") from None
 
 
-def _parse_config(data: bytes, path):
-    """The .keras file's config.json, parsed with bounds on its size and nesting."""
-    try:
-        return loads_bounded(data, max_bytes=MAX_CONFIG_BYTES, max_depth=MAX_CONFIG_DEPTH)
-    except ValueError as err:
-        raise WeightFileError(f"{path}: its config.json is refused: {err}") from None
+# -- the file's own bytes, bounded ----------------------------------------------------------
+
+def nesting_depth(data: bytes) -> int:
+    """The deepest nesting of ``[``/``{`` in the JSON text ``data``, outside strings (an
+    upper bound for text that is not valid JSON)."""
+    text = np.frombuffer(_STRING.sub(b'""', data), dtype=np.uint8)
+    step = np.isin(text, (ord("["), ord("{"))).astype(np.int64) \
+        - np.isin(text, (ord("]"), ord("}")))
+    return int(np.cumsum(step).max(initial=0))
 
 
-def _require_h5py():
+def loads_bounded(data: bytes, *, max_bytes: int, max_depth: int):
+    """``json.loads(data)``, or ValueError (one line) when ``data`` is longer than
+    ``max_bytes``, nests deeper than ``max_depth``, or is not JSON."""
+    if len(data) > max_bytes:
+        raise ValueError(f"it is {len(data)} bytes, more than the {max_bytes} allowed")
+    depth = nesting_depth(data)
+    if depth > max_depth:
+        raise ValueError(f"it nests {depth} levels deep, more than the {max_depth} allowed")
     try:
-        import h5py
-    except ImportError as err:
-        raise ImportError("reading Keras files needs the h5py package: "
-                          "pip install 'nplstm[keras]'") from err
-    return h5py
+        return json.loads(data)
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"it is not valid JSON ({err})") from None
+
+
+def check_self_contained(h5py, f, where: str, file_size: int) -> None:
+    """Refuse (see the module docstring) any link, group or dataset of the open h5py file
+    ``f`` (``file_size`` bytes) that is not data of the file itself; ``where`` names it.
+    Time in proportion to the number of links (bounded by the file's size); nothing is read
+    from a dataset."""
+    seen, declared = {f.id}, 0
+    stack = [("", f, 0)]
+    while stack:
+        path, group, depth = stack.pop()
+        for name in group:
+            link_path = f"{path}/{name}"
+            link = group.get(name, getlink=True)
+            if not isinstance(link, h5py.HardLink):
+                kind = {h5py.SoftLink: "a soft link", h5py.ExternalLink: "an external link"}
+                kind = kind.get(type(link), "a user-defined link")
+                target = (f" to {printable_name(link.filename)}:{printable_name(link.path)}"
+                          if isinstance(link, h5py.ExternalLink) else
+                          f" to {printable_name(link.path)}" if isinstance(link, h5py.SoftLink)
+                          else "")
+                raise UnsafeFileError(
+                    f"{where}: {quoted_name(link_path)} is {kind}"
+                    f"{target}; nplstm reads only the file's own groups and datasets (hard "
+                    "links), and followed nothing")
+            item = group[name]
+            if isinstance(item, (h5py.Group, h5py.Dataset)) and item.id in seen:
+                raise WeightFileError(f"{where}: {quoted_name(link_path)} is reached by a second "
+                                      "link (a cycle, or a group or dataset shared, which Keras "
+                                      "never writes)")
+            if isinstance(item, h5py.Group):
+                if depth + 1 > MAX_DEPTH:
+                    raise WeightFileError(f"{where}: groups are nested deeper than {MAX_DEPTH}")
+                seen.add(item.id)
+                stack.append((link_path, item, depth + 1))
+            elif isinstance(item, h5py.Dataset):
+                _check_dataset(item, f"{where}: the dataset {quoted_name(link_path)}", file_size)
+                seen.add(item.id)
+                declared += item.nbytes
+                if declared > file_size:
+                    raise WeightFileError(f"{where}: its datasets declare more bytes than the "
+                                          f"file's {file_size} (datasets sharing storage)")
+
+
+def _check_dataset(dataset, where: str, file_size: int) -> None:
+    if dataset.is_virtual:
+        raise UnsafeFileError(f"{where} is a virtual dataset (a view of other files' "
+                              "datasets); nplstm reads only data stored in the file itself")
+    plist = dataset.id.get_create_plist()
+    if plist.get_external_count():
+        raise UnsafeFileError(f"{where} keeps its bytes in an external file "
+                              f"({printable_name(plist.get_external(0)[0])}); nplstm reads "
+                              "only data stored in the file itself")
+    if plist.get_nfilters():
+        raise WeightFileError(f"{where} is filtered (compressed); Keras writes plain "
+                              "datasets, and a compressed one's size is not bounded by the file")
+    stored = dataset.id.get_storage_size()
+    if dataset.nbytes > min(stored, file_size):
+        raise WeightFileError(f"{where} declares {dataset.nbytes} bytes but the file stores "
+                              f"{stored} of them (never written, or past the file's end)")
 
 
 # -- chains and names ---------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import UnsupportedModelError, WeightFileError
+from .file_errors import UnsupportedModelError, WeightFileError
 from ..checks import printable_name, quoted_name
 
 __all__ = ["KerasLayer", "layers_from_config", "layers_from_h5"]

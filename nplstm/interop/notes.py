@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import warnings
 
-__all__ = ["WeightFileWarning", "note"]
+from ..checks import quoted_names
+
+__all__ = ["WeightFileWarning", "note", "converted_note"]
 
 
 class WeightFileWarning(UserWarning):
@@ -15,3 +17,9 @@ class WeightFileWarning(UserWarning):
 def note(message: str, *, stacklevel: int) -> None:
     """Warn with WeightFileWarning; ``stacklevel`` counts from the caller of ``note``."""
     warnings.warn(message, WeightFileWarning, stacklevel=stacklevel + 1)
+
+
+def converted_note(source: str, names: list[str], dtype: str) -> str:
+    """The note for tensors ``names`` of ``source`` converted from ``dtype`` to float32."""
+    return (f"{source}: {quoted_names(names, 6)} converted from {dtype} to float32 (exactly; "
+            "nplstm computes in float32 or float64)")

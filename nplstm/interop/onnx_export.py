@@ -16,10 +16,9 @@ i, f, g, o reordered to ONNX's i, o, f, c; B = [bias_ih, bias_hh] per direction)
 initial state rows l·D .. l·D+D−1 of h0/c0, and its Y (T, D, B, H) turned into the next
 layer's input (T, B, D·H) by Transpose(0, 2, 1, 3) and Reshape(0, 0, −1) (one direction:
 Squeeze(1), which copies nothing); h_n, c_n concatenate the layers' (one layer: the node's
-own outputs).  batch_first is
-done with Transposes around the graph (onnxruntime does not implement the LSTM ``layout=1``
-attribute).  The model is in the LSTM's dtype (float32 or float64; onnxruntime's CPU LSTM
-runs float32) and exports inference: dropout between layers is not part of it.
+own outputs).  batch_first is done with Transposes around the graph (onnxruntime does not
+implement the LSTM ``layout=1`` attribute).  The model is in the LSTM's dtype (float32 or
+float64; onnxruntime's CPU LSTM runs float32) and exports inference (no dropout).
 
 Files written before the optional type (nplstm ≤ this change) gave h0, c0 a default as
 initializers of zeros that were also graph inputs; onnxruntime warned about each of them on
@@ -29,9 +28,15 @@ every session.  ``import_onnx`` reads both forms (it reads the nodes' stored wei
 ``LSTM`` and ``RNN`` (ONNX's RNN node: activations Tanh or Relu, no gates to reorder): x is
 time-major and the states (L·D, B, H) are required inputs, so a call is one plain run with
 nothing optional to decide; with one direction its output is the last node's Y (T, 1, B, H)
-as it is (the caller views it as (T, B, H)); with ``lengths=True`` a ``lengths`` (B,) int32 input feeds every
-node's ``sequence_lens`` (a separate graph: onnxruntime's LSTM is ~15% slower when given
-sequence_lens, even all equal to T).
+as it is (the caller views it as (T, B, H)); with ``lengths=True`` a ``lengths`` (B,) int32
+input feeds every node's ``sequence_lens`` (a separate graph: onnxruntime's LSTM is ~15%
+slower when given sequence_lens, even all equal to T).
+
+Gate order.  torch stacks the four gates along 4H as  i, f, g, o;  ONNX's LSTM as  i, o, f, c
+(c is torch's g).  A weight (4H, ·) or bias (4H,) is reordered by moving whole blocks of H
+rows (``reorder_gates``, which import_onnx uses too):
+
+    onnx_block[k] = torch_block[TORCH_TO_ONNX[k]]        torch_block[k] = onnx_block[ONNX_TO_TORCH[k]]
 """
 
 from __future__ import annotations
@@ -42,15 +47,33 @@ from typing import Any, Callable
 import numpy as np
 
 from ..backend import asnumpy
-from ..io import atomic_write
+from ..checks import check_bool, check_int
+from ..io import atomic_write_bytes
 from ..nn import LSTM, RNN
-from .errors import UnsupportedModelError
-from .onnx_common import TORCH_TO_ONNX, reorder_gates, require_onnx
+from .file_errors import UnsupportedModelError, require
 
-__all__ = ["export_onnx", "build_model", "DEFAULT_OPSET", "MIN_OPSET"]
+__all__ = ["export_onnx", "build_model", "require_onnx", "reorder_gates", "DEFAULT_OPSET",
+           "MIN_OPSET", "TORCH_TO_ONNX", "ONNX_TO_TORCH"]
 
 DEFAULT_OPSET = 17
 MIN_OPSET = 15       # the optional type (Optional*, If-13), LSTM-14, Reshape-14, Split-13
+#            ONNX i  o  f  c(=g)   read from torch's blocks i=0 f=1 g=2 o=3
+TORCH_TO_ONNX = (0, 3, 1, 2)
+#            torch i  f  g  o      read from ONNX's blocks i=0 o=1 f=2 c=3
+ONNX_TO_TORCH = (0, 2, 3, 1)
+
+
+def require_onnx() -> Any:
+    """The ``onnx`` package (with ``onnx.numpy_helper``, which ``onnx`` does not import)."""
+    require("onnx.numpy_helper", "onnx", "ONNX export/import")
+    return require("onnx", "onnx", "ONNX export/import")
+
+
+def reorder_gates(a: np.ndarray[Any, Any], order: tuple[int, ...]) -> np.ndarray[Any, Any]:
+    """``a`` (4H, ...) with its four H-row gate blocks taken in ``order`` (a copy)."""
+    H = a.shape[0] // 4
+    blocks = a.reshape(4, H, *a.shape[1:])                 # (4, H, ...)
+    return np.ascontiguousarray(blocks[list(order)].reshape(a.shape))
 
 
 def export_onnx(lstm: Any, path: str | os.PathLike[str], *, batch_first: bool | None = None,
@@ -69,27 +92,24 @@ def export_onnx(lstm: Any, path: str | os.PathLike[str], *, batch_first: bool | 
     if type(lstm) is not LSTM:     # a subclass (e.g. ReverseLSTM) computes something else
         raise UnsupportedModelError(f"export_onnx writes nplstm.LSTM, not the subclass "
                                     f"{type(lstm).__name__}")
-    if batch_first is None:
-        batch_first = lstm.batch_first
-    if not isinstance(batch_first, bool):
-        raise TypeError(f"batch_first must be a bool or None, got {batch_first!r}")
-    newest = onnx.defs.onnx_opset_version()
-    if isinstance(opset, bool) or not isinstance(opset, int) or not MIN_OPSET <= opset <= newest:
-        raise ValueError(f"opset must be an int in [{MIN_OPSET}, {newest}], got {opset!r}")
+    batch_first = lstm.batch_first if batch_first is None else check_bool("batch_first",
+                                                                           batch_first)
+    opset = check_int("opset", opset, minimum=MIN_OPSET, maximum=onnx.defs.onnx_opset_version())
     model = build_model(lstm, batch_first=batch_first, opset=opset)
     onnx.checker.check_model(model)
-    atomic_write(path, lambda f: f.write(model.SerializeToString()))
+    atomic_write_bytes(path, model.SerializeToString())
 
 
-def check_exportable(module: Any, what: str) -> None:
-    """Refuse what ONNX's LSTM/RNN nodes cannot express exactly (``what`` names the caller)."""
+def check_exportable(module: Any, what: str, advice: str = "") -> None:
+    """Refuse what ONNX's LSTM/RNN nodes cannot express exactly (``what`` names the caller,
+    ``advice`` ends the message)."""
     if type(module) not in (LSTM, RNN):   # a subclass (e.g. ReverseLSTM) computes something else
-        raise UnsupportedModelError(f"{what} takes nplstm.LSTM or nplstm.RNN, not "
-                                    f"{type(module).__name__}")
+        raise UnsupportedModelError(f"{what} takes nplstm.LSTM or nplstm.RNN, not the subclass "
+                                    f"{type(module).__name__}{advice}")
     if getattr(module, "proj_size", 0):
         raise UnsupportedModelError(
             f"the LSTM has proj_size = {module.proj_size}: ONNX's LSTM node has no projection "
-            "(weight_hr), so this LSTM cannot be exported exactly")
+            f"(weight_hr), so {what} cannot express it exactly{advice}")
 
 
 def build_model(module: LSTM | RNN, *, batch_first: bool = False, opset: int = DEFAULT_OPSET,

@@ -24,26 +24,45 @@ no peephole), ``clip``, ``input_forget = 1``, activations other than Sigmoid, Ta
 attributes LSTM-7…22 does not have, and weights W, R, B, P that are not stored in the file
 (computed by other nodes or fed as inputs).  A ``layout`` or ``direction`` ONNX does not
 define, shapes that disagree, or a missing, truncated or corrupt file is a
-``WeightFileError`` naming the file.  External data (``NAME.onnx.data``) is read from the
-model's folder only (onnx_external.py).
+``WeightFileError`` naming the file.
+
+External data.  torch.onnx.export (torch ≥ 2.9) keeps even a small model's weights in
+``NAME.onnx.data`` beside ``NAME.onnx``: each such tensor's ``external_data`` names
+``location`` (relative to the model's folder), ``offset``, ``length`` (and an unchecked
+``checksum``).  ``inline_external_data`` reads those bytes into the tensors, in every graph
+of the model (subgraphs of If, Loop, Scan too, as the checker looks at them all), so that
+nothing later looks for files, never relative to the working directory:
+
+    location      relative, inside the model's folder after every symlink is resolved
+                  (an absolute path, ``..``, or a link leading out: UnsafeFileError);
+                  a regular file
+    offset        a whole number; offset + length within the file's real size
+    length        the tensor's size (dims × item size); absent: the same size is read
+    all of them   the tensors read from one file total at most that file's size, so
+                  overlapping references cannot make the reader allocate more than it holds
+
+Anything else (a missing file, an unknown key, a string tensor) is a WeightFileError naming
+the tensor.
 """
 
 from __future__ import annotations
 
+import math
 import os
+import stat
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from ..nn import LSTM
-from .errors import UnsupportedModelError, WeightFileError
-from .onnx_common import ONNX_TO_TORCH, reorder_gates, require_onnx
-from .onnx_external import inline_external_data
-from .reverse_lstm import ReverseLSTM
 from ..checks import printable_name, printable_text, quoted_name
+from ..nn import LSTM
+from .file_errors import UnsafeFileError, UnsupportedModelError, WeightFileError
+from .onnx_export import ONNX_TO_TORCH, reorder_gates, require_onnx
+from .reverse_lstm import ReverseLSTM
 
-__all__ = ["import_onnx"]
+__all__ = ["import_onnx", "inline_external_data"]
 
 _DIRECTIONS = {"forward": 1, "reverse": 1, "bidirectional": 2}
 _ACTIVATIONS = ["sigmoid", "tanh", "tanh"]      # f, g, h of the ONNX spec: torch's LSTM
@@ -208,7 +227,7 @@ def _check_run_time_inputs(inputs: list[str], graph: _Graph, where: str) -> None
                 + ("the call's state=(h0, c0), (D, B, H)" if is_state else argument))
         if name in graph.fed:
             continue
-        sources = _graph_inputs_behind(name, graph)
+        sources = [tensor for tensor in _behind(name, graph) if tensor in graph.fed]
         if not sources:
             raise UnsupportedModelError(
                 f"{where}: its {role} ({quoted_name(name)}) is computed from tensors stored in the "
@@ -221,7 +240,8 @@ def _check_run_time_inputs(inputs: list[str], graph: _Graph, where: str) -> None
                     f"{where}: its {role} is computed from the graph input {quoted_name(source)}, "
                     "whose stored default is nonzero, but nplstm's module starts from zeros "
                     "when called without a state; pass the state as state=(h0, c0)")
-        constant = _nonzero_float_constant_behind(name, graph, role, where) if is_state else None
+        constant = next((tensor for tensor in _behind(name, graph) if is_state
+                         and _is_nonzero_float_constant(tensor, graph, role, where)), None)
         if constant is not None:
             raise UnsupportedModelError(
                 f"{where}: its {role} is computed with the nonzero constant "
@@ -230,53 +250,37 @@ def _check_run_time_inputs(inputs: list[str], graph: _Graph, where: str) -> None
                 "without a state, would drop; pass the state as state=(h0, c0)")
 
 
-def _graph_inputs_behind(name: str, graph: _Graph) -> set[str]:
-    """The graph inputs the tensor ``name`` is computed from (each node visited once)."""
-    found, seen, stack = set(), {name}, [name]
+def _behind(name: str, graph: _Graph) -> Iterator[str]:
+    """The tensors ``name`` is computed from, itself included, each once (depth first), not
+    looking behind graph inputs."""
+    seen, stack = {name}, [name]
     while stack:
         tensor = stack.pop()
-        if tensor in graph.fed:
-            found.add(tensor)
-            continue
-        node = graph.producers.get(tensor)
+        yield tensor
+        node = None if tensor in graph.fed else graph.producers.get(tensor)
         for source in node.input if node is not None else ():
             if source and source not in seen:
                 seen.add(source)
                 stack.append(source)
-    return found
 
 
-def _nonzero_float_constant_behind(name: str, graph: _Graph, role: str,
-                                   where: str) -> str | None:
-    """The name of a nonzero floating-point constant the tensor ``name`` is computed from
-    (a stored tensor, a Constant node, a ConstantOfShape's value), not looking behind graph
-    inputs; None when there is none.  Integer constants are shapes and indices (the batch
-    size of an Expand), which carry no state value."""
-    onnx = require_onnx()
-    seen, stack = {name}, [name]
-    while stack:
-        tensor = stack.pop()
-        if tensor in graph.fed:
-            continue
-        if tensor in graph.stored:
-            value = _stored(tensor, role, graph.stored, where)
-            if value.dtype.kind == "f" and np.any(value != 0):
-                return tensor
-            continue
-        node = graph.producers.get(tensor)
-        if node is None:
-            continue
-        if node.op_type == "ConstantOfShape":
-            for attribute in node.attribute:       # absent: a float32 zero (the spec)
-                if attribute.name == "value":
-                    value = onnx.numpy_helper.to_array(attribute.t)
-                    if value.dtype.kind == "f" and np.any(value != 0):
-                        return tensor
-        for source in node.input:
-            if source and source not in seen:
-                seen.add(source)
-                stack.append(source)
-    return None
+def _is_nonzero_float_constant(tensor: str, graph: _Graph, role: str, where: str) -> bool:
+    """Whether ``tensor`` is a nonzero floating-point constant of the file (a stored tensor,
+    a Constant node's, a ConstantOfShape's value; absent, that value is a float32 zero).
+    Integer constants are shapes and indices (the batch size of an Expand): no state value."""
+    node = graph.producers.get(tensor)
+    if tensor in graph.fed:
+        return False
+    if tensor in graph.stored:
+        value = _stored(tensor, role, graph.stored, where)
+    elif node is not None and node.op_type == "ConstantOfShape":
+        given = [a.t for a in node.attribute if a.name == "value"]
+        if not given:
+            return False
+        value = require_onnx().numpy_helper.to_array(given[0])
+    else:
+        return False
+    return value.dtype.kind == "f" and bool(np.any(value != 0))
 
 
 def _stored(name: str, role: str, stored: dict[str, Any], where: str) -> np.ndarray[Any, Any]:
@@ -296,3 +300,129 @@ def _stored(name: str, role: str, stored: dict[str, Any], where: str) -> np.ndar
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+# -- external data ------------------------------------------------------------------------------
+
+_KEYS = {"location", "offset", "length", "checksum"}
+
+
+def inline_external_data(onnx: Any, model: Any, folder: Path, where: str) -> None:
+    """Read every external tensor of ``model`` from its file in ``folder`` (see the module
+    docstring), in place; ``where`` names the model in messages."""
+    external = [t for t in _tensors(model.graph)
+                if t.data_location == onnx.TensorProto.EXTERNAL]
+    if not external:
+        return
+    root = os.path.realpath(folder)
+    planned: list[tuple[Any, str, int, int]] = []
+    used: dict[str, int] = {}
+    for tensor in external:
+        name = f"{where}: tensor {quoted_name(tensor.name)}"
+        target, offset, length = _reference(onnx, tensor, root, name)
+        size = os.stat(target).st_size
+        if offset + length > size:
+            raise WeightFileError(f"{name}: its bytes {offset}..{offset + length} lie past the "
+                                  f"end of its data file ({size} bytes)")
+        used[target] = used.get(target, 0) + length
+        if used[target] > size:
+            raise WeightFileError(f"{name}: the tensors read from "
+                                  f"{quoted_name(os.path.relpath(target, root))} total more than "
+                                  f"its {size} bytes (overlapping references)")
+        planned.append((tensor, target, offset, length))
+    for tensor, target, offset, length in planned:
+        with open(target, "rb") as handle:
+            handle.seek(offset)
+            data = handle.read(length)
+        if len(data) != length:
+            raise WeightFileError(f"{where}: tensor {quoted_name(tensor.name)}: its data file "
+                                  "changed while it was read")
+        tensor.raw_data = data
+        del tensor.external_data[:]
+        tensor.data_location = onnx.TensorProto.DEFAULT
+
+
+def _reference(onnx: Any, tensor: Any, root: str, name: str) -> tuple[str, int, int]:
+    """(the real path of the tensor's data file, offset, length), checked."""
+    keys: dict[str, str] = {}
+    for entry in tensor.external_data:
+        if not isinstance(entry.key, str) or not isinstance(entry.value, str):   # not UTF-8
+            raise WeightFileError(f"{name}: its external data entry {quoted_name(entry.key)} is "
+                                  "not text")
+        if entry.key not in _KEYS or entry.key in keys:
+            raise WeightFileError(f"{name}: its external data has an unknown or repeated key "
+                                  f"{quoted_name(entry.key)}")
+        keys[entry.key] = entry.value
+    location = keys.get("location", "")
+    parts = Path(location).parts
+    if not location or os.path.isabs(location) or ".." in parts or "\0" in location:
+        raise UnsafeFileError(f"{name}: its data file {quoted_name(location)} is not a path "
+                              "inside the model's folder; nplstm reads external data only "
+                              "from the model's own folder, and read nothing")
+    target = os.path.realpath(os.path.join(root, location))
+    if os.path.commonpath([root, target]) != root:
+        raise UnsafeFileError(f"{name}: its data file {quoted_name(location)} leads outside the "
+                              "model's folder (a symbolic link); nplstm reads external data "
+                              "only from the model's own folder, and read nothing")
+    try:
+        mode = os.stat(target).st_mode
+    except OSError:
+        raise WeightFileError(f"{name}: its data file {quoted_name(location)} is missing beside "
+                              "the model") from None
+    if not stat.S_ISREG(mode):
+        raise WeightFileError(f"{name}: its data file {quoted_name(location)} is not a file")
+    offset = _whole_number(keys.get("offset", "0"), "offset", name)
+    expected = _nbytes(onnx, tensor, name)
+    length = _whole_number(keys["length"], "length", name) if "length" in keys else expected
+    if length != expected:
+        raise WeightFileError(f"{name}: its external data is {length} bytes, but its dims "
+                              f"{list(tensor.dims)} and type need {expected}")
+    return target, offset, length
+
+
+def _whole_number(text: str, key: str, name: str) -> int:
+    if not (text.isascii() and text.isdigit()) or len(text) > 20:
+        raise WeightFileError(f"{name}: its external data {key} {quoted_name(text)} is not a whole "
+                              "number of at most 20 digits")
+    return int(text)
+
+
+def _nbytes(onnx: Any, tensor: Any, name: str) -> int:
+    """The bytes of the tensor's values, from its dims and type (fixed-size types only)."""
+    kind = tensor.data_type
+    try:
+        dtype: Any = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(kind))
+        kind_name = onnx.helper.tensor_dtype_to_string(kind)
+    except (KeyError, TypeError, ValueError):
+        dtype, kind_name = None, str(kind)
+    packed = {getattr(onnx.TensorProto, n, None)
+              for n in ("INT4", "UINT4", "FLOAT4E2M1", "INT2", "UINT2")}
+    if dtype is None or dtype.kind in "OSU" or kind in packed:
+        raise WeightFileError(f"{name}: external data of type {printable_name(kind_name)} is "
+                              "not read")
+    if any(d < 0 for d in tensor.dims):
+        raise WeightFileError(f"{name}: negative dims {list(tensor.dims)}")
+    return math.prod(tensor.dims) * dtype.itemsize
+
+
+def _tensors(graph: Any) -> Iterator[Any]:
+    """Every TensorProto of ``graph`` and its subgraphs: initializers, sparse initializers,
+    and node attributes."""
+    graphs = [graph]
+    while graphs:
+        g = graphs.pop()
+        yield from g.initializer
+        for sparse in g.sparse_initializer:
+            yield sparse.values
+            yield sparse.indices
+        for node in g.node:
+            for attribute in node.attribute:
+                if attribute.HasField("t"):
+                    yield attribute.t
+                yield from attribute.tensors
+                for sparse in [attribute.sparse_tensor, *attribute.sparse_tensors]:
+                    yield sparse.values
+                    yield sparse.indices
+                if attribute.HasField("g"):
+                    graphs.append(attribute.g)
+                graphs.extend(attribute.graphs)

@@ -19,13 +19,10 @@ shorter than T: onnxruntime's LSTM is ~15% slower when it is given sequence_lens
 
 A NaN or inf in x or the state is refused (ValueError): onnxruntime's kernels clamp the
 gates' inputs, so a NaN would come back as finite numbers, where the module gives NaN.
-
-Refused, by name, with what to do instead: a projection (``proj_size > 0``: ONNX's LSTM
-node has none), float64 (onnxruntime's LSTM and RNN kernels run float32 only: onnxruntime
-1.32 fails with "LSTM operator does not support double yet" and finds no float64 RNN), a
-module on the GPU, dropout between layers in training mode.  onnxruntime logs only errors
-(``log_severity_level = 3``) and the graph has nothing to warn about, so creating and
-calling print nothing.
+What onnxruntime cannot run exactly is refused by ``compile_onnxruntime``, naming what to do
+instead (float64: onnxruntime 1.32's LSTM "does not support double yet", and it has no
+float64 RNN).  onnxruntime logs only errors, and the graph has nothing to warn about, so
+creating and calling print nothing.
 """
 
 from __future__ import annotations
@@ -35,29 +32,19 @@ from typing import Any, Sequence, Union, overload
 
 import numpy as np
 
-from ..checks import check_lengths
+from ..checks import check_int, check_lengths
 from ..functional.inputs import unpack_state
 from ..nn import LSTM, RNN
-from .errors import UnsupportedModelError
-from .onnx_export import build_model
+from .file_errors import require
+from .onnx_export import build_model, check_exportable
 
-__all__ = ["compile_onnxruntime", "OnnxruntimeLSTM", "OnnxruntimeRNN", "require_onnxruntime"]
+__all__ = ["compile_onnxruntime", "OnnxruntimeLSTM", "OnnxruntimeRNN"]
 
 Lengths = Union[Sequence[int], np.ndarray, int]
 # onnxruntime starts every intra-op thread when the session opens: far more threads than
 # any machine's cores only exhaust it (and its option is a C int: 2**31 is a foreign error)
 MAX_THREADS = 1024
 LOG_ERRORS_ONLY = 3          # onnxruntime's severities: 0 verbose, 1 info, 2 warning, 3 error
-
-
-def require_onnxruntime() -> Any:
-    """The ``onnxruntime`` package, or an ImportError that names the extra to install."""
-    try:
-        import onnxruntime
-    except ImportError as err:
-        raise ImportError("compile_onnxruntime needs the onnxruntime package: "
-                          "pip install 'nplstm[onnx]'") from err
-    return onnxruntime
 
 
 class _Compiled:
@@ -67,7 +54,7 @@ class _Compiled:
     _final_names: tuple[str, ...] = ()      # ... and outputs
 
     def __init__(self, module: LSTM | RNN, threads: int | None) -> None:
-        self._ort = ort = require_onnxruntime()
+        self._ort = ort = require("onnxruntime", "onnx", "compile_onnxruntime")
         # the module's configuration, frozen: its checks (_time_major, _initial_states,
         # _caller_layout) run on this copy, so a call validates as module(x, ...) does
         self._module: Any = copy.copy(module)       # its private checks are untyped
@@ -211,13 +198,7 @@ def compile_onnxruntime(module: LSTM | RNN, *,
     """
     _check_compilable(module)
     if threads is not None:
-        if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)):
-            raise TypeError(f"threads must be an int in [1, {MAX_THREADS}] or None, got "
-                            f"{threads!r}")
-        if not 1 <= threads <= MAX_THREADS:
-            raise ValueError(f"threads must be an int in [1, {MAX_THREADS}] or None, got "
-                             f"{threads}")
-        threads = int(threads)
+        threads = check_int("threads", threads, minimum=1, maximum=MAX_THREADS)
     if isinstance(module, LSTM):
         return OnnxruntimeLSTM(module, threads)
     return OnnxruntimeRNN(module, threads)
@@ -239,14 +220,7 @@ def _check_compilable(module: object) -> None:
     if not isinstance(module, (LSTM, RNN)):
         raise TypeError(f"module must be an nplstm.LSTM or nplstm.RNN, got "
                         f"{type(module).__name__}")
-    if type(module) not in (LSTM, RNN):      # a subclass (ReverseLSTM) computes something else
-        raise UnsupportedModelError(
-            f"compile_onnxruntime runs nplstm.LSTM and nplstm.RNN, not the subclass "
-            f"{type(module).__name__}; call the module itself")
-    if isinstance(module, LSTM) and module.proj_size:
-        raise UnsupportedModelError(
-            f"module has proj_size = {module.proj_size}: ONNX's LSTM node has no projection "
-            "(weight_hr), so onnxruntime cannot run it; call the module itself")
+    check_exportable(module, "compile_onnxruntime", "; call the module itself")
     if module.dtype != np.float32:
         raise TypeError(
             f"module has dtype {module.dtype.name}, but onnxruntime's LSTM and RNN run "

@@ -21,7 +21,7 @@ from __future__ import annotations
 import pickletools
 
 from ..checks import printable_text
-from .errors import UnsafeFileError, WeightFileError
+from .file_errors import UnsafeFileError, WeightFileError
 
 __all__ = ["check_opcodes", "MAX_NESTING"]
 
@@ -77,17 +77,13 @@ _ATOM = _Node(0)        # numbers and strings: nest nothing, never change
 
 
 def check_opcodes(data: bytes, source: str) -> None:
-    """Walk the opcodes as a stream (``pickletools.genops`` parses one at a time and never
-    executes; nothing is listed, so memory is about the unpickler's own) before unpickling.
+    """Refuse what the module docstring lists, walking the opcodes before unpickling.
 
-    Refused: opcodes outside _ALLOWED_OPCODES; memo indices beyond the number of opcodes so
-    far (a legitimate pickler numbers its memo from 0, while the C unpickler would grow its
-    memo table to a forged index -- 32 GB for LONG_BINPUT 2**32 - 1 -- before noticing);
-    containers nesting deeper than MAX_NESTING.  To know the depth, the walk keeps the
-    unpickler's stack and memo of ``_Node``s (a container's depth is one more than its
-    deepest item's).  An object that is inside another may not be filled afterwards (no
-    pickler does that: it fills a container right after making it), so a depth, once
-    counted into its container's, never grows behind its back."""
+    A legitimate pickler numbers its memo from 0, so an index beyond the opcodes read so far
+    is forged.  To know the depth, the walk keeps the unpickler's stack and memo of
+    ``_Node``s (a container's depth is one more than its deepest item's); an object inside
+    another may not be filled afterwards (no pickler does that: it fills a container right
+    after making it), so a depth, once counted into its container's, never grows unseen."""
     stack, marks, memo = [], [], []
     count = position = 0
     opcode = None

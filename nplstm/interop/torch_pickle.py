@@ -1,6 +1,6 @@
-"""torch's ``data.pkl`` without torch: a restricted unpickler (read) and a pickle writer.
+"""torch's ``data.pkl`` read without torch: a restricted unpickler.
 
-Reading.  A torch file's ``data.pkl`` is a pickle that names a few globals of torch
+A torch file's ``data.pkl`` is a pickle that names a few globals of torch
 (``torch._utils._rebuild_tensor_v2``, storage types such as ``torch.FloatStorage``) and refers
 to the tensors' bytes, stored as separate records ``data/<key>`` of the zip, by *persistent
 ids* ``('storage', storage_type, key, location, numel)``.  ``unpickle`` resolves exactly the
@@ -28,9 +28,8 @@ stride_k``, must fit the storage's element count, and the storage's record must 
 Views (two tensors sharing a storage, a transposed or sliced tensor) come out as independent
 contiguous copies, each made once from the record's bytes (byte order and float32 conversion
 in the same copy).  float16 and bfloat16 become float32 (exactly: every value is a float32),
-noted in ``converted`` (``{id(array): original dtype}``) for the caller's note.
-
-Writing: nplstm.interop.torch_pickle_write.
+noted in ``converted`` (``{id(array): original dtype}``) for the caller's note.  (Writing
+one: torch_zip.pickle_state_dict.)
 """
 
 from __future__ import annotations
@@ -42,10 +41,10 @@ from collections import OrderedDict
 import numpy as np
 
 from ..checks import printable_name, printable_text
-from .errors import UnsafeFileError, WeightFileError
+from .file_errors import UnsafeFileError, WeightFileError
 from .opcode_walk import check_opcodes
 
-__all__ = ["unpickle", "UnpickledFile", "ScriptObject", "STORAGE_TYPES", "WRITABLE_DTYPES",
+__all__ = ["unpickle", "ScriptObject", "STORAGE_TYPES", "WRITABLE_DTYPES",
            "bfloat16_bits_to_float32"]
 
 # storage type (a global of module ``torch``) -> NumPy dtype name of its elements
@@ -136,17 +135,10 @@ def _script_class(qualified_name: str) -> type:
     return type("ScriptObject", (ScriptObject,), {"qualified_name": qualified_name})
 
 
-class UnpickledFile:
-    """What ``unpickle`` returns: the object, and ``converted``: ``{id(array): dtype}`` of
-    the arrays that were float16 or bfloat16 and are now float32."""
-
-    def __init__(self, obj, converted):
-        self.obj, self.converted = obj, converted
-
-
 def unpickle(data: bytes, read_record, *, source: str, scripted: bool = False,
-             byteorder: str = "little") -> UnpickledFile:
-    """The object pickled in ``data`` (a torch ``data.pkl``), tensors as NumPy arrays.
+             byteorder: str = "little") -> tuple:
+    """(the object pickled in ``data`` (a torch ``data.pkl``), tensors as NumPy arrays;
+    ``{id(array): "float16" or "bfloat16"}`` of the arrays that are now float32).
 
     read_record(key) -> bytes   the bytes of record ``data/<key>`` (raises WeightFileError
                                 when there is none)
@@ -171,7 +163,7 @@ def unpickle(data: bytes, read_record, *, source: str, scripted: bool = False,
         raise WeightFileError(f"{source}: data.pkl is not a readable pickle (corrupt or "
                               f"truncated: {type(err).__name__}: "
                               f"{printable_text(str(err), 200)})") from None
-    return UnpickledFile(obj, unpickler.converted)
+    return obj, unpickler.converted
 
 
 class _RestrictedUnpickler(pickle.Unpickler):
@@ -185,7 +177,7 @@ class _RestrictedUnpickler(pickle.Unpickler):
         self.converted = {}
         self._globals = {
             ("collections", "OrderedDict"): _StateDictType,
-            ("torch._utils", "_rebuild_tensor"): self._rebuild_tensor,
+            ("torch._utils", "_rebuild_tensor"): self._rebuild_tensor_v2,   # its first 4 args
             ("torch._utils", "_rebuild_tensor_v2"): self._rebuild_tensor_v2,
             ("torch._utils", "_rebuild_tensor_v3"): self._rebuild_tensor_v3,
             ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
@@ -247,9 +239,6 @@ class _RestrictedUnpickler(pickle.Unpickler):
         return storage
 
     # -- the rebuild functions ---------------------------------------------------------------
-    def _rebuild_tensor(self, storage, storage_offset, size, stride):
-        return self._build(storage, storage_offset, size, stride, dtype=None)
-
     def _rebuild_tensor_v2(self, storage, storage_offset, size, stride, requires_grad=False,
                            backward_hooks=None, metadata=None):
         return self._build(storage, storage_offset, size, stride, dtype=None)
@@ -379,6 +368,3 @@ def _is_int_tuple(value) -> bool:
 
 def _itemsize(dtype: str) -> int:
     return 2 if dtype == "bfloat16" else np.dtype(dtype).itemsize
-
-
-# -- writing --------------------------------------------------------------------------------

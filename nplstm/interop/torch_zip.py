@@ -8,16 +8,23 @@ An archive is a zip of uncompressed records under one folder (``<name>/``):
     <name>/version, .format_version, .storage_alignment, .data/serialization_id
     <name>/code/…, constants.pkl   TorchScript archives only: the module's code (never run)
 
-``read_torch_zip`` returns the unpickled object (for TorchScript, the module's attributes
-as a flat ``{dotted.name: array}``, each sub-module visited once); ``write_torch_zip`` writes a
-state dict the way ``torch.save`` does, so ``torch.load(path, weights_only=True)`` reads it
-back.  Reading follows nplstm.io.zip_limits (no record named twice, compressed records within
-``max_ratio`` of their size) and reads only the records data.pkl refers to, each once.
+``read_torch_state_dict`` returns the state dict in the unpickled object (itself, or an
+entry of a checkpoint dict; for TorchScript, the module's attributes as a flat
+``{dotted.name: array}``, each sub-module visited once).  Reading follows
+nplstm.io.zip_limits (no record named twice, compressed records within ``max_ratio`` of
+their size) and reads only the records data.pkl refers to, each once.
+
+``write_torch_zip`` writes a state dict the way ``torch.save`` does, so ``torch.load(path,
+weights_only=True)`` reads it back; its data.pkl (``pickle_state_dict``) is written by hand
+with torch.save's protocol-2 opcodes, since ``pickle.Pickler`` would have to import torch to
+write torch's globals.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
+import pickle
 import struct
 import zipfile
 import zlib
@@ -27,24 +34,16 @@ import numpy as np
 
 from ..checks import printable_name, printable_text, quoted_name, quoted_names
 from ..io.zip_limits import DEFAULT_MAX_RATIO, open_zip
-from .errors import WeightFileError
-from .torch_pickle import ScriptObject, unpickle
-from .torch_pickle_write import pickle_state_dict
+from .file_errors import WeightFileError
+from .notes import converted_note
+from .torch_pickle import WRITABLE_DTYPES, ScriptObject, unpickle
 
-__all__ = ["read_torch_zip", "write_torch_zip", "TorchFile", "is_torch_zip", "zip_errors"]
+__all__ = ["read_torch_state_dict", "write_torch_zip", "pickle_state_dict", "is_torch_zip",
+           "zip_errors"]
 
 ALIGNMENT = 64                      # storage records start at multiples of this offset
 _EPOCH = (1980, 1, 1, 0, 0, 0)      # a fixed date: the same weights give the same bytes
 _PADDING_ID = b"FB"                 # the extra field torch pads local headers with
-
-
-class TorchFile:
-    """A read torch archive: ``obj`` (the unpickled object, or for TorchScript the
-    attributes ``{dotted.name: array}``), ``scripted``, and ``converted``:
-    ``{id(array): "float16" or "bfloat16"}`` for the arrays now float32."""
-
-    def __init__(self, obj, scripted: bool, converted: list):
-        self.obj, self.scripted, self.converted = obj, scripted, converted
 
 
 @contextmanager
@@ -85,10 +84,14 @@ def is_torch_zip(names) -> bool:
     return any(n.count("/") == 1 and n.endswith("/data.pkl") for n in names)
 
 
-def read_torch_zip(path, *, source: str, max_ratio=DEFAULT_MAX_RATIO) -> TorchFile:
-    """Read ``path`` (a torch zip archive): see the module docstring.  Raises
-    WeightFileError (damaged or foreign, a record named twice, a record unpacking to over
-    ``max_ratio`` times its size: nplstm.io.zip_limits), UnsafeFileError (a refused global)."""
+def read_torch_state_dict(path, *, source: str, key=None, notes=None,
+                          max_ratio=DEFAULT_MAX_RATIO) -> dict:
+    """The state dict in the torch archive ``path`` (see the module docstring; ``key``: the
+    entry of a checkpoint dict that holds it); notes for load_weights are appended to
+    ``notes``.  Raises WeightFileError (damaged or foreign, a record named twice, a record
+    unpacking to over ``max_ratio`` times its size: nplstm.io.zip_limits), UnsafeFileError
+    (a refused global)."""
+    notes = [] if notes is None else notes
     with zip_errors(source), open_zip(path, source=source, max_ratio=max_ratio,
                                       error=WeightFileError) as archive:
         names = set(archive.namelist())
@@ -115,15 +118,25 @@ def read_torch_zip(path, *, source: str, max_ratio=DEFAULT_MAX_RATIO) -> TorchFi
                                       "tensors uncompressed, so this is not a torch file")
             return archive.read(name)
 
-        loaded = unpickle(archive.read(f"{folder}/data.pkl"), read_record, source=source,
-                          scripted=scripted, byteorder=byteorder)
-    obj = loaded.obj
+        obj, converted = unpickle(archive.read(f"{folder}/data.pkl"), read_record,
+                                  source=source, scripted=scripted, byteorder=byteorder)
     if scripted:
         if not isinstance(obj, ScriptObject):
             raise WeightFileError(f"{source}: a TorchScript archive whose data.pkl holds "
                                   f"{type(obj).__name__}, not a module")
-        obj = script_attributes(obj, source=source)
-    return TorchFile(obj, scripted, loaded.converted)
+        if key is not None:
+            raise WeightFileError(f"{source}: a TorchScript archive holds one module, not a "
+                                  f"checkpoint dict: key={key!r} does not apply (use "
+                                  "nplstm.interop.select(state_dict, prefix) for a part)")
+        state_dict = script_attributes(obj, source=source)
+    else:
+        state_dict = _state_dict_of(obj, key=key, source=source, notes=notes)
+    names_by_dtype: dict = {}
+    for name, array in state_dict.items():
+        if id(array) in converted:
+            names_by_dtype.setdefault(converted[id(array)], []).append(name)
+    notes.extend(converted_note(source, names, dtype) for dtype, names in names_by_dtype.items())
+    return state_dict
 
 
 MAX_MODULE_DEPTH = 100     # sub-modules in sub-modules … a TorchScript archive may nest
@@ -154,6 +167,46 @@ def script_attributes(module: ScriptObject, *, source: str) -> dict:
 
     walk(module, "", 0)
     return found
+
+
+def _state_dict_of(obj, *, key, source, notes) -> dict:
+    """The state dict in an unpickled torch object: itself, or an entry of a checkpoint."""
+    if key is not None:
+        if not isinstance(obj, dict) or key not in obj:
+            keys = list(obj) if isinstance(obj, dict) else []
+            raise WeightFileError(f"{source}: has no entry {key!r} (its top-level keys: "
+                                  f"{quoted_names(keys, 6) if keys else 'none, not a dict'})")
+        if not _is_state_dict(obj[key]):
+            raise WeightFileError(f"{source}: entry {key!r} holds {_kind(obj[key])}, not a "
+                                  "state dict (a dict of tensors)")
+        return dict(obj[key])
+    if _is_state_dict(obj) or (isinstance(obj, dict) and not obj):
+        return dict(obj)
+    if not isinstance(obj, dict):
+        raise WeightFileError(f"{source}: holds {_kind(obj)}, not a state dict (a dict of "
+                              "tensors); save model.state_dict()")
+    nested = [k for k, v in obj.items() if _is_state_dict(v)]
+    if len(nested) == 1:
+        notes.append(f"{source}: a checkpoint dict (keys {quoted_names(list(obj), 6)}); returned "
+                     f"its state dict {quoted_name(nested[0])}: say load_weights(path, "
+                     f"key={quoted_name(nested[0])}) to pick it explicitly")
+        return dict(obj[nested[0]])
+    if nested:
+        raise WeightFileError(f"{source}: a checkpoint dict holding several state dicts "
+                              f"({quoted_names(nested, 6)}); pick one with load_weights(path, "
+                              f"key={quoted_name(nested[0])})")
+    raise WeightFileError(f"{source}: a dict that is not a state dict and holds none (its "
+                          f"keys {quoted_names(list(obj), 6)} are not all tensors, and no entry is "
+                          "a dict of tensors)")
+
+
+def _is_state_dict(obj) -> bool:
+    return (isinstance(obj, dict) and bool(obj)
+            and all(isinstance(k, str) and isinstance(v, np.ndarray) for k, v in obj.items()))
+
+
+def _kind(obj) -> str:
+    return "a tensor" if isinstance(obj, np.ndarray) else f"a {type(obj).__name__}"
 
 
 def write_torch_zip(file, arrays: dict) -> None:
@@ -188,3 +241,77 @@ def _alignment_padding(header_offset: int, filename: str) -> bytes:
     unpadded = header_offset + 30 + len(filename.encode("utf-8")) + 4
     padding = -unpadded % ALIGNMENT
     return _PADDING_ID + struct.pack("<H", padding) + b"Z" * padding
+
+
+def pickle_state_dict(names_and_shapes) -> bytes:
+    """``data.pkl`` for an OrderedDict of tensors, each on its own storage ``data/<i>``.
+
+    names_and_shapes   [(name, shape, numpy dtype)] in order; tensor i is contiguous on
+                       storage key str(i), offset 0, with C-order strides in elements
+
+    The opcodes are torch.save's (protocol 2):
+        OrderedDict()  then for each tensor  name -> _rebuild_tensor_v2(
+            PERSID ('storage', torch.<Type>Storage, key, 'cpu', numel),
+            0, shape, stride, False, OrderedDict())
+    """
+    out = io.BytesIO()
+    emit = out.write
+    emit(pickle.PROTO + b"\x02")
+    _emit_global(emit, "collections", "OrderedDict")
+    emit(pickle.EMPTY_TUPLE + pickle.REDUCE + pickle.MARK)
+    for key, (name, shape, dtype) in enumerate(names_and_shapes):
+        numel = int(np.prod(shape, dtype=np.int64))
+        stride = _contiguous_strides(shape)
+        _emit_str(emit, name)
+        _emit_global(emit, "torch._utils", "_rebuild_tensor_v2")
+        emit(pickle.MARK)                       # the arguments of _rebuild_tensor_v2
+        emit(pickle.MARK)                       # the persistent id
+        _emit_str(emit, "storage")
+        _emit_global(emit, "torch", WRITABLE_DTYPES[np.dtype(dtype)])
+        _emit_str(emit, str(key))
+        _emit_str(emit, "cpu")
+        _emit_int(emit, numel)
+        emit(pickle.TUPLE + pickle.BINPERSID)
+        _emit_int(emit, 0)                      # storage offset
+        _emit_int_tuple(emit, shape)
+        _emit_int_tuple(emit, stride)
+        emit(pickle.NEWFALSE)                   # requires_grad
+        _emit_global(emit, "collections", "OrderedDict")
+        emit(pickle.EMPTY_TUPLE + pickle.REDUCE)  # backward_hooks: OrderedDict()
+        emit(pickle.TUPLE + pickle.REDUCE)
+    emit(pickle.SETITEMS + pickle.STOP)
+    return out.getvalue()
+
+
+def _contiguous_strides(shape) -> tuple:
+    """C-order strides in elements: stride_k = Π_{j>k} shape_j."""
+    strides, step = [], 1
+    for n in reversed(shape):
+        strides.append(step)
+        step *= max(int(n), 1)
+    return tuple(reversed(strides))
+
+
+def _emit_global(emit, module: str, name: str) -> None:
+    emit(pickle.GLOBAL + f"{module}\n{name}\n".encode("ascii"))
+
+
+def _emit_str(emit, text: str) -> None:
+    data = text.encode("utf-8")
+    emit(pickle.BINUNICODE + struct.pack("<I", len(data)) + data)
+
+
+def _emit_int(emit, value: int) -> None:
+    value = int(value)
+    if 0 <= value < 1 << 31:
+        emit(pickle.BININT + struct.pack("<i", value))
+    else:                                       # LONG1: little-endian two's complement
+        data = value.to_bytes((value.bit_length() + 8) // 8, "little", signed=True)
+        emit(pickle.LONG1 + bytes([len(data)]) + data)
+
+
+def _emit_int_tuple(emit, values) -> None:
+    emit(pickle.MARK)
+    for v in values:
+        _emit_int(emit, v)
+    emit(pickle.TUPLE)

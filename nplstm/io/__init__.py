@@ -4,16 +4,16 @@
     save_checkpoint(path, step=..., model=..., optimizer=..., state=..., **meta)
     load_checkpoint(path) -> {"model": ..., "step": ..., ...}   (also ``nplstm.load_checkpoint``)
 
-Modules: ``atomic`` (atomic writes), ``checkpoint`` (writing), ``checkpoint_read``
-(reading, every member and array verified), ``checkpoint_format`` (the layout both share),
-``zip_limits`` (the rule every zip nplstm reads follows: no record named twice, compressed
-records within ``max_ratio`` of their size; the memory and time per file).
+Modules: ``atomic`` (atomic writes), ``checkpoint`` (writing; reading, every member and
+array verified), ``checkpoint_format`` (the layout), ``zip_limits`` (the rule every zip nplstm
+reads follows: no record named twice, compressed records within ``max_ratio`` of their size;
+the memory and time per file).
 """
 
 from .atomic import atomic_write, atomic_write_bytes
 from .checkpoint import save_checkpoint
 from .checkpoint_format import FORMAT, CheckpointError
-from .checkpoint_read import load_checkpoint
+from .checkpoint import load_checkpoint
 
 __all__ = ["save_checkpoint", "load_checkpoint", "CheckpointError", "atomic_write",
            "atomic_write_bytes", "FORMAT"]

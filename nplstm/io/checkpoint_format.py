@@ -1,5 +1,4 @@
-"""What a checkpoint file holds: the layout both the writer (io.py) and the reader
-(checkpoint_read.py) follow.
+"""What a checkpoint file holds: the layout checkpoint.py writes and reads.
 
 A checkpoint is one ``.npz`` file (NumPy's zip of uncompressed ``.npy`` members, so
 ``numpy.load`` reads it too) holding

@@ -25,14 +25,13 @@ about 1.1; a model that is mostly zeros: tens) and far below a bomb's (deflate r
 
 from __future__ import annotations
 
-import math
 import os
 import zipfile
 from collections import Counter
 
 import numpy as np
 
-from ..checks import quoted_name, quoted_names
+from ..checks import check_real, quoted_name, quoted_names
 
 __all__ = ["open_zip", "checked_max_ratio", "read_into", "DEFAULT_MAX_RATIO", "RATIO_SLACK"]
 
@@ -42,16 +41,11 @@ _METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)   # what torch, numpy and 
 
 
 def checked_max_ratio(max_ratio):
-    """``max_ratio`` as given to a reader: None (no limit) or a real number >= 1."""
-    if max_ratio is None:
-        return None
-    if isinstance(max_ratio, bool) or not isinstance(max_ratio, (int, float)):
-        raise TypeError(f"max_ratio must be a number >= 1 or None, got "
-                        f"{type(max_ratio).__name__}")
-    if not (max_ratio >= 1 and (isinstance(max_ratio, int) or math.isfinite(max_ratio))):
-        raise ValueError(f"max_ratio must be a finite number >= 1 (or None for no limit), "
-                         f"got {max_ratio!r}")
-    return max_ratio
+    """``max_ratio`` as given to a reader: None (no limit) or a finite real number >= 1 (an
+    int past float64's range too: no practical limit)."""
+    if type(max_ratio) is int and max_ratio >= 1:
+        return max_ratio
+    return check_real("max_ratio", max_ratio, minimum=1, allow_none=True)
 
 
 def open_zip(path, *, source: str | None, max_ratio=DEFAULT_MAX_RATIO,

@@ -1,8 +1,12 @@
-"""The errors of nplstm.interop: every refusal of a weight file is one of these."""
+"""The errors of nplstm.interop: every refusal of a weight file is one of these (and a
+missing optional package is an ImportError naming the extra that installs it)."""
 
 from __future__ import annotations
 
-__all__ = ["WeightFileError", "UnsafeFileError", "UnsupportedModelError"]
+import importlib
+from typing import Any
+
+__all__ = ["WeightFileError", "UnsafeFileError", "UnsupportedModelError", "require"]
 
 
 class WeightFileError(ValueError):
@@ -20,3 +24,13 @@ class UnsafeFileError(WeightFileError):
 class UnsupportedModelError(WeightFileError):
     """Weights of a model nplstm cannot represent exactly (peepholes, other activations,
     a clip, a projection in ONNX, …): refused rather than approximated."""
+
+
+def require(package: str, extra: str, doing: str) -> Any:
+    """The optional ``package`` (a dotted name imports its parents too), or an ImportError:
+    "``doing`` needs the <package> package: pip install 'nplstm[``extra``]'"."""
+    try:
+        return importlib.import_module(package)
+    except ImportError as err:
+        raise ImportError(f"{doing} needs the {package.split('.')[0]} package: "
+                          f"pip install 'nplstm[{extra}]'") from err

@@ -1,28 +1,33 @@
-"""Which nplstm module each group of a state dict's weights fits, from names and shapes.
+"""A state dict's names in groups: the part under a prefix, the prefixes, and the nplstm
+module each group's weights fit.
 
-    >>> for fit in describe(state_dict): print(fit)
-    encoder.rnn.: nplstm.LSTM(input_size=10, hidden_size=20, num_layers=2, proj_size=5)
-    decoder.: nplstm.Linear(20, 7)
-    emb.: nplstm.Embedding(100, 32)
+A torch model's state dict names every tensor by its path in the model
+(``encoder.rnn.weight_ih_l0``); an nplstm module wants its own names (``weight_ih_l0``):
 
-A group is the names sharing everything up to their last dot.  Its configuration is read off
-the shapes (an LSTM's weight_hh_l0 is (4H, P or H), weight_ih_l0 (4H, I), weight_hr_l0
-(P, H); the layers are counted, ``_reverse`` means bidirectional), then checked by building
-that module and comparing every name and shape: a group fits only if it matches exactly.
+    lstm.load_state_dict(select(state_dict, "encoder.rnn."))
+    for fit in describe(state_dict): print(fit)
+        encoder.rnn.: nplstm.LSTM(input_size=10, hidden_size=20, num_layers=2, proj_size=5)
+        decoder.: nplstm.Linear(20, 7)
+        emb.: nplstm.Embedding(100, 32)
+
+``describe``'s groups are the names sharing everything up to their last dot.  A group's
+configuration is read off the shapes (an LSTM's weight_hh_l0 is (4H, P or H), weight_ih_l0
+(4H, I), weight_hr_l0 (P, H); the layers are counted, ``_reverse`` means bidirectional),
+then checked by building that module and comparing every name and shape: a group fits only
+if it matches exactly.
 """
 
 # no `from __future__ import annotations`: ModuleFit's fields must be real types, not strings,
 # for the API reference (pdoc evaluates a NamedTuple's __new__ annotations outside this module)
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
 from .. import nn
 from ..checks import printable_name, quoted_name
 from .reverse_lstm import ReverseLSTM
-from .select import select
 
-__all__ = ["describe", "ModuleFit", "infer_lstm_config"]
+__all__ = ["select", "prefixes", "describe", "ModuleFit", "infer_lstm_config"]
 
 _LSTM_NAME = re.compile(r"(weight_ih|weight_hh|bias_ih|bias_hh|weight_hr)_l(\d+)(_reverse)?")
 _LSTM_DEFAULTS = {"num_layers": 1, "bias": True, "bidirectional": False, "proj_size": 0}
@@ -30,6 +35,44 @@ _MODULES = {"LSTM": nn.LSTM, "LSTMCell": nn.LSTMCell, "Linear": nn.Linear,
             "Embedding": nn.Embedding, "ReverseLSTM": ReverseLSTM}
 _QUALIFIED = {"ReverseLSTM": "nplstm.interop.ReverseLSTM"}     # the others: nplstm.<kind>
 _LISTED = 8                  # names a message lists, at most
+
+
+def select(state_dict: Mapping[str, Any], prefix: str) -> dict[str, Any]:
+    """``{name[len(prefix):]: value}`` for every name of ``state_dict`` starting with
+    ``prefix``, in the same order.  A prefix without its final dot gets one when that is
+    what the names continue with (``"encoder.rnn"`` means ``"encoder.rnn."``).
+
+    Raises ValueError, listing the prefixes that exist, when no name matches, and when
+    ``prefix`` is a whole name (that leaves an empty name).
+    """
+    if not isinstance(state_dict, Mapping):
+        raise TypeError(f"state_dict must be a mapping of names to arrays, got "
+                        f"{type(state_dict).__name__}")
+    if not isinstance(prefix, str):
+        raise TypeError(f"prefix must be a str such as 'encoder.rnn.', got "
+                        f"{type(prefix).__name__}")
+    names = [name for name in state_dict if isinstance(name, str)]
+    if prefix and not prefix.endswith(".") and any(n.startswith(prefix + ".") for n in names):
+        prefix += "."
+    if prefix in state_dict:
+        raise ValueError(f"prefix {prefix!r} is a whole name of the state dict, not the "
+                         "prefix of a module's names")
+    selected = {name[len(prefix):]: value for name, value in state_dict.items()
+                if isinstance(name, str) and name.startswith(prefix)}
+    if not selected:
+        existing = prefixes(names)
+        raise ValueError(f"no name in the state dict starts with {prefix!r}; its prefixes "
+                         f"are {existing if existing else 'none (every name is top-level)'}")
+    return selected
+
+
+def prefixes(names: Iterable[str]) -> list[str]:
+    """Every dotted prefix of ``names``, sorted: ``["encoder.", "encoder.rnn.", …]``."""
+    found: set[str] = set()
+    for name in names:
+        parts = name.split(".")[:-1]
+        found.update(".".join(parts[:k]) + "." for k in range(1, len(parts) + 1))
+    return sorted(found)
 
 
 class ModuleFit(NamedTuple):
@@ -122,24 +165,19 @@ def _lstm_config(shapes: dict[str, Any]) -> Any:
     return config if _matches(("LSTM", (), config), shapes) else None
 
 
-def _cell_guess(shapes: dict[str, Any], prefix: str) -> Any:
-    if set(shapes) not in ({"weight_ih", "weight_hh"},
-                           {"weight_ih", "weight_hh", "bias_ih", "bias_hh"}):
+def _cell_guess(shapes: dict[str, Any], prefix: str, suffix: str = "",
+                kind: str = "LSTMCell") -> Any:
+    """One direction's weights (and biases) alone: an LSTMCell; with ``suffix``
+    "_l0_reverse", a ReverseLSTM (ONNX's reverse node)."""
+    names = [f"{name}{suffix}" for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+    if set(shapes) not in (set(names[:2]), set(names)):
         return None
-    four_h, input_size = _pair(shapes["weight_ih"])
-    kwargs = {} if "bias_ih" in shapes else {"bias": False}
-    return "LSTMCell", (input_size, four_h // 4), kwargs
+    four_h, input_size = _pair(shapes[names[0]])
+    return kind, (input_size, four_h // 4), {} if names[2] in shapes else {"bias": False}
 
 
 def _reverse_guess(shapes: dict[str, Any], prefix: str) -> Any:
-    """One direction of names ``*_l0_reverse`` alone: a ReverseLSTM (ONNX's reverse node)."""
-    if set(shapes) not in ({"weight_ih_l0_reverse", "weight_hh_l0_reverse"},
-                           {"weight_ih_l0_reverse", "weight_hh_l0_reverse", "bias_ih_l0_reverse",
-                            "bias_hh_l0_reverse"}):
-        return None
-    four_h, input_size = _pair(shapes["weight_ih_l0_reverse"])
-    kwargs = {} if "bias_ih_l0_reverse" in shapes else {"bias": False}
-    return "ReverseLSTM", (input_size, four_h // 4), kwargs
+    return _cell_guess(shapes, prefix, "_l0_reverse", "ReverseLSTM")
 
 
 def _linear_guess(shapes: dict[str, Any], prefix: str) -> Any:

@@ -2,44 +2,38 @@
 
 Each case (T, B, H = I) is timed as fwd+bwd (forward, then the backward of sum(output ⊙ R)
 for a fixed random R; torch also computes dx, as nplstm does) and as forward-only
-(``nplstm.no_grad()`` / ``torch.no_grad()``), against torch twice: as shipped (oneDNN) and
-with oneDNN disabled (``torch.backends.mkldnn.flags(enabled=False)``, the floor).
-
-Method (the machine may be shared):
-- the runners are interleaved round by round, so a burst of load hits all of them;
-- a round is *disturbed*, and discarded, when any runner took more than 1.5× its own
-  median over all rounds (at most half of the rounds are discarded: the slowest first);
-- the table gives medians over the kept rounds, the median of the per-round ratios and
-  their interquartile range (the spread);
+(``no_grad``), against torch twice: as shipped (oneDNN) and with oneDNN disabled
+(``torch.backends.mkldnn.flags(enabled=False)``, the floor).  Method (the machine may be
+shared):
+- the runners are interleaved round by round, so a burst of load hits all of them; a round
+  where any runner took more than 1.5× its own median is *disturbed* and discarded (at
+  most half of them, the slowest first); the table gives medians over the kept rounds, the
+  median of the per-round ratios and their interquartile range (the spread);
 - each runner (nplstm, torch, torch without oneDNN) lives in its own worker process, started
-  with its thread variables (OMP/OPENBLAS/MKL_NUM_THREADS = N) set before numpy or torch
-  loads, plus ``torch.set_num_threads(N)``, for each N of ``--threads``; the time of a call is
-  taken inside the worker.  In one process the libraries' thread pools fight over the cores:
-  OpenBLAS's worker spins ~0.1 s after each GEMM, and at N = 2 on 2 cores that slowed both
-  sides (torch's forward at (50, 32, 128) 6.6 → 10.6 ms, nplstm's 10.6 → 16 ms);
-- at N > 1 each call starts ``SETTLE_S`` after the previous runner's call ended, so that
-  its spinning threads have gone to sleep; at every N a call shorter than
-  ``WARM_CALL_MAX_S`` is preceded by an untimed call of the same runner (warm caches and
-  threads): each runner is timed as it runs in a loop of its own, undisturbed by the others;
-- the GEMM roofline: this machine's sustained GEMM rate is measured in the same run, at N
-  threads in the nplstm worker, best of ``GEMM_REPEATS`` square 2048 products before the
-  first case and again beside every case; the table uses the best rate of the whole run
-  (a rate measured while something else ran is too low and would inflate the fractions),
-  and the fwd+bwd column gives 48·T·B·H² / (time · rate), the fraction of the time the
-  LSTM's own GEMM FLOPs need.  A fraction above 100% cannot be right (the rate was still
-  measured low): it is marked with "!" and a warning is printed under the table.
-- the header (``nplstm bench``, nplstm/cli/bench.py) names the machine's SIMD extensions as NumPy found them at run time, the BLAS
-  and its kernel (OpenBLAS's core type), and the per-element cost of float32 exp and tanh,
-  which differ several-fold between machines (0.54 against 3.2 ns for tanh here).
+  with OMP/OPENBLAS/MKL_NUM_THREADS = N set before numpy or torch loads (and
+  ``torch.set_num_threads(N)``), for each N of ``--threads``; a call is timed inside its
+  worker.  In one process the libraries' thread pools fight over the cores: OpenBLAS's
+  worker spins ~0.1 s after each GEMM, and at N = 2 on 2 cores that slowed both sides
+  (torch's forward at (50, 32, 128) 6.6 → 10.6 ms, nplstm's 10.6 → 16 ms);
+- at N > 1 each call starts ``SETTLE_S`` after the previous runner's call ended (its
+  spinning threads asleep); a call shorter than ``WARM_CALL_MAX_S`` is preceded by an
+  untimed call of the same runner: each runner is timed as in a loop of its own;
+- the GEMM roofline: the sustained GEMM rate (``gemm_rate``, N threads in the nplstm worker,
+  best of ``GEMM_REPEATS`` square 2048 products) is measured before the first case and
+  beside every case; the table uses the best rate of the run (one measured while something
+  else ran is too low) and gives 48·T·B·H² / (time · rate) for fwd+bwd, the fraction of the
+  time the LSTM's own GEMM FLOPs need; above 100% (a rate measured low) it is marked "!"
+  and warned of;
+- the header names NumPy's SIMD extensions found at run time, the BLAS and its kernel, and
+  the per-element cost of float32 exp and tanh (``simd_extensions``, ``blas_name``,
+  ``elementwise_ns``), which differ several-fold between machines (tanh: 0.54 against 3.2 ns).
 Without ``--repeats`` each case gets rounds until a time budget is spent (1 to 15): a
 quick look in under 2 minutes; the documented table uses ``--repeats 15``.
 
-``runtime="onnxruntime"`` (``nplstm bench --runtime onnxruntime``) adds a fourth worker: the
-same LSTM compiled with ``nplstm.interop.compile_onnxruntime(lstm, threads=N)`` (onnxruntime's
-intra-op threads = N, the thread variables = N as every worker), timed in the forward mode
-and the streaming mode, interleaved with the others round by round.  The streaming mode
-("step"): T calls of one step each (T = 1, the case's B, carrying the state), as a
-step-by-step inference loop does; the table gives the time per step.
+``runtime="onnxruntime"`` adds a fourth worker: the same LSTM through
+``nplstm.interop.compile_onnxruntime(lstm, threads=N)``, timed in the forward mode and the
+streaming mode ("step": T calls of one step each, T = 1 and the case's B, carrying the
+state, as a step-by-step inference loop does; the table gives the time per step).
 """
 
 from __future__ import annotations
@@ -55,12 +49,12 @@ import numpy as np
 from ..grad_mode import no_grad
 from ..interop import compile_onnxruntime
 from ..nn import LSTM
-from .machine import _time, gemm_rate
 from .table import make_row
 
 __all__ = ["DEFAULT_CASES", "STREAM_CASES", "time_cases", "RUNNERS", "RUNTIMES", "MODES",
            "THREAD_VARIABLES", "CASE_BUDGET_S", "MIN_ROUNDS", "MAX_ROUNDS", "SETTLE_S",
-           "WARM_CALL_MAX_S"]
+           "WARM_CALL_MAX_S", "GEMM_REPEATS", "gemm_rate", "simd_extensions", "elementwise_ns",
+           "blas_name", "torch_version"]
 
 DEFAULT_CASES = [(50, 32, 128), (100, 64, 256), (25, 16, 512), (100, 128, 1024),
                  (200, 1, 64), (500, 8, 128)]
@@ -73,6 +67,7 @@ RUNTIMES = ("onnxruntime",)     # optional extra runners: forward and step modes
 MODES = ("fwd+bwd", "forward", "step")
 STREAM_CASES = [(100, 1, 64), (100, 1, 256), (100, 1, 1024)]   # T steps of one call each
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+GEMM_REPEATS = 3         # square 2048 GEMMs per rate measurement (before and beside each case)
 
 
 def _nplstm_runner(T, B, H, dtype, seed=0):
@@ -310,3 +305,79 @@ def time_cases(cases, repeats=None, dtype="float32", with_torch=False, threads=1
             rates.append(workers[0].call("gemm_rate"))
     rate = max(rates) if rates else None
     return [make_row(*entry[:5], rate, runtime=entry[5]) for entry in timed], rate
+
+
+# -- the machine: GEMM rate, SIMD, BLAS, per-element costs ----------------------------------
+
+def _time(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def gemm_rate(dtype="float32", n=2048, repeats=GEMM_REPEATS) -> float:
+    """Sustained GEMM rate of NumPy's BLAS in FLOP/s: best of ``repeats`` n×n×n products."""
+    rng = np.random.default_rng(0)
+    a, b = (rng.standard_normal((n, n)).astype(dtype) for _ in range(2))
+    out = np.empty((n, n), dtype=dtype)
+    np.matmul(a, b, out=out)                                         # warm-up
+    best = min(_time(lambda: np.matmul(a, b, out=out)) for _ in range(repeats))
+    return 2.0 * n ** 3 / best
+
+
+def simd_extensions() -> str:
+    """The SIMD extensions NumPy found on this CPU at run time, as ``np.show_runtime()``
+    lists them: its compiled-in baseline, and the dispatch targets found and not found."""
+    try:
+        from numpy._core import _multiarray_umath as umath  # noqa: PLC0415  (NumPy 2)
+    except ImportError:
+        try:
+            from numpy.core import _multiarray_umath as umath  # noqa: PLC0415  (NumPy 1)
+        except ImportError:
+            return "unknown"
+    found = getattr(umath, "__cpu_features__", {})
+    baseline = getattr(umath, "__cpu_baseline__", [])
+    dispatch = getattr(umath, "__cpu_dispatch__", [])
+    present = [name for name in dispatch if found.get(name)]
+    missing = [name for name in dispatch if not found.get(name)]
+    return (f"baseline {' '.join(baseline) or 'none'}; found {' '.join(present) or 'none'}"
+            + (f"; not found {' '.join(missing)}" if missing else ""))
+
+
+def elementwise_ns(dtype="float32", n=1 << 20, repeats=5) -> dict:
+    """Nanoseconds per element of NumPy's exp and tanh on ``n`` values, best of ``repeats``."""
+    x = np.random.default_rng(0).uniform(-4, 4, n).astype(dtype)
+    out = np.empty_like(x)
+    costs = {}
+    for name, ufunc in (("exp", np.exp), ("tanh", np.tanh)):
+        ufunc(x, out=out)                                            # warm-up
+        costs[name] = 1e9 * min(_time(lambda: ufunc(x, out=out)) for _ in range(repeats)) / n
+    return costs
+
+
+def blas_name():
+    """NumPy's BLAS, its version and the kernel it runs (OpenBLAS's core type)."""
+    try:
+        from threadpoolctl import threadpool_info  # noqa: PLC0415
+    except ImportError:
+        threadpool_info = None
+    if threadpool_info is not None:
+        info = [i for i in threadpool_info() if i.get("user_api") == "blas"]
+        if info:
+            return ", ".join(f"{i.get('internal_api')} {i.get('version')}, kernel "
+                             f"{i.get('architecture')}" for i in info)
+    try:        # the build's record names the library, not the kernel chosen at run time
+        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+        name = f"{blas.get('name')} {blas.get('version')}"
+    except Exception:  # noqa: BLE001 - an older NumPy: no machine-readable config
+        name = "BLAS"
+    return f"{name}, kernel unknown (pip install threadpoolctl to see it)"
+
+
+def torch_version():
+    """torch's version without importing it here (the workers do), or None."""
+    from importlib import metadata  # noqa: PLC0415
+    try:
+        return metadata.version("torch")
+    except metadata.PackageNotFoundError:
+        return None
