@@ -61,13 +61,10 @@ class MutatingForwardError(ValueError):
 # ---- values: which can be differentiated, their precision, host copies ----
 
 def dtype_kind(a) -> str:
-    """NumPy's kind letter of ``a``'s dtype; "" for a value without a NumPy dtype (a Python
-    object, a torch tensor)."""
-    if not (hasattr(a, "dtype") and hasattr(a, "shape")):
-        return ""
+    """NumPy's kind letter of ``a``'s dtype ("" for a Python object, a torch tensor)."""
     try:
-        return np.dtype(a.dtype).kind
-    except TypeError:                       # a dtype NumPy does not know (torch.float32)
+        return np.dtype(a.dtype).kind if hasattr(a, "shape") else ""
+    except (AttributeError, TypeError):     # no dtype, or one NumPy does not know
         return ""
 
 
@@ -100,10 +97,12 @@ def lowest_precision(dtypes) -> np.dtype:
                key=lambda d: float(np.finfo(d).eps), default=np.dtype(np.float64))
 
 
-def precision_words(dtype, parts: dict) -> str:
-    """"float32", or "float32 (gradient float64)" when a part differs."""
+def precision(parts: dict) -> tuple[np.dtype, str]:
+    """The lowest precision among ``parts`` ({"input": dtype, "output": ..., ...}: the
+    round-off an analytic value carries) and its words: "float32 (gradient float64)"."""
+    dtype = lowest_precision(parts.values())
     other = [f"{k} {np.dtype(d).name}" for k, d in parts.items() if np.dtype(d) != dtype]
-    return np.dtype(dtype).name + (f" ({', '.join(other)})" if other else "")
+    return dtype, dtype.name + (f" ({', '.join(other)})" if other else "")
 
 
 def why_skipped(a) -> str:
@@ -414,7 +413,7 @@ def check_unmodified(who, names, originals, passed) -> None:
         if after is before or not (hasattr(before, "shape") and hasattr(after, "shape")):
             continue
         try:
-            a, b = np.asarray(_host(before)), np.asarray(_host(after))
+            a, b = asnumpy(before), asnumpy(after)
         except (TypeError, ValueError):
             continue
         if a.shape == b.shape and np.array_equal(a, b, equal_nan=a.dtype.kind in "fc"):
@@ -430,10 +429,6 @@ def check_unmodified(who, names, originals, passed) -> None:
             f"{who} modified its input {name} in place{where}: finite differences evaluate "
             f"{who} many times at the same inputs, so it must not write to them; work on a "
             f"copy (x = x.copy(), or y = x + 1 instead of x += 1)")
-
-
-def _host(a):
-    return a.get() if hasattr(a, "get") and not isinstance(a, np.ndarray) else a
 
 
 def looks_like_an_output(cache, output, inputs) -> bool:

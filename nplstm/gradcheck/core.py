@@ -25,6 +25,7 @@ named as a likely two-output mistake.  docs/gradcheck.md explains each step.
 from __future__ import annotations
 
 import math
+from functools import partial
 from typing import Any, Callable, NamedTuple, Optional, Sequence
 
 import numpy as np
@@ -35,10 +36,11 @@ from .contract import (BACKWARD_FIX, TWO_OUTPUTS_HINT, NondeterministicBackwardE
                        check_layouts, check_unmodified, check_wrt, copies,
                        difference_settings, finite_inputs, forward_pair, gradient_copy,
                        gradient_sequence, is_float_array, is_python_float, looks_like_an_output,
-                       lowest_precision, precision_of, precision_words, shape_of, why_skipped)
+                       lowest_precision, precision, precision_of, shape_of, why_skipped)
 from .differences import (MAX_EXAMINED, ProjectedLoss, default_tolerances, error_ratios,
                           finite_max_abs, kink_label)
-from .report import GradcheckError, GradcheckReport, GroupStats, Groups, InputReport, group_stats
+from .report import (GradcheckReport, GroupStats, Groups, InputReport, conclude,
+                     group_stats)
 
 __all__ = ["gradcheck", "hvpcheck", "check_pair", "Roles", "MODES"]
 
@@ -93,11 +95,9 @@ def gradcheck(forward: Callable[..., Any], backward: Callable[..., Any], inputs:
     """
     check_callable("forward", forward, "forward(*inputs) -> (output, cache)")
     check_callable("backward", backward, "backward(doutput, cache) -> grads")
-    return check_pair(forward, backward, inputs, mode=mode, eps=eps, atol=atol, rtol=rtol,
-                      seed=seed, names=names, wrt=wrt, directions=directions,
-                      samples=samples, richardson=richardson, layouts=layouts,
-                      raise_exception=raise_exception, progress=progress,
-                      nondet_tol=nondet_tol)
+    return check_pair(forward, backward, inputs, GRADCHECK_ROLES, mode, eps, atol, rtol, seed,
+                      names, wrt, directions, samples, richardson, layouts, raise_exception,
+                      progress, nondet_tol)
 
 
 def hvpcheck(grad: Callable[..., Any], hvp: Callable[..., Any], inputs: Sequence[Any], *,
@@ -126,20 +126,17 @@ def hvpcheck(grad: Callable[..., Any], hvp: Callable[..., Any], inputs: Sequence
     def backward(vectors: Any, _: Any) -> Any:           # H u, at the point checked
         return hvp(vectors, *copies(at))
 
-    return check_pair(forward, backward, inputs, mode=mode, eps=eps, atol=atol, rtol=rtol,
-                      seed=seed, names=names, wrt=wrt, directions=directions,
-                      samples=samples, richardson=richardson, layouts=layouts,
-                      raise_exception=raise_exception, progress=progress,
-                      nondet_tol=nondet_tol, roles=Roles("grad", "hvp", "Hessian-vector check"))
+    return check_pair(forward, backward, inputs, Roles("grad", "hvp", "Hessian-vector check"),
+                      mode, eps, atol, rtol, seed, names, wrt, directions, samples, richardson,
+                      layouts, raise_exception, progress, nondet_tol)
 
 
-def check_pair(forward: Callable[..., Any], backward: Callable[..., Any],
-               inputs: Sequence[Any], *, mode: str, eps: Optional[float],
-               atol: Optional[float], rtol: Optional[float], seed: int,
-               names: Optional[Sequence[str]], wrt: Any, directions: int, samples: int,
-               richardson: bool, layouts: Any, raise_exception: bool, progress: Any,
-               nondet_tol: float, roles: Roles = GRADCHECK_ROLES) -> GradcheckReport:
-    """``gradcheck``'s work, ``roles`` naming the caller's functions in messages."""
+def check_pair(forward: Callable[..., Any], backward: Callable[..., Any], inputs: Any,
+               roles: Roles, mode: Any, eps: Any, atol: Any, rtol: Any, seed: Any, names: Any,
+               wrt: Any, directions: Any, samples: Any, richardson: Any, layouts: Any,
+               raise_exception: Any, progress: Any, nondet_tol: Any) -> GradcheckReport:
+    """``gradcheck``'s work (the settings in its order), ``roles`` naming the caller's
+    functions in messages."""
     inputs, names = check_inputs(inputs, names)
     mode = check_choice("mode", mode, MODES)
     richardson, eps, atol, rtol, nondet_tol, seed, directions, raise_exception = \
@@ -181,13 +178,6 @@ def check_pair(forward: Callable[..., Any], backward: Callable[..., Any],
                      if u is not None)
     problem_size = sum(int(np.size(a)) for a, ok in zip(inputs, differentiable) if ok) + \
         sum(u.size for u in us if u is not None)
-    base: list[float] = []                        # L(x), computed once if a kink is examined
-
-    def at_x() -> float:
-        if not base:
-            base.append(loss(list(inputs64)))
-        return base[0]
-
     rows = []
     loss.progress = bar = _progress_bar(progress, mode, inputs, checked, layouts, directions,
                                         samples, richardson)
@@ -200,21 +190,16 @@ def check_pair(forward: Callable[..., Any], backward: Callable[..., Any],
                     why_skipped(a))))
                 continue
             parts = {"input": precision_of(a), "output": lowest_precision(leaves.dtypes)}
-            if grads[k] is not None:             # the round-off the analytic value carries
+            if grads[k] is not None:
                 parts["gradient"] = precision_of(grads[k])
-            dtype = lowest_precision(parts.values())
-
-            def tolerances(scale: float, dtype: Any = dtype) -> tuple[float, float]:
-                da, dr = default_tolerances(dtype, eps=eps, loss_terms=loss_terms,
-                                            problem_size=problem_size, gradient_scale=scale,
-                                            richardson=richardson)
-                return (da if atol is None else atol), (dr if rtol is None else rtol)
-
+            dtype, row_precision = precision(parts)
+            tolerances = partial(default_tolerances, dtype, eps=eps, loss_terms=loss_terms,
+                                 problem_size=problem_size, richardson=richardson, atol=atol,
+                                 rtol=rtol)
             g = np.zeros(shape_of(a)) if analytic[k] is None else analytic[k]  # None: zero
             row = _check_input(name, k, g, loss, mode, layouts[k], directions, samples, eps,
-                               richardson, np.random.default_rng([seed, 1 + k]), tolerances,
-                               at_x)
-            row.precision = precision_words(dtype, parts)
+                               richardson, np.random.default_rng([seed, 1 + k]), tolerances)
+            row.precision = row_precision
             row.note = "; ".join(note for note, applies in (
                 ("Python float: checked as a 0-d float64 input", scalars[k]),
                 (f"{roles.backward} gave None: checked as 0", grads[k] is None)) if applies)
@@ -223,22 +208,16 @@ def check_pair(forward: Callable[..., Any], backward: Callable[..., Any],
         if bar is not None:
             bar.close()
 
-    first = next(r for r in rows if r.checked)
-    report = GradcheckReport(all(r.passed for r in rows if r.checked), rows, mode, eps,
-                             first.atol, first.rtol, richardson, seed, loss.evaluations,
-                             title=roles.title)
-    if not report.passed and looks_like_an_output(cache, output, inputs):
-        report.notes.append(TWO_OUTPUTS_HINT.format(forward=roles.forward,
-                                                    backward=roles.backward))
-    if not report.passed and raise_exception:
-        raise GradcheckError(report)
-    return report
+    hint = [] if all(r.passed for r in rows) or not looks_like_an_output(cache, output, inputs) \
+        else [TWO_OUTPUTS_HINT.format(forward=roles.forward, backward=roles.backward)]
+    return conclude(rows, raise_exception, hint, mode=mode, eps=eps, richardson=richardson,
+                    seed=seed, n_evaluations=loss.evaluations, title=roles.title)
 
 
 def _check_input(name: str, k: int, g: _Array, loss: ProjectedLoss, mode: str, layout: Any,
                  directions: int, samples: int, eps: float, richardson: bool,
-                 rng: np.random.Generator, tolerances: Callable[[float], tuple[float, float]],
-                 at_x: Callable[[], float]) -> InputReport:
+                 rng: np.random.Generator,
+                 tolerances: Callable[..., tuple[float, float]]) -> InputReport:
     """One input's row: ``g`` (float64, the analytic ∇L) against the differences of ``loss``
     along its elements or directions; failing ones (the worst ``MAX_EXAMINED``) are
     examined for kinks."""
@@ -257,7 +236,7 @@ def _check_input(name: str, k: int, g: _Array, loss: ProjectedLoss, mode: str, l
         labels = [f"[{', '.join(map(str, i))}]" for i in index]
         analytic = g.reshape(-1)[flat]
     numeric = np.array([loss.along(k, v, eps, richardson) for v in vectors])
-    atol, rtol = tolerances(finite_max_abs(numeric))
+    atol, rtol = tolerances(gradient_scale=finite_max_abs(numeric))
     abs_err, rel_err, ratio = error_ratios(analytic, numeric, atol, rtol)
     row = InputReport(name, g.shape, checked=True, atol=atol, rtol=rtol, n_elements=g.size)
     row.compare(analytic, numeric, ratio, abs_err, rel_err,
@@ -275,7 +254,7 @@ def _check_input(name: str, k: int, g: _Array, loss: ProjectedLoss, mode: str, l
                                      full_err.reshape(g.shape))
     for w in [w for w in np.argsort(-ratio, kind="stable") if ratio[w] > 1][:MAX_EXAMINED]:
         label = kink_label(loss, k, vectors[w], eps, float(analytic[w]),
-                           atol + rtol * abs(float(numeric[w])), at_x())
+                           atol + rtol * abs(float(numeric[w])))
         if label:
             row.kinks.append(f"{name}{labels[w]}: {label}")
     if len(row.kinks) > 2:                                # the same words, once is enough

@@ -36,7 +36,7 @@ class ProjectedLoss:
     def __init__(self, forward, inputs64, devices, directions):
         self.forward, self.inputs64, self.devices = forward, inputs64, devices
         self.directions = directions
-        self.progress = None
+        self.progress, self.base = None, None     # base: L(x), once a kink is examined
         self.evaluations = 0
 
     def output(self, args):
@@ -80,10 +80,12 @@ class ProjectedLoss:
             return [None if a is None else (4.0 * h - a) / 3.0 for a, h in zip(d, half)]
         return (4.0 * half - d) / 3.0
 
-    def one_sided(self, k, v, step, base) -> tuple:
-        """((L(x + step·v) − L(x)) / step, (L(x) − L(x − step·v)) / step), base = L(x)."""
-        return ((self(self._moved(k, v, step)) - base) / step,
-                (base - self(self._moved(k, v, -step))) / step)
+    def one_sided(self, k, v, step) -> tuple:
+        """((L(x + step·v) − L(x)) / step, (L(x) − L(x − step·v)) / step)."""
+        if self.base is None:
+            self.base = self(list(self.inputs64))
+        return ((self(self._moved(k, v, step)) - self.base) / step,
+                (self.base - self(self._moved(k, v, -step))) / step)
 
     def _moved(self, k, v, step) -> list:
         args = list(self.inputs64)
@@ -106,7 +108,7 @@ class ProjectedLoss:
 
 
 def default_tolerances(dtype, *, eps, loss_terms, problem_size, gradient_scale,
-                       richardson=False) -> tuple[float, float]:
+                       richardson=False, atol=None, rtol=None) -> tuple[float, float]:
     """(atol, rtol) for an input whose analytic gradient carries ``dtype``'s round-off (the
     lowest precision among input, outputs and gradient); derivation: docs/gradcheck.md §4.
 
@@ -116,17 +118,18 @@ def default_tolerances(dtype, *, eps, loss_terms, problem_size, gradient_scale,
     float32: the analytic value is a sum of at most m = ``problem_size`` terms whose
     round-off adds like a random walk: rtol = 48·u₃₂·√m, atol = rtol·S, S =
     ``gradient_scale`` = max |numeric|.  The 48 leaves a margin of 10 over the worst
-    error/tolerance of 425 random float32 checks; float16 is refused (contract.py).
+    error/tolerance of 425 random float32 checks; float16 is refused (contract.py).  An
+    ``atol`` or ``rtol`` given (not None) replaces its default.
     """
     if richardson:
-        atol64, rtol64 = max(1e-10, 8.0 * 3.0 * _U64 * loss_terms / eps), 1e-8
+        da, dr = max(1e-10, 8.0 * 3.0 * _U64 * loss_terms / eps), 1e-8
     else:
-        atol64, rtol64 = max(1e-8, 8.0 * _U64 * loss_terms / eps), 1e-6
+        da, dr = max(1e-8, 8.0 * _U64 * loss_terms / eps), 1e-6
     unit = float(np.finfo(np.dtype(dtype)).eps) / 2
-    if unit <= _U64:
-        return atol64, rtol64
-    rtol = FLOAT32_SAFETY * unit * math.sqrt(max(problem_size, 1))
-    return max(atol64, rtol * gradient_scale), max(rtol64, rtol)
+    if unit > _U64:
+        r32 = FLOAT32_SAFETY * unit * math.sqrt(max(problem_size, 1))
+        da, dr = max(da, r32 * gradient_scale), max(dr, r32)
+    return (da if atol is None else atol), (dr if rtol is None else rtol)
 
 
 def error_ratios(analytic, numeric, atol, rtol) -> tuple:
@@ -151,7 +154,7 @@ def finite_max_abs(values) -> float:
     return float(np.abs(finite).max()) if finite.size else 0.0
 
 
-def kink_label(loss, k, v, eps, analytic, tol, base) -> str:
+def kink_label(loss, k, v, eps, analytic, tol) -> str:
     """Why the failing element (direction) ``v`` of input k cannot be checked, or "".
 
     At a kink (relu at 0) the central difference averages the slopes of both sides, which no
@@ -162,11 +165,11 @@ def kink_label(loss, k, v, eps, analytic, tol, base) -> str:
     agrees with analytic is "a kink within eps".  4 evaluations each (Chainer's checker fits
     the two sides instead).
     """
-    right, left = loss.one_sided(k, v, eps, base)
+    right, left = loss.one_sided(k, v, eps)
     jump = abs(right - left)
     if not (np.isfinite(jump) and jump > tol):
         return ""
-    right10, left10 = loss.one_sided(k, v, eps / 10, base)
+    right10, left10 = loss.one_sided(k, v, eps / 10)
     if abs(right10 - left10) > 0.5 * jump:
         return (f"not differentiable here: the one-sided slopes disagree (left {left:.4g}, "
                 f"right {right:.4g}, also at eps/10); check at a point away from the kink")

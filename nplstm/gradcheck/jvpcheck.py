@@ -30,11 +30,11 @@ from ..checks import check_bool, check_int, check_real, describe_value
 from .contract import (COUNT_MAX, OutputLeaves, check_callable, check_inputs, check_wrt,
                        difference_settings, finite_inputs, flatten, forward_pair,
                        gradient_copy, gradient_sequence, is_float_array, like,
-                       lowest_precision, precision_of, precision_words, shape_of, to_host64,
+                       lowest_precision, precision, precision_of, shape_of, to_host64,
                        why_skipped)
 from .core import check_forward_deterministic, first_call
 from .differences import ProjectedLoss, default_tolerances, error_ratios, finite_max_abs
-from .report import GradcheckError, GradcheckReport, InputReport
+from .report import GradcheckReport, InputReport, conclude
 
 __all__ = ["jvpcheck", "adjoint_check"]
 
@@ -108,23 +108,20 @@ def jvpcheck(forward: Callable[..., Any], jvp: Callable[..., Any], inputs: Seque
         a_all, n_all = np.concatenate(analytic), np.concatenate(numeric)
         parts = {"input": precision_of(a), "output": lowest_precision(leaves.dtypes),
                  "tangent": lowest_precision(tangent_dtypes)}
-        dtype = lowest_precision(parts.values())
-        da, dr = default_tolerances(dtype, eps=eps, loss_terms=scale, problem_size=problem_size,
-                                    gradient_scale=finite_max_abs(n_all), richardson=richardson)
-        row = InputReport(name, shape_of(a), checked=True, atol=da if atol is None else atol,
-                          rtol=dr if rtol is None else rtol, n_elements=int(a.size),
-                          precision=precision_words(dtype, parts))
+        dtype, words = precision(parts)
+        tolerances = default_tolerances(dtype, eps=eps, loss_terms=scale, richardson=richardson,
+                                        problem_size=problem_size, atol=atol, rtol=rtol,
+                                        gradient_scale=finite_max_abs(n_all))
+        row = InputReport(name, shape_of(a), checked=True, atol=tolerances[0],
+                          rtol=tolerances[1], n_elements=int(a.size), precision=words)
         abs_err, rel_err, ratio = error_ratios(a_all, n_all, row.atol, row.rtol)
         row.compare(a_all, n_all, ratio, abs_err, rel_err)
         row.where = where[int(np.argmax(ratio))] if ratio.size else ""
         rows.append(row)
 
-    first = next(r for r in rows if r.checked)
-    return _finish(GradcheckReport(all(r.passed for r in rows if r.checked), rows, mode="jvp",
-                                   eps=eps, atol=first.atol, rtol=first.rtol,
-                                   richardson=richardson, seed=seed,
-                                   n_evaluations=loss.evaluations, title="JVP check",
-                                   criterion=JVP_CRITERION), raise_exception)
+    return conclude(rows, raise_exception, mode="jvp", eps=eps, richardson=richardson,
+                    seed=seed, n_evaluations=loss.evaluations, title="JVP check",
+                    criterion=JVP_CRITERION)
 
 
 def _output_tangent(result: Any, leaves: OutputLeaves) -> list[Any]:
@@ -241,11 +238,8 @@ def adjoint_check(jvp: Callable[..., Any], vjp: Any, inputs: Sequence[Any], *,
             row.where = f"trial {int(np.argmax(ratio))}"
             row.note = "" if row.passed else which_side(name, jvp_report, vjp_report)
         rows.append(row)
-    checked = [r for r in rows if r.checked]
-    return _finish(GradcheckReport(all(r.passed for r in checked), rows, mode="adjoint",
-                                   atol=0.0, rtol=rtol, seed=seed, title="adjoint check",
-                                   criterion=ADJOINT_CRITERION.format(rtol=rtol)),
-                   raise_exception)
+    return conclude(rows, raise_exception, mode="adjoint", seed=seed, title="adjoint check",
+                    criterion=ADJOINT_CRITERION.format(rtol=rtol))
 
 
 def which_side(name: str, jvp_report: Optional[GradcheckReport],
@@ -278,9 +272,3 @@ def _as_vjp(vjp: Any) -> Callable[[Sequence[Any], Any], Any]:
         raise TypeError("vjp must be a callable vjp(inputs, cotangent) or a pair "
                         f"(forward, backward), got {describe_value(vjp)}")
     return vjp
-
-
-def _finish(report: GradcheckReport, raise_exception: bool) -> GradcheckReport:
-    if not report.passed and raise_exception:
-        raise GradcheckError(report)
-    return report

@@ -283,6 +283,18 @@ class GradcheckReport:
         return ["tolerances:"] + [f"  {', '.join(m)}: {key}" for key, m in groups.items()]
 
 
+def conclude(rows: list[InputReport], raise_exception: bool, notes: list[str] | None = None,
+             **fields: Any) -> GradcheckReport:
+    """The report of ``rows`` (its atol, rtol: the first checked row's); ``GradcheckError``
+    when it failed and ``raise_exception``."""
+    first = next(r for r in rows if r.checked)
+    report = GradcheckReport(all(r.passed for r in rows if r.checked), rows, atol=first.atol,
+                             rtol=first.rtol, notes=notes or [], **fields)
+    if not report.passed and raise_exception:
+        raise GradcheckError(report)
+    return report
+
+
 def _breakdown_lines(breakdown: Groups, max_labels: int = 12) -> list[str]:
     """One line per key: each label's worst err/tol (FAIL and a count when over); of a long
     axis (time), the ``max_labels`` worst, in order."""
