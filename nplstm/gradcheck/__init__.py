@@ -8,13 +8,12 @@
 
 Modules, one job each: ``core`` (gradcheck and hvpcheck: the modes), ``jvpcheck`` (jvpcheck
 and adjoint_check), ``differences`` (difference quotients, tolerances, kinks), ``contract``
-(settings, inputs and returns checked; a forward that is not a function or writes to its
-inputs), ``report`` (rows, layouts and their breakdown, text, JSON) and ``library_pairs``
-(the LSTM, RNN, layers and losses as pairs, layouts and random cases).
+(settings, inputs and returns checked), ``misuse`` (a forward that is not a function, writes
+to its inputs, or returns two outputs as (output, cache)), ``report`` (rows, layouts and
+their breakdown, text, JSON) and ``library_pairs`` (the LSTM, RNN, layers and losses as
+pairs, layouts and random cases).
 """
 
-from .contract import (MutatingForwardError, NondeterministicBackwardError,
-                       NondeterministicForwardError)
 from .core import MODES, gradcheck, hvpcheck
 from .jvpcheck import adjoint_check, jvpcheck
 from .library_pairs import (CELL_NAMES, RNN_SEQUENCE_NAMES, SEQUENCE_NAMES, cell_jvp,
@@ -24,6 +23,8 @@ from .library_pairs import (CELL_NAMES, RNN_SEQUENCE_NAMES, SEQUENCE_NAMES, cell
                             random_lstm_case, random_rnn_case, random_rnn_sequence_case,
                             random_sequence_case, rnn_sequence_pair, sequence_jvp,
                             sequence_layouts, sequence_pair)
+from .misuse import (MutatingForwardError, NondeterministicBackwardError,
+                     NondeterministicForwardError)
 from .report import GradcheckError, GradcheckReport, GroupStats, InputReport, Layout, blocks
 
 __all__ = ["gradcheck", "adjoint_check", "jvpcheck", "hvpcheck", "GradcheckReport",

@@ -1,10 +1,9 @@
 """The checkers' contract with the caller, enforced before any difference is taken.
 
-Settings (every one validated before forward is called: a wrong setting must never become a
-quietly passing check such as ``atol=inf``; scalars through ``nplstm.checks``), the inputs,
-what forward and backward return, and two misuses that would otherwise read as a wrong
-backward: a forward that is not a function (two calls at one point differ) and a forward
-that writes to its inputs (docs/gradcheck.md §1 says why each is refused).
+The settings (every one validated before forward is called: a wrong setting must never
+become a quietly passing check such as ``atol=inf``; scalars through ``nplstm.checks``), the
+inputs (which can be differentiated, their precision, float64 host copies) and what forward
+and backward return (docs/gradcheck.md §1 says why each refusal).
 
 The bounds of ε, for inputs of size O(1): below ``EPS_MIN`` = 1e-10 the round-off of a
 difference, u·S_L/ε, swamps it and the derived atol grows with it until it hides real
@@ -34,28 +33,6 @@ FLOAT16_UNSUPPORTED = ("float16 is not supported: its unit round-off (4.9e-4) wo
                        "backward); check a float32 or float64 version of the computation")
 OUTPUT_KINDS = ("a float array, a float scalar (Python float, NumPy floating), None, an "
                 "integer array, or a nested tuple/list of those")
-FORWARD_FIX = ("fix the randomness inside forward (draw the dropout mask or noise once, "
-               "outside forward, or reseed it with a fixed seed on every call) and make sure "
-               "forward does not modify its inputs or keep state between calls")
-BACKWARD_FIX = ("a backward must be a function of (doutput, cache): make sure it draws "
-                "nothing at random, keeps no state between calls (an accumulator it does not "
-                "reset, a cache it consumes) and does not modify doutput, and that forward "
-                "returns the same cache for the same inputs")
-TWO_OUTPUTS_HINT = ("{forward} returned (array, array): the second array is read as the "
-                    "cache, not as an output. A {forward} with two outputs returns "
-                    "((y1, y2), cache), and its {backward} gets doutput = (dy1, dy2)")
-
-
-class NondeterministicForwardError(ValueError):
-    """forward returned different outputs for the same inputs; no gradient check is possible."""
-
-
-class NondeterministicBackwardError(ValueError):
-    """backward returned different gradients for the same doutput at the same inputs."""
-
-
-class MutatingForwardError(ValueError):
-    """forward modified one of its inputs in place; no finite difference is meaningful."""
 
 
 # ---- values: which can be differentiated, their precision, host copies ----
@@ -370,78 +347,3 @@ def gradient_copy(g, a, name, who="backward"):
         raise ValueError(f"{who}'s gradient for {name} has shape {tuple(g.shape)}, "
                          f"but the input has shape {shape_of(a)}")
     return to_host64(g)
-
-
-# ---- misuse: a forward that is not a function, or writes to its inputs ----
-
-def check_deterministic(first, second, paths, nondet_tol, who="forward", *,
-                        error=NondeterministicForwardError, fix=FORWARD_FIX, limit=""):
-    """Two evaluations' float64 leaves (None: not compared) must agree within ``nondet_tol``
-    (``limit`` names the bound): max |out₁ − out₂| ≤ nondet_tol.  A forward drawing a fresh
-    dropout mask moves L by O(1) between calls, and the "derivative" by that times 1/2ε."""
-    if len(first) != len(second):
-        raise error(f"{who} is not deterministic: its output has {len(first)} entries in one "
-                    f"call and {len(second)} in another at the same inputs; {fix}")
-    worst, where = 0.0, ""
-    for a, b, path in zip(first, second, paths):
-        if a is None or b is None:
-            continue
-        if a.shape != b.shape:
-            raise error(f"{who} is not deterministic: {path} has shape {a.shape} in one call "
-                        f"and {b.shape} in another at the same inputs; {fix}")
-        if a.size == 0:
-            continue
-        same = (a == b) | (np.isnan(a) & np.isnan(b))        # equal infs and NaNs agree
-        with np.errstate(invalid="ignore", over="ignore"):   # inf − inf: NaN, then inf
-            diff = np.where(same, 0.0, np.nan_to_num(np.abs(a - b), nan=np.inf))
-        k = np.unravel_index(int(np.argmax(diff)), diff.shape)
-        if diff[k] > worst:
-            index = f"[{', '.join(str(int(i)) for i in k)}]" if k else ""
-            worst, where = float(diff[k]), f"{path}{index}: {float(a[k])!r} then {float(b[k])!r}"
-    if worst > nondet_tol:
-        raise error(f"{who} is not deterministic: two calls at the same inputs differ by up to "
-                    f"{worst:.3g} (at {where}), more than {limit or f'nondet_tol={nondet_tol:g}'}"
-                    f". Its derivatives cannot be checked: {fix}; or pass a larger nondet_tol "
-                    "if the difference is harmless round-off")
-
-
-def check_unmodified(who, names, originals, passed) -> None:
-    """``MutatingForwardError`` naming the first array in ``passed`` (the copies ``who`` was
-    called with) no longer equal to its original: a forward editing its inputs (``x += 1``)
-    moves the point every later evaluation runs at."""
-    for name, before, after in zip(names, originals, passed):
-        if after is before or not (hasattr(before, "shape") and hasattr(after, "shape")):
-            continue
-        try:
-            a, b = asnumpy(before), asnumpy(after)
-        except (TypeError, ValueError):
-            continue
-        if a.shape == b.shape and np.array_equal(a, b, equal_nan=a.dtype.kind in "fc"):
-            continue
-        where = ""
-        if a.shape == b.shape and a.dtype.kind in "fiub" and a.ndim:
-            changed = a != b
-            if a.dtype.kind == "f":
-                changed &= ~(np.isnan(a) & np.isnan(b))
-            where = (f" ({int(changed.sum())} of {a.size} elements changed, first at "
-                     f"{tuple(int(i) for i in np.argwhere(changed)[0])})")
-        raise MutatingForwardError(
-            f"{who} modified its input {name} in place{where}: finite differences evaluate "
-            f"{who} many times at the same inputs, so it must not write to them; work on a "
-            f"copy (x = x.copy(), or y = x + 1 instead of x += 1)")
-
-
-def looks_like_an_output(cache, output, inputs) -> bool:
-    """True when ``cache`` is a bare float array that is neither ``output`` nor an input (by
-    value): the sign of a forward returning (y1, y2) for two outputs, read as (output,
-    cache).  A forward caching its own output or input is the common right case."""
-    if not is_float_array(cache) or isinstance(cache, np.generic):
-        return False
-    c = to_host64(cache)
-    for other in [output, *inputs]:
-        if other is cache:
-            return False
-        if is_float_array(other) and tuple(other.shape) == c.shape and \
-                np.array_equal(to_host64(other), c, equal_nan=True):
-            return False
-    return True

@@ -17,35 +17,33 @@ must return ∇L; then, on float64 copies of the inputs (``differences``):
                  size; locates a bug to an input (and a group), not to an element
 
 Before any difference is taken the settings, inputs and returns are checked, forward must
-not write to its inputs, and forward and backward, called twice, must agree (``contract``).
+not write to its inputs, and forward and backward, called twice, must agree (``contract``, ``misuse``).
 After, failing elements are examined for kinks, and a forward returning (array, array) is
 named as a likely two-output mistake.  docs/gradcheck.md explains each step.
 """
 
 from __future__ import annotations
 
-import math
 from functools import partial
 from typing import Any, Callable, NamedTuple, Optional, Sequence
 
 import numpy as np
 
 from ..checks import check_bool, check_choice, check_int
-from .contract import (BACKWARD_FIX, TWO_OUTPUTS_HINT, NondeterministicBackwardError,
-                       OutputLeaves, check_callable, check_deterministic, check_inputs,
-                       check_layouts, check_unmodified, check_wrt, copies,
-                       difference_settings, finite_inputs, forward_pair, gradient_copy,
-                       gradient_sequence, is_float_array, is_python_float, looks_like_an_output,
-                       lowest_precision, precision, precision_of, shape_of, why_skipped)
+from .contract import (OutputLeaves, check_callable, check_inputs, check_layouts, check_wrt,
+                       copies, difference_settings, finite_inputs, gradient_copy,
+                       gradient_sequence, is_float_array, is_python_float, lowest_precision,
+                       precision, precision_of, shape_of, why_skipped)
 from .differences import (MAX_EXAMINED, ProjectedLoss, default_tolerances, error_ratios,
                           finite_max_abs, kink_label)
+from .misuse import (TWO_OUTPUTS_HINT, check_backward_deterministic,
+                     check_forward_deterministic, first_call, looks_like_an_output)
 from .report import (GradcheckReport, GroupStats, Groups, InputReport, conclude,
                      group_stats)
 
 __all__ = ["gradcheck", "hvpcheck", "check_pair", "Roles", "MODES"]
 
 MODES = ("full", "directional", "sampled")
-BACKWARD_ROUND_OFF = 8.0     # the backward's determinism bound, in u·√m·max|g|
 _Array = np.ndarray[Any, Any]
 
 
@@ -172,8 +170,8 @@ def check_pair(forward: Callable[..., Any], backward: Callable[..., Any], inputs
     loss = ProjectedLoss(forward, inputs64, [a if ok else float if f else None
                                              for a, ok, f in zip(inputs, arrays, scalars)], us)
     check_forward_deterministic(loss, leaves, inputs, nondet_tol, roles.forward)
-    _check_backward_deterministic(forward, backward, inputs, leaves.doutput(us), analytic,
-                                  names, nondet_tol, us, roles)
+    check_backward_deterministic(forward, backward, inputs, leaves.doutput(us), analytic,
+                                 names, nondet_tol, us, roles)
     loss_terms = sum(float(np.abs(u * v).sum()) for u, v in zip(us, leaves.host)
                      if u is not None)
     problem_size = sum(int(np.size(a)) for a, ok in zip(inputs, differentiable) if ok) + \
@@ -300,62 +298,6 @@ def _direction_groups(name: str, row: InputReport, trials: list[Any], labels: li
     for key, label in (layout.tags if layout is not None else {}).items():
         groups.setdefault(key, {})[label] = whole
     return groups
-
-
-def first_call(forward: Callable[..., Any], inputs: Sequence[Any], names: Sequence[str],
-               who: str) -> tuple[Any, Any]:
-    """forward(*copies of the inputs) -> (output, cache); ``MutatingForwardError`` if it
-    wrote to one of them (finite differences evaluate it many times at the same inputs)."""
-    passed = copies(inputs)
-    result = forward(*passed)
-    check_unmodified(who, names, inputs, passed)
-    return forward_pair(result, who)
-
-
-def check_forward_deterministic(loss: ProjectedLoss, leaves: OutputLeaves,
-                                inputs: Sequence[Any], nondet_tol: float, who: str) -> None:
-    """forward twice at the inputs, output by output; one extra forward when the first
-    call's inputs were float64 already (the copies' values), two otherwise.  Its outputs
-    must be float64 there and finite."""
-    exact = all(np.dtype(a.dtype) == np.float64 and any(
-        getattr(getattr(a, "flags", None), order, False) for order in ("c_contiguous",
-                                                                        "f_contiguous"))
-                for a in inputs if is_float_array(a))
-    reference = leaves if exact else OutputLeaves(loss.output(loss.inputs64))
-    again = OutputLeaves(loss.output(loss.inputs64))
-    for dtype, path in zip(again.dtypes, [p for p, ok in zip(again.paths, again.projected)
-                                           if ok]):
-        if np.finfo(dtype).eps > np.finfo(np.float64).eps:
-            raise ValueError(
-                f"{path} is {dtype.name} even for float64 inputs: the finite differences, "
-                f"taken in float64, would carry {dtype.name} round-off (about "
-                f"{np.finfo(dtype).eps / 2:.1g}/eps relative, larger than any error they "
-                f"should find); make {who} compute in its inputs' dtype")
-    check_deterministic(reference.host, again.host, leaves.paths, nondet_tol, who)
-    again.check_finite("at the given inputs (evaluated in float64)")
-
-
-def _check_backward_deterministic(forward: Callable[..., Any], backward: Callable[..., Any],
-                                  inputs: Sequence[Any], doutput: Any,
-                                  analytic: Sequence[Any], names: Sequence[str],
-                                  nondet_tol: float, us: Sequence[Any], roles: Roles) -> None:
-    """A fresh forward at the inputs, backward again with the same doutput: each gradient
-    must equal the first within ``nondet_tol`` + the round-off of a sum taken in another
-    order, 8·u·√m·max|g| (GPU atomics reorder sums)."""
-    _, cache = forward_pair(forward(*copies(inputs)), roles.forward)
-    again = gradient_sequence(backward(doutput, cache), len(inputs), roles.backward)
-    size = sum(int(np.size(a)) for a, g in zip(inputs, analytic) if g is not None) + \
-        sum(u.size for u in us if u is not None)
-    for name, a, g, g2 in zip(names, inputs, analytic, again):
-        if g is None or g2 is None:
-            continue
-        second = gradient_copy(g2, a, name, roles.backward)
-        unit = float(np.finfo(precision_of(g2)).eps) / 2
-        tol = nondet_tol + BACKWARD_ROUND_OFF * unit * math.sqrt(size) * finite_max_abs(g)
-        check_deterministic([g], [second], [f"{roles.backward}'s gradient for {name}"], tol,
-                            roles.backward, error=NondeterministicBackwardError,
-                            fix=BACKWARD_FIX, limit=f"nondet_tol={nondet_tol:g} + the "
-                            f"round-off of a reordered sum ({tol - nondet_tol:.2g})")
 
 
 def _progress_bar(progress: bool, mode: str, inputs: Sequence[Any], checked: Sequence[bool],

@@ -32,7 +32,7 @@ from .contract import (COUNT_MAX, OutputLeaves, check_callable, check_inputs, ch
                        gradient_copy, gradient_sequence, is_float_array, like,
                        lowest_precision, precision, precision_of, shape_of, to_host64,
                        why_skipped)
-from .core import check_forward_deterministic, first_call
+from .misuse import check_forward_deterministic, first_call
 from .differences import ProjectedLoss, default_tolerances, error_ratios, finite_max_abs
 from .report import GradcheckReport, InputReport, conclude
 
