@@ -16,8 +16,9 @@ must return ∇L; then, on float64 copies of the inputs (``differences``):
                  ⟨∇L, v⟩ ≈ (L(x + εv) − L(x − εv)) / 2ε; cost independent of the input's
                  size; locates a bug to an input (and a group), not to an element
 
-Before any difference is taken the settings, inputs and returns are checked, forward must
-not write to its inputs, and forward and backward, called twice, must agree (``contract``, ``misuse``).
+Before any difference is taken the settings, inputs and returns are checked (``contract``),
+forward must not write to its inputs, and forward and backward, called twice, must agree
+(``misuse``).
 After, failing elements are examined for kinks, and a forward returning (array, array) is
 named as a likely two-output mistake.  docs/gradcheck.md explains each step.
 """

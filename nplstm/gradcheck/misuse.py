@@ -52,8 +52,7 @@ class MutatingForwardError(ValueError):
 def check_deterministic(first, second, paths, nondet_tol, who="forward", *,
                         error=NondeterministicForwardError, fix=FORWARD_FIX, limit=""):
     """Two evaluations' float64 leaves (None: not compared) must agree within ``nondet_tol``
-    (``limit`` names the bound): max |out₁ − out₂| ≤ nondet_tol.  A forward drawing a fresh
-    dropout mask moves L by O(1) between calls, and the "derivative" by that times 1/2ε."""
+    (``limit`` names the bound in the message): max |out₁ − out₂| ≤ nondet_tol."""
     if len(first) != len(second):
         raise error(f"{who} is not deterministic: its output has {len(first)} entries in one "
                     f"call and {len(second)} in another at the same inputs; {fix}")
@@ -157,8 +156,8 @@ def check_forward_deterministic(loss: Any, leaves: OutputLeaves,
 
 def check_backward_deterministic(forward: Callable[..., Any], backward: Callable[..., Any],
                                  inputs: Sequence[Any], doutput: Any,
-                                  analytic: Sequence[Any], names: Sequence[str],
-                                  nondet_tol: float, us: Sequence[Any], roles: Any) -> None:
+                                 analytic: Sequence[Any], names: Sequence[str],
+                                 nondet_tol: float, us: Sequence[Any], roles: Any) -> None:
     """A fresh forward at the inputs, backward again with the same doutput: each gradient
     must equal the first within ``nondet_tol`` + the round-off of a sum taken in another
     order, 8·u·√m·max|g| (GPU atomics reorder sums)."""
