@@ -25,6 +25,7 @@ named as a likely two-output mistake.  docs/gradcheck.md explains each step.
 
 from __future__ import annotations
 
+import math
 from functools import partial
 from typing import Any, Callable, NamedTuple, Optional, Sequence
 
@@ -175,7 +176,7 @@ def check_pair(forward: Callable[..., Any], backward: Callable[..., Any], inputs
                                  names, nondet_tol, us, roles)
     loss_terms = sum(float(np.abs(u * v).sum()) for u, v in zip(us, leaves.host)
                      if u is not None)
-    problem_size = sum(int(np.size(a)) for a, ok in zip(inputs, differentiable) if ok) + \
+    problem_size = sum(math.prod(shape_of(a)) for a, ok in zip(inputs, differentiable) if ok) + \
         sum(u.size for u in us if u is not None)
     rows = []
     loss.progress = bar = _progress_bar(progress, mode, inputs, checked, layouts, directions,

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..backend import asnumpy
 from .contract import (OutputLeaves, copies, forward_pair, gradient_copy, gradient_sequence,
-                       is_float_array, precision_of, to_host64)
+                       is_float_array, precision_of, shape_of, to_host64)
 from .differences import finite_max_abs
 
 BACKWARD_ROUND_OFF = 8.0     # the backward's determinism bound, in u·√m·max|g|
@@ -163,7 +163,7 @@ def check_backward_deterministic(forward: Callable[..., Any], backward: Callable
     order, 8·u·√m·max|g| (GPU atomics reorder sums)."""
     _, cache = forward_pair(forward(*copies(inputs)), roles.forward)
     again = gradient_sequence(backward(doutput, cache), len(inputs), roles.backward)
-    size = sum(int(np.size(a)) for a, g in zip(inputs, analytic) if g is not None) + \
+    size = sum(math.prod(shape_of(a)) for a, g in zip(inputs, analytic) if g is not None) + \
         sum(u.size for u in us if u is not None)
     for name, a, g, g2 in zip(names, inputs, analytic, again):
         if g is None or g2 is None:
