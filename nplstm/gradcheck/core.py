@@ -244,7 +244,7 @@ def _check_input(name: str, k: int, g: _Array, loss: ProjectedLoss, mode: str, l
     if mode == "directional":
         row.where = labels[int(np.argmax(ratio))] if ratio.size else ""
         row.groups = _direction_groups(name, row, trials, labels, ratio, abs_err, layout)
-        labels = [f", {label}" for label in labels]
+        labels = [f", {label}" for label in labels]     # kinks: "x, direction 0 in gate=i"
     else:
         row.where = f"{name}{labels[int(np.argmax(ratio))]}" if ratio.size else ""
         if layout is not None:
