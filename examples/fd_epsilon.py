@@ -26,7 +26,7 @@ import numpy as np
 
 from nplstm import functional as F
 from nplstm.training.plots import MATPLOTLIB_MISSING, matplotlib_pyplot, saved_figure
-from nplstm.selfcheck import random_cell_case
+from nplstm.gradcheck import random_cell_case
 
 
 

@@ -27,7 +27,7 @@ import numpy as np
 
 import nplstm
 from nplstm import functional as F
-from nplstm.selfcheck.gauss_newton import gauss_newton_hvp, model_gradient
+from nplstm.gradcheck import gauss_newton_hvp, model_gradient
 from nplstm.training.data import adding_problem
 from nplstm.training.plots import MATPLOTLIB_MISSING, saved_figure
 

@@ -1,9 +1,9 @@
 """Small cases for the Gauss-Newton product's checks; the reference itself is
-``nplstm.selfcheck.gauss_newton`` (its docstring says why it is independent)."""
+``nplstm.gradcheck.library_pairs`` (its docstring says why it is independent)."""
 
 import numpy as np
 
-from nplstm.selfcheck.gauss_newton import dense_loss_hessian, gauss_newton_hvp, model_gradient
+from nplstm.gradcheck.library_pairs import dense_loss_hessian, gauss_newton_hvp, model_gradient
 
 __all__ = ["charlm_case", "adding_case", "dense_loss_hessian", "gauss_newton_hvp",
            "model_gradient"]

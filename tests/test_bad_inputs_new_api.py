@@ -36,7 +36,7 @@ from nplstm import functional as F
 from nplstm.exercises import check
 from nplstm.exercises.solutions import sigmoid_tanh as sigmoid_tanh_solution
 from nplstm.functional import gauss_newton as G
-from nplstm.gradcheck.settings import COUNT_MAX
+from nplstm.gradcheck.contract import COUNT_MAX
 
 from .helpers import rel_error
 from .strategies import seed

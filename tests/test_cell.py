@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 import nplstm
 from nplstm import functional as F
-from nplstm.selfcheck import CELL_NAMES, cell_pair, random_cell_case
+from nplstm.gradcheck import CELL_NAMES, cell_pair, random_cell_case
 
 from nplstm.nn import TapeWarning
 

@@ -25,8 +25,8 @@ from hypothesis import strategies as st
 import nplstm
 from nplstm.gradcheck import (MODES, Layout, MutatingForwardError, NondeterministicForwardError,
                               blocks)
-from nplstm.gradcheck.settings import EPS_MAX, EPS_MIN
-from nplstm.selfcheck import (CELL_NAMES, SEQUENCE_NAMES, cell_jvp, cell_layouts, cell_pair,
+from nplstm.gradcheck.contract import EPS_MAX, EPS_MIN
+from nplstm.gradcheck import (CELL_NAMES, SEQUENCE_NAMES, cell_jvp, cell_layouts, cell_pair,
                               cross_entropy_pair, embedding_pair, linear_pair, module_layouts,
                               module_pair, mse_pair, random_cell_case, random_lstm_case,
                               random_sequence_case, sequence_layouts, sequence_pair)
@@ -379,7 +379,7 @@ def test_wrong_gradient_counts_are_clear_errors():
 
 
 def test_progress_bar_and_parameter_names():
-    from nplstm.selfcheck import parse_parameter_name
+    from nplstm.gradcheck import parse_parameter_name
 
     report = nplstm.gradcheck(*cell_pair(), _case(), names=CELL_NAMES, progress=True)
     assert report.passed

@@ -223,7 +223,7 @@ def test_the_footer_shows_each_inputs_tolerances_and_the_criterion_applied():
 
 
 def test_the_adjoint_footer_states_the_adjoint_criterion_not_gradchecks():
-    from nplstm.selfcheck import CELL_NAMES, cell_jvp, cell_pair, random_cell_case
+    from nplstm.gradcheck import CELL_NAMES, cell_jvp, cell_pair, random_cell_case
     inputs = random_cell_case(np.random.default_rng(0), 2, 3, 4)
     report = nplstm.adjoint_check(cell_jvp, cell_pair(), inputs, names=CELL_NAMES)
     last = str(report).splitlines()[-1]

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 import nplstm
 from nplstm import functional as F
-from nplstm.selfcheck import (CELL_NAMES, SEQUENCE_NAMES, cell_jvp, cell_pair,
+from nplstm.gradcheck import (CELL_NAMES, SEQUENCE_NAMES, cell_jvp, cell_pair,
                               random_cell_case, random_sequence_case, sequence_jvp,
                               sequence_pair)
 

@@ -8,7 +8,7 @@ import pytest
 import nplstm
 from nplstm import functional as F
 from nplstm.gradcheck import MODES
-from nplstm.selfcheck import CELL_NAMES, cell_jvp, cell_pair, random_cell_case
+from nplstm.gradcheck import CELL_NAMES, cell_jvp, cell_pair, random_cell_case
 
 from .checker_ops import GRU_JVP_BUG, OPS, gru_jvp
 

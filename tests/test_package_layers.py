@@ -20,10 +20,9 @@ LAYERS = [
     {"grad_mode", "workspace", "io"},
     {"kernels"},
     {"functional"},
-    {"gradcheck"},
     {"nn"},
     {"optim"},
-    {"interop", "selfcheck"},
+    {"interop", "gradcheck"},   # gradcheck: the checker, and nn's pieces as pairs
     {"benchmark"},          # times interop's onnxruntime runner beside nn's LSTM
     {"training"},
     {"exercises"},          # above training: the capstone trains on the demo corpus

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 import nplstm
 from nplstm import functional as F
-from nplstm.selfcheck import (RNN_SEQUENCE_NAMES, module_layouts, module_pair,
+from nplstm.gradcheck import (RNN_SEQUENCE_NAMES, module_layouts, module_pair,
                               random_rnn_case, random_rnn_sequence_case, rnn_sequence_pair)
 
 from . import torch_reference as ref

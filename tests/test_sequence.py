@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 import nplstm
 from nplstm import functional as F
-from nplstm.selfcheck import SEQUENCE_NAMES, module_pair, random_lstm_case, sequence_pair
+from nplstm.gradcheck import SEQUENCE_NAMES, module_pair, random_lstm_case, sequence_pair
 
 from nplstm.nn import TapeWarning
 

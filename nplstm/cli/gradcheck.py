@@ -1,13 +1,20 @@
 """``nplstm gradcheck``: check the library's backward passes on random configurations and
-print a table per check (the configurations: nplstm/selfcheck/cases.py)."""
+print a table per check.  Each case is (title, config, run): ``run(progress) -> report``;
+sizes are drawn from a seeded generator, options the user fixed (layers, …) are kept."""
 
 from __future__ import annotations
 
 import json
 
-from ..selfcheck import build_cases
+import numpy as np
 
-__all__ = ["run_selfcheck"]
+from ..gradcheck import adjoint_check, gradcheck
+from ..gradcheck import library_pairs as P
+
+__all__ = ["run_selfcheck", "build_cases", "WHAT"]
+
+WHAT = ("cell", "lstm", "rnn", "linear", "embedding", "loss")     # the parts it checks
+_FD_ONLY = ("rnn", "linear", "embedding", "loss")                 # no JVP: no adjoint mode
 
 
 def run_selfcheck(what="all", seed=0, cases=4, quiet=False, *, mode="full", dtype="float64",
@@ -40,3 +47,107 @@ def run_selfcheck(what="all", seed=0, cases=4, quiet=False, *, mode="full", dtyp
     for title in failed:
         print(f"FAILED: {title}")
     return 1 if failed else 0
+
+
+def build_cases(what, seed, cases, mode, dtype, layers, bidirectional, proj_size, lengths):
+    """Yield (title, config, run) for every part in ``what`` ("all" or one of ``WHAT``)."""
+    parts = WHAT if what == "all" else (what,)
+    if mode == "adjoint":
+        parts = [p for p in parts if p not in _FD_ONLY] if what == "all" else parts
+        if any(p in _FD_ONLY for p in parts):
+            raise ValueError(f"--mode adjoint needs a JVP, which only cell and lstm have; "
+                             f"got --what {what}")
+    rng = np.random.default_rng(seed)
+    dt = np.dtype(dtype)
+
+    def fd(forward, backward, inputs, names, layouts=None):
+        return lambda progress: gradcheck(forward, backward, inputs, names=names, mode=mode,
+                                          layouts=layouts, seed=seed, progress=progress,
+                                          raise_exception=False)
+
+    def adjoint(jvp, pair, inputs, names):
+        return lambda progress: adjoint_check(jvp, pair, inputs, names=names, seed=seed,
+                                              raise_exception=False)
+
+    for part in parts:
+        for k in range(cases):
+            config = {"what": part, "dtype": dt.name, "mode": mode}
+            if part == "cell":
+                B, I, H = (int(v) for v in rng.integers(1, 7, size=3))
+                bias, state, unbatched = k % 2 == 0, k % 4 != 3, k % 3 == 2
+                inputs = P.random_cell_case(rng, B, I, H, bias, state, unbatched, dt)
+                config.update(B=None if unbatched else B, I=I, H=H, bias=bias, state=state)
+                run = adjoint(P.cell_jvp, P.cell_pair(), inputs, P.CELL_NAMES) \
+                    if mode == "adjoint" else \
+                    fd(*P.cell_pair(), inputs, P.CELL_NAMES, P.cell_layouts(H))
+            elif part in ("lstm", "rnn"):
+                c = _lstm_config(rng, k, layers, bidirectional, proj_size if part == "lstm"
+                                 else 0, lengths)
+                if part == "rnn":      # the LSTM's options, no projection; tanh, relu alternate
+                    del c["proj_size"]
+                    c["nonlinearity"] = ("tanh", "relu")[k // 2 % 2]
+                config.update(c)
+                if mode == "adjoint":              # one layer (the functional sequence), each
+                    for reverse in (False, True)[:1 + c["bidirectional"]]:     # direction
+                        inputs = P.random_sequence_case(rng, c["T"], c["B"], c["I"], c["H"],
+                                                        c["proj_size"], dtype=dt)
+                        cfg = dict(config, layers=1, reverse=reverse)
+                        yield _title(cfg), cfg, adjoint(
+                            P.sequence_jvp(c["lengths"], reverse),
+                            P.sequence_pair(c["lengths"], reverse), inputs, P.SEQUENCE_NAMES)
+                    continue
+                sizes = (rng, c["T"], c["B"], c["I"], c["H"], c["layers"], c["bidirectional"])
+                module, inputs = P.random_lstm_case(*sizes, c["proj_size"], dtype=dt.name) \
+                    if part == "lstm" else \
+                    P.random_rnn_case(*sizes, c["nonlinearity"], dtype=dt.name)
+                forward, backward, names = P.module_pair(module, lengths=c["lengths"])
+                run = fd(forward, backward, inputs, names, P.module_layouts(module, c["T"]))
+            elif part == "linear":
+                N, I, O = (int(v) for v in rng.integers(1, 7, size=3))
+                bias = k % 2 == 0
+                inputs = [rng.standard_normal((N, I)).astype(dt),
+                          rng.standard_normal((O, I)).astype(dt),
+                          rng.standard_normal(O).astype(dt) if bias else None]
+                config.update(N=N, I=I, O=O, bias=bias)
+                run = fd(*P.linear_pair(), inputs, ["x", "weight", "bias"])
+            elif part == "embedding":
+                V, E, N = (int(v) for v in rng.integers(1, 7, size=3))
+                indices = rng.integers(0, V, size=(N, 2))        # repeats: gradients add up
+                inputs = [indices, rng.standard_normal((V, E)).astype(dt)]
+                config.update(V=V, E=E, indices_shape=[N, 2])
+                run = fd(*P.embedding_pair(), inputs, ["indices", "weight"])
+            elif k % 2 == 0:                                     # loss: both losses
+                N, C = (int(v) for v in rng.integers(1, 7, size=2))
+                targets = rng.integers(0, C, size=N)
+                targets[0] = -100 if N > 1 else 0                # one ignored row
+                config.update(loss="cross_entropy", N=N, C=C)
+                run = fd(*P.cross_entropy_pair(), [rng.standard_normal((N, C)).astype(dt),
+                                                   targets], ["logits", "targets"])
+            else:
+                N, C = (int(v) for v in rng.integers(1, 7, size=2))
+                config.update(loss="mse", shape=[N, C])
+                run = fd(*P.mse_pair(), [rng.standard_normal((N, C)).astype(dt)
+                                         for _ in range(2)], ["pred", "target"])
+            yield _title(config), config, run
+
+
+def _lstm_config(rng, k, layers, bidirectional, proj_size, lengths):
+    """Sizes and options of one LSTM (RNN) case: the user's where given, else varied."""
+    T, B, I, H = (int(v) for v in rng.integers(1, 5, size=4))
+    if lengths is not None:
+        lengths = [int(v) for v in lengths]
+        T, B = max(lengths), len(lengths)
+    elif k % 2 == 0:
+        lengths = [int(v) for v in rng.integers(1, T + 1, size=B)]
+    layers = (1 + k % 2) if layers is None else layers
+    bidirectional = (k % 2 == 1) if bidirectional is None else bidirectional
+    if proj_size is None:
+        proj_size = 1 if k % 4 == 2 and H > 1 else 0
+    H = max(H, proj_size + 1)
+    return dict(T=T, B=B, I=I, H=H, layers=layers, bidirectional=bidirectional,
+                proj_size=proj_size, lengths=lengths)
+
+
+def _title(config) -> str:
+    return config["what"] + "  " + " ".join(f"{k}={v}" for k, v in config.items()
+                                            if k not in ("what", "mode"))

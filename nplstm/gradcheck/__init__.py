@@ -1,30 +1,39 @@
-"""The gradient-check toolkit: finite differences in three modes, and the adjoint test.
+"""The gradient-check toolkit, and the library's pieces as checkable pairs.
 
     nplstm.gradcheck(forward, backward, inputs, mode="full" | "directional" | "sampled")
-    nplstm.adjoint_check(jvp, vjp, inputs)
-    nplstm.jvpcheck(forward, jvp, inputs)           a JVP against differences of forward
     nplstm.hvpcheck(grad, hvp, inputs, mode=...)    H v against differences of a gradient
+    nplstm.jvpcheck(forward, jvp, inputs)           a JVP against differences of forward
+    nplstm.adjoint_check(jvp, vjp, inputs)          a JVP against a backward, exactly
     Layout(axes=..., tags=...)      labels for the report's breakdown (gate, layer, time, …)
 
-Modules, one job each: ``core`` (gradcheck), ``differences`` (the projected loss and its
-difference quotients), ``tolerances`` (defaults, derived; the pass rule), ``layout`` (groups
-of elements), ``report`` (rows, breakdown, text, JSON), ``adjoint`` (the dot-product test),
-``settings`` (every setting validated up front), ``outputs`` (what forward and backward
-return, checked; scalar outputs), ``determinism`` (forward and backward called twice must
-agree), ``misuse`` (a forward writing to its inputs; two outputs read as a cache),
-``kinks`` (one-sided differences of failing elements), ``jvpcheck``, ``hvpcheck``.
+Modules, one job each: ``core`` (gradcheck and hvpcheck: the modes), ``jvpcheck`` (jvpcheck
+and adjoint_check), ``differences`` (difference quotients, tolerances, kinks), ``contract``
+(settings, inputs and returns checked), ``misuse`` (a forward that is not a function, writes
+to its inputs, or returns two outputs as (output, cache)), ``report`` (rows, layouts and
+their breakdown, text, JSON) and ``library_pairs`` (the LSTM, RNN, layers and losses as
+pairs, layouts and random cases).
 """
 
-from .adjoint import adjoint_check
-from .core import MODES, gradcheck
-from .hvpcheck import hvpcheck
-from .jvpcheck import jvpcheck
-from .determinism import NondeterministicBackwardError, NondeterministicForwardError
-from .misuse import MutatingForwardError
-from .layout import GroupStats, Layout, blocks
-from .report import GradcheckError, GradcheckReport, InputReport
+from .core import MODES, gradcheck, hvpcheck
+from .jvpcheck import adjoint_check, jvpcheck
+from .library_pairs import (CELL_NAMES, RNN_SEQUENCE_NAMES, SEQUENCE_NAMES, cell_jvp,
+                            cell_layouts, cell_pair, cross_entropy_pair, embedding_pair,
+                            gauss_newton_hvp, linear_pair, model_gradient, module_layouts,
+                            module_pair, mse_pair, parse_parameter_name, random_cell_case,
+                            random_lstm_case, random_rnn_case, random_rnn_sequence_case,
+                            random_sequence_case, rnn_sequence_pair, sequence_jvp,
+                            sequence_layouts, sequence_pair)
+from .misuse import (MutatingForwardError, NondeterministicBackwardError,
+                     NondeterministicForwardError)
+from .report import GradcheckError, GradcheckReport, GroupStats, InputReport, Layout, blocks
 
 __all__ = ["gradcheck", "adjoint_check", "jvpcheck", "hvpcheck", "GradcheckReport",
-           "InputReport", "GradcheckError",
-           "NondeterministicForwardError", "NondeterministicBackwardError",
-           "MutatingForwardError", "Layout", "GroupStats", "blocks", "MODES"]
+           "InputReport", "GradcheckError", "NondeterministicForwardError",
+           "NondeterministicBackwardError", "MutatingForwardError", "Layout", "GroupStats",
+           "blocks", "MODES",
+           "cell_pair", "sequence_pair", "rnn_sequence_pair", "module_pair", "cell_jvp",
+           "sequence_jvp", "linear_pair", "embedding_pair", "cross_entropy_pair", "mse_pair",
+           "cell_layouts", "sequence_layouts", "module_layouts", "parse_parameter_name",
+           "random_cell_case", "random_sequence_case", "random_lstm_case",
+           "random_rnn_sequence_case", "random_rnn_case", "model_gradient", "gauss_newton_hvp",
+           "CELL_NAMES", "SEQUENCE_NAMES", "RNN_SEQUENCE_NAMES"]

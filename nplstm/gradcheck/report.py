@@ -1,37 +1,141 @@
-"""What a gradient check found: one row per input, a breakdown by group, text and JSON.
+"""What a check found: a row per input, and a breakdown by groups of the inputs' elements.
 
-    report.passed                 every checked input within tolerance
-    report["weight_hh"]           an ``InputReport``: worst errors, where, analytic vs numeric
-    report.breakdown()            {key: {label: GroupStats}}: the worst error per gate block,
-                                  layer, direction, time step (from the callers' ``Layout``s)
-    str(report)                   a table, then the breakdown
-    report.to_dict(), to_json()   plain data for experiments
+The checker knows nothing about LSTMs: a caller (``library_pairs`` for the library)
+describes what an input's axes mean with a ``Layout``,
+
+    Layout(axes={0: {"gate": blocks(("i", "f", "g", "o"), 4 * H)}},
+           tags={"layer": 1, "direction": "reverse"})
+
+``axes`` maps an axis to keys, each with one label per index along it (the gate of each row
+of a (4H, I) weight, the time step of each slice of a (T, B, I) input); ``tags`` label the
+whole input.  ``report.breakdown()`` then gives, for every key and label, the worst error
+over the inputs carrying that key: the worst gate block, layer, time step.
+
+    report.passed, report["weight_hh"] (an InputReport), report.breakdown(),
+    str(report) (a table, then the breakdown), report.to_dict(), report.to_json()
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Iterator
 
-from .arrays import ABSENT
-from .layout import GroupStats, merge_groups
+import numpy as np
 
-__all__ = ["InputReport", "GradcheckReport", "GradcheckError", "format_table",
-           "ELEMENT_CRITERION"]
+from ..checks import format_table, shape_str
 
-# {key: {label: GroupStats}}: key a kind of group ("gate", "layer", "time", ...), label one
-# group of it (a gate's letter, a layer's number, ...)
-Groups = dict[str, dict[Any, GroupStats]]
+__all__ = ["Layout", "GroupStats", "blocks", "InputReport", "GradcheckReport",
+           "GradcheckError"]
 
+ABSENT = "absent (None)"             # the note of an input given as None (a bias=False bias)
 ELEMENT_CRITERION = ("an element passes when |analytic - numeric| <= atol + rtol*|numeric| "
                      "(tolerances per input below)")
 
 
+def blocks(names: Any, size: int) -> list[Any]:
+    """Labels of an axis of ``size`` split into len(names) equal consecutive blocks:
+    blocks(("i", "f", "g", "o"), 8) == ["i", "i", "f", "f", "g", "g", "o", "o"]."""
+    if size % len(names):
+        raise ValueError(f"an axis of size {size} does not split into {len(names)} equal "
+                         f"blocks {tuple(names)}")
+    return [name for name in names for _ in range(size // len(names))]
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Labels for one input: ``axes`` {axis: {key: labels along it}}, ``tags`` {key: label}."""
+
+    axes: dict[Any, Any] = field(default_factory=dict)
+    tags: dict[Any, Any] = field(default_factory=dict)
+
+    def check(self, name: str, shape: tuple[int, ...]) -> None:
+        """ValueError unless every axis exists and every label list fits its axis
+        (TypeError for an axis that is not an int, keys not in a dict, labels not a list)."""
+        if not isinstance(self.axes, dict) or not isinstance(self.tags, dict):
+            raise TypeError(f"layouts[{name!r}]: axes and tags must be dicts, got "
+                            f"{type(self.axes).__name__} and {type(self.tags).__name__}")
+        for axis, keyed in self.axes.items():
+            if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+                raise TypeError(f"layouts[{name!r}] labels axis {axis!r}: an axis must be "
+                                "an int")
+            if not isinstance(keyed, dict) or not all(
+                    isinstance(labels, (list, tuple, np.ndarray)) for labels in keyed.values()):
+                raise TypeError(f"layouts[{name!r}]: axis {axis} must map to "
+                                f"{{key: list of labels}}, got {keyed!r}")
+            if not -len(shape) <= axis < len(shape):
+                raise ValueError(f"layouts[{name!r}] labels axis {axis}, but {name} has shape "
+                                 f"{tuple(shape)}")
+            for key, labels in keyed.items():
+                if len(labels) != shape[axis]:
+                    raise ValueError(f"layouts[{name!r}]: {len(labels)} {key!r} labels for "
+                                     f"axis {axis} of size {shape[axis]}")
+
+    def partitions(self, shape: tuple[int, ...]) -> Iterator[tuple[Any, list[Any]]]:
+        """For each axis key: (key, [(label, index tuple selecting that group)])."""
+        for axis, keyed in self.axes.items():
+            for key, labels in keyed.items():
+                groups = []
+                for label in dict.fromkeys(labels):          # distinct, in order
+                    index: list[Any] = [slice(None)] * len(shape)
+                    index[axis] = np.flatnonzero(np.asarray(labels, dtype=object) == label)
+                    groups.append((label, tuple(index)))
+                yield key, groups
+
+
+@dataclass
+class GroupStats:
+    """The worst error among the elements (or directions) of one group."""
+
+    worst_ratio: float = 0.0     # max |analytic − numeric| / tolerance; > 1 fails
+    max_abs_error: float = 0.0
+    n_checked: int = 0
+    n_failed: int = 0
+    where: str = ""              # the input (and element) holding the worst ratio
+
+    def add(self, other: GroupStats) -> None:
+        """Fold another group's statistics into this one."""
+        if other.worst_ratio >= self.worst_ratio and other.n_checked:
+            self.worst_ratio, self.where = other.worst_ratio, other.where
+        self.max_abs_error = max(self.max_abs_error, other.max_abs_error)
+        self.n_checked += other.n_checked
+        self.n_failed += other.n_failed
+
+
+# {key: {label: GroupStats}}: key a kind of group ("gate", "layer", "time"), label one group
+Groups = dict[Any, dict[Any, GroupStats]]
+
+
+def _stats(name: str, ratio: Any, abs_err: Any) -> GroupStats:
+    """The worst of ``ratio`` (NaN where not checked), named by its index: ``name[i, j]``."""
+    checked = ~np.isnan(ratio)
+    if not checked.any():
+        return GroupStats()
+    r = np.where(checked, ratio, -np.inf)
+    k = np.unravel_index(int(np.argmax(r)), r.shape)
+    return GroupStats(float(r[k]), float(np.nanmax(abs_err)), int(checked.sum()),
+                      int((r > 1).sum()), f"{name}[{', '.join(str(int(i)) for i in k)}]")
+
+
+def group_stats(name: str, layout: Layout, ratio: Any, abs_err: Any) -> Groups:
+    """{key: {label: GroupStats}} of one input from its elements' ``ratio`` and ``abs_err``
+    (the input's shape, NaN where not checked)."""
+    out: Groups = {}
+    for key, groups in layout.partitions(ratio.shape):
+        for label, index in groups:
+            outside = np.ones(ratio.shape, dtype=bool)
+            outside[index] = False
+            out.setdefault(key, {})[label] = _stats(name, np.where(outside, np.nan, ratio),
+                                                    np.where(outside, np.nan, abs_err))
+    whole = _stats(name, ratio, abs_err)
+    for key, label in layout.tags.items():
+        out.setdefault(key, {})[label] = whole
+    return out
+
+
 class GradcheckError(AssertionError):
-    """Raised by ``gradcheck`` / ``adjoint_check`` on failure; ``.report`` holds the details."""
+    """Raised by the checkers on failure; ``.report`` holds the details."""
 
     def __init__(self, report: GradcheckReport) -> None:
         super().__init__(f"{report.title} failed\n{report}")
@@ -40,11 +144,9 @@ class GradcheckError(AssertionError):
 
 @dataclass
 class InputReport:
-    """How one input's analytic gradient compares with the numeric one.
-
-    In ``mode="directional"`` the "elements" are random directions: n_checked counts
-    directions, ``worst_index`` is () and ``where`` names the direction.
-    """
+    """How one input's analytic gradient compares with the numeric one.  In directional
+    mode the "elements" are random directions: ``worst_index`` is () and ``where`` names
+    the direction."""
 
     name: str
     shape: tuple[int, ...]
@@ -64,26 +166,42 @@ class InputReport:
     where: str = ""                   # the worst element or direction, in words
     atol: float = 0.0
     rtol: float = 0.0
-    groups: Groups = field(default_factory=dict)   # {key: {label: GroupStats}}
+    groups: Groups = field(default_factory=dict)
     note: str = ""
     precision: str = ""               # the dtype whose round-off set the default tolerances
     kinks: list[str] = field(default_factory=list)    # failing elements found not differentiable
 
     def row(self) -> list[str]:
         if not self.checked:                 # an absent input (None) has no shape
-            shape = "-" if self.note == ABSENT else _fmt_shape(self.shape)
-            return [self.name, shape, "-", "-", "-", "-", "-", "-", "-",
-                    self.note or "not checked"]
-        where = _fmt_index(self.worst_index) if self.worst_index else self.where
-        return [self.name, _fmt_shape(self.shape), f"{self.max_abs_error:.2e}",
+            shape = "-" if self.note == ABSENT else shape_str(self.shape)
+            return [self.name, shape] + ["-"] * 7 + [self.note or "not checked"]
+        where = "[" + ", ".join(map(str, self.worst_index)) + "]" if self.worst_index \
+            else self.where
+        return [self.name, shape_str(self.shape), f"{self.max_abs_error:.2e}",
                 f"{self.max_rel_error:.2e}", f"{self.worst_ratio:.2e}", where,
                 f"{self.worst_analytic:.6e}", f"{self.worst_numeric:.6e}",
                 f"{self.n_failed}/{self.n_checked}", "ok" if self.passed else "FAIL"]
 
+    def compare(self, analytic: Any, numeric: Any, ratio: Any, abs_err: Any, rel_err: Any,
+                index: Any = None) -> None:
+        """Fill the counts and worst cases from flat arrays over the compared elements (or
+        directions); ``index(k)`` the k-th one's index in the input, if they are elements."""
+        self.n_checked, self.n_failed = int(ratio.size), int((ratio > 1).sum())
+        self.passed = self.n_failed == 0
+        if not ratio.size:
+            return
+        a, r, w = int(np.argmax(abs_err)), int(np.argmax(rel_err)), int(np.argmax(ratio))
+        self.max_abs_error, self.max_rel_error = float(abs_err[a]), float(rel_err[r])
+        self.worst_ratio = float(ratio[w])
+        self.worst_analytic, self.worst_numeric = float(analytic[w]), float(numeric[w])
+        if index is not None:
+            self.max_abs_index, self.max_rel_index, self.worst_index = index(a), index(r), \
+                index(w)
+
 
 @dataclass
 class GradcheckReport:
-    """The outcome of ``gradcheck``: ``.passed``, one ``InputReport`` per input."""
+    """The outcome of a check: ``.passed``, one ``InputReport`` per input."""
 
     passed: bool
     inputs: list[InputReport] = field(default_factory=list)
@@ -98,9 +216,6 @@ class GradcheckReport:
     criterion: str = ELEMENT_CRITERION   # the pass rule applied, in words
     notes: list[str] = field(default_factory=list)    # hints for the whole check, in words
 
-    _HEADER = ["input", "shape", "max abs err", "max rel err", "err/tol", "worst at",
-               "analytic", "numeric", "failed", "result"]
-
     def __getitem__(self, name: str) -> InputReport:
         for r in self.inputs:
             if r.name == name:
@@ -114,7 +229,12 @@ class GradcheckReport:
 
     def breakdown(self) -> Groups:
         """{key: {label: GroupStats}} merged over every input that carries the key."""
-        return merge_groups([r.groups for r in self.inputs if r.checked])
+        merged: Groups = {}
+        for r in self.inputs:
+            for key, by_label in (r.groups if r.checked else {}).items():
+                for label, stats in by_label.items():
+                    merged.setdefault(key, {}).setdefault(label, GroupStats()).add(stats)
+        return merged
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -129,25 +249,25 @@ class GradcheckReport:
         return json.dumps(self.to_dict(), **kwargs)
 
     def __str__(self) -> str:
-        header = list(self._HEADER)
-        if self.mode == "adjoint":
-            header[6:8] = ["<v, J^T u>", "<J v, u>"]
-        elif self.mode == "jvp":
-            header[6:8] = ["jvp", "difference"]
+        header = ["input", "shape", "max abs err", "max rel err", "err/tol", "worst at",
+                  "analytic", "numeric", "failed", "result"]
+        header[6:8] = {"adjoint": ["<v, J^T u>", "<J v, u>"],
+                       "jvp": ["jvp", "difference"]}.get(self.mode, header[6:8])
         lines = format_table([header] + [r.row() for r in self.inputs])
-        lines += format_breakdown(self.breakdown())
-        lines += self.note_lines()
+        lines += _breakdown_lines(self.breakdown())
+        for r in self.inputs:
+            lines += [f"note: {r.name}: {r.note}"] if r.checked and r.note else []
+            lines += [f"note: {kink}" for kink in r.kinks]
+        lines += [f"note: {note}" for note in self.notes]
         verdict = "PASSED" if self.passed else "FAILED: " + ", ".join(self.failed)
         how = f"mode={self.mode}"
         if self.mode != "adjoint":
             how += f", eps={self.eps:g}" + (" with Richardson extrapolation"
                                             if self.richardson else "")
         lines.append(f"{verdict}  ({how}; {self.criterion})")
-        if self.mode != "adjoint":
-            lines += self.tolerance_lines()
-        return "\n".join(lines)
+        return "\n".join(lines + (self._tolerance_lines() if self.mode != "adjoint" else []))
 
-    def tolerance_lines(self) -> list[str]:
+    def _tolerance_lines(self) -> list[str]:
         """Each checked input's tolerances (and the precision they were derived for),
         inputs sharing the same ones on one line."""
         groups: dict[str, list[str]] = {}
@@ -158,42 +278,36 @@ class GradcheckReport:
                 groups.setdefault(key, []).append(r.name)
         if len(groups) == 1:
             (key, members), = groups.items()
-            return [f"tolerances: {key}"
-                    + ("" if len(members) == 1 else " for every input checked")]
+            return [f"tolerances: {key}" + ("" if len(members) == 1
+                                            else " for every input checked")]
         return ["tolerances:"] + [f"  {', '.join(m)}: {key}" for key, m in groups.items()]
 
-    def note_lines(self) -> list[str]:
-        """The notes of checked inputs (precision mixes, None gradients, kinks) and of the
-        whole check, one per line."""
-        lines: list[str] = []
-        for r in self.inputs:
-            if r.checked and r.note:
-                lines.append(f"note: {r.name}: {r.note}")
-            lines += [f"note: {kink}" for kink in r.kinks]
-        return lines + [f"note: {note}" for note in self.notes]
+
+def conclude(rows: list[InputReport], raise_exception: bool, notes: list[str] | None = None,
+             **fields: Any) -> GradcheckReport:
+    """The report of ``rows`` (its atol, rtol: the first checked row's); ``GradcheckError``
+    when it failed and ``raise_exception``."""
+    first = next(r for r in rows if r.checked)
+    report = GradcheckReport(all(r.passed for r in rows if r.checked), rows, atol=first.atol,
+                             rtol=first.rtol, notes=notes or [], **fields)
+    if not report.passed and raise_exception:
+        raise GradcheckError(report)
+    return report
 
 
-def format_table(rows: Sequence[Sequence[object]]) -> list[str]:
-    """Rows of strings as aligned lines, with a rule under the header."""
-    widths = [max(len(str(row[k])) for row in rows) for k in range(len(rows[0]))]
-    lines = ["  ".join(str(v).ljust(w) for v, w in zip(row, widths)).rstrip() for row in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return lines
-
-
-def format_breakdown(breakdown: Groups, max_labels: int = 12) -> list[str]:
-    """One line per key: each label's worst err/tol (FAIL and a count when over)."""
+def _breakdown_lines(breakdown: Groups, max_labels: int = 12) -> list[str]:
+    """One line per key: each label's worst err/tol (FAIL and a count when over); of a long
+    axis (time), the ``max_labels`` worst, in order."""
     if not breakdown:
         return []
     lines = ["worst err/tol by group (> 1 fails):"]
     width = max(len(str(k)) for k in breakdown)
     for key, by_label in breakdown.items():
         items = list(by_label.items())
-        shown = items
-        if len(items) > max_labels:          # long time axes: the worst ones, in order
-            keep = sorted(range(len(items)), key=lambda k: -items[k][1].worst_ratio)
-            shown = [items[k] for k in sorted(keep[:max_labels])]
-        cells = [_fmt_group(label, s) for label, s in shown]
+        keep = sorted(range(len(items)), key=lambda k: -items[k][1].worst_ratio)[:max_labels]
+        shown = [items[k] for k in sorted(keep)]
+        cells = [f"{label}: -" if not s.n_checked else f"{label}: {s.worst_ratio:.1e}"
+                 + (f" FAIL({s.n_failed})" if s.n_failed else "") for label, s in shown]
         more = f"  (+{len(items) - len(shown)} more)" if len(shown) < len(items) else ""
         lines.append(f"  {str(key).ljust(width)}  " + "  ".join(cells) + more)
         worst = max((s for _, s in items), key=lambda s: s.worst_ratio)
@@ -202,15 +316,8 @@ def format_breakdown(breakdown: Groups, max_labels: int = 12) -> list[str]:
     return lines
 
 
-def _fmt_group(label: object, s: GroupStats) -> str:
-    if not s.n_checked:
-        return f"{label}: -"
-    text = f"{label}: {s.worst_ratio:.1e}"
-    return text + (f" FAIL({s.n_failed})" if s.n_failed else "")
-
-
 def _finite(value: Any) -> Any:
-    """Replace inf/nan by strings so that the dict is valid JSON."""
+    """inf and NaN as strings, so that the dict is valid JSON."""
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
     if isinstance(value, dict):
@@ -218,11 +325,3 @@ def _finite(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_finite(v) for v in value]
     return value
-
-
-def _fmt_shape(shape: Sequence[int]) -> str:
-    return "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
-
-
-def _fmt_index(index: Sequence[int]) -> str:
-    return "[" + ", ".join(map(str, index)) + "]"

@@ -18,7 +18,7 @@ import numpy as np
 
 import nplstm
 from nplstm.functional import reference as R
-from nplstm.selfcheck import cell_layouts, random_cell_case, random_sequence_case, sequence_layouts
+from nplstm.gradcheck import cell_layouts, random_cell_case, random_sequence_case, sequence_layouts
 
 # %% [markdown]
 # ## 1. The V-curve: truncation against round-off
