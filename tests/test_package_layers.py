@@ -17,7 +17,7 @@ PACKAGE = Path(nplstm.__file__).resolve().parent      # the code under test, ins
 LAYERS = [
     {"backend"},
     {"checks"},              # argument checks and the one escaping of names from files
-    {"grad_mode", "workspace", "io"},
+    {"workspace", "io"},
     {"kernels"},
     {"functional"},
     {"nn"},

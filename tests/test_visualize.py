@@ -11,7 +11,7 @@ from hypothesis import given, strategies as st
 from hypothesis.extra.numpy import arrays
 
 from nplstm.cli.main import main
-from nplstm.grad_mode import no_grad
+from nplstm import no_grad
 from nplstm.visualize import (FEATURES, choose_text, correlations, load_charlm_run, rank_cells,
                               record_traces, saturation_fractions, text_features,
                               visualize_run)

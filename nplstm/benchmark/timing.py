@@ -46,7 +46,7 @@ import warnings
 
 import numpy as np
 
-from ..grad_mode import no_grad
+from ..nn.module import no_grad
 from ..interop import compile_onnxruntime
 from ..nn import LSTM
 from .table import make_row

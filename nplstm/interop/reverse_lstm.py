@@ -23,7 +23,7 @@ import numpy.typing as npt
 
 from ..backend import Array, get_array_module
 from ..checks import check_lengths, check_rank
-from ..grad_mode import is_grad_enabled
+from ..nn.module import is_grad_enabled
 from ..nn import LSTM
 
 __all__ = ["ReverseLSTM"]

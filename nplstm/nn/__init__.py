@@ -18,10 +18,10 @@ once per module with a ``TapeWarning``.
 """
 
 from .layers import Embedding, Linear
-from .module import Module, Parameter, StateDictKeyError, TapeWarning
+from .module import Module, Parameter, StateDictKeyError, TapeWarning, is_grad_enabled, no_grad
 from .gru import GRU, GRUCell
 from .lstm import LSTM, LSTMCell
 from .recurrent import RNN
 
 __all__ = ["Parameter", "Module", "LSTMCell", "LSTM", "RNN", "GRUCell", "GRU", "Linear",
-           "Embedding", "TapeWarning", "StateDictKeyError"]
+           "Embedding", "TapeWarning", "StateDictKeyError", "no_grad", "is_grad_enabled"]

@@ -1,6 +1,6 @@
 """``Parameter`` and ``Module``: registration, the tape of recorded forwards, state dicts
 (torch's wording for missing/unexpected keys, with the prefix that fixes them), modes and
-devices, torch's init from a seed.
+devices, torch's init from a seed; ``no_grad``, whether modules record at all.
 
 **A refused call leaves the module as it was** (the guarantee every module gives, said here
 once): a ``backward`` validates and computes everything before it pops its forward
@@ -10,6 +10,7 @@ right forward; ``load_state_dict`` checks every value before it copies one.
 
 from __future__ import annotations
 
+import threading
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Callable, TypeVar, Union
@@ -20,10 +21,30 @@ import numpy.typing as npt
 from ..backend import (Array, check_device, check_float_array, check_not_masked, device_of,
                        dtype_name, get_array_module, is_array, resolve_dtype, to_device)
 from ..checks import check_arrays, check_int, printable_name, shape_str
-from ..grad_mode import is_grad_enabled
 
-__all__ = ["Parameter", "Module", "TapeWarning", "StateDictKeyError", "TAPE_WARNING_LIMIT",
+__all__ = ["no_grad", "is_grad_enabled", "Parameter", "Module", "TapeWarning", "StateDictKeyError", "TAPE_WARNING_LIMIT",
            "generator", "check_sizes"]
+
+_grad_mode = threading.local()
+
+
+def is_grad_enabled() -> bool:
+    """True unless inside a ``no_grad()`` block (of this thread)."""
+    return getattr(_grad_mode, "enabled", True)
+
+
+class no_grad:
+    """``with nplstm.no_grad(): ...``: modules called inside record nothing for a backward
+    (inference, in the memory of one step).  Nests, and is per-thread."""
+
+    def __enter__(self) -> no_grad:
+        self._previous = is_grad_enabled()
+        _grad_mode.enabled = False
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        _grad_mode.enabled = self._previous
+
 
 _M = TypeVar("_M", bound="Module")       # train, eval and to return the module itself
 

@@ -28,7 +28,7 @@ from ..backend import Array, get_array_module, to_device
 from ..checks import (add_batch_axis, check_flags, check_not_empty, check_rank, check_record,
                      check_shape, drop_batch_axis, shape_str)
 from ..functional.rnn import check_nonlinearity, rnn_backward, rnn_forward
-from ..grad_mode import is_grad_enabled
+from .module import is_grad_enabled
 from .module import Module, check_sizes, generator
 
 __all__ = ["StackedRecurrent", "RNN"]

@@ -18,7 +18,7 @@ import numpy as np
 from .. import functional as F
 from ..backend import asnumpy, get_array_module, to_device
 from ..checks import check_real
-from ..grad_mode import no_grad
+from ..nn.module import no_grad
 from ..io import load_checkpoint
 from ..nn import LSTM, Embedding, Linear, Module
 from .config import TrainConfig, TrainingError

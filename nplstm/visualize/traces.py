@@ -19,7 +19,7 @@ import numpy as np
 
 from ..backend import asnumpy
 from ..functional.reference import lstm_step_forward
-from ..grad_mode import no_grad
+from ..nn.module import no_grad
 from ..io import atomic_write
 from ..training.plots import matplotlib_pyplot
 
