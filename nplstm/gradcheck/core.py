@@ -40,8 +40,8 @@ from .differences import (MAX_EXAMINED, ProjectedLoss, default_tolerances, error
                           finite_max_abs, kink_label)
 from .misuse import (TWO_OUTPUTS_HINT, check_backward_deterministic,
                      check_forward_deterministic, first_call, looks_like_an_output)
-from .report import (GradcheckReport, GroupStats, Groups, InputReport, conclude,
-                     group_stats)
+from .report import (GradcheckReport, GroupStats, Groups, InputReport, conclude, group_stats,
+                     index_str)
 
 __all__ = ["gradcheck", "hvpcheck", "check_pair", "Roles", "MODES"]
 
@@ -224,7 +224,8 @@ def _check_input(name: str, k: int, g: _Array, loss: ProjectedLoss, mode: str, l
     if mode == "directional":
         trials = _directions(layout, g.shape, directions, rng)
         vectors: list[Any] = [v for _, _, _, v in trials]
-        labels = [_direction_name(key, label, j) for key, label, j, _ in trials]
+        labels = [f"direction {j}" + ("" if key is None else f" in {key}={label}")
+                  for key, label, j, _ in trials]
         with np.errstate(invalid="ignore", over="ignore"):       # NaN/inf: fails below
             analytic = np.array([float(np.sum(g * v)) for v in vectors])       # ⟨∇L, v⟩
     else:
@@ -233,7 +234,7 @@ def _check_input(name: str, k: int, g: _Array, loss: ProjectedLoss, mode: str, l
             flat = np.sort(rng.choice(g.size, samples, replace=False))
         vectors = [int(j) for j in flat]
         index = [tuple(int(i) for i in np.unravel_index(j, g.shape)) for j in vectors]
-        labels = [f"[{', '.join(map(str, i))}]" for i in index]
+        labels = [index_str(i) for i in index]
         analytic = g.reshape(-1)[flat]
     numeric = np.array([loss.along(k, v, eps, richardson) for v in vectors])
     atol, rtol = tolerances(gradient_scale=finite_max_abs(numeric))
@@ -281,10 +282,6 @@ def _directions(layout: Any, shape: tuple[int, ...], count: int,
                 if norm:
                     out.append((key, label, j, v / norm))
     return out
-
-
-def _direction_name(key: Any, label: Any, j: int) -> str:
-    return f"direction {j}" + ("" if key is None else f" in {key}={label}")
 
 
 def _direction_groups(name: str, row: InputReport, trials: list[Any], labels: list[str],

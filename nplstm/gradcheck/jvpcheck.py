@@ -34,7 +34,7 @@ from .contract import (COUNT_MAX, OutputLeaves, check_callable, check_inputs, ch
                        why_skipped)
 from .misuse import check_forward_deterministic, first_call
 from .differences import ProjectedLoss, default_tolerances, error_ratios, finite_max_abs
-from .report import GradcheckReport, InputReport, conclude
+from .report import GradcheckReport, InputReport, conclude, index_str
 
 __all__ = ["jvpcheck", "adjoint_check"]
 
@@ -104,7 +104,8 @@ def jvpcheck(forward: Callable[..., Any], jvp: Callable[..., Any], inputs: Seque
                 if d is not None:
                     analytic.append(to_host64(t).ravel())
                     numeric.append(d.ravel())
-                    where += [f"tangent {j}, {path}{_index(i, d.shape)}" for i in range(d.size)]
+                    where += [f"tangent {j}, {path}" + (index_str(np.unravel_index(i, d.shape))
+                                                        if d.shape else "") for i in range(d.size)]
         a_all, n_all = np.concatenate(analytic), np.concatenate(numeric)
         parts = {"input": precision_of(a), "output": lowest_precision(leaves.dtypes),
                  "tangent": lowest_precision(tangent_dtypes)}
@@ -143,11 +144,6 @@ def _output_tangent(result: Any, leaves: OutputLeaves) -> list[Any]:
                              f"output has shape {host.shape}")
         out.append(None if host is None else t)
     return out
-
-
-def _index(flat: int, shape: tuple[int, ...]) -> str:
-    return "[" + ", ".join(str(int(i)) for i in np.unravel_index(flat, shape)) + "]" \
-        if shape else ""
 
 
 def adjoint_check(jvp: Callable[..., Any], vjp: Any, inputs: Sequence[Any], *,

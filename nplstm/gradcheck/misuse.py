@@ -23,6 +23,7 @@ from ..backend import asnumpy
 from .contract import (OutputLeaves, copies, forward_pair, gradient_copy, gradient_sequence,
                        is_float_array, precision_of, shape_of, to_host64)
 from .differences import finite_max_abs
+from .report import index_str
 
 BACKWARD_ROUND_OFF = 8.0     # the backward's determinism bound, in u·√m·max|g|
 FORWARD_FIX = ("fix the randomness inside forward (draw the dropout mask or noise once, "
@@ -70,8 +71,8 @@ def check_deterministic(first, second, paths, nondet_tol, who="forward", *,
             diff = np.where(same, 0.0, np.nan_to_num(np.abs(a - b), nan=np.inf))
         k = np.unravel_index(int(np.argmax(diff)), diff.shape)
         if diff[k] > worst:
-            index = f"[{', '.join(str(int(i)) for i in k)}]" if k else ""
-            worst, where = float(diff[k]), f"{path}{index}: {float(a[k])!r} then {float(b[k])!r}"
+            worst, where = float(diff[k]), (f"{path}{index_str(k) if k else ''}: "
+                                            f"{float(a[k])!r} then {float(b[k])!r}")
     if worst > nondet_tol:
         raise error(f"{who} is not deterministic: two calls at the same inputs differ by up to "
                     f"{worst:.3g} (at {where}), more than {limit or f'nondet_tol={nondet_tol:g}'}"

@@ -34,6 +34,11 @@ ELEMENT_CRITERION = ("an element passes when |analytic - numeric| <= atol + rtol
                      "(tolerances per input below)")
 
 
+def index_str(index: Any) -> str:
+    """An element's index as a report writes it: "[1, 0]" (NumPy integers too)."""
+    return "[" + ", ".join(str(int(i)) for i in index) + "]"
+
+
 def blocks(names: Any, size: int) -> list[Any]:
     """Labels of an axis of ``size`` split into len(names) equal consecutive blocks:
     blocks(("i", "f", "g", "o"), 8) == ["i", "i", "f", "f", "g", "g", "o", "o"]."""
@@ -115,7 +120,7 @@ def _stats(name: str, ratio: Any, abs_err: Any) -> GroupStats:
     r = np.where(checked, ratio, -np.inf)
     k = np.unravel_index(int(np.argmax(r)), r.shape)
     return GroupStats(float(r[k]), float(np.nanmax(abs_err)), int(checked.sum()),
-                      int((r > 1).sum()), f"{name}[{', '.join(str(int(i)) for i in k)}]")
+                      int((r > 1).sum()), name + index_str(k))
 
 
 def group_stats(name: str, layout: Layout, ratio: Any, abs_err: Any) -> Groups:
@@ -175,8 +180,7 @@ class InputReport:
         if not self.checked:                 # an absent input (None) has no shape
             shape = "-" if self.note == ABSENT else shape_str(self.shape)
             return [self.name, shape] + ["-"] * 7 + [self.note or "not checked"]
-        where = "[" + ", ".join(map(str, self.worst_index)) + "]" if self.worst_index \
-            else self.where
+        where = index_str(self.worst_index) if self.worst_index else self.where
         return [self.name, shape_str(self.shape), f"{self.max_abs_error:.2e}",
                 f"{self.max_rel_error:.2e}", f"{self.worst_ratio:.2e}", where,
                 f"{self.worst_analytic:.6e}", f"{self.worst_numeric:.6e}",
