@@ -4,23 +4,18 @@
     report = gradcheck(forward, backward, inputs, mode="full" | "directional" | "sampled")
 
 ``forward(*inputs) -> (output, cache)``; ``backward(doutput, cache) -> grads``, one per
-input (None: checked as zero).  ``output`` may be an array, a float scalar or a nested
-tuple/list of them (``doutput`` mirrors it).  The outputs are projected onto seeded random
-directions u, L = Σ_k ⟨u_k, out_k⟩, so the backward is called once, with doutput = u, and
-must return ∇L; then, on float64 copies of the inputs (``differences``):
+input (None: checked as zero); ``output`` an array, a float or a nested tuple/list of them.
+The outputs are projected onto seeded random directions u, L = Σ_k ⟨u_k, out_k⟩, so backward
+is called once, with doutput = u, and must return ∇L; then, on float64 copies of the inputs:
 
-    full         every element j of every checked input: ∂L/∂x[j] ≈ central difference;
-                 2 forwards per element; sees every wrong element and names it
-    sampled      ``samples`` random elements per input; 2·samples forwards per input
-    directional  ``directions`` random unit v per input (per group of its layout):
-                 ⟨∇L, v⟩ ≈ (L(x + εv) − L(x − εv)) / 2ε; cost independent of the input's
-                 size; locates a bug to an input (and a group), not to an element
+    full         ∂L/∂x[j] ≈ central difference (``differences``), every element j
+    sampled      the same for ``samples`` random elements per input
+    directional  ⟨∇L, v⟩ ≈ (L(x + εv) − L(x − εv)) / 2ε for ``directions`` random unit v per
+                 input (per group of its layout): names the input (and group), not the element
 
-Before any difference is taken the settings, inputs and returns are checked (``contract``),
-forward must not write to its inputs, and forward and backward, called twice, must agree
-(``misuse``).
-After, failing elements are examined for kinks, and a forward returning (array, array) is
-named as a likely two-output mistake.  docs/gradcheck.md explains each step.
+First the settings, inputs and returns are checked (``contract``), then forward's writes and
+determinism (``misuse``); after the differences, failing elements are examined for kinks.
+Costs, and what each mode sees: docs/gradcheck.md §2.
 """
 
 from __future__ import annotations

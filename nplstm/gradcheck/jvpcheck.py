@@ -1,21 +1,15 @@
 """Forward-mode derivatives (JVPs) checked two ways.
 
-``jvpcheck(forward, jvp, inputs)``: ``jvp(tangents, cache) -> output_tangent`` (tangents one
-per input, None for those that are not float arrays; J v mirrors forward's output) against
-central differences of forward's outputs along seeded random unit tangents v, nonzero in one
-input at a time (so a failure names the input), every element of J v compared with the
-tolerances ``gradcheck`` derives.  Cost: 2 forwards (4 with Richardson) and a JVP per v.
+``jvpcheck(forward, jvp, inputs)``: ``jvp(tangents, cache) -> output_tangent`` (a tangent per
+input, None where not a float array; J v mirrors forward's output) against central differences
+of forward along seeded random unit tangents v, nonzero in one input at a time (so a failure
+names the input), with ``gradcheck``'s tolerances.  Cost: 2 forwards (4 with Richardson) per v.
 
-``adjoint_check(jvp, vjp, inputs)``: the dot-product test, no differences at all.  With J
-the Jacobian, ``jvp(inputs, tangents) -> (output, J v)`` and ``vjp(inputs, u) -> Jᵀ u`` (or a
-(forward, backward) pair as gradcheck takes) must satisfy, for every u and v,
-
-    ⟨J v, u⟩ = ⟨v, Jᵀ u⟩
-
-exactly; in floating point to round-off (≈1e-15 relative in float64), so an error of
-relative size 1e-8 on either side, far below what differences see, stands out.  A JVP and a
-backward sharing one error pass it; ``jvp_report=`` (from jvpcheck) and ``vjp_report=``
-(from gradcheck) tie each side to the forward and say which one is wrong.
+``adjoint_check(jvp, vjp, inputs)``: the dot-product test, no differences at all:
+``jvp(inputs, tangents) -> (output, J v)`` and ``vjp(inputs, u) -> Jᵀ u`` (or a (forward,
+backward) pair) must satisfy ⟨J v, u⟩ = ⟨v, Jᵀ u⟩ to round-off, so an error of 1e-8 relative,
+far below what differences see, stands out.  A JVP and a backward sharing one error pass it:
+``jvp_report=`` and ``vjp_report=`` say which side is wrong (docs/gradcheck.md §3).
 """
 
 from __future__ import annotations

@@ -1,15 +1,9 @@
 """What a check found: a row per input, and a breakdown by groups of the inputs' elements.
 
-The checker knows nothing about LSTMs: a caller (``library_pairs`` for the library)
-describes what an input's axes mean with a ``Layout``,
-
-    Layout(axes={0: {"gate": blocks(("i", "f", "g", "o"), 4 * H)}},
-           tags={"layer": 1, "direction": "reverse"})
-
-``axes`` maps an axis to keys, each with one label per index along it (the gate of each row
-of a (4H, I) weight, the time step of each slice of a (T, B, I) input); ``tags`` label the
-whole input.  ``report.breakdown()`` then gives, for every key and label, the worst error
-over the inputs carrying that key: the worst gate block, layer, time step.
+The checker knows nothing about LSTMs: a ``Layout`` (``library_pairs`` has the library's)
+labels an input's axes, Layout(axes={0: {"gate": blocks("ifgo", 4 * H)}}, tags={"layer": 1}),
+a label per index along an axis (the gate of each row of a (4H, I) weight) or for the whole
+input; ``report.breakdown()`` gives each label's worst error (docs/gradcheck.md §6).
 
     report.passed, report["weight_hh"] (an InputReport), report.breakdown(),
     str(report) (a table, then the breakdown), report.to_dict(), report.to_json()

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import re
+from contextlib import suppress
 import secrets
 import stat
 from pathlib import Path
@@ -122,22 +123,18 @@ def _mode_for(path: Path) -> int:
 def _chmod(fd: int, mode: int) -> None:
     """Give the temporary file its final mode (where the platform and file system can: else
     it keeps 0600, the safe side)."""
-    try:
+    with suppress(AttributeError, OSError):
         os.fchmod(fd, mode)
-    except (AttributeError, OSError):
-        pass
 
 
 def _umask() -> int:
     """The process's umask, read without changing it where /proc tells it (Linux), since
     setting it to read it would race other threads."""
-    try:
+    with suppress(OSError, ValueError, IndexError):
         with open("/proc/self/status", encoding="ascii", errors="replace") as f:
             for line in f:
                 if line.startswith("Umask:"):
                     return int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
@@ -157,10 +154,8 @@ def _alive(pid: int) -> bool:
 
 
 def _unlink(path) -> None:
-    try:
+    with suppress(OSError):
         os.unlink(path)
-    except OSError:
-        pass
 
 
 def _fsync_directory(directory: Path) -> None:
@@ -169,8 +164,7 @@ def _fsync_directory(directory: Path) -> None:
     except OSError:          # some platforms cannot open directories; the rename still holds
         return
     try:
-        os.fsync(fd)
-    except OSError:
-        pass
+        with suppress(OSError):
+            os.fsync(fd)
     finally:
         os.close(fd)
