@@ -34,15 +34,22 @@ DEFAULT_DTYPE = np.dtype(np.float32)     # what ``dtype=None`` means, as torch's
 DEVICES = ("cpu", "cuda")
 _NEVER_CAST = "(nplstm never casts inputs silently; convert explicitly with .astype)"
 
+_cupy = None
+_cupy_checked = False
 
-@lru_cache(maxsize=None)
+
 def _get_cupy():
-    """The cupy module, or None when cupy is not installed or fails to import (looked once)."""
-    try:
-        import cupy  # noqa: PLC0415  (optional dependency)
-    except Exception:  # ImportError, or a CUDA library that fails to load
-        return None
-    return cupy
+    """The cupy module, or None when cupy is not installed or fails to import."""
+    global _cupy, _cupy_checked
+    if not _cupy_checked:
+        _cupy_checked = True
+        try:
+            import cupy  # noqa: PLC0415  (optional dependency)
+
+            _cupy = cupy
+        except Exception:  # ImportError, or a CUDA library that fails to load
+            _cupy = None
+    return _cupy
 
 
 def cupy_available() -> bool:
