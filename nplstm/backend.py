@@ -18,29 +18,11 @@ from typing import Any, Callable, NamedTuple, TypeAlias
 import numpy as np
 import numpy.typing as npt
 
-__all__ = [
-    "Array",
-    "get_array_module",
-    "asnumpy",
-    "to_device",
-    "device_of",
-    "cupy_available",
-    "resolve_dtype",
-    "check_float_array",
-    "check_not_masked",
-    "dtype_name",
-    "describe_value",
-    "DEFAULT_DTYPE",
-    "scatter_add",
-    "SUPPORTED_DTYPES",
-    "ArrayBackend",
-    "register_backend",
-    "unregister_backend",
-    "kernels_of",
-    "is_array",
-    "devices",
-    "check_device",
-]
+__all__ = ["Array", "get_array_module", "asnumpy", "to_device", "device_of", "cupy_available",
+           "resolve_dtype", "check_float_array", "check_not_masked", "dtype_name",
+           "describe_value", "DEFAULT_DTYPE", "scatter_add", "SUPPORTED_DTYPES", "ArrayBackend",
+           "register_backend", "unregister_backend", "kernels_of", "is_array", "devices",
+           "check_device"]
 
 Array: TypeAlias = npt.NDArray[Any]
 """The arrays nplstm takes and returns, in type hints: a ``numpy.ndarray``; on the GPU a
@@ -50,6 +32,7 @@ fits wherever an ``Array`` does."""
 SUPPORTED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 DEFAULT_DTYPE = np.dtype(np.float32)     # what ``dtype=None`` means, as torch's default dtype
 DEVICES = ("cpu", "cuda")
+_NEVER_CAST = "(nplstm never casts inputs silently; convert explicitly with .astype)"
 
 _cupy = None
 _cupy_checked = False
@@ -215,11 +198,9 @@ def get_array_module(*arrays, names=None):
     if len(first) > 1:
         cpu_first = sorted(first.items(), key=lambda entry: entry[0] != "cpu")
         (dev1, (n1, b1)), (dev2, (n2, b2)) = cpu_first[:2]
-        raise TypeError(
-            f"{n1} is a {b1.label if b1 else 'NumPy'} array ({dev1}) but {n2} is a "
-            f"{b2.label} array ({dev2}); all arrays of one call must live on the same device "
-            "(use nplstm.backend.to_device)"
-        )
+        raise TypeError(f"{n1} is a {b1.label if b1 else 'NumPy'} array ({dev1}) but {n2} is a "
+                        f"{b2.label} array ({dev2}); all arrays of one call must live on the "
+                        "same device (use nplstm.backend.to_device)")
     _, b = next(iter(first.values()), (None, None))
     return b.xp if b else np
 
@@ -257,9 +238,8 @@ def to_device(a, device: str):
         return a
     b = next((b for b in _backends() if b.device == device), None)
     if b is None:
-        raise RuntimeError(
-            "device='cuda' needs CuPy, which is not installed (pip install 'nplstm[gpu]')"
-        )
+        raise RuntimeError("device='cuda' needs CuPy, which is not installed "
+                           "(pip install 'nplstm[gpu]')")
     host = asnumpy(a)
     if not host.dtype.isnative:                # device arrays hold native byte order only
         host = host.astype(host.dtype.newbyteorder("="))
@@ -284,10 +264,8 @@ def resolve_dtype(dtype) -> np.dtype:
     if dt not in SUPPORTED_DTYPES:
         native = "" if dt.isnative or dt.newbyteorder("=") not in SUPPORTED_DTYPES else \
             " in this machine's byte order"
-        raise TypeError(
-            f"dtype must be float32 or float64{native}, got {dtype_name(dt)} "
-            "(float16/bfloat16, complex and integer types are not supported)"
-        )
+        raise TypeError(f"dtype must be float32 or float64{native}, got {dtype_name(dt)} "
+                        "(float16/bfloat16, complex and integer types are not supported)")
     return dt
 
 
@@ -297,10 +275,9 @@ def check_not_masked(name: str, a) -> None:
     is a matrix product).  Any other value passes."""
     ma = sys.modules.get("numpy.ma")          # no masked array exists before numpy.ma loads
     if ma is not None and isinstance(a, ma.MaskedArray):
-        raise TypeError(
-            f"{name} is a numpy.ma masked array, whose mask nplstm would ignore; pass "
-            f"{name}.filled(value) (padded sequences: the lengths= argument) or {name}.data "
-            "to drop the mask explicitly")
+        raise TypeError(f"{name} is a numpy.ma masked array, whose mask nplstm would ignore; "
+                        f"pass {name}.filled(value) (padded sequences: the lengths= argument) "
+                        f"or {name}.data to drop the mask explicitly")
     if isinstance(a, np.matrix):
         raise TypeError(f"{name} is a numpy.matrix, whose * is a matrix product; pass "
                         f"numpy.asarray({name})")
@@ -319,19 +296,14 @@ def check_float_array(name: str, a, dtype=None):
     if a.dtype not in SUPPORTED_DTYPES:
         native = a.dtype.newbyteorder("=")
         if native in SUPPORTED_DTYPES:   # ">f4": the right precision, the wrong byte order
-            raise TypeError(
-                f"{name} must have dtype float32 or float64 in this machine's byte order, "
-                f"got {dtype_name(a.dtype)}; convert with {name}.astype(numpy.{native.name})"
-            )
-        raise TypeError(
-            f"{name} must have dtype float32 or float64, got {dtype_name(a.dtype)} "
-            "(nplstm never casts inputs silently; convert explicitly with .astype)"
-        )
+            raise TypeError(f"{name} must have dtype float32 or float64 in this machine's byte "
+                            f"order, got {dtype_name(a.dtype)}; convert with "
+                            f"{name}.astype(numpy.{native.name})")
+        raise TypeError(f"{name} must have dtype float32 or float64, got {dtype_name(a.dtype)} "
+                        f"{_NEVER_CAST}")
     if dtype is not None and a.dtype != dtype:
-        raise TypeError(
-            f"{name} has dtype {a.dtype.name} but {dtype_name(dtype)} is expected here "
-            "(nplstm never casts inputs silently; convert explicitly with .astype)"
-        )
+        raise TypeError(f"{name} has dtype {a.dtype.name} but {dtype_name(dtype)} is expected "
+                        f"here {_NEVER_CAST}")
     return a
 
 

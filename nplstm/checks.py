@@ -99,10 +99,8 @@ def check_shape(name: str, a, expected: tuple, letters: str, hint: str = "") -> 
     """
     if tuple(a.shape) != tuple(expected):
         extra = f"; {hint}" if hint else ""
-        raise ValueError(
-            f"{name} must have shape {letters} = {shape_str(expected)}, "
-            f"got {shape_str(a.shape)}{extra}"
-        )
+        raise ValueError(f"{name} must have shape {letters} = {shape_str(expected)}, "
+                         f"got {shape_str(a.shape)}{extra}")
 
 
 def check_rank(name: str, a, ranks: tuple, letters: str) -> None:
@@ -130,10 +128,9 @@ def check_arrays(named: dict, dtype=None, required=()):
         elif a.dtype != dtype:
             ref = f"{first_name} is {np.dtype(dtype).name}" if first_name else (
                 f"{np.dtype(dtype).name} is expected")
-            raise TypeError(
-                f"{name} has dtype {dtype_name(a.dtype)} but {ref}; nplstm never casts silently "
-                "(convert explicitly with .astype, or build the module with that dtype)"
-            )
+            raise TypeError(f"{name} has dtype {dtype_name(a.dtype)} but {ref}; nplstm never "
+                            "casts silently (convert explicitly with .astype, or build the "
+                            "module with that dtype)")
     return xp
 
 
@@ -155,7 +152,6 @@ def check_not_empty(name: str, a, axes: tuple) -> None:
 
 def check_lengths(lengths, T: int, B: int) -> np.ndarray:
     """Validate per-sequence ``lengths`` (B,) with 1 <= length <= T; return a host int64 array."""
-
     if isinstance(lengths, (list, tuple)):
         if not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in lengths):
             raise TypeError(f"lengths must hold integers, got {lengths!r}")

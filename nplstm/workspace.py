@@ -1,11 +1,8 @@
 """Memory for the sequence driver's large arrays, kept between calls (NumPy only).
 
-Why: glibc's ``malloc`` serves every allocation above its mmap threshold (at most 32 MiB)
-with fresh pages from the kernel and gives them back on ``free``, so each training step at
-large sizes faults in and zero-fills its whole cache again.  On the machine of
-docs/benchmarks.md that cost 1.5 of 6.6 s per fwd+bwd at (T, B, H) = (100, 128, 1024)
-(~900 MB of fresh memory per call).  This module keeps such buffers and hands them out
-again once nothing refers to them any more.
+Why: glibc's ``malloc`` gives every allocation above its mmap threshold back to the kernel on
+``free``, so each call at large sizes faulted its whole cache in again (1.5 of 6.6 s per
+fwd+bwd at (100, 128, 1024): docs/benchmarks.md, "Memory kept between calls").
 
     a = workspace.empty((T, B, 4 * H), np.float32, xp)   # like xp.empty; reused memory
     a = workspace.zeros(shape, dtype, xp)                # like xp.zeros

@@ -4,23 +4,18 @@
     report = gradcheck(forward, backward, inputs, mode="full" | "directional" | "sampled")
 
 ``forward(*inputs) -> (output, cache)``; ``backward(doutput, cache) -> grads``, one per
-input (None: checked as zero).  ``output`` may be an array, a float scalar or a nested
-tuple/list of them (``doutput`` mirrors it).  The outputs are projected onto seeded random
-directions u, L = Σ_k ⟨u_k, out_k⟩, so the backward is called once, with doutput = u, and
-must return ∇L; then, on float64 copies of the inputs (``differences``):
+input (None: checked as zero); ``output`` an array, a float or a nested tuple/list of them.
+The outputs are projected onto seeded random directions u, L = Σ_k ⟨u_k, out_k⟩, so backward
+is called once, with doutput = u, and must return ∇L; then, on float64 copies of the inputs:
 
-    full         every element j of every checked input: ∂L/∂x[j] ≈ central difference;
-                 2 forwards per element; sees every wrong element and names it
-    sampled      ``samples`` random elements per input; 2·samples forwards per input
-    directional  ``directions`` random unit v per input (per group of its layout):
-                 ⟨∇L, v⟩ ≈ (L(x + εv) − L(x − εv)) / 2ε; cost independent of the input's
-                 size; locates a bug to an input (and a group), not to an element
+    full         ∂L/∂x[j] ≈ central difference (``differences``), every element j
+    sampled      the same for ``samples`` random elements per input
+    directional  ⟨∇L, v⟩ ≈ (L(x + εv) − L(x − εv)) / 2ε for ``directions`` random unit v per
+                 input (per group of its layout): names the input (and group), not the element
 
-Before any difference is taken the settings, inputs and returns are checked (``contract``),
-forward must not write to its inputs, and forward and backward, called twice, must agree
-(``misuse``).
-After, failing elements are examined for kinks, and a forward returning (array, array) is
-named as a likely two-output mistake.  docs/gradcheck.md explains each step.
+First the settings, inputs and returns are checked (``contract``), then forward's writes and
+determinism (``misuse``); after the differences, failing elements are examined for kinks.
+Costs, and what each mode sees: docs/gradcheck.md §2.
 """
 
 from __future__ import annotations
@@ -40,8 +35,8 @@ from .differences import (MAX_EXAMINED, ProjectedLoss, default_tolerances, error
                           finite_max_abs, kink_label)
 from .misuse import (TWO_OUTPUTS_HINT, check_backward_deterministic,
                      check_forward_deterministic, first_call, looks_like_an_output)
-from .report import (GradcheckReport, GroupStats, Groups, InputReport, conclude,
-                     group_stats)
+from .report import (GradcheckReport, GroupStats, Groups, InputReport, conclude, group_stats,
+                     index_str)
 
 __all__ = ["gradcheck", "hvpcheck", "check_pair", "Roles", "MODES"]
 
@@ -224,7 +219,8 @@ def _check_input(name: str, k: int, g: _Array, loss: ProjectedLoss, mode: str, l
     if mode == "directional":
         trials = _directions(layout, g.shape, directions, rng)
         vectors: list[Any] = [v for _, _, _, v in trials]
-        labels = [_direction_name(key, label, j) for key, label, j, _ in trials]
+        labels = [f"direction {j}" + ("" if key is None else f" in {key}={label}")
+                  for key, label, j, _ in trials]
         with np.errstate(invalid="ignore", over="ignore"):       # NaN/inf: fails below
             analytic = np.array([float(np.sum(g * v)) for v in vectors])       # ⟨∇L, v⟩
     else:
@@ -233,7 +229,7 @@ def _check_input(name: str, k: int, g: _Array, loss: ProjectedLoss, mode: str, l
             flat = np.sort(rng.choice(g.size, samples, replace=False))
         vectors = [int(j) for j in flat]
         index = [tuple(int(i) for i in np.unravel_index(j, g.shape)) for j in vectors]
-        labels = [f"[{', '.join(map(str, i))}]" for i in index]
+        labels = [index_str(i) for i in index]
         analytic = g.reshape(-1)[flat]
     numeric = np.array([loss.along(k, v, eps, richardson) for v in vectors])
     atol, rtol = tolerances(gradient_scale=finite_max_abs(numeric))
@@ -281,10 +277,6 @@ def _directions(layout: Any, shape: tuple[int, ...], count: int,
                 if norm:
                     out.append((key, label, j, v / norm))
     return out
-
-
-def _direction_name(key: Any, label: Any, j: int) -> str:
-    return f"direction {j}" + ("" if key is None else f" in {key}={label}")
 
 
 def _direction_groups(name: str, row: InputReport, trials: list[Any], labels: list[str],

@@ -1,21 +1,15 @@
 """Forward-mode derivatives (JVPs) checked two ways.
 
-``jvpcheck(forward, jvp, inputs)``: ``jvp(tangents, cache) -> output_tangent`` (tangents one
-per input, None for those that are not float arrays; J v mirrors forward's output) against
-central differences of forward's outputs along seeded random unit tangents v, nonzero in one
-input at a time (so a failure names the input), every element of J v compared with the
-tolerances ``gradcheck`` derives.  Cost: 2 forwards (4 with Richardson) and a JVP per v.
+``jvpcheck(forward, jvp, inputs)``: ``jvp(tangents, cache) -> output_tangent`` (a tangent per
+input, None where not a float array; J v mirrors forward's output) against central differences
+of forward along seeded random unit tangents v, nonzero in one input at a time (so a failure
+names the input), with ``gradcheck``'s tolerances.  Cost: 2 forwards (4 with Richardson) per v.
 
-``adjoint_check(jvp, vjp, inputs)``: the dot-product test, no differences at all.  With J
-the Jacobian, ``jvp(inputs, tangents) -> (output, J v)`` and ``vjp(inputs, u) -> Jᵀ u`` (or a
-(forward, backward) pair as gradcheck takes) must satisfy, for every u and v,
-
-    ⟨J v, u⟩ = ⟨v, Jᵀ u⟩
-
-exactly; in floating point to round-off (≈1e-15 relative in float64), so an error of
-relative size 1e-8 on either side, far below what differences see, stands out.  A JVP and a
-backward sharing one error pass it; ``jvp_report=`` (from jvpcheck) and ``vjp_report=``
-(from gradcheck) tie each side to the forward and say which one is wrong.
+``adjoint_check(jvp, vjp, inputs)``: the dot-product test, no differences at all:
+``jvp(inputs, tangents) -> (output, J v)`` and ``vjp(inputs, u) -> Jᵀ u`` (or a (forward,
+backward) pair) must satisfy ⟨J v, u⟩ = ⟨v, Jᵀ u⟩ to round-off, so an error of 1e-8 relative,
+far below what differences see, stands out.  A JVP and a backward sharing one error pass it:
+``jvp_report=`` and ``vjp_report=`` say which side is wrong (docs/gradcheck.md §3).
 """
 
 from __future__ import annotations
@@ -34,7 +28,7 @@ from .contract import (COUNT_MAX, OutputLeaves, check_callable, check_inputs, ch
                        why_skipped)
 from .misuse import check_forward_deterministic, first_call
 from .differences import ProjectedLoss, default_tolerances, error_ratios, finite_max_abs
-from .report import GradcheckReport, InputReport, conclude
+from .report import GradcheckReport, InputReport, conclude, index_str
 
 __all__ = ["jvpcheck", "adjoint_check"]
 
@@ -104,7 +98,8 @@ def jvpcheck(forward: Callable[..., Any], jvp: Callable[..., Any], inputs: Seque
                 if d is not None:
                     analytic.append(to_host64(t).ravel())
                     numeric.append(d.ravel())
-                    where += [f"tangent {j}, {path}{_index(i, d.shape)}" for i in range(d.size)]
+                    where += [f"tangent {j}, {path}" + (index_str(np.unravel_index(i, d.shape))
+                                                        if d.shape else "") for i in range(d.size)]
         a_all, n_all = np.concatenate(analytic), np.concatenate(numeric)
         parts = {"input": precision_of(a), "output": lowest_precision(leaves.dtypes),
                  "tangent": lowest_precision(tangent_dtypes)}
@@ -143,11 +138,6 @@ def _output_tangent(result: Any, leaves: OutputLeaves) -> list[Any]:
                              f"output has shape {host.shape}")
         out.append(None if host is None else t)
     return out
-
-
-def _index(flat: int, shape: tuple[int, ...]) -> str:
-    return "[" + ", ".join(str(int(i)) for i in np.unravel_index(flat, shape)) + "]" \
-        if shape else ""
 
 
 def adjoint_check(jvp: Callable[..., Any], vjp: Any, inputs: Sequence[Any], *,

@@ -230,10 +230,9 @@ def random_sequence_case(rng, T, B, I, H, proj_size=0, bias=True, dtype=np.float
 
 def random_rnn_sequence_case(rng, T, B, I, H, bias=True, dtype=np.float64):
     """Random inputs for ``rnn_sequence_pair`` (``RNN_SEQUENCE_NAMES``)."""
-    _, uniform = _draws(rng, H, dtype)
+    draw, uniform = _draws(rng, H, dtype)
     biases = (uniform(H), uniform(H)) if bias else (None, None)
-    return [rng.standard_normal((T, B, I)).astype(dtype),
-            rng.standard_normal((B, H)).astype(dtype), uniform(H, I), uniform(H, H), *biases]
+    return [draw(T, B, I), draw(B, H), uniform(H, I), uniform(H, H), *biases]
 
 
 def random_lstm_case(rng, T, B, I, H, layers=1, bidirectional=False, proj_size=0,

@@ -1,15 +1,10 @@
 """Misuses of the checkers' contract that would otherwise read as a wrong backward.
 
-A forward must be a function: finite differences divide a change of L by 2ε ≈ 2·10⁻⁶, so a
-forward drawing something fresh on every call (a dropout mask, noise) moves L by O(1)
-between calls and the "derivative" by that times 10⁶.  Forward is called twice at the
-inputs and its outputs compared, max |out₁ − out₂| ≤ nondet_tol (default 0: exact); the
-backward likewise, allowing the round-off of a sum taken in another order (a GPU
-scatter-add with atomics).  A forward must not write to its inputs (``x += 1`` moves the
-point every later evaluation runs at): it gets copies, compared after its first call.  And
-a forward with two outputs returns ((y1, y2), cache): one returning (y1, y2) is read as
-output y1 with cache y2; a failing report says so when the "cache" is a bare float array
-that is neither the output nor an input.  docs/gradcheck.md §1.
+A forward must be a function (a fresh dropout mask moves L by O(1), the "derivative" by that
+over 2ε): it is called twice at the inputs, max |out₁ − out₂| ≤ nondet_tol, and so is the
+backward, allowing the round-off of a reordered sum.  It must not write to its inputs (it gets
+copies, compared after its first call).  And one returning (y1, y2) for two outputs is read as
+output y1 with cache y2: a failing report says so.  docs/gradcheck.md §1 says why each.
 """
 
 from __future__ import annotations
@@ -23,6 +18,7 @@ from ..backend import asnumpy
 from .contract import (OutputLeaves, copies, forward_pair, gradient_copy, gradient_sequence,
                        is_float_array, precision_of, shape_of, to_host64)
 from .differences import finite_max_abs
+from .report import index_str
 
 BACKWARD_ROUND_OFF = 8.0     # the backward's determinism bound, in u·√m·max|g|
 FORWARD_FIX = ("fix the randomness inside forward (draw the dropout mask or noise once, "
@@ -70,8 +66,8 @@ def check_deterministic(first, second, paths, nondet_tol, who="forward", *,
             diff = np.where(same, 0.0, np.nan_to_num(np.abs(a - b), nan=np.inf))
         k = np.unravel_index(int(np.argmax(diff)), diff.shape)
         if diff[k] > worst:
-            index = f"[{', '.join(str(int(i)) for i in k)}]" if k else ""
-            worst, where = float(diff[k]), f"{path}{index}: {float(a[k])!r} then {float(b[k])!r}"
+            worst, where = float(diff[k]), (f"{path}{index_str(k) if k else ''}: "
+                                            f"{float(a[k])!r} then {float(b[k])!r}")
     if worst > nondet_tol:
         raise error(f"{who} is not deterministic: two calls at the same inputs differ by up to "
                     f"{worst:.3g} (at {where}), more than {limit or f'nondet_tol={nondet_tol:g}'}"

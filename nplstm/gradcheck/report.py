@@ -1,15 +1,9 @@
 """What a check found: a row per input, and a breakdown by groups of the inputs' elements.
 
-The checker knows nothing about LSTMs: a caller (``library_pairs`` for the library)
-describes what an input's axes mean with a ``Layout``,
-
-    Layout(axes={0: {"gate": blocks(("i", "f", "g", "o"), 4 * H)}},
-           tags={"layer": 1, "direction": "reverse"})
-
-``axes`` maps an axis to keys, each with one label per index along it (the gate of each row
-of a (4H, I) weight, the time step of each slice of a (T, B, I) input); ``tags`` label the
-whole input.  ``report.breakdown()`` then gives, for every key and label, the worst error
-over the inputs carrying that key: the worst gate block, layer, time step.
+The checker knows nothing about LSTMs: a ``Layout`` (``library_pairs`` has the library's)
+labels an input's axes, Layout(axes={0: {"gate": blocks("ifgo", 4 * H)}}, tags={"layer": 1}),
+a label per index along an axis (the gate of each row of a (4H, I) weight) or for the whole
+input; ``report.breakdown()`` gives each label's worst error (docs/gradcheck.md §6).
 
     report.passed, report["weight_hh"] (an InputReport), report.breakdown(),
     str(report) (a table, then the breakdown), report.to_dict(), report.to_json()
@@ -32,6 +26,11 @@ __all__ = ["Layout", "GroupStats", "blocks", "InputReport", "GradcheckReport",
 ABSENT = "absent (None)"             # the note of an input given as None (a bias=False bias)
 ELEMENT_CRITERION = ("an element passes when |analytic - numeric| <= atol + rtol*|numeric| "
                      "(tolerances per input below)")
+
+
+def index_str(index: Any) -> str:
+    """An element's index as a report writes it: "[1, 0]" (NumPy integers too)."""
+    return "[" + ", ".join(str(int(i)) for i in index) + "]"
 
 
 def blocks(names: Any, size: int) -> list[Any]:
@@ -115,7 +114,7 @@ def _stats(name: str, ratio: Any, abs_err: Any) -> GroupStats:
     r = np.where(checked, ratio, -np.inf)
     k = np.unravel_index(int(np.argmax(r)), r.shape)
     return GroupStats(float(r[k]), float(np.nanmax(abs_err)), int(checked.sum()),
-                      int((r > 1).sum()), f"{name}[{', '.join(str(int(i)) for i in k)}]")
+                      int((r > 1).sum()), name + index_str(k))
 
 
 def group_stats(name: str, layout: Layout, ratio: Any, abs_err: Any) -> Groups:
@@ -175,8 +174,7 @@ class InputReport:
         if not self.checked:                 # an absent input (None) has no shape
             shape = "-" if self.note == ABSENT else shape_str(self.shape)
             return [self.name, shape] + ["-"] * 7 + [self.note or "not checked"]
-        where = "[" + ", ".join(map(str, self.worst_index)) + "]" if self.worst_index \
-            else self.where
+        where = index_str(self.worst_index) if self.worst_index else self.where
         return [self.name, shape_str(self.shape), f"{self.max_abs_error:.2e}",
                 f"{self.max_rel_error:.2e}", f"{self.worst_ratio:.2e}", where,
                 f"{self.worst_analytic:.6e}", f"{self.worst_numeric:.6e}",

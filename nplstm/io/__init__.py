@@ -11,9 +11,8 @@ the memory and time per file).
 """
 
 from .atomic import atomic_write, atomic_write_bytes
-from .checkpoint import save_checkpoint
+from .checkpoint import load_checkpoint, save_checkpoint
 from .checkpoint_format import FORMAT, CheckpointError
-from .checkpoint import load_checkpoint
 
 __all__ = ["save_checkpoint", "load_checkpoint", "CheckpointError", "atomic_write",
            "atomic_write_bytes", "FORMAT"]

@@ -1,25 +1,20 @@
-"""Files written atomically, safely in a folder others can write to.
+"""Files written atomically, safely in a folder others can write to (docs/interop.md,
+"Writing: the overwrite rule", says what each step guards against).
 
-A file is written to a new temporary file in the same folder, flushed and fsync'ed, then
-renamed over the old one (``os.replace`` is atomic), and the folder is fsync'ed: a crash at any
-moment leaves either the old file or the new one, never a torn file.
-
-The temporary file is ``.NAME.PID.RANDOM.nplstm-tmp``: created exclusively (``O_CREAT |
-O_EXCL | O_NOFOLLOW``), so a file or symlink planted at any name is never written through and
-OUT never becomes a symlink; RANDOM (16 hex digits) makes the name unpredictable; PID, the
-writer's process id, lets a later write to the same target remove temporaries whose writer is
-gone (killed, say, by SIGKILL), and leave a live writer's alone.  (PID liveness is checked on
-this machine only: do not share a folder between machines that write the same file.)
-
-Modes: a file that is replaced keeps its permission bits (0600 stays 0600; set-id and sticky
-bits are not carried over); a new file gets ``0666 & ~umask``, as ``open(path, "w")`` would
-give it.  Ownership is the writer's.
+A file is written to a new temporary ``.NAME.PID.RANDOM.nplstm-tmp`` beside it, created
+exclusively (``O_CREAT | O_EXCL | O_NOFOLLOW``: a file or symlink planted at any name is never
+written through; RANDOM, 16 hex digits, makes the name unpredictable), flushed and fsync'ed,
+renamed over the old one (``os.replace``), and the folder is fsync'ed: a crash leaves the old
+file or the new one, never a torn one.  PID lets a later write to the same target remove the
+temporaries of writers that are gone (checked on this machine only).  A replaced file keeps
+its permission bits (not set-id or sticky); a new one gets ``0666 & ~umask``.
 """
 
 from __future__ import annotations
 
 import os
 import re
+from contextlib import suppress
 import secrets
 import stat
 from pathlib import Path
@@ -122,22 +117,18 @@ def _mode_for(path: Path) -> int:
 def _chmod(fd: int, mode: int) -> None:
     """Give the temporary file its final mode (where the platform and file system can: else
     it keeps 0600, the safe side)."""
-    try:
+    with suppress(AttributeError, OSError):
         os.fchmod(fd, mode)
-    except (AttributeError, OSError):
-        pass
 
 
 def _umask() -> int:
     """The process's umask, read without changing it where /proc tells it (Linux), since
     setting it to read it would race other threads."""
-    try:
+    with suppress(OSError, ValueError, IndexError):
         with open("/proc/self/status", encoding="ascii", errors="replace") as f:
             for line in f:
                 if line.startswith("Umask:"):
                     return int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
@@ -157,10 +148,8 @@ def _alive(pid: int) -> bool:
 
 
 def _unlink(path) -> None:
-    try:
+    with suppress(OSError):
         os.unlink(path)
-    except OSError:
-        pass
 
 
 def _fsync_directory(directory: Path) -> None:
@@ -169,8 +158,7 @@ def _fsync_directory(directory: Path) -> None:
     except OSError:          # some platforms cannot open directories; the rename still holds
         return
     try:
-        os.fsync(fd)
-    except OSError:
-        pass
+        with suppress(OSError):
+            os.fsync(fd)
     finally:
         os.close(fd)

@@ -1,26 +1,20 @@
 """Opening a zip archive that may be hostile: the one rule every zip nplstm reads follows
-(torch ``.pt`` archives, ``.npz`` files, nplstm checkpoints, the zip of a ``.keras`` file).
+(torch ``.pt`` archives, ``.npz`` files, nplstm checkpoints, the zip of a ``.keras`` file), so
+that reading a file of S bytes allocates about the arrays it holds, in time about linear in S:
 
-Memory and time per file.  Reading a file of S bytes allocates at most about the arrays it
-really holds, plus a small constant, and takes time about linear in S.  For a zip:
+* every record is stored or deflated (the methods torch, numpy and Keras write: an LZMA
+  record's header may ask the decoder for gigabytes) and named once (an archive with two
+  ``data.pkl`` is refused naming it: readers, and torch versions, disagree on which counts);
+* a record's compressed bytes lie within the file; a stored record declares what it stores;
+* going through the records in order, the running total of their declared sizes stays within
+  ``max_ratio`` × the running total of their compressed sizes + ``RATIO_SLACK`` (1 MiB), so
+  the archive unpacks to at most ``max_ratio`` · S + 1 MiB; the record where it is exceeded
+  is refused by name.  ``max_ratio=None`` lifts the limit for a trusted file (zipfile still
+  never returns more than a record declares).
 
-* every record is stored or deflated (the methods torch, numpy and Keras write): an LZMA
-  record's header may ask the decoder for a dictionary of gigabytes;
-* every record name appears once: an archive naming a record twice (two ``data/0``, two
-  ``data.pkl``) is refused naming it, since readers disagree on which one counts (zip
-  readers differ, and so do torch versions);
-* a record's compressed bytes lie within the file, and a stored (uncompressed) record
-  declares as many bytes as it stores;
-* compressed records may unpack to at most ``max_ratio`` times their compressed bytes, plus
-  ``RATIO_SLACK`` (1 MiB): going through the records in order, the running total of their
-  declared sizes must stay within ``max_ratio`` × the running total of their compressed
-  sizes + ``RATIO_SLACK``, so the whole archive unpacks to at most ``max_ratio`` · S + 1 MiB.
-  The record where it is exceeded is refused by name.  ``max_ratio=None`` lifts the limit
-  (for a trusted, highly compressible file; the declared sizes still bound what is read,
-  as zipfile never returns more than a record declares).
-
-The default ``DEFAULT_MAX_RATIO`` (100) is far above what weights compress by (random floats:
-about 1.1; a model that is mostly zeros: tens) and far below a bomb's (deflate reaches 1032).
+``DEFAULT_MAX_RATIO`` (100) is far above what weights compress by (about 1.1; mostly zeros:
+tens) and far below a bomb's (deflate reaches 1032); docs/interop.md, "Memory and time per
+file size".
 """
 
 from __future__ import annotations

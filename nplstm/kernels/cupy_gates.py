@@ -34,15 +34,6 @@ _ROW = r"""
 """
 
 _ACTIVATE_SOURCE = _ROW + r"""
-    const T zi = gates[row + j], zf = gates[row + H + j];
-    const T zg = gates[row + 2 * H + j], zo = gates[row + 3 * H + j];
-    gates[row + j] = sigmoid(zi);
-    gates[row + H + j] = sigmoid(zf);
-    gates[row + 2 * H + j] = tanh(zg);
-    gates[row + 3 * H + j] = sigmoid(zo);
-"""
-
-_FORWARD_SOURCE = _ROW + r"""
     const T ig = sigmoid(gates[row + j]);                    // i = sigma(z_i)
     const T fg = sigmoid(gates[row + H + j]);                // f = sigma(z_f)
     const T gg = tanh(gates[row + 2 * H + j]);               // g = tanh(z_g)
@@ -51,7 +42,9 @@ _FORWARD_SOURCE = _ROW + r"""
     gates[row + H + j] = fg;
     gates[row + 2 * H + j] = gg;
     gates[row + 3 * H + j] = og;
-    const T c_new = fg * c_prev + ig * gg;                   // c' = f * c_prev + i * g
+"""
+
+_FORWARD_SOURCE = _ACTIVATE_SOURCE + r"""    const T c_new = fg * c_prev + ig * gg;                   // c' = f * c_prev + i * g
     const T tc = tanh(c_new);
     c = c_new;
     tanh_c = tc;

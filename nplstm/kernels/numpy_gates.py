@@ -36,12 +36,9 @@ _ROW_BLOCK = 64       # rows of the stacked constants; larger batches go in bloc
 @lru_cache(maxsize=64)
 def _activation_rows(H: int, dtype: np.dtype):
     """The rows s = [½ ½ 1 ½] and b = [½ ½ 0 ½] (blocks i, f, g, o), each repeated
-    ``_ROW_BLOCK`` times as a (64, 4H) array, read-only: see ``activate_gates``.
-
-    Why stacked arrays and not one (4H,) row broadcast: NumPy multiplies two arrays of one
-    shape in place faster than it broadcasts a row over an array in place (here 0.36 against
-    0.83 µs at (1, 256), 4.0 against 10.6 µs at (64, 1024)).  At most 2 · 64 · 4H numbers per
-    (H, dtype): 4 MiB at H = 1024 in float64.
+    ``_ROW_BLOCK`` times as a (64, 4H) array, read-only (at most 4 MiB at H = 1024, float64):
+    NumPy multiplies two arrays of one shape in place 2–2.6× faster than it broadcasts a row
+    (docs/fast_path.md §2).
     """
     def rows(sigmoid_value, tanh_value):
         r = np.full((_ROW_BLOCK, 4 * H), sigmoid_value, dtype=dtype)

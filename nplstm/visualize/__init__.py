@@ -1,11 +1,6 @@
 """A look inside a trained char-LM (``nplstm visualize``): which cells track which features of
-the text (cells.html), and how saturated the gates are (gates.png).
-
-Modules, one job each: ``run_driver`` (the run's model rebuilt, the text chosen, all of it
-into the run's directory), ``traces`` (each layer's c_t and gates per character, by the
-textbook step; the gate-saturation fractions and figure), ``cells`` (simple features of a
-text, the correlations that rank the most interpretable cells, the page), and
-``visualize_error`` (the one error).
+the text (cells.html), and how saturated the gates are (gates.png).  Its modules, one job
+each: docs/visualize.md, "The parts".
 """
 
 from .cells import (FEATURES, CellView, RankedCell, correlations, rank_cells, render_page,

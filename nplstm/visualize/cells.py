@@ -27,13 +27,10 @@ Ranking, held out:
 A constant feature or a constant unit has no correlation; it is taken as 0 (so a feature
 that is constant over one half, quotes in one half only say, scores 0).
 
-The page: the text, one copy per chosen cell, each character coloured by tanh(c_t).  One
-self-contained file: inline CSS, no script, no font or image from anywhere; a meta viewport,
-and each text in a box that scrolls sideways (never wraps: a wrapped line would break the
-columns that line_position and indentation are about) so it reads on a phone.  Colours come
-in ``LEVELS`` steps of a blue (−1) – white (0) – red (+1) scale, one CSS class per step; each
-character's span also carries its value (``data-v``, 2 decimals).  Every piece of text is
-HTML-escaped.
+The page: the text, one copy per chosen cell, each character coloured by tanh(c_t) in
+``LEVELS`` steps of a blue (−1) – white (0) – red (+1) scale (a CSS class per step), its
+value in ``data-v``; one self-contained, HTML-escaped file whose texts scroll sideways and
+never wrap (docs/visualize.md, "cells.html", says why).
 """
 
 from __future__ import annotations
@@ -198,17 +195,11 @@ def _level(value: float) -> int:
     return int(np.clip(np.rint((value + 1) / 2 * (LEVELS - 1)), 0, LEVELS - 1))
 
 
-def _character(ch: str) -> str:
-    """A character as shown: a newline as ↵ (then the line break), a tab as →."""
-    return {"\n": "↵", "\t": "→"}.get(ch, ch)
-
-
 def _coloured_text(text: str, values) -> str:
-    parts = []
-    for ch, v in zip(text, values):
-        parts.append(f'<span class="v{_level(v)}" data-v="{v:.2f}">'
-                     f"{html.escape(_character(ch))}</span>" + ("\n" if ch == "\n" else ""))
-    return "".join(parts)
+    shown = {"\n": "↵", "\t": "→"}               # a newline as ↵ (then the line break)
+    return "".join(f'<span class="v{_level(v)}" data-v="{v:.2f}">'
+                   f"{html.escape(shown.get(ch, ch))}</span>" + ("\n" if ch == "\n" else "")
+                   for ch, v in zip(text, values))
 
 
 def _legend(min_r: float) -> str:

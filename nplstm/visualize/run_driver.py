@@ -104,8 +104,8 @@ def choose_text(corpus, text_path=None, chars: int = 2000) -> tuple:
     """(text, skipped): the first ``chars`` characters of the file ``text_path`` that are in
     the run's vocabulary (others are skipped; ``skipped`` counts them per character), or of
     the run's eval split (``corpus.eval``, from its first line start within the first
-    200 characters) without a file.  ``VisualizeError`` for a file
-    that cannot be read as UTF-8 or leaves fewer than 2 characters."""
+    200 characters) without a file.  ``VisualizeError`` for a file that cannot be read as
+    UTF-8 or leaves fewer than 2 characters."""
     if text_path is None:                      # from the split's first line start, if near
         head = corpus.decode(corpus.eval[:_LINE_START_WITHIN])
         start = head.find("\n") + 1 if "\n" in head[:-1] else 0

@@ -122,9 +122,7 @@ def saturation_figure(plt, traces):
                     label=DIAGONALS["even"])                                 # left = right
             ax.scatter(left, right, s=14, alpha=0.6, color=f"C{col}", edgecolors="none",
                        zorder=2)
-            ax.set_xlim(-0.02, 1.02)
-            ax.set_ylim(-0.02, 1.02)
-            ax.set_aspect("equal")
+            ax.set(xlim=(-0.02, 1.02), ylim=(-0.02, 1.02), aspect="equal")
             ax.set_title(f"layer {layer + 1}: {title} ({name})", fontsize=10)
             ax.set_xlabel(f"fraction of steps {name} < {LEFT}", fontsize=9)
             ax.set_ylabel(f"fraction of steps {name} > {RIGHT}", fontsize=9)
