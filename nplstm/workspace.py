@@ -37,6 +37,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .backend import Array
+from .checks import check_bool
 
 __all__ = ["empty", "zeros", "clear", "stats", "set_enabled", "MIN_BYTES"]
 
@@ -180,8 +181,6 @@ def stats() -> dict[str, int]:
 def set_enabled(enabled: bool) -> None:
     """Switch reuse on (the default) or off; off lets go of every block (the idle ones are
     freed now, the busy ones with their arrays)."""
-    if not isinstance(enabled, bool):
-        raise TypeError(f"enabled must be a bool, got {type(enabled).__name__}")
-    _POOL.enabled = enabled
+    _POOL.enabled = enabled = check_bool("enabled", enabled)
     if not enabled:
         _POOL.forget()

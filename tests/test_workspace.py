@@ -128,7 +128,7 @@ def test_disabled_or_small_or_other_backends_allocate_as_usual(monkeypatch):
     small = workspace.zeros((10, 10), np.float32)
     assert small.flags.owndata and small.dtype == np.float32
     np.testing.assert_array_equal(small, 0)
-    with pytest.raises(TypeError, match="enabled must be a bool, got int"):
+    with pytest.raises(TypeError, match="enabled must be True or False, got int"):
         workspace.set_enabled(1)
 
     calls = []
