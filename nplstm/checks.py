@@ -18,7 +18,7 @@ __all__ = ["check_shape", "check_rank", "check_arrays", "check_lengths", "check_
            "check_indices", "check_not_empty", "shape_str", "add_batch_axis", "drop_batch_axis",
            "check_flags", "check_cache", "check_record", "printable_name", "quoted_name",
            "printable_text", "NAME_LIMIT", "describe_value", "check_real", "check_int", "check_bool",
-           "check_choice", "format_table"]
+           "check_choice", "format_table", "one_line"]
 
 # what one entry along an axis is, for "x must have at least one time step (T ≥ 1)"
 _AXIS_ENTRIES = {"T": "time step", "B": "sequence in the batch", "I": "input feature",
@@ -65,6 +65,13 @@ def printable_text(text: str, limit: int) -> str:
     """A whole message (which may quote names already escaped) safe for a terminal: as
     ``printable_name``, but a backslash stays one backslash (it is not escaped twice)."""
     return _printable(str(text), limit, {"\n": "\\n", "\r": "\\r", "\t": "\\t"})
+
+
+def one_line(text, limit: int) -> str:
+    """``text`` (a message, an exception: anything ``str`` takes) on one line, its runs of
+    white space folded to one space, then ``printable_text``: safe for a terminal, cut past
+    ``limit`` characters.  What every "one line, never a traceback" message goes through."""
+    return printable_text(" ".join(str(text).split()), limit)
 
 
 def _printable(text: str, limit: int, escapes: dict) -> str:

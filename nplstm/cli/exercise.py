@@ -21,6 +21,7 @@ import math
 from pathlib import Path
 
 from .. import exercises
+from ..checks import one_line
 from ..exercises import DEFAULT_TIMEOUT, EXERCISES
 
 __all__ = ["add_parser", "run"]
@@ -112,7 +113,7 @@ def run(args) -> int:
         result = exercises.grade(Path(args.dir) / f"{args.name}.py", args.name,
                                  timeout=args.timeout)
     except (ValueError, OSError) as err:
-        args.usage_error(" ".join(str(err).split()))
+        args.usage_error(one_line(err, 1000))
     print(result.to_json() if args.json else result)
     return 0 if result.passed else 1
 
@@ -122,7 +123,7 @@ def _status(args) -> int:
     try:
         found = exercises.progress(args.dir, timeout=args.timeout)
     except (ValueError, OSError) as err:
-        args.usage_error(" ".join(str(err).split()))
+        args.usage_error(one_line(err, 1000))
     width = max(len(p.exercise) for p in found)
     for p in found:
         state = "FAIL" if p.state == "fail" else p.state

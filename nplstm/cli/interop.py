@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..checks import printable_name, printable_text, quoted_name
+from ..checks import one_line, printable_name, printable_text, quoted_name
 from ..io.zip_limits import DEFAULT_MAX_RATIO, checked_max_ratio
 
 __all__ = ["add_parsers", "run"]
@@ -100,20 +100,14 @@ def run(args, error) -> int:
             warnings.simplefilter("always")
             code = _convert(args) if args.command == "convert" else _inspect(args)
         for warning in caught:
-            print(f"note: {_one_line(warning.message)}", file=sys.stderr)
+            print(f"note: {one_line(warning.message, _MESSAGE_LIMIT)}", file=sys.stderr)
         return code
     except BrokenPipeError:                # stdout closed by its reader: cli.main's to end
         raise
     except (WeightFileError, ValueError, TypeError, KeyError, ImportError, OSError) as err:
         message = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
-        error(_one_line(message))
+        error(one_line(message, _MESSAGE_LIMIT))
     return 2
-
-
-def _one_line(message) -> str:
-    """A message on one line, safe for a terminal and at most ``_MESSAGE_LIMIT`` long
-    (a reader's message may quote a file's bytes)."""
-    return printable_text(" ".join(str(message).split()), _MESSAGE_LIMIT)
 
 
 def _convert(args) -> int:

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..backend import asnumpy, check_not_masked
-from ..checks import check_int, check_real, printable_text, quoted_name
+from ..checks import check_int, check_real, one_line, printable_text, quoted_name
 from .atomic import atomic_write
 from .checkpoint_format import (FORMAT, FORMAT_1, META, RESERVED_KEYS, SECTIONS, STORED_DTYPES,
                                 CheckpointError, member_name, optimizer_key)
@@ -152,10 +152,10 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 def _describe(err: Exception, limit: int = 300) -> str:
     """One line: our own fault's words, or a foreign exception's type and message, safe
-    for a terminal and cut past ``limit`` characters (``checks.printable_text``)."""
+    for a terminal and cut past ``limit`` characters (``checks.one_line``)."""
     text = str(err) if isinstance(err, _Fault) else ": ".join(
         part for part in (type(err).__name__, str(err)) if part)
-    return printable_text(" ".join(text.split()), limit)
+    return one_line(text, limit)
 
 
 def _read(path: Path) -> dict[str, Any]:
