@@ -6,12 +6,12 @@ from .gradcheck import hvpcheck, jvpcheck
 from .grad_mode import is_grad_enabled, no_grad
 from .interop import load_weights, save_weights
 from .io import load_checkpoint
-from .nn import LSTM, RNN, Embedding, Linear, LSTMCell, Module, Parameter
+from .nn import GRU, LSTM, RNN, Embedding, GRUCell, Linear, LSTMCell, Module, Parameter
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "functional", "workspace", "LSTMCell", "LSTM", "RNN", "Linear", "Embedding", "Module", "Parameter", "no_grad", "is_grad_enabled",
+    "functional", "workspace", "LSTMCell", "LSTM", "RNN", "GRUCell", "GRU", "Linear", "Embedding", "Module", "Parameter", "no_grad", "is_grad_enabled",
     "gradcheck", "adjoint_check", "GradcheckReport", "GradcheckError", "load_checkpoint",
     "load_weights", "save_weights",
     "jvpcheck", "hvpcheck",

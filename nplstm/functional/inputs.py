@@ -14,7 +14,8 @@ from ..checks import (add_batch_axis, check_arrays, check_not_empty, check_rank,
                       check_upstream)
 
 __all__ = ["check_lstm_weights", "check_step_inputs", "check_step_upstream",
-           "check_sequence_x", "check_sequence_inputs", "check_sequence_upstream", "unpack_state"]
+           "check_sequence_x", "check_sequence_inputs", "check_sequence_upstream", "unpack_state",
+           "check_gru_weights", "check_hidden", "check_step_x"]
 
 
 def check_lstm_weights(weight_ih, weight_hh, bias_ih, bias_hh, weight_hr=None):
@@ -57,15 +58,7 @@ def check_lstm_weights(weight_ih, weight_hh, bias_ih, bias_hh, weight_hr=None):
 def check_step_inputs(x, state, weight_ih, I, H, xp):
     """Validate x and (h, c) of one step; return batched x, h, c and whether x was unbatched."""
     h, c = (None, None) if state is None else unpack_state(state)
-    # the weight first, so that dtype and device mismatches name it: "x has dtype float64
-    # but weight_ih is float32"
-    check_arrays({"weight_ih": weight_ih, "x": x, "h": h, "c": c}, required=("x",))
-    check_rank("x", x, (1, 2), "(B, I) or unbatched (I,)")
-    unbatched = x.ndim == 1
-    check_not_empty("x", x, ("I",) if unbatched else ("B", "I"))
-    x = add_batch_axis(unbatched, 0, x)                                     # (B, I)
-    check_shape("x", x[0] if unbatched else x, (I,) if unbatched else (x.shape[0], I),
-                "(I,)" if unbatched else "(B, I)", "I is weight_ih's second dimension")
+    x, unbatched = check_step_x(x, weight_ih, I, h=h, c=c)                  # (B, I)
     B = x.shape[0]
     if h is None:
         h = xp.zeros((B, H), dtype=x.dtype)
@@ -156,3 +149,56 @@ def check_sequence_upstream(doutput, dh_n, dc_n, T, B, H, P, unbatched, dtype, x
         dh_n = check_upstream("dh_n", dh_n, (B, P), f"(B, {Q})", dtype, xp)
         dc_n = check_upstream("dc_n", dc_n, (B, H), "(B, H)", dtype, xp) if cell else None
     return doutput, dh_n, dc_n
+
+
+def check_gru_weights(weight_ih, weight_hh, bias_ih, bias_hh):
+    """Check that the weights of one GRU layer fit each other; return (xp, I, H).
+
+    weight_ih (3H, I), weight_hh (3H, H), bias_ih and bias_hh (3H,) (both or neither), the
+    blocks in torch's order [r | z | n].  Shapes are ``ValueError``s, dtypes and backends
+    ``TypeError``s, each naming the weight.
+    """
+    if (bias_ih is None) != (bias_hh is None):
+        given, missing = ("bias_ih", "bias_hh") if bias_hh is None else ("bias_hh", "bias_ih")
+        raise ValueError(f"{given} was given without {missing}: pass both biases or neither")
+    xp = check_arrays({"weight_ih": weight_ih, "weight_hh": weight_hh, "bias_ih": bias_ih,
+                       "bias_hh": bias_hh}, required=("weight_ih", "weight_hh"))
+    if weight_ih.ndim != 2 or weight_ih.shape[0] % 3 or weight_ih.shape[0] == 0:
+        raise ValueError(f"weight_ih must have shape (3H, I) with 3H a positive multiple of 3, "
+                         f"got {tuple(weight_ih.shape)}")
+    check_not_empty("weight_ih", weight_ih, ("3H", "I"))
+    three_h, I = weight_ih.shape
+    H = three_h // 3
+    check_shape("weight_hh", weight_hh, (three_h, H), "(3H, H)",
+                f"H = {H} from weight_ih's {three_h} rows")
+    for name, b in (("bias_ih", bias_ih), ("bias_hh", bias_hh)):
+        if b is not None:
+            check_shape(name, b, (three_h,), "(3H,)")
+    return xp, I, H
+
+
+def check_hidden(name, h, B, H, unbatched, dtype, xp):
+    """A one-array state (the GRU's h): zeros (B, H) for None, else checked against x's
+    batch size and H and returned batched (B, H)."""
+    if h is None:
+        return xp.zeros((B, H), dtype=dtype)
+    check_shape(name, h, (H,) if unbatched else (B, H), "(H,)" if unbatched else "(B, H)",
+                "unbatched x takes an unbatched state" if unbatched else
+                "B is x's batch size, H is weight_hh's second dimension")
+    return add_batch_axis(unbatched, 0, h)                                  # (B, H)
+
+
+def check_step_x(x, weight_ih, I, **states):
+    """Validate one step's x (B, I) / (I,) (and that ``states``, {name: array or None}, share
+    its dtype and backend); return batched x (B, I) and whether x was unbatched.  Shared by
+    the LSTM and the GRU functions."""
+    # the weight first, so that dtype and device mismatches name it: "x has dtype float64
+    # but weight_ih is float32"
+    check_arrays({"weight_ih": weight_ih, "x": x, **states}, required=("x",))
+    check_rank("x", x, (1, 2), "(B, I) or unbatched (I,)")
+    unbatched = x.ndim == 1
+    check_not_empty("x", x, ("I",) if unbatched else ("B", "I"))
+    x = add_batch_axis(unbatched, 0, x)                                     # (B, I)
+    check_shape("x", x[0] if unbatched else x, (I,) if unbatched else (x.shape[0], I),
+                "(I,)" if unbatched else "(B, I)", "I is weight_ih's second dimension")
+    return x, unbatched

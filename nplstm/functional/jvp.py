@@ -1,4 +1,4 @@
-"""Forward-mode derivatives (JVPs) of the LSTM cell and sequence, written by hand.
+"""Forward-mode derivatives (JVPs) of the LSTM and GRU cells and layers, written by hand.
 
 Where a backward maps ∂L/∂outputs to ∂L/∂inputs (a vector-Jacobian product, Jᵀu), a JVP
 pushes a *tangent* of the inputs forward to the tangent of the outputs (J v): for inputs
@@ -30,10 +30,13 @@ from ..backend import Array
 
 from ..checks import check_arrays, check_lengths, check_shape, drop_batch_axis
 from ..kernels import kernels_for, split_gates
+from .gru import _input_bias as _gru_input_bias, _step_forward as _gru_step_forward
 from .packing import make_plan
-from .inputs import check_lstm_weights, check_sequence_inputs, check_step_inputs
+from .inputs import (check_gru_weights, check_hidden, check_lstm_weights, check_sequence_inputs,
+                     check_sequence_x, check_step_inputs, check_step_x)
 
-__all__ = ["CellTangents", "SequenceTangents", "lstm_cell_jvp", "lstm_jvp"]
+__all__ = ["CellTangents", "SequenceTangents", "lstm_cell_jvp", "lstm_jvp", "GRUCellTangents",
+           "GRUTangents", "gru_cell_jvp", "gru_jvp"]
 
 
 class CellTangents(NamedTuple):
@@ -211,3 +214,131 @@ def _tangents(tangents: Any, kind: Any, xp: Any, unbatched: bool, batch_axis: Op
         check_shape(label, tangent, expected, f"{name}'s shape")
         out[name] = tangent if axis is None else xp.expand_dims(tangent, axis)
     return kind(**out)
+
+
+# -- the GRU (gru.py) --------------------------------------------------------------------------
+#
+#     gi_dot = x_dot W_ihᵀ + x W_ih_dotᵀ + b_ih_dot,   gh_dot = h_dot W_hhᵀ + h W_hh_dotᵀ + b_hh_dot
+#     r_dot  = r(1 − r) ⊙ (gi_r_dot + gh_r_dot),      z_dot = z(1 − z) ⊙ (gi_z_dot + gh_z_dot)
+#     n_dot  = (1 − n²) ⊙ (gi_n_dot + r_dot ⊙ hn + r ⊙ gh_n_dot)        (hn = h W_hnᵀ + b_hn)
+#     h'_dot = n_dot + z_dot ⊙ (h − n) + z ⊙ (h_dot − n_dot)            (h' = n + z ⊙ (h − n))
+
+class GRUCellTangents(NamedTuple):
+    """Tangents of ``gru_cell_forward``'s inputs (fields as ``GRUCellGrads``); None = zero."""
+
+    x: Optional[Array] = None          # (B, I) or (I,)
+    h_prev: Optional[Array] = None     # (B, H) or (H,)
+    weight_ih: Optional[Array] = None  # (3H, I)
+    weight_hh: Optional[Array] = None  # (3H, H)
+    bias_ih: Optional[Array] = None    # (3H,)
+    bias_hh: Optional[Array] = None    # (3H,)
+
+
+class GRUTangents(NamedTuple):
+    """Tangents of ``gru_forward``'s inputs (fields as ``GRUGrads``); None = zero."""
+
+    x: Optional[Array] = None          # (T, B, I) or (T, I)
+    h0: Optional[Array] = None         # (B, H) or (H,)
+    weight_ih: Optional[Array] = None  # (3H, I)
+    weight_hh: Optional[Array] = None  # (3H, H)
+    bias_ih: Optional[Array] = None    # (3H,)
+    bias_hh: Optional[Array] = None    # (3H,)
+
+
+def gru_cell_jvp(x: Array, h: Optional[Array], weight_ih: Array, weight_hh: Array,
+                 bias_ih: Optional[Array] = None, bias_hh: Optional[Array] = None, *,
+                 tangents: Union[GRUCellTangents, dict[str, Any], None] = None
+                 ) -> tuple[Array, Array]:
+    """One GRU step and its tangent: ``h1, h1_dot``, each (B, H) (unbatched (H,)).
+
+    Arguments as ``gru_cell_forward``; ``tangents`` a ``GRUCellTangents`` (or a dict of its
+    fields, or None), each tangent shaped like its input.
+    """
+    xp, I, H = check_gru_weights(weight_ih, weight_hh, bias_ih, bias_hh)
+    x, unbatched = check_step_x(x, weight_ih, I, h=h)                       # (B, I)
+    h_prev = check_hidden("h", h, x.shape[0], H, unbatched, x.dtype, xp)    # (B, H)
+    t = _tangents(tangents, GRUCellTangents, xp, unbatched, batch_axis=0, primals={
+        "x": x, "h_prev": h_prev, "weight_ih": weight_ih, "weight_hh": weight_hh,
+        "bias_ih": bias_ih, "bias_hh": bias_hh})
+    gi = x @ weight_ih.T                                                     # (B, 3H)
+    gi_dot = t.x @ weight_ih.T + x @ t.weight_ih.T
+    if bias_ih is not None:
+        gi_dot = gi_dot + t.bias_ih
+    h1, h1_dot = _gru_step_jvp(gi, gi_dot, h_prev, t.h_prev, weight_hh, t.weight_hh, bias_ih,
+                               bias_hh, t.bias_hh, xp)
+    return drop_batch_axis(unbatched, 0, h1, h1_dot)
+
+
+def gru_jvp(x: Array, h0: Optional[Array], weight_ih: Array, weight_hh: Array,
+            bias_ih: Optional[Array] = None, bias_hh: Optional[Array] = None, *,
+            lengths: Any = None, reverse: bool = False,
+            tangents: Union[GRUTangents, dict[str, Any], None] = None
+            ) -> tuple[tuple[Array, Array], tuple[Array, Array]]:
+    """One GRU layer and direction, and its tangent: ``(output, h_n), (output_dot, h_n_dot)``.
+
+    Arguments as ``gru_forward`` (lengths and reverse included); ``tangents`` a
+    ``GRUTangents`` (or a dict, or None).  Shapes (T, B, H), (B, H) (unbatched: no B).
+    Tangents of x at padded steps are ignored, as the forward ignores x there.
+    """
+    xp, I, H = check_gru_weights(weight_ih, weight_hh, bias_ih, bias_hh)
+    x, unbatched = check_sequence_x(x, weight_ih, I, h0=h0)                 # (T, B, I)
+    T, B = x.shape[:2]
+    h0 = check_hidden("h0", h0, B, H, unbatched, x.dtype, xp)               # (B, H)
+    t = _tangents(tangents, GRUTangents, xp, unbatched, batch_axis=None, primals={
+        "x": x, "h0": h0, "weight_ih": weight_ih, "weight_hh": weight_hh, "bias_ih": bias_ih,
+        "bias_hh": bias_hh})
+    lengths = None if lengths is None else check_lengths(lengths, T, B)
+    plan = make_plan(T, B, lengths, reverse, xp)
+    x_w = plan.to_work(x, zero_padding=True)                                 # (T, B, I)
+    x_dot_w = plan.to_work(t.x, zero_padding=True)                           # (T, B, I)
+    GI = x_w @ weight_ih.T                                                   # (T, B, 3H)
+    GI_dot = x_dot_w @ weight_ih.T + x_w @ t.weight_ih.T                     # (T, B, 3H)
+    if bias_ih is not None:
+        GI_dot = GI_dot + t.bias_ih
+    output = xp.zeros((T, B, H), dtype=x.dtype)        # zero at padded steps, as the forward
+    output_dot = xp.zeros_like(output)
+    h0_w, h0_dot_w = plan.batch_to_work(h0), plan.batch_to_work(t.h0)        # (B, H)
+    for s in range(T):
+        n = plan.batch_sizes[s]                                              # rows running
+        h_prev = output[s - 1, :n] if s else h0_w[:n]                        # (n, H)
+        h_prev_dot = output_dot[s - 1, :n] if s else h0_dot_w[:n]
+        output[s, :n], output_dot[s, :n] = _gru_step_jvp(
+            GI[s, :n], GI_dot[s, :n], h_prev, h_prev_dot, weight_hh, t.weight_hh, bias_ih,
+            bias_hh, t.bias_hh, xp)
+    rows, last = xp.arange(B), xp.asarray(plan.last_step)
+    h_n = plan.batch_from_work(output[last, rows])                           # (B, H)
+    h_n_dot = plan.batch_from_work(output_dot[last, rows])
+    output, output_dot = plan.from_work(output), plan.from_work(output_dot)  # (T, B, H)
+    output, output_dot = drop_batch_axis(unbatched, 1, output, output_dot)
+    h_n, h_n_dot = drop_batch_axis(unbatched, 0, h_n, h_n_dot)
+    return (output, h_n), (output_dot, h_n_dot)
+
+
+def _gru_step_jvp(gi: Array, gi_dot: Array, h_prev: Array, h_prev_dot: Array,
+                  weight_hh: Array, weight_hh_dot: Array, bias_ih: Optional[Array],
+                  bias_hh: Optional[Array], bias_hh_dot: Optional[Array],
+                  xp: Any) -> tuple[Array, Array]:
+    """The GRU step and its tangent (module comment above): (h1, h1_dot), each (B, H).
+
+    gi (B, 3H) is x W_ihᵀ without bias, gi_dot its tangent with b_ih's; the primal comes
+    from the fast step itself (gru.py), so h1 is the forward's to the bit.
+    """
+    B, H = h_prev.shape
+    gates = gi.copy()                                                        # (B, 3H)
+    bias = _gru_input_bias(bias_ih, bias_hh)
+    if bias is not None:
+        gates += bias
+    recurrent = h_prev @ weight_hh.T                                         # (B, 3H)
+    gh_dot = h_prev_dot @ weight_hh.T + h_prev @ weight_hh_dot.T             # (B, 3H)
+    if bias_hh_dot is not None:
+        gh_dot = gh_dot + bias_hh_dot
+    hn, h1 = xp.empty((B, H), dtype=gi.dtype), xp.empty((B, H), dtype=gi.dtype)
+    _gru_step_forward(xp, gates, recurrent, None if bias_hh is None else bias_hh[2 * H:],
+                      h_prev, hn, h1)                            # gates now [r | z | n]
+    r, z, n = gates[:, :H], gates[:, H:2 * H], gates[:, 2 * H:]
+    a_dot = gi_dot + gh_dot                                     # [a_r | a_z | ·] tangents
+    r_dot = r * (1 - r) * a_dot[:, :H]                          # r = σ(a_r)
+    z_dot = z * (1 - z) * a_dot[:, H:2 * H]                     # z = σ(a_z)
+    n_dot = (1 - n * n) * (gi_dot[:, 2 * H:] + r_dot * hn + r * gh_dot[:, 2 * H:])
+    h1_dot = n_dot + z_dot * (h_prev - n) + z * (h_prev_dot - n_dot)   # h' = n + z (h − n)
+    return h1, h1_dot

@@ -253,3 +253,193 @@ class LoopCache(NamedTuple):
     lengths: object    # (B,) ints
     reverse: bool
     unbatched: bool
+
+
+# -- the GRU ------------------------------------------------------------------------------------
+#
+# One step, as torch.nn.GRUCell (the weights' blocks in torch's order [r | z | n]):
+#     r = σ(x W_irᵀ + b_ir + h_prev W_hrᵀ + b_hr)           reset gate
+#     z = σ(x W_izᵀ + b_iz + h_prev W_hzᵀ + b_hz)           update gate
+#     n = tanh(x W_inᵀ + b_in + r ⊙ (h_prev W_hnᵀ + b_hn))  candidate: r multiplies the whole
+#     h = (1 − z) ⊙ n + z ⊙ h_prev                          recurrent term, its bias included
+# ``gru_step_forward`` / ``gru_step_backward`` are that step on batched arrays;
+# ``gru_cell_*`` check their input, then call them; ``gru_forward`` / ``gru_backward`` loop
+# over them.  The fast twins: gru.py.
+
+from .grads import GRUCellGrads, GRUGrads  # noqa: E402  (here: the LSTM's lines stay put)
+from .inputs import check_gru_weights, check_hidden, check_sequence_x, check_step_x  # noqa: E402
+
+__all__ += ["gru_cell_forward", "gru_cell_backward", "gru_forward", "gru_backward",
+            "gru_step_forward", "gru_step_backward", "GRUStepCache", "GRULoopCache"]
+
+
+def gru_step_forward(x, h_prev, weight_ih, weight_hh, bias_ih, bias_hh):
+    """One GRU step on batched, already validated arrays: ``h, GRUStepCache``."""
+    xp = get_array_module(x)
+    b_ih, b_hh = (0, 0) if bias_ih is None else (bias_ih, bias_hh)  # bias=False: none
+    gi_r, gi_z, gi_n = _thirds(x @ weight_ih.T + b_ih)     # (B, H) each: x W_irᵀ + b_ir, …
+    gh_r, gh_z, gh_n = _thirds(h_prev @ weight_hh.T + b_hh)  # (B, H) each: h W_hrᵀ + b_hr, …
+    r = sigmoid(gi_r + gh_r)                               # (B, H)  r = σ(gi_r + gh_r)  reset
+    z = sigmoid(gi_z + gh_z)                               # (B, H)  z = σ(gi_z + gh_z)  update
+    n = xp.tanh(gi_n + r * gh_n)                           # (B, H)  n = tanh(gi_n + r ⊙ gh_n)
+    h = (1 - z) * n + z * h_prev                           # (B, H)  h = (1 − z) ⊙ n + z ⊙ h_prev
+    cache = GRUStepCache(x, h_prev, r, z, n, gh_n, weight_ih, weight_hh,
+                         has_bias=bias_ih is not None, unbatched=False)
+    return h, cache
+
+
+def gru_step_backward(dh, cache):
+    """The GRU step undone line by line, from dh = ∂L/∂h (batched): the ``GRUCellGrads``.
+
+    a_r, a_z, a_n are the arguments of σ, σ and tanh; gi = x W_ihᵀ + b_ih and
+    gh = h_prev W_hhᵀ + b_hh (B, 3H) the two products they are made of.
+    """
+    x, h_prev, r, z, n, gh_n, weight_ih, weight_hh, has_bias, _ = cache
+    xp = get_array_module(x)
+    dn = dh * (1 - z)                                      # (B, H)  h = (1 − z) ⊙ n + …
+    dz = dh * (h_prev - n)                                 # (B, H)  h = n − z ⊙ n + z ⊙ h_prev
+    dh_direct = dh * z                                     # (B, H)  h = … + z ⊙ h_prev
+    da_n = dn * (1 - n * n)                                # (B, H)  n = tanh(a_n): 1 − t²
+    dr = da_n * gh_n                                       # (B, H)  a_n = gi_n + r ⊙ gh_n
+    dgh_n = da_n * r                                       # (B, H)  a_n = gi_n + r ⊙ gh_n
+    da_z = dz * z * (1 - z)                                # (B, H)  z = σ(a_z): σ' = s(1 − s)
+    da_r = dr * r * (1 - r)                                # (B, H)  r = σ(a_r)
+    dgi = xp.concatenate([da_r, da_z, da_n], axis=-1)      # (B, 3H) a_r, a_z, a_n = gi + …
+    dgh = xp.concatenate([da_r, da_z, dgh_n], axis=-1)     # (B, 3H) … + gh_r, gh_z, r ⊙ gh_n
+    dbias_hh = dgh.sum(axis=0) if has_bias else None       # (3H,)   gh = … + b_hh  (Σ over B)
+    dh_prev = dh_direct + dgh @ weight_hh                  # (B, H)  gh = h_prev W_hhᵀ + …
+    dweight_hh = dgh.T @ h_prev                            # (3H, H) gh = h_prev W_hhᵀ + …
+    dbias_ih = dgi.sum(axis=0) if has_bias else None       # (3H,)   gi = … + b_ih
+    dx = dgi @ weight_ih                                   # (B, I)  gi = x W_ihᵀ + …
+    dweight_ih = dgi.T @ x                                 # (3H, I) gi = x W_ihᵀ + …
+    return GRUCellGrads(dx, dh_prev, dweight_ih, dweight_hh, dbias_ih, dbias_hh)
+
+
+def gru_cell_forward(x, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
+    """One GRU step: ``h1, cache = gru_cell_forward(x, h, weight_ih, weight_hh, ...)``.
+
+    x (B, I) or unbatched (I,);  h (B, H) or (H,), or None for 0
+    weight_ih (3H, I), weight_hh (3H, H), bias_ih, bias_hh (3H,) or None
+    returns h1 shaped like h, and a ``GRUStepCache``
+    """
+    xp, I, H = check_gru_weights(weight_ih, weight_hh, bias_ih, bias_hh)
+    x, unbatched = check_step_x(x, weight_ih, I, h=h)                       # (B, I)
+    h_prev = check_hidden("h", h, x.shape[0], H, unbatched, x.dtype, xp)    # (B, H)
+    h1, cache = gru_step_forward(x, h_prev, weight_ih, weight_hh, bias_ih, bias_hh)
+    return drop_batch_axis(unbatched, 0, h1), cache._replace(unbatched=unbatched)
+
+
+def gru_cell_backward(dh, cache) -> GRUCellGrads:
+    """Gradients of one GRU step from dh = ∂L/∂h1 (None: zeros): ``GRUCellGrads``."""
+    check_cache(cache, GRUStepCache, "reference.gru_cell_forward")
+    B, H = cache.h_prev.shape
+    xp = check_arrays({"x (from the cache)": cache.x, "dh": dh})
+    dh = check_step_upstream("dh", dh, B, H, cache.unbatched, cache.x.dtype, xp)    # (B, H)
+    grads = gru_step_backward(dh, cache)
+    x, h_prev = drop_batch_axis(cache.unbatched, 0, grads.x, grads.h_prev)
+    return grads._replace(x=x, h_prev=h_prev)
+
+
+def gru_forward(x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, *, lengths=None,
+                reverse=False, keep_cache=True):
+    """One GRU layer, one direction, a loop of ``gru_step_forward``: ``(output, h_n), cache``.
+
+    x (T, B, I) or unbatched (T, I);  h0 (B, H) (unbatched (H,)) or None;  lengths and
+    reverse as for ``lstm_forward``.  returns output (T, B, H), h_n (B, H) (unbatched: no
+    B axis) and a ``GRULoopCache``, or None with keep_cache=False
+    """
+    xp, I, H = check_gru_weights(weight_ih, weight_hh, bias_ih, bias_hh)
+    x, unbatched = check_sequence_x(x, weight_ih, I, h0=h0)                # (T, B, I)
+    T, B = x.shape[:2]
+    h = check_hidden("h0", h0, B, H, unbatched, x.dtype, xp)                # (B, H)
+    lengths = xp.asarray(np.full(B, T) if lengths is None else check_lengths(lengths, T, B))
+    if reverse:
+        x = reverse_within_lengths(x, lengths)         # the walk below is then forward
+    steps, outputs = [], []
+    for t in range(T):
+        running = (t < lengths)[:, None]                               # (B, 1) not yet ended
+        x_t = xp.where(running, x[t], 0)               # (B, I) padding (even NaN) reads as 0
+        h_t, step = gru_step_forward(x_t, h, weight_ih, weight_hh, bias_ih, bias_hh)
+        h = xp.where(running, h_t, h)                  # (B, H) ended rows keep their state
+        outputs.append(xp.where(running, h_t, 0))      # (B, H) and output 0
+        if keep_cache:
+            steps.append(step)
+    output = xp.stack(outputs)                                         # (T, B, H)
+    if reverse:
+        output = reverse_within_lengths(output, lengths)   # back to the input's time order
+    cache = GRULoopCache(steps, lengths, reverse, unbatched) if keep_cache else None
+    output = drop_batch_axis(unbatched, 1, output)        # (T, H) for a (T, I) input
+    return (output, drop_batch_axis(unbatched, 0, h)), cache
+
+
+def gru_backward(doutput, dh_n, cache, *, record=None) -> GRUGrads:
+    """Backpropagation through time: ``gru_step_backward`` for t = T−1 … 0, carrying dh.
+
+    doutput (T, B, H), dh_n (B, H) (unbatched: no B axis), each None for zeros; doutput at
+    padded steps is ignored.  record: None or a dict that receives record["dh"][t] =
+    ‖∂L/∂h_t‖ over the batch, host float64 (T,) indexed by input time
+    returns ``GRUGrads``; weight gradients are sums over the steps
+    """
+    check_cache(cache, GRULoopCache, "reference.gru_forward (with keep_cache=True)")
+    check_record(record)
+    steps, lengths, reverse, unbatched = cache
+    x, h0 = steps[0].x, steps[0].h_prev                                # (B, I), (B, H)
+    T, (B, H) = len(steps), h0.shape
+    xp = check_arrays({"x (from the cache)": x, "doutput": doutput, "dh_n": dh_n})
+    doutput, dh, _ = check_sequence_upstream(doutput, dh_n, None, T, B, H, H, unbatched,
+                                             x.dtype, xp, cell=False, p_letter="H")
+    if reverse:
+        doutput = reverse_within_lengths(doutput, lengths)   # into the walk's order
+    step_grads, dh_squares = [], []
+    for t in reversed(range(T)):
+        running = (t < lengths)[:, None]                               # (B, 1)
+        dh_t = xp.where(running, doutput[t] + dh, 0)   # (B, H) ∂L/∂h_t: output + step t+1
+        grads = gru_step_backward(dh_t, steps[t])
+        dh = xp.where(running, grads.h_prev, dh)       # (B, H) ended rows pass dh_n back
+        step_grads.insert(0, grads)                    # kept in time order t = 0 … T−1
+        dh_squares.insert(0, (dh_t * dh_t).sum(axis=-1))               # (B,)
+    dx = xp.stack([g.x for g in step_grads])                           # (T, B, I)
+    if reverse:
+        dx = reverse_within_lengths(dx, lengths)
+    if record is not None:
+        squares = xp.stack(dh_squares)                                 # (T, B)
+        if reverse:
+            squares = reverse_within_lengths(squares, lengths)
+        record["dh"] = asnumpy(squares).astype(np.float64).sum(axis=1) ** 0.5   # (T,)
+    has_bias = steps[0].has_bias
+    dweight_ih = sum(g.weight_ih for g in step_grads)                 # (3H, I) Σ over t
+    dweight_hh = sum(g.weight_hh for g in step_grads)                 # (3H, H)
+    dbias_ih = sum(g.bias_ih for g in step_grads) if has_bias else None   # (3H,)
+    dbias_hh = sum(g.bias_hh for g in step_grads) if has_bias else None   # (3H,)
+    return GRUGrads(drop_batch_axis(unbatched, 1, dx), drop_batch_axis(unbatched, 0, dh),
+                    dweight_ih, dweight_hh, dbias_ih, dbias_hh)
+
+
+def _thirds(a):
+    """Views (r, z, n), each (..., H), of the stacked GRU blocks (..., 3H)."""
+    H = a.shape[-1] // 3
+    return a[..., :H], a[..., H:2 * H], a[..., 2 * H:]
+
+
+class GRUStepCache(NamedTuple):
+    """What ``gru_step_backward`` reads, saved by ``gru_step_forward`` (batched shapes)."""
+
+    x: object          # (B, I)
+    h_prev: object     # (B, H)   the hidden state the step read
+    r: object          # (B, H)   reset gate
+    z: object          # (B, H)   update gate
+    n: object          # (B, H)   candidate
+    gh_n: object       # (B, H)   h_prev W_hnᵀ + b_hn, the term r multiplies
+    weight_ih: object  # (3H, I)  references, not copies
+    weight_hh: object  # (3H, H)
+    has_bias: bool
+    unbatched: bool    # gru_cell_forward was given (I,) and returned (H,)
+
+
+class GRULoopCache(NamedTuple):
+    """What ``gru_backward`` reads, saved by ``gru_forward`` (in the walk's order)."""
+
+    steps: list        # T GRUStepCaches
+    lengths: object    # (B,) ints
+    reverse: bool
+    unbatched: bool

@@ -12,14 +12,16 @@ once per module with a ``TapeWarning``.
     module.py      Parameter, Module (parameters, tape, state dicts, devices, repr),
                    TapeWarning, StateDictKeyError
     lstm.py        LSTMCell, LSTM
-    recurrent.py   the layers × directions × dropout loop LSTM and RNN share; RNN (tanh, ReLU)
+    gru.py         GRUCell, GRU
+    recurrent.py   what LSTM, RNN and GRU share: the layers × directions × dropout loop; RNN (tanh, ReLU)
     layers.py      Linear, Embedding
 """
 
 from .layers import Embedding, Linear
 from .module import Module, Parameter, StateDictKeyError, TapeWarning
+from .gru import GRU, GRUCell
 from .lstm import LSTM, LSTMCell
 from .recurrent import RNN
 
-__all__ = ["Parameter", "Module", "LSTMCell", "LSTM", "RNN", "Linear", "Embedding", "TapeWarning",
-           "StateDictKeyError"]
+__all__ = ["Parameter", "Module", "LSTMCell", "LSTM", "RNN", "GRUCell", "GRU", "Linear",
+           "Embedding", "TapeWarning", "StateDictKeyError"]
