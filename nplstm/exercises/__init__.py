@@ -19,7 +19,8 @@ loaded and called, and both ends of the call), ``wire`` (the pickle-free message
 them), ``graders``, ``gru_grader``, ``sequence_graders`` and ``capstone`` (one per
 exercise: cases, answers), ``mistakes`` (what named mistakes give, from the reference),
 ``compare`` (errors, diagnoses and the loop over cases), ``result`` (the plain data and
-how it reads), ``tutor`` (hints, the notebook, progress).  The printing is in ``nplstm.cli.exercise``.
+how it reads), ``tutor`` (hints, the notebook, progress).  The printing is in
+``nplstm.cli.exercise``.
 """
 
 from .catalog import EXERCISES, Exercise, exercise, solution_source, start, stub_source

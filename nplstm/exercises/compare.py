@@ -25,8 +25,8 @@ from .learner import LearnerError
 from .result import DIFFERENCES_TOLERANCE, REFERENCE_TOLERANCE, FunctionReport, OutputRow
 from .wire import Opaque, type_name
 
-__all__ = ["OutputSpec", "gate_spec", "GRU_GATE_NAMES", "relative_error", "checked_output", "diagnose",
-           "Compared", "grade_function", "central_differences", "projection",
+__all__ = ["OutputSpec", "gate_spec", "GRU_GATE_NAMES", "relative_error", "checked_output",
+           "diagnose", "Compared", "grade_function", "central_differences", "projection",
            "as_float", "normal", "lstm_inputs", "probe", "grade_step", "YOUR_FORWARD"]
 
 _BLOCK_ROWS = ("0:H", "H:2H", "2H:3H", "3H:4H")
