@@ -64,20 +64,36 @@ def span(lines: list) -> str:
     return str(first) if first == last else f"{first}–{last}"
 
 
-def step_backward_table(source: str) -> str:
-    """The markdown table "every line of lstm_step_backward, against the forward line it
-    undoes", its numbers read from ``source`` (the text of reference.py)."""
+# gru_step_backward, line by line, and what of it undoes no forward line
+GRU_STEP_BACKWARD = [
+    (["dn", "dz", "dh_direct"], ["h"]),
+    (["da_n"], ["n"]),
+    (["dr", "dgh_n"], ["n"]),
+    (["da_z"], ["z"]),
+    (["da_r"], ["r"]),
+    (["dgi", "dgh"], ["gi_r, gi_z, gi_n", "gh_r, gh_z, gh_n"]),
+    (["dbias_hh", "dh_prev", "dweight_hh"], ["gh_r, gh_z, gh_n"]),
+    (["dbias_ih", "dx", "dweight_ih"], ["gi_r, gi_z, gi_n"]),
+]
+GRU_NOT_UNDOING = {"x, h_prev, r, z, n, gh_n, weight_ih, weight_hh, has_bias, _", "xp"}
+
+
+def backward_table(source: str, backward_name: str = "lstm_step_backward",
+                   forward_name: str = "lstm_step_forward", table=STEP_BACKWARD,
+                   not_undoing=NOT_UNDOING) -> str:
+    """The markdown table "every line of BACKWARD, against the forward line it undoes", its
+    numbers read from ``source`` (the text of reference.py)."""
     tree = ast.parse(source)
     text = source.splitlines()
-    backward = assignments(source, tree, "lstm_step_backward")
-    forward = assignments(source, tree, "lstm_step_forward")
-    named = [name for names, _ in STEP_BACKWARD for name in names]
-    unlisted = [name for name in backward if name not in named and name not in NOT_UNDOING]
+    backward = assignments(source, tree, backward_name)
+    forward = assignments(source, tree, forward_name)
+    named = [name for names, _ in table for name in names]
+    unlisted = [name for name in backward if name not in named and name not in not_undoing]
     if unlisted:
-        raise ValueError(f"lstm_step_backward assigns {unlisted}, which no row of the table "
-                         "names: add them to STEP_BACKWARD")
+        raise ValueError(f"{backward_name} assigns {unlisted}, which no row of the table "
+                         "names: add them to its table")
     rows = ["| backward (reference.py) | forward (reference.py) |", "|---|---|"]
-    for back_names, forward_names in STEP_BACKWARD:
+    for back_names, forward_names in table:
         missing = [n for n in back_names if n not in backward] + \
                   [n for n in forward_names if n not in forward]
         if missing:
@@ -96,7 +112,18 @@ def step_backward_table(source: str) -> str:
     return "\n".join(rows)
 
 
-TABLES = {"step_backward": step_backward_table}
+def step_backward_table(source: str) -> str:
+    """Every line of lstm_step_backward, against the forward line it undoes."""
+    return backward_table(source)
+
+
+def gru_step_backward_table(source: str) -> str:
+    """Every line of gru_step_backward, against the forward line it undoes."""
+    return backward_table(source, "gru_step_backward", "gru_step_forward", GRU_STEP_BACKWARD,
+                          GRU_NOT_UNDOING)
+
+
+TABLES = {"step_backward": step_backward_table, "gru_step_backward": gru_step_backward_table}
 
 
 def _markers(name: str) -> tuple:

@@ -1,4 +1,4 @@
-"""Draw the two diagrams of docs/derivation.md with matplotlib: boxes, arrows, labels.
+"""Draw the three diagrams of docs/derivation.md with matplotlib: boxes, arrows, labels.
 
     python docs/make_diagrams.py [--out-dir docs]        (needs: pip install 'nplstm[plot]')
 
@@ -7,6 +7,8 @@ lstm_cell.png   one step of reference.py's ``lstm_step_forward``: x and h_prev m
                 h = o ⊙ tanh(c)
 bptt_paths.png  three steps unrolled, and the two routes the gradient takes back through time:
                 c_t → c_t−1 through f (an elementwise product), h_t → h_t−1 through W_hh
+gru_cell.png    one step of reference.py's ``gru_step_forward``: x and h_prev make gi and gh,
+                they make r, z and n (r inside n's recurrent term), h = (1 − z) ⊙ n + z ⊙ h_prev
 Subscripts are matplotlib mathtext ($c_{t-1}$), so no brace is drawn.
 """
 
@@ -190,6 +192,64 @@ def draw_bptt(plt):
     return fig
 
 
+def draw_gru_cell(plt):
+    """The figure of one GRU step (forward): the gates r, z, n from the two products, r
+    inside n's recurrent term, and h = (1 − z) ⊙ n + z ⊙ h_prev along the top."""
+    fig, ax = _canvas(plt, 17, 10.5)
+    ax.text(8.5, 10.1, "One GRU step: gru_step_forward (reference.py)", ha="center",
+            fontsize=FONT + 2, weight="bold")
+    y_top, y_mix, y_gate, y_g = 8.4, 6.75, 5.0, 2.4
+    x_r, x_n, x_z, x_one, x_out, x_split = 3.4, 7.3, 11.0, 13.6, 13.6, 1.0
+    # h_prev along the top, and down into the recurrent product
+    ax.text(0.1, y_top + 0.5, "h_prev", fontsize=FONT + 2, va="center", style="italic")
+    _arrow(ax, (0.2, y_top), (x_z - 0.32, y_top))
+    _line(ax, [(x_split, y_top), (x_split, y_g)])
+    ax.plot([x_split], [y_top], "o", color=FORWARD, markersize=5, zorder=3)
+    _arrow(ax, (x_split, y_g), (2.0, y_g))
+    _operator(ax, x_z, y_top, "⊙")
+    ax.text(x_z, y_top + 0.55, "z ⊙ h_prev", ha="center", fontsize=FONT - 1)
+    _arrow(ax, (x_z + 0.32, y_top), (x_out - 0.32, y_top))
+    _operator(ax, x_out, y_top, "+")
+    _arrow(ax, (x_out + 0.32, y_top), (16.0, y_top))
+    ax.text(16.15, y_top, "h", fontsize=FONT + 4, va="center", style="italic")
+    ax.text(x_out + 0.45, y_top + 0.55, "h = (1 − z) ⊙ n + z ⊙ h_prev", ha="left",
+            fontsize=FONT - 1)
+    # the gates
+    gates = [(x_r, 2.3, "r = σ(a_r)", "reset gate"), (x_n, 3.4, "n = tanh(a_n)", "candidate"),
+             (x_z, 2.3, "z = σ(a_z)", "update gate")]
+    for x, w, text, name in gates:
+        _box(ax, x, y_gate, w, 1.3, "", GATE)
+        ax.text(x, y_gate + 0.18, text, ha="center", va="center", fontsize=FONT, zorder=3)
+        ax.text(x, y_gate - 0.35, name, ha="center", va="center", fontsize=FONT - 3,
+                color="#555555", zorder=3)
+    _arrow(ax, (x_r + 1.15, y_gate), (x_n - 1.7, y_gate))                    # r → n
+    ax.text((x_r + x_n) / 2 - 0.3, y_gate + 0.25, "r", ha="center", fontsize=FONT - 1,
+            style="italic")
+    _arrow(ax, (x_z, y_gate + 0.65), (x_z, y_top - 0.32))                    # z → ⊙ h_prev
+    # (1 − z) ⊙ n → +
+    _operator(ax, x_out, y_mix, "⊙")
+    _line(ax, [(x_n, y_gate + 0.65), (x_n, y_mix), (x_z - 0.2, y_mix)])
+    _arrow(ax, (x_z + 0.2, y_mix), (x_out - 0.32, y_mix))     # under z's arrow: a gap
+    _box(ax, x_one, y_gate, 1.5, 0.8, "1 − z", GATE, size=FONT - 1)
+    _arrow(ax, (x_z + 1.15, y_gate), (x_one - 0.75, y_gate))
+    _arrow(ax, (x_one, y_gate + 0.4), (x_out, y_mix - 0.32))
+    _arrow(ax, (x_out, y_mix + 0.32), (x_out, y_top - 0.32))
+    ax.text(x_out + 0.45, y_mix + 0.1, "(1 − z) ⊙ n", fontsize=FONT - 1, va="center")
+    # the two products, kept apart: r reaches only the recurrent part of n's argument
+    _box(ax, 7.2, y_g, 10.4, 1.0, "gi = x W_ihᵀ + b_ih,   gh = h_prev W_hhᵀ + b_hh   →   "
+         "blocks r, z, n", LINEAR, size=FONT - 1)
+    for x, label in ((x_r, "a_r = gi_r + gh_r"), (x_n, "a_n = gi_n + r ⊙ gh_n"),
+                     (x_z, "a_z = gi_z + gh_z")):
+        _arrow(ax, (x, y_g + 0.5), (x, y_gate - 0.65))
+        ax.text(x + 0.12, (y_g + y_gate) / 2 - 0.1, label, fontsize=FONT - 2, color="#555555")
+    ax.text(4.6, 0.25, "x", fontsize=FONT + 4, ha="center", style="italic")
+    _arrow(ax, (4.6, 0.75), (4.6, y_g - 0.5))
+    ax.text(16.9, 0.3, "σ: logistic sigmoid    ⊙: elementwise product    "
+            "gh_n = h_prev W_hnᵀ + b_hn (torch's form)", ha="right", fontsize=FONT - 3,
+            color="#555555")
+    return fig
+
+
 def save(fig, plt, path: Path) -> None:
     try:
         atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=120,
@@ -198,10 +258,14 @@ def save(fig, plt, path: Path) -> None:
         plt.close(fig)
 
 
+DIAGRAMS = {"lstm_cell.png": draw_cell, "bptt_paths.png": draw_bptt,
+            "gru_cell.png": draw_gru_cell}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out-dir", default=str(Path(__file__).resolve().parent),
-                        help="where to write lstm_cell.png and bptt_paths.png "
+                        help="where to write lstm_cell.png, bptt_paths.png and gru_cell.png "
                         "(default: this folder)")
     args = parser.parse_args(argv)
     plt = matplotlib_pyplot()
@@ -210,7 +274,7 @@ def main(argv=None) -> int:
         return 1
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    for name, draw in (("lstm_cell.png", draw_cell), ("bptt_paths.png", draw_bptt)):
+    for name, draw in DIAGRAMS.items():
         save(draw(plt), plt, out / name)
         print(f"wrote {out / name}")
     return 0

@@ -1,4 +1,4 @@
-"""docs/make_diagrams.py draws the cell and the unrolled graph (skipped without matplotlib),
+"""docs/make_diagrams.py draws the cells and the unrolled graph (skipped without matplotlib),
 and docs/derivation.md shows the committed PNGs."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 
 from .helpers import ROOT, load_script
 
-NAMES = ("lstm_cell.png", "bptt_paths.png")
+NAMES = ("lstm_cell.png", "bptt_paths.png", "gru_cell.png")
 
 
 def png_size(data: bytes) -> tuple:
@@ -23,10 +23,10 @@ def _script():
     return load_script("make_diagrams", ROOT / "docs" / "make_diagrams.py")
 
 
-def test_the_script_draws_both_diagrams(tmp_path, capsys):
+def test_the_script_draws_every_diagram(tmp_path, capsys):
     pytest.importorskip("matplotlib")
     assert _script().main(["--out-dir", str(tmp_path)]) == 0
-    assert capsys.readouterr().out.count("wrote") == 2
+    assert capsys.readouterr().out.count("wrote") == len(NAMES)
     for name in NAMES:
         data = (tmp_path / name).read_bytes()
         assert len(data) > 10_000, name
@@ -57,7 +57,8 @@ def test_no_label_draws_a_literal_brace_or_subscript_mark():
     plt = matplotlib_pyplot()
     script = _script()
     assert script._sub("c", "t−1") == "$c_{t-1}$"
-    for draw, no_underscore in ((script.draw_cell, False), (script.draw_bptt, True)):
+    for draw, no_underscore in ((script.draw_cell, False), (script.draw_bptt, True),
+                                (script.draw_gru_cell, False)):
         fig = draw(plt)
         try:
             texts = _texts(fig)

@@ -34,6 +34,7 @@ NEEDS = {
     "02_bptt_vanishing_gradients": (("matplotlib",), 60),
     "03_gradient_checking": (("matplotlib",), 60),
     "04_what_the_cells_learn": (("matplotlib",), 120),   # training + gates.png
+    "05_rnn_gru_lstm": (("matplotlib",), 60),            # three small adding-problem runs
 }
 
 
@@ -145,6 +146,7 @@ WRONG_ANSWERS = {
     "linear": ("db = dy.sum(axis=0)", "db = dy[0]"),
     "softmax_cross_entropy": ("shifted = logits - logits.max(axis=1, keepdims=True)",
                               "shifted = logits"),
+    "gru_cell": ("h = (1 - z) * n + z * h_prev", "h = z * n + (1 - z) * h_prev"),
 }
 _CHECK = re.compile(r'^result = check\("(\w+)", globals\(\)\)$', flags=re.M)
 

@@ -1,6 +1,6 @@
 """Build the course notebooks from their sources, and run them with their outputs stored.
 
-    python examples/notebooks/build.py                 # all four: write, execute, store
+    python examples/notebooks/build.py                 # all of them: write, execute, store
     python examples/notebooks/build.py 03              # the notebooks whose names start so
     python examples/notebooks/build.py --no-execute    # write them without outputs
     (needs: pip install 'nplstm[notebooks]')
@@ -39,7 +39,7 @@ from nplstm.io import atomic_write_bytes
 HERE = Path(__file__).resolve().parent
 SOURCES = HERE / "src"
 NOTEBOOKS = ("01_cell_by_hand", "02_bptt_vanishing_gradients", "03_gradient_checking",
-             "04_what_the_cells_learn")
+             "04_what_the_cells_learn", "05_rnn_gru_lstm")
 TIMEOUT_PER_CELL = 120          # seconds; each notebook runs in well under a minute
 KERNEL_NAME = "nplstm-notebook"
 _CELL_MARK = re.compile(r"^# %%(?P<markdown> \[markdown\])?\s*$")

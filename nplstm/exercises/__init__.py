@@ -16,10 +16,11 @@
 Modules: ``catalog`` (the exercises and their files), ``grading`` (grading a file or a
 namespace, with the learner's code in a child process), ``learner`` (the learner's code
 loaded and called, and both ends of the call), ``wire`` (the pickle-free messages between
-them), ``graders``, ``sequence_graders`` and ``capstone`` (one per exercise: cases, answers),
-``mistakes`` (what named mistakes give, from the reference), ``compare`` (errors, diagnoses
-and the loop over cases), ``result`` (the plain data and how it reads), ``tutor`` (hints,
-the notebook, progress).  The printing is in ``nplstm.cli.exercise``.
+them), ``graders``, ``gru_grader``, ``sequence_graders`` and ``capstone`` (one per
+exercise: cases, answers), ``mistakes`` (what named mistakes give, from the reference),
+``compare`` (errors, diagnoses and the loop over cases), ``result`` (the plain data and
+how it reads), ``tutor`` (hints, the notebook, progress).  The printing is in
+``nplstm.cli.exercise``.
 """
 
 from .catalog import EXERCISES, Exercise, exercise, solution_source, start, stub_source

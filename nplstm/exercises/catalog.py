@@ -45,6 +45,9 @@ EXERCISES = {e.name: e for e in [
              "i, f, g, o", ("lstm_cell_forward",)),
     Exercise("lstm_cell_backward", "backpropagation through one step: the two paths into c",
              ("lstm_cell_backward",), given=("lstm_cell_forward",)),
+    Exercise("gru_cell", "the GRU step (torch.nn.GRUCell), forward and backward: r inside "
+             "the recurrent term, z the share of the old state, every path back to h_prev",
+             ("gru_cell_forward", "gru_cell_backward")),
     Exercise("lstm_bptt", "a sequence and backpropagation through time: carrying dh and dc "
              "back", ("lstm_forward", "lstm_backward")),
     Exercise("truncated_bptt", "training on a long sequence in chunks: the state carried "

@@ -25,11 +25,12 @@ from .learner import LearnerError
 from .result import DIFFERENCES_TOLERANCE, REFERENCE_TOLERANCE, FunctionReport, OutputRow
 from .wire import Opaque, type_name
 
-__all__ = ["OutputSpec", "gate_spec", "relative_error", "checked_output", "diagnose",
-           "Compared", "grade_function", "central_differences", "projection",
-           "as_float", "normal", "lstm_inputs", "probe", "YOUR_FORWARD"]
+__all__ = ["OutputSpec", "gate_spec", "GRU_GATE_NAMES", "relative_error", "checked_output",
+           "diagnose", "Compared", "grade_function", "central_differences", "projection",
+           "as_float", "normal", "lstm_inputs", "probe", "grade_step", "YOUR_FORWARD"]
 
 _BLOCK_ROWS = ("0:H", "H:2H", "2H:3H", "3H:4H")
+GRU_GATE_NAMES = ("r", "z", "n")     # torch's GRU: the blocks along 3H
 # float32 rounds at 6e-8: computing in it leaves relative errors of 1e-7 to 1e-6, far from
 # float64's 1e-16 and far below what a wrong formula gives
 FLOAT32_LEVEL = 1e-5
@@ -55,8 +56,10 @@ class OutputSpec:
 
 
 def gate_spec(name: str, shape: tuple, **kw) -> OutputSpec:
-    """An ``OutputSpec`` whose gate axis is 0 where its shape starts with "4H"."""
-    return OutputSpec(name, shape, gate_axis=0 if shape and shape[0] == "4H" else None, **kw)
+    """An ``OutputSpec`` whose gate axis is 0 where its shape starts with "4H" (the LSTM's
+    blocks i, f, g, o) or "3H" (the GRU's r, z, n)."""
+    return OutputSpec(name, shape, gate_axis=0 if shape and shape[0] in ("4H", "3H") else None,
+                      **kw)
 
 
 def relative_error(got: np.ndarray, want: np.ndarray) -> float:
@@ -121,7 +124,8 @@ def diagnose(spec: OutputSpec, got, want, alternatives=(), sizes=None, nonfinite
     if factor:
         return factor
     if spec.gate_axis is not None:
-        return _gate_blocks(got, want, spec.gate_axis, tol)
+        names = GATE_NAMES if spec.shape[spec.gate_axis] == "4H" else GRU_GATE_NAMES
+        return _gate_blocks(got, want, spec.gate_axis, tol, names)
     if spec.time_axis is not None:
         return _time_steps(got, want, spec, tol)
     return ""
@@ -144,25 +148,27 @@ def _factor(got, want, sizes: dict) -> str:
     return f"off by a factor of {k:.4g}"
 
 
-def _gate_blocks(got, want, axis: int, tol: float) -> str:
-    """Which of the four gate blocks (i, f, g, o) along ``axis`` are wrong, or swapped."""
+def _gate_blocks(got, want, axis: int, tol: float, names=GATE_NAMES) -> str:
+    """Which of the gate blocks (``names``: i, f, g, o or r, z, n) along ``axis`` are wrong,
+    or swapped."""
+    count = len(names)
     scale = max(np.abs(got).max(), np.abs(want).max())
-    got_blocks, want_blocks = np.split(got, 4, axis=axis), np.split(want, 4, axis=axis)
+    got_blocks, want_blocks = np.split(got, count, axis=axis), np.split(want, count, axis=axis)
 
     def close(a, b):
         return np.abs(a - b).max() < tol * scale
 
-    for a, b in combinations(range(4), 2):
-        order = [a if k == b else b if k == a else k for k in range(4)]
-        if all(close(got_blocks[k], want_blocks[order[k]]) for k in range(4)):
-            return (f"gate blocks {GATE_NAMES[a]} and {GATE_NAMES[b]} swapped (torch's order "
-                    f"along 4H is i, f, g, o)")
-    wrong = [k for k in range(4) if not close(got_blocks[k], want_blocks[k])]
-    if len(wrong) == 4:
+    for a, b in combinations(range(count), 2):
+        order = [a if k == b else b if k == a else k for k in range(count)]
+        if all(close(got_blocks[k], want_blocks[order[k]]) for k in range(count)):
+            return (f"gate blocks {names[a]} and {names[b]} swapped (torch's order along "
+                    f"{count}H is {', '.join(names)})")
+    wrong = [k for k in range(count) if not close(got_blocks[k], want_blocks[k])]
+    if len(wrong) == count:
         return ""                                  # nothing to locate
-    names = ", ".join(f"{GATE_NAMES[k]} (rows {_BLOCK_ROWS[k]})" for k in wrong)
-    right = ", ".join(GATE_NAMES[k] for k in range(4) if k not in wrong)
-    return f"wrong in gate block{'s' if len(wrong) > 1 else ''} {names}; {right} right"
+    where = ", ".join(f"{names[k]} (rows {_BLOCK_ROWS[k]})" for k in wrong)
+    right = ", ".join(names[k] for k in range(count) if k not in wrong)
+    return f"wrong in gate block{'s' if len(wrong) > 1 else ''} {where}; {right} right"
 
 
 def _time_steps(got, want, spec: OutputSpec, tol: float) -> str:
@@ -331,3 +337,17 @@ def probe(learner, function: str, arguments):
                 raise
         return iter(())
     return run
+
+
+def grade_step(learner, forward: str, run_forward, backward: str, run_backward, cases,
+               upstream) -> list:
+    """[forward's report, backward's report] of a step exercise (rnn_step, gru_cell); a
+    backward needs the forward's cache, so when the forward has a problem the backward is
+    only probed (on the first case, ``upstream(case)`` and no cache) for being written."""
+    first = grade_function(forward, cases, run_forward)
+    if not first.problem:
+        return [first, grade_function(backward, cases, run_backward)]
+    second = grade_function(backward, cases[:1], probe(learner, backward,
+                                                       lambda case: (upstream(case), None)))
+    second.problem = second.problem or f"not graded: it needs {forward}'s cache"
+    return [first, second]

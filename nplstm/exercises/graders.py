@@ -1,7 +1,7 @@
 """One grader per exercise (``GRADERS``): random cases, the right answers from nplstm's
 reference (plain NumPy for the non-LSTM ones), central differences of the learner's forward,
-named mistakes.  The one-step exercises are here; the sequences (lstm_bptt, truncated_bptt)
-in ``sequence_graders``, the capstone in ``capstone``.
+named mistakes.  The one-step exercises are here, but for the GRU's (``gru_grader``); the
+sequences (lstm_bptt, truncated_bptt) in ``sequence_graders``, the capstone in ``capstone``.
 
 Every case is float64 with random, seeded, non-zero values (states, biases and upstream
 gradients included), and the sizes include a batch and a hidden size of 1.
@@ -16,8 +16,9 @@ import numpy as np
 from .. import functional as F
 from ..functional import reference
 from .capstone import grade_capstone
+from .gru_grader import grade_gru_cell
 from .compare import (Compared, OutputSpec, as_float, central_differences, gate_spec,
-                      grade_function, lstm_inputs, normal, probe, projection)
+                      grade_function, grade_step, lstm_inputs, normal, projection)
 from .mistakes import (BIAS_NOT_SUMMED, bias_rows, cell_forward_mistakes, cell_mistakes,
                        gate_order_mistakes, reference_rnn_step, rnn_forward_mistakes,
                        rnn_mistakes)
@@ -160,13 +161,8 @@ def _grade_rnn_step(learner, rng):
             yield Compared(spec, got[k], want[k], numeric[k],
                            [(s, arrays[k]) for s, arrays in mistakes], {"B": len(dh)})
 
-    forward = grade_function("rnn_step_forward", cases, run_forward)
-    if forward.problem:        # no forward to take a cache from or to difference
-        backward = grade_function("rnn_step_backward", cases[:1], probe(
-            learner, "rnn_step_backward", lambda case: (case["dh"], None)))
-        backward.problem = backward.problem or "not graded: it needs rnn_step_forward's cache"
-        return [forward, backward], len(cases)
-    return [forward, grade_function("rnn_step_backward", cases, run_backward)], len(cases)
+    return grade_step(learner, "rnn_step_forward", run_forward, "rnn_step_backward",
+                      run_backward, cases, lambda case: case["dh"]), len(cases)
 
 
 # --- the LSTM cell ------------------------------------------------------------------------
@@ -236,6 +232,7 @@ GRADERS: dict[str, Callable[..., Any]] = {
     "rnn_step": _grade_rnn_step,
     "lstm_cell_forward": _grade_lstm_cell_forward,
     "lstm_cell_backward": _grade_lstm_cell_backward,
+    "gru_cell": grade_gru_cell,
     "lstm_bptt": grade_lstm_bptt,
     "truncated_bptt": grade_truncated_bptt,
     "capstone": grade_capstone,

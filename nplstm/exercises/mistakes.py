@@ -60,9 +60,9 @@ SIGMA_PRIME_C = ("σ' where tanh' belongs: h = o ⊙ tanh(c), so the path throug
 
 
 def permute_gates(a, order):
-    """The gate blocks of ``a`` (4H on axis 0) rearranged: block k of the result is block
-    order[k] of ``a``."""
-    blocks = np.split(a, 4, axis=0)
+    """The gate blocks of ``a`` (len(order)·H on axis 0: 4H, or the GRU's 3H) rearranged:
+    block k of the result is block order[k] of ``a``."""
+    blocks = np.split(a, len(order), axis=0)
     return np.concatenate([blocks[k] for k in order], axis=0)
 
 

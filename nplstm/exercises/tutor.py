@@ -86,6 +86,19 @@ HINTS = {
         "to get dz (B, 4H); then z = x W_ihᵀ + h_prev W_hhᵀ + biases is exercise linear "
         "twice, and each bias gets the same sum over the batch.",
     ),
+    "gru_cell": (
+        "Two products give every pre-activation: one of x with W_ih, one of h_prev with "
+        "W_hh, each (B, 3H) in torch's order r, z, n. Keep the recurrent product's n block "
+        "apart: r multiplies all of it, its bias included.",
+        "Forward: σ for r and z, tanh for n, then h mixes the candidate and the old state "
+        "with z as the old state's share. Backward: h_prev reaches h directly and through "
+        "all three blocks of W_hh; the paths add.",
+        "From dh, the gradients of n, z and the direct share of h_prev follow from the last "
+        "equation; through tanh' (written with n) to n's argument, which gives the gradient "
+        "of r (times the recurrent n term) and of that term (times r); σ' for r and z. Stack "
+        "the input side's three blocks and the recurrent side's three (they differ only in "
+        "n) and use exercise linear on each; dh_prev adds the direct share.",
+    ),
     "lstm_bptt": (
         "The forward runs the step for t = 0 … T−1 and keeps each step's cache; the "
         "backward runs the step's backward for t = T−1 … 0.",

@@ -102,7 +102,7 @@ _FILES_WIDE = ["tests/test_interop_torch.py", "tests/test_interop_keras.py",
 _CHECKPOINT = ["tests/test_io.py"]
 _CHECKPOINT_WIDE = ["tests/test_atomic.py", "tests/test_interop_limits.py",
                     "tests/test_interop_cli.py"]
-_GRADER = ["tests/test_exercises.py"]
+_GRADER = ["tests/test_exercises.py", "tests/test_exercise_gru.py"]
 _GRADER_WIDE = ["tests/test_exercise_isolation.py", "tests/test_cli.py", "-k", "exercise"]
 _ISOLATION = ["tests/test_exercise_isolation.py"]
 _ISOLATION_WIDE = ["tests/test_exercises.py", "tests/test_cli.py", "-k", "exercise"]
@@ -133,6 +133,7 @@ GRADER = {
     "nplstm/exercises/graders.py": (None, _GRADER, _GRADER_WIDE),
     "nplstm/exercises/sequence_graders.py": (None, _GRADER, _GRADER_WIDE),
     "nplstm/exercises/mistakes.py": (None, _GRADER, _GRADER_WIDE),
+    "nplstm/exercises/gru_grader.py": (None, ["tests/test_exercise_gru.py"], _GRADER_WIDE),
     "nplstm/exercises/grading.py": (None, _ISOLATION, _ISOLATION_WIDE),
     "nplstm/exercises/learner.py": (None, _ISOLATION, _ISOLATION_WIDE),
     "nplstm/exercises/wire.py": (None, _ISOLATION, _ISOLATION_WIDE),
