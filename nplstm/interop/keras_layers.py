@@ -153,7 +153,7 @@ def layers_from_config(config, f, group_path="") -> list:
                 if backward.get("class_name") != kind:
                     raise UnsupportedModelError(
                         f"Keras layer {quoted_name(name)} pairs a forward {kind} with a "
-                        f"backward {printable_name(backward.get('class_name'))}; torch's "
+                        f"backward {quoted_name(str(backward.get('class_name')))}; torch's "
                         f"bidirectional {kind} has one kind of layer")
                 _check_lstm_config(name, backward["config"], inside_bidirectional=True,
                                    kind=kind)
@@ -256,7 +256,8 @@ def _check_lstm_config(name, cfg, inside_bidirectional: bool, kind: str = "LSTM"
         if cfg.get("reset_after") is False:
             raise UnsupportedModelError(_RESET_BEFORE.format(quoted_name(name)))
         raise WeightFileError(f"Keras layer {quoted_name(name)}: its config has reset_after="
-                              f"{printable_name(cfg.get('reset_after'))}, not True or False")
+                              f"{printable_name(repr(cfg.get('reset_after')))}, not True or "
+                              "False")
 
 
 def _activation_name(value) -> str:
