@@ -27,21 +27,22 @@ from ..backend import Array, get_array_module
 from ..checks import check_lengths, check_rank
 from ..grad_mode import is_grad_enabled
 from ..nn import GRU, LSTM
+from ..nn.recurrent import StackedRecurrent
 
 __all__ = ["ReverseLSTM", "ReverseGRU"]
 
 
-class _Reversed:
-    """What ReverseLSTM and ReverseGRU add to their parent (LSTM, GRU): one layer, one
-    direction, time flipped around the parent's forward and backward."""
+class _Reversed(StackedRecurrent):
+    """What ReverseLSTM and ReverseGRU add to their parent (LSTM, GRU: next in the MRO):
+    one layer, one direction, time flipped around the parent's forward and backward."""
 
     reverse = True
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True,
                  batch_first: bool = False, *, dtype: npt.DTypeLike = "float32",
                  device: str = "cpu", seed: Any = None) -> None:
-        super().__init__(input_size, hidden_size, 1, bias, batch_first, dtype=dtype,
-                         device=device, seed=seed)
+        super().__init__(input_size, hidden_size, 1, bias, batch_first,  # type: ignore[call-arg]
+                         dtype=dtype, device=device, seed=seed)   # LSTM's or GRU's __init__
 
     def _suffixes(self, layer: int) -> list[str]:
         return [f"_l{layer}_reverse"]     # the parameter names of torch's reverse direction
@@ -67,7 +68,8 @@ class _Reversed:
             doutput = flip(doutput)     # a wrongly shaped one is refused by the parent
         self._tape[-1] = entry          # the parent's own entry, which its backward consumes
         try:
-            dx, dstate0 = super().backward(doutput, dstate, record=record)
+            dx, dstate0 = super().backward(  # type: ignore[misc]
+                doutput, dstate, record=record)      # LSTM's or GRU's backward
         except BaseException:
             self._tape[-1] = (entry, flip)      # refused: the tape as it was
             raise
