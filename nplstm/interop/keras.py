@@ -134,7 +134,7 @@ def read_keras_weights(path, *, max_ratio=DEFAULT_MAX_RATIO) -> dict:
             try:
                 layers = layers_from_config(config, f) if listed else layers_from_h5(f)
                 if not layers:
-                    raise WeightFileError("it holds no Keras LSTM or GRU layer")
+                    raise WeightFileError("it holds no Keras LSTM layer nor GRU layer")
                 return _state_dict(_chains(layers))
             except WeightFileError as err:        # a layer's refusal: name the file
                 raise type(err)(f"{path}: {err}") from None

@@ -135,7 +135,7 @@ def layers_from_config(config, f, group_path="") -> list:
         if cls in _GATES:
             kind = cls
             _check_lstm_config(name, layer["config"], inside_bidirectional=False, kind=kind)
-            cells = [_group(f, f"{where}/cell/vars", name)]
+            cells = [_group(f, f"{where}/cell/vars", name, kind)]
             settings = [_settings(name, layer["config"])]
             sequences = layer["config"]["return_sequences"]
         elif cls == "Bidirectional" and layer["config"]["layer"]["class_name"] in _GATES:
@@ -157,7 +157,7 @@ def layers_from_config(config, f, group_path="") -> list:
                         f"bidirectional {kind} has one kind of layer")
                 _check_lstm_config(name, backward["config"], inside_bidirectional=True,
                                    kind=kind)
-            cells = [_group(f, f"{where}/{side}_layer/cell/vars", name)
+            cells = [_group(f, f"{where}/{side}_layer/cell/vars", name, kind)
                      for side in ("forward", "backward")]
             settings = [_settings(name, wrapper["layer"]["config"]),
                         _settings(name, backward["config"])]
@@ -191,10 +191,10 @@ def _masking_layer(config):
     return None
 
 
-def _group(f, path: str, name: str):
+def _group(f, path: str, name: str, kind: str):
     if path not in f:
-        raise WeightFileError(f"the config has the layer {quoted_name(name)} but the weights "
-                              f"have no {printable_name(path)}")
+        raise WeightFileError(f"the config has the {kind} layer {quoted_name(name)} but the "
+                              f"weights have no {printable_name(path)}")
     return f[path]
 
 
