@@ -371,6 +371,31 @@ def test_torchs_onnx_exports_of_a_gru_compute_torchs_outputs(name):
     assert rel_error(h, want) <= F32 and rel_error(np.concatenate(finals), want_h) <= F32
 
 
+@onnx_needed
+@pytest.mark.torch
+@pytest.mark.parametrize("kind", ["LSTM", "GRU"])
+def test_live_torch_legacy_exports_of_stacked_lstms_and_grus_import(tmp_path, kind):
+    """torch.onnx.export(dynamo=False) of 3 bidirectional layers sizes layer l's zero initial
+    state by the Shape of layer l−1's output, computed from that layer's stored (nonzero)
+    weights: a shape, not a stored state value, so it imports.  (The default exporter's
+    files: the torch_gru.onnx fixture above, torch_lstm.onnx in test_interop_onnx_external.)"""
+    torch = pytest.importorskip("torch")
+    dynamo = False
+    torch.manual_seed(6)
+    model = getattr(torch.nn, kind)(3, 4, num_layers=3, bidirectional=True).eval()
+    x = torch.randn(5, 2, 3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (x,), str(tmp_path / "m.onnx"), dynamo=dynamo)
+        with torch.no_grad():
+            want = model(x)[0].numpy()
+    h = x.numpy()
+    for module in import_onnx(tmp_path / "m.onnx"):
+        assert type(module).__name__ == kind and module.bidirectional
+        h = _run(module, h)[0]
+    assert rel_error(h, want) <= F32
+
+
 # -- ONNX import: every input and attribute of the GRU operator --------------------------------
 
 def _gru_model(direction="forward", *, I=3, H=4, bias=True, layout=0, dtype=np.float64,
