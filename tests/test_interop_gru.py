@@ -772,6 +772,6 @@ def test_a_bare_keras_gru_with_a_bias_of_the_wrong_shape_is_refused(tmp_path):
         vars_["0"] = np.zeros((3, 12), np.float32)
         vars_["1"] = np.zeros((4, 12), np.float32)
         vars_["2"] = np.zeros((3, 12), np.float32)
-    with pytest.raises(WeightFileError, match=r"bias float32 \(3, 12\) are not an GRU's "
+    with pytest.raises(WeightFileError, match=r"bias float32 \(3, 12\) are not a GRU's "
                        r"\(I, 3H\), \(H, 3H\), \(2, 3H\)"):
         read_keras_weights(path)

@@ -46,9 +46,10 @@ class KerasLayer:
         LSTM's (G = 4) bias is (4H,), a GRU's (G = 3) (2, 3H) (reset_after=True: input and
         recurrent bias; Keras's (3H,) of reset_after=False is refused by name)."""
         cell, kind = self.cells[direction], self.kind
+        one = "an LSTM" if kind == "LSTM" else "a GRU"
         if len(cell) not in (2, 3) or any(str(k) not in cell for k in range(len(cell))):
             raise WeightFileError(f"Keras layer {quoted_name(self.name)}: its cell holds "
-                                  f"{printable_name(list(cell))}, not an {kind}'s kernel, "
+                                  f"{printable_name(list(cell))}, not {one}'s kernel, "
                                   "recurrent_kernel[, bias]")
         datasets = [cell[str(k)] for k in range(len(cell))]
         if not all(hasattr(d, "dtype") and d.dtype.kind == "f" and d.ndim <= 2
@@ -70,8 +71,8 @@ class KerasLayer:
                 f"Keras layer {quoted_name(self.name)}: kernel {kernel.dtype.name} {kernel.shape}, "
                 f"recurrent_kernel {recurrent.dtype.name} {recurrent.shape}"
                 + ("" if bias is None else f", bias {bias.dtype.name} {bias.shape}")
-                + f" are not an {kind}'s (I, {G}H), (H, {G}H), {_shape_text(bias_shape, H)} of "
-                "one float dtype")
+                + f" are not {one}'s (I, {G}H), (H, {G}H), "
+                + ("(4H,)" if kind == "LSTM" else "(2, 3H)") + " of one float dtype")
         if self.settings:
             _check_against_config(self.name, self.settings[direction], H, bias is not None)
         return kernel, recurrent, bias
@@ -81,11 +82,6 @@ _RESET_BEFORE = ("Keras layer {} is a GRU with reset_after=False: its reset gate
                  "before the recurrent kernel, where torch's GRU (Keras's default "
                  "reset_after=True) multiplies recurrent_kernel·h + recurrent bias; nplstm "
                  "reads reset_after=True GRUs only")
-
-
-def _shape_text(shape: tuple, H: int) -> str:
-    """(4H,) or (2, 3H): a bias shape in units of H."""
-    return "(4H,)" if len(shape) == 1 else "(2, 3H)"
 
 
 def _check_against_config(name, settings, H: int, has_bias: bool) -> None:
