@@ -170,7 +170,7 @@ def _fit(shapes: dict[str, Any], prefix: str) -> Any:
             return kind, (), config
     for guess in (_cell_guess, _linear_guess, _reverse_guess):
         for found in guess(shapes, prefix):
-            if found is not None and _matches(found, shapes):
+            if _matches(found, shapes):
                 return found
     return None, (), {}
 
@@ -180,8 +180,6 @@ def _stack_config(shapes: dict[str, Any], kind: str) -> Any:
     these shapes."""
     matches = [_STACK_NAME.fullmatch(name) for name in shapes]
     if not all(matches) or not {"weight_ih_l0", "weight_hh_l0"} <= set(shapes):
-        return None
-    if kind == "GRU" and any(name.startswith("weight_hr") for name in shapes):
         return None
     gate_rows, input_size = _pair(shapes["weight_ih_l0"])
     layers = 1 + max(int(m.group(2)) for m in matches if m is not None)
