@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 import nplstm
+from nplstm.interop import describe
 from nplstm.interop.file_errors import UnsupportedModelError, WeightFileError
 from nplstm.interop.keras import read_keras_weights
 
@@ -332,20 +333,29 @@ def _write_gru(group, rng, I, H):
     cell["0"] = rng.uniform(-1, 1, (I, 3 * H))
     cell["1"] = rng.uniform(-1, 1, (H, 3 * H))
     cell["2"] = rng.uniform(-1, 1, (2, 3 * H))
+    return cell
 
 
-def test_a_gru_in_a_bare_weights_file_is_not_taken_for_an_lstm(tmp_path):
+def test_a_gru_in_a_bare_weights_file_is_read_as_a_gru_not_an_lstm(tmp_path):
+    """Told apart by the shapes: (H, 3H) is a GRU's recurrent kernel, (H, 4H) an LSTM's;
+    Keras's z, r, h blocks become torch's r, z, n (tests/test_interop_gru.py checks the
+    outputs against Keras's own)."""
     rng = np.random.default_rng(0)
     path = tmp_path / "gru.weights.h5"
     with h5py.File(path, "w") as f:
-        _write_gru(f.create_group("layers/gru"), rng, 3, 4)
-    with pytest.raises(WeightFileError, match="gru.weights.h5: it holds no Keras LSTM layer"):
-        read_keras_weights(path)
+        gru = _write_gru(f.create_group("layers/gru"), rng, 3, 4)["0"][()]
+    state = read_keras_weights(path)
+    assert [str(fit) for fit in describe(state)] == [
+        "(top level): nplstm.GRU(input_size=3, hidden_size=4)"]
+    np.testing.assert_array_equal(state["weight_ih_l0"][4:8], gru[:, :4].T)   # z
+    np.testing.assert_array_equal(state["weight_ih_l0"][:4], gru[:, 4:8].T)   # r
     with h5py.File(path, "a") as f:
         kernel = _write_lstm(f.create_group("layers/lstm"), rng, 4, 2)["0"][()]
-    state = read_keras_weights(path)       # the LSTM alone: unprefixed, the GRU left out
-    assert sorted(state) == ["bias_hh_l0", "bias_ih_l0", "weight_hh_l0", "weight_ih_l0"]
-    np.testing.assert_array_equal(state["weight_ih_l0"], kernel.T)
+    state = read_keras_weights(path)       # two layers: prefixed with their names
+    assert [str(fit) for fit in describe(state)] == [
+        "gru.: nplstm.GRU(input_size=3, hidden_size=4)",
+        "lstm.: nplstm.LSTM(input_size=4, hidden_size=2)"]
+    np.testing.assert_array_equal(state["lstm.weight_ih_l0"], kernel.T)
 
 
 @pytest.mark.parametrize("outputs, chains", [

@@ -124,7 +124,7 @@ def test_export_refuses_projection_and_writes_nothing(tmp_path):
 def test_export_refuses_bad_arguments(tmp_path, kwargs, error, match):
     with pytest.raises(error, match=match):
         export_onnx(nplstm.LSTM(2, 3, seed=0), tmp_path / "m.onnx", **kwargs)
-    with pytest.raises(TypeError, match="lstm must be an nplstm.LSTM, got LSTMCell"):
+    with pytest.raises(TypeError, match="lstm must be an nplstm.LSTM, GRU or GRUCell, got LSTMCell"):
         export_onnx(nplstm.LSTMCell(2, 3, seed=0), tmp_path / "m.onnx")
     assert list(tmp_path.iterdir()) == []
 

@@ -182,12 +182,12 @@ def test_streaming_step_by_step_equals_one_call(kind, unbatched):
 
 @pytest.mark.parametrize("module, error, match", [
     (nplstm.LSTMCell(2, 3, seed=0), TypeError,
-     "module must be an nplstm.LSTM or nplstm.RNN, got LSTMCell"),
+     "module must be an nplstm.LSTM, GRU or RNN, got LSTMCell"),
     (ReverseLSTM(2, 3, seed=0), UnsupportedModelError, "not the subclass ReverseLSTM"),
     (nplstm.LSTM(2, 3, proj_size=2, seed=0), UnsupportedModelError,
      "proj_size = 2: ONNX's LSTM node has no projection .*call the module itself"),
     (nplstm.LSTM(2, 3, dtype="float64", seed=0), TypeError,
-     "dtype float64, but onnxruntime's LSTM and RNN run float32 only.*load_state_dict"),
+     "dtype float64, but onnxruntime.s LSTM, GRU and RNN run float32 only.*load_state_dict"),
     (nplstm.RNN(2, 3, dtype="float64", seed=0), TypeError, "float32 only"),
     (nplstm.LSTM(2, 3, 2, dropout=0.5, seed=0), ValueError,
      "training mode with dropout = 0.5 .*module.eval\\(\\)"),

@@ -7,7 +7,7 @@
 ``--max-ratio R`` (both commands) is load_weights's ``max_ratio``: how far a compressed zip
 record may unpack (``none``: no limit, for a file you trust).
 
-Errors (a damaged or unsafe file, an unknown suffix, weights no LSTM fits for .onnx, an OUT
+Errors (a damaged or unsafe file, an unknown suffix, weights no LSTM or GRU fits for .onnx, an OUT
 that exists without ``--force``, a bad ``--max-ratio``) exit with status 2 and one line; OUT is written atomically,
 so a failed or interrupted convert leaves it as it was.  Notes about a file that loads
 (float16 converted, NaN, a state dict picked from a checkpoint) go to stderr as ``note: …``.
@@ -45,7 +45,8 @@ def add_parsers(sub) -> None:
         "convert", help="convert weights between .pt, .safetensors, .npz and .onnx "
         "(also reads .keras, .weights.h5)",
         description=f"Read IN ({_READ}) and write its weights to OUT, whose suffix picks the "
-        f"format ({', '.join(_WRITE)}). For .onnx, the weights must be one nplstm.LSTM's "
+        f"format ({', '.join(_WRITE)}). For .onnx, the weights must be one nplstm.LSTM's, "
+        "GRU's or GRUCell's "
         "(pick it with --prefix). torch is never needed.")
     convert.add_argument("input", metavar="IN", help="the weight file to read")
     convert.add_argument("output", metavar="OUT", help="the file to write (atomically); "
@@ -154,7 +155,7 @@ def _inspect(args) -> int:
 
 
 def _read(path: Path, *, key, max_ratio) -> dict:
-    """The state dict of any readable file: load_weights, or for .onnx its LSTM nodes
+    """The state dict of any readable file: load_weights, or for .onnx its LSTM and GRU nodes
     (one: its names; several: prefixed 0., 1., … in graph order; an .onnx file has no
     compressed records, so ``max_ratio`` does not apply to it)."""
     if path.suffix.lower() != ".onnx":
@@ -173,17 +174,18 @@ def _read(path: Path, *, key, max_ratio) -> dict:
 
 
 def _write_onnx(state_dict: dict, output: Path) -> None:
-    """Build the one nplstm.LSTM the weights fit and export it, atomically."""
+    """Build the one nplstm.LSTM, GRU or GRUCell the weights fit and export it, atomically."""
     from ..interop import describe  # noqa: PLC0415
     from ..interop.onnx_export import export_onnx  # noqa: PLC0415  (extra: onnx)
     from ..io import atomic_write_bytes  # noqa: PLC0415
 
     fits = describe(state_dict)
-    lstms = [fit for fit in fits if fit.kind in ("LSTM", "ReverseLSTM")]
+    lstms = [fit for fit in fits if fit.kind in ("LSTM", "ReverseLSTM", "GRU", "GRUCell",
+                                                 "ReverseGRU")]
     if len(lstms) != 1 or len(fits) != 1:
         found = "; ".join(str(fit) for fit in fits)
-        raise ValueError(f"an .onnx OUT needs the weights of exactly one nplstm.LSTM (pick one "
-                         f"with --prefix); found {found}")
+        raise ValueError(f"an .onnx OUT needs the weights of exactly one nplstm.LSTM, GRU or "
+                         f"GRUCell (pick one with --prefix); found {found}")
     floats = [a.dtype for a in state_dict.values()]
     dtype = np.float64 if np.dtype(np.float64) in floats else np.float32
     lstm = lstms[0].build(dtype=dtype)

@@ -179,8 +179,8 @@ def detect_format(path) -> str:
 def _expected_from_suffix(path: Path) -> str:
     name = path.name.lower()
     if name.endswith(".onnx"):
-        return (" (an ONNX graph: read its LSTMs with nplstm.interop.onnx_import.import_onnx, "
-                "or `nplstm convert` it)")
+        return (" (an ONNX graph: read its LSTMs and GRUs with "
+                "nplstm.interop.onnx_import.import_onnx, or `nplstm convert` it)")
     for kind, suffixes in FORMATS.items():
         if any(name.endswith(s) for s in suffixes.split("/")):
             return f" (named like a {kind} file, but its content is not one)"

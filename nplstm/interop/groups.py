@@ -7,14 +7,17 @@ A torch model's state dict names every tensor by its path in the model
     lstm.load_state_dict(select(state_dict, "encoder.rnn."))
     for fit in describe(state_dict): print(fit)
         encoder.rnn.: nplstm.LSTM(input_size=10, hidden_size=20, num_layers=2, proj_size=5)
+        speaker.: nplstm.GRU(input_size=20, hidden_size=8)
         decoder.: nplstm.Linear(20, 7)
         emb.: nplstm.Embedding(100, 32)
 
 ``describe``'s groups are the names sharing everything up to their last dot.  A group's
 configuration is read off the shapes (an LSTM's weight_hh_l0 is (4H, P or H), weight_ih_l0
-(4H, I), weight_hr_l0 (P, H); the layers are counted, ``_reverse`` means bidirectional),
+(4H, I), weight_hr_l0 (P, H); a GRU's the same names without weight_hr, with 3H gate rows
+(r, z, n) for the LSTM's 4H; the layers are counted, ``_reverse`` means bidirectional),
 then checked by building that module and comparing every name and shape: a group fits only
-if it matches exactly.
+if it matches exactly.  The arguments are torch's constructor's (``nplstm.GRU(...)`` is
+``torch.nn.GRU(...)``).
 """
 
 # no `from __future__ import annotations`: ModuleFit's fields must be real types, not strings,
@@ -25,15 +28,20 @@ from typing import Any, NamedTuple
 
 from .. import nn
 from ..checks import printable_name, quoted_name
-from .reverse_lstm import ReverseLSTM
+from .reverse_lstm import ReverseGRU, ReverseLSTM
 
-__all__ = ["select", "prefixes", "describe", "ModuleFit", "infer_lstm_config"]
+__all__ = ["select", "prefixes", "describe", "ModuleFit", "infer_lstm_config",
+           "infer_gru_config"]
 
-_LSTM_NAME = re.compile(r"(weight_ih|weight_hh|bias_ih|bias_hh|weight_hr)_l(\d+)(_reverse)?")
-_LSTM_DEFAULTS = {"num_layers": 1, "bias": True, "bidirectional": False, "proj_size": 0}
-_MODULES = {"LSTM": nn.LSTM, "LSTMCell": nn.LSTMCell, "Linear": nn.Linear,
-            "Embedding": nn.Embedding, "ReverseLSTM": ReverseLSTM}
-_QUALIFIED = {"ReverseLSTM": "nplstm.interop.ReverseLSTM"}     # the others: nplstm.<kind>
+_STACK_NAME = re.compile(r"(weight_ih|weight_hh|bias_ih|bias_hh|weight_hr)_l(\d+)(_reverse)?")
+_STACK_DEFAULTS = {"num_layers": 1, "bias": True, "bidirectional": False, "proj_size": 0}
+_GATE_ROWS = {"LSTM": 4, "GRU": 3, "LSTMCell": 4, "GRUCell": 3, "ReverseLSTM": 4,
+              "ReverseGRU": 3}                    # rows of weight_ih per hidden unit
+_MODULES = {"LSTM": nn.LSTM, "GRU": nn.GRU, "LSTMCell": nn.LSTMCell, "GRUCell": nn.GRUCell,
+            "Linear": nn.Linear, "Embedding": nn.Embedding, "ReverseLSTM": ReverseLSTM,
+            "ReverseGRU": ReverseGRU}
+_QUALIFIED = {"ReverseLSTM": "nplstm.interop.ReverseLSTM",
+              "ReverseGRU": "nplstm.interop.ReverseGRU"}     # the others: nplstm.<kind>
 _LISTED = 8                  # names a message lists, at most
 
 
@@ -77,8 +85,8 @@ def prefixes(names: Iterable[str]) -> list[str]:
 
 class ModuleFit(NamedTuple):
     """One group of a state dict and the nplstm module its weights fit (``kind``: "LSTM",
-    "LSTMCell", "Linear", "Embedding", "ReverseLSTM" (an ONNX reverse-only LSTM's names,
-    ``*_l0_reverse`` alone); None when none fits)."""
+    "GRU", "LSTMCell", "GRUCell", "Linear", "Embedding", "ReverseLSTM" or "ReverseGRU" (an
+    ONNX reverse-only node's names, ``*_l0_reverse`` alone); None when none fits)."""
 
     prefix: str          # "encoder.rnn." ("" for top-level names)
     kind: str | None
@@ -101,9 +109,7 @@ class ModuleFit(NamedTuple):
             listed = ", ".join(printable_name(n) for n in self.names[:_LISTED])
             more = f", … {len(self.names) - _LISTED} more" if len(self.names) > _LISTED else ""
             return f"{where}: no nplstm module fits ({listed}{more})"
-        arguments = [repr(a) for a in self.args] + [f"{k}={v!r}" for k, v in self.kwargs.items()]
-        name = _QUALIFIED.get(self.kind, f"nplstm.{self.kind}")
-        return f"{where}: {name}({', '.join(arguments)})"
+        return f"{where}: {_constructor(self.kind, self.args, self.kwargs)}"
 
 
 def describe(state_dict: Mapping[str, Any]) -> list[ModuleFit]:
@@ -129,65 +135,86 @@ def infer_lstm_config(state_dict: Mapping[str, Any], prefix: str = "") -> dict[s
     ``nplstm.LSTM(**infer_lstm_config(sd))`` then loads ``sd``.  Raises ValueError when the
     names and shapes are not exactly one LSTM's.
     """
+    return _infer_config(state_dict, prefix, "LSTM")
+
+
+def infer_gru_config(state_dict: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """As ``infer_lstm_config``, for the ``nplstm.GRU`` (torch.nn.GRU) whose state dict is
+    ``state_dict``: input_size, hidden_size and those of num_layers, bias, bidirectional
+    that differ from the defaults.  Raises ValueError when the names and shapes are not
+    exactly one GRU's."""
+    return _infer_config(state_dict, prefix, "GRU")
+
+
+def _infer_config(state_dict: Mapping[str, Any], prefix: str, kind: str) -> dict[str, Any]:
     part = select(state_dict, prefix) if prefix else state_dict
     shapes = {name: tuple(value.shape) for name, value in part.items()}
-    config = _lstm_config(shapes)
+    config = _stack_config(shapes, kind)
     if config is None:
+        other = "GRU" if kind == "LSTM" else "LSTM"
+        found = _stack_config(shapes, other)
+        hint = "" if found is None else (
+            f" they are one {_constructor(other, (), found)}'s (torch.nn.{other}: "
+            f"its {_GATE_ROWS[other]}H gate rows, not {_GATE_ROWS[kind]}H); use "
+            f"infer_{other.lower()}_config, or describe():")
         raise ValueError(f"the weights under {prefix or 'the top level'!r} are not one "
-                         f"nplstm.LSTM's: {_shape_list(shapes)}")
+                         f"nplstm.{kind}'s:{hint} {_shape_list(shapes)}")
     return config
 
 
 def _fit(shapes: dict[str, Any], prefix: str) -> Any:
     """(kind, args, kwargs) of the module whose parameters are exactly ``shapes``."""
-    config = _lstm_config(shapes)
-    if config is not None:
-        return "LSTM", (), config
+    for kind in ("LSTM", "GRU"):
+        config = _stack_config(shapes, kind)
+        if config is not None:
+            return kind, (), config
     for guess in (_cell_guess, _linear_guess, _reverse_guess):
-        found = guess(shapes, prefix)
-        if found is not None and _matches(found, shapes):
-            return found
+        for found in guess(shapes, prefix):
+            if _matches(found, shapes):
+                return found
     return None, (), {}
 
 
-def _lstm_config(shapes: dict[str, Any]) -> Any:
-    """LSTM keyword arguments read off the shapes, if building them gives these shapes."""
-    matches = [_LSTM_NAME.fullmatch(name) for name in shapes]
+def _stack_config(shapes: dict[str, Any], kind: str) -> Any:
+    """LSTM or GRU (``kind``) keyword arguments read off the shapes, if building them gives
+    these shapes."""
+    matches = [_STACK_NAME.fullmatch(name) for name in shapes]
     if not all(matches) or not {"weight_ih_l0", "weight_hh_l0"} <= set(shapes):
         return None
-    four_h, input_size = _pair(shapes["weight_ih_l0"])
+    gate_rows, input_size = _pair(shapes["weight_ih_l0"])
     layers = 1 + max(int(m.group(2)) for m in matches if m is not None)
-    config = {"input_size": input_size, "hidden_size": four_h // 4, "num_layers": layers,
-              "bias": "bias_ih_l0" in shapes,
+    config = {"input_size": input_size, "hidden_size": gate_rows // _GATE_ROWS[kind],
+              "num_layers": layers, "bias": "bias_ih_l0" in shapes,
               "bidirectional": any(name.endswith("_reverse") for name in shapes),
               "proj_size": _pair(shapes["weight_hr_l0"])[0] if "weight_hr_l0" in shapes else 0}
-    config = {k: v for k, v in config.items() if _LSTM_DEFAULTS.get(k, object()) != v}
-    return config if _matches(("LSTM", (), config), shapes) else None
+    config = {k: v for k, v in config.items() if _STACK_DEFAULTS.get(k, object()) != v}
+    return config if _matches((kind, (), config), shapes) else None
 
 
 def _cell_guess(shapes: dict[str, Any], prefix: str, suffix: str = "",
-                kind: str = "LSTMCell") -> Any:
-    """One direction's weights (and biases) alone: an LSTMCell; with ``suffix``
-    "_l0_reverse", a ReverseLSTM (ONNX's reverse node)."""
+                kinds: tuple[str, ...] = ("LSTMCell", "GRUCell")) -> Any:
+    """One direction's weights (and biases) alone: an LSTMCell or GRUCell; with ``suffix``
+    "_l0_reverse", a ReverseLSTM or ReverseGRU (ONNX's reverse node).  One guess per kind."""
     names = [f"{name}{suffix}" for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
     if set(shapes) not in (set(names[:2]), set(names)):
-        return None
-    four_h, input_size = _pair(shapes[names[0]])
-    return kind, (input_size, four_h // 4), {} if names[2] in shapes else {"bias": False}
+        return []
+    gate_rows, input_size = _pair(shapes[names[0]])
+    return [(kind, (input_size, gate_rows // _GATE_ROWS[kind]),
+             {} if names[2] in shapes else {"bias": False}) for kind in kinds]
 
 
 def _reverse_guess(shapes: dict[str, Any], prefix: str) -> Any:
-    return _cell_guess(shapes, prefix, "_l0_reverse", "ReverseLSTM")
+    return _cell_guess(shapes, prefix, "_l0_reverse", ("ReverseLSTM", "ReverseGRU"))
 
 
 def _linear_guess(shapes: dict[str, Any], prefix: str) -> Any:
     """Linear (weight, optional bias); a lone weight under a name with "emb" an Embedding."""
     if set(shapes) not in ({"weight"}, {"weight", "bias"}):
-        return None
+        return []
     rows, columns = _pair(shapes["weight"])
     if "bias" not in shapes and "emb" in prefix.lower():
-        return "Embedding", (rows, columns), {}
-    return "Linear", (columns, rows), {} if "bias" in shapes else {"bias": False}
+        return [("Embedding", (rows, columns), {})]
+    return [("Linear", (columns, rows), {} if "bias" in shapes else {"bias": False})]
 
 
 def _matches(found: Any, shapes: dict[str, Any]) -> bool:
@@ -198,6 +225,13 @@ def _matches(found: Any, shapes: dict[str, Any]) -> bool:
     except (ValueError, TypeError):       # sizes the module refuses (0, proj ≥ hidden, …)
         return False
     return {name: tuple(p.shape) for name, p in module.named_parameters()} == shapes
+
+
+def _constructor(kind: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+    """``nplstm.GRU(input_size=3, hidden_size=4)``: the call that builds the module (torch's
+    constructor's arguments)."""
+    arguments = [repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()]
+    return f"{_QUALIFIED.get(kind, f'nplstm.{kind}')}({', '.join(arguments)})"
 
 
 def _pair(shape: Any) -> tuple[Any, ...]:

@@ -1,4 +1,5 @@
-"""Read the LSTM layers of a Keras 3 ``.keras`` or ``.weights.h5`` file as torch's state dict.
+"""Read the LSTM and GRU layers of a Keras 3 ``.keras`` or ``.weights.h5`` file as torch's
+state dict.
 
 Keras's LSTM (keras/src/layers/rnn/lstm.py, ``_compute_carry_and_output_fused``) computes
 
@@ -11,12 +12,27 @@ i, f, c, o, which is torch's i, f, g, o.  So
     weight_ih = kernelᵀ (4H, I)    weight_hh = recurrent_kernelᵀ (4H, H)
     bias_ih = bias                 bias_hh = 0            (use_bias=False: no bias keys)
 
+Keras's GRU (keras/src/layers/rnn/gru.py, ``GRUCell.call``) stacks its gates along 3H as
+z, r, h (kernel[:, :H] is z's, then r's, then the candidate's) and computes, with
+reset_after=True (Keras 3's default; bias (2, 3H) = [input bias, recurrent bias])
+
+    z = σ(x·K_z + b_z + h·U_z + c_z)    r = σ(x·K_r + b_r + h·U_r + c_r)
+    hh = tanh(x·K_h + b_h + r ⊙ (h·U_h + c_h))      h' = z ⊙ h + (1 − z) ⊙ hh
+
+which is torch's GRU with its r, z, n blocks taken from Keras's blocks 1, 0, 2
+(``GRU_ORDER``, ONNX's too):  weight_ih = kernelᵀ, weight_hh = recurrent_kernelᵀ,
+bias_ih = bias[0], bias_hh = bias[1], each reordered.  reset_after=False (r ⊙ h before U_h,
+bias (3H,)) is another function: refused by name (``UnsupportedModelError``).  A bare
+``.weights.h5``'s GRU with a (2, 3H) bias is reset_after=True; without a bias, Keras's
+default reset_after=True is assumed, as its default activations are.
+
 Layers are found through the model's config.json (a ``.keras`` file is a zip of config.json,
 metadata.json and model.weights.h5; nothing in it is executed) and read from the weights at
-the path Keras gives each layer (``layers/<snake_case class name>[_<n>]``).  LSTM layers that
-chain directly (one's return_sequences output is the next one's only input, same units,
-same use_bias, both plain or both Bidirectional) become the layers ``_l0, _l1, …`` of one
-LSTM; a Bidirectional's backward layer is the ``_reverse`` direction.  One chain: the names
+the path Keras gives each layer (``layers/<snake_case class name>[_<n>]``).  LSTM (or GRU)
+layers that chain directly (one's return_sequences output is the next one's only input,
+same kind, same units, same use_bias, both plain or both Bidirectional) become the layers
+``_l0, _l1, …`` of one LSTM (GRU); a Bidirectional's backward layer is the ``_reverse``
+direction.  One chain: the names
 are exactly torch's (``weight_ih_l0``, …); several: each is prefixed with the Keras name
 of its first layer and a dot (``encoder.weight_ih_l0``).
 
@@ -64,6 +80,7 @@ from ..checks import printable_name, printable_text, quoted_name
 from ..io.zip_limits import DEFAULT_MAX_RATIO, open_zip
 from .file_errors import UnsafeFileError, WeightFileError, require
 from .keras_layers import KerasLayer, layers_from_config, layers_from_h5
+from .onnx_export import GRU_ORDER, reorder_gates
 
 __all__ = ["read_keras_weights", "check_self_contained", "loads_bounded", "nesting_depth",
            "MAX_CONFIG_BYTES", "MAX_CONFIG_DEPTH", "MAX_DEPTH"]
@@ -75,7 +92,7 @@ _STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 
 
 def read_keras_weights(path, *, max_ratio=DEFAULT_MAX_RATIO) -> dict:
-    """``{name: array}`` of the LSTM layers in ``path`` (``.keras`` or ``.weights.h5``), in
+    """``{name: array}`` of the LSTM and GRU layers in ``path`` (``.keras`` or ``.weights.h5``), in
     torch's names, shapes and gate order (see the module docstring); arrays keep the file's
     dtype.  A missing, damaged or foreign file is a ``WeightFileError`` naming it, and so is a
     ``.keras`` zip naming a record twice or unpacking to over ``max_ratio`` times its size
@@ -117,7 +134,7 @@ def read_keras_weights(path, *, max_ratio=DEFAULT_MAX_RATIO) -> dict:
             try:
                 layers = layers_from_config(config, f) if listed else layers_from_h5(f)
                 if not layers:
-                    raise WeightFileError("it holds no Keras LSTM layer")
+                    raise WeightFileError("it holds no Keras LSTM layer nor GRU layer")
                 return _state_dict(_chains(layers))
             except WeightFileError as err:        # a layer's refusal: name the file
                 raise type(err)(f"{path}: {err}") from None
@@ -239,7 +256,7 @@ def _chains(layers: list) -> list:
 def _stackable(before: KerasLayer, after: KerasLayer) -> bool:
     if not before.return_sequences or before.consumers != [after.name] or before.is_output:
         return False
-    if len(before.cells) != len(after.cells):
+    if len(before.cells) != len(after.cells) or before.kind != after.kind:
         return False
     (k0, r0, b0), (k1, r1, b1) = before.arrays(0), after.arrays(0)
     return r0.shape == r1.shape and (b0 is None) == (b1 is None) and k0.dtype == k1.dtype
@@ -253,6 +270,12 @@ def _state_dict(chains: list) -> dict:
             for direction in range(len(layer.cells)):
                 kernel, recurrent, bias = layer.arrays(direction)
                 suffix = f"_l{k}" + ("_reverse" if direction else "")
+                if layer.kind == "GRU":   # Keras's z, r, h blocks to torch's r, z, n
+                    arrays = [kernel.T, recurrent.T] + ([] if bias is None else list(bias))
+                    names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+                    state.update((f"{prefix}{name}{suffix}", reorder_gates(a, GRU_ORDER))
+                                 for name, a in zip(names, arrays))   # (3H, I) (3H, H) (3H,)
+                    continue
                 state[f"{prefix}weight_ih{suffix}"] = np.ascontiguousarray(kernel.T)   # (4H, I)
                 state[f"{prefix}weight_hh{suffix}"] = np.ascontiguousarray(recurrent.T)  # (4H, H)
                 if bias is not None:      # Keras has one bias; torch adds two

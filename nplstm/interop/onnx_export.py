@@ -1,4 +1,5 @@
-"""Write an ``nplstm.LSTM`` as a standard ONNX graph of LSTM nodes (one per layer).
+"""Write an ``nplstm.LSTM``, ``GRU`` or ``GRUCell`` as a standard ONNX graph of LSTM or GRU
+nodes (one per layer).
 
 The graph (letters: T time, B batch, I input size, H hidden size, L layers, D directions):
 
@@ -10,6 +11,11 @@ The graph (letters: T time, B batch, I input size, H hidden size, L layers, D di
                     the given state or zeros of shape (L·D, B, H)
     outputs  output (T, B, D·H) (batch_first: (B, T, D·H)),  h_n, c_n (L·D, B, H)
              the same names, shapes and meaning as ``output, (h_n, c_n) = lstm(x, state)``
+             (a GRU: no c0, c_n: ``output, h_n = gru(x, state)``)
+
+A ``GRUCell``'s graph is one GRU node over one step: input (B, I), optional hx (B, H) (left
+out: zeros), output (B, H), as ``h = cell(x, hx)``; Unsqueeze/Squeeze add and drop the
+time and direction axes.
 
 Per layer l: one LSTM node (direction "forward" or "bidirectional"; torch's gate order
 i, f, g, o reordered to ONNX's i, o, f, c; B = [bias_ih, bias_hh] per direction), its
@@ -18,14 +24,16 @@ layer's input (T, B, D·H) by Transpose(0, 2, 1, 3) and Reshape(0, 0, −1) (one
 Squeeze(1), which copies nothing); h_n, c_n concatenate the layers' (one layer: the node's
 own outputs).  batch_first is done with Transposes around the graph (onnxruntime does not
 implement the LSTM ``layout=1`` attribute).  The model is in the LSTM's dtype (float32 or
-float64; onnxruntime's CPU LSTM runs float32) and exports inference (no dropout).
+float64; onnxruntime's CPU LSTM runs float32) and exports inference (no dropout).  A GRU
+layer is one GRU node, ``linear_before_reset = 1`` (torch's GRU: r multiplies
+``W_hn h + b_hn``; ONNX's default 0 multiplies h before W_hn), gates reordered as below.
 
 Files written before the optional type (nplstm ≤ this change) gave h0, c0 a default as
 initializers of zeros that were also graph inputs; onnxruntime warned about each of them on
 every session.  ``import_onnx`` reads both forms (it reads the nodes' stored weights only).
 
 ``build_model(..., runner=True)`` is the variant ``compile_onnxruntime`` runs in memory, for
-``LSTM`` and ``RNN`` (ONNX's RNN node: activations Tanh or Relu, no gates to reorder): x is
+``LSTM``, ``GRU`` and ``RNN`` (ONNX's RNN node: activations Tanh or Relu, no gates to reorder): x is
 time-major and the states (L·D, B, H) are required inputs, so a call is one plain run with
 nothing optional to decide; with one direction its output is the last node's Y (T, 1, B, H)
 as it is (the caller views it as (T, B, H)); with ``lengths=True`` a ``lengths`` (B,) int32
@@ -37,6 +45,9 @@ Gate order.  torch stacks the four gates along 4H as  i, f, g, o;  ONNX's LSTM a
 rows (``reorder_gates``, which import_onnx uses too):
 
     onnx_block[k] = torch_block[TORCH_TO_ONNX[k]]        torch_block[k] = onnx_block[ONNX_TO_TORCH[k]]
+
+torch stacks the GRU's three along 3H as  r, z, n;  ONNX's GRU as  z, r, h  (h is torch's n):
+``GRU_ORDER`` = (1, 0, 2) swaps the first two blocks, and is its own inverse.
 """
 
 from __future__ import annotations
@@ -49,11 +60,11 @@ import numpy as np
 from ..backend import asnumpy
 from ..checks import check_bool, check_int
 from ..io import atomic_write_bytes
-from ..nn import LSTM, RNN
+from ..nn import GRU, LSTM, RNN, GRUCell
 from .file_errors import UnsupportedModelError, require
 
 __all__ = ["export_onnx", "build_model", "require_onnx", "reorder_gates", "DEFAULT_OPSET",
-           "MIN_OPSET", "TORCH_TO_ONNX", "ONNX_TO_TORCH"]
+           "MIN_OPSET", "TORCH_TO_ONNX", "ONNX_TO_TORCH", "GRU_ORDER"]
 
 DEFAULT_OPSET = 17
 MIN_OPSET = 15       # the optional type (Optional*, If-13), LSTM-14, Reshape-14, Split-13
@@ -61,6 +72,9 @@ MIN_OPSET = 15       # the optional type (Optional*, If-13), LSTM-14, Reshape-14
 TORCH_TO_ONNX = (0, 3, 1, 2)
 #            torch i  f  g  o      read from ONNX's blocks i=0 o=1 f=2 c=3
 ONNX_TO_TORCH = (0, 2, 3, 1)
+#        ONNX z  r  h(=n)  from torch's r=0 z=1 n=2; torch r z n from ONNX's z=0 r=1 h=2
+GRU_ORDER = (1, 0, 2)
+_EXPORTABLE = (LSTM, GRU, GRUCell)
 
 
 def require_onnx() -> Any:
@@ -70,9 +84,10 @@ def require_onnx() -> Any:
 
 
 def reorder_gates(a: np.ndarray[Any, Any], order: tuple[int, ...]) -> np.ndarray[Any, Any]:
-    """``a`` (4H, ...) with its four H-row gate blocks taken in ``order`` (a copy)."""
-    H = a.shape[0] // 4
-    blocks = a.reshape(4, H, *a.shape[1:])                 # (4, H, ...)
+    """``a`` (G·H, ...) with its G = len(order) H-row gate blocks taken in ``order`` (a
+    copy)."""
+    G = len(order)
+    blocks = a.reshape(G, a.shape[0] // G, *a.shape[1:])   # (G, H, ...)
     return np.ascontiguousarray(blocks[list(order)].reshape(a.shape))
 
 
@@ -81,19 +96,26 @@ def export_onnx(lstm: Any, path: str | os.PathLike[str], *, batch_first: bool | 
     """Write ``lstm`` to ``path`` as an ONNX model (see the module docstring for the graph).
 
     lstm         an ``nplstm.LSTM`` without a projection (``proj_size > 0`` has no ONNX
-                 LSTM equivalent: ``UnsupportedModelError``)
+                 LSTM equivalent: ``UnsupportedModelError``), an ``nplstm.GRU`` or an
+                 ``nplstm.GRUCell``
     batch_first  the layout of the graph's input and output; None takes ``lstm.batch_first``
+                 (a GRUCell has no time axis: None or False)
     opset        the ONNX opset, from 15 to the installed onnx's newest
     The file is written atomically and checked with ``onnx.checker`` before it is written.
     """
     onnx = require_onnx()
-    if not isinstance(lstm, LSTM):
-        raise TypeError(f"lstm must be an nplstm.LSTM, got {type(lstm).__name__}")
-    if type(lstm) is not LSTM:     # a subclass (e.g. ReverseLSTM) computes something else
-        raise UnsupportedModelError(f"export_onnx writes nplstm.LSTM, not the subclass "
-                                    f"{type(lstm).__name__}")
-    batch_first = lstm.batch_first if batch_first is None else check_bool("batch_first",
-                                                                           batch_first)
+    if not isinstance(lstm, _EXPORTABLE):
+        raise TypeError(f"lstm must be an nplstm.LSTM, GRU or GRUCell, got "
+                        f"{type(lstm).__name__}")
+    if type(lstm) not in _EXPORTABLE:     # a subclass (e.g. ReverseLSTM) computes something else
+        raise UnsupportedModelError(f"export_onnx writes nplstm.LSTM, GRU or GRUCell, not the "
+                                    f"subclass {type(lstm).__name__}")
+    cell = isinstance(lstm, GRUCell)
+    batch_first = (False if cell else lstm.batch_first) if batch_first is None else \
+        check_bool("batch_first", batch_first)
+    if cell and batch_first:
+        raise ValueError("batch_first must be None or False for a GRUCell (its input (B, I) "
+                         "has no time axis), got True")
     opset = check_int("opset", opset, minimum=MIN_OPSET, maximum=onnx.defs.onnx_opset_version())
     model = build_model(lstm, batch_first=batch_first, opset=opset)
     onnx.checker.check_model(model)
@@ -101,10 +123,10 @@ def export_onnx(lstm: Any, path: str | os.PathLike[str], *, batch_first: bool | 
 
 
 def check_exportable(module: Any, what: str, advice: str = "") -> None:
-    """Refuse what ONNX's LSTM/RNN nodes cannot express exactly (``what`` names the caller,
-    ``advice`` ends the message)."""
-    if type(module) not in (LSTM, RNN):   # a subclass (e.g. ReverseLSTM) computes something else
-        raise UnsupportedModelError(f"{what} takes nplstm.LSTM or nplstm.RNN, not the subclass "
+    """Refuse what ONNX's LSTM/GRU/RNN nodes cannot express exactly (``what`` names the
+    caller, ``advice`` ends the message)."""
+    if type(module) not in (LSTM, RNN, GRU, GRUCell):   # a subclass (e.g. ReverseLSTM)
+        raise UnsupportedModelError(f"{what} takes nplstm.LSTM, GRU or RNN, not the subclass "
                                     f"{type(module).__name__}{advice}")
     if getattr(module, "proj_size", 0):
         raise UnsupportedModelError(
@@ -112,17 +134,20 @@ def check_exportable(module: Any, what: str, advice: str = "") -> None:
             f"(weight_hr), so {what} cannot express it exactly{advice}")
 
 
-def build_model(module: LSTM | RNN, *, batch_first: bool = False, opset: int = DEFAULT_OPSET,
-                runner: bool = False, lengths: bool = False) -> Any:
-    """The ModelProto of ``module`` (an LSTM or RNN; all arrays copied to the host).
+def build_model(module: LSTM | GRU | RNN | GRUCell, *, batch_first: bool = False,
+                opset: int = DEFAULT_OPSET, runner: bool = False, lengths: bool = False) -> Any:
+    """The ModelProto of ``module`` (an LSTM, GRU, RNN or GRUCell; all arrays copied to the
+    host).
 
     runner False: the file's graph (optional states, ``batch_first`` layout); True: the
     in-memory graph of ``compile_onnxruntime`` (time-major, required states, and with
-    ``lengths`` a required ``lengths`` input).
+    ``lengths`` a required ``lengths`` input; not for a GRUCell).
     """
     check_exportable(module, "ONNX export")
     onnx = require_onnx()
     helper, numpy_helper = onnx.helper, onnx.numpy_helper
+    if isinstance(module, GRUCell):
+        return _cell_model(onnx, module, opset)
     elem = helper.np_dtype_to_tensor_dtype(module.dtype)
     is_lstm = isinstance(module, LSTM)
     L, D, H = module.num_layers, module.num_directions, module.hidden_size
@@ -183,13 +208,15 @@ def build_model(module: LSTM | RNN, *, batch_first: bool = False, opset: int = D
     else:
         direction_axis = const("direction_axis", np.array([1]))
     finals: list[list[str]] = [[] for _ in state_names]
-    op = "LSTM" if is_lstm else "RNN"
+    op = type(module).__name__                  # LSTM, GRU or RNN: the node of that name
     attrs: dict[str, Any] = {"hidden_size": H,
                              "direction": "bidirectional" if D == 2 else "forward"}
-    if not is_lstm:
+    if op == "RNN":
         attrs["activations"] = [module.nonlinearity.capitalize()] * D    # Tanh or Relu
+    if op == "GRU":
+        attrs["linear_before_reset"] = 1                               # torch's GRU
     for layer in range(L):
-        W, R, B = _onnx_weights(module, layer, is_lstm)
+        W, R, B = _onnx_weights(module, layer)
         node_inputs = [x, const(f"W_l{layer}", W), const(f"R_l{layer}", R),
                        const(f"B_l{layer}", B) if B is not None else "",
                        "lengths" if runner and lengths else ""] + [s[layer] for s in per_layer]
@@ -219,11 +246,49 @@ def build_model(module: LSTM | RNN, *, batch_first: bool = False, opset: int = D
             node("Concat", values, [name], axis=0)
 
     graph = helper.make_graph(nodes, f"nplstm_{op.lower()}", inputs, outputs, initializer=inits)
+    return _model(helper, graph, opset, module)
+
+
+def _model(helper: Any, graph: Any, opset: int, module: Any) -> Any:
     opsets = [helper.make_opsetid("", opset)]
     model = helper.make_model(graph, opset_imports=opsets, producer_name="nplstm",
                               ir_version=helper.find_min_ir_version_for(opsets))
     model.doc_string = repr(module)
     return model
+
+
+def _cell_model(onnx: Any, cell: GRUCell, opset: int) -> Any:
+    """A GRUCell's graph: input (B, I), optional hx (B, H) → output (B, H), one GRU node of
+    one step (T = 1, D = 1) between Unsqueeze and Squeeze of axis 0."""
+    helper, numpy_helper = onnx.helper, onnx.numpy_helper
+    elem = helper.np_dtype_to_tensor_dtype(cell.dtype)
+    H = cell.hidden_size
+    state_type = helper.make_tensor_type_proto(elem, ["batch", H])
+    inputs = [helper.make_tensor_value_info("input", elem, ["batch", cell.input_size]),
+              helper.make_value_info("hx", helper.make_optional_type_proto(state_type))]
+    outputs = [helper.make_tensor_value_info("output", elem, ["batch", H])]
+    W, R, B = _onnx_weights(cell, 0)
+    inits = [numpy_helper.from_array(a, name) for a, name in
+             ((np.array([0]), "axis_0"),
+              (np.array([H]), "state_width"), (np.zeros((1, 1), dtype=cell.dtype), "zero"),
+              (W, "W"), (R, "R")) + (((B, "B"),) if B is not None else ())]
+    nodes: list[Any] = []
+
+    def node(op: str, node_inputs: list[str], node_outputs: list[str], **attrs: Any) -> str:
+        nodes.append(helper.make_node(op, node_inputs, node_outputs, name=node_outputs[-1],
+                                      **attrs))
+        return node_outputs[-1]
+
+    batch = node("Gather", [node("Shape", ["input"], ["input_shape"]), "axis_0"], ["batch_size"])
+    state_shape = node("Concat", [batch, "state_width"], ["state_shape"], axis=0)   # [B, H]
+    hx = _given_or_zeros(helper, node, "hx", "zero", state_shape, elem, ["batch", H])
+    x = node("Unsqueeze", ["input", "axis_0"], ["input_tbi"])                # (1, B, I)
+    h0 = node("Unsqueeze", [hx, "axis_0"], ["h0"])                          # (1, B, H)
+    h1 = node("GRU", [x, "W", "R", "B" if B is not None else "", "", h0], ["", "h_1"],
+              hidden_size=H, linear_before_reset=1)                         # Y_h (1, B, H)
+    node("Squeeze", [h1, "axis_0"], ["output"])
+    graph = helper.make_graph(nodes, "nplstm_grucell", inputs, outputs, initializer=inits)
+    return _model(helper, graph, opset, cell)
 
 
 def _given_or_zeros(helper: Any, node: Callable[..., Any], name: str, zeros: str,
@@ -238,18 +303,22 @@ def _given_or_zeros(helper: Any, node: Callable[..., Any], name: str, zeros: str
     return node("If", [has], [f"{name}_state"], then_branch=given, else_branch=zero)
 
 
-def _onnx_weights(module: LSTM | RNN, layer: int, is_lstm: bool
+def _onnx_weights(module: LSTM | GRU | RNN | GRUCell, layer: int
                   ) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any],
                              np.ndarray[Any, Any] | None]:
     """W (D, G·H, I), R (D, G·H, H), B (D, 2G·H) or None of one layer, in ONNX's gate order
-    (G = 4 for the LSTM, reordered from torch's; 1 for the RNN)."""
-    order: Callable[[Any], Any] = ((lambda a: reorder_gates(a, TORCH_TO_ONNX)) if is_lstm
+    (G = 4 for the LSTM, 3 for the GRU, both reordered from torch's; 1 for the RNN)."""
+    gate_order = {LSTM: TORCH_TO_ONNX, GRU: GRU_ORDER, GRUCell: GRU_ORDER}.get(type(module))
+    order: Callable[[Any], Any] = ((lambda a: reorder_gates(a, gate_order)) if gate_order
                                    else np.ascontiguousarray)
+    names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+    per_direction = ([[getattr(module, n).data if n in module._parameters else None
+                       for n in names]] if isinstance(module, GRUCell) else
+                     [module._weights_of(suffix, names) for suffix in module._suffixes(layer)])
     W, R, B = [], [], []
-    for suffix in module._suffixes(layer):
-        weight_ih, weight_hh, bias_ih, bias_hh = (
-            None if a is None else asnumpy(a) for a in
-            module._weights_of(suffix, ("weight_ih", "weight_hh", "bias_ih", "bias_hh")))
+    for arrays in per_direction:
+        weight_ih, weight_hh, bias_ih, bias_hh = (None if a is None else asnumpy(a)
+                                                  for a in arrays)
         W.append(order(weight_ih))                                       # (G·H, I)
         R.append(order(weight_hh))                                       # (G·H, H)
         if module.bias:   # ONNX B = [Wb, Rb]: the input and the recurrent bias, each (G·H,)

@@ -1,4 +1,5 @@
-"""Read the LSTM nodes of an ONNX model into ``nplstm.LSTM`` modules.
+"""Read the LSTM and GRU nodes of an ONNX model into ``nplstm.LSTM`` and ``nplstm.GRU``
+modules.
 
 Each LSTM node of the main graph (in graph order) becomes one module with num_layers = 1:
 
@@ -17,7 +18,7 @@ What the node takes at run time is the module's call: X is ``x``, ``sequence_len
 ``lengths=``, ``initial_h``/``initial_c`` are ``state=(h0, c0)`` in torch's (D, B, H) layout
 (ONNX's layout = 1 has them as (B, D, H): transpose them).  One of those stored in the file
 would be dropped by the module, so it is refused, except an all-zero initial state (what
-torch.onnx.export stores), which is the module's own zero start.  Refused with
+torch.onnx.export stores), which is the module's own zero start.  LSTM refused with
 ``UnsupportedModelError`` rather than approximated: peepholes (a nonzero P; an all-zero P is
 no peephole), ``clip``, ``input_forget = 1``, activations other than Sigmoid, Tanh, Tanh
 (``activation_alpha``/``activation_beta`` parameterize only those others, and are unused),
@@ -25,6 +26,13 @@ attributes LSTM-7…22 does not have, and weights W, R, B, P that are not stored
 (computed by other nodes or fed as inputs).  A ``layout`` or ``direction`` ONNX does not
 define, shapes that disagree, or a missing, truncated or corrupt file is a
 ``WeightFileError`` naming the file.
+
+A GRU node (GRU-7…22: X W R B sequence_lens initial_h) is read the same way into
+``nplstm.GRU`` (``nplstm.interop.ReverseGRU`` for "reverse"): W (D, 3H, I), R (D, 3H, H),
+B (D, 6H), ONNX's gates z, r, h reordered to torch's r, z, n (``GRU_ORDER``), initial_h is
+``state=h0``.  Only ``linear_before_reset = 1`` is torch's GRU (r multiplies
+``R_h h + Rb_h``); 0, ONNX's default (r multiplies h before R_h, Keras's reset_after=False),
+is refused by name, as are ``clip`` and activations other than Sigmoid, Tanh.
 
 External data.  torch.onnx.export (torch ≥ 2.9) keeps even a small model's weights in
 ``NAME.onnx.data`` beside ``NAME.onnx``: each such tensor's ``external_data`` names
@@ -57,35 +65,55 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ..checks import printable_name, printable_text, quoted_name
-from ..nn import LSTM
+from ..nn import GRU, LSTM
 from .file_errors import UnsafeFileError, UnsupportedModelError, WeightFileError
-from .onnx_export import ONNX_TO_TORCH, reorder_gates, require_onnx
-from .reverse_lstm import ReverseLSTM
+from .onnx_export import GRU_ORDER, ONNX_TO_TORCH, reorder_gates, require_onnx
+from .reverse_lstm import ReverseGRU, ReverseLSTM
 
 __all__ = ["import_onnx", "inline_external_data"]
 
 _DIRECTIONS = {"forward": 1, "reverse": 1, "bidirectional": 2}
-_ACTIVATIONS = ["sigmoid", "tanh", "tanh"]      # f, g, h of the ONNX spec: torch's LSTM
-_ATTRIBUTES = {"activation_alpha", "activation_beta", "activations", "clip", "direction",
-               "hidden_size", "input_forget", "layout"}
+_COMMON = {"activation_alpha", "activation_beta", "activations", "clip", "direction",
+           "hidden_size", "layout"}
+
+
+class _Op(NamedTuple):
+    """What differs between the LSTM and GRU nodes."""
+
+    gates: int                  # G: W is (D, G·H, I)
+    activations: list[str]      # torch's, in the spec's names (lower case)
+    attributes: set[str]        # every attribute of the operator (versions 7 to 22)
+    order: tuple[int, ...]      # ONNX's gate blocks → torch's
+    forward: type               # the module of a forward or bidirectional node
+    reverse: type               # of a "reverse" node
+    states: tuple[str, ...]     # the inputs after sequence_lens: the call's state
+    state_call: str             # how a call passes them
+
+
+_OPS = {"LSTM": _Op(4, ["sigmoid", "tanh", "tanh"], _COMMON | {"input_forget"},
+                    ONNX_TO_TORCH, LSTM, ReverseLSTM, ("initial_h", "initial_c"),
+                    "state=(h0, c0)"),
+        "GRU": _Op(3, ["sigmoid", "tanh"], _COMMON | {"linear_before_reset"}, GRU_ORDER,
+                   GRU, ReverseGRU, ("initial_h",), "state=h0")}
 
 
 def import_onnx(path: str | os.PathLike[str]) -> list[Any]:
-    """One ``nplstm.LSTM`` per LSTM node of the ONNX model at ``path``, in graph order."""
+    """One ``nplstm.LSTM`` per LSTM node and one ``nplstm.GRU`` per GRU node of the ONNX
+    model at ``path``, in graph order."""
     onnx = require_onnx()
     path = Path(path)
     model = _load_model(onnx, path)
     stored = _stored_tensors(model.graph)
     producers = {out: n for n in model.graph.node for out in n.output if out}
     fed = {i.name for i in model.graph.input}      # graph inputs (with a default or not)
-    lstm_nodes = [n for n in model.graph.node if n.op_type == "LSTM" and n.domain in ("", "ai.onnx")]
-    if not lstm_nodes:
+    nodes = [n for n in model.graph.node if n.op_type in _OPS and n.domain in ("", "ai.onnx")]
+    if not nodes:
         ops = sorted({n.op_type for n in model.graph.node})
-        raise WeightFileError(f"{path} holds no LSTM node (its operators: "
+        raise WeightFileError(f"{path} holds no LSTM node nor GRU node (its operators: "
                               f"{printable_name(ops, 300)})")
-    return [_lstm_from_node(onnx, node, _Graph(stored, producers, fed),
-                            f"{path}: LSTM node {quoted_name(node.name or k)}")
-            for k, node in enumerate(lstm_nodes)]
+    return [_module_from_node(onnx, node, _Graph(stored, producers, fed),
+                              f"{path}: {node.op_type} node {quoted_name(node.name or k)}")
+            for k, node in enumerate(nodes)]
 
 
 def _load_model(onnx: Any, path: Path) -> Any:
@@ -131,13 +159,15 @@ class _Graph(NamedTuple):
     fed: set[str]               # the names of the graph's inputs
 
 
-def _lstm_from_node(onnx: Any, node: Any, graph: _Graph, where: str) -> Any:
-    stored = graph.stored
+def _module_from_node(onnx: Any, node: Any, graph: _Graph, where: str) -> Any:
+    stored, kind = graph.stored, node.op_type
+    op = _OPS[kind]
     attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
-    unknown = sorted(set(attrs) - _ATTRIBUTES)
+    unknown = sorted(set(attrs) - op.attributes)
     if unknown:
         raise UnsupportedModelError(f"{where} has the attribute(s) {printable_name(unknown)}, "
-                                    "which are not LSTM-14's; nplstm reads only LSTM-7 to LSTM-22")
+                                    f"which are not {kind}-14's; nplstm reads only {kind}-7 to "
+                                    f"{kind}-22")
     direction = _text(attrs.get("direction", b"forward"))
     if direction not in _DIRECTIONS:
         raise WeightFileError(f"{where}: unknown direction {quoted_name(direction)}")
@@ -147,34 +177,41 @@ def _lstm_from_node(onnx: Any, node: Any, graph: _Graph, where: str) -> Any:
         raise WeightFileError(f"{where}: layout = {printable_name(layout)}, not 0 or 1")
     if "clip" in attrs:
         raise UnsupportedModelError(f"{where} clips its cell input at ±{attrs['clip']}; "
-                                    "torch's LSTM has no clip")
+                                    f"torch's {kind} has no clip")
     if attrs.get("input_forget", 0):
         raise UnsupportedModelError(f"{where} couples its input and forget gates "
                                     f"(input_forget = {printable_name(attrs['input_forget'])}); "
                                     "torch's LSTM has no such coupling")
+    if kind == "GRU" and attrs.get("linear_before_reset", 0) != 1:
+        raise UnsupportedModelError(
+            f"{where} has linear_before_reset = "
+            f"{printable_name(attrs.get('linear_before_reset', 0))}"
+            f"{'' if 'linear_before_reset' in attrs else ' (absent: ONNX default)'}: its reset "
+            "gate multiplies h before R_h (Keras's reset_after=False); torch's GRU is "
+            "linear_before_reset = 1 (r multiplies R_h h + Rb_h)")
     activations = [_text(a).lower() for a in attrs.get("activations", [])]
-    if activations and activations != _ACTIVATIONS * D:
+    if activations and activations != op.activations * D:
         raise UnsupportedModelError(
             f"{where} uses the activations "
             f"{printable_name([_text(a) for a in attrs['activations']])}; "
-            f"torch's LSTM is {['Sigmoid', 'Tanh', 'Tanh'] * D}")
+            f"torch's {kind} is {[a.capitalize() for a in op.activations] * D}")
     # activation_alpha / activation_beta parameterize only other activations (LeakyRelu,
-    # HardSigmoid, …): with Sigmoid, Tanh, Tanh ONNX and onnxruntime leave them unused
+    # HardSigmoid, …): with Sigmoid and Tanh ONNX and onnxruntime leave them unused
 
     inputs = list(node.input) + [""] * (8 - len(node.input))   # X W R B lens h0 c0 P
-    _check_run_time_inputs(inputs, graph, where)
+    _check_run_time_inputs(inputs, graph, where, op)
     W, R = _stored(inputs[1], "W", stored, where), _stored(inputs[2], "R", stored, where)
     B = _stored(inputs[3], "B", stored, where) if inputs[3] else None
-    P = _stored(inputs[7], "P", stored, where) if inputs[7] else None
+    P = _stored(inputs[7], "P", stored, where) if inputs[7] and kind == "LSTM" else None
     if P is not None and np.any(P != 0):
         raise UnsupportedModelError(f"{where} has peephole weights P; torch's LSTM has "
                                     "no peepholes")
     if W.dtype not in (np.float32, np.float64):
         raise UnsupportedModelError(f"{where} stores {W.dtype.name} weights; nplstm "
                                     "computes in float32 or float64")
-    H = R.shape[-1] if R.ndim == 3 else -1
-    expected = {"W": (D, 4 * H, W.shape[-1] if W.ndim == 3 else -1), "R": (D, 4 * H, H),
-                "B": (D, 8 * H), "P": (D, 3 * H)}
+    H, G = (R.shape[-1] if R.ndim == 3 else -1), op.gates
+    expected = {"W": (D, G * H, W.shape[-1] if W.ndim == 3 else -1), "R": (D, G * H, H),
+                "B": (D, 2 * G * H), "P": (D, 3 * H)}
     for name, a in (("W", W), ("R", R), ("B", B), ("P", P)):
         if a is not None and (a.shape != expected[name] or a.dtype != W.dtype):
             raise WeightFileError(f"{where}: {name} must be {W.dtype.name} of shape "
@@ -186,31 +223,32 @@ def _lstm_from_node(onnx: Any, node: Any, graph: _Graph, where: str) -> Any:
         raise WeightFileError(f"{where}: hidden_size = {printable_name(attrs['hidden_size'])} "
                               f"but R has H = {H}")
 
-    cls = ReverseLSTM if direction == "reverse" else LSTM
+    cls = op.reverse if direction == "reverse" else op.forward
     kwargs = dict(bias=B is not None, batch_first=layout == 1, dtype=W.dtype, seed=0)
-    if cls is LSTM:
+    if cls is op.forward:
         kwargs["bidirectional"] = D == 2
     module = cls(W.shape[-1], H, **kwargs)
     state = {}
     for d, suffix in enumerate(module._suffixes(0)):
-        state[f"weight_ih{suffix}"] = reorder_gates(W[d], ONNX_TO_TORCH)    # (4H, I)
-        state[f"weight_hh{suffix}"] = reorder_gates(R[d], ONNX_TO_TORCH)    # (4H, H)
+        state[f"weight_ih{suffix}"] = reorder_gates(W[d], op.order)    # (G·H, I)
+        state[f"weight_hh{suffix}"] = reorder_gates(R[d], op.order)    # (G·H, H)
         if B is not None:
-            state[f"bias_ih{suffix}"] = reorder_gates(B[d, :4 * H], ONNX_TO_TORCH)
-            state[f"bias_hh{suffix}"] = reorder_gates(B[d, 4 * H:], ONNX_TO_TORCH)
+            state[f"bias_ih{suffix}"] = reorder_gates(B[d, :G * H], op.order)
+            state[f"bias_hh{suffix}"] = reorder_gates(B[d, G * H:], op.order)
     module.load_state_dict(state)
     return module
 
 
-def _check_run_time_inputs(inputs: list[str], graph: _Graph, where: str) -> None:
+def _check_run_time_inputs(inputs: list[str], graph: _Graph, where: str, op: _Op) -> None:
     """X, sequence_lens, initial_h and initial_c are the module's call arguments (x,
     lengths=, state=): a value the file fixes would be dropped, so it is refused: one stored
     in the file (except an all-zero initial state, which is where the module starts anyway),
     one computed from stored tensors alone, and an initial state computed from a graph input
     whose stored default is nonzero.  One computed from graph inputs is the caller's to
     compute, as the graph does."""
-    for k, role, argument in ((0, "X", "x"), (4, "sequence_lens", "lengths="),
-                              (5, "initial_h", "state="), (6, "initial_c", "state=")):
+    roles = ((0, "X", "x"), (4, "sequence_lens", "lengths="),
+             *((5 + k, name, "state=") for k, name in enumerate(op.states)))
+    for k, role, argument in roles:
         name = inputs[k]
         if not name:
             continue
@@ -224,7 +262,7 @@ def _check_run_time_inputs(inputs: list[str], graph: _Graph, where: str) -> None
                    "without a state" if is_state else
                    f", but nplstm's module takes it at each call ({argument})")
                 + "; make it a graph input without an initializer and pass its values as "
-                + ("the call's state=(h0, c0), (D, B, H)" if is_state else argument))
+                + (f"the call's {op.state_call}, (D, B, H)" if is_state else argument))
         if name in graph.fed:
             continue
         sources = [tensor for tensor in _behind(name, graph) if tensor in graph.fed]
@@ -239,25 +277,30 @@ def _check_run_time_inputs(inputs: list[str], graph: _Graph, where: str) -> None
                 raise UnsupportedModelError(
                     f"{where}: its {role} is computed from the graph input {quoted_name(source)}, "
                     "whose stored default is nonzero, but nplstm's module starts from zeros "
-                    "when called without a state; pass the state as state=(h0, c0)")
-        constant = next((tensor for tensor in _behind(name, graph) if is_state
-                         and _is_nonzero_float_constant(tensor, graph, role, where)), None)
+                    f"when called without a state; pass the state as {op.state_call}")
+        constant = next((tensor for tensor in _behind(name, graph, values_only=True)
+                         if is_state and _is_nonzero_float_constant(tensor, graph, role, where)),
+                        None)
         if constant is not None:
             raise UnsupportedModelError(
                 f"{where}: its {role} is computed with the nonzero constant "
                 f"{quoted_name(constant)} stored in the file (say, ConstantOfShape over the "
                 "input's shape), a value nplstm's module, which starts from zeros when called "
-                "without a state, would drop; pass the state as state=(h0, c0)")
+                f"without a state, would drop; pass the state as {op.state_call}")
 
 
-def _behind(name: str, graph: _Graph) -> Iterator[str]:
+def _behind(name: str, graph: _Graph, values_only: bool = False) -> Iterator[str]:
     """The tensors ``name`` is computed from, itself included, each once (depth first), not
-    looking behind graph inputs."""
+    looking behind graph inputs.  ``values_only``: nor behind a Shape or Size node, whose
+    output is the shape of its input, not its values (torch's dynamo=False export sizes a
+    layer's zero state by the Shape of the layer before, whose weights are no state value)."""
     seen, stack = {name}, [name]
     while stack:
         tensor = stack.pop()
         yield tensor
         node = None if tensor in graph.fed else graph.producers.get(tensor)
+        if values_only and node is not None and node.op_type in ("Shape", "Size"):
+            continue
         for source in node.input if node is not None else ():
             if source and source not in seen:
                 seen.add(source)

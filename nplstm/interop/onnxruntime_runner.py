@@ -1,7 +1,8 @@
-"""Run an ``nplstm.LSTM`` or ``nplstm.RNN`` through onnxruntime: inference at torch's speed.
+"""Run an ``nplstm.LSTM``, ``GRU`` or ``RNN`` through onnxruntime: inference at torch's speed.
 
     fast = nplstm.interop.compile_onnxruntime(lstm, threads=1)
     output, (h_n, c_n) = fast(x, state=None, lengths=None)      # = lstm(x, state, lengths=...)
+    output, h_n = compile_onnxruntime(gru)(x, state=None, lengths=None)  # = gru(x, state, ...)
     output, h_n = compile_onnxruntime(rnn)(x, h0=None, lengths=None)   # = rnn(x, h0, lengths=...)
 
 ``compile_onnxruntime`` builds the module's ONNX graph in memory (``onnx_export.build_model``
@@ -21,7 +22,7 @@ A NaN or inf in x or the state is refused (ValueError): onnxruntime's kernels cl
 gates' inputs, so a NaN would come back as finite numbers, where the module gives NaN.
 What onnxruntime cannot run exactly is refused by ``compile_onnxruntime``, naming what to do
 instead (float64: onnxruntime 1.32's LSTM "does not support double yet", and it has no
-float64 RNN).  onnxruntime logs only errors, and the graph has nothing to warn about, so
+float64 RNN or GRU).  onnxruntime logs only errors, and the graph has nothing to warn about, so
 creating and calling print nothing.
 """
 
@@ -34,11 +35,11 @@ import numpy as np
 
 from ..checks import check_int, check_lengths
 from ..functional.inputs import unpack_state
-from ..nn import LSTM, RNN
+from ..nn import GRU, LSTM, RNN
 from .file_errors import require
 from .onnx_export import build_model, check_exportable
 
-__all__ = ["compile_onnxruntime", "OnnxruntimeLSTM", "OnnxruntimeRNN"]
+__all__ = ["compile_onnxruntime", "OnnxruntimeLSTM", "OnnxruntimeGRU", "OnnxruntimeRNN"]
 
 Lengths = Union[Sequence[int], np.ndarray, int]
 # onnxruntime starts every intra-op thread when the session opens: far more threads than
@@ -48,12 +49,14 @@ LOG_ERRORS_ONLY = 3          # onnxruntime's severities: 0 verbose, 1 info, 2 wa
 
 
 class _Compiled:
-    """What the LSTM and RNN runners share: the session and one call's plumbing."""
+    """What the LSTM, GRU and RNN runners share: the session and one call's plumbing."""
 
     _state_names: tuple[str, ...] = ()      # the graph's state inputs ...
     _final_names: tuple[str, ...] = ()      # ... and outputs
+    _argument_names: tuple[str, ...] = ()   # the states as the module's checks name them
+    #                                         (empty: the graph's names)
 
-    def __init__(self, module: LSTM | RNN, threads: int | None) -> None:
+    def __init__(self, module: LSTM | GRU | RNN, threads: int | None) -> None:
         self._ort = ort = require("onnxruntime", "onnx", "compile_onnxruntime")
         # the module's configuration, frozen: its checks (_time_major, _initial_states,
         # _caller_layout) run on this copy, so a call validates as module(x, ...) does
@@ -79,14 +82,14 @@ class _Compiled:
         """output and the final states in the caller's layout (checks as the module's)."""
         m = self._module
         plain = self._plain_inputs(x, given)
+        names = self._argument_names or self._state_names
         if plain is None:                    # the module's own checks: its errors, its forms
             x_tbi, unbatched, xp = m._time_major(x)              # (T, B, I)
-            initial = m._initial_states(given, self._state_names, x_tbi.shape[1], unbatched,
-                                        xp)
+            initial = m._initial_states(given, names, x_tbi.shape[1], unbatched, xp)
         else:
             x_tbi, initial = plain
             unbatched = False
-        for name, a in (("x", x_tbi), *zip(self._state_names, initial)):
+        for name, a in (("x", x_tbi), *zip(names, initial)):
             _check_finite(name, a, type(m).__name__)
         T, B = x_tbi.shape[:2]
         feeds = {"input": np.ascontiguousarray(x_tbi)}
@@ -160,6 +163,23 @@ class OnnxruntimeLSTM(_Compiled):
         return output, (h_n, c_n)
 
 
+class OnnxruntimeGRU(_Compiled):
+    """``compile_onnxruntime(gru)``: ``output, h_n = fast(x, state, lengths)`` (as ``GRU``).
+
+    x        (T, B, I), (B, T, I) if batch_first, or unbatched (T, I); float32
+    state    h0 (L·D, B, H) (unbatched: (L·D, H)), or None for zeros
+    lengths  (B,) valid lengths in [1, T], or None (as ``GRU.forward``)
+    returns  output (T, B, D·H) (batch_first: (B, T, D·H)), h_n shaped like state
+    """
+
+    _state_names, _final_names, _argument_names = ("h0",), ("h_n",), ("state",)
+
+    def __call__(self, x: np.ndarray, state: np.ndarray | None = None,
+                 lengths: Lengths | None = None) -> tuple[np.ndarray, np.ndarray]:
+        output, h_n = self._run(x, (state,), lengths)
+        return output, h_n
+
+
 class OnnxruntimeRNN(_Compiled):
     """``compile_onnxruntime(rnn)``: ``output, h_n = fast(x, h0, lengths)`` (as ``RNN``).
 
@@ -180,19 +200,22 @@ class OnnxruntimeRNN(_Compiled):
 @overload
 def compile_onnxruntime(module: LSTM, *, threads: int | None = None) -> OnnxruntimeLSTM: ...
 @overload
+def compile_onnxruntime(module: GRU, *, threads: int | None = None) -> OnnxruntimeGRU: ...
+@overload
 def compile_onnxruntime(module: RNN, *, threads: int | None = None) -> OnnxruntimeRNN: ...
 
 
-def compile_onnxruntime(module: LSTM | RNN, *,
-                        threads: int | None = None) -> OnnxruntimeLSTM | OnnxruntimeRNN:
-    """``module`` (an ``nplstm.LSTM`` or ``nplstm.RNN``) as a callable run by onnxruntime.
+def compile_onnxruntime(module: LSTM | GRU | RNN, *, threads: int | None = None
+                        ) -> OnnxruntimeLSTM | OnnxruntimeGRU | OnnxruntimeRNN:
+    """``module`` (an ``nplstm.LSTM``, ``GRU`` or ``RNN``) as a callable run by onnxruntime.
 
     threads  onnxruntime's intra-op threads (an int in [1, 1024]), or None for its default (one per
              physical core)
     returns  ``fast`` with ``fast(x, state, lengths)`` = ``module(x, state, lengths=...)``
-             to float32 round-off (an RNN's: ``fast(x, h0, lengths)``), computed with the
-             weights the module has now (a snapshot: compile again after changing them)
-    Raises TypeError (not an LSTM/RNN, float64, a GPU module, bad threads),
+             to float32 round-off (a GRU's returns ``output, h_n``; an RNN's is
+             ``fast(x, h0, lengths)``), computed with the weights the module has now (a
+             snapshot: compile again after changing them)
+    Raises TypeError (not an LSTM/GRU/RNN, float64, a GPU module, bad threads),
     UnsupportedModelError (proj_size > 0, a subclass), ValueError (dropout in training
     mode), ImportError (onnxruntime is not installed: pip install 'nplstm[onnx]').
     """
@@ -201,11 +224,13 @@ def compile_onnxruntime(module: LSTM | RNN, *,
         threads = check_int("threads", threads, minimum=1, maximum=MAX_THREADS)
     if isinstance(module, LSTM):
         return OnnxruntimeLSTM(module, threads)
+    if isinstance(module, GRU):
+        return OnnxruntimeGRU(module, threads)
     return OnnxruntimeRNN(module, threads)
 
 
 def _check_finite(name: str, a: np.ndarray, kind: str) -> None:
-    """ValueError if ``a`` holds NaN or inf: onnxruntime's LSTM and RNN kernels clamp before
+    """ValueError if ``a`` holds NaN or inf: onnxruntime's recurrent kernels clamp before
     their sigmoid and tanh, so a NaN comes out as finite numbers (tanh(1) = 0.76...), where
     the module and torch give NaN.  One sum finds them (O(n), no copy); a sum that
     overflows on finite values is told apart by the full test."""
@@ -217,13 +242,13 @@ def _check_finite(name: str, a: np.ndarray, kind: str) -> None:
 
 def _check_compilable(module: object) -> None:
     """Refuse, naming what to do instead, a module onnxruntime cannot run exactly."""
-    if not isinstance(module, (LSTM, RNN)):
-        raise TypeError(f"module must be an nplstm.LSTM or nplstm.RNN, got "
+    if not isinstance(module, (LSTM, GRU, RNN)):
+        raise TypeError(f"module must be an nplstm.LSTM, GRU or RNN, got "
                         f"{type(module).__name__}")
     check_exportable(module, "compile_onnxruntime", "; call the module itself")
     if module.dtype != np.float32:
         raise TypeError(
-            f"module has dtype {module.dtype.name}, but onnxruntime's LSTM and RNN run "
+            f"module has dtype {module.dtype.name}, but onnxruntime's LSTM, GRU and RNN run "
             "float32 only; call the module itself, or compile a float32 copy: a module built "
             "with dtype='float32' and load_state_dict({k: v.astype('float32') for k, v in "
             "module.state_dict().items()})")

@@ -1,17 +1,19 @@
-"""``ReverseLSTM``: one layer that reads each sequence backwards (ONNX ``direction="reverse"``).
+"""``ReverseLSTM``, ``ReverseGRU``: one layer that reads each sequence backwards (ONNX
+``direction="reverse"``).
 
-torch has no reverse-only LSTM; its bidirectional LSTM's second half is one.  An ONNX LSTM
-node with direction "reverse" is exactly that half alone:
+torch has no reverse-only LSTM or GRU; its bidirectional layer's second half is one.  An
+ONNX LSTM or GRU node with direction "reverse" is exactly that half alone:
 
     output[t] = h after the steps len−1, len−2, …, t of the sequence (its own length len)
-    h_n, c_n  = the state after step 0
+    h_n (, c_n) = the state after step 0
 
 which is the forward LSTM run on the sequence reversed within its own length, with the
 output reversed back (``reverse-by-lengths``: padded steps stay where they are).  So
 ``ReverseLSTM`` is an ``nplstm.LSTM`` (Parameters, state dict, ``to``, ``backward``) whose
-``forward`` and ``backward`` flip time around the parent's.  Its parameters carry the names
-of torch's reverse direction (``weight_ih_l0_reverse``, …): its state dict is what it is,
-the reverse half of a bidirectional layer, and never loads into a forward LSTM by mistake.
+``forward`` and ``backward`` flip time around the parent's (``_Reversed``), and
+``ReverseGRU`` the same around ``nplstm.GRU``.  Their parameters carry the names of torch's
+reverse direction (``weight_ih_l0_reverse``, …): a state dict is what it is, the reverse
+half of a bidirectional layer, and never loads into a forward module by mistake.
 """
 
 from __future__ import annotations
@@ -23,33 +25,31 @@ import numpy.typing as npt
 
 from ..backend import Array, get_array_module
 from ..checks import check_lengths, check_rank
+from ..nn import GRU, LSTM
 from ..nn.module import is_grad_enabled
-from ..nn import LSTM
+from ..nn.recurrent import StackedRecurrent
 
-__all__ = ["ReverseLSTM"]
+__all__ = ["ReverseLSTM", "ReverseGRU"]
 
 
-class ReverseLSTM(LSTM):
-    """A one-layer, one-direction LSTM that walks each sequence from its last step to step 0.
-
-    Arguments as ``nplstm.LSTM`` without num_layers, dropout, bidirectional, proj_size.
-    Calls take and return the same shapes as ``nplstm.LSTM``.
-    """
+class _Reversed(StackedRecurrent):
+    """What ReverseLSTM and ReverseGRU add to their parent (LSTM, GRU: next in the MRO):
+    one layer, one direction, time flipped around the parent's forward and backward."""
 
     reverse = True
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True,
                  batch_first: bool = False, *, dtype: npt.DTypeLike = "float32",
                  device: str = "cpu", seed: Any = None) -> None:
-        super().__init__(input_size, hidden_size, 1, bias, batch_first, dtype=dtype,
-                         device=device, seed=seed)
+        super().__init__(input_size, hidden_size, 1, bias, batch_first,  # type: ignore[call-arg]
+                         dtype=dtype, device=device, seed=seed)   # LSTM's or GRU's __init__
 
     def _suffixes(self, layer: int) -> list[str]:
         return [f"_l{layer}_reverse"]     # the parameter names of torch's reverse direction
 
-    def forward(self, x: Array, state: Optional[tuple[Array, Array]] = None,
-                lengths: Any = None) -> tuple[Array, tuple[Array, Array]]:
-        """As ``LSTM.forward``; output[t] has seen the steps from the sequence's end down to t."""
+    def forward(self, x: Array, state: Any = None, lengths: Any = None) -> tuple[Array, Any]:
+        """As the parent's forward; output[t] has seen the steps from the sequence's end down
+        to t."""
         self._check_input("x", x)
         check_rank("x", x, (2, 3), "(B, T, I) or (T, I)" if self.batch_first
                    else "(T, B, I) or (T, I)")
@@ -59,25 +59,36 @@ class ReverseLSTM(LSTM):
             self._tape.append((self._tape.pop(), flip))
         return flip(output), state_n
 
-    def backward(self, doutput: Optional[Array],
-                 dstate: Optional[tuple[Optional[Array], Optional[Array]]] = None, *,
-                 record: Optional[dict[Any, Any]] = None
-                 ) -> tuple[Array, tuple[Array, Array]]:
-        """As ``LSTM.backward`` (``record``'s steps are in the order they were walked)."""
+    def backward(self, doutput: Optional[Array], dstate: Any = None, *,
+                 record: Optional[dict[Any, Any]] = None) -> tuple[Array, Any]:
+        """As the parent's backward (``record``'s steps are in the order they were walked)."""
         entry, flip = self._peek()
         output_shape = flip.shape[:-1] + (self.hidden_size,)
         if doutput is not None and tuple(getattr(doutput, "shape", ())) == output_shape:
             doutput = flip(doutput)     # a wrongly shaped one is refused by the parent
         self._tape[-1] = entry          # the parent's own entry, which its backward consumes
         try:
-            dx, dstate0 = super().backward(doutput, dstate, record=record)
+            dx, dstate0 = super().backward(  # type: ignore[misc]
+                doutput, dstate, record=record)      # LSTM's or GRU's backward
         except BaseException:
             self._tape[-1] = (entry, flip)      # refused: the tape as it was
             raise
         return flip(dx), dstate0
 
-    def __repr__(self) -> str:
-        return "Reverse" + super().__repr__()
+
+class ReverseLSTM(_Reversed, LSTM):
+    """A one-layer, one-direction LSTM that walks each sequence from its last step to step 0.
+
+    Arguments as ``nplstm.LSTM`` without num_layers, dropout, bidirectional, proj_size.
+    Calls take and return the same shapes as ``nplstm.LSTM``.
+    """
+
+
+class ReverseGRU(_Reversed, GRU):
+    """A one-layer, one-direction GRU that walks each sequence from its last step to step 0
+    (ONNX's GRU node with direction "reverse").  Arguments as ``nplstm.GRU`` without
+    num_layers, dropout, bidirectional; calls as ``nplstm.GRU``'s.
+    """
 
 
 class _TimeFlip:

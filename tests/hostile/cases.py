@@ -412,8 +412,9 @@ def npz_names(names):
 
 # -- ONNX -----------------------------------------------------------------------------------------
 
-def onnx_model():
-    """(ModelProto, expected state dict "0.<name>") of an exported nplstm LSTM(2, 3)."""
+def onnx_model(kind="LSTM"):
+    """(ModelProto, expected state dict "0.<name>") of an exported nplstm LSTM(2, 3) (or
+    ``kind`` "GRU": GRU(2, 3), one GRU node)."""
     import tempfile
 
     import onnx
@@ -421,7 +422,7 @@ def onnx_model():
     import nplstm
     from nplstm.interop import export_onnx
 
-    lstm = nplstm.LSTM(2, 3, seed=5)
+    lstm = getattr(nplstm, kind)(2, 3, seed=5)
     with tempfile.TemporaryDirectory() as scratch:
         path = Path(scratch) / "lstm.onnx"
         export_onnx(lstm, path)
@@ -429,10 +430,11 @@ def onnx_model():
     return model, {f"0.{name}": np.asarray(v) for name, v in lstm.state_dict().items()}
 
 
-def onnx_build(edit=None, *, expect_arrays=False):
-    """The exported model, changed by ``edit(model, folder, sandbox)``."""
+def onnx_build(edit=None, *, expect_arrays=False, kind="LSTM"):
+    """The exported model (an LSTM's, or ``kind``'s), changed by ``edit(model, folder,
+    sandbox)``."""
     def build(folder, sandbox):
-        model, expected = onnx_model()
+        model, expected = onnx_model(kind)
         if edit is not None:
             edit(model, folder, sandbox)
         return write(folder, "model.onnx", model.SerializeToString()), \
@@ -545,15 +547,37 @@ def onnx_node_name(name):
     return edit
 
 
+def onnx_gru_attribute(name, value):
+    """The GRU node's attribute ``name`` set to ``value`` (replaced, or added)."""
+    def edit(model, folder, sandbox):
+        from onnx import helper
+
+        node = next(n for n in model.graph.node if n.op_type == "GRU")
+        kept = [a for a in node.attribute if a.name != name]
+        del node.attribute[:]
+        node.attribute.extend(kept + [helper.make_attribute(name, value)])
+    return edit
+
+
+def onnx_gru_short_bias(model, folder, sandbox):
+    """B (1, 6H) cut to (1, 6H − 1), dims and data together."""
+    import onnx
+
+    node = next(n for n in model.graph.node if n.op_type == "GRU")
+    tensor = next(t for t in model.graph.initializer if t.name == node.input[3])
+    tensor.CopyFrom(onnx.numpy_helper.from_array(
+        onnx.numpy_helper.to_array(tensor)[:, :-1].copy(), tensor.name))
+
+
 # -- HDF5 (.weights.h5) and .keras -----------------------------------------------------------------
 
-def h5_from_fixture(edit=None):
-    """The single-LSTM Keras fixture's weights, changed by ``edit(h5 file, folder, sandbox)``
-    (returns the path of the .weights.h5)."""
+def h5_from_fixture(edit=None, fixture="single"):
+    """The single-LSTM Keras fixture's weights (or ``fixture``'s), changed by ``edit(h5 file,
+    folder, sandbox)`` (returns the path of the .weights.h5)."""
     def build(folder, sandbox):
         import h5py
 
-        path = Path(shutil.copy(KERAS_FIXTURES / "single.weights.h5",
+        path = Path(shutil.copy(KERAS_FIXTURES / f"{fixture}.weights.h5",
                                 folder / "model.weights.h5"))
         if edit is not None:
             with h5py.File(path, "r+") as f:
@@ -562,15 +586,16 @@ def h5_from_fixture(edit=None):
     return build
 
 
-def keras_from_fixture(edit=None, *, config=None, members=None):
-    """single.keras with its model.weights.h5 changed by ``edit`` (as h5_from_fixture),
-    its config.json replaced by ``config`` (bytes), or its records by ``members(records)``."""
+def keras_from_fixture(edit=None, *, config=None, members=None, fixture="single"):
+    """single.keras (or ``fixture``.keras) with its model.weights.h5 changed by ``edit`` (as
+    h5_from_fixture), its config.json replaced by ``config`` (bytes), or its records by
+    ``members(records)``."""
     def build(folder, sandbox):
-        with zipfile.ZipFile(KERAS_FIXTURES / "single.keras") as archive:
+        with zipfile.ZipFile(KERAS_FIXTURES / f"{fixture}.keras") as archive:
             records = [(i.filename, archive.read(i.filename), b.STORED)
                        for i in archive.infolist()]
         if edit is not None:
-            weights, _ = h5_from_fixture(edit)(folder, sandbox)
+            weights, _ = h5_from_fixture(edit, fixture)(folder, sandbox)
             records = [(n, weights.read_bytes() if n == "model.weights.h5" else d, c)
                        for n, d, c in records]
             weights.unlink()
@@ -667,6 +692,23 @@ def config_with_layer_name(name):
     return config
 
 
+def gru_config(**settings):
+    """gru_single.keras's config.json with its GRU layer's config updated by ``settings``."""
+    def config():
+        with zipfile.ZipFile(KERAS_FIXTURES / "gru_single.keras") as archive:
+            cfg = json.loads(archive.read("config.json"))
+        gru = next(layer for layer in cfg["config"]["layers"] if layer["class_name"] == "GRU")
+        gru["config"].update(settings)
+        return json.dumps(cfg).encode()
+    return config
+
+
+def h5_gru_reset_before_bias(f, folder, sandbox):
+    """The GRU's bias (2, 3H) replaced by a reset_after=False bias (3H,)."""
+    del f["layers/gru/cell/vars/2"]
+    f["layers/gru/cell/vars/2"] = np.zeros(15, "f4")
+
+
 def nested_json(depth) -> bytes:
     return b'{"class_name": "Sequential", "config": {"layers": ' + b"[" * depth + \
         b"]" * depth + b"}}"
@@ -751,6 +793,11 @@ def _cases() -> list:
           "torch.save of an LSTM (fixture)"),
         C("valid-torch_views", "pt", "valid", pt_fixture("views"), "arrays",
           "tensors sharing a storage (fixture)"),
+        C("valid-torch_gru", "pt", "valid", pt_fixture("gru"), "arrays",
+          "torch.save of a GRU's state dict (fixture)", cli=True),
+        C("valid-whole_gru", "pt", "valid", pt_fixture("whole_gru"), "refused",
+          "torch.save of a whole nn.GRU: its class is never imported",
+          error="UnsafeFileError", mentions=("torch.nn.modules.rnn.GRU",), cli=True),
         C("bomb-deflated_pickle", "pt", "bomb", pt_padded_pickle(2 << 20, b.DEFLATED),
           "either", "a 4 MB data.pkl deflated to 4 KB", reproduces=ITEM6, memory_mib=64),
         C("bomb-stored_pickle", "pt", "bomb", pt_padded_pickle(1 << 19, b.STORED), "arrays",
@@ -825,6 +872,8 @@ def _cases() -> list:
         # TorchScript ----------------------------------------------------------------------
         C("valid-traced_fixture", "torchscript", "valid", pt_fixture("scripted"), "arrays",
           "torch.jit.trace (fixture)"),
+        C("valid-scripted_gru", "torchscript", "valid", pt_fixture("scripted_gru"), "arrays",
+          "torch.jit.script of a GRU, a Linear and a GRUCell (fixture)", cli=True),
         C("valid-built", "torchscript", "valid", ts_valid, "arrays", "a module holding an LSTM",
           cli=True),
         C("nesting-shared_children_24", "torchscript", "nesting", ts_shared_children(24),
@@ -975,6 +1024,22 @@ def _cases() -> list:
           "a refused node whose name holds a newline and escapes", call="onnx", cli=True),
         C("names-node_name_2mb", "onnx", "names", onnx_build(onnx_node_name("n" * (2 << 20))),
           "refused", "a refused node whose name is 2 MB", call="onnx", reproduces=ITEM8),
+        C("valid-exported_gru", "onnx", "valid", onnx_build(expect_arrays=True, kind="GRU"),
+          "arrays", "an exported GRU", call="onnx", cli=True),
+        C("valid-gru_reset_before", "onnx", "valid",
+          onnx_build(onnx_gru_attribute("linear_before_reset", 0), kind="GRU"), "refused",
+          "a GRU with linear_before_reset = 0", call="onnx", error="UnsupportedModelError",
+          mentions=("linear_before_reset",), cli=True),
+        C("names-gru_direction_escapes", "onnx", "names",
+          onnx_build(onnx_gru_attribute("direction", "back\n\x1b[2J" * 50_000), kind="GRU"),
+          "refused", "a GRU whose direction is 450 KB of newlines and escapes", call="onnx",
+          cli=True),
+        C("dtype-gru_reset_as_float", "onnx", "dtype",
+          onnx_build(onnx_gru_attribute("linear_before_reset", 1.0), kind="GRU"), "refused",
+          "a GRU's linear_before_reset given as a float", call="onnx"),
+        C("offsets-gru_bias_short", "onnx", "offsets",
+          onnx_build(onnx_gru_short_bias, kind="GRU"), "refused",
+          "a GRU's B one value short", call="onnx"),
         # .weights.h5 ------------------------------------------------------------------------
         C("valid-fixture", "h5", "valid", h5_from_fixture(), "arrays", "Keras's own file",
           cli=True),
@@ -993,6 +1058,12 @@ def _cases() -> list:
           "a kernel of strings"),
         C("dtype-float16", "h5", "dtype", h5_from_fixture(h5_dtype("f2")), "refused",
           "a float16 kernel beside float32 ones"),
+        C("valid-gru_fixture", "h5", "valid", h5_from_fixture(fixture="gru_stacked_bidir"),
+          "arrays", "Keras's own file of two Bidirectional GRUs", cli=True),
+        C("offsets-gru_reset_before_bias", "h5", "offsets",
+          h5_from_fixture(h5_gru_reset_before_bias, "gru_single"), "refused",
+          "a GRU bias (3H,): reset_after=False", error="UnsupportedModelError",
+          mentions=("reset_after",)),
         # .keras -----------------------------------------------------------------------------
         C("valid-fixture", "keras", "valid", keras_from_fixture(), "arrays", "Keras's own file",
           cli=True),
@@ -1024,6 +1095,19 @@ def _cases() -> list:
         C("duplicate-weights", "keras", "duplicate",
           keras_from_fixture(members=keras_duplicate("model.weights.h5")), "refused",
           "two model.weights.h5 records", mentions=("model.weights.h5",), reproduces=ITEM3),
+        C("valid-gru_fixture", "keras", "valid", keras_from_fixture(fixture="gru_single"),
+          "arrays", "Keras's own GRU file", cli=True),
+        C("valid-gru_reset_before", "keras", "valid",
+          keras_from_fixture(config=gru_config(reset_after=False), fixture="gru_single"),
+          "refused", "a GRU config with reset_after=False", error="UnsupportedModelError",
+          mentions=("reset_after=False",), cli=True),
+        C("names-gru_bad_config", "keras", "names",
+          keras_from_fixture(config=gru_config(reset_after="\x1b[2J\n" * 100_000,
+                                               units=[1] * 1000), fixture="gru_single"),
+          "refused", "a GRU config whose reset_after is 600 KB of escapes", cli=True),
+        C("offsets-gru_wrong_shape", "keras", "offsets",
+          keras_from_fixture(h5_gru_reset_before_bias, fixture="gru_single"), "refused",
+          "a GRU bias (3H,) under a reset_after=True config", error="UnsupportedModelError"),
     ]
     for case in cases:
         case.id = f"{case.format}-{case.id}"
