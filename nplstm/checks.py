@@ -249,11 +249,18 @@ def check_real(name, value, *, minimum=None, maximum=None, strict=False, allow_n
 
 
 def _range(minimum, maximum, strict) -> str:
+    low, high = _number(minimum), _number(maximum)
     if minimum is not None and maximum is not None:
-        return f" in {'(' if strict else '['}{minimum:g}, {maximum:g}]"
+        return f" in {'(' if strict else '['}{low}, {high}]"
     if minimum is not None:
-        return f" {'>' if strict else '>='} {minimum:g}"
-    return f" <= {maximum:g}" if maximum is not None else ""
+        return f" {'>' if strict else '>='} {low}"
+    return f" <= {high}" if maximum is not None else ""
+
+
+def _number(x) -> str:
+    """A bound as a reader writes it: 31536000, not 3.1536e+07; 0.5; 1e-10."""
+    return str(int(x)) if x is not None and float(x).is_integer() and abs(x) < 1e16 \
+        else f"{x:g}" if x is not None else ""
 
 
 def check_int(name, value, *, minimum=None, maximum=None):

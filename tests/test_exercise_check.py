@@ -153,9 +153,9 @@ def test_a_function_that_ends_the_child_fails_without_taking_the_caller_down():
     (("linear", {"linear_backward": 3}), {}, TypeError,
      "namespace['linear_backward'] must be a function, got int"),
     (("linear", {"linear_backward": print}), {"timeout": 0}, ValueError,
-     "timeout must be a positive, finite number of seconds (at most 31536000, a year), got 0"),
+     "timeout (seconds) must be a finite real number in (0, 31536000], got 0"),
     (("linear", {"linear_backward": print}), {"timeout": "5"}, TypeError,
-     "timeout must be a number of seconds, got str"),
+     "timeout (seconds) must be a finite real number in (0, 31536000], got str '5'"),
     (("linear", {"linear_backward": print}), {"isolate": 1}, TypeError,
      "isolate must be True or False, got int"),
 ])

@@ -40,7 +40,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..checks import check_bool
+from ..checks import check_bool, check_real
 from .catalog import exercise
 from .graders import CASE_SEED, GRADERS
 from .learner import Learner, LearnerError, Server, answer, namespace_module, opened
@@ -86,13 +86,10 @@ def grade(path: str | os.PathLike[str], name: str, *, timeout: float | None = No
 
 
 def checked_timeout(timeout: object) -> float:
-    """``timeout``, a number of seconds in (0, MAX_TIMEOUT]; TypeError / ValueError otherwise."""
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
-        raise TypeError(f"timeout must be a number of seconds, got {type(timeout).__name__}")
-    if not (0 < timeout <= MAX_TIMEOUT):        # NaN too; a huge int compares exactly
-        raise ValueError(f"timeout must be a positive, finite number of seconds (at most "
-                         f"{MAX_TIMEOUT:.0f}, a year), got {timeout!r}")
-    return float(timeout)
+    """``timeout``, a number of seconds in (0, MAX_TIMEOUT] (a year); TypeError / ValueError
+    otherwise."""
+    return check_real("timeout (seconds)", timeout, minimum=0, maximum=MAX_TIMEOUT,
+                      strict=True)
 
 
 def grade_here(path: str | os.PathLike[str], name: str) -> GradeResult:
