@@ -13,7 +13,8 @@ once per module with a ``TapeWarning``.
                    TapeWarning, StateDictKeyError
     lstm.py        LSTMCell, LSTM
     gru.py         GRUCell, GRU
-    recurrent.py   what LSTM, RNN and GRU share: the layers × directions × dropout loop; RNN (tanh, ReLU)
+    recurrent.py   what the recurrent modules share: the cells' step; the layers × directions
+                   × dropout loop; RNN (tanh, ReLU)
     layers.py      Linear, Embedding
 """
 
