@@ -42,7 +42,7 @@ from typing import Any, NamedTuple
 
 from ..backend import check_float_array, check_not_masked, get_array_module, is_array
 from ..checks import check_arrays, check_cache, check_not_empty, check_rank, check_shape
-from .inputs import check_lstm_weights
+from .inputs import check_weights
 from .jvp import SequenceTangents, lstm_jvp
 from .linear import LinearCache, linear_backward, linear_forward
 from .losses import (CrossEntropyCache, MSECache, cross_entropy_backward, cross_entropy_forward,
@@ -91,7 +91,7 @@ def _check_params(params: Sequence[Any], what: str = "params",
         for name, v, p in zip(names, params, like):
             check_shape(name, v, p.shape, "(the parameter's)")
         return tuple(params)
-    _, _, H, _ = check_lstm_weights(*params[:4])          # the LSTM's, by their names
+    _, _, H, _ = check_weights(*params[:4])          # the LSTM's, by their names
     w_out, b_out = params[4], params[5]
     check_rank(names[4], w_out, (2,), "(O, H)")
     check_not_empty(names[4], w_out, ("O", "H"))

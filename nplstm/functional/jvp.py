@@ -32,8 +32,8 @@ from ..checks import check_arrays, check_lengths, check_shape, drop_batch_axis
 from ..kernels import kernels_for, split_gates
 from .gru import _input_bias as _gru_input_bias, _step_forward as _gru_step_forward
 from .packing import make_plan
-from .inputs import (check_gru_weights, check_hidden, check_lstm_weights, check_sequence_inputs,
-                     check_sequence_x, check_step_inputs, check_step_x)
+from .inputs import (check_gru_weights, check_hidden, check_sequence_inputs, check_sequence_x,
+                     check_step_inputs, check_step_x, check_weights)
 
 __all__ = ["CellTangents", "SequenceTangents", "lstm_cell_jvp", "lstm_jvp", "GRUCellTangents",
            "GRUTangents", "gru_cell_jvp", "gru_jvp"]
@@ -75,7 +75,7 @@ def lstm_cell_jvp(x: Array, state: Optional[tuple[Array, Array]], weight_ih: Arr
     fields, or None), each tangent shaped like its input.  Returns (h1, c1) and their
     tangents, each (B, H) (unbatched (H,)).
     """
-    xp, I, H, _ = check_lstm_weights(weight_ih, weight_hh, bias_ih, bias_hh)
+    xp, I, H, _ = check_weights(weight_ih, weight_hh, bias_ih, bias_hh)
     x, h_prev, c_prev, unbatched = check_step_inputs(x, state, weight_ih, I, H, xp)
     t = _tangents(tangents, CellTangents, xp, unbatched, batch_axis=0, primals={
         "x": x, "h_prev": h_prev, "c_prev": c_prev, "weight_ih": weight_ih,
@@ -104,7 +104,7 @@ def lstm_jvp(x: Array, state: Optional[tuple[Array, Array]], weight_ih: Array, w
     (output_dot, (h_n_dot, c_n_dot))``, shaped (T, B, P), (B, P), (B, H) (unbatched: no B).
     Tangents of x at padded steps are ignored, as the forward ignores x there.
     """
-    xp, I, H, P = check_lstm_weights(weight_ih, weight_hh, bias_ih, bias_hh, weight_hr)
+    xp, I, H, P = check_weights(weight_ih, weight_hh, bias_ih, bias_hh, weight_hr)
     x, h0, c0, unbatched = check_sequence_inputs(x, state, weight_ih, I, H, P, xp)
     T, B = x.shape[:2]
     t = _tangents(tangents, SequenceTangents, xp, unbatched, batch_axis=None, primals={
