@@ -24,7 +24,7 @@ These exist to check the backward passes without finite differences:
 over speed (one allocation per step).
 """
 
-from typing import Any, NamedTuple, Optional, Union
+from typing import Any, Callable, NamedTuple, Optional, Union
 
 from ..backend import Array
 
@@ -110,43 +110,65 @@ def lstm_jvp(x: Array, state: Optional[tuple[Array, Array]], weight_ih: Array, w
     t = _tangents(tangents, SequenceTangents, xp, unbatched, batch_axis=None, primals={
         "x": x, "h0": h0, "c0": c0, "weight_ih": weight_ih, "weight_hh": weight_hh,
         "bias_ih": bias_ih, "bias_hh": bias_hh, "weight_hr": weight_hr})
-    lengths = None if lengths is None else check_lengths(lengths, T, B)
-    plan = make_plan(T, B, lengths, reverse, xp)
-
-    x_w = plan.to_work(x, zero_padding=True)                                 # (T, B, I)
-    x_dot_w = plan.to_work(t.x, zero_padding=True)                           # (T, B, I)
-    # Z = X W_ihᵀ + b_ih + b_hh for every step; Z_dot by the product rule
-    Z = x_w @ weight_ih.T                                                    # (T, B, 4H)
-    Z_dot = x_dot_w @ weight_ih.T + x_w @ t.weight_ih.T                      # (T, B, 4H)
-    if bias_ih is not None:
-        Z = Z + bias_ih + bias_hh
-        Z_dot = Z_dot + t.bias_ih + t.bias_hh
-    output = xp.zeros((T, B, P), dtype=x.dtype)        # zero at padded steps, as the forward
-    output_dot = xp.zeros_like(output)                                       # (T, B, P)
+    plan = make_plan(T, B, None if lengths is None else check_lengths(lengths, T, B), reverse,
+                     xp)
     c_w, c_dot_w = plan.batch_to_work(c0).copy(), plan.batch_to_work(t.c0).copy()  # (B, H)
-    h0_w, h0_dot_w = plan.batch_to_work(h0), plan.batch_to_work(t.h0)        # (B, P)
-    for s in range(T):
-        n = plan.batch_sizes[s]                                              # rows running
-        h_prev = output[s - 1, :n] if s else h0_w[:n]                        # (n, P)
-        h_prev_dot = output_dot[s - 1, :n] if s else h0_dot_w[:n]           # (n, P)
-        z = Z[s, :n] + h_prev @ weight_hh.T                                  # (n, 4H)
-        z_dot = Z_dot[s, :n] + h_prev_dot @ weight_hh.T + h_prev @ t.weight_hh.T
+
+    def step(z_in: Array, z_in_dot: Array, h_prev: Array, h_prev_dot: Array) -> Any:
+        n = h_prev.shape[0]                                                  # rows running
+        z = z_in + h_prev @ weight_hh.T                                      # (n, 4H)
+        z_dot = z_in_dot + h_prev_dot @ weight_hh.T + h_prev @ t.weight_hh.T
         c, r, c_dot, r_dot = _gates_jvp(z, z_dot, c_w[:n], c_dot_w[:n], xp)
         c_w[:n], c_dot_w[:n] = c, c_dot          # rows past their end keep their last state
         if weight_hr is None:
-            output[s, :n], output_dot[s, :n] = r, r_dot                      # h = r
-        else:                                    # h = r W_hrᵀ ⇒ h_dot = r_dot W_hrᵀ + r W_hr_dotᵀ
-            output[s, :n] = r @ weight_hr.T                                  # (n, P)
-            output_dot[s, :n] = r_dot @ weight_hr.T + r @ t.weight_hr.T
+            return r, r_dot                                                  # h = r
+        # h = r W_hrᵀ ⇒ h_dot = r_dot W_hrᵀ + r W_hr_dotᵀ                    (n, P)
+        return r @ weight_hr.T, r_dot @ weight_hr.T + r @ t.weight_hr.T
 
-    rows, last = xp.arange(B), xp.asarray(plan.last_step)
-    h_n = plan.batch_from_work(output[last, rows])                           # (B, P)
-    h_n_dot = plan.batch_from_work(output_dot[last, rows])                   # (B, P)
+    bias = bias_dot = None                # z_in = x W_ihᵀ + b_ih + b_hh, and its tangent
+    if bias_ih is not None and bias_hh is not None:
+        bias, bias_dot = bias_ih + bias_hh, t.bias_ih + t.bias_hh
+    output, output_dot, h_n, h_n_dot = _layer_jvp(x, h0, t, plan, weight_ih, bias, bias_dot,
+                                                  P, step, xp)
     c_n, c_n_dot = plan.batch_from_work(c_w), plan.batch_from_work(c_dot_w)  # (B, H)
-    output, output_dot = plan.from_work(output), plan.from_work(output_dot)  # (T, B, P)
     output, output_dot = drop_batch_axis(unbatched, 1, output, output_dot)
     h_n, c_n, h_n_dot, c_n_dot = drop_batch_axis(unbatched, 0, h_n, c_n, h_n_dot, c_n_dot)
     return (output, (h_n, c_n)), (output_dot, (h_n_dot, c_n_dot))
+
+
+def _layer_jvp(x: Array, h0: Array, t: Any, plan: Any, weight_ih: Array, bias: Any,
+               bias_dot: Any, size: int, step: Callable[..., Any],
+               xp: Any) -> tuple[Array, Array, Array, Array]:
+    """The walk of ``lstm_jvp`` and ``gru_jvp``: z_in = x W_ihᵀ (+ ``bias``) for every step
+    and its tangent x_dot W_ihᵀ + x W_ih_dotᵀ (+ ``bias_dot``), one GEMM each, then
+    ``step(z_in, z_in_dot, h_prev, h_prev_dot)`` → (h, h_dot) of the rows running at each
+    step, in work order (``packing.py``).
+
+    x (T, B, I) and h0 (B, size) batched, t their tangents (``t.x``, ``t.h0``,
+    ``t.weight_ih``).  Returns output, output_dot (T, B, size) and h_n, h_n_dot (B, size),
+    in the caller's order.
+    """
+    T, B = x.shape[:2]
+    x_w = plan.to_work(x, zero_padding=True)                                 # (T, B, I)
+    x_dot_w = plan.to_work(t.x, zero_padding=True)                           # (T, B, I)
+    z_in = x_w @ weight_ih.T                                                 # (T, B, G·H)
+    z_in_dot = x_dot_w @ weight_ih.T + x_w @ t.weight_ih.T                   # (T, B, G·H)
+    if bias is not None:
+        z_in = z_in + bias
+    if bias_dot is not None:
+        z_in_dot = z_in_dot + bias_dot
+    output = xp.zeros((T, B, size), dtype=x.dtype)     # zero at padded steps, as the forward
+    output_dot = xp.zeros_like(output)                                       # (T, B, size)
+    h0_w, h0_dot_w = plan.batch_to_work(h0), plan.batch_to_work(t.h0)        # (B, size)
+    for s in range(T):
+        n = plan.batch_sizes[s]                                              # rows running
+        h_prev = output[s - 1, :n] if s else h0_w[:n]                        # (n, size)
+        h_prev_dot = output_dot[s - 1, :n] if s else h0_dot_w[:n]
+        output[s, :n], output_dot[s, :n] = step(z_in[s, :n], z_in_dot[s, :n], h_prev,
+                                                h_prev_dot)
+    rows, last = xp.arange(B), xp.asarray(plan.last_step)
+    h_n, h_n_dot = (plan.batch_from_work(o[last, rows]) for o in (output, output_dot))
+    return plan.from_work(output), plan.from_work(output_dot), h_n, h_n_dot
 
 
 def _gates_jvp(z: Array, z_dot: Array, c_prev: Array, c_prev_dot: Array,
@@ -287,28 +309,14 @@ def gru_jvp(x: Array, h0: Optional[Array], weight_ih: Array, weight_hh: Array,
     t = _tangents(tangents, GRUTangents, xp, unbatched, batch_axis=None, primals={
         "x": x, "h0": h0, "weight_ih": weight_ih, "weight_hh": weight_hh, "bias_ih": bias_ih,
         "bias_hh": bias_hh})
-    lengths = None if lengths is None else check_lengths(lengths, T, B)
-    plan = make_plan(T, B, lengths, reverse, xp)
-    x_w = plan.to_work(x, zero_padding=True)                                 # (T, B, I)
-    x_dot_w = plan.to_work(t.x, zero_padding=True)                           # (T, B, I)
-    GI = x_w @ weight_ih.T                                                   # (T, B, 3H)
-    GI_dot = x_dot_w @ weight_ih.T + x_w @ t.weight_ih.T                     # (T, B, 3H)
-    if bias_ih is not None:
-        GI_dot = GI_dot + t.bias_ih
-    output = xp.zeros((T, B, H), dtype=x.dtype)        # zero at padded steps, as the forward
-    output_dot = xp.zeros_like(output)
-    h0_w, h0_dot_w = plan.batch_to_work(h0), plan.batch_to_work(t.h0)        # (B, H)
-    for s in range(T):
-        n = plan.batch_sizes[s]                                              # rows running
-        h_prev = output[s - 1, :n] if s else h0_w[:n]                        # (n, H)
-        h_prev_dot = output_dot[s - 1, :n] if s else h0_dot_w[:n]
-        output[s, :n], output_dot[s, :n] = _gru_step_jvp(
-            GI[s, :n], GI_dot[s, :n], h_prev, h_prev_dot, weight_hh, t.weight_hh, bias_ih,
-            bias_hh, t.bias_hh, xp)
-    rows, last = xp.arange(B), xp.asarray(plan.last_step)
-    h_n = plan.batch_from_work(output[last, rows])                           # (B, H)
-    h_n_dot = plan.batch_from_work(output_dot[last, rows])
-    output, output_dot = plan.from_work(output), plan.from_work(output_dot)  # (T, B, H)
+    plan = make_plan(T, B, None if lengths is None else check_lengths(lengths, T, B), reverse,
+                     xp)
+    # gi = x W_ihᵀ for every step (the step adds the biases), and its tangent with b_ih's
+    output, output_dot, h_n, h_n_dot = _layer_jvp(
+        x, h0, t, plan, weight_ih, None, None if bias_ih is None else t.bias_ih, H,
+        lambda gi, gi_dot, h_prev, h_prev_dot: _gru_step_jvp(
+            gi, gi_dot, h_prev, h_prev_dot, weight_hh, t.weight_hh, bias_ih, bias_hh,
+            t.bias_hh, xp), xp)
     output, output_dot = drop_batch_axis(unbatched, 1, output, output_dot)
     h_n, h_n_dot = drop_batch_axis(unbatched, 0, h_n, h_n_dot)
     return (output, h_n), (output_dot, h_n_dot)
