@@ -12,8 +12,7 @@ docs/derivation.md, whose symbols are this file's variable names.
 The fast twin of ``lstm_cell_forward`` (reference.py:94–105) and ``lstm_cell_backward``
 (reference.py:108–120), which call ``lstm_step_forward`` (reference.py:46–61) and
 ``lstm_step_backward`` (reference.py:64–91): the same signatures and results,
-tests/test_reference.py holds them equal.  ``CellCache`` has
-``StepCache``'s fields, except that the four gates i, f, g, o are stacked as ``gates``.
+tests/test_reference.py holds them equal.
 """
 
 from typing import Any, NamedTuple, Optional

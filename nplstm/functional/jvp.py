@@ -137,17 +137,11 @@ def lstm_jvp(x: Array, state: Optional[tuple[Array, Array]], weight_ih: Array, w
 
 
 def _layer_jvp(x: Array, h0: Array, t: Any, plan: Any, weight_ih: Array, bias: Any,
-               bias_dot: Any, size: int, step: Callable[..., Any],
-               xp: Any) -> tuple[Array, Array, Array, Array]:
-    """The walk of ``lstm_jvp`` and ``gru_jvp``: z_in = x W_ihᵀ (+ ``bias``) for every step
-    and its tangent x_dot W_ihᵀ + x W_ih_dotᵀ (+ ``bias_dot``), one GEMM each, then
-    ``step(z_in, z_in_dot, h_prev, h_prev_dot)`` → (h, h_dot) of the rows running at each
-    step, in work order (``packing.py``).
-
-    x (T, B, I) and h0 (B, size) batched, t their tangents (``t.x``, ``t.h0``,
-    ``t.weight_ih``).  Returns output, output_dot (T, B, size) and h_n, h_n_dot (B, size),
-    in the caller's order.
-    """
+               bias_dot: Any, size: int, step: Callable[..., Any], xp: Any) -> Any:
+    """The walk of ``lstm_jvp`` and ``gru_jvp`` over batched x (T, B, I), h0 (B, size) and
+    their tangents ``t``: z_in = x W_ihᵀ (+ bias) and its tangent (+ bias_dot) for every step,
+    one GEMM each, then ``step(z_in, z_in_dot, h_prev, h_prev_dot)`` → (h, h_dot) of the
+    running rows, in work order.  Returns output, output_dot (T, B, size), h_n, h_n_dot."""
     T, B = x.shape[:2]
     x_w = plan.to_work(x, zero_padding=True)                                 # (T, B, I)
     x_dot_w = plan.to_work(t.x, zero_padding=True)                           # (T, B, I)

@@ -21,8 +21,8 @@ class GRUCell(RecurrentCell):
         n = tanh(x W_inᵀ + b_in + r ⊙ (h W_hnᵀ + b_hn)),  h' = (1 − z) ⊙ n + z ⊙ h
 
     Parameters weight_ih (3H, I), weight_hh (3H, H), bias_ih, bias_hh (3H,), blocks
-    [r | z | n]; state h (B, H) or (H,), or None (zeros).  Arguments, init, dtype and seed:
-    ``RecurrentCell``.
+    [r | z | n]; state h (B, H) or (H,), or None (zeros).  x, init, dtype and seed as
+    ``LSTMCell``.
     """
 
     _gate_rows = 3
@@ -50,9 +50,8 @@ class GRU(StackedRecurrent):
     (3H, H), ``bias_ih_l{k}``, ``bias_hh_l{k}`` (3H,), ``_reverse`` for the second
     direction) and init U(−1/√H, 1/√H) as torch.  x is (T, B, I), (B, T, I) with
     ``batch_first``, or unbatched (T, I); state h0 (L·D, B, H) (unbatched (L·D, H)) or
-    None; output (T, B, D·H).  T, B ≥ 1: empty axes are refused.  dtype "float32" (also
-    for None) or "float64"; seed None, an int ≥ 0 or a ``numpy.random.SeedSequence``.  The
-    layer loop is shared with ``LSTM`` and ``RNN`` (``recurrent.py``).
+    None; output (T, B, D·H).  T, B ≥ 1: empty axes are refused.  dtype and seed as
+    ``LSTM``; the layer loop is shared with ``LSTM`` and ``RNN`` (``recurrent.py``).
     """
 
     _layer_functions = (gru_forward, gru_backward)
@@ -85,8 +84,7 @@ class GRU(StackedRecurrent):
         dstate   dh_n shaped like h_n, or None (zeros)
         record   None or a dict: record[(layer, direction)] = {"dh": (T,)} (direction 0
                  forward, 1 reverse; ``functional.lstm_backward`` defines it)
-        Adds every parameter's gradient into its ``.grad``; dx is 0 at padded steps.  A
-        refused call leaves the module as it was (``module.py``).
+        Adds every parameter's gradient into its ``.grad``; dx is 0 at padded steps.
         """
         return self._backprop_layers(doutput, "(T, B, D·H)", lambda: [("dstate", dstate)],
                                      record)

@@ -20,8 +20,9 @@ class LSTMCell(RecurrentCell):
     """torch.nn.LSTMCell on arrays: ``h, c = cell(x, state)``; ``cell.backward(dh, dc)``.
 
     Parameters weight_ih (4H, I), weight_hh (4H, H), bias_ih, bias_hh (4H,), blocks
-    [i | f | g | o]; state (h, c) or None (zeros).  Arguments, init, dtype and seed:
-    ``RecurrentCell``.
+    [i | f | g | o], initialised U(−1/√H, 1/√H) like torch.  x is (B, I) or unbatched (I,);
+    state (h, c) or None (zeros).  dtype "float32" (also for None) or "float64"; seed None,
+    an int ≥ 0 or a ``numpy.random.SeedSequence``.
     """
 
     _gate_rows = 4
@@ -106,8 +107,7 @@ class LSTM(StackedRecurrent):
         dstate   (dh_n, dc_n) shaped like (h_n, c_n), either may be None, or None
         record   None or a dict: record[(layer, direction)] = {"dh": (T,), "dc": (T,)}
                  (direction 0 forward, 1 reverse; ``functional.lstm_backward`` defines it)
-        Adds every parameter's gradient into its ``.grad``; dx is 0 at padded steps.  A
-        refused call changes nothing (``module.py``).
+        Adds every parameter's gradient into its ``.grad``; dx is 0 at padded steps.
         """
         dx, dh0, dc0 = self._backprop_layers(doutput, "(T, B, D·P)",
                                              lambda: _upstream_state(dstate), record)

@@ -36,12 +36,9 @@ __all__ = ["RecurrentCell", "StackedRecurrent", "RNN"]
 
 
 class RecurrentCell(Module):
-    """Base of ``LSTMCell`` and ``GRUCell``: torch's arguments and parameters weight_ih
-    (G·H, I), weight_hh (G·H, H), bias_ih, bias_hh (G·H,), initialised U(−1/√H, 1/√H) like
-    torch; G = ``_gate_rows`` (4 for the LSTM, 3 for the GRU).  x is (B, I) or unbatched
-    (I,).  dtype "float32" (also for None) or "float64"; seed None, an int ≥ 0 or a
-    ``numpy.random.SeedSequence``.
-    """
+    """Base of ``LSTMCell`` and ``GRUCell``: torch's arguments, the parameters weight_ih
+    (G·H, I), weight_hh (G·H, H), bias_ih, bias_hh (G·H,) with G = ``_gate_rows``, the step
+    recorded on the tape."""
 
     _gate_rows: int
 
@@ -341,8 +338,7 @@ class RNN(StackedRecurrent):
     ``weight_hh_l{k}`` (H, H), ``bias_ih_l{k}``, ``bias_hh_l{k}`` (H,), ``_reverse`` for the
     second direction) and init U(−1/√H, 1/√H) as torch.  x is (T, B, I), (B, T, I) with
     ``batch_first``, or unbatched (T, I); state h0 (L·D, B, H) (unbatched (L·D, H)) or None;
-    output (T, B, D·H).  T, B ≥ 1: empty axes are refused.  dtype "float32" (also for None)
-    or "float64"; seed None, an int ≥ 0 or a ``numpy.random.SeedSequence``.
+    output (T, B, D·H).  T, B ≥ 1: empty axes are refused.  dtype and seed as ``LSTM``.
     """
 
     _layer_functions = (rnn_forward, rnn_backward)
@@ -378,8 +374,7 @@ class RNN(StackedRecurrent):
     def backward(self, doutput: Optional[Array], dstate: Optional[Array] = None, *,
                  record: Optional[dict[Any, Any]] = None, dh_n: Any = _NOT_GIVEN
                  ) -> tuple[Array, Array]:
-        """Undo the most recent recorded forward: returns ``dx, dh0`` (a refused call changes
-        nothing: ``module.py``).
+        """Undo the most recent recorded forward: returns ``dx, dh0``.
 
         doutput  shaped like that forward's output (None = zeros); padded steps are ignored
         dstate   dh_n, shaped like h_n, or None (zeros)
