@@ -127,7 +127,6 @@ def lstm_forward(x: Array, state: Optional[tuple[Array, Array]], weight_ih: Arra
     dtype = x.dtype
     x_w = xp.ascontiguousarray(plan.to_work(x, zero_padding=True))   # (T, B, I)
     h0_w, c0_w = plan.batch_to_work(h0), plan.batch_to_work(c0)      # (B, P), (B, H)
-    # the large arrays come from the workspace: reused memory, see workspace.py
     empty, zeros = workspace.empty, workspace.zeros
     weight_hh_t = _recurrent_weight(weight_hh, T, xp)                        # (P, 4H)
     weight_hr_t = None if weight_hr is None else xp.ascontiguousarray(weight_hr.T)  # (H, P)

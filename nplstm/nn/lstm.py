@@ -72,11 +72,9 @@ class LSTM(StackedRecurrent):
         self.output_size = proj_size or hidden_size                            # P
         self._init_layers(4, seed, projection=bool(proj_size))
 
-    def _state_sizes(self) -> tuple[int, ...]:
-        return (self.output_size, self.hidden_size)                             # P, H
-
-    def _state_letters(self) -> tuple[str, ...]:
-        return ("(L·D, B, P)" if self.proj_size else "(L·D, B, H)", "(L·D, B, H)")
+    def _state_shapes(self) -> list[tuple[int, str]]:
+        return [(self.output_size, "(L·D, B, P)" if self.proj_size else "(L·D, B, H)"),
+                (self.hidden_size, "(L·D, B, H)")]                              # P, H
 
     def forward(self, x: Array, state: Optional[tuple[Array, Array]] = None,
                 lengths: Any = None) -> tuple[Array, tuple[Array, Array]]:

@@ -229,7 +229,7 @@ class StackedRecurrent(Module):
 
         doutput       ∂L/∂output as given (checked here against ``doutput_letters``), or None
         upstream      a function returning [(name, array or None)] for the final states
-                      (dh_n, …) in the order of ``_state_sizes``, called once a recorded
+                      (dh_n, …) in the order of ``_state_shapes``, called once a recorded
                       forward is known to exist (its errors come after that one)
         record        None or a dict: record[(layer, direction)] receives the layer's norms
         Each row runs ``_layer_backward(d_out (T, B, P) or None, upstream of row k, cache,
@@ -244,10 +244,10 @@ class StackedRecurrent(Module):
         D, L, P = self.num_directions, self.num_layers, self.output_size
         d_layer_output = self._batched("doutput", doutput, (T, B, D * P), unbatched,
                                        doutput_letters)
-        sizes, letters = self._state_sizes(), self._state_letters()
-        upstream = [self._batched(name, a, (L * D, B, size), unbatched, spelled)
-                    for (name, a), size, spelled in zip(upstream(), sizes, letters)]
-        d_initial = [xp.empty((L * D, B, size), dtype=self.dtype) for size in sizes]
+        upstream = [self._batched(name, a, (L * D, B, size), unbatched, letters)
+                    for (name, a), (size, letters) in zip(upstream(), self._state_shapes())]
+        d_initial = [xp.empty((L * D, B, size), dtype=self.dtype)
+                     for size, _ in self._state_shapes()]
         param_grads = {}            # added into .grad once every layer's backward succeeded
         for layer in reversed(range(L)):
             d_layer_input = None
@@ -275,13 +275,9 @@ class StackedRecurrent(Module):
         self._consume(param_grads)
         return self._caller_layout(unbatched, d_layer_output, *d_initial)
 
-    def _state_sizes(self) -> tuple[int, ...]:
-        """Last-axis sizes of the states: (H,) (the LSTM's: (P, H))."""
-        return (self.hidden_size,)
-
-    def _state_letters(self) -> tuple[str, ...]:
-        """The states' shapes spelled for messages."""
-        return ("(L·D, B, H)",)
+    def _state_shapes(self) -> list[tuple[int, str]]:
+        """Each state's last-axis size and shape as messages spell it (the LSTM's: P, H)."""
+        return [(self.hidden_size, "(L·D, B, H)")]
 
     def _batched(self, name: str, a: Optional[Array], shape: tuple[int, ...], unbatched: bool,
                  letters: str) -> Optional[Array]:
@@ -304,12 +300,11 @@ class StackedRecurrent(Module):
     def _initial_states(self, given: Sequence[Optional[Array]], names: Sequence[str], B: int,
                         unbatched: bool, xp: Any) -> list[Any]:
         """The initial states in batched (L·D, B, ·) form: zeros where ``given`` (arrays or
-        None, in the order of ``_state_sizes``) holds None, else shape-checked as torch's."""
+        None, in the order of ``_state_shapes``) holds None, else shape-checked as torch's."""
         L, D = self.num_layers, self.num_directions
         return [xp.zeros((L * D, B, size), dtype=self.dtype) if a is None else
                 self._batched(name, a, (L * D, B, size), unbatched, letters)
-                for a, name, size, letters in zip(given, names, self._state_sizes(),
-                                                  self._state_letters())]
+                for a, name, (size, letters) in zip(given, names, self._state_shapes())]
 
 
 _NOT_GIVEN: Any = object()     # a deprecated keyword's default: None is a value it may take
