@@ -3,21 +3,9 @@
 Where a backward maps ∂L/∂outputs to ∂L/∂inputs (a vector-Jacobian product, Jᵀu), a JVP
 pushes a *tangent* of the inputs forward to the tangent of the outputs (J v): for inputs
 moving as x + s·x_dot, the outputs move as h + s·h_dot + O(s²).  Tangents are named with the
-suffix ``_dot``; the NamedTuples of tangents have the fields of the matching gradients:
-
-    (h1, c1), (h1_dot, c1_dot) = lstm_cell_jvp(x, (h, c), weight_ih, weight_hh, bias_ih,
-                                               bias_hh, tangents=CellTangents(x=..., ...))
-    (output, (h_n, c_n)), (output_dot, (h_n_dot, c_n_dot)) = lstm_jvp(x, (h0, c0), ...,
-                                               weight_hr, lengths=..., reverse=...,
-                                               tangents=SequenceTangents(...))
-
-A tangent left None is zero.  The step, with the code's names (docs/derivation.md §6):
-
-    z_dot  = x_dot W_ihᵀ + x W_ih_dotᵀ + h_dot W_hhᵀ + h W_hh_dotᵀ + b_ih_dot + b_hh_dot
-    a_dot  = a′(z) ⊙ z_dot         a′ = a(1 − a) on i, f, o;  1 − a² on g
-    c_dot  = f_dot ⊙ c_prev + f ⊙ c_prev_dot + i_dot ⊙ g + i ⊙ g_dot
-    r_dot  = o_dot ⊙ tanh_c + o ⊙ (1 − tanh_c²) ⊙ c_dot          (r = o ⊙ tanh c)
-    h_dot  = r_dot  (or r_dot W_hrᵀ + r W_hr_dotᵀ with a projection)
+suffix ``_dot``; the NamedTuples of tangents have the fields of the matching gradients, and
+a tangent left None is zero.  The LSTM's equations, with the code's names: docs/derivation.md
+§6 (and beside each line of ``_gates_jvp``); the GRU's open the GRU section below.
 
 These exist to check the backward passes without finite differences:
 ``nplstm.adjoint_check`` verifies ⟨J v, u⟩ = ⟨v, Jᵀ u⟩ to round-off.  They favour clarity
