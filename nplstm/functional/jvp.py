@@ -65,9 +65,8 @@ def lstm_cell_jvp(x: Array, state: Optional[tuple[Array, Array]], weight_ih: Arr
     """
     xp, I, H, _ = check_weights(weight_ih, weight_hh, bias_ih, bias_hh)
     x, h_prev, c_prev, unbatched = check_step_inputs(x, state, weight_ih, I, H, xp)
-    t = _tangents(tangents, CellTangents, xp, unbatched, batch_axis=0, primals={
-        "x": x, "h_prev": h_prev, "c_prev": c_prev, "weight_ih": weight_ih,
-        "weight_hh": weight_hh, "bias_ih": bias_ih, "bias_hh": bias_hh})
+    t = _tangents(tangents, xp, unbatched, batch_axis=0, primals=CellTangents(
+        x, h_prev, c_prev, weight_ih, weight_hh, bias_ih, bias_hh))
     # z = x W_ihᵀ + h W_hhᵀ + b_ih + b_hh, and its tangent by the product rule
     z = x @ weight_ih.T + h_prev @ weight_hh.T                               # (B, 4H)
     z_dot = (t.x @ weight_ih.T + x @ t.weight_ih.T
@@ -95,9 +94,8 @@ def lstm_jvp(x: Array, state: Optional[tuple[Array, Array]], weight_ih: Array, w
     xp, I, H, P = check_weights(weight_ih, weight_hh, bias_ih, bias_hh, weight_hr)
     x, h0, c0, unbatched = check_sequence_inputs(x, state, weight_ih, I, H, P, xp)
     T, B = x.shape[:2]
-    t = _tangents(tangents, SequenceTangents, xp, unbatched, batch_axis=None, primals={
-        "x": x, "h0": h0, "c0": c0, "weight_ih": weight_ih, "weight_hh": weight_hh,
-        "bias_ih": bias_ih, "bias_hh": bias_hh, "weight_hr": weight_hr})
+    t = _tangents(tangents, xp, unbatched, batch_axis=None, primals=SequenceTangents(
+        x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, weight_hr))
     plan = make_plan(T, B, None if lengths is None else check_lengths(lengths, T, B), reverse,
                      xp)
     c_w, c_dot_w = plan.batch_to_work(c0).copy(), plan.batch_to_work(t.c0).copy()  # (B, H)
@@ -178,14 +176,16 @@ def _gates_jvp(z: Array, z_dot: Array, c_prev: Array, c_prev_dot: Array,
     return c, r, c_dot, r_dot
 
 
-def _tangents(tangents: Any, kind: Any, xp: Any, unbatched: bool, batch_axis: Optional[int],
-              primals: dict[str, Any]) -> Any:
-    """A ``kind`` of batched tangents: zeros for None, each checked against its primal.
+def _tangents(tangents: Any, xp: Any, unbatched: bool, batch_axis: Optional[int],
+              primals: Any) -> Any:
+    """Batched tangents of the kind of ``primals``: zeros for None, each checked against
+    its primal.
 
     ``primals`` holds the batched primal of every field (None where the input is absent);
     with ``unbatched`` the caller's tangents of x and the state lack the batch axis
     (axis 0 for the cell, axis 1 of x and axis 0 of the state for the sequence).
     """
+    kind = type(primals)
     if tangents is None:
         tangents = kind()
     elif isinstance(tangents, dict):
@@ -198,8 +198,8 @@ def _tangents(tangents: Any, kind: Any, xp: Any, unbatched: bool, batch_axis: Op
         raise TypeError(f"tangents must be a {kind.__name__}, a dict of its fields or None, "
                         f"got {type(tangents).__name__}")
     out: dict[str, Any] = {}
-    for name in kind._fields:
-        primal, tangent = primals[name], getattr(tangents, name)
+    for name, primal in zip(kind._fields, primals):
+        tangent = getattr(tangents, name)
         label = f"tangents.{name}"
         if primal is None:
             if tangent is not None:
@@ -261,9 +261,8 @@ def gru_cell_jvp(x: Array, h: Optional[Array], weight_ih: Array, weight_hh: Arra
     xp, I, H = check_gru_weights(weight_ih, weight_hh, bias_ih, bias_hh)
     x, unbatched = check_step_x(x, weight_ih, I, h=h)                       # (B, I)
     h_prev = check_hidden("h", h, x.shape[0], H, unbatched, x.dtype, xp)    # (B, H)
-    t = _tangents(tangents, GRUCellTangents, xp, unbatched, batch_axis=0, primals={
-        "x": x, "h_prev": h_prev, "weight_ih": weight_ih, "weight_hh": weight_hh,
-        "bias_ih": bias_ih, "bias_hh": bias_hh})
+    t = _tangents(tangents, xp, unbatched, batch_axis=0, primals=GRUCellTangents(
+        x, h_prev, weight_ih, weight_hh, bias_ih, bias_hh))
     gi = x @ weight_ih.T                                                     # (B, 3H)
     gi_dot = t.x @ weight_ih.T + x @ t.weight_ih.T
     if bias_ih is not None:
@@ -288,9 +287,8 @@ def gru_jvp(x: Array, h0: Optional[Array], weight_ih: Array, weight_hh: Array,
     x, unbatched = check_sequence_x(x, weight_ih, I, h0=h0)                 # (T, B, I)
     T, B = x.shape[:2]
     h0 = check_hidden("h0", h0, B, H, unbatched, x.dtype, xp)               # (B, H)
-    t = _tangents(tangents, GRUTangents, xp, unbatched, batch_axis=None, primals={
-        "x": x, "h0": h0, "weight_ih": weight_ih, "weight_hh": weight_hh, "bias_ih": bias_ih,
-        "bias_hh": bias_hh})
+    t = _tangents(tangents, xp, unbatched, batch_axis=None, primals=GRUTangents(
+        x, h0, weight_ih, weight_hh, bias_ih, bias_hh))
     plan = make_plan(T, B, None if lengths is None else check_lengths(lengths, T, B), reverse,
                      xp)
     # gi = x W_ihᵀ for every step (the step adds the biases), and its tangent with b_ih's
