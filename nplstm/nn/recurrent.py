@@ -2,10 +2,10 @@
 the stacks' layers × directions of one functional layer, inverted dropout between layers,
 the input layouts (batch_first, unbatched) and the tape (``StackedRecurrent``); and ``RNN``.
 
-A stack names its per-layer functions (``functional.lstm_forward``, ``gru_forward``,
-``rnn_forward`` and their backwards) in ``_layer_forward`` / ``_layer_backward`` and the
-sizes of its states; this base runs them over every layer and direction, forward
-(``_run_layers``) and backward (``_backprop_layers``):
+A stack names its functional layer (``_layer_functions``, e.g. ``functional.gru_forward``
+and ``gru_backward``; the two-state LSTM overrides ``_layer_forward`` / ``_layer_backward``)
+and its states (``_state_shapes``); this base runs it over every layer and direction,
+forward (``_run_layers``) and backward (``_backprop_layers``):
 
     layer 0 reads x;  layer k > 0 reads dropout(layer k−1's output)   (training only)
     each layer's output joins its directions side by side:   (T, B, D·P)
