@@ -12,8 +12,7 @@ docs/derivation.md, whose symbols are this file's variable names.
 The fast twin of ``lstm_cell_forward`` (reference.py:94–105) and ``lstm_cell_backward``
 (reference.py:108–120), which call ``lstm_step_forward`` (reference.py:46–61) and
 ``lstm_step_backward`` (reference.py:64–91): the same signatures and results,
-tests/test_reference.py holds them equal.  ``CellCache`` has
-``StepCache``'s fields, except that the four gates i, f, g, o are stacked as ``gates``.
+tests/test_reference.py holds them equal.
 """
 
 from typing import Any, NamedTuple, Optional
@@ -22,7 +21,7 @@ from ..backend import Array
 from ..checks import check_arrays, check_cache, drop_batch_axis
 from ..kernels import kernels_for
 from .grads import CellGrads
-from .inputs import check_lstm_weights, check_step_inputs, check_step_upstream
+from .inputs import check_step_inputs, check_step_upstream, check_weights
 
 __all__ = ["CellCache", "CellGrads", "lstm_cell_forward", "lstm_cell_backward"]
 
@@ -53,7 +52,7 @@ def lstm_cell_forward(x: Array, state: Optional[tuple[Array, Array]], weight_ih:
     weight_ih  (4H, I);  weight_hh (4H, H);  bias_ih, bias_hh (4H,) or None
     returns    (h1, c1), each (B, H) or (H,), and a ``CellCache``
     """
-    xp, I, H, _ = check_lstm_weights(weight_ih, weight_hh, bias_ih, bias_hh)
+    xp, I, H, _ = check_weights(weight_ih, weight_hh, bias_ih, bias_hh)
     x, h_prev, c_prev, unbatched = check_step_inputs(x, state, weight_ih, I, H, xp)
     B = x.shape[0]
     # z = x W_ihᵀ + h W_hhᵀ (+ b_ih + b_hh)

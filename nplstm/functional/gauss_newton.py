@@ -21,12 +21,8 @@ semi-definite (H_ℓ is) and the curvature matrix of Martens' Hessian-free optim
                ``mse_hessian_product``: 2 z_dot / K (K = z.size)
     Jᵀ (…)     the existing backward: ``linear_backward``, then ``lstm_backward``
 
-Checked in tests/test_gauss_newton.py with ``nplstm.hvpcheck`` against central differences of
-the gradient of q(θ) = ½ (z(θ) − z₀)ᵀ H₀ (z(θ) − z₀), z₀ = z(θ₀), H₀ = H_ℓ at θ₀ written out
-as dense matrices: ∇q(θ) = J(θ)ᵀ H₀ (z(θ) − z₀) and, because the residual z − z₀ vanishes
-at θ₀, ∇²q(θ₀) = J₀ᵀ H₀ J₀ = G exactly (the second derivatives of z multiply the residual).
-That reference uses the forward and the backward (each checked by ``gradcheck``), but
-neither the JVP nor the loss-Hessian product: a bug in either is caught.
+Its check, ``hvpcheck`` against a definition that uses neither the JVP nor the loss-Hessian
+product: docs/gradcheck.md §3d (tests/test_gauss_newton.py).
 
     loss, grads = readout_loss_and_grad(x, params, targets, loss="cross_entropy")
     products = gauss_newton_product(x, params, targets, vectors, loss="cross_entropy")
@@ -42,7 +38,7 @@ from typing import Any, NamedTuple
 
 from ..backend import check_float_array, check_not_masked, get_array_module, is_array
 from ..checks import check_arrays, check_cache, check_not_empty, check_rank, check_shape
-from .inputs import check_lstm_weights
+from .inputs import check_weights
 from .jvp import SequenceTangents, lstm_jvp
 from .linear import LinearCache, linear_backward, linear_forward
 from .losses import (CrossEntropyCache, MSECache, cross_entropy_backward, cross_entropy_forward,
@@ -91,7 +87,7 @@ def _check_params(params: Sequence[Any], what: str = "params",
         for name, v, p in zip(names, params, like):
             check_shape(name, v, p.shape, "(the parameter's)")
         return tuple(params)
-    _, _, H, _ = check_lstm_weights(*params[:4])          # the LSTM's, by their names
+    _, _, H, _ = check_weights(*params[:4])          # the LSTM's, by their names
     w_out, b_out = params[4], params[5]
     check_rank(names[4], w_out, (2,), "(O, H)")
     check_not_empty(names[4], w_out, ("O", "H"))

@@ -1,5 +1,5 @@
-"""The LSTM functions' boundary: validation of the weights, the inputs and the upstream
-gradients, shared by the fast cell and sequence, the reference and the JVPs.
+"""The recurrent functions' boundary: validation of the weights, the inputs and the upstream
+gradients, shared by the fast LSTM, GRU and RNN functions, the reference and the JVPs.
 
 Each returns its arrays in *batched* form: an unbatched step input (I,) or state (H,)
 comes back as (1, I) / (1, H), an unbatched sequence (T, I) as (T, 1, I), with a flag
@@ -13,17 +13,18 @@ from typing import Any
 from ..checks import (add_batch_axis, check_arrays, check_not_empty, check_rank, check_shape,
                       check_upstream)
 
-__all__ = ["check_lstm_weights", "check_step_inputs", "check_step_upstream",
+__all__ = ["check_weights", "check_step_inputs", "check_step_upstream",
            "check_sequence_x", "check_sequence_inputs", "check_sequence_upstream", "unpack_state",
            "check_gru_weights", "check_hidden", "check_step_x"]
 
 
-def check_lstm_weights(weight_ih, weight_hh, bias_ih, bias_hh, weight_hr=None):
-    """Check that the weights of one LSTM layer fit each other; return (xp, I, H, P).
+def check_weights(weight_ih, weight_hh, bias_ih, bias_hh, weight_hr=None, *, gates=4):
+    """Check that the weights of one layer fit each other; return (xp, I, H, P).
 
-    weight_ih (4H, I), weight_hh (4H, P), bias_ih and bias_hh (4H,) (both or neither),
-    weight_hr (P, H) or None (then P = H).  Shapes are ``ValueError``s, dtypes and backends
-    ``TypeError``s, each naming the weight.
+    weight_ih (G·H, I), weight_hh (G·H, P), bias_ih and bias_hh (G·H,) (both or neither),
+    weight_hr (P, H) or None (then P = H); G = ``gates``, the blocks stacked in the rows:
+    4 for the LSTM [i | f | g | o], 3 for the GRU [r | z | n], 1 for the RNN.  Shapes are
+    ``ValueError``s, dtypes and backends ``TypeError``s, each naming the weight.
     """
     if (bias_ih is None) != (bias_hh is None):
         given, missing = ("bias_ih", "bias_hh") if bias_hh is None else ("bias_hh", "bias_ih")
@@ -31,45 +32,44 @@ def check_lstm_weights(weight_ih, weight_hh, bias_ih, bias_hh, weight_hr=None):
     xp = check_arrays({"weight_ih": weight_ih, "weight_hh": weight_hh, "bias_ih": bias_ih,
                        "bias_hh": bias_hh, "weight_hr": weight_hr},
                       required=("weight_ih", "weight_hh"))
-    if weight_ih.ndim != 2 or weight_ih.shape[0] % 4 or weight_ih.shape[0] == 0:
-        raise ValueError(f"weight_ih must have shape (4H, I) with 4H a positive multiple of 4, "
+    gh = f"{gates}H" if gates > 1 else "H"                        # the rows, e.g. "4H"
+    if weight_ih.ndim != 2 or (gates > 1 and (weight_ih.shape[0] % gates
+                                              or weight_ih.shape[0] == 0)):
+        multiple = f" with {gh} a positive multiple of {gates}" if gates > 1 else ""
+        raise ValueError(f"weight_ih must have shape ({gh}, I){multiple}, "
                          f"got {tuple(weight_ih.shape)}")
-    check_not_empty("weight_ih", weight_ih, ("4H", "I"))
-    four_h, I = weight_ih.shape
-    H = four_h // 4
+    check_not_empty("weight_ih", weight_ih, (gh, "I"))
+    rows, I = weight_ih.shape
+    H = rows // gates
     if weight_hr is not None:
         if weight_hr.ndim != 2 or weight_hr.shape[1] != H:
             raise ValueError(f"weight_hr must have shape (P, H) = (P, {H}), "
                              f"got {tuple(weight_hr.shape)}")
         check_not_empty("weight_hr", weight_hr, ("P", "H"))
         P = weight_hr.shape[0]
-        check_shape("weight_hh", weight_hh, (four_h, P), "(4H, P)",
+        check_shape("weight_hh", weight_hh, (rows, P), f"({gh}, P)",
                     "with a projection weight_hh multiplies the projected h of size P")
     else:
         P = H
-        check_shape("weight_hh", weight_hh, (four_h, H), "(4H, H)",
-                    f"H = {H} from weight_ih's {four_h} rows")
+        check_shape("weight_hh", weight_hh, (rows, H), f"({gh}, H)",
+                    f"H = {H} from weight_ih's {rows} rows")
     for name, b in (("bias_ih", bias_ih), ("bias_hh", bias_hh)):
         if b is not None:
-            check_shape(name, b, (four_h,), "(4H,)")
+            check_shape(name, b, (rows,), f"({gh},)")
     return xp, I, H, P
+
+
+def check_gru_weights(weight_ih, weight_hh, bias_ih, bias_hh):
+    """``check_weights`` of one GRU layer: (xp, I, H)."""
+    return check_weights(weight_ih, weight_hh, bias_ih, bias_hh, gates=3)[:3]
 
 
 def check_step_inputs(x, state, weight_ih, I, H, xp):
     """Validate x and (h, c) of one step; return batched x, h, c and whether x was unbatched."""
     h, c = (None, None) if state is None else unpack_state(state)
     x, unbatched = check_step_x(x, weight_ih, I, h=h, c=c)                  # (B, I)
-    B = x.shape[0]
-    if h is None:
-        h = xp.zeros((B, H), dtype=x.dtype)
-        return x, h, xp.zeros_like(h), unbatched
-    letters = "(H,)" if unbatched else "(B, H)"
-    expected = (H,) if unbatched else (B, H)
-    hint = "unbatched x (I,) takes an unbatched state" if unbatched else \
-        "B is x's batch size, H is weight_hh's second dimension"
-    check_shape("h", h, expected, letters, hint)
-    check_shape("c", c, expected, letters, hint)
-    h, c = add_batch_axis(unbatched, 0, h, c)                               # (B, H) each
+    h, c = (check_hidden(name, a, x.shape[0], H, unbatched, x.dtype, xp)    # (B, H) each
+            for name, a in (("h", h), ("c", c)))
     return x, h, c, unbatched
 
 
@@ -151,35 +151,9 @@ def check_sequence_upstream(doutput, dh_n, dc_n, T, B, H, P, unbatched, dtype, x
     return doutput, dh_n, dc_n
 
 
-def check_gru_weights(weight_ih, weight_hh, bias_ih, bias_hh):
-    """Check that the weights of one GRU layer fit each other; return (xp, I, H).
-
-    weight_ih (3H, I), weight_hh (3H, H), bias_ih and bias_hh (3H,) (both or neither), the
-    blocks in torch's order [r | z | n].  Shapes are ``ValueError``s, dtypes and backends
-    ``TypeError``s, each naming the weight.
-    """
-    if (bias_ih is None) != (bias_hh is None):
-        given, missing = ("bias_ih", "bias_hh") if bias_hh is None else ("bias_hh", "bias_ih")
-        raise ValueError(f"{given} was given without {missing}: pass both biases or neither")
-    xp = check_arrays({"weight_ih": weight_ih, "weight_hh": weight_hh, "bias_ih": bias_ih,
-                       "bias_hh": bias_hh}, required=("weight_ih", "weight_hh"))
-    if weight_ih.ndim != 2 or weight_ih.shape[0] % 3 or weight_ih.shape[0] == 0:
-        raise ValueError(f"weight_ih must have shape (3H, I) with 3H a positive multiple of 3, "
-                         f"got {tuple(weight_ih.shape)}")
-    check_not_empty("weight_ih", weight_ih, ("3H", "I"))
-    three_h, I = weight_ih.shape
-    H = three_h // 3
-    check_shape("weight_hh", weight_hh, (three_h, H), "(3H, H)",
-                f"H = {H} from weight_ih's {three_h} rows")
-    for name, b in (("bias_ih", bias_ih), ("bias_hh", bias_hh)):
-        if b is not None:
-            check_shape(name, b, (three_h,), "(3H,)")
-    return xp, I, H
-
-
 def check_hidden(name, h, B, H, unbatched, dtype, xp):
-    """A one-array state (the GRU's h): zeros (B, H) for None, else checked against x's
-    batch size and H and returned batched (B, H)."""
+    """One state array (the GRU's h, the LSTM cell's h or c): zeros (B, H) for None, else
+    checked against x's batch size and H and returned batched (B, H)."""
     if h is None:
         return xp.zeros((B, H), dtype=dtype)
     check_shape(name, h, (H,) if unbatched else (B, H), "(H,)" if unbatched else "(B, H)",

@@ -3,28 +3,16 @@
 Where a backward maps ∂L/∂outputs to ∂L/∂inputs (a vector-Jacobian product, Jᵀu), a JVP
 pushes a *tangent* of the inputs forward to the tangent of the outputs (J v): for inputs
 moving as x + s·x_dot, the outputs move as h + s·h_dot + O(s²).  Tangents are named with the
-suffix ``_dot``; the NamedTuples of tangents have the fields of the matching gradients:
-
-    (h1, c1), (h1_dot, c1_dot) = lstm_cell_jvp(x, (h, c), weight_ih, weight_hh, bias_ih,
-                                               bias_hh, tangents=CellTangents(x=..., ...))
-    (output, (h_n, c_n)), (output_dot, (h_n_dot, c_n_dot)) = lstm_jvp(x, (h0, c0), ...,
-                                               weight_hr, lengths=..., reverse=...,
-                                               tangents=SequenceTangents(...))
-
-A tangent left None is zero.  The step, with the code's names (docs/derivation.md §6):
-
-    z_dot  = x_dot W_ihᵀ + x W_ih_dotᵀ + h_dot W_hhᵀ + h W_hh_dotᵀ + b_ih_dot + b_hh_dot
-    a_dot  = a′(z) ⊙ z_dot         a′ = a(1 − a) on i, f, o;  1 − a² on g
-    c_dot  = f_dot ⊙ c_prev + f ⊙ c_prev_dot + i_dot ⊙ g + i ⊙ g_dot
-    r_dot  = o_dot ⊙ tanh_c + o ⊙ (1 − tanh_c²) ⊙ c_dot          (r = o ⊙ tanh c)
-    h_dot  = r_dot  (or r_dot W_hrᵀ + r W_hr_dotᵀ with a projection)
+suffix ``_dot``; the NamedTuples of tangents have the fields of the matching gradients, and
+a tangent left None is zero.  The LSTM's equations, with the code's names: docs/derivation.md
+§6 (and beside each line of ``_gates_jvp``); the GRU's open the GRU section below.
 
 These exist to check the backward passes without finite differences:
 ``nplstm.adjoint_check`` verifies ⟨J v, u⟩ = ⟨v, Jᵀ u⟩ to round-off.  They favour clarity
 over speed (one allocation per step).
 """
 
-from typing import Any, NamedTuple, Optional, Union
+from typing import Any, Callable, NamedTuple, Optional, Union
 
 from ..backend import Array
 
@@ -32,8 +20,8 @@ from ..checks import check_arrays, check_lengths, check_shape, drop_batch_axis
 from ..kernels import kernels_for, split_gates
 from .gru import _input_bias as _gru_input_bias, _step_forward as _gru_step_forward
 from .packing import make_plan
-from .inputs import (check_gru_weights, check_hidden, check_lstm_weights, check_sequence_inputs,
-                     check_sequence_x, check_step_inputs, check_step_x)
+from .inputs import (check_gru_weights, check_hidden, check_sequence_inputs, check_sequence_x,
+                     check_step_inputs, check_step_x, check_weights)
 
 __all__ = ["CellTangents", "SequenceTangents", "lstm_cell_jvp", "lstm_jvp", "GRUCellTangents",
            "GRUTangents", "gru_cell_jvp", "gru_jvp"]
@@ -75,11 +63,10 @@ def lstm_cell_jvp(x: Array, state: Optional[tuple[Array, Array]], weight_ih: Arr
     fields, or None), each tangent shaped like its input.  Returns (h1, c1) and their
     tangents, each (B, H) (unbatched (H,)).
     """
-    xp, I, H, _ = check_lstm_weights(weight_ih, weight_hh, bias_ih, bias_hh)
+    xp, I, H, _ = check_weights(weight_ih, weight_hh, bias_ih, bias_hh)
     x, h_prev, c_prev, unbatched = check_step_inputs(x, state, weight_ih, I, H, xp)
-    t = _tangents(tangents, CellTangents, xp, unbatched, batch_axis=0, primals={
-        "x": x, "h_prev": h_prev, "c_prev": c_prev, "weight_ih": weight_ih,
-        "weight_hh": weight_hh, "bias_ih": bias_ih, "bias_hh": bias_hh})
+    t = _tangents(tangents, xp, unbatched, batch_axis=0, primals=CellTangents(
+        x, h_prev, c_prev, weight_ih, weight_hh, bias_ih, bias_hh))
     # z = x W_ihᵀ + h W_hhᵀ + b_ih + b_hh, and its tangent by the product rule
     z = x @ weight_ih.T + h_prev @ weight_hh.T                               # (B, 4H)
     z_dot = (t.x @ weight_ih.T + x @ t.weight_ih.T
@@ -104,49 +91,64 @@ def lstm_jvp(x: Array, state: Optional[tuple[Array, Array]], weight_ih: Array, w
     (output_dot, (h_n_dot, c_n_dot))``, shaped (T, B, P), (B, P), (B, H) (unbatched: no B).
     Tangents of x at padded steps are ignored, as the forward ignores x there.
     """
-    xp, I, H, P = check_lstm_weights(weight_ih, weight_hh, bias_ih, bias_hh, weight_hr)
+    xp, I, H, P = check_weights(weight_ih, weight_hh, bias_ih, bias_hh, weight_hr)
     x, h0, c0, unbatched = check_sequence_inputs(x, state, weight_ih, I, H, P, xp)
     T, B = x.shape[:2]
-    t = _tangents(tangents, SequenceTangents, xp, unbatched, batch_axis=None, primals={
-        "x": x, "h0": h0, "c0": c0, "weight_ih": weight_ih, "weight_hh": weight_hh,
-        "bias_ih": bias_ih, "bias_hh": bias_hh, "weight_hr": weight_hr})
-    lengths = None if lengths is None else check_lengths(lengths, T, B)
-    plan = make_plan(T, B, lengths, reverse, xp)
-
-    x_w = plan.to_work(x, zero_padding=True)                                 # (T, B, I)
-    x_dot_w = plan.to_work(t.x, zero_padding=True)                           # (T, B, I)
-    # Z = X W_ihᵀ + b_ih + b_hh for every step; Z_dot by the product rule
-    Z = x_w @ weight_ih.T                                                    # (T, B, 4H)
-    Z_dot = x_dot_w @ weight_ih.T + x_w @ t.weight_ih.T                      # (T, B, 4H)
-    if bias_ih is not None:
-        Z = Z + bias_ih + bias_hh
-        Z_dot = Z_dot + t.bias_ih + t.bias_hh
-    output = xp.zeros((T, B, P), dtype=x.dtype)        # zero at padded steps, as the forward
-    output_dot = xp.zeros_like(output)                                       # (T, B, P)
+    t = _tangents(tangents, xp, unbatched, batch_axis=None, primals=SequenceTangents(
+        x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, weight_hr))
+    plan = make_plan(T, B, None if lengths is None else check_lengths(lengths, T, B), reverse,
+                     xp)
     c_w, c_dot_w = plan.batch_to_work(c0).copy(), plan.batch_to_work(t.c0).copy()  # (B, H)
-    h0_w, h0_dot_w = plan.batch_to_work(h0), plan.batch_to_work(t.h0)        # (B, P)
-    for s in range(T):
-        n = plan.batch_sizes[s]                                              # rows running
-        h_prev = output[s - 1, :n] if s else h0_w[:n]                        # (n, P)
-        h_prev_dot = output_dot[s - 1, :n] if s else h0_dot_w[:n]           # (n, P)
-        z = Z[s, :n] + h_prev @ weight_hh.T                                  # (n, 4H)
-        z_dot = Z_dot[s, :n] + h_prev_dot @ weight_hh.T + h_prev @ t.weight_hh.T
+
+    def step(z_in: Array, z_in_dot: Array, h_prev: Array, h_prev_dot: Array) -> Any:
+        n = h_prev.shape[0]                                                  # rows running
+        z = z_in + h_prev @ weight_hh.T                                      # (n, 4H)
+        z_dot = z_in_dot + h_prev_dot @ weight_hh.T + h_prev @ t.weight_hh.T
         c, r, c_dot, r_dot = _gates_jvp(z, z_dot, c_w[:n], c_dot_w[:n], xp)
         c_w[:n], c_dot_w[:n] = c, c_dot          # rows past their end keep their last state
         if weight_hr is None:
-            output[s, :n], output_dot[s, :n] = r, r_dot                      # h = r
-        else:                                    # h = r W_hrᵀ ⇒ h_dot = r_dot W_hrᵀ + r W_hr_dotᵀ
-            output[s, :n] = r @ weight_hr.T                                  # (n, P)
-            output_dot[s, :n] = r_dot @ weight_hr.T + r @ t.weight_hr.T
+            return r, r_dot                                                  # h = r
+        # h = r W_hrᵀ ⇒ h_dot = r_dot W_hrᵀ + r W_hr_dotᵀ                    (n, P)
+        return r @ weight_hr.T, r_dot @ weight_hr.T + r @ t.weight_hr.T
 
-    rows, last = xp.arange(B), xp.asarray(plan.last_step)
-    h_n = plan.batch_from_work(output[last, rows])                           # (B, P)
-    h_n_dot = plan.batch_from_work(output_dot[last, rows])                   # (B, P)
+    bias = bias_dot = None                # z_in = x W_ihᵀ + b_ih + b_hh, and its tangent
+    if bias_ih is not None and bias_hh is not None:
+        bias, bias_dot = bias_ih + bias_hh, t.bias_ih + t.bias_hh
+    output, output_dot, h_n, h_n_dot = _layer_jvp(x, h0, t, plan, weight_ih, bias, bias_dot,
+                                                  P, step, xp)
     c_n, c_n_dot = plan.batch_from_work(c_w), plan.batch_from_work(c_dot_w)  # (B, H)
-    output, output_dot = plan.from_work(output), plan.from_work(output_dot)  # (T, B, P)
     output, output_dot = drop_batch_axis(unbatched, 1, output, output_dot)
     h_n, c_n, h_n_dot, c_n_dot = drop_batch_axis(unbatched, 0, h_n, c_n, h_n_dot, c_n_dot)
     return (output, (h_n, c_n)), (output_dot, (h_n_dot, c_n_dot))
+
+
+def _layer_jvp(x: Array, h0: Array, t: Any, plan: Any, weight_ih: Array, bias: Any,
+               bias_dot: Any, size: int, step: Callable[..., Any], xp: Any) -> Any:
+    """The walk of ``lstm_jvp`` and ``gru_jvp`` over batched x (T, B, I), h0 (B, size) and
+    their tangents ``t``: z_in = x W_ihᵀ (+ bias) and its tangent (+ bias_dot) for every step,
+    one GEMM each, then ``step(z_in, z_in_dot, h_prev, h_prev_dot)`` → (h, h_dot) of the
+    running rows, in work order.  Returns output, output_dot (T, B, size), h_n, h_n_dot."""
+    T, B = x.shape[:2]
+    x_w = plan.to_work(x, zero_padding=True)                                 # (T, B, I)
+    x_dot_w = plan.to_work(t.x, zero_padding=True)                           # (T, B, I)
+    z_in = x_w @ weight_ih.T                                                 # (T, B, G·H)
+    z_in_dot = x_dot_w @ weight_ih.T + x_w @ t.weight_ih.T                   # (T, B, G·H)
+    if bias is not None:
+        z_in = z_in + bias
+    if bias_dot is not None:
+        z_in_dot = z_in_dot + bias_dot
+    output = xp.zeros((T, B, size), dtype=x.dtype)     # zero at padded steps, as the forward
+    output_dot = xp.zeros_like(output)                                       # (T, B, size)
+    h0_w, h0_dot_w = plan.batch_to_work(h0), plan.batch_to_work(t.h0)        # (B, size)
+    for s in range(T):
+        n = plan.batch_sizes[s]                                              # rows running
+        h_prev = output[s - 1, :n] if s else h0_w[:n]                        # (n, size)
+        h_prev_dot = output_dot[s - 1, :n] if s else h0_dot_w[:n]
+        output[s, :n], output_dot[s, :n] = step(z_in[s, :n], z_in_dot[s, :n], h_prev,
+                                                h_prev_dot)
+    rows, last = xp.arange(B), xp.asarray(plan.last_step)
+    h_n, h_n_dot = (plan.batch_from_work(o[last, rows]) for o in (output, output_dot))
+    return plan.from_work(output), plan.from_work(output_dot), h_n, h_n_dot
 
 
 def _gates_jvp(z: Array, z_dot: Array, c_prev: Array, c_prev_dot: Array,
@@ -174,14 +176,16 @@ def _gates_jvp(z: Array, z_dot: Array, c_prev: Array, c_prev_dot: Array,
     return c, r, c_dot, r_dot
 
 
-def _tangents(tangents: Any, kind: Any, xp: Any, unbatched: bool, batch_axis: Optional[int],
-              primals: dict[str, Any]) -> Any:
-    """A ``kind`` of batched tangents: zeros for None, each checked against its primal.
+def _tangents(tangents: Any, xp: Any, unbatched: bool, batch_axis: Optional[int],
+              primals: Any) -> Any:
+    """Batched tangents of the kind of ``primals``: zeros for None, each checked against
+    its primal.
 
     ``primals`` holds the batched primal of every field (None where the input is absent);
     with ``unbatched`` the caller's tangents of x and the state lack the batch axis
     (axis 0 for the cell, axis 1 of x and axis 0 of the state for the sequence).
     """
+    kind = type(primals)
     if tangents is None:
         tangents = kind()
     elif isinstance(tangents, dict):
@@ -194,8 +198,8 @@ def _tangents(tangents: Any, kind: Any, xp: Any, unbatched: bool, batch_axis: Op
         raise TypeError(f"tangents must be a {kind.__name__}, a dict of its fields or None, "
                         f"got {type(tangents).__name__}")
     out: dict[str, Any] = {}
-    for name in kind._fields:
-        primal, tangent = primals[name], getattr(tangents, name)
+    for name, primal in zip(kind._fields, primals):
+        tangent = getattr(tangents, name)
         label = f"tangents.{name}"
         if primal is None:
             if tangent is not None:
@@ -257,9 +261,8 @@ def gru_cell_jvp(x: Array, h: Optional[Array], weight_ih: Array, weight_hh: Arra
     xp, I, H = check_gru_weights(weight_ih, weight_hh, bias_ih, bias_hh)
     x, unbatched = check_step_x(x, weight_ih, I, h=h)                       # (B, I)
     h_prev = check_hidden("h", h, x.shape[0], H, unbatched, x.dtype, xp)    # (B, H)
-    t = _tangents(tangents, GRUCellTangents, xp, unbatched, batch_axis=0, primals={
-        "x": x, "h_prev": h_prev, "weight_ih": weight_ih, "weight_hh": weight_hh,
-        "bias_ih": bias_ih, "bias_hh": bias_hh})
+    t = _tangents(tangents, xp, unbatched, batch_axis=0, primals=GRUCellTangents(
+        x, h_prev, weight_ih, weight_hh, bias_ih, bias_hh))
     gi = x @ weight_ih.T                                                     # (B, 3H)
     gi_dot = t.x @ weight_ih.T + x @ t.weight_ih.T
     if bias_ih is not None:
@@ -284,31 +287,16 @@ def gru_jvp(x: Array, h0: Optional[Array], weight_ih: Array, weight_hh: Array,
     x, unbatched = check_sequence_x(x, weight_ih, I, h0=h0)                 # (T, B, I)
     T, B = x.shape[:2]
     h0 = check_hidden("h0", h0, B, H, unbatched, x.dtype, xp)               # (B, H)
-    t = _tangents(tangents, GRUTangents, xp, unbatched, batch_axis=None, primals={
-        "x": x, "h0": h0, "weight_ih": weight_ih, "weight_hh": weight_hh, "bias_ih": bias_ih,
-        "bias_hh": bias_hh})
-    lengths = None if lengths is None else check_lengths(lengths, T, B)
-    plan = make_plan(T, B, lengths, reverse, xp)
-    x_w = plan.to_work(x, zero_padding=True)                                 # (T, B, I)
-    x_dot_w = plan.to_work(t.x, zero_padding=True)                           # (T, B, I)
-    GI = x_w @ weight_ih.T                                                   # (T, B, 3H)
-    GI_dot = x_dot_w @ weight_ih.T + x_w @ t.weight_ih.T                     # (T, B, 3H)
-    if bias_ih is not None:
-        GI_dot = GI_dot + t.bias_ih
-    output = xp.zeros((T, B, H), dtype=x.dtype)        # zero at padded steps, as the forward
-    output_dot = xp.zeros_like(output)
-    h0_w, h0_dot_w = plan.batch_to_work(h0), plan.batch_to_work(t.h0)        # (B, H)
-    for s in range(T):
-        n = plan.batch_sizes[s]                                              # rows running
-        h_prev = output[s - 1, :n] if s else h0_w[:n]                        # (n, H)
-        h_prev_dot = output_dot[s - 1, :n] if s else h0_dot_w[:n]
-        output[s, :n], output_dot[s, :n] = _gru_step_jvp(
-            GI[s, :n], GI_dot[s, :n], h_prev, h_prev_dot, weight_hh, t.weight_hh, bias_ih,
-            bias_hh, t.bias_hh, xp)
-    rows, last = xp.arange(B), xp.asarray(plan.last_step)
-    h_n = plan.batch_from_work(output[last, rows])                           # (B, H)
-    h_n_dot = plan.batch_from_work(output_dot[last, rows])
-    output, output_dot = plan.from_work(output), plan.from_work(output_dot)  # (T, B, H)
+    t = _tangents(tangents, xp, unbatched, batch_axis=None, primals=GRUTangents(
+        x, h0, weight_ih, weight_hh, bias_ih, bias_hh))
+    plan = make_plan(T, B, None if lengths is None else check_lengths(lengths, T, B), reverse,
+                     xp)
+    # gi = x W_ihᵀ for every step (the step adds the biases), and its tangent with b_ih's
+    output, output_dot, h_n, h_n_dot = _layer_jvp(
+        x, h0, t, plan, weight_ih, None, None if bias_ih is None else t.bias_ih, H,
+        lambda gi, gi_dot, h_prev, h_prev_dot: _gru_step_jvp(
+            gi, gi_dot, h_prev, h_prev_dot, weight_hh, t.weight_hh, bias_ih, bias_hh,
+            t.bias_hh, xp), xp)
     output, output_dot = drop_batch_axis(unbatched, 1, output, output_dot)
     h_n, h_n_dot = drop_batch_axis(unbatched, 0, h_n, h_n_dot)
     return (output, h_n), (output_dot, h_n_dot)

@@ -13,8 +13,8 @@ from typing import Any, NamedTuple, Optional, Union
 import numpy as np
 
 from ..backend import Array, check_not_masked, describe_value, dtype_name, get_array_module, is_array
-from ..checks import (check_arrays, check_cache, check_indices, check_not_empty, check_rank,
-                     check_shape)
+from ..checks import (check_arrays, check_cache, check_indices, check_int, check_not_empty,
+                     check_rank, check_shape)
 
 __all__ = ["CrossEntropyCache", "CrossEntropyGrads", "cross_entropy_forward",
            "cross_entropy_backward", "MSECache", "MSEGrads", "mse_forward", "mse_backward"]
@@ -44,9 +44,7 @@ def cross_entropy_forward(logits: Array, targets: Array, ignore_index: int = -10
     xp = check_arrays({"logits": logits}, required=("logits",))
     check_rank("logits", logits, (2,), "(N, C) (reshape (B, T, C) to (B·T, C))")
     check_not_empty("logits", logits, ("N", "C"))
-    if isinstance(ignore_index, (bool, np.bool_)) or not isinstance(ignore_index,
-                                                                    (int, np.integer)):
-        raise TypeError(f"ignore_index must be an int, got {ignore_index!r}")
+    check_int("ignore_index", ignore_index)
     N, C = logits.shape
     _check_targets(targets, N, C, ignore_index, xp)
     valid = targets != ignore_index                          # (N,)

@@ -14,6 +14,9 @@ steps), so the map is a bijection and ``from_work`` is its exact inverse.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
 
 from ..backend import get_array_module
@@ -21,24 +24,18 @@ from ..backend import get_array_module
 __all__ = ["SequencePlan", "make_plan"]
 
 
+@dataclass(eq=False)
 class SequencePlan:
-    """How one direction of one layer walks a (T, B, ...) batch; see the module docstring.
+    """How one direction of one layer walks a (T, B, ...) batch; see the module docstring."""
 
-    batch_sizes  list of T ints: rows running at each work step (non-increasing)
-    last_step    (B,) host int array: each work row's last valid step (length − 1)
-    order        (B,) xp int array: caller batch index of each work row, or None (identity)
-    time_index   (T, B) xp int array: caller time of each work (step, row), or None
-    reverse      bool: without lengths, the work order is simply the time-reversed sequence
-    """
-
-    def __init__(self, T, B, batch_sizes, last_step, order, time_index, valid, reverse):
-        self.T, self.B = T, B
-        self.batch_sizes = batch_sizes
-        self.last_step = last_step
-        self.order = order
-        self.time_index = time_index
-        self.valid = valid          # (T, B, 1) xp bool: work positions inside their sequence
-        self.reverse = reverse
+    T: int
+    B: int
+    batch_sizes: list   # T ints: rows running at each work step (non-increasing)
+    last_step: Any      # (B,) host ints: each work row's last valid step (length − 1)
+    order: Any          # (B,) xp ints: caller batch index of each work row, or None (identity)
+    time_index: Any     # (T, B) xp ints: caller time of each work (step, row), or None
+    valid: Any          # (T, B, 1) xp bool: work positions inside their sequence, or None
+    reverse: bool       # without lengths, the work order is simply the time-reversed sequence
 
     @property
     def padded(self) -> bool:

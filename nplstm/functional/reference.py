@@ -30,8 +30,8 @@ from ..backend import asnumpy, get_array_module
 from ..checks import check_arrays, check_cache, check_lengths, check_record, drop_batch_axis
 from ..kernels.layout import split_gates
 from .grads import CellGrads, SequenceGrads
-from .inputs import (check_lstm_weights, check_sequence_inputs, check_sequence_upstream,
-                     check_step_inputs, check_step_upstream)
+from .inputs import (check_sequence_inputs, check_sequence_upstream, check_step_inputs,
+                     check_step_upstream, check_weights)
 
 __all__ = ["lstm_cell_forward", "lstm_cell_backward", "lstm_forward", "lstm_backward",
            "lstm_step_forward", "lstm_step_backward", "sigmoid", "reverse_within_lengths",
@@ -98,7 +98,7 @@ def lstm_cell_forward(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None
     weight_ih (4H, I), weight_hh (4H, H), bias_ih, bias_hh (4H,) or None
     returns (h, c) shaped like the state, and a ``StepCache``
     """
-    xp, I, H, _ = check_lstm_weights(weight_ih, weight_hh, bias_ih, bias_hh)
+    xp, I, H, _ = check_weights(weight_ih, weight_hh, bias_ih, bias_hh)
     x, h_prev, c_prev, unbatched = check_step_inputs(x, state, weight_ih, I, H, xp)  # (B, H)
     (h, c), cache = lstm_step_forward(x, h_prev, c_prev, weight_ih, weight_hh, bias_ih, bias_hh)
     h, c = drop_batch_axis(unbatched, 0, h, c)         # (I,) in, (H,) out, as torch
@@ -143,7 +143,7 @@ def lstm_forward(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None, wei
     returns output (T, B, P), h_n (B, P), c_n (B, H) (unbatched: no B axis) and a
     ``LoopCache``, or None with keep_cache=False
     """
-    xp, I, H, P = check_lstm_weights(weight_ih, weight_hh, bias_ih, bias_hh, weight_hr)
+    xp, I, H, P = check_weights(weight_ih, weight_hh, bias_ih, bias_hh, weight_hr)
     x, h, c, unbatched = check_sequence_inputs(x, state, weight_ih, I, H, P, xp)  # (T, B, I)
     T, B = x.shape[:2]
     lengths = xp.asarray(np.full(B, T) if lengths is None else check_lengths(lengths, T, B))

@@ -20,10 +20,10 @@ from typing import Any, NamedTuple, Optional
 
 from ..backend import Array
 
-from ..checks import (add_batch_axis, check_arrays, check_cache, check_flags, check_lengths,
-                     check_not_empty, check_record, check_shape, drop_batch_axis)
+from ..checks import (check_arrays, check_cache, check_flags, check_lengths, check_record,
+                     drop_batch_axis)
 from ..kernels import kernels_for
-from .inputs import check_sequence_upstream, check_sequence_x
+from .inputs import check_hidden, check_sequence_upstream, check_sequence_x, check_weights
 from .packing import SequencePlan, make_plan
 from .sequence import StepNorms
 
@@ -64,28 +64,6 @@ def check_nonlinearity(nonlinearity: str) -> str:
     return nonlinearity
 
 
-def check_rnn_weights(weight_ih: Array, weight_hh: Array, bias_ih: Optional[Array],
-                      bias_hh: Optional[Array]) -> tuple[Any, int, int]:
-    """Check that the weights of one RNN layer fit each other; return (xp, I, H).
-
-    weight_ih (H, I), weight_hh (H, H), bias_ih and bias_hh (H,) (both or neither).
-    """
-    if (bias_ih is None) != (bias_hh is None):
-        given, missing = ("bias_ih", "bias_hh") if bias_hh is None else ("bias_hh", "bias_ih")
-        raise ValueError(f"{given} was given without {missing}: pass both biases or neither")
-    xp = check_arrays({"weight_ih": weight_ih, "weight_hh": weight_hh, "bias_ih": bias_ih,
-                       "bias_hh": bias_hh}, required=("weight_ih", "weight_hh"))
-    if weight_ih.ndim != 2:
-        raise ValueError(f"weight_ih must have shape (H, I), got {tuple(weight_ih.shape)}")
-    check_not_empty("weight_ih", weight_ih, ("H", "I"))
-    H, I = weight_ih.shape
-    check_shape("weight_hh", weight_hh, (H, H), "(H, H)", f"H = {H} from weight_ih's rows")
-    for name, b in (("bias_ih", bias_ih), ("bias_hh", bias_hh)):
-        if b is not None:
-            check_shape(name, b, (H,), "(H,)")
-    return xp, I, H
-
-
 def rnn_forward(x: Array, h0: Optional[Array], weight_ih: Array, weight_hh: Array,
                 bias_ih: Optional[Array] = None, bias_hh: Optional[Array] = None, *,
                 nonlinearity: str = "tanh", lengths: Any = None, reverse: bool = False,
@@ -103,15 +81,10 @@ def rnn_forward(x: Array, h0: Optional[Array], weight_ih: Array, weight_hh: Arra
     returns       output (T, B, H), h_n (B, H) (unbatched: no B axis) and the ``RNNCache``
     """
     check_nonlinearity(nonlinearity)
-    xp, I, H = check_rnn_weights(weight_ih, weight_hh, bias_ih, bias_hh)
+    xp, I, H, _ = check_weights(weight_ih, weight_hh, bias_ih, bias_hh, gates=1)
     x, unbatched = check_sequence_x(x, weight_ih, I, h0=h0)
     T, B = x.shape[:2]
-    if h0 is None:
-        h0 = xp.zeros((B, H), dtype=x.dtype)
-    else:
-        check_shape("h0", h0, (H,) if unbatched else (B, H), "(H,)" if unbatched else "(B, H)",
-                    "unbatched x (T, I) takes h0 (H,)" if unbatched else "B is x's batch size")
-        h0 = add_batch_axis(unbatched, 0, h0)                                   # (B, H)
+    h0 = check_hidden("h0", h0, B, H, unbatched, x.dtype, xp)                   # (B, H)
     check_flags(reverse=reverse, keep_cache=keep_cache)
     lengths = None if lengths is None else check_lengths(lengths, T, B)
     plan = make_plan(T, B, lengths, reverse, xp)

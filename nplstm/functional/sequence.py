@@ -39,7 +39,7 @@ from ..checks import (check_arrays, check_cache, check_flags, check_int, check_l
 from ..kernels import kernels_for
 from .packing import SequencePlan, make_plan
 from .grads import SequenceGrads
-from .inputs import check_lstm_weights, check_sequence_inputs, check_sequence_upstream
+from .inputs import check_sequence_inputs, check_sequence_upstream, check_weights
 
 __all__ = ["SequenceCache", "SequenceGrads", "lstm_forward", "lstm_backward", "join_directions",
            "cache_bytes_per_step"]
@@ -116,7 +116,7 @@ def lstm_forward(x: Array, state: Optional[tuple[Array, Array]], weight_ih: Arra
                 ``SequenceCache`` (or None).  Do not modify the returned arrays' inputs in
                 place before the backward: the cache refers to them.
     """
-    xp, I, H, P = check_lstm_weights(weight_ih, weight_hh, bias_ih, bias_hh, weight_hr)
+    xp, I, H, P = check_weights(weight_ih, weight_hh, bias_ih, bias_hh, weight_hr)
     x, h0, c0, unbatched = check_sequence_inputs(x, state, weight_ih, I, H, P, xp)
     T, B = x.shape[:2]
     check_flags(reverse=reverse, keep_cache=keep_cache)
@@ -127,7 +127,6 @@ def lstm_forward(x: Array, state: Optional[tuple[Array, Array]], weight_ih: Arra
     dtype = x.dtype
     x_w = xp.ascontiguousarray(plan.to_work(x, zero_padding=True))   # (T, B, I)
     h0_w, c0_w = plan.batch_to_work(h0), plan.batch_to_work(c0)      # (B, P), (B, H)
-    # the large arrays come from the workspace: reused memory, see workspace.py
     empty, zeros = workspace.empty, workspace.zeros
     weight_hh_t = _recurrent_weight(weight_hh, T, xp)                        # (P, 4H)
     weight_hr_t = None if weight_hr is None else xp.ascontiguousarray(weight_hr.T)  # (H, P)

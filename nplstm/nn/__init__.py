@@ -5,15 +5,12 @@ inside ``nplstm.no_grad()``, pushes the cache on the module's tape; ``backward``
 most recent one (last in, first out), returns the input gradients and *adds* the parameter
 gradients into each ``Parameter.grad`` (``zero_grad()`` clears them), as torch accumulates.
 
-A refused call changes nothing (the guarantee is stated once, in ``module.py``'s
-docstring).  A tape that keeps growing (forwards that no backward consumes) is announced
-once per module with a ``TapeWarning``.
-
     module.py      Parameter, Module (parameters, tape, state dicts, devices, repr),
                    TapeWarning, StateDictKeyError
     lstm.py        LSTMCell, LSTM
     gru.py         GRUCell, GRU
-    recurrent.py   what LSTM, RNN and GRU share: the layers × directions × dropout loop; RNN (tanh, ReLU)
+    recurrent.py   what the recurrent modules share: the cells' step; the layers × directions
+                   × dropout loop; RNN (tanh, ReLU)
     layers.py      Linear, Embedding
 """
 

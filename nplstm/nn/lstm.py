@@ -2,52 +2,35 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any, Optional, Union
 
 import numpy as np
 import numpy.typing as npt
 
 from ..backend import Array
-from ..checks import check_flags, check_int
+from ..checks import check_int
 from .. import functional as F
 from ..functional.inputs import unpack_state
-from .module import Module, check_sizes
-from .recurrent import StackedRecurrent
+from .recurrent import RecurrentCell, StackedRecurrent
 
 __all__ = ["LSTMCell", "LSTM"]
 
 
-class LSTMCell(Module):
+class LSTMCell(RecurrentCell):
     """torch.nn.LSTMCell on arrays: ``h, c = cell(x, state)``; ``cell.backward(dh, dc)``.
 
-    Parameters weight_ih (4H, I), weight_hh (4H, H), bias_ih, bias_hh (4H,), initialised
-    U(−1/√H, 1/√H) like torch.  x is (B, I) or unbatched (I,); state (h, c) or None (zeros).
-    dtype "float32" (also for None) or "float64"; seed None, an int ≥ 0 or a
-    ``numpy.random.SeedSequence``.
+    Parameters weight_ih (4H, I), weight_hh (4H, H), bias_ih, bias_hh (4H,), blocks
+    [i | f | g | o], initialised U(−1/√H, 1/√H) like torch.  x is (B, I) or unbatched (I,);
+    state (h, c) or None (zeros).  dtype "float32" (also for None) or "float64"; seed None,
+    an int ≥ 0 or a ``numpy.random.SeedSequence``.
     """
 
-    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, *,
-                 dtype: npt.DTypeLike = "float32", device: str = "cpu",
-                 seed: Union[int, np.random.SeedSequence, None] = None) -> None:
-        super().__init__(dtype=dtype, device=device)
-        check_sizes(input_size=input_size, hidden_size=hidden_size)
-        check_flags(bias=bias)
-        self.input_size, self.hidden_size, self.bias = input_size, hidden_size, bias
-        H, I = hidden_size, input_size
-        shapes: dict[str, tuple[int, ...]] = {"weight_ih": (4 * H, I), "weight_hh": (4 * H, H)}
-        if bias:
-            shapes.update(bias_ih=(4 * H,), bias_hh=(4 * H,))
-        self._init_uniform(shapes, 1.0 / math.sqrt(H), seed)
+    _gate_rows = 4
 
     def forward(self, x: Array, state: Optional[tuple[Array, Array]] = None
                 ) -> tuple[Array, Array]:
         """One step; records it for ``backward``. Returns (h, c), each (B, H) or (H,)."""
-        self._check_input("x", x)
-        bias = (self.bias_ih.data, self.bias_hh.data) if self.bias else (None, None)
-        (h, c), cache = F.lstm_cell_forward(x, state, self.weight_ih.data, self.weight_hh.data,
-                                            *bias)
-        self._record(cache)
+        h, c = self._step(F.lstm_cell_forward, x, state)
         return h, c
 
     def backward(self, dh: Optional[Array], dc: Optional[Array] = None
@@ -57,13 +40,8 @@ class LSTMCell(Module):
         dh, dc: ∂L/∂h and ∂L/∂c of that step's outputs (None = zeros).  Adds the parameter
         gradients into ``.grad``.
         """
-        grads = F.lstm_cell_backward(dh, dc, self._peek())     # validates dh, dc first
-        names = ("weight_ih", "weight_hh") + (("bias_ih", "bias_hh") if self.bias else ())
-        self._consume({name: getattr(grads, name) for name in names})
+        grads = self._undo(F.lstm_cell_backward(dh, dc, self._peek()))  # validates dh, dc first
         return grads.x, (grads.h_prev, grads.c_prev)
-
-    def _repr_fields(self) -> tuple[tuple[Any, ...], dict[str, tuple[Any, Any]]]:
-        return (self.input_size, self.hidden_size), {"bias": (self.bias, True)}
 
 
 class LSTM(StackedRecurrent):
@@ -74,8 +52,10 @@ class LSTM(StackedRecurrent):
     (h0, c0) of shapes (L·D, B, P or H), (L·D, B, H) or None; output (T, B, D·P).
     T, B ≥ 1: empty axes are refused.  dtype "float32" (also for None) or "float64"; seed
     None, an int ≥ 0 or a ``numpy.random.SeedSequence``.  The layer loop is shared with
-    ``RNN`` (``recurrent.py``).
+    ``GRU`` and ``RNN`` (``recurrent.py``).
     """
+
+    _WEIGHT_NAMES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
                  bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
@@ -92,15 +72,9 @@ class LSTM(StackedRecurrent):
         self.output_size = proj_size or hidden_size                            # P
         self._init_layers(4, seed, projection=bool(proj_size))
 
-    def _layer_weights(self, suffix: str) -> list[Any]:
-        """(weight_ih, weight_hh, bias_ih, bias_hh, weight_hr) arrays of one layer/direction."""
-        return self._weights_of(suffix, _WEIGHT_NAMES)
-
-    def _state_sizes(self) -> tuple[int, ...]:
-        return (self.output_size, self.hidden_size)                             # P, H
-
-    def _state_letters(self) -> tuple[str, ...]:
-        return ("(L·D, B, P)" if self.proj_size else "(L·D, B, H)", "(L·D, B, H)")
+    def _state_shapes(self) -> list[tuple[int, str]]:
+        return [(self.output_size, "(L·D, B, P)" if self.proj_size else "(L·D, B, H)"),
+                (self.hidden_size, "(L·D, B, H)")]                              # P, H
 
     def forward(self, x: Array, state: Optional[tuple[Array, Array]] = None,
                 lengths: Any = None) -> tuple[Array, tuple[Array, Array]]:
@@ -111,22 +85,15 @@ class LSTM(StackedRecurrent):
         lengths  (B,) valid lengths in [1, T], or None (see ``functional.lstm_forward``)
         returns  output (T, B, D·P) (batch_first: (B, T, D·P)), (h_n, c_n) shaped like state
         """
-        x_tbi, unbatched, xp = self._time_major(x)
         given = (None, None) if state is None else unpack_state(state, names=("h0", "c0"))
-        initial = self._initial_states(given, ("h0", "c0"), x_tbi.shape[1], unbatched, xp)
-        if unbatched and lengths is not None:
-            lengths = [lengths] if isinstance(lengths, (int, np.integer)) else lengths
-
-        def forward_one(layer_input: Array, row_state: Any, suffix: str, reverse: bool,
-                        keep_cache: bool) -> Any:
-            (out, (h_n, c_n)), cache = F.lstm_forward(
-                layer_input, tuple(row_state), *self._layer_weights(suffix), lengths=lengths,
-                reverse=reverse, keep_cache=keep_cache)
-            return out, (h_n, c_n), cache
-
-        output, (h_n, c_n) = self._run_layers(x_tbi, initial, unbatched, forward_one)
-        output, h_n, c_n = self._caller_layout(unbatched, output, h_n, c_n)
+        output, h_n, c_n = self._run_layers(x, given, ("h0", "c0"), lengths)
         return output, (h_n, c_n)
+
+    def _layer_forward(self, x: Array, states: list[Array], weights: list[Any],
+                       **options: Any) -> tuple[Array, tuple[Array, ...], Any]:
+        (out, (h_n, c_n)), cache = F.lstm_forward(x, (states[0], states[1]), *weights,
+                                                  **options)
+        return out, (h_n, c_n), cache
 
     def backward(self, doutput: Optional[Array],
                  dstate: Optional[tuple[Optional[Array], Optional[Array]]] = None, *,
@@ -138,36 +105,26 @@ class LSTM(StackedRecurrent):
         dstate   (dh_n, dc_n) shaped like (h_n, c_n), either may be None, or None
         record   None or a dict: record[(layer, direction)] = {"dh": (T,), "dc": (T,)}
                  (direction 0 forward, 1 reverse; ``functional.lstm_backward`` defines it)
-        Adds every parameter's gradient into its ``.grad``; dx is 0 at padded steps.  A
-        refused call changes nothing (``module.py``).
+        Adds every parameter's gradient into its ``.grad``; dx is 0 at padded steps.
         """
-        def upstream() -> list[tuple[str, Optional[Array]]]:
-            dh_n, dc_n = _upstream_state(dstate)
-            return [("dh_n", dh_n), ("dc_n", dc_n)]
-
-        def backward_one(d_out: Array, row_upstream: Any, cache: Any, norms: Any) -> Any:
-            dh_n, dc_n = row_upstream
-            grads = F.lstm_backward(d_out, dh_n, dc_n, cache, record=norms)
-            return grads.x, (grads.h0, grads.c0), \
-                {name: getattr(grads, name) for name in _WEIGHT_NAMES}
-
-        dx, dh0, dc0 = self._backprop_layers(doutput, "(T, B, D·P)", upstream, record,
-                                             backward_one)
+        dx, dh0, dc0 = self._backprop_layers(doutput, "(T, B, D·P)",
+                                             lambda: _upstream_state(dstate), record)
         return dx, (dh0, dc0)
+
+    def _layer_backward(self, d_out: Optional[Array], upstream: list[Optional[Array]],
+                        cache: Any, norms: Optional[dict[str, Any]]) -> tuple[Any, Any, Any]:
+        grads = F.lstm_backward(d_out, upstream[0], upstream[1], cache, record=norms)
+        return grads.x, (grads.h0, grads.c0), grads
 
     def _repr_fields(self) -> tuple[tuple[Any, ...], dict[str, tuple[Any, Any]]]:
         sizes, options = super()._repr_fields()
         return sizes, {**options, "proj_size": (self.proj_size, 0)}
 
 
-_WEIGHT_NAMES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")
-
-
-def _upstream_state(dstate: Any) -> tuple[Any, ...]:
-    """(dh_n, dc_n) from ``dstate``: None, or a pair whose entries may each be None."""
-    if dstate is None:
-        return None, None
-    if not isinstance(dstate, (tuple, list)) or len(dstate) != 2:
+def _upstream_state(dstate: Any) -> list[tuple[str, Any]]:
+    """[("dh_n", dh_n), ("dc_n", dc_n)] from ``dstate``: None, or a pair whose entries may
+    each be None."""
+    if dstate is not None and (not isinstance(dstate, (tuple, list)) or len(dstate) != 2):
         raise ValueError("dstate must be a pair (dh_n, dc_n), either of which may be None, "
                          f"or None; got {type(dstate).__name__}")
-    return tuple(dstate)
+    return list(zip(("dh_n", "dc_n"), dstate or (None, None)))

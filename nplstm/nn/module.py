@@ -20,7 +20,7 @@ import numpy.typing as npt
 
 from ..backend import (Array, check_device, check_float_array, check_not_masked, device_of,
                        dtype_name, get_array_module, is_array, resolve_dtype, to_device)
-from ..checks import check_arrays, check_int, printable_name, shape_str
+from ..checks import check_arrays, check_bool, check_int, printable_name, shape_str
 
 __all__ = ["no_grad", "is_grad_enabled", "Parameter", "Module", "TapeWarning", "StateDictKeyError", "TAPE_WARNING_LIMIT",
            "generator", "check_sizes"]
@@ -221,9 +221,7 @@ class Module:
     # -- modes and devices ----------------------------------------------------------------
     def train(self: _M, mode: bool = True) -> _M:
         """Training mode (dropout on) for this module and its sub-modules; returns self."""
-        if not isinstance(mode, (bool, np.bool_)):
-            raise TypeError(f"train: mode must be a bool, got {mode!r} ({type(mode).__name__})")
-        mode = bool(mode)
+        mode = check_bool("train: mode", mode)
         self.training = mode
         for m in self._modules.values():
             m.train(mode)

@@ -1,9 +1,11 @@
-"""What ``LSTM`` and ``RNN`` share: layers × directions of one functional layer, inverted
-dropout between layers, the input layouts (batch_first, unbatched) and the tape; and ``RNN``.
+"""What the recurrent modules share: the cells' parameters and step (``RecurrentCell``);
+the stacks' layers × directions of one functional layer, inverted dropout between layers,
+the input layouts (batch_first, unbatched) and the tape (``StackedRecurrent``); and ``RNN``.
 
-A subclass gives the per-layer functions (``functional.lstm_forward``, ``rnn_forward``) as
-two callables and the sizes of its states; this base runs them over every layer and
-direction, forward (``_run_layers``) and backward (``_backprop_layers``):
+A stack names its functional layer (``_layer_functions``, e.g. ``functional.gru_forward``
+and ``gru_backward``; the two-state LSTM overrides ``_layer_forward`` / ``_layer_backward``)
+and its states (``_state_shapes``); this base runs it over every layer and direction,
+forward (``_run_layers``) and backward (``_backprop_layers``):
 
     layer 0 reads x;  layer k > 0 reads dropout(layer k−1's output)   (training only)
     each layer's output joins its directions side by side:   (T, B, D·P)
@@ -28,19 +30,62 @@ from ..backend import Array, get_array_module, to_device
 from ..checks import (add_batch_axis, check_flags, check_not_empty, check_rank, check_record,
                      check_shape, drop_batch_axis, shape_str)
 from ..functional.rnn import check_nonlinearity, rnn_backward, rnn_forward
-from .module import is_grad_enabled
-from .module import Module, check_sizes, generator
+from .module import Module, check_sizes, generator, is_grad_enabled
 
-__all__ = ["StackedRecurrent", "RNN"]
+__all__ = ["RecurrentCell", "StackedRecurrent", "RNN"]
+
+
+class RecurrentCell(Module):
+    """Base of ``LSTMCell`` and ``GRUCell``: torch's arguments, the parameters weight_ih
+    (G·H, I), weight_hh (G·H, H), bias_ih, bias_hh (G·H,) with G = ``_gate_rows``, the step
+    recorded on the tape."""
+
+    _gate_rows: int
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, *,
+                 dtype: npt.DTypeLike = "float32", device: str = "cpu",
+                 seed: Union[int, np.random.SeedSequence, None] = None) -> None:
+        super().__init__(dtype=dtype, device=device)
+        check_sizes(input_size=input_size, hidden_size=hidden_size)
+        check_flags(bias=bias)
+        self.input_size, self.hidden_size, self.bias = input_size, hidden_size, bias
+        G, H = self._gate_rows * hidden_size, hidden_size
+        shapes: dict[str, tuple[int, ...]] = {"weight_ih": (G, input_size), "weight_hh": (G, H)}
+        if bias:
+            shapes.update(bias_ih=(G,), bias_hh=(G,))
+        self._init_uniform(shapes, 1.0 / math.sqrt(H), seed)
+
+    def _step(self, cell_forward: Callable[..., Any], x: Array, state: Any) -> Any:
+        """``cell_forward(x, state, weight_ih, weight_hh, bias_ih, bias_hh)``'s result,
+        its cache recorded for ``backward``."""
+        self._check_input("x", x)
+        bias = (self.bias_ih.data, self.bias_hh.data) if self.bias else (None, None)
+        out, cache = cell_forward(x, state, self.weight_ih.data, self.weight_hh.data, *bias)
+        self._record(cache)
+        return out
+
+    def _undo(self, grads: Any) -> Any:
+        """A step's backward succeeded (``grads``, from the recorded cache): pop the step and
+        add the parameters' gradients into ``.grad``; returns ``grads``."""
+        names = ("weight_ih", "weight_hh") + (("bias_ih", "bias_hh") if self.bias else ())
+        self._consume({name: getattr(grads, name) for name in names})
+        return grads
+
+    def _repr_fields(self) -> tuple[tuple[Any, ...], dict[str, tuple[Any, Any]]]:
+        return (self.input_size, self.hidden_size), {"bias": (self.bias, True)}
 
 
 class StackedRecurrent(Module):
-    """Base of ``LSTM`` and ``RNN``: torch's common arguments, parameters named
+    """Base of ``LSTM``, ``GRU`` and ``RNN``: torch's common arguments, parameters named
     ``weight_ih_l{k}[_reverse]`` …, and the multi-layer, bidirectional, dropout loop.
 
     ``output_size`` (P: the LSTM's proj_size or H) is what each direction outputs; the
-    subclass sets it before calling ``_init_layers``.
+    subclass sets it before calling ``_init_layers``.  ``_WEIGHT_NAMES``: one layer's
+    parameters, in the order its functional layer (``_layer_functions``) takes them.
     """
+
+    _WEIGHT_NAMES: tuple[str, ...] = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+    _layer_functions: tuple[Callable[..., Any], Callable[..., Any]]   # (forward, backward)
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int, bias: bool,
                  batch_first: bool, dropout: float, bidirectional: bool, *,
@@ -69,7 +114,7 @@ class StackedRecurrent(Module):
     def _init_layers(self, gate_rows: int, seed: Any, projection: bool = False) -> None:
         """Register every layer's parameters in torch's order, U(−1/√H, 1/√H) from ``seed``:
         weight_ih (G·H, layer input), weight_hh (G·H, P), bias_ih, bias_hh (G·H,) and, with
-        ``projection``, weight_hr (P, H); G = ``gate_rows`` (4 for the LSTM, 1 for the RNN)."""
+        ``projection``, weight_hr (P, H); G = ``gate_rows`` (LSTM 4, GRU 3, RNN 1)."""
         H, P = self.hidden_size, self.output_size
         shapes: dict[str, tuple[int, ...]] = {}
         for layer in range(self.num_layers):
@@ -87,10 +132,11 @@ class StackedRecurrent(Module):
         # (e.g. numpy.random.default_rng(0)) to make the masks of the next forwards repeat
         self.dropout_generator = generator(seed)
 
-    def _weights_of(self, suffix: str, names: Sequence[str]) -> list[Any]:
-        """The arrays of one layer/direction's parameters ``names`` (None for absent ones)."""
+    def _weights_of(self, suffix: str, names: Optional[Sequence[str]] = None) -> list[Any]:
+        """The arrays of one layer/direction's parameters ``names`` (default
+        ``_WEIGHT_NAMES``), None for absent ones."""
         return [getattr(self, name + suffix).data if name + suffix in self._parameters
-                else None for name in names]
+                else None for name in (names or self._WEIGHT_NAMES)]
 
     # -- forward -------------------------------------------------------------------------
     def _time_major(self, x: Array) -> tuple[Array, bool, Any]:
@@ -112,16 +158,22 @@ class StackedRecurrent(Module):
                              f"{self.input_size}, got {shape_str(x.shape)}{hint}")
         return x_tbi, unbatched, get_array_module(x)
 
-    def _run_layers(self, x_tbi: Array, initial: list[Array], unbatched: bool,
-                    forward_one: Callable[..., Any]) -> tuple[Any, Any]:
+    def _run_layers(self, x: Array, given: Sequence[Optional[Array]], names: Sequence[str],
+                    lengths: Any) -> Any:
         """Every layer and direction; records the pass for ``_backprop_layers``.
 
-        initial      the initial states, each (L·D, B, ·) (the LSTM's h0, c0; the RNN's h0)
-        forward_one  (layer_input (T, B, ·), states of row k, suffix, reverse, keep_cache)
-                     → (output (T, B, P), final states of row k, cache)
-        returns      output (T, B, D·P) and the final states, each shaped like its initial
+        x        as the module's ``forward`` takes it (checked by ``_time_major``)
+        given    the initial states, each (L·D, B, ·) or None, named ``names`` in errors
+        lengths  as ``forward``'s (an int for an unbatched x)
+        returns  (output (T, B, D·P), *the final states) in the caller's layout, from
+                 ``_layer_forward(layer_input (T, B, ·), states of row k, weights of row k,
+                 lengths=, reverse=, keep_cache=)`` → (output (T, B, P), final states of
+                 row k, cache)
         """
-        xp = get_array_module(x_tbi)
+        x_tbi, unbatched, xp = self._time_major(x)
+        initial = self._initial_states(given, names, x_tbi.shape[1], unbatched, xp)
+        if unbatched and isinstance(lengths, (int, np.integer)):
+            lengths = [lengths]
         T, B = x_tbi.shape[:2]
         keep_cache = is_grad_enabled()
         dropout = self.dropout if self.training and self.num_layers > 1 else 0.0
@@ -139,8 +191,9 @@ class StackedRecurrent(Module):
             outputs = []
             for direction, suffix in enumerate(self._suffixes(layer)):
                 k = layer * D + direction
-                out, row_finals, cache = forward_one(layer_input, [s[k] for s in initial],
-                                                     suffix, direction == 1, keep_cache)
+                out, row_finals, cache = self._layer_forward(
+                    layer_input, [s[k] for s in initial], self._weights_of(suffix),
+                    lengths=lengths, reverse=direction == 1, keep_cache=keep_cache)
                 for final, value in zip(finals, row_finals):
                     final[k] = value
                 outputs.append(out)
@@ -148,7 +201,18 @@ class StackedRecurrent(Module):
             masks.append(mask)
             layer_input = outputs[0] if D == 1 else F.join_directions(outputs)   # (T, B, D·P)
         self._record((caches, masks, unbatched, T, B))
-        return layer_input, finals
+        return self._caller_layout(unbatched, layer_input, *finals)
+
+    def _layer_forward(self, x: Array, states: list[Array], weights: list[Any],
+                       **options: Any) -> tuple[Array, tuple[Array, ...], Any]:
+        """One layer and direction of a one-state module (the LSTM overrides it)."""
+        (out, h_n), cache = self._layer_functions[0](x, states[0], *weights, **options)
+        return out, (h_n,), cache
+
+    def _layer_backward(self, d_out: Optional[Array], upstream: list[Optional[Array]],
+                        cache: Any, norms: Optional[dict[str, Any]]) -> tuple[Any, Any, Any]:
+        grads = self._layer_functions[1](d_out, upstream[0], cache, record=norms)
+        return grads.x, (grads.h0,), grads
 
     def _caller_layout(self, unbatched: bool, sequence: Any, *states: Any) -> Any:
         """Results in the caller's layout: no batch axis when unbatched, (B, T, ·) for
@@ -160,17 +224,16 @@ class StackedRecurrent(Module):
 
     # -- backward ------------------------------------------------------------------------
     def _backprop_layers(self, doutput: Optional[Array], doutput_letters: str,
-                         upstream: Any, record: Optional[dict[Any, Any]],
-                         backward_one: Callable[..., Any]) -> Any:
+                         upstream: Any, record: Optional[dict[Any, Any]]) -> Any:
         """Undo the most recent recorded forward, layer by layer, last first.
 
         doutput       ∂L/∂output as given (checked here against ``doutput_letters``), or None
         upstream      a function returning [(name, array or None)] for the final states
-                      (dh_n, …) in the order of ``_state_sizes``, called once a recorded
+                      (dh_n, …) in the order of ``_state_shapes``, called once a recorded
                       forward is known to exist (its errors come after that one)
-        record        None or a dict: record[(layer, direction)] receives backward_one's norms
-        backward_one  (d_out (T, B, P) or None, upstream of row k, cache, norms dict or None)
-                      → (dx (T, B, ·), initial-state gradients of row k, {name: gradient})
+        record        None or a dict: record[(layer, direction)] receives the layer's norms
+        Each row runs ``_layer_backward(d_out (T, B, P) or None, upstream of row k, cache,
+        norms dict or None)`` → (dx (T, B, ·), initial-state gradients of row k, its grads).
         returns       dx and the initial states' gradients (L·D, B, ·) in the caller's
                       layout; the parameters' ``.grad`` updated (all computed first: a refused
                       call changes nothing, ``module.py``)
@@ -181,10 +244,10 @@ class StackedRecurrent(Module):
         D, L, P = self.num_directions, self.num_layers, self.output_size
         d_layer_output = self._batched("doutput", doutput, (T, B, D * P), unbatched,
                                        doutput_letters)
-        sizes, letters = self._state_sizes(), self._state_letters()
-        upstream = [self._batched(name, a, (L * D, B, size), unbatched, spelled)
-                    for (name, a), size, spelled in zip(upstream(), sizes, letters)]
-        d_initial = [xp.empty((L * D, B, size), dtype=self.dtype) for size in sizes]
+        upstream = [self._batched(name, a, (L * D, B, size), unbatched, letters)
+                    for (name, a), (size, letters) in zip(upstream(), self._state_shapes())]
+        d_initial = [xp.empty((L * D, B, size), dtype=self.dtype)
+                     for size, _ in self._state_shapes()]
         param_grads = {}            # added into .grad once every layer's backward succeeded
         for layer in reversed(range(L)):
             d_layer_input = None
@@ -195,12 +258,13 @@ class StackedRecurrent(Module):
                 norms = None
                 if record is not None:
                     norms = record[(layer, direction)] = {}
-                dx, row_initial, grads = backward_one(
+                dx, row_initial, grads = self._layer_backward(
                     d_out, [None if u is None else u[k] for u in upstream], caches[k], norms)
                 for d, value in zip(d_initial, row_initial):
                     d[k] = value
-                param_grads.update({name + suffix: g for name, g in grads.items()
-                                    if g is not None})
+                param_grads.update({name + suffix: getattr(grads, name)
+                                    for name in self._WEIGHT_NAMES
+                                    if getattr(grads, name) is not None})
                 if d_layer_input is None:
                     d_layer_input = dx                   # ours: the backward made it
                 else:
@@ -211,13 +275,9 @@ class StackedRecurrent(Module):
         self._consume(param_grads)
         return self._caller_layout(unbatched, d_layer_output, *d_initial)
 
-    def _state_sizes(self) -> tuple[int, ...]:
-        """Last-axis sizes of the states (the LSTM: (P, H); the RNN: (H,))."""
-        raise NotImplementedError
-
-    def _state_letters(self) -> tuple[str, ...]:
-        """The states' shapes spelled for messages, e.g. ("(L·D, B, H)",)."""
-        raise NotImplementedError
+    def _state_shapes(self) -> list[tuple[int, str]]:
+        """Each state's last-axis size and shape as messages spell it (the LSTM's: P, H)."""
+        return [(self.hidden_size, "(L·D, B, H)")]
 
     def _batched(self, name: str, a: Optional[Array], shape: tuple[int, ...], unbatched: bool,
                  letters: str) -> Optional[Array]:
@@ -240,12 +300,11 @@ class StackedRecurrent(Module):
     def _initial_states(self, given: Sequence[Optional[Array]], names: Sequence[str], B: int,
                         unbatched: bool, xp: Any) -> list[Any]:
         """The initial states in batched (L·D, B, ·) form: zeros where ``given`` (arrays or
-        None, in the order of ``_state_sizes``) holds None, else shape-checked as torch's."""
+        None, in the order of ``_state_shapes``) holds None, else shape-checked as torch's."""
         L, D = self.num_layers, self.num_directions
         return [xp.zeros((L * D, B, size), dtype=self.dtype) if a is None else
                 self._batched(name, a, (L * D, B, size), unbatched, letters)
-                for a, name, size, letters in zip(given, names, self._state_sizes(),
-                                                  self._state_letters())]
+                for a, name, (size, letters) in zip(given, names, self._state_shapes())]
 
 
 _NOT_GIVEN: Any = object()     # a deprecated keyword's default: None is a value it may take
@@ -265,9 +324,6 @@ def renamed_argument(where: str, name: str, value: Any, old_name: str, old_value
     return old_value
 
 
-_RNN_WEIGHT_NAMES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
-
-
 class RNN(StackedRecurrent):
     """torch.nn.RNN on arrays: ``output, h_n = rnn(x, state, lengths)``; ``rnn.backward(...)``.
 
@@ -277,9 +333,10 @@ class RNN(StackedRecurrent):
     ``weight_hh_l{k}`` (H, H), ``bias_ih_l{k}``, ``bias_hh_l{k}`` (H,), ``_reverse`` for the
     second direction) and init U(−1/√H, 1/√H) as torch.  x is (T, B, I), (B, T, I) with
     ``batch_first``, or unbatched (T, I); state h0 (L·D, B, H) (unbatched (L·D, H)) or None;
-    output (T, B, D·H).  T, B ≥ 1: empty axes are refused.  dtype "float32" (also for None)
-    or "float64"; seed None, an int ≥ 0 or a ``numpy.random.SeedSequence``.
+    output (T, B, D·H).  T, B ≥ 1: empty axes are refused.  dtype and seed as ``LSTM``.
     """
+
+    _layer_functions = (rnn_forward, rnn_backward)
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
                  nonlinearity: str = "tanh", bias: bool = True, batch_first: bool = False,
@@ -290,12 +347,6 @@ class RNN(StackedRecurrent):
                          bidirectional, dtype=dtype, device=device)
         self.nonlinearity = check_nonlinearity(nonlinearity)
         self._init_layers(1, seed)
-
-    def _state_sizes(self) -> tuple[int, ...]:
-        return (self.hidden_size,)
-
-    def _state_letters(self) -> tuple[str, ...]:
-        return ("(L·D, B, H)",)
 
     def forward(self, x: Array, state: Optional[Array] = None, lengths: Any = None, *,
                 h0: Any = _NOT_GIVEN) -> tuple[Array, Array]:
@@ -308,27 +359,17 @@ class RNN(StackedRecurrent):
         returns  output (T, B, D·H) (batch_first: (B, T, D·H)), h_n shaped like h0
         """
         h0 = renamed_argument("RNN.forward", "state", state, "h0", h0)
-        x_tbi, unbatched, xp = self._time_major(x)
-        (h0,) = self._initial_states((h0,), ("h0",), x_tbi.shape[1], unbatched, xp)
-        if unbatched and lengths is not None:
-            lengths = [lengths] if isinstance(lengths, (int, np.integer)) else lengths
+        return self._run_layers(x, (h0,), ("h0",), lengths)
 
-        def forward_one(layer_input: Array, row_state: Any, suffix: str, reverse: bool,
-                        keep_cache: bool) -> Any:
-            (out, h_n), cache = rnn_forward(
-                layer_input, row_state[0], *self._weights_of(suffix, _RNN_WEIGHT_NAMES),
-                nonlinearity=self.nonlinearity, lengths=lengths, reverse=reverse,
-                keep_cache=keep_cache)
-            return out, (h_n,), cache
-
-        output, (h_n,) = self._run_layers(x_tbi, [h0], unbatched, forward_one)
-        return self._caller_layout(unbatched, output, h_n)
+    def _layer_forward(self, x: Array, states: list[Array], weights: list[Any],
+                       **options: Any) -> tuple[Array, tuple[Array, ...], Any]:
+        return super()._layer_forward(x, states, weights, nonlinearity=self.nonlinearity,
+                                      **options)
 
     def backward(self, doutput: Optional[Array], dstate: Optional[Array] = None, *,
                  record: Optional[dict[Any, Any]] = None, dh_n: Any = _NOT_GIVEN
                  ) -> tuple[Array, Array]:
-        """Undo the most recent recorded forward: returns ``dx, dh0`` (a refused call changes
-        nothing: ``module.py``).
+        """Undo the most recent recorded forward: returns ``dx, dh0``.
 
         doutput  shaped like that forward's output (None = zeros); padded steps are ignored
         dstate   dh_n, shaped like h_n, or None (zeros)
@@ -338,13 +379,7 @@ class RNN(StackedRecurrent):
         Adds every parameter's gradient into its ``.grad``; dx is 0 at padded steps.
         """
         dh_n = renamed_argument("RNN.backward", "dstate", dstate, "dh_n", dh_n)
-
-        def backward_one(d_out: Array, row_upstream: Any, cache: Any, norms: Any) -> Any:
-            grads = rnn_backward(d_out, row_upstream[0], cache, record=norms)
-            return grads.x, (grads.h0,), {name: getattr(grads, name) for name in _RNN_WEIGHT_NAMES}
-
-        return self._backprop_layers(doutput, "(T, B, D·H)", lambda: [("dh_n", dh_n)],
-                                     record, backward_one)
+        return self._backprop_layers(doutput, "(T, B, D·H)", lambda: [("dh_n", dh_n)], record)
 
     def _repr_fields(self) -> tuple[tuple[Any, ...], dict[str, tuple[Any, Any]]]:
         sizes, options = super()._repr_fields()
