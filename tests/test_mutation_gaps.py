@@ -429,3 +429,49 @@ def test_a_refused_or_retried_lock_leaves_no_descriptor_open(tmp_path, monkeypat
     assert len(calls) == 2                      # a retry happened
     assert len(os.listdir("/proc/self/fd")) == before     # first's closed, second's held
     second.release()
+
+
+def test_an_object_reached_twice_gives_its_docstring_once():
+    """data._docstrings#1 (``seen.add`` deleted: an alias's docstring taken twice; in the
+    default corpus csv, enum, os, typing and six other modules gave repeated passages) and
+    #10 (``or`` → ``and``: a private member, or one another module defines, taken)."""
+    import types
+
+    from nplstm.training.data import _docstrings
+    module = types.ModuleType("corpus_probe", "A module docstring long enough to be kept here.")
+
+    class Reader:
+        """A class docstring long enough to be kept by the corpus builder."""
+
+        def read(self):
+            """A method docstring long enough to be kept by the corpus builder."""
+
+        again = read                                     # the same function, a second name
+
+    def _private():
+        """A private function's docstring, long enough to be kept if it were public."""
+
+    Reader.__module__ = _private.__module__ = "corpus_probe"
+    module.Reader, module.Alias = Reader, Reader         # the same class, a second name
+    module._private, module.dumps = _private, json.dumps    # private; another module's
+    assert _docstrings(module) == [module.__doc__, Reader.__doc__, Reader.read.__doc__]
+
+
+def test_a_damage_note_shows_three_lines_and_counts_the_rest():
+    """run_dir.damage_note#3 (``damaged[:3]`` → ``[:4]``: four lines shown, and "and 2 more"
+    of five counted one of them twice)."""
+    from nplstm.training.run_dir import damage_note
+    damaged = [(n, f"fault {n}") for n in range(1, 6)]
+    assert damage_note("m.jsonl", damaged) == (
+        "warning: m.jsonl: skipped 5 damaged lines (line 1: fault 1; line 2: fault 2; "
+        "line 3: fault 3; and 2 more)")
+    assert damage_note("m.jsonl", damaged[:1]) == \
+        "warning: m.jsonl: skipped 1 damaged line (line 1: fault 1)"
+
+
+def test_a_run_record_keeps_a_first_loss_below_one():
+    """run_dir.RunRecord.from_meta#4 (``minimum=0`` → 1 for first_loss: a checkpoint of an
+    adding run, whose first loss is about 1/6 to 1, was refused on resume)."""
+    from nplstm.training.run_dir import RunRecord
+    record = RunRecord.from_meta({"first_loss": 0.25, "seconds": 1.5}, step=3)
+    assert (record.first_loss, record.seconds) == (0.25, 1.5)
