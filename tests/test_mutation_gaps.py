@@ -475,3 +475,26 @@ def test_a_run_record_keeps_a_first_loss_below_one():
     from nplstm.training.run_dir import RunRecord
     record = RunRecord.from_meta({"first_loss": 0.25, "seconds": 1.5}, step=3)
     assert (record.first_loss, record.seconds) == (0.25, 1.5)
+
+
+@pytest.mark.parametrize("forward", [F.reference.lstm_forward, F.lstm_jvp, F.lstm_forward],
+                         ids=["reference", "jvp", "fast"])
+@pytest.mark.parametrize("bad", ["bias_ih", "bias_hh"])
+def test_a_bias_of_the_wrong_shape_is_named_by_every_sequence_forward(forward, bad):
+    """reference.lstm_forward#2, jvp.lstm_jvp#2 (``check_lstm_weights(…, bias_hh, bias_ih, …)``:
+    the weights checked as before, but a wrong bias_ih blamed on bias_hh and the other way
+    round; the bad-input tests name them for the fast forward only)."""
+    rng = _rng(10)
+    T, B, I, H = 3, 2, 4, 5
+    biases = {"bias_ih": rng.normal(size=4 * H), "bias_hh": rng.normal(size=4 * H)}
+    biases[bad] = rng.normal(size=4 * H + 1)
+    with pytest.raises(ValueError, match=rf"^{bad} must have shape \(4H,\)"):
+        forward(rng.normal(size=(T, B, I)), None, rng.normal(size=(4 * H, I)),
+                rng.normal(size=(4 * H, H)), biases["bias_ih"], biases["bias_hh"])
+
+
+def test_linear_forward_refuses_a_weight_with_no_outputs():
+    """linear.linear_forward#6 (``check_not_empty('weight', …)`` deleted: a (0, I) weight gave
+    an empty (N, 0) output; nn.Linear refuses the size before, F.linear_forward did not)."""
+    with pytest.raises(ValueError, match=r"^weight must have at least one output \(O ≥ 1\)"):
+        F.linear_forward(np.ones((2, 3)), np.zeros((0, 3)))

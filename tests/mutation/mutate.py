@@ -1,4 +1,5 @@
-"""Mutation testing of the backwards, the readers and the grader: one ``ast`` mutation at a time.
+"""Mutation testing of the backwards, forwards, readers, grader, optimizer and trainer: one
+``ast`` mutation at a time.
 
     python tests/mutation/mutate.py --list                         # the mutants, no tests run
     python tests/mutation/mutate.py                                # every target function
@@ -6,6 +7,7 @@
     python tests/mutation/mutate.py --ids numpy_gates.backward_step#3 --extra tests/test_mutation_gaps.py
     python tests/mutation/mutate.py --sample 200 --seed 0          # a random sample
     python tests/mutation/mutate.py --group readers,grader --sample 250   # issue 21's modules
+    python tests/mutation/mutate.py --group forwards,optim,training --sample 250 --seed 24
 
 How it works.  Each target module is parsed; inside each target function (docstrings and
 ``if …: raise`` guards excluded, so bad-input checks are not mutated) every node offers its
@@ -569,7 +571,8 @@ def main(argv=None):
                         help="all functions of the backwards' modules, the forwards included")
     parser.add_argument("--group", help="comma-separated groups of modules, every function "
                         f"of each: {', '.join(GROUPS)} (readers: interop/ and io/; grader: "
-                        "exercises/)")
+                        "exercises/; forwards: the forward functions of functional/; "
+                        "training: training/ but plots.py)")
     parser.add_argument("--modules", help="comma-separated module names (numpy_gates, "
                         "reference, cell, sequence, linear, losses, torch_pickle, compare, "
                         "…; --list --group readers,grader names them all): only these")
