@@ -238,26 +238,6 @@ def test_inference_chunks_hold_at_least_the_minimum_rows(monkeypatch):
     assert np.array_equal(out, F.lstm_forward(*args)[0][0])
 
 
-def test_lstm_jvp_ignores_nan_padding_of_the_tangent_of_x():
-    """jvp.lstm_jvp#27 (``zero_padding=True`` → False for x's tangent: NaN written at padded
-    steps, which the forward promises to ignore, reached the tangents).  Expected: the same
-    call with zeros there."""
-    from nplstm.functional.jvp import lstm_jvp
-    rng = _rng(9)
-    T, B, I, H = 4, 3, 2, 3
-    x, x_dot = rng.normal(size=(T, B, I)), rng.normal(size=(T, B, I))
-    weights = (rng.normal(size=(4 * H, I)), rng.normal(size=(4 * H, H)))
-    lengths = np.array([4, 2, 1])
-    nan_x_dot = x_dot.copy()
-    for b, n in enumerate(lengths):
-        x_dot[n:, b] = 0.0
-        nan_x_dot[n:, b] = np.nan
-    want = lstm_jvp(x, None, *weights, lengths=lengths, tangents={"x": x_dot})[1]
-    got = lstm_jvp(x, None, *weights, lengths=lengths, tangents={"x": nan_x_dot})[1]
-    assert np.array_equal(got[0], want[0])
-    assert all(np.array_equal(g, w) for g, w in zip(got[1], want[1]))
-
-
 class _RecordingProgress:
     """A ``Trainer`` progress factory's object that keeps what it is told."""
 
