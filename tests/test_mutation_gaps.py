@@ -7,6 +7,9 @@ was written for; expected values come from independent formulas (NumPy one-liner
 definitions) or from the reference layer, never from the function under test.
 """
 
+import json
+import os
+
 import numpy as np
 import pytest
 
@@ -143,3 +146,335 @@ def test_no_two_gradients_share_memory(layer):
         for k, (name, a) in enumerate(fields):
             for other, b in fields[k + 1:]:
                 assert not np.shares_memory(a, b), (type(grads).__name__, name, other)
+
+
+# == issue 24: the forwards of functional/, optim.py and training/ (mutate.py --group
+# forwards,optim,training; docs/mutation.md lists the survivors) ===========================
+
+def _tiny_charlm_task(**overrides):
+    from nplstm.training.data import CharCorpus
+    from nplstm.training.tasks import CharLMTask
+
+    from .helpers import TRAIN_TEXT
+    settings = dict(batch_size=4, seq_len=8, embedding_dim=8, hidden_size=16, num_layers=1,
+                    dropout=0.0, seed=3, dtype="float64")
+    settings.update(overrides)
+    return CharLMTask(CharCorpus.from_text(TRAIN_TEXT), **settings)
+
+
+def test_sgd_weight_decay_steps_as_torch_does():
+    """optim.SGD.step#9 (``g = −(g + λ p)``: decay walked uphill).  The reference is torch's
+    SGD, plain and with momentum, three steps."""
+    torch = pytest.importorskip("torch")
+    from nplstm.nn import Parameter
+    from nplstm.optim import SGD
+    for momentum in (0.0, 0.9):
+        rng = _rng(5)
+        data, grads = rng.normal(size=(3, 4)), [rng.normal(size=(3, 4)) for _ in range(3)]
+        p = Parameter(data.copy())
+        opt = SGD([p], lr=0.1, momentum=momentum, weight_decay=0.5)
+        t = torch.tensor(data.copy(), requires_grad=True)
+        topt = torch.optim.SGD([t], lr=0.1, momentum=momentum, weight_decay=0.5)
+        for g in grads:
+            p.grad[...] = g
+            opt.step()
+            t.grad = torch.tensor(g)
+            topt.step()
+        assert rel_error(p.data, t.detach().numpy()) < TOL, momentum
+
+
+def test_rnn_output_edited_in_place_leaves_the_backward_as_it_was():
+    """rnn.rnn_forward#84 (``output.copy()`` dropped: the caller's output was the cache's
+    h_{t−1}, so editing it changed the gradients).  Expected: the backward of an untouched
+    forward of the same inputs."""
+    rng = _rng(6)
+    T, B, I, H = 4, 2, 3, 5
+    x, w_ih, w_hh = rng.normal(size=(T, B, I)), rng.normal(size=(H, I)), rng.normal(size=(H, H))
+    dout = rng.normal(size=(T, B, H))
+    (_, _), clean = F.rnn_forward(x, None, w_ih, w_hh)
+    want = F.rnn_backward(dout, None, clean)
+    (output, _), cache = F.rnn_forward(x, None, w_ih, w_hh)
+    output[...] = 7.0                                     # the caller's array, the caller's edit
+    got = F.rnn_backward(dout, None, cache)
+    for name in ("x", "weight_ih", "weight_hh"):
+        assert np.array_equal(getattr(got, name), getattr(want, name)), name
+
+
+@pytest.mark.parametrize("projection", [False, True])
+def test_cache_bytes_per_step_are_the_caches_arrays_bytes_per_step(projection):
+    """sequence.cache_bytes_per_step#7 (``sizes['hidden'] = H`` deleted: a projection's r_t
+    buffer not counted).  Expected: the arrays the forward's cache really holds, / T."""
+    rng = _rng(7)
+    T, B, I, H, P = 5, 3, 4, 6, (2 if projection else 6)
+    x = rng.normal(size=(T, B, I))
+    w_hr = rng.normal(size=(P, H)) if projection else None
+    _, cache = F.lstm_forward(x, None, rng.normal(size=(4 * H, I)), rng.normal(size=(4 * H, P)),
+                              weight_hr=w_hr)
+    held = {"gates": cache.gates, "c": cache.c, "tanh_c": cache.tanh_c,
+            "output": cache.output, "x": cache.x, "hidden": cache.hidden}
+    want = {k: a.nbytes // T for k, a in held.items() if a is not None}
+    assert F.cache_bytes_per_step(B, I, H, P, 8, projection) == want
+
+
+def test_inference_chunks_hold_at_least_the_minimum_rows(monkeypatch):
+    """sequence.lstm_forward#68 (``-(-M // B)`` → ``-M // B``: a floor of a negative, so the
+    minimum number of GEMM rows per chunk was lost and small chunks ran for large batches'
+    sake; the same numbers, slower).  With the limits made small the chunk holds
+    ⌈M / B⌉ steps, not the E / (B·4H) steps the element limit alone allows."""
+    from nplstm import workspace
+    monkeypatch.setattr(sequence, "_INFERENCE_CHUNK_ELEMENTS", 64)     # 2 steps of B·4H = 32
+    monkeypatch.setattr(sequence, "_INFERENCE_CHUNK_MIN_ROWS", 6)      # 3 steps of B = 2
+    shapes, empty = [], workspace.empty
+    monkeypatch.setattr(workspace, "empty",
+                        lambda shape, *a, **k: shapes.append(tuple(shape)) or empty(shape, *a, **k))
+    rng = _rng(8)
+    T, B, I, H = 10, 2, 3, 4
+    args = (rng.normal(size=(T, B, I)), None, rng.normal(size=(4 * H, I)),
+            rng.normal(size=(4 * H, H)))
+    (out, _), cache = F.lstm_forward(*args, keep_cache=False)
+    assert cache is None
+    chunk = [s[0] for s in shapes if len(s) == 3 and s[1:] == (B, 4 * H)]
+    assert chunk == [3]                                   # ⌈6 / 2⌉ steps: ≥ 6 rows per GEMM
+    assert np.array_equal(out, F.lstm_forward(*args)[0][0])
+
+
+class _RecordingProgress:
+    """A ``Trainer`` progress factory's object that keeps what it is told."""
+
+    made = []
+
+    def __init__(self, start, total):
+        self.updates, self.evals, self.closed = [], [], False
+        _RecordingProgress.made.append(self)
+
+    def update(self, record):
+        self.updates.append(record)
+
+    def eval(self, step, loss):
+        self.evals.append((step, loss))
+
+    def close(self):
+        self.closed = True
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """A 12-step char-LM run with dropout, its progress reporter and its wall time."""
+    import time
+
+    from nplstm.training import TrainConfig, Trainer
+
+    from .helpers import TRAIN_TEXT
+    folder = tmp_path_factory.mktemp("tiny")
+    (folder / "text.txt").write_text(TRAIN_TEXT, encoding="utf-8")
+    config = TrainConfig(task="charlm", text=str(folder / "text.txt"), out=str(folder / "run"),
+                         steps=12, seq_len=8, hidden=16, batch_size=4, embedding_dim=8,
+                         layers=2, dropout=0.5, eval_every=4, checkpoint_every=4)
+    _RecordingProgress.made.clear()
+    start = time.perf_counter()
+    Trainer(config, progress=_RecordingProgress).run()
+    seconds = time.perf_counter() - start
+    records = [json.loads(s) for s in (folder / "run/metrics.jsonl").read_text().splitlines()]
+    return folder / "run", _RecordingProgress.made[-1], records, seconds
+
+
+def test_the_progress_reporter_is_told_of_every_evaluation(tiny_run):
+    """trainer.Trainer._evaluate#6 (``progress.eval`` deleted: the command line's bar never
+    showed an eval loss).  Expected: the eval records of metrics.jsonl."""
+    _, progress, records, _ = tiny_run
+    assert progress.evals == [(r["step"], r["loss"]) for r in records if r["split"] == "eval"]
+    assert [r["step"] for r in progress.updates] == list(range(1, 13)) and progress.closed
+
+
+def test_tokens_per_second_is_positive_and_no_slower_than_the_whole_run(tiny_run):
+    """trainer.Trainer._train_step#2, #16 (``t0 = −perf_counter()``: seconds = the sum of two
+    clock readings; ``seconds`` negated).  A step's B·T = 32 tokens took no longer than the
+    whole run, and no time is negative."""
+    _, _, records, seconds = tiny_run
+    rates = [r["tokens_per_s"] for r in records if r["split"] == "train"]
+    assert len(rates) == 12 and all(rate >= 32 / seconds for rate in rates)
+
+
+def test_a_model_loaded_for_sampling_is_in_eval_mode(tiny_run):
+    """tasks.charlm_from_checkpoint#7 (``task.model.eval()`` deleted: a run trained with
+    dropout came back with its dropout on, for any caller of the returned model)."""
+    from nplstm.training.tasks import charlm_from_checkpoint
+    task, checkpoint = charlm_from_checkpoint(tiny_run[0] / "checkpoint.npz")
+    assert checkpoint["step"] == 12
+    assert task.model.training is False and task.model.lstm.training is False
+
+
+def test_the_dropout_stream_of_an_adding_step_is_not_its_data_stream():
+    """tasks.AddingTask.train_step#6 (``default_rng([seed, step, 1])`` → ``[seed, step, 0]``,
+    which NumPy's SeedSequence pads to the same state as ``[seed, step]``: the dropout
+    masks drawn from the very numbers that made the step's data)."""
+    from nplstm.training.tasks import AddingTask
+    task = AddingTask(batch_size=4, seq_len=6, hidden_size=5, num_layers=2, dropout=0.5, seed=11)
+    task.train_step(3)
+    dropout = task.model.lstm.dropout_generator.bit_generator.seed_seq.generate_state(4)
+    data = np.random.SeedSequence([11, 3]).generate_state(4)
+    assert not np.array_equal(dropout, data)
+
+
+def test_no_two_parameters_of_a_char_lm_start_from_the_same_draws():
+    """tasks.CharLM.__init__#8 (the LSTM seeded with ``seeds[2]``, the head's: both drawn
+    U(−1/√H, 1/√H) from one stream, so their first values were equal)."""
+    from nplstm.training.tasks import CharLM
+    params = [p.data.ravel() for p in CharLM(7, 5, 6, seed=4).parameters()]
+    for a in range(len(params)):
+        for b in range(a):
+            n = min(params[a].size, params[b].size)
+            assert not np.array_equal(params[a][:n], params[b][:n]), (a, b)
+
+
+def test_the_char_lm_carries_its_state_between_steps_and_starts_over_each_pass():
+    """tasks.CharLMTask.train_step#3, #4 (``step % len == 0`` → ``!= 0`` / ``== 1``: the
+    state dropped at every step, or at the wrong one).  Expected: step k > 0 of a pass gets
+    the (h, c) step k − 1 returned; step 0 of each pass gets None."""
+    task = _tiny_charlm_task()
+    seen, forward = [], task.model.forward
+
+    def recording_forward(tokens, state=None):
+        seen.append(state)
+        return forward(tokens, state)
+
+    task.model.forward = recording_forward
+    n = len(task.train_batches)
+    returned = []
+    for step in range(n + 2):
+        task.train_step(step)
+        returned.append(task.state)
+    assert seen[0] is None and seen[n] is None
+    for step in (1, 2, n + 1):
+        assert all(a is b for a, b in zip(seen[step], returned[step - 1])), step
+
+
+def test_the_char_lm_eval_loss_is_the_mean_cross_entropy_of_the_eval_split():
+    """tasks.CharLMTask.evaluate#1 (the sum started at 1.0, not 0.0).  Expected: the mean of
+    −log softmax at the targets, by NumPy, over the same eval batches and carried state."""
+    task = _tiny_charlm_task()
+    losses, state = [], None
+    for k in range(len(task.eval_batches)):
+        inputs, targets = task.eval_batches.batch(k)
+        logits, state = task.model.eval()(inputs, state)
+        z = logits.reshape(-1, logits.shape[-1])
+        z = z - z.max(axis=1, keepdims=True)
+        log_p = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+        losses.append(-log_p[np.arange(len(z)), targets.reshape(-1)])
+    assert abs(task.evaluate() - np.concatenate(losses).mean()) < 1e-12
+
+
+def test_a_short_text_keeps_at_least_one_eval_character():
+    """data.CharCorpus.from_text#7 (``max(1, …)`` → ``max(0, …)``: a text whose 10% rounds
+    to 0 characters had an empty eval split)."""
+    from nplstm.training.data import CharCorpus
+    corpus = CharCorpus.from_text("abcab")                   # round(0.5) = 0
+    assert corpus.eval.tolist() == [1] and corpus.train.tolist() == [0, 1, 2, 0]
+
+
+def test_carried_state_that_is_not_an_array_is_named():
+    """tasks.check_carried#0 (``a = −arrays[name]``: a list gave Python's "bad operand type
+    for unary -", a bool array NumPy's message, instead of naming the carried array)."""
+    from nplstm.training.tasks import check_carried
+    for bad, got in (([0.0, 1.0], "list"), (np.zeros(2, dtype=bool), "bool")):
+        with pytest.raises(TypeError, match=rf"carried state/h must be a float32 array, got {got}"):
+            check_carried({"h": bad}, {"h": (2,)}, "float32")
+
+
+def test_a_refused_or_retried_lock_leaves_no_descriptor_open(tmp_path, monkeypatch):
+    """run_dir.RunDir._lock_current_file#15, #18 (``os.close(fd)`` deleted before refusing a
+    locked OUT, and before retrying a .lock deleted under its feet: a descriptor leaked each
+    time).  Counted in /proc/self/fd."""
+    from nplstm.training import run_dir
+    if not os.path.isdir("/proc/self/fd") or run_dir.fcntl is None:
+        pytest.skip("needs /proc/self/fd and flock")
+    out = tmp_path / "run"
+    first = run_dir.RunDir(out)
+    first.acquire()
+    before = len(os.listdir("/proc/self/fd"))
+    with pytest.raises(run_dir.RunLocked):
+        run_dir.RunDir(out).acquire()
+    assert len(os.listdir("/proc/self/fd")) == before
+    real_flock, calls = run_dir.fcntl.flock, []
+
+    def flock_after_first_ends(fd, operation):
+        if not calls:
+            first.release()                     # the old .lock deleted under its feet
+        calls.append(fd)
+        return real_flock(fd, operation)
+
+    monkeypatch.setattr(run_dir.fcntl, "flock", flock_after_first_ends)
+    second = run_dir.RunDir(out)
+    second.acquire()
+    assert len(calls) == 2                      # a retry happened
+    assert len(os.listdir("/proc/self/fd")) == before     # first's closed, second's held
+    second.release()
+
+
+def test_an_object_reached_twice_gives_its_docstring_once():
+    """data._docstrings#1 (``seen.add`` deleted: an alias's docstring taken twice; in the
+    default corpus csv, enum, os, typing and six other modules gave repeated passages) and
+    #10 (``or`` → ``and``: a private member, or one another module defines, taken)."""
+    import types
+
+    from nplstm.training.data import _docstrings
+    module = types.ModuleType("corpus_probe", "A module docstring long enough to be kept here.")
+
+    class Reader:
+        """A class docstring long enough to be kept by the corpus builder."""
+
+        def read(self):
+            """A method docstring long enough to be kept by the corpus builder."""
+
+        again = read                                     # the same function, a second name
+
+    def _private():
+        """A private function's docstring, long enough to be kept if it were public."""
+
+    Reader.__module__ = _private.__module__ = "corpus_probe"
+    module.Reader, module.Alias = Reader, Reader         # the same class, a second name
+    module._private, module.dumps = _private, json.dumps    # private; another module's
+    assert _docstrings(module) == [module.__doc__, Reader.__doc__, Reader.read.__doc__]
+
+
+def test_a_damage_note_shows_three_lines_and_counts_the_rest():
+    """run_dir.damage_note#3 (``damaged[:3]`` → ``[:4]``: four lines shown, and "and 2 more"
+    of five counted one of them twice)."""
+    from nplstm.training.run_dir import damage_note
+    damaged = [(n, f"fault {n}") for n in range(1, 6)]
+    assert damage_note("m.jsonl", damaged) == (
+        "warning: m.jsonl: skipped 5 damaged lines (line 1: fault 1; line 2: fault 2; "
+        "line 3: fault 3; and 2 more)")
+    assert damage_note("m.jsonl", damaged[:1]) == \
+        "warning: m.jsonl: skipped 1 damaged line (line 1: fault 1)"
+
+
+def test_a_run_record_keeps_a_first_loss_below_one():
+    """run_dir.RunRecord.from_meta#4 (``minimum=0`` → 1 for first_loss: a checkpoint of an
+    adding run, whose first loss is about 1/6 to 1, was refused on resume)."""
+    from nplstm.training.run_dir import RunRecord
+    record = RunRecord.from_meta({"first_loss": 0.25, "seconds": 1.5}, step=3)
+    assert (record.first_loss, record.seconds) == (0.25, 1.5)
+
+
+@pytest.mark.parametrize("forward", [F.reference.lstm_forward, F.lstm_jvp, F.lstm_forward],
+                         ids=["reference", "jvp", "fast"])
+@pytest.mark.parametrize("bad", ["bias_ih", "bias_hh"])
+def test_a_bias_of_the_wrong_shape_is_named_by_every_sequence_forward(forward, bad):
+    """reference.lstm_forward#2, jvp.lstm_jvp#2 (``check_lstm_weights(…, bias_hh, bias_ih, …)``:
+    the weights checked as before, but a wrong bias_ih blamed on bias_hh and the other way
+    round; the bad-input tests name them for the fast forward only)."""
+    rng = _rng(10)
+    T, B, I, H = 3, 2, 4, 5
+    biases = {"bias_ih": rng.normal(size=4 * H), "bias_hh": rng.normal(size=4 * H)}
+    biases[bad] = rng.normal(size=4 * H + 1)
+    with pytest.raises(ValueError, match=rf"^{bad} must have shape \(4H,\)"):
+        forward(rng.normal(size=(T, B, I)), None, rng.normal(size=(4 * H, I)),
+                rng.normal(size=(4 * H, H)), biases["bias_ih"], biases["bias_hh"])
+
+
+def test_linear_forward_refuses_a_weight_with_no_outputs():
+    """linear.linear_forward#6 (``check_not_empty('weight', …)`` deleted: a (0, I) weight gave
+    an empty (N, 0) output; nn.Linear refuses the size before, F.linear_forward did not)."""
+    with pytest.raises(ValueError, match=r"^weight must have at least one output \(O ≥ 1\)"):
+        F.linear_forward(np.ones((2, 3)), np.zeros((0, 3)))

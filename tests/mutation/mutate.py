@@ -1,4 +1,5 @@
-"""Mutation testing of the backwards, the readers and the grader: one ``ast`` mutation at a time.
+"""Mutation testing of the backwards, forwards, readers, grader, optimizer and trainer: one
+``ast`` mutation at a time.
 
     python tests/mutation/mutate.py --list                         # the mutants, no tests run
     python tests/mutation/mutate.py                                # every target function
@@ -6,6 +7,7 @@
     python tests/mutation/mutate.py --ids numpy_gates.backward_step#3 --extra tests/test_mutation_gaps.py
     python tests/mutation/mutate.py --sample 200 --seed 0          # a random sample
     python tests/mutation/mutate.py --group readers,grader --sample 250   # issue 21's modules
+    python tests/mutation/mutate.py --group forwards,optim,training --sample 250 --seed 24
 
 How it works.  Each target module is parsed; inside each target function (docstrings and
 ``if …: raise`` guards excluded, so bad-input checks are not mutated) every node offers its
@@ -138,9 +140,50 @@ GRADER = {
     "nplstm/exercises/learner.py": (None, _ISOLATION, _ISOLATION_WIDE),
     "nplstm/exercises/wire.py": (None, _ISOLATION, _ISOLATION_WIDE),
 }
-for _group, _targets in (("readers", READERS), ("grader", GRADER)):
+# issue 24: the forwards of functional/ (their modules above, their forward functions only),
+# optim.py and training/.  Stage 1 is the file written for the module, with -x; stage 2 the
+# files that use it (the models, the CLI's training commands, the fault tests).
+_TRAIN = ["tests/test_train.py"]
+_TRAIN_WIDE = ["tests/test_faults.py", "tests/test_cli_bad_inputs.py",
+               "tests/test_strict_backend.py"]
+FORWARD_MODULES = {
+    "nplstm/functional/rnn.py": (["rnn_forward"], ["tests/test_rnn.py"],
+                                 ["tests/test_nn.py", "tests/test_parity.py"]),
+    "nplstm/functional/packing.py": (None, _SEQ_FAST, ["tests/test_rnn.py", "tests/test_nn.py",
+                                                      "tests/test_parity.py"]),
+    "nplstm/functional/jvp.py": (None, ["tests/test_jvp.py"],
+                                 ["tests/test_jvpcheck_hvpcheck.py"]),
+}
+TARGETS.update(FORWARD_MODULES)
+OPTIM = {"nplstm/optim.py": (None, ["tests/test_optim.py"], _TRAIN)}
+TRAINING = {
+    "nplstm/training/config.py": (None, _TRAIN, _TRAIN_WIDE),
+    "nplstm/training/trainer.py": (None, _TRAIN, _TRAIN_WIDE),
+    "nplstm/training/tasks.py": (None, _TRAIN + ["tests/test_data.py"], _TRAIN_WIDE),
+    "nplstm/training/data.py": (None, ["tests/test_data.py"] + _TRAIN,
+                                ["tests/test_cli_bad_inputs.py"]),
+    "nplstm/training/run_dir.py": (None, _TRAIN, ["tests/test_faults.py",
+                                                  "tests/test_atomic.py"]),
+}
+for _group, _targets in (("readers", READERS), ("grader", GRADER), ("optim", OPTIM),
+                         ("training", TRAINING)):
     TARGETS.update(_targets)
     GROUPS[_group] = list(_targets)
+# the forward functions of functional/ (not its input checks: inputs.py validates, and its
+# guards are the bad-input tests' to check); the modules' backwards are the default run's
+FORWARDS = {
+    "nplstm/functional/reference.py": ["sigmoid", "lstm_step_forward", "lstm_cell_forward",
+                                       "reverse_within_lengths", "lstm_forward"],
+    "nplstm/functional/cell.py": ["lstm_cell_forward"],
+    "nplstm/functional/sequence.py": ["lstm_forward", "cache_bytes_per_step",
+                                      "join_directions", "_recurrent_weight"],
+    "nplstm/functional/rnn.py": ["rnn_forward"],
+    "nplstm/functional/linear.py": ["linear_forward", "embedding_forward"],
+    "nplstm/functional/losses.py": ["cross_entropy_forward", "mse_forward", "_upstream_scalar"],
+    "nplstm/functional/packing.py": None,
+    "nplstm/functional/jvp.py": None,
+}
+GROUPS["forwards"] = list(FORWARDS)
 # the functions the issue names (the default run); the forwards are run with --forwards
 BACKWARDS = {
     "numpy_gates": ["backward_factors", "backward_step", "gate_derivatives",
@@ -522,7 +565,8 @@ def main(argv=None):
                         help="all functions of the backwards' modules, the forwards included")
     parser.add_argument("--group", help="comma-separated groups of modules, every function "
                         f"of each: {', '.join(GROUPS)} (readers: interop/ and io/; grader: "
-                        "exercises/)")
+                        "exercises/; forwards: the forward functions of functional/; "
+                        "training: training/ but plots.py)")
     parser.add_argument("--modules", help="comma-separated module names (numpy_gates, "
                         "reference, cell, sequence, linear, losses, torch_pickle, compare, "
                         "…; --list --group readers,grader names them all): only these")
@@ -557,7 +601,8 @@ def main(argv=None):
         if unknown:
             parser.error(f"--group: unknown {', '.join(sorted(unknown))}; the groups are "
                          f"{', '.join(GROUPS)}")
-        wanted = {path: None for group in args.group.split(",") for path in GROUPS[group]}
+        wanted = {path: (FORWARDS[path] if group == "forwards" else None)
+                  for group in args.group.split(",") for path in GROUPS[group]}
     elif args.forwards:
         wanted = {path: None for path in GROUPS["backwards"]}
     else:
@@ -568,8 +613,9 @@ def main(argv=None):
     mutants = [m for path, funcs in wanted.items() for m in enumerate_mutants(path, funcs)]
     if args.ids:
         ids = {i.strip() for i in args.ids.split(",")}
-        mutants = [m for m in mutants if m.id in ids] or [
-            m for path in TARGETS for m in enumerate_mutants(path, None) if m.id in ids]
+        stems = {i.partition(".")[0] for i in ids}     # any function of any target module
+        mutants = [m for path in TARGETS if Path(path).stem in stems
+                   for m in enumerate_mutants(path, None) if m.id in ids]
     generated = len(mutants)
     if args.sample and args.sample < len(mutants):
         mutants = sorted(random.Random(args.seed).sample(mutants, args.sample),
@@ -595,7 +641,9 @@ def main(argv=None):
         (scratch / m.path).write_text(text)
         print(f"{scratch / m.path}: {m.description}: {m.before} -> {after}")
         return 0
-    _prepare_parent(readers=any(m.path in READERS for m in mutants))
+    # the readers' libraries (torch: the layers', RNN's and training's tests use it too)
+    _prepare_parent(readers=any(m.path in READERS or m.path not in GROUPS["backwards"]
+                                or args.group for m in mutants))
     extra = [e for e in args.extra if (ROOT / e).exists()]
     logs = scratch / "logs"
     logs.mkdir()
