@@ -1,23 +1,13 @@
-"""A state dict's names in groups: the part under a prefix, the prefixes, and the nplstm
-module each group's weights fit.
-
-A torch model's state dict names every tensor by its path in the model
-(``encoder.rnn.weight_ih_l0``); an nplstm module wants its own names (``weight_ih_l0``):
-
-    lstm.load_state_dict(select(state_dict, "encoder.rnn."))
-    for fit in describe(state_dict): print(fit)
-        encoder.rnn.: nplstm.LSTM(input_size=10, hidden_size=20, num_layers=2, proj_size=5)
-        speaker.: nplstm.GRU(input_size=20, hidden_size=8)
-        decoder.: nplstm.Linear(20, 7)
-        emb.: nplstm.Embedding(100, 32)
+"""A state dict's names in groups: the part under a prefix (``select``: ``encoder.rnn.weight_ih_l0``
+→ ``weight_ih_l0``), the prefixes, and the nplstm module each group's weights fit
+(``describe``, ``infer_lstm_config``, ``infer_gru_config``; docs/interop.md, "Which module fits").
 
 ``describe``'s groups are the names sharing everything up to their last dot.  A group's
 configuration is read off the shapes (an LSTM's weight_hh_l0 is (4H, P or H), weight_ih_l0
 (4H, I), weight_hr_l0 (P, H); a GRU's the same names without weight_hr, with 3H gate rows
-(r, z, n) for the LSTM's 4H; the layers are counted, ``_reverse`` means bidirectional),
-then checked by building that module and comparing every name and shape: a group fits only
-if it matches exactly.  The arguments are torch's constructor's (``nplstm.GRU(...)`` is
-``torch.nn.GRU(...)``).
+for the LSTM's 4H; the layers are counted, ``_reverse`` means bidirectional), then checked
+by building that module and comparing every name and shape: a group fits only if it matches
+exactly.  The arguments are torch's constructor's (``nplstm.GRU(...)`` is ``torch.nn.GRU(...)``).
 """
 
 # no `from __future__ import annotations`: ModuleFit's fields must be real types, not strings,

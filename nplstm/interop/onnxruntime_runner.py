@@ -1,29 +1,25 @@
-"""Run an ``nplstm.LSTM``, ``GRU`` or ``RNN`` through onnxruntime: inference at torch's speed.
+"""Run an ``nplstm.LSTM``, ``GRU`` or ``RNN`` through onnxruntime: inference at torch's speed
+(docs/interop.md, "Run it at torch's speed").
 
     fast = nplstm.interop.compile_onnxruntime(lstm, threads=1)
     output, (h_n, c_n) = fast(x, state=None, lengths=None)      # = lstm(x, state, lengths=...)
     output, h_n = compile_onnxruntime(gru)(x, state=None, lengths=None)  # = gru(x, state, ...)
     output, h_n = compile_onnxruntime(rnn)(x, h0=None, lengths=None)   # = rnn(x, h0, lengths=...)
 
+    x        (T, B, I), (B, T, I) if batch_first, or unbatched (T, I); float32
+    states   (L·D, B, H) each (unbatched: (L·D, H)), or None for zeros
+    lengths  (B,) valid lengths in [1, T], or None (as the module's forward)
+    returns  output (T, B, D·H) (batch_first: (B, T, D·H)), the final states shaped like state
+
 ``compile_onnxruntime`` builds the module's ONNX graph in memory (``onnx_export.build_model``
-with ``runner=True``: time-major input, the states and per-sequence lengths as required
-inputs) and opens one onnxruntime session on it.  The weights are a **snapshot**: the
-values the module has when it is compiled; train or load new weights, then compile again.
-The configuration (sizes, batch_first, dtype) is frozen with them.
-
-A call validates x, the state and lengths exactly as the module's forward does (the same
-checks, so the same errors), feeds zeros for a missing state, runs the session and returns
-the results in the caller's layout (batch_first, unbatched), as new float32 arrays.
-Nothing is recorded: there is no backward.  Two graphs: without lengths, and with a
-``lengths`` input for ONNX's ``sequence_lens`` (opened by the first call with a length
-shorter than T: onnxruntime's LSTM is ~15% slower when it is given sequence_lens).
-
-A NaN or inf in x or the state is refused (ValueError): onnxruntime's kernels clamp the
-gates' inputs, so a NaN would come back as finite numbers, where the module gives NaN.
-What onnxruntime cannot run exactly is refused by ``compile_onnxruntime``, naming what to do
-instead (float64: onnxruntime 1.32's LSTM "does not support double yet", and it has no
-float64 RNN or GRU).  onnxruntime logs only errors, and the graph has nothing to warn about, so
-creating and calling print nothing.
+with ``runner=True``) and opens one onnxruntime session on it.  The weights and the
+configuration are a **snapshot** of the module when it is compiled.  A call validates x, the
+state and lengths with the module's own checks (the same errors), feeds zeros for a missing
+state, and returns new float32 arrays in the caller's layout; there is no backward.  Two
+graphs: without lengths, and with a ``lengths`` input for ONNX's ``sequence_lens`` (opened by
+the first call with a length shorter than T: onnxruntime's LSTM is ~15% slower when it is
+given sequence_lens).  NaN or inf in x or the state is refused (``_check_finite``), as is what
+onnxruntime cannot run exactly (``_check_compilable``).
 """
 
 from __future__ import annotations
@@ -145,13 +141,8 @@ class _Compiled:
 
 
 class OnnxruntimeLSTM(_Compiled):
-    """``compile_onnxruntime(lstm)``: ``output, (h_n, c_n) = fast(x, state, lengths)``.
-
-    x        (T, B, I), (B, T, I) if batch_first, or unbatched (T, I); float32
-    state    (h0, c0): (L·D, B, H) each (unbatched: (L·D, H)), or None for zeros
-    lengths  (B,) valid lengths in [1, T], or None (as ``LSTM.forward``)
-    returns  output (T, B, D·H) (batch_first: (B, T, D·H)), (h_n, c_n) shaped like state
-    """
+    """``compile_onnxruntime(lstm)``: ``output, (h_n, c_n) = fast(x, state=(h0, c0),
+    lengths)`` (shapes: the module docstring)."""
 
     _state_names, _final_names = ("h0", "c0"), ("h_n", "c_n")
 
@@ -164,13 +155,7 @@ class OnnxruntimeLSTM(_Compiled):
 
 
 class OnnxruntimeGRU(_Compiled):
-    """``compile_onnxruntime(gru)``: ``output, h_n = fast(x, state, lengths)`` (as ``GRU``).
-
-    x        (T, B, I), (B, T, I) if batch_first, or unbatched (T, I); float32
-    state    h0 (L·D, B, H) (unbatched: (L·D, H)), or None for zeros
-    lengths  (B,) valid lengths in [1, T], or None (as ``GRU.forward``)
-    returns  output (T, B, D·H) (batch_first: (B, T, D·H)), h_n shaped like state
-    """
+    """``compile_onnxruntime(gru)``: ``output, h_n = fast(x, state=h0, lengths)``."""
 
     _state_names, _final_names, _argument_names = ("h0",), ("h_n",), ("state",)
 
@@ -181,13 +166,7 @@ class OnnxruntimeGRU(_Compiled):
 
 
 class OnnxruntimeRNN(_Compiled):
-    """``compile_onnxruntime(rnn)``: ``output, h_n = fast(x, h0, lengths)`` (as ``RNN``).
-
-    x        (T, B, I), (B, T, I) if batch_first, or unbatched (T, I); float32
-    h0       (L·D, B, H) (unbatched: (L·D, H)), or None for zeros
-    lengths  (B,) valid lengths in [1, T], or None (as ``RNN.forward``)
-    returns  output (T, B, D·H) (batch_first: (B, T, D·H)), h_n shaped like h0
-    """
+    """``compile_onnxruntime(rnn)``: ``output, h_n = fast(x, h0, lengths)``."""
 
     _state_names, _final_names = ("h0",), ("h_n",)
 
