@@ -158,10 +158,10 @@ def _fit(shapes: dict[str, Any], prefix: str) -> Any:
         config = _stack_config(shapes, kind)
         if config is not None:
             return kind, (), config
-    for guess in (_cell_guess, _linear_guess, _reverse_guess):
-        for found in guess(shapes, prefix):
-            if _matches(found, shapes):
-                return found
+    for found in (*_cell_guess(shapes), *_linear_guess(shapes, prefix),
+                  *_cell_guess(shapes, "_l0_reverse", ("ReverseLSTM", "ReverseGRU"))):
+        if _matches(found, shapes):
+            return found
     return None, (), {}
 
 
@@ -181,7 +181,7 @@ def _stack_config(shapes: dict[str, Any], kind: str) -> Any:
     return config if _matches((kind, (), config), shapes) else None
 
 
-def _cell_guess(shapes: dict[str, Any], prefix: str, suffix: str = "",
+def _cell_guess(shapes: dict[str, Any], suffix: str = "",
                 kinds: tuple[str, ...] = ("LSTMCell", "GRUCell")) -> Any:
     """One direction's weights (and biases) alone: an LSTMCell or GRUCell; with ``suffix``
     "_l0_reverse", a ReverseLSTM or ReverseGRU (ONNX's reverse node).  One guess per kind."""
@@ -191,10 +191,6 @@ def _cell_guess(shapes: dict[str, Any], prefix: str, suffix: str = "",
     gate_rows, input_size = _pair(shapes[names[0]])
     return [(kind, (input_size, gate_rows // _GATE_ROWS[kind]),
              {} if names[2] in shapes else {"bias": False}) for kind in kinds]
-
-
-def _reverse_guess(shapes: dict[str, Any], prefix: str) -> Any:
-    return _cell_guess(shapes, prefix, "_l0_reverse", ("ReverseLSTM", "ReverseGRU"))
 
 
 def _linear_guess(shapes: dict[str, Any], prefix: str) -> Any:

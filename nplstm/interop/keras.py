@@ -241,15 +241,14 @@ def _state_dict(chains: list) -> dict:
             for direction in range(len(layer.cells)):
                 kernel, recurrent, bias = layer.arrays(direction)
                 suffix = f"_l{k}" + ("_reverse" if direction else "")
-                if layer.kind == "GRU":   # Keras's z, r, h blocks to torch's r, z, n
-                    arrays = [kernel.T, recurrent.T] + ([] if bias is None else list(bias))
-                    names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
-                    state.update((f"{prefix}{name}{suffix}", reorder_gates(a, GRU_ORDER))
-                                 for name, a in zip(names, arrays))   # (3H, I) (3H, H) (3H,)
-                    continue
-                state[f"{prefix}weight_ih{suffix}"] = np.ascontiguousarray(kernel.T)   # (4H, I)
-                state[f"{prefix}weight_hh{suffix}"] = np.ascontiguousarray(recurrent.T)  # (4H, H)
-                if bias is not None:      # Keras has one bias; torch adds two
-                    state[f"{prefix}bias_ih{suffix}"] = bias                             # (4H,)
-                    state[f"{prefix}bias_hh{suffix}"] = np.zeros_like(bias)              # (4H,)
+                gru = layer.kind == "GRU"
+                arrays = [kernel.T, recurrent.T]          # (G·H, I), (G·H, H)
+                if bias is not None:   # the GRU's (2, G·H) is [Wb, Rb]; the LSTM's one (G·H,)
+                    arrays += list(bias) if gru else [bias, np.zeros_like(bias)]
+                order = GRU_ORDER if gru else (0, 1, 2, 3)  # Keras's z, r, h → torch's r, z, n
+                state.update((f"{prefix}{name}{suffix}", reorder_gates(a, order))
+                             for name, a in zip(_NAMES, arrays))
     return state
+
+
+_NAMES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")

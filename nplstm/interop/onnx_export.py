@@ -127,10 +127,9 @@ def build_model(module: LSTM | GRU | RNN | GRUCell, *, batch_first: bool = False
     if isinstance(module, GRUCell):
         return _cell_model(onnx, module, opset)
     elem = helper.np_dtype_to_tensor_dtype(module.dtype)
-    is_lstm = isinstance(module, LSTM)
     L, D, H = module.num_layers, module.num_directions, module.hidden_size
-    state_names = ("h0", "c0") if is_lstm else ("h0",)
-    final_names = ("h_n", "c_n") if is_lstm else ("h_n",)
+    state_names = ("h0", "c0") if isinstance(module, LSTM) else ("h0",)
+    final_names = tuple(f"{name[0]}_n" for name in state_names)      # h_n (, c_n)
     nodes: list[Any] = []                  # NodeProtos
     inits: list[Any] = []                  # TensorProtos
 

@@ -68,7 +68,8 @@ class _Compiled:
         # lengths input is opened by the first call that has lengths shorter than T
         self._models = {False: build_model(module, runner=True),
                         True: build_model(module, runner=True, lengths=True)}
-        self._sessions = {False: self._open(False)}
+        self._sessions: dict[bool, Any] = {}
+        self._session(False)
         self._run_options = ort.RunOptions()
         self._run_options.log_severity_level = LOG_ERRORS_ONLY
         self._outputs = ["output", *self._final_names]
@@ -103,15 +104,12 @@ class _Compiled:
             output = output.reshape(T, B, m.hidden_size)
         return tuple(m._caller_layout(unbatched, output, *finals))
 
-    def _open(self, lengths: bool) -> Any:
-        """An onnxruntime session on the graph with or without the lengths input."""
-        model = self._models.pop(lengths)
-        return self._ort.InferenceSession(model.SerializeToString(), self._options,
-                                          providers=["CPUExecutionProvider"])
-
     def _session(self, lengths: bool) -> Any:
+        """The onnxruntime session on the graph with or without the lengths input."""
         if lengths not in self._sessions:
-            self._sessions[lengths] = self._open(lengths)
+            model = self._models.pop(lengths)
+            self._sessions[lengths] = self._ort.InferenceSession(
+                model.SerializeToString(), self._options, providers=["CPUExecutionProvider"])
         return self._sessions[lengths]
 
     def _plain_inputs(self, x: np.ndarray, given: Sequence[np.ndarray | None]
