@@ -30,8 +30,7 @@ _GATE_ROWS = {"LSTM": 4, "GRU": 3, "LSTMCell": 4, "GRUCell": 3, "ReverseLSTM": 4
 _MODULES = {"LSTM": nn.LSTM, "GRU": nn.GRU, "LSTMCell": nn.LSTMCell, "GRUCell": nn.GRUCell,
             "Linear": nn.Linear, "Embedding": nn.Embedding, "ReverseLSTM": ReverseLSTM,
             "ReverseGRU": ReverseGRU}
-_QUALIFIED = {"ReverseLSTM": "nplstm.interop.ReverseLSTM",
-              "ReverseGRU": "nplstm.interop.ReverseGRU"}     # the others: nplstm.<kind>
+_QUALIFIED = {k: f"nplstm.interop.{k}" for k in ("ReverseLSTM", "ReverseGRU")}  # else nplstm.<kind>
 _LISTED = 8                  # names a message lists, at most
 
 
@@ -109,22 +108,16 @@ def describe(state_dict: Mapping[str, Any]) -> list[ModuleFit]:
     for name, value in state_dict.items():
         prefix, _, leaf = name.rpartition(".")
         groups.setdefault(prefix + "." if prefix else "", {})[leaf] = tuple(value.shape)
-    fits = []
-    for prefix, shapes in groups.items():
-        names = tuple(prefix + leaf for leaf in shapes)
-        kind, args, kwargs = _fit(shapes, prefix)
-        fits.append(ModuleFit(prefix, kind, args, kwargs, names))
-    return fits
+    return [ModuleFit(prefix, *_fit(shapes, prefix), tuple(prefix + n for n in shapes))
+            for prefix, shapes in groups.items()]
 
 
 def infer_lstm_config(state_dict: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     """The keyword arguments of the ``nplstm.LSTM`` whose state dict is ``state_dict``
-    (under ``prefix``, e.g. "encoder.rnn."): input_size, hidden_size and those of
-    num_layers, bias, bidirectional, proj_size that differ from the defaults.
-
-    ``nplstm.LSTM(**infer_lstm_config(sd))`` then loads ``sd``.  Raises ValueError when the
-    names and shapes are not exactly one LSTM's.
-    """
+    (under ``prefix``, e.g. "encoder.rnn."): input_size, hidden_size and those of num_layers,
+    bias, bidirectional, proj_size that differ from the defaults, so that
+    ``nplstm.LSTM(**infer_lstm_config(sd))`` loads ``sd``.  Raises ValueError when the names
+    and shapes are not exactly one LSTM's."""
     return _infer_config(state_dict, prefix, "LSTM")
 
 
@@ -152,7 +145,8 @@ def _infer_config(state_dict: Mapping[str, Any], prefix: str, kind: str) -> dict
     return config
 
 
-def _fit(shapes: dict[str, Any], prefix: str) -> Any:
+def _fit(shapes: dict[str, Any], prefix: str
+         ) -> tuple[str | None, tuple[Any, ...], dict[str, Any]]:
     """(kind, args, kwargs) of the module whose parameters are exactly ``shapes``."""
     for kind in ("LSTM", "GRU"):
         config = _stack_config(shapes, kind)

@@ -89,9 +89,8 @@ class _Compiled:
         for name, a in (("x", x_tbi), *zip(names, initial)):
             _check_finite(name, a, type(m).__name__)
         T, B = x_tbi.shape[:2]
-        feeds = {"input": np.ascontiguousarray(x_tbi)}
-        feeds.update((name, np.ascontiguousarray(s)) for name, s in
-                     zip(self._state_names, initial))
+        feeds = {name: np.ascontiguousarray(a) for name, a in
+                 zip(("input", *self._state_names), (x_tbi, *initial))}
         if lengths is not None:
             if unbatched and isinstance(lengths, (int, np.integer)):
                 lengths = [lengths]
@@ -207,9 +206,8 @@ def compile_onnxruntime(module: LSTM | GRU | RNN, *, threads: int | None = None
 
 
 def _check_finite(name: str, a: np.ndarray, kind: str) -> None:
-    """ValueError if ``a`` holds NaN or inf: onnxruntime's recurrent kernels clamp before
-    their sigmoid and tanh, so a NaN comes out as finite numbers (tanh(1) = 0.76...), where
-    the module and torch give NaN.  One sum finds them (O(n), no copy); a sum that
+    """ValueError if ``a`` holds NaN or inf (onnxruntime's kernels clamp before their sigmoid
+    and tanh: a NaN comes out finite).  One sum finds them (O(n), no copy); a sum that
     overflows on finite values is told apart by the full test."""
     if not np.isfinite(a.sum()) and not np.isfinite(a).all():
         raise ValueError(f"{name} holds NaN or inf, which onnxruntime's {kind} does not carry "
