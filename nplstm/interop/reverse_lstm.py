@@ -44,8 +44,7 @@ class _Reversed(StackedRecurrent):
         return [f"_l{layer}_reverse"]     # the parameter names of torch's reverse direction
 
     def forward(self, x: Array, state: Any = None, lengths: Any = None) -> tuple[Array, Any]:
-        """As the parent's forward; output[t] has seen the steps from the sequence's end down
-        to t."""
+        """As the parent's forward; output[t] has seen the steps from the sequence's end to t."""
         self._check_input("x", x)
         check_rank("x", x, (2, 3), "(B, T, I) or (T, I)" if self.batch_first
                    else "(T, B, I) or (T, I)")

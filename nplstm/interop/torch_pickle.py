@@ -165,10 +165,8 @@ class _RestrictedUnpickler(pickle.Unpickler):
         super().__init__(io.BytesIO(data))
         self._order = "<" if byteorder == "little" else ">"
         self._read_record, self._source, self._scripted = read_record, source, scripted
-        self._storages = {}
-        self._built_bytes = 0
-        self._storage_bytes = 0
-        self.converted = {}
+        self._storages, self.converted = {}, {}
+        self._built_bytes = self._storage_bytes = 0
         self._globals = {
             ("collections", "OrderedDict"): _StateDictType,
             ("torch._utils", "_rebuild_tensor"): self._rebuild_tensor_v2,   # its first 4 args
