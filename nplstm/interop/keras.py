@@ -225,9 +225,8 @@ def _chains(layers: list) -> list:
 
 
 def _stackable(before: KerasLayer, after: KerasLayer) -> bool:
-    if not before.return_sequences or before.consumers != [after.name] or before.is_output:
-        return False
-    if len(before.cells) != len(after.cells) or before.kind != after.kind:
+    if not before.return_sequences or before.consumers != [after.name] or before.is_output \
+            or len(before.cells) != len(after.cells) or before.kind != after.kind:
         return False
     (k0, r0, b0), (k1, r1, b1) = before.arrays(0), after.arrays(0)
     return r0.shape == r1.shape and (b0 is None) == (b1 is None) and k0.dtype == k1.dtype

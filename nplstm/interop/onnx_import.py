@@ -22,9 +22,7 @@ checker looks at them all), so that nothing later looks for files:
     offset        a whole number; offset + length within the file's real size
     length        the tensor's size (dims × item size); absent: the same size is read
     all of them   the tensors read from one file total at most that file's size
-
-Anything else (a missing file, an unknown key, a string tensor) is a WeightFileError naming
-the tensor.
+    anything else a WeightFileError naming the tensor (a missing file, an unknown key, …)
 """
 
 from __future__ import annotations

@@ -47,10 +47,8 @@ LOG_ERRORS_ONLY = 3          # onnxruntime's severities: 0 verbose, 1 info, 2 wa
 class _Compiled:
     """What the LSTM, GRU and RNN runners share: the session and one call's plumbing."""
 
-    _state_names: tuple[str, ...] = ()      # the graph's state inputs ...
-    _final_names: tuple[str, ...] = ()      # ... and outputs
-    _argument_names: tuple[str, ...] = ()   # the states as the module's checks name them
-    #                                         (empty: the graph's names)
+    _state_names: tuple[str, ...] = ()      # the graph's state inputs (outputs: h_n, c_n)
+    _argument_names: tuple[str, ...] = ()   # their names in the module's checks; (): the same
 
     def __init__(self, module: LSTM | GRU | RNN, threads: int | None) -> None:
         self._ort = ort = require("onnxruntime", "onnx", "compile_onnxruntime")
@@ -72,7 +70,7 @@ class _Compiled:
         self._session(False)
         self._run_options = ort.RunOptions()
         self._run_options.log_severity_level = LOG_ERRORS_ONLY
-        self._outputs = ["output", *self._final_names]
+        self._outputs = ["output", *(f"{name[0]}_n" for name in self._state_names)]
 
     def _run(self, x: np.ndarray, given: Sequence[np.ndarray | None],
              lengths: Lengths | None) -> tuple[np.ndarray, ...]:
@@ -141,7 +139,7 @@ class OnnxruntimeLSTM(_Compiled):
     """``compile_onnxruntime(lstm)``: ``output, (h_n, c_n) = fast(x, state=(h0, c0),
     lengths)`` (shapes: the module docstring)."""
 
-    _state_names, _final_names = ("h0", "c0"), ("h_n", "c_n")
+    _state_names = ("h0", "c0")
 
     def __call__(self, x: np.ndarray, state: tuple[np.ndarray, np.ndarray] | None = None,
                  lengths: Lengths | None = None
@@ -154,7 +152,7 @@ class OnnxruntimeLSTM(_Compiled):
 class OnnxruntimeGRU(_Compiled):
     """``compile_onnxruntime(gru)``: ``output, h_n = fast(x, state=h0, lengths)``."""
 
-    _state_names, _final_names, _argument_names = ("h0",), ("h_n",), ("state",)
+    _state_names, _argument_names = ("h0",), ("state",)
 
     def __call__(self, x: np.ndarray, state: np.ndarray | None = None,
                  lengths: Lengths | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -165,7 +163,7 @@ class OnnxruntimeGRU(_Compiled):
 class OnnxruntimeRNN(_Compiled):
     """``compile_onnxruntime(rnn)``: ``output, h_n = fast(x, h0, lengths)``."""
 
-    _state_names, _final_names = ("h0",), ("h_n",)
+    _state_names = ("h0",)
 
     def __call__(self, x: np.ndarray, h0: np.ndarray | None = None,
                  lengths: Lengths | None = None) -> tuple[np.ndarray, np.ndarray]:
