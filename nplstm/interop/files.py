@@ -13,11 +13,8 @@ Refusals are WeightFileError (damaged, foreign) or UnsafeFileError (a pickle nam
 a global a state dict never needs); things worth knowing about a file that loads (float16
 converted, NaN values, a state dict picked from a checkpoint dict) are WeightFileWarning.
 
-Memory and time per file: reading a file of S bytes allocates about the arrays it really
-holds plus a small constant (each array made once, from the file's bytes), in time about
-linear in S.  Every zip (torch, .npz, .keras) follows nplstm.io.zip_limits; a .npy header is
-checked against the bytes its record holds before anything is allocated; a torch pickle is
-walked as a stream, its nesting bounded, before it is unpickled.
+Memory and time per file: about the arrays it really holds, linear in its size
+(docs/interop.md, "Memory and time per file size").
 """
 
 from __future__ import annotations

@@ -1,23 +1,13 @@
-"""A state dict's names in groups: the part under a prefix, the prefixes, and the nplstm
-module each group's weights fit.
-
-A torch model's state dict names every tensor by its path in the model
-(``encoder.rnn.weight_ih_l0``); an nplstm module wants its own names (``weight_ih_l0``):
-
-    lstm.load_state_dict(select(state_dict, "encoder.rnn."))
-    for fit in describe(state_dict): print(fit)
-        encoder.rnn.: nplstm.LSTM(input_size=10, hidden_size=20, num_layers=2, proj_size=5)
-        speaker.: nplstm.GRU(input_size=20, hidden_size=8)
-        decoder.: nplstm.Linear(20, 7)
-        emb.: nplstm.Embedding(100, 32)
+"""A state dict's names in groups: the part under a prefix (``select``: ``encoder.rnn.weight_ih_l0``
+→ ``weight_ih_l0``), the prefixes, and the nplstm module each group's weights fit
+(``describe``, ``infer_lstm_config``, ``infer_gru_config``; docs/interop.md, "Which module fits").
 
 ``describe``'s groups are the names sharing everything up to their last dot.  A group's
 configuration is read off the shapes (an LSTM's weight_hh_l0 is (4H, P or H), weight_ih_l0
 (4H, I), weight_hr_l0 (P, H); a GRU's the same names without weight_hr, with 3H gate rows
-(r, z, n) for the LSTM's 4H; the layers are counted, ``_reverse`` means bidirectional),
-then checked by building that module and comparing every name and shape: a group fits only
-if it matches exactly.  The arguments are torch's constructor's (``nplstm.GRU(...)`` is
-``torch.nn.GRU(...)``).
+for the LSTM's 4H; the layers are counted, ``_reverse`` means bidirectional), then checked
+by building that module and comparing every name and shape: a group fits only if it matches
+exactly.  The arguments are torch's constructor's (``nplstm.GRU(...)`` is ``torch.nn.GRU(...)``).
 """
 
 # no `from __future__ import annotations`: ModuleFit's fields must be real types, not strings,
@@ -40,8 +30,7 @@ _GATE_ROWS = {"LSTM": 4, "GRU": 3, "LSTMCell": 4, "GRUCell": 3, "ReverseLSTM": 4
 _MODULES = {"LSTM": nn.LSTM, "GRU": nn.GRU, "LSTMCell": nn.LSTMCell, "GRUCell": nn.GRUCell,
             "Linear": nn.Linear, "Embedding": nn.Embedding, "ReverseLSTM": ReverseLSTM,
             "ReverseGRU": ReverseGRU}
-_QUALIFIED = {"ReverseLSTM": "nplstm.interop.ReverseLSTM",
-              "ReverseGRU": "nplstm.interop.ReverseGRU"}     # the others: nplstm.<kind>
+_QUALIFIED = {k: f"nplstm.interop.{k}" for k in ("ReverseLSTM", "ReverseGRU")}  # else nplstm.<kind>
 _LISTED = 8                  # names a message lists, at most
 
 
@@ -119,22 +108,16 @@ def describe(state_dict: Mapping[str, Any]) -> list[ModuleFit]:
     for name, value in state_dict.items():
         prefix, _, leaf = name.rpartition(".")
         groups.setdefault(prefix + "." if prefix else "", {})[leaf] = tuple(value.shape)
-    fits = []
-    for prefix, shapes in groups.items():
-        names = tuple(prefix + leaf for leaf in shapes)
-        kind, args, kwargs = _fit(shapes, prefix)
-        fits.append(ModuleFit(prefix, kind, args, kwargs, names))
-    return fits
+    return [ModuleFit(prefix, *_fit(shapes, prefix), tuple(prefix + n for n in shapes))
+            for prefix, shapes in groups.items()]
 
 
 def infer_lstm_config(state_dict: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     """The keyword arguments of the ``nplstm.LSTM`` whose state dict is ``state_dict``
-    (under ``prefix``, e.g. "encoder.rnn."): input_size, hidden_size and those of
-    num_layers, bias, bidirectional, proj_size that differ from the defaults.
-
-    ``nplstm.LSTM(**infer_lstm_config(sd))`` then loads ``sd``.  Raises ValueError when the
-    names and shapes are not exactly one LSTM's.
-    """
+    (under ``prefix``, e.g. "encoder.rnn."): input_size, hidden_size and those of num_layers,
+    bias, bidirectional, proj_size that differ from the defaults, so that
+    ``nplstm.LSTM(**infer_lstm_config(sd))`` loads ``sd``.  Raises ValueError when the names
+    and shapes are not exactly one LSTM's."""
     return _infer_config(state_dict, prefix, "LSTM")
 
 
@@ -162,16 +145,17 @@ def _infer_config(state_dict: Mapping[str, Any], prefix: str, kind: str) -> dict
     return config
 
 
-def _fit(shapes: dict[str, Any], prefix: str) -> Any:
+def _fit(shapes: dict[str, Any], prefix: str
+         ) -> tuple[str | None, tuple[Any, ...], dict[str, Any]]:
     """(kind, args, kwargs) of the module whose parameters are exactly ``shapes``."""
     for kind in ("LSTM", "GRU"):
         config = _stack_config(shapes, kind)
         if config is not None:
             return kind, (), config
-    for guess in (_cell_guess, _linear_guess, _reverse_guess):
-        for found in guess(shapes, prefix):
-            if _matches(found, shapes):
-                return found
+    for found in (*_cell_guess(shapes), *_linear_guess(shapes, prefix),
+                  *_cell_guess(shapes, "_l0_reverse", ("ReverseLSTM", "ReverseGRU"))):
+        if _matches(found, shapes):
+            return found
     return None, (), {}
 
 
@@ -191,7 +175,7 @@ def _stack_config(shapes: dict[str, Any], kind: str) -> Any:
     return config if _matches((kind, (), config), shapes) else None
 
 
-def _cell_guess(shapes: dict[str, Any], prefix: str, suffix: str = "",
+def _cell_guess(shapes: dict[str, Any], suffix: str = "",
                 kinds: tuple[str, ...] = ("LSTMCell", "GRUCell")) -> Any:
     """One direction's weights (and biases) alone: an LSTMCell or GRUCell; with ``suffix``
     "_l0_reverse", a ReverseLSTM or ReverseGRU (ONNX's reverse node).  One guess per kind."""
@@ -201,10 +185,6 @@ def _cell_guess(shapes: dict[str, Any], prefix: str, suffix: str = "",
     gate_rows, input_size = _pair(shapes[names[0]])
     return [(kind, (input_size, gate_rows // _GATE_ROWS[kind]),
              {} if names[2] in shapes else {"bias": False}) for kind in kinds]
-
-
-def _reverse_guess(shapes: dict[str, Any], prefix: str) -> Any:
-    return _cell_guess(shapes, prefix, "_l0_reverse", ("ReverseLSTM", "ReverseGRU"))
 
 
 def _linear_guess(shapes: dict[str, Any], prefix: str) -> Any:

@@ -1,65 +1,36 @@
 """Read the LSTM and GRU layers of a Keras 3 ``.keras`` or ``.weights.h5`` file as torch's
-state dict.
+state dict (docs/interop.md, "Keras" and "GRUs", says what is read, assumed and refused).
 
 Keras's LSTM (keras/src/layers/rnn/lstm.py, ``_compute_carry_and_output_fused``) computes
-
-    z = x·kernel + h·recurrent_kernel + bias,    z split along 4H as  z0 z1 z2 z3
-    i = σ(z0)  f = σ(z1)  c' = f⊙c + i⊙tanh(z2)  o = σ(z3)  h' = o⊙tanh(c')
-
-with kernel (I, 4H), recurrent_kernel (H, 4H), bias (4H,): the gates are stacked as
-i, f, c, o, which is torch's i, f, g, o.  So
+z = x·kernel + h·recurrent_kernel + bias and splits z along 4H into the gates i, f, c, o,
+which is torch's i, f, g, o.  So
 
     weight_ih = kernelᵀ (4H, I)    weight_hh = recurrent_kernelᵀ (4H, H)
     bias_ih = bias                 bias_hh = 0            (use_bias=False: no bias keys)
 
 Keras's GRU (keras/src/layers/rnn/gru.py, ``GRUCell.call``) stacks its gates along 3H as
-z, r, h (kernel[:, :H] is z's, then r's, then the candidate's) and computes, with
-reset_after=True (Keras 3's default; bias (2, 3H) = [input bias, recurrent bias])
-
-    z = σ(x·K_z + b_z + h·U_z + c_z)    r = σ(x·K_r + b_r + h·U_r + c_r)
-    hh = tanh(x·K_h + b_h + r ⊙ (h·U_h + c_h))      h' = z ⊙ h + (1 − z) ⊙ hh
-
-which is torch's GRU with its r, z, n blocks taken from Keras's blocks 1, 0, 2
-(``GRU_ORDER``, ONNX's too):  weight_ih = kernelᵀ, weight_hh = recurrent_kernelᵀ,
+z, r, h and, with reset_after=True (Keras 3's default; bias (2, 3H) = [input bias, recurrent
+bias]), computes torch's GRU with its r, z, n blocks taken from Keras's blocks 1, 0, 2
+(``GRU_ORDER``, ONNX's too): weight_ih = kernelᵀ, weight_hh = recurrent_kernelᵀ,
 bias_ih = bias[0], bias_hh = bias[1], each reordered.  reset_after=False (r ⊙ h before U_h,
-bias (3H,)) is another function: refused by name (``UnsupportedModelError``).  A bare
-``.weights.h5``'s GRU with a (2, 3H) bias is reset_after=True; without a bias, Keras's
-default reset_after=True is assumed, as its default activations are.
+bias (3H,)) is another function: refused by name.  A bare ``.weights.h5``'s GRU without a
+bias is assumed reset_after=True, as its activations are assumed Keras's defaults.
 
-Layers are found through the model's config.json (a ``.keras`` file is a zip of config.json,
-metadata.json and model.weights.h5; nothing in it is executed) and read from the weights at
-the path Keras gives each layer (``layers/<snake_case class name>[_<n>]``).  LSTM (or GRU)
-layers that chain directly (one's return_sequences output is the next one's only input,
-same kind, same units, same use_bias, both plain or both Bidirectional) become the layers
-``_l0, _l1, …`` of one LSTM (GRU); a Bidirectional's backward layer is the ``_reverse``
-direction.  One chain: the names
-are exactly torch's (``weight_ih_l0``, …); several: each is prefixed with the Keras name
-of its first layer and a dot (``encoder.weight_ih_l0``).
+Layers are found through the model's config.json (nothing in it is executed) or, without
+one, by their shapes (keras_layers).  LSTM (or GRU) layers that chain directly (one's
+return_sequences output is the next one's only input, same kind, units, use_bias, both plain
+or both Bidirectional) become the layers ``_l0, _l1, …`` of one module; a Bidirectional's
+backward layer is the ``_reverse`` direction.  One chain: torch's names; several: each
+prefixed with the Keras name of its first layer and a dot (``encoder.weight_ih_l0``).
 
-A bare ``.weights.h5`` has no config: every LSTM layer found in it is its own chain (named
-after the layer when there are several), its activations are assumed to be Keras's
-defaults (tanh, sigmoid) and go_backwards False; so is a ``.keras`` file of a subclassed
-model, whose config lists no layers.  Save a Sequential or functional ``.keras`` file to
-have those checked.
-
-Refused (``UnsupportedModelError``, naming the layer): an activation other than tanh, a
-recurrent activation other than sigmoid, go_backwards outside a Bidirectional, a
-Bidirectional merge_mode other than "concat", a mask (a Masking layer, mask_zero=True).  The
-config's units and use_bias must be the weights' (``WeightFileError`` otherwise).  Accepted
-as they do not change the weights' meaning: unit_forget_bias (an initializer),
-dropout/recurrent_dropout (training only), stateful (carry ``(h_n, c_n)`` into the next call
-yourself).  Other layers are ignored.
-
-Nothing but the file's own bytes is read.  h5py reads through a file object, and before
-anything else is looked at, ``check_self_contained`` walks every link of the HDF5 file once
-(following only hard links) and refuses, naming the link: external, soft (even pointing
-inside: Keras writes none) and user-defined links, virtual datasets and external storage
-(``UnsafeFileError``: each reads files the caller never gave); a group or dataset reached by
-two links, groups nested over ``MAX_DEPTH``, filtered (compressed) datasets, and datasets
-declaring more bytes than the file stores (``WeightFileError``: a tiny file could make the
-reader allocate gigabytes).  config.json is parsed by ``loads_bounded``: Python's parser
-recurses once per ``[`` or ``{`` (200,000 of them are a ``RecursionError``), so the nesting
-is measured first, on the bytes with the strings taken out, in time linear in the size.
+Nothing but the file's own bytes is read: before anything else, ``check_self_contained``
+walks every link of the HDF5 file once (hard links only) and refuses, naming the link,
+external, soft and user-defined links, virtual datasets and external storage
+(``UnsafeFileError``); a group or dataset reached by two links, groups nested over
+``MAX_DEPTH``, filtered datasets, and datasets declaring more bytes than the file stores
+(``WeightFileError``).  config.json is parsed by ``loads_bounded``: Python's parser recurses
+once per ``[`` or ``{``, so the nesting is measured first, on the bytes with the strings
+taken out, in time linear in the size.
 """
 
 from __future__ import annotations
@@ -254,9 +225,8 @@ def _chains(layers: list) -> list:
 
 
 def _stackable(before: KerasLayer, after: KerasLayer) -> bool:
-    if not before.return_sequences or before.consumers != [after.name] or before.is_output:
-        return False
-    if len(before.cells) != len(after.cells) or before.kind != after.kind:
+    if not before.return_sequences or before.consumers != [after.name] or before.is_output \
+            or len(before.cells) != len(after.cells) or before.kind != after.kind:
         return False
     (k0, r0, b0), (k1, r1, b1) = before.arrays(0), after.arrays(0)
     return r0.shape == r1.shape and (b0 is None) == (b1 is None) and k0.dtype == k1.dtype
@@ -270,15 +240,14 @@ def _state_dict(chains: list) -> dict:
             for direction in range(len(layer.cells)):
                 kernel, recurrent, bias = layer.arrays(direction)
                 suffix = f"_l{k}" + ("_reverse" if direction else "")
-                if layer.kind == "GRU":   # Keras's z, r, h blocks to torch's r, z, n
-                    arrays = [kernel.T, recurrent.T] + ([] if bias is None else list(bias))
-                    names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
-                    state.update((f"{prefix}{name}{suffix}", reorder_gates(a, GRU_ORDER))
-                                 for name, a in zip(names, arrays))   # (3H, I) (3H, H) (3H,)
-                    continue
-                state[f"{prefix}weight_ih{suffix}"] = np.ascontiguousarray(kernel.T)   # (4H, I)
-                state[f"{prefix}weight_hh{suffix}"] = np.ascontiguousarray(recurrent.T)  # (4H, H)
-                if bias is not None:      # Keras has one bias; torch adds two
-                    state[f"{prefix}bias_ih{suffix}"] = bias                             # (4H,)
-                    state[f"{prefix}bias_hh{suffix}"] = np.zeros_like(bias)              # (4H,)
+                gru = layer.kind == "GRU"
+                arrays = [kernel.T, recurrent.T]          # (G·H, I), (G·H, H)
+                if bias is not None:   # the GRU's (2, G·H) is [Wb, Rb]; the LSTM's one (G·H,)
+                    arrays += list(bias) if gru else [bias, np.zeros_like(bias)]
+                order = GRU_ORDER if gru else (0, 1, 2, 3)  # Keras's z, r, h → torch's r, z, n
+                state.update((f"{prefix}{name}{suffix}", reorder_gates(a, order))
+                             for name, a in zip(_NAMES, arrays))
     return state
+
+
+_NAMES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")

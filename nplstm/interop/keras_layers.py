@@ -111,11 +111,12 @@ def layers_from_config(config, f, group_path="") -> list:
     """The LSTM and GRU layers of a model config (nested models included), in the config's
     order."""
     cfg = config["config"]
-    layers = [layer for layer in cfg["layers"] if config["class_name"] != "Sequential"
-              or layer["class_name"] != "InputLayer"]
     sequential = config["class_name"] == "Sequential"
+    layers = [layer for layer in cfg["layers"]
+              if not sequential or layer["class_name"] != "InputLayer"]
     names = [layer["config"]["name"] for layer in layers]
-    inbound = {name: ([names[k - 1]] if k else []) if sequential else _inbound(layer)
+    inbound = {name: ([names[k - 1]] if k else []) if sequential else   # a functional layer's:
+               _history_names(layer.get("inbound_nodes", []))          # its inbound_nodes
                for k, (name, layer) in enumerate(zip(names, layers))}
     outputs = {names[-1]} if sequential else set(_history_names(cfg.get("output_layers", [])))
     counters, found = {}, []
@@ -129,11 +130,7 @@ def layers_from_config(config, f, group_path="") -> list:
             found += layers_from_config(layer, f, where + "/")
             continue
         if cls in _GATES:
-            kind = cls
-            _check_lstm_config(name, layer["config"], inside_bidirectional=False, kind=kind)
-            cells = [_group(f, f"{where}/cell/vars", name, kind)]
-            settings = [_settings(name, layer["config"])]
-            sequences = layer["config"]["return_sequences"]
+            kind, sides = cls, [("", layer)]         # (the path under where, its config)
         elif cls == "Bidirectional" and layer["config"]["layer"]["class_name"] in _GATES:
             wrapper = layer["config"]
             kind = wrapper["layer"]["class_name"]
@@ -142,24 +139,20 @@ def layers_from_config(config, f, group_path="") -> list:
                     f"Keras layer {quoted_name(name)} merges its directions by "
                     f"{quoted_name(wrapper['merge_mode'])}; torch's bidirectional {kind} "
                     "concatenates them")
-            _check_lstm_config(name, wrapper["layer"]["config"], inside_bidirectional=False,
-                               kind=kind)
-            backward = wrapper.get("backward_layer") or wrapper["layer"]
-            if wrapper.get("backward_layer"):
-                if backward.get("class_name") != kind:
-                    raise UnsupportedModelError(
-                        f"Keras layer {quoted_name(name)} pairs a forward {kind} with a "
-                        f"backward {quoted_name(str(backward.get('class_name')))}; torch's "
-                        f"bidirectional {kind} has one kind of layer")
-                _check_lstm_config(name, backward["config"], inside_bidirectional=True,
-                                   kind=kind)
-            cells = [_group(f, f"{where}/{side}_layer/cell/vars", name, kind)
-                     for side in ("forward", "backward")]
-            settings = [_settings(name, wrapper["layer"]["config"]),
-                        _settings(name, backward["config"])]
-            sequences = wrapper["layer"]["config"]["return_sequences"]
+            sides = [("/forward_layer", wrapper["layer"]),
+                     ("/backward_layer", wrapper.get("backward_layer") or wrapper["layer"])]
         else:
             continue
+        for k, (_, side) in enumerate(sides):
+            if side.get("class_name") != kind:        # a Bidirectional's own backward_layer
+                raise UnsupportedModelError(
+                    f"Keras layer {quoted_name(name)} pairs a forward {kind} with a "
+                    f"backward {quoted_name(str(side.get('class_name')))}; torch's "
+                    f"bidirectional {kind} has one kind of layer")
+            _check_lstm_config(name, side["config"], inside_bidirectional=k == 1, kind=kind)
+        cells = [_group(f, f"{where}{path}/cell/vars", name, kind) for path, _ in sides]
+        settings = [_settings(name, side["config"]) for _, side in sides]
+        sequences = sides[0][1]["config"]["return_sequences"]
         found.append(KerasLayer(name, cells, kind, sequences, inbound[name],
                                 is_output=name in outputs, settings=settings))
     for layer in found:       # who feeds whom, among every layer of this model
@@ -262,11 +255,6 @@ def _activation_name(value) -> str:
         value = value.get("config") if isinstance(value.get("config"), str) else \
             value.get("class_name")
     return str(value).lower()
-
-
-def _inbound(layer_config) -> list:
-    """Names of the layers whose outputs a functional model's layer takes."""
-    return _history_names(layer_config.get("inbound_nodes", []))
 
 
 def _history_names(node) -> list:

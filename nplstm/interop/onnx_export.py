@@ -1,48 +1,26 @@
 """Write an ``nplstm.LSTM``, ``GRU`` or ``GRUCell`` as a standard ONNX graph of LSTM or GRU
-nodes (one per layer).
+nodes (one per layer).  The graph's inputs and outputs (``input``, optional ``h0``/``c0``;
+``output``, ``h_n``/``c_n``, as ``lstm(x, state)``) are the table of docs/interop.md
+("Export"); a GRUCell's is one GRU node of one step between Unsqueeze and Squeeze.
 
-The graph (letters: T time, B batch, I input size, H hidden size, L layers, D directions):
-
-    inputs   input  (T, B, I), or (B, T, I) with batch_first; T and B are symbolic
-                    (dim_params "seq_len" and "batch"), so one file serves every T and B
-             h0, c0 optional(tensor (L·D, B, H)): ONNX's optional type.  Feed them to start
-                    from a state, leave them out (onnxruntime) or feed None (ONNX's reference
-                    evaluator) to start from zeros: an ``If`` on ``OptionalHasElement`` takes
-                    the given state or zeros of shape (L·D, B, H)
-    outputs  output (T, B, D·H) (batch_first: (B, T, D·H)),  h_n, c_n (L·D, B, H)
-             the same names, shapes and meaning as ``output, (h_n, c_n) = lstm(x, state)``
-             (a GRU: no c0, c_n: ``output, h_n = gru(x, state)``)
-
-A ``GRUCell``'s graph is one GRU node over one step: input (B, I), optional hx (B, H) (left
-out: zeros), output (B, H), as ``h = cell(x, hx)``; Unsqueeze/Squeeze add and drop the
-time and direction axes.
-
-Per layer l: one LSTM node (direction "forward" or "bidirectional"; torch's gate order
-i, f, g, o reordered to ONNX's i, o, f, c; B = [bias_ih, bias_hh] per direction), its
-initial state rows l·D .. l·D+D−1 of h0/c0, and its Y (T, D, B, H) turned into the next
+Per layer l (T time, B batch, H hidden size, L layers, D directions): one LSTM or GRU node
+(direction "forward" or "bidirectional"; a GRU's ``linear_before_reset = 1``, torch's GRU),
+its initial state rows l·D .. l·D+D−1 of h0/c0, and its Y (T, D, B, H) turned into the next
 layer's input (T, B, D·H) by Transpose(0, 2, 1, 3) and Reshape(0, 0, −1) (one direction:
 Squeeze(1), which copies nothing); h_n, c_n concatenate the layers' (one layer: the node's
 own outputs).  batch_first is done with Transposes around the graph (onnxruntime does not
-implement the LSTM ``layout=1`` attribute).  The model is in the LSTM's dtype (float32 or
-float64; onnxruntime's CPU LSTM runs float32) and exports inference (no dropout).  A GRU
-layer is one GRU node, ``linear_before_reset = 1`` (torch's GRU: r multiplies
-``W_hn h + b_hn``; ONNX's default 0 multiplies h before W_hn), gates reordered as below.
-
-Files written before the optional type (nplstm ≤ this change) gave h0, c0 a default as
-initializers of zeros that were also graph inputs; onnxruntime warned about each of them on
-every session.  ``import_onnx`` reads both forms (it reads the nodes' stored weights only).
+implement ``layout=1``).  The model is in the module's dtype and exports inference (no
+dropout).
 
 ``build_model(..., runner=True)`` is the variant ``compile_onnxruntime`` runs in memory, for
-``LSTM``, ``GRU`` and ``RNN`` (ONNX's RNN node: activations Tanh or Relu, no gates to reorder): x is
-time-major and the states (L·D, B, H) are required inputs, so a call is one plain run with
-nothing optional to decide; with one direction its output is the last node's Y (T, 1, B, H)
-as it is (the caller views it as (T, B, H)); with ``lengths=True`` a ``lengths`` (B,) int32
-input feeds every node's ``sequence_lens`` (a separate graph: onnxruntime's LSTM is ~15%
-slower when given sequence_lens, even all equal to T).
+``LSTM``, ``GRU`` and ``RNN`` (ONNX's RNN node: no gates to reorder): x is time-major and the
+states (L·D, B, H) are required inputs, so a call is one plain run with nothing optional to
+decide; with one direction its output is the last node's Y (T, 1, B, H) as it is; with
+``lengths=True`` a ``lengths`` (B,) int32 input feeds every node's ``sequence_lens`` (a
+separate graph: onnxruntime's LSTM is ~15% slower when given sequence_lens).
 
-Gate order.  torch stacks the four gates along 4H as  i, f, g, o;  ONNX's LSTM as  i, o, f, c
-(c is torch's g).  A weight (4H, ·) or bias (4H,) is reordered by moving whole blocks of H
-rows (``reorder_gates``, which import_onnx uses too):
+Gate order.  torch stacks the LSTM's gates along 4H as  i, f, g, o;  ONNX's LSTM as  i, o, f, c
+(c is torch's g).  ``reorder_gates`` (import_onnx uses it too) moves whole blocks of H rows:
 
     onnx_block[k] = torch_block[TORCH_TO_ONNX[k]]        torch_block[k] = onnx_block[ONNX_TO_TORCH[k]]
 
@@ -149,10 +127,9 @@ def build_model(module: LSTM | GRU | RNN | GRUCell, *, batch_first: bool = False
     if isinstance(module, GRUCell):
         return _cell_model(onnx, module, opset)
     elem = helper.np_dtype_to_tensor_dtype(module.dtype)
-    is_lstm = isinstance(module, LSTM)
     L, D, H = module.num_layers, module.num_directions, module.hidden_size
-    state_names = ("h0", "c0") if is_lstm else ("h0",)
-    final_names = ("h_n", "c_n") if is_lstm else ("h_n",)
+    state_names = ("h0", "c0") if isinstance(module, LSTM) else ("h0",)
+    final_names = tuple(f"{name[0]}_n" for name in state_names)      # h_n (, c_n)
     nodes: list[Any] = []                  # NodeProtos
     inits: list[Any] = []                  # TensorProtos
 

@@ -1,56 +1,28 @@
 """Read the LSTM and GRU nodes of an ONNX model into ``nplstm.LSTM`` and ``nplstm.GRU``
-modules.
+modules: one per node of the main graph, in graph order, with num_layers = 1 (direction
+"reverse": ``ReverseLSTM``, ``ReverseGRU``).  What each input and attribute of LSTM-7…22 and
+GRU-7…22 becomes or why it is refused is the table of docs/interop.md ("Import", and "GRUs");
+``_OPS`` holds what differs between the two nodes.
 
-Each LSTM node of the main graph (in graph order) becomes one module with num_layers = 1:
+    W (D, G·H, I), R (D, G·H, H)  →  weight_ih, weight_hh, ONNX's gate blocks reordered to
+                                      torch's (``_Op.order``); direction 1, and the one
+                                      direction of a "reverse" node, get the ``_reverse`` names
+    B (D, 2G·H) = [Wb, Rb]        →  bias_ih = Wb, bias_hh = Rb (reordered); no B: bias=False
 
-    direction "forward"        nplstm.LSTM
-              "bidirectional"  nplstm.LSTM(bidirectional=True)
-              "reverse"        nplstm.interop.ReverseLSTM (an nplstm.LSTM that walks each
-                               sequence from its end; see reverse_lstm.py)
-    W (D, 4H, I), R (D, 4H, H)  →  weight_ih, weight_hh: ONNX's gates i, o, f, c reordered to
-                                    torch's i, f, g, o;  direction 1, and the one direction
-                                    of a "reverse" node, get the ``_reverse`` names
-    B (D, 8H) = [Wb, Rb]        →  bias_ih = Wb, bias_hh = Rb (reordered);  no B: bias=False
-    layout = 1                  →  batch_first=True
-    dtype                       →  the initializers' (float32 or float64)
+X, sequence_lens and the initial states are the module's call arguments: one the file fixes
+would be dropped, so it is refused (``_check_run_time_inputs``), except an all-zero stored
+initial state (what torch.onnx.export stores), the module's own zero start.
 
-What the node takes at run time is the module's call: X is ``x``, ``sequence_lens`` is
-``lengths=``, ``initial_h``/``initial_c`` are ``state=(h0, c0)`` in torch's (D, B, H) layout
-(ONNX's layout = 1 has them as (B, D, H): transpose them).  One of those stored in the file
-would be dropped by the module, so it is refused, except an all-zero initial state (what
-torch.onnx.export stores), which is the module's own zero start.  LSTM refused with
-``UnsupportedModelError`` rather than approximated: peepholes (a nonzero P; an all-zero P is
-no peephole), ``clip``, ``input_forget = 1``, activations other than Sigmoid, Tanh, Tanh
-(``activation_alpha``/``activation_beta`` parameterize only those others, and are unused),
-attributes LSTM-7…22 does not have, and weights W, R, B, P that are not stored in the file
-(computed by other nodes or fed as inputs).  A ``layout`` or ``direction`` ONNX does not
-define, shapes that disagree, or a missing, truncated or corrupt file is a
-``WeightFileError`` naming the file.
-
-A GRU node (GRU-7…22: X W R B sequence_lens initial_h) is read the same way into
-``nplstm.GRU`` (``nplstm.interop.ReverseGRU`` for "reverse"): W (D, 3H, I), R (D, 3H, H),
-B (D, 6H), ONNX's gates z, r, h reordered to torch's r, z, n (``GRU_ORDER``), initial_h is
-``state=h0``.  Only ``linear_before_reset = 1`` is torch's GRU (r multiplies
-``R_h h + Rb_h``); 0, ONNX's default (r multiplies h before R_h, Keras's reset_after=False),
-is refused by name, as are ``clip`` and activations other than Sigmoid, Tanh.
-
-External data.  torch.onnx.export (torch ≥ 2.9) keeps even a small model's weights in
-``NAME.onnx.data`` beside ``NAME.onnx``: each such tensor's ``external_data`` names
-``location`` (relative to the model's folder), ``offset``, ``length`` (and an unchecked
-``checksum``).  ``inline_external_data`` reads those bytes into the tensors, in every graph
-of the model (subgraphs of If, Loop, Scan too, as the checker looks at them all), so that
-nothing later looks for files, never relative to the working directory:
+External data (``inline_external_data``; docs/interop.md, "Files that name other files"): each
+external tensor's bytes are read in, in every graph of the model (subgraphs too, as the
+checker looks at them all), so that nothing later looks for files:
 
     location      relative, inside the model's folder after every symlink is resolved
-                  (an absolute path, ``..``, or a link leading out: UnsafeFileError);
-                  a regular file
+                  (else UnsafeFileError); a regular file
     offset        a whole number; offset + length within the file's real size
     length        the tensor's size (dims × item size); absent: the same size is read
-    all of them   the tensors read from one file total at most that file's size, so
-                  overlapping references cannot make the reader allocate more than it holds
-
-Anything else (a missing file, an unknown key, a string tensor) is a WeightFileError naming
-the tensor.
+    all of them   the tensors read from one file total at most that file's size
+    anything else a WeightFileError naming the tensor (a missing file, an unknown key, …)
 """
 
 from __future__ import annotations

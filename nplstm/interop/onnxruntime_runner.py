@@ -1,29 +1,25 @@
-"""Run an ``nplstm.LSTM``, ``GRU`` or ``RNN`` through onnxruntime: inference at torch's speed.
+"""Run an ``nplstm.LSTM``, ``GRU`` or ``RNN`` through onnxruntime: inference at torch's speed
+(docs/interop.md, "Run it at torch's speed").
 
     fast = nplstm.interop.compile_onnxruntime(lstm, threads=1)
     output, (h_n, c_n) = fast(x, state=None, lengths=None)      # = lstm(x, state, lengths=...)
     output, h_n = compile_onnxruntime(gru)(x, state=None, lengths=None)  # = gru(x, state, ...)
     output, h_n = compile_onnxruntime(rnn)(x, h0=None, lengths=None)   # = rnn(x, h0, lengths=...)
 
+    x        (T, B, I), (B, T, I) if batch_first, or unbatched (T, I); float32
+    states   (L·D, B, H) each (unbatched: (L·D, H)), or None for zeros
+    lengths  (B,) valid lengths in [1, T], or None (as the module's forward)
+    returns  output (T, B, D·H) (batch_first: (B, T, D·H)), the final states shaped like state
+
 ``compile_onnxruntime`` builds the module's ONNX graph in memory (``onnx_export.build_model``
-with ``runner=True``: time-major input, the states and per-sequence lengths as required
-inputs) and opens one onnxruntime session on it.  The weights are a **snapshot**: the
-values the module has when it is compiled; train or load new weights, then compile again.
-The configuration (sizes, batch_first, dtype) is frozen with them.
-
-A call validates x, the state and lengths exactly as the module's forward does (the same
-checks, so the same errors), feeds zeros for a missing state, runs the session and returns
-the results in the caller's layout (batch_first, unbatched), as new float32 arrays.
-Nothing is recorded: there is no backward.  Two graphs: without lengths, and with a
-``lengths`` input for ONNX's ``sequence_lens`` (opened by the first call with a length
-shorter than T: onnxruntime's LSTM is ~15% slower when it is given sequence_lens).
-
-A NaN or inf in x or the state is refused (ValueError): onnxruntime's kernels clamp the
-gates' inputs, so a NaN would come back as finite numbers, where the module gives NaN.
-What onnxruntime cannot run exactly is refused by ``compile_onnxruntime``, naming what to do
-instead (float64: onnxruntime 1.32's LSTM "does not support double yet", and it has no
-float64 RNN or GRU).  onnxruntime logs only errors, and the graph has nothing to warn about, so
-creating and calling print nothing.
+with ``runner=True``) and opens one onnxruntime session on it.  The weights and the
+configuration are a **snapshot** of the module when it is compiled.  A call validates x, the
+state and lengths with the module's own checks (the same errors), feeds zeros for a missing
+state, and returns new float32 arrays in the caller's layout; there is no backward.  Two
+graphs: without lengths, and with a ``lengths`` input for ONNX's ``sequence_lens`` (opened by
+the first call with a length shorter than T: onnxruntime's LSTM is ~15% slower when it is
+given sequence_lens).  NaN or inf in x or the state is refused (``_check_finite``), as is what
+onnxruntime cannot run exactly (``_check_compilable``).
 """
 
 from __future__ import annotations
@@ -51,10 +47,8 @@ LOG_ERRORS_ONLY = 3          # onnxruntime's severities: 0 verbose, 1 info, 2 wa
 class _Compiled:
     """What the LSTM, GRU and RNN runners share: the session and one call's plumbing."""
 
-    _state_names: tuple[str, ...] = ()      # the graph's state inputs ...
-    _final_names: tuple[str, ...] = ()      # ... and outputs
-    _argument_names: tuple[str, ...] = ()   # the states as the module's checks name them
-    #                                         (empty: the graph's names)
+    _state_names: tuple[str, ...] = ()      # the graph's state inputs (outputs: h_n, c_n)
+    _argument_names: tuple[str, ...] = ()   # their names in the module's checks; (): the same
 
     def __init__(self, module: LSTM | GRU | RNN, threads: int | None) -> None:
         self._ort = ort = require("onnxruntime", "onnx", "compile_onnxruntime")
@@ -72,10 +66,11 @@ class _Compiled:
         # lengths input is opened by the first call that has lengths shorter than T
         self._models = {False: build_model(module, runner=True),
                         True: build_model(module, runner=True, lengths=True)}
-        self._sessions = {False: self._open(False)}
+        self._sessions: dict[bool, Any] = {}
+        self._session(False)
         self._run_options = ort.RunOptions()
         self._run_options.log_severity_level = LOG_ERRORS_ONLY
-        self._outputs = ["output", *self._final_names]
+        self._outputs = ["output", *(f"{name[0]}_n" for name in self._state_names)]
 
     def _run(self, x: np.ndarray, given: Sequence[np.ndarray | None],
              lengths: Lengths | None) -> tuple[np.ndarray, ...]:
@@ -92,9 +87,8 @@ class _Compiled:
         for name, a in (("x", x_tbi), *zip(names, initial)):
             _check_finite(name, a, type(m).__name__)
         T, B = x_tbi.shape[:2]
-        feeds = {"input": np.ascontiguousarray(x_tbi)}
-        feeds.update((name, np.ascontiguousarray(s)) for name, s in
-                     zip(self._state_names, initial))
+        feeds = {name: np.ascontiguousarray(a) for name, a in
+                 zip(("input", *self._state_names), (x_tbi, *initial))}
         if lengths is not None:
             if unbatched and isinstance(lengths, (int, np.integer)):
                 lengths = [lengths]
@@ -107,15 +101,12 @@ class _Compiled:
             output = output.reshape(T, B, m.hidden_size)
         return tuple(m._caller_layout(unbatched, output, *finals))
 
-    def _open(self, lengths: bool) -> Any:
-        """An onnxruntime session on the graph with or without the lengths input."""
-        model = self._models.pop(lengths)
-        return self._ort.InferenceSession(model.SerializeToString(), self._options,
-                                          providers=["CPUExecutionProvider"])
-
     def _session(self, lengths: bool) -> Any:
+        """The onnxruntime session on the graph with or without the lengths input."""
         if lengths not in self._sessions:
-            self._sessions[lengths] = self._open(lengths)
+            model = self._models.pop(lengths)
+            self._sessions[lengths] = self._ort.InferenceSession(
+                model.SerializeToString(), self._options, providers=["CPUExecutionProvider"])
         return self._sessions[lengths]
 
     def _plain_inputs(self, x: np.ndarray, given: Sequence[np.ndarray | None]
@@ -145,15 +136,10 @@ class _Compiled:
 
 
 class OnnxruntimeLSTM(_Compiled):
-    """``compile_onnxruntime(lstm)``: ``output, (h_n, c_n) = fast(x, state, lengths)``.
+    """``compile_onnxruntime(lstm)``: ``output, (h_n, c_n) = fast(x, state=(h0, c0),
+    lengths)`` (shapes: the module docstring)."""
 
-    x        (T, B, I), (B, T, I) if batch_first, or unbatched (T, I); float32
-    state    (h0, c0): (L·D, B, H) each (unbatched: (L·D, H)), or None for zeros
-    lengths  (B,) valid lengths in [1, T], or None (as ``LSTM.forward``)
-    returns  output (T, B, D·H) (batch_first: (B, T, D·H)), (h_n, c_n) shaped like state
-    """
-
-    _state_names, _final_names = ("h0", "c0"), ("h_n", "c_n")
+    _state_names = ("h0", "c0")
 
     def __call__(self, x: np.ndarray, state: tuple[np.ndarray, np.ndarray] | None = None,
                  lengths: Lengths | None = None
@@ -164,15 +150,9 @@ class OnnxruntimeLSTM(_Compiled):
 
 
 class OnnxruntimeGRU(_Compiled):
-    """``compile_onnxruntime(gru)``: ``output, h_n = fast(x, state, lengths)`` (as ``GRU``).
+    """``compile_onnxruntime(gru)``: ``output, h_n = fast(x, state=h0, lengths)``."""
 
-    x        (T, B, I), (B, T, I) if batch_first, or unbatched (T, I); float32
-    state    h0 (L·D, B, H) (unbatched: (L·D, H)), or None for zeros
-    lengths  (B,) valid lengths in [1, T], or None (as ``GRU.forward``)
-    returns  output (T, B, D·H) (batch_first: (B, T, D·H)), h_n shaped like state
-    """
-
-    _state_names, _final_names, _argument_names = ("h0",), ("h_n",), ("state",)
+    _state_names, _argument_names = ("h0",), ("state",)
 
     def __call__(self, x: np.ndarray, state: np.ndarray | None = None,
                  lengths: Lengths | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -181,15 +161,9 @@ class OnnxruntimeGRU(_Compiled):
 
 
 class OnnxruntimeRNN(_Compiled):
-    """``compile_onnxruntime(rnn)``: ``output, h_n = fast(x, h0, lengths)`` (as ``RNN``).
+    """``compile_onnxruntime(rnn)``: ``output, h_n = fast(x, h0, lengths)``."""
 
-    x        (T, B, I), (B, T, I) if batch_first, or unbatched (T, I); float32
-    h0       (L·D, B, H) (unbatched: (L·D, H)), or None for zeros
-    lengths  (B,) valid lengths in [1, T], or None (as ``RNN.forward``)
-    returns  output (T, B, D·H) (batch_first: (B, T, D·H)), h_n shaped like h0
-    """
-
-    _state_names, _final_names = ("h0",), ("h_n",)
+    _state_names = ("h0",)
 
     def __call__(self, x: np.ndarray, h0: np.ndarray | None = None,
                  lengths: Lengths | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -230,9 +204,8 @@ def compile_onnxruntime(module: LSTM | GRU | RNN, *, threads: int | None = None
 
 
 def _check_finite(name: str, a: np.ndarray, kind: str) -> None:
-    """ValueError if ``a`` holds NaN or inf: onnxruntime's recurrent kernels clamp before
-    their sigmoid and tanh, so a NaN comes out as finite numbers (tanh(1) = 0.76...), where
-    the module and torch give NaN.  One sum finds them (O(n), no copy); a sum that
+    """ValueError if ``a`` holds NaN or inf (onnxruntime's kernels clamp before their sigmoid
+    and tanh: a NaN comes out finite).  One sum finds them (O(n), no copy); a sum that
     overflows on finite values is told apart by the full test."""
     if not np.isfinite(a.sum()) and not np.isfinite(a).all():
         raise ValueError(f"{name} holds NaN or inf, which onnxruntime's {kind} does not carry "

@@ -1,18 +1,11 @@
-"""The safety pass over a pickle before it is unpickled: its opcodes walked as a stream.
-
-``check_opcodes(data, source)`` parses ``data`` one opcode at a time with
+"""The safety pass over a pickle before it is unpickled (docs/interop.md, "No code from a file
+is run"): ``check_opcodes(data, source)`` walks ``data`` one opcode at a time with
 ``pickletools.genops`` (which parses and never executes; nothing is kept per opcode beyond a
-model of the unpickler's own stack and memo) and refuses, with a one-line error naming
-``source``:
-
-* opcodes no state dict needs (``INST``, ``OBJ``, ``EXT1/2/4``, ``NEWOBJ_EX``, protocol 5's
-  buffers): ``UnsafeFileError``;
-* memo indices beyond the opcodes read so far, on which Python's unpickler would first grow
-  its memo table (7 bytes of pickle asking for 32 GB): ``WeightFileError``;
-* containers nested over ``MAX_NESTING`` deep, which would crash Python's unpickler or make
-  Python's own code recurse past its limit, and an object changed after it went inside
-  another (which no pickler writes and which could hide its depth): ``WeightFileError``.
-
+model of the unpickler's own stack and memo) and refuses, naming ``source``, opcodes no
+state dict needs (``UnsafeFileError``), memo indices beyond the opcodes read so far (on which
+Python's unpickler would first grow its memo: 7 bytes of pickle asking for 32 GB), containers
+nested over ``MAX_NESTING`` deep, and an object changed after it went inside another (which
+no pickler writes and which could hide its depth) (``WeightFileError``).
 torch_pickle.unpickle runs it before its restricted unpickler sees a byte.
 """
 

@@ -1,19 +1,15 @@
 """``ReverseLSTM``, ``ReverseGRU``: one layer that reads each sequence backwards (ONNX
-``direction="reverse"``).
-
-torch has no reverse-only LSTM or GRU; its bidirectional layer's second half is one.  An
-ONNX LSTM or GRU node with direction "reverse" is exactly that half alone:
+``direction="reverse"``; torch has no reverse-only layer, but its bidirectional layer's
+second half is one):
 
     output[t] = h after the steps len−1, len−2, …, t of the sequence (its own length len)
     h_n (, c_n) = the state after step 0
 
-which is the forward LSTM run on the sequence reversed within its own length, with the
-output reversed back (``reverse-by-lengths``: padded steps stay where they are).  So
-``ReverseLSTM`` is an ``nplstm.LSTM`` (Parameters, state dict, ``to``, ``backward``) whose
-``forward`` and ``backward`` flip time around the parent's (``_Reversed``), and
-``ReverseGRU`` the same around ``nplstm.GRU``.  Their parameters carry the names of torch's
-reverse direction (``weight_ih_l0_reverse``, …): a state dict is what it is, the reverse
-half of a bidirectional layer, and never loads into a forward module by mistake.
+which is the parent (``nplstm.LSTM``, ``nplstm.GRU``) run on the sequence reversed within its
+own length, with the output reversed back (padded steps stay where they are): ``_Reversed``
+flips time around the parent's ``forward`` and ``backward``.  The parameters carry the names of
+torch's reverse direction (``weight_ih_l0_reverse``, …), so a state dict never loads into a
+forward module by mistake.
 """
 
 from __future__ import annotations
@@ -48,8 +44,7 @@ class _Reversed(StackedRecurrent):
         return [f"_l{layer}_reverse"]     # the parameter names of torch's reverse direction
 
     def forward(self, x: Array, state: Any = None, lengths: Any = None) -> tuple[Array, Any]:
-        """As the parent's forward; output[t] has seen the steps from the sequence's end down
-        to t."""
+        """As the parent's forward; output[t] has seen the steps from the sequence's end to t."""
         self._check_input("x", x)
         check_rank("x", x, (2, 3), "(B, T, I) or (T, I)" if self.batch_first
                    else "(T, B, I) or (T, I)")
@@ -77,18 +72,13 @@ class _Reversed(StackedRecurrent):
 
 
 class ReverseLSTM(_Reversed, LSTM):
-    """A one-layer, one-direction LSTM that walks each sequence from its last step to step 0.
-
-    Arguments as ``nplstm.LSTM`` without num_layers, dropout, bidirectional, proj_size.
-    Calls take and return the same shapes as ``nplstm.LSTM``.
-    """
+    """A one-layer, one-direction LSTM that walks each sequence from its last step to step 0
+    (arguments as ``nplstm.LSTM``'s without num_layers, dropout, bidirectional, proj_size)."""
 
 
 class ReverseGRU(_Reversed, GRU):
     """A one-layer, one-direction GRU that walks each sequence from its last step to step 0
-    (ONNX's GRU node with direction "reverse").  Arguments as ``nplstm.GRU`` without
-    num_layers, dropout, bidirectional; calls as ``nplstm.GRU``'s.
-    """
+    (arguments as ``nplstm.GRU``'s without num_layers, dropout, bidirectional)."""
 
 
 class _TimeFlip:

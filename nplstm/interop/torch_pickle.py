@@ -1,35 +1,29 @@
-"""torch's ``data.pkl`` read without torch: a restricted unpickler.
+"""torch's ``data.pkl`` read without torch: a restricted unpickler (docs/interop.md, "No code
+from a file is run").
 
-A torch file's ``data.pkl`` is a pickle that names a few globals of torch
-(``torch._utils._rebuild_tensor_v2``, storage types such as ``torch.FloatStorage``) and refers
-to the tensors' bytes, stored as separate records ``data/<key>`` of the zip, by *persistent
-ids* ``('storage', storage_type, key, location, numel)``.  ``unpickle`` resolves exactly the
-globals a state dict needs -- the ones torch's own ``weights_only=True`` loader allows for
-plain tensors: ``collections.OrderedDict``, the tensor-rebuild functions, storage types and
-dtypes -- to stand-ins written here, which build NumPy arrays.  Every other global is an
-``UnsafeFileError`` naming it.  Since ``find_class`` is the only way a pickle can reach a
-callable, REDUCE, NEWOBJ and BUILD can only ever call these stand-ins: nothing from the file
-is executed.  In a TorchScript archive, ``torch.jit._pickle``'s ``restore_type_tag`` and
-``build_{int,double,bool,tensor}list`` are allowed too, with torch's data-only meaning (the
-list or dict given, with its items checked; a new copy).  Before unpickling, the opcodes are
-walked as a stream (``pickletools.genops``, which parses and never executes; nothing is kept
-per opcode beyond what the unpickler keeps itself; nplstm.interop.opcode_walk): opcodes a
-state dict never uses, forged memo indices and containers nested over ``MAX_NESTING`` deep
-are refused.
+A torch file's ``data.pkl`` names a few globals of torch (``torch._utils._rebuild_tensor_v2``,
+storage types such as ``torch.FloatStorage``) and refers to the tensors' bytes, the records
+``data/<key>`` of the zip, by *persistent ids* ``('storage', storage_type, key, location,
+numel)``.  ``unpickle`` resolves exactly the globals torch's own ``weights_only=True`` loader
+allows for plain tensors to stand-ins written here, which build NumPy arrays; every other
+global is an ``UnsafeFileError`` naming it.  Since ``find_class`` is the only way a pickle can
+reach a callable, REDUCE, NEWOBJ and BUILD can only ever call these stand-ins.  In a
+TorchScript archive, ``torch.jit._pickle``'s ``restore_type_tag`` and
+``build_{int,double,bool,tensor}list`` are allowed too, with torch's data-only meaning (a new,
+checked copy of the list or dict given).  The opcodes are walked first (opcode_walk).
 
 Dtypes: floats, integers and bool load; complex64/complex128 are read (and refused by the
-caller as an unsupported dtype, naming the tensor); dtypes NumPy has no exact equivalent for
-(float8, complex32, quantized, sub-byte) are refused as "unsupported dtype".
+caller, naming the tensor); dtypes NumPy has no exact equivalent for (float8, complex32,
+quantized, sub-byte) are refused as "unsupported dtype".
 
 Tensor rebuild: a tensor is ``storage[offset + Σ index_k · stride_k]`` over its ``size``
-(strides and offset in elements).  The extent it touches, ``offset + 1 + Σ (size_k − 1) ·
-stride_k``, must fit the storage's element count, and the storage's record must hold
-``numel · itemsize`` bytes: a file that claims more is refused, never read past its end.
-Views (two tensors sharing a storage, a transposed or sliced tensor) come out as independent
-contiguous copies, each made once from the record's bytes (byte order and float32 conversion
-in the same copy).  float16 and bfloat16 become float32 (exactly: every value is a float32),
-noted in ``converted`` (``{id(array): original dtype}``) for the caller's note.  (Writing
-one: torch_zip.pickle_state_dict.)
+(in elements).  Its extent ``offset + 1 + Σ (size_k − 1) · stride_k`` must fit the storage's
+element count, and the storage's record must hold ``numel · itemsize`` bytes: a file that
+claims more is refused, never read past its end.  Views come out as independent contiguous
+copies, each made once from the record's bytes (byte order and float32 conversion in the
+same copy).  float16 and bfloat16 become float32 (exactly), noted in ``converted``
+(``{id(array): original dtype}``) for the caller's note.  (Writing one:
+torch_zip.pickle_state_dict.)
 """
 
 from __future__ import annotations
@@ -171,10 +165,8 @@ class _RestrictedUnpickler(pickle.Unpickler):
         super().__init__(io.BytesIO(data))
         self._order = "<" if byteorder == "little" else ">"
         self._read_record, self._source, self._scripted = read_record, source, scripted
-        self._storages = {}
-        self._built_bytes = 0
-        self._storage_bytes = 0
-        self.converted = {}
+        self._storages, self.converted = {}, {}
+        self._built_bytes = self._storage_bytes = 0
         self._globals = {
             ("collections", "OrderedDict"): _StateDictType,
             ("torch._utils", "_rebuild_tensor"): self._rebuild_tensor_v2,   # its first 4 args

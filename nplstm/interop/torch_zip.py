@@ -72,7 +72,7 @@ def _archive_folder(names, source: str) -> str:
                               f"data.pkl; found {quoted_names(sorted(folders)) or 'none'})")
     folder = folders.pop()
     outside = sorted(n for n in names if not n.startswith(folder + "/"))
-    if outside:          # torch refuses these too ("file in archive is not in a subdirectory")
+    if outside:
         raise WeightFileError(f"{source}: a torch archive keeps every record in its folder "
                               f"{quoted_name(folder)}; records outside it: "
                               f"{quoted_names(outside)}")
@@ -86,11 +86,10 @@ def is_torch_zip(names) -> bool:
 
 def read_torch_state_dict(path, *, source: str, key=None, notes=None,
                           max_ratio=DEFAULT_MAX_RATIO) -> dict:
-    """The state dict in the torch archive ``path`` (see the module docstring; ``key``: the
-    entry of a checkpoint dict that holds it); notes for load_weights are appended to
-    ``notes``.  Raises WeightFileError (damaged or foreign, a record named twice, a record
-    unpacking to over ``max_ratio`` times its size: nplstm.io.zip_limits), UnsafeFileError
-    (a refused global)."""
+    """The state dict in the torch archive ``path`` (``key``: the entry of a checkpoint dict
+    that holds it); notes for load_weights are appended to ``notes``.  Raises
+    WeightFileError (damaged or foreign; nplstm.io.zip_limits), UnsafeFileError (a refused
+    global)."""
     notes = [] if notes is None else notes
     with zip_errors(source), open_zip(path, source=source, max_ratio=max_ratio,
                                       error=WeightFileError) as archive:
