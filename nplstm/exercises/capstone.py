@@ -1,16 +1,8 @@
 """Grading the capstone: the learner's ``char_lm_loss_and_grads`` is compared with nplstm's
-on small random cases, then, when right, trained here on the demo corpus.
-
-    grade_capstone(learner, rng) -> (reports, cases, training)
-    PLAN                           the training the grader runs (``TrainingPlan``)
-
-The training is the grader's, not the learner's: this process holds the parameters
-(``nplstm.nn.Parameter``), asks the learner's function for the loss and gradients of each
-batch (over the same wire as every exercise), clips them (``optim.clip_grad_norm``) and
-steps ``optim.SGD``.  Every ``eval_every`` steps the learner's function gives the loss on
-the eval characters (the first ``eval_chars`` of the demo corpus's eval split), compared
-with the add-k bigram baseline on the same characters (``training.data.bigram_baseline``).
-It passes at the first evaluation below the baseline.
+on small random cases, then, when right, trained here on the demo corpus (``PLAN``; what is
+trained and when it passes: docs/exercises.md, "The capstone").  The training is the
+grader's: this process holds the parameters, steps ``optim.SGD`` and only asks the learner's
+function, over the same wire as every exercise, for each batch's loss and gradients.
 """
 
 from __future__ import annotations

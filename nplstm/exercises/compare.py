@@ -1,10 +1,5 @@
 """Comparing what a learner's function returned with the right answer, case by case, and
-saying where and how it is wrong.
-
-    grade_function(function, cases, run_case) -> FunctionReport   the loop every exercise
-        shares: the worst error and the first diagnosis per output; a learner's failure as a
-        sentence
-    relative error = max|got − want| / max(max|got|, max|want|)     (0 when both are 0)
+saying where and how it is wrong (``grade_function``: the loop every grader shares).
 
 A wrong array is tested against the shapes that common mistakes leave (round-off at float32
 level, the sign flipped, a transpose, a named alternative such as "missing the path through
@@ -27,7 +22,7 @@ from .wire import Opaque, type_name
 
 __all__ = ["OutputSpec", "gate_spec", "GRU_GATE_NAMES", "relative_error", "checked_output",
            "diagnose", "Compared", "grade_function", "central_differences", "projection",
-           "as_float", "normal", "step_inputs", "probe", "grade_step", "compared_outputs",
+           "as_float", "normal", "step_inputs", "grade_step", "compared_outputs",
            "YOUR_FORWARD"]
 
 _BLOCK_ROWS = ("0:H", "H:2H", "2H:3H", "3H:4H")
@@ -338,28 +333,24 @@ def step_inputs(rng, x_shape, B, H, gates=4, cell=True):
                normal(rng, G, 0.5), normal(rng, G, 0.5)])
 
 
-def probe(learner, function: str, arguments):
-    """A run that only finds out whether ``function`` still raises NotImplementedError
-    (called with ``arguments(case)``)."""
-    def run(case):
+def grade_step(learner, forward: str, run_forward, backward: str, run_backward, cases,
+               upstream) -> list:
+    """[forward's report, backward's report] of an exercise with both (rnn_step, gru_cell,
+    lstm_bptt); a backward needs the forward's cache, so when the forward has a problem the
+    backward is only probed (on the first case, ``upstream(case)`` and no cache) for still
+    raising NotImplementedError."""
+    first = grade_function(forward, cases, run_forward)
+    if not first.problem:
+        return [first, grade_function(backward, cases, run_backward)]
+
+    def probe(case):
         try:
-            learner.call(function, *arguments(case))
+            learner.call(backward, upstream(case), None)
         except LearnerError as err:
             if str(err).startswith("not written yet"):
                 raise
         return iter(())
-    return run
 
-
-def grade_step(learner, forward: str, run_forward, backward: str, run_backward, cases,
-               upstream) -> list:
-    """[forward's report, backward's report] of a step exercise (rnn_step, gru_cell); a
-    backward needs the forward's cache, so when the forward has a problem the backward is
-    only probed (on the first case, ``upstream(case)`` and no cache) for being written."""
-    first = grade_function(forward, cases, run_forward)
-    if not first.problem:
-        return [first, grade_function(backward, cases, run_backward)]
-    second = grade_function(backward, cases[:1], probe(learner, backward,
-                                                       lambda case: (upstream(case), None)))
+    second = grade_function(backward, cases[:1], probe)
     second.problem = second.problem or f"not graded: it needs {forward}'s cache"
     return [first, second]

@@ -30,13 +30,9 @@ CASE_SEED = 16
 
 # --- sigmoid_tanh -------------------------------------------------------------------------
 
-def _elementwise_cases(rng):
-    return [{"z": normal(rng, shape, 1.5), "du": normal(rng, shape)}
-            for shape in [(1, 4), (3, 1), (2, 5), (3, 3)]]
-
-
 def _grade_sigmoid_tanh(learner, rng):
-    cases = _elementwise_cases(rng)
+    cases = [{"z": normal(rng, shape, 1.5), "du": normal(rng, shape)}
+             for shape in [(1, 4), (3, 1), (2, 5), (3, 3)]]
     spec = OutputSpec("dz", ("N", "M"))
     sigmoid = reference.sigmoid
     functions = [  # name, forward, its derivative written through the output, the mistake

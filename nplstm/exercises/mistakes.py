@@ -22,8 +22,8 @@ from ..nn.module import Parameter
 from ..optim import SGD, clip_grad_norm
 from .compare import GRU_GATE_NAMES
 
-__all__ = ["permute_gates", "wrong_gate_order", "wrong_gru_gate_order", "gate_order_mistakes",
-           "truncated_training", "clipped", "CLIP_RULES", "cell_mistakes",
+__all__ = ["permute_gates", "wrong_gate_order", "gate_order_mistakes",
+           "truncated_training", "clipped", "cell_mistakes",
            "cell_forward_mistakes", "bptt_mistakes", "bptt_gradients", "bias_rows",
            "BIAS_NOT_SUMMED", "rnn_forward_mistakes", "rnn_mistakes", "reference_rnn_step",
            "gru_step", "gru_forward_mistakes", "gru_backward_mistakes"]
@@ -58,29 +58,25 @@ def permute_gates(a, order):
     return np.concatenate([blocks[k] for k in order], axis=0)
 
 
-def wrong_gate_order(order) -> str:
-    misplaced = ", ".join(f"{GATE_NAMES[k]} from z's {GATE_NAMES[order[k]]} block"
-                          for k in range(4) if order[k] != k)
-    return f"gates read from the wrong blocks of z: {misplaced} (torch's order is i, f, g, o)"
-
-
-def wrong_gru_gate_order(order) -> str:
-    misplaced = ", ".join(f"{GRU_GATE_NAMES[k]} from the {GRU_GATE_NAMES[order[k]]} block"
-                          for k in range(3) if order[k] != k)
-    return (f"gates read from the wrong blocks of W_ih, W_hh and the biases: {misplaced} "
-            f"(torch's order along 3H is r, z, n)")
+def wrong_gate_order(order, gru=False) -> str:
+    """Gate k read from block order[k]: the LSTM's blocks of z, or the GRU's of its weights."""
+    names, of, block = ((GRU_GATE_NAMES, "W_ih, W_hh and the biases", "the") if gru
+                        else (GATE_NAMES, "z", "z's"))
+    misplaced = ", ".join(f"{names[k]} from {block} {names[order[k]]} block"
+                          for k in range(len(names)) if order[k] != k)
+    return (f"gates read from the wrong blocks of {of}: {misplaced} (torch's order"
+            f"{' along 3H' if gru else ''} is {', '.join(names)})")
 
 
 def gate_order_mistakes(forward, inputs, w_at=(3, 4, 5, 6), gru=False):
     """forward(*inputs) with the gate blocks of the weights and biases (``inputs[w_at]``: the
-    LSTM's i, f, g, o, or with ``gru`` r, z, n) in every order but torch's (the learner read
-    gate k from block order[k]): [(sentence, output)]."""
-    sentence = wrong_gru_gate_order if gru else wrong_gate_order
+    LSTM's i, f, g, o, or with ``gru`` r, z, n) in every order but torch's:
+    [(sentence, output)]."""
     found = []
     for order in permutations(range(3 if gru else 4)):
         if order != tuple(sorted(order)):
             moved = [permute_gates(a, order) if k in w_at else a for k, a in enumerate(inputs)]
-            found.append((sentence(order), forward(*moved)))
+            found.append((wrong_gate_order(order, gru), forward(*moved)))
     return found
 
 
@@ -330,9 +326,6 @@ def gru_backward_mistakes(*inputs_and_dh) -> list:
 
 # --- truncated BPTT ----------------------------------------------------------------------
 
-CLIP_RULES = ("global", "each", "none", "always", "no-sqrt", "no-epsilon")
-
-
 def clipped(grads, max_norm, *, rule="global") -> list:
     """The arrays ``grads`` after clipping: "global" is ``optim.clip_grad_norm`` (torch's
     rule); the others are mistakes: "each" array by its own norm, "none", "always" scaled to
@@ -366,7 +359,7 @@ def truncated_training(x, targets, h0, c0, params, chunk, max_norm, lr, *, carry
     carry=False  every chunk starts from h0, c0 (the mistake: the state not carried)
     leak=True    a chunk's backward receives the previous chunk's dh0, dc0 at its end (the
                  mistake: a gradient crossing the chunk boundary)
-    clip         one of ``CLIP_RULES``
+    clip         a ``clipped`` rule
     """
     T, B, I = x.shape
     H, V = h0.shape[1], params[4].shape[0]

@@ -21,16 +21,6 @@ SEQUENCE_SHAPES = (("T", "B", "I"), ("B", "H"), ("B", "H"), ("4H", "I"), ("4H", 
                    ("4H",), ("4H",))
 
 
-def _sequence_cases(rng):
-    cases = []
-    # the third sizes twice in a row: a function that keeps state between calls (reset only
-    # when the shapes change) answers the fourth case with the third's
-    for T, B, I, H in [(3, 1, 3, 2), (2, 3, 4, 1), (4, 2, 3, 3), (4, 2, 3, 3), (1, 2, 2, 2)]:
-        cases.append({"inputs": step_inputs(rng, (T, B, I), B, H),
-                      "dhs": normal(rng, (T, B, H))})
-    return cases
-
-
 def _reference_sequence(x, h0, c0, W_ih, W_hh, b_ih, b_hh):
     return reference.lstm_forward(x, (h0, c0), W_ih, W_hh, b_ih, b_hh)[0][0]   # (T, B, H)
 
@@ -52,7 +42,12 @@ PREVIOUS_ANSWER = ("is the answer to the previous call (the same shapes, another
 
 
 def grade_lstm_bptt(learner, rng):
-    cases = _sequence_cases(rng)
+    cases = []
+    # the third sizes twice in a row: a function that keeps state between calls (reset only
+    # when the shapes change) answers the fourth case with the third's
+    for T, B, I, H in [(3, 1, 3, 2), (2, 3, 4, 1), (4, 2, 3, 3), (4, 2, 3, 3), (1, 2, 2, 2)]:
+        cases.append({"inputs": step_inputs(rng, (T, B, I), B, H),
+                      "dhs": normal(rng, (T, B, H))})
     previous = {}                  # function → the right outputs of the previous case
     hs_spec = OutputSpec("hs", ("T", "B", "H"), time_axis=0, backward_in_time=False)
     specs = tuple(gate_spec(n, s, time_axis=0 if n == "dx" else None)
