@@ -24,6 +24,7 @@ import time
 import traceback
 import types
 import warnings
+from contextlib import suppress
 from pathlib import Path
 from typing import Any, Callable
 
@@ -172,17 +173,13 @@ def _stop(process: subprocess.Popen[bytes]) -> int:
     child and return its exit status.  The group is killed before the child is reaped, so
     its id cannot be reused."""
     if process.returncode is None:
-        try:
+        with suppress(ProcessLookupError, PermissionError):
             os.killpg(process.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
         process.wait()
     for pipe in (process.stdin, process.stdout):
         if pipe is not None and not pipe.closed:
-            try:
+            with suppress(OSError):
                 pipe.close()
-            except OSError:
-                pass
     return process.returncode
 
 
@@ -267,10 +264,8 @@ def _grade_in_a_fork(module: types.ModuleType, name: str, timeout: float) -> Gra
     from_child_r, from_child_w = os.pipe()
     with tempfile.TemporaryFile() as stderr:
         for stream in (sys.stdout, sys.stderr):      # nothing buffered is written twice
-            try:
+            with suppress(Exception):                # a closed stream
                 stream.flush()
-            except Exception:                        # noqa: BLE001 - a closed stream
-                pass
         with warnings.catch_warnings():              # "multi-threaded, fork() may deadlock":
             warnings.simplefilter("ignore", DeprecationWarning)   # the time limit covers it
             pid = os.fork()
@@ -294,10 +289,8 @@ def _grade_in_a_fork(module: types.ModuleType, name: str, timeout: float) -> Gra
         finally:
             stop()
             for fd in (to_child_w, from_child_r):
-                try:
+                with suppress(OSError):
                     os.close(fd)
-                except OSError:
-                    pass
 
 
 def _serve_in_child(module: types.ModuleType, wire_in: int, wire_out: int, stderr: int,
@@ -320,10 +313,8 @@ def _serve_in_child(module: types.ModuleType, wire_in: int, wire_out: int, stder
         answer(Server(module=module), io.open(wire_in, "rb"), io.open(wire_out, "wb"))
     except BaseException:                            # noqa: BLE001 - reported as its last line
         code = 1
-        try:
+        with suppress(BaseException):
             traceback.print_exc()
-        except BaseException:                        # noqa: BLE001
-            pass
     finally:
         os._exit(code)
 

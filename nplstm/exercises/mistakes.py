@@ -330,7 +330,9 @@ def clipped(grads, max_norm, *, rule="global") -> list:
     """The arrays ``grads`` after clipping: "global" is ``optim.clip_grad_norm`` (torch's
     rule); the others are mistakes: "each" array by its own norm, "none", "always" scaled to
     max_norm (even below it), the norm's square "no-sqrt", "no-epsilon" (max_norm / ‖g‖)."""
-    params = [_parameter(np.zeros_like(g), g) for g in grads]
+    params = [Parameter(np.zeros(np.shape(g))) for g in grads]
+    for p, g in zip(params, grads):
+        p.grad = np.array(g, dtype=np.float64)
     if rule == "global":
         clip_grad_norm(params, max_norm)
     elif rule == "each":
@@ -344,12 +346,6 @@ def clipped(grads, max_norm, *, rule="global") -> list:
         for p in params:
             p.grad *= factor
     return [p.grad for p in params]
-
-
-def _parameter(data, grad) -> Parameter:
-    p = Parameter(np.array(data, dtype=np.float64))
-    p.grad = np.array(grad, dtype=np.float64)
-    return p
 
 
 def truncated_training(x, targets, h0, c0, params, chunk, max_norm, lr, *, carry=True,

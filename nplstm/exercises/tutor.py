@@ -183,10 +183,8 @@ def notebook_text(name: str) -> str:
 
 
 def start_notebook(name: str, directory: str | os.PathLike[str]) -> Path:
-    """Write DIRECTORY/NAME.ipynb (creating DIRECTORY) and return its path.
-
-    Never overwrites: FileExistsError when the file is there (a learner's work is in it).
-    """
+    """Write DIRECTORY/NAME.ipynb (creating DIRECTORY) and return its path; never over a file
+    (``write_new_file``: a learner's work may be in it)."""
     return write_new_file(Path(directory) / f"{name}.ipynb", notebook_text(name),
                           "open it, or move it away to start over")
 
