@@ -10,7 +10,7 @@ import pytest
 
 from nplstm.exercises import grade_here
 from nplstm.exercises.compare import central_differences, projection
-from nplstm.exercises.gru_grader import gru_step
+from nplstm.exercises.mistakes import gru_step
 from nplstm.functional import reference
 
 from .test_exercises import _planted, _report

@@ -1,16 +1,8 @@
 """Grading the capstone: the learner's ``char_lm_loss_and_grads`` is compared with nplstm's
-on small random cases, then, when right, trained here on the demo corpus.
-
-    grade_capstone(learner, rng) -> (reports, cases, training)
-    PLAN                           the training the grader runs (``TrainingPlan``)
-
-The training is the grader's, not the learner's: this process holds the parameters
-(``nplstm.nn.Parameter``), asks the learner's function for the loss and gradients of each
-batch (over the same wire as every exercise), clips them (``optim.clip_grad_norm``) and
-steps ``optim.SGD``.  Every ``eval_every`` steps the learner's function gives the loss on
-the eval characters (the first ``eval_chars`` of the demo corpus's eval split), compared
-with the add-k bigram baseline on the same characters (``training.data.bigram_baseline``).
-It passes at the first evaluation below the baseline.
+on small random cases, then, when right, trained here on the demo corpus (``PLAN``; what is
+trained and when it passes: docs/exercises.md, "The capstone").  The training is the
+grader's: this process holds the parameters, steps ``optim.SGD`` and only asks the learner's
+function, over the same wire as every exercise, for each batch's loss and gradients.
 """
 
 from __future__ import annotations
@@ -26,10 +18,9 @@ from ..functional import reference
 from ..nn.module import Parameter
 from ..optim import SGD, clip_grad_norm
 from ..training.data import CharCorpus, StreamBatches, bigram_baseline, default_corpus_text
-from .compare import Compared, OutputSpec, checked_output, gate_spec, grade_function
+from .compare import OutputSpec, checked_output, compared_outputs, gate_spec, grade_function
 from .learner import LearnerError
-from .mistakes import (NOT_SUMMED_OVER_T, PATH_THROUGH_C_BPTT, PATH_THROUGH_H_BPTT,
-                       bptt_gradients)
+from .mistakes import bptt_mistakes
 
 __all__ = ["TrainingPlan", "PLAN", "grade_capstone", "OUTPUTS"]
 
@@ -84,16 +75,10 @@ def reference_loss_and_grads(inputs, targets, W_ih, W_hh, b_ih, b_hh, W_out, b_o
 
 
 def _mistakes(x, W_ih, W_hh, b_ih, b_hh, dhs) -> list:
-    """The LSTM's gradients with a path left out, or one step's weights only."""
-    B, H = dhs.shape[1:]
-    zeros = np.zeros((B, H))
-    found = [(PATH_THROUGH_C_BPTT, {"carry_c": False}), (PATH_THROUGH_H_BPTT, {"carry_h": False})]
-    if x.shape[0] > 1:
-        found += [(NOT_SUMMED_OVER_T, {"weights": "first"}),
-                  (NOT_SUMMED_OVER_T, {"weights": "last"})]
-    return [(sentence, [None] + bptt_gradients(x, zeros, zeros, W_ih, W_hh, b_ih, b_hh, dhs,
-                                               **switch)[3:] + [None, None])
-            for sentence, switch in found]
+    """lstm_bptt's mistakes (a path left out, one step's weights only) in the outputs."""
+    zeros = np.zeros(dhs.shape[1:])
+    return [(sentence, [None] + arrays[3:] + [None, None])
+            for sentence, arrays in bptt_mistakes(x, zeros, zeros, W_ih, W_hh, b_ih, b_hh, dhs)]
 
 
 def grade_capstone(learner, rng):
@@ -109,10 +94,8 @@ def grade_capstone(learner, rng):
         inputs, targets, params = case["inputs"], case["targets"], case["params"]
         got = learner.returns(FUNCTION, OUTPUTS, inputs, targets, *params)
         want, x, dhs = reference_loss_and_grads(inputs, targets, *params)
-        mistakes = _mistakes(x, *params[:4], dhs)
-        for k, spec in enumerate(specs):
-            yield Compared(spec, got[k], want[k], None,
-                           [(s, arrays[k]) for s, arrays in mistakes], {"N": inputs.size})
+        yield from compared_outputs(specs, got, want, None, _mistakes(x, *params[:4], dhs),
+                                    {"N": inputs.size})
 
     report = grade_function(FUNCTION, cases, run)
     if not report.passed:

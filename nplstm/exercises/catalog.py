@@ -130,10 +130,8 @@ def solution_source(name: str) -> str:
 
 
 def start(name: str, directory: str | os.PathLike[str]) -> Path:
-    """Write DIRECTORY/NAME.py (creating DIRECTORY) from the stub and return its path.
-
-    Never overwrites: FileExistsError when the file is there (a learner's work is in it).
-    """
+    """Write DIRECTORY/NAME.py (creating DIRECTORY) from the stub and return its path; never
+    over a file (``write_new_file``: a learner's work may be in it)."""
     path = Path(directory) / f"{name}.py"
     return write_new_file(path, stub_source(name),
                           f"check it with `nplstm exercise check {name} --dir "

@@ -1,10 +1,5 @@
 """Comparing what a learner's function returned with the right answer, case by case, and
-saying where and how it is wrong.
-
-    grade_function(function, cases, run_case) -> FunctionReport   the loop every exercise
-        shares: the worst error and the first diagnosis per output; a learner's failure as a
-        sentence
-    relative error = max|got − want| / max(max|got|, max|want|)     (0 when both are 0)
+saying where and how it is wrong (``grade_function``: the loop every grader shares).
 
 A wrong array is tested against the shapes that common mistakes leave (round-off at float32
 level, the sign flipped, a transpose, a named alternative such as "missing the path through
@@ -27,7 +22,8 @@ from .wire import Opaque, type_name
 
 __all__ = ["OutputSpec", "gate_spec", "GRU_GATE_NAMES", "relative_error", "checked_output",
            "diagnose", "Compared", "grade_function", "central_differences", "projection",
-           "as_float", "normal", "lstm_inputs", "probe", "grade_step", "YOUR_FORWARD"]
+           "as_float", "normal", "step_inputs", "grade_step", "compared_outputs",
+           "YOUR_FORWARD"]
 
 _BLOCK_ROWS = ("0:H", "H:2H", "2H:3H", "3H:4H")
 GRU_GATE_NAMES = ("r", "z", "n")     # torch's GRU: the blocks along 3H
@@ -228,6 +224,14 @@ class Compared:
     nonfinite: str = ""           # what NaN or inf in this case's output means, if known
 
 
+def compared_outputs(specs, got, want, numeric=None, mistakes=(), sizes=None, **kw):
+    """A ``Compared`` per output k of ``specs``; ``mistakes``: [(sentence, [an array per output,
+    None where the mistake leaves it right])]; ``kw``: the rest of ``Compared``'s fields."""
+    for k, spec in enumerate(specs):
+        yield Compared(spec, got[k], want[k], None if numeric is None else numeric[k],
+                       [(s, arrays[k]) for s, arrays in mistakes], dict(sizes or {}), **kw)
+
+
 def grade_function(function: str, cases, run_case) -> FunctionReport:
     """``run_case(case)`` yields a ``Compared`` per output; the worst error over the cases is
     reported per output.  A ``LearnerError`` (not written yet, a crash, a shape) becomes the
@@ -318,36 +322,35 @@ def normal(rng, shape, scale=1.0):
     return scale * rng.standard_normal(shape)
 
 
-def lstm_inputs(rng, x_shape, B, H):
-    """[x (x_shape), h (B, H), c (B, H), W_ih (4H, I), W_hh (4H, H), b_ih, b_hh (4H,)]:
-    random, non-zero, the weights and h at half scale; I = x_shape[-1]."""
-    return [normal(rng, x_shape), normal(rng, (B, H), 0.5), normal(rng, (B, H)),
-            normal(rng, (4 * H, x_shape[-1]), 0.5), normal(rng, (4 * H, H), 0.5),
-            normal(rng, 4 * H, 0.5), normal(rng, 4 * H, 0.5)]
-
-
-def probe(learner, function: str, arguments):
-    """A run that only finds out whether ``function`` still raises NotImplementedError
-    (called with ``arguments(case)``)."""
-    def run(case):
-        try:
-            learner.call(function, *arguments(case))
-        except LearnerError as err:
-            if str(err).startswith("not written yet"):
-                raise
-        return iter(())
-    return run
+def step_inputs(rng, x_shape, B, H, gates=4, cell=True):
+    """[x (x_shape), h (B, H), c (B, H) if ``cell``, W_ih (GH, I), W_hh (GH, H), b_ih, b_hh
+    (GH,)] with G = ``gates`` (the LSTM's 4, the GRU's 3, the RNN's 1): random, non-zero, the
+    weights and h at half scale; I = x_shape[-1]."""
+    G = gates * H
+    return ([normal(rng, x_shape), normal(rng, (B, H), 0.5)]
+            + ([normal(rng, (B, H))] if cell else [])
+            + [normal(rng, (G, x_shape[-1]), 0.5), normal(rng, (G, H), 0.5),
+               normal(rng, G, 0.5), normal(rng, G, 0.5)])
 
 
 def grade_step(learner, forward: str, run_forward, backward: str, run_backward, cases,
                upstream) -> list:
-    """[forward's report, backward's report] of a step exercise (rnn_step, gru_cell); a
-    backward needs the forward's cache, so when the forward has a problem the backward is
-    only probed (on the first case, ``upstream(case)`` and no cache) for being written."""
+    """[forward's report, backward's report] of an exercise with both (rnn_step, gru_cell,
+    lstm_bptt); a backward needs the forward's cache, so when the forward has a problem the
+    backward is only probed (on the first case, ``upstream(case)`` and no cache) for still
+    raising NotImplementedError."""
     first = grade_function(forward, cases, run_forward)
     if not first.problem:
         return [first, grade_function(backward, cases, run_backward)]
-    second = grade_function(backward, cases[:1], probe(learner, backward,
-                                                       lambda case: (upstream(case), None)))
+
+    def probe(case):
+        try:
+            learner.call(backward, upstream(case), None)
+        except LearnerError as err:
+            if str(err).startswith("not written yet"):
+                raise
+        return iter(())
+
+    second = grade_function(backward, cases[:1], probe)
     second.problem = second.problem or f"not graded: it needs {forward}'s cache"
     return [first, second]

@@ -1,7 +1,7 @@
 """One grader per exercise (``GRADERS``): random cases, the right answers from nplstm's
 reference (plain NumPy for the non-LSTM ones), central differences of the learner's forward,
-named mistakes.  The one-step exercises are here, but for the GRU's (``gru_grader``); the
-sequences (lstm_bptt, truncated_bptt) in ``sequence_graders``, the capstone in ``capstone``.
+named mistakes (``mistakes``).  The one-step exercises are here; the sequences (lstm_bptt,
+truncated_bptt) in ``sequence_graders``, the capstone in ``capstone``.
 
 Every case is float64 with random, seeded, non-zero values (states, biases and upstream
 gradients included), and the sizes include a batch and a hidden size of 1.
@@ -16,12 +16,11 @@ import numpy as np
 from .. import functional as F
 from ..functional import reference
 from .capstone import grade_capstone
-from .gru_grader import grade_gru_cell
-from .compare import (Compared, OutputSpec, as_float, central_differences, gate_spec,
-                      grade_function, grade_step, lstm_inputs, normal, projection)
+from .compare import (Compared, OutputSpec, as_float, central_differences, compared_outputs,
+                      gate_spec, grade_function, grade_step, normal, projection, step_inputs)
 from .mistakes import (BIAS_NOT_SUMMED, bias_rows, cell_forward_mistakes, cell_mistakes,
-                       gate_order_mistakes, reference_rnn_step, rnn_forward_mistakes,
-                       rnn_mistakes)
+                       gate_order_mistakes, gru_backward_mistakes, gru_forward_mistakes,
+                       reference_rnn_step, rnn_forward_mistakes, rnn_mistakes)
 from .sequence_graders import grade_lstm_bptt, grade_truncated_bptt
 
 __all__ = ["GRADERS", "CASE_SEED"]
@@ -31,13 +30,9 @@ CASE_SEED = 16
 
 # --- sigmoid_tanh -------------------------------------------------------------------------
 
-def _elementwise_cases(rng):
-    return [{"z": normal(rng, shape, 1.5), "du": normal(rng, shape)}
-            for shape in [(1, 4), (3, 1), (2, 5), (3, 3)]]
-
-
 def _grade_sigmoid_tanh(learner, rng):
-    cases = _elementwise_cases(rng)
+    cases = [{"z": normal(rng, shape, 1.5), "du": normal(rng, shape)}
+             for shape in [(1, 4), (3, 1), (2, 5), (3, 3)]]
     spec = OutputSpec("dz", ("N", "M"))
     sigmoid = reference.sigmoid
     functions = [  # name, forward, its derivative written through the output, the mistake
@@ -78,10 +73,9 @@ def _grade_linear(learner, rng):
         want = F.linear_backward(dy, cache)                          # y = x Wᵀ + b
         numeric = central_differences(
             lambda x_, W_, b_: projection([x_ @ W_.T + b_], [dy]), [x, W, b])
-        mistakes = [[], [], [(BIAS_NOT_SUMMED, row) for row in bias_rows(dy)]]
-        for spec, g, w, n, m in zip(specs, got, want, numeric, mistakes):
-            yield Compared(spec, g, w, n, m, sizes={"N": x.shape[0]},
-                           forward="the forward y = x Wᵀ + b")
+        mistakes = [(BIAS_NOT_SUMMED, [None, None, row]) for row in bias_rows(dy)]
+        yield from compared_outputs(specs, got, want, numeric, mistakes, {"N": x.shape[0]},
+                                    forward="the forward y = x Wᵀ + b")
 
     return [grade_function("linear_backward", cases, run)], len(cases)
 
@@ -125,44 +119,60 @@ def _grade_softmax_cross_entropy(learner, rng):
     return [grade_function("softmax_cross_entropy", cases, run)], len(cases)
 
 
-# --- the vanilla RNN step -----------------------------------------------------------------
+# --- the steps with a forward and a backward: rnn_step, gru_cell ---------------------------
 
-RNN_GRADS = ("dx", "dh_prev", "dW_ih", "dW_hh", "db_ih", "db_hh")
-RNN_SHAPES = (("B", "I"), ("B", "H"), ("H", "I"), ("H", "H"), ("H",), ("H",))
+STEP_GRADS = ("dx", "dh_prev", "dW_ih", "dW_hh", "db_ih", "db_hh")
 
 
-def _grade_rnn_step(learner, rng):
+def _grade_step(learner, rng, exercise, gates, reference_step, forward_mistakes,
+                backward_mistakes):
+    """EXERCISE_forward(x, h_prev, W_ih, W_hh, b_ih, b_hh) -> (h, cache) and
+    EXERCISE_backward(dh, cache) -> ``STEP_GRADS``, the weights ``gates``·H rows (the RNN's
+    1, the GRU's 3); ``reference_step(*inputs)`` is the right h, with ``dh`` (h, grads), and
+    the mistakes' functions take the same arguments."""
     cases = []
     for B, I, H in [(1, 3, 2), (3, 4, 1), (2, 4, 3), (4, 2, 3)]:
-        inputs = [normal(rng, (B, I)), normal(rng, (B, H), 0.5), normal(rng, (H, I), 0.5),
-                  normal(rng, (H, H), 0.5), normal(rng, H, 0.5), normal(rng, H, 0.5)]
-        cases.append({"inputs": inputs, "dh": normal(rng, (B, H))})
-    h_spec = OutputSpec("h", ("B", "H"))
-    specs = tuple(OutputSpec(n, s) for n, s in zip(RNN_GRADS, RNN_SHAPES))
+        cases.append({"inputs": step_inputs(rng, (B, I), B, H, gates, cell=False),
+                      "dh": normal(rng, (B, H))})
+    rows = f"{gates}H" if gates > 1 else "H"
+    specs = tuple(gate_spec(n, s) for n, s in zip(STEP_GRADS, [
+        ("B", "I"), ("B", "H"), (rows, "I"), (rows, "H"), (rows,), (rows,)]))
+    forward, backward = f"{exercise}_forward", f"{exercise}_backward"
 
     def learner_forward(*inputs):
-        return learner.returns("rnn_step_forward", ("h", "cache"), *inputs)
+        return learner.returns(forward, ("h", "cache"), *inputs)
 
     def run_forward(case):
         inputs = case["inputs"]
-        h, _ = learner_forward(*inputs)
-        yield Compared(h_spec, h, reference_rnn_step(*inputs),
-                       alternatives=rnn_forward_mistakes(*inputs))
+        yield Compared(OutputSpec("h", ("B", "H")), learner_forward(*inputs)[0],
+                       reference_step(*inputs), alternatives=forward_mistakes(*inputs))
 
     def run_backward(case):
         inputs, dh = case["inputs"], case["dh"]
-        _, cache = learner_forward(*inputs)
-        got = learner.returns("rnn_step_backward", RNN_GRADS, dh, cache)
-        _, want = reference_rnn_step(*inputs, dh)
+        got = learner.returns(backward, STEP_GRADS, dh, learner_forward(*inputs)[1])
         numeric = central_differences(
             lambda *a: projection([learner_forward(*a)[0]], [dh], ("h",)), inputs)
-        mistakes = rnn_mistakes(*inputs, dh)
-        for k, spec in enumerate(specs):
-            yield Compared(spec, got[k], want[k], numeric[k],
-                           [(s, arrays[k]) for s, arrays in mistakes], {"B": len(dh)})
+        yield from compared_outputs(specs, got, reference_step(*inputs, dh)[1], numeric,
+                                    backward_mistakes(*inputs, dh), {"B": len(dh)})
 
-    return grade_step(learner, "rnn_step_forward", run_forward, "rnn_step_backward",
-                      run_backward, cases, lambda case: case["dh"]), len(cases)
+    return grade_step(learner, forward, run_forward, backward, run_backward, cases,
+                      lambda case: case["dh"]), len(cases)
+
+
+def _reference_gru(x, h, W_ih, W_hh, b_ih, b_hh, dh=None):
+    """``reference_rnn_step``'s GRU twin: h' (B, H), and with ``dh`` (h', its gradients)."""
+    h_new, cache = reference.gru_step_forward(x, h, W_ih, W_hh, b_ih, b_hh)
+    return h_new if dh is None else (h_new, reference.gru_step_backward(dh, cache))
+
+
+def _grade_rnn_step(learner, rng):
+    return _grade_step(learner, rng, "rnn_step", 1, reference_rnn_step, rnn_forward_mistakes,
+                       rnn_mistakes)
+
+
+def _grade_gru_cell(learner, rng):
+    return _grade_step(learner, rng, "gru_cell", 3, _reference_gru, gru_forward_mistakes,
+                       gru_backward_mistakes)
 
 
 # --- the LSTM cell ------------------------------------------------------------------------
@@ -175,7 +185,7 @@ def _cell_cases(rng):
     """(x, h_prev, c_prev, W_ih, W_hh, b_ih, b_hh) and upstream (dh, dc), for B, I, H."""
     cases = []
     for B, I, H in [(1, 3, 2), (3, 4, 1), (2, 4, 3), (4, 2, 2)]:
-        cases.append({"inputs": lstm_inputs(rng, (B, I), B, H), "dh": normal(rng, (B, H)),
+        cases.append({"inputs": step_inputs(rng, (B, I), B, H), "dh": normal(rng, (B, H)),
                       "dc": normal(rng, (B, H))})
     return cases
 
@@ -190,13 +200,9 @@ def _grade_lstm_cell_forward(learner, rng):
 
     def run(case):
         inputs = case["inputs"]
-        h, c, _ = learner.returns("lstm_cell_forward", ("h", "c", "cache"), *inputs)
-        want = _reference_cell(*inputs)
-        wrong_orders = (gate_order_mistakes(_reference_cell, inputs)
-                        + cell_forward_mistakes(*inputs))
-        for k, (spec, got) in enumerate(zip(specs, (h, c))):
-            yield Compared(spec, got, want[k],
-                           alternatives=[(s, out[k]) for s, out in wrong_orders])
+        got = learner.returns("lstm_cell_forward", ("h", "c", "cache"), *inputs)
+        yield from compared_outputs(specs, got, _reference_cell(*inputs), mistakes=(
+            gate_order_mistakes(_reference_cell, inputs) + cell_forward_mistakes(*inputs)))
 
     return [grade_function("lstm_cell_forward", cases, run)], len(cases)
 
@@ -216,11 +222,8 @@ def _grade_lstm_cell_backward(learner, rng):
         want, _ = reference.lstm_step_backward(dh, dc, ref_cache)
         numeric = central_differences(
             lambda *a: projection(learner_forward(*a)[:2], [dh, dc], ("h", "c")), inputs)
-        mistakes = cell_mistakes(*inputs, dh, dc)
-        for k, spec in enumerate(specs):
-            yield Compared(spec, got[k], want[k], numeric[k],
-                           [(s, arrays[k]) for s, arrays in mistakes], {"B": len(dh)},
-                           forward="the given forward")
+        yield from compared_outputs(specs, got, want, numeric, cell_mistakes(*inputs, dh, dc),
+                                    {"B": len(dh)}, forward="the given forward")
 
     return [grade_function("lstm_cell_backward", cases, run)], len(cases)
 
@@ -232,7 +235,7 @@ GRADERS: dict[str, Callable[..., Any]] = {
     "rnn_step": _grade_rnn_step,
     "lstm_cell_forward": _grade_lstm_cell_forward,
     "lstm_cell_backward": _grade_lstm_cell_backward,
-    "gru_cell": grade_gru_cell,
+    "gru_cell": _grade_gru_cell,
     "lstm_bptt": grade_lstm_bptt,
     "truncated_bptt": grade_truncated_bptt,
     "capstone": grade_capstone,

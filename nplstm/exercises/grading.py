@@ -1,26 +1,15 @@
 """Grading: ``grade(path, name)`` for a learner's file, ``check(name, namespace)`` for
 functions held in a namespace (a notebook cell's ``globals()``, a REPL, a module).
 
-    grade(path, name, *, timeout=None, isolate=True) -> GradeResult
-    check(name, namespace, *, timeout=None, isolate=True) -> GradeResult
-
-The learner's code runs in a child process of its own session: for a file, a fresh
-interpreter (``sys.executable``) imports it; for a namespace, this process forks
-(``os.fork``, POSIX), since a function defined in a notebook cell belongs to ``__main__`` and
-cannot be imported by a fresh interpreter, while the fork holds the very function objects
-with the globals they see.  A crash, a ``sys.exit``, an ``os._exit`` or an endless loop there
-cannot take the caller down, and the child's standard streams point away from the caller's
-(a print in a notebook's function does not reach the kernel's sockets).  The child only runs
-the learner's functions: the grader, here, sends it each case's inputs and receives the
-returned arrays as plain copies over the pickle-free ``wire``, compares them with its own
-reference and decides.  Nothing the child writes can be a verdict: a child that ends or stops
-answering fails.  At the end, or past ``timeout`` seconds, the child's whole process group is
-killed, so processes the learner's code started go with it.
-
-``isolate=False`` runs the learner's code in this process (no time limit; what the tests use
-for speed; a namespace's prints show and what its functions change in their module's globals
-stays changed), through the same wire format.  Where ``os.fork`` is missing (Windows) a
-namespace needs ``isolate=False``.
+The learner's code runs in a child process of its own session (docs/exercises.md, "How
+grading works"): for a file, a fresh interpreter imports it; for a namespace, this process
+forks (``os.fork``), since a function defined in a notebook cell belongs to ``__main__`` and
+only a fork holds it, with the globals it sees.  The child's standard streams point away from
+the caller's, and it only runs the learner's functions: the grader, here, sends it each
+case's inputs, receives plain copies over the pickle-free ``wire`` and decides, so nothing
+the child writes can be a verdict, and a child that ends or stops answering fails.  At the
+end, or past ``timeout`` seconds, the child's whole process group is killed.
+``isolate=False`` runs the learner's code in this process, through the same wire format.
 """
 
 from __future__ import annotations
@@ -35,6 +24,7 @@ import time
 import traceback
 import types
 import warnings
+from contextlib import suppress
 from pathlib import Path
 from typing import Any, Callable
 
@@ -183,17 +173,13 @@ def _stop(process: subprocess.Popen[bytes]) -> int:
     child and return its exit status.  The group is killed before the child is reaped, so
     its id cannot be reused."""
     if process.returncode is None:
-        try:
+        with suppress(ProcessLookupError, PermissionError):
             os.killpg(process.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
         process.wait()
     for pipe in (process.stdin, process.stdout):
         if pipe is not None and not pipe.closed:
-            try:
+            with suppress(OSError):
                 pipe.close()
-            except OSError:
-                pass
     return process.returncode
 
 
@@ -278,10 +264,8 @@ def _grade_in_a_fork(module: types.ModuleType, name: str, timeout: float) -> Gra
     from_child_r, from_child_w = os.pipe()
     with tempfile.TemporaryFile() as stderr:
         for stream in (sys.stdout, sys.stderr):      # nothing buffered is written twice
-            try:
+            with suppress(Exception):                # a closed stream
                 stream.flush()
-            except Exception:                        # noqa: BLE001 - a closed stream
-                pass
         with warnings.catch_warnings():              # "multi-threaded, fork() may deadlock":
             warnings.simplefilter("ignore", DeprecationWarning)   # the time limit covers it
             pid = os.fork()
@@ -305,10 +289,8 @@ def _grade_in_a_fork(module: types.ModuleType, name: str, timeout: float) -> Gra
         finally:
             stop()
             for fd in (to_child_w, from_child_r):
-                try:
+                with suppress(OSError):
                     os.close(fd)
-                except OSError:
-                    pass
 
 
 def _serve_in_child(module: types.ModuleType, wire_in: int, wire_out: int, stderr: int,
@@ -331,10 +313,8 @@ def _serve_in_child(module: types.ModuleType, wire_in: int, wire_out: int, stder
         answer(Server(module=module), io.open(wire_in, "rb"), io.open(wire_out, "wb"))
     except BaseException:                            # noqa: BLE001 - reported as its last line
         code = 1
-        try:
+        with suppress(BaseException):
             traceback.print_exc()
-        except BaseException:                        # noqa: BLE001
-            pass
     finally:
         os._exit(code)
 

@@ -1,13 +1,9 @@
-"""The learner's code and both ends of the call to it.
-
-    load_learner(path), call(module, name, *args)   the file loaded without being trusted,
-                                  its functions called with copies
-    Server(path).reply(request) -> reply;  serve()  the learner's side (the child process:
-                                  argv[1] is the file; frames in on stdin, out on stdout; the
-                                  learner's own prints go to /dev/null): runs the call a
-                                  request names and sends back its values (``wire``)
-    Learner(request).call(name, *args)   the grader's handle: the call sent across, the
-                                  reply rebuilt as plain arrays, floats and ``Opaque``s
+"""The learner's code and both ends of the call to it: ``load_learner`` and ``call`` (the file
+loaded without being trusted, its functions called with copies); ``Server`` and ``serve``, the
+learner's side (the child: argv[1] is the file, frames in on stdin, out on stdout, the
+learner's prints to /dev/null), which runs the call a request names and sends back its values
+(``wire``); ``Learner``, the grader's handle, which rebuilds the reply as plain arrays, floats
+and ``Opaque``s.
 
 Everything that can go wrong in the learner's code becomes one sentence (``LearnerError``): a
 syntax error names the file and line, a crash names the exception and the line of the

@@ -1,18 +1,11 @@
-"""What common mistakes would return, computed with nplstm's reference by leaving one term out.
+"""What common mistakes would return, computed with nplstm's reference by leaving one term out
+(the GRU's with ``gru_step``, the step written once more, a switch per mistake).
 
 When a learner's array equals one of these, the grader names the mistake instead of only
 saying "wrong".  Each function returns a list of (sentence, arrays): the arrays in the order
 of the exercise's outputs (None where the mistake leaves that output right or undefined).
-
-Exercise truncated_bptt's answers come from the library's own training step (``nplstm.nn.LSTM``
-and ``Linear`` over a chunk from the carried state, the cross-entropy, ``LSTM.backward`` with
-nothing arriving at the chunk's end, ``optim.clip_grad_norm``, ``optim.SGD``), each mistake a
-switch:
-
-    truncated_training(x, targets, h0, c0, params, chunk, max_norm, lr, *, carry=True,
-                       leak=False, clip="global")
-        -> [losses (K,), W_ih, W_hh, b_ih, b_hh, W_out, b_out, h (B, H), c (B, H)]
-    clipped(grads, max_norm, *, rule="global") -> [arrays]
+Exercise truncated_bptt's answers, and its mistakes as switches, come from the library's own
+training step (``truncated_training``).
 """
 
 from __future__ import annotations
@@ -27,14 +20,13 @@ from ..kernels.layout import GATE_NAMES
 from ..nn import LSTM, Linear
 from ..nn.module import Parameter
 from ..optim import SGD, clip_grad_norm
+from .compare import GRU_GATE_NAMES
 
-__all__ = ["GATE_ORDERS", "permute_gates", "wrong_gate_order", "gate_order_mistakes",
-           "truncated_training", "clipped", "CLIP_RULES", "cell_mistakes",
+__all__ = ["permute_gates", "wrong_gate_order", "gate_order_mistakes",
+           "truncated_training", "clipped", "cell_mistakes",
            "cell_forward_mistakes", "bptt_mistakes", "bptt_gradients", "bias_rows",
-           "BIAS_NOT_SUMMED", "rnn_forward_mistakes", "rnn_mistakes", "reference_rnn_step"]
-
-# every order but torch's: the learner read gate k of z from block order[k]
-GATE_ORDERS = [order for order in permutations(range(4)) if order != (0, 1, 2, 3)]
+           "BIAS_NOT_SUMMED", "rnn_forward_mistakes", "rnn_mistakes", "reference_rnn_step",
+           "gru_step", "gru_forward_mistakes", "gru_backward_mistakes"]
 
 PATH_THROUGH_C_CELL = ("missing the path through c: dc, the gradient arriving at c, must be "
                        "added to the part coming through h = o ⊙ tanh(c) before it flows on "
@@ -66,19 +58,25 @@ def permute_gates(a, order):
     return np.concatenate([blocks[k] for k in order], axis=0)
 
 
-def wrong_gate_order(order) -> str:
-    misplaced = ", ".join(f"{GATE_NAMES[k]} from z's {GATE_NAMES[order[k]]} block"
-                          for k in range(4) if order[k] != k)
-    return f"gates read from the wrong blocks of z: {misplaced} (torch's order is i, f, g, o)"
+def wrong_gate_order(order, gru=False) -> str:
+    """Gate k read from block order[k]: the LSTM's blocks of z, or the GRU's of its weights."""
+    names, of, block = ((GRU_GATE_NAMES, "W_ih, W_hh and the biases", "the") if gru
+                        else (GATE_NAMES, "z", "z's"))
+    misplaced = ", ".join(f"{names[k]} from {block} {names[order[k]]} block"
+                          for k in range(len(names)) if order[k] != k)
+    return (f"gates read from the wrong blocks of {of}: {misplaced} (torch's order"
+            f"{' along 3H' if gru else ''} is {', '.join(names)})")
 
 
-def gate_order_mistakes(forward, inputs, w_at=(3, 4, 5, 6)):
-    """forward(*inputs) with the gate blocks of the weights and biases in every wrong order:
+def gate_order_mistakes(forward, inputs, w_at=(3, 4, 5, 6), gru=False):
+    """forward(*inputs) with the gate blocks of the weights and biases (``inputs[w_at]``: the
+    LSTM's i, f, g, o, or with ``gru`` r, z, n) in every order but torch's:
     [(sentence, output)]."""
     found = []
-    for order in GATE_ORDERS:
-        moved = [permute_gates(a, order) if k in w_at else a for k, a in enumerate(inputs)]
-        found.append((wrong_gate_order(order), forward(*moved)))
+    for order in permutations(range(3 if gru else 4)):
+        if order != tuple(sorted(order)):
+            moved = [permute_gates(a, order) if k in w_at else a for k, a in enumerate(inputs)]
+            found.append((wrong_gate_order(order, gru), forward(*moved)))
     return found
 
 
@@ -230,16 +228,111 @@ def rnn_mistakes(x, h, weight_ih, weight_hh, bias_ih, bias_hh, dh):
     return found
 
 
+# --- the GRU step -----------------------------------------------------------------------
+
+R_ON_H = ("r applied to h_prev: torch multiplies r into the whole recurrent term, its bias "
+          "included, n = tanh(gi_n + r ⊙ (h_prev W_hnᵀ + b_hn)); (r ⊙ h_prev) W_hnᵀ is the "
+          "original paper's form (Keras reset_after=False), not torch's")
+B_HN_OUTSIDE = ("b_hn left outside r: n = tanh(gi_n + r ⊙ gh_n) with gh_n = h_prev W_hnᵀ + "
+                "b_hn, so r multiplies the recurrent bias too")
+Z_SWAPPED = ("z's two roles swapped: z is the share of the old state, h = (1 − z) ⊙ n + "
+             "z ⊙ h_prev, not z ⊙ n + (1 − z) ⊙ h_prev")
+SIGMA_FOR_TANH_N = "σ where tanh belongs: n = tanh(gi_n + r ⊙ gh_n)"
+NO_DIRECT_PATH = ("missing the direct path through h_prev: h = … + z ⊙ h_prev, so dh_prev "
+                  "gets dh ⊙ z besides what comes back through W_hh")
+NO_HH_PATH = ("missing the paths through W_hh: h_prev also reaches r, z and n through gh = "
+              "h_prev W_hhᵀ + b_hh, so dh_prev is dh ⊙ z plus dgh W_hh (all three blocks)")
+NO_R_ON_GH_N = ("r missing from the gradient of gh_n: a_n = gi_n + r ⊙ gh_n, so ∂L/∂gh_n = "
+                "da_n ⊙ r (the n rows of dW_hh and db_hh, and dh_prev, take it)")
+NO_R_PATH = ("missing the path through r: a_n = gi_n + r ⊙ gh_n, so dr = da_n ⊙ gh_n, "
+             "then σ' into the r blocks")
+SIGMA_PRIME_N = ("σ' where tanh' belongs: n = tanh(a_n), so ∂n/∂a_n = 1 − n² (exercise "
+                 "sigmoid_tanh)")
+
+
+def gru_step(x, h, W_ih, W_hh, b_ih, b_hh, dh=None, *, r_on_h=False, b_hn_outside=False,
+             swap_z=False, sigma_n=False, direct=True, through_hh=True, r_on_gh_n=True,
+             r_path=True, tanh_prime=True):
+    """One GRU step, and with ``dh`` its gradients ([dx, dh_prev, dW_ih, dW_hh, db_ih, db_hh],
+    (dgi, dgh)), written once more beside the reference (which grades): with every switch
+    off it is the reference's step (the suite checks), each switch a named mistake:
+    r_on_h (n from (r ⊙ h) W_hnᵀ + b_hn), b_hn_outside (r ⊙ (h W_hnᵀ) + b_hn), swap_z
+    (h = z ⊙ n + (1 − z) ⊙ h), sigma_n (n = σ(a_n)); in the backward, direct=False (no
+    dh ⊙ z), through_hh=False (no dgh W_hh in dh_prev), r_on_gh_n=False (∂L/∂gh_n = da_n),
+    r_path=False (dr = 0), tanh_prime=False (σ' for n)."""
+    H = h.shape[1]
+    W_hn, b_hn = W_hh[2 * H:], b_hh[2 * H:]
+    gi = x @ W_ih.T + b_ih                                          # (B, 3H)
+    gh = h @ W_hh.T + b_hh                                          # (B, 3H)
+    r = reference.sigmoid(gi[:, :H] + gh[:, :H])                    # (B, H)
+    z = reference.sigmoid(gi[:, H:2 * H] + gh[:, H:2 * H])          # (B, H)
+    if r_on_h:
+        recurrent = (r * h) @ W_hn.T + b_hn
+    elif b_hn_outside:
+        recurrent = r * (h @ W_hn.T) + b_hn
+    else:
+        recurrent = r * gh[:, 2 * H:]                               # r ⊙ gh_n
+    a_n = gi[:, 2 * H:] + recurrent
+    n = reference.sigmoid(a_n) if sigma_n else np.tanh(a_n)         # (B, H)
+    keep = 1 - z if swap_z else z                                   # h's share of h_prev
+    h_new = (1 - keep) * n + keep * h
+    if dh is None:
+        return h_new
+    dn = dh * (1 - keep)
+    da_z = dh * (h - n) * (-1 if swap_z else 1) * z * (1 - z)
+    da_n = dn * (1 - n * n) if tanh_prime else dn * n * (1 - n)
+    if r_on_h:
+        d_rh = da_n @ W_hn                                          # ∂L/∂(r ⊙ h)
+        dgh_n, dr, dh_n_path, dW_hn = da_n, d_rh * h, d_rh * r, da_n.T @ (r * h)
+    else:
+        dgh_n = da_n * r if r_on_gh_n else da_n                     # ∂L/∂gh_n
+        dr, dh_n_path, dW_hn = da_n * gh[:, 2 * H:], dgh_n @ W_hn, dgh_n.T @ h
+    da_r = dr * r * (1 - r) if r_path else np.zeros_like(dr)
+    dgi = np.concatenate([da_r, da_z, da_n], axis=1)                # (B, 3H)
+    dgh = np.concatenate([da_r, da_z, dgh_n], axis=1)               # (B, 3H)
+    dh_prev = np.zeros_like(h)
+    if direct:
+        dh_prev = dh_prev + dh * keep
+    if through_hh:
+        dh_prev = dh_prev + dgh[:, :2 * H] @ W_hh[:2 * H] + dh_n_path
+    grads = [dgi @ W_ih, dh_prev, dgi.T @ x, np.concatenate([dgh[:, :2 * H].T @ h, dW_hn]),
+             dgi.sum(axis=0), dgh.sum(axis=0)]
+    return grads, (dgi, dgh)
+
+
+def gru_forward_mistakes(*inputs) -> list:
+    """gru_cell_forward's h with each named mistake: [(sentence, h)]."""
+    return [(R_ON_H, gru_step(*inputs, r_on_h=True)),
+            (B_HN_OUTSIDE, gru_step(*inputs, b_hn_outside=True)),
+            (Z_SWAPPED, gru_step(*inputs, swap_z=True)),
+            (SIGMA_FOR_TANH_N, gru_step(*inputs, sigma_n=True))] + gate_order_mistakes(
+        gru_step, inputs, w_at=(2, 3, 4, 5), gru=True)
+
+
+def gru_backward_mistakes(*inputs_and_dh) -> list:
+    """gru_cell_backward's six gradients with each named mistake: [(sentence, [arrays])].
+    A learner whose forward holds a mistake (r on h_prev, z swapped) and whose backward
+    follows it gets that forward mistake's name here too."""
+    named = [(NO_DIRECT_PATH, {"direct": False}), (NO_HH_PATH, {"through_hh": False}),
+             (Z_SWAPPED, {"swap_z": True}), (R_ON_H, {"r_on_h": True}),
+             (NO_R_ON_GH_N, {"r_on_gh_n": False}), (NO_R_PATH, {"r_path": False}),
+             (SIGMA_PRIME_N, {"tanh_prime": False})]
+    found = [(sentence, gru_step(*inputs_and_dh, **switch)[0]) for sentence, switch in named]
+    _, (dgi, dgh) = gru_step(*inputs_and_dh)
+    found += [(BIAS_NOT_SUMMED, [None] * 4 + [gi_row, gh_row])
+              for gi_row, gh_row in zip(bias_rows(dgi), bias_rows(dgh))]
+    return found
+
+
 # --- truncated BPTT ----------------------------------------------------------------------
-
-CLIP_RULES = ("global", "each", "none", "always", "no-sqrt", "no-epsilon")
-
 
 def clipped(grads, max_norm, *, rule="global") -> list:
     """The arrays ``grads`` after clipping: "global" is ``optim.clip_grad_norm`` (torch's
     rule); the others are mistakes: "each" array by its own norm, "none", "always" scaled to
     max_norm (even below it), the norm's square "no-sqrt", "no-epsilon" (max_norm / ‖g‖)."""
-    params = [_parameter(np.zeros_like(g), g) for g in grads]
+    params = [Parameter(np.zeros(np.shape(g))) for g in grads]
+    for p, g in zip(params, grads):
+        p.grad = np.array(g, dtype=np.float64)
     if rule == "global":
         clip_grad_norm(params, max_norm)
     elif rule == "each":
@@ -255,12 +348,6 @@ def clipped(grads, max_norm, *, rule="global") -> list:
     return [p.grad for p in params]
 
 
-def _parameter(data, grad) -> Parameter:
-    p = Parameter(np.array(data, dtype=np.float64))
-    p.grad = np.array(grad, dtype=np.float64)
-    return p
-
-
 def truncated_training(x, targets, h0, c0, params, chunk, max_norm, lr, *, carry=True,
                        leak=False, clip="global") -> list:
     """One SGD step per chunk of ``chunk`` steps, as the trainer takes them.
@@ -268,7 +355,7 @@ def truncated_training(x, targets, h0, c0, params, chunk, max_norm, lr, *, carry
     carry=False  every chunk starts from h0, c0 (the mistake: the state not carried)
     leak=True    a chunk's backward receives the previous chunk's dh0, dc0 at its end (the
                  mistake: a gradient crossing the chunk boundary)
-    clip         one of ``CLIP_RULES``
+    clip         a ``clipped`` rule
     """
     T, B, I = x.shape
     H, V = h0.shape[1], params[4].shape[0]

@@ -8,8 +8,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..functional import reference
-from .compare import (Compared, OutputSpec, central_differences, gate_spec, grade_function,
-                      lstm_inputs, normal, probe, projection)
+from .compare import (Compared, OutputSpec, central_differences, compared_outputs, gate_spec,
+                      grade_function, grade_step, normal, projection, step_inputs)
 from .learner import LearnerError
 from .mistakes import bptt_mistakes, clipped, gate_order_mistakes, truncated_training
 
@@ -19,16 +19,6 @@ __all__ = ["grade_lstm_bptt", "grade_truncated_bptt"]
 SEQUENCE_GRADS = ("dx", "dh0", "dc0", "dW_ih", "dW_hh", "db_ih", "db_hh")
 SEQUENCE_SHAPES = (("T", "B", "I"), ("B", "H"), ("B", "H"), ("4H", "I"), ("4H", "H"),
                    ("4H",), ("4H",))
-
-
-def _sequence_cases(rng):
-    cases = []
-    # the third sizes twice in a row: a function that keeps state between calls (reset only
-    # when the shapes change) answers the fourth case with the third's
-    for T, B, I, H in [(3, 1, 3, 2), (2, 3, 4, 1), (4, 2, 3, 3), (4, 2, 3, 3), (1, 2, 2, 2)]:
-        cases.append({"inputs": lstm_inputs(rng, (T, B, I), B, H),
-                      "dhs": normal(rng, (T, B, H))})
-    return cases
 
 
 def _reference_sequence(x, h0, c0, W_ih, W_hh, b_ih, b_hh):
@@ -52,7 +42,12 @@ PREVIOUS_ANSWER = ("is the answer to the previous call (the same shapes, another
 
 
 def grade_lstm_bptt(learner, rng):
-    cases = _sequence_cases(rng)
+    cases = []
+    # the third sizes twice in a row: a function that keeps state between calls (reset only
+    # when the shapes change) answers the fourth case with the third's
+    for T, B, I, H in [(3, 1, 3, 2), (2, 3, 4, 1), (4, 2, 3, 3), (4, 2, 3, 3), (1, 2, 2, 2)]:
+        cases.append({"inputs": step_inputs(rng, (T, B, I), B, H),
+                      "dhs": normal(rng, (T, B, H))})
     previous = {}                  # function → the right outputs of the previous case
     hs_spec = OutputSpec("hs", ("T", "B", "H"), time_axis=0, backward_in_time=False)
     specs = tuple(gate_spec(n, s, time_axis=0 if n == "dx" else None)
@@ -91,18 +86,11 @@ def grade_lstm_bptt(learner, rng):
             lambda *a: projection([learner_forward(*a)[0]], [dhs], ("hs",)), inputs)
         mistakes = bptt_mistakes(*inputs, dhs) + [(PREVIOUS_ANSWER,
                                                    stale("lstm_backward", want))]
-        T, B = dhs.shape[:2]
-        for k, spec in enumerate(specs):
-            yield Compared(spec, got[k], want[k], numeric[k],
-                           [(s, arrays[k]) for s, arrays in mistakes], {"T": T, "B": B})
+        yield from compared_outputs(specs, got, want, numeric, mistakes,
+                                    {"T": dhs.shape[0], "B": dhs.shape[1]})
 
-    forward = grade_function("lstm_forward", cases, run_forward)
-    backward = grade_function("lstm_backward", cases, run_backward)
-    if forward.problem:   # no cache to grade lstm_backward with: is it written at all?
-        backward = grade_function("lstm_backward", cases[:1], probe(
-            learner, "lstm_backward", lambda case: (case["dhs"], None)))
-        backward.problem = backward.problem or "not graded: it needs lstm_forward's cache"
-    return [forward, backward], len(cases)
+    return grade_step(learner, "lstm_forward", run_forward, "lstm_backward", run_backward,
+                      cases, lambda case: case["dhs"]), len(cases)
 
 
 # --- truncated BPTT -----------------------------------------------------------------------
@@ -142,11 +130,9 @@ def grade_truncated_bptt(learner, rng):
         got = learner.returns("clip_global_norm", tuple(spec.name for spec in clip_specs),
                               grads, max_norm)
         want = clipped(grads, max_norm)
-        mistakes = [(sentence, clipped(grads, max_norm, rule=rule))
-                    for rule, sentence in CLIP_MISTAKES.items()]
-        for k, spec in enumerate(clip_specs):
-            yield Compared(spec, got[k], want[k], None,
-                           [(sentence, arrays[k]) for sentence, arrays in mistakes])
+        yield from compared_outputs(clip_specs, got, want, mistakes=[
+            (sentence, clipped(grads, max_norm, rule=rule))
+            for rule, sentence in CLIP_MISTAKES.items()])
 
     train_cases = []
     for T, B, I, H, V, chunk, max_norm, lr in [(7, 2, 3, 4, 5, 3, 0.5, 0.3),
@@ -169,10 +155,7 @@ def grade_truncated_bptt(learner, rng):
         variants += [(sentence, {"clip": rule}) for rule, sentence in CLIP_MISTAKES.items()]
         mistakes = [(sentence, truncated_training(*args, **switch))
                     for sentence, switch in variants]
-        for k, spec in enumerate(train_specs):
-            yield Compared(spec, got[k], want[k], None,
-                           [(sentence, arrays[k]) for sentence, arrays in mistakes],
-                           {"K": len(want[0])})
+        yield from compared_outputs(train_specs, got, want, None, mistakes, {"K": len(want[0])})
 
     return [grade_function("clip_global_norm", clip_cases, run_clip),
             grade_function("train_truncated", train_cases, run_train)], len(train_cases)

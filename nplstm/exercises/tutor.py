@@ -1,17 +1,6 @@
-"""What a learner gets beside the grade: hints, the exercise as a notebook, and progress.
-
-    hint(name, level=1) -> str        three per exercise, each closer to the answer, none of
-                                      them a line of it (the suite checks): 1 where to look,
-                                      2 what to compute, 3 how, in words and shapes
-    start_notebook(name, directory)   DIRECTORY/NAME.ipynb (never overwrites): the stub in a
-                                      cell, and a check cell ``check("NAME", globals())`` that
-                                      grades the functions defined in the notebook, in a
-                                      forked child (nbformat 4.5 JSON, written here)
-    progress(directory, timeout=60) -> [Progress]   one per exercise, in teaching order:
-                                      "pass", "fail" (and why, in a few words), "not
-                                      started"; each file graded as ``grade`` grades it (a
-                                      notebook's functions live in its kernel: its check
-                                      cell grades them)
+"""What a learner gets beside the grade: hints (three per exercise, each closer, none of them
+a line of the solution: the suite checks), the exercise as a notebook (nbformat 4.5 JSON,
+written here; its check cell grades in a forked child), and progress over a folder.
 """
 
 from __future__ import annotations
@@ -194,10 +183,8 @@ def notebook_text(name: str) -> str:
 
 
 def start_notebook(name: str, directory: str | os.PathLike[str]) -> Path:
-    """Write DIRECTORY/NAME.ipynb (creating DIRECTORY) and return its path.
-
-    Never overwrites: FileExistsError when the file is there (a learner's work is in it).
-    """
+    """Write DIRECTORY/NAME.ipynb (creating DIRECTORY) and return its path; never over a file
+    (``write_new_file``: a learner's work may be in it)."""
     return write_new_file(Path(directory) / f"{name}.ipynb", notebook_text(name),
                           "open it, or move it away to start over")
 

@@ -186,8 +186,7 @@ class FrameReader:
         left = self.deadline - time.monotonic()
         if left <= 0:
             raise GradingTimeout
-        ready = select.select([], [fd], [], left) if writing else select.select([fd], [], [],
-                                                                                 left)
+        ready = select.select([] if writing else [fd], [fd] if writing else [], [], left)
         if not any(ready):
             raise GradingTimeout
 

@@ -135,7 +135,6 @@ GRADER = {
     "nplstm/exercises/graders.py": (None, _GRADER, _GRADER_WIDE),
     "nplstm/exercises/sequence_graders.py": (None, _GRADER, _GRADER_WIDE),
     "nplstm/exercises/mistakes.py": (None, _GRADER, _GRADER_WIDE),
-    "nplstm/exercises/gru_grader.py": (None, ["tests/test_exercise_gru.py"], _GRADER_WIDE),
     "nplstm/exercises/grading.py": (None, _ISOLATION, _ISOLATION_WIDE),
     "nplstm/exercises/learner.py": (None, _ISOLATION, _ISOLATION_WIDE),
     "nplstm/exercises/wire.py": (None, _ISOLATION, _ISOLATION_WIDE),
