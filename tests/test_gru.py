@@ -619,62 +619,7 @@ def test_bad_cell_settings_are_refused(kwargs, error, words):
     assert words in str(info.value)
 
 
-@pytest.mark.parametrize("spoil, error, words", [
-    (dict(x=np.zeros((5, 2, 3), np.float32)), TypeError, "x has dtype float32"),
-    (dict(x=[[0.0] * 3] * 5), TypeError, "x"),
-    (dict(x=np.zeros((5, 2, 3, 1))), ValueError, "x must have shape (T, B, I) or (T, I)"),
-    (dict(x=np.zeros((5, 3, 2))), ValueError, "are the axes in the wrong order?"),
-    (dict(x=np.zeros((0, 2, 3))), ValueError, "at least one time step"),
-    (dict(state=np.zeros((2, 2, 4))), ValueError,
-     "state must have shape (L·D, B, H) = (4, 2, 4)"),
-    (dict(state=(np.zeros((4, 2, 4)),) * 2), TypeError, "state"),
-    (dict(state=np.zeros((4, 2, 4), np.float32)), TypeError, "state has dtype float32"),
-    (dict(lengths=[5, 6]), ValueError, "lengths must lie in [1, T] = [1, 5]"),
-    (dict(lengths=[5]), ValueError, "lengths must have shape (B,) = (2,)"),
-])
-def test_bad_forward_inputs_are_refused_and_change_nothing(spoil, error, words):
-    rng = np.random.default_rng(0)
-    gru = nplstm.GRU(3, 4, num_layers=2, bidirectional=True, dropout=0.2, dtype="float64",
-                     seed=0)
-    gru(rng.standard_normal((5, 2, 3)))                  # one entry on the tape
-    args = dict(x=rng.standard_normal((5, 2, 3)), state=rng.standard_normal((4, 2, 4)),
-                lengths=[5, 2])
-    args.update(spoil)
-    before = snapshot(gru, args)
-    with pytest.raises(error) as info:
-        gru(args["x"], args["state"], lengths=args["lengths"])
-    assert words in str(info.value)
-    assert_unchanged(before, snapshot(gru, args))
-
-
-@pytest.mark.parametrize("batch_first, unbatched", [(False, False), (True, False),
-                                                    (False, True)])
-@pytest.mark.parametrize("spoil, error, words", [
-    (dict(doutput=np.zeros((5, 2, 4))), ValueError, "doutput must have shape"),
-    (dict(doutput=np.zeros((5, 2, 8), np.float32)), TypeError, "doutput has dtype float32"),
-    (dict(dstate=np.zeros((4, 3, 4))), ValueError, "dstate must have shape"),
-    (dict(dstate=(None, None)), TypeError, "dstate"),
-    (dict(record=[]), TypeError, "record must be a dict or None"),
-])
-def test_bad_backward_inputs_are_refused_and_change_nothing(spoil, error, words, batch_first,
-                                                            unbatched):
-    rng = np.random.default_rng(1)
-    gru = nplstm.GRU(3, 4, num_layers=2, bidirectional=True, batch_first=batch_first,
-                     dtype="float64", seed=0)
-    B = 1 if unbatched else 2
-    x = rng.standard_normal((5, 3) if unbatched else (B, 5, 3) if batch_first else (5, B, 3))
-    out, h_n = gru(x)
-    for p in gru.parameters():
-        p.grad[...] = rng.standard_normal(p.grad.shape)   # gradients already accumulated
-    args = dict(doutput=rng.standard_normal(out.shape), dstate=rng.standard_normal(h_n.shape),
-                record=None)
-    args.update(spoil)
-    before = snapshot(gru, args)
-    with pytest.raises(error) as info:
-        gru.backward(args["doutput"], args["dstate"], record=args["record"])
-    assert words in str(info.value)
-    assert_unchanged(before, snapshot(gru, args))
-    gru.backward(rng.standard_normal(out.shape))         # the forward is still there
+# bad forward and backward inputs of GRU: tests/test_rnn.py, with the RNN (the one-state siblings)
 
 
 @pytest.mark.parametrize("spoil, error, words", [

@@ -99,7 +99,18 @@ def test_rnn_matches_the_forward(layers, nonlinearity, bidirectional, batch_firs
     with nplstm.no_grad():
         want = rnn(x, h0, lengths=lengths)
     _assert_same(fast(x, h0, lengths=lengths), want)
-    _assert_same(fast(x, h0=h0, lengths=lengths), want)          # RNN's own argument name
+    _assert_same(fast(x, state=h0, lengths=lengths), want)       # the siblings' one name
+
+
+def test_the_rnn_runner_takes_h0_as_a_deprecated_alias_of_state():
+    rnn = nplstm.RNN(3, 4, seed=0)
+    fast = compile_onnxruntime(rnn, threads=1)
+    x, h0 = _inputs(rnn, 5, 2, False, True, np.random.default_rng(0))
+    with pytest.warns(DeprecationWarning, match="h0= is deprecated, use state="):
+        old = fast(x, h0=h0)
+    _assert_same(old, fast(x, state=h0))
+    with pytest.raises(TypeError, match="got both state= and its deprecated old name h0="):
+        fast(x, state=h0, h0=h0)
 
 
 def test_a_larger_model_and_default_threads():

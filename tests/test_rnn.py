@@ -297,10 +297,12 @@ def test_bad_settings_are_refused(kwargs, error, words):
     assert words in str(info.value)
 
 
-def _call_forward(rnn, x, h0, lengths):
-    return rnn(x, h0, lengths=lengths)
+# the one-state siblings (RNN, GRU) refuse alike: messages name the state's parts as the
+# LSTM's do (h0, dh_n), whichever argument name (state / dstate) carried them
+ONE_STATE = {"RNN": nplstm.RNN, "GRU": nplstm.GRU}
 
 
+@pytest.mark.parametrize("kind", ONE_STATE)
 @pytest.mark.parametrize("spoil, error, words", [
     (dict(x=np.zeros((5, 2, 3), np.float32)), TypeError, "x has dtype float32"),
     (dict(x=[[0.0] * 3] * 5), TypeError, "x"),
@@ -308,56 +310,58 @@ def _call_forward(rnn, x, h0, lengths):
     (dict(x=np.zeros((5, 3, 2))), ValueError, "are the axes in the wrong order?"),
     (dict(x=np.zeros((0, 2, 3))), ValueError, "at least one time step"),
     (dict(x=np.zeros((5, 0, 3))), ValueError, "at least one sequence"),
-    (dict(h0=np.zeros((2, 2, 4))), ValueError, "h0 must have shape (L·D, B, H) = (4, 2, 4)"),
-    (dict(h0=(np.zeros((4, 2, 4)),) * 2), TypeError, "h0"),
-    (dict(h0=np.zeros((4, 2, 4), np.float32)), TypeError, "h0 has dtype float32"),
+    (dict(state=np.zeros((2, 2, 4))), ValueError,
+     "h0 must have shape (L·D, B, H) = (4, 2, 4)"),
+    (dict(state=(np.zeros((4, 2, 4)),) * 2), TypeError, "h0"),
+    (dict(state=np.zeros((4, 2, 4), np.float32)), TypeError, "h0 has dtype float32"),
     (dict(lengths=[5, 6]), ValueError, "lengths must lie in [1, T] = [1, 5]"),
     (dict(lengths=[5]), ValueError, "lengths must have shape (B,) = (2,)"),
     (dict(lengths=[5.0, 2.0]), TypeError, "lengths must hold integers"),
 ])
-def test_bad_forward_inputs_are_refused_and_change_nothing(spoil, error, words):
+def test_bad_forward_inputs_are_refused_and_change_nothing(kind, spoil, error, words):
     rng = np.random.default_rng(0)
-    rnn = nplstm.RNN(3, 4, num_layers=2, bidirectional=True, dropout=0.2, dtype="float64",
-                     seed=0)
-    rnn(rng.standard_normal((5, 2, 3)))                  # one entry on the tape
-    args = dict(x=rng.standard_normal((5, 2, 3)), h0=rng.standard_normal((4, 2, 4)),
+    module = ONE_STATE[kind](3, 4, num_layers=2, bidirectional=True, dropout=0.2,
+                             dtype="float64", seed=0)
+    module(rng.standard_normal((5, 2, 3)))               # one entry on the tape
+    args = dict(x=rng.standard_normal((5, 2, 3)), state=rng.standard_normal((4, 2, 4)),
                 lengths=[5, 2])
     args.update(spoil)
-    before = snapshot(rnn, args)
+    before = snapshot(module, args)
     with pytest.raises(error) as info:
-        _call_forward(rnn, **args)
+        module(args["x"], args["state"], lengths=args["lengths"])
     assert words in str(info.value)
-    assert_unchanged(before, snapshot(rnn, args))
+    assert_unchanged(before, snapshot(module, args))
 
 
+@pytest.mark.parametrize("kind", ONE_STATE)
 @pytest.mark.parametrize("batch_first, unbatched", [(False, False), (True, False),
                                                     (False, True)])
 @pytest.mark.parametrize("spoil, error, words", [
     (dict(doutput=np.zeros((5, 2, 4))), ValueError, "doutput must have shape"),
     (dict(doutput=np.zeros((5, 2, 8), np.float32)), TypeError, "doutput has dtype float32"),
-    (dict(dh_n=np.zeros((4, 3, 4))), ValueError, "dh_n must have shape"),
-    (dict(dh_n=(None, None)), TypeError, "dh_n"),
+    (dict(dstate=np.zeros((4, 3, 4))), ValueError, "dh_n must have shape"),
+    (dict(dstate=(None, None)), TypeError, "dh_n"),
     (dict(record=[]), TypeError, "record must be a dict or None"),
 ])
-def test_bad_backward_inputs_are_refused_and_change_nothing(spoil, error, words, batch_first,
-                                                            unbatched):
+def test_bad_backward_inputs_are_refused_and_change_nothing(kind, spoil, error, words,
+                                                            batch_first, unbatched):
     rng = np.random.default_rng(1)
-    rnn = nplstm.RNN(3, 4, num_layers=2, bidirectional=True, batch_first=batch_first,
-                     dtype="float64", seed=0)
+    module = ONE_STATE[kind](3, 4, num_layers=2, bidirectional=True, batch_first=batch_first,
+                             dtype="float64", seed=0)
     B = 1 if unbatched else 2
     x = rng.standard_normal((5, 3) if unbatched else (B, 5, 3) if batch_first else (5, B, 3))
-    out, h_n = rnn(x)
-    for p in rnn.parameters():
+    out, h_n = module(x)
+    for p in module.parameters():
         p.grad[...] = rng.standard_normal(p.grad.shape)   # gradients already accumulated
-    args = dict(doutput=rng.standard_normal(out.shape), dh_n=rng.standard_normal(h_n.shape),
+    args = dict(doutput=rng.standard_normal(out.shape), dstate=rng.standard_normal(h_n.shape),
                 record=None)
     args.update(spoil)
-    before = snapshot(rnn, args)
+    before = snapshot(module, args)
     with pytest.raises(error) as info:
-        rnn.backward(args["doutput"], args["dh_n"], record=args["record"])
+        module.backward(args["doutput"], args["dstate"], record=args["record"])
     assert words in str(info.value)
-    assert_unchanged(before, snapshot(rnn, args))
-    rnn.backward(rng.standard_normal(out.shape))         # the forward is still there
+    assert_unchanged(before, snapshot(module, args))
+    module.backward(rng.standard_normal(out.shape))      # the forward is still there
 
 
 @pytest.mark.parametrize("change, error, words", [
