@@ -126,3 +126,21 @@ def load_script(name: str, path):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def directional_difference(jvp, inputs, tangents, eps=1e-6):
+    """(out(x + ε v) − out(x − ε v)) / 2ε, output by output (flattened), from the primal
+    outputs of ``jvp(inputs, tangents) -> (outputs, tangent outputs)``: the independent
+    reference a hand-written JVP is checked against."""
+    def outputs(sign):
+        moved = [a if t is None else a + sign * eps * t for a, t in zip(inputs, tangents)]
+        out, _ = jvp(moved, [None] * len(inputs))
+        return flatten(out)
+    return [(p - m) / (2 * eps) for p, m in zip(outputs(1), outputs(-1))]
+
+
+def flatten(nested):
+    """A nested tuple/list of arrays as one flat list (outputs compared one by one)."""
+    if isinstance(nested, (tuple, list)):
+        return [a for part in nested for a in flatten(part)]
+    return [nested]

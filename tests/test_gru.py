@@ -31,7 +31,7 @@ from nplstm.functional import reference as R
 from nplstm.functional import sequence
 
 from . import gru_reference as gref
-from .helpers import rel_error
+from .helpers import directional_difference, flatten, rel_error
 from .snapshots import assert_unchanged, snapshot
 from .strategies import lengths_or_none, module_configs, seed as seeds, size, small_size
 from .test_parity import _assert_close, _case_names, _load_case
@@ -375,21 +375,6 @@ def _layer_jvp(lengths=None, reverse=False):
     return jvp
 
 
-def _central_difference(jvp, inputs, tangents, eps=1e-6):
-    """(out(x + ε v) − out(x − ε v)) / 2ε for each output, from the jvp's primal outputs."""
-    def outputs(sign):
-        moved = [a if t is None else a + sign * eps * t for a, t in zip(inputs, tangents)]
-        out, _ = jvp(moved, [None] * len(inputs))
-        return _flat(out)
-    return [(p - m) / (2 * eps) for p, m in zip(outputs(1), outputs(-1))]
-
-
-def _flat(nested):
-    if isinstance(nested, (tuple, list)):
-        return [a for part in nested for a in _flat(part)]
-    return [nested]
-
-
 @settings(max_examples=EXAMPLES, deadline=None)
 @given(T=small_size, B=small_size, I=small_size, H=small_size, bias=st.booleans(),
        unbatched=st.booleans(), reverse=st.booleans(), data=st.data(), seed=seeds)
@@ -408,9 +393,9 @@ def test_jvps_match_differences_and_the_forward(T, B, I, H, bias, unbatched, rev
     for jvp, inputs, forward in cases:
         tangents = [None if a is None else rng.standard_normal(a.shape) for a in inputs]
         out, out_dot = jvp(inputs, tangents)
-        for got, numeric in zip(_flat(out_dot), _central_difference(jvp, inputs, tangents)):
+        for got, numeric in zip(flatten(out_dot), directional_difference(jvp, inputs, tangents)):
             assert rel_error(got, numeric) < 1e-7
-        for got, want in zip(_flat(out), _flat(forward(*inputs)[0])):
+        for got, want in zip(flatten(out), flatten(forward(*inputs)[0])):
             assert rel_error(got, want) <= TOL
 
 
@@ -465,32 +450,7 @@ def test_bad_tangents_are_clear_errors():
 
 # -- the tape, layouts, backends --------------------------------------------------------------
 
-def test_tape_is_last_in_first_out_and_unbatched_matches_batch_of_one():
-    rng = np.random.default_rng(0)
-    gru = nplstm.GRU(3, 4, num_layers=2, bidirectional=True, dtype="float64", seed=0)
-    xs = [rng.standard_normal((5, 1, 3)) for _ in range(2)]
-    douts = [rng.standard_normal((5, 1, 8)) for _ in range(2)]
-    dh = rng.standard_normal((4, 1, 4))
-    alone = []
-    for x, dout in zip(xs, douts):
-        gru.zero_grad()
-        gru(x)
-        alone.append((gru.backward(dout, dh), [p.grad.copy() for p in gru.parameters()]))
-    gru.zero_grad()
-    gru(xs[0][:, 0])                                     # unbatched (T, I)
-    out1, h1 = gru(xs[1][:, 0])
-    assert out1.shape == (5, 8) and h1.shape == (4, 4)
-    dx1, dh0_1 = gru.backward(douts[1][:, 0], dh[:, 0])   # undoes the second forward
-    dx0, dh0_0 = gru.backward(douts[0][:, 0], dh[:, 0])
-    for (dx, dh0), got in (((dx0, dh0_0), alone[0][0]), ((dx1, dh0_1), alone[1][0])):
-        assert rel_error(dx, got[0][:, 0]) <= 1e-12 and rel_error(dh0, got[1][:, 0]) <= 1e-12
-    for p, g0, g1 in zip(gru.parameters(), alone[0][1], alone[1][1]):
-        assert rel_error(p.grad, g0 + g1) <= 1e-12
-    with pytest.raises(RuntimeError, match="no recorded forward"):
-        gru.backward(douts[0])
-    with nplstm.no_grad():
-        gru(xs[0])
-    assert not gru._tape
+# the tape (last in, first out; unbatched = a batch of one): tests/test_rnn.py, over RNN and GRU
 
 
 def test_cell_loop_equals_the_layer():

@@ -11,23 +11,8 @@ from nplstm.gradcheck import (CELL_NAMES, SEQUENCE_NAMES, cell_jvp, cell_pair,
                               random_cell_case, random_sequence_case, sequence_jvp,
                               sequence_pair)
 
-from .helpers import rel_error
+from .helpers import directional_difference, flatten, rel_error
 from .strategies import seed, size, small_size
-
-
-def _directional_difference(jvp, inputs, tangents, eps=1e-6):
-    """(out(x + ε v) − out(x − ε v)) / 2ε, output by output, from the jvp's primal outputs."""
-    def outputs(sign):
-        moved = [a if t is None else a + sign * eps * t for a, t in zip(inputs, tangents)]
-        out, _ = jvp(moved, [None] * len(inputs))
-        return _flat(out)
-    return [(p - m) / (2 * eps) for p, m in zip(outputs(1), outputs(-1))]
-
-
-def _flat(nested):
-    if isinstance(nested, (tuple, list)):
-        return [a for part in nested for a in _flat(part)]
-    return [nested]
 
 
 def _random_tangents(rng, inputs):
@@ -42,11 +27,11 @@ def test_cell_jvp_matches_differences_and_the_forward(B, I, H, seed, bias, state
     inputs = random_cell_case(rng, B, I, H, bias, state, unbatched)
     tangents = _random_tangents(rng, inputs)
     out, out_dot = cell_jvp(inputs, tangents)
-    numeric = _directional_difference(cell_jvp, inputs, tangents)
-    for a, n in zip(_flat(out_dot), numeric):
+    numeric = directional_difference(cell_jvp, inputs, tangents)
+    for a, n in zip(flatten(out_dot), numeric):
         assert rel_error(a, n) < 1e-7
     forward_out, _ = cell_pair()[0](*inputs)
-    for a, b in zip(_flat(out), _flat(forward_out)):
+    for a, b in zip(flatten(out), flatten(forward_out)):
         np.testing.assert_array_equal(a, b)
 
 
@@ -62,10 +47,10 @@ def test_sequence_jvp_matches_differences_and_the_forward(T, B, I, H, seed, reve
     jvp = sequence_jvp(lengths, reverse)
     tangents = _random_tangents(rng, inputs)
     out, out_dot = jvp(inputs, tangents)
-    for a, n in zip(_flat(out_dot), _directional_difference(jvp, inputs, tangents)):
+    for a, n in zip(flatten(out_dot), directional_difference(jvp, inputs, tangents)):
         assert rel_error(a, n) < 1e-6
     forward_out, _ = sequence_pair(lengths, reverse)[0](*inputs)
-    for a, b in zip(_flat(out), _flat(forward_out)):
+    for a, b in zip(flatten(out), flatten(forward_out)):
         np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-14)
 
 

@@ -167,9 +167,10 @@ def test_dropout_gradients_match_central_differences():
 
 # -- the tape, layouts, record -------------------------------------------------------------------
 
-def test_tape_is_last_in_first_out_and_unbatched_matches_batch_of_one():
+@pytest.mark.parametrize("kind", ["RNN", "GRU"])
+def test_tape_is_last_in_first_out_and_unbatched_matches_batch_of_one(kind):
     rng = np.random.default_rng(0)
-    rnn = nplstm.RNN(3, 4, num_layers=2, bidirectional=True, dtype="float64", seed=0)
+    rnn = getattr(nplstm, kind)(3, 4, num_layers=2, bidirectional=True, dtype="float64", seed=0)
     xs = [rng.standard_normal((5, 1, 3)) for _ in range(2)]
     douts = [rng.standard_normal((5, 1, 8)) for _ in range(2)]
     dh = rng.standard_normal((4, 1, 4))
