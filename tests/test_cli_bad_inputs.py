@@ -311,6 +311,7 @@ CASES = [
     ("bench threads empty", ["bench", "--threads", ""], no_setup,     # ran the whole bench
      "--threads wants ints in [1, 1024]"),
     ("bench dtype", ["bench", "--dtype", "float16"], no_setup, "invalid choice"),
+    ("bench cell", ["bench", "--cell", "rnn"], no_setup, "--cell wants lstm, gru or lstm,gru"),
     # -- convert and inspect (issue 21)
     ("convert over a file", ["convert", "weights.npz", "out.npz"], weight_files,
      "OUT out.npz exists (a file); convert never replaces a file unasked: pass --force"),

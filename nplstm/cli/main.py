@@ -68,9 +68,10 @@ def build_parser():
                        help="print one JSON document (every report) instead of tables")
     check.add_argument("--quiet", action="store_true", help="print only the summary")
 
-    bench = sub.add_parser("bench", help="time nplstm.LSTM against torch.nn.LSTM on the CPU",
-                           description="Time nplstm.LSTM's forward and forward+backward "
-                           "against torch.nn.LSTM's (with and without oneDNN) on this CPU: "
+    bench = sub.add_parser("bench", help="time nplstm.LSTM (GRU) against torch.nn.LSTM (GRU) "
+                           "on the CPU",
+                           description="Time nplstm.LSTM's (or GRU's) forward and "
+                           "forward+backward against torch.nn.LSTM's (GRU's) (with and without oneDNN) on this CPU: "
                            "one worker process per runner, interleaved rounds, medians "
                            "(docs/benchmarks.md). Without torch, nplstm alone.")
     bench.add_argument("--threads", default=None,
@@ -89,6 +90,10 @@ def build_parser():
                        "tables and a streaming table (default: none)")
     bench.add_argument("--forward-only", action="store_true",
                        help="time the forward (and streaming) only, not fwd+bwd")
+    bench.add_argument("--cell", default=None,
+                       help="lstm, gru (nplstm.GRU against torch.nn.GRU) or lstm,gru (both "
+                       "in the same rounds, and a table comparing their ratios) "
+                       "(default: lstm)")
 
     return parser, sub
 
@@ -179,16 +184,18 @@ def _run(argv) -> int:
                              bidirectional=args.bidirectional, proj_size=args.proj_size,
                              lengths=args.lengths, as_json=args.json,
                              progress=sys.stderr.isatty())
-    from .bench import check_runtime, parse_cases, parse_threads, run_bench  # noqa: PLC0415
+    from .bench import (check_runtime, parse_cases, parse_cells, parse_threads,  # noqa: PLC0415
+                        run_bench)
 
     try:
         cases = parse_cases(args.cases)
         threads = parse_threads(args.threads)
-        check_runtime(args.runtime, args.dtype)
+        cells = parse_cells(args.cell)
+        check_runtime(args.runtime, args.dtype, cells)
     except ValueError as err:
         sub.choices["bench"].error(str(err))
     return run_bench(cases, threads=threads, repeats=args.repeats, dtype=args.dtype,
-                     runtime=args.runtime, forward_only=args.forward_only)
+                     runtime=args.runtime, forward_only=args.forward_only, cells=cells)
 
 
 def _int_at_least(minimum: int, wording: str, maximum: int | None = None):
