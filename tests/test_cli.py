@@ -14,9 +14,10 @@ from nplstm.cli import main
 def test_gradcheck_command_passes_and_prints_tables(capsys):
     assert main(["gradcheck", "--cases", "2"]) == 0
     out = capsys.readouterr().out
-    for part in ("cell", "lstm", "rnn", "linear", "embedding", "loss"):
+    for part in ("cell", "lstm", "rnn", "gru", "linear", "embedding", "loss"):
         assert f"== {part}" in out
-    assert "12 passed, 0 failed" in out and "worst err/tol by group" in out
+    assert "== gru  dtype=float64 part=cell" in out and "== gru  dtype=float64 part=layer" in out
+    assert "16 passed, 0 failed" in out          # 2 cases per part, the GRU's cell and layer and "worst err/tol by group" in out
 
 
 @pytest.mark.parametrize("argv", [
@@ -25,6 +26,10 @@ def test_gradcheck_command_passes_and_prints_tables(capsys):
     ["--what", "lstm", "--no-bidirectional", "--mode", "sampled", "--dtype", "float32"],
     ["--what", "all", "--mode", "adjoint"],
     ["--what", "linear", "--dtype", "float32"],
+    ["--what", "gru", "--layers", "2", "--bidirectional", "--lengths", "3,1,2",
+     "--mode", "directional"],
+    ["--what", "gru", "--mode", "adjoint", "--bidirectional", "--lengths", "2,1"],
+    ["--what", "gru", "--mode", "sampled", "--dtype", "float32", "--no-bidirectional"],
 ])
 def test_gradcheck_command_options(argv, capsys):
     assert main(["gradcheck", "--cases", "1", "--quiet"] + argv) == 0
@@ -56,6 +61,28 @@ def test_gradcheck_command_exits_1_on_failure(monkeypatch, capsys):
     monkeypatch.setattr(functional, "lstm_cell_backward", broken)    # as library_pairs calls it
     assert main(["gradcheck", "--what", "cell", "--cases", "1", "--quiet"]) == 1
     assert "FAILED" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("function, field", [("gru_cell_backward", "h_prev"),
+                                             ("gru_backward", "weight_hh")])
+def test_gradcheck_gru_exits_1_naming_the_input_of_a_broken_gru_backward(monkeypatch, capsys,
+                                                                        function, field):
+    from nplstm import functional
+
+    real = getattr(functional, function)
+
+    def broken(*args, **kwargs):
+        g = real(*args, **kwargs)
+        return g._replace(**{field: getattr(g, field) * 1.01})
+
+    monkeypatch.setattr(functional, function, broken)     # as library_pairs calls it
+    assert main(["gradcheck", "--what", "gru", "--cases", "1", "--mode", "adjoint"]) == 1
+    out = capsys.readouterr().out
+    part = "cell" if function == "gru_cell_backward" else "layer"
+    assert f"FAILED: gru  dtype=float64 part={part}" in out
+    name = "h" if field == "h_prev" else "weight_hh"
+    assert f"\nFAILED: {name}  (mode=adjoint" in out                  # the report names it
+    assert "1 passed, 1 failed" in out
 
 
 def test_python_dash_m_works():

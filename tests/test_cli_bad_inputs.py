@@ -206,6 +206,8 @@ CASES = [
     ("model too big for memory", T + ["--out", "new", "--hidden", "1000000000"], no_setup,
      "the model does not fit in memory (--hidden 1000000000"),
     ("unknown task", ["train", "--task", "translate"], no_setup, "invalid choice"),
+    ("unknown cell", ["train", "--cell", "transformer"], no_setup,
+     "invalid choice: 'transformer' (choose from 'lstm', 'gru', 'rnn')"),
     ("missing text", ["train", "--text", "missing.txt", "--out", "new"], no_setup,
      "--text missing.txt: no such file"),
     ("text for adding", ["train", "--task", "adding", "--text", "{text}", "--out", "new"],
@@ -231,6 +233,8 @@ CASES = [
      "the checkpoint is at step 10 already; pass --steps above 10"),
     ("resume with other model", R + ["--hidden", "32"], no_setup,
      "trained with --hidden 16, this run asks for 32"),
+    ("resume with another cell", R + ["--cell", "gru"], no_setup,
+     "trained with --cell lstm, this run asks for gru"),
     ("resume with a bad lr", R + ["--lr", "nan"], no_setup,
      "--lr must be a finite real number > 0, got nan"),
     # -- train --resume: a checkpoint whose contents are wrong
@@ -240,6 +244,9 @@ CASES = [
     ("carried state in float64", R, tamper(state={"h": _hidden_state(dtype=np.float64)}),
      "carried state/h must be a float32 array, got float64"),
     ("carried state missing c", R, tamper(state={"c": None}), "carried state must hold"),
+    ("config cell unknown", R, tamper(config={"cell": "gru2"}), "--cell must be one of"),
+    ("config cell not the weights'", R, tamper(config={"cell": "gru"}),
+     "does not fit this model"),
     ("config dtype float16", R, tamper(config={"dtype": "float16"}),
      "dtype must be one of ('float32', 'float64'), got 'float16'"),
     ("config device tpu", R, tamper(config={"device": "tpu"}), "device must be one of"),
@@ -280,7 +287,7 @@ CASES = [
      "expected a positive integer, got 0"),
     ("gradcheck seed -1", ["gradcheck", "--seed", "-1"], no_setup,
      "expected an integer >= 0, got -1"),
-    ("gradcheck what", ["gradcheck", "--what", "gru"], no_setup, "invalid choice: 'gru'"),
+    ("gradcheck what", ["gradcheck", "--what", "lstmx"], no_setup, "invalid choice: 'lstmx'"),
     ("gradcheck adjoint linear", ["gradcheck", "--what", "linear", "--mode", "adjoint"],
      no_setup, "--mode adjoint needs a JVP"),
     ("gradcheck lengths", ["gradcheck", "--lengths", "3,0"], no_setup,
@@ -304,6 +311,7 @@ CASES = [
     ("bench threads empty", ["bench", "--threads", ""], no_setup,     # ran the whole bench
      "--threads wants ints in [1, 1024]"),
     ("bench dtype", ["bench", "--dtype", "float16"], no_setup, "invalid choice"),
+    ("bench cell", ["bench", "--cell", "rnn"], no_setup, "--cell wants lstm, gru or lstm,gru"),
     # -- convert and inspect (issue 21)
     ("convert over a file", ["convert", "weights.npz", "out.npz"], weight_files,
      "OUT out.npz exists (a file); convert never replaces a file unasked: pass --force"),
@@ -441,7 +449,7 @@ _BAD_VALUES = {
     "nesterov": st.one_of(st.integers(), st.text(max_size=3), st.none()),
     **{name: st.one_of(st.text(max_size=8).filter(lambda s: s not in choices),
                        st.integers(), st.none())
-       for name, choices in (("task", ("charlm", "adding")),
+       for name, choices in (("task", ("charlm", "adding")), ("cell", ("lstm", "gru", "rnn")),
                              ("schedule", ("constant", "cosine")),
                              ("dtype", ("float32", "float64")),
                              ("device", ("cpu", "cuda")))},

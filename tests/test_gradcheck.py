@@ -14,6 +14,7 @@ A transposed gradient of another shape is a ValueError naming the input, in ever
 (the adjoint check included).
 """
 
+import inspect
 import json
 import math
 
@@ -817,3 +818,107 @@ def test_the_callers_inputs_are_never_modified_even_by_a_forward_that_edits_its_
         nplstm.gradcheck(forward, backward, [x, w], raise_exception=False)
     np.testing.assert_array_equal(x, x_before)
     np.testing.assert_array_equal(w, w_before)
+
+
+# ---- the GRU: right in every mode, and its three textbook mistakes caught ------------------
+#
+# Each bug is a line (or lines) of the textbook step ``reference.gru_step_backward`` replaced
+# by the mistake, run against the right forward ``reference.gru_step_forward``; the checker
+# must fail and name exactly the inputs whose gradient the mistake changes (and, with the
+# gate layout, the r/z/n block).  The replaced lines must exist verbatim: a renamed line
+# makes the test fail loudly, not pass quietly.
+
+from nplstm.functional import reference as R  # noqa: E402
+from nplstm.gradcheck import (GRU_CELL_NAMES, gru_cell_jvp, gru_cell_layouts,  # noqa: E402
+                              gru_cell_pair, random_gru_cell_case)
+
+GRU_BUGS = {   # name: ([(right line, planted line)], inputs it breaks, gate blocks it breaks)
+    # n = tanh(gi_n + (r ⊙ h) W_hnᵀ + b_hn) differentiated instead of torch's r ⊙ (h W_hnᵀ + b_hn)
+    "r applied to h, not to (h W_hnᵀ + b_hn)": (
+        [("dr = da_n * gh_n ", "dr = (da_n @ weight_hh[-h_prev.shape[1]:]) * h_prev ")],
+        list(GRU_CELL_NAMES), ["r"]),
+    # h = z ⊙ n + (1 − z) ⊙ h_prev differentiated instead of (1 − z) ⊙ n + z ⊙ h_prev
+    "z's two roles swapped": (
+        [("dn = dh * (1 - z) ", "dn = dh * z "),
+         ("dz = dh * (h_prev - n) ", "dz = dh * (n - h_prev) "),
+         ("dh_direct = dh * z ", "dh_direct = dh * (1 - z) ")],
+        list(GRU_CELL_NAMES), ["r", "z", "n"]),
+    # the direct path h_prev → z ⊙ h_prev left out of dh_prev
+    "missing path through h (z ⊙ h_prev)": (
+        [("dh_prev = dh_direct + dgh @ weight_hh ", "dh_prev = dgh @ weight_hh ")],
+        ["h"], []),
+    # a_n = gi_n + r ⊙ gh_n: the r of the recurrent term dropped on the way back
+    "r dropped from the n block's recurrent gradient": (
+        [("dgh_n = da_n * r ", "dgh_n = da_n ")],
+        ["h", "weight_hh", "bias_hh"], ["n"]),
+}
+
+
+def _planted_gru_backward(edits):
+    """``reference.gru_step_backward`` with ``edits`` (right line → planted line) applied."""
+    source = inspect.getsource(R.gru_step_backward)
+    for right, planted in edits:
+        assert source.count(right) == 1, f"{right!r} is no longer a line of gru_step_backward"
+        source = source.replace(right, planted)
+    namespace = dict(vars(R))
+    exec(source, namespace)                                # noqa: S102 (the test's own text)
+    return namespace["gru_step_backward"]
+
+
+@pytest.mark.parametrize("mode", FD_MODES + ("adjoint",))
+def test_the_textbook_gru_step_passes_in_every_mode(mode):
+    inputs = random_gru_cell_case(np.random.default_rng(1), 3, 4, 5)
+    pair = (R.gru_step_forward, R.gru_step_backward)
+    report = nplstm.adjoint_check(gru_cell_jvp, pair, inputs, names=GRU_CELL_NAMES,
+                                  raise_exception=False) if mode == "adjoint" else \
+        nplstm.gradcheck(*pair, inputs, names=GRU_CELL_NAMES, mode=mode, raise_exception=False)
+    assert report.passed, str(report)
+
+
+@pytest.mark.parametrize("mode", FD_MODES + ("adjoint",))
+@pytest.mark.parametrize("bug", list(GRU_BUGS))
+def test_every_mode_catches_the_planted_gru_mistakes_and_names_the_inputs(bug, mode):
+    edits, broken, gates = GRU_BUGS[bug]
+    pair = (R.gru_step_forward, _planted_gru_backward(edits))
+    inputs = random_gru_cell_case(np.random.default_rng(1), 3, 4, 5)
+    if mode == "adjoint":
+        report = nplstm.adjoint_check(gru_cell_jvp, pair, inputs, names=GRU_CELL_NAMES,
+                                      raise_exception=False)
+    else:
+        report = nplstm.gradcheck(*pair, inputs, names=GRU_CELL_NAMES, mode=mode,
+                                  layouts=gru_cell_layouts(5), raise_exception=False)
+        failed_gates = [g for g, s in report.breakdown()["gate"].items() if s.n_failed]
+        assert failed_gates == gates, failed_gates
+    assert not report.passed
+    assert report.failed == broken
+
+
+@settings(max_examples=10)
+@given(B=size, I=size, H=small_size, seed=seed, mode=st.sampled_from(FD_MODES),
+       bias=st.booleans(), state=st.booleans(), unbatched=st.booleans())
+def test_passes_the_fast_gru_cell_in_every_mode(B, I, H, seed, mode, bias, state, unbatched):
+    inputs = random_gru_cell_case(np.random.default_rng(seed), B, I, H, bias, state, unbatched)
+    report = nplstm.gradcheck(*gru_cell_pair(), inputs, names=GRU_CELL_NAMES, mode=mode,
+                              seed=seed, layouts=gru_cell_layouts(H) if bias else None,
+                              samples=8)
+    assert report.passed
+
+
+@settings(max_examples=6)
+@given(seed=seed, layers=st.integers(1, 2), bidirectional=st.booleans(), bias=st.booleans(),
+       mode=st.sampled_from(FD_MODES))
+def test_passes_the_gru_module_with_its_layouts(seed, layers, bidirectional, bias, mode):
+    from nplstm.gradcheck import random_gru_case
+
+    module, inputs = random_gru_case(np.random.default_rng(seed), 3, 2, 2, 2, layers,
+                                     bidirectional, bias)
+    forward, backward, names = module_pair(module, lengths=[3, 1])
+    report = nplstm.gradcheck(forward, backward, inputs, names=names, mode=mode, samples=4,
+                              layouts=module_layouts(module, 3), seed=seed)
+    assert report.passed
+    breakdown = report.breakdown()
+    assert set(breakdown["gate"]) == {"r", "z", "n"}
+    assert set(breakdown["direction"]) == ({"forward", "reverse"} if bidirectional
+                                           else {"forward"})
+    assert names[:2] == ["x", "h0"] and len(names) == 2 + layers * (1 + bidirectional) * (
+        4 if bias else 2)

@@ -545,3 +545,118 @@ def test_the_plots_name_the_loss_unit_and_layers_as_visualize_does(tmp_path, tex
         plots.layer_label("l0")
     assert [title for _, title in labels["grad_through_time.png"]] == [
         "gradient reaching h_t (layer 1)", "gradient reaching c_t (layer 1)"]
+
+
+# -- the cell: LSTM, GRU or RNN ---------------------------------------------------------------
+
+def test_the_cell_setting_builds_that_recurrent_layer_for_both_tasks():
+    from nplstm.training.tasks import build_task
+
+    for task in ("charlm", "adding"):
+        for cell, layer in (("lstm", nplstm.LSTM), ("gru", nplstm.GRU), ("rnn", nplstm.RNN)):
+            config = TrainConfig(task=task, cell=cell, out="unused", hidden=8, layers=2,
+                                 seq_len=8, batch_size=2, embedding_dim=4).resolved()
+            model = build_task(config, TRAIN_TEXT if task == "charlm" else None).model
+            assert type(model.recurrent) is layer and getattr(model, cell) is model.recurrent
+            assert (model.recurrent.hidden_size, model.recurrent.num_layers) == (8, 2)
+            assert all(k.startswith(("embedding.", cell + ".", "head."))
+                       for k in model.state_dict())
+    with pytest.raises(TrainingError, match="cell must be one of") as info:
+        TrainConfig(cell="lstm2").resolved()
+    assert info.value.settings == ("cell",)
+
+
+@pytest.mark.parametrize("cell, lr, steps", [("gru", 0.3, 300), ("rnn", 0.05, 600)])
+def test_a_gru_or_rnn_learns_the_adding_problem(tmp_path, cell, lr, steps):
+    config = TrainConfig(task="adding", cell=cell, out=str(tmp_path), steps=steps, seq_len=6,
+                         hidden=16, batch_size=32, lr=lr, eval_every=steps,
+                         checkpoint_every=steps)
+    summary = Trainer(config, progress=False).run()
+    assert summary["eval_loss"] < 0.02            # predicting the mean scores 1/6 ≈ 0.167
+
+
+def test_a_gru_char_lm_learns(tmp_path, text_file):
+    summary = _run(tmp_path / "run", text_file, 60, lr=2.0, cell="gru")
+    assert summary["eval_loss"] < np.log(len(set(TRAIN_TEXT))) - 1.0
+
+
+@pytest.mark.parametrize("cell, task", [("gru", "charlm"), ("rnn", "charlm"), ("gru", "adding")])
+def test_a_gru_or_rnn_run_resumes_bit_for_bit_and_its_checkpoint_names_the_cell(
+        tmp_path, text_file, cell, task):
+    extra = dict(cell=cell, layers=2, dropout=0.3, task=task, seq_len=5)
+    if task == "adding":
+        extra.update(text=None, embedding_dim=None)
+    _run(tmp_path / "a", text_file, 13, **extra)
+    _run(tmp_path / "b", text_file, 7, **extra)
+    _run(tmp_path / "b", text_file, 13, resume=True, **extra)
+    _assert_same_checkpoint(tmp_path / "a/checkpoint.npz", tmp_path / "b/checkpoint.npz")
+    checkpoint = load_checkpoint(tmp_path / "b/checkpoint.npz")
+    assert checkpoint["config"]["cell"] == cell
+    assert "weight_hh_l1" in {k.split(".", 1)[1] for k in checkpoint["model"]
+                              if k.startswith(cell + ".")}
+    # the GRU's and RNN's state is h alone: one carried array per stream
+    assert set(checkpoint["state"]) == (set() if task == "adding" else {"h"})
+
+
+def test_a_gru_run_records_dh_through_time_and_plots_one_panel(tmp_path, text_file,
+                                                                 monkeypatch):
+    out = tmp_path / "run"
+    _run(out, text_file, 4, eval_every=2, checkpoint_every=2, cell="gru")
+    lines = [json.loads(s) for s in (out / "metrics.jsonl").read_text().splitlines()]
+    through_time = [r for r in lines if r["split"] == "through_time"]
+    assert [r["step"] for r in through_time] == [2, 4]
+    assert set(through_time[0]["l0d0"]) == {"dh"} and len(through_time[0]["l0d0"]["dh"]) == 8
+    pytest.importorskip("matplotlib")
+    from nplstm.training import plots
+
+    titles = {}
+
+    def keep_titles(path, write):                    # in place of writing the figure
+        titles[Path(path).name] = [ax.get_title() for ax in plots.matplotlib_pyplot().gcf().axes]
+
+    monkeypatch.setattr(plots, "atomic_write", keep_titles)
+    plots.plot_run(out)
+    assert titles["grad_through_time.png"] == ["gradient reaching h_t (layer 1)"]
+
+
+def test_the_run_log_takes_dh_alone_and_refuses_other_norms():
+    from nplstm.training.run_dir import _schema_problem
+
+    assert _schema_problem({"step": 1, "split": "through_time", "l0d0": {"dh": [1.0]}}) is None
+    assert _schema_problem({"step": 1, "split": "through_time",
+                            "l0d0": {"dh": [1.0], "dc": [2]}}) is None
+    for norms in ({"dc": [1.0]}, {"dh": [1.0], "dx": [1.0]}, {"dh": ["a"]}, {"dh": 1.0}):
+        assert "no 'dh'" in _schema_problem({"step": 1, "split": "through_time",
+                                             "l0d0": norms})
+
+
+def test_gru_runs_from_the_command_line_resume_sample_and_visualize(tmp_path, capsys,
+                                                                     text_file):
+    out = tmp_path / "run"
+    assert cli.main(["train", "--cell", "gru", "--text", str(text_file), "--out", str(out),
+                     *TINY, "--steps", "5"]) == 0
+    captured = capsys.readouterr()
+    assert "training charlm on GRU" in captured.err and "visualize" not in captured.out
+    assert cli.main(["train", "--out", str(out), "--steps", "7", "--resume"]) == 0  # the cell
+    assert load_checkpoint(out / "checkpoint.npz")["step"] == 7     # comes from the checkpoint
+    before = (out / "checkpoint.npz").read_bytes()
+    err = _cli_error(capsys, ["train", "--cell", "lstm", "--out", str(out), "--steps", "9",
+                              "--resume"])
+    assert "the checkpoint was trained with --cell gru, this run asks for lstm" in err
+    assert (out / "checkpoint.npz").read_bytes() == before
+    assert cli.main(["sample", "--out", str(out), "--prime", "the ", "--length", "6"]) == 0
+    assert len(capsys.readouterr().out.rstrip("\n")) == 10
+    err = _cli_error(capsys, ["visualize", "--out", str(out)])
+    assert "visualize reads an LSTM's cells and gates; this run trained a GRU (--cell gru)" in err
+    assert not (out / "cells.html").exists()
+    assert "invalid choice: 'gru2'" in _cli_error(capsys, ["train", "--cell", "gru2"])
+
+
+def test_a_checkpoint_from_before_the_cell_setting_resumes_as_an_lstm(tmp_path, text_file):
+    out = tmp_path / "run"
+    _run(out, text_file, 5)
+    checkpoint = load_checkpoint(out / "checkpoint.npz")
+    del checkpoint["config"]["cell"], checkpoint["format"]
+    save_checkpoint(out / "checkpoint.npz", **checkpoint)
+    assert _run(out, text_file, 7, resume=True)["steps"] == 7
+    assert load_checkpoint(out / "checkpoint.npz")["config"]["cell"] == "lstm"

@@ -6,9 +6,12 @@ import statistics
 
 from ..checks import format_table as aligned_lines
 
-__all__ = ["DISTURBED", "make_row", "format_table", "format_stream_table", "roofline_warnings"]
+__all__ = ["DISTURBED", "make_row", "format_table", "format_stream_table", "roofline_warnings",
+           "format_cell_comparison", "GATE_BLOCKS", "SAME_RATIO"]
 
 DISTURBED = 1.5          # a round slower than this × a runner's median is discarded
+GATE_BLOCKS = {"lstm": 4, "gru": 3}      # G: the gate blocks of W_ih, W_hh (G·H rows each)
+SAME_RATIO = 1.10        # the GRU's nplstm/torch within 10% of the LSTM's (issue 25's goal)
 
 
 def _undisturbed(times):
@@ -29,23 +32,27 @@ def _ratio_stats(a, b):
     return statistics.median(ratios), q[0], q[-1]
 
 
-def make_row(T, B, H, mode, times, rate, runtime=None):
+def make_row(T, B, H, mode, times, rate, runtime=None, cell="lstm"):
     """One table row from the per-runner times (nplstm, then torch, torch without oneDNN),
     and ``runtime``'s (onnxruntime's), timed in the same rounds, or None.  In the "step"
-    mode a call is T steps: the times are per step."""
+    mode a call is T steps: the times are per step.  ``cell``: "lstm" or "gru" (the row's
+    "cell"; its GEMM FLOPs for the roofline)."""
     if mode == "step":
         times = [[t / T for t in ts] for ts in times]
         runtime = None if runtime is None else [t / T for t in runtime]
     everyone = times + ([runtime] if runtime is not None else [])
     kept = _undisturbed(everyone)
-    row = {"T": T, "B": B, "H": H, "mode": mode, "rounds": f"{len(kept)}/{len(times[0])}"}
+    row = {"T": T, "B": B, "H": H, "mode": mode, "cell": cell,
+           "rounds": f"{len(kept)}/{len(times[0])}"}
     if runtime is not None:
         runtime = [runtime[r] for r in kept]
     times = [[t[r] for r in kept] for t in times]
     row["nplstm_ms"] = 1e3 * statistics.median(times[0])
     with_torch = len(times) > 1
     if rate is not None and mode == "fwd+bwd":
-        flops = 48.0 * T * B * H * H                     # the LSTM's GEMMs, fwd+bwd, I = H
+        # the GEMMs of fwd+bwd at I = H: x W_ihᵀ and h W_hhᵀ forward (2 · 2·G·H² per row and
+        # step), their three products backward (dx, dW_ih; dh, dW_hh: twice that): 12·G·T·B·H²
+        flops = 12.0 * GATE_BLOCKS[cell] * T * B * H * H     # 48·T·B·H² for the LSTM
         row["roofline"] = flops / (statistics.median(times[0]) * rate)
         if with_torch:
             row["torch_roofline"] = flops / (statistics.median(times[1]) * rate)
@@ -68,7 +75,8 @@ def format_table(rows) -> str:
     has_torch = bool(rows) and "torch_ms" in rows[0]
     has_roof = any("roofline" in r for r in rows)
     has_ort = any("ort_ms" in r for r in rows)
-    header = ["T", "B", "H=I", "mode", "nplstm ms"]
+    has_cells = any(r.get("cell", "lstm") != "lstm" for r in rows)
+    header = ["T", "B", "H=I", "mode"] + (["cell"] if has_cells else []) + ["nplstm ms"]
     if has_torch:
         header += ["torch ms", "nplstm/torch", "spread (IQR)", "no-oneDNN ms", "vs no-oneDNN"]
     if has_ort:
@@ -79,7 +87,8 @@ def format_table(rows) -> str:
     header.append("rounds kept")
     lines = [header]
     for r in rows:
-        line = [str(r["T"]), str(r["B"]), str(r["H"]), r["mode"], f"{r['nplstm_ms']:.2f}"]
+        line = [str(r["T"]), str(r["B"]), str(r["H"]), r["mode"]] + \
+            ([r.get("cell", "lstm")] if has_cells else []) + [f"{r['nplstm_ms']:.2f}"]
         if has_torch:
             line += [f"{r['torch_ms']:.2f}", f"{r['ratio']:.2f}x",
                      f"{r['ratio_q1']:.2f}-{r['ratio_q3']:.2f}", f"{r['floor_ms']:.2f}",
@@ -125,6 +134,24 @@ def format_stream_table(rows) -> str:
             line += [f"{1e3 * r['ort_ms']:.1f}" if "ort_ms" in r else "", *cells[1:]]
         line.append(r["rounds"])
         lines.append(line)
+    return "\n".join(aligned_lines(lines, markdown=True))
+
+
+def format_cell_comparison(rows) -> str:
+    """A Markdown table, per case and mode timed for both cells: the LSTM's and the GRU's
+    nplstm/torch (medians of the per-round ratios, each against its own torch module) and
+    GRU ÷ LSTM, marked "ok" within ``SAME_RATIO`` (the GRU at the LSTM's ratio, within 10%)."""
+    by_case = {}
+    for r in rows:
+        if "ratio" in r:
+            by_case.setdefault((r["T"], r["B"], r["H"], r["mode"]), {})[r.get("cell", "lstm")] = r
+    lines = [["T", "B", "H=I", "mode", "LSTM nplstm/torch", "GRU nplstm/torch",
+              "GRU ÷ LSTM", f"within {100 * (SAME_RATIO - 1):.0f}%"]]
+    for (T, B, H, mode), cells in by_case.items():
+        if {"lstm", "gru"} <= cells.keys():
+            lstm, gru = cells["lstm"]["ratio"], cells["gru"]["ratio"]
+            lines.append([str(T), str(B), str(H), mode, f"{lstm:.2f}x", f"{gru:.2f}x",
+                          f"{gru / lstm:.2f}", "ok" if gru <= SAME_RATIO * lstm else "no"])
     return "\n".join(aligned_lines(lines, markdown=True))
 
 

@@ -1,4 +1,5 @@
-"""Time nplstm.LSTM against torch.nn.LSTM on the CPU, side by side (``nplstm bench``).
+"""Time nplstm.LSTM against torch.nn.LSTM on the CPU, side by side (``nplstm bench``), and
+nplstm.GRU against torch.nn.GRU the same way (``cells``).
 
 Each case (T, B, H = I) is timed as fwd+bwd (forward, then the backward of sum(output ⊙ R)
 for a fixed random R; torch also computes dx, as nplstm does) and as forward-only
@@ -34,6 +35,9 @@ quick look in under 2 minutes; the documented table uses ``--repeats 15``.
 ``nplstm.interop.compile_onnxruntime(lstm, threads=N)``, timed in the forward mode and the
 streaming mode ("step": T calls of one step each, T = 1 and the case's B, carrying the
 state, as a step-by-step inference loop does; the table gives the time per step).
+
+``cells=("lstm", "gru")`` times both cells in the same interleaved rounds (a worker per runner
+and cell), so that a burst of load hits both cells' ratios alike; each row names its cell.
 """
 
 from __future__ import annotations
@@ -48,10 +52,10 @@ import numpy as np
 
 from ..nn.module import no_grad
 from ..interop import compile_onnxruntime
-from ..nn import LSTM
+from ..nn import GRU, LSTM
 from .table import make_row
 
-__all__ = ["DEFAULT_CASES", "STREAM_CASES", "time_cases", "RUNNERS", "RUNTIMES", "MODES",
+__all__ = ["DEFAULT_CASES", "STREAM_CASES", "time_cases", "RUNNERS", "RUNTIMES", "MODES", "CELLS",
            "THREAD_VARIABLES", "CASE_BUDGET_S", "MIN_ROUNDS", "MAX_ROUNDS", "SETTLE_S",
            "WARM_CALL_MAX_S", "GEMM_REPEATS", "gemm_rate", "simd_extensions", "elementwise_ns",
            "blas_name", "torch_version"]
@@ -68,11 +72,12 @@ MODES = ("fwd+bwd", "forward", "step")
 STREAM_CASES = [(100, 1, 64), (100, 1, 256), (100, 1, 1024)]   # T steps of one call each
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 GEMM_REPEATS = 3         # square 2048 GEMMs per rate measurement (before and beside each case)
+CELLS = {"lstm": LSTM, "gru": GRU}      # nplstm's module of each cell (torch.nn's: same name)
 
 
-def _nplstm_runner(T, B, H, dtype, seed=0):
+def _nplstm_runner(T, B, H, dtype, seed=0, cell="lstm"):
     rng = np.random.default_rng(seed)
-    lstm = LSTM(H, H, dtype=dtype, seed=seed)
+    lstm = CELLS[cell](H, H, dtype=dtype, seed=seed)
     x = rng.standard_normal((T, B, H)).astype(dtype)
     R = rng.standard_normal((T, B, H)).astype(dtype)
 
@@ -108,10 +113,10 @@ def _onnxruntime_runner(lstm, T, B, H, dtype, threads):
     return {"forward": lambda: fast(x), "step": _stream(fast, x, contextlib.nullcontext)}
 
 
-def _torch_runner(torch, lstm, T, B, H, dtype, onednn=True):
-    """torch.nn.LSTM with nplstm's weights, on the same input; oneDNN on or off."""
+def _torch_runner(torch, lstm, T, B, H, dtype, onednn=True, cell="lstm"):
+    """torch.nn.LSTM (GRU) with nplstm's weights, on the same input; oneDNN on or off."""
     tdtype = getattr(torch, np.dtype(dtype).name)
-    m = torch.nn.LSTM(H, H).to(tdtype)
+    m = getattr(torch.nn, cell.upper())(H, H).to(tdtype)
     m.load_state_dict({k: torch.from_numpy(v) for k, v in lstm.state_dict().items()})
     rng = np.random.default_rng(1)
     x = torch.from_numpy(rng.standard_normal((T, B, H)).astype(dtype)).requires_grad_(True)
@@ -138,7 +143,7 @@ def _torch_runner(torch, lstm, T, B, H, dtype, onednn=True):
             "step": _stream(m, x.detach(), contextlib.contextmanager(stream_context))}
 
 
-def _serve(kind, threads, dtype, conn):
+def _serve(kind, threads, dtype, conn, cell="lstm"):
     """A worker process's loop: build one runner per case, time single calls on request.
 
     Messages: ("ready",) → None once the imports are done; ("case", T, B, H) → None;
@@ -162,10 +167,10 @@ def _serve(kind, threads, dtype, conn):
             elif message[0] == "case":
                 T, B, H = message[1:]
                 runners = {}                  # the previous case's arrays freed first
-                lstm, runners = _nplstm_runner(T, B, H, dtype)
+                lstm, runners = _nplstm_runner(T, B, H, dtype, cell=cell)
                 if torch is not None:
                     runners = _torch_runner(torch, lstm, T, B, H, dtype,
-                                            onednn=kind == "torch")
+                                            onednn=kind == "torch", cell=cell)
                 elif kind == "onnxruntime":
                     runners = _onnxruntime_runner(lstm, T, B, H, dtype, threads)
                 reply = None
@@ -187,15 +192,16 @@ class _Worker:
     """One runner in its own process, started with its thread variables set to ``threads``
     (they must be set before numpy and torch load: the spawned child reads them then)."""
 
-    def __init__(self, kind, threads, dtype):
+    def __init__(self, kind, threads, dtype, cell="lstm"):
         context = multiprocessing.get_context("spawn")
-        self.kind = kind
+        self.kind, self.cell = kind, cell
         self.conn, child = context.Pipe()
         saved = {name: os.environ.get(name) for name in THREAD_VARIABLES}
         os.environ.update({name: str(threads) for name in THREAD_VARIABLES})
         try:
-            self.process = context.Process(target=_serve, args=(kind, threads, dtype, child),
-                                           daemon=True, name=f"nplstm-bench-{kind}")
+            self.process = context.Process(target=_serve,
+                                           args=(kind, threads, dtype, child, cell),
+                                           daemon=True, name=f"nplstm-bench-{kind}-{cell}")
             self.process.start()
         finally:
             for name, value in saved.items():
@@ -228,8 +234,9 @@ class _Worker:
 
 
 @contextlib.contextmanager
-def _workers(kinds, threads, dtype):
-    workers = [_Worker(kind, threads, dtype) for kind in kinds]
+def _workers(kinds, threads, dtype, cells=("lstm",)):
+    """A worker per runner kind and cell, in the order cell by cell, kind by kind."""
+    workers = [_Worker(kind, threads, dtype, cell) for cell in cells for kind in kinds]
     try:
         for worker in workers:                 # all started and imported before any timing
             worker.call("ready")
@@ -270,23 +277,29 @@ def _interleave(workers, mode, repeats, warmup, budget_s, settle_s):
 
 def time_cases(cases, repeats=None, dtype="float32", with_torch=False, threads=1, warmup=1,
                roofline=False, budget_s=CASE_BUDGET_S, settle_s=None, runtime=None,
-               modes=MODES[:2]):
-    """Rows of medians, ratios and spreads per case and mode (nplstm alone without torch).
+               modes=MODES[:2], cells=("lstm",)):
+    """Rows of medians, ratios and spreads per case, mode and cell (nplstm alone without
+    torch).
 
     repeats None: rounds until ``budget_s`` is spent (1 to 15); roofline: measure the GEMM
     rate (in the nplstm worker) for the roofline column; settle_s None: SETTLE_S at
     threads > 1, else 0; runtime None or "onnxruntime": a column for that runtime in the
-    forward and step modes; modes: a subset of MODES, in that order.
+    forward and step modes (the LSTM only); modes: a subset of MODES, in that order; cells:
+    "lstm" and/or "gru", timed in the same rounds (the rows of a case: cell by cell).
     """
     if runtime is not None and runtime not in RUNTIMES:
         raise ValueError(f"runtime must be one of {RUNTIMES} or None, got {runtime!r}")
     if not modes or any(mode not in MODES for mode in modes):
         raise ValueError(f"modes must be a non-empty subset of {MODES}, got {modes!r}")
+    if not cells or len(set(cells)) != len(cells) or any(c not in CELLS for c in cells) \
+            or (runtime is not None and tuple(cells) != ("lstm",)):
+        raise ValueError(f"cells must be distinct names of {tuple(CELLS)} (only ('lstm',) "
+                         f"with a runtime), got {cells!r}")
     kinds = (RUNNERS if with_torch else RUNNERS[:1]) + ((runtime,) if runtime else ())
     settle_s = (SETTLE_S if threads > 1 else 0.0) if settle_s is None else settle_s
     rates = []                       # GEMM rate measurements: before the first case, then
     timed = []                       # beside every case; the rows use the best of them all
-    with _workers(kinds, threads, dtype) as workers:
+    with _workers(kinds, threads, dtype, cells) as workers:
         for T, B, H in cases:
             if roofline:
                 rates.append(workers[0].call("gemm_rate"))
@@ -298,13 +311,16 @@ def time_cases(cases, repeats=None, dtype="float32", with_torch=False, threads=1
                 timing = [w for w in workers if mode != "fwd+bwd" or w.kind in RUNNERS]
                 times = _interleave(timing, mode, repeats, warmup if k == 0 else 0,
                                     budget_s, settle_s)
-                extra = times[len(RUNNERS):] if with_torch else times[1:]
-                timed.append((T, B, H, mode, times[:len(times) - len(extra)],
-                              extra[0] if extra else None))
+                for cell in cells:
+                    mine = [t for w, t in zip(timing, times) if w.cell == cell]
+                    extra = mine[len(RUNNERS):] if with_torch else mine[1:]
+                    timed.append((T, B, H, mode, mine[:len(mine) - len(extra)],
+                                  extra[0] if extra else None, cell))
         if roofline:
             rates.append(workers[0].call("gemm_rate"))
     rate = max(rates) if rates else None
-    return [make_row(*entry[:5], rate, runtime=entry[5]) for entry in timed], rate
+    return [make_row(*entry[:5], rate, runtime=entry[5], cell=entry[6])
+            for entry in timed], rate
 
 
 # -- the machine: GEMM rate, SIMD, BLAS, per-element costs ----------------------------------

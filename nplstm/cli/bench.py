@@ -1,5 +1,6 @@
-"""``nplstm bench``: time nplstm.LSTM against torch.nn.LSTM and print the tables
-(the harness: nplstm/benchmark)."""
+"""``nplstm bench``: time nplstm.LSTM against torch.nn.LSTM (``--cell gru``: nplstm.GRU against
+torch.nn.GRU; ``--cell lstm,gru``: both in the same rounds) and print the tables (the
+harness: nplstm/benchmark)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,14 @@ import platform
 
 import numpy as np
 
-from ..benchmark.timing import (CASE_BUDGET_S, DEFAULT_CASES, GEMM_REPEATS, MAX_ROUNDS,
+from ..benchmark.timing import (CASE_BUDGET_S, CELLS, DEFAULT_CASES, GEMM_REPEATS, MAX_ROUNDS,
                                 MIN_ROUNDS, SETTLE_S, STREAM_CASES, THREAD_VARIABLES,
                                 blas_name, elementwise_ns, simd_extensions, time_cases,
                                 torch_version)
-from ..benchmark.table import DISTURBED, format_stream_table, format_table, roofline_warnings
+from ..benchmark.table import (DISTURBED, SAME_RATIO, format_cell_comparison,
+                               format_stream_table, format_table, roofline_warnings)
 
-__all__ = ["parse_cases", "parse_threads", "check_runtime", "run_bench"]
+__all__ = ["parse_cases", "parse_threads", "parse_cells", "check_runtime", "run_bench"]
 
 
 # the largest case timed: its LSTMs' memory (gates T·B·4H, weights 4H·2H) stays ~1 GiB
@@ -53,10 +55,24 @@ def parse_threads(text):
     return [int(v) for v in values]
 
 
-def check_runtime(runtime, dtype) -> None:
-    """``--runtime onnxruntime`` needs onnxruntime installed and float32 (ValueError)."""
+def parse_cells(text):
+    """'lstm,gru' → ("lstm", "gru"); None → ("lstm",)."""
+    if text is None:
+        return ("lstm",)
+    cells = tuple(v.strip() for v in str(text).split(","))
+    if not all(c in CELLS for c in cells) or len(set(cells)) != len(cells):
+        raise ValueError(f"--cell wants lstm, gru or lstm,gru, got {str(text)[:60]!r}")
+    return cells
+
+
+def check_runtime(runtime, dtype, cells=("lstm",)) -> None:
+    """``--runtime onnxruntime`` needs onnxruntime installed, float32 and the LSTM alone
+    (ValueError)."""
     if runtime is None:
         return
+    if tuple(cells) != ("lstm",):
+        raise ValueError(f"--runtime onnxruntime times the LSTM only, got --cell "
+                         f"{','.join(cells)}")
     if importlib.util.find_spec("onnxruntime") is None:
         raise ValueError("--runtime onnxruntime needs the onnxruntime package: "
                          "pip install 'nplstm[onnx]'")
@@ -66,17 +82,19 @@ def check_runtime(runtime, dtype) -> None:
 
 
 def run_bench(cases, threads=None, repeats=None, dtype="float32", runtime=None,
-              forward_only=False) -> int:
+              forward_only=False, cells=("lstm",)) -> int:
     """Print one table per thread count (and, with ``runtime``, a streaming table after
-    each); ``forward_only`` skips the fwd+bwd rows.  Returns 0."""
+    each; with both cells, the comparison of their ratios); ``forward_only`` skips the
+    fwd+bwd rows.  Returns 0."""
     thread_counts = threads if isinstance(threads, list) else parse_threads(threads)
     installed_torch = torch_version()
     if installed_torch is None:
         print("nplstm bench: torch is not installed, so nplstm is timed alone (no ratios); "
-              "pip install 'nplstm[torch]' for the comparison with torch.nn.LSTM")
+              "pip install 'nplstm[torch]' for the comparison with torch.nn.LSTM and GRU")
     print(f"nplstm bench: {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} cores; numpy {np.__version__} ({blas_name()}); "
-          f"torch {installed_torch or 'not installed'}; dtype {dtype}"
+          f"torch {installed_torch or 'not installed'}; dtype {dtype}; "
+          f"cell{'s' if len(cells) > 1 else ''} {', '.join(cells)}"
           + (f"; onnxruntime {_onnxruntime_version()}" if runtime else ""))
     costs = elementwise_ns(dtype)
     print(f"SIMD found by NumPy: {simd_extensions()}; {dtype} exp {costs['exp']:.2f} ns, "
@@ -90,7 +108,7 @@ def run_bench(cases, threads=None, repeats=None, dtype="float32", runtime=None,
     for n in thread_counts:
         rows, rate = time_cases(cases, repeats=repeats, dtype=dtype,
                                 with_torch=installed_torch is not None, threads=n,
-                                roofline=True, runtime=runtime,
+                                roofline=True, runtime=runtime, cells=cells,
                                 modes=("forward",) if forward_only else ("fwd+bwd", "forward"))
         print(f"\n## N = {n} thread(s): {', '.join(THREAD_VARIABLES)} = {n} in every worker"
               f"{f', torch.set_num_threads({n})' if installed_torch else ''}"
@@ -100,6 +118,10 @@ def run_bench(cases, threads=None, repeats=None, dtype="float32", runtime=None,
         print(format_table(rows), flush=True)
         for line in roofline_warnings(rows):
             print(line, flush=True)
+        if len(cells) > 1 and installed_torch is not None:
+            print(f"\nthe cells' ratios at N = {n} (GRU ÷ LSTM ≤ {SAME_RATIO:.2f}: the GRU "
+                  "reaches the LSTM's ratio within 10%)\n")
+            print(format_cell_comparison(rows), flush=True)
         if runtime:
             stream, _ = time_cases(STREAM_CASES, repeats=repeats, dtype=dtype,
                                    with_torch=installed_torch is not None, threads=n,
@@ -112,8 +134,9 @@ def run_bench(cases, threads=None, repeats=None, dtype="float32", runtime=None,
               "(forward and streaming only: it has no backward)")
     if installed_torch is not None:
         print("\nnplstm/torch: ratio to torch with oneDNN; vs no-oneDNN: ratio to torch with "
-              "oneDNN disabled (the floor, < 1 required); roofline: 48·T·B·H² GEMM FLOPs / "
-              "(time · GEMM rate), fwd+bwd only")
+              "oneDNN disabled (the floor, < 1 required); roofline: 12·G·T·B·H² GEMM FLOPs "
+              "(G = 4 gate blocks for the LSTM: 48·T·B·H²; 3 for the GRU) / (time · GEMM "
+              "rate), fwd+bwd only")
     return 0
 
 

@@ -13,7 +13,7 @@ from ..gradcheck import library_pairs as P
 
 __all__ = ["run_selfcheck", "build_cases", "WHAT"]
 
-WHAT = ("cell", "lstm", "rnn", "linear", "embedding", "loss")     # the parts it checks
+WHAT = ("cell", "lstm", "rnn", "gru", "linear", "embedding", "loss")   # the parts it checks
 _FD_ONLY = ("rnn", "linear", "embedding", "loss")                 # no JVP: no adjoint mode
 
 
@@ -23,7 +23,7 @@ def run_selfcheck(what="all", seed=0, cases=4, quiet=False, *, mode="full", dtyp
     """Check the chosen parts on ``cases`` random configurations each; 0 if all pass.
 
     mode           "full", "directional", "sampled" (finite differences) or "adjoint"
-                   (JVP against backward; cell and lstm only)
+                   (JVP against backward; cell, lstm and gru only)
     dtype          "float64" or "float32" (float32 backwards against float64 differences)
     layers, bidirectional, proj_size, lengths
                    fix the LSTM's configuration (None: varied over the cases); ``lengths``
@@ -55,7 +55,7 @@ def build_cases(what, seed, cases, mode, dtype, layers, bidirectional, proj_size
     if mode == "adjoint":
         parts = [p for p in parts if p not in _FD_ONLY] if what == "all" else parts
         if any(p in _FD_ONLY for p in parts):
-            raise ValueError(f"--mode adjoint needs a JVP, which only cell and lstm have; "
+            raise ValueError(f"--mode adjoint needs a JVP, which only cell, lstm and gru have; "
                              f"got --what {what}")
     rng = np.random.default_rng(seed)
     dt = np.dtype(dtype)
@@ -102,6 +102,10 @@ def build_cases(what, seed, cases, mode, dtype, layers, bidirectional, proj_size
                     P.random_rnn_case(*sizes, c["nonlinearity"], dtype=dt.name)
                 forward, backward, names = P.module_pair(module, lengths=c["lengths"])
                 run = fd(forward, backward, inputs, names, P.module_layouts(module, c["T"]))
+            elif part == "gru":
+                yield from _gru_cases(rng, k, config, fd, adjoint, mode, dt, layers,
+                                      bidirectional, lengths)
+                continue
             elif part == "linear":
                 N, I, O = (int(v) for v in rng.integers(1, 7, size=3))
                 bias = k % 2 == 0
@@ -129,6 +133,38 @@ def build_cases(what, seed, cases, mode, dtype, layers, bidirectional, proj_size
                 run = fd(*P.mse_pair(), [rng.standard_normal((N, C)).astype(dt)
                                          for _ in range(2)], ["pred", "target"])
             yield _title(config), config, run
+
+
+def _gru_cases(rng, k, config, fd, adjoint, mode, dt, layers, bidirectional, lengths):
+    """Case k of the GRU: its cell (bias, state and a batch axis alternating), then its layer:
+    the module (layers, directions, lengths) or, in adjoint mode, the functional layer of each
+    direction (``reverse``) against its JVP."""
+    B, I, H = (int(v) for v in rng.integers(1, 7, size=3))
+    bias, state, unbatched = k % 2 == 0, k % 4 != 3, k % 3 == 2
+    inputs = P.random_gru_cell_case(rng, B, I, H, bias, state, unbatched, dt)
+    cfg = dict(config, part="cell", B=None if unbatched else B, I=I, H=H, bias=bias,
+               state=state)
+    yield _title(cfg), cfg, adjoint(P.gru_cell_jvp, P.gru_cell_pair(), inputs,
+                                    P.GRU_CELL_NAMES) if mode == "adjoint" else \
+        fd(*P.gru_cell_pair(), inputs, P.GRU_CELL_NAMES, P.gru_cell_layouts(H))
+    c = _lstm_config(rng, k, layers, bidirectional, 0, lengths)
+    del c["proj_size"]
+    c["bias"] = k % 4 < 2
+    cfg = dict(config, part="layer", **c)
+    if mode == "adjoint":
+        for reverse in (False, True)[:1 + c["bidirectional"]]:
+            inputs = P.random_gru_sequence_case(rng, c["T"], c["B"], c["I"], c["H"], c["bias"],
+                                                dtype=dt)
+            one = dict(cfg, layers=1, reverse=reverse)
+            yield _title(one), one, adjoint(P.gru_sequence_jvp(c["lengths"], reverse),
+                                            P.gru_sequence_pair(c["lengths"], reverse),
+                                            inputs, P.GRU_SEQUENCE_NAMES)
+        return
+    module, inputs = P.random_gru_case(rng, c["T"], c["B"], c["I"], c["H"], c["layers"],
+                                       c["bidirectional"], c["bias"], dtype=dt.name)
+    forward, backward, names = P.module_pair(module, lengths=c["lengths"])
+    yield _title(cfg), cfg, fd(forward, backward, inputs, names,
+                               P.module_layouts(module, c["T"]))
 
 
 def _lstm_config(rng, k, layers, bidirectional, proj_size, lengths):

@@ -36,29 +36,29 @@ def build_parser():
     check = sub.add_parser("gradcheck", help="check the library's backward passes against "
                            "finite differences (or JVPs) and print a table per check",
                            description="Check nplstm's hand-written backward passes (cell, "
-                           "LSTM, RNN, linear, embedding, loss) on random configurations "
+                           "LSTM, RNN, GRU cell and layer, linear, embedding, loss) on random configurations "
                            "against central finite differences in float64 (or the adjoint "
                            "test of the JVPs), and print a table per check: the worst error "
                            "of each input and where. Exit status 0 when every check passes, "
                            "1 otherwise.")
-    check.add_argument("--what", choices=["cell", "lstm", "rnn", "linear", "embedding", "loss",
-                                          "all"],
+    check.add_argument("--what", choices=["cell", "lstm", "rnn", "gru", "linear", "embedding",
+                                          "loss", "all"],
                        default="all", help="which part to check (default: all)")
     check.add_argument("--mode", choices=["full", "directional", "sampled", "adjoint"],
                        default="full", help="every element (full), random directions, random "
                        "elements, or the adjoint test of the JVP against the backward "
-                       "(cell and lstm) (default: full)")
+                       "(cell, lstm and gru) (default: full)")
     check.add_argument("--dtype", choices=["float64", "float32"], default="float64",
                        help="dtype of the checked backward; float32 is compared with float64 "
                        "differences at float32 tolerances (default: float64)")
     check.add_argument("--layers", type=_positive_int, default=None,
-                       help="LSTM (and RNN) layers (default: varied)")
+                       help="LSTM (and RNN, GRU) layers (default: varied)")
     check.add_argument("--bidirectional", action=argparse.BooleanOptionalAction, default=None,
-                       help="LSTM (and RNN) bidirectional or not (default: varied)")
+                       help="LSTM (and RNN, GRU) bidirectional or not (default: varied)")
     check.add_argument("--proj-size", type=_non_negative_int, default=None,
                        help="LSTM projection size (default: varied)")
     check.add_argument("--lengths", type=_lengths, default=None,
-                       help="LSTM (and RNN) per-sequence lengths, e.g. 4,2,3 "
+                       help="LSTM (and RNN, GRU) per-sequence lengths, e.g. 4,2,3 "
                        "(sets B and T = max)")
     check.add_argument("--seed", type=_non_negative_int, default=0,
                        help="seed of the random cases (default: 0)")
@@ -68,9 +68,10 @@ def build_parser():
                        help="print one JSON document (every report) instead of tables")
     check.add_argument("--quiet", action="store_true", help="print only the summary")
 
-    bench = sub.add_parser("bench", help="time nplstm.LSTM against torch.nn.LSTM on the CPU",
-                           description="Time nplstm.LSTM's forward and forward+backward "
-                           "against torch.nn.LSTM's (with and without oneDNN) on this CPU: "
+    bench = sub.add_parser("bench", help="time nplstm.LSTM (GRU) against torch.nn.LSTM (GRU) "
+                           "on the CPU",
+                           description="Time nplstm.LSTM's (or GRU's) forward and "
+                           "forward+backward against torch.nn.LSTM's (GRU's) (with and without oneDNN) on this CPU: "
                            "one worker process per runner, interleaved rounds, medians "
                            "(docs/benchmarks.md). Without torch, nplstm alone.")
     bench.add_argument("--threads", default=None,
@@ -89,6 +90,10 @@ def build_parser():
                        "tables and a streaming table (default: none)")
     bench.add_argument("--forward-only", action="store_true",
                        help="time the forward (and streaming) only, not fwd+bwd")
+    bench.add_argument("--cell", default=None,
+                       help="lstm, gru (nplstm.GRU against torch.nn.GRU) or lstm,gru (both "
+                       "in the same rounds, and a table comparing their ratios) "
+                       "(default: lstm)")
 
     return parser, sub
 
@@ -172,23 +177,25 @@ def _run(argv) -> int:
         from .gradcheck import run_selfcheck  # noqa: PLC0415
 
         if args.mode == "adjoint" and args.what in ("rnn", "linear", "embedding", "loss"):
-            sub.choices["gradcheck"].error(f"--mode adjoint needs a JVP, which only cell and "
-                                           f"lstm have; got --what {args.what}")
+            sub.choices["gradcheck"].error(f"--mode adjoint needs a JVP, which only cell, lstm "
+                                           f"and gru have; got --what {args.what}")
         return run_selfcheck(args.what, seed=args.seed, cases=args.cases, quiet=args.quiet,
                              mode=args.mode, dtype=args.dtype, layers=args.layers,
                              bidirectional=args.bidirectional, proj_size=args.proj_size,
                              lengths=args.lengths, as_json=args.json,
                              progress=sys.stderr.isatty())
-    from .bench import check_runtime, parse_cases, parse_threads, run_bench  # noqa: PLC0415
+    from .bench import (check_runtime, parse_cases, parse_cells, parse_threads,  # noqa: PLC0415
+                        run_bench)
 
     try:
         cases = parse_cases(args.cases)
         threads = parse_threads(args.threads)
-        check_runtime(args.runtime, args.dtype)
+        cells = parse_cells(args.cell)
+        check_runtime(args.runtime, args.dtype, cells)
     except ValueError as err:
         sub.choices["bench"].error(str(err))
     return run_bench(cases, threads=threads, repeats=args.repeats, dtype=args.dtype,
-                     runtime=args.runtime, forward_only=args.forward_only)
+                     runtime=args.runtime, forward_only=args.forward_only, cells=cells)
 
 
 def _int_at_least(minimum: int, wording: str, maximum: int | None = None):

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from ..checks import check_int, check_real
-from ..training import (TASK_DEFAULTS, Diverged, Interrupted, StorageError, TrainConfig, Trainer,
+from ..training import (CELLS, TASK_DEFAULTS, Diverged, Interrupted, StorageError, TrainConfig, Trainer,
                         TrainingError)
 from ..training.tasks import charlm_from_checkpoint
 
@@ -50,7 +50,8 @@ def _defaults(setting: str) -> str:
 
 def add_parsers(sub) -> None:
     train = sub.add_parser(
-        "train", help="train a character-level LSTM language model (or the adding problem)",
+        "train", help="train a character-level language model (or the adding problem) on an "
+        "LSTM, a GRU or an RNN",
         description="Train with SGD and truncated BPTT; writes OUT/metrics.jsonl, "
         "OUT/config.json, OUT/checkpoint.npz, OUT/best.npz and PNG plots (with "
         "nplstm[plot]). Settings not given take the task's defaults; with --resume, the "
@@ -59,6 +60,8 @@ def add_parsers(sub) -> None:
     # defaults are None: a setting not given is the task's default, or with --resume the
     # checkpoint's (TrainConfig fills them in); only settings given may differ from it
     arg("--task", choices=list(TASK_DEFAULTS), help="what to learn (default: charlm)")
+    arg("--cell", choices=list(CELLS), help="the recurrent layer: nplstm.LSTM, GRU or RNN "
+        "(tanh) (default: lstm)")
     arg("--text", default=None, help="a UTF-8 text file (charlm; default: the docstrings of "
         "the Python standard library)")
     arg("--out", default=None, help="output directory (default: runs/TASK)")
@@ -72,13 +75,13 @@ def add_parsers(sub) -> None:
         help="steps between evaluations (" + _defaults("eval_every") + ")")
     arg("--seq-len", type=int,
         help="time steps per batch (truncated BPTT length; " + _defaults("seq_len") + ")")
-    arg("--hidden", type=int, help="LSTM hidden size (" + _defaults("hidden") + ")")
-    arg("--layers", type=int, help="LSTM layers (" + _defaults("layers") + ")")
+    arg("--hidden", type=int, help="hidden size (" + _defaults("hidden") + ")")
+    arg("--layers", type=int, help="recurrent layers (" + _defaults("layers") + ")")
     arg("--batch-size", type=int,
         help="sequences per batch (" + _defaults("batch_size") + ")")
     arg("--embedding-dim", type=int,
         help="character embedding size (charlm; " + _defaults("embedding_dim") + ")")
-    arg("--dropout", type=float, help="dropout between LSTM layers (default: 0)")
+    arg("--dropout", type=float, help="dropout between recurrent layers (default: 0)")
     arg("--lr", type=float,
         help="learning rate (the schedule's peak; " + _defaults("lr") + ")")
     arg("--momentum", type=float, help="SGD momentum (" + _defaults("momentum") + ")")
@@ -141,7 +144,7 @@ def run_train(args, error) -> int:
     for key, (old, new) in trainer.changed_on_resume.items():
         _say(f"note: {flag(key)} changed on resume from {old} to {new}: the run leaves the "
              "path an uninterrupted run would have taken")
-    _say(f"training {config.task} for {config.steps} steps (from step {trainer.step}) into "
+    _say(f"training {config.task} on {config.cell.upper()} for {config.steps} steps (from step {trainer.step}) into "
          f"{config.out}" + (f"; bigram baseline {baseline:.3f} nats/char" if baseline else ""))
     try:
         summary = trainer.run()
@@ -169,8 +172,8 @@ def run_train(args, error) -> int:
              f"the checkpoints are complete")
         return 1
     print("plots: " + ", ".join(str(p) for p in plots) if plots else PLOT_EXTRA_NOTE)
-    hint = (f"  (nplstm sample --out {config.out}; nplstm visualize --out {config.out})"
-            if config.task == "charlm" else "")
+    hint = (f"  (nplstm sample --out {config.out}" + (f"; nplstm visualize --out {config.out}"
+            if config.cell == "lstm" else "") + ")" if config.task == "charlm" else "")
     print(f"checkpoint: {summary['checkpoint']}, best: {summary['best']}{hint}")
     return status
 

@@ -10,7 +10,7 @@ Modules, one job each: ``core`` (gradcheck and hvpcheck: the modes), ``jvpcheck`
 and adjoint_check), ``differences`` (difference quotients, tolerances, kinks), ``contract``
 (settings, inputs and returns checked), ``misuse`` (a forward that is not a function, writes
 to its inputs, or returns two outputs as (output, cache)), ``report`` (rows, layouts and
-their breakdown, text, JSON) and ``library_pairs`` (the LSTM, RNN, layers and losses as
+their breakdown, text, JSON) and ``library_pairs`` (the LSTM, RNN, GRU, layers and losses as
 pairs, layouts and random cases).
 """
 
@@ -23,6 +23,10 @@ from .library_pairs import (CELL_NAMES, RNN_SEQUENCE_NAMES, SEQUENCE_NAMES, cell
                             random_lstm_case, random_rnn_case, random_rnn_sequence_case,
                             random_sequence_case, rnn_sequence_pair, sequence_jvp,
                             sequence_layouts, sequence_pair)
+from .library_pairs import (GRU_CELL_NAMES, GRU_SEQUENCE_NAMES, gru_cell_jvp, gru_cell_layouts,
+                            gru_cell_pair, gru_sequence_jvp, gru_sequence_layouts,
+                            gru_sequence_pair, random_gru_case, random_gru_cell_case,
+                            random_gru_sequence_case)
 from .misuse import (MutatingForwardError, NondeterministicBackwardError,
                      NondeterministicForwardError)
 from .report import GradcheckError, GradcheckReport, GroupStats, InputReport, Layout, blocks
@@ -36,4 +40,7 @@ __all__ = ["gradcheck", "adjoint_check", "jvpcheck", "hvpcheck", "GradcheckRepor
            "cell_layouts", "sequence_layouts", "module_layouts", "parse_parameter_name",
            "random_cell_case", "random_sequence_case", "random_lstm_case",
            "random_rnn_sequence_case", "random_rnn_case", "model_gradient", "gauss_newton_hvp",
-           "CELL_NAMES", "SEQUENCE_NAMES", "RNN_SEQUENCE_NAMES"]
+           "CELL_NAMES", "SEQUENCE_NAMES", "RNN_SEQUENCE_NAMES",
+           "gru_cell_pair", "gru_sequence_pair", "gru_cell_jvp", "gru_sequence_jvp",
+           "gru_cell_layouts", "gru_sequence_layouts", "random_gru_cell_case",
+           "random_gru_sequence_case", "random_gru_case", "GRU_CELL_NAMES", "GRU_SEQUENCE_NAMES"]

@@ -1,5 +1,5 @@
 """The library's pieces as checkable pairs: everything the generic checker needs to know
-about LSTMs (and the plain RNN), for ``nplstm gradcheck``, the tests and the examples.
+about LSTMs (and the plain RNN and the GRU), for ``nplstm gradcheck``, the tests and the examples.
 
     cell_pair(), sequence_pair(lengths, reverse), rnn_sequence_pair(...), module_pair(m),
     linear_pair(), embedding_pair(), cross_entropy_pair(), mse_pair()
@@ -8,9 +8,13 @@ about LSTMs (and the plain RNN), for ``nplstm gradcheck``, the tests and the exa
     cell_layouts(H), sequence_layouts(T, H), module_layouts(m, T)   the report's groups
     random_*_case(rng, ...)                       random inputs (nonzero states and biases)
     model_gradient, gauss_newton_hvp              an independent Gauss-Newton reference
+    gru_cell_pair(), gru_sequence_pair(lengths, reverse), gru_cell_jvp, gru_sequence_jvp(…),
+    gru_cell_layouts(H), random_gru_*_case         the same for the GRU (module_pair and
+                                                  module_layouts take a GRU as they take an RNN)
 
-The inputs are named ``CELL_NAMES``, ``SEQUENCE_NAMES``, ``RNN_SEQUENCE_NAMES`` (a module's:
-x, its initial state, then its parameters' names).
+The inputs are named ``CELL_NAMES``, ``SEQUENCE_NAMES``, ``RNN_SEQUENCE_NAMES``,
+``GRU_CELL_NAMES``, ``GRU_SEQUENCE_NAMES`` (a module's: x, its initial state, then its
+parameters' names).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import numpy as np
 from .. import functional as F
 from ..functional.gauss_newton import ReadoutCache
 from ..kernels import GATE_NAMES
-from ..nn import LSTM, RNN
+from ..nn import GRU, LSTM, RNN
 from .report import Layout, blocks
 
 CELL_NAMES = ("x", "h", "c", "weight_ih", "weight_hh", "bias_ih", "bias_hh")
@@ -74,7 +78,7 @@ def module_pair(module, lengths=None, dropout_seed=None):
     ``dropout_seed`` the dropout masks repeat every call.  Inputs of another dtype than the
     module's (the float64 differences of a float32 module) run through a twin module of
     that dtype with the same configuration."""
-    rnn = isinstance(module, RNN)
+    rnn = isinstance(module, (RNN, GRU))           # one state, h0
     state_names = ["h0"] if rnn else ["h0", "c0"]
     names = ["x", *state_names] + [name for name, _ in module.named_parameters()]
     twins = {module.dtype: module}
@@ -100,13 +104,15 @@ def module_pair(module, lengths=None, dropout_seed=None):
 
 
 def _twin(module, dtype):
-    """A module configured like ``module`` (an LSTM or an RNN), of another dtype."""
+    """A module configured like ``module`` (an LSTM, RNN or GRU), of another dtype."""
     common = dict(num_layers=module.num_layers, bias=module.bias,
                   batch_first=module.batch_first, dropout=module.dropout,
                   bidirectional=module.bidirectional, dtype=dtype, device=module.device)
     if isinstance(module, RNN):
         twin = RNN(module.input_size, module.hidden_size, nonlinearity=module.nonlinearity,
                    **common)
+    elif isinstance(module, GRU):
+        twin = GRU(module.input_size, module.hidden_size, **common)
     else:
         twin = LSTM(module.input_size, module.hidden_size, proj_size=module.proj_size,
                     **common)
@@ -156,8 +162,8 @@ def sequence_jvp(lengths=None, reverse=False):
 
 # ---- layouts: the gate blocks of a 4H axis, time steps, layer and direction ----
 
-def _gate_layout(four_h, **tags) -> Layout:
-    return Layout(axes={0: {"gate": blocks(GATE_NAMES, four_h)}}, tags=tags)
+def _gate_layout(four_h, names=GATE_NAMES, **tags) -> Layout:
+    return Layout(axes={0: {"gate": blocks(names, four_h)}}, tags=tags)
 
 
 def cell_layouts(H) -> dict:
@@ -180,22 +186,24 @@ def parse_parameter_name(name):
 
 
 def module_layouts(module, T) -> dict:
-    """Layouts of ``module_pair``'s inputs (an ``LSTM``'s or ``RNN``'s): gates (an LSTM's),
-    layer and direction of every parameter, the time steps of x, the layer and direction of
-    the rows of h0 (and c0)."""
+    """Layouts of ``module_pair``'s inputs (an ``LSTM``'s, ``RNN``'s or ``GRU``'s): gates (an
+    LSTM's i, f, g, o; a GRU's r, z, n), layer and direction of every parameter, the time
+    steps of x, the layer and direction of the rows of h0 (and c0)."""
+    gru = isinstance(module, GRU)
     gates = not isinstance(module, RNN)
     layouts = {}
     for name, p in module.named_parameters():
         if (parsed := parse_parameter_name(name)) is not None:
             kind, layer, direction = parsed
-            layouts[name] = _gate_layout(p.data.shape[0], layer=layer, direction=direction) \
+            layouts[name] = _gate_layout(p.data.shape[0], GRU_GATE_NAMES if gru else GATE_NAMES,
+                                         layer=layer, direction=direction) \
                 if gates and kind != "weight_hr" else \
                 Layout(tags={"layer": layer, "direction": direction})
     D = module.num_directions
     rows = range(module.num_layers * D)
     by_row = {"layer": [k // D for k in rows],
               "direction": ["reverse" if k % D else "forward" for k in rows]}
-    for state in ("h0", "c0") if gates else ("h0",):
+    for state in ("h0", "c0") if gates and not gru else ("h0",):
         layouts[state] = Layout(axes={0: by_row})
     layouts["x"] = Layout(axes={1 if module.batch_first else 0: {"time": list(range(T))}})
     return layouts
@@ -257,6 +265,78 @@ def _module_inputs(rng, module, T, B, state_sizes, state, dtype):
     states = [rng.standard_normal((rows, B, n)).astype(dtype) if state else None
               for n in state_sizes]
     return [x, *states] + [p.data for p in module.parameters()]
+
+
+# ---- the GRU: its cell and one layer, with their JVPs ----
+
+GRU_GATE_NAMES = ("r", "z", "n")          # the blocks of the GRU's 3H axis, torch's order
+GRU_CELL_NAMES = ("x", "h", "weight_ih", "weight_hh", "bias_ih", "bias_hh")
+GRU_SEQUENCE_NAMES = ("x", "h0", "weight_ih", "weight_hh", "bias_ih", "bias_hh")
+
+
+def gru_cell_pair():
+    """(forward, backward) of ``gru_cell_forward`` over inputs ``GRU_CELL_NAMES``."""
+    return F.gru_cell_forward, lambda dh, cache: F.gru_cell_backward(dh, cache)
+
+
+def gru_sequence_pair(lengths=None, reverse=False):
+    """(forward, backward) of ``gru_forward`` (one layer, one direction),
+    ``GRU_SEQUENCE_NAMES``; the output is (output, h_n)."""
+    def forward(x, h0, weight_ih, weight_hh, bias_ih, bias_hh):
+        return F.gru_forward(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, lengths=lengths,
+                             reverse=reverse)
+
+    return forward, lambda doutput, cache: F.gru_backward(*doutput, cache)
+
+
+def gru_cell_jvp(inputs, tangents):
+    """``gru_cell_jvp`` over inputs ``GRU_CELL_NAMES``."""
+    return F.gru_cell_jvp(*inputs, tangents=F.GRUCellTangents(*tangents))
+
+
+def gru_sequence_jvp(lengths=None, reverse=False):
+    """``gru_jvp`` over inputs ``GRU_SEQUENCE_NAMES`` (one layer, one direction)."""
+    def jvp(inputs, tangents):
+        return F.gru_jvp(*inputs, lengths=lengths, reverse=reverse,
+                         tangents=F.GRUTangents(*tangents))
+
+    return jvp
+
+
+def gru_cell_layouts(H) -> dict:
+    """Layouts of ``GRU_CELL_NAMES``: the r, z, n blocks of the weights and biases."""
+    return {name: _gate_layout(3 * H, GRU_GATE_NAMES) for name in ("weight_ih", "weight_hh",
+                                                                  "bias_ih", "bias_hh")}
+
+
+def gru_sequence_layouts(T, H) -> dict:
+    """Layouts of ``GRU_SEQUENCE_NAMES``: the r, z, n blocks, and the time steps of x."""
+    return {**gru_cell_layouts(H), "x": Layout(axes={0: {"time": list(range(T))}})}
+
+
+def random_gru_cell_case(rng, B, I, H, bias=True, state=True, unbatched=False,
+                         dtype=np.float64):
+    """Random inputs for ``gru_cell_pair`` (``GRU_CELL_NAMES``)."""
+    draw, uniform = _draws(rng, H, dtype)
+    lead = () if unbatched else (B,)
+    biases = (uniform(3 * H), uniform(3 * H)) if bias else (None, None)
+    return [draw(*lead, I), draw(*lead, H) if state else None, uniform(3 * H, I),
+            uniform(3 * H, H), *biases]
+
+
+def random_gru_sequence_case(rng, T, B, I, H, bias=True, dtype=np.float64):
+    """Random inputs for ``gru_sequence_pair`` / ``gru_sequence_jvp``."""
+    draw, uniform = _draws(rng, H, dtype)
+    biases = (uniform(3 * H), uniform(3 * H)) if bias else (None, None)
+    return [draw(T, B, I), draw(B, H), uniform(3 * H, I), uniform(3 * H, H), *biases]
+
+
+def random_gru_case(rng, T, B, I, H, layers=1, bidirectional=False, bias=True, state=True,
+                    dtype="float64"):
+    """A random ``GRU`` and inputs (x, h0, *parameters) for ``module_pair``."""
+    module = GRU(I, H, layers, bias=bias, bidirectional=bidirectional, dtype=dtype,
+                 seed=int(rng.integers(2**31)))
+    return module, _module_inputs(rng, module, T, B, (H,), state, dtype)
 
 
 # ---- an independent reference for F.gauss_newton_product, for hvpcheck ----

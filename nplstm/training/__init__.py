@@ -10,10 +10,11 @@ baseline), ``run_dir`` (OUT: its lock, its files, the run log and the run record
 (PNGs).
 """
 
-from .config import (TASK_DEFAULTS, Diverged, Interrupted, RunLocked, StorageError,
+from .config import (CELLS, TASK_DEFAULTS, Diverged, Interrupted, RunLocked, StorageError,
                      TrainConfig, TrainingError)
 from .tasks import build_task, load_text
 from .trainer import Trainer
 
 __all__ = ["TrainConfig", "Trainer", "TrainingError", "Diverged", "Interrupted",
-           "StorageError", "RunLocked", "build_task", "load_text", "TASK_DEFAULTS"]
+           "StorageError", "RunLocked", "build_task", "load_text", "TASK_DEFAULTS",
+           "CELLS"]

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from ..backend import check_device
 from ..checks import check_bool, check_choice, check_int, check_real
 
-__all__ = ["TrainConfig", "TASK_DEFAULTS", "RESUMABLE_CHANGES", "EXACT_RESUME_CHANGES",
-           "merge_resumed", "check_out", "TrainingError", "RunLocked", "Diverged",
-           "Interrupted", "StorageError"]
+__all__ = ["TrainConfig", "TASK_DEFAULTS", "CELLS", "RESUMABLE_CHANGES",
+           "EXACT_RESUME_CHANGES", "merge_resumed", "check_out", "TrainingError", "RunLocked",
+           "Diverged", "Interrupted", "StorageError"]
 
 
 class _NamesSettings:
@@ -63,6 +63,7 @@ TASK_DEFAULTS = {
                    checkpoint_every=250),
 }
 SCHEDULES = ("constant", "cosine")
+CELLS = ("lstm", "gru", "rnn")     # the recurrent layer of the model: nn.LSTM, nn.GRU, nn.RNN
 DTYPES = ("float32", "float64")
 
 # Settings a resumed run may change (the optimizer's and the schedule's, e.g. a lower lr after
@@ -79,6 +80,7 @@ _POSITIVE_INTS = ("steps", "seq_len", "hidden", "layers", "batch_size", "eval_ev
 @dataclass
 class TrainConfig:
     task: str = "charlm"
+    cell: str = "lstm"
     text: str | None = None          # a UTF-8 file for charlm; None = the stdlib's docstrings
     out: str = "runs/charlm"
     seed: int = 0
@@ -120,6 +122,7 @@ class TrainConfig:
         checked, also those read back from a checkpoint's config).  Once all pass, numbers
         given as NumPy scalars are stored as Python ones (config.json holds them)."""
         _setting(check_choice, "task", self.task, tuple(TASK_DEFAULTS))
+        _setting(check_choice, "cell", self.cell, CELLS)
         minimums = dict.fromkeys(_POSITIVE_INTS, 1)
         minimums.update(seed=0, warmup_steps=0,
                         embedding_dim=1 if self.task == "charlm" else 0)

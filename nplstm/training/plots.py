@@ -99,13 +99,18 @@ def plot_run(out_dir, title: str = "", baseline: float | None = None,
 
 
 def _plot_through_time(records, path):
-    """‖∂L/∂h_t‖ and ‖∂L/∂c_t‖ against t for the first and the last recorded batch (the top
-    layer, forward direction): how far back the loss reaches, and how that changes."""
+    """‖∂L/∂h_t‖ (and an LSTM's ‖∂L/∂c_t‖) against t for the first and the last recorded
+    batch (the top layer, forward direction): how far back the loss reaches, and how that
+    changes."""
     key = max(k for k in records[0] if k.startswith("l") and k.endswith("d0"))
     records = [r for r in records if key in r]
-    with saved_figure(path, figsize=(10, 3.8), ncols=2, sharex=True) as axes:
+    names = [n for n in ("dh", "dc") if n in records[0][key]]
+    with saved_figure(path, figsize=(5 * len(names), 3.8), ncols=len(names), sharex=True,
+                      squeeze=False) as axes:
+        axes = axes[0]                                      # one row of len(names) panels
         for record, style in ((records[0], "--"), (records[-1], "-")):
-            for ax, name, symbol in ((axes[0], "dh", "h"), (axes[1], "dc", "c")):
+            for ax, name in zip(axes, names):
+                symbol = name[1:]
                 norms = record[key][name]
                 ax.semilogy(range(len(norms)), norms, style, label=f"step {record['step']}")
                 ax.set(xlabel="time step t", ylabel=f"‖∂L/∂{symbol}_t‖",

@@ -221,10 +221,12 @@ def _schema_problem(record):
         for key, norms in record.items():
             if key in ("step", "split"):
                 continue
-            if not _LAYER_KEY.fullmatch(key) or not (isinstance(norms, dict) and all(
-                    isinstance(norms.get(n), list) and all(map(_is_number, norms[n]))
-                    for n in ("dh", "dc"))):
-                return f"no 'dh' and 'dc' lists of numbers under '{key}'"
+            # "dh" always, "dc" for an LSTM: lists of numbers, nothing else
+            if not _LAYER_KEY.fullmatch(key) or not (
+                    isinstance(norms, dict) and "dh" in norms and set(norms) <= {"dh", "dc"}
+                    and all(isinstance(v, list) and all(map(_is_number, v))
+                            for v in norms.values())):
+                return f"no 'dh' (and for an LSTM 'dc') lists of numbers under '{key}'"
         return None
     return f"unknown split {split!r}"
 

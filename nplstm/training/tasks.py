@@ -1,5 +1,5 @@
-"""The two training tasks, a character-level language model and the adding problem, and how a
-resolved config builds one (``build_task``, ``load_text``, ``charlm_from_checkpoint``).
+"""The two training tasks, a character-level language model and the adding problem, on an LSTM,
+GRU or RNN, and how a config builds one (``build_task``, ``load_text``, ``charlm_from_checkpoint``).
 
 A task owns its model and its data and does one thing per call: ``train_step(step)`` runs
 the forward and the hand-written backward of one batch (parameter ``.grad``s filled) and
@@ -20,40 +20,40 @@ from ..backend import asnumpy, get_array_module, to_device
 from ..checks import check_real
 from ..nn.module import no_grad
 from ..io import load_checkpoint
-from ..nn import LSTM, Embedding, Linear, Module
+from ..nn import GRU, LSTM, RNN, Embedding, Linear, Module
 from .config import TrainConfig, TrainingError
 from .data import CharCorpus, DataError, StreamBatches, adding_problem, default_corpus_text
 
 __all__ = ["CharLM", "CharLMTask", "AddingModel", "AddingTask", "load_text", "build_task",
-           "charlm_from_checkpoint"]
+           "charlm_from_checkpoint", "recurrent_layer", "STATE_NAMES", "one_line"]
 
 
 class CharLM(Module):
-    """Embedding (V, E) → LSTM (E → H, L layers) → Linear (H → V): logits of the next character.
-
-    ``forward(tokens (T, B), state)`` returns logits (T, B, V) and the LSTM's (h_n, c_n);
-    ``backward(dlogits)`` fills every parameter's ``.grad``.
-    """
+    """Embedding (V, E) → ``cell`` (E → H, L layers) → Linear (H → V): ``forward(tokens (T, B),
+    state)`` returns next-character logits (T, B, V) and the layer's final state; ``backward(dlogits)``
+    fills every ``.grad``.  The layer is ``model.lstm``, ``.gru`` or ``.rnn``: ``model.recurrent``."""
 
     def __init__(self, vocab_size, embedding_dim, hidden_size, num_layers=1, dropout=0.0, *,
-                 dtype="float32", device="cpu", seed=None):
+                 cell="lstm", dtype="float32", device="cpu", seed=None):
         super().__init__(dtype=dtype, device=device)
         seeds = np.random.SeedSequence(seed).spawn(3)
         kw = dict(dtype=dtype, device=device)
         self.embedding = Embedding(vocab_size, embedding_dim, seed=seeds[0], **kw)
-        self.lstm = LSTM(embedding_dim, hidden_size, num_layers, dropout=dropout,
-                         seed=seeds[1], **kw)
+        self.cell = cell
+        setattr(self, cell, recurrent_layer(cell, embedding_dim, hidden_size, num_layers,
+                                            dropout, seed=seeds[1], **kw))
         self.head = Linear(hidden_size, vocab_size, seed=seeds[2], **kw)
+    recurrent = property(lambda self: getattr(self, self.cell), doc="the LSTM, GRU or RNN")
 
     def forward(self, tokens, state=None):
         x = self.embedding(tokens)                          # (T, B, E)
-        output, state = self.lstm(x, state)                 # (T, B, H)
+        output, state = self.recurrent(x, state)            # (T, B, H)
         return self.head(output), state                     # (T, B, V)
 
     def backward(self, dlogits, record=None):
-        """record: None, or a dict for the LSTM's per-step gradient norms (LSTM.backward)."""
+        """record: None, or a dict for the per-step gradient norms (LSTM.backward's)."""
         doutput = self.head.backward(dlogits)               # (T, B, H)
-        dx, _ = self.lstm.backward(doutput, record=record)  # (T, B, E)
+        dx, _ = self.recurrent.backward(doutput, record=record)     # (T, B, E)
         self.embedding.backward(dx)
 
 
@@ -61,7 +61,7 @@ class CharLMTask:
     """Next-character prediction with truncated BPTT over B parallel streams of the text."""
 
     def __init__(self, corpus: CharCorpus, *, batch_size, seq_len, embedding_dim, hidden_size,
-                 num_layers, dropout, seed, dtype="float32", device="cpu"):
+                 num_layers, dropout, seed, cell="lstm", dtype="float32", device="cpu"):
         self.corpus = corpus
         self.train_batches = StreamBatches(corpus.train, batch_size, seq_len, "train")
         if len(corpus.eval) <= seq_len:
@@ -73,8 +73,8 @@ class CharLMTask:
         self.eval_batches = StreamBatches(corpus.eval, eval_streams, seq_len, "eval")
         self.seed, self.device = seed, device
         self.model = CharLM(corpus.vocab_size, embedding_dim, hidden_size, num_layers, dropout,
-                            dtype=dtype, device=device, seed=seed)
-        self.state = None                                   # (h, c) carried between batches
+                            cell=cell, dtype=dtype, device=device, seed=seed)
+        self.state = None                   # the final state, carried between batches
         self.carried_shape = (num_layers, batch_size, hidden_size)      # (L, B, H)
 
     @property
@@ -83,14 +83,14 @@ class CharLMTask:
         return float(np.log(self.corpus.vocab_size))
 
     def train_step(self, step: int, record=None):
-        """Forward and backward of batch ``step``; returns (loss, tokens in the batch).
-        ``record``: None, or a dict that receives the LSTM's per-step gradient norms."""
+        """Forward and backward of batch ``step``; returns (loss, tokens in the batch); ``record``:
+        None, or a dict that receives the per-step gradient norms."""
         model = self.model
         model.train()
         inputs, targets = (to_device(a, self.device) for a in self.train_batches.batch(step))
         if step % len(self.train_batches) == 0:
             self.state = None                               # the streams start over
-        model.lstm.dropout_generator = np.random.default_rng([self.seed, step])
+        model.recurrent.dropout_generator = np.random.default_rng([self.seed, step])
         logits, state = model(inputs, self.state)           # (T, B, V)
         V = logits.shape[-1]
         loss, cache = F.cross_entropy_forward(logits.reshape(-1, V), targets.reshape(-1))
@@ -119,16 +119,19 @@ class CharLMTask:
         """Arrays carried from one step to the next (for checkpoints)."""
         if self.state is None:
             return {}
-        return {"h": asnumpy(self.state[0]), "c": asnumpy(self.state[1])}
+        states = self.state if self.model.cell == "lstm" else (self.state,)
+        return {name: asnumpy(a) for name, a in zip(STATE_NAMES[self.model.cell], states)}
 
     def restore(self, arrays: dict) -> None:
-        """Set the carried state from ``carried()``'s arrays: none, or "h" and "c" of shape
-        (L, B, H) and the model's dtype (``ValueError`` / ``TypeError`` naming the array
-        otherwise; nothing is changed then)."""
-        check_carried(arrays, {"h": self.carried_shape, "c": self.carried_shape} if arrays
-                      else {}, self.model.dtype)
-        self.state = None if not arrays else (to_device(arrays["h"], self.device),
-                                              to_device(arrays["c"], self.device))
+        """Set the carried state from ``carried()``'s arrays: none, or those of
+        ``STATE_NAMES[cell]`` ("h" and "c" for the LSTM, "h" else), each of shape (L, B, H)
+        and the model's dtype (``ValueError`` / ``TypeError`` naming the array otherwise;
+        nothing is changed then)."""
+        names = STATE_NAMES[self.model.cell]
+        check_carried(arrays, dict.fromkeys(names, self.carried_shape) if arrays else {},
+                      self.model.dtype)
+        states = tuple(to_device(arrays[name], self.device) for name in names)
+        self.state = None if not arrays else states if len(states) > 1 else states[0]
 
     def sample(self, prime: str, length: int, temperature: float, seed: int) -> str:
         """``prime`` followed by ``length`` characters drawn from the model."""
@@ -180,27 +183,34 @@ def check_carried(arrays: dict, shapes: dict, dtype) -> None:
 
 
 class AddingModel(Module):
-    """LSTM (2 → H, L layers) → Linear (H → 1) on the last step: the predicted sum (B, 1)."""
+    """``cell`` (2 → H, L layers) → Linear (H → 1) on the last step: the predicted sum (B, 1).
+    The recurrent layer is the attribute named by ``cell``, as in ``CharLM``."""
 
-    def __init__(self, hidden_size, num_layers=1, dropout=0.0, *, dtype="float32",
-                 device="cpu", seed=None):
+    def __init__(self, hidden_size, num_layers=1, dropout=0.0, *, cell="lstm",
+                 dtype="float32", device="cpu", seed=None):
         super().__init__(dtype=dtype, device=device)
         seeds = np.random.SeedSequence(seed).spawn(2)
         kw = dict(dtype=dtype, device=device)
-        self.lstm = LSTM(2, hidden_size, num_layers, dropout=dropout, seed=seeds[0], **kw)
+        self.cell = cell
+        setattr(self, cell, recurrent_layer(cell, 2, hidden_size, num_layers, dropout,
+                                            seed=seeds[0], **kw))
         self.head = Linear(hidden_size, 1, seed=seeds[1], **kw)
 
+    recurrent = CharLM.recurrent
+
     def forward(self, x):
-        _, (h_n, _) = self.lstm(x)                          # h_n (L, B, H)
+        _, state = self.recurrent(x)
+        h_n = state[0] if self.cell == "lstm" else state    # (L, B, H)
         return self.head(h_n[-1])                           # (B, 1)
 
     def backward(self, dpred, record=None):
         dh_last = self.head.backward(dpred)                 # (B, H)
         xp = get_array_module(dh_last)
-        L = self.lstm.num_layers
+        L = self.recurrent.num_layers
         dh_n = xp.zeros((L,) + dh_last.shape, dtype=dh_last.dtype)   # (L, B, H)
         dh_n[-1] = dh_last                                  # only the top layer's h_T is read
-        self.lstm.backward(None, (dh_n, None), record=record)
+        self.recurrent.backward(None, (dh_n, None) if self.cell == "lstm" else dh_n,
+                                record=record)
 
 
 class AddingTask:
@@ -210,11 +220,11 @@ class AddingTask:
     state = None                                            # nothing is carried between steps
 
     def __init__(self, *, batch_size, seq_len, hidden_size, num_layers, dropout, seed,
-                 dtype="float32", device="cpu"):
+                 cell="lstm", dtype="float32", device="cpu"):
         self.batch_size, self.seq_len, self.seed = batch_size, seq_len, seed
         self.dtype, self.device = dtype, device
-        self.model = AddingModel(hidden_size, num_layers, dropout, dtype=dtype, device=device,
-                                 seed=seed)
+        self.model = AddingModel(hidden_size, num_layers, dropout, cell=cell, dtype=dtype,
+                                 device=device, seed=seed)
         # a fixed eval set, from its own stream of the seed
         self.eval_set = adding_problem(np.random.default_rng([seed, 2**32 - 1]),
                                        self.EVAL_SIZE, seq_len, dtype)
@@ -224,7 +234,7 @@ class AddingTask:
                               self.seq_len, self.dtype)
         model = self.model
         model.train()
-        model.lstm.dropout_generator = np.random.default_rng([self.seed, step, 1])
+        model.recurrent.dropout_generator = np.random.default_rng([self.seed, step, 1])
         pred = model(to_device(x, self.device))             # (B, 1)
         loss, cache = F.mse_forward(pred, to_device(y, self.device))
         model.backward(F.mse_backward(1.0, cache).pred, record)
@@ -251,6 +261,17 @@ class AddingTask:
 
 # -- from settings to a task ------------------------------------------------------------
 
+_LAYERS = {"lstm": LSTM, "gru": GRU, "rnn": RNN}
+# the arrays of a layer's state, as a checkpoint's state/<name> holds them
+STATE_NAMES = {"lstm": ("h", "c"), "gru": ("h",), "rnn": ("h",)}
+
+
+def recurrent_layer(cell: str, input_size, hidden_size, num_layers, dropout, **kw):
+    """``nn.LSTM``, ``nn.GRU`` or ``nn.RNN`` (tanh), named by ``cell`` (config.CELLS):
+    (T, B, I) → (T, B, H); ``kw``: dtype, device, seed."""
+    return _LAYERS[cell](input_size, hidden_size, num_layers=num_layers, dropout=dropout, **kw)
+
+
 def load_text(path) -> str:
     """The training text: the UTF-8 file ``path``, or the default corpus for None."""
     if path is None:
@@ -268,7 +289,8 @@ def build_task(config: TrainConfig, text: str | None = None):
     """The task object of a resolved config (charlm needs the text)."""
     common = dict(batch_size=config.batch_size, seq_len=config.seq_len,
                   hidden_size=config.hidden, num_layers=config.layers, dropout=config.dropout,
-                  seed=config.seed, dtype=config.dtype, device=config.device)
+                  seed=config.seed, cell=config.cell, dtype=config.dtype,
+                  device=config.device)
     sizes = ("seq_len", "batch_size")
     try:
         if config.task == "adding":
@@ -310,6 +332,16 @@ def charlm_from_checkpoint(path):
     if config.text_sha256 not in (None, task.corpus.sha256):
         raise TrainingError(f"{path}: the text {config.text or '(the default corpus)'} is not "
                             "the one the run was trained on (its SHA-256 differs)")
-    task.model.load_state_dict(checkpoint["model"])
+    try:
+        task.model.load_state_dict(checkpoint["model"])
+    except (KeyError, ValueError, TypeError) as err:
+        raise TrainingError(f"{path}: its weights do not fit the model its settings build "
+                            f"({one_line(err)})") from None
     task.model.eval()
     return task, checkpoint
+
+
+def one_line(err) -> str:
+    """``str(err)`` on one line (``load_state_dict``'s list of missing and unexpected keys
+    spans several)."""
+    return "; ".join(line.strip() for line in str(err).splitlines() if line.strip())

@@ -47,7 +47,7 @@ from .config import Diverged, Interrupted, StorageError, TrainConfig, TrainingEr
     check_out, merge_resumed
 from .data import bigram_baseline
 from .run_dir import MetricsLog, RunDir, RunRecord, damage_note, keep_up_to
-from .tasks import build_task, load_text
+from .tasks import build_task, load_text, one_line
 
 __all__ = ["Trainer", "DivergenceGuard", "EXPLOSION_FACTOR", "StopRequest"]
 
@@ -207,7 +207,7 @@ class Trainer:
             self.record = RunRecord.from_meta(checkpoint.get("run"), step)
         except (KeyError, ValueError, TypeError) as err:
             raise TrainingError(f"resume: the checkpoint {self.checkpoint_path} does not fit "
-                                f"this model ({err})", ("resume",)) from None
+                                f"this model ({one_line(err)})", ("resume",)) from None
         if step >= self.config.steps:
             raise TrainingError(f"resume: the checkpoint is at step {step} already; "
                                 f"pass steps above {step} to train further",
@@ -378,10 +378,12 @@ class Trainer:
 
 
 def _through_time_record(step: int, record: dict) -> dict:
-    """The per-step gradient norms of one batch as a metrics line: {"l0d0": {"dh": [...], …}}."""
+    """The per-step gradient norms of one batch as a metrics line: {"l0d0": {"dh": [...], …}}
+    ("dh" and, for an LSTM, "dc")."""
     line = {"step": step, "split": "through_time"}
     for (layer, direction), norms in sorted(record.items()):
-        line[f"l{layer}d{direction}"] = {k: [float(v) for v in norms[k]] for k in ("dh", "dc")}
+        line[f"l{layer}d{direction}"] = {k: [float(v) for v in values]
+                                         for k, values in norms.items()}
     return line
 
 

@@ -41,6 +41,10 @@ def visualize_run(out, *, text=None, chars: int = 2000, cells: int = 5) -> Visua
     interpretable cells per layer) and OUT/gates.png (gate saturation)."""
     chars, cells = check_int("chars", chars, minimum=1), check_int("cells", cells, minimum=1)
     run = load_charlm_run(out)
+    cell = run.task.model.cell
+    if cell != "lstm":
+        raise VisualizeError(f"run {out}: visualize reads an LSTM's cells and gates; this run "
+                             f"trained {'an' if cell == 'rnn' else 'a'} {cell.upper()} (--cell {cell})")
     hidden = run.task.model.lstm.hidden_size
     if cells > hidden:
         raise VisualizeError(f"cells {cells}: the run's layers have only {hidden} cells")
