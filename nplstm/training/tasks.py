@@ -17,7 +17,7 @@ import numpy as np
 
 from .. import functional as F
 from ..backend import asnumpy, get_array_module, to_device
-from ..checks import check_real
+from ..checks import check_real, one_line
 from ..nn.module import no_grad
 from ..io import load_checkpoint
 from ..nn import GRU, LSTM, RNN, Embedding, Linear, Module
@@ -25,7 +25,7 @@ from .config import TrainConfig, TrainingError
 from .data import CharCorpus, DataError, StreamBatches, adding_problem, default_corpus_text
 
 __all__ = ["CharLM", "CharLMTask", "AddingModel", "AddingTask", "load_text", "build_task",
-           "charlm_from_checkpoint", "recurrent_layer", "STATE_NAMES", "one_line"]
+           "charlm_from_checkpoint", "recurrent_layer", "STATE_NAMES"]
 
 
 class CharLM(Module):
@@ -336,12 +336,6 @@ def charlm_from_checkpoint(path):
         task.model.load_state_dict(checkpoint["model"])
     except (KeyError, ValueError, TypeError) as err:
         raise TrainingError(f"{path}: its weights do not fit the model its settings build "
-                            f"({one_line(err)})") from None
+                            f"({one_line(err, 1000)})") from None
     task.model.eval()
     return task, checkpoint
-
-
-def one_line(err) -> str:
-    """``str(err)`` on one line (``load_state_dict``'s list of missing and unexpected keys
-    spans several)."""
-    return "; ".join(line.strip() for line in str(err).splitlines() if line.strip())

@@ -47,7 +47,8 @@ from .config import Diverged, Interrupted, StorageError, TrainConfig, TrainingEr
     check_out, merge_resumed
 from .data import bigram_baseline
 from .run_dir import MetricsLog, RunDir, RunRecord, damage_note, keep_up_to
-from .tasks import build_task, load_text, one_line
+from ..checks import one_line
+from .tasks import build_task, load_text
 
 __all__ = ["Trainer", "DivergenceGuard", "EXPLOSION_FACTOR", "StopRequest"]
 
@@ -207,7 +208,7 @@ class Trainer:
             self.record = RunRecord.from_meta(checkpoint.get("run"), step)
         except (KeyError, ValueError, TypeError) as err:
             raise TrainingError(f"resume: the checkpoint {self.checkpoint_path} does not fit "
-                                f"this model ({one_line(err)})", ("resume",)) from None
+                                f"this model ({one_line(err, 1000)})", ("resume",)) from None
         if step >= self.config.steps:
             raise TrainingError(f"resume: the checkpoint is at step {step} already; "
                                 f"pass steps above {step} to train further",
