@@ -298,9 +298,8 @@ def gru_backward(doutput: Optional[Array], dh_n: Optional[Array], cache: GRUCach
     doutput  (T, B, H) (unbatched (T, H)): ∂L/∂output, or None for zeros; values at padded
              steps are ignored
     dh_n     (B, H) (unbatched (H,)): ∂L/∂h_n, or None for zeros
-    record   None, or a dict that receives record["dh"], a host float64 (T,) array indexed by
-             the input's time steps: ‖∂L/∂h_t‖ over the batch, the total gradient reaching
-             h_t (from the output and from step t+1); padded steps add 0
+    record   None or a dict that receives record["dh"] (T,), as ``sequence.lstm_backward``
+             defines it (a GRU has no "dc")
     returns  ``GRUGrads``, each shaped like the forward input it belongs to
     """
     check_cache(cache, GRUCache, "gru_forward (with keep_cache=True)")
