@@ -576,8 +576,11 @@ def test_a_gru_or_rnn_learns_the_adding_problem(tmp_path, cell, lr, steps):
 
 
 def test_a_gru_char_lm_learns(tmp_path, text_file):
-    summary = _run(tmp_path / "run", text_file, 60, lr=2.0, cell="gru")
-    assert summary["eval_loss"] < np.log(len(set(TRAIN_TEXT))) - 1.0
+    # lr 1.0, not the LSTM test's 2.0: at 2.0 this GRU's first steps overshoot and where it
+    # lands depends on the BLAS kernel's rounding (eval 2.66 on Haswell, 1.25 on SkylakeX)
+    summary = _run(tmp_path / "run", text_file, 60, lr=1.0, cell="gru")
+    assert summary["eval_loss"] < np.log(len(set(TRAIN_TEXT))) - 1.0      # far below uniform
+    assert summary["eval_loss"] < summary["bigram_baseline"] + 0.3
 
 
 @pytest.mark.parametrize("cell, task", [("gru", "charlm"), ("rnn", "charlm"), ("gru", "adding")])
