@@ -26,8 +26,6 @@ and the reverse direction as a re-indexing (``packing.py``), the per-step norms 
 unbatched inputs (I,) (the cell) and (T, I) (the layer) are accepted, with h (H,).
 """
 
-from __future__ import annotations
-
 from typing import Any, NamedTuple, Optional
 
 from .. import workspace
