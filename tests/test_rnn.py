@@ -410,15 +410,18 @@ def test_old_names_h0_and_dh_n_still_work_warn_and_give_the_same_results():
         rnn = nplstm.RNN(3, 5, num_layers=2, dtype="float64", seed=0)
         if old:
             with pytest.warns(DeprecationWarning, match=r"RNN\.forward: h0= is deprecated, "
-                                                        r"use state="):
+                                                        r"use state=") as caught:
                 output, h_n = rnn(x, h0=h0)
+            # blamed on the caller's line (Python shows a DeprecationWarning only there)
+            assert [w.filename for w in caught] == [__file__]
         else:
             output, h_n = rnn(x, state=h0)
         doutput, dh_n = np.cos(output), np.sin(h_n)
         if old:
             with pytest.warns(DeprecationWarning, match=r"RNN\.backward: dh_n= is deprecated, "
-                                                        r"use dstate="):
+                                                        r"use dstate=") as caught:
                 dx, dh0 = rnn.backward(doutput, dh_n=dh_n)
+            assert [w.filename for w in caught] == [__file__]
         else:
             dx, dh0 = rnn.backward(doutput, dstate=dh_n)
         runs.append([output, h_n, dx, dh0] + [p.grad for p in rnn.parameters()])

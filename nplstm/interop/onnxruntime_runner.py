@@ -32,7 +32,7 @@ import numpy as np
 from ..checks import check_int, check_lengths
 from ..functional.inputs import unpack_state
 from ..nn import GRU, LSTM, RNN
-from ..nn.recurrent import _NOT_GIVEN, renamed_argument
+from ..nn.recurrent import NOT_GIVEN, renamed_argument
 from .file_errors import require
 from .onnx_export import build_model, check_exportable
 
@@ -167,7 +167,7 @@ class OnnxruntimeRNN(_Compiled):
     _state_names = ("h0",)
 
     def __call__(self, x: np.ndarray, state: np.ndarray | None = None,
-                 lengths: Lengths | None = None, *, h0: Any = _NOT_GIVEN
+                 lengths: Lengths | None = None, *, h0: Any = NOT_GIVEN
                  ) -> tuple[np.ndarray, np.ndarray]:
         state = renamed_argument("compile_onnxruntime(rnn)", "state", state, "h0", h0)
         output, h_n = self._run(x, (state,), lengths)

@@ -19,6 +19,8 @@ Every recurrent module takes ``forward(x, state=None, lengths=None)`` and
 from __future__ import annotations
 
 import math
+import os
+import sys
 import warnings
 from typing import Any, Callable, Optional, Sequence, Union
 
@@ -307,20 +309,31 @@ class StackedRecurrent(Module):
                 for a, name, (size, letters) in zip(given, names, self._state_shapes())]
 
 
-_NOT_GIVEN: Any = object()     # a deprecated keyword's default: None is a value it may take
+NOT_GIVEN: Any = object()      # a deprecated keyword's default: None is a value it may take
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))     # nplstm/
+
+
+def _user_stacklevel() -> int:
+    """The ``stacklevel`` that blames a warning raised by this module's caller chain on the
+    first frame outside nplstm: the user's line (Python shows a DeprecationWarning only
+    there, in ``__main__``), however many of nplstm's frames (``__call__``, …) lie between."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE + os.sep):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def renamed_argument(where: str, name: str, value: Any, old_name: str, old_value: Any) -> Any:
     """``value``, or ``old_value`` given under the argument's old name: that works for one
     release with a ``DeprecationWarning``; both names at once is a ``TypeError``."""
-    if old_value is _NOT_GIVEN:
+    if old_value is NOT_GIVEN:
         return value
     if value is not None:
         raise TypeError(f"{where}: got both {name}= and its deprecated old name {old_name}=; "
                         f"pass {name}= only")
     warnings.warn(f"{where}: {old_name}= is deprecated, use {name}= (the name every recurrent "
                   "module uses); the old name goes in the next release",
-                  DeprecationWarning, stacklevel=3)
+                  DeprecationWarning, stacklevel=_user_stacklevel())
     return old_value
 
 
@@ -349,7 +362,7 @@ class RNN(StackedRecurrent):
         self._init_layers(1, seed)
 
     def forward(self, x: Array, state: Optional[Array] = None, lengths: Any = None, *,
-                h0: Any = _NOT_GIVEN) -> tuple[Array, Array]:
+                h0: Any = NOT_GIVEN) -> tuple[Array, Array]:
         """Run all layers and directions; records the pass for ``backward``.
 
         x        (T, B, I), (B, T, I) if batch_first, or unbatched (T, I)
@@ -367,7 +380,7 @@ class RNN(StackedRecurrent):
                                       **options)
 
     def backward(self, doutput: Optional[Array], dstate: Optional[Array] = None, *,
-                 record: Optional[dict[Any, Any]] = None, dh_n: Any = _NOT_GIVEN
+                 record: Optional[dict[Any, Any]] = None, dh_n: Any = NOT_GIVEN
                  ) -> tuple[Array, Array]:
         """Undo the most recent recorded forward: returns ``dx, dh0``.
 
