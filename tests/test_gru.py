@@ -585,7 +585,7 @@ def test_bad_cell_settings_are_refused(kwargs, error, words):
 @pytest.mark.parametrize("spoil, error, words", [
     (dict(x=np.zeros((2, 4))), ValueError, "x must have shape (B, I) = (2, 3)"),
     (dict(x=np.zeros((2, 3), np.float32)), TypeError, "x has dtype float32"),
-    (dict(state=np.zeros((3, 5))), ValueError, "h must have shape (B, H) = (2, 5)"),
+    (dict(state=np.zeros((3, 5))), ValueError, "state must have shape (B, H) = (2, 5)"),
     (dict(state=(np.zeros((2, 5)), np.zeros((2, 5)))), TypeError, "h"),
 ])
 def test_bad_cell_inputs_are_refused_and_change_nothing(spoil, error, words):
@@ -620,13 +620,13 @@ def test_bad_cell_inputs_are_refused_and_change_nothing(spoil, error, words):
     (dict(weight_ih=np.zeros(12)), ValueError, "weight_ih must have shape (3H, I)"),
     (dict(bias_ih=np.zeros(4)), ValueError, "bias_ih must have shape (3H,) = (12,)"),
     (dict(weight_ih=np.zeros((12, 3), np.float32)), TypeError, "dtype"),
-    (dict(h0=np.zeros((3, 4))), ValueError, "h0 must have shape (B, H) = (2, 4)"),
+    (dict(state=np.zeros((3, 4))), ValueError, "state must have shape (B, H) = (2, 4)"),
     (dict(x=np.zeros((5, 2, 2))), ValueError, "x must have shape (T, B, I) = (5, 2, 3)"),
     (dict(lengths=[0, 5]), ValueError, "lengths must lie in [1, T]"),
 ])
 def test_bad_layer_inputs_are_refused(functions, change, error, words):
     rng = np.random.default_rng(2)
-    args = dict(x=rng.standard_normal((5, 2, 3)), h0=rng.standard_normal((2, 4)),
+    args = dict(x=rng.standard_normal((5, 2, 3)), state=rng.standard_normal((2, 4)),
                 weight_ih=rng.standard_normal((12, 3)), weight_hh=rng.standard_normal((12, 4)),
                 bias_ih=rng.standard_normal(12), bias_hh=rng.standard_normal(12))
     args.update(change)

@@ -298,8 +298,8 @@ def test_bad_settings_are_refused(kwargs, error, words):
     assert words in str(info.value)
 
 
-# the one-state siblings (RNN, GRU) refuse alike: messages name the state's parts as the
-# LSTM's do (h0, dh_n), whichever argument name (state / dstate) carried them
+# the one-state siblings (RNN, GRU) refuse alike, naming the argument: state, dstate (the
+# LSTM's name the parts of its pair: h0, c0, dh_n, dc_n)
 ONE_STATE = {"RNN": nplstm.RNN, "GRU": nplstm.GRU}
 
 
@@ -312,9 +312,9 @@ ONE_STATE = {"RNN": nplstm.RNN, "GRU": nplstm.GRU}
     (dict(x=np.zeros((0, 2, 3))), ValueError, "at least one time step"),
     (dict(x=np.zeros((5, 0, 3))), ValueError, "at least one sequence"),
     (dict(state=np.zeros((2, 2, 4))), ValueError,
-     "h0 must have shape (L·D, B, H) = (4, 2, 4)"),
-    (dict(state=(np.zeros((4, 2, 4)),) * 2), TypeError, "h0"),
-    (dict(state=np.zeros((4, 2, 4), np.float32)), TypeError, "h0 has dtype float32"),
+     "state must have shape (L·D, B, H) = (4, 2, 4)"),
+    (dict(state=(np.zeros((4, 2, 4)),) * 2), TypeError, "state"),
+    (dict(state=np.zeros((4, 2, 4), np.float32)), TypeError, "state has dtype float32"),
     (dict(lengths=[5, 6]), ValueError, "lengths must lie in [1, T] = [1, 5]"),
     (dict(lengths=[5]), ValueError, "lengths must have shape (B,) = (2,)"),
     (dict(lengths=[5.0, 2.0]), TypeError, "lengths must hold integers"),
@@ -340,8 +340,8 @@ def test_bad_forward_inputs_are_refused_and_change_nothing(kind, spoil, error, w
 @pytest.mark.parametrize("spoil, error, words", [
     (dict(doutput=np.zeros((5, 2, 4))), ValueError, "doutput must have shape"),
     (dict(doutput=np.zeros((5, 2, 8), np.float32)), TypeError, "doutput has dtype float32"),
-    (dict(dstate=np.zeros((4, 3, 4))), ValueError, "dh_n must have shape"),
-    (dict(dstate=(None, None)), TypeError, "dh_n"),
+    (dict(dstate=np.zeros((4, 3, 4))), ValueError, "dstate must have shape"),
+    (dict(dstate=(None, None)), TypeError, "dstate"),
     (dict(record=[]), TypeError, "record must be a dict or None"),
 ])
 def test_bad_backward_inputs_are_refused_and_change_nothing(kind, spoil, error, words,

@@ -12,7 +12,7 @@ recurrence), with A = (1 − z) ⊙ (1 − n²):
 
     da_n = dh ⊙ A                      (a_n, a_z, a_r the pre-activations of n, z, r)
     da_z = dh ⊙ (h − n) ⊙ z(1 − z)
-    da_r = dh ⊙ A ⊙ hn ⊙ r(1 − r)      hn = h W_hnᵀ + b_hn
+    da_r = dh ⊙ A ⊙ gh_n ⊙ r(1 − r)      gh_n = h W_hnᵀ + b_hn
     dgi  = [da_r | da_z | da_n]        ∂L/∂(x W_ihᵀ + b_ih)                  (B, 3H)
     dgh  = [da_r | da_z | da_n ⊙ r]    ∂L/∂(h W_hhᵀ + b_hh)                  (B, 3H)
     dh_prev = dh ⊙ z + dgh W_hh
@@ -50,7 +50,7 @@ class GRUCellCache(NamedTuple):
     x: Array          # (B, I)   the input
     h_prev: Array     # (B, H)   the previous hidden state
     gates: Array      # (B, 3H)  post-activation gates [r | z | n]
-    hn: Array         # (B, H)   h_prev W_hnᵀ + b_hn, the term r multiplies
+    gh_n: Array       # (B, H)   h_prev W_hnᵀ + b_hn, the term r multiplies
     weight_ih: Array  # (3H, I)  a reference, not a copy
     weight_hh: Array  # (3H, H)  a reference, not a copy
     has_bias: bool
@@ -67,7 +67,7 @@ class GRUCache(NamedTuple):
     x: Array             # (T, B, I)   the input
     h0: Array            # (B, H)      initial hidden state
     gates: Array         # (T, B, 3H)  post-activation gates [r | z | n]
-    hn: Array            # (T, B, H)   h_{t−1} W_hnᵀ + b_hn
+    gh_n: Array          # (T, B, H)   h_{t−1} W_hnᵀ + b_hn
     output: Array        # (T, B, H)   h_t (zero at padded steps), the h_{t−1} of step t
     weight_ih: Array     # (3H, I)     references to the weights, not copies
     weight_hh: Array     # (3H, H)
@@ -90,14 +90,14 @@ def _input_bias(bias_ih: Optional[Array], bias_hh: Optional[Array]) -> Optional[
 
 
 def _step_forward(xp: Any, gates: Array, recurrent: Array, b_hn: Optional[Array],
-                  h_prev: Array, hn: Array, h: Array) -> None:
+                  h_prev: Array, gh_n: Array, h: Array) -> None:
     """One step's elementwise math, in place.
 
     gates      (n, 3H)  in: x W_ihᵀ + b_ih + [b_hr | b_hz | 0];  out: [r | z | n]
     recurrent  (n, 3H)  in: h_prev W_hhᵀ (its n block is then used as scratch)
-    hn         (n, H)   out: h_prev W_hnᵀ + b_hn;   h (n, H) out: h' (not h_prev's buffer)
+    gh_n       (n, H)   out: h_prev W_hnᵀ + b_hn;   h (n, H) out: h' (not h_prev's buffer)
     """
-    H = hn.shape[-1]
+    H = gh_n.shape[-1]
     n, r, z = gates[:, 2 * H:], gates[:, :H], gates[:, H:2 * H]
     # σ over the whole contiguous row: the [r | z] block alone is strided (rows 3H apart),
     # where NumPy's ufuncs run 2–4× slower per element (30% of the step's elementwise time
@@ -111,26 +111,26 @@ def _step_forward(xp: Any, gates: Array, recurrent: Array, b_hn: Optional[Array]
     xp.multiply(gates, 0.5, out=gates)
     xp.add(gates, 0.5, out=gates)
     if b_hn is None:
-        hn[...] = recurrent[:, 2 * H:]                                # hn = h W_hnᵀ
+        gh_n[...] = recurrent[:, 2 * H:]                                # gh_n = h W_hnᵀ
     else:
-        xp.add(recurrent[:, 2 * H:], b_hn, out=hn)                    # hn = h W_hnᵀ + b_hn
+        xp.add(recurrent[:, 2 * H:], b_hn, out=gh_n)                    # gh_n = h W_hnᵀ + b_hn
     scratch = recurrent[:, 2 * H:]
-    xp.multiply(r, hn, out=scratch)
+    xp.multiply(r, gh_n, out=scratch)
     xp.add(h, scratch, out=n)
-    xp.tanh(n, out=n)                                   # n = tanh(x W_inᵀ + b_in + r ⊙ hn)
+    xp.tanh(n, out=n)                                   # n = tanh(x W_inᵀ + b_in + r ⊙ gh_n)
     xp.subtract(h_prev, n, out=h)
     xp.multiply(h, z, out=h)
     xp.add(h, n, out=h)                                 # h' = n + z ⊙ (h − n)
 
 
-def _factors(kernels: Any, xp: Any, gates: Array, hn: Array, h_prev: Array,
+def _factors(kernels: Any, xp: Any, gates: Array, gh_n: Array, h_prev: Array,
              f_in: Array, f_rec: Array) -> None:
     """The factors of dgi and dgh (module docstring) for steps of any leading shape (…, ·).
 
-    gates (…, 3H), hn and h_prev (…, H) in;  f_in, f_rec (…, 3H) out, such that
+    gates (…, 3H), gh_n and h_prev (…, H) in;  f_in, f_rec (…, 3H) out, such that
     dgi = dh ⊙ f_in and dgh = dh ⊙ f_rec (dh repeated over the three blocks).
     """
-    H = hn.shape[-1]
+    H = gh_n.shape[-1]
     r, z, n = gates[..., :H], gates[..., H:2 * H], gates[..., 2 * H:]
     f_r, f_z, f_n = f_in[..., :H], f_in[..., H:2 * H], f_in[..., 2 * H:]
     scratch = f_rec[..., 2 * H:]
@@ -141,8 +141,8 @@ def _factors(kernels: Any, xp: Any, gates: Array, hn: Array, h_prev: Array,
     xp.subtract(h_prev, n, out=scratch)
     xp.multiply(f_z, scratch, out=f_z)                  # (h − n) ⊙ z(1 − z)
     kernels.sigmoid_derivative(r, f_r)
-    xp.multiply(f_r, hn, out=f_r)
-    xp.multiply(f_r, f_n, out=f_r)                      # A ⊙ hn ⊙ r(1 − r)
+    xp.multiply(f_r, gh_n, out=f_r)
+    xp.multiply(f_r, f_n, out=f_r)                      # A ⊙ gh_n ⊙ r(1 − r)
     f_rec[..., :2 * H] = f_in[..., :2 * H]
     xp.multiply(f_n, r, out=scratch)                    # A ⊙ r
 
@@ -162,29 +162,29 @@ def _step_backward(xp: Any, dh: Array, f_in: Array, f_rec: Array, z: Array, weig
 
 # -- the cell ----------------------------------------------------------------------------------
 
-def gru_cell_forward(x: Array, h: Optional[Array], weight_ih: Array, weight_hh: Array,
+def gru_cell_forward(x: Array, state: Optional[Array], weight_ih: Array, weight_hh: Array,
                      bias_ih: Optional[Array] = None, bias_hh: Optional[Array] = None
                      ) -> tuple[Array, GRUCellCache]:
-    """One GRU step: ``h1, cache = gru_cell_forward(x, h, weight_ih, weight_hh, ...)``.
+    """One GRU step: ``h1, cache = gru_cell_forward(x, state, weight_ih, weight_hh, ...)``.
 
     x          (B, I) or (I,)
-    h          (B, H) or (H,), or None for zeros
+    state      h: (B, H) or (H,), or None for zeros
     weight_ih  (3H, I);  weight_hh (3H, H);  bias_ih, bias_hh (3H,) or None
     returns    h1 (B, H) or (H,), and a ``GRUCellCache``
     """
     xp, I, H = check_gru_weights(weight_ih, weight_hh, bias_ih, bias_hh)
-    x, unbatched = check_step_x(x, weight_ih, I, h=h)                      # (B, I)
+    x, unbatched = check_step_x(x, weight_ih, I, state=state)              # (B, I)
     B = x.shape[0]
-    h_prev = check_hidden("h", h, B, H, unbatched, x.dtype, xp)           # (B, H)
+    h_prev = check_hidden("state", state, B, H, unbatched, x.dtype, xp)   # (B, H)
     gates = x @ weight_ih.T                                               # (B, 3H)
     bias = _input_bias(bias_ih, bias_hh)
     if bias is not None:
         gates += bias
     recurrent = h_prev @ weight_hh.T                                      # (B, 3H)
-    hn, h1 = xp.empty((B, H), dtype=x.dtype), xp.empty((B, H), dtype=x.dtype)
+    gh_n, h1 = xp.empty((B, H), dtype=x.dtype), xp.empty((B, H), dtype=x.dtype)
     _step_forward(xp, gates, recurrent, None if bias_hh is None else bias_hh[2 * H:],
-                  h_prev, hn, h1)
-    cache = GRUCellCache(x, h_prev, gates, hn, weight_ih, weight_hh, bias_ih is not None,
+                  h_prev, gh_n, h1)
+    cache = GRUCellCache(x, h_prev, gates, gh_n, weight_ih, weight_hh, bias_ih is not None,
                          unbatched)
     return drop_batch_axis(unbatched, 0, h1), cache
 
@@ -197,12 +197,12 @@ def gru_cell_backward(dh: Optional[Array], cache: GRUCellCache) -> GRUCellGrads:
              like the corresponding forward input (bias fields None without bias)
     """
     check_cache(cache, GRUCellCache, "gru_cell_forward")
-    x, h_prev, gates, hn, weight_ih, weight_hh, has_bias, unbatched = cache
+    x, h_prev, gates, gh_n, weight_ih, weight_hh, has_bias, unbatched = cache
     B, H = h_prev.shape
     xp = check_arrays({"x (from the cache)": x, "dh": dh})
     dh = check_step_upstream("dh", dh, B, H, unbatched, x.dtype, xp).copy()    # (B, H)
     f_in, f_rec = xp.empty_like(gates), xp.empty_like(gates)                   # (B, 3H)
-    _factors(kernels_for(xp), xp, gates, hn, h_prev, f_in, f_rec)
+    _factors(kernels_for(xp), xp, gates, gh_n, h_prev, f_in, f_rec)
     dgi, dgh = xp.empty_like(gates), xp.empty_like(gates)
     dh_prev = xp.empty_like(h_prev)
     _step_backward(xp, dh, f_in, f_rec, gates[:, H:2 * H], weight_hh, dgi, dgh, dh_prev)
@@ -217,14 +217,14 @@ def gru_cell_backward(dh: Optional[Array], cache: GRUCellCache) -> GRUCellGrads:
 
 # -- one layer, one direction ------------------------------------------------------------------
 
-def gru_forward(x: Array, h0: Optional[Array], weight_ih: Array, weight_hh: Array,
+def gru_forward(x: Array, state: Optional[Array], weight_ih: Array, weight_hh: Array,
                 bias_ih: Optional[Array] = None, bias_hh: Optional[Array] = None, *,
                 lengths: Any = None, reverse: bool = False, keep_cache: bool = True
                 ) -> tuple[tuple[Array, Array], Optional[GRUCache]]:
-    """One layer, one direction: ``(output, h_n), cache = gru_forward(x, h0, ...)``.
+    """One layer, one direction: ``(output, h_n), cache = gru_forward(x, state, ...)``.
 
     x           (T, B, I) or unbatched (T, I); T, B ≥ 1 (empty axes are refused)
-    h0          (B, H) (unbatched: (H,)), or None for zeros
+    state       h0: (B, H) (unbatched: (H,)), or None for zeros
     weight_ih   (3H, I);  weight_hh (3H, H);  bias_ih, bias_hh (3H,) or None
     lengths     (B,) integers in [1, T], or None: sequence b is x[:lengths[b], b]; its outputs
                 beyond are 0 and h_n is that of its own last step (torch's packing)
@@ -236,9 +236,9 @@ def gru_forward(x: Array, h0: Optional[Array], weight_ih: Array, weight_hh: Arra
                 refers to them.
     """
     xp, I, H = check_gru_weights(weight_ih, weight_hh, bias_ih, bias_hh)
-    x, unbatched = check_sequence_x(x, weight_ih, I, h0=h0)                 # (T, B, I)
+    x, unbatched = check_sequence_x(x, weight_ih, I, state=state)           # (T, B, I)
     T, B = x.shape[:2]
-    h0 = check_hidden("h0", h0, B, H, unbatched, x.dtype, xp)               # (B, H)
+    h0 = check_hidden("state", state, B, H, unbatched, x.dtype, xp)         # (B, H)
     check_flags(reverse=reverse, keep_cache=keep_cache)
     lengths = None if lengths is None else check_lengths(lengths, T, B)
     plan = make_plan(T, B, lengths, reverse, xp)
@@ -255,12 +255,12 @@ def gru_forward(x: Array, h0: Optional[Array], weight_ih: Array, weight_hh: Arra
     if keep_cache:
         chunk = T
         gates = empty((T, B, 3 * H), dtype, xp)
-        hn_all = alloc((T, B, H), dtype, xp)   # finite at padded positions: the backward's
+        gh_n_all = alloc((T, B, H), dtype, xp)   # finite at padded positions: the backward's
     else:                                      # factors are computed over whole chunks
         chunk = max(1, min(T, max(_INFERENCE_CHUNK_ELEMENTS // max(1, B * 3 * H),
                                   -(-_INFERENCE_CHUNK_MIN_ROWS // max(1, B)))))
         gates = empty((chunk, B, 3 * H), dtype, xp)
-        hn_buf = xp.empty((B, H), dtype=dtype)
+        gh_n_buf = xp.empty((B, H), dtype=dtype)
     recurrent = xp.empty((B, 3 * H), dtype=dtype)                        # h_{t−1} W_hhᵀ
 
     for t0 in range(0, T, chunk):
@@ -274,15 +274,15 @@ def gru_forward(x: Array, h0: Optional[Array], weight_ih: Array, weight_hh: Arra
             n = plan.batch_sizes[t]                                      # rows still running
             h_prev = output[t - 1, :n] if t else h0_w[:n]                # (n, H)
             xp.dot(h_prev, weight_hh_t, out=recurrent[:n])               # h_{t−1} W_hhᵀ
-            hn = hn_all[t, :n] if keep_cache else hn_buf[:n]
-            _step_forward(xp, gi[t - t0, :n], recurrent[:n], b_hn, h_prev, hn, output[t, :n])
+            gh_n = gh_n_all[t, :n] if keep_cache else gh_n_buf[:n]
+            _step_forward(xp, gi[t - t0, :n], recurrent[:n], b_hn, h_prev, gh_n, output[t, :n])
 
     h_n = plan.batch_from_work(output[xp.asarray(plan.last_step), xp.arange(B)])   # (B, H)
     result = plan.from_work(output)
     if keep_cache and result is output:
         result = empty(output.shape, dtype, xp)   # the cache keeps its own h_{t−1}: callers
         result[...] = output                      # may edit theirs
-    cache = GRUCache(x_w, h0_w, gates, hn_all, output, weight_ih, weight_hh, bias is not None,
+    cache = GRUCache(x_w, h0_w, gates, gh_n_all, output, weight_ih, weight_hh, bias is not None,
                      plan, unbatched) if keep_cache else None
     result = drop_batch_axis(unbatched, 1, result)                       # (T, H)
     h_n = drop_batch_axis(unbatched, 0, h_n)                             # (H,)
@@ -302,7 +302,7 @@ def gru_backward(doutput: Optional[Array], dh_n: Optional[Array], cache: GRUCach
     """
     check_cache(cache, GRUCache, "gru_forward (with keep_cache=True)")
     check_record(record)
-    x_w, h0_w, gates, hn_all, output, weight_ih, weight_hh, has_bias, plan, unbatched = cache
+    x_w, h0_w, gates, gh_n_all, output, weight_ih, weight_hh, has_bias, plan, unbatched = cache
     T, B, I = x_w.shape
     H = h0_w.shape[1]
     xp = check_arrays({"x (from the cache)": x_w, "doutput": doutput, "dh_n": dh_n})
@@ -327,9 +327,9 @@ def gru_backward(doutput: Optional[Array], dh_n: Optional[Array], cache: GRUCach
         # h_{t−1} = output[t − 1], step 0 reads h0 (a second call)
         s = 1 if t0 == 0 else 0
         if s:
-            _factors(kernels, xp, gates[0], hn_all[0], h0_w, f_in[0], f_rec[0])
+            _factors(kernels, xp, gates[0], gh_n_all[0], h0_w, f_in[0], f_rec[0])
         if t0 + s < t1:
-            _factors(kernels, xp, gates[t0 + s:t1], hn_all[t0 + s:t1],
+            _factors(kernels, xp, gates[t0 + s:t1], gh_n_all[t0 + s:t1],
                      output[t0 + s - 1:t1 - 1], f_in[s:t1 - t0], f_rec[s:t1 - t0])
         for t in reversed(range(t0, t1)):
             n = plan.batch_sizes[t]

@@ -249,7 +249,7 @@ class GRUTangents(NamedTuple):
     bias_hh: Optional[Array] = None    # (3H,)
 
 
-def gru_cell_jvp(x: Array, h: Optional[Array], weight_ih: Array, weight_hh: Array,
+def gru_cell_jvp(x: Array, state: Optional[Array], weight_ih: Array, weight_hh: Array,
                  bias_ih: Optional[Array] = None, bias_hh: Optional[Array] = None, *,
                  tangents: Union[GRUCellTangents, dict[str, Any], None] = None
                  ) -> tuple[Array, Array]:
@@ -259,8 +259,8 @@ def gru_cell_jvp(x: Array, h: Optional[Array], weight_ih: Array, weight_hh: Arra
     fields, or None), each tangent shaped like its input.
     """
     xp, I, H = check_gru_weights(weight_ih, weight_hh, bias_ih, bias_hh)
-    x, unbatched = check_step_x(x, weight_ih, I, h=h)                       # (B, I)
-    h_prev = check_hidden("h", h, x.shape[0], H, unbatched, x.dtype, xp)    # (B, H)
+    x, unbatched = check_step_x(x, weight_ih, I, state=state)               # (B, I)
+    h_prev = check_hidden("state", state, x.shape[0], H, unbatched, x.dtype, xp)  # (B, H)
     t = _tangents(tangents, xp, unbatched, batch_axis=0, primals=GRUCellTangents(
         x, h_prev, weight_ih, weight_hh, bias_ih, bias_hh))
     gi = x @ weight_ih.T                                                     # (B, 3H)
@@ -272,7 +272,7 @@ def gru_cell_jvp(x: Array, h: Optional[Array], weight_ih: Array, weight_hh: Arra
     return drop_batch_axis(unbatched, 0, h1, h1_dot)
 
 
-def gru_jvp(x: Array, h0: Optional[Array], weight_ih: Array, weight_hh: Array,
+def gru_jvp(x: Array, state: Optional[Array], weight_ih: Array, weight_hh: Array,
             bias_ih: Optional[Array] = None, bias_hh: Optional[Array] = None, *,
             lengths: Any = None, reverse: bool = False,
             tangents: Union[GRUTangents, dict[str, Any], None] = None
@@ -284,9 +284,9 @@ def gru_jvp(x: Array, h0: Optional[Array], weight_ih: Array, weight_hh: Array,
     Tangents of x at padded steps are ignored, as the forward ignores x there.
     """
     xp, I, H = check_gru_weights(weight_ih, weight_hh, bias_ih, bias_hh)
-    x, unbatched = check_sequence_x(x, weight_ih, I, h0=h0)                 # (T, B, I)
+    x, unbatched = check_sequence_x(x, weight_ih, I, state=state)           # (T, B, I)
     T, B = x.shape[:2]
-    h0 = check_hidden("h0", h0, B, H, unbatched, x.dtype, xp)               # (B, H)
+    h0 = check_hidden("state", state, B, H, unbatched, x.dtype, xp)         # (B, H)
     t = _tangents(tangents, xp, unbatched, batch_axis=None, primals=GRUTangents(
         x, h0, weight_ih, weight_hh, bias_ih, bias_hh))
     plan = make_plan(T, B, None if lengths is None else check_lengths(lengths, T, B), reverse,

@@ -315,16 +315,16 @@ def gru_step_backward(dh, cache):
     return GRUCellGrads(dx, dh_prev, dweight_ih, dweight_hh, dbias_ih, dbias_hh)
 
 
-def gru_cell_forward(x, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
-    """One GRU step: ``h1, cache = gru_cell_forward(x, h, weight_ih, weight_hh, ...)``.
+def gru_cell_forward(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
+    """One GRU step: ``h1, cache = gru_cell_forward(x, state, weight_ih, weight_hh, ...)``.
 
-    x (B, I) or unbatched (I,);  h (B, H) or (H,), or None for 0
+    x (B, I) or unbatched (I,);  state: h (B, H) or (H,), or None for 0
     weight_ih (3H, I), weight_hh (3H, H), bias_ih, bias_hh (3H,) or None
     returns h1 shaped like h, and a ``GRUStepCache``
     """
     xp, I, H = check_gru_weights(weight_ih, weight_hh, bias_ih, bias_hh)
-    x, unbatched = check_step_x(x, weight_ih, I, h=h)                       # (B, I)
-    h_prev = check_hidden("h", h, x.shape[0], H, unbatched, x.dtype, xp)    # (B, H)
+    x, unbatched = check_step_x(x, weight_ih, I, state=state)               # (B, I)
+    h_prev = check_hidden("state", state, x.shape[0], H, unbatched, x.dtype, xp)  # (B, H)
     h1, cache = gru_step_forward(x, h_prev, weight_ih, weight_hh, bias_ih, bias_hh)
     return drop_batch_axis(unbatched, 0, h1), cache._replace(unbatched=unbatched)
 
@@ -340,18 +340,18 @@ def gru_cell_backward(dh, cache) -> GRUCellGrads:
     return grads._replace(x=x, h_prev=h_prev)
 
 
-def gru_forward(x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, *, lengths=None,
+def gru_forward(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None, *, lengths=None,
                 reverse=False, keep_cache=True):
     """One GRU layer, one direction, a loop of ``gru_step_forward``: ``(output, h_n), cache``.
 
-    x (T, B, I) or unbatched (T, I);  h0 (B, H) (unbatched (H,)) or None;  lengths and
+    x (T, B, I) or unbatched (T, I);  state: h0 (B, H) (unbatched (H,)) or None;  lengths and
     reverse as for ``lstm_forward``.  returns output (T, B, H), h_n (B, H) (unbatched: no
     B axis) and a ``GRULoopCache``, or None with keep_cache=False
     """
     xp, I, H = check_gru_weights(weight_ih, weight_hh, bias_ih, bias_hh)
-    x, unbatched = check_sequence_x(x, weight_ih, I, h0=h0)                # (T, B, I)
+    x, unbatched = check_sequence_x(x, weight_ih, I, state=state)          # (T, B, I)
     T, B = x.shape[:2]
-    h = check_hidden("h0", h0, B, H, unbatched, x.dtype, xp)                # (B, H)
+    h = check_hidden("state", state, B, H, unbatched, x.dtype, xp)          # (B, H)
     lengths = xp.asarray(np.full(B, T) if lengths is None else check_lengths(lengths, T, B))
     if reverse:
         x = reverse_within_lengths(x, lengths)         # the walk below is then forward

@@ -49,6 +49,7 @@ class _Compiled:
     """What the LSTM, GRU and RNN runners share: the session and one call's plumbing."""
 
     _state_names: tuple[str, ...] = ()      # the graph's state inputs (outputs: h_n, c_n)
+    _argument_names: tuple[str, ...] = ()   # their names in the module's checks; (): the same
 
     def __init__(self, module: LSTM | GRU | RNN, threads: int | None) -> None:
         self._ort = ort = require("onnxruntime", "onnx", "compile_onnxruntime")
@@ -77,7 +78,7 @@ class _Compiled:
         """output and the final states in the caller's layout (checks as the module's)."""
         m = self._module
         plain = self._plain_inputs(x, given)
-        names = self._state_names
+        names = self._argument_names or self._state_names
         if plain is None:                    # the module's own checks: its errors, its forms
             x_tbi, unbatched, xp = m._time_major(x)              # (T, B, I)
             initial = m._initial_states(given, names, x_tbi.shape[1], unbatched, xp)
@@ -152,7 +153,7 @@ class OnnxruntimeLSTM(_Compiled):
 class OnnxruntimeGRU(_Compiled):
     """``compile_onnxruntime(gru)``: ``output, h_n = fast(x, state=h0, lengths)``."""
 
-    _state_names = ("h0",)
+    _state_names, _argument_names = ("h0",), ("state",)
 
     def __call__(self, x: np.ndarray, state: np.ndarray | None = None,
                  lengths: Lengths | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -164,7 +165,7 @@ class OnnxruntimeRNN(_Compiled):
     """``compile_onnxruntime(rnn)``: ``output, h_n = fast(x, state=h0, lengths)`` (``h0=``:
     the deprecated old name, as ``RNN.forward``'s)."""
 
-    _state_names = ("h0",)
+    _state_names, _argument_names = ("h0",), ("state",)
 
     def __call__(self, x: np.ndarray, state: np.ndarray | None = None,
                  lengths: Lengths | None = None, *, h0: Any = NOT_GIVEN

@@ -74,7 +74,7 @@ class GRU(StackedRecurrent):
         lengths  (B,) valid lengths in [1, T], or None (see ``functional.gru_forward``)
         returns  output (T, B, D·H) (batch_first: (B, T, D·H)), h_n shaped like state
         """
-        return self._run_layers(x, (state,), ("h0",), lengths)
+        return self._run_layers(x, (state,), ("state",), lengths)
 
     def backward(self, doutput: Optional[Array], dstate: Optional[Array] = None, *,
                  record: Optional[dict[Any, Any]] = None) -> tuple[Array, Array]:
@@ -86,5 +86,5 @@ class GRU(StackedRecurrent):
                  forward, 1 reverse; ``functional.lstm_backward`` defines it)
         Adds every parameter's gradient into its ``.grad``; dx is 0 at padded steps.
         """
-        return self._backprop_layers(doutput, "(T, B, D·H)", lambda: [("dh_n", dstate)],
+        return self._backprop_layers(doutput, "(T, B, D·H)", lambda: [("dstate", dstate)],
                                      record)

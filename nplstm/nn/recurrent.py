@@ -372,7 +372,7 @@ class RNN(StackedRecurrent):
         returns  output (T, B, D·H) (batch_first: (B, T, D·H)), h_n shaped like h0
         """
         h0 = renamed_argument("RNN.forward", "state", state, "h0", h0)
-        return self._run_layers(x, (h0,), ("h0",), lengths)
+        return self._run_layers(x, (h0,), ("state",), lengths)
 
     def _layer_forward(self, x: Array, states: list[Array], weights: list[Any],
                        **options: Any) -> tuple[Array, tuple[Array, ...], Any]:
@@ -392,7 +392,7 @@ class RNN(StackedRecurrent):
         Adds every parameter's gradient into its ``.grad``; dx is 0 at padded steps.
         """
         dh_n = renamed_argument("RNN.backward", "dstate", dstate, "dh_n", dh_n)
-        return self._backprop_layers(doutput, "(T, B, D·H)", lambda: [("dh_n", dh_n)], record)
+        return self._backprop_layers(doutput, "(T, B, D·H)", lambda: [("dstate", dh_n)], record)
 
     def _repr_fields(self) -> tuple[tuple[Any, ...], dict[str, tuple[Any, Any]]]:
         sizes, options = super()._repr_fields()
