@@ -285,6 +285,8 @@ def test_rnn_runs_on_every_backend(backend):
     (dict(nonlinearity="sigmoid"), ValueError, "nonlinearity must be 'tanh' or 'relu'"),
     (dict(nonlinearity=None), ValueError, "nonlinearity"),
     (dict(dropout=1.0), ValueError, "dropout must be a number in [0, 1)"),
+    (dict(dropout="0.5"), TypeError, "dropout must be a finite real number >= 0, got str"),
+    (dict(dropout=True), TypeError, "dropout must be a finite real number >= 0, got bool"),
     (dict(num_layers=0), ValueError, "num_layers must be a positive int"),
     (dict(hidden_size=2.0), TypeError, "hidden_size must be a positive int"),   # as torch
     (dict(dtype="float16"), TypeError, "dtype"),
@@ -442,3 +444,9 @@ def test_giving_a_new_name_and_its_old_name_at_once_is_refused_and_changes_nothi
     with pytest.raises(TypeError, match=r"RNN\.backward: got both dstate= and .* dh_n="):
         rnn.backward(output, dstate=h_n, dh_n=h_n)
     assert len(rnn._tape) == 1 and not any(p.grad.any() for p in rnn.parameters())
+
+
+def test_dropout_takes_numpy_scalars_as_torch_does():
+    for kind in (nplstm.RNN, nplstm.GRU, nplstm.LSTM):
+        module = kind(2, 3, num_layers=2, dropout=np.float32(0.25))
+        assert module.dropout == 0.25 and type(module.dropout) is float

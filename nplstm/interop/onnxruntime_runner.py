@@ -4,7 +4,7 @@
     fast = nplstm.interop.compile_onnxruntime(lstm, threads=1)
     output, (h_n, c_n) = fast(x, state=None, lengths=None)      # = lstm(x, state, lengths=...)
     output, h_n = compile_onnxruntime(gru)(x, state=None, lengths=None)  # = gru(x, state, ...)
-    output, h_n = compile_onnxruntime(rnn)(x, h0=None, lengths=None)   # = rnn(x, h0, lengths=...)
+    output, h_n = compile_onnxruntime(rnn)(x, state=None, lengths=None)  # = rnn(x, state, ...)
 
     x        (T, B, I), (B, T, I) if batch_first, or unbatched (T, I); float32
     states   (L·D, B, H) each (unbatched: (L·D, H)), or None for zeros
@@ -190,9 +190,9 @@ def compile_onnxruntime(module: LSTM | GRU | RNN, *, threads: int | None = None
     threads  onnxruntime's intra-op threads (an int in [1, 1024]), or None for its default (one per
              physical core)
     returns  ``fast`` with ``fast(x, state, lengths)`` = ``module(x, state, lengths=...)``
-             to float32 round-off (a GRU's returns ``output, h_n``; an RNN's is
-             ``fast(x, h0, lengths)``), computed with the weights the module has now (a
-             snapshot: compile again after changing them)
+             to float32 round-off (a GRU's and an RNN's return ``output, h_n``), computed
+             with the weights the module has now (a snapshot: compile again after changing
+             them)
     Raises TypeError (not an LSTM/GRU/RNN, float64, a GPU module, bad threads),
     UnsupportedModelError (proj_size > 0, a subclass), ValueError (dropout in training
     mode), ImportError (onnxruntime is not installed: pip install 'nplstm[onnx]').

@@ -29,8 +29,8 @@ import numpy.typing as npt
 
 from .. import functional as F
 from ..backend import Array, get_array_module, to_device
-from ..checks import (add_batch_axis, check_flags, check_not_empty, check_rank, check_record,
-                     check_shape, drop_batch_axis, shape_str)
+from ..checks import (add_batch_axis, check_flags, check_not_empty, check_rank, check_real,
+                     check_record, check_shape, drop_batch_axis, shape_str)
 from ..functional.rnn import check_nonlinearity, rnn_backward, rnn_forward
 from .module import Module, check_sizes, generator, is_grad_enabled
 
@@ -95,8 +95,8 @@ class StackedRecurrent(Module):
         super().__init__(dtype=dtype, device=device)
         check_sizes(input_size=input_size, hidden_size=hidden_size, num_layers=num_layers)
         check_flags(bias=bias, batch_first=batch_first, bidirectional=bidirectional)
-        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) \
-                or not 0 <= dropout < 1:
+        dropout = check_real("dropout", dropout, minimum=0.0)    # TypeError for a non-number
+        if dropout >= 1:                                           # 1 would drop every unit
             raise ValueError(f"dropout must be a number in [0, 1), got {dropout!r}")
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.bias, self.batch_first, self.dropout = bias, batch_first, float(dropout)

@@ -80,7 +80,6 @@ _POSITIVE_INTS = ("steps", "seq_len", "hidden", "layers", "batch_size", "eval_ev
 @dataclass
 class TrainConfig:
     task: str = "charlm"
-    cell: str = "lstm"
     text: str | None = None          # a UTF-8 file for charlm; None = the stdlib's docstrings
     out: str = "runs/charlm"
     seed: int = 0
@@ -104,6 +103,7 @@ class TrainConfig:
     checkpoint_every: int | None = None
     dtype: str = "float32"
     device: str = "cpu"
+    cell: str = "lstm"               # lstm, gru or rnn (last: positional callers keep working)
     text_sha256: str | None = field(default=None)   # filled in from the data
 
     def resolved(self) -> "TrainConfig":
