@@ -15,18 +15,17 @@ from itertools import combinations
 
 import numpy as np
 
-from ..kernels.layout import GATE_NAMES
+from ..kernels.layout import GATE_NAMES, GRU_GATE_NAMES
 from .learner import LearnerError
 from .result import DIFFERENCES_TOLERANCE, REFERENCE_TOLERANCE, FunctionReport, OutputRow
 from .wire import Opaque, type_name
 
-__all__ = ["OutputSpec", "gate_spec", "GRU_GATE_NAMES", "relative_error", "checked_output",
+__all__ = ["OutputSpec", "gate_spec", "relative_error", "checked_output",
            "diagnose", "Compared", "grade_function", "central_differences", "projection",
            "as_float", "normal", "step_inputs", "grade_step", "compared_outputs",
            "YOUR_FORWARD"]
 
 _BLOCK_ROWS = ("0:H", "H:2H", "2H:3H", "3H:4H")
-GRU_GATE_NAMES = ("r", "z", "n")     # torch's GRU: the blocks along 3H
 # float32 rounds at 6e-8: computing in it leaves relative errors of 1e-7 to 1e-6, far from
 # float64's 1e-16 and far below what a wrong formula gives
 FLOAT32_LEVEL = 1e-5

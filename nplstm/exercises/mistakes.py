@@ -16,11 +16,10 @@ import numpy as np
 
 from .. import functional as F
 from ..functional import reference
-from ..kernels.layout import GATE_NAMES
+from ..kernels.layout import GATE_NAMES, GRU_GATE_NAMES
 from ..nn import LSTM, Linear
 from ..nn.module import Parameter
 from ..optim import SGD, clip_grad_norm
-from .compare import GRU_GATE_NAMES
 
 __all__ = ["permute_gates", "wrong_gate_order", "gate_order_mistakes",
            "truncated_training", "clipped", "cell_mistakes",

@@ -17,7 +17,7 @@ from typing import Any, Callable, NamedTuple, Optional, Union
 from ..backend import Array
 
 from ..checks import check_arrays, check_lengths, check_shape, drop_batch_axis
-from ..kernels import kernels_for, split_gates
+from ..kernels import kernels_for, split_gates, split_gru_gates
 from .gru import _input_bias as _gru_input_bias, _step_forward as _gru_step_forward
 from .packing import make_plan
 from .inputs import (check_gru_weights, check_hidden, check_sequence_inputs, check_sequence_x,
@@ -323,7 +323,7 @@ def _gru_step_jvp(gi: Array, gi_dot: Array, h_prev: Array, h_prev_dot: Array,
     hn, h1 = xp.empty((B, H), dtype=gi.dtype), xp.empty((B, H), dtype=gi.dtype)
     _gru_step_forward(xp, gates, recurrent, None if bias_hh is None else bias_hh[2 * H:],
                       h_prev, hn, h1)                            # gates now [r | z | n]
-    r, z, n = gates[:, :H], gates[:, H:2 * H], gates[:, 2 * H:]
+    r, z, n = split_gru_gates(gates)
     a_dot = gi_dot + gh_dot                                     # [a_r | a_z | ·] tangents
     r_dot = r * (1 - r) * a_dot[:, :H]                          # r = σ(a_r)
     z_dot = z * (1 - z) * a_dot[:, H:2 * H]                     # z = σ(a_z)

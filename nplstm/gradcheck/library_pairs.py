@@ -27,7 +27,7 @@ import numpy as np
 
 from .. import functional as F
 from ..functional.gauss_newton import ReadoutCache
-from ..kernels import GATE_NAMES
+from ..kernels import GATE_NAMES, GRU_GATE_NAMES
 from ..nn import GRU, LSTM, RNN
 from .report import Layout, blocks
 
@@ -269,7 +269,6 @@ def _module_inputs(rng, module, T, B, state_sizes, state, dtype):
 
 # ---- the GRU: its cell and one layer, with their JVPs ----
 
-GRU_GATE_NAMES = ("r", "z", "n")          # the blocks of the GRU's 3H axis, torch's order
 GRU_CELL_NAMES = ("x", "h", "weight_ih", "weight_hh", "bias_ih", "bias_hh")
 GRU_SEQUENCE_NAMES = ("x", "h0", "weight_ih", "weight_hh", "bias_ih", "bias_hh")
 

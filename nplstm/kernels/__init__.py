@@ -7,7 +7,7 @@ operate on arrays of ``xp``; callers look it up once per public call and use it 
 their loops.
 """
 
-from .layout import GATE_NAMES, split_gates
+from .layout import GATE_NAMES, GRU_GATE_NAMES, split_gates, split_gru_gates
 from .dispatch import kernels_for
 
-__all__ = ["kernels_for", "split_gates", "GATE_NAMES"]
+__all__ = ["kernels_for", "split_gates", "GATE_NAMES", "split_gru_gates", "GRU_GATE_NAMES"]
