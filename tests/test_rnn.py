@@ -299,7 +299,8 @@ def test_bad_settings_are_refused(kwargs, error, words):
 
 
 # the one-state siblings (RNN, GRU) refuse alike: messages name the state's parts as the
-# LSTM's do (h0, dh_n), whichever argument name (state / dstate) carried them
+# LSTM's do (h0, dh_n), whichever argument name (state / dstate) carried them; an LSTM-style
+# tuple is refused naming the argument (it was told to "convert it with numpy.asarray")
 ONE_STATE = {"RNN": nplstm.RNN, "GRU": nplstm.GRU}
 
 
@@ -313,7 +314,12 @@ ONE_STATE = {"RNN": nplstm.RNN, "GRU": nplstm.GRU}
     (dict(x=np.zeros((5, 0, 3))), ValueError, "at least one sequence"),
     (dict(state=np.zeros((2, 2, 4))), ValueError,
      "h0 must have shape (L·D, B, H) = (4, 2, 4)"),
-    (dict(state=(np.zeros((4, 2, 4)),) * 2), TypeError, "h0"),
+    (dict(state=(np.zeros((4, 2, 4)),) * 2), TypeError,
+     "state must be one array h0 or None (a GRU's or an RNN's state is h alone, not an "
+     "LSTM's (h, c) pair), got tuple of length 2"),
+    (dict(state=[np.zeros((4, 2, 4))]), TypeError,
+     "state must be one array h0 or None (a GRU's or an RNN's state is h alone, not an "
+     "LSTM's (h, c) pair), got list of length 1"),
     (dict(state=np.zeros((4, 2, 4), np.float32)), TypeError, "h0 has dtype float32"),
     (dict(lengths=[5, 6]), ValueError, "lengths must lie in [1, T] = [1, 5]"),
     (dict(lengths=[5]), ValueError, "lengths must have shape (B,) = (2,)"),
@@ -341,7 +347,9 @@ def test_bad_forward_inputs_are_refused_and_change_nothing(kind, spoil, error, w
     (dict(doutput=np.zeros((5, 2, 4))), ValueError, "doutput must have shape"),
     (dict(doutput=np.zeros((5, 2, 8), np.float32)), TypeError, "doutput has dtype float32"),
     (dict(dstate=np.zeros((4, 3, 4))), ValueError, "dh_n must have shape"),
-    (dict(dstate=(None, None)), TypeError, "dh_n"),
+    (dict(dstate=(None, None)), TypeError,
+     "dstate must be one array dh_n or None (a GRU's or an RNN's state is h alone, not an "
+     "LSTM's (h, c) pair), got tuple of length 2"),
     (dict(record=[]), TypeError, "record must be a dict or None"),
 ])
 def test_bad_backward_inputs_are_refused_and_change_nothing(kind, spoil, error, words,

@@ -4,7 +4,7 @@
     fast = nplstm.interop.compile_onnxruntime(lstm, threads=1)
     output, (h_n, c_n) = fast(x, state=None, lengths=None)      # = lstm(x, state, lengths=...)
     output, h_n = compile_onnxruntime(gru)(x, state=None, lengths=None)  # = gru(x, state, ...)
-    output, h_n = compile_onnxruntime(rnn)(x, h0=None, lengths=None)   # = rnn(x, h0, lengths=...)
+    output, h_n = compile_onnxruntime(rnn)(x, state=None, lengths=None)  # = rnn(x, state, ...)
 
     x        (T, B, I), (B, T, I) if batch_first, or unbatched (T, I); float32
     states   (L·D, B, H) each (unbatched: (L·D, H)), or None for zeros
@@ -30,7 +30,7 @@ from typing import Any, Sequence, Union, overload
 import numpy as np
 
 from ..checks import check_int, check_lengths
-from ..functional.inputs import unpack_state
+from ..functional.inputs import single_state, unpack_state
 from ..nn import GRU, LSTM, RNN
 from ..nn.recurrent import _NOT_GIVEN, renamed_argument
 from .file_errors import require
@@ -156,7 +156,7 @@ class OnnxruntimeGRU(_Compiled):
 
     def __call__(self, x: np.ndarray, state: np.ndarray | None = None,
                  lengths: Lengths | None = None) -> tuple[np.ndarray, np.ndarray]:
-        output, h_n = self._run(x, (state,), lengths)
+        output, h_n = self._run(x, (single_state(state, "h0"),), lengths)
         return output, h_n
 
 
@@ -170,7 +170,7 @@ class OnnxruntimeRNN(_Compiled):
                  lengths: Lengths | None = None, *, h0: Any = _NOT_GIVEN
                  ) -> tuple[np.ndarray, np.ndarray]:
         state = renamed_argument("compile_onnxruntime(rnn)", "state", state, "h0", h0)
-        output, h_n = self._run(x, (state,), lengths)
+        output, h_n = self._run(x, (single_state(state, "h0"),), lengths)
         return output, h_n
 
 
