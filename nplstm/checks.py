@@ -236,7 +236,7 @@ def check_real(name, value, *, minimum=None, maximum=None, strict=False, allow_n
         wanted += " (or None)"
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer,
                                                                      np.floating)):
-        raise TypeError(f"{name} must be {wanted}, got {describe_value(value)}")
+        raise TypeError(f"{name} must be {wanted}, got {describe_value(value, array_wanted=False)}")
     try:
         number = float(value)
     except OverflowError:                   # an int beyond float64's range
@@ -273,7 +273,7 @@ def check_int(name, value, *, minimum=None, maximum=None):
         f" >= {minimum}" if minimum is not None else "")
     wanted += f" <= {maximum}" if maximum is not None else ""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be {wanted}, got {describe_value(value)}")
+        raise TypeError(f"{name} must be {wanted}, got {describe_value(value, array_wanted=False)}")
     if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
         raise ValueError(f"{name} must be {wanted}, got {value!r}")
     return int(value)
@@ -283,14 +283,14 @@ def check_bool(name, value) -> bool:
     """True or False (NumPy's bool too); numbers and strings are refused (``TypeError``): a
     string such as "False" is truthy and would silently mean True."""
     if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be True or False, got {describe_value(value)}")
+        raise TypeError(f"{name} must be True or False, got {describe_value(value, array_wanted=False)}")
     return bool(value)
 
 
 def check_choice(name, value, choices):
     """One of ``choices`` (strings): ``TypeError`` for a non-str, ``ValueError`` otherwise."""
     if not isinstance(value, str):
-        raise TypeError(f"{name} must be one of {tuple(choices)}, got {describe_value(value)}")
+        raise TypeError(f"{name} must be one of {tuple(choices)}, got {describe_value(value, array_wanted=False)}")
     if value not in choices:
         raise ValueError(f"{name} must be one of {tuple(choices)}, got {quoted_name(value)}")
     return value
