@@ -8,6 +8,7 @@ argument, what was expected and what was given.
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 
@@ -18,7 +19,7 @@ __all__ = ["check_shape", "check_rank", "check_arrays", "check_lengths", "check_
            "check_indices", "check_not_empty", "shape_str", "add_batch_axis", "drop_batch_axis",
            "check_flags", "check_cache", "check_record", "printable_name", "quoted_name",
            "printable_text", "NAME_LIMIT", "describe_value", "check_real", "check_int", "check_bool",
-           "check_choice", "format_table", "one_line"]
+           "check_choice", "check_path", "format_table", "one_line"]
 
 # what one entry along an axis is, for "x must have at least one time step (T ≥ 1)"
 _AXIS_ENTRIES = {"T": "time step", "B": "sequence in the batch", "I": "input feature",
@@ -293,6 +294,13 @@ def check_choice(name, value, choices):
         raise TypeError(f"{name} must be one of {tuple(choices)}, got {describe_value(value, array_wanted=False)}")
     if value not in choices:
         raise ValueError(f"{name} must be one of {tuple(choices)}, got {quoted_name(value)}")
+    return value
+
+
+def check_path(name, value):
+    """A str or os.PathLike (``TypeError`` naming ``name`` otherwise); returned as given."""
+    if not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"{name} must be a str or os.PathLike, got {type(value).__name__}")
     return value
 
 

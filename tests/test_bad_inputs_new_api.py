@@ -168,6 +168,22 @@ def test_fast_one_state_module_refuses_an_lstm_style_state_tuple_as_the_module_d
     assert_unchanged(before, snapshot(module, given))
 
 
+@pytest.mark.parametrize("path", [None, 3])
+@pytest.mark.parametrize("call", ["save_weights", "load_weights", "import_onnx", "export_onnx"])
+def test_weight_file_functions_refuse_a_path_that_is_not_one_by_name(call, path, tmp_path,
+                                                                      monkeypatch):
+    # save_weights, import_onnx and export_onnx let os.fspath say "expected str, bytes or
+    # os.PathLike object, not NoneType", naming no argument (load_weights named it)
+    from nplstm import interop
+    monkeypatch.chdir(tmp_path)
+    module = nplstm.GRU(2, 3, seed=0)
+    args = {"save_weights": (module.state_dict(), path), "export_onnx": (module, path)}
+    with pytest.raises(TypeError) as info:
+        getattr(interop, call)(*args.get(call, (path,)))
+    assert str(info.value) == f"path must be a str or os.PathLike, got {type(path).__name__}"
+    assert not any(tmp_path.iterdir())
+
+
 # -- jvpcheck, hvpcheck, adjoint_check: settings refused before anything runs ----------------
 
 def _square_problem(calls):
