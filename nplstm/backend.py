@@ -154,14 +154,15 @@ def check_device(device) -> None:
         raise ValueError(f"device must be one of {devices()}, got {device!r}")
 
 
-def describe_value(value) -> str:
+def describe_value(value, *, array_wanted: bool = True) -> str:
     """How an error message names a value (the one describer every layer uses): ``None``;
     ``a Python list (convert it with numpy.asarray(...))`` for a list or tuple (the usual
-    non-array given where an array belongs); ``ndarray of shape (2, 3) and dtype float32`` for
-    an array; else its type and its repr cut at 60 characters (``str 'abc'``)."""
+    non-array given where an array belongs; without ``array_wanted``, where a scalar belongs,
+    as any other value); ``ndarray of shape (2, 3) and dtype float32`` for an array; else its
+    type and its repr cut at 60 characters (``str 'abc'``)."""
     if value is None:
         return "None"
-    if isinstance(value, (list, tuple)):
+    if isinstance(value, (list, tuple)) and array_wanted:
         return (f"a Python {type(value).__name__} (convert it with numpy.asarray(value, "
                 "dtype=numpy.float32), or the dtype the call needs)")
     if hasattr(value, "shape") and hasattr(value, "dtype") and not isinstance(value, np.generic):

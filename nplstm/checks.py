@@ -8,6 +8,7 @@ argument, what was expected and what was given.
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 
@@ -18,7 +19,7 @@ __all__ = ["check_shape", "check_rank", "check_arrays", "check_lengths", "check_
            "check_indices", "check_not_empty", "shape_str", "add_batch_axis", "drop_batch_axis",
            "check_flags", "check_cache", "check_record", "printable_name", "quoted_name",
            "printable_text", "NAME_LIMIT", "describe_value", "check_real", "check_int", "check_bool",
-           "check_choice", "format_table", "one_line"]
+           "check_choice", "check_path", "format_table", "one_line"]
 
 # what one entry along an axis is, for "x must have at least one time step (T ≥ 1)"
 _AXIS_ENTRIES = {"T": "time step", "B": "sequence in the batch", "I": "input feature",
@@ -236,7 +237,7 @@ def check_real(name, value, *, minimum=None, maximum=None, strict=False, allow_n
         wanted += " (or None)"
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer,
                                                                      np.floating)):
-        raise TypeError(f"{name} must be {wanted}, got {describe_value(value)}")
+        raise TypeError(f"{name} must be {wanted}, got {describe_value(value, array_wanted=False)}")
     try:
         number = float(value)
     except OverflowError:                   # an int beyond float64's range
@@ -273,7 +274,7 @@ def check_int(name, value, *, minimum=None, maximum=None):
         f" >= {minimum}" if minimum is not None else "")
     wanted += f" <= {maximum}" if maximum is not None else ""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be {wanted}, got {describe_value(value)}")
+        raise TypeError(f"{name} must be {wanted}, got {describe_value(value, array_wanted=False)}")
     if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
         raise ValueError(f"{name} must be {wanted}, got {value!r}")
     return int(value)
@@ -283,16 +284,23 @@ def check_bool(name, value) -> bool:
     """True or False (NumPy's bool too); numbers and strings are refused (``TypeError``): a
     string such as "False" is truthy and would silently mean True."""
     if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be True or False, got {describe_value(value)}")
+        raise TypeError(f"{name} must be True or False, got {describe_value(value, array_wanted=False)}")
     return bool(value)
 
 
 def check_choice(name, value, choices):
     """One of ``choices`` (strings): ``TypeError`` for a non-str, ``ValueError`` otherwise."""
     if not isinstance(value, str):
-        raise TypeError(f"{name} must be one of {tuple(choices)}, got {describe_value(value)}")
+        raise TypeError(f"{name} must be one of {tuple(choices)}, got {describe_value(value, array_wanted=False)}")
     if value not in choices:
         raise ValueError(f"{name} must be one of {tuple(choices)}, got {quoted_name(value)}")
+    return value
+
+
+def check_path(name, value):
+    """A str or os.PathLike (``TypeError`` naming ``name`` otherwise); returned as given."""
+    if not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"{name} must be a str or os.PathLike, got {type(value).__name__}")
     return value
 
 

@@ -156,6 +156,37 @@ def test_compile_refuses_bad_threads_by_name(threads, error):
     assert_unchanged(before, snapshot(module))
 
 
+@pytest.mark.parametrize("kind", ["GRU", "RNN"])
+@pytest.mark.parametrize("state", ["pair", "one-tuple"])
+def test_fast_one_state_module_refuses_an_lstm_style_state_tuple_as_the_module_does(kind, state):
+    module = getattr(nplstm, kind)(2, 3, seed=0)
+    h0 = np.zeros((1, 1, 3), np.float32)
+    given = (h0, h0) if state == "pair" else (h0,)
+    x = np.zeros((4, 1, 2), np.float32)
+    before = snapshot(module, given)
+    with pytest.raises(TypeError, match=r"^state must be one array h0 or None \(a GRU's or an "
+                       r"RNN's state is h alone, not an LSTM's \(h, c\) pair\), got tuple"):
+        compile_onnxruntime(module)(x, given)
+    assert _outcome(lambda: module(x, given))[:2] == ("refused", TypeError)
+    assert_unchanged(before, snapshot(module, given))
+
+
+@pytest.mark.parametrize("path", [None, 3])
+@pytest.mark.parametrize("call", ["save_weights", "load_weights", "import_onnx", "export_onnx"])
+def test_weight_file_functions_refuse_a_path_that_is_not_one_by_name(call, path, tmp_path,
+                                                                      monkeypatch):
+    # save_weights, import_onnx and export_onnx let os.fspath say "expected str, bytes or
+    # os.PathLike object, not NoneType", naming no argument (load_weights named it)
+    from nplstm import interop
+    monkeypatch.chdir(tmp_path)
+    module = nplstm.GRU(2, 3, seed=0)
+    args = {"save_weights": (module.state_dict(), path), "export_onnx": (module, path)}
+    with pytest.raises(TypeError) as info:
+        getattr(interop, call)(*args.get(call, (path,)))
+    assert str(info.value) == f"path must be a str or os.PathLike, got {type(path).__name__}"
+    assert not any(tmp_path.iterdir())
+
+
 # -- jvpcheck, hvpcheck, adjoint_check: settings refused before anything runs ----------------
 
 def _square_problem(calls):

@@ -4,7 +4,9 @@ a terminal gets through, and the length is bounded."""
 
 import pytest
 
-from nplstm.checks import NAME_LIMIT, printable_name, printable_text, quoted_name, quoted_names
+from nplstm.checks import (NAME_LIMIT, check_bool, check_choice, check_int, check_real,
+                           describe_value, printable_name, printable_text, quoted_name,
+                           quoted_names)
 
 
 @pytest.mark.parametrize("name, shown", [
@@ -46,3 +48,22 @@ def test_a_list_of_names_shows_three_each_cut_then_how_many_more():
     assert quoted_names(["a", "b", "c", "d", "e"]) == "'a', 'b', 'c' and 2 more"
     assert quoted_names(["x" * 1000, "y"], 1) == "'" + "x" * 60 + "…(1000 characters)' and 1 more"
     assert quoted_names(iter(["a", "b"]), 6, name_limit=5) == "'a', 'b'"
+
+
+@pytest.mark.parametrize("check, extra", [
+    (check_int, {}), (check_real, {}), (check_bool, None), (check_choice, ("lstm", "gru"))])
+@pytest.mark.parametrize("value", [[4], ("gru",)])
+def test_a_list_given_for_a_scalar_is_shown_as_itself_not_told_to_become_an_array(
+        check, extra, value):
+    # a checkpoint whose cell was ["gru"] was told to "convert it with numpy.asarray(value,
+    # dtype=numpy.float32)", as was nplstm.GRU(3, [4]): advice that no scalar setting takes
+    args = ("setting", value) + ((extra,) if isinstance(extra, tuple) else ())
+    with pytest.raises(TypeError) as info:
+        check(*args, **(extra if isinstance(extra, dict) else {}))
+    assert str(info.value).endswith(f", got {type(value).__name__} {value!r}")
+    assert "numpy.asarray" not in str(info.value)
+
+
+def test_a_list_given_for_an_array_keeps_the_conversion_hint():
+    assert describe_value([1.0]).startswith("a Python list (convert it with numpy.asarray(")
+    assert describe_value([1.0], array_wanted=False) == "list [1.0]"

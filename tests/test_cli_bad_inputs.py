@@ -245,6 +245,8 @@ CASES = [
      "carried state/h must be a float32 array, got float64"),
     ("carried state missing c", R, tamper(state={"c": None}), "carried state must hold"),
     ("config cell unknown", R, tamper(config={"cell": "gru2"}), "--cell must be one of"),
+    ("config cell a list", R, tamper(config={"cell": ["gru"]}),
+     "--cell must be one of ('lstm', 'gru', 'rnn'), got list ['gru']"),
     ("config cell not the weights'", R, tamper(config={"cell": "gru"}),
      "does not fit this model"),
     ("config dtype float16", R, tamper(config={"dtype": "float16"}),

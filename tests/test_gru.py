@@ -586,7 +586,9 @@ def test_bad_cell_settings_are_refused(kwargs, error, words):
     (dict(x=np.zeros((2, 4))), ValueError, "x must have shape (B, I) = (2, 3)"),
     (dict(x=np.zeros((2, 3), np.float32)), TypeError, "x has dtype float32"),
     (dict(state=np.zeros((3, 5))), ValueError, "state must have shape (B, H) = (2, 5)"),
-    (dict(state=(np.zeros((2, 5)), np.zeros((2, 5)))), TypeError, "h"),
+    (dict(state=(np.zeros((2, 5)), np.zeros((2, 5)))), TypeError,
+     "state must be one array h or None (a GRU's or an RNN's state is h alone, not an "
+     "LSTM's (h, c) pair), got tuple of length 2"),
 ])
 def test_bad_cell_inputs_are_refused_and_change_nothing(spoil, error, words):
     rng = np.random.default_rng(2)

@@ -75,6 +75,22 @@ def test_describe_names_grus_gru_cells_and_reverse_grus_with_torchs_arguments():
         assert type(module).__name__ == fit.kind
 
 
+@pytest.mark.parametrize("infer", [describe, infer_gru_config, infer_lstm_config])
+@pytest.mark.parametrize("spoil, message", [
+    (lambda sd: list(sd.values()), "state_dict must be a mapping of names to arrays, got list"),
+    (lambda sd: {**sd, "weight_ih_l0": [[0.0] * 3] * 12},
+     "state_dict['weight_ih_l0'] must be an array, got list"),
+    (lambda sd: {**sd, 7: sd["weight_ih_l0"]}, "state_dict's names must be str, got int 7"),
+])
+def test_describe_and_infer_refuse_what_is_not_a_state_dict_by_name(infer, spoil, message):
+    # these were AttributeErrors ('list' object has no attribute 'shape' / 'items') and, for an
+    # int name, re's "expected string or bytes-like object"
+    state_dict = spoil(nplstm.GRU(3, 4, seed=0).state_dict())
+    with pytest.raises(TypeError) as info:
+        infer(state_dict)
+    assert str(info.value) == message
+
+
 def test_twelve_gate_rows_are_a_gru_of_4_or_an_lstm_of_3_by_the_recurrent_weight():
     """weight_ih (12, 3) alone is ambiguous (3·4 = 4·3); weight_hh's columns (H) decide."""
     rows = np.zeros((12, 3))

@@ -301,7 +301,8 @@ def test_bad_settings_are_refused(kwargs, error, words):
 
 
 # the one-state siblings (RNN, GRU) refuse alike, naming the argument: state, dstate (the
-# LSTM's name the parts of its pair: h0, c0, dh_n, dc_n)
+# LSTM's name the parts of its pair: h0, c0, dh_n, dc_n); an LSTM-style tuple is refused
+# naming the argument (it was told to "convert it with numpy.asarray")
 ONE_STATE = {"RNN": nplstm.RNN, "GRU": nplstm.GRU}
 
 
@@ -315,7 +316,12 @@ ONE_STATE = {"RNN": nplstm.RNN, "GRU": nplstm.GRU}
     (dict(x=np.zeros((5, 0, 3))), ValueError, "at least one sequence"),
     (dict(state=np.zeros((2, 2, 4))), ValueError,
      "state must have shape (L·D, B, H) = (4, 2, 4)"),
-    (dict(state=(np.zeros((4, 2, 4)),) * 2), TypeError, "state"),
+    (dict(state=(np.zeros((4, 2, 4)),) * 2), TypeError,
+     "state must be one array h0 or None (a GRU's or an RNN's state is h alone, not an "
+     "LSTM's (h, c) pair), got tuple of length 2"),
+    (dict(state=[np.zeros((4, 2, 4))]), TypeError,
+     "state must be one array h0 or None (a GRU's or an RNN's state is h alone, not an "
+     "LSTM's (h, c) pair), got list of length 1"),
     (dict(state=np.zeros((4, 2, 4), np.float32)), TypeError, "state has dtype float32"),
     (dict(lengths=[5, 6]), ValueError, "lengths must lie in [1, T] = [1, 5]"),
     (dict(lengths=[5]), ValueError, "lengths must have shape (B,) = (2,)"),
@@ -343,7 +349,9 @@ def test_bad_forward_inputs_are_refused_and_change_nothing(kind, spoil, error, w
     (dict(doutput=np.zeros((5, 2, 4))), ValueError, "doutput must have shape"),
     (dict(doutput=np.zeros((5, 2, 8), np.float32)), TypeError, "doutput has dtype float32"),
     (dict(dstate=np.zeros((4, 3, 4))), ValueError, "dstate must have shape"),
-    (dict(dstate=(None, None)), TypeError, "dstate"),
+    (dict(dstate=(None, None)), TypeError,
+     "dstate must be one array dh_n or None (a GRU's or an RNN's state is h alone, not an "
+     "LSTM's (h, c) pair), got tuple of length 2"),
     (dict(record=[]), TypeError, "record must be a dict or None"),
 ])
 def test_bad_backward_inputs_are_refused_and_change_nothing(kind, spoil, error, words,

@@ -15,6 +15,7 @@ from ..checks import (add_batch_axis, check_arrays, check_not_empty, check_rank,
 
 __all__ = ["check_weights", "check_step_inputs", "check_step_upstream",
            "check_sequence_x", "check_sequence_inputs", "check_sequence_upstream", "unpack_state",
+           "single_state",
            "check_gru_weights", "check_hidden", "check_step_x"]
 
 
@@ -88,6 +89,16 @@ def unpack_state(state: Any, names: tuple[str, str] = ("h", "c")) -> tuple[Any, 
         raise ValueError(f"state must give both {h_name} and {c_name}, or be None: "
                          f"{missing} is missing")
     return h, c
+
+
+def single_state(state: Any, name: str, argument: str = "state") -> Any:
+    """A one-array state (the GRU's and the RNN's ``state`` / ``dstate``), returned as given;
+    refuse a tuple or list, an LSTM-style (h, c) pair, naming the argument."""
+    if isinstance(state, (tuple, list)):
+        raise TypeError(f"{argument} must be one array {name} or None (a GRU's or an RNN's "
+                        "state is h alone, not an LSTM's (h, c) pair), got "
+                        f"{type(state).__name__} of length {len(state)}")
+    return state
 
 
 def check_step_upstream(name, d, B, H, unbatched, dtype, xp):

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from ..backend import asnumpy, check_not_masked, is_array
-from ..checks import printable_text, quoted_name, quoted_names
+from ..checks import check_path, printable_text, quoted_name, quoted_names
 from ..io import CheckpointError, atomic_write, atomic_write_bytes, load_checkpoint
 from ..io.checkpoint import NPY_HEADER_READERS, write_npz
 from ..io.zip_limits import DEFAULT_MAX_RATIO, checked_max_ratio, open_zip, read_into
@@ -72,9 +72,7 @@ def load_weights(path: str | os.PathLike[str], *, key: str | None = None,
     UnsafeFileError for a pickle that names a global a state dict does not need (nothing
     from it is executed).
     """
-    if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
-    path = Path(path)
+    path = Path(check_path("path", path))
     source = str(path)
     if key is not None and not isinstance(key, str):
         raise TypeError(f"key must be a str or None, got {type(key).__name__}")
@@ -110,7 +108,7 @@ def save_weights(state_dict: Mapping[str, Any], path: str | os.PathLike[str]) ->
     of dtype float16/32/64, (u)int8, int16/32/64 or bool.  A wrong type is a TypeError
     naming the entry; an unknown suffix a ValueError.
     """
-    path = Path(path)
+    path = Path(check_path("path", path))
     kind = _SAVE_SUFFIXES.get(path.suffix.lower())
     if kind is None:
         raise ValueError(f"path must end in {', '.join(_SAVE_SUFFIXES)} (the format to write), "

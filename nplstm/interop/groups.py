@@ -105,9 +105,9 @@ def describe(state_dict: Mapping[str, Any]) -> list[ModuleFit]:
     """A ``ModuleFit`` per group of ``state_dict`` (``{name: array}``), in order of first
     appearance."""
     groups: dict[str, Any] = {}
-    for name, value in state_dict.items():
+    for name, shape in _shapes(state_dict).items():
         prefix, _, leaf = name.rpartition(".")
-        groups.setdefault(prefix + "." if prefix else "", {})[leaf] = tuple(value.shape)
+        groups.setdefault(prefix + "." if prefix else "", {})[leaf] = shape
     return [ModuleFit(prefix, *_fit(shapes, prefix), tuple(prefix + n for n in shapes))
             for prefix, shapes in groups.items()]
 
@@ -130,8 +130,7 @@ def infer_gru_config(state_dict: Mapping[str, Any], prefix: str = "") -> dict[st
 
 
 def _infer_config(state_dict: Mapping[str, Any], prefix: str, kind: str) -> dict[str, Any]:
-    part = select(state_dict, prefix) if prefix else state_dict
-    shapes = {name: tuple(value.shape) for name, value in part.items()}
+    shapes = _shapes(select(state_dict, prefix) if prefix else state_dict)
     config = _stack_config(shapes, kind)
     if config is None:
         other = "GRU" if kind == "LSTM" else "LSTM"
@@ -143,6 +142,24 @@ def _infer_config(state_dict: Mapping[str, Any], prefix: str, kind: str) -> dict
         raise ValueError(f"the weights under {prefix or 'the top level'!r} are not one "
                          f"nplstm.{kind}'s:{hint} {_shape_list(shapes)}")
     return config
+
+
+def _shapes(state_dict: Any) -> dict[str, tuple[int, ...]]:
+    """{name: shape} of a state dict; anything but a mapping of str names to arrays is a
+    TypeError naming the entry (a list or an int key reached an AttributeError)."""
+    if not isinstance(state_dict, Mapping):
+        raise TypeError(f"state_dict must be a mapping of names to arrays, got "
+                        f"{type(state_dict).__name__}")
+    shapes = {}
+    for name, value in state_dict.items():
+        if not isinstance(name, str):
+            raise TypeError(f"state_dict's names must be str, got {type(name).__name__} "
+                            f"{printable_name(repr(name))}")
+        if not isinstance(getattr(value, "shape", None), tuple):
+            raise TypeError(f"state_dict[{quoted_name(name)}] must be an array, got "
+                            f"{type(value).__name__}")
+        shapes[name] = tuple(value.shape)
+    return shapes
 
 
 def _fit(shapes: dict[str, Any], prefix: str

@@ -36,7 +36,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..backend import asnumpy
-from ..checks import check_bool, check_int
+from ..checks import check_bool, check_int, check_path
 from ..io import atomic_write_bytes
 from ..nn import GRU, LSTM, RNN, GRUCell
 from .file_errors import UnsupportedModelError, require
@@ -95,6 +95,7 @@ def export_onnx(lstm: Any, path: str | os.PathLike[str], *, batch_first: bool | 
         raise ValueError("batch_first must be None or False for a GRUCell (its input (B, I) "
                          "has no time axis), got True")
     opset = check_int("opset", opset, minimum=MIN_OPSET, maximum=onnx.defs.onnx_opset_version())
+    check_path("path", path)
     model = build_model(lstm, batch_first=batch_first, opset=opset)
     onnx.checker.check_model(model)
     atomic_write_bytes(path, model.SerializeToString())

@@ -36,7 +36,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ..checks import printable_name, printable_text, quoted_name
+from ..checks import check_path, printable_name, printable_text, quoted_name
 from ..nn import GRU, LSTM
 from .file_errors import UnsafeFileError, UnsupportedModelError, WeightFileError
 from .onnx_export import GRU_ORDER, ONNX_TO_TORCH, reorder_gates, require_onnx
@@ -73,7 +73,7 @@ def import_onnx(path: str | os.PathLike[str]) -> list[Any]:
     """One ``nplstm.LSTM`` per LSTM node and one ``nplstm.GRU`` per GRU node of the ONNX
     model at ``path``, in graph order."""
     onnx = require_onnx()
-    path = Path(path)
+    path = Path(check_path("path", path))
     model = _load_model(onnx, path)
     stored = _stored_tensors(model.graph)
     producers = {out: n for n in model.graph.node for out in n.output if out}

@@ -30,7 +30,7 @@ from typing import Any, Sequence, Union, overload
 import numpy as np
 
 from ..checks import check_int, check_lengths
-from ..functional.inputs import unpack_state
+from ..functional.inputs import single_state, unpack_state
 from ..nn import GRU, LSTM, RNN
 from ..nn.recurrent import NOT_GIVEN, renamed_argument
 from .file_errors import require
@@ -157,7 +157,7 @@ class OnnxruntimeGRU(_Compiled):
 
     def __call__(self, x: np.ndarray, state: np.ndarray | None = None,
                  lengths: Lengths | None = None) -> tuple[np.ndarray, np.ndarray]:
-        output, h_n = self._run(x, (state,), lengths)
+        output, h_n = self._run(x, (single_state(state, "h0"),), lengths)
         return output, h_n
 
 
@@ -171,7 +171,7 @@ class OnnxruntimeRNN(_Compiled):
                  lengths: Lengths | None = None, *, h0: Any = NOT_GIVEN
                  ) -> tuple[np.ndarray, np.ndarray]:
         state = renamed_argument("compile_onnxruntime(rnn)", "state", state, "h0", h0)
-        output, h_n = self._run(x, (state,), lengths)
+        output, h_n = self._run(x, (single_state(state, "h0"),), lengths)
         return output, h_n
 
 

@@ -9,6 +9,7 @@ import numpy.typing as npt
 
 from ..backend import Array
 from ..functional.gru import gru_backward, gru_cell_backward, gru_cell_forward, gru_forward
+from ..functional.inputs import single_state
 from .recurrent import RecurrentCell, StackedRecurrent
 
 __all__ = ["GRUCell", "GRU"]
@@ -29,7 +30,7 @@ class GRUCell(RecurrentCell):
 
     def forward(self, x: Array, state: Optional[Array] = None) -> Array:
         """One step; records it for ``backward``.  Returns h, (B, H) or (H,)."""
-        h: Array = self._step(gru_cell_forward, x, state)
+        h: Array = self._step(gru_cell_forward, x, single_state(state, "h"))
         return h
 
     def backward(self, dh: Optional[Array]) -> tuple[Array, Array]:
@@ -74,7 +75,7 @@ class GRU(StackedRecurrent):
         lengths  (B,) valid lengths in [1, T], or None (see ``functional.gru_forward``)
         returns  output (T, B, D·H) (batch_first: (B, T, D·H)), h_n shaped like state
         """
-        return self._run_layers(x, (state,), ("state",), lengths)
+        return self._run_layers(x, (single_state(state, "h0"),), ("state",), lengths)
 
     def backward(self, doutput: Optional[Array], dstate: Optional[Array] = None, *,
                  record: Optional[dict[Any, Any]] = None) -> tuple[Array, Array]:
@@ -86,5 +87,6 @@ class GRU(StackedRecurrent):
                  forward, 1 reverse; ``functional.lstm_backward`` defines it)
         Adds every parameter's gradient into its ``.grad``; dx is 0 at padded steps.
         """
-        return self._backprop_layers(doutput, "(T, B, D·H)", lambda: [("dstate", dstate)],
+        return self._backprop_layers(doutput, "(T, B, D·H)",
+                                     lambda: [("dstate", single_state(dstate, "dh_n", "dstate"))],
                                      record)

@@ -31,6 +31,7 @@ from .. import functional as F
 from ..backend import Array, get_array_module, to_device
 from ..checks import (add_batch_axis, check_flags, check_not_empty, check_rank, check_real,
                      check_record, check_shape, drop_batch_axis, shape_str)
+from ..functional.inputs import single_state
 from ..functional.rnn import check_nonlinearity, rnn_backward, rnn_forward
 from .module import Module, check_sizes, generator, is_grad_enabled
 
@@ -372,7 +373,7 @@ class RNN(StackedRecurrent):
         returns  output (T, B, D·H) (batch_first: (B, T, D·H)), h_n shaped like h0
         """
         h0 = renamed_argument("RNN.forward", "state", state, "h0", h0)
-        return self._run_layers(x, (h0,), ("state",), lengths)
+        return self._run_layers(x, (single_state(h0, "h0"),), ("state",), lengths)
 
     def _layer_forward(self, x: Array, states: list[Array], weights: list[Any],
                        **options: Any) -> tuple[Array, tuple[Array, ...], Any]:
@@ -392,7 +393,9 @@ class RNN(StackedRecurrent):
         Adds every parameter's gradient into its ``.grad``; dx is 0 at padded steps.
         """
         dh_n = renamed_argument("RNN.backward", "dstate", dstate, "dh_n", dh_n)
-        return self._backprop_layers(doutput, "(T, B, D·H)", lambda: [("dstate", dh_n)], record)
+        return self._backprop_layers(
+            doutput, "(T, B, D·H)", lambda: [("dstate", single_state(dh_n, "dh_n", "dstate"))],
+            record)
 
     def _repr_fields(self) -> tuple[tuple[Any, ...], dict[str, tuple[Any, Any]]]:
         sizes, options = super()._repr_fields()
