@@ -346,20 +346,7 @@ def test_module_gradients_match_central_differences(T, B, I, H, layers, bidirect
     assert report.passed, str(report)
 
 
-def test_dropout_gradients_match_central_differences():
-    rng = np.random.default_rng(5)
-    module = nplstm.GRU(2, 3, num_layers=3, dropout=0.5, dtype="float64", seed=1)
-    inputs = [rng.standard_normal((4, 2, 2)), rng.standard_normal((3, 2, 3))] + \
-        [p.data for p in module.parameters()]
-    forward, backward, names = _module_pair(module, dropout_seed=4)
-    report = nplstm.gradcheck(forward, backward, inputs, names=names, seed=3,
-                              raise_exception=False)
-    assert report.passed, str(report)
-    module.dropout_generator = np.random.default_rng(4)
-    train_out, _ = module(inputs[0], inputs[1])
-    module.eval()
-    eval_out, _ = module(inputs[0], inputs[1])
-    assert rel_error(train_out, eval_out) > 1e-3       # the masks did act in training
+# dropout's gradients against differences: tests/test_rnn.py, over RNN and GRU
 
 
 # -- forward mode: the hand JVPs, against differences and in the adjoint test ------------------

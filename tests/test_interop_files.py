@@ -204,7 +204,7 @@ def test_a_directory_is_not_a_weight_file(tmp_path):
 
 @pytest.mark.parametrize("state_dict,path,error,message", [
     ([np.ones(2)], "w.pt", TypeError, "state_dict must be a mapping.*got list"),
-    ({1: np.ones(2)}, "w.pt", TypeError, "keys must be str, got 1"),
+    ({1: np.ones(2)}, "w.pt", TypeError, "names must be str, got int 1"),
     ({"w": [1.0, 2.0]}, "w.pt", TypeError, r"state_dict\['w'\] must be an array.*got list"),
     ({"w": np.ones(2, complex)}, "w.npz", TypeError, r"state_dict\['w'\] has dtype complex128"),
     ({"w": np.ones(2)}, "w.onnx", ValueError, "path must end in .pt.*got.*w.onnx.*convert"),

@@ -149,9 +149,10 @@ def test_layer_gradients_match_central_differences(T, B, I, H, reverse, nonlinea
     assert report.passed, str(report)
 
 
-def test_dropout_gradients_match_central_differences():
+@pytest.mark.parametrize("kind", ["RNN", "GRU"])
+def test_dropout_gradients_match_central_differences(kind):
     rng = np.random.default_rng(5)
-    module = nplstm.RNN(2, 3, num_layers=3, dropout=0.5, dtype="float64", seed=1)
+    module = getattr(nplstm, kind)(2, 3, num_layers=3, dropout=0.5, dtype="float64", seed=1)
     inputs = [rng.standard_normal((4, 2, 2)), rng.standard_normal((3, 2, 3))] + \
         [p.data for p in module.parameters()]
     forward, backward, names = module_pair(module, dropout_seed=4)

@@ -37,6 +37,7 @@ from ..io.checkpoint import NPY_HEADER_READERS, write_npz
 from ..io.zip_limits import DEFAULT_MAX_RATIO, checked_max_ratio, open_zip, read_into
 from ..nn import Parameter
 from .file_errors import WeightFileError, require
+from .groups import named_entries
 from .notes import converted_note, note
 from .torch_pickle import WRITABLE_DTYPES, bfloat16_bits_to_float32
 from .torch_zip import is_torch_zip, read_torch_state_dict, write_torch_zip, zip_errors
@@ -319,14 +320,8 @@ def _checked_loaded(state_dict: dict, *, source: str, notes: list) -> dict:
 
 def _checked_for_saving(state_dict) -> dict:
     """``{name: C-contiguous numpy array}`` from the user's dict, or a TypeError."""
-    if not isinstance(state_dict, Mapping):
-        raise TypeError(f"state_dict must be a mapping of names to arrays, got "
-                        f"{type(state_dict).__name__}")
     arrays = {}
-    for name, value in state_dict.items():
-        if not isinstance(name, str):
-            raise TypeError(f"state_dict keys must be str, got {name!r} "
-                            f"({type(name).__name__})")
+    for name, value in named_entries(state_dict):
         check_not_masked(f"state_dict[{name!r}]", value)       # its mask would be dropped
         array = _host_array(value)
         if array is None:

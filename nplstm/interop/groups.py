@@ -144,17 +144,24 @@ def _infer_config(state_dict: Mapping[str, Any], prefix: str, kind: str) -> dict
     return config
 
 
-def _shapes(state_dict: Any) -> dict[str, tuple[int, ...]]:
-    """{name: shape} of a state dict; anything but a mapping of str names to arrays is a
-    TypeError naming the entry (a list or an int key reached an AttributeError)."""
+def named_entries(state_dict: Any) -> Iterable[tuple[str, Any]]:
+    """(name, value) of a state dict, refusing (TypeError) anything but a mapping with str
+    names: what every function given a user's state dict reads it through."""
     if not isinstance(state_dict, Mapping):
         raise TypeError(f"state_dict must be a mapping of names to arrays, got "
                         f"{type(state_dict).__name__}")
-    shapes = {}
     for name, value in state_dict.items():
         if not isinstance(name, str):
             raise TypeError(f"state_dict's names must be str, got {type(name).__name__} "
                             f"{printable_name(repr(name))}")
+        yield name, value
+
+
+def _shapes(state_dict: Any) -> dict[str, tuple[int, ...]]:
+    """{name: shape} of a state dict; anything but a mapping of str names to arrays is a
+    TypeError naming the entry (a list or an int key reached an AttributeError)."""
+    shapes = {}
+    for name, value in named_entries(state_dict):
         if not isinstance(getattr(value, "shape", None), tuple):
             raise TypeError(f"state_dict[{quoted_name(name)}] must be an array, got "
                             f"{type(value).__name__}")
