@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+import types
 import warnings
 from typing import Any, Callable, Optional, Sequence, Union
 
@@ -318,7 +319,8 @@ def _user_stacklevel() -> int:
     """The ``stacklevel`` that blames a warning raised by this module's caller chain on the
     first frame outside nplstm: the user's line (Python shows a DeprecationWarning only
     there, in ``__main__``), however many of nplstm's frames (``__call__``, …) lie between."""
-    frame, level = sys._getframe(1), 1
+    frame: Optional[types.FrameType] = sys._getframe(1)
+    level = 1
     while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE + os.sep):
         frame, level = frame.f_back, level + 1
     return level
