@@ -464,21 +464,7 @@ def test_cell_loop_equals_the_layer():
         assert rel_error(p.grad, q.grad) <= TOL, name
 
 
-def test_lengths_give_each_sequence_its_own_run():
-    """Sequence b with lengths[b] = n equals the sequence x[:n, b] run alone."""
-    rng = np.random.default_rng(4)
-    gru = nplstm.GRU(2, 3, num_layers=2, bidirectional=True, dtype="float64", seed=3)
-    x, lengths = rng.standard_normal((5, 3, 2)), [2, 5, 1]
-    h0 = rng.standard_normal((4, 3, 3))
-    out, h_n = gru(x, h0, lengths=lengths)
-    dout = rng.standard_normal(out.shape)
-    dx, dh0 = gru.backward(dout, None)
-    for b, n in enumerate(lengths):
-        out_b, h_b = gru(x[:n, b], h0[:, b])
-        dx_b, dh0_b = gru.backward(dout[:n, b], None)
-        assert rel_error(out[:n, b], out_b) <= 1e-12 and rel_error(h_n[:, b], h_b) <= 1e-12
-        assert rel_error(dx[:n, b], dx_b) <= 1e-12 and rel_error(dh0[:, b], dh0_b) <= 1e-12
-        assert not out[n:, b].any() and not dx[n:, b].any()
+# lengths = each sequence run alone: tests/test_rnn.py, over RNN and GRU
 
 
 def test_record_is_kept_per_layer_and_direction():

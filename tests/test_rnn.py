@@ -231,11 +231,12 @@ def test_record_gives_the_norm_of_each_steps_total_gradient(reverse):
         assert abs(norms[order[s]] - want) <= 1e-12 * want
 
 
-def test_lengths_give_each_sequence_its_own_run():
+@pytest.mark.parametrize("kind, options", [("RNN", {"nonlinearity": "relu"}), ("GRU", {})])
+def test_lengths_give_each_sequence_its_own_run(kind, options):
     """Sequence b with lengths[b] = n equals the sequence x[:n, b] run alone."""
     rng = np.random.default_rng(4)
-    rnn = nplstm.RNN(2, 3, num_layers=2, bidirectional=True, nonlinearity="relu",
-                     dtype="float64", seed=3)
+    rnn = getattr(nplstm, kind)(2, 3, num_layers=2, bidirectional=True, dtype="float64",
+                                seed=3, **options)
     x, lengths = rng.standard_normal((5, 3, 2)), [2, 5, 1]
     h0 = rng.standard_normal((4, 3, 3))
     out, h_n = rnn(x, h0, lengths=lengths)
